@@ -1,0 +1,103 @@
+/**
+ * Units. Inside bpfmem every size is an integer number of bytes; people may type `64Ki`, `8Mi`,
+ * `1G`, and people are shown IEC units (DESIGN.md, "Conventions").
+ */
+
+declare const bytesBrand: unique symbol;
+declare const pagesBrand: unique symbol;
+
+/** A size in bytes. A brand, so that pages and bytes are never mixed up silently. */
+export type Bytes = number & { readonly [bytesBrand]: true };
+/** A count of pages of the profile's page size. */
+export type Pages = number & { readonly [pagesBrand]: true };
+
+/** Brands a number of bytes. */
+export const bytes = (n: number): Bytes => n as Bytes;
+/** Brands a number of pages. */
+export const pages = (n: number): Pages => n as Pages;
+
+/** `round_up(x, a)` of the kernel, for any positive `a` (not only powers of two). */
+export function roundUp(x: number, a: number): number {
+  return Math.ceil(x / a) * a;
+}
+
+/** `roundup_pow_of_two(x)` of the kernel; 1 for x ≤ 1. */
+export function roundUpPow2(x: number): number {
+  if (x <= 1) return 1;
+  return 2 ** Math.ceil(Math.log2(x));
+}
+
+/** `ilog2(x)` of the kernel: floor(log2 x) for x ≥ 1. */
+export function ilog2(x: number): number {
+  return Math.floor(Math.log2(x));
+}
+
+const SUFFIXES: Readonly<Record<string, number>> = {
+  '': 1,
+  B: 1,
+  K: 1024,
+  Ki: 1024,
+  KiB: 1024,
+  M: 1024 ** 2,
+  Mi: 1024 ** 2,
+  MiB: 1024 ** 2,
+  G: 1024 ** 3,
+  Gi: 1024 ** 3,
+  GiB: 1024 ** 3,
+  T: 1024 ** 4,
+  Ti: 1024 ** 4,
+  TiB: 1024 ** 4,
+  // Decimal units for people who type them on purpose.
+  k: 1000,
+  kB: 1000,
+  KB: 1000,
+  MB: 1000 ** 2,
+  GB: 1000 ** 3,
+  TB: 1000 ** 4,
+};
+
+/** The kernel's "no limit" as cgroupfs writes it. */
+export const UNLIMITED = Number.POSITIVE_INFINITY;
+
+/**
+ * Parses a size: an integer number of bytes, or a string such as `4096`, `64Ki`, `8Mi`, `1.5Gi`,
+ * `1G` (the kernel's and kubectl's reading: `G` is 2^30 in cgroupfs, so `K`/`M`/`G`/`T` are
+ * binary here; `kB`/`MB`/`GB` are decimal), or `max` / `unlimited` for no limit.
+ * Returns `undefined` when the input is not a non-negative whole number of bytes.
+ */
+export function parseSize(input: string | number): number | undefined {
+  if (typeof input === 'number') {
+    return Number.isSafeInteger(input) && input >= 0 ? input : undefined;
+  }
+  const text = input.trim();
+  if (text === 'max' || text === 'unlimited' || text === 'infinity') return UNLIMITED;
+  const m = /^(\d+(?:\.\d+)?)\s*([A-Za-z]*)$/.exec(text);
+  if (!m) return undefined;
+  const factor = SUFFIXES[m[2] ?? ''];
+  if (factor === undefined) return undefined;
+  const value = Number(m[1]) * factor;
+  if (!Number.isFinite(value)) return undefined;
+  const rounded = Math.round(value);
+  // `1.5Ki` is fine (1536 bytes); `0.3` bytes is not a size.
+  if (Math.abs(rounded - value) > 1e-6 || !Number.isSafeInteger(rounded)) return undefined;
+  return rounded;
+}
+
+const IEC = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'] as const;
+
+/**
+ * Formats bytes for people in IEC units with one decimal (`12.0 MiB`), plain bytes below 1 KiB,
+ * `max` for no limit. Negative numbers keep their sign.
+ */
+export function formatBytes(n: number): string {
+  if (n === UNLIMITED) return 'max';
+  const sign = n < 0 ? '-' : '';
+  let v = Math.abs(n);
+  if (v < 1024) return `${sign}${v} B`;
+  let i = 0;
+  while (v >= 1024 && i < IEC.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return `${sign}${v.toFixed(1)} ${IEC[i] ?? 'B'}`;
+}
