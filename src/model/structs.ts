@@ -95,7 +95,7 @@ export const STRUCT_SIZES_6_18: StructSizes = {
   bpf_prog_insns_offset: 96,
   bpf_prog: 96,
   bpf_prog_aux: 1304,
-  bpf_prog_stats: 24,
+  bpf_prog_stats: 32,
   bpf_mem_cache: 208,
   user_struct: 128,
   pointer: 8,

@@ -71,8 +71,9 @@ export interface ElementModel {
   /** bpf_mem_alloc allocators each insert takes one object from (6.1+ no-prealloc hash). */
   readonly memAllocs: readonly MemAllocUnit[];
   /**
-   * Whether deleting frees anything: false for preallocated maps (elements return to a free
-   * list) and for maps whose elements cannot be deleted (queue pops, arrays).
+   * Whether BPF_MAP_DELETE_ELEM works on this type: false where the kernel refuses it (arrays
+   * return EINVAL). Preallocated hash maps are deletable (the element goes back to the free list
+   * and frees no memory: their `allocs` and `memAllocs` are empty).
    */
   readonly deletable: boolean;
 }

@@ -1,0 +1,171 @@
+import type { Errno } from './model/errno.js';
+import type { MapSpec } from './model/maps/spec.js';
+import type { KernelProfile } from './model/profile.js';
+
+/**
+ * The seam of bpfmem (DESIGN.md, "The Backend seam"): the same operations against the model
+ * (`model/`, in memory) or the running kernel (`live/`, real cgroups, tasks and bpf() calls).
+ * Scenarios and conformance are written against this interface only.
+ */
+export interface Backend {
+  /** `model` or `live`. */
+  readonly kind: 'model' | 'live';
+  readonly profile: KernelProfile;
+
+  /** mkdir of a memory cgroup (its parent must exist), with its limits. */
+  createCgroup(path: string, limits: CgroupLimits): Promise<Outcome>;
+  /** Writes `memory.max` / `memory.high` (v1: `memory.limit_in_bytes`). */
+  setLimit(path: string, limits: Partial<CgroupLimits>): Promise<Outcome>;
+  /** rmdir of a memory cgroup. */
+  removeCgroup(path: string): Promise<Outcome>;
+
+  /** Starts a task in a cgroup with a uid and RLIMIT_MEMLOCK. */
+  startTask(name: string, spec: TaskSpec): Promise<Outcome>;
+  /** Moves a task to another cgroup (its existing charges stay where they are). */
+  moveTask(name: string, cgroup: string): Promise<Outcome>;
+  /** Ordinary memory of the workload: anonymous pages allocated (or freed, negative) by a task. */
+  allocMemory(task: string, bytes: number): Promise<Outcome>;
+  /** Locks memory: mlock(2) (the process's own counter) or io_uring buffers (the user's `locked_vm`). */
+  lockMemory(task: string, bytes: number, via: 'mlock' | 'io_uring'): Promise<Outcome>;
+
+  /** BPF_MAP_CREATE as a task. */
+  createMap(task: string, name: string, spec: MapSpec): Promise<Outcome>;
+  /** Inserts `count` new elements, as a task or from interrupt context, on a CPU. */
+  updateMap(map: string, count: number, context: UpdateContext, cpu: number): Promise<Outcome>;
+  /** Deletes `count` elements. */
+  deleteFromMap(map: string, count: number, cpu: number): Promise<Outcome>;
+  /** BPF_PROG_LOAD of a program of `insns` instructions, as a task. */
+  loadProg(task: string, name: string, insns: number): Promise<Outcome>;
+  /** Drops the last reference to a map or program: its memory is freed and uncharged. */
+  close(kind: 'map' | 'prog', name: string): Promise<Outcome>;
+
+  /** Everything observable now: cgroup counters, users' `locked_vm`, objects. */
+  snapshot(): Promise<Snapshot>;
+  /** Frees everything the backend created. */
+  dispose(): Promise<void>;
+}
+
+/** Limits of a memory cgroup, in bytes; `Infinity` for none. */
+export interface CgroupLimits {
+  readonly max: number;
+  readonly high: number;
+}
+
+/** A task to start. */
+export interface TaskSpec {
+  readonly cgroup: string;
+  readonly uid: number;
+  /** RLIMIT_MEMLOCK in bytes; `Infinity` for unlimited; the kernel's default if absent. */
+  readonly memlock?: number;
+  readonly capIpcLock?: boolean;
+}
+
+/** Where an update runs: as a task, or from an interrupt that found some task running. */
+export type UpdateContext = { readonly task: string } | 'softirq' | 'irq';
+
+/** The result of an operation: success, or the errno with a reason a person can act on. */
+export type Outcome = Success | Refusal;
+
+export interface Success {
+  readonly ok: true;
+  /** For counted operations (updates, deletes): how many were done. */
+  readonly applied?: number;
+  /** What is worth knowing about how it went (who was charged, a limit exceeded by force). */
+  readonly detail?: string;
+}
+
+export interface Refusal {
+  readonly ok: false;
+  readonly errno: Errno;
+  readonly reason: string;
+  /** For counted operations: how many were done before the refusal. */
+  readonly applied?: number;
+}
+
+/** A memory cgroup as its files show it. Bytes; `null` limits mean `max`. */
+export interface CgroupState {
+  readonly path: string;
+  /** `memory.current` / `memory.usage_in_bytes`: hierarchical. */
+  readonly usage: number;
+  readonly max: number | null;
+  readonly high: number | null;
+  /** `memory.peak` / `memory.max_usage_in_bytes`. */
+  readonly peak: number;
+  /** `memory.failcnt` (v1). */
+  readonly failcnt: number;
+  /** `memory.events` (hierarchical). */
+  readonly events: { readonly high: number; readonly max: number; readonly oom: number; readonly oom_kill: number };
+  /** Kernel memory: v1 `memory.kmem.usage_in_bytes`, v2 `memory.stat kernel` (hierarchical). */
+  readonly kernel: number;
+  /** `memory.stat` bytes by kind (hierarchical, as v2 reports them). */
+  readonly stat: { readonly slab: number; readonly percpu: number; readonly vmalloc: number; readonly anon: number };
+  /** Bytes of BPF objects charged to this cgroup itself (not below it). */
+  readonly bpf: number;
+  /** Those bytes by object: `map:NAME`, `prog:NAME`. */
+  readonly bpfObjects: Readonly<Record<string, number>>;
+  /** Removed cgroups that a map still pins (5.11–5.19 `map->memcg`): cgroup.stat `nr_dying_descendants`. */
+  readonly dyingDescendants: number;
+}
+
+/** A map as bpfmem sees it. */
+export interface MapState {
+  readonly name: string;
+  readonly id: number;
+  readonly type: string;
+  readonly keySize: number;
+  readonly valueSize: number;
+  readonly maxEntries: number;
+  readonly flags: number;
+  readonly elements: number;
+  /** What fdinfo `memlock` reports. */
+  readonly memlock: number;
+  /** Bytes charged to a memory cgroup for it now. */
+  readonly charged: number;
+  /** Bytes allocated for it that no memory cgroup pays for. */
+  readonly uncharged: number;
+  /** The cgroup its allocations are charged to now; `null` when nobody is charged. */
+  readonly chargedTo: string | null;
+  /** Whether `chargedTo` is a removed cgroup the map keeps alive (5.11–5.19). */
+  readonly chargedToRemoved: boolean;
+  /** The task that created it. */
+  readonly creator: string;
+}
+
+/** A program as bpfmem sees it. */
+export interface ProgState {
+  readonly name: string;
+  readonly id: number;
+  readonly insns: number;
+  readonly memlock: number;
+  readonly charged: number;
+  readonly chargedTo: string | null;
+  readonly loader: string;
+}
+
+/** A user's locked memory counter (`user_struct.locked_vm`). */
+export interface UserState {
+  readonly uid: number;
+  readonly lockedVm: number;
+}
+
+/** A task. */
+export interface TaskState {
+  readonly name: string;
+  readonly cgroup: string;
+  readonly uid: number;
+  /** RLIMIT_MEMLOCK, `null` for unlimited. */
+  readonly memlock: number | null;
+  /** mlock()ed bytes of this process (`mm->locked_vm`). */
+  readonly mlocked: number;
+  /** Anonymous memory it holds. */
+  readonly anon: number;
+}
+
+/** Everything observable at one moment. */
+export interface Snapshot {
+  readonly cgroups: readonly CgroupState[];
+  readonly users: readonly UserState[];
+  readonly tasks: readonly TaskState[];
+  readonly maps: readonly MapState[];
+  readonly progs: readonly ProgState[];
+}

@@ -1,0 +1,204 @@
+import type { Snapshot } from '../../backend.js';
+import type { RunResult, StepResult } from '../../scenario/run.js';
+import type { Style } from '../io.js';
+import { table } from '../table.js';
+import { cellBytes, profileJson, profileLine } from './common.js';
+
+/** The `--json` of one run (the shape is documented in docs/cli.md). */
+export function runJson(run: RunResult): Record<string, unknown> {
+  const f = run.final;
+  return {
+    regime: run.regime,
+    kernel: profileJson(run.profile),
+    steps: run.steps.map((s) => ({
+      index: s.index,
+      op: s.op,
+      ok: s.ok,
+      ...(s.errno === undefined ? {} : { errno: s.errno }),
+      ...(s.reason === undefined ? {} : { reason: s.reason }),
+      ...(s.applied === undefined ? {} : { applied: s.applied }),
+      ...(s.detail === undefined ? {} : { detail: s.detail }),
+    })),
+    cgroups: Object.fromEntries(
+      f.cgroups.map((c) => [
+        c.path,
+        {
+          usage: c.usage,
+          max: c.max,
+          high: c.high,
+          peak: c.peak,
+          failcnt: c.failcnt,
+          events: c.events,
+          kernel: c.kernel,
+          stat: c.stat,
+          bpf: c.bpf,
+          bpf_objects: c.bpfObjects,
+          dying_descendants: c.dyingDescendants,
+        },
+      ]),
+    ),
+    users: usersOf(f),
+    tasks: Object.fromEntries(
+      f.tasks.map((t) => [t.name, { cgroup: t.cgroup, uid: t.uid, memlock: t.memlock, mlocked: t.mlocked, anon: t.anon }]),
+    ),
+    maps: Object.fromEntries(
+      f.maps.map((m) => [
+        m.name,
+        {
+          id: m.id,
+          type: m.type,
+          key: m.keySize,
+          value: m.valueSize,
+          max_entries: m.maxEntries,
+          flags: m.flags,
+          elements: m.elements,
+          memlock: m.memlock,
+          charged: m.charged,
+          uncharged: m.uncharged,
+          charged_to: m.chargedTo,
+          charged_to_removed: m.chargedToRemoved,
+          creator: m.creator,
+        },
+      ]),
+    ),
+    progs: Object.fromEntries(
+      f.progs.map((p) => [
+        p.name,
+        { id: p.id, insns: p.insns, memlock: p.memlock, charged: p.charged, charged_to: p.chargedTo, loader: p.loader },
+      ]),
+    ),
+  };
+}
+
+/** Every uid with a task or locked memory, with its `locked_vm`. */
+function usersOf(f: Snapshot): Record<string, { locked_vm: number }> {
+  const uids = new Set<number>([...f.tasks.map((t) => t.uid), ...f.users.map((u) => u.uid)]);
+  return Object.fromEntries(
+    [...uids].sort((a, b) => a - b).map((uid) => [String(uid), { locked_vm: f.users.find((u) => u.uid === uid)?.lockedVm ?? 0 }]),
+  );
+}
+
+const mark = (s: StepResult, st: Style): string => (s.ok ? st.ok('✓') : st.bad('✗'));
+
+function stepLines(steps: readonly StepResult[], st: Style): string {
+  const out: string[] = [];
+  for (const s of steps) {
+    const idx = s.index < 0 ? 'setup' : String(s.index).padStart(3);
+    out.push(`${idx} ${mark(s, st)} ${s.summary}${s.ok && s.applied !== undefined && s.op !== 'update' ? '' : ''}`);
+    if (!s.ok) out.push(`      ${st.bad(`${s.errno ?? 'error'}`)}: ${s.reason ?? ''}${s.applied ? ` (after ${s.applied})` : ''}`);
+    else if (s.detail) out.push(`      ${st.dim(s.detail)}`);
+  }
+  return out.join('\n') + '\n';
+}
+
+function cgroupTable(f: Snapshot): string {
+  return table(f.cgroups, [
+    { header: 'CGROUP', value: (c) => c.path },
+    { header: 'USAGE', value: (c) => cellBytes(c.usage), align: 'right' },
+    { header: 'MAX', value: (c) => cellBytes(c.max), align: 'right' },
+    { header: 'PEAK', value: (c) => cellBytes(c.peak), align: 'right' },
+    { header: 'FAILCNT', value: (c) => String(c.failcnt), align: 'right' },
+    { header: 'BPF OWN', value: (c) => cellBytes(c.bpf), align: 'right' },
+    { header: 'KERNEL', value: (c) => cellBytes(c.kernel), align: 'right' },
+  ]);
+}
+
+function mapTable(f: Snapshot): string {
+  return table(f.maps, [
+    { header: 'MAP', value: (m) => m.name },
+    { header: 'TYPE', value: (m) => m.type },
+    { header: 'ELEMS', value: (m) => String(m.elements), align: 'right' },
+    { header: 'MEMLOCK', value: (m) => cellBytes(m.memlock), align: 'right' },
+    { header: 'CHARGED', value: (m) => cellBytes(m.charged), align: 'right' },
+    { header: 'UNCHARGED', value: (m) => cellBytes(m.uncharged), align: 'right' },
+    { header: 'CHARGED TO', value: (m) => (m.chargedTo ?? '-') + (m.chargedToRemoved ? ' (removed)' : '') },
+  ]);
+}
+
+/** One run for people: the steps with their outcomes, then the final state. */
+export function runText(run: RunResult, source: string, st: Style): string {
+  const f = run.final;
+  const parts = [
+    `${st.bold(source)}: ${profileLine(run.profile)}\n`,
+    stepLines(run.steps, st),
+    `\n${st.bold('cgroups')}\n${cgroupTable(f)}`,
+  ];
+  const users = Object.entries(usersOf(f));
+  if (run.regime === 'memlock' || users.some(([, u]) => u.locked_vm > 0)) {
+    parts.push(`\n${st.bold('users')} (locked_vm)\n`);
+    parts.push(table(users, [
+      { header: 'UID', value: ([uid]) => uid, align: 'right' },
+      { header: 'LOCKED_VM', value: ([, u]) => cellBytes(u.locked_vm), align: 'right' },
+    ]));
+  }
+  if (f.maps.length) parts.push(`\n${st.bold('maps')}\n${mapTable(f)}`);
+  if (f.progs.length) {
+    parts.push(`\n${st.bold('programs')}\n`);
+    parts.push(table(f.progs, [
+      { header: 'PROG', value: (p) => p.name },
+      { header: 'INSNS', value: (p) => String(p.insns), align: 'right' },
+      { header: 'MEMLOCK', value: (p) => cellBytes(p.memlock), align: 'right' },
+      { header: 'CHARGED', value: (p) => cellBytes(p.charged), align: 'right' },
+      { header: 'CHARGED TO', value: (p) => p.chargedTo ?? '-' },
+    ]));
+  }
+  return parts.join('');
+}
+
+/** Two runs of one scenario side by side: the same steps under memcg and under memlock. */
+export function bothText(memcg: RunResult, memlock: RunResult, source: string, st: Style): string {
+  const parts = [
+    `${st.bold(source)}\n  memcg:   ${profileLine(memcg.profile)}\n  memlock: ${profileLine(memlock.profile)}\n\n`,
+  ];
+  const rows = memcg.steps.map((s, i) => ({ a: s, b: memlock.steps[i] }));
+  const res = (s: StepResult | undefined): string => (!s ? '' : s.ok ? '✓' : `✗ ${s.errno ?? ''}`);
+  parts.push(
+    table(rows, [
+      { header: '#', value: (r) => (r.a.index < 0 ? 'setup' : String(r.a.index)), align: 'right' },
+      { header: 'STEP', value: (r) => r.a.summary },
+      { header: 'MEMCG', value: (r) => res(r.a), format: (c, r) => (r.a.ok ? st.ok(c) : st.bad(c)) },
+      { header: 'MEMLOCK', value: (r) => res(r.b), format: (c, r) => (r.b?.ok ? st.ok(c) : st.bad(c)) },
+    ]),
+  );
+  const why: string[] = [];
+  for (const r of rows) {
+    if (!r.a.ok) why.push(`  ${r.a.index} memcg:   ${r.a.errno ?? ''}: ${r.a.reason ?? ''}`);
+    if (r.b && !r.b.ok) why.push(`  ${r.b.index} memlock: ${r.b.errno ?? ''}: ${r.b.reason ?? ''}`);
+  }
+  if (why.length) parts.push(`\n${st.bold('why')}\n${why.join('\n')}\n`);
+  const paths = memcg.final.cgroups.map((c) => c.path);
+  for (const c of memlock.final.cgroups) if (!paths.includes(c.path)) paths.push(c.path);
+  parts.push(`\n${st.bold('cgroups')} (usage, the cgroup and below)\n`);
+  parts.push(
+    table(paths, [
+      { header: 'CGROUP', value: (p) => p },
+      { header: 'MAX', value: (p) => cellBytes(memcg.final.cgroups.find((c) => c.path === p)?.max ?? null), align: 'right' },
+      { header: 'MEMCG', value: (p) => cellBytes(memcg.final.cgroups.find((c) => c.path === p)?.usage ?? 0), align: 'right' },
+      { header: 'MEMLOCK', value: (p) => cellBytes(memlock.final.cgroups.find((c) => c.path === p)?.usage ?? 0), align: 'right' },
+    ]),
+  );
+  const usersA = usersOf(memcg.final);
+  const usersB = usersOf(memlock.final);
+  const uids = [...new Set([...Object.keys(usersA), ...Object.keys(usersB)])];
+  parts.push(`\n${st.bold('users')} (locked_vm)\n`);
+  parts.push(
+    table(uids, [
+      { header: 'UID', value: (u) => u, align: 'right' },
+      { header: 'MEMCG', value: (u) => cellBytes(usersA[u]?.locked_vm ?? 0), align: 'right' },
+      { header: 'MEMLOCK', value: (u) => cellBytes(usersB[u]?.locked_vm ?? 0), align: 'right' },
+    ]),
+  );
+  const names = [...new Set([...memcg.final.maps.map((m) => m.name), ...memlock.final.maps.map((m) => m.name)])];
+  if (names.length) {
+    parts.push(`\n${st.bold('maps')} (fdinfo memlock; who pays)\n`);
+    parts.push(
+      table(names, [
+        { header: 'MAP', value: (n) => n },
+        { header: 'MEMCG MEMLOCK', value: (n) => cellBytes(memcg.final.maps.find((m) => m.name === n)?.memlock ?? 0), align: 'right' },
+        { header: 'CHARGED TO', value: (n) => memcg.final.maps.find((m) => m.name === n)?.chargedTo ?? '-' },
+        { header: 'MEMLOCK', value: (n) => cellBytes(memlock.final.maps.find((m) => m.name === n)?.memlock ?? 0), align: 'right' },
+      ]),
+    );
+  }
+  return parts.join('');
+}

@@ -1,0 +1,57 @@
+import { Command, Option } from 'commander';
+import { BpfmemError } from '../errors.js';
+import { ModelBackend } from '../model/backend.js';
+import type { Regime } from '../model/profile.js';
+import { formatScenarioError, parseScenario } from '../scenario/parse.js';
+import { runScenario, scenarioProfile, type RunResult } from '../scenario/run.js';
+import type { Scenario } from '../scenario/types.js';
+import { styleFor } from './io.js';
+import { jsonOption, readInput, type CommandContext } from './main.js';
+import { json } from './render/common.js';
+import { bothText, runJson, runText } from './render/simulate.js';
+
+/** Reads and validates a scenario file, or throws the one-line error (exit 2). */
+export async function loadScenario(ctx: CommandContext, file: string): Promise<Scenario> {
+  const text = await readInput(ctx.io, file, 'scenario');
+  const parsed = parseScenario(text, file);
+  if (!parsed.ok) throw new BpfmemError('input', formatScenarioError(parsed.error));
+  return parsed.scenario;
+}
+
+/** Runs a scenario on the model under a regime (the scenario's own when undefined). */
+export async function simulate(scenario: Scenario, regime?: Regime): Promise<RunResult> {
+  const profile = scenarioProfile(scenario, regime);
+  if (typeof profile === 'string') throw new BpfmemError('input', profile);
+  return runScenario(scenario, new ModelBackend(profile));
+}
+
+export function simulateCommand(ctx: CommandContext): Command {
+  return new Command('simulate')
+    .description('run a scenario file (YAML or JSON) on the accounting model')
+    .argument('<file>', 'the scenario (see docs/scenarios.md and scenarios/)')
+    .addOption(
+      new Option('--regime <regime>', 'accounting regime: the scenario\'s own, or memcg, memlock, none, both').choices([
+        'memcg',
+        'memlock',
+        'none',
+        'both',
+      ]),
+    )
+    .addOption(jsonOption())
+    .action(async (file: string, opts: { regime?: Regime | 'both'; json?: boolean }) => {
+      const scenario = await loadScenario(ctx, file);
+      const st = styleFor(ctx.io);
+      if (opts.regime === 'both') {
+        const memcg = await simulate(scenario, 'memcg');
+        const memlock = await simulate(scenario, 'memlock');
+        ctx.io.stdout(
+          opts.json
+            ? json({ source: file, regime: 'both', runs: { memcg: runJson(memcg), memlock: runJson(memlock) } })
+            : bothText(memcg, memlock, file, st),
+        );
+        return;
+      }
+      const run = await simulate(scenario, opts.regime);
+      ctx.io.stdout(opts.json ? json({ source: file, ...runJson(run) }) : runText(run, file, st));
+    });
+}

@@ -1,0 +1,260 @@
+import { describe, expect, it } from 'vitest';
+import type { Outcome, Snapshot } from '../backend.js';
+import { ModelKernel } from './kernel.js';
+import { mapSpec, type MapSpec } from './maps/spec.js';
+import { profileOf, type ProfileInput } from './profile.js';
+import { MAP_FLAGS } from './flags.js';
+
+const INF = Number.POSITIVE_INFINITY;
+const MiB = 1024 * 1024;
+const PAGE = 4096;
+
+function kernel(input: Partial<ProfileInput> = {}): ModelKernel {
+  return new ModelKernel(profileOf({ version: '6.18', cpus: 2, cgroup: 1, ...input }));
+}
+
+function must(o: Outcome): void {
+  if (!o.ok) throw new Error(`${o.errno}: ${o.reason}`);
+}
+
+const cg = (s: Snapshot, path: string) => {
+  const c = s.cgroups.find((x) => x.path === path);
+  if (!c) throw new Error(`no cgroup ${path}`);
+  return c;
+};
+const mapOf = (s: Snapshot, name: string) => {
+  const m = s.maps.find((x) => x.name === name);
+  if (!m) throw new Error(`no map ${name}`);
+  return m;
+};
+
+const array = (value: number, max: number): MapSpec => mapSpec({ type: 'array', keySize: 4, valueSize: value, maxEntries: max });
+const noPreallocHash = (key: number, value: number, max: number): MapSpec =>
+  mapSpec({ type: 'hash', keySize: key, valueSize: value, maxEntries: max, flags: MAP_FLAGS.no_prealloc });
+
+describe('memcg charging', () => {
+  it('charges a small map as one slab object, rounded up to a page per objcg, on every ancestor', () => {
+    const k = kernel();
+    must(k.createCgroup('/a', { max: INF, high: INF }));
+    must(k.createCgroup('/a/b', { max: MiB, high: INF }));
+    must(k.startTask('t', { cgroup: '/a/b', uid: 0 }));
+    // array v4 max 1: sizeof(bpf_array) 312 + 8 = 320 bytes, kmalloc-512, plus the objcg pointer.
+    must(k.createMap('t', 'm', array(4, 1)));
+    const s = k.snapshot();
+    expect(cg(s, '/a/b').bpf).toBe(512 + 8);
+    expect(cg(s, '/a/b').usage).toBe(PAGE);
+    expect(cg(s, '/a').usage).toBe(PAGE);
+    expect(cg(s, '/').usage).toBe(PAGE);
+    expect(cg(s, '/a').bpf).toBe(0);
+    expect(mapOf(s, 'm')).toMatchObject({ memlock: 320, charged: 520, chargedTo: '/a/b' });
+  });
+
+  it('fails at the first ancestor over its limit, counting failcnt there only', () => {
+    const k = kernel();
+    must(k.createCgroup('/a', { max: MiB, high: INF }));
+    must(k.createCgroup('/a/b', { max: 10 * MiB, high: INF }));
+    must(k.startTask('t', { cgroup: '/a/b', uid: 0 }));
+    // 4096 × 300 bytes: vmalloc of 301 pages, over /a's 256 pages.
+    const o = k.createMap('t', 'big', array(4096, 300));
+    expect(o).toMatchObject({ ok: false, errno: 'ENOMEM' });
+    expect(o.ok ? '' : o.reason).toMatch(/^\/a is at 0 B of 1\.0 MiB; creating map "big" needs 1\.2 MiB/);
+    const s = k.snapshot();
+    expect(cg(s, '/a').failcnt).toBeGreaterThan(0);
+    expect(cg(s, '/a/b').failcnt).toBe(0);
+    expect(cg(s, '/a').usage).toBe(0);
+    // vmalloc charged page by page up to the limit before failing: the watermark shows it.
+    expect(cg(s, '/a').peak).toBe(MiB);
+    expect(cg(s, '/a').events.max).toBe(18);
+  });
+
+  it('charges the per-CPU values of a per-CPU array to nobody on 6.0+, to the creator on 5.11–5.19', () => {
+    const spec = mapSpec({ type: 'percpu_array', keySize: 4, valueSize: 64, maxEntries: 1000 });
+    for (const [version, charged] of [
+      ['6.18', false],
+      ['5.15', true],
+    ] as const) {
+      const k = kernel({ version });
+      must(k.createCgroup('/p', { max: INF, high: INF }));
+      must(k.startTask('t', { cgroup: '/p', uid: 0 }));
+      must(k.createMap('t', 'pc', spec));
+      const m = mapOf(k.snapshot(), 'pc');
+      const values = 64 * 2 * 1000; // value × possible CPUs × entries
+      // The pointer array, 312 + 8 × 1000 = 8312 bytes, is a kmalloc above 8 KiB: 4 whole pages.
+      const pointers = 4 * PAGE;
+      if (charged) {
+        // Per-CPU memory is charged with one objcg pointer per 4 bytes of unit: 64 / 4 × 8 more.
+        expect(m.charged).toBe(pointers + 1000 * (values / 1000 + (64 / 4) * 8));
+        expect(m.uncharged).toBe(0);
+      } else {
+        expect(m.charged).toBe(pointers);
+        expect(m.uncharged).toBe(values);
+      }
+    }
+  });
+});
+
+describe('updates', () => {
+  it('charges inserts from softirq to the map\'s cgroup, not the interrupted task\'s', () => {
+    const k = kernel();
+    must(k.createCgroup('/agent', { max: INF, high: INF }));
+    must(k.createCgroup('/web', { max: INF, high: INF }));
+    must(k.startTask('agent', { cgroup: '/agent', uid: 0 }));
+    must(k.startTask('web', { cgroup: '/web', uid: 0 }));
+    must(k.createMap('agent', 'h', noPreallocHash(4, 4, 1000)));
+    const before = cg(k.snapshot(), '/agent').bpf;
+    must(k.updateMap('h', 100, 'softirq', 0));
+    must(k.updateMap('h', 100, { task: 'web' }, 1));
+    const s = k.snapshot();
+    expect(cg(s, '/agent').bpf).toBeGreaterThan(before);
+    expect(cg(s, '/web').bpf).toBe(0);
+    expect(mapOf(s, 'h').elements).toBe(200);
+  });
+
+  it('simulates bpf_mem_alloc: prefill 4 per CPU, refill a batch of 48 below the low watermark', () => {
+    const k = kernel();
+    must(k.createCgroup('/a', { max: INF, high: INF }));
+    must(k.startTask('t', { cgroup: '/a', uid: 0 }));
+    must(k.createMap('t', 'h', noPreallocHash(4, 4, 1000)));
+    // elem_size 48 + 8 + 8 = 64, +8 llist_node = 72 → kmalloc-96, +8 objcg pointer = 104 B.
+    const object = 104;
+    const afterCreate = mapOf(k.snapshot(), 'h').charged;
+    must(k.updateMap('h', 1, 'softirq', 0));
+    const afterOne = mapOf(k.snapshot(), 'h').charged;
+    // CPU 0 dropped to 3 free (< 32) and refilled (96 - 32) / 4 * 3 = 48 objects.
+    expect(afterOne - afterCreate).toBe(48 * object);
+    // 51 free now: 19 more inserts leave 32, the 20th goes below the low watermark again.
+    must(k.updateMap('h', 19, 'softirq', 0));
+    expect(mapOf(k.snapshot(), 'h').charged).toBe(afterOne);
+    must(k.updateMap('h', 1, 'softirq', 0));
+    expect(mapOf(k.snapshot(), 'h').charged).toBe(afterOne + 48 * object);
+  });
+
+  it('lets GFP_ATOMIC element charges exceed memory.max on 5.11–5.19 and fails GFP_NOWAIT on 6.0+', () => {
+    const spec = noPreallocHash(8, 1000, 100000);
+    for (const version of ['5.15', '6.18']) {
+      const k = kernel({ version });
+      must(k.createCgroup('/a', { max: 4 * MiB, high: INF }));
+      must(k.startTask('t', { cgroup: '/a', uid: 0 }));
+      must(k.createMap('t', 'h', spec));
+      const o = k.updateMap('h', 5000, 'softirq', 0);
+      const a = cg(k.snapshot(), '/a');
+      if (version === '5.15') {
+        expect(o.ok).toBe(true);
+        expect(a.usage).toBeGreaterThan(4 * MiB);
+        expect(a.events.max).toBeGreaterThan(0);
+      } else {
+        expect(o).toMatchObject({ ok: false, errno: 'ENOMEM' });
+        expect(o.applied).toBeGreaterThan(0);
+        expect(o.applied).toBeLessThan(5000);
+        expect(a.usage).toBeLessThanOrEqual(4 * MiB);
+      }
+    }
+  });
+});
+
+describe('cgroups', () => {
+  it('reparents a removed cgroup\'s charges to its parent without changing the parent\'s usage', () => {
+    for (const [version, chargedTo, removed] of [
+      ['6.18', '/pods', false],
+      ['5.15', '/pods/agent', true],
+    ] as const) {
+      const k = kernel({ version });
+      must(k.createCgroup('/pods', { max: INF, high: INF }));
+      must(k.createCgroup('/pods/agent', { max: INF, high: INF }));
+      must(k.createCgroup('/pods/next', { max: INF, high: INF }));
+      must(k.startTask('t', { cgroup: '/pods/agent', uid: 0 }));
+      must(k.createMap('t', 'h', noPreallocHash(8, 100, 10000)));
+      must(k.updateMap('h', 1000, 'softirq', 0));
+      const before = k.snapshot();
+      expect(k.removeCgroup('/pods/agent')).toMatchObject({ ok: false, errno: 'EBUSY' });
+      must(k.moveTask('t', '/pods/next'));
+      must(k.removeCgroup('/pods/agent'));
+      const after = k.snapshot();
+      expect(cg(after, '/pods').usage).toBe(cg(before, '/pods').usage);
+      expect(cg(after, '/pods').bpf).toBe(cg(before, '/pods/agent').bpf);
+      expect(after.cgroups.map((c) => c.path)).not.toContain('/pods/agent');
+      expect(mapOf(after, 'h')).toMatchObject({ chargedTo, chargedToRemoved: removed });
+      must(k.updateMap('h', 1000, 'softirq', 0));
+      expect(cg(k.snapshot(), '/pods').bpf).toBeGreaterThan(cg(after, '/pods').bpf);
+    }
+  });
+
+  it('keeps tasks out of inner cgroups on v2 ("no internal processes")', () => {
+    const k = kernel({ cgroup: 2 });
+    must(k.createCgroup('/pods', { max: INF, high: INF }));
+    must(k.createCgroup('/pods/a', { max: INF, high: INF }));
+    expect(k.startTask('t', { cgroup: '/pods', uid: 0 })).toMatchObject({ ok: false, errno: 'EBUSY' });
+    must(k.startTask('t', { cgroup: '/pods/a', uid: 0 }));
+    expect(k.createCgroup('/pods/a/b', { max: INF, high: INF })).toMatchObject({ ok: false, errno: 'EBUSY' });
+  });
+
+  it('moves a task without moving what it allocated', () => {
+    const k = kernel();
+    must(k.createCgroup('/a', { max: INF, high: INF }));
+    must(k.createCgroup('/b', { max: INF, high: INF }));
+    must(k.startTask('t', { cgroup: '/a', uid: 0 }));
+    must(k.allocMemory('t', 10 * PAGE));
+    must(k.createMap('t', 'm', array(8, 1000)));
+    must(k.moveTask('t', '/b'));
+    const s = k.snapshot();
+    expect(cg(s, '/a').stat.anon).toBe(10 * PAGE);
+    expect(cg(s, '/b').usage).toBe(0);
+    expect(mapOf(s, 'm').chargedTo).toBe('/a');
+  });
+});
+
+describe('legacy memlock regime', () => {
+  it('shares one locked_vm per uid and refuses with EPERM against the caller\'s RLIMIT_MEMLOCK', () => {
+    const k = kernel({ version: '5.10' });
+    must(k.startTask('a', { cgroup: '/', uid: 1000, memlock: 64 * 1024 }));
+    must(k.startTask('b', { cgroup: '/', uid: 1000, memlock: 64 * 1024 }));
+    must(k.startTask('c', { cgroup: '/', uid: 1001, memlock: 64 * 1024 }));
+    // bpf_array 312 + 10 × 4096 = 41272 bytes → 11 pages precharged.
+    must(k.createMap('a', 'm1', array(4096, 10)));
+    expect(k.snapshot().users).toEqual([{ uid: 1000, lockedVm: 11 * PAGE }]);
+    expect(k.mapMemlock('m1')).toBe(11 * PAGE);
+    const o = k.createMap('b', 'm2', array(4096, 10));
+    expect(o).toMatchObject({ ok: false, errno: 'EPERM' });
+    expect(o.ok ? '' : o.reason).toContain('uid 1000 has 44.0 KiB locked');
+    must(k.createMap('c', 'm3', array(4096, 10)));
+    must(k.close('map', 'm1'));
+    must(k.createMap('b', 'm2', array(4096, 10)));
+    // BPF is not charged to memory cgroups before 5.11.
+    expect(cg(k.snapshot(), '/').usage).toBe(0);
+  });
+
+  it('charges programs by pages of instructions in both regimes', () => {
+    for (const version of ['5.10', '6.18']) {
+      const k = kernel({ version });
+      must(k.createCgroup('/a', { max: INF, high: INF }));
+      must(k.startTask('t', { cgroup: '/a', uid: 0, memlock: INF }));
+      must(k.loadProg('t', 'p', 4096));
+      const s = k.snapshot();
+      const p = s.progs[0];
+      expect(p?.memlock).toBe(36864); // round_up(96 + 8 × 4096, 4096), measured on 6.18
+      if (version === '5.10') expect(s.users).toEqual([{ uid: 0, lockedVm: 36864 }]);
+      else expect(p?.charged).toBeGreaterThanOrEqual(36864);
+    }
+  });
+});
+
+describe('freeing everything', () => {
+  it('returns every counter to zero', () => {
+    const k = kernel();
+    must(k.createCgroup('/a', { max: INF, high: INF }));
+    must(k.startTask('t', { cgroup: '/a', uid: 0 }));
+    must(k.createMap('t', 'h', noPreallocHash(16, 64, 10000)));
+    must(k.updateMap('h', 3000, 'softirq', 1));
+    must(k.deleteFromMap('h', 1000, 0));
+    must(k.createMap('t', 'r', mapSpec({ type: 'ringbuf', maxEntries: 64 * 1024 })));
+    must(k.loadProg('t', 'p', 100));
+    must(k.allocMemory('t', 5 * MiB));
+    must(k.close('map', 'h'));
+    must(k.close('map', 'r'));
+    must(k.close('prog', 'p'));
+    must(k.allocMemory('t', -5 * MiB));
+    for (const c of k.snapshot().cgroups) {
+      expect(c).toMatchObject({ usage: 0, kernel: 0, bpf: 0, stat: { slab: 0, percpu: 0, vmalloc: 0, anon: 0 } });
+    }
+  });
+});

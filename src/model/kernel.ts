@@ -1,0 +1,819 @@
+import type {
+  CgroupLimits,
+  CgroupState,
+  MapState,
+  Outcome,
+  ProgState,
+  Refusal,
+  Snapshot,
+  Success,
+  TaskSpec,
+  TaskState,
+  UpdateContext,
+  UserState,
+} from '../backend.js';
+import type { Errno } from './errno.js';
+import type { Alloc, ElementModel } from './maps/alloc.js';
+import { checkMapCreate, mapTypeModel } from './maps/index.js';
+import { fdinfoMemlock } from './maps/memlock.js';
+import type { MapSpec } from './maps/spec.js';
+import { MemAllocSim } from './memalloc.js';
+import { chargeBytes, MemcgTree, type ChargeRefusal, type Gfp, type MemCgroup, type ObjCgroup, type Receipt } from './memcg.js';
+import type { KernelProfile } from './profile.js';
+import { BPF_COMPLEXITY_LIMIT_INSNS, progAllocs, progMemlock } from './prog.js';
+import { areaTriesKmalloc, kmallocCharge, pagesCharge, percpuCharge, vmallocCharge, type Charge } from './slab.js';
+import { formatBytes } from './units.js';
+
+/** A task: a process in a cgroup, with a uid and RLIMIT_MEMLOCK. */
+interface Task {
+  readonly name: string;
+  memcg: MemCgroup;
+  readonly uid: number;
+  /** RLIMIT_MEMLOCK in bytes. */
+  readonly memlock: number;
+  readonly capIpcLock: boolean;
+  /** `mm->locked_vm` in pages (mlock). */
+  mlockedPages: number;
+  /** Pages of io_uring buffers it registered, counted in its user's `locked_vm`. */
+  ioUringPages: number;
+  /** Anonymous memory, as the charges that hold it. */
+  readonly anon: Receipt[];
+}
+
+/** How one charge of a map or program went: charged to a cgroup, or to nobody. */
+interface Piece {
+  readonly receipt: Receipt;
+  readonly bytes: number;
+}
+
+interface ModelMap {
+  readonly id: number;
+  readonly name: string;
+  readonly spec: MapSpec;
+  readonly creator: string;
+  /** `map->objcg` (6.0+) or the objcg of `map->memcg` (5.11–5.19); undefined: nobody is charged. */
+  readonly objcg: ObjCgroup | undefined;
+  /** The cgroup `map->memcg` pins (5.11–5.19) and whether it has been removed since. */
+  readonly memcgPath: string;
+  memcgRemoved: boolean;
+  readonly pieces: Piece[];
+  readonly elementModel: ElementModel | undefined;
+  readonly memAllocs: MemAllocSim[];
+  /** Per-element charges (pre-6.1 no-prealloc hash, devmap entries, …). */
+  readonly elementCharges: readonly { charge: Charge; gfp: Gfp }[];
+  elements: number;
+  /** Pages precharged to the creator's `locked_vm` (memlock regime). */
+  readonly lockedPages: number;
+  readonly uid: number;
+}
+
+interface ModelProg {
+  readonly id: number;
+  readonly name: string;
+  readonly insns: number;
+  readonly loader: string;
+  readonly objcg: ObjCgroup | undefined;
+  readonly pieces: Piece[];
+  readonly lockedPages: number;
+  readonly uid: number;
+}
+
+const ok = (detail?: string, applied?: number): Success => ({
+  ok: true,
+  ...(detail === undefined ? {} : { detail }),
+  ...(applied === undefined ? {} : { applied }),
+});
+
+const refuse = (errno: Errno, reason: string, applied?: number): Refusal => ({
+  ok: false,
+  errno,
+  reason,
+  ...(applied === undefined ? {} : { applied }),
+});
+
+/**
+ * The accounting model of one kernel: memory cgroups, tasks, users, BPF maps and programs,
+ * charged the way the kernel of `profile` charges them. Pure and deterministic; every
+ * operation is synchronous and returns an {@link Outcome}. `ModelBackend` wraps it as a
+ * {@link import('../backend.js').Backend}.
+ */
+export class ModelKernel {
+  readonly tree: MemcgTree;
+  private readonly tasks = new Map<string, Task>();
+  /** `user_struct.locked_vm` per uid, in pages. */
+  private readonly lockedVm = new Map<number, number>();
+  private readonly maps = new Map<string, ModelMap>();
+  private readonly progs = new Map<string, ModelProg>();
+  private nextMapId = 1;
+  private nextProgId = 1;
+
+  constructor(readonly profile: KernelProfile) {
+    this.tree = new MemcgTree(profile.pageSize, profile.eras.memcgChargeBatchPages);
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Cgroups
+
+  /** mkdir of a memory cgroup under its existing parent. */
+  createCgroup(path: string, limits: CgroupLimits): Outcome {
+    if (this.tree.find(path)) return refuse('EEXIST', `cgroup ${path} already exists`);
+    const parentPath = parentOf(path);
+    const parent = this.tree.find(parentPath);
+    if (!parent) return refuse('ENOENT', `cannot create ${path}: its parent ${parentPath} does not exist`);
+    if (this.profile.cgroupVersion === 2 && !parent.isRoot) {
+      const inside = this.tasksIn(parent);
+      if (inside.length > 0) {
+        return refuse(
+          'EBUSY',
+          `cannot enable the memory controller below ${parentPath}: tasks ${inside.join(', ')} are in it, and cgroup v2 allows no tasks in a cgroup whose children have controllers ("no internal processes")`,
+        );
+      }
+    }
+    const c = this.tree.create(path);
+    if (!c) return refuse('ENOENT', `cannot create ${path}`);
+    const set = this.setLimit(path, limits);
+    return set.ok ? ok() : set;
+  }
+
+  /** Writes the limits of a cgroup. */
+  setLimit(path: string, limits: Partial<CgroupLimits>): Outcome {
+    const c = this.tree.find(path);
+    if (!c) return refuse('ENOENT', `cgroup ${path} does not exist`);
+    if (c.isRoot) return refuse('EINVAL', 'the root cgroup has no memory limit files');
+    const page = this.profile.pageSize;
+    const notes: string[] = [];
+    if (limits.high !== undefined && Number.isFinite(limits.high)) {
+      if (this.profile.cgroupVersion === 1) {
+        return refuse('EINVAL', `memory.high is a cgroup v2 file; ${path} is on cgroup v1`);
+      }
+    }
+    if (limits.max !== undefined) {
+      const max = Number.isFinite(limits.max) ? Math.floor(limits.max / page) : Number.POSITIVE_INFINITY;
+      if (max < c.usage) {
+        // Nothing BPF holds can be reclaimed. v1 `mem_cgroup_resize_max()` gives up with
+        // EBUSY; v2 `memory_max_write()` sets the limit, reclaims, then OOM-kills.
+        if (this.profile.cgroupVersion === 1) {
+          return refuse(
+            'EBUSY',
+            `${path} uses ${formatBytes(c.usage * page)}, more than the new limit ${formatBytes(max * page)}, and kernel memory cannot be reclaimed`,
+          );
+        }
+        c.eventsLocal.max++;
+        c.eventsLocal.oom++;
+        notes.push(
+          `${path} uses ${formatBytes(c.usage * page)}, above the new memory.max: the kernel reclaims what it can, then its OOM killer runs`,
+        );
+      }
+      c.max = max;
+    }
+    if (limits.high !== undefined) {
+      c.high = Number.isFinite(limits.high) ? Math.floor(limits.high / page) : Number.POSITIVE_INFINITY;
+    }
+    return ok(notes.length ? notes.join('; ') : undefined);
+  }
+
+  /** rmdir: the cgroup must hold no task and no child; its charges move to the parent. */
+  removeCgroup(path: string): Outcome {
+    const c = this.tree.find(path);
+    if (!c) return refuse('ENOENT', `cgroup ${path} does not exist`);
+    if (c.isRoot) return refuse('EBUSY', 'the root cgroup cannot be removed');
+    const inside = this.tasksIn(c);
+    if (inside.length) return refuse('EBUSY', `cannot remove ${path}: tasks ${inside.join(', ')} are in it`);
+    if (c.children.size) {
+      return refuse('EBUSY', `cannot remove ${path}: it has child cgroups (${[...c.children.keys()].join(', ')})`);
+    }
+    const parentPath = parentOf(path);
+    const held = [...this.maps.values()].filter((m) => m.memcgPath === path);
+    this.tree.remove(c);
+    if (this.profile.eras.mapCgroupRef === 'memcg') {
+      for (const m of held) m.memcgRemoved = true;
+      if (held.length) {
+        return ok(
+          `${path} stays as a dying memory cgroup: maps ${held.map((m) => m.name).join(', ')} hold it (map->memcg); its charges now count in ${parentPath}`,
+        );
+      }
+      return ok();
+    }
+    return held.length
+      ? ok(`charges of maps ${held.map((m) => m.name).join(', ')} now go to ${parentPath} (objcg reparented)`)
+      : ok();
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Tasks and the workload's own memory
+
+  /** Starts a task. */
+  startTask(name: string, spec: TaskSpec): Outcome {
+    if (this.tasks.has(name)) return refuse('EEXIST', `task ${name} already exists`);
+    const memcg = this.tree.find(spec.cgroup);
+    if (!memcg) return refuse('ENOENT', `cannot start ${name} in ${spec.cgroup}: no such cgroup`);
+    const placed = this.checkPlacement(name, memcg);
+    if (placed) return placed;
+    this.tasks.set(name, {
+      name,
+      memcg,
+      uid: spec.uid,
+      memlock: spec.memlock ?? this.profile.eras.defaultMemlockRlimit,
+      capIpcLock: spec.capIpcLock ?? false,
+      mlockedPages: 0,
+      ioUringPages: 0,
+      anon: [],
+    });
+    return ok();
+  }
+
+  /** Moves a task; what it allocated before stays charged where it was (no move_charge_at_immigrate). */
+  moveTask(name: string, cgroup: string): Outcome {
+    const task = this.tasks.get(name);
+    if (!task) return refuse('ESRCH', `no task ${name}`);
+    const memcg = this.tree.find(cgroup);
+    if (!memcg) return refuse('ENOENT', `cannot move ${name} to ${cgroup}: no such cgroup`);
+    const placed = this.checkPlacement(name, memcg);
+    if (placed) return placed;
+    task.memcg = memcg;
+    return ok();
+  }
+
+  /** Anonymous memory of a task: positive bytes allocate, negative free. */
+  allocMemory(taskName: string, bytes: number): Outcome {
+    const task = this.tasks.get(taskName);
+    if (!task) return refuse('ESRCH', `no task ${taskName}`);
+    const page = this.profile.pageSize;
+    if (bytes < 0) {
+      let pages = Math.ceil(-bytes / page);
+      while (pages > 0) {
+        const r = task.anon.pop();
+        if (!r) break;
+        const take = Math.min(pages, r.charge.amount);
+        this.tree.release({ ...r, charge: { ...r.charge, amount: take } });
+        if (take < r.charge.amount) task.anon.push({ ...r, charge: { ...r.charge, amount: r.charge.amount - take } });
+        pages -= take;
+      }
+      return ok();
+    }
+    const charge: Charge = { unit: 'pages', amount: Math.ceil(bytes / page), stat: 'anon' };
+    // Page faults charge GFP_HIGHUSER_MOVABLE: reclaim, then the memcg OOM killer.
+    const r = this.tree.charge(this.objcgOf(task.memcg), charge, 'kernel', `task:${task.name}`);
+    if (r.refused) {
+      r.memcg.eventsLocal.oom_kill++;
+      return refuse(
+        'ENOMEM',
+        `${this.limitText(r.memcg)}; ${task.name} needs ${formatBytes(charge.amount * page)} more: the memcg OOM killer runs (BPF memory cannot be reclaimed; bpfmem does not kill the task)`,
+      );
+    }
+    task.anon.push(r);
+    return ok();
+  }
+
+  /**
+   * Locks memory. `mlock`: mlock(2) counts the process's own `mm->locked_vm` against its
+   * RLIMIT_MEMLOCK (mm/mlock.c `do_mlock()`); it never shared BPF's counter. `io_uring`:
+   * registered buffers count the user's `locked_vm` (io_uring/rsrc.c `__io_account_mem()`),
+   * the very counter BPF precharged before 5.11. CAP_IPC_LOCK lifts both limits.
+   */
+  lockMemory(taskName: string, bytes: number, via: 'mlock' | 'io_uring'): Outcome {
+    const task = this.tasks.get(taskName);
+    if (!task) return refuse('ESRCH', `no task ${taskName}`);
+    const page = this.profile.pageSize;
+    if (bytes < 0) {
+      // munlock(2) / io_uring unregister: the counters drop and the memory is freed.
+      const pages = Math.ceil(-bytes / page);
+      if (via === 'mlock') {
+        const n = Math.min(pages, task.mlockedPages);
+        task.mlockedPages -= n;
+      } else {
+        const n = Math.min(pages, task.ioUringPages);
+        task.ioUringPages -= n;
+        this.unchargeLocked(task.uid, n);
+      }
+      return this.allocMemory(taskName, bytes);
+    }
+    const pages = Math.ceil(bytes / page);
+    const limit = Math.floor(task.memlock / page);
+    if (via === 'mlock') {
+      if (!task.capIpcLock && task.memlock === 0) {
+        return refuse('EPERM', `${task.name} has RLIMIT_MEMLOCK 0 and no CAP_IPC_LOCK: it may not mlock`);
+      }
+      if (!task.capIpcLock && task.mlockedPages + pages > limit) {
+        return refuse(
+          'ENOMEM',
+          `mlock: ${task.name} has ${formatBytes(task.mlockedPages * page)} locked of RLIMIT_MEMLOCK ${formatBytes(task.memlock)}; ${formatBytes(pages * page)} more does not fit`,
+        );
+      }
+    } else if (!task.capIpcLock) {
+      const locked = this.lockedVm.get(task.uid) ?? 0;
+      if (locked + pages > limit) {
+        return refuse(
+          'ENOMEM',
+          `io_uring: uid ${task.uid} has ${formatBytes(locked * page)} in locked_vm and ${task.name}'s RLIMIT_MEMLOCK is ${formatBytes(task.memlock)}; ${formatBytes(pages * page)} more does not fit`,
+        );
+      }
+    }
+    const faulted = this.allocMemory(taskName, bytes);
+    if (!faulted.ok) return faulted;
+    if (via === 'mlock') task.mlockedPages += pages;
+    else if (!task.capIpcLock) {
+      task.ioUringPages += pages;
+      this.lockedVm.set(task.uid, (this.lockedVm.get(task.uid) ?? 0) + pages);
+    }
+    return ok();
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Maps
+
+  /** BPF_MAP_CREATE as `taskName`. */
+  createMap(taskName: string, name: string, requested: MapSpec): Outcome {
+    const task = this.tasks.get(taskName);
+    if (!task) return refuse('ESRCH', `no task ${taskName}`);
+    if (this.maps.has(name)) return refuse('EEXIST', `a map named ${name} is already open`);
+    const invalid = checkMapCreate(requested, this.profile);
+    if (invalid) return invalid;
+    const model = mapTypeModel(requested.type);
+    const spec = model.normalize(requested, this.profile);
+    const page = this.profile.pageSize;
+    const regime = this.profile.regime;
+
+    let lockedPages = 0;
+    if (regime === 'memlock') {
+      // kernel/bpf/syscall.c (5.3–5.10) bpf_map_charge_init(): page-rounded cost estimate
+      // charged to the user's locked_vm against the creator's RLIMIT_MEMLOCK.
+      const cost = model.legacyCost(spec, this.profile);
+      if (cost >= 2 ** 32 - 1 - page) return refuse('E2BIG', `map ${name} would cost ${formatBytes(cost)}, over the 4 GiB the legacy accounting allows`);
+      lockedPages = Math.ceil(cost / page);
+      const refusal = this.chargeLocked(task, lockedPages, `map ${name}`);
+      if (refusal) return refusal;
+    }
+
+    const creatorObjcg = regime === 'memcg' ? this.objcgOf(task.memcg) : undefined;
+    // Inside map_alloc() the map has no cgroup yet: on 5.11–5.19 the helpers charge the
+    // creator, on 6.0+ the root memcg (nobody).
+    const helperObjcg = this.profile.eras.createTimeMapHelpersCharged ? creatorObjcg : undefined;
+    const owner = `map:${name}`;
+    const pieces: Piece[] = [];
+    const allocs = model.createAllocs(spec, this.profile);
+    const payerOf = (a: Alloc): ObjCgroup | undefined =>
+      a.payer === 'current' ? creatorObjcg : a.payer === 'map' ? helperObjcg : undefined;
+    for (const alloc of allocs) {
+      const got = this.allocate(alloc, payerOf(alloc), 'create', owner);
+      if (got.refused) {
+        for (const p of pieces) this.tree.release(p.receipt);
+        this.unchargeLocked(task.uid, lockedPages);
+        const need = this.chargedNeed(allocs.filter((a) => payerOf(a) !== undefined));
+        return refuse(
+          'ENOMEM',
+          `${this.limitText(got.memcg)}; creating map "${name}" needs ${formatBytes(need)}${got.oom ? ' (the memcg OOM killer would run)' : ''}`,
+        );
+      }
+      pieces.push(...got.pieces);
+    }
+
+    const elements = model.elements(spec, this.profile);
+    const elementModel = 'capacity' in elements ? elements : undefined;
+    const mapObjcg = creatorObjcg; // bpf_map_save_memcg(), after map_alloc()
+    const memAllocs = (elementModel?.memAllocs ?? []).map((unit) => {
+      const sim = new MemAllocSim(unit, this.profile, this.tree, creatorObjcg, owner);
+      sim.prefill();
+      return sim;
+    });
+    const gfp: Gfp = this.profile.eras.updateGfp;
+    const elementCharges = (elementModel?.allocs ?? []).flatMap((a) =>
+      Array.from({ length: a.count ?? 1 }, () => ({ charge: this.chargeOf(a, 'update'), gfp: a.shape === 'pages' ? ('kernel' as const) : gfp })),
+    );
+    this.maps.set(name, {
+      id: this.nextMapId++,
+      name,
+      spec,
+      creator: task.name,
+      objcg: mapObjcg,
+      memcgPath: task.memcg.path,
+      memcgRemoved: false,
+      pieces,
+      elementModel,
+      memAllocs,
+      elementCharges,
+      elements: 0,
+      lockedPages,
+      uid: task.uid,
+    });
+    const escaped = pieces.filter((p) => !p.receipt.objcg).reduce((s, p) => s + p.bytes, 0);
+    if (regime === 'memcg' && escaped > 0 && creatorObjcg) {
+      return ok(`${formatBytes(escaped)} allocated at creation is charged to no cgroup`);
+    }
+    return ok();
+  }
+
+  /** Inserts `count` new elements into a map on `cpu`, as a task or from an interrupt. */
+  updateMap(name: string, count: number, context: UpdateContext, cpu: number): Outcome {
+    const map = this.maps.get(name);
+    if (!map) return refuse('EBADF', `no open map ${name}`);
+    if (typeof context === 'object' && !this.tasks.has(context.task)) return refuse('ESRCH', `no task ${context.task}`);
+    const em = map.elementModel;
+    if (!em) {
+      const why = mapTypeModel(map.spec.type).elements(map.spec, this.profile);
+      return 'capacity' in why ? refuse('EINVAL', `map ${name} takes no updates`) : refuse(why.errno, why.reason, 0);
+    }
+    let forced = 0;
+    for (let i = 0; i < count; i++) {
+      if (map.elements >= em.capacity) {
+        if (em.whenFull === 'evict') continue; // LRU: an old element is reused, nothing allocated
+        return refuse(em.whenFull.errno, `map ${name} is full: ${em.capacity} elements (max_entries)`, i);
+      }
+      const taken: MemAllocSim[] = [];
+      for (const sim of map.memAllocs) {
+        if (!sim.take(cpu)) {
+          for (const t of taken) t.give(cpu);
+          return refuse('ENOMEM', this.cacheEmptyText(map, sim), i);
+        }
+        taken.push(sim);
+      }
+      for (let j = 0; j < map.elementCharges.length; j++) {
+        const ec = map.elementCharges[j];
+        if (!ec) continue;
+        const r = this.tree.charge(map.objcg, ec.charge, ec.gfp, `map:${name}`);
+        if (r.refused) {
+          for (let k = 0; k < j; k++) {
+            const done = map.elementCharges[k];
+            if (done) this.tree.release({ objcg: map.objcg, charge: done.charge, owner: `map:${name}` });
+          }
+          for (const t of taken) t.give(cpu);
+          return refuse(
+            'ENOMEM',
+            `${this.limitText(r.memcg)}; inserting into map "${name}" needs ${formatBytes(this.elementBytes(map))} per element (GFP_NOWAIT charges fail at memory.max)`,
+            i,
+          );
+        }
+        if (ec.gfp === 'atomic' && map.objcg && this.overLimit(map.objcg.memcg)) forced++;
+      }
+      map.elements++;
+    }
+    const detail: string[] = [];
+    const payer = this.chargedTo(map);
+    if (payer.path !== null && (map.memAllocs.length || map.elementCharges.length)) {
+      const who = typeof context === 'object' ? `task ${context.task}` : context;
+      detail.push(`charged to ${payer.path}${payer.removed ? ' (removed)' : ''}, the map's cgroup (updates ran as ${who})`);
+    }
+    if (forced) {
+      const m = map.objcg?.memcg;
+      const over = m ? this.overLimit(m) : undefined;
+      detail.push(`${forced} GFP_ATOMIC charges were forced past memory.max${over ? ` of ${over.path}` : ''}`);
+    }
+    return ok(detail.length ? detail.join('; ') : undefined, count);
+  }
+
+  /** Deletes `count` elements from a map on `cpu`. */
+  deleteFromMap(name: string, count: number, cpu: number): Outcome {
+    const map = this.maps.get(name);
+    if (!map) return refuse('EBADF', `no open map ${name}`);
+    const em = map.elementModel;
+    if (!em?.deletable) return refuse('EINVAL', `elements of ${map.spec.type} map ${name} cannot be deleted`, 0);
+    const n = Math.min(count, map.elements);
+    for (let i = 0; i < n; i++) {
+      for (const sim of map.memAllocs) sim.give(cpu);
+      for (const ec of map.elementCharges) this.tree.release({ objcg: map.objcg, charge: ec.charge, owner: `map:${name}` });
+      map.elements--;
+    }
+    if (n < count) return refuse('ENOENT', `map ${name} had only ${n} elements to delete`, n);
+    return ok(undefined, n);
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Programs
+
+  /** BPF_PROG_LOAD of `insns` instructions (after the verifier) as `taskName`. */
+  loadProg(taskName: string, name: string, insns: number): Outcome {
+    const task = this.tasks.get(taskName);
+    if (!task) return refuse('ESRCH', `no task ${taskName}`);
+    if (this.progs.has(name)) return refuse('EEXIST', `a program named ${name} is already loaded`);
+    if (insns < 1) return refuse('EINVAL', `program ${name} has no instructions`);
+    if (insns > BPF_COMPLEXITY_LIMIT_INSNS) {
+      return refuse('E2BIG', `program ${name} has ${insns} instructions; the limit is ${BPF_COMPLEXITY_LIMIT_INSNS}`);
+    }
+    const page = this.profile.pageSize;
+    let lockedPages = 0;
+    if (this.profile.regime === 'memlock') {
+      lockedPages = progMemlock(insns, this.profile) / page;
+      const refusal = this.chargeLocked(task, lockedPages, `program ${name}`);
+      if (refusal) return refusal;
+    }
+    const objcg = this.profile.regime === 'memcg' ? this.objcgOf(task.memcg) : undefined;
+    const pieces: Piece[] = [];
+    for (const alloc of progAllocs(insns, this.profile)) {
+      const got = this.allocate(alloc, objcg, 'load', `prog:${name}`);
+      if (got.refused) {
+        for (const p of pieces) this.tree.release(p.receipt);
+        this.unchargeLocked(task.uid, lockedPages);
+        return refuse(
+          'ENOMEM',
+          `${this.limitText(got.memcg)}; loading program "${name}" needs ${formatBytes(progMemlock(insns, this.profile))}${got.oom ? ' (GFP_KERNEL: the memcg OOM killer runs first)' : ''}`,
+        );
+      }
+      pieces.push(...got.pieces);
+    }
+    this.progs.set(name, { id: this.nextProgId++, name, insns, loader: task.name, objcg, pieces, lockedPages, uid: task.uid });
+    return ok();
+  }
+
+  /** Drops the last reference: everything is freed and uncharged. */
+  close(kind: 'map' | 'prog', name: string): Outcome {
+    if (kind === 'prog') {
+      const prog = this.progs.get(name);
+      if (!prog) return refuse('EBADF', `no loaded program ${name}`);
+      for (const p of prog.pieces) this.tree.release(p.receipt);
+      this.unchargeLocked(prog.uid, prog.lockedPages);
+      this.progs.delete(name);
+      return ok();
+    }
+    const map = this.maps.get(name);
+    if (!map) return refuse('EBADF', `no open map ${name}`);
+    for (let i = 0; i < map.elements; i++) {
+      for (const ec of map.elementCharges) this.tree.release({ objcg: map.objcg, charge: ec.charge, owner: `map:${name}` });
+    }
+    for (const sim of map.memAllocs) sim.destroy();
+    for (const p of map.pieces) this.tree.release(p.receipt);
+    this.unchargeLocked(map.uid, map.lockedPages);
+    this.maps.delete(name);
+    return ok();
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Reading
+
+  /** What fdinfo `memlock` shows for a map now. */
+  mapMemlock(name: string): number | undefined {
+    const map = this.maps.get(name);
+    if (!map) return undefined;
+    if (this.profile.regime === 'memlock') return map.lockedPages * this.profile.pageSize;
+    return fdinfoMemlock(map.spec, map.elements, this.profile);
+  }
+
+  /** Everything observable now. */
+  snapshot(): Snapshot {
+    const page = this.profile.pageSize;
+    const cgroups: CgroupState[] = [];
+    const dying = new Map<string, number>();
+    for (const m of this.maps.values()) {
+      if (m.memcgRemoved) {
+        const parent = parentOf(m.memcgPath);
+        dying.set(parent, (dying.get(parent) ?? 0) + 1);
+      }
+    }
+    for (const c of this.tree.walk()) {
+      const stat = this.tree.statTotal(c);
+      let bpf = 0;
+      const bpfObjects: Record<string, number> = {};
+      for (const [owner, b] of [...c.bpf].sort(([a], [b]) => (a < b ? -1 : 1))) {
+        bpf += b;
+        bpfObjects[owner] = b;
+      }
+      cgroups.push({
+        path: c.path,
+        usage: c.usage * page,
+        max: Number.isFinite(c.max) ? c.max * page : null,
+        high: Number.isFinite(c.high) ? c.high * page : null,
+        peak: c.watermark * page,
+        failcnt: c.failcnt,
+        events: this.tree.events(c),
+        kernel: this.tree.kmemTotal(c) * page,
+        stat: { slab: stat.slab, percpu: stat.percpu, vmalloc: stat.vmalloc, anon: stat.anon },
+        bpf,
+        bpfObjects,
+        dyingDescendants: [...dying].filter(([p]) => p === c.path || p.startsWith(c.path === '/' ? '/' : `${c.path}/`)).reduce((s, [, n]) => s + n, 0),
+      });
+    }
+    const users: UserState[] = [...this.lockedVm]
+      .filter(([, pages]) => pages > 0)
+      .sort(([a], [b]) => a - b)
+      .map(([uid, pages]) => ({ uid, lockedVm: pages * page }));
+    const tasks: TaskState[] = [...this.tasks.values()].map((t) => ({
+      name: t.name,
+      cgroup: t.memcg.path,
+      uid: t.uid,
+      memlock: Number.isFinite(t.memlock) ? t.memlock : null,
+      mlocked: t.mlockedPages * page,
+      anon: t.anon.reduce((s, r) => s + r.charge.amount * page, 0),
+    }));
+    const maps: MapState[] = [...this.maps.values()].map((m) => {
+      const { charged, uncharged } = this.mapBytes(m);
+      const to = this.chargedTo(m);
+      return {
+        name: m.name,
+        id: m.id,
+        type: m.spec.type,
+        keySize: m.spec.keySize,
+        valueSize: m.spec.valueSize,
+        maxEntries: m.spec.maxEntries,
+        flags: m.spec.flags,
+        elements: m.elements,
+        memlock: this.mapMemlock(m.name) ?? 0,
+        charged,
+        uncharged,
+        chargedTo: to.path,
+        chargedToRemoved: to.removed,
+        creator: m.creator,
+      };
+    });
+    const progs: ProgState[] = [...this.progs.values()].map((p) => ({
+      name: p.name,
+      id: p.id,
+      insns: p.insns,
+      memlock: progMemlock(p.insns, this.profile),
+      charged: p.pieces.filter((x) => x.receipt.objcg).reduce((s, x) => s + x.bytes, 0),
+      chargedTo: p.objcg && !p.objcg.memcg.isRoot ? p.objcg.memcg.path : null,
+      loader: p.loader,
+    }));
+    return { cgroups, users, tasks, maps, progs };
+  }
+
+  /** Task names, for checks. */
+  hasTask(name: string): boolean {
+    return this.tasks.has(name);
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Internals
+
+  /**
+   * The charges one allocation makes, and makes them. `area` tries kmalloc (`__GFP_NORETRY`)
+   * up to 32 KiB and falls back to vmalloc (`__GFP_RETRY_MAYFAIL`), as `__bpf_map_area_alloc()`.
+   */
+  private allocate(
+    alloc: Alloc,
+    objcg: ObjCgroup | undefined,
+    phase: 'create' | 'load',
+    owner: string,
+  ): { refused: false; pieces: Piece[] } | ChargeRefusal {
+    const count = alloc.count ?? 1;
+    if (count === 0) return { refused: false, pieces: [] };
+    const page = this.profile.pageSize;
+    const attempt = (charge: Charge, gfp: Gfp): Receipt | ChargeRefusal =>
+      this.tree.charge(objcg, scale(charge, count), gfp, owner);
+    const piece = (r: Receipt): { refused: false; pieces: Piece[] } => ({
+      refused: false,
+      pieces: [{ receipt: r, bytes: chargeBytes(r.charge, page, r.objcg !== undefined) }],
+    });
+    const baseGfp: Gfp = 'kernel';
+    switch (alloc.shape) {
+      case 'area':
+      case 'kvmalloc': {
+        if (alloc.shape === 'area' ? areaTriesKmalloc(alloc.size, this.profile) : true) {
+          const first = attempt(kmallocCharge(alloc.size, this.profile), alloc.size > page || alloc.shape === 'area' ? 'noretry' : baseGfp);
+          if (!first.refused) return piece(first);
+          if (alloc.shape === 'kvmalloc' && alloc.size <= page) return first;
+        }
+        const v = attempt(vmallocCharge(alloc.size, this.profile), alloc.shape === 'area' ? 'retry_mayfail' : baseGfp);
+        if (v.refused) {
+          if (objcg) this.tree.notePartialFill(objcg.memcg);
+          return v;
+        }
+        return piece(v);
+      }
+      case 'area_mmapable':
+      case 'vmalloc': {
+        const v = attempt(vmallocCharge(alloc.size, this.profile), alloc.shape === 'vmalloc' && phase === 'load' ? 'kernel' : 'retry_mayfail');
+        if (v.refused) {
+          if (objcg) this.tree.notePartialFill(objcg.memcg);
+          return v;
+        }
+        return piece(v);
+      }
+      case 'pages': {
+        const v = attempt(pagesCharge(alloc.size, this.profile), 'retry_mayfail');
+        if (v.refused) {
+          if (objcg) this.tree.notePartialFill(objcg.memcg);
+          return v;
+        }
+        return piece(v);
+      }
+      case 'kmalloc':
+      case 'percpu': {
+        const r = attempt(this.chargeOf(alloc, 'create'), baseGfp);
+        return r.refused ? r : piece(r);
+      }
+    }
+  }
+
+  /** The charge of one object of an allocation made at update time (or create, for slab/percpu). */
+  private chargeOf(alloc: Alloc, _phase: 'create' | 'update'): Charge {
+    switch (alloc.shape) {
+      case 'kmalloc':
+        return kmallocCharge(alloc.size, this.profile);
+      case 'percpu':
+        return percpuCharge(alloc.size, this.profile);
+      case 'pages':
+        return pagesCharge(alloc.size, this.profile);
+      case 'vmalloc':
+      case 'area_mmapable':
+        return vmallocCharge(alloc.size, this.profile);
+      case 'area':
+      case 'kvmalloc':
+        return areaTriesKmalloc(alloc.size, this.profile)
+          ? kmallocCharge(alloc.size, this.profile)
+          : vmallocCharge(alloc.size, this.profile);
+    }
+  }
+
+  /** What these allocations charge in all (for messages). */
+  private chargedNeed(allocs: readonly Alloc[]): number {
+    let b = 0;
+    for (const a of allocs) b += chargeBytes(this.chargeOf(a, 'create'), this.profile.pageSize) * (a.count ?? 1);
+    return b;
+  }
+
+  private elementBytes(map: ModelMap, accounted = true): number {
+    let b = 0;
+    for (const ec of map.elementCharges) b += chargeBytes(ec.charge, this.profile.pageSize, accounted);
+    return b;
+  }
+
+  /** The objcg a task in `memcg` charges; none in the root cgroup (never charged). */
+  private objcgOf(memcg: MemCgroup): ObjCgroup | undefined {
+    return memcg.isRoot ? undefined : memcg.objcg;
+  }
+
+  /** 5.3–5.10 `bpf_charge_memlock()`: EPERM when the user's locked_vm would pass the task's limit. */
+  private chargeLocked(task: Task, pages: number, what: string): Refusal | undefined {
+    const page = this.profile.pageSize;
+    const locked = this.lockedVm.get(task.uid) ?? 0;
+    const limit = Math.floor(task.memlock / page);
+    if (locked + pages > limit) {
+      return refuse(
+        'EPERM',
+        `RLIMIT_MEMLOCK: uid ${task.uid} has ${formatBytes(locked * page)} locked (locked_vm, shared by all its processes) and ${task.name}'s limit is ${formatBytes(task.memlock)}; ${what} needs ${formatBytes(pages * page)} more (raise RLIMIT_MEMLOCK, or use a 5.11+ kernel)`,
+      );
+    }
+    this.lockedVm.set(task.uid, locked + pages);
+    return undefined;
+  }
+
+  private unchargeLocked(uid: number, pages: number): void {
+    if (pages <= 0) return;
+    this.lockedVm.set(uid, (this.lockedVm.get(uid) ?? 0) - pages);
+  }
+
+  private chargedTo(map: ModelMap): { path: string | null; removed: boolean } {
+    if (!map.objcg) return { path: null, removed: false };
+    if (this.profile.eras.mapCgroupRef === 'memcg') return { path: map.memcgPath, removed: map.memcgRemoved };
+    return { path: map.objcg.memcg.path, removed: false };
+  }
+
+  private mapBytes(map: ModelMap): { charged: number; uncharged: number } {
+    let charged = 0;
+    let uncharged = 0;
+    for (const p of map.pieces) {
+      if (p.receipt.objcg) charged += p.bytes;
+      else uncharged += p.bytes;
+    }
+    const accounted = map.objcg !== undefined;
+    const perElement = this.elementBytes(map, accounted) * map.elements;
+    let cached = 0;
+    for (const sim of map.memAllocs) cached += sim.allocated * sim.objectBytes(accounted);
+    if (map.objcg) charged += perElement + cached;
+    else uncharged += perElement + cached;
+    return { charged, uncharged };
+  }
+
+  private limitText(memcg: MemCgroup): string {
+    const page = this.profile.pageSize;
+    return `${memcg.path} is at ${formatBytes(memcg.usage * page)} of ${formatBytes(memcg.max * page)}`;
+  }
+
+  /** The lowest cgroup on the way up whose usage is above its `max` (after a forced charge). */
+  private overLimit(memcg: MemCgroup): MemCgroup | undefined {
+    for (let c: MemCgroup | undefined = memcg; c && !c.isRoot; c = c.parent) if (c.usage > c.max) return c;
+    return undefined;
+  }
+
+  private cacheEmptyText(map: ModelMap, sim: MemAllocSim): string {
+    const r = sim.lastRefusal;
+    const where = r ? `${this.limitText(r.memcg)}; ` : '';
+    return `${where}map "${map.name}" has no free ${sim.unit.what} object: refilling its bpf_mem_alloc cache (${formatBytes(sim.objectBytes(true))} per object, GFP_NOWAIT) failed`;
+  }
+
+  private tasksIn(memcg: MemCgroup): string[] {
+    return [...this.tasks.values()].filter((t) => t.memcg === memcg).map((t) => t.name);
+  }
+
+  /** cgroup v2 "no internal processes": a task may not join a non-root cgroup that has children. */
+  private checkPlacement(name: string, memcg: MemCgroup): Refusal | undefined {
+    if (this.profile.cgroupVersion === 2 && !memcg.isRoot && memcg.children.size > 0) {
+      return refuse(
+        'EBUSY',
+        `cannot put ${name} in ${memcg.path}: it has child cgroups, and cgroup v2 allows tasks only in leaves ("no internal processes")`,
+      );
+    }
+    return undefined;
+  }
+}
+
+/** A charge of `count` equal objects, made as one (objcg bytes add up the same way). */
+function scale(charge: Charge, count: number): Charge {
+  if (count === 1) return charge;
+  return { ...charge, amount: charge.amount * count, ...(charge.overhead ? { overhead: charge.overhead * count } : {}) };
+}
+
+/** `/pods/agent` → `/pods`; `/pods` → `/`. */
+export function parentOf(path: string): string {
+  const cut = path.lastIndexOf('/');
+  return cut <= 0 ? '/' : path.slice(0, cut);
+}

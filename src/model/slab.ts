@@ -1,0 +1,103 @@
+import type { KernelProfile } from './profile.js';
+import { roundUp } from './units.js';
+
+/**
+ * What the allocators hand out for a request, which is what memcg is charged for
+ * (kernel-facts.md §1.6: "memcg is charged for what the allocator really hands out").
+ */
+
+/** `PAGE_ALLOC_COSTLY_ORDER`: bpf_map_area_alloc() tries kmalloc up to `PAGE_SIZE << 3`. */
+export const PAGE_ALLOC_COSTLY_ORDER = 3;
+
+/** `PCPU_MIN_ALLOC_SIZE` (mm/percpu-internal.h): per-CPU sizes are aligned to 4 bytes. */
+export const PCPU_MIN_ALLOC_SIZE = 4;
+
+/**
+ * The kmalloc size classes of SLUB with `KMALLOC_MIN_SIZE` 8 (include/linux/slab.h
+ * `kmalloc_index()`): 8, 16, 32, 64, 96, 128, 192, then powers of two up to
+ * `KMALLOC_MAX_CACHE_SIZE` = 2 pages. Larger requests go to the page allocator.
+ */
+export function kmallocClasses(pageSize: number): readonly number[] {
+  const classes = [8, 16, 32, 64, 96, 128, 192];
+  for (let size = 256; size <= 2 * pageSize; size *= 2) classes.push(size);
+  return classes;
+}
+
+/** The slab object size a kmalloc of `size` bytes gets, or `undefined` above `KMALLOC_MAX_CACHE_SIZE`. */
+export function kmallocClass(size: number, pageSize: number): number | undefined {
+  if (size <= 8) return 8;
+  if (size > 2 * pageSize) return undefined;
+  if (size <= 96 && size > 64) return 96;
+  if (size <= 192 && size > 128) return 192;
+  return 2 ** Math.ceil(Math.log2(size));
+}
+
+/** `get_order(size)`: the power-of-two number of pages that holds `size` bytes, as an order. */
+export function getOrder(size: number, pageSize: number): number {
+  const pages = Math.ceil(size / pageSize);
+  return pages <= 1 ? 0 : Math.ceil(Math.log2(pages));
+}
+
+/**
+ * How memcg is charged for one allocation:
+ * - `obj`: bytes through an objcg (slab objects and per-CPU memory are charged by the byte,
+ *   mm/memcontrol.c `obj_cgroup_charge()`); memcg sees them rounded to pages per objcg.
+ * - `pages`: whole pages (vmalloc, large kmalloc, `alloc_pages()`).
+ * `stat` is the `memory.stat` line the bytes appear under; every kind but `anon` is kernel
+ * memory (v1 `memory.kmem.*`, v2 `kernel`).
+ */
+export interface Charge {
+  readonly unit: 'obj' | 'pages';
+  /** Bytes for `obj`, pages for `pages`. */
+  readonly amount: number;
+  readonly stat: ChargeStat;
+  /**
+   * Bytes of `amount` that exist only because the memory is accounted: the objcg pointer of a
+   * slab object, the `obj_exts` of per-CPU memory. Unaccounted memory comes from plain caches
+   * and chunks without them.
+   */
+  readonly overhead?: number;
+}
+
+/** The `memory.stat` kind a charge counts under; `anon` is the workload's own memory. */
+export type ChargeStat = 'slab' | 'percpu' | 'vmalloc' | 'kernel' | 'anon';
+
+/**
+ * A slab object: its size class plus the objcg pointer kept beside it in the slab's
+ * `obj_exts` vector (mm/memcontrol.c `obj_full_size()`); above `KMALLOC_MAX_CACHE_SIZE`, whole
+ * pages of order `get_order(size)` from the page allocator, counted as slab
+ * (`__kmalloc_large_node()` adds them to NR_SLAB_UNRECLAIMABLE_B).
+ */
+export function kmallocCharge(size: number, profile: KernelProfile): Charge {
+  const cls = kmallocClass(size, profile.pageSize);
+  if (cls === undefined) {
+    return { unit: 'pages', amount: 2 ** getOrder(size, profile.pageSize), stat: 'slab' };
+  }
+  return { unit: 'obj', amount: cls + profile.structs.pointer, stat: 'slab', overhead: profile.structs.pointer };
+}
+
+/** vmalloc: every page of the area is charged; the guard page and page array are not. */
+export function vmallocCharge(size: number, profile: KernelProfile): Charge {
+  return { unit: 'pages', amount: Math.ceil(size / profile.pageSize), stat: 'vmalloc' };
+}
+
+/** `alloc_pages()` of `size` bytes in order-0 pages (ringbuf data, arena pages). */
+export function pagesCharge(size: number, profile: KernelProfile): Charge {
+  return { unit: 'pages', amount: Math.ceil(size / profile.pageSize), stat: 'kernel' };
+}
+
+/**
+ * Per-CPU memory: `size` on every possible CPU plus one objcg pointer per
+ * `PCPU_MIN_ALLOC_SIZE` bytes of the unit for the chunk's `obj_exts` (mm/percpu.c
+ * `pcpu_obj_full_size()`); measured ≈ 2× the data for 2 CPUs (kernel-facts.md §3.4).
+ */
+export function percpuCharge(size: number, profile: KernelProfile): Charge {
+  const unit = roundUp(size, PCPU_MIN_ALLOC_SIZE);
+  const extra = (unit / PCPU_MIN_ALLOC_SIZE) * profile.structs.pointer;
+  return { unit: 'obj', amount: unit * profile.possibleCpus + extra, stat: 'percpu', overhead: extra };
+}
+
+/** Whether `bpf_map_area_alloc()` tries kmalloc first for this size. */
+export function areaTriesKmalloc(size: number, profile: KernelProfile): boolean {
+  return size <= profile.pageSize << PAGE_ALLOC_COSTLY_ORDER;
+}

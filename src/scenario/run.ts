@@ -1,0 +1,156 @@
+import type { Backend, Outcome, Snapshot } from '../backend.js';
+import type { Errno } from '../model/errno.js';
+import { makeProfile, type KernelProfile, type Regime } from '../model/profile.js';
+import { formatBytes } from '../model/units.js';
+import { atLeast } from '../model/version.js';
+import type { Scenario, Step, StepOp } from './types.js';
+
+/** How one step went. */
+export interface StepResult {
+  /** Position in the file's `steps` (0-based); -1 for setup (`cgroups`, `tasks`). */
+  readonly index: number;
+  readonly op: StepOp | 'setup';
+  /** What it did, in one short phrase (`create_map ct (lru_hash) as agent`). */
+  readonly summary: string;
+  readonly ok: boolean;
+  readonly errno?: Errno;
+  readonly reason?: string;
+  readonly applied?: number;
+  readonly detail?: string;
+}
+
+/** A scenario run on one backend. */
+export interface RunResult {
+  readonly regime: Regime;
+  readonly profile: KernelProfile;
+  readonly steps: readonly StepResult[];
+  readonly final: Snapshot;
+}
+
+/**
+ * The profile a scenario runs with under a regime. A regime the scenario's kernel did not have
+ * is a what-if on the nearest kernel that did: `memcg` on a pre-5.11 kernel runs as 5.11;
+ * `memlock` keeps the version (and its struct sizes) with the old precharge rule.
+ */
+export function scenarioProfile(scenario: Scenario, regime?: Regime): KernelProfile | string {
+  const k = scenario.kernel;
+  const asked = makeProfile({ version: k.version });
+  if ('ok' in asked) return `${scenario.source}: kernel: ${asked.reason}`;
+  const version = regime === 'memcg' && !atLeast(asked.version, 5, 11) ? '5.11' : k.version;
+  const p = makeProfile({
+    version,
+    ...(k.cpus === undefined ? {} : { cpus: k.cpus }),
+    ...(k.pageSize === undefined ? {} : { pageSize: k.pageSize }),
+    cgroup: k.cgroup ?? 1,
+    ...(regime ?? k.regime ? { regime: regime ?? k.regime } : {}),
+  });
+  return 'ok' in p ? `${scenario.source}: kernel: ${p.reason}` : p;
+}
+
+/** Runs the setup and every step of a scenario on a backend, then takes a snapshot. */
+export async function runScenario(scenario: Scenario, backend: Backend): Promise<RunResult> {
+  const steps: StepResult[] = [];
+  for (const c of scenario.cgroups) {
+    const o = await backend.createCgroup(c.path, { max: c.max, high: c.high });
+    if (!o.ok) steps.push(result(-1, 'setup', `create cgroup ${c.path}`, o));
+  }
+  for (const t of scenario.tasks) {
+    const o = await backend.startTask(t.name, {
+      cgroup: t.cgroup,
+      uid: t.uid,
+      capIpcLock: t.capIpcLock,
+      ...(t.memlock === undefined ? {} : { memlock: t.memlock }),
+    });
+    if (!o.ok) steps.push(result(-1, 'setup', `start task ${t.name} in ${t.cgroup}`, o));
+  }
+  for (const step of scenario.steps) {
+    steps.push(result(step.index, step.op, summarize(step), await runStep(step, backend)));
+  }
+  return { regime: backend.profile.regime, profile: backend.profile, steps, final: await backend.snapshot() };
+}
+
+function runStep(step: Step, b: Backend): Promise<Outcome> {
+  switch (step.op) {
+    case 'create_map':
+      return b.createMap(step.task, step.name, step.spec);
+    case 'update':
+      return b.updateMap(step.map, step.count, step.context, step.cpu);
+    case 'delete':
+      return b.deleteFromMap(step.map, step.count, step.cpu);
+    case 'close':
+      return b.close(step.kind, step.name);
+    case 'load_prog':
+      return b.loadProg(step.task, step.name, step.insns);
+    case 'move_task':
+      return b.moveTask(step.task, step.cgroup);
+    case 'create_cgroup':
+      return b.createCgroup(step.cgroup, { max: step.max, high: step.high });
+    case 'remove_cgroup':
+      return b.removeCgroup(step.cgroup);
+    case 'set_limit':
+      return b.setLimit(step.cgroup, {
+        ...(step.max === undefined ? {} : { max: step.max }),
+        ...(step.high === undefined ? {} : { high: step.high }),
+      });
+    case 'alloc':
+      return b.allocMemory(step.task, step.bytes);
+    case 'free':
+      return b.allocMemory(step.task, -step.bytes);
+    case 'mlock':
+      return b.lockMemory(step.task, step.bytes, step.via);
+  }
+}
+
+function result(index: number, op: StepOp | 'setup', summary: string, o: Outcome): StepResult {
+  if (o.ok) {
+    return {
+      index,
+      op,
+      summary,
+      ok: true,
+      ...(o.applied === undefined ? {} : { applied: o.applied }),
+      ...(o.detail === undefined ? {} : { detail: o.detail }),
+    };
+  }
+  return {
+    index,
+    op,
+    summary,
+    ok: false,
+    errno: o.errno,
+    reason: o.reason,
+    ...(o.applied === undefined ? {} : { applied: o.applied }),
+  };
+}
+
+/** One phrase per step for people. */
+export function summarize(step: Step): string {
+  switch (step.op) {
+    case 'create_map':
+      return `create ${step.name} (${step.spec.type}, ${step.spec.maxEntries}) as ${step.task}`;
+    case 'update': {
+      const ctx = typeof step.context === 'object' ? step.context.task : step.context;
+      return `update ${step.map} ×${step.count} from ${ctx}`;
+    }
+    case 'delete':
+      return `delete ${step.count} from ${step.map}`;
+    case 'close':
+      return `close ${step.kind} ${step.name}`;
+    case 'load_prog':
+      return `load ${step.name} (${step.insns} insns) as ${step.task}`;
+    case 'move_task':
+      return `move ${step.task} to ${step.cgroup}`;
+    case 'create_cgroup':
+      return `create cgroup ${step.cgroup}`;
+    case 'remove_cgroup':
+      return `remove cgroup ${step.cgroup}`;
+    case 'set_limit':
+      return `set limits of ${step.cgroup}`;
+    case 'alloc':
+      return `${step.task} allocates ${formatBytes(step.bytes)}`;
+    case 'free':
+      return `${step.task} frees ${formatBytes(step.bytes)}`;
+    case 'mlock':
+      return `${step.task} locks ${formatBytes(step.bytes)} (${step.via})`;
+  }
+}

@@ -1,0 +1,36 @@
+import { describe, expect, it } from 'vitest';
+import { parseCpuList, parseKernelPageSize, readPageSize, readPossibleCpus } from './host.js';
+
+describe('parseCpuList', () => {
+  it.each([
+    ['0-1\n', 2],
+    ['0', 1],
+    ['0-3,8-11', 8],
+    ['0-191', 192],
+    ['0,2,4', 3],
+  ])('%j names %d CPUs', (text, n) => {
+    expect(parseCpuList(text)).toBe(n);
+  });
+  it.each([[''], ['a-b'], ['3-1'], ['0-'], ['1,,2']])('%j is not a CPU list', (text) => {
+    expect(parseCpuList(text)).toBeUndefined();
+  });
+});
+
+describe('parseKernelPageSize', () => {
+  it('reads the first KernelPageSize line', () => {
+    const smaps = '55d0-55d1 r--p 00000000 fe:00 1 /usr/bin/node\nSize:                  4 kB\nKernelPageSize:        4 kB\nMMUPageSize:           4 kB\n';
+    expect(parseKernelPageSize(smaps)).toBe(4096);
+  });
+  it('is undefined without one', () => {
+    expect(parseKernelPageSize('Size: 4 kB\n')).toBeUndefined();
+  });
+});
+
+describe('this machine', () => {
+  it('has possible CPUs and a page size to read', async () => {
+    const cpus = await readPossibleCpus();
+    const page = await readPageSize();
+    expect(cpus).toBeGreaterThanOrEqual(1);
+    expect([4096, 16384, 65536]).toContain(page);
+  });
+});

@@ -1,0 +1,52 @@
+import { readFile } from 'node:fs/promises';
+
+/**
+ * Parses a kernel CPU list (`/sys/devices/system/cpu/possible`: `0-1`, `0-3,8-11`, `0`) into
+ * the number of CPUs it names. Returns undefined for text that is not such a list.
+ */
+export function parseCpuList(text: string): number | undefined {
+  const t = text.trim();
+  if (t === '') return undefined;
+  let n = 0;
+  for (const part of t.split(',')) {
+    const m = /^(\d+)(?:-(\d+))?$/.exec(part);
+    if (!m) return undefined;
+    const lo = Number(m[1]);
+    const hi = m[2] === undefined ? lo : Number(m[2]);
+    if (hi < lo) return undefined;
+    n += hi - lo + 1;
+  }
+  return n;
+}
+
+/** `num_possible_cpus()` of this machine: per-CPU BPF memory is allocated for each. */
+export async function readPossibleCpus(path = '/sys/devices/system/cpu/possible'): Promise<number | undefined> {
+  try {
+    return parseCpuList(await readFile(path, 'utf8'));
+  } catch {
+    return undefined;
+  }
+}
+
+/** Parses the first `KernelPageSize:` of `/proc/PID/smaps` into bytes. */
+export function parseKernelPageSize(smaps: string): number | undefined {
+  const m = /^KernelPageSize:\s+(\d+) kB$/m.exec(smaps);
+  return m ? Number(m[1]) * 1024 : undefined;
+}
+
+/** The page size of this machine, from `/proc/self/smaps`. */
+export async function readPageSize(path = '/proc/self/smaps'): Promise<number | undefined> {
+  try {
+    const fh = await import('node:fs/promises').then((fs) => fs.open(path));
+    try {
+      // The first mapping's block is enough; do not read the whole file.
+      const buf = Buffer.alloc(4096);
+      const { bytesRead } = await fh.read(buf, 0, buf.length, 0);
+      return parseKernelPageSize(buf.subarray(0, bytesRead).toString('utf8'));
+    } finally {
+      await fh.close();
+    }
+  } catch {
+    return undefined;
+  }
+}
