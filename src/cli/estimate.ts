@@ -84,8 +84,7 @@ function estimateText(e: Estimate, st: ReturnType<typeof styleFor>): string {
       { header: 'UNCHARGED', value: (m) => (m ? (m.ok ? cellBytes(m.uncharged) : '') : cellBytes(e.total.uncharged)), align: 'right' },
     ],
   );
-  const failures = rows.filter((m) => !m.ok);
-  for (const m of failures) if (!m.ok) out += `${st.bad(`${m.name}: ${m.errno}`)}: ${m.reason}\n`;
+  for (const m of rows) if (!m.ok) out += `${st.bad(`${m.name}: ${m.errno}`)}: ${m.reason}\n`;
   if (e.total.uncharged > 0 && e.profile.regime === 'memcg') {
     out += st.dim(
       `\nUNCHARGED: allocated at creation but charged to no memory cgroup (per-CPU memory made inside map_alloc() on ${e.profile.version.major}.${e.profile.version.minor}); it escapes memory.max.\n`,

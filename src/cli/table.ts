@@ -14,7 +14,8 @@ export interface Column<Row> {
 // Escape sequences are not part of a cell's width.
 // eslint-disable-next-line no-control-regex
 const ANSI = /\u001b\[[0-9;]*m/g;
-const width = (s: string): number => [...s.replace(ANSI, '')].length;
+// Code points, not UTF-16 units: `✓` and `→` are one column. (No emoji or wide CJK here.)
+const width = (s: string): number => Array.from(s.replace(ANSI, '')).length;
 
 /** Renders rows as a table; the last column is not padded. */
 export function table<Row>(rows: readonly Row[], columns: readonly Column<Row>[]): string {

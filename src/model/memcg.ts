@@ -129,8 +129,8 @@ export class MemCgroup {
 
   /** Headroom on the way to the root, `mem_cgroup_margin()`, in pages. */
   margin(): number {
-    let m = Number.POSITIVE_INFINITY;
-    for (let c: MemCgroup | undefined = this; c && !c.isRoot; c = c.parent) m = Math.min(m, c.max - c.usage);
+    let m = this.isRoot ? Number.POSITIVE_INFINITY : this.max - this.usage;
+    for (let c = this.parent; c && !c.isRoot; c = c.parent) m = Math.min(m, c.max - c.usage);
     return m;
   }
 }

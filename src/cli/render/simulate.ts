@@ -84,8 +84,8 @@ function stepLines(steps: readonly StepResult[], st: Style): string {
   const out: string[] = [];
   for (const s of steps) {
     const idx = s.index < 0 ? 'setup' : String(s.index).padStart(3);
-    out.push(`${idx} ${mark(s, st)} ${s.summary}${s.ok && s.applied !== undefined && s.op !== 'update' ? '' : ''}`);
-    if (!s.ok) out.push(`      ${st.bad(`${s.errno ?? 'error'}`)}: ${s.reason ?? ''}${s.applied ? ` (after ${s.applied})` : ''}`);
+    out.push(`${idx} ${mark(s, st)} ${s.summary}`);
+    if (!s.ok) out.push(`      ${st.bad(s.errno ?? 'error')}: ${s.reason ?? ''}${s.applied ? ` (after ${s.applied})` : ''}`);
     else if (s.detail) out.push(`      ${st.dim(s.detail)}`);
   }
   return out.join('\n') + '\n';

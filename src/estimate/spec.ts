@@ -1,0 +1,109 @@
+import type { MapSpec } from '../model/maps/spec.js';
+import {
+  didYouMean,
+  parseFlagsField,
+  parseInteger,
+  parseMapExtra,
+  parseMapTypeField,
+  parseU32Size,
+  quote,
+  type Parsed,
+} from '../scenario/parse-fields.js';
+import { U32_MAX } from '../scenario/parse-limits.js';
+
+/**
+ * The `--map SPEC` of `bpfmem estimate`:
+ * `type=hash,key=4,value=8,max_entries=1000[,flags=no_prealloc+numa][,map_extra=N][,name=x]`.
+ * Only the shape is checked here (known keys, map type, whole numbers that fit the kernel's
+ * fields); whether the kernel would create such a map (E2BIG, EINVAL, …) is the model's call.
+ */
+
+/** The outcome of {@link parseMapSpec}. */
+export type ParseMapSpecResult =
+  | { readonly ok: true; readonly name: string; readonly spec: MapSpec }
+  | { readonly ok: false; readonly message: string };
+
+/** Keys a spec takes, and the `union bpf_attr` names read as the same key. */
+const KEYS = ['type', 'key', 'value', 'max_entries', 'flags', 'map_extra', 'name', 'struct_ops_funcs'] as const;
+type SpecKey = (typeof KEYS)[number];
+const ALIASES: Readonly<Record<string, SpecKey>> = { key_size: 'key', value_size: 'value' };
+
+/** Longest spec read; a map spec is a line a person types. */
+const SPEC_MAX = 4096;
+
+/**
+ * Parses a map spec. Never throws.
+ *
+ * @param text - the spec as typed after `--map`
+ * @param defaultName - the map's name when the spec has no `name=` (the caller numbers them)
+ * @returns the name and the spec, or a one-line message that quotes the spec and names the key:
+ *   `--map "type=hsh,key=4": unknown map type "hsh" (did you mean hash?)`
+ */
+export function parseMapSpec(text: string, defaultName: string): ParseMapSpecResult {
+  const fail = (message: string): ParseMapSpecResult => ({ ok: false, message: `--map ${quote(text)}: ${message}` });
+  if (text.length > SPEC_MAX) return fail(`a map spec is at most ${SPEC_MAX} characters`);
+
+  const values = new Map<SpecKey, string>();
+  for (const field of text.split(',')) {
+    if (field.trim() === '') return fail('empty field (a comma too many?)');
+    const eq = field.indexOf('=');
+    if (eq < 0) return fail(`${quote(field.trim())} is not key=value`);
+    const written = field.slice(0, eq).trim();
+    const key = ALIASES[written] ?? KEYS.find((k) => k === written);
+    if (key === undefined) {
+      const hint = didYouMean(written, [...KEYS, ...Object.keys(ALIASES)]);
+      return fail(`unknown key ${quote(written)}${hint}; keys are ${KEYS.join(', ')}`);
+    }
+    if (values.has(key)) return fail(`${key} given twice`);
+    values.set(key, field.slice(eq + 1).trim());
+  }
+
+  const typeText = values.get('type');
+  if (typeText === undefined) return fail('type is missing (type=hash, type=array, …)');
+  const type = parseMapTypeField(typeText);
+  if (!type.ok) return fail(type.message);
+
+  const read = <T>(key: SpecKey, parse: (input: string) => Parsed<T>, absent: T): Parsed<T> => {
+    const raw = values.get(key);
+    if (raw === undefined) return { ok: true, value: absent };
+    const r = parse(raw);
+    return r.ok ? r : { ok: false, message: `${key}: ${r.message}` };
+  };
+  const keySize = read('key', parseU32Size, 0);
+  if (!keySize.ok) return fail(keySize.message);
+  const valueSize = read('value', parseU32Size, 0);
+  if (!valueSize.ok) return fail(valueSize.message);
+  const maxEntries = read('max_entries', parseU32Size, 0);
+  if (!maxEntries.ok) return fail(maxEntries.message);
+  const flags = read('flags', parseFlagsField, 0);
+  if (!flags.ok) return fail(flags.message);
+  const mapExtra = read('map_extra', parseMapExtra, 0);
+  if (!mapExtra.ok) return fail(mapExtra.message);
+  const funcs = read<number | undefined>('struct_ops_funcs', (x) => parseInteger(x, 0, U32_MAX), undefined);
+  if (!funcs.ok) return fail(funcs.message);
+  if (funcs.value !== undefined && type.value !== 'struct_ops') {
+    return fail(`struct_ops_funcs: applies only to type struct_ops, not ${type.value}`);
+  }
+  const name = read('name', parseSpecName, defaultName);
+  if (!name.ok) return fail(name.message);
+
+  const spec: MapSpec = {
+    type: type.value,
+    keySize: keySize.value,
+    valueSize: valueSize.value,
+    maxEntries: maxEntries.value,
+    flags: flags.value,
+    mapExtra: mapExtra.value,
+    ...(funcs.value === undefined ? {} : { structOpsFuncs: funcs.value }),
+  };
+  return { ok: true, name: name.value, spec };
+}
+
+/**
+ * A name for the estimate's output. Looser than a scenario's map names (kernel object names of
+ * 15 characters): an estimate never creates the map, and ELF map names are often longer.
+ */
+function parseSpecName(input: string): Parsed<string> {
+  if (/^[A-Za-z0-9_.:-]{1,64}$/.test(input)) return { ok: true, value: input };
+  return { ok: false, message: `expected a name of 1–64 characters A–Z a–z 0–9 _ . : -, got ${quote(input)}` };
+}

@@ -1,0 +1,51 @@
+import { FD_MAP_TYPES, PERCPU_MAP_TYPES } from '../maptypes.js';
+import type { KernelProfile } from '../profile.js';
+import { roundUp } from '../units.js';
+import { mapTypeModel } from './index.js';
+import type { MapSpec } from './spec.js';
+
+/** The spec as the kernel keeps it (`max_entries` rounding and the like): the type's `normalize()`. */
+export function normalizedSpec(spec: MapSpec, profile: KernelProfile): MapSpec {
+  return mapTypeModel(spec.type).normalize(spec, profile);
+}
+
+/**
+ * `bpf_map_value_size()` (kernel/bpf/syscall.c): what one value takes in syscall buffers, per-CPU
+ * values once per possible CPU, fd maps a u32.
+ */
+export function bpfMapValueSize(spec: MapSpec, profile: KernelProfile): number {
+  if (PERCPU_MAP_TYPES.has(spec.type)) return roundUp(spec.valueSize, 8) * profile.possibleCpus;
+  if (FD_MAP_TYPES.has(spec.type)) return 4;
+  return spec.valueSize;
+}
+
+/**
+ * `bpf_map_memory_footprint()` (5.11–6.3): `round_up(max_entries * round_up(key_size +
+ * bpf_map_value_size(map), 8), PAGE_SIZE)`, a capacity estimate kept for fdinfo compatibility.
+ */
+export function memoryFootprint(spec: MapSpec, profile: KernelProfile): number {
+  const n = normalizedSpec(spec, profile);
+  const size = roundUp(n.keySize + bpfMapValueSize(n, profile), 8);
+  return roundUp(n.maxEntries * size, profile.pageSize);
+}
+
+/**
+ * What `/proc/PID/fdinfo/FD` shows as `memlock:` for a map with `elements` live elements, by the
+ * kernel's era (`profile.eras.fdinfoMemlock`):
+ * - `precharge` (≤ 5.10): the pages precharged to `locked_vm`, `round_up(cost, PAGE_SIZE)`;
+ * - `footprint` (5.11–6.3): {@link memoryFootprint};
+ * - `mem_usage` (6.4+): the type's `map_mem_usage()`.
+ * The spec is assumed to be one the kernel accepts (see `checkMapCreate`).
+ */
+export function fdinfoMemlock(spec: MapSpec, elements: number, profile: KernelProfile): number {
+  const model = mapTypeModel(spec.type);
+  const n = model.normalize(spec, profile);
+  switch (profile.eras.fdinfoMemlock) {
+    case 'precharge':
+      return roundUp(model.legacyCost(n, profile), profile.pageSize);
+    case 'footprint':
+      return memoryFootprint(n, profile);
+    case 'mem_usage':
+      return model.memUsage(n, elements, profile);
+  }
+}

@@ -1,0 +1,256 @@
+import { DEFAULT_RELEASE, makeProfile } from '../model/profile.js';
+import { formatBytes } from '../model/units.js';
+import { describeValue, didYouMean, parseCgroupPath, parseRelease, parseTaskName, parentOf, quote } from './parse-fields.js';
+import { SCENARIO_LIMITS } from './parse-limits.js';
+import { CGROUP, FILE, KERNEL, TASK, isMapping, validate, type SchemaIssue } from './parse-schema.js';
+import { highOnV1, readSteps } from './parse-steps.js';
+import { readYaml, type PathSegment, type YamlTree } from './parse-yaml.js';
+import type { Scenario, ScenarioCgroup, ScenarioKernel, ScenarioTask } from './types.js';
+
+/**
+ * The scenario file parser: YAML or JSON text to a validated {@link Scenario}, or one error that
+ * names the file, the line, the key and what is wrong. Pure (no I/O): the caller reads the file,
+ * so this runs in the CLI, the server and the browser alike. The format is docs/scenarios.md.
+ */
+
+export { SCENARIO_LIMITS } from './parse-limits.js';
+
+/** Why a scenario file was refused. {@link formatScenarioError} makes it one line. */
+export interface ScenarioError {
+  /** The file, as the caller named it (`scenarios/demo.yaml`). */
+  readonly source: string;
+  /** 1-based line of the offending key or value, when there is one. */
+  readonly line?: number;
+  /** Where in the document, like `steps[3].create_map.max_entries`; empty for the whole file. */
+  readonly path: string;
+  readonly message: string;
+}
+
+/** The outcome of {@link parseScenario}. */
+export type ParseScenarioResult =
+  | { readonly ok: true; readonly scenario: Scenario }
+  | { readonly ok: false; readonly error: ScenarioError };
+
+/**
+ * Parses and validates a scenario file. Never throws: every problem, from bytes that are not
+ * YAML to a step naming a map that was closed, is an error value.
+ *
+ * @param text - the file's contents
+ * @param source - the file's name, for messages and for {@link Scenario.source}
+ */
+export function parseScenario(text: string, source: string): ParseScenarioResult {
+  const size = utf8Length(text);
+  if (size > SCENARIO_LIMITS.fileBytes) {
+    const limit = SCENARIO_LIMITS.fileBytes;
+    const message = `the file has ${size} bytes; scenario files are limited to ${formatBytes(limit)} (${limit} bytes)`;
+    return { ok: false, error: { source, path: '', message } };
+  }
+  const read = readYaml(text);
+  if (!read.ok) return { ok: false, error: errorAt(source, read.error.path, read.error.line, read.error.message) };
+  const { tree } = read;
+  const scenario = buildScenario(tree, source);
+  if (!scenario.ok) {
+    const { path, message } = scenario.issue;
+    return { ok: false, error: errorAt(source, path, tree.lineOf(path), message) };
+  }
+  return { ok: true, scenario: scenario.value };
+}
+
+/**
+ * One line for people: `scenarios/x.yaml:14: steps[3].create_map.max_entries: expected a size
+ * (bytes or 64Ki/8Mi), got -5`. Control characters (a file name or key with a newline) are
+ * escaped, so the result is always exactly one line.
+ */
+export function formatScenarioError(error: ScenarioError): string {
+  const where = error.line === undefined ? error.source : `${error.source}:${error.line}`;
+  const parts = [where, error.path, error.message].filter((part) => part !== '');
+  return escapeControls(parts.join(': '));
+}
+
+/** A path for people: `steps[3].create_map.max_entries`, `cgroups["/pods/agent"].max`. */
+export function formatPath(path: readonly PathSegment[]): string {
+  let out = '';
+  for (const segment of path) {
+    if (typeof segment === 'number') out += `[${segment}]`;
+    else if (/^[A-Za-z_][A-Za-z0-9_]{0,39}$/.test(segment)) out += out === '' ? segment : `.${segment}`;
+    else out += `[${quote(segment)}]`;
+  }
+  return out;
+}
+
+function errorAt(source: string, path: readonly PathSegment[], line: number | undefined, message: string): ScenarioError {
+  return { source, ...(line === undefined ? {} : { line }), path: formatPath(path), message };
+}
+
+/** C0 and C1 controls and the Unicode line and paragraph separators, as `\uXXXX`. */
+function escapeControls(text: string): string {
+  let out = '';
+  for (const c of text) {
+    const code = c.charCodeAt(0);
+    const control = code < 0x20 || (code >= 0x7f && code <= 0x9f) || code === 0x2028 || code === 0x2029;
+    out += control ? `\\u${code.toString(16).padStart(4, '0')}` : c;
+  }
+  return out;
+}
+
+/** The UTF-8 size of a string, without an encoder (this module runs anywhere). */
+function utf8Length(text: string): number {
+  // UTF-8 never takes fewer bytes than UTF-16 code units, so long text is refused at once.
+  if (text.length > SCENARIO_LIMITS.fileBytes) return text.length;
+  let n = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 0x80) n += 1;
+    else if (c < 0x800) n += 2;
+    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < text.length) {
+      n += 4;
+      i++;
+    } else n += 3;
+  }
+  return n;
+}
+
+type Result<T> = { ok: true; value: T } | { ok: false; issue: SchemaIssue };
+
+const issue = (path: readonly PathSegment[], message: string): { ok: false; issue: SchemaIssue } => ({
+  ok: false,
+  issue: { path, message },
+});
+
+function buildScenario(tree: YamlTree, source: string): Result<Scenario> {
+  if (tree.value === null) {
+    return issue([], 'the file has no scenario in it; expected a mapping with keys description, kernel, cgroups, tasks, steps');
+  }
+  const file = validate(FILE, tree.value, []);
+  if (!file.ok) return file;
+  const { description } = file.value;
+
+  const kernel = readKernel(file.value.kernel, tree);
+  if (!kernel.ok) return kernel;
+  const cgroups = readCgroups(file.value.cgroups, kernel.value);
+  if (!cgroups.ok) return cgroups;
+  const tasks = readTasks(file.value.tasks, cgroups.value);
+  if (!tasks.ok) return tasks;
+  const steps = readSteps(file.value.steps, { kernel: kernel.value, cgroups: cgroups.value, tasks: tasks.value });
+  if (!steps.ok) return steps;
+
+  return {
+    ok: true,
+    value: {
+      source,
+      ...(description === undefined ? {} : { description: description.trim() }),
+      kernel: kernel.value,
+      cgroups: cgroups.value,
+      tasks: tasks.value,
+      steps: steps.value,
+    },
+  };
+}
+
+/**
+ * `kernel`: a version, or a mapping. A version written as a bare number (`kernel: 6.10`) is read
+ * as written, not as the number YAML makes of it (6.1).
+ */
+function readKernel(input: unknown, tree: YamlTree): Result<ScenarioKernel> {
+  const asWritten = (value: unknown, path: readonly PathSegment[]): unknown =>
+    typeof value === 'number' ? (tree.numberSourceOf(path) ?? String(value)) : value;
+
+  let kernel: ScenarioKernel;
+  if (input === undefined) {
+    kernel = { version: DEFAULT_RELEASE };
+  } else if (typeof input === 'string' || typeof input === 'number') {
+    const version = parseRelease(asWritten(input, ['kernel']));
+    if (!version.ok) return issue(['kernel'], version.message);
+    kernel = { version: version.value };
+  } else if (isMapping(input)) {
+    const withVersion = { ...input, ...('version' in input ? { version: asWritten(input['version'], ['kernel', 'version']) } : {}) };
+    const k = validate(KERNEL, withVersion, ['kernel']);
+    if (!k.ok) return k;
+    const { version, cpus, page_size: pageSize, regime, cgroup } = k.value;
+    kernel = {
+      version,
+      ...(cpus === undefined ? {} : { cpus }),
+      ...(pageSize === undefined ? {} : { pageSize }),
+      ...(regime === undefined ? {} : { regime }),
+      ...(cgroup === undefined ? {} : { cgroup }),
+    };
+  } else {
+    const expected = 'expected a kernel version such as "6.18" or a mapping with keys version, cpus, page_size, regime, cgroup';
+    return issue(['kernel'], `${expected}; got ${describeValue(input)}`);
+  }
+  // The model's own rules on a profile (memcg needs 5.11+, …), with the file's line.
+  const profile = makeProfile(kernel);
+  if ('ok' in profile) return issue(['kernel'], profile.reason);
+  return { ok: true, value: kernel };
+}
+
+/** Compares cgroup paths name by name, so that parents come before children. */
+function compareCgroupPaths(a: string, b: string): number {
+  const pa = a.split('/');
+  const pb = b.split('/');
+  for (let i = 0; i < Math.min(pa.length, pb.length); i++) {
+    const x = pa[i] ?? '';
+    const y = pb[i] ?? '';
+    if (x !== y) return x < y ? -1 : 1;
+  }
+  return pa.length - pb.length;
+}
+
+/** `cgroups`: path → limits. Parents not listed are implied, with no limit. */
+function readCgroups(input: unknown, kernel: ScenarioKernel): Result<ScenarioCgroup[]> {
+  if (input === undefined || input === null) return { ok: true, value: [] };
+  if (!isMapping(input)) {
+    return issue(['cgroups'], `expected a mapping of cgroup path to { max, high }; got ${describeValue(input)}`);
+  }
+  const paths = Object.keys(input);
+  if (paths.length > SCENARIO_LIMITS.cgroups) {
+    return issue(['cgroups'], `${paths.length} cgroups; a scenario lists at most ${SCENARIO_LIMITS.cgroups}`);
+  }
+  const byPath = new Map<string, ScenarioCgroup>();
+  for (const path of paths) {
+    const at = ['cgroups', path];
+    const p = parseCgroupPath(path);
+    if (!p.ok) return issue(at, p.message);
+    if (path === '/') return issue(at, 'the root cgroup / always exists and has no limits; list only cgroups below it');
+    // `/pods/agent:` with nothing after it is a cgroup without limits.
+    const limits = validate(CGROUP, input[path] ?? {}, at);
+    if (!limits.ok) return limits;
+    const { max, high } = limits.value;
+    if (high !== undefined && kernel.cgroup === 1) return issue([...at, 'high'], highOnV1);
+    byPath.set(path, { path, max: max ?? Infinity, high: high ?? Infinity });
+  }
+  for (const path of paths) {
+    for (let parent = parentOf(path); parent !== '/'; parent = parentOf(parent)) {
+      if (!byPath.has(parent)) byPath.set(parent, { path: parent, max: Infinity, high: Infinity });
+    }
+  }
+  const cgroups = [...byPath.values()].sort((a, b) => compareCgroupPaths(a.path, b.path));
+  return { ok: true, value: cgroups };
+}
+
+/** `tasks`: name → where it runs and its limits. */
+function readTasks(input: unknown, cgroups: readonly ScenarioCgroup[]): Result<ScenarioTask[]> {
+  if (input === undefined || input === null) return { ok: true, value: [] };
+  if (!isMapping(input)) {
+    return issue(['tasks'], `expected a mapping of task name to { cgroup, uid, memlock, cap_ipc_lock }; got ${describeValue(input)}`);
+  }
+  const names = Object.keys(input);
+  if (names.length > SCENARIO_LIMITS.tasks) {
+    return issue(['tasks'], `${names.length} tasks; a scenario has at most ${SCENARIO_LIMITS.tasks}`);
+  }
+  const known = new Set(['/', ...cgroups.map((c) => c.path)]);
+  const tasks: ScenarioTask[] = [];
+  for (const name of names) {
+    const at = ['tasks', name];
+    const n = parseTaskName(name);
+    if (!n.ok) return issue(at, n.message);
+    const t = validate(TASK, input[name] ?? {}, at);
+    if (!t.ok) return t;
+    const { cgroup = '/', uid = 0, memlock, cap_ipc_lock: capIpcLock = false } = t.value;
+    if (!known.has(cgroup)) {
+      return issue([...at, 'cgroup'], `no cgroup ${cgroup} in cgroups${didYouMean(cgroup, [...known])}`);
+    }
+    tasks.push({ name, cgroup, uid, ...(memlock === undefined ? {} : { memlock }), capIpcLock });
+  }
+  return { ok: true, value: tasks };
+}
