@@ -1,5 +1,6 @@
 import { Command, CommanderError, Option } from 'commander';
 import { BpfmemError, exitCodeOf } from '../errors.js';
+import { didYouMean } from '../scenario/parse-fields.js';
 import type { Io } from './io.js';
 import { demoCommand } from './demo.js';
 import { estimateCommand } from './estimate.js';
@@ -28,6 +29,7 @@ export async function runCli(argv: readonly string[], io: Io): Promise<number> {
   };
   const program = new Command('bpfmem')
     .description('How much memory does this BPF take, and who pays for it?')
+    .usage('[options] [command]')
     .version(VERSION, '-V, --version')
     .showSuggestionAfterError(true)
     .configureHelp({ helpWidth: 80, sortSubcommands: false })
@@ -47,7 +49,11 @@ export async function runCli(argv: readonly string[], io: Io): Promise<number> {
   program.addCommand(simulateCommand(ctx));
   program.addCommand(estimateCommand(ctx));
   program.addCommand(demoCommand(ctx));
-  program.action(() => {
+  program.argument('[command]').action((command: string | undefined) => {
+    if (command !== undefined) {
+      const names = program.commands.map((c) => c.name());
+      throw new BpfmemError('usage', `unknown command '${command}'${didYouMean(command, names)}; commands are ${names.join(', ')}`);
+    }
     io.stdout(program.helpInformation());
     io.stdout('\nStart with `bpfmem demo`: the accounting model, run on its example scenarios.\n');
   });

@@ -3,21 +3,24 @@ import type { Errno } from '../model/errno.js';
 import type { MapSpec } from '../model/maps/spec.js';
 import type { KernelProfile } from '../model/profile.js';
 
-/** A map to estimate, by name. */
+/** A map to estimate, by name, with how many entries are inserted after creation. */
 export interface NamedSpec {
   readonly name: string;
   readonly spec: MapSpec;
+  readonly elements?: number;
 }
 
-/** What one map costs right after creation on a profile. */
+/** What one map costs after creation (and `elements` inserts) on a profile. */
 export type MapEstimate =
   | {
       readonly name: string;
       readonly type: string;
       readonly ok: true;
-      /** fdinfo `memlock` right after creation. */
+      /** Entries inserted after creation. */
+      readonly elements: number;
+      /** fdinfo `memlock` after creation and the inserts. */
       readonly memlock: number;
-      /** Bytes the creator's memory cgroup is charged at creation (0 when the regime charges no cgroup). */
+      /** Bytes the creator's memory cgroup is charged (0 when the regime charges no cgroup). */
       readonly charged: number;
       /** Bytes allocated at creation that no memory cgroup pays for. */
       readonly uncharged: number;
@@ -32,10 +35,23 @@ export type MapEstimate =
       readonly reason: string;
     };
 
-/** Estimates of several maps and their totals (of the maps the kernel would create). */
+/** What a program of `insns` instructions (after the verifier) costs. */
+export interface ProgEstimate {
+  readonly insns: number;
+  readonly ok: boolean;
+  /** fdinfo `memlock`: its pages. */
+  readonly memlock: number;
+  /** Bytes charged to the loader's memory cgroup (program, aux, per-CPU stats). */
+  readonly charged: number;
+  readonly errno?: Errno;
+  readonly reason?: string;
+}
+
+/** Estimates of several maps and programs, and their totals (of what the kernel would create). */
 export interface Estimate {
   readonly profile: KernelProfile;
   readonly maps: readonly MapEstimate[];
+  readonly progs: readonly ProgEstimate[];
   readonly total: { readonly memlock: number; readonly charged: number; readonly uncharged: number };
 }
 
@@ -46,19 +62,27 @@ const CGROUP = '/bpfmem-estimate';
  * each map, and what fdinfo and memcg would show is read back. The estimate is exactly what
  * the model would do, so `estimate` and `simulate` never disagree.
  */
-export function estimateMaps(specs: readonly NamedSpec[], profile: KernelProfile): Estimate {
+export function estimateMaps(specs: readonly NamedSpec[], profile: KernelProfile, progs: readonly number[] = []): Estimate {
   const kernel = new ModelKernel(profile);
   kernel.createCgroup(CGROUP, { max: Number.POSITIVE_INFINITY, high: Number.POSITIVE_INFINITY });
   kernel.startTask('estimator', { cgroup: CGROUP, uid: 0, memlock: Number.POSITIVE_INFINITY });
   const maps: MapEstimate[] = [];
   const total = { memlock: 0, charged: 0, uncharged: 0 };
-  specs.forEach(({ name, spec }, i) => {
+  specs.forEach(({ name, spec, elements = 0 }, i) => {
     // Names need not be unique on the command line; the model's names must be.
     const id = `${i}:${name}`;
     const created = kernel.createMap('estimator', id, spec);
     if (!created.ok) {
       maps.push({ name, type: spec.type, ok: false, errno: created.errno, reason: created.reason });
       return;
+    }
+    if (elements > 0) {
+      const filled = kernel.updateMap(id, elements, { task: 'estimator' }, 0);
+      if (!filled.ok) {
+        kernel.close('map', id);
+        maps.push({ name, type: spec.type, ok: false, errno: filled.errno, reason: `inserting ${elements} entries: ${filled.reason}` });
+        return;
+      }
     }
     const state = kernel.snapshot().maps.find((m) => m.name === id);
     if (!state) throw new Error(`model lost map ${id}`);
@@ -67,6 +91,7 @@ export function estimateMaps(specs: readonly NamedSpec[], profile: KernelProfile
       name,
       type: spec.type,
       ok: true,
+      elements: state.elements,
       memlock: state.memlock,
       charged: state.charged,
       uncharged: state.uncharged,
@@ -76,5 +101,17 @@ export function estimateMaps(specs: readonly NamedSpec[], profile: KernelProfile
     total.charged += state.charged;
     total.uncharged += state.uncharged;
   });
-  return { profile, maps, total };
+  const progResults: ProgEstimate[] = progs.map((insns, i) => {
+    const id = `prog${i}`;
+    const loaded = kernel.loadProg('estimator', id, insns);
+    if (!loaded.ok) return { insns, ok: false, memlock: 0, charged: 0, errno: loaded.errno, reason: loaded.reason };
+    const state = kernel.snapshot().progs.find((p) => p.name === id);
+    kernel.close('prog', id);
+    const memlock = state?.memlock ?? 0;
+    const charged = state?.charged ?? 0;
+    total.memlock += memlock;
+    total.charged += charged;
+    return { insns, ok: true, memlock, charged };
+  });
+  return { profile, maps, progs: progResults, total };
 }

@@ -13,18 +13,20 @@ import { U32_MAX } from '../scenario/parse-limits.js';
 
 /**
  * The `--map SPEC` of `bpfmem estimate`:
- * `type=hash,key=4,value=8,max_entries=1000[,flags=no_prealloc+numa][,map_extra=N][,name=x]`.
+ * `type=hash,key=4,value=8,max_entries=1000[,flags=no_prealloc+numa][,map_extra=N][,name=x][,elements=N]`.
+ * `elements` is how many entries are inserted after creation (default 0), for maps whose
+ * memory grows with their contents (no-prealloc hash, LPM trie, devmap_hash, sockhash, …).
  * Only the shape is checked here (known keys, map type, whole numbers that fit the kernel's
  * fields); whether the kernel would create such a map (E2BIG, EINVAL, …) is the model's call.
  */
 
 /** The outcome of {@link parseMapSpec}. */
 export type ParseMapSpecResult =
-  | { readonly ok: true; readonly name: string; readonly spec: MapSpec }
+  | { readonly ok: true; readonly name: string; readonly spec: MapSpec; readonly elements: number }
   | { readonly ok: false; readonly message: string };
 
 /** Keys a spec takes, and the `union bpf_attr` names read as the same key. */
-const KEYS = ['type', 'key', 'value', 'max_entries', 'flags', 'map_extra', 'name', 'struct_ops_funcs'] as const;
+const KEYS = ['type', 'key', 'value', 'max_entries', 'flags', 'map_extra', 'name', 'struct_ops_funcs', 'elements'] as const;
 type SpecKey = (typeof KEYS)[number];
 const ALIASES: Readonly<Record<string, SpecKey>> = { key_size: 'key', value_size: 'value' };
 
@@ -86,6 +88,8 @@ export function parseMapSpec(text: string, defaultName: string): ParseMapSpecRes
   }
   const name = read('name', parseSpecName, defaultName);
   if (!name.ok) return fail(name.message);
+  const elements = read('elements', (x) => parseInteger(x, 0, U32_MAX), 0);
+  if (!elements.ok) return fail(elements.message);
 
   const spec: MapSpec = {
     type: type.value,
@@ -96,7 +100,7 @@ export function parseMapSpec(text: string, defaultName: string): ParseMapSpecRes
     mapExtra: mapExtra.value,
     ...(funcs.value === undefined ? {} : { structOpsFuncs: funcs.value }),
   };
-  return { ok: true, name: name.value, spec };
+  return { ok: true, name: name.value, spec, elements: elements.value };
 }
 
 /**

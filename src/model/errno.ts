@@ -15,6 +15,7 @@ export const ERRNO = {
   EEXIST: 17,
   EINVAL: 22,
   ENOSPC: 28,
+  ERANGE: 34,
   E2BIG: 7,
   ENOBUFS: 105,
   EOPNOTSUPP: 95,

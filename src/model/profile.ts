@@ -83,6 +83,13 @@ export interface ProfileInput {
 /** The kernel bpfmem was calibrated on (kernel-facts.md §0). */
 export const DEFAULT_RELEASE = '6.18';
 
+/**
+ * The cgroup version when none is given: v1, as on the machine bpfmem was calibrated on. It
+ * decides `memory.high` (v2 only), "no internal processes" (v2 only) and what lowering
+ * `memory.max` below usage does (v1: EBUSY; v2: reclaim, then OOM).
+ */
+export const DEFAULT_CGROUP_VERSION: CgroupVersion = 1;
+
 /** The eras of a version. */
 export function erasFor(version: KernelVersion): Eras {
   const memcgEra = atLeast(version, 5, 11);
@@ -129,7 +136,7 @@ export function makeProfile(input: ProfileInput): KernelProfile | Failure {
     version,
     possibleCpus: cpus,
     pageSize,
-    cgroupVersion: input.cgroup ?? 2,
+    cgroupVersion: input.cgroup ?? DEFAULT_CGROUP_VERSION,
     regime,
     eras: erasFor(version),
     structs: { ...defaultStructSizes(version), ...input.structs },

@@ -1,3 +1,4 @@
+import { DEFAULT_CGROUP_VERSION } from '../model/profile.js';
 import type { MapSpec } from '../model/maps/spec.js';
 import type { ScenarioCgroup, ScenarioKernel, ScenarioTask, Step, UpdateContext } from './types.js';
 import { describeValue, didYouMean, parentOf, quote } from './parse-fields.js';
@@ -339,10 +340,10 @@ class StepReader {
 
   /** `memory.high` exists on cgroup v2 only. */
   private high(high: number | undefined): Result<number | undefined> {
-    if (high !== undefined && this.kernel.cgroup === 1) return this.fail('high', highOnV1);
+    if (high !== undefined && (this.kernel.cgroup ?? DEFAULT_CGROUP_VERSION) === 1) return this.fail('high', highOnV1);
     return { ok: true, value: high };
   }
 }
 
 /** The message for `high` on a cgroup v1 kernel. */
-export const highOnV1 = 'memory.high exists only on cgroup v2 (kernel.cgroup is 1)';
+export const highOnV1 = 'memory.high exists only on cgroup v2 (set kernel.cgroup: 2; the default is 1)';

@@ -92,6 +92,7 @@ describe('parseScenario: good files', () => {
 
   it('implies parents and orders cgroups parents first, name by name', () => {
     const s = good(`
+kernel: { version: "6.18", cgroup: 2 }
 cgroups:
   /b/c: { max: 1Mi }
   /a/x/y:
@@ -174,6 +175,7 @@ steps:
     const s = good(`
 description: >
   A cgroup made, used, emptied, removed and made again.
+kernel: { version: "6.18", cgroup: 2 }
 cgroups: { /pods: {} }
 tasks: { t: { cgroup: /pods } }
 steps:
@@ -359,7 +361,7 @@ describe('parseScenario: bad files give one line with file, line, path and messa
     ['a cgroup removed before its child', 'cgroups: { /a/b: {} }\nsteps:\n  - remove_cgroup: { cgroup: /a }', `${SOURCE}:3: steps[0].remove_cgroup.cgroup: cgroup /a still has child cgroups (remove them first; rmdir fails with EBUSY)`],
     ['a limit on the root', 'steps:\n  - set_limit: { cgroup: /, max: 1Gi }', `${SOURCE}:2: steps[0].set_limit.cgroup: the root cgroup / has no memory limits`],
     ['a limit with no value', 'cgroups: { /a: {} }\nsteps:\n  - set_limit: { cgroup: /a }', `${SOURCE}:3: steps[0].set_limit: give max, high or both`],
-    ['memory.high on cgroup v1', 'kernel: { version: "6.1", cgroup: 1 }\ncgroups: { /a: { high: 1Gi } }', `${SOURCE}:2: cgroups["/a"].high: memory.high exists only on cgroup v2 (kernel.cgroup is 1)`],
+    ['memory.high on cgroup v1 (the default)', 'kernel: { version: "6.1" }\ncgroups: { /a: { high: 1Gi } }', `${SOURCE}:2: cgroups["/a"].high: memory.high exists only on cgroup v2 (set kernel.cgroup: 2; the default is 1)`],
     // Kernel rules and CPUs.
     ['memcg before 5.11', 'kernel: { version: "5.4", regime: memcg }', `${SOURCE}:1: kernel: kernel 5.4 has no memcg accounting of BPF (added in 5.11); its regime is memlock`],
     ['a CPU the kernel has not', `kernel: { version: "6.18", cpus: 2 }\n${withMap('  - update: { map: m, cpu: 2 }')}`, `${SOURCE}:6: steps[1].update.cpu: cpu 2 is not a possible CPU: kernel.cpus is 2 (CPUs 0 to 1)`],

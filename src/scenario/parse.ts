@@ -1,4 +1,4 @@
-import { DEFAULT_RELEASE, makeProfile } from '../model/profile.js';
+import { DEFAULT_CGROUP_VERSION, DEFAULT_RELEASE, makeProfile } from '../model/profile.js';
 import { formatBytes } from '../model/units.js';
 import { describeValue, didYouMean, parseCgroupPath, parseRelease, parseTaskName, parentOf, quote } from './parse-fields.js';
 import { SCENARIO_LIMITS } from './parse-limits.js';
@@ -216,7 +216,7 @@ function readCgroups(input: unknown, kernel: ScenarioKernel): Result<ScenarioCgr
     const limits = validate(CGROUP, input[path] ?? {}, at);
     if (!limits.ok) return limits;
     const { max, high } = limits.value;
-    if (high !== undefined && kernel.cgroup === 1) return issue([...at, 'high'], highOnV1);
+    if (high !== undefined && (kernel.cgroup ?? DEFAULT_CGROUP_VERSION) === 1) return issue([...at, 'high'], highOnV1);
     byPath.set(path, { path, max: max ?? Infinity, high: high ?? Infinity });
   }
   for (const path of paths) {

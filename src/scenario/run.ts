@@ -41,7 +41,7 @@ export function scenarioProfile(scenario: Scenario, regime?: Regime): KernelProf
     version,
     ...(k.cpus === undefined ? {} : { cpus: k.cpus }),
     ...(k.pageSize === undefined ? {} : { pageSize: k.pageSize }),
-    cgroup: k.cgroup ?? 1,
+    ...(k.cgroup === undefined ? {} : { cgroup: k.cgroup }),
     ...(regime ?? k.regime ? { regime: regime ?? k.regime } : {}),
   });
   return 'ok' in p ? `${scenario.source}: kernel: ${p.reason}` : p;

@@ -1,167 +1,31 @@
 import { describe, expect, it } from 'vitest';
-import { readKernel618Fixture } from '../../../test/fixtures/kernel-6.18/index.js';
+import { measuredElementRows, measuredMapRows, readKernel618Fixture } from '../../../test/fixtures/kernel-6.18/index.js';
 import { MAP_FLAGS } from '../flags.js';
-import { isMapType, type MapType } from '../maptypes.js';
 import { profileOf } from '../profile.js';
 import { checkMapCreate } from './index.js';
 import { bpfMapValueSize, fdinfoMemlock, memoryFootprint, normalizedSpec } from './memlock.js';
-import { mapSpec, type MapSpec } from './spec.js';
+import { mapSpec } from './spec.js';
 
 /** The test kernel: 6.18, 2 possible CPUs, 4 KiB pages, its BTF struct sizes (the defaults). */
 const K618 = profileOf({ version: '6.18.44-fc-v782', cpus: 2 });
 
-/** A measured row: the probe's description of the map and what fdinfo showed. */
-interface Row {
-  readonly label: string;
-  readonly memlock: number;
-}
-
-/** The rows of `map_memlock_6.18.txt`'s table (`| map | fdinfo memlock | formula | check |`). */
-function parseTable(text: string): Row[] {
-  const rows: Row[] = [];
-  for (const line of text.split('\n')) {
-    if (!line.startsWith('|') || line.startsWith('| map ')) continue;
-    const cells = line.split('|').map((c) => c.trim());
-    const label = cells[1];
-    const memlock = Number(cells[2]);
-    if (!label || !Number.isSafeInteger(memlock)) throw new Error(`unparsable table line: ${line}`);
-    rows.push({ label, memlock });
-  }
-  return rows;
-}
-
-/**
- * What the probe passed to BPF_MAP_CREATE where its label leaves a field out: arrays and maps of
- * objects are keyed by a u32, fd maps hold a u32, LPM tries and local storages need
- * `no_prealloc`, storages have no max_entries, an arena is mmapable. LPM labels give no
- * max_entries; `trie_mem_usage()` does not use it, so any accepted value will do.
- */
-function defaults(type: MapType): Partial<MapSpec> {
-  const nop = MAP_FLAGS.no_prealloc;
-  switch (type) {
-    case 'array':
-    case 'percpu_array':
-    case 'stack_trace':
-      return { keySize: 4 };
-    case 'prog_array':
-    case 'perf_event_array':
-    case 'cgroup_array':
-    case 'array_of_maps':
-    case 'devmap':
-    case 'devmap_hash':
-    case 'cpumap':
-    case 'xskmap':
-    case 'sockmap':
-    case 'reuseport_sockarray':
-      return { keySize: 4, valueSize: 4 };
-    case 'hash_of_maps':
-    case 'sockhash':
-      return { valueSize: 4 };
-    case 'lpm_trie':
-      return { flags: nop, maxEntries: 1000 };
-    case 'sk_storage':
-    case 'inode_storage':
-    case 'task_storage':
-    case 'cgrp_storage':
-      return { keySize: 4, flags: nop };
-    case 'arena':
-      return { flags: MAP_FLAGS.mmapable };
-    case 'hash':
-    case 'percpu_hash':
-    case 'lru_hash':
-    case 'lru_percpu_hash':
-    case 'queue':
-    case 'stack':
-    case 'ringbuf':
-    case 'user_ringbuf':
-    case 'bloom_filter':
-    case 'cgroup_storage':
-    case 'percpu_cgroup_storage':
-    case 'struct_ops':
-      return {}; // the label gives everything
-  }
-}
-
-const FLAG_WORDS: Readonly<Record<string, number>> = {
-  NO_PREALLOC: MAP_FLAGS.no_prealloc,
-  NO_COMMON_LRU: MAP_FLAGS.no_common_lru,
-  MMAPABLE: MAP_FLAGS.mmapable,
-};
-
-/**
- * Turns a probe label into a spec and a live element count, e.g. `hash k=4 v=4 max=1000
- * NO_PREALLOC 10 elems`, `ringbuf size=4096`, `bloom_filter v=4 max=100 nr_hash=3`,
- * `hash ... after deleting 50 (50 left)`, `arena 16 pages`. Throws on any word it does not know,
- * so that no row is skipped silently.
- */
-function parseLabel(label: string): { spec: MapSpec; elements: number } {
-  const words = label.split(/\s+/);
-  const type = words[0] ?? '';
-  if (!isMapType(type)) throw new Error(`"${label}": unknown map type ${type}`);
-  const fields: { -readonly [K in keyof MapSpec]?: MapSpec[K] } = { ...defaults(type) };
-  let elements = 0;
-  for (let i = 1; i < words.length; i++) {
-    const w = words[i] ?? '';
-    const next = words[i + 1];
-    const kv = /^(k|key|v|max|size|nr_hash)=(\d+)$/.exec(w);
-    if (kv) {
-      const n = Number(kv[2]);
-      if (kv[1] === 'k' || kv[1] === 'key') fields.keySize = n;
-      else if (kv[1] === 'v') fields.valueSize = n;
-      else if (kv[1] === 'nr_hash') fields.mapExtra = n;
-      else fields.maxEntries = n; // max=, and size= of ring buffers
-    } else if (w in FLAG_WORDS) {
-      fields.flags = (fields.flags ?? 0) | (FLAG_WORDS[w] ?? 0);
-    } else if (w === 'prealloc' || w === '(prealloc)' || w === 'empty') {
-      // the default: preallocated; no elements
-    } else if (/^\d+$/.test(w) && (next === 'elems' || next === 'entries')) {
-      elements = Number(w);
-      i++;
-    } else if (/^\d+$/.test(w) && next === 'pages' && type === 'arena') {
-      fields.maxEntries = Number(w);
-      i++;
-    } else if (w === 'after' && next === 'deleting') {
-      const m = /^after deleting (\d+) \((\d+) left\)$/.exec(words.slice(i).join(' '));
-      if (!m) throw new Error(`"${label}": cannot read the deletion`);
-      elements = Number(m[2]);
-      i = words.length;
-    } else {
-      throw new Error(`"${label}": cannot parse "${w}"`);
-    }
-  }
-  return { spec: mapSpec({ type, ...fields }), elements };
-}
-
 describe('fdinfo memlock on 6.18 (test/fixtures/kernel-6.18/map_memlock_6.18.txt)', () => {
   const text = readKernel618Fixture('map_memlock_6.18.txt');
-  const rows = parseTable(text);
+  const rows = measuredMapRows();
 
   it('reads all 137 measured rows, as the file says', () => {
     expect(text).toMatch(/^# 137 measurements, 0 mismatches$/m);
     expect(rows).toHaveLength(137);
   });
 
-  it('parses every label (no row is skipped)', () => {
-    for (const row of rows) expect(() => parseLabel(row.label)).not.toThrow();
-  });
-
-  it.each(rows.map((r) => [r.label, r.memlock] as const))('%s → %d', (label, memlock) => {
-    const { spec, elements } = parseLabel(label);
+  it.each(rows.map((r) => [r.label, r] as const))('%s', (_label, { spec, elements, memlock }) => {
     expect(checkMapCreate(spec, K618)).toBeUndefined();
     expect(fdinfoMemlock(spec, elements, K618)).toBe(memlock);
   });
 });
 
 describe('fdinfo memlock after inserts (map_memlock_elements_6.18.txt)', () => {
-  const lines = readKernel618Fixture('map_memlock_elements_6.18.txt').trim().split('\n');
-  const rows = lines.map((line) => {
-    const m = /^(\w+)(?: k=(\d+))? max=(\d+): empty=(\d+) after (\d+) (?:lo entries|UDP socks)=(\d+) /.exec(line);
-    if (!m) throw new Error(`unparsable element line: ${line}`);
-    const type = m[1] ?? '';
-    if (!isMapType(type)) throw new Error(`unknown map type in: ${line}`);
-    const spec = mapSpec({ type, keySize: Number(m[2] ?? 4), valueSize: 4, maxEntries: Number(m[3]) });
-    return { line, spec, empty: Number(m[4]), inserted: Number(m[5]), after: Number(m[6]) };
-  });
+  const rows = measuredElementRows();
 
   it('reads the 4 rows', () => {
     expect(rows).toHaveLength(4);

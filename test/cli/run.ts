@@ -1,0 +1,41 @@
+import { runCli } from '../../src/cli/main.js';
+import type { Io } from '../../src/cli/io.js';
+import { readFile } from 'node:fs/promises';
+import type { MapSpec } from '../../src/model/maps/spec.js';
+
+/** What a CLI run printed and returned. */
+export interface CliRun {
+  readonly status: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** Runs the CLI in this process, as `bpfmem ARGS` would run, with captured output. */
+export async function cli(args: readonly string[], env: Record<string, string> = {}): Promise<CliRun> {
+  let stdout = '';
+  let stderr = '';
+  const io: Io = {
+    stdout: (t) => (stdout += t),
+    stderr: (t) => (stderr += t),
+    isTTY: false,
+    env,
+    readFile: (p) => readFile(p, 'utf8'),
+  };
+  const status = await runCli(args, io);
+  return { status, stdout, stderr };
+}
+
+/** A `--map` spec string for a spec. */
+export function specText(spec: MapSpec, elements = 0, name?: string): string {
+  return [
+    `type=${spec.type}`,
+    `key=${spec.keySize}`,
+    `value=${spec.valueSize}`,
+    `max_entries=${spec.maxEntries}`,
+    `flags=${spec.flags}`,
+    `map_extra=${spec.mapExtra}`,
+    ...(spec.structOpsFuncs === undefined ? [] : [`struct_ops_funcs=${spec.structOpsFuncs}`]),
+    `elements=${elements}`,
+    ...(name ? [`name=${name}`] : []),
+  ].join(',');
+}

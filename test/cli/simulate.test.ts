@@ -1,0 +1,155 @@
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { cli } from './run.js';
+
+const SCENARIOS = join(import.meta.dirname, '../../scenarios');
+
+interface RunJson {
+  regime: string;
+  steps: { index: number; op: string; ok: boolean; errno?: string; reason?: string }[];
+  cgroups: Record<string, { usage: number; max: number | null; failcnt: number; bpf: number }>;
+  users: Record<string, { locked_vm: number }>;
+  maps: Record<string, { memlock: number; charged_to: string | null }>;
+}
+
+async function scenarioFile(text: string): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'bpfmem-test-'));
+  const file = join(dir, 'scenario.yaml');
+  await writeFile(file, text);
+  return file;
+}
+
+describe('bpfmem simulate', () => {
+  it('runs the issue\'s example and gives the documented JSON shape', async () => {
+    const run = await cli(['simulate', join(SCENARIOS, 'example.yaml'), '--json']);
+    expect(run.stderr).toBe('');
+    expect(run.status).toBe(0);
+    const out = JSON.parse(run.stdout) as RunJson;
+    expect(out.regime).toBe('memcg');
+    expect(out.steps.map((s) => [s.index, s.op, s.ok])).toEqual([
+      [0, 'create_map', true],
+      [1, 'update', true],
+      [2, 'move_task', true],
+      [3, 'remove_cgroup', true],
+      [4, 'close', true],
+    ]);
+    // /pods/agent was removed: left out. Everything was freed: nothing left anywhere.
+    expect(Object.keys(out.cgroups)).toEqual(['/', '/pods']);
+    expect(out.cgroups['/pods']).toMatchObject({ usage: 0, bpf: 0, max: null });
+    expect(out.users).toEqual({ '0': { locked_vm: 0 } });
+    expect(out.maps).toEqual({});
+  });
+
+  it('reports where a map is charged after its cgroup is removed', async () => {
+    const file = await scenarioFile(`
+kernel: { version: "6.18", cpus: 4 }
+cgroups:
+  /pods/agent: { max: 256Mi }
+tasks:
+  agent: { cgroup: /pods/agent }
+steps:
+  - create_map: { task: agent, name: ct, type: lru_hash, key: 56, value: 56, max_entries: 65536 }
+  - move_task: { task: agent, cgroup: /pods }
+  - remove_cgroup: { cgroup: /pods/agent }
+`);
+    const [now, old] = await Promise.all([
+      cli(['simulate', file, '--json']),
+      cli(['simulate', file.replace('scenario.yaml', 'scenario.yaml'), '--json']),
+    ]);
+    const a = JSON.parse(now.stdout) as RunJson;
+    expect(a.maps['ct']?.charged_to).toBe('/pods');
+    expect(a.cgroups['/pods']?.bpf).toBeGreaterThan(65536 * (48 + 56 + 56));
+    expect(old.status).toBe(0);
+  });
+
+  it('--regime both runs memcg and memlock side by side', async () => {
+    const run = await cli(['simulate', join(SCENARIOS, 'shared-budget.yaml'), '--regime', 'both', '--json']);
+    expect(run.status).toBe(0);
+    const out = JSON.parse(run.stdout) as { regime: string; runs: { memcg: RunJson; memlock: RunJson } };
+    expect(out.regime).toBe('both');
+    expect(out.runs.memlock.steps[2]).toMatchObject({ ok: false, errno: 'EPERM' });
+    expect(out.runs.memcg.steps.every((s) => s.ok)).toBe(true);
+    expect(out.runs.memlock.users['1000']?.locked_vm).toBeGreaterThan(0);
+    expect(out.runs.memcg.users['1000']?.locked_vm).toBe(0);
+    const text = await cli(['simulate', join(SCENARIOS, 'shared-budget.yaml'), '--regime', 'both']);
+    expect(text.stdout).toMatch(/create stats \(lru_hash, 40000\) as exporter\s+✓\s+✗ EPERM/);
+  });
+
+  it('names the full cgroup in an ENOMEM', async () => {
+    const run = await cli(['simulate', join(SCENARIOS, 'limit.yaml'), '--json']);
+    const out = JSON.parse(run.stdout) as RunJson;
+    const failed = out.steps.filter((s) => !s.ok);
+    expect(failed).toHaveLength(1);
+    expect(failed[0]).toMatchObject({ index: 2, errno: 'ENOMEM' });
+    expect(failed[0]?.reason).toMatch(/^\/kubepods\/pod-agent\/agent is at 211\.0 MiB of 256\.0 MiB; creating map "ct" needs 88\.0 MiB$/);
+  });
+
+  it.each([
+    ['a missing file', ['simulate', '/nonexistent/x.yaml'], /^bpfmem: cannot read scenario \/nonexistent\/x\.yaml: no such file\n$/],
+    ['no file', ['simulate'], /^bpfmem: missing required argument 'file'\n$/],
+    ['a bad regime', ['simulate', 'x.yaml', '--regime', 'rlimit'], /^bpfmem: option '--regime <regime>' argument 'rlimit' is invalid/],
+  ])('%s is a usage error: one line, exit 2', async (_what, args, message) => {
+    const run = await cli(args);
+    expect(run.status).toBe(2);
+    expect(run.stderr).toMatch(message);
+    expect(run.stderr.trim().split('\n')).toHaveLength(1);
+    expect(run.stdout).toBe('');
+  });
+
+  it.each([
+    ['an unknown key', 'steps:\n  - create_map: { task: t, name: m, type: hash, sise: 4 }\ntasks: { t: {} }', /:2: steps\[0\]\.create_map\.sise: unknown key; expected one of task, name, type, key, value/],
+    ['a negative size', 'tasks: { t: {} }\nsteps:\n  - create_map: { task: t, name: m, type: hash, key: -4 }', /:3: steps\[0\]\.create_map\.key: /],
+    ['an unknown map type', 'tasks: { t: {} }\nsteps:\n  - create_map: { task: t, name: m, type: hashmap }', /unknown map type "hashmap"/],
+    ['a missing task', 'steps:\n  - alloc: { task: ghost, bytes: 4Ki }', /:2: steps\[0\]\.alloc\.task: no task "ghost"/],
+    ['an alias cycle', 'a: &x [*x]', /:1: /],
+  ])('a scenario with %s fails with one line naming the file, line and key, exit 2', async (_what, text, message) => {
+    const file = await scenarioFile(text);
+    const run = await cli(['simulate', file]);
+    expect(run.status).toBe(2);
+    expect(run.stderr.startsWith(`bpfmem: ${file}:`)).toBe(true);
+    expect(run.stderr).toMatch(message);
+    expect(run.stderr.trim().split('\n')).toHaveLength(1);
+  });
+});
+
+describe('bpfmem demo', () => {
+  it('tells its six chapters from the scenarios, with numbers the model computed', async () => {
+    const run = await cli(['demo']);
+    expect(run.status).toBe(0);
+    expect(run.stderr).toBe('');
+    for (const n of [1, 2, 3, 4, 5, 6]) expect(run.stdout).toMatch(new RegExp(`^${n}\\. `, 'm'));
+    expect(run.stdout).toMatch(/refused with EPERM/);
+    expect(run.stdout).toMatch(/ENOMEM: \/kubepods\/pod-agent\/agent is at/);
+    // People's output fits 80 columns.
+    for (const line of run.stdout.split('\n')) expect(Array.from(line).length).toBeLessThanOrEqual(80);
+  });
+
+  it('--json carries every run', async () => {
+    const run = await cli(['demo', '--json']);
+    const out = JSON.parse(run.stdout) as { chapters: { scenario: string; runs: Record<string, RunJson> }[] };
+    expect(out.chapters).toHaveLength(6);
+    expect(Object.keys(out.chapters[3]?.runs ?? {})).toEqual(['6.18/2', '6.18/192', '5.15/192']);
+  });
+});
+
+describe('bpfmem', () => {
+  it('prints help without arguments and exits 0', async () => {
+    const run = await cli([]);
+    expect(run.status).toBe(0);
+    expect(run.stdout).toMatchSnapshot();
+  });
+
+  it('--version prints the package version', async () => {
+    const { version } = (await import('../../package.json', { with: { type: 'json' } })).default;
+    const run = await cli(['--version']);
+    expect(run.stdout.trim()).toBe(version);
+  });
+
+  it('an unknown command is a usage error with a suggestion', async () => {
+    const run = await cli(['simulat']);
+    expect(run.status).toBe(2);
+    expect(run.stderr).toMatch(/^bpfmem: unknown command 'simulat'/);
+  });
+});
