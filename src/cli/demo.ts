@@ -6,26 +6,12 @@ import type { RunResult, StepResult } from '../scenario/run.js';
 import { styleFor, type Style } from './io.js';
 import { jsonOption, type CommandContext } from './main.js';
 import { json } from './render/common.js';
-import { runJson } from './render/simulate.js';
+import { runJson, wrap } from './render/simulate.js';
 import { loadScenario, simulate } from './simulate.js';
 import { table } from './table.js';
 
 /** The package's `scenarios/` (beside `src/` and `dist/`). */
 export const SCENARIOS_DIR = fileURLToPath(new URL('../../scenarios/', import.meta.url));
-
-/** Wraps text at `width` columns with an indent. */
-function wrap(text: string, width: number, indent: string): string {
-  const lines: string[] = [];
-  let line = '';
-  for (const word of text.split(/\s+/)) {
-    if (line && line.length + 1 + word.length > width - indent.length) {
-      lines.push(line);
-      line = word;
-    } else line = line ? `${line} ${word}` : word;
-  }
-  if (line) lines.push(line);
-  return lines.map((l) => indent + l).join('\n');
-}
 
 const cell = (s: StepResult | undefined): string => (!s ? '' : s.ok ? '✓' : `✗ ${s.errno ?? ''}`);
 

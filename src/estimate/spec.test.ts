@@ -45,7 +45,7 @@ describe('parseMapSpec: good specs', () => {
       { name: 'map0', spec: { type: 'array', keySize: 2 ** 32 - 1, valueSize: 2 ** 32 - 1, maxEntries: 2 ** 32 - 1, flags: 0, mapExtra: 0 } },
     ],
   ])('%s', (_, text, expected) => {
-    expect(parseMapSpec(text, 'map0')).toEqual({ ok: true, ...expected });
+    expect(parseMapSpec(text, 'map0')).toEqual({ ok: true, elements: 0, ...expected });
   });
 });
 
@@ -58,7 +58,7 @@ describe('parseMapSpec: bad specs name the spec and the key', () => {
       '--map "type=btree": unknown map type "btree"; types are bpftool\'s names: hash, array, percpu_hash, lru_hash, ringbuf, lpm_trie, … (33 in all)',
     ],
     ['no type', 'key=4,value=4', '--map "key=4,value=4": type is missing (type=hash, type=array, …)'],
-    ['an unknown key', 'type=hash,kye=4', '--map "type=hash,kye=4": unknown key "kye" (did you mean key?); keys are type, key, value, max_entries, flags, map_extra, name, struct_ops_funcs'],
+    ['an unknown key', 'type=hash,kye=4', '--map "type=hash,kye=4": unknown key "kye" (did you mean key?); keys are type, key, value, max_entries, flags, map_extra, name, struct_ops_funcs, elements'],
     ['a key given twice', 'type=hash,key=4,key_size=8', '--map "type=hash,key=4,key_size=8": key given twice'],
     ['a field without =', 'type=hash,4', '--map "type=hash,4": "4" is not key=value'],
     ['an empty field', 'type=hash,,key=4', '--map "type=hash,,key=4": empty field (a comma too many?)'],
@@ -132,6 +132,7 @@ describe('parseMapSpec: properties', () => {
         expect(parseMapSpec(text, 'm')).toEqual({
           ok: true,
           name: 'm',
+          elements: 0,
           spec: {
             type: f.type,
             keySize: f.key,
@@ -144,5 +145,15 @@ describe('parseMapSpec: properties', () => {
       }),
       { numRuns: 500 },
     );
+  });
+});
+
+describe('parseMapSpec: elements', () => {
+  it('reads how many entries to insert after creation', () => {
+    const r = parseMapSpec('type=hash,key=4,value=4,max_entries=1000,flags=no_prealloc,elements=100', 'm');
+    expect(r).toMatchObject({ ok: true, elements: 100 });
+  });
+  it('refuses a negative count', () => {
+    expect(parseMapSpec('type=hash,elements=-1', 'm')).toMatchObject({ ok: false });
   });
 });

@@ -78,6 +78,27 @@ function usersOf(f: Snapshot): Record<string, { locked_vm: number }> {
   );
 }
 
+/** A map's memlock, or `-` where the map does not exist in that run. */
+const memlockCell = (s: Snapshot, name: string): string => {
+  const m = s.maps.find((x) => x.name === name);
+  return m ? cellBytes(m.memlock) : '-';
+};
+
+/** Wraps text at `width` columns: the first line after `first`, the others after `rest`. */
+export function wrap(text: string, width: number, first: string, rest = first): string {
+  const lines: string[] = [];
+  let line = '';
+  for (const word of text.split(/\s+/)) {
+    const indent = lines.length ? rest : first;
+    if (line && indent.length + line.length + 1 + word.length > width) {
+      lines.push((lines.length ? rest : first) + line);
+      line = word;
+    } else line = line ? `${line} ${word}` : word;
+  }
+  if (line) lines.push((lines.length ? rest : first) + line);
+  return lines.join('\n');
+}
+
 const mark = (s: StepResult, st: Style): string => (s.ok ? st.ok('✓') : st.bad('✗'));
 
 function stepLines(steps: readonly StepResult[], st: Style): string {
@@ -85,8 +106,10 @@ function stepLines(steps: readonly StepResult[], st: Style): string {
   for (const s of steps) {
     const idx = s.index < 0 ? 'setup' : String(s.index).padStart(3);
     out.push(`${idx} ${mark(s, st)} ${s.summary}`);
-    if (!s.ok) out.push(`      ${st.bad(s.errno ?? 'error')}: ${s.reason ?? ''}${s.applied ? ` (after ${s.applied})` : ''}`);
-    else if (s.detail) out.push(`      ${st.dim(s.detail)}`);
+    if (!s.ok) {
+      const text = `${s.errno ?? 'error'}: ${s.reason ?? ''}${s.applied ? ` (after ${s.applied})` : ''}`;
+      out.push(wrap(text, 80, '      ', '        ').replace(s.errno ?? 'error', st.bad(s.errno ?? 'error')));
+    } else if (s.detail) out.push(st.dim(wrap(s.detail, 80, '      ', '        ')));
   }
   return out.join('\n') + '\n';
 }
@@ -162,8 +185,8 @@ export function bothText(memcg: RunResult, memlock: RunResult, source: string, s
   );
   const why: string[] = [];
   for (const r of rows) {
-    if (!r.a.ok) why.push(`  ${r.a.index} memcg:   ${r.a.errno ?? ''}: ${r.a.reason ?? ''}`);
-    if (r.b && !r.b.ok) why.push(`  ${r.b.index} memlock: ${r.b.errno ?? ''}: ${r.b.reason ?? ''}`);
+    if (!r.a.ok) why.push(wrap(`${r.a.index} memcg: ${r.a.errno ?? ''}: ${r.a.reason ?? ''}`, 80, '  ', '    '));
+    if (r.b && !r.b.ok) why.push(wrap(`${r.b.index} memlock: ${r.b.errno ?? ''}: ${r.b.reason ?? ''}`, 80, '  ', '    '));
   }
   if (why.length) parts.push(`\n${st.bold('why')}\n${why.join('\n')}\n`);
   const paths = memcg.final.cgroups.map((c) => c.path);
@@ -194,9 +217,9 @@ export function bothText(memcg: RunResult, memlock: RunResult, source: string, s
     parts.push(
       table(names, [
         { header: 'MAP', value: (n) => n },
-        { header: 'MEMCG MEMLOCK', value: (n) => cellBytes(memcg.final.maps.find((m) => m.name === n)?.memlock ?? 0), align: 'right' },
+        { header: 'MEMCG MEMLOCK', value: (n) => memlockCell(memcg.final, n), align: 'right' },
         { header: 'CHARGED TO', value: (n) => memcg.final.maps.find((m) => m.name === n)?.chargedTo ?? '-' },
-        { header: 'MEMLOCK', value: (n) => cellBytes(memlock.final.maps.find((m) => m.name === n)?.memlock ?? 0), align: 'right' },
+        { header: 'MEMLOCK', value: (n) => memlockCell(memlock.final, n), align: 'right' },
       ]),
     );
   }

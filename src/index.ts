@@ -1,0 +1,37 @@
+/**
+ * bpfmem's public API. Everything not exported here is internal and may change.
+ *
+ * - The model: {@link ModelKernel} (sync) and {@link ModelBackend} (the Backend seam).
+ * - Scenarios: {@link parseScenario}, {@link runScenario}.
+ * - Estimates: {@link estimateMaps}, {@link parseMapSpec}.
+ */
+export * from './model/index.js';
+export type {
+  Backend,
+  CgroupLimits,
+  CgroupState,
+  MapState,
+  Outcome,
+  ProgState,
+  Refusal,
+  Snapshot,
+  Success,
+  TaskSpec,
+  TaskState,
+  UpdateContext,
+  UserState,
+} from './backend.js';
+export { parseScenario, formatScenarioError, SCENARIO_LIMITS } from './scenario/parse.js';
+export type { ScenarioError, ParseScenarioResult } from './scenario/parse.js';
+export { runScenario, scenarioProfile } from './scenario/run.js';
+export type { RunResult, StepResult } from './scenario/run.js';
+export type { Scenario, Step, ScenarioTask, ScenarioCgroup, ScenarioKernel } from './scenario/types.js';
+export { withKernel } from './scenario/overrides.js';
+export { estimateMaps } from './estimate/maps.js';
+export type { Estimate, MapEstimate, ProgEstimate, NamedSpec } from './estimate/maps.js';
+export { parseMapSpec } from './estimate/spec.js';
+export { runCli } from './cli/main.js';
+export type { Io } from './cli/io.js';
+export { BpfmemError } from './errors.js';
+export type { ErrorCode } from './errors.js';
+export { VERSION } from './version.js';
