@@ -564,13 +564,9 @@ export class ModelKernel {
   snapshot(): Snapshot {
     const page = this.profile.pageSize;
     const cgroups: CgroupState[] = [];
-    const dying = new Map<string, number>();
-    for (const m of this.maps.values()) {
-      if (m.memcgRemoved) {
-        const parent = parentOf(m.memcgPath);
-        dying.set(parent, (dying.get(parent) ?? 0) + 1);
-      }
-    }
+    // Removed cgroups a map still pins (5.11–5.19 `map->memcg`), each counted once.
+    const dying = new Set<string>();
+    for (const m of this.maps.values()) if (m.memcgRemoved) dying.add(m.memcgPath);
     for (const c of this.tree.walk()) {
       const stat = this.tree.statTotal(c);
       let bpf = 0;
@@ -591,7 +587,7 @@ export class ModelKernel {
         stat: { slab: stat.slab, percpu: stat.percpu, vmalloc: stat.vmalloc, anon: stat.anon },
         bpf,
         bpfObjects,
-        dyingDescendants: [...dying].filter(([p]) => p === c.path || p.startsWith(c.path === '/' ? '/' : `${c.path}/`)).reduce((s, [, n]) => s + n, 0),
+        dyingDescendants: [...dying].filter((p) => p.startsWith(c.path === '/' ? '/' : `${c.path}/`)).length,
       });
     }
     const users: UserState[] = [...this.lockedVm]
