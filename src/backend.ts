@@ -82,7 +82,11 @@ export interface Refusal {
   readonly applied?: number;
 }
 
-/** A memory cgroup as its files show it. Bytes; `null` limits mean `max`. */
+/**
+ * A memory cgroup as its files show it. Bytes; `null` limits mean `max`; other `null`s mean the
+ * backend cannot read that number (a cgroup v1 kernel has no `memory.events`; the kernel keeps
+ * no count of BPF bytes per cgroup).
+ */
 export interface CgroupState {
   readonly path: string;
   /** `memory.current` / `memory.usage_in_bytes`: hierarchical. */
@@ -90,19 +94,24 @@ export interface CgroupState {
   readonly max: number | null;
   readonly high: number | null;
   /** `memory.peak` / `memory.max_usage_in_bytes`. */
-  readonly peak: number;
+  readonly peak: number | null;
   /** `memory.failcnt` (v1). */
-  readonly failcnt: number;
+  readonly failcnt: number | null;
   /** `memory.events` (hierarchical). */
-  readonly events: { readonly high: number; readonly max: number; readonly oom: number; readonly oom_kill: number };
+  readonly events: { readonly high: number; readonly max: number; readonly oom: number; readonly oom_kill: number } | null;
   /** Kernel memory: v1 `memory.kmem.usage_in_bytes`, v2 `memory.stat kernel` (hierarchical). */
-  readonly kernel: number;
+  readonly kernel: number | null;
   /** `memory.stat` bytes by kind (hierarchical, as v2 reports them). */
-  readonly stat: { readonly slab: number; readonly percpu: number; readonly vmalloc: number; readonly anon: number };
+  readonly stat: {
+    readonly slab: number | null;
+    readonly percpu: number | null;
+    readonly vmalloc: number | null;
+    readonly anon: number | null;
+  };
   /** Bytes of BPF objects charged to this cgroup itself (not below it). */
-  readonly bpf: number;
+  readonly bpf: number | null;
   /** Those bytes by object: `map:NAME`, `prog:NAME`. */
-  readonly bpfObjects: Readonly<Record<string, number>>;
+  readonly bpfObjects: Readonly<Record<string, number>> | null;
   /** Removed cgroups that a map still pins (5.11–5.19 `map->memcg`): cgroup.stat `nr_dying_descendants`. */
   readonly dyingDescendants: number;
 }
@@ -119,12 +128,16 @@ export interface MapState {
   readonly elements: number;
   /** What fdinfo `memlock` reports. */
   readonly memlock: number;
-  /** Bytes charged to a memory cgroup for it now. */
-  readonly charged: number;
-  /** Bytes allocated for it that no memory cgroup pays for. */
-  readonly uncharged: number;
-  /** The cgroup its allocations are charged to now; `null` when nobody is charged. */
+  /** Bytes charged to a memory cgroup for it now (`null`: the backend cannot tell). */
+  readonly charged: number | null;
+  /** Bytes allocated for it that no memory cgroup pays for (`null`: the backend cannot tell). */
+  readonly uncharged: number | null;
+  /**
+   * The cgroup its allocations are charged to now; `null` when nobody is charged, or when
+   * `chargedToKnown` is false (a backend that cannot read it).
+   */
   readonly chargedTo: string | null;
+  readonly chargedToKnown: boolean;
   /** Whether `chargedTo` is a removed cgroup the map keeps alive (5.11–5.19). */
   readonly chargedToRemoved: boolean;
   /** The task that created it. */
@@ -137,7 +150,7 @@ export interface ProgState {
   readonly id: number;
   readonly insns: number;
   readonly memlock: number;
-  readonly charged: number;
+  readonly charged: number | null;
   readonly chargedTo: string | null;
   readonly loader: string;
 }
@@ -168,4 +181,33 @@ export interface Snapshot {
   readonly tasks: readonly TaskState[];
   readonly maps: readonly MapState[];
   readonly progs: readonly ProgState[];
+}
+
+/** A cgroup whose every number is known (the model knows them all). */
+export interface KnownCgroupState extends CgroupState {
+  readonly peak: number;
+  readonly failcnt: number;
+  readonly events: { readonly high: number; readonly max: number; readonly oom: number; readonly oom_kill: number };
+  readonly kernel: number;
+  readonly stat: { readonly slab: number; readonly percpu: number; readonly vmalloc: number; readonly anon: number };
+  readonly bpf: number;
+  readonly bpfObjects: Readonly<Record<string, number>>;
+}
+
+/** A map whose charge is known. */
+export interface KnownMapState extends MapState {
+  readonly charged: number;
+  readonly uncharged: number;
+}
+
+/** A program whose charge is known. */
+export interface KnownProgState extends ProgState {
+  readonly charged: number;
+}
+
+/** A snapshot with every number known: what the model gives. */
+export interface KnownSnapshot extends Snapshot {
+  readonly cgroups: readonly KnownCgroupState[];
+  readonly maps: readonly KnownMapState[];
+  readonly progs: readonly KnownProgState[];
 }

@@ -3,6 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { CHAPTERS } from '../demo/chapters.js';
 import { withKernel } from '../scenario/overrides.js';
 import type { RunResult, StepResult } from '../scenario/run.js';
+import type { KnownSnapshot } from '../backend.js';
 import { styleFor, type Style } from './io.js';
 import { jsonOption, type CommandContext } from './main.js';
 import { json } from './render/common.js';
@@ -45,7 +46,7 @@ export function demoCommand(ctx: CommandContext): Command {
       for (const chapter of CHAPTERS) {
         n++;
         const scenario = await loadScenario(ctx, `${SCENARIOS_DIR}${chapter.file}`);
-        const runs: RunResult[] = [];
+        const runs: RunResult<KnownSnapshot>[] = [];
         for (const run of chapter.runs) runs.push(await simulate(withKernel(scenario, run.kernel)));
         const lesson = chapter.lesson(runs);
         chapters.push({

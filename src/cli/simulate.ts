@@ -4,6 +4,7 @@ import { ModelBackend } from '../model/backend.js';
 import type { Regime } from '../model/profile.js';
 import { formatScenarioError, parseScenario } from '../scenario/parse.js';
 import { runScenario, scenarioProfile, type RunResult } from '../scenario/run.js';
+import type { KnownSnapshot } from '../backend.js';
 import type { Scenario } from '../scenario/types.js';
 import { styleFor } from './io.js';
 import { jsonOption, readInput, type CommandContext } from './main.js';
@@ -19,7 +20,7 @@ export async function loadScenario(ctx: CommandContext, file: string): Promise<S
 }
 
 /** Runs a scenario on the model under a regime (the scenario's own when undefined). */
-export async function simulate(scenario: Scenario, regime?: Regime): Promise<RunResult> {
+export async function simulate(scenario: Scenario, regime?: Regime): Promise<RunResult<KnownSnapshot>> {
   const profile = scenarioProfile(scenario, regime);
   if (typeof profile === 'string') throw new BpfmemError('input', profile);
   return runScenario(scenario, new ModelBackend(profile));

@@ -1,4 +1,4 @@
-import type { MapState, Snapshot } from '../backend.js';
+import type { KnownMapState as MapState, KnownSnapshot as Snapshot } from '../backend.js';
 import type { KernelOverrides } from '../scenario/overrides.js';
 import type { RunResult } from '../scenario/run.js';
 import { formatBytes } from '../model/units.js';
@@ -15,13 +15,13 @@ export interface Chapter {
   /** The runs to compare: a label and what to change of the scenario's kernel. */
   readonly runs: readonly { readonly label: string; readonly kernel: KernelOverrides }[];
   /** What the runs show, in a sentence or two with their numbers. */
-  readonly lesson: (runs: readonly RunResult[]) => string;
+  readonly lesson: (runs: readonly RunResult<Snapshot>[]) => string;
 }
 
 const map = (s: Snapshot, name: string): MapState | undefined => s.maps.find((m) => m.name === name);
 const cg = (s: Snapshot, path: string) => s.cgroups.find((c) => c.path === path);
 const fmt = (n: number | undefined): string => formatBytes(n ?? 0);
-const step = (r: RunResult | undefined, i: number) => r?.steps.find((s) => s.index === i);
+const step = (r: RunResult<Snapshot> | undefined, i: number) => r?.steps.find((s) => s.index === i);
 
 export const CHAPTERS: readonly Chapter[] = [
   {

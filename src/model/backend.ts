@@ -1,4 +1,4 @@
-import type { Backend, CgroupLimits, Outcome, Snapshot, TaskSpec, UpdateContext } from '../backend.js';
+import type { Backend, CgroupLimits, KnownSnapshot, Outcome, TaskSpec, UpdateContext } from '../backend.js';
 import { ModelKernel } from './kernel.js';
 import type { MapSpec } from './maps/spec.js';
 import type { KernelProfile } from './profile.js';
@@ -48,7 +48,7 @@ export class ModelBackend implements Backend {
   close(kind: 'map' | 'prog', name: string): Promise<Outcome> {
     return Promise.resolve(this.kernel.close(kind, name));
   }
-  snapshot(): Promise<Snapshot> {
+  snapshot(): Promise<KnownSnapshot> {
     return Promise.resolve(this.kernel.snapshot());
   }
   dispose(): Promise<void> {

@@ -19,6 +19,7 @@ export const ERRNO = {
   E2BIG: 7,
   ENOBUFS: 105,
   EOPNOTSUPP: 95,
+  EBADFD: 77,
   ENOTSUPP: 524,
 } as const;
 

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type { Snapshot } from '../backend.js';
+import type { KnownSnapshot as Snapshot } from '../backend.js';
 import { MAP_FLAGS } from './flags.js';
 import { ModelKernel } from './kernel.js';
 import { mapSpec, type MapSpec } from './maps/spec.js';

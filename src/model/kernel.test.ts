@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { Outcome, Snapshot } from '../backend.js';
+import type { KnownSnapshot as Snapshot, Outcome } from '../backend.js';
 import { ModelKernel } from './kernel.js';
 import { mapSpec, type MapSpec } from './maps/spec.js';
 import { profileOf, type ProfileInput } from './profile.js';

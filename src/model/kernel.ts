@@ -1,11 +1,11 @@
 import type {
   CgroupLimits,
-  CgroupState,
-  MapState,
+  KnownCgroupState,
+  KnownMapState,
+  KnownProgState,
+  KnownSnapshot,
   Outcome,
-  ProgState,
   Refusal,
-  Snapshot,
   Success,
   TaskSpec,
   TaskState,
@@ -561,9 +561,9 @@ export class ModelKernel {
   }
 
   /** Everything observable now. */
-  snapshot(): Snapshot {
+  snapshot(): KnownSnapshot {
     const page = this.profile.pageSize;
-    const cgroups: CgroupState[] = [];
+    const cgroups: KnownCgroupState[] = [];
     // Removed cgroups a map still pins (5.11–5.19 `map->memcg`), each counted once.
     const dying = new Set<string>();
     for (const m of this.maps.values()) if (m.memcgRemoved) dying.add(m.memcgPath);
@@ -602,7 +602,7 @@ export class ModelKernel {
       mlocked: t.mlockedPages * page,
       anon: t.anon.reduce((s, r) => s + r.charge.amount * page, 0),
     }));
-    const maps: MapState[] = [...this.maps.values()].map((m) => {
+    const maps: KnownMapState[] = [...this.maps.values()].map((m) => {
       const { charged, uncharged } = this.mapBytes(m);
       const to = this.chargedTo(m);
       return {
@@ -618,11 +618,12 @@ export class ModelKernel {
         charged,
         uncharged,
         chargedTo: to.path,
+        chargedToKnown: true,
         chargedToRemoved: to.removed,
         creator: m.creator,
       };
     });
-    const progs: ProgState[] = [...this.progs.values()].map((p) => ({
+    const progs: KnownProgState[] = [...this.progs.values()].map((p) => ({
       name: p.name,
       id: p.id,
       insns: p.insns,

@@ -19,12 +19,12 @@ export interface StepResult {
   readonly detail?: string;
 }
 
-/** A scenario run on one backend. */
-export interface RunResult {
+/** A scenario run on one backend; `S` is what its snapshots know (all of it, for the model). */
+export interface RunResult<S extends Snapshot = Snapshot> {
   readonly regime: Regime;
   readonly profile: KernelProfile;
   readonly steps: readonly StepResult[];
-  readonly final: Snapshot;
+  readonly final: S;
 }
 
 /**
@@ -48,7 +48,10 @@ export function scenarioProfile(scenario: Scenario, regime?: Regime): KernelProf
 }
 
 /** Runs the setup and every step of a scenario on a backend, then takes a snapshot. */
-export async function runScenario(scenario: Scenario, backend: Backend): Promise<RunResult> {
+export async function runScenario<S extends Snapshot>(
+  scenario: Scenario,
+  backend: Omit<Backend, 'snapshot'> & { snapshot(): Promise<S> },
+): Promise<RunResult<S>> {
   const steps: StepResult[] = [];
   for (const c of scenario.cgroups) {
     const o = await backend.createCgroup(c.path, { max: c.max, high: c.high });
@@ -69,7 +72,7 @@ export async function runScenario(scenario: Scenario, backend: Backend): Promise
   return { regime: backend.profile.regime, profile: backend.profile, steps, final: await backend.snapshot() };
 }
 
-function runStep(step: Step, b: Backend): Promise<Outcome> {
+function runStep(step: Step, b: Omit<Backend, 'snapshot'>): Promise<Outcome> {
   switch (step.op) {
     case 'create_map':
       return b.createMap(step.task, step.name, step.spec);

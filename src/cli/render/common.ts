@@ -34,6 +34,11 @@ export function cellBytes(n: number | null): string {
   return n === 0 ? '0' : formatBytes(n);
 }
 
+/** Bytes for a table cell where the backend may not know the number: `-` when it does not. */
+export function cellKnown(n: number | null | undefined): string {
+  return n === null || n === undefined ? '-' : cellBytes(n);
+}
+
 /** Stable JSON with a trailing newline. */
 export function json(value: unknown): string {
   return JSON.stringify(value, (_k, v: unknown) => (v === Number.POSITIVE_INFINITY ? null : v), 2) + '\n';

@@ -2,7 +2,7 @@ import type { Snapshot } from '../../backend.js';
 import type { RunResult, StepResult } from '../../scenario/run.js';
 import type { Style } from '../io.js';
 import { table } from '../table.js';
-import { cellBytes, profileJson, profileLine } from './common.js';
+import { cellBytes, cellKnown, profileJson, profileLine } from './common.js';
 
 /** The `--json` of one run (the shape is documented in docs/cli.md). */
 export function runJson(run: RunResult): Record<string, unknown> {
@@ -119,10 +119,10 @@ function cgroupTable(f: Snapshot): string {
     { header: 'CGROUP', value: (c) => c.path },
     { header: 'USAGE', value: (c) => cellBytes(c.usage), align: 'right' },
     { header: 'MAX', value: (c) => cellBytes(c.max), align: 'right' },
-    { header: 'PEAK', value: (c) => cellBytes(c.peak), align: 'right' },
-    { header: 'FAILCNT', value: (c) => String(c.failcnt), align: 'right' },
-    { header: 'BPF OWN', value: (c) => cellBytes(c.bpf), align: 'right' },
-    { header: 'KERNEL', value: (c) => cellBytes(c.kernel), align: 'right' },
+    { header: 'PEAK', value: (c) => cellKnown(c.peak), align: 'right' },
+    { header: 'FAILCNT', value: (c) => (c.failcnt === null ? '-' : String(c.failcnt)), align: 'right' },
+    { header: 'BPF OWN', value: (c) => cellKnown(c.bpf), align: 'right' },
+    { header: 'KERNEL', value: (c) => cellKnown(c.kernel), align: 'right' },
   ]);
 }
 
@@ -132,9 +132,9 @@ function mapTable(f: Snapshot): string {
     { header: 'TYPE', value: (m) => m.type },
     { header: 'ELEMS', value: (m) => String(m.elements), align: 'right' },
     { header: 'MEMLOCK', value: (m) => cellBytes(m.memlock), align: 'right' },
-    { header: 'CHARGED', value: (m) => cellBytes(m.charged), align: 'right' },
-    { header: 'UNCHARGED', value: (m) => cellBytes(m.uncharged), align: 'right' },
-    { header: 'CHARGED TO', value: (m) => (m.chargedTo ?? '-') + (m.chargedToRemoved ? ' (removed)' : '') },
+    { header: 'CHARGED', value: (m) => cellKnown(m.charged), align: 'right' },
+    { header: 'UNCHARGED', value: (m) => cellKnown(m.uncharged), align: 'right' },
+    { header: 'CHARGED TO', value: (m) => (m.chargedToKnown ? (m.chargedTo ?? '-') + (m.chargedToRemoved ? ' (removed)' : '') : '?') },
   ]);
 }
 
@@ -161,7 +161,7 @@ export function runText(run: RunResult, source: string, st: Style): string {
       { header: 'PROG', value: (p) => p.name },
       { header: 'INSNS', value: (p) => String(p.insns), align: 'right' },
       { header: 'MEMLOCK', value: (p) => cellBytes(p.memlock), align: 'right' },
-      { header: 'CHARGED', value: (p) => cellBytes(p.charged), align: 'right' },
+      { header: 'CHARGED', value: (p) => cellKnown(p.charged), align: 'right' },
       { header: 'CHARGED TO', value: (p) => p.chargedTo ?? '-' },
     ]));
   }

@@ -1,0 +1,243 @@
+/**
+ * A live task: a child process that the live backend places in a memory cgroup and that makes
+ * the bpf() calls of one scenario task, so the kernel charges them where it would charge that
+ * task. This is its request handler; the process entry is src/bin/live-worker.ts.
+ */
+import { createSocket } from 'node:dgram';
+import { mapCreate, mapDelete, mapGetFdById, mapId, mapInfo, mapLookup, mapUpdate, progInfo, progLoad, closeFd } from '../sys/bpf/index.js';
+import { setRlimitMemlock } from '../sys/rlimit.js';
+import { attachSocketFilter, closeSocket, udpSocket } from '../sys/net.js';
+import { setAffinity } from '../sys/sched.js';
+import { SyscallError } from '../sys/bpf/syscall.js';
+import { assemble, exit, mov64Imm, type ProgramItem } from '../asm/index.js';
+import type { MapSpec } from '../model/maps/spec.js';
+import { insertKind, keyFor, valueFor } from './keys.js';
+import { COUNTER_VALUE_SIZE, counterValue, insertFilter, readCounter } from './softirq.js';
+import type { WorkerError, WorkerOk, WorkerRequest, WorkerValue } from './protocol.js';
+
+let possibleCpus = 1;
+
+/** Tells the handler how many possible CPUs per-CPU values are sized for. */
+export function configureWorker(cpus: number): void {
+  possibleCpus = cpus;
+}
+
+/** Map fds this worker holds, by map id. */
+const maps = new Map<number, number>();
+/** Program fds, by program id. */
+const progs = new Map<number, number>();
+/** Anonymous memory the task holds (touched, so it is charged). */
+const heap: Buffer[] = [];
+/** A bound UDP socket for sockmap/sockhash values, made on first use. */
+let socketFd: number | undefined;
+/** A small inner map for map-in-map values, made on first use. */
+let innerFd: number | undefined;
+
+interface Softirq {
+  readonly counter: number;
+  readonly keyBuf: number;
+  readonly valueBuf: number;
+  readonly prog: number;
+  readonly sock: { fd: number; port: number };
+}
+/** The insert filters armed by this worker (it is the interrupt driver), by target map id. */
+const filters = new Map<number, Softirq>();
+
+const none: WorkerValue = { kind: 'none' };
+
+function fail(error: unknown, applied?: number): WorkerError {
+  if (error instanceof SyscallError) {
+    return { ok: false, errno: error.errnoName ?? String(error.errno), message: error.message, ...(applied === undefined ? {} : { applied }) };
+  }
+  return { ok: false, errno: 'ERROR', message: error instanceof Error ? error.message : String(error), ...(applied === undefined ? {} : { applied }) };
+}
+
+function fdOf(id: number): number {
+  let fd = maps.get(id);
+  if (fd === undefined) {
+    fd = mapGetFdById(mapId(id));
+    maps.set(id, fd);
+  }
+  return fd;
+}
+
+function valueFd(spec: MapSpec): number {
+  switch (insertKind(spec.type)) {
+    case 'socket':
+      socketFd ??= udpSocket().fd;
+      return socketFd;
+    case 'map':
+      innerFd ??= mapCreate({ type: 'array', keySize: 4, valueSize: 4, maxEntries: 1 });
+      return innerFd;
+    case 'key':
+    case 'index':
+    case 'lpm':
+    case 'push':
+    case 'ifindex':
+    case 'unsupported':
+      return 0;
+  }
+}
+
+/** A straight-line socket filter of exactly `insns` instructions: `r0 = 0` … `exit`. */
+function programOf(insns: number): Uint8Array {
+  const body: ProgramItem[] = [];
+  for (let i = 0; i < insns - 1; i++) body.push(mov64Imm(0, 0));
+  body.push(exit());
+  return assemble(body);
+}
+
+function handle(req: WorkerRequest): WorkerOk | WorkerError | Promise<WorkerOk | WorkerError> {
+  const ok = (value: WorkerValue = none): WorkerOk => ({ ok: true, value });
+  try {
+    switch (req.op) {
+      case 'setup':
+        if (req.memlock !== null) setRlimitMemlock(req.memlock, req.memlock);
+        return ok();
+      case 'createMap': {
+        const s = req.spec;
+        const fd = mapCreate({
+          type: s.type,
+          keySize: s.keySize,
+          valueSize: s.valueSize,
+          maxEntries: s.maxEntries,
+          flags: s.flags,
+          mapExtra: s.mapExtra,
+          name: req.name,
+          ...(s.type === 'hash_of_maps' || s.type === 'array_of_maps' ? { innerMapFd: valueFd(s) } : {}),
+        });
+        const id = mapInfo(fd).id;
+        maps.set(id, fd);
+        return ok({ kind: 'map', id, fd });
+      }
+      case 'openMap':
+        return ok({ kind: 'map', id: req.id, fd: fdOf(req.id) });
+      case 'insert': {
+        setAffinity(req.cpu);
+        const fd = fdOf(req.id);
+        const vfd = valueFd(req.spec);
+        for (let i = 0; i < req.count; i++) {
+          const n = req.firstKey + i;
+          try {
+            const key = insertKind(req.spec.type) === 'push' ? undefined : keyFor(req.spec, n);
+            mapUpdate(fd, key, valueFor(req.spec, n, possibleCpus, vfd), 'any');
+          } catch (error) {
+            return fail(error, i);
+          }
+        }
+        return ok({ kind: 'count', applied: req.count });
+      }
+      case 'remove': {
+        setAffinity(req.cpu);
+        const fd = fdOf(req.id);
+        let done = 0;
+        for (let i = 0; i < req.count; i++) {
+          try {
+            if (mapDelete(fd, keyFor(req.spec, req.firstKey + i))) done++;
+          } catch (error) {
+            return fail(error, done);
+          }
+        }
+        return ok({ kind: 'count', applied: done });
+      }
+      case 'closeMap': {
+        const fd = maps.get(req.id);
+        if (fd !== undefined) closeFd(fd);
+        maps.delete(req.id);
+        const f = filters.get(req.id);
+        if (f) {
+          closeSocket(f.sock.fd);
+          for (const x of [f.prog, f.counter, f.keyBuf, f.valueBuf]) closeFd(x);
+          filters.delete(req.id);
+        }
+        return ok();
+      }
+      case 'loadProg': {
+        const fd = progLoad({ type: 'socket_filter', insns: programOf(req.insns), license: 'GPL', name: req.name });
+        const id = progInfo(fd).id;
+        progs.set(id, fd);
+        return ok({ kind: 'prog', id, fd });
+      }
+      case 'closeProg': {
+        const fd = progs.get(req.id);
+        if (fd !== undefined) closeFd(fd);
+        progs.delete(req.id);
+        return ok();
+      }
+      case 'alloc': {
+        if (req.bytes >= 0) {
+          // Touched page by page, so every page is faulted in and charged.
+          heap.push(Buffer.alloc(req.bytes, 1));
+        } else {
+          let left = -req.bytes;
+          while (left > 0 && heap.length) {
+            const b = heap.pop();
+            if (b) left -= b.length;
+          }
+          (globalThis as { gc?: () => void }).gc?.();
+        }
+        return ok();
+      }
+      case 'mlock':
+        return { ok: false, errno: 'ENOTSUPP', message: 'mlock is not driven live' };
+      case 'fds':
+        return ok();
+      case 'softirqArm': {
+        const target = fdOf(req.targetId);
+        const counter = mapCreate({ type: 'array', keySize: 4, valueSize: COUNTER_VALUE_SIZE, maxEntries: 1, name: 'bpfmem_ctr' });
+        const keyBuf = mapCreate({ type: 'array', keySize: 4, valueSize: Math.max(8, Math.ceil(req.spec.keySize / 8) * 8), maxEntries: 1, name: 'bpfmem_key' });
+        const valueBuf = mapCreate({ type: 'array', keySize: 4, valueSize: Math.max(8, req.spec.valueSize), maxEntries: 1, name: 'bpfmem_val' });
+        mapUpdate(counter, new Uint8Array(4), counterValue(req.firstKey), 'any');
+        const prog = progLoad({ type: 'socket_filter', insns: insertFilter({ counter, keyBuf, valueBuf, target }, req.spec), license: 'GPL', name: 'bpfmem_insert' });
+        const sock = udpSocket();
+        attachSocketFilter(sock.fd, prog);
+        filters.set(req.targetId, { counter, keyBuf, valueBuf, prog, sock });
+        return ok();
+      }
+      case 'softirqSend':
+        return sendPackets(req.targetId, req.count, req.cpu);
+      case 'exit':
+        return ok();
+    }
+  } catch (error) {
+    return fail(error);
+  }
+}
+
+/** Sends `count` packets to the filter's socket from this CPU and waits until all were seen. */
+async function sendPackets(targetId: number, count: number, cpu: number): Promise<WorkerOk | WorkerError> {
+  const f = filters.get(targetId);
+  if (!f) return { ok: false, errno: 'ERROR', message: `no insert filter armed for map ${targetId}` };
+  setAffinity(cpu);
+  const read = () => readCounter(mapLookup(f.counter, new Uint8Array(4), COUNTER_VALUE_SIZE) ?? new Uint8Array(COUNTER_VALUE_SIZE));
+  const before = read();
+  const sender = createSocket('udp4');
+  const payload = Buffer.alloc(1);
+  try {
+    for (let i = 0; i < count; i++) {
+      await new Promise<void>((resolve, reject) => {
+        sender.send(payload, f.sock.port, "127.0.0.1", (error) => {
+          if (error) reject(error);
+          else resolve();
+        });
+      });
+    }
+  } finally {
+    sender.close();
+  }
+  // Loopback delivers in the sender's softirq; wait for stragglers all the same.
+  const deadline = Date.now() + 5000;
+  let now = read();
+  while (now.inserted + now.failed - before.inserted - before.failed < count && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 5));
+    now = read();
+  }
+  const inserted = now.inserted - before.inserted;
+  const failed = now.failed - before.failed;
+  return { ok: true, value: { kind: 'softirq', applied: inserted, failed, lastError: now.lastError } };
+}
+
+/** Answers one request. `exit` is the caller's to act on. */
+export function handleRequest(req: WorkerRequest): Promise<WorkerOk | WorkerError> {
+  return Promise.resolve(handle(req));
+}

@@ -1,0 +1,10 @@
+/**
+ * The only bpf(2) binding of bpfmem (like cilium/ebpf's internal/sys): attribute layouts,
+ * the system call through koffi, errno translated into {@link SyscallError}, and the commands.
+ */
+export * from './types.js';
+export { SyscallError, describeErrno, hasErrno, type LibcCall } from './error.js';
+export { bpfSyscall, tryBpfSyscall, closeFd, type SyscallResult } from './syscall.js';
+export * from './commands.js';
+export { parseMapInfo, parseProgInfo, decodeObjName, type MapInfo, type ProgInfo } from './info.js';
+export { findBtfTypeId, findBtfMemberOffset, readVmlinuxBtf, BTF_KINDS, type BtfKind } from './btf.js';

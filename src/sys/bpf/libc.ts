@@ -1,0 +1,104 @@
+import koffi from 'koffi';
+
+/**
+ * The one place that loads libc through koffi, lazily and once. Everything in src/sys that makes
+ * a system call goes through the typed functions here; nothing else imports koffi (besides
+ * test/live/env.ts, which probes bpf() on its own).
+ *
+ * koffi facts this module relies on (koffi 3.3, doc/pointers.md, doc/misc.md, src/call.cc):
+ * - A `Uint8Array` (or Buffer) passed for a `void *` parameter is passed as a pointer to its
+ *   own memory, not a copy, so the kernel's writes land in it (`PushPointer` → `TryPointer`).
+ * - `koffi.address(u8)` is the address of a view's bytes (via `napi_get_buffer_info`, which
+ *   moves an on-heap typed array's contents off-heap first). V8 never moves an ArrayBuffer's
+ *   backing store, so the address stays valid while the view is reachable.
+ * - `koffi.errno()` reads the calling thread's `errno`; read it right after a call fails.
+ * - Declared return types `int`/`long` come back as JS numbers; koffi types them `any`, so each
+ *   wrapper narrows them once, here.
+ */
+
+/** The libc functions src/sys uses, with JS types. Pointer parameters take byte views. */
+export interface Libc {
+  /**
+   * `syscall(__NR_bpf, cmd, attr, size)`: the result (fd, 0) or -1 with errno set.
+   *
+   * Declared with a fixed prototype rather than koffi's variadic `long syscall(long, ...)`:
+   * glibc's `syscall()` on x86-64 and arm64 is an assembly stub that moves its integer argument
+   * registers into the system call registers, and variadic and fixed integer/pointer arguments
+   * travel in the same registers on both ABIs (SysV x86-64, AAPCS64 on Linux). The fixed form
+   * saves koffi the per-call parsing of type strings: about 1.8 M against 1.4 M calls/s.
+   */
+  bpf(cmd: number, attr: Uint8Array, size: number): number;
+  close(fd: number): number;
+  /** `getrlimit(resource, struct rlimit *)`: two u64 (`rlim_cur`, `rlim_max`) at `out`. */
+  getrlimit(resource: number, out: Uint8Array): number;
+  setrlimit(resource: number, limits: Uint8Array): number;
+  socket(domain: number, type: number, protocol: number): number;
+  bind(fd: number, addr: Uint8Array, len: number): number;
+  /** `getsockname(fd, addr, socklen_t *len)`: `len` is a 4-byte in/out view. */
+  getsockname(fd: number, addr: Uint8Array, len: Uint8Array): number;
+  setsockopt(fd: number, level: number, name: number, value: Uint8Array, len: number): number;
+}
+
+/** `__NR_bpf` per architecture (arch/x86/entry/syscalls/syscall_64.tbl; include/uapi/asm-generic/unistd.h). */
+const NR_BPF: Readonly<Partial<Record<NodeJS.Architecture, number>>> = {
+  x64: 321,
+  arm64: 280,
+  riscv64: 280,
+  loong64: 280,
+};
+
+/** The bpf(2) system call number of this machine, or undefined where bpfmem does not know it. */
+export function bpfSyscallNumber(arch: NodeJS.Architecture = process.arch): number | undefined {
+  return NR_BPF[arch];
+}
+
+/** Narrows a value koffi returned for an `int`/`long` result. */
+function int(value: unknown, what: string): number {
+  if (typeof value === 'number') return value;
+  if (typeof value === 'bigint') return Number(value);
+  throw new TypeError(`koffi returned ${typeof value} for ${what}`);
+}
+
+let cached: Libc | undefined;
+
+/** libc's functions, loaded on first use. Throws where libc or bpf(2) is not available. */
+export function libc(): Libc {
+  if (cached) return cached;
+  if (process.platform !== 'linux') throw new Error(`bpf() needs Linux, not ${process.platform}`);
+  const nr = bpfSyscallNumber();
+  if (nr === undefined) throw new Error(`the bpf() system call number of ${process.arch} is not known to bpfmem`);
+  const lib = koffi.load('libc.so.6');
+  const syscall = lib.func('long syscall(long nr, int cmd, void *attr, unsigned int size)');
+  const close = lib.func('int close(int fd)');
+  const getrlimit = lib.func('int getrlimit(int resource, void *rlim)');
+  const setrlimit = lib.func('int setrlimit(int resource, void *rlim)');
+  const socket = lib.func('int socket(int domain, int type, int protocol)');
+  const bind = lib.func('int bind(int fd, void *addr, unsigned int len)');
+  const getsockname = lib.func('int getsockname(int fd, void *addr, void *len)');
+  const setsockopt = lib.func('int setsockopt(int fd, int level, int name, void *value, unsigned int len)');
+  cached = {
+    bpf: (cmd, attr, size) => int(syscall(nr, cmd, attr, size), 'syscall'),
+    close: (fd) => int(close(fd), 'close'),
+    getrlimit: (resource, out) => int(getrlimit(resource, out), 'getrlimit'),
+    setrlimit: (resource, limits) => int(setrlimit(resource, limits), 'setrlimit'),
+    socket: (domain, type, protocol) => int(socket(domain, type, protocol), 'socket'),
+    bind: (fd, addr, len) => int(bind(fd, addr, len), 'bind'),
+    getsockname: (fd, addr, len) => int(getsockname(fd, addr, len), 'getsockname'),
+    setsockopt: (fd, level, name, value, len) => int(setsockopt(fd, level, name, value, len), 'setsockopt'),
+  };
+  return cached;
+}
+
+/** The `errno` the last failed libc call left. */
+export function lastErrno(): number {
+  return koffi.errno();
+}
+
+/**
+ * The address of a view's first byte, for the u64 pointer fields of `union bpf_attr`. The
+ * caller keeps `bytes` reachable until the system call that uses the address returns.
+ * An empty view has no storage to point at: its address is 0 (NULL).
+ */
+export function addressOf(bytes: Uint8Array): bigint {
+  return bytes.byteLength === 0 ? 0n : koffi.address(bytes);
+}
