@@ -21,6 +21,11 @@ export interface Backend {
 
   /** Starts a task in a cgroup with a uid and RLIMIT_MEMLOCK. */
   startTask(name: string, spec: TaskSpec): Promise<Outcome>;
+  /**
+   * Ends a task. Its own memory is freed; maps and programs stay (the model treats them as
+   * pinned; on the kernel they live on only where another task or a pin still holds them).
+   */
+  stopTask(name: string): Promise<Outcome>;
   /** Moves a task to another cgroup (its existing charges stay where they are). */
   moveTask(name: string, cgroup: string): Promise<Outcome>;
   /** Ordinary memory of the workload: anonymous pages allocated (or freed, negative) by a task. */
@@ -39,6 +44,11 @@ export interface Backend {
   /** Drops the last reference to a map or program: its memory is freed and uncharged. */
   close(kind: 'map' | 'prog', name: string): Promise<Outcome>;
 
+  /**
+   * Returns a cgroup's per-CPU charge stocks to its page counters (the kernel's
+   * `drain_all_stock()`), so that its usage counts only what is charged for real.
+   */
+  drainStocks(path: string): Promise<Outcome>;
   /** Everything observable now: cgroup counters, users' `locked_vm`, objects. */
   snapshot(): Promise<Snapshot>;
   /** Frees everything the backend created. */
@@ -80,6 +90,12 @@ export interface Refusal {
   readonly reason: string;
   /** For counted operations: how many were done before the refusal. */
   readonly applied?: number;
+  /**
+   * The memcg OOM killer killed the task instead of the call failing: a GFP_KERNEL charge (a
+   * `struct file`, a page of its own memory) hit the limit. `errno` is then what a survivor
+   * would see (ENOMEM); the task itself gets SIGKILL.
+   */
+  readonly killed?: boolean;
 }
 
 /**
@@ -89,8 +105,10 @@ export interface Refusal {
  */
 export interface CgroupState {
   readonly path: string;
-  /** `memory.current` / `memory.usage_in_bytes`: hierarchical. */
+  /** `memory.current` / `memory.usage_in_bytes`: hierarchical, per-CPU charge stocks included. */
   readonly usage: number;
+  /** Of `usage`, the pages pre-charged to per-CPU stocks and not used yet (the kernel does not show it). */
+  readonly stock: number | null;
   readonly max: number | null;
   readonly high: number | null;
   /** `memory.peak` / `memory.max_usage_in_bytes`. */
@@ -185,6 +203,7 @@ export interface Snapshot {
 
 /** A cgroup whose every number is known (the model knows them all). */
 export interface KnownCgroupState extends CgroupState {
+  readonly stock: number;
   readonly peak: number;
   readonly failcnt: number;
   readonly events: { readonly high: number; readonly max: number; readonly oom: number; readonly oom_kill: number };

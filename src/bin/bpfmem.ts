@@ -1,6 +1,18 @@
 #!/usr/bin/env node
 import { runCli } from '../cli/main.js';
 import { processIo } from '../cli/io.js';
+import { disposeAll } from '../live/cleanup.js';
+
+// A signal must not leave cgroups or workers behind: clean up, then end as the signal would.
+for (const [signal, code] of [
+  ['SIGINT', 130],
+  ['SIGTERM', 143],
+] as const) {
+  process.once(signal, () => {
+    process.stderr.write(`\nbpfmem: ${signal}: removing what this run created\n`);
+    void disposeAll().finally(() => process.exit(code));
+  });
+}
 
 // The only place that ends the process (DESIGN.md, "Only bin/ calls process.exit").
 const status = await runCli(process.argv.slice(2), processIo());

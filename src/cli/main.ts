@@ -2,6 +2,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { BpfmemError, exitCodeOf } from '../errors.js';
 import { didYouMean } from '../scenario/parse-fields.js';
 import type { Io } from './io.js';
+import { conformanceCommand } from './conformance.js';
 import { demoCommand } from './demo.js';
 import { estimateCommand } from './estimate.js';
 import { simulateCommand } from './simulate.js';
@@ -49,6 +50,7 @@ export async function runCli(argv: readonly string[], io: Io): Promise<number> {
   program.addCommand(simulateCommand(ctx));
   program.addCommand(estimateCommand(ctx));
   program.addCommand(demoCommand(ctx));
+  program.addCommand(conformanceCommand(ctx));
   program.argument('[command]').action((command: string | undefined) => {
     if (command !== undefined) {
       const names = program.commands.map((c) => c.name());

@@ -83,6 +83,7 @@ export function gridCases(profile: KernelProfile, quick: boolean): GridCase[] {
     ['hash', 8, 64, 65536, 10000, 'task', true],
     ['hash', 8, 64, 65536, 10000, 'softirq', true],
     ['hash', 8, 1000, 100000, 5000, 'task', false],
+    ['hash', 8, 248, 65536, 10000, 'task', true],
     ['hash', 4, 4, 1000, 500, 'softirq', false],
     ['percpu_hash', 4, 256, 10000, 2000, 'task', true],
     ['percpu_hash', 16, 8, 10000, 3000, 'softirq', false],

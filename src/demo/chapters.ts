@@ -66,7 +66,8 @@ export const CHAPTERS: readonly Chapter[] = [
       const s = r?.final ?? empty;
       return (
         `45000 inserts, 40000 of them from softirq while "web" ran: /system/agent holds ${fmt(cg(s, '/system/agent')?.bpf)} of BPF memory, ` +
-        `/system/web ${fmt(cg(s, '/system/web')?.bpf)} (its ${fmt(cg(s, '/system/web')?.stat.anon)} are its own heap).`
+        `/system/web ${fmt(cg(s, '/system/web')?.bpf)}: the struct file of its own fd on the map, nothing of the elements ` +
+        `(its ${fmt(cg(s, '/system/web')?.stat.anon)} are its heap).`
       );
     },
   },

@@ -87,9 +87,13 @@ function writeBE(out: Uint8Array, off: number, len: number, n: number): void {
   }
 }
 
-/** The key of the n-th insert (empty for pushes). */
-export function keyFor(spec: MapSpec, n: number): Uint8Array {
-  const key = new Uint8Array(spec.keySize);
+/**
+ * The key of the n-th insert (empty for pushes). Writes into `into` when given, so a loop of
+ * inserts allocates nothing (a worker's own allocations would blur what its cgroup is charged).
+ */
+export function keyFor(spec: MapSpec, n: number, into?: Uint8Array): Uint8Array {
+  const key = into ?? new Uint8Array(spec.keySize);
+  key.fill(0);
   switch (insertKind(spec.type)) {
     case 'lpm':
       // struct bpf_lpm_trie_key_u8 { u32 prefixlen; u8 data[]; }: a full-length prefix.

@@ -38,7 +38,9 @@ export class LiveWorker {
   static async spawn(possibleCpus: number): Promise<LiveWorker> {
     const { path, execArgv } = entry();
     const child = fork(path, [], {
-      execArgv: [...execArgv, '--expose-gc'],
+      // A young generation of fixed size, touched before the worker moves (see warmUp()), so the
+      // worker faults no new pages inside its cgroup.
+      execArgv: [...execArgv, '--expose-gc', '--min-semi-space-size=4', '--max-semi-space-size=4'],
       env: { ...process.env, BPFMEM_POSSIBLE_CPUS: String(possibleCpus) },
       serialization: 'advanced',
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],

@@ -26,7 +26,7 @@ export type WorkerRequest =
   | { readonly op: 'mlock'; readonly bytes: number }
   | { readonly op: 'fds' }
   | { readonly op: 'softirqArm'; readonly targetId: number; readonly spec: MapSpec; readonly firstKey: number }
-  | { readonly op: 'softirqSend'; readonly targetId: number; readonly count: number; readonly cpu: number }
+  | { readonly op: 'softirqSend'; readonly targetId: number; readonly count: number; readonly cpu: number; readonly firstKey: number }
   | { readonly op: 'exit' };
 
 /** A successful answer: the value an operation returns. */

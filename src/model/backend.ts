@@ -24,6 +24,9 @@ export class ModelBackend implements Backend {
   startTask(name: string, spec: TaskSpec): Promise<Outcome> {
     return Promise.resolve(this.kernel.startTask(name, spec));
   }
+  stopTask(name: string): Promise<Outcome> {
+    return Promise.resolve(this.kernel.stopTask(name));
+  }
   moveTask(name: string, cgroup: string): Promise<Outcome> {
     return Promise.resolve(this.kernel.moveTask(name, cgroup));
   }
@@ -47,6 +50,9 @@ export class ModelBackend implements Backend {
   }
   close(kind: 'map' | 'prog', name: string): Promise<Outcome> {
     return Promise.resolve(this.kernel.close(kind, name));
+  }
+  drainStocks(path: string): Promise<Outcome> {
+    return Promise.resolve(this.kernel.drainStocks(path));
   }
   snapshot(): Promise<KnownSnapshot> {
     return Promise.resolve(this.kernel.snapshot());

@@ -38,15 +38,22 @@ describe('memcg charging', () => {
     must(k.createCgroup('/a', { max: INF, high: INF }));
     must(k.createCgroup('/a/b', { max: MiB, high: INF }));
     must(k.startTask('t', { cgroup: '/a/b', uid: 0 }));
-    // array v4 max 1: sizeof(bpf_array) 312 + 8 = 320 bytes, kmalloc-512, plus the objcg pointer.
+    // array v4 max 1: sizeof(bpf_array) 312 + 8 = 320 bytes, kmalloc-512, plus the objcg
+    // pointer; and the creator's fd: a struct file from the filp cache (192 B) with its pointer.
     must(k.createMap('t', 'm', array(4, 1)));
     const s = k.snapshot();
-    expect(cg(s, '/a/b').bpf).toBe(512 + 8);
-    expect(cg(s, '/a/b').usage).toBe(PAGE);
-    expect(cg(s, '/a').usage).toBe(PAGE);
-    expect(cg(s, '/').usage).toBe(PAGE);
+    expect(cg(s, '/a/b').bpf).toBe(512 + 8 + 192 + 8);
+    expect(cg(s, '/a/b').kernel).toBe(PAGE);
+    // The page counters took a whole batch (64 pages); 63 wait in this CPU's stock.
+    expect(cg(s, '/a/b').usage).toBe(64 * PAGE);
+    expect(cg(s, '/a/b').stock).toBe(63 * PAGE);
+    expect(cg(s, '/a').usage).toBe(64 * PAGE);
+    expect(cg(s, '/').usage).toBe(64 * PAGE);
+    k.drainStocks();
+    expect(cg(k.snapshot(), '/a/b').usage).toBe(PAGE);
+    expect(cg(k.snapshot(), '/').usage).toBe(PAGE);
     expect(cg(s, '/a').bpf).toBe(0);
-    expect(mapOf(s, 'm')).toMatchObject({ memlock: 320, charged: 520, chargedTo: '/a/b' });
+    expect(mapOf(s, 'm')).toMatchObject({ memlock: 320, charged: 720, chargedTo: '/a/b' });
   });
 
   it('fails at the first ancestor over its limit, counting failcnt there only', () => {
@@ -79,8 +86,9 @@ describe('memcg charging', () => {
       must(k.createMap('t', 'pc', spec));
       const m = mapOf(k.snapshot(), 'pc');
       const values = 64 * 2 * 1000; // value × possible CPUs × entries
-      // The pointer array, 312 + 8 × 1000 = 8312 bytes, is a kmalloc above 8 KiB: 4 whole pages.
-      const pointers = 4 * PAGE;
+      // The pointer array, 312 + 8 × 1000 = 8312 bytes, is a kmalloc above 8 KiB: 4 whole pages;
+      // and the creator's fd, a struct file of 192 + 8 bytes.
+      const pointers = 4 * PAGE + 200;
       if (charged) {
         // Per-CPU memory is charged with one objcg pointer per 4 bytes of unit: 64 / 4 × 8 more.
         expect(m.charged).toBe(pointers + 1000 * (values / 1000 + (64 / 4) * 8));
@@ -106,7 +114,8 @@ describe('updates', () => {
     must(k.updateMap('h', 100, { task: 'web' }, 1));
     const s = k.snapshot();
     expect(cg(s, '/agent').bpf).toBeGreaterThan(before);
-    expect(cg(s, '/web').bpf).toBe(0);
+    // web pays only for its own fd on the map (a struct file), nothing of the elements.
+    expect(cg(s, '/web').bpf).toBe(192 + 8);
     expect(mapOf(s, 'h').elements).toBe(200);
   });
 
@@ -170,7 +179,9 @@ describe('cgroups', () => {
       must(k.moveTask('t', '/pods/next'));
       must(k.removeCgroup('/pods/agent'));
       const after = k.snapshot();
-      expect(cg(after, '/pods').usage).toBe(cg(before, '/pods').usage);
+      // Offlining drains the removed cgroup's stock; what was charged for real stays.
+      expect(cg(after, '/pods').usage - cg(after, '/pods').stock).toBe(cg(before, '/pods').usage - cg(before, '/pods').stock);
+      expect(cg(after, '/pods').kernel).toBe(cg(before, '/pods').kernel);
       expect(cg(after, '/pods').bpf).toBe(cg(before, '/pods/agent').bpf);
       expect(after.cgroups.map((c) => c.path)).not.toContain('/pods/agent');
       expect(mapOf(after, 'h')).toMatchObject({ chargedTo, chargedToRemoved: removed });
@@ -253,6 +264,7 @@ describe('freeing everything', () => {
     must(k.close('map', 'r'));
     must(k.close('prog', 'p'));
     must(k.allocMemory('t', -5 * MiB));
+    k.drainStocks();
     for (const c of k.snapshot().cgroups) {
       expect(c).toMatchObject({ usage: 0, kernel: 0, bpf: 0, stat: { slab: 0, percpu: 0, vmalloc: 0, anon: 0 } });
     }

@@ -36,9 +36,40 @@ interface Task {
   mlockedPages: number;
   /** Pages of io_uring buffers it registered, counted in its user's `locked_vm`. */
   ioUringPages: number;
-  /** Anonymous memory, as the charges that hold it. */
-  readonly anon: Receipt[];
+  /** Anonymous memory, one entry per allocation, with the page tables that map it. */
+  readonly anon: AnonBlock[];
 }
+
+/** One allocation of a task's own memory: its pages and the page-table pages mapping them. */
+interface AnonBlock {
+  readonly pages: Receipt;
+  readonly tables: Receipt | undefined;
+}
+
+/**
+ * Page-table pages that map `pages` fresh pages of one mapping on x86-64 (4 levels, 512
+ * entries per table): one PTE page per 2 MiB, one PMD page per 1 GiB. They are charged to the
+ * memcg as kernel memory (`GFP_PGTABLE_USER` has `__GFP_ACCOUNT`); measured on 6.18: a 200 MiB
+ * buffer raised `memory.kmem.usage_in_bytes` by about 400 KiB.
+ */
+export function pageTablePages(pages: number): number {
+  if (pages <= 0) return 0;
+  return Math.ceil(pages / 512) + Math.ceil(pages / (512 * 512));
+}
+
+/** A charge made per element, with the GFP class it is made with. */
+interface ElementCharge {
+  readonly charge: Charge;
+  readonly gfp: Gfp;
+}
+
+/** What inserting one element does: objects taken from bpf_mem_alloc caches, and charges. */
+interface Recipe {
+  readonly sims: readonly MemAllocSim[];
+  readonly charges: readonly ElementCharge[];
+}
+
+const EMPTY_RECIPE: Recipe = { sims: [], charges: [] };
 
 /** How one charge of a map or program went: charged to a cgroup, or to nobody. */
 interface Piece {
@@ -59,12 +90,16 @@ interface ModelMap {
   readonly pieces: Piece[];
   readonly elementModel: ElementModel | undefined;
   readonly memAllocs: MemAllocSim[];
-  /** Per-element charges (pre-6.1 no-prealloc hash, devmap entries, …). */
-  readonly elementCharges: readonly { charge: Charge; gfp: Gfp }[];
+  /** What one insert takes and charges. */
+  readonly element: Recipe;
+  /** What every insert but the first takes and charges besides (LPM intermediate nodes). */
+  readonly branch: Recipe;
   elements: number;
   /** Pages precharged to the creator's `locked_vm` (memlock regime). */
   readonly lockedPages: number;
   readonly uid: number;
+  /** The `struct file` of each task's fd on the map: the creator's, and those that opened it since. */
+  readonly files: Map<string, Receipt>;
 }
 
 interface ModelProg {
@@ -76,6 +111,8 @@ interface ModelProg {
   readonly pieces: Piece[];
   readonly lockedPages: number;
   readonly uid: number;
+  /** The `struct file` of the loader's fd. */
+  readonly file: Receipt | undefined;
 }
 
 const ok = (detail?: string, applied?: number): Success => ({
@@ -108,7 +145,7 @@ export class ModelKernel {
   private nextProgId = 1;
 
   constructor(readonly profile: KernelProfile) {
-    this.tree = new MemcgTree(profile.pageSize, profile.eras.memcgChargeBatchPages);
+    this.tree = new MemcgTree(profile.pageSize, profile.eras.memcgChargeBatchPages, profile.possibleCpus, profile.eras.memcgStockSlots);
   }
 
   // ---------------------------------------------------------------------------------------
@@ -222,6 +259,19 @@ export class ModelKernel {
     return ok();
   }
 
+  /** Ends a task: its own memory (and page tables) is freed; BPF objects stay. */
+  stopTask(name: string): Outcome {
+    const task = this.tasks.get(name);
+    if (!task) return refuse('ESRCH', `no task ${name}`);
+    for (const block of task.anon) {
+      this.tree.release(block.pages);
+      if (block.tables) this.tree.release(block.tables);
+    }
+    if (task.ioUringPages) this.unchargeLocked(task.uid, task.ioUringPages);
+    this.tasks.delete(name);
+    return ok();
+  }
+
   /** Moves a task; what it allocated before stays charged where it was (no move_charge_at_immigrate). */
   moveTask(name: string, cgroup: string): Outcome {
     const task = this.tasks.get(name);
@@ -240,29 +290,44 @@ export class ModelKernel {
     if (!task) return refuse('ESRCH', `no task ${taskName}`);
     const page = this.profile.pageSize;
     if (bytes < 0) {
+      // Frees the most recent allocations first; a block freed in part keeps its first pages.
       let pages = Math.ceil(-bytes / page);
       while (pages > 0) {
-        const r = task.anon.pop();
-        if (!r) break;
-        const take = Math.min(pages, r.charge.amount);
-        this.tree.release({ ...r, charge: { ...r.charge, amount: take } });
-        if (take < r.charge.amount) task.anon.push({ ...r, charge: { ...r.charge, amount: r.charge.amount - take } });
+        const block = task.anon.pop();
+        if (!block) break;
+        const had = block.pages.charge.amount;
+        const take = Math.min(pages, had);
+        this.tree.release(block.pages);
+        if (block.tables) this.tree.release(block.tables);
+        if (take < had) {
+          const kept = this.chargeAnon(task, had - take);
+          if (!('refused' in kept)) task.anon.push(kept);
+        }
         pages -= take;
       }
       return ok();
     }
-    const charge: Charge = { unit: 'pages', amount: Math.ceil(bytes / page), stat: 'anon' };
-    // Page faults charge GFP_HIGHUSER_MOVABLE: reclaim, then the memcg OOM killer.
-    const r = this.tree.charge(this.objcgOf(task.memcg), charge, 'kernel', `task:${task.name}`);
-    if (r.refused) {
-      r.memcg.eventsLocal.oom_kill++;
-      return refuse(
-        'ENOMEM',
-        `${this.limitText(r.memcg)}; ${task.name} needs ${formatBytes(charge.amount * page)} more: the memcg OOM killer runs (BPF memory cannot be reclaimed; bpfmem does not kill the task)`,
-      );
-    }
-    task.anon.push(r);
+    const got = this.chargeAnon(task, Math.ceil(bytes / page));
+    if ('refused' in got) return this.oomKill(task, got, `${formatBytes(Math.ceil(bytes / page) * page)} more of its own memory (BPF memory cannot be reclaimed)`);
+    task.anon.push(got);
     return ok();
+  }
+
+  /** Charges `pages` of a task's own memory and their page tables to its cgroup now. */
+  private chargeAnon(task: Task, pages: number): AnonBlock | ChargeRefusal {
+    const objcg = this.objcgOf(task.memcg);
+    const owner = `task:${task.name}`;
+    // Page faults charge GFP_HIGHUSER_MOVABLE: reclaim, then the memcg OOM killer.
+    const r = this.tree.charge(objcg, { unit: 'pages', amount: pages, stat: 'anon' }, 'kernel', owner);
+    if (r.refused) return r;
+    const tables = pageTablePages(pages);
+    if (tables === 0) return { pages: r, tables: undefined };
+    const t = this.tree.charge(objcg, { unit: 'pages', amount: tables, stat: 'kernel' }, 'kernel', owner);
+    if (t.refused) {
+      this.tree.release(r);
+      return t;
+    }
+    return { pages: r, tables: t };
   }
 
   /**
@@ -377,10 +442,26 @@ export class ModelKernel {
       return sim;
     });
     const gfp: Gfp = this.profile.eras.updateGfp;
-    const elementCharges = (elementModel?.allocs ?? []).flatMap((a) =>
-      Array.from({ length: a.count ?? 1 }, () => ({ charge: this.chargeOf(a, 'update'), gfp: a.shape === 'pages' ? ('kernel' as const) : gfp })),
-    );
+    const chargesOf = (allocs: readonly Alloc[]): ElementCharge[] =>
+      allocs.flatMap((a) =>
+        Array.from({ length: a.count ?? 1 }, () => ({ charge: this.chargeOf(a, 'update'), gfp: a.shape === 'pages' ? ('kernel' as const) : gfp })),
+      );
+    const simsOf = (units: readonly { what: string }[]): MemAllocSim[] =>
+      units.flatMap((u) => memAllocs.filter((sim) => sim.unit.what === u.what).slice(0, 1));
+    const element: Recipe = { sims: memAllocs, charges: chargesOf(elementModel?.allocs ?? []) };
+    const branch: Recipe = elementModel?.afterFirst
+      ? { sims: simsOf(elementModel.afterFirst.memAllocs), charges: chargesOf(elementModel.afterFirst.allocs) }
+      : EMPTY_RECIPE;
+    // bpf_map_new_fd(): the creator's fd and its struct file, after the map is allocated.
+    const file = this.openFile(task, `map:${name}`);
+    if (file.refused) {
+      for (const p of pieces) this.tree.release(p.receipt);
+      for (const sim of memAllocs) sim.destroy();
+      this.unchargeLocked(task.uid, lockedPages);
+      return this.oomKill(task, file, `the struct file of map "${name}"'s fd`);
+    }
     this.maps.set(name, {
+      files: new Map([[task.name, file]]),
       id: this.nextMapId++,
       name,
       spec,
@@ -391,7 +472,8 @@ export class ModelKernel {
       pieces,
       elementModel,
       memAllocs,
-      elementCharges,
+      element,
+      branch,
       elements: 0,
       lockedPages,
       uid: task.uid,
@@ -410,12 +492,21 @@ export class ModelKernel {
     const map = this.maps.get(name);
     if (!map) return refuse('EBADF', `no open map ${name}`);
     if (typeof context === 'object' && !this.tasks.has(context.task)) return refuse('ESRCH', `no task ${context.task}`);
+    if (typeof context === 'object' && !map.files.has(context.task)) {
+      // A task needs an fd of its own (BPF_MAP_GET_FD_BY_ID, or one passed to it): a struct file.
+      const task = this.tasks.get(context.task);
+      if (task) {
+        const file = this.openFile(task, `map:${name}`);
+        if (file.refused) return { ...this.oomKill(task, file, `the struct file of ${task.name}'s fd on map "${name}"`), applied: 0 };
+        map.files.set(task.name, file);
+      }
+    }
     const em = map.elementModel;
     if (!em) {
       const why = mapTypeModel(map.spec.type).elements(map.spec, this.profile);
       return 'capacity' in why ? refuse('EINVAL', `map ${name} takes no updates`) : refuse(why.errno, why.reason, 0);
     }
-    if (map.memAllocs.length === 0 && map.elementCharges.length === 0) {
+    if (isEmpty(map.element) && isEmpty(map.branch)) {
       // Preallocated or allocation-free inserts: nothing is charged, only the count moves.
       const room = em.capacity - map.elements;
       if (count <= room || em.whenFull === 'evict') {
@@ -432,37 +523,22 @@ export class ModelKernel {
         if (em.whenFull === 'evict') continue; // LRU: an old element is reused, nothing allocated
         return refuse(em.whenFull.errno, `map ${name} is full: ${em.capacity} elements (max_entries)`, i);
       }
-      const taken: MemAllocSim[] = [];
-      for (const sim of map.memAllocs) {
-        if (!sim.take(cpu)) {
-          for (const t of taken) t.give(cpu);
-          return refuse('ENOMEM', this.cacheEmptyText(map, sim), i);
+      const recipes = map.elements >= 1 ? [map.element, map.branch] : [map.element];
+      const done: Recipe[] = [];
+      for (const recipe of recipes) {
+        const got = this.take(map, recipe, cpu);
+        if (got !== undefined && typeof got !== 'number') {
+          for (const r of done) this.giveBack(map, r, cpu);
+          return refuse('ENOMEM', got.reason, i);
         }
-        taken.push(sim);
-      }
-      for (let j = 0; j < map.elementCharges.length; j++) {
-        const ec = map.elementCharges[j];
-        if (!ec) continue;
-        const r = this.tree.charge(map.objcg, ec.charge, ec.gfp, `map:${name}`);
-        if (r.refused) {
-          for (let k = 0; k < j; k++) {
-            const done = map.elementCharges[k];
-            if (done) this.tree.release({ objcg: map.objcg, charge: done.charge, owner: `map:${name}` });
-          }
-          for (const t of taken) t.give(cpu);
-          return refuse(
-            'ENOMEM',
-            `${this.limitText(r.memcg)}; inserting into map "${name}" needs ${formatBytes(this.elementBytes(map))} per element (GFP_NOWAIT charges fail at memory.max)`,
-            i,
-          );
-        }
-        if (ec.gfp === 'atomic' && map.objcg && this.overLimit(map.objcg.memcg)) forced++;
+        forced += got ?? 0;
+        done.push(recipe);
       }
       map.elements++;
     }
     const detail: string[] = [];
     const payer = this.chargedTo(map);
-    if (payer.path !== null && (map.memAllocs.length || map.elementCharges.length)) {
+    if (payer.path !== null && !isEmpty(map.element)) {
       const who = typeof context === 'object' ? `task ${context.task}` : context;
       detail.push(`charged to ${payer.path}${payer.removed ? ' (removed)' : ''}, the map's cgroup (updates ran as ${who})`);
     }
@@ -474,6 +550,43 @@ export class ModelKernel {
     return ok(detail.length ? detail.join('; ') : undefined, count);
   }
 
+  /**
+   * Takes what one insert needs: objects from the bpf_mem_alloc caches, then the per-element
+   * charges. Returns the number of charges forced past `memory.max`, or why it failed (having
+   * undone what it did).
+   */
+  private take(map: ModelMap, recipe: Recipe, cpu: number): number | { reason: string } | undefined {
+    const taken: MemAllocSim[] = [];
+    for (const sim of recipe.sims) {
+      if (!sim.take(cpu)) {
+        for (const t of taken) t.give(cpu);
+        return { reason: this.cacheEmptyText(map, sim) };
+      }
+      taken.push(sim);
+    }
+    let forced = 0;
+    for (let j = 0; j < recipe.charges.length; j++) {
+      const ec = recipe.charges[j];
+      if (!ec) continue;
+      const r = this.tree.charge(map.objcg, ec.charge, ec.gfp, `map:${map.name}`, this.cpu(cpu));
+      if (r.refused) {
+        for (const done of recipe.charges.slice(0, j)) this.tree.release({ objcg: map.objcg, charge: done.charge, owner: `map:${map.name}` }, this.cpu(cpu));
+        for (const t of taken) t.give(cpu);
+        return {
+          reason: `${this.limitText(r.memcg)}; inserting into map "${map.name}" needs ${formatBytes(this.recipeBytes(recipe))} per element (GFP_NOWAIT charges fail at memory.max)`,
+        };
+      }
+      if (ec.gfp === 'atomic' && map.objcg && this.overLimit(map.objcg.memcg)) forced++;
+    }
+    return forced;
+  }
+
+  /** Frees what one insert took (a delete, or undoing a failed insert). */
+  private giveBack(map: ModelMap, recipe: Recipe, cpu: number): void {
+    for (const sim of recipe.sims) sim.give(cpu);
+    for (const ec of recipe.charges) this.tree.release({ objcg: map.objcg, charge: ec.charge, owner: `map:${map.name}` }, this.cpu(cpu));
+  }
+
   /** Deletes `count` elements from a map on `cpu`. */
   deleteFromMap(name: string, count: number, cpu: number): Outcome {
     const map = this.maps.get(name);
@@ -482,8 +595,8 @@ export class ModelKernel {
     if (!em?.deletable) return refuse('EINVAL', `elements of ${map.spec.type} map ${name} cannot be deleted`, 0);
     const n = Math.min(count, map.elements);
     for (let i = 0; i < n; i++) {
-      for (const sim of map.memAllocs) sim.give(cpu);
-      for (const ec of map.elementCharges) this.tree.release({ objcg: map.objcg, charge: ec.charge, owner: `map:${name}` });
+      if (map.elements > 1) this.giveBack(map, map.branch, cpu);
+      this.giveBack(map, map.element, cpu);
       map.elements--;
     }
     if (n < count) return refuse('ENOENT', `map ${name} had only ${n} elements to delete`, n);
@@ -523,7 +636,13 @@ export class ModelKernel {
       }
       pieces.push(...got.pieces);
     }
-    this.progs.set(name, { id: this.nextProgId++, name, insns, loader: task.name, objcg, pieces, lockedPages, uid: task.uid });
+    const file = this.openFile(task, `prog:${name}`);
+    if (file.refused) {
+      for (const p of pieces) this.tree.release(p.receipt);
+      this.unchargeLocked(task.uid, lockedPages);
+      return this.oomKill(task, file, `the struct file of program "${name}"'s fd`);
+    }
+    this.progs.set(name, { id: this.nextProgId++, name, insns, loader: task.name, objcg, pieces, lockedPages, uid: task.uid, file });
     return ok();
   }
 
@@ -533,6 +652,7 @@ export class ModelKernel {
       const prog = this.progs.get(name);
       if (!prog) return refuse('EBADF', `no loaded program ${name}`);
       for (const p of prog.pieces) this.tree.release(p.receipt);
+      if (prog.file) this.tree.release(prog.file);
       this.unchargeLocked(prog.uid, prog.lockedPages);
       this.progs.delete(name);
       return ok();
@@ -540,10 +660,12 @@ export class ModelKernel {
     const map = this.maps.get(name);
     if (!map) return refuse('EBADF', `no open map ${name}`);
     for (let i = 0; i < map.elements; i++) {
-      for (const ec of map.elementCharges) this.tree.release({ objcg: map.objcg, charge: ec.charge, owner: `map:${name}` });
+      for (const ec of map.element.charges) this.tree.release({ objcg: map.objcg, charge: ec.charge, owner: `map:${name}` });
+      if (i > 0) for (const ec of map.branch.charges) this.tree.release({ objcg: map.objcg, charge: ec.charge, owner: `map:${name}` });
     }
     for (const sim of map.memAllocs) sim.destroy();
     for (const p of map.pieces) this.tree.release(p.receipt);
+    for (const f of map.files.values()) this.tree.release(f);
     this.unchargeLocked(map.uid, map.lockedPages);
     this.maps.delete(name);
     return ok();
@@ -578,6 +700,7 @@ export class ModelKernel {
       cgroups.push({
         path: c.path,
         usage: c.usage * page,
+        stock: this.tree.stockTotal(c) * page,
         max: Number.isFinite(c.max) ? c.max * page : null,
         high: Number.isFinite(c.high) ? c.high * page : null,
         peak: c.watermark * page,
@@ -600,7 +723,7 @@ export class ModelKernel {
       uid: t.uid,
       memlock: Number.isFinite(t.memlock) ? t.memlock : null,
       mlocked: t.mlockedPages * page,
-      anon: t.anon.reduce((s, r) => s + r.charge.amount * page, 0),
+      anon: t.anon.reduce((s, b) => s + b.pages.charge.amount * page, 0),
     }));
     const maps: KnownMapState[] = [...this.maps.values()].map((m) => {
       const { charged, uncharged } = this.mapBytes(m);
@@ -628,7 +751,9 @@ export class ModelKernel {
       id: p.id,
       insns: p.insns,
       memlock: progMemlock(p.insns, this.profile),
-      charged: p.pieces.filter((x) => x.receipt.objcg).reduce((s, x) => s + x.bytes, 0),
+      charged:
+        p.pieces.filter((x) => x.receipt.objcg).reduce((s, x) => s + x.bytes, 0) +
+        (p.file?.objcg ? chargeBytes(p.file.charge, this.profile.pageSize) : 0),
       chargedTo: p.objcg && !p.objcg.memcg.isRoot ? p.objcg.memcg.path : null,
       loader: p.loader,
     }));
@@ -730,10 +855,76 @@ export class ModelKernel {
     return b;
   }
 
-  private elementBytes(map: ModelMap, accounted = true): number {
+  /** Bytes of the per-element charges of a recipe (bpf_mem_alloc objects are counted by the caches). */
+  private recipeBytes(recipe: Recipe, accounted = true): number {
     let b = 0;
-    for (const ec of map.elementCharges) b += chargeBytes(ec.charge, this.profile.pageSize, accounted);
+    for (const ec of recipe.charges) b += chargeBytes(ec.charge, this.profile.pageSize, accounted);
     return b;
+  }
+
+  /** The charge of one fd's `struct file` (filp cache, SLAB_ACCOUNT, whatever the BPF regime). */
+  private fileCharge(): Charge {
+    const p = this.profile.structs.pointer;
+    return { unit: 'obj', amount: this.profile.structs.filp + p, stat: 'slab', overhead: p };
+  }
+
+  /**
+   * Opens a `struct file` for a task's new fd (`anon_inode_getfile()`), with GFP_KERNEL: at the
+   * limit the memcg OOM killer runs instead of the call failing.
+   */
+  private openFile(task: Task, owner: string): Receipt | ChargeRefusal {
+    return this.tree.charge(this.objcgOf(task.memcg), this.fileCharge(), 'kernel', owner);
+  }
+
+  /**
+   * The memcg OOM killer, as the model plays it: it kills the task whose allocation could not
+   * be charged (the kernel picks the largest task of the cgroup; the model takes the allocator).
+   */
+  private oomKill(task: Task, refusal: ChargeRefusal, what: string): Refusal {
+    refusal.memcg.eventsLocal.oom_kill++;
+    this.stopTask(task.name);
+    for (const m of this.maps.values()) {
+      const f = m.files.get(task.name);
+      if (f && m.creator !== task.name) {
+        this.tree.release(f);
+        m.files.delete(task.name);
+      }
+    }
+    return {
+      ok: false,
+      errno: 'ENOMEM',
+      killed: true,
+      reason: `${this.limitText(refusal.memcg)}; ${what} does not fit and cannot fail (GFP_KERNEL): the memcg OOM killer killed ${task.name}`,
+    };
+  }
+
+  /** A CPU number within the possible CPUs. */
+  private cpu(cpu: number): number {
+    return Math.min(Math.max(0, Math.trunc(cpu)), this.profile.possibleCpus - 1);
+  }
+
+  /**
+   * Returns the stocked pages of `path` and everything below it (all cgroups when omitted) to
+   * the page counters (`drain_all_stock()`).
+   */
+  drainStocks(path?: string): Outcome {
+    const c = path === undefined ? undefined : this.tree.find(path);
+    if (path !== undefined && !c) return refuse('ENOENT', `cgroup ${path} does not exist`);
+    this.tree.drainStocks(c);
+    return ok();
+  }
+
+  /**
+   * Memory the model did not see being charged: `bytes` of the workload's own memory, charged
+   * to `path` as they are now, without stock. Conformance seeds the model with what a live
+   * cgroup holds before a probe.
+   */
+  seed(path: string, bytes: number): Outcome {
+    const c = this.tree.find(path);
+    if (!c) return refuse('ENOENT', `cgroup ${path} does not exist`);
+    if (c.isRoot) return refuse('EINVAL', 'the root cgroup is not charged');
+    this.tree.seed(c, Math.ceil(bytes / this.profile.pageSize));
+    return ok();
   }
 
   /** The objcg a task in `memcg` charges; none in the root cgroup (never charged). */
@@ -775,11 +966,15 @@ export class ModelKernel {
       else uncharged += p.bytes;
     }
     const accounted = map.objcg !== undefined;
-    const perElement = this.elementBytes(map, accounted) * map.elements;
+    const perElement = this.recipeBytes(map.element, accounted) * map.elements + this.recipeBytes(map.branch, accounted) * Math.max(0, map.elements - 1);
     let cached = 0;
     for (const sim of map.memAllocs) cached += sim.allocated * sim.objectBytes(accounted);
     if (map.objcg) charged += perElement + cached;
     else uncharged += perElement + cached;
+    // The fds' struct files: charged to whoever holds them (nobody for a task in the root).
+    for (const f of map.files.values()) {
+      if (f.objcg) charged += chargeBytes(f.charge, this.profile.pageSize);
+    }
     return { charged, uncharged };
   }
 
@@ -826,4 +1021,9 @@ function scale(charge: Charge, count: number): Charge {
 export function parentOf(path: string): string {
   const cut = path.lastIndexOf('/');
   return cut <= 0 ? '/' : path.slice(0, cut);
+}
+
+/** Whether a recipe takes and charges nothing. */
+function isEmpty(recipe: Recipe): boolean {
+  return recipe.sims.length === 0 && recipe.charges.length === 0;
 }

@@ -3,6 +3,43 @@ import { chargeBytes, type ChargeRefusal, type MemcgTree, type ObjCgroup, type R
 import type { KernelProfile } from './profile.js';
 import { kmallocCharge, percpuCharge, type Charge } from './slab.js';
 
+/** The shape of a bpf_mem_alloc cache: unit size, watermarks (`prefill_mem_cache()`), the charges of one object. */
+export function cacheShape(
+  unit: MemAllocUnit,
+  profile: KernelProfile,
+): { unitSize: number; lowWatermark: number; highWatermark: number; batch: number; charges: readonly Charge[] } {
+  const llist = profile.structs.llist_node;
+  const unitSize = unit.percpu ? unit.size : unit.size + llist;
+  const lowWatermark = unitSize <= 256 ? 32 : Math.max(Math.trunc((32 * 256) / unitSize), 1);
+  const highWatermark = unitSize <= 256 ? 96 : Math.max(Math.trunc((96 * 256) / unitSize), 3);
+  const batch = Math.max(Math.trunc((highWatermark - lowWatermark) / 4) * 3, 1);
+  const charges = unit.percpu
+    ? [kmallocCharge(llist + profile.structs.pointer, profile), percpuCharge(unitSize, profile)]
+    : [kmallocCharge(unitSize, profile)];
+  return { unitSize, lowWatermark, highWatermark, batch, charges };
+}
+
+/**
+ * How far the kernel's per-CPU bpf_mem_alloc cache may be from the model's: refills of per-CPU
+ * objects are GFP_NOWAIT per-CPU allocations, which fail while the per-CPU allocator has no
+ * populated space left (mm/percpu.c serves atomic requests from populated pages only and
+ * populates more later from `pcpu_balance_workfn()`), so the kernel's cache can hold up to a
+ * high watermark of objects fewer than the model's, on one CPU. Zero for other allocators,
+ * whose refills the model times as the kernel does.
+ */
+export function percpuCacheSlack(units: readonly MemAllocUnit[], profile: KernelProfile): number {
+  let b = 0;
+  for (const u of units) {
+    if (!u.percpu) continue;
+    const w = cacheShape(u, profile);
+    let obj = 0;
+    for (const c of w.charges) obj += chargeBytes(c, profile.pageSize);
+    // The element object of the same insert comes from its own (kmalloc) cache, filled in step.
+    b += w.highWatermark * obj;
+  }
+  return b;
+}
+
 /**
  * One `bpf_mem_alloc` (kernel/bpf/memalloc.c) simulated object by object: per-CPU free lists
  * of `unit_size` objects, prefilled at `bpf_mem_alloc_init()`, refilled from irq_work when
@@ -39,27 +76,23 @@ export class MemAllocSim {
     private readonly objcg: ObjCgroup | undefined,
     private readonly owner: string,
   ) {
-    const llist = profile.structs.llist_node;
-    this.unitSize = unit.percpu ? unit.size : unit.size + llist;
-    // prefill_mem_cache()
-    if (this.unitSize <= 256) {
-      this.lowWatermark = 32;
-      this.highWatermark = 96;
-    } else {
-      this.lowWatermark = Math.max(Math.trunc((32 * 256) / this.unitSize), 1);
-      this.highWatermark = Math.max(Math.trunc((96 * 256) / this.unitSize), 3);
-    }
-    this.batch = Math.max(Math.trunc((this.highWatermark - this.lowWatermark) / 4) * 3, 1);
-    this.charges = unit.percpu
-      ? [kmallocCharge(llist + profile.structs.pointer, profile), percpuCharge(this.unitSize, profile)]
-      : [kmallocCharge(this.unitSize, profile)];
+    const w = cacheShape(unit, profile);
+    this.unitSize = w.unitSize;
+    this.lowWatermark = w.lowWatermark;
+    this.highWatermark = w.highWatermark;
+    this.batch = w.batch;
+    this.charges = w.charges;
     this.free = new Array<number>(profile.possibleCpus).fill(0);
   }
 
-  /** `prefill_mem_cache()` on every possible CPU: 4 objects of ≤ 256 bytes, else 1. */
-  prefill(): void {
+  /**
+   * `prefill_mem_cache()` for every possible CPU: 4 objects of ≤ 256 bytes, else 1. The loop
+   * runs on the creating task's CPU (`bpf_mem_alloc_init()` in process context), so every
+   * object is charged there, whichever CPU's list it fills.
+   */
+  prefill(onCpu = 0): void {
     const n = this.unitSize <= 256 ? 4 : 1;
-    for (let cpu = 0; cpu < this.free.length; cpu++) this.allocBulk(cpu, n);
+    for (let cpu = 0; cpu < this.free.length; cpu++) this.allocBulk(cpu, n, onCpu);
   }
 
   /** Bytes one object takes: what memcg is charged for it, or without accounting metadata. */
@@ -100,7 +133,7 @@ export class MemAllocSim {
       // free_bulk() moves objects out while the count left is above the middle mark.
       while (cnt > target) {
         cnt--;
-        this.releaseObject();
+        this.releaseObject(c);
       }
     }
     this.free[c] = cnt;
@@ -109,19 +142,22 @@ export class MemAllocSim {
   /** `bpf_mem_alloc_destroy()`: every object, live or cached, is freed. */
   destroy(): void {
     const n = this.allocated;
-    for (let i = 0; i < n; i++) this.releaseObject();
+    for (let i = 0; i < n; i++) this.releaseObject(0);
     this.live = 0;
     this.free.fill(0);
   }
 
-  /** `alloc_bulk()`: up to `n` objects into `cpu`'s free list; stops at the first refused charge (GFP_NOWAIT). */
-  private allocBulk(cpu: number, n: number): void {
+  /**
+   * `alloc_bulk()`: up to `n` objects into `cpu`'s free list, charged on `chargeCpu` (where the
+   * code runs: the list's CPU for irq_work refills); stops at the first refused charge (GFP_NOWAIT).
+   */
+  private allocBulk(cpu: number, n: number, chargeCpu = cpu): void {
     for (let i = 0; i < n; i++) {
       const receipts: Receipt[] = [];
       for (const charge of this.charges) {
-        const r = this.tree.charge(this.objcg, charge, 'nowait', this.owner);
+        const r = this.tree.charge(this.objcg, charge, 'nowait', this.owner, chargeCpu);
         if (r.refused) {
-          for (const done of receipts) this.tree.release(done);
+          for (const done of receipts) this.tree.release(done, chargeCpu);
           this.refusals++;
           this.lastRefusal = r;
           return;
@@ -132,8 +168,8 @@ export class MemAllocSim {
     }
   }
 
-  private releaseObject(): void {
-    for (const charge of this.charges) this.tree.release({ objcg: this.objcg, charge, owner: this.owner });
+  private releaseObject(cpu: number): void {
+    for (const charge of this.charges) this.tree.release({ objcg: this.objcg, charge, owner: this.owner }, cpu);
   }
 
   private cpu(cpu: number): number {

@@ -98,6 +98,8 @@ export class MemCgroup {
   readonly bpf = new Map<string, number>();
   /** The live objcg new objects of this cgroup are charged through. */
   readonly objcg: ObjCgroup;
+  /** Pages of this cgroup held in per-CPU stocks (included in `usage`). */
+  stock = 0;
   /** Every objcg that points here: its own and those of removed children. */
   readonly objcgs: ObjCgroup[];
 
@@ -164,15 +166,32 @@ export function chargeBytes(charge: Charge, pageSize: number, accounted = true):
   return accounted ? b : b - (charge.overhead ?? 0);
 }
 
+/** One slot of a CPU's charge stock: pages pre-charged to a memcg and not used yet. */
+interface StockSlot {
+  memcg: MemCgroup | undefined;
+  pages: number;
+}
+
 /** A tree of memory cgroups with the kernel's charging rules. */
 export class MemcgTree {
   readonly root = new MemCgroup('', undefined);
+  /** `memcg_stock_pcp` of each CPU: up to `stockSlots` memcgs with their stocked pages. */
+  private readonly stocks: StockSlot[][];
+  /** `stock->drain_idx`: the slot the next refill evicts when all are taken. */
+  private readonly drainIdx: number[];
 
   constructor(
     readonly pageSize: number,
     /** MEMCG_CHARGE_BATCH in pages: a smaller charge first asks for a whole batch. */
     readonly batchPages: number,
-  ) {}
+    /** Possible CPUs: each has its own stock. */
+    readonly cpus = 1,
+    /** Memcgs one CPU's stock holds (NR_MEMCG_STOCK: 7 on 6.16+, 1 before). */
+    readonly stockSlots = 1,
+  ) {
+    this.stocks = Array.from({ length: cpus }, () => Array.from({ length: stockSlots }, () => ({ memcg: undefined, pages: 0 })));
+    this.drainIdx = new Array<number>(cpus).fill(0);
+  }
 
   /** The cgroup at `path`. */
   find(path: string): MemCgroup | undefined {
@@ -211,50 +230,128 @@ export class MemcgTree {
    * go over its `max`, counts `failcnt` and MEMCG_MAX events there the way the kernel's retry
    * loop does for memory that reclaim cannot free, and force-charges `atomic` requests.
    */
-  tryCharge(memcg: MemCgroup, pages: number, gfp: Gfp, kmem: boolean): ChargeRefusal | undefined {
+  tryCharge(memcg: MemCgroup, pages: number, gfp: Gfp, kmem: boolean, cpu = 0): ChargeRefusal | undefined {
     if (pages <= 0 || memcg.isRoot) return undefined;
-    let over: MemCgroup | undefined;
-    for (let c: MemCgroup | undefined = memcg; c && !c.isRoot; c = c.parent) {
-      if (c.usage + pages > c.max) {
-        over = c;
-        break;
-      }
+    if (this.consumeStock(memcg, pages, cpu)) {
+      if (kmem) memcg.kmemLocal += pages;
+      return undefined;
+    }
+    let batch = Math.max(this.batchPages, pages);
+    let over = this.overLimit(memcg, batch);
+    if (over && batch > pages) {
+      // The batch does not fit: ask for exactly what is needed (`batch = nr_pages; goto retry`).
+      over.failcnt++;
+      batch = pages;
+      over = this.overLimit(memcg, batch);
     }
     if (!over) {
-      this.apply(memcg, pages, kmem);
+      this.apply(memcg, batch, kmem ? pages : 0);
+      if (batch > pages) this.refillStock(memcg, batch - pages, cpu);
       return undefined;
     }
-    // A charge smaller than a batch first asks for the whole batch (`batch = max(BATCH, nr)`).
-    const batchAttempt = pages < this.batchPages ? 1 : 0;
-    let attempts: number;
-    let maxEvents: number;
-    switch (gfp) {
-      case 'nowait':
-      case 'atomic':
-        attempts = 1; // !gfpflags_allow_blocking() → nomem, before any event
-        maxEvents = gfp === 'atomic' ? 1 : 0; // force: "don't forget to raise a MEMCG_MAX event"
-        break;
-      case 'noretry':
-        attempts = 2; // event, reclaim, drain_all_stock() + retry, event, __GFP_NORETRY → nomem
-        maxEvents = 2;
-        break;
-      case 'retry_mayfail':
-      case 'kernel':
-        attempts = 2 + MAX_RECLAIM_RETRIES; // measured: `memory.events max 18` (kernel-lab.md)
-        maxEvents = 2 + MAX_RECLAIM_RETRIES;
-        break;
-    }
-    over.failcnt += batchAttempt + attempts;
-    over.eventsLocal.max += maxEvents;
-    if (gfp === 'atomic') {
-      this.apply(memcg, pages, kmem); // page_counter_charge(): no limit check
+    over.failcnt++;
+    if (gfp === 'nowait' || gfp === 'atomic') {
+      // !gfpflags_allow_blocking(): no reclaim, no stock drain, no event: nomem ...
+      if (gfp === 'nowait') return { refused: true, memcg: over, pages, oom: false };
+      // ... but __GFP_HIGH force-charges with one MEMCG_MAX event.
+      over.eventsLocal.max++;
+      this.apply(memcg, pages, kmem ? pages : 0);
       return undefined;
     }
+    // Blocking: a MEMCG_MAX event, reclaim (BPF memory is not reclaimable), then one
+    // drain_all_stock() of the cgroups under the limit and a retry.
+    over.eventsLocal.max++;
+    this.drainStocks(over);
+    const again = this.overLimit(memcg, pages);
+    if (!again) {
+      this.apply(memcg, pages, kmem ? pages : 0);
+      return undefined;
+    }
+    again.failcnt++;
+    again.eventsLocal.max++;
+    if (gfp === 'noretry') return { refused: true, memcg: again, pages, oom: false };
+    // MAX_RECLAIM_RETRIES more rounds, each failing and raising an event: 18 events in all
+    // (measured: `memory.events max 18` for a failed vmalloc, kernel-lab.md).
+    again.failcnt += MAX_RECLAIM_RETRIES;
+    again.eventsLocal.max += MAX_RECLAIM_RETRIES;
     // mem_cgroup_oom() runs only for orders ≤ PAGE_ALLOC_COSTLY_ORDER (8 pages) and not for
     // __GFP_RETRY_MAYFAIL / __GFP_NORETRY.
     const oom = gfp === 'kernel' && pages <= 8;
-    if (oom) over.eventsLocal.oom++;
-    return { refused: true, memcg: over, pages, oom };
+    if (oom) again.eventsLocal.oom++;
+    return { refused: true, memcg: again, pages, oom };
+  }
+
+  /** The first cgroup on the way up (below the root) that `pages` more would put over `max`. */
+  private overLimit(memcg: MemCgroup, pages: number): MemCgroup | undefined {
+    for (let c: MemCgroup | undefined = memcg; c && !c.isRoot; c = c.parent) {
+      if (c.usage + pages > c.max) return c;
+    }
+    return undefined;
+  }
+
+  /** `consume_stock()`: takes `pages` from this CPU's stock of `memcg` if it has them. */
+  private consumeStock(memcg: MemCgroup, pages: number, cpu: number): boolean {
+    if (pages > this.batchPages) return false;
+    for (const slot of this.stocks[cpu] ?? []) {
+      if (slot.memcg === memcg && slot.pages >= pages) {
+        slot.pages -= pages;
+        memcg.stock -= pages;
+        return true;
+      }
+    }
+    return false;
+  }
+
+  /**
+   * `refill_stock()`: puts pages charged but not used (a batch's rest, or kernel pages freed)
+   * into this CPU's stock of `memcg`; more than a batch is uncharged at once, a full slot is
+   * drained, and a new memcg takes a free slot or evicts one in turn.
+   */
+  private refillStock(memcg: MemCgroup, pages: number, cpu: number): void {
+    const slots = this.stocks[cpu];
+    if (!slots || pages > this.batchPages) {
+      this.unchargeCounters(memcg, pages);
+      return;
+    }
+    let slot = slots.find((s) => s.memcg === memcg);
+    if (!slot) {
+      slot = slots.find((s) => s.memcg === undefined);
+      if (!slot) {
+        const i = this.drainIdx[cpu] ?? 0;
+        this.drainIdx[cpu] = (i + 1) % slots.length;
+        slot = slots[i];
+        if (!slot) return;
+        this.drainSlot(slot);
+      }
+      slot.memcg = memcg;
+      slot.pages = 0;
+    }
+    slot.pages += pages;
+    memcg.stock += pages;
+    if (slot.pages > this.batchPages) this.drainSlot(slot);
+  }
+
+  /** `drain_stock()`: uncharges a slot's pages and frees the slot. */
+  private drainSlot(slot: StockSlot): void {
+    if (slot.memcg && slot.pages) {
+      slot.memcg.stock -= slot.pages;
+      this.unchargeCounters(slot.memcg, slot.pages);
+    }
+    slot.memcg = undefined;
+    slot.pages = 0;
+  }
+
+  /**
+   * `drain_all_stock()`: returns every CPU's stocked pages of `under` and its descendants (all
+   * cgroups when omitted) to the page counters. The kernel does it when a blocking charge hits a
+   * limit and when a cgroup goes offline.
+   */
+  drainStocks(under?: MemCgroup): void {
+    for (const slots of this.stocks) {
+      for (const slot of slots) {
+        if (slot.memcg && (!under || isDescendant(slot.memcg, under))) this.drainSlot(slot);
+      }
+    }
   }
 
   /**
@@ -273,18 +370,18 @@ export class MemcgTree {
    * Charges one allocation through `objcg`: objects by the byte, pages whole. With no objcg
    * (an object of the root cgroup, or unaccounted memory) nobody is charged.
    */
-  charge(objcg: ObjCgroup | undefined, charge: Charge, gfp: Gfp, owner: string): Receipt | ChargeRefusal {
+  charge(objcg: ObjCgroup | undefined, charge: Charge, gfp: Gfp, owner: string, cpu = 0): Receipt | ChargeRefusal {
     if (!objcg || objcg.memcg.isRoot) return { objcg: undefined, charge, owner };
     const memcg = objcg.memcg;
     if (charge.stat === 'anon') {
-      const refusal = this.tryCharge(memcg, charge.amount, gfp, false);
+      const refusal = this.tryCharge(memcg, charge.amount, gfp, false, cpu);
       if (refusal) return refusal;
       objcg.anonPages += charge.amount;
     } else {
       const bytes = objcg.bytes + chargeBytes(charge, this.pageSize);
       const need = Math.ceil(bytes / this.pageSize) - objcg.kmemPages;
       if (need > 0) {
-        const refusal = this.tryCharge(memcg, need, gfp, true);
+        const refusal = this.tryCharge(memcg, need, gfp, true, cpu);
         if (refusal) return refusal;
         objcg.kmemPages += need;
       }
@@ -295,17 +392,25 @@ export class MemcgTree {
   }
 
   /** Undoes a charge: the memory was freed (`obj_cgroup_uncharge()`, `page_counter_uncharge()`). */
-  release(receipt: Receipt): void {
+  release(receipt: Receipt, cpu = 0): void {
     const { objcg, charge } = receipt;
     if (!objcg) return;
     const memcg = objcg.memcg;
     if (charge.stat === 'anon') {
+      // Folio uncharges go straight to the page counters.
       objcg.anonPages -= charge.amount;
-      this.uncharge(memcg, charge.amount, false);
+      this.unchargeCounters(memcg, charge.amount);
     } else {
       objcg.bytes -= chargeBytes(charge, this.pageSize);
       const keep = Math.ceil(objcg.bytes / this.pageSize);
-      this.uncharge(memcg, objcg.kmemPages - keep, true);
+      const drop = objcg.kmemPages - keep;
+      if (drop > 0) {
+        // obj_cgroup_uncharge_pages(): the kmem count drops, the pages go to this CPU's stock
+        // (straight off the counter for an objcg reparented all the way to the root).
+        memcg.kmemLocal -= drop;
+        if (memcg.isRoot) this.unchargeCounters(memcg, drop);
+        else this.refillStock(memcg, drop, cpu);
+      }
       objcg.kmemPages = keep;
     }
     this.account(memcg, charge, receipt.owner, -1);
@@ -325,6 +430,20 @@ export class MemcgTree {
     return sum;
   }
 
+  /** Charges `pages` of other memory to a cgroup as they stand now: no limit check, no stock. */
+  seed(memcg: MemCgroup, pages: number): void {
+    if (pages <= 0 || memcg.isRoot) return;
+    this.apply(memcg, pages, 0);
+    memcg.stat.anon += pages * this.pageSize;
+  }
+
+  /** Pages held in per-CPU stocks by this cgroup and those below it (part of `usage`). */
+  stockTotal(memcg: MemCgroup): number {
+    let pages = 0;
+    for (const c of this.subtree(memcg)) pages += c.stock;
+    return pages;
+  }
+
   /** Hierarchical kernel pages: v1 `memory.kmem.usage_in_bytes`, v2 `kernel`, in pages. */
   kmemTotal(memcg: MemCgroup): number {
     let pages = 0;
@@ -340,6 +459,8 @@ export class MemcgTree {
   remove(memcg: MemCgroup): void {
     const parent = memcg.parent;
     if (!parent || memcg.children.size > 0) return;
+    // mem_cgroup_css_offline() drains the stocks that still hold its pages.
+    this.drainStocks(memcg);
     for (const objcg of memcg.objcgs) {
       objcg.memcg = parent;
       parent.objcgs.push(objcg);
@@ -359,8 +480,9 @@ export class MemcgTree {
     }
   }
 
-  private apply(memcg: MemCgroup, pages: number, kmem: boolean): void {
-    if (kmem) memcg.kmemLocal += pages;
+  /** Charges `pages` to every level (usage and watermarks); `kmemPages` of them are kernel memory. */
+  private apply(memcg: MemCgroup, pages: number, kmemPages: number): void {
+    memcg.kmemLocal += kmemPages;
     for (let c: MemCgroup | undefined = memcg; c; c = c.parent) {
       c.usage += pages;
       if (c.usage > c.watermark) c.watermark = c.usage;
@@ -368,9 +490,9 @@ export class MemcgTree {
     }
   }
 
-  private uncharge(memcg: MemCgroup, pages: number, kmem: boolean): void {
+  /** `page_counter_uncharge()` on every level. */
+  private unchargeCounters(memcg: MemCgroup, pages: number): void {
     if (pages <= 0) return;
-    if (kmem) memcg.kmemLocal -= pages;
     for (let c: MemCgroup | undefined = memcg; c; c = c.parent) c.usage -= pages;
   }
 
@@ -378,9 +500,16 @@ export class MemcgTree {
     const b = sign * chargeBytes(charge, this.pageSize);
     const stat = charge.stat === 'kernel' ? 'kernel_other' : charge.stat;
     memcg.stat[stat] += b;
-    if (charge.stat === 'anon') return;
+    // A task's own memory (anon pages, its page tables) is not a BPF object's.
+    if (charge.stat === 'anon' || owner.startsWith('task:')) return;
     const next = (memcg.bpf.get(owner) ?? 0) + b;
     if (next === 0) memcg.bpf.delete(owner);
     else memcg.bpf.set(owner, next);
   }
+}
+
+/** Whether `c` is `ancestor` or below it. */
+function isDescendant(c: MemCgroup, ancestor: MemCgroup): boolean {
+  for (let x: MemCgroup | undefined = c; x; x = x.parent) if (x === ancestor) return true;
+  return false;
 }

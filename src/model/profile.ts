@@ -50,8 +50,13 @@ export interface Eras {
    * the charge is skipped: measured on 6.1, 6.12 and 6.18 (kernel-facts.md §1.5).
    */
   readonly createTimeMapHelpersCharged: boolean;
-  /** `MEMCG_CHARGE_BATCH` in pages: 32 before 6.1, 64 since. Bounds counter noise. */
+  /** `MEMCG_CHARGE_BATCH` in pages: 32 before 6.1, 64 since. */
   readonly memcgChargeBatchPages: number;
+  /**
+   * `NR_MEMCG_STOCK`: how many memcgs one CPU's charge stock holds: 7 (6.18's BTF shows
+   * `cached[7]`), 1 in older kernels; the multi-memcg stock is taken to start with 6.16 [U].
+   */
+  readonly memcgStockSlots: number;
   /** The default RLIMIT_MEMLOCK: 64 KiB before 5.16, 8 MiB since ("Increase default MLOCK_LIMIT to 8 MiB"). */
   readonly defaultMemlockRlimit: number;
 }
@@ -100,6 +105,7 @@ export function erasFor(version: KernelVersion): Eras {
     noPreallocAllocator: atLeast(version, 6, 1) ? 'bpf_mem_alloc' : 'kmalloc',
     createTimeMapHelpersCharged: !atLeast(version, 6, 0),
     memcgChargeBatchPages: atLeast(version, 6, 1) ? 64 : 32,
+    memcgStockSlots: atLeast(version, 6, 16) ? 7 : 1,
     defaultMemlockRlimit: atLeast(version, 5, 16) ? 8 * 1024 * 1024 : 64 * 1024,
   };
 }

@@ -49,6 +49,11 @@ export interface StructSizes {
   readonly bpf_prog_stats: number;
   readonly bpf_mem_cache: number;
   readonly user_struct: number;
+  /**
+   * The object size of the `filp` slab cache (`sizeof(struct file)` 184, cache-line aligned):
+   * every fd of a map or program holds one, charged to the task that opened it (SLAB_ACCOUNT).
+   */
+  readonly filp: number;
   /** `sizeof(void *)`. */
   readonly pointer: number;
   /** `LLIST_NODE_SZ` of bpf_mem_alloc. */
@@ -98,6 +103,7 @@ export const STRUCT_SIZES_6_18: StructSizes = {
   bpf_prog_stats: 32,
   bpf_mem_cache: 208,
   user_struct: 128,
+  filp: 192,
   pointer: 8,
   llist_node: 8,
   htab_map_lock_count: 8,

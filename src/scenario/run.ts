@@ -72,7 +72,8 @@ export async function runScenario<S extends Snapshot>(
   return { regime: backend.profile.regime, profile: backend.profile, steps, final: await backend.snapshot() };
 }
 
-function runStep(step: Step, b: Omit<Backend, 'snapshot'>): Promise<Outcome> {
+/** Runs one step on a backend. */
+export function runStep(step: Step, b: Omit<Backend, 'snapshot'>): Promise<Outcome> {
   switch (step.op) {
     case 'create_map':
       return b.createMap(step.task, step.name, step.spec);

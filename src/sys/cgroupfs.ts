@@ -293,6 +293,23 @@ export class CgroupFs {
   }
 
   /**
+   * Returns the per-CPU charge stocks of a cgroup to its page counters, so that its usage is
+   * what is charged for real. v1: a write to `memory.force_empty` (`mem_cgroup_force_empty()`
+   * drains every CPU's stock, then reclaims what it can: page cache, not BPF or anonymous memory
+   * without swap). v2 has no such file: EOPNOTSUPP.
+   */
+  async drainStock(path: string): Promise<WriteResult> {
+    const dir = this.#below(path, 'drain the charge stock of');
+    if (this.version === 2) return fail('EOPNOTSUPP', `cgroup v2 has no memory.force_empty to drain the charge stock of ${path}`);
+    try {
+      await this.#write(dir, 'memory.force_empty', '0');
+    } catch (error) {
+      return this.#refusal(error, `cannot drain the charge stock of ${path}`, () => undefined);
+    }
+    return DONE;
+  }
+
+  /**
    * Moves a process (all its threads) into a cgroup below the owned root by writing its pid to
    * `cgroup.procs`. Only a process already in this process's own memory cgroup or in the owned
    * subtree may be moved (bpfmem moves its own workers, never another program's process).
@@ -308,7 +325,8 @@ export class CgroupFs {
       throw new BpfmemError('usage', `refusing to move process ${pid}: it is in memory cgroup ${where.path}, not in this process's own cgroup or the owned root`);
     }
     try {
-      await this.#write(dir, 'cgroup.procs', String(pid));
+      if (dir === this.#ownedRoot) await this.#writeRaw(dir, 'cgroup.procs', String(pid));
+      else await this.#write(dir, 'cgroup.procs', String(pid));
     } catch (error) {
       return this.#refusal(error, `cannot move process ${pid} to ${path}`, async (errno) => {
         if (errno === 'ESRCH') return 'it exited';

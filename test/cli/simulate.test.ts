@@ -9,7 +9,7 @@ const SCENARIOS = join(import.meta.dirname, '../../scenarios');
 interface RunJson {
   regime: string;
   steps: { index: number; op: string; ok: boolean; errno?: string; reason?: string }[];
-  cgroups: Record<string, { usage: number; max: number | null; failcnt: number; bpf: number }>;
+  cgroups: Record<string, { usage: number; stock: number; kernel: number; max: number | null; failcnt: number; bpf: number }>;
   users: Record<string, { locked_vm: number }>;
   maps: Record<string, { memlock: number; charged_to: string | null }>;
 }
@@ -37,7 +37,9 @@ describe('bpfmem simulate', () => {
     ]);
     // /pods/agent was removed: left out. Everything was freed: nothing left anywhere.
     expect(Object.keys(out.cgroups)).toEqual(['/', '/pods']);
-    expect(out.cgroups['/pods']).toMatchObject({ usage: 0, bpf: 0, max: null });
+    // What is left in /pods is per-CPU charge stock (as memory.current would show), no kernel memory.
+    expect(out.cgroups['/pods']).toMatchObject({ kernel: 0, bpf: 0, max: null });
+    expect(out.cgroups['/pods']?.usage).toBe(out.cgroups['/pods']?.stock);
     expect(out.users).toEqual({ '0': { locked_vm: 0 } });
     expect(out.maps).toEqual({});
   });
@@ -83,7 +85,7 @@ steps:
     const failed = out.steps.filter((s) => !s.ok);
     expect(failed).toHaveLength(1);
     expect(failed[0]).toMatchObject({ index: 2, errno: 'ENOMEM' });
-    expect(failed[0]?.reason).toMatch(/^\/kubepods\/pod-agent\/agent is at 211\.0 MiB of 256\.0 MiB; creating map "ct" needs 88\.0 MiB$/);
+    expect(failed[0]?.reason).toMatch(/^\/kubepods\/pod-agent\/agent is at 211\.4 MiB of 256\.0 MiB; creating map "ct" needs 88\.0 MiB$/);
   });
 
   it.each([

@@ -251,7 +251,6 @@ describe.skipIf(!liveEnv.ok)('CgroupFs on the running kernel', () => {
     ['setMax', '/', (c: CgroupFs, p: string) => c.setMax(p, MiB)],
     ['setMax', '/pods/memory.limit_in_bytes', (c: CgroupFs, p: string) => c.setMax(p, MiB)],
     ['setHigh', '/..', (c: CgroupFs, p: string) => c.setHigh(p, MiB)],
-    ['moveTask', '/', (c: CgroupFs, p: string) => c.moveTask(p, process.pid)],
     ['moveTask', '/../..', (c: CgroupFs, p: string) => c.moveTask(p, process.pid)],
   ])('refuses %s of %j outside the owned root, naming the path, writing nothing', async (_, path, call) => {
     const ownBefore = readdirSync(cg.hierarchy.ownDir).sort();
@@ -260,6 +259,18 @@ describe.skipIf(!liveEnv.ok)('CgroupFs on the running kernel', () => {
     expect((error as BpfmemError).code).toBe('usage');
     expect((error as BpfmemError).message).toContain(JSON.stringify(path));
     expect(readdirSync(cg.hierarchy.ownDir).sort()).toEqual(ownBefore);
+  });
+
+  it('places a worker in the owned root itself (a scenario\'s /) and home again', async () => {
+    const w = await startWorker();
+    try {
+      expect(await cg.moveTask('/', w.pid)).toEqual({ ok: true });
+      expect(await cg.listTasks('/')).toContain(w.pid);
+      expect(await cg.moveTaskHome(w.pid)).toEqual({ ok: true });
+      expect(await cg.listTasks('/')).not.toContain(w.pid);
+    } finally {
+      await w.kill();
+    }
   });
 
   it('refuses to move a process that is not in its own cgroup or the owned root', async () => {

@@ -24,6 +24,7 @@ export function runJson(run: RunResult): Record<string, unknown> {
         c.path,
         {
           usage: c.usage,
+          stock: c.stock,
           max: c.max,
           high: c.high,
           peak: c.peak,

@@ -71,6 +71,14 @@ export interface ElementModel {
   /** bpf_mem_alloc allocators each insert takes one object from (6.1+ no-prealloc hash). */
   readonly memAllocs: readonly MemAllocUnit[];
   /**
+   * What every insert but the first also allocates, and every delete but the last frees, with
+   * the keys the model inserts (distinct full-length keys counting up): an LPM trie splits a
+   * branch on each such insert and adds one intermediate node (kernel/bpf/lpm_trie.c
+   * `trie_update_elem()`; `trie_delete_elem()` frees it again when a branch loses a child).
+   * A `memAllocs` entry names an allocator of {@link memAllocs} by `what`.
+   */
+  readonly afterFirst?: { readonly allocs: readonly Alloc[]; readonly memAllocs: readonly MemAllocUnit[] };
+  /**
    * Whether BPF_MAP_DELETE_ELEM works on this type: false where the kernel refuses it (arrays
    * return EINVAL). Preallocated hash maps are deletable (the element goes back to the free list
    * and frees no memory: their `allocs` and `memAllocs` are empty).

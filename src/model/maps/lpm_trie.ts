@@ -94,16 +94,25 @@ function createAllocs(_spec: MapSpec, profile: KernelProfile): readonly Alloc[] 
 }
 
 /**
- * An insert allocates one leaf node; when it splits a branch it also allocates an intermediate
- * node (leaf size on 6.13+, `sizeof(lpm_trie_node) + data_size` before), which depends on the
- * keys and is not modelled. A full trie refuses new prefixes with ENOSPC.
+ * An insert allocates one leaf node; with the model's keys (distinct full-length prefixes) every
+ * insert after the first also splits a branch and allocates an intermediate node: from the same
+ * bpf_mem_alloc as leaves on 6.13+ (one unit size for all nodes), `sizeof(lpm_trie_node) +
+ * data_size` by kmalloc before (lpm_trie.c `trie_update_elem()`). Measured on 6.18: 1000 inserts
+ * of 8-byte keys charge twice the leaves' bytes. A full trie refuses new prefixes with ENOSPC.
  */
 function elements(spec: MapSpec, profile: KernelProfile): ElementModel {
   const base = { capacity: spec.maxEntries, whenFull: { errno: 'ENOSPC' as const }, deletable: true };
   if (usesMemAlloc(profile)) {
-    return { ...base, allocs: [], memAllocs: [{ what: 'ma', size: leafSize(spec, profile), percpu: false }] };
+    const ma = { what: 'ma', size: leafSize(spec, profile), percpu: false };
+    return { ...base, allocs: [], memAllocs: [ma], afterFirst: { allocs: [], memAllocs: [ma] } };
   }
-  return { ...base, allocs: [alloc(profile, 'lpm_trie_node', 'kmalloc', 'map', leafSize(spec, profile))], memAllocs: [] };
+  const intermediate = alloc(profile, 'intermediate lpm_trie_node', 'kmalloc', 'map', profile.structs.lpm_trie_node + dataSize(spec));
+  return {
+    ...base,
+    allocs: [alloc(profile, 'lpm_trie_node', 'kmalloc', 'map', leafSize(spec, profile))],
+    memAllocs: [],
+    afterFirst: { allocs: [intermediate], memAllocs: [] },
+  };
 }
 
 /** `BPF_MAP_TYPE_LPM_TRIE`. */

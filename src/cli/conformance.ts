@@ -1,0 +1,147 @@
+import { readdir } from 'node:fs/promises';
+import { Command } from 'commander';
+import { runConformance } from '../conformance/run.js';
+import type { ConformanceReport, GridResult } from '../conformance/report.js';
+import { BpfmemError } from '../errors.js';
+import { LiveBackend } from '../live/backend.js';
+import { formatBytes } from '../model/units.js';
+import { SCENARIOS_DIR } from './demo.js';
+import { styleFor, type Style } from './io.js';
+import { jsonOption, type CommandContext } from './main.js';
+import { json } from './render/common.js';
+import { table } from './table.js';
+
+export function conformanceCommand(ctx: CommandContext): Command {
+  return new Command('conformance')
+    .description('run the model and this kernel side by side: memlock, charges, limits, scenarios')
+    .option('--quick', 'a smaller grid that still covers every map type (under a minute)')
+    .option('--no-scenarios', 'skip the scenario files')
+    .addOption(jsonOption())
+    .action(async (opts: { quick?: boolean; scenarios: boolean; json?: boolean }) => {
+      if (process.getuid?.() !== 0) {
+        throw new BpfmemError('system', 'conformance needs root: it creates memory cgroups and BPF maps on this kernel (try sudo)');
+      }
+      const st = styleFor(ctx.io);
+      const kernel = await LiveBackend.create({ prefix: 'conformance' });
+      const scenarios = opts.scenarios ? await readScenarios(ctx) : [];
+      const progress = ctx.io.isTTY && !opts.json;
+      let report: ConformanceReport;
+      try {
+        report = await runConformance({
+          kernel,
+          profile: kernel.profile,
+          quick: opts.quick ?? false,
+          scenarios,
+          freshKernel: () => LiveBackend.create({ prefix: 'conformance', profile: kernel.profile }),
+          ...(progress
+            ? {
+                onCase: (done: number, total: number, id: string) => {
+                  ctx.io.stderr(`\r${bar(done, total)} ${done}/${total} ${id}`.slice(0, 79).padEnd(79));
+                },
+              }
+            : {}),
+        });
+      } finally {
+        if (progress) ctx.io.stderr('\r' + ' '.repeat(79) + '\r');
+        await kernel.dispose();
+      }
+      ctx.io.stdout(opts.json ? json(report) : reportText(report, st));
+      const t = report.totals;
+      if (t.errors > 0 || t.memlockExact < t.memlockChecked || t.boundaryAgree < t.boundaryChecked) ctx.exit(1);
+    });
+}
+
+async function readScenarios(ctx: CommandContext): Promise<{ source: string; text: string }[]> {
+  const names = (await readdir(SCENARIOS_DIR)).filter((n) => /\.(ya?ml|json)$/.test(n)).sort();
+  return Promise.all(names.map(async (n) => ({ source: `scenarios/${n}`, text: await ctx.io.readFile(`${SCENARIOS_DIR}${n}`) })));
+}
+
+function bar(done: number, total: number): string {
+  const width = 20;
+  const filled = total === 0 ? width : Math.round((done / total) * width);
+  return `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}]`;
+}
+
+const pct = (a: number, b: number): string => (b === 0 ? '-' : `${((100 * a) / b).toFixed(1)}%`);
+
+/** The report for people: a summary per map type, boundaries, scenarios, and every exception. */
+export function reportText(r: ConformanceReport, st: Style): string {
+  const out: string[] = [];
+  const k = r.kernel;
+  out.push(`${st.bold('bpfmem conformance')}: model vs kernel ${k.release}, cgroup v${k.cgroup}, ${k.cpus} possible CPUs, regime ${k.regime}${r.quick ? ' (quick)' : ''}\n`);
+  out.push(`charge tolerance: ${formatBytes(r.tolerance.bytes)} (${r.tolerance.why})\n\n`);
+  out.push(
+    table(r.byType, [
+      { header: 'MAP TYPE', value: (t) => t.type },
+      { header: 'CASES', value: (t) => String(t.cases), align: 'right' },
+      { header: 'MEMLOCK EXACT', value: (t) => `${t.memlockExact}/${t.memlockChecked}`, align: 'right' },
+      { header: 'CHARGE OK', value: (t) => `${t.chargeOk}/${t.chargeChecked}`, align: 'right' },
+    ]),
+  );
+  const t = r.totals;
+  out.push(`\nmemlock exact: ${t.memlockExact}/${t.memlockChecked} (${pct(t.memlockExact, t.memlockChecked)}); charges within tolerance: ${t.chargeOk}/${t.chargeChecked} (${pct(t.chargeOk, t.chargeChecked)})\n`);
+  const bounds = r.cases.filter((c) => c.kind === 'boundary');
+  if (bounds.length) {
+    out.push(`\n${st.bold('limit boundaries')} (largest size that fits)\n`);
+    out.push(
+      table(bounds, [
+        { header: 'CASE', value: (b) => b.id },
+        { header: 'KERNEL', value: (b) => (b.error ? 'error' : String(b.largest.kernel)), align: 'right' },
+        { header: 'MODEL', value: (b) => (b.error ? '' : String(b.largest.model)), align: 'right' },
+        { header: '', value: (b) => (b.error ? '✗' : b.largest.ok ? '✓' : '✗'), format: (c, b) => (b.error === undefined && b.largest.ok ? st.ok(c) : st.bad(c)) },
+      ]),
+    );
+  }
+  const scenarios = r.cases.filter((c) => c.kind === 'scenario');
+  if (scenarios.length) {
+    out.push(`\n${st.bold('scenarios')} (every step's outcome; kernel memory of every cgroup after it)\n`);
+    out.push(
+      table(scenarios, [
+        { header: 'SCENARIO', value: (s) => s.id },
+        { header: 'STEPS', value: (s) => String(s.steps), align: 'right' },
+        { header: 'OUTCOMES', value: (s) => (s.error ? 'error' : s.outcomeMismatches.length ? `${s.outcomeMismatches.length} differ` : 'same'), align: 'right' },
+        { header: 'WORST CHARGE DIFF', value: (s) => (s.worstCharge ? formatBytes(s.worstCharge.compared.diff) : '-'), align: 'right' },
+        { header: '', value: (s) => (s.ok ? '✓' : '✗'), format: (c, s) => (s.ok ? st.ok(c) : st.bad(c)) },
+      ]),
+    );
+  }
+  const exceptions = exceptionLines(r);
+  if (exceptions.length) out.push(`\n${st.bold('exceptions')}\n${exceptions.join('\n')}\n`);
+  out.push(`\n${st.dim(`${r.cases.length} cases in ${r.seconds.toFixed(1)} s`)}\n`);
+  return out.join('');
+}
+
+function exceptionLines(r: ConformanceReport): string[] {
+  const lines: string[] = [];
+  const d = (n: number): string => `${n >= 0 ? '+' : ''}${formatBytes(n)}`;
+  for (const c of r.cases) {
+    if (c.error !== undefined) {
+      lines.push(`  ${c.id}: harness error: ${c.error}`);
+      continue;
+    }
+    if (c.kind === 'grid') lines.push(...gridExceptions(c, d));
+    else if (c.kind === 'boundary' && !c.largest.ok) lines.push(`  ${c.id}: kernel ${c.largest.kernel}, model ${c.largest.model}`);
+    else if (c.kind === 'scenario') {
+      for (const m of c.outcomeMismatches) lines.push(`  ${c.id} step ${m.index}: kernel ${m.kernel}, model ${m.model}`);
+      if (c.worstCharge && !c.worstCharge.compared.ok) {
+        lines.push(`  ${c.id} step ${c.worstCharge.index} ${c.worstCharge.cgroup}: kernel memory ${d(c.worstCharge.compared.diff)} off the model`);
+      }
+    }
+  }
+  return lines;
+}
+
+function gridExceptions(c: GridResult, d: (n: number) => string): string[] {
+  const lines: string[] = [];
+  if (!c.outcome.ok) lines.push(`  ${c.id}: created: kernel ${c.outcome.kernel}, model ${c.outcome.model}`);
+  if (c.memlock && !c.memlock.ok) lines.push(`  ${c.id}: memlock kernel ${c.memlock.kernel}, model ${c.memlock.model}`);
+  if (c.createCharge && !c.createCharge.ok) lines.push(`  ${c.id}: creation charge ${d(c.createCharge.diff)} off the model (kernel ${formatBytes(c.createCharge.kernel)})`);
+  const ins = c.inserts;
+  if (ins) {
+    if (!ins.applied.ok) lines.push(`  ${c.id}: inserts done: kernel ${ins.applied.kernel}, model ${ins.applied.model}`);
+    if (!ins.memlock.ok) lines.push(`  ${c.id}: memlock after inserts: kernel ${ins.memlock.kernel}, model ${ins.memlock.model}`);
+    if (!ins.charge.ok) lines.push(`  ${c.id}: insert charge ${d(ins.charge.diff)} off the model (kernel ${formatBytes(ins.charge.kernel)})`);
+    if (!ins.bystander.ok) lines.push(`  ${c.id}: the sender's cgroup was charged ${d(ins.bystander.diff)} off the model`);
+  }
+  return lines;
+}

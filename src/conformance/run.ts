@@ -1,0 +1,349 @@
+import type { Backend, CgroupState, Outcome, Snapshot } from '../backend.js';
+import { ModelBackend } from '../model/backend.js';
+import { ModelKernel } from '../model/kernel.js';
+import { mapSpec, type MapSpec } from '../model/maps/spec.js';
+import type { KernelProfile } from '../model/profile.js';
+import { parseScenario } from '../scenario/parse.js';
+import { runScenarioSteps } from './scenario.js';
+import { caseTolerance, insertTolerance, tolerance } from './tolerance.js';
+import { boundaryCases, gridCases, type BoundaryCase, type GridCase } from './cases.js';
+import { summarize, type BoundaryResult, type CaseResult, type Compared, type ConformanceReport, type GridResult, type ScenarioResult } from './report.js';
+import { withKernel } from '../scenario/overrides.js';
+
+/** What conformance runs on: the kernel (a live backend) and a fresh model of the same machine. */
+export interface ConformanceSetup {
+  readonly kernel: Backend;
+  readonly profile: KernelProfile;
+  readonly quick: boolean;
+  /** Scenario files to run on both sides, as text. */
+  readonly scenarios?: readonly { readonly source: string; readonly text: string }[];
+  /** A fresh kernel backend for each scenario (its own cgroups and tasks); disposed after. */
+  readonly freshKernel?: () => Promise<Backend>;
+  /** Called before each case (progress). */
+  readonly onCase?: (done: number, total: number, id: string) => void;
+  /** Waits between kernel observations (frees are asynchronous); injectable for tests. */
+  readonly sleep?: (ms: number) => Promise<void>;
+}
+
+const PROBER = '(prober)';
+
+function compare(kernel: number, model: number, tol: number): Compared {
+  return { kernel, model, diff: kernel - model, ok: Math.abs(kernel - model) <= tol };
+}
+
+function exact(kernel: number, model: number): Compared {
+  return { kernel, model, diff: kernel - model, ok: kernel === model };
+}
+
+const outcomeOf = (o: Outcome): string => resultOf(o);
+
+/** Kernel memory a cgroup holds itself (its counter minus its children's). */
+function localKernel(s: Snapshot, path: string): number {
+  const c = s.cgroups.find((x) => x.path === path);
+  if (!c) return 0;
+  const below = s.cgroups.filter((x) => x.path !== path && parentOf(x.path) === path).reduce((sum, x) => sum + (x.kernel ?? 0), 0);
+  return (c.kernel ?? 0) - below;
+}
+
+function kernelOf(s: Snapshot, path: string): number {
+  return s.cgroups.find((x: CgroupState) => x.path === path)?.kernel ?? 0;
+}
+
+function memlockOf(s: Snapshot, name: string): number {
+  return s.maps.find((m) => m.name === name)?.memlock ?? 0;
+}
+
+function parentOf(path: string): string {
+  const cut = path.lastIndexOf('/');
+  return cut <= 0 ? '/' : path.slice(0, cut);
+}
+
+/** Runs the grid, the limit-boundary cases and the scenarios on the kernel and on the model. */
+export async function runConformance(setup: ConformanceSetup): Promise<ConformanceReport> {
+  const started = Date.now();
+  const { profile, quick } = setup;
+  const tol = tolerance(profile);
+  const model = new ModelBackend(profile);
+  const kernel = setup.kernel;
+  const sleep = setup.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+  const grid = gridCases(profile, quick);
+  const bounds = boundaryCases(profile, quick);
+  const scenarios = setup.scenarios ?? [];
+  const total = grid.length + bounds.length + scenarios.length;
+  const cases: CaseResult[] = [];
+  let done = 0;
+
+  for (const side of [kernel, model]) {
+    const started = await side.startTask(PROBER, { cgroup: '/', uid: 0 });
+    if (!started.ok) throw new Error(`starting the prober: ${started.reason}`);
+  }
+
+  for (const [i, g] of grid.entries()) {
+    setup.onCase?.(done++, total, g.id);
+    cases.push(await gridCase(i, g, kernel, model, tol.bytes, sleep, profile).catch((e: unknown) => gridError(g, e)));
+  }
+  for (const [i, b] of bounds.entries()) {
+    setup.onCase?.(done++, total, b.id);
+    cases.push(await boundaryCase(i, b, kernel, profile).catch((e: unknown) => boundaryError(b, e)));
+  }
+  for (const s of scenarios) {
+    setup.onCase?.(done++, total, s.source);
+    if (!setup.freshKernel) {
+      cases.push(scenarioError(s.source, new Error('no fresh kernel backend to run scenarios on')));
+      continue;
+    }
+    const fresh = await setup.freshKernel();
+    try {
+      cases.push(await scenarioCase(s, profile, fresh, tol.bytes, sleep).catch((e: unknown) => scenarioError(s.source, e)));
+    } finally {
+      await fresh.dispose();
+    }
+  }
+  setup.onCase?.(done, total, '');
+  return {
+    kernel: { release: profile.release, cgroup: profile.cgroupVersion, cpus: profile.possibleCpus, pageSize: profile.pageSize, regime: profile.regime },
+    quick,
+    tolerance: tol,
+    cases,
+    ...summarize(cases),
+    seconds: (Date.now() - started) / 1000,
+  };
+}
+
+const message = (e: unknown): string => (e instanceof Error ? e.message : String(e));
+
+function gridError(g: GridCase, e: unknown): GridResult {
+  return { kind: 'grid', id: g.id, type: g.spec.type, outcome: { kernel: '?', model: '?', ok: false }, error: message(e) };
+}
+
+function boundaryError(b: BoundaryCase, e: unknown): BoundaryResult {
+  return { kind: 'boundary', id: b.id, type: b.spec.type, max: b.max, grows: b.grows, largest: exact(-1, -1), base: 0, probes: [], error: message(e) };
+}
+
+function scenarioError(source: string, e: unknown): ScenarioResult {
+  return { kind: 'scenario', id: source, outcomeMismatches: [], worstCharge: undefined, steps: 0, ok: false, error: message(e) };
+}
+
+/** Does the same thing on both sides and returns both outcomes. */
+async function both<T>(kernel: Backend, model: Backend, f: (b: Backend) => Promise<T>): Promise<[T, T]> {
+  const k = await f(kernel);
+  const m = await f(model);
+  return [k, m];
+}
+
+/** Reads the kernel until its counters stop moving (frees are asynchronous), at most ~2 s. */
+async function settled(b: Backend, sleep: (ms: number) => Promise<void>): Promise<Snapshot> {
+  let last = await b.snapshot();
+  for (let i = 0; i < 40; i++) {
+    await sleep(50);
+    const now = await b.snapshot();
+    const same = now.cgroups.every((c) => last.cgroups.find((x) => x.path === c.path)?.kernel === c.kernel);
+    last = now;
+    if (same) break;
+  }
+  return last;
+}
+
+async function gridCase(i: number, g: GridCase, kernel: Backend, model: Backend, base: number, sleep: (ms: number) => Promise<void>, profile: KernelProfile): Promise<GridResult> {
+  const tol = caseTolerance(g.spec, profile, base);
+  const path = `/g${i}`;
+  const name = `m${i}`;
+  const must = (o: Outcome, what: string): void => {
+    if (!o.ok) throw new Error(`${what}: ${o.errno}: ${o.reason}`);
+  };
+  for (const b of [kernel, model]) {
+    must(await b.createCgroup(path, { max: Number.POSITIVE_INFINITY, high: Number.POSITIVE_INFINITY }), `creating ${path}`);
+    must(await b.moveTask(PROBER, path), `moving the prober to ${path}`);
+  }
+  try {
+    const [k0, m0] = [await settled(kernel, sleep), await model.snapshot()];
+    const [kc, mc] = await both(kernel, model, (b) => b.createMap(PROBER, name, g.spec));
+    const outcome = { kernel: outcomeOf(kc), model: outcomeOf(mc), ok: outcomeOf(kc) === outcomeOf(mc) };
+    if (!kc.ok || !mc.ok) return { kind: 'grid', id: g.id, type: g.spec.type, outcome };
+    const [k1, m1] = [await kernel.snapshot(), await model.snapshot()];
+    const result: GridResult = {
+      kind: 'grid',
+      id: g.id,
+      type: g.spec.type,
+      outcome,
+      memlock: exact(memlockOf(k1, name), memlockOf(m1, name)),
+      createCharge: compare(kernelOf(k1, path) - kernelOf(k0, path), kernelOf(m1, path) - kernelOf(m0, path), tol),
+    };
+    if (!g.inserts) return result;
+    const ctx = g.inserts.context === 'softirq' ? ('softirq' as const) : { task: PROBER };
+    // Arm the interrupt driver first (its own maps and program are charged where it runs).
+    if (ctx === 'softirq') await both(kernel, model, (b) => b.updateMap(name, 0, 'softirq', 0));
+    const [k2, m2] = [await kernel.snapshot(), await model.snapshot()];
+    const [ku, mu] = await both(kernel, model, (b) => b.updateMap(name, g.inserts?.count ?? 0, ctx, 0));
+    const [k3, m3] = [await kernel.snapshot(), await model.snapshot()];
+    const applied = (o: Outcome): number => o.applied ?? (o.ok ? (g.inserts?.count ?? 0) : 0);
+    return {
+      ...result,
+      inserts: {
+        context: g.inserts.context,
+        applied: exact(applied(ku), applied(mu)),
+        memlock: exact(memlockOf(k3, name), memlockOf(m3, name)),
+        charge: compare(kernelOf(k3, path) - kernelOf(k2, path), kernelOf(m3, path) - kernelOf(m2, path), tol),
+        bystander: compare(localKernel(k3, '/') - localKernel(k2, '/'), localKernel(m3, '/') - localKernel(m2, '/'), tol),
+      },
+    };
+  } finally {
+    for (const b of [kernel, model]) {
+      await b.close('map', name);
+      await b.moveTask(PROBER, '/');
+      await b.removeCgroup(path);
+    }
+  }
+}
+
+/**
+ * What the model says a probe does: a fresh model kernel with the probe's cgroup, seeded with
+ * the memory the kernel's cgroup held before the probe (its probe task's own pages), creates the
+ * map of `size` entries (or inserts until it fails).
+ */
+function modelProbe(b: BoundaryCase, size: number, base: number, profile: KernelProfile): { ok: boolean; applied: number; result: string } {
+  const k = new ModelKernel(profile);
+  k.createCgroup('/b', { max: b.max, high: Number.POSITIVE_INFINITY });
+  k.seed('/b', base);
+  k.startTask(PROBER, { cgroup: '/b', uid: 0 });
+  const made = k.createMap(PROBER, 'm', b.grows === 'inserts' ? b.spec : sized(b, size));
+  if (!made.ok || b.grows === 'max_entries') return { ok: made.ok, applied: 0, result: resultOf(made) };
+  const o = k.updateMap('m', b.spec.maxEntries, { task: PROBER }, 0);
+  return { ok: o.ok, applied: o.applied ?? 0, result: resultOf(o) };
+}
+
+/**
+ * An outcome as conformance compares it: `ok`, the errno, or `killed` when the task died (the
+ * model's OOM kill; on the kernel, the worker process was gone, ESRCH).
+ */
+function resultOf(o: Outcome): string {
+  if (o.ok) return 'ok';
+  return o.killed || o.errno === 'ESRCH' ? 'killed' : o.errno;
+}
+
+/** A size's spec: max_entries = size (ringbufs: the size in bytes). */
+function sized(b: BoundaryCase, size: number): MapSpec {
+  return mapSpec({ ...b.spec, maxEntries: size });
+}
+
+/** Candidate sizes in order: multiples of the step, or powers of two for ringbufs. */
+function candidate(b: BoundaryCase, k: number): number {
+  return b.step === 0 ? b.spec.maxEntries * 2 ** k : b.step * k;
+}
+
+/** The model's largest candidate that fits with `base` bytes already charged (fits is monotone). */
+function modelLargest(b: BoundaryCase, base: number, profile: KernelProfile): number {
+  if (b.grows === 'inserts') return modelProbe(b, 0, base, profile).applied;
+  const fits = (k: number): boolean => k === 0 || modelProbe(b, candidate(b, k), base, profile).ok;
+  let lo = 0;
+  let hi = 1;
+  while (fits(hi) && hi < 2 ** 26) {
+    lo = hi;
+    hi *= 2;
+  }
+  while (hi - lo > 1) {
+    const mid = Math.floor((lo + hi) / 2);
+    if (fits(mid)) lo = mid;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/**
+ * A limit-boundary case. Every kernel probe runs a fresh task in a fresh cgroup at the limit.
+ * The task first creates and closes a tiny map of the same type, so that the code paths of the
+ * probe have faulted their pages in; then the cgroup's charge stock is drained and what it holds
+ * now (the task's own pages, and what the tiny map left) is read; then the task creates the map.
+ * For inserts, the task that created the map stays idle and the inserts come from a task outside
+ * the limited cgroup: the elements are charged to the map's cgroup all the same, and an inserter
+ * inside would be OOM-killed by the first page it faults once the cgroup is full. The model runs
+ * each probe seeded with what the kernel's cgroup held before it, and the case agrees when the
+ * model predicts every probe's outcome.
+ */
+async function boundaryCase(i: number, b: BoundaryCase, kernel: Backend, profile: KernelProfile): Promise<BoundaryResult> {
+  const probes: { size: number; result: string; model: string; base: number }[] = [];
+  let n = 0;
+  const probe = async (size: number): Promise<{ ok: boolean; applied: number }> => {
+    const path = `/b${i}_${n}`;
+    const task = `(probe ${i}.${n})`;
+    n++;
+    const must = (o: Outcome, what: string): void => {
+      if (!o.ok) throw new Error(`${what}: ${o.errno}: ${o.reason}`);
+    };
+    must(await kernel.createCgroup(path, { max: b.max, high: Number.POSITIVE_INFINITY }), `creating ${path}`);
+    try {
+      must(await kernel.startTask(task, { cgroup: path, uid: 0 }), `starting a probe task in ${path}`);
+      must(await kernel.createMap(task, 'warm', tiny(b.spec)), `warming the probe task up in ${path}`);
+      must(await kernel.close('map', 'warm'), 'closing the warm-up map');
+      must(await kernel.drainStocks(path), `draining the charge stock of ${path}`);
+      const base = (await kernel.snapshot()).cgroups.find((x) => x.path === path)?.usage ?? 0;
+      const made = await kernel.createMap(task, 'bm', b.grows === 'inserts' ? b.spec : sized(b, size));
+      const o = made.ok && b.grows === 'inserts' ? await kernel.updateMap('bm', b.spec.maxEntries, { task: PROBER }, 0) : made;
+      const applied = b.grows === 'inserts' ? (o.applied ?? 0) : 0;
+      const expected = modelProbe(b, size, base, profile);
+      probes.push({
+        size: b.grows === 'inserts' ? applied : size,
+        result: b.grows === 'inserts' ? `${resultOf(o)} after ${applied}` : resultOf(o),
+        model: b.grows === 'inserts' ? `${expected.result} after ${expected.applied}` : expected.result,
+        base,
+      });
+      return { ok: o.ok, applied };
+    } finally {
+      await kernel.close('map', 'bm');
+      await kernel.stopTask(task);
+      await kernel.removeCgroup(path);
+    }
+  };
+  let largest: number;
+  if (b.grows === 'inserts') {
+    largest = (await probe(0)).applied;
+  } else {
+    // Start at the model's answer and bracket the kernel's boundary: ok at k, refused at k + 1.
+    let k = modelLargest(b, 0, profile);
+    const fitsAt = async (idx: number): Promise<boolean> => (idx === 0 ? true : (await probe(candidate(b, idx))).ok);
+    if (await fitsAt(k)) {
+      while (k < 2 ** 26 && (await fitsAt(k + 1))) k++;
+    } else {
+      while (k > 0 && !(await fitsAt(k - 1))) k--;
+      k = Math.max(0, k - 1);
+    }
+    largest = k === 0 ? 0 : candidate(b, k);
+  }
+  const base = Math.max(0, ...probes.map((p) => p.base));
+  const m = modelLargest(b, base, profile);
+  const model = b.grows === 'inserts' || m === 0 ? m : candidate(b, m);
+  return {
+    kind: 'boundary',
+    id: b.id,
+    type: b.spec.type,
+    max: b.max,
+    grows: b.grows,
+    largest: {
+      kernel: largest,
+      model,
+      diff: largest - model,
+      // Creations must be predicted exactly; inserts within what per-CPU object stocks hold.
+      ok: b.grows === 'inserts' ? Math.abs(largest - model) <= insertTolerance(b.spec, profile) : probes.every((p) => p.result === p.model),
+    },
+    base,
+    probes,
+  };
+}
+
+/** A map of the same type with one entry (ringbufs: one page), to warm a probe task up. */
+function tiny(spec: MapSpec): MapSpec {
+  return mapSpec({ ...spec, maxEntries: spec.type === 'ringbuf' ? 4096 : 1 });
+}
+
+async function scenarioCase(
+  s: { source: string; text: string },
+  profile: KernelProfile,
+  kernel: Backend,
+  tol: number,
+  sleep: (ms: number) => Promise<void>,
+): Promise<ScenarioResult> {
+  const parsed = parseScenario(s.text, s.source);
+  if (!parsed.ok) throw new Error(`${s.source}: ${parsed.error.message}`);
+  const scenario = withKernel(parsed.scenario, { version: profile.release, cpus: profile.possibleCpus });
+  return runScenarioSteps(scenario, profile, kernel, tol, sleep);
+}
