@@ -16,7 +16,8 @@ export function tolerance(profile: KernelProfile): { bytes: number; why: string 
     why:
       `${pages} pages: < 1 page of objcg stock per possible CPU (${profile.possibleCpus}) + 2 pages for the fd's struct file and fd table; ` +
       'maps with per-CPU bpf_mem_alloc caches also allow a high watermark of objects (refills of per-CPU objects fail while the per-CPU allocator has no populated space); ' +
-      'scenarios also allow 32 KiB per task (a live task is a process: it faults pages and page tables of its own as it works) and 1 KiB per BPF object',
+      'scenarios also allow 32 KiB per task (a live task is a process: it faults pages and page tables of its own as it works) and 1 KiB per BPF object; ' +
+      'limit boundaries: every creation probe predicted (allowing one page the probe task may fault of its own), inserts within the elements the per-CPU object stocks hold',
   };
 }
 

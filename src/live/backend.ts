@@ -20,7 +20,7 @@ import { CgroupFs } from '../sys/cgroupfs.js';
 import type { CgroupCounters } from '../sys/cgroupfs-parse.js';
 import { readKernelProfile } from '../sys/machine.js';
 import { readFdinfo } from '../sys/procfs-fdinfo.js';
-import { track, untrack } from './cleanup.js';
+import { isClosing, track, untrack } from './cleanup.js';
 import { insertKind, UNSUPPORTED_INSERT } from './keys.js';
 import { LiveWorker } from './pool.js';
 import type { WorkerError, WorkerOk, WorkerRequest } from './protocol.js';
@@ -105,10 +105,17 @@ export class LiveBackend implements Backend {
     const prefix = options.prefix ?? 'live';
     const fs = await CgroupFs.open();
     await fs.cleanStale(prefix);
-    await fs.createOwnedRoot(prefix);
     const profile = options.profile ?? (await readKernelProfile());
     const backend = new LiveBackend(profile, fs);
+    // Tracked before anything exists, so that a signal from here on cleans up what follows.
     track(backend);
+    try {
+      await fs.createOwnedRoot(prefix);
+      if (isClosing()) throw new BpfmemError('system', 'interrupted while starting');
+    } catch (error) {
+      await backend.dispose();
+      throw error;
+    }
     return backend;
   }
 
@@ -156,6 +163,7 @@ export class LiveBackend implements Backend {
   // Tasks
 
   async startTask(name: string, spec: TaskSpec): Promise<Outcome> {
+    if (this.disposed) return { ok: false, errno: 'ESRCH', reason: 'the live backend has been disposed' };
     if (this.tasks.has(name)) return { ok: false, errno: 'EEXIST', reason: `task ${name} already exists` };
     const worker = await LiveWorker.spawn(this.profile.possibleCpus);
     const memlock = spec.memlock === undefined ? null : spec.memlock;
@@ -163,6 +171,10 @@ export class LiveBackend implements Backend {
     if (!set.ok) {
       await worker.stop();
       return refusal(set, `setting up task ${name}`);
+    }
+    if (this.disposed) {
+      await worker.stop();
+      return { ok: false, errno: 'ESRCH', reason: 'the live backend has been disposed' };
     }
     const moved = await this.fs.moveTask(spec.cgroup, worker.pid).catch(async (error: unknown) => {
       await worker.stop();
@@ -387,7 +399,7 @@ export class LiveBackend implements Backend {
     this.tasks.clear();
     this.maps.clear();
     this.progs.clear();
-    await this.fs.removeOwnedRoot();
+    if (this.fs.ownedRoot !== undefined) await this.fs.removeOwnedRoot();
   }
 
   /** Kills every worker at once (the last resort of a signal handler). */

@@ -8,10 +8,20 @@ export interface Disposable {
 }
 
 const open = new Set<Disposable>();
+let closing = false;
 
-/** Remembers a live backend until it is disposed. */
+/**
+ * Remembers a live backend until it is disposed. After a signal (once {@link disposeAll} has
+ * begun) nothing new may start: the caller gets an error and must dispose what it made.
+ */
 export function track(d: Disposable): void {
+  if (closing) throw new Error('bpfmem is shutting down: no new live backend');
   open.add(d);
+}
+
+/** Whether a signal has begun the shutdown. */
+export function isClosing(): boolean {
+  return closing;
 }
 
 /** Forgets a disposed live backend. */
@@ -19,8 +29,9 @@ export function untrack(d: Disposable): void {
   open.delete(d);
 }
 
-/** Disposes every open live backend (on a signal); never throws. */
+/** Disposes every open live backend (on a signal) and refuses new ones; never throws. */
 export async function disposeAll(): Promise<void> {
+  closing = true;
   const all = [...open];
   open.clear();
   await Promise.allSettled(all.map((d) => d.dispose()));
