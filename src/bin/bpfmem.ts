@@ -10,7 +10,11 @@ for (const [signal, code] of [
 ] as const) {
   process.once(signal, () => {
     process.stderr.write(`\nbpfmem: ${signal}: removing what this run created\n`);
-    void disposeAll().finally(() => process.exit(code));
+    void disposeAll()
+      .then((failures) => {
+        for (const f of failures) process.stderr.write(`bpfmem: cleanup: ${f}\n`);
+      })
+      .finally(() => process.exit(code));
   });
 }
 

@@ -57,6 +57,9 @@ interface LiveProg {
   readonly insns: number;
 }
 
+/** What every operation answers once the backend is disposed (a signal may come mid-run). */
+const DISPOSED: Refusal = { ok: false, errno: 'ESRCH', reason: 'the live backend has been disposed' };
+
 /** The name of the interrupt driver: a worker outside the scenario's cgroups. */
 const DRIVER = '(softirq)';
 
@@ -111,10 +114,14 @@ export class LiveBackend implements Backend {
     track(backend);
     try {
       await fs.createOwnedRoot(prefix);
-      if (isClosing()) throw new BpfmemError('system', 'interrupted while starting');
     } catch (error) {
       await backend.dispose();
       throw error;
+    }
+    if (isClosing() || backend.disposed) {
+      // A signal came while the root was being made: the dispose it ran saw no root yet.
+      await fs.removeOwnedRoot();
+      throw new BpfmemError('system', 'interrupted while starting');
     }
     return backend;
   }
@@ -128,6 +135,7 @@ export class LiveBackend implements Backend {
   // Cgroups
 
   async createCgroup(path: string, limits: CgroupLimits): Promise<Outcome> {
+    if (this.disposed) return DISPOSED;
     const made = await this.fs.create(path);
     if (!made.ok) return made;
     this.cgroups.push(path);
@@ -135,6 +143,7 @@ export class LiveBackend implements Backend {
   }
 
   async setLimit(path: string, limits: Partial<CgroupLimits>): Promise<Outcome> {
+    if (this.disposed) return DISPOSED;
     if (path === '/') return { ok: false, errno: 'EINVAL', reason: 'the root cgroup has no memory limit files' };
     if (limits.max !== undefined) {
       const r = await this.fs.setMax(path, limits.max);
@@ -148,6 +157,7 @@ export class LiveBackend implements Backend {
   }
 
   async removeCgroup(path: string): Promise<Outcome> {
+    if (this.disposed) return DISPOSED;
     const r = await this.fs.remove(path);
     if (!r.ok) return r;
     const i = this.cgroups.indexOf(path);
@@ -163,7 +173,7 @@ export class LiveBackend implements Backend {
   // Tasks
 
   async startTask(name: string, spec: TaskSpec): Promise<Outcome> {
-    if (this.disposed) return { ok: false, errno: 'ESRCH', reason: 'the live backend has been disposed' };
+    if (this.disposed) return DISPOSED;
     if (this.tasks.has(name)) return { ok: false, errno: 'EEXIST', reason: `task ${name} already exists` };
     const worker = await LiveWorker.spawn(this.profile.possibleCpus);
     const memlock = spec.memlock === undefined ? null : spec.memlock;
@@ -201,6 +211,7 @@ export class LiveBackend implements Backend {
   }
 
   async moveTask(name: string, cgroup: string): Promise<Outcome> {
+    if (this.disposed) return DISPOSED;
     const task = this.tasks.get(name);
     if (!task) return { ok: false, errno: 'ESRCH', reason: `no task ${name}` };
     const moved = await this.fs.moveTask(cgroup, task.worker.pid);

@@ -29,12 +29,16 @@ export function untrack(d: Disposable): void {
   open.delete(d);
 }
 
-/** Disposes every open live backend (on a signal) and refuses new ones; never throws. */
-export async function disposeAll(): Promise<void> {
+/**
+ * Disposes every open live backend (on a signal) and refuses new ones. Never throws: returns
+ * what could not be cleaned up, one line each, for the caller to say.
+ */
+export async function disposeAll(): Promise<string[]> {
   closing = true;
   const all = [...open];
   open.clear();
-  await Promise.allSettled(all.map((d) => d.dispose()));
+  const results = await Promise.allSettled(all.map((d) => d.dispose()));
+  return results.flatMap((r) => (r.status === 'rejected' ? [r.reason instanceof Error ? r.reason.message : String(r.reason)] : []));
 }
 
 /** How many live backends are open (for tests). */

@@ -68,10 +68,20 @@ export async function readChildNames(dir: string): Promise<string[]> {
   }
 }
 
-/** Every cgroup directory at and below `dir`, children before parents (the order rmdir needs). */
+/**
+ * Every cgroup directory at and below `dir`, children before parents (the order rmdir needs).
+ * A child removed while the tree is read is left out (only `dir` itself missing is an error).
+ */
 export async function readSubtreePostOrder(dir: string): Promise<string[]> {
   const out: string[] = [];
-  for (const name of await readChildNames(dir)) out.push(...(await readSubtreePostOrder(`${dir}/${name}`)));
+  for (const name of await readChildNames(dir)) {
+    try {
+      out.push(...(await readSubtreePostOrder(`${dir}/${name}`)));
+    } catch (error) {
+      if (error instanceof BpfmemError && errnoCode(error.cause) === 'ENOENT') continue;
+      throw error;
+    }
+  }
   out.push(dir);
   return out;
 }

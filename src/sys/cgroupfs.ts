@@ -419,7 +419,12 @@ export class CgroupFs {
     let remaining = dirs;
     let lastError = '';
     for (let attempt = 0; attempt < 20 && remaining.length > 0; attempt++) {
-      if (attempt > 0) await sleep(50);
+      if (attempt > 0) {
+        await sleep(50);
+        // A directory made meanwhile (by work still finishing as we clean up) goes too.
+        const now = await readSubtreePostOrder(top).catch(() => remaining);
+        remaining = now.filter((dir) => check(dir) === undefined);
+      }
       for (const dir of remaining) {
         const pids = await readCgroupProcs(dir).catch(() => []);
         for (const pid of pids) await this.#moveHomeRaw(pid).catch(() => undefined);
