@@ -182,9 +182,10 @@ export class LiveBackend implements Backend {
       await worker.stop();
       return refusal(set, `setting up task ${name}`);
     }
-    if (this.disposed) {
+    // Disposed while the worker started (a signal): it must not move into a cgroup being removed.
+    if (this.isDisposed()) {
       await worker.stop();
-      return { ok: false, errno: 'ESRCH', reason: 'the live backend has been disposed' };
+      return DISPOSED;
     }
     const moved = await this.fs.moveTask(spec.cgroup, worker.pid).catch(async (error: unknown) => {
       await worker.stop();
@@ -411,6 +412,11 @@ export class LiveBackend implements Backend {
     this.maps.clear();
     this.progs.clear();
     if (this.fs.ownedRoot !== undefined) await this.fs.removeOwnedRoot();
+  }
+
+  /** Whether {@link dispose} has begun (read through a call: it changes across awaits). */
+  isDisposed(): boolean {
+    return this.disposed;
   }
 
   /** Kills every worker at once (the last resort of a signal handler). */

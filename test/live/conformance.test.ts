@@ -90,7 +90,7 @@ describe.skipIf(!liveEnv.ok)('bpfmem conformance and signals', () => {
     expect(mine().length).toBe(1);
     await new Promise((r) => setTimeout(r, 1500));
     child.kill('SIGINT');
-    const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
+    const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => { resolve(c); }));
     expect(code).toBe(130);
     expect(stderr).toContain('SIGINT: removing what this run created');
     expect(stderr).not.toContain('cleanup:');
