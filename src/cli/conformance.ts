@@ -9,6 +9,7 @@ import { SCENARIOS_DIR } from './demo.js';
 import { styleFor, type Style } from './io.js';
 import { jsonOption, type CommandContext } from './main.js';
 import { json } from './render/common.js';
+import { wrap } from './render/simulate.js';
 import { table } from './table.js';
 
 export function conformanceCommand(ctx: CommandContext): Command {
@@ -69,7 +70,7 @@ export function reportText(r: ConformanceReport, st: Style): string {
   const out: string[] = [];
   const k = r.kernel;
   out.push(`${st.bold('bpfmem conformance')}: model vs kernel ${k.release}, cgroup v${k.cgroup}, ${k.cpus} possible CPUs, regime ${k.regime}${r.quick ? ' (quick)' : ''}\n`);
-  out.push(`charge tolerance: ${formatBytes(r.tolerance.bytes)} (${r.tolerance.why})\n\n`);
+  out.push(`${wrap(`charge tolerance: ${formatBytes(r.tolerance.bytes)}: ${r.tolerance.why}`, 80, '', '  ')}\n\n`);
   out.push(
     table(r.byType, [
       { header: 'MAP TYPE', value: (t) => t.type },
