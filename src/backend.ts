@@ -36,7 +36,7 @@ export interface Backend {
   /** BPF_MAP_CREATE as a task. */
   createMap(task: string, name: string, spec: MapSpec): Promise<Outcome>;
   /** Inserts `count` new elements, as a task or from interrupt context, on a CPU. */
-  updateMap(map: string, count: number, context: UpdateContext, cpu: number): Promise<Outcome>;
+  updateMap(map: string, count: number, context: UpdateContext, cpu: number, options?: UpdateOptions): Promise<Outcome>;
   /** Deletes `count` elements. */
   deleteFromMap(map: string, count: number, cpu: number): Promise<Outcome>;
   /** BPF_PROG_LOAD of a program of `insns` instructions, as a task. */
@@ -70,6 +70,17 @@ export interface TaskSpec {
   readonly capIpcLock?: boolean;
 }
 
+/** How updates go when the kernel refuses some for a while. */
+export interface UpdateOptions {
+  /**
+   * Retries an insert refused with ENOMEM for up to this many milliseconds in all. Per-CPU
+   * allocations made from bpf_mem_alloc refills (GFP_NOWAIT) fail while the per-CPU allocator
+   * has no populated space left, until `pcpu_balance_workfn()` populates more: a timing the
+   * model does not play. The live backend counts the retries in `Success.retried`.
+   */
+  readonly retryEnomemMs?: number;
+}
+
 /** Where an update runs: as a task, or from an interrupt that found some task running. */
 export type UpdateContext = { readonly task: string } | 'softirq' | 'irq';
 
@@ -82,6 +93,8 @@ export interface Success {
   readonly applied?: number;
   /** What is worth knowing about how it went (who was charged, a limit exceeded by force). */
   readonly detail?: string;
+  /** Inserts refused with ENOMEM and retried (see {@link UpdateOptions}). */
+  readonly retried?: number;
 }
 
 export interface Refusal {

@@ -107,7 +107,7 @@ export function reportText(r: ConformanceReport, st: Style): string {
     );
   }
   const exceptions = exceptionLines(r);
-  if (exceptions.length) out.push(`\n${st.bold('exceptions')}\n${exceptions.join('\n')}\n`);
+  if (exceptions.length) out.push(`\n${st.bold('exceptions and notes')}\n${exceptions.join('\n')}\n`);
   out.push(`\n${st.dim(`${r.cases.length} cases in ${r.seconds.toFixed(1)} s`)}\n`);
   return out.join('');
 }
@@ -138,6 +138,9 @@ function gridExceptions(c: GridResult, d: (n: number) => string): string[] {
   if (c.memlock && !c.memlock.ok) lines.push(`  ${c.id}: memlock kernel ${c.memlock.kernel}, model ${c.memlock.model}`);
   if (c.createCharge && !c.createCharge.ok) lines.push(`  ${c.id}: creation charge ${d(c.createCharge.diff)} off the model (kernel ${formatBytes(c.createCharge.kernel)})`);
   const ins = c.inserts;
+  if (ins?.retried) {
+    lines.push(`  ${c.id}: note: the kernel refused ${ins.retried} inserts with ENOMEM until the per-CPU allocator populated more space; retried`);
+  }
   if (ins) {
     if (!ins.applied.ok) lines.push(`  ${c.id}: inserts done: kernel ${ins.applied.kernel}, model ${ins.applied.model}`);
     if (!ins.memlock.ok) lines.push(`  ${c.id}: memlock after inserts: kernel ${ins.memlock.kernel}, model ${ins.memlock.model}`);

@@ -26,6 +26,11 @@ export interface GridResult {
   /** For cases with inserts: inserts done, memlock after, and the charge of the inserts. */
   readonly inserts?: {
     readonly context: 'task' | 'softirq';
+    /**
+     * Inserts the kernel refused with ENOMEM and that were retried: per-CPU refills fail while
+     * the per-CPU allocator has no populated space (a timing the model does not play).
+     */
+    readonly retried: number;
     readonly applied: Compared;
     readonly memlock: Compared;
     readonly charge: Compared;

@@ -2,6 +2,7 @@ import type { Backend, CgroupState, Outcome, Snapshot } from '../backend.js';
 import { ModelBackend } from '../model/backend.js';
 import { ModelKernel } from '../model/kernel.js';
 import { mapSpec, type MapSpec } from '../model/maps/spec.js';
+import { PERCPU_MAP_TYPES } from '../model/maptypes.js';
 import type { KernelProfile } from '../model/profile.js';
 import { parseScenario } from '../scenario/parse.js';
 import { runScenarioSteps } from './scenario.js';
@@ -174,13 +175,16 @@ async function gridCase(i: number, g: GridCase, kernel: Backend, model: Backend,
     // Arm the interrupt driver first (its own maps and program are charged where it runs).
     if (ctx === 'softirq') await both(kernel, model, (b) => b.updateMap(name, 0, 'softirq', 0));
     const [k2, m2] = [await kernel.snapshot(), await model.snapshot()];
-    const [ku, mu] = await both(kernel, model, (b) => b.updateMap(name, g.inserts?.count ?? 0, ctx, 0));
+    // Per-CPU refills may fail for a while on the kernel (see UpdateOptions): retried, and said.
+    const percpu = PERCPU_MAP_TYPES.has(g.spec.type);
+    const [ku, mu] = await both(kernel, model, (b) => b.updateMap(name, g.inserts?.count ?? 0, ctx, 0, percpu ? { retryEnomemMs: 10_000 } : {}));
     const [k3, m3] = [await kernel.snapshot(), await model.snapshot()];
     const applied = (o: Outcome): number => o.applied ?? (o.ok ? (g.inserts?.count ?? 0) : 0);
     return {
       ...result,
       inserts: {
         context: g.inserts.context,
+        retried: ku.ok ? (ku.retried ?? 0) : 0,
         applied: exact(applied(ku), applied(mu)),
         memlock: exact(memlockOf(k3, name), memlockOf(m3, name)),
         charge: compare(kernelOf(k3, path) - kernelOf(k2, path), kernelOf(m3, path) - kernelOf(m2, path), tol),

@@ -11,6 +11,7 @@ import type {
   TaskSpec,
   TaskState,
   UpdateContext,
+  UpdateOptions,
 } from '../backend.js';
 import { BpfmemError } from '../errors.js';
 import { errnoName, isErrno, type Errno } from '../model/errno.js';
@@ -244,7 +245,7 @@ export class LiveBackend implements Backend {
     return ok();
   }
 
-  async updateMap(name: string, count: number, context: UpdateContext, cpu: number): Promise<Outcome> {
+  async updateMap(name: string, count: number, context: UpdateContext, cpu: number, options: UpdateOptions = {}): Promise<Outcome> {
     const map = this.maps.get(name);
     if (!map) return { ok: false, errno: 'EBADF', reason: `no open map ${name}` };
     if (insertKind(map.spec.type) === 'unsupported') {
@@ -258,12 +259,21 @@ export class LiveBackend implements Backend {
       if (!opened.ok) return refusal(opened, `opening map "${name}" in ${context.task}`);
       task.opened.add(map.id);
     }
-    const answer = await task.worker.request({ op: 'insert', id: map.id, spec: map.spec, firstKey: map.nextKey, count, cpu });
+    const answer = await task.worker.request({
+      op: 'insert',
+      id: map.id,
+      spec: map.spec,
+      firstKey: map.nextKey,
+      count,
+      cpu,
+      ...(options.retryEnomemMs ? { retryEnomemMs: options.retryEnomemMs } : {}),
+    });
     const applied = answer.ok ? count : (answer.applied ?? 0);
     map.nextKey += applied;
     map.elements = Math.min(map.elements + applied, capacityOf(map.spec));
     if (!answer.ok) return refusal(answer, `inserting into map "${name}" (after ${applied})`);
-    return ok(undefined, applied);
+    const retried = answer.value.kind === 'count' ? (answer.value.retried ?? 0) : 0;
+    return { ...ok(undefined, applied), ...(retried ? { retried } : {}) };
   }
 
   /**

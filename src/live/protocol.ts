@@ -17,6 +17,8 @@ export type WorkerRequest =
       readonly firstKey: number;
       readonly count: number;
       readonly cpu: number;
+      /** Retries ENOMEM for up to this many milliseconds in all (0: none). */
+      readonly retryEnomemMs?: number;
     }
   | { readonly op: 'remove'; readonly id: number; readonly spec: MapSpec; readonly firstKey: number; readonly count: number; readonly cpu: number }
   | { readonly op: 'closeMap'; readonly id: number }
@@ -49,7 +51,7 @@ export type WorkerValue =
   | { readonly kind: 'none' }
   | { readonly kind: 'map'; readonly id: number; readonly fd: number }
   | { readonly kind: 'prog'; readonly id: number; readonly fd: number }
-  | { readonly kind: 'count'; readonly applied: number }
+  | { readonly kind: 'count'; readonly applied: number; readonly retried?: number }
   | { readonly kind: 'softirq'; readonly applied: number; readonly failed: number; readonly lastError: number };
 
 /** One message on the worker channel. */

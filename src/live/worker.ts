@@ -79,6 +79,11 @@ function valueFd(spec: MapSpec): number {
   }
 }
 
+/** Blocks this worker for `ms` (it has nothing else to do while it waits for the kernel). */
+function sleepSync(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
 /** Runs a request that answers at once (every one but `softirqSend`). */
 function now(req: Exclude<WorkerRequest, { op: 'softirqSend' }>): WorkerOk | WorkerError {
   const answer = handle(req);
@@ -163,16 +168,25 @@ function handle(req: WorkerRequest): WorkerOk | WorkerError | Promise<WorkerOk |
         // One key and one value buffer for the whole batch: the loop allocates nothing.
         const key = new Uint8Array(req.spec.keySize);
         const value = valueFor(req.spec, 0, possibleCpus, vfd);
+        const deadline = Date.now() + (req.retryEnomemMs ?? 0);
+        let retried = 0;
         for (let i = 0; i < req.count; i++) {
           const n = req.firstKey + i;
           try {
             if (req.spec.type === 'bloom_filter') value.set(valueFor(req.spec, n, possibleCpus, vfd));
             mapUpdate(fd, push ? undefined : keyFor(req.spec, n, key), value, 'any');
           } catch (error) {
+            if (error instanceof SyscallError && error.errnoName === 'ENOMEM' && Date.now() < deadline) {
+              // The per-CPU allocator may populate more space meanwhile (pcpu_balance_workfn).
+              retried++;
+              i--;
+              sleepSync(2);
+              continue;
+            }
             return fail(error, i);
           }
         }
-        return ok({ kind: 'count', applied: req.count });
+        return ok({ kind: 'count', applied: req.count, retried });
       }
       case 'remove': {
         setAffinity(req.cpu);

@@ -1,4 +1,4 @@
-import type { Backend, CgroupLimits, KnownSnapshot, Outcome, TaskSpec, UpdateContext } from '../backend.js';
+import type { Backend, CgroupLimits, KnownSnapshot, Outcome, TaskSpec, UpdateContext, UpdateOptions } from '../backend.js';
 import { ModelKernel } from './kernel.js';
 import type { MapSpec } from './maps/spec.js';
 import type { KernelProfile } from './profile.js';
@@ -39,7 +39,8 @@ export class ModelBackend implements Backend {
   createMap(task: string, name: string, spec: MapSpec): Promise<Outcome> {
     return Promise.resolve(this.kernel.createMap(task, name, spec));
   }
-  updateMap(map: string, count: number, context: UpdateContext, cpu: number): Promise<Outcome> {
+  /** The model has no per-CPU allocator timing: options change nothing. */
+  updateMap(map: string, count: number, context: UpdateContext, cpu: number, _options?: UpdateOptions): Promise<Outcome> {
     return Promise.resolve(this.kernel.updateMap(map, count, context, cpu));
   }
   deleteFromMap(map: string, count: number, cpu: number): Promise<Outcome> {
