@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { encodeBtf, parseBtf } from '../../btf/index.js';
 import { BpfmemError } from '../../errors.js';
 import { BTF_KINDS, findBtfMemberOffset, findBtfTypeId } from './btf.js';
 
@@ -87,5 +88,33 @@ describe('findBtfMemberOffset', () => {
   it('is undefined for an unknown struct or member', () => {
     expect(findBtfMemberOffset(BTF, 'bpf_prog', 'id')).toBeUndefined();
     expect(findBtfMemberOffset(BTF, 'bpf_map', 'name')).toBeUndefined();
+  });
+});
+
+describe('the lookups over src/btf', () => {
+  const withAnonymous = encodeBtf([
+    { kind: 'int', name: 'int', size: 4, signed: true, char: false, bool: false, bitOffset: 0, bits: 32 },
+    {
+      kind: 'struct',
+      name: 'outer',
+      size: 16,
+      kindFlag: false,
+      members: [
+        { name: 'a', type: 1, bitOffset: 0, bitfieldSize: 0 },
+        { name: '', type: 3, bitOffset: 64, bitfieldSize: 0 },
+      ],
+    },
+    { kind: 'union', name: '', size: 8, kindFlag: false, members: [{ name: 'hidden', type: 1, bitOffset: 32, bitfieldSize: 0 }] },
+  ]);
+
+  it('find members of anonymous unions and take dot paths', () => {
+    expect(findBtfMemberOffset(withAnonymous, 'outer', 'hidden')).toBe(12);
+  });
+
+  it('take a parsed Btf as well as bytes', () => {
+    const r = parseBtf(withAnonymous);
+    if (!r.ok) throw new Error(r.error);
+    expect(findBtfTypeId(r.value, 'outer', 'struct')).toBe(2);
+    expect(findBtfMemberOffset(r.value, 'outer', 'a')).toBe(0);
   });
 });
