@@ -5,6 +5,7 @@ import type { Io } from './io.js';
 import { conformanceCommand } from './conformance.js';
 import { demoCommand } from './demo.js';
 import { estimateCommand } from './estimate.js';
+import { cgroupsCommand, mapsCommand, progsCommand, summaryAction, topCommand } from './inventory.js';
 import { simulateCommand } from './simulate.js';
 import { VERSION } from '../version.js';
 
@@ -33,6 +34,8 @@ export async function runCli(argv: readonly string[], io: Io): Promise<number> {
     .usage('[options] [command]')
     .version(VERSION, '-V, --version')
     .showSuggestionAfterError(true)
+    // `bpfmem maps --json`: options after a command are that command's (the bare summary has --json too).
+    .enablePositionalOptions()
     .configureHelp({ helpWidth: 80, sortSubcommands: false })
     .configureOutput({
       writeOut: (s) => {
@@ -47,18 +50,25 @@ export async function runCli(argv: readonly string[], io: Io): Promise<number> {
       },
     })
     .exitOverride();
+  program.addCommand(mapsCommand(ctx));
+  program.addCommand(progsCommand(ctx));
+  program.addCommand(cgroupsCommand(ctx));
+  program.addCommand(topCommand(ctx));
   program.addCommand(simulateCommand(ctx));
   program.addCommand(estimateCommand(ctx));
   program.addCommand(demoCommand(ctx));
   program.addCommand(conformanceCommand(ctx));
-  program.argument('[command]').action((command: string | undefined) => {
-    if (command !== undefined) {
-      const names = program.commands.map((c) => c.name());
-      throw new BpfmemError('usage', `unknown command '${command}'${didYouMean(command, names)}; commands are ${names.join(', ')}`);
-    }
-    io.stdout(program.helpInformation());
-    io.stdout('\nStart with `bpfmem demo`: the accounting model, run on its example scenarios.\n');
-  });
+  program
+    .addHelpText('after', '\nWithout a command: a one-screen summary of this machine (needs root).\n`bpfmem demo` shows the accounting model and needs nothing.\n')
+    .argument('[command]')
+    .addOption(jsonOption())
+    .action(async (command: string | undefined, opts: { json?: boolean }) => {
+      if (command !== undefined) {
+        const names = program.commands.map((c) => c.name());
+        throw new BpfmemError('usage', `unknown command '${command}'${didYouMean(command, names)}; commands are ${names.join(', ')}`);
+      }
+      await summaryAction(ctx, opts);
+    });
   for (const cmd of program.commands) cmd.exitOverride().configureOutput(program.configureOutput());
 
   try {

@@ -132,6 +132,11 @@ export class LiveBackend implements Backend {
     return this.fs.ownedRoot ?? '';
   }
 
+  /** The process id of a started task (its worker), or undefined for no such task. */
+  pidOf(task: string): number | undefined {
+    return this.tasks.get(task)?.worker.pid;
+  }
+
   // ---------------------------------------------------------------------------------------
   // Cgroups
 

@@ -1,4 +1,4 @@
-import { readdir, readFile } from 'node:fs/promises';
+import { access, readdir, readFile } from 'node:fs/promises';
 import { BpfmemError } from '../errors.js';
 import type { CgroupVersion } from '../model/profile.js';
 import { COUNTER_FILES, countersFromFiles, type CgroupCounters } from './cgroupfs-parse.js';
@@ -36,6 +36,23 @@ export async function readCgroupCounters(version: CgroupVersion, dir: string): P
   const r = countersFromFiles(version, (n) => byName.get(n));
   if (!r.ok) throw new BpfmemError('system', `${dir}: ${r.error}`);
   return r.value;
+}
+
+/**
+ * A memory cgroup's counters, or undefined when its directory no longer exists (removed while
+ * a tree was being read). Other failures throw as {@link readCgroupCounters} does.
+ */
+export async function readCgroupCountersIfPresent(version: CgroupVersion, dir: string): Promise<CgroupCounters | undefined> {
+  try {
+    return await readCgroupCounters(version, dir);
+  } catch (error) {
+    try {
+      await access(dir);
+    } catch {
+      return undefined;
+    }
+    throw error;
+  }
 }
 
 /** Parses `cgroup.procs` (or `tasks`): one pid per line. Undefined for text that is not that. */

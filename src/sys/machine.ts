@@ -127,7 +127,11 @@ export async function describeMachine(): Promise<MachineDescription> {
  * when the release, CPU count or page size cannot be read.
  */
 export async function readKernelProfile(): Promise<KernelProfile> {
-  const m = await describeMachine();
+  return profileOf(await describeMachine());
+}
+
+/** The {@link KernelProfile} of a machine already described (see {@link readKernelProfile}). */
+export function profileOf(m: MachineDescription): KernelProfile {
   if (m.possibleCpus === undefined) throw new BpfmemError('system', 'cannot read the possible CPUs from /sys/devices/system/cpu/possible');
   if (m.pageSize === undefined) throw new BpfmemError('system', 'cannot read the page size from /proc/self/smaps');
   const profile = makeProfile({

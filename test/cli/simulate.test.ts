@@ -137,8 +137,8 @@ describe('bpfmem demo', () => {
 });
 
 describe('bpfmem', () => {
-  it('prints help without arguments and exits 0', async () => {
-    const run = await cli([]);
+  it('prints help with --help and exits 0', async () => {
+    const run = await cli(['--help']);
     expect(run.status).toBe(0);
     expect(run.stdout).toMatchSnapshot();
   });

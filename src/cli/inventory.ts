@@ -1,0 +1,236 @@
+import { Command, Option } from 'commander';
+import { BpfmemError } from '../errors.js';
+import { Collector, type CollectOptions } from '../inspect/collect.js';
+import { parseBpftoolMaps, parseBpftoolProgs, readBpftoolFile } from '../inspect/bpftool.js';
+import { inferCpus, inputFromBpftool, rawMapsOf } from '../inspect/from-bpftool.js';
+import { buildInventory, type Inventory } from '../inspect/inventory.js';
+import { filterInventory, MAP_SORT_KEYS, PROG_SORT_KEYS, sortMaps, sortProgs, type Filter, type MapSortKey, type ProgSortKey } from '../inspect/query.js';
+import { summarize } from '../inspect/summary.js';
+import { MAP_TYPE_NAMES } from '../model/maptypes.js';
+import { makeProfile } from '../model/profile.js';
+import { formatVersion } from '../model/version.js';
+import { readPageSize, readPossibleCpus } from '../sys/host.js';
+import { release as osRelease } from 'node:os';
+import { didYouMean, oneOf } from '../scenario/parse-fields.js';
+import { PROG_TYPES } from '../sys/bpf/types.js';
+import { styleFor } from './io.js';
+import { jsonOption, type CommandContext } from './main.js';
+import { json } from './render/common.js';
+import {
+  cgroupsJson,
+  cgroupsText,
+  cgroupsToShow,
+  mapsJson,
+  mapsText,
+  progsJson,
+  progsText,
+  summaryJson,
+  summaryText,
+} from './render/inventory.js';
+
+/**
+ * `bpfmem maps`, `progs`, `cgroups`, `top` and the summary of `bpfmem` alone: this machine's
+ * BPF objects and who pays for them (src/inspect/).
+ */
+
+/** Reads the machine once and assembles the inventory. */
+async function inventoryOf(options: CollectOptions): Promise<{ inv: Inventory; regimeReason: string }> {
+  const c = await Collector.open();
+  try {
+    return { inv: buildInventory(await c.collect(options)), regimeReason: c.regimeReason };
+  } finally {
+    c.close();
+  }
+}
+
+interface DumpOptions {
+  fromBpftool?: string;
+  kernel?: string;
+  cpus?: number;
+}
+
+/**
+ * The inventory of a bpftool dump, read as kernel `--kernel` (default this machine's) with
+ * `--cpus` CPUs (default: inferred from per-CPU maps, else this machine's).
+ */
+async function inventoryOfDump(o: DumpOptions & { fromBpftool: string }, kind: 'maps' | 'progs'): Promise<Inventory> {
+  const bytes = await readBpftoolFile(o.fromBpftool);
+  const maps = kind === 'maps' ? parseBpftoolMaps(bytes, o.fromBpftool) : [];
+  const progs = kind === 'progs' ? parseBpftoolProgs(bytes, o.fromBpftool) : [];
+  const release = o.kernel ?? osRelease();
+  const pageSize = (await readPageSize()) ?? 4096;
+  const base = { version: release, pageSize };
+  const inferred = o.cpus === undefined ? inferCpus(rawMapsOf(maps), base) : undefined;
+  const cpus = o.cpus ?? inferred ?? (await readPossibleCpus()) ?? 2;
+  const profile = makeProfile({ ...base, cpus });
+  if ('ok' in profile) throw new BpfmemError('usage', `--kernel ${JSON.stringify(release)}: ${profile.reason}`);
+  const how = o.cpus !== undefined ? 'as given' : inferred !== undefined ? "inferred from its per-CPU maps' memlock" : "this machine's; give --cpus";
+  const input = inputFromBpftool(maps, progs, profile, o.fromBpftool);
+  return buildInventory({
+    ...input,
+    source: `${o.fromBpftool}, read as kernel ${formatVersion(profile.version)}${o.kernel === undefined ? " (this machine's; give --kernel)" : ''} with ${cpus} possible CPUs (${how})`,
+  });
+}
+
+const dumpOptions = (cmd: Command, what: string): Command =>
+  cmd
+    .addOption(new Option('--from-bpftool <file>', `read \`bpftool -j ${what} show\` output instead of this machine`))
+    .addOption(new Option('--kernel <version>', 'with --from-bpftool: the kernel the dump came from (default: this one)'))
+    .addOption(new Option('--cpus <n>', 'with --from-bpftool: its possible CPUs (default: inferred from per-CPU maps)').argParser(cpusArg));
+
+function cpusArg(value: string): number {
+  if (!/^[1-9][0-9]{0,3}$/.test(value) || Number(value) > 8192) throw new BpfmemError('usage', `--cpus ${JSON.stringify(value)}: expected a number of CPUs from 1 to 8192`);
+  return Number(value);
+}
+
+/** The inventory a listing command shows: this machine, or a dump. */
+async function listedInventory(o: DumpOptions, kind: 'maps' | 'progs'): Promise<Inventory> {
+  const { fromBpftool } = o;
+  if (fromBpftool === undefined) {
+    if (o.kernel !== undefined || o.cpus !== undefined) throw new BpfmemError('usage', '--kernel and --cpus describe a dump: give them with --from-bpftool FILE');
+    return (await inventoryOf({ cgroups: false })).inv;
+  }
+  return inventoryOfDump({ ...o, fromBpftool }, kind);
+}
+
+function pidArg(value: string): number {
+  if (!/^[1-9][0-9]{0,9}$/.test(value)) throw new BpfmemError('usage', `--pid ${JSON.stringify(value)}: expected a process id (a positive whole number)`);
+  return Number(value);
+}
+
+function cgroupArg(value: string): string {
+  if (!value.startsWith('/') || value.includes('\0') || value.split('/').some((c) => c === '..' || c === '.')) {
+    throw new BpfmemError('usage', `--cgroup ${JSON.stringify(value)}: expected a cgroup path from the hierarchy's root, like /system.slice or /kubepods`);
+  }
+  return value.length > 1 ? value.replace(/\/+$/, '') : value;
+}
+
+function typeArg(names: readonly string[], what: string) {
+  return (value: string): string => {
+    if (!names.includes(value)) {
+      const hint = didYouMean(value, names) || `; ${what} types are ${oneOf(names)}`;
+      throw new BpfmemError('usage', `--type ${JSON.stringify(value)}: not a ${what} type${hint}`);
+    }
+    return value;
+  };
+}
+
+function sortOption(keys: readonly string[]): Option {
+  return new Option('--sort <key>', 'order of the rows (numbers largest first)').choices(keys).default('id');
+}
+
+const cgroupOption = (help: string): Option => new Option('--cgroup <path>', help).argParser(cgroupArg);
+const pidOption = (help: string): Option => new Option('--pid <pid>', help).argParser(pidArg);
+
+interface ListOptions extends DumpOptions {
+  cgroup?: string;
+  pid?: number;
+  type?: string;
+  sort: string;
+  wide?: boolean;
+  json?: boolean;
+}
+
+const filterOf = (o: ListOptions): Filter => ({
+  ...(o.cgroup !== undefined && { cgroup: o.cgroup }),
+  ...(o.pid !== undefined && { pid: o.pid }),
+  ...(o.type !== undefined && { type: o.type }),
+});
+
+export function mapsCommand(ctx: CommandContext): Command {
+  return dumpOptions(new Command('maps'), 'map')
+    .description('every BPF map: its memory, the memory cgroup charged for it, holders, pins')
+    .addOption(cgroupOption('only maps charged to this memory cgroup or below it'))
+    .addOption(pidOption('only maps this process holds an fd on'))
+    .addOption(new Option('--type <type>', 'only maps of this type (bpftool\'s names: hash, percpu_array …)').argParser(typeArg(MAP_TYPE_NAMES, 'map')))
+    .addOption(sortOption(MAP_SORT_KEYS))
+    .option('--wide', 'also key and value sizes, max entries, flags, every holder and pinned paths')
+    .addOption(jsonOption())
+    .action(async (opts: ListOptions) => {
+      const inv = await listedInventory(opts, 'maps');
+      const shown = filterInventory(inv, filterOf(opts));
+      const maps = sortMaps(shown.maps, opts.sort as MapSortKey);
+      ctx.io.stdout(opts.json ? json(mapsJson(inv, maps)) : mapsText(inv, maps, opts.wide ?? false, styleFor(ctx.io)));
+    });
+}
+
+export function progsCommand(ctx: CommandContext): Command {
+  const progTypes = Object.keys(PROG_TYPES);
+  return dumpOptions(new Command('progs'), 'prog')
+    .description('every BPF program: its memory, holders, pins')
+    .addOption(cgroupOption('only programs held by a process in this memory cgroup or below it'))
+    .addOption(pidOption('only programs this process holds an fd on'))
+    .addOption(new Option('--type <type>', 'only programs of this type (bpftool\'s names: xdp, kprobe …)').argParser(typeArg(progTypes, 'program')))
+    .addOption(sortOption(PROG_SORT_KEYS))
+    .option('--wide', 'also tags, every holder and pinned paths')
+    .addOption(jsonOption())
+    .action(async (opts: ListOptions) => {
+      const inv = await listedInventory(opts, 'progs');
+      const shown = filterInventory(inv, filterOf(opts));
+      const progs = sortProgs(shown.progs, opts.sort as ProgSortKey);
+      ctx.io.stdout(opts.json ? json(progsJson(inv, progs)) : progsText(inv, progs, opts.wide ?? false, styleFor(ctx.io)));
+    });
+}
+
+export function cgroupsCommand(ctx: CommandContext): Command {
+  return new Command('cgroups')
+    .description('the memory cgroup tree: usage, limit, headroom, and the BPF memory charged to each')
+    .option('--all', 'every memory cgroup, not only those with BPF memory at or below them')
+    .addOption(jsonOption())
+    .action(async (opts: { all?: boolean; json?: boolean }) => {
+      const { inv } = await inventoryOf({ holders: false, pins: false });
+      const cgroups = cgroupsToShow(inv.cgroups, (opts.all ?? false) || (opts.json ?? false));
+      ctx.io.stdout(opts.json ? json(cgroupsJson(inv, cgroups)) : cgroupsText(inv, cgroups, styleFor(ctx.io)));
+    });
+}
+
+/** The summary of `bpfmem` with no command. */
+export async function summaryAction(ctx: CommandContext, opts: { json?: boolean }): Promise<void> {
+  const { inv, regimeReason } = await inventoryOf({});
+  const s = summarize(inv);
+  ctx.io.stdout(opts.json ? json(summaryJson(inv, s, { regimeReason })) : summaryText(inv, s, { regimeReason }, styleFor(ctx.io)));
+}
+
+function secondsArg(value: string): number {
+  const n = Number(value);
+  if (!/^[0-9]+(\.[0-9]+)?$/.test(value) || n < 0.1 || n > 3600) {
+    throw new BpfmemError('usage', `--interval ${JSON.stringify(value)}: expected seconds between 0.1 and 3600`);
+  }
+  return n;
+}
+
+function countArg(value: string): number {
+  if (!/^[1-9][0-9]{0,6}$/.test(value)) throw new BpfmemError('usage', `--iterations ${JSON.stringify(value)}: expected a positive whole number`);
+  return Number(value);
+}
+
+const sleep = (ms: number): Promise<void> =>
+  new Promise((resolve) => {
+    setTimeout(resolve, ms);
+  });
+
+/** Clear the screen and home the cursor (what `top` and `watch` do). */
+const CLEAR = '\u001b[H\u001b[2J';
+
+export function topCommand(ctx: CommandContext): Command {
+  return new Command('top')
+    .description('the summary, refreshed: on a terminal in place, else one frame per interval')
+    .addOption(new Option('-d, --interval <seconds>', 'seconds between refreshes').argParser(secondsArg).default(2))
+    .addOption(new Option('-n, --iterations <n>', 'stop after this many frames (default: until Ctrl-C)').argParser(countArg))
+    .action(async (opts: { interval: number; iterations?: number }) => {
+      const st = styleFor(ctx.io);
+      const c = await Collector.open();
+      try {
+        for (let frame = 1; ; frame++) {
+          const inv = buildInventory(await c.collect());
+          const text = summaryText(inv, summarize(inv, 10), { regimeReason: c.regimeReason }, st);
+          const stamp = st.dim(`${new Date().toISOString().replace('T', ' ').slice(0, 19)} UTC, every ${opts.interval} s; Ctrl-C quits\n`);
+          ctx.io.stdout(ctx.io.isTTY ? `${CLEAR}${stamp}${text}` : `${frame > 1 ? '\n' : ''}${stamp}${text}`);
+          if (opts.iterations !== undefined && frame >= opts.iterations) break;
+          await sleep(opts.interval * 1000);
+        }
+      } finally {
+        c.close();
+      }
+    });
+}

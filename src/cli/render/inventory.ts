@@ -1,0 +1,337 @@
+import { formatFlags } from '../../model/flags.js';
+import { formatBytes } from '../../model/units.js';
+import type { CgroupEntry, ChargedTo, Holder, Inventory, MapEntry, ProgEntry } from '../../inspect/inventory.js';
+import type { Summary } from '../../inspect/summary.js';
+import type { Style } from '../io.js';
+import { table, type Column } from '../table.js';
+import { profileJson, profileLine } from './common.js';
+import { wrap } from './simulate.js';
+
+/**
+ * Text and JSON of `bpfmem maps`, `progs`, `cgroups` and the machine summary. The JSON keeps
+ * bpftool's names where bpftool has the field (`bytes_key`, `bytes_memlock`, `pids`, `pinned`)
+ * so scripts written for `bpftool -j` read it, and adds bpfmem's (`charge`, `charged_to`).
+ */
+
+const bytes = (n: number | undefined): string => (n === undefined ? '-' : n === 0 ? '0' : formatBytes(n));
+
+/** `agent(1234), loader(99)`, at most `max` of them and `+N`. */
+export function holdersCell(holders: readonly Holder[], max = 2): string {
+  if (holders.length === 0) return '-';
+  const shown = holders.slice(0, max).map((h) => `${h.comm}(${h.pid})`);
+  return holders.length > max ? `${shown.join(', ')} +${holders.length - max}` : shown.join(', ');
+}
+
+/** Where a map is charged, for a table cell. */
+export function chargedToCell(c: ChargedTo): string {
+  switch (c.kind) {
+    case 'cgroup':
+      return c.label.text ? `${c.path} (${c.label.text})` : c.path;
+    case 'removed':
+      return `removed cgroup (id ${c.id})`;
+    case 'nobody':
+      return 'nobody';
+    case 'unknown':
+      return '?';
+  }
+}
+
+function chargedToJson(c: ChargedTo): Record<string, unknown> {
+  switch (c.kind) {
+    case 'cgroup':
+      return { kind: c.kind, path: c.path, cgroup_id: c.id, label: c.label.kind === 'other' ? null : c.label.text };
+    case 'removed':
+      return { kind: c.kind, cgroup_id: c.id };
+    case 'nobody':
+    case 'unknown':
+      return { kind: c.kind };
+  }
+}
+
+const holdersJson = (hs: readonly Holder[]): Record<string, unknown>[] => hs.map((h) => ({ pid: h.pid, comm: h.comm, cgroup: h.cgroup ?? null }));
+
+export function mapJson(m: MapEntry): Record<string, unknown> {
+  return {
+    id: m.id,
+    type: m.type,
+    name: m.name,
+    flags: m.flags,
+    bytes_key: m.keySize,
+    bytes_value: m.valueSize,
+    max_entries: m.maxEntries,
+    bytes_memlock: m.memlock,
+    memlock_source: m.memlockSource,
+    charge: m.charge ?? null,
+    uncharged: m.uncharged ?? null,
+    charged_to: chargedToJson(m.chargedTo),
+    pids: holdersJson(m.holders),
+    pinned: m.pins,
+  };
+}
+
+export function progJson(p: ProgEntry): Record<string, unknown> {
+  return {
+    id: p.id,
+    type: p.type,
+    name: p.name,
+    tag: p.tag,
+    xlated_insns: p.insns,
+    bytes_memlock: p.memlock,
+    charged_to: { kind: 'unknown' },
+    pids: holdersJson(p.holders),
+    pinned: p.pins,
+  };
+}
+
+export function cgroupJson(c: CgroupEntry): Record<string, unknown> {
+  return {
+    path: c.path,
+    label: c.label.kind === 'other' ? null : c.label.text,
+    usage: c.usage,
+    max: Number.isFinite(c.max) ? c.max : null,
+    headroom: Number.isFinite(c.headroom) ? c.headroom : null,
+    kernel: c.kernel ?? null,
+    bpf_own: c.bpfOwn,
+    bpf_subtree: c.bpfSubtree,
+    objects_own: c.objectsOwn,
+    objects_subtree: c.objectsSubtree,
+    bpf_share: c.bpfShare,
+  };
+}
+
+/** The envelope every inventory JSON shares: the kernel, and what could not be read. */
+function envelope(inv: Inventory): Record<string, unknown> {
+  return { source: inv.source ?? null, kernel: profileJson(inv.profile), charges_unavailable: inv.chargesUnavailable ?? null, errors: inv.errors };
+}
+
+export const mapsJson = (inv: Inventory, maps: readonly MapEntry[]): Record<string, unknown> => ({ ...envelope(inv), maps: maps.map(mapJson) });
+export const progsJson = (inv: Inventory, progs: readonly ProgEntry[]): Record<string, unknown> => ({ ...envelope(inv), progs: progs.map(progJson) });
+export const cgroupsJson = (inv: Inventory, cgroups: readonly CgroupEntry[]): Record<string, unknown> => ({ ...envelope(inv), cgroups: cgroups.map(cgroupJson) });
+
+export function mapColumns(wide: boolean, st: Style): Column<MapEntry>[] {
+  const cols: Column<MapEntry>[] = [
+    { header: 'ID', value: (m) => String(m.id), align: 'right' },
+    { header: 'TYPE', value: (m) => m.type },
+    { header: 'NAME', value: (m) => m.name || '-' },
+  ];
+  if (wide) {
+    cols.push(
+      { header: 'KEY', value: (m) => String(m.keySize), align: 'right' },
+      { header: 'VALUE', value: (m) => String(m.valueSize), align: 'right' },
+      { header: 'MAX', value: (m) => String(m.maxEntries), align: 'right' },
+      { header: 'FLAGS', value: (m) => formatFlags(m.flags) || '-' },
+    );
+  }
+  cols.push(
+    { header: 'MEMLOCK', value: (m) => bytes(m.memlock), align: 'right' },
+    { header: 'CHARGE', value: (m) => bytes(m.charge), align: 'right' },
+    {
+      header: 'CHARGED TO',
+      value: (m) => chargedToCell(m.chargedTo),
+      format: (c, m) => (m.chargedTo.kind === 'removed' ? st.warn(c) : m.chargedTo.kind === 'cgroup' ? c : st.dim(c)),
+    },
+    { header: 'HOLDERS', value: (m) => holdersCell(m.holders, wide ? 8 : 2) },
+  );
+  if (wide) cols.push({ header: 'PINNED', value: (m) => (m.pins.length ? m.pins.join(', ') : '-') });
+  return cols;
+}
+
+export function progColumns(wide: boolean): Column<ProgEntry>[] {
+  const cols: Column<ProgEntry>[] = [
+    { header: 'ID', value: (p) => String(p.id), align: 'right' },
+    { header: 'TYPE', value: (p) => p.type },
+    { header: 'NAME', value: (p) => p.name || '-' },
+  ];
+  if (wide) cols.push({ header: 'TAG', value: (p) => p.tag });
+  cols.push(
+    { header: 'INSNS', value: (p) => String(p.insns), align: 'right' },
+    { header: 'MEMLOCK', value: (p) => bytes(p.memlock), align: 'right' },
+    { header: 'HOLDERS', value: (p) => holdersCell(p.holders, wide ? 8 : 2) },
+  );
+  if (wide) cols.push({ header: 'PINNED', value: (p) => (p.pins.length ? p.pins.join(', ') : '-') });
+  return cols;
+}
+
+/** The lines under a table: what could not be read, said once. */
+function notes(inv: Inventory, st: Style, charges = true): string {
+  const out: string[] = [];
+  if (inv.source) out.push(st.dim(wrap(`from ${inv.source}`, 80, '')));
+  if (charges && inv.chargesUnavailable) out.push(st.dim(wrap(`CHARGED TO is unknown (?): ${inv.chargesUnavailable}`, 80, '')));
+  for (const e of inv.errors) out.push(st.dim(wrap(`note: ${e}`, 80, '')));
+  return out.length ? `\n${out.join('\n')}\n` : '';
+}
+
+export function mapsText(inv: Inventory, maps: readonly MapEntry[], wide: boolean, st: Style): string {
+  if (maps.length === 0) return `no maps${inv.maps.length ? ' match' : ''}\n${notes(inv, st)}`;
+  const total = maps.reduce((s, m) => s + (m.charge ?? m.memlock), 0);
+  const foot = st.dim(`${maps.length} map${maps.length === 1 ? '' : 's'}, ${formatBytes(total)} charged (model estimate from each map's layout and fdinfo)`);
+  return `${table(maps, mapColumns(wide, st))}${foot}\n${notes(inv, st)}`;
+}
+
+export function progsText(inv: Inventory, progs: readonly ProgEntry[], wide: boolean, st: Style): string {
+  if (progs.length === 0) return `no programs${inv.progs.length ? ' match' : ''}\n${notes(inv, st, false)}`;
+  const total = progs.reduce((s, p) => s + p.memlock, 0);
+  const foot = st.dim(
+    wrap(
+      `${progs.length} program${progs.length === 1 ? '' : 's'}, ${formatBytes(total)} memlock. The kernel keeps no record of which memory cgroup a program was charged to (the loader's, at load time); holders are where to look.`,
+      80,
+      '',
+    ),
+  );
+  return `${table(progs, progColumns(wide))}${foot}\n${notes(inv, st, false)}`;
+}
+
+/** `├─ name` prefixes for a sorted list of paths, drawn as a tree. */
+function treePrefixes(paths: readonly string[]): Map<string, string> {
+  const children = new Map<string, string[]>();
+  const set = new Set(paths);
+  const parentIn = (p: string): string | undefined => {
+    for (let q = p; q !== '/'; ) {
+      const cut = q.lastIndexOf('/');
+      q = cut <= 0 ? '/' : q.slice(0, cut);
+      if (set.has(q)) return q;
+    }
+    return undefined;
+  };
+  const roots: string[] = [];
+  for (const p of paths) {
+    const parent = p === '/' ? undefined : parentIn(p);
+    if (parent === undefined) roots.push(p);
+    else children.set(parent, [...(children.get(parent) ?? []), p]);
+  }
+  const out = new Map<string, string>();
+  const visit = (p: string, parent: string | undefined, indent: string, last: boolean, top: boolean): void => {
+    const name = top ? p : p.slice(parent === '/' ? 1 : (parent?.length ?? 0) + 1);
+    out.set(p, top ? name : `${indent}${last ? '└─ ' : '├─ '}${name}`);
+    const kids = children.get(p) ?? [];
+    const next = top ? '' : `${indent}${last ? '   ' : '│  '}`;
+    kids.forEach((k, i) => {
+      visit(k, p, next, i === kids.length - 1, false);
+    });
+  };
+  for (const r of roots) visit(r, undefined, '', true, true);
+  return out;
+}
+
+/** Tree order: a parent before its children, siblings by path. */
+function treeOrder(cgroups: readonly CgroupEntry[]): CgroupEntry[] {
+  const key = (p: string): string => (p === '/' ? '' : p.split('/').join('\u0000'));
+  return [...cgroups].sort((a, b) => (key(a.path) < key(b.path) ? -1 : key(a.path) > key(b.path) ? 1 : 0));
+}
+
+const limitCell = (n: number): string => (Number.isFinite(n) ? formatBytes(n) : 'max');
+const shareCell = (s: number): string => (s === 0 ? '-' : s < 0.001 ? '<0.1%' : `${(100 * s).toFixed(1)}%`);
+
+export function cgroupsText(inv: Inventory, cgroups: readonly CgroupEntry[], st: Style): string {
+  if (cgroups.length === 0) return `no memory cgroups to show\n${notes(inv, st)}`;
+  const ordered = treeOrder(cgroups);
+  const prefix = treePrefixes(ordered.map((c) => c.path));
+  const t = table(ordered, [
+    {
+      header: 'CGROUP',
+      value: (c) => `${prefix.get(c.path) ?? c.path}${c.label.text ? ` (${c.label.text})` : ''}`,
+    },
+    { header: 'USAGE', value: (c) => formatBytes(c.usage), align: 'right' },
+    { header: 'LIMIT', value: (c) => limitCell(c.max), align: 'right' },
+    {
+      header: 'HEADROOM',
+      value: (c) => limitCell(c.headroom),
+      align: 'right',
+      format: (cell, c) => (Number.isFinite(c.max) && c.max - c.usage <= 0.1 * c.max ? st.bad(cell) : cell),
+    },
+    { header: 'BPF OWN', value: (c) => bytes(c.bpfOwn), align: 'right' },
+    { header: 'BPF TREE', value: (c) => bytes(c.bpfSubtree), align: 'right' },
+    { header: 'OBJECTS', value: (c) => String(c.objectsSubtree), align: 'right' },
+    { header: 'BPF%', value: (c) => shareCell(c.bpfShare), align: 'right' },
+  ]);
+  const foot = st.dim(
+    wrap(
+      'USAGE and LIMIT are the cgroup\'s own counters (hierarchical); HEADROOM is the least room left here or above; BPF is the model\'s estimate of the maps charged to the cgroup (OWN) and to it and below (TREE, OBJECTS).',
+      80,
+      '',
+    ),
+  );
+  return `${t}${foot}\n${notes(inv, st)}`;
+}
+
+/**
+ * The cgroups worth showing by default: those with BPF memory at or below them, and those with
+ * a limit that holds BPF; every one when `all`.
+ */
+export function cgroupsToShow(cgroups: readonly CgroupEntry[], all: boolean): CgroupEntry[] {
+  if (all) return [...cgroups];
+  return cgroups.filter((c) => c.path === '/' || c.bpfSubtree > 0);
+}
+
+export interface SummaryContext {
+  /** Why the kernel charges as it does (regimeOf). */
+  readonly regimeReason?: string;
+}
+
+/** The one-screen summary of `bpfmem` with no arguments (and each frame of `bpfmem top`). */
+export function summaryText(inv: Inventory, s: Summary, ctx: SummaryContext, st: Style): string {
+  const out: string[] = [];
+  out.push(`${st.bold('bpfmem')}: ${profileLine(inv.profile)}\n`);
+  if (ctx.regimeReason) out.push(st.dim(`${wrap(ctx.regimeReason, 80, '  ')}\n`));
+  out.push('\n');
+  const perCpu = s.uncharged > 0 ? `; ${formatBytes(s.uncharged)} of map memory charged to no cgroup (per-CPU)` : '';
+  out.push(
+    `${wrap(
+      `${s.maps} map${s.maps === 1 ? '' : 's'} and ${s.progs} program${s.progs === 1 ? '' : 's'}: ${formatBytes(s.memlock)} memlock (fdinfo); maps charged to memory cgroups ≈ ${formatBytes(s.charged)}${perCpu}.`,
+      80,
+      '',
+    )}\n\n`,
+  );
+  if (s.topCgroups.length) {
+    out.push(st.bold('Who pays most for BPF\n'));
+    out.push(
+      table(s.topCgroups, [
+        { header: 'CGROUP', value: (c) => (c.label.text ? `${c.path} (${c.label.text})` : c.path) },
+        { header: 'BPF', value: (c) => bytes(c.bpfOwn), align: 'right' },
+        { header: 'OBJECTS', value: (c) => String(c.objectsOwn), align: 'right' },
+        { header: 'USAGE', value: (c) => formatBytes(c.usage), align: 'right' },
+        { header: 'LIMIT', value: (c) => limitCell(c.max), align: 'right' },
+      ]),
+    );
+    out.push('\n');
+  } else if (inv.chargesUnavailable === undefined && s.maps > 0) {
+    out.push(st.dim('No map is charged to a memory cgroup that could be read.\n\n'));
+  }
+  if (s.largestMaps.length) {
+    out.push(st.bold('Largest maps\n'));
+    out.push(
+      table(s.largestMaps, [
+        { header: 'ID', value: (m) => String(m.id), align: 'right' },
+        { header: 'TYPE', value: (m) => m.type },
+        { header: 'NAME', value: (m) => m.name || '-' },
+        { header: 'CHARGE', value: (m) => bytes(m.charge ?? m.memlock), align: 'right' },
+        { header: 'CHARGED TO', value: (m) => chargedToCell(m.chargedTo) },
+        { header: 'HOLDERS', value: (m) => holdersCell(m.holders) },
+      ]),
+    );
+    out.push('\n');
+  }
+  if (s.warnings.length) {
+    out.push(st.bold('Worth acting on\n'));
+    for (const w of s.warnings) out.push(`${st.warn('!')} ${wrap(w.text, 78, '', '  ')}\n`);
+    out.push('\n');
+  }
+  for (const e of inv.errors) out.push(st.dim(`${wrap(`note: ${e}`, 80, '')}\n`));
+  out.push(st.dim('More: bpfmem maps | progs | cgroups | top   (--json for scripts, --help for options)\n'));
+  return out.join('');
+}
+
+export function summaryJson(inv: Inventory, s: Summary, ctx: SummaryContext): Record<string, unknown> {
+  return {
+    ...envelope(inv),
+    regime_reason: ctx.regimeReason ?? null,
+    maps: s.maps,
+    progs: s.progs,
+    memlock: s.memlock,
+    charged: s.charged,
+    uncharged: s.uncharged,
+    top_cgroups: s.topCgroups.map(cgroupJson),
+    largest_maps: s.largestMaps.map(mapJson),
+    warnings: s.warnings,
+  };
+}

@@ -1,0 +1,341 @@
+import { estimateMaps } from '../estimate/maps.js';
+import { mapTypeModel } from '../model/maps/index.js';
+import { fdinfoMemlock } from '../model/maps/memlock.js';
+import { mapSpec, type MapSpec } from '../model/maps/spec.js';
+import { isMapType, mapTypeById, type MapType } from '../model/maptypes.js';
+import type { KernelProfile } from '../model/profile.js';
+import { labelOf, type CgroupLabel } from './labels.js';
+
+/**
+ * The live inventory, assembled: every map and program with its memory, holders, pins, and
+ * the memory cgroup it is charged to, rolled up per cgroup against its limit. This module is
+ * pure: `collect.ts` reads the machine into an {@link InventoryInput}, tests feed fixtures.
+ */
+
+/** A process holding an fd on an object. */
+export interface Holder {
+  readonly pid: number;
+  readonly comm: string;
+  /** Its memory cgroup, when read. */
+  readonly cgroup?: string;
+}
+
+/** A map as the kernel lists it. */
+export interface RawMap {
+  readonly id: number;
+  /** Kernel map type number (-1 where only a name bpfmem does not know was given). */
+  readonly type: number;
+  /** The source's name for a type bpfmem does not know (a newer bpftool's). */
+  readonly typeName?: string;
+  readonly name: string;
+  readonly keySize: number;
+  readonly valueSize: number;
+  readonly maxEntries: number;
+  readonly flags: number;
+  readonly mapExtra: number;
+  /** fdinfo `memlock` when it was read. */
+  readonly memlock?: number;
+}
+
+/** A program as the kernel lists it. */
+export interface RawProg {
+  readonly id: number;
+  readonly type: string;
+  readonly name: string;
+  readonly tag: string;
+  readonly memlock: number;
+  /** Instructions after the verifier (`xlated_prog_len / 8`). */
+  readonly insns: number;
+  readonly loadTime?: bigint;
+  readonly uid: number;
+}
+
+/** A memory cgroup's counters (bytes; `max` Infinity for none). */
+export interface RawCgroup {
+  readonly path: string;
+  readonly usage: number;
+  readonly max: number;
+  readonly kernel: number | undefined;
+}
+
+/** Everything read from the machine (or a fixture) that an inventory is made of. */
+export interface InventoryInput {
+  readonly profile: KernelProfile;
+  readonly maps: readonly RawMap[];
+  readonly progs: readonly RawProg[];
+  /** Map id → kernfs id of the cgroup charged (0n / null: nobody); undefined where unknown. */
+  readonly charges?: ReadonlyMap<number, bigint | null>;
+  /** Why `charges` is missing, if it is. */
+  readonly chargesUnavailable?: string;
+  /** kernfs id → cgroup path (relative to the memory hierarchy's mount). */
+  readonly cgroupPaths?: ReadonlyMap<bigint, string>;
+  readonly holders?: { readonly maps: ReadonlyMap<number, readonly Holder[]>; readonly progs: ReadonlyMap<number, readonly Holder[]> };
+  /** `map:ID` / `prog:ID` → pinned paths. */
+  readonly pins?: ReadonlyMap<string, readonly string[]>;
+  readonly cgroups?: readonly RawCgroup[];
+  /** What was read and how, when not this machine (`dump.json, read as kernel 6.18 with 4 CPUs`). */
+  readonly source?: string;
+  /** What could not be read, one line each. */
+  readonly errors?: readonly string[];
+}
+
+/** Where a map's memory is charged. */
+export type ChargedTo =
+  | { readonly kind: 'cgroup'; readonly path: string; readonly id: string; readonly label: CgroupLabel }
+  /** A cgroup id that no longer has a directory: removed, pinned as a dying memcg. */
+  | { readonly kind: 'removed'; readonly id: string }
+  | { readonly kind: 'nobody' }
+  | { readonly kind: 'unknown' };
+
+export interface MapEntry {
+  readonly id: number;
+  readonly name: string;
+  readonly type: MapType | `unknown(${string})`;
+  readonly keySize: number;
+  readonly valueSize: number;
+  readonly maxEntries: number;
+  readonly flags: number;
+  /** fdinfo `memlock`. */
+  readonly memlock: number;
+  /** Whether `memlock` was read from fdinfo or computed by the model (content-independent types). */
+  readonly memlockSource: 'fdinfo' | 'model';
+  /** The model's estimate of what memory cgroups are charged for it (undefined: unknown type). */
+  readonly charge: number | undefined;
+  /** The model's estimate of what it allocated that no cgroup is charged for. */
+  readonly uncharged: number | undefined;
+  readonly chargedTo: ChargedTo;
+  readonly holders: readonly Holder[];
+  readonly pins: readonly string[];
+}
+
+export interface ProgEntry {
+  readonly id: number;
+  readonly name: string;
+  readonly type: string;
+  readonly tag: string;
+  readonly insns: number;
+  readonly memlock: number;
+  readonly holders: readonly Holder[];
+  readonly pins: readonly string[];
+  /** The kernel keeps no record of the loader's memory cgroup for programs. */
+  readonly chargedTo: { readonly kind: 'unknown' };
+}
+
+export interface CgroupEntry {
+  readonly path: string;
+  readonly label: CgroupLabel;
+  readonly usage: number;
+  readonly max: number;
+  /** `max - usage` on the way to the root: the least headroom of it and its ancestors. */
+  readonly headroom: number;
+  readonly kernel: number | undefined;
+  /** Estimated bytes of BPF maps charged to this cgroup itself, and to it and all below. */
+  readonly bpfOwn: number;
+  readonly bpfSubtree: number;
+  readonly objectsOwn: number;
+  readonly objectsSubtree: number;
+  /** `bpfSubtree / usage`. */
+  readonly bpfShare: number;
+}
+
+export interface Inventory {
+  readonly profile: KernelProfile;
+  readonly maps: readonly MapEntry[];
+  readonly progs: readonly ProgEntry[];
+  readonly cgroups: readonly CgroupEntry[];
+  readonly chargesUnavailable: string | undefined;
+  readonly source: string | undefined;
+  readonly errors: readonly string[];
+}
+
+/** Map types whose fdinfo memlock depends on the contents (elements, devices, sockets). */
+export function memlockDependsOnContents(type: MapType, flags: number): boolean {
+  if (CONTENT_DEPENDENT.has(type)) return true;
+  return PREALLOC_OPTIONAL.has(type) && (flags & 1) !== 0; // BPF_F_NO_PREALLOC
+}
+
+/** Types whose memory follows their contents: elements, devices, sockets. */
+const CONTENT_DEPENDENT: ReadonlySet<MapType> = new Set<MapType>(['lpm_trie', 'devmap', 'devmap_hash', 'sockhash', 'xskmap']);
+/** Hash types that preallocate unless told not to. */
+const PREALLOC_OPTIONAL: ReadonlySet<MapType> = new Set<MapType>(['hash', 'percpu_hash', 'hash_of_maps']);
+
+/** Types whose layout needs `map_extra` (bloom hash count, arena address), which not every source gives. */
+export const NEEDS_MAP_EXTRA: ReadonlySet<MapType> = new Set<MapType>(['bloom_filter', 'arena']);
+
+/** Whether the model gives a map's fdinfo memlock from its layout alone (no contents, no map_extra). */
+export function modelKnowsMemlock(type: MapType | undefined, flags: number): type is MapType {
+  return type !== undefined && !memlockDependsOnContents(type, flags) && !NEEDS_MAP_EXTRA.has(type);
+}
+
+/** The spec of a listed map, or undefined for a type bpfmem does not know. */
+export function specOf(m: RawMap): MapSpec | undefined {
+  const type = mapTypeById(m.type);
+  if (!type) return undefined;
+  return mapSpec({ type, keySize: m.keySize, valueSize: m.valueSize, maxEntries: m.maxEntries, flags: m.flags, mapExtra: m.mapExtra });
+}
+
+/**
+ * The elements a content-dependent map holds, from its fdinfo memlock: map_mem_usage() is
+ * linear in them (kernel-facts.md §1.3). 0 where it does not tell.
+ */
+export function elementsFromMemlock(spec: MapSpec, memlock: number, profile: KernelProfile): number {
+  const model = mapTypeModel(spec.type);
+  const empty = model.memUsage(spec, 0, profile);
+  const perElement = model.memUsage(spec, 1, profile) - empty;
+  if (perElement <= 0) return 0;
+  return Math.max(0, Math.min(spec.maxEntries || Number.MAX_SAFE_INTEGER, Math.round((memlock - empty) / perElement)));
+}
+
+/** The model's estimate of a map's charge, cached by spec and contents (fleets repeat maps). */
+class ChargeEstimator {
+  private readonly cache = new Map<string, { charge: number; uncharged: number } | undefined>();
+  constructor(private readonly profile: KernelProfile) {}
+
+  estimate(spec: MapSpec, elements: number): { charge: number; uncharged: number } | undefined {
+    const key = `${spec.type}/${spec.keySize}/${spec.valueSize}/${spec.maxEntries}/${spec.flags}/${spec.mapExtra}/${elements}`;
+    if (this.cache.has(key)) return this.cache.get(key);
+    const value = this.compute(spec, elements);
+    this.cache.set(key, value);
+    return value;
+  }
+
+  private compute(spec: MapSpec, elements: number): { charge: number; uncharged: number } | undefined {
+    const [m] = estimateMaps([{ name: 'm', spec, elements }], this.profile).maps;
+    return m?.ok ? { charge: m.charged, uncharged: m.uncharged } : undefined;
+  }
+}
+
+function chargedToOf(input: InventoryInput, id: number): ChargedTo {
+  if (!input.charges) return { kind: 'unknown' };
+  const kn = input.charges.get(id);
+  if (kn === undefined) return { kind: 'unknown' };
+  if (kn === null || kn === 0n) return { kind: 'nobody' };
+  const path = input.cgroupPaths?.get(kn);
+  if (path === undefined) return { kind: 'removed', id: String(kn) };
+  return { kind: 'cgroup', path, id: String(kn), label: labelOf(path) };
+}
+
+/** Assembles an inventory from what was read. */
+export function buildInventory(input: InventoryInput): Inventory {
+  const estimator = new ChargeEstimator(input.profile);
+  const maps: MapEntry[] = input.maps.map((m) => {
+    const spec = specOf(m);
+    let memlock = m.memlock;
+    let memlockSource: MapEntry['memlockSource'] = 'fdinfo';
+    if (memlock === undefined && spec) {
+      memlock = fdinfoMemlock(spec, 0, input.profile);
+      memlockSource = 'model';
+    }
+    const elements = spec && memlockDependsOnContents(spec.type, spec.flags) && m.memlock !== undefined ? elementsFromMemlock(spec, m.memlock, input.profile) : 0;
+    const est = spec ? estimator.estimate(spec, elements) : undefined;
+    return {
+      id: m.id,
+      name: m.name,
+      type: spec?.type ?? `unknown(${m.typeName ?? m.type})`,
+      keySize: m.keySize,
+      valueSize: m.valueSize,
+      maxEntries: m.maxEntries,
+      flags: m.flags,
+      memlock: memlock ?? 0,
+      memlockSource,
+      charge: est?.charge,
+      uncharged: est?.uncharged,
+      chargedTo: chargedToOf(input, m.id),
+      holders: input.holders?.maps.get(m.id) ?? [],
+      pins: input.pins?.get(`map:${m.id}`) ?? [],
+    };
+  });
+  const progs: ProgEntry[] = input.progs.map((p) => ({
+    id: p.id,
+    name: p.name,
+    type: p.type,
+    tag: p.tag,
+    insns: p.insns,
+    memlock: p.memlock,
+    holders: input.holders?.progs.get(p.id) ?? [],
+    pins: input.pins?.get(`prog:${p.id}`) ?? [],
+    chargedTo: { kind: 'unknown' },
+  }));
+  return {
+    profile: input.profile,
+    maps,
+    progs,
+    cgroups: rollUp(input.cgroups ?? [], maps),
+    chargesUnavailable: input.chargesUnavailable,
+    source: input.source,
+    errors: input.errors ?? [],
+  };
+}
+
+const depth = (path: string): number => (path === '/' ? 0 : path.split('/').length - 1);
+
+function parentOf(path: string): string {
+  const cut = path.lastIndexOf('/');
+  return cut <= 0 ? '/' : path.slice(0, cut);
+}
+
+/** Per cgroup: BPF bytes charged to it and below, objects, share of usage, headroom. */
+export function rollUp(cgroups: readonly RawCgroup[], maps: readonly MapEntry[]): CgroupEntry[] {
+  const own = new Map<string, { bytes: number; objects: number }>();
+  for (const m of maps) {
+    if (m.chargedTo.kind !== 'cgroup') continue;
+    const o = own.get(m.chargedTo.path) ?? { bytes: 0, objects: 0 };
+    o.bytes += m.charge ?? m.memlock;
+    o.objects++;
+    own.set(m.chargedTo.path, o);
+  }
+  const byPath = new Map(cgroups.map((c) => [c.path, c]));
+  /** The nearest ancestor that was read (a cgroup created meanwhile may lack its parent). */
+  const listedParent = (path: string): string | undefined => {
+    for (let p = path; p !== '/'; ) {
+      p = parentOf(p);
+      if (byPath.has(p)) return p;
+    }
+    return undefined;
+  };
+  // Deepest first, so each subtree is complete before it is added to its parent.
+  const sorted = [...cgroups].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  const subtree = new Map<string, { bytes: number; objects: number }>();
+  for (const c of [...cgroups].sort((a, b) => depth(b.path) - depth(a.path))) {
+    const mine = own.get(c.path) ?? { bytes: 0, objects: 0 };
+    const s = subtree.get(c.path) ?? { bytes: 0, objects: 0 };
+    s.bytes += mine.bytes;
+    s.objects += mine.objects;
+    subtree.set(c.path, s);
+    const up = listedParent(c.path);
+    if (up !== undefined) {
+      const u = subtree.get(up) ?? { bytes: 0, objects: 0 };
+      u.bytes += s.bytes;
+      u.objects += s.objects;
+      subtree.set(up, u);
+    }
+  }
+  return sorted.map((c) => {
+    let headroom = c.max - c.usage;
+    for (let p = c.path; p !== '/'; ) {
+      p = parentOf(p);
+      const up = byPath.get(p);
+      if (up && Number.isFinite(up.max)) headroom = Math.min(headroom, up.max - up.usage);
+    }
+    const mine = own.get(c.path) ?? { bytes: 0, objects: 0 };
+    const s = subtree.get(c.path) ?? { bytes: 0, objects: 0 };
+    return {
+      path: c.path,
+      label: labelOf(c.path),
+      usage: c.usage,
+      max: c.max,
+      headroom,
+      kernel: c.kernel,
+      bpfOwn: mine.bytes,
+      bpfSubtree: s.bytes,
+      objectsOwn: mine.objects,
+      objectsSubtree: s.objects,
+      bpfShare: c.usage > 0 ? s.bytes / c.usage : 0,
+    };
+  });
+}
+
+/** Whether a type name is one bpfmem knows (for filters). */
+export function knownType(name: string): boolean {
+  return isMapType(name);
+}

@@ -1,0 +1,81 @@
+import { PERCPU_MAP_TYPES } from '../model/maptypes.js';
+import { formatBytes } from '../model/units.js';
+import type { CgroupEntry, Inventory, MapEntry } from './inventory.js';
+
+/** Something on this machine worth acting on. */
+export interface Warning {
+  readonly kind: 'near-limit' | 'uncharged-percpu' | 'removed-cgroup' | 'payer-not-holder' | 'no-charges';
+  readonly text: string;
+}
+
+/** The one-screen view of a machine: totals, who pays most, the largest objects, warnings. */
+export interface Summary {
+  readonly maps: number;
+  readonly progs: number;
+  /** fdinfo memlock of all maps and programs. */
+  readonly memlock: number;
+  /** The model's estimate of what memory cgroups are charged for all maps. */
+  readonly charged: number;
+  /** The model's estimate of map memory no cgroup is charged for (per-CPU memory on 6.0+). */
+  readonly uncharged: number;
+  readonly topCgroups: readonly CgroupEntry[];
+  readonly largestMaps: readonly MapEntry[];
+  readonly warnings: readonly Warning[];
+}
+
+/** Summarizes an inventory; `top` is how many cgroups and maps to list. */
+export function summarize(inv: Inventory, top = 5): Summary {
+  const memlock = inv.maps.reduce((s, m) => s + m.memlock, 0) + inv.progs.reduce((s, p) => s + p.memlock, 0);
+  const charged = inv.maps.reduce((s, m) => s + (m.charge ?? 0), 0);
+  const uncharged = inv.maps.reduce((s, m) => s + (m.uncharged ?? 0), 0);
+  const warnings: Warning[] = [];
+  for (const c of inv.cgroups) {
+    if (!Number.isFinite(c.max) || c.max === 0) continue;
+    if (c.max - c.usage <= 0.1 * c.max) {
+      warnings.push({
+        kind: 'near-limit',
+        text: `${c.path} is at ${formatBytes(c.usage)} of ${formatBytes(c.max)} (${Math.round((100 * c.usage) / c.max)}%), ${formatBytes(c.bpfSubtree)} of it BPF: a new map or element there may fail with ENOMEM`,
+      });
+    }
+  }
+  const percpu = inv.maps.filter((m) => PERCPU_MAP_TYPES.has(m.type as never) && (m.uncharged ?? 0) > 0);
+  const percpuBytes = percpu.reduce((s, m) => s + (m.uncharged ?? 0), 0);
+  if (percpuBytes >= 1024 * 1024) {
+    warnings.push({
+      kind: 'uncharged-percpu',
+      text: `${percpu.length} per-CPU map${percpu.length === 1 ? '' : 's'} hold ${formatBytes(percpuBytes)} that no memory cgroup is charged for on ${inv.profile.version.major}.${inv.profile.version.minor} (per-CPU values made at creation escape memory.max)`,
+    });
+  }
+  const removed = inv.maps.filter((m) => m.chargedTo.kind === 'removed');
+  if (removed.length) {
+    warnings.push({
+      kind: 'removed-cgroup',
+      text: `${removed.length} map${removed.length === 1 ? ' is' : 's are'} charged to a removed cgroup kept alive as a dying memcg (ids ${[...new Set(removed.map((m) => (m.chargedTo.kind === 'removed' ? m.chargedTo.id : '')))].slice(0, 3).join(', ')})`,
+    });
+  }
+  const elsewhere = inv.maps.filter((m) => m.chargedTo.kind === 'cgroup' && m.holders.length > 0 && m.pins.length === 0 && m.holders.every((h) => !holderIn(h, m)));
+  if (elsewhere.length && inv.maps.length) {
+    warnings.push({
+      kind: 'payer-not-holder',
+      text: `${elsewhere.length} map${elsewhere.length === 1 ? ' is' : 's are'} charged to a cgroup that none of ${elsewhere.length === 1 ? 'its' : 'their'} holders is in (the creator moved or passed the fd on)`,
+    });
+  }
+  if (inv.chargesUnavailable) {
+    warnings.push({ kind: 'no-charges', text: `the cgroup each map is charged to is unknown: ${inv.chargesUnavailable}` });
+  }
+  return {
+    maps: inv.maps.length,
+    progs: inv.progs.length,
+    memlock,
+    charged,
+    uncharged,
+    topCgroups: [...inv.cgroups].filter((c) => c.bpfOwn > 0).sort((a, b) => b.bpfOwn - a.bpfOwn).slice(0, top),
+    largestMaps: [...inv.maps].sort((a, b) => (b.charge ?? b.memlock) - (a.charge ?? a.memlock)).slice(0, top),
+    warnings,
+  };
+}
+
+/** Whether a holder is in the cgroup a map is charged to (holders carry their cgroup when known). */
+function holderIn(h: { readonly cgroup?: string }, m: MapEntry): boolean {
+  return m.chargedTo.kind === 'cgroup' && h.cgroup !== undefined && (h.cgroup === m.chargedTo.path || h.cgroup.startsWith(`${m.chargedTo.path}/`));
+}

@@ -1,0 +1,151 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { cli } from './run.js';
+
+/**
+ * `bpfmem maps|progs --from-bpftool`: what bpfmem says from a bpftool dump, and the argument
+ * errors of the inventory commands. The live side of `maps`, `progs`, `cgroups` and the summary
+ * is tested in test/live/inventory.test.ts.
+ */
+
+const FIX = 'test/fixtures/bpftool';
+/** The dumps were captured on 6.18 with 2 possible CPUs (test/fixtures/bpftool/README.md). */
+const CAPTURED = ['--kernel', '6.18'];
+
+interface MapsJson {
+  source: string;
+  charges_unavailable: string | null;
+  errors: string[];
+  kernel: { cpus: number; version: string };
+  maps: {
+    id: number;
+    type: string;
+    name: string;
+    bytes_memlock: number;
+    memlock_source: string;
+    charge: number | null;
+    uncharged: number | null;
+    charged_to: { kind: string };
+    pids: { pid: number; comm: string; cgroup: string | null }[];
+    pinned: string[];
+  }[];
+}
+
+async function mapsJson(args: string[]): Promise<MapsJson> {
+  const run = await cli(['maps', '--json', ...args]);
+  expect(run.stderr).toBe('');
+  expect(run.status).toBe(0);
+  return JSON.parse(run.stdout) as MapsJson;
+}
+
+const tmp = mkdtempSync(join(tmpdir(), 'bpfmem-dump-'));
+afterAll(() => {
+  rmSync(tmp, { recursive: true, force: true });
+});
+function dump(name: string, text: string): string {
+  const path = join(tmp, name);
+  writeFileSync(path, text);
+  return path;
+}
+
+describe('bpfmem maps --from-bpftool', () => {
+  it('reads a captured dump: the CPU count is inferred from the per-CPU map, and every memlock agrees with the model', async () => {
+    const out = await mapsJson(['--from-bpftool', `${FIX}/map-show.json`, ...CAPTURED]);
+    expect(out.kernel.cpus).toBe(2);
+    expect(out.source).toContain('inferred from its per-CPU maps');
+    expect(out.errors).toEqual([]);
+    expect(out.maps.map((m) => m.name)).toEqual(['x', 'fx_array', 'fx_pcpu_hash', 'fx_lpm', 'fx_ringbuf', 'fx_used', 'fx_lpm_held']);
+    expect(out.maps.every((m) => m.memlock_source === 'fdinfo' && m.charged_to.kind === 'unknown')).toBe(true);
+    expect(out.charges_unavailable).toMatch(/bpftool does not say which memory cgroup pays/);
+    // The per-CPU hash: per-CPU values made at creation are charged to no cgroup on 6.18.
+    const pcpu = out.maps.find((m) => m.name === 'fx_pcpu_hash');
+    expect(pcpu?.uncharged).toBeGreaterThan(0);
+    expect(out.maps.every((m) => typeof m.charge === 'number' && m.charge > 0)).toBe(true);
+  });
+
+  it('says where the printed memlock disagrees with the kernel and CPU count it is read as', async () => {
+    const out = await mapsJson(['--from-bpftool', `${FIX}/map-show.json`, ...CAPTURED, '--cpus', '8']);
+    expect(out.kernel.cpus).toBe(8);
+    // A hash map's memlock counts its per-CPU lock counters and extra elements too.
+    expect(out.errors).toEqual([
+      'map 12565 (hash): bytes_memlock 2320, the model gives 2944 for kernel 6.18 with 8 CPUs',
+      'map 12567 (percpu_hash): bytes_memlock 115584, the model gives 214080 for kernel 6.18 with 8 CPUs',
+    ]);
+  });
+
+  it('keeps pins and holders from the dump', async () => {
+    const pinned = await mapsJson(['--from-bpftool', `${FIX}/map-show-pinned.json`, ...CAPTURED]);
+    expect(pinned.maps.find((m) => m.name === 'fx_array')?.pinned).toEqual([expect.stringMatching(/\/arr$/)]);
+    const path = dump(
+      'pids.json',
+      JSON.stringify([{ id: 7, type: 'hash', name: 'conns', flags: 0, bytes_key: 4, bytes_value: 8, max_entries: 1000, bytes_memlock: 81424, pids: [{ pid: 42, comm: 'agent' }] }]),
+    );
+    const held = await mapsJson(['--from-bpftool', path, ...CAPTURED, '--pid', '42']);
+    expect(held.maps).toHaveLength(1);
+    expect(held.maps[0]?.pids).toEqual([{ pid: 42, comm: 'agent', cgroup: null }]);
+    expect(held.errors).toEqual([]);
+    expect((await mapsJson(['--from-bpftool', path, ...CAPTURED, '--pid', '43'])).maps).toEqual([]);
+  });
+
+  it('filters by type and sorts by charge, largest first', async () => {
+    const byType = await mapsJson(['--from-bpftool', `${FIX}/map-show.json`, ...CAPTURED, '--type', 'lpm_trie']);
+    expect(byType.maps.map((m) => m.name)).toEqual(['fx_lpm', 'fx_lpm_held']);
+    const sorted = await mapsJson(['--from-bpftool', `${FIX}/map-show.json`, ...CAPTURED, '--sort', 'charge']);
+    const charges = sorted.maps.map((m) => m.charge ?? 0);
+    expect(charges).toEqual([...charges].sort((a, b) => b - a));
+  });
+
+  it('prints a table with a line saying how the dump was read', async () => {
+    const run = await cli(['maps', '--from-bpftool', `${FIX}/map-show-pinned.json`, ...CAPTURED, '--wide']);
+    expect(run.status).toBe(0);
+    const lines = run.stdout.split('\n');
+    expect(lines[0]).toMatch(/^\s*ID\s+TYPE\s+NAME\s+KEY\s+VALUE\s+MAX\s+FLAGS\s+MEMLOCK\s+CHARGE\s+CHARGED TO\s+HOLDERS\s+PINNED$/);
+    expect(lines[1]).toMatch(/^12565\s+hash\s+x\s+4\s+8\s+16\s+-\s+2\.3 KiB\s+\S+ KiB\s+\?\s+-\s+\/tmp\/\S+\/x$/);
+    expect(run.stdout.replace(/\s+/g, ' ')).toContain('from test/fixtures/bpftool/map-show-pinned.json, read as kernel 6.18 with 2 possible CPUs');
+  });
+
+  it('reads programs from `bpftool -j prog show`', async () => {
+    const run = await cli(['progs', '--json', '--from-bpftool', `${FIX}/prog-show.json`, ...CAPTURED]);
+    expect(run.status).toBe(0);
+    const out = JSON.parse(run.stdout) as { progs: { name: string; type: string; bytes_memlock: number; xlated_insns: number; charged_to: { kind: string } }[] };
+    expect(out.progs.map((p) => [p.name, p.type, p.bytes_memlock, p.xlated_insns])).toEqual([
+      ['fx_filter', 'socket_filter', 4096, 2],
+      ['fx_uses_map', 'socket_filter', 4096, 4],
+      ['fx_iter', 'tracing', 4096, 2],
+    ]);
+    expect(out.progs.every((p) => p.charged_to.kind === 'unknown')).toBe(true);
+  });
+});
+
+describe('bad input and arguments: one line, exit 2', () => {
+  it.each([
+    [['maps', '--from-bpftool', '/nonexistent/dump.json'], /^bpfmem: \/nonexistent\/dump.json: cannot read \(ENOENT\)\n$/],
+    [['maps', '--from-bpftool', 'README.md'], /^bpfmem: README.md: not JSON: .*\n$/],
+    [['maps', '--from-bpftool', `${FIX}/map-show.json`, '--kernel', '4.x'], /^bpfmem: --kernel "4.x": kernel version "4.x" is not like 6.18 or 5.10.0-28\n$/],
+    [['maps', '--from-bpftool', `${FIX}/map-show.json`, '--cpus', '0'], /^bpfmem: --cpus "0": expected a number of CPUs from 1 to 8192\n$/],
+    [['maps', '--cpus', '4'], /^bpfmem: --kernel and --cpus describe a dump: give them with --from-bpftool FILE\n$/],
+    [['maps', '--type', 'hashmap'], /^bpfmem: --type "hashmap": not a map type; map types are hash, array, .* or arena\n$/],
+    [['progs', '--type', 'xdpp'], /^bpfmem: --type "xdpp": not a program type \(did you mean xdp\?\)\n$/],
+    [['maps', '--pid', '-3'], /^bpfmem: .*\n$/],
+    [['maps', '--pid', 'abc'], /^bpfmem: --pid "abc": expected a process id \(a positive whole number\)\n$/],
+    [['maps', '--cgroup', 'system.slice'], /^bpfmem: --cgroup "system.slice": expected a cgroup path from the hierarchy's root.*\n$/],
+    [['maps', '--cgroup', '/a/../b'], /^bpfmem: --cgroup "\/a\/..\/b": expected a cgroup path.*\n$/],
+    [['maps', '--sort', 'size'], /^bpfmem: option '--sort <key>' argument 'size' is invalid. Allowed choices are id, name, type, memlock, charge, cgroup.\n$/],
+    [['top', '--interval', '0'], /^bpfmem: --interval "0": expected seconds between 0.1 and 3600\n$/],
+    [['top', '-n', 'x'], /^bpfmem: --iterations "x": expected a positive whole number\n$/],
+  ])('bpfmem %j', async (args, message) => {
+    const run = await cli(args);
+    expect(run.stderr).toMatch(message);
+    expect(run.stdout).toBe('');
+    expect(run.status).toBe(2);
+  });
+
+  it('a dump with a wrong field names the file and the field', async () => {
+    const path = dump('bad.json', JSON.stringify([{ id: 1, type: 'hash', name: 'x', flags: 0, bytes_key: 4, bytes_value: 8, max_entries: 16, bytes_memlock: '12k' }]));
+    const run = await cli(['maps', '--from-bpftool', path]);
+    expect(run.stderr).toBe(`bpfmem: ${path}: [0].bytes_memlock: expected a non-negative integer, got "12k"\n`);
+    expect(run.status).toBe(2);
+  });
+});

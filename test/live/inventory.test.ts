@@ -1,0 +1,186 @@
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Outcome } from '../../src/backend.js';
+import { Collector } from '../../src/inspect/collect.js';
+import { buildInventory } from '../../src/inspect/inventory.js';
+import { LiveBackend } from '../../src/live/backend.js';
+import { mapSpec } from '../../src/model/maps/spec.js';
+import { readMemoryHierarchy } from '../../src/sys/cgroupfs-mount.js';
+import { cli } from '../cli/run.js';
+import { liveEnv } from './env.js';
+
+/**
+ * `bpfmem maps`, `cgroups` and the summary on the running kernel: who pays for a map whose
+ * creator moved away and whose cgroup was removed, scans while maps and processes come and go,
+ * and the one line a user without root gets. Tasks are the live backend's workers in cgroups
+ * under its owned root, which it removes.
+ */
+
+const MiB = 1024 * 1024;
+const INF = Number.POSITIVE_INFINITY;
+const BIN = fileURLToPath(new URL('../../src/bin/bpfmem.ts', import.meta.url));
+
+function must(o: Outcome): void {
+  if (!o.ok) throw new Error(`${o.errno}: ${o.reason}`);
+}
+
+interface MapRow {
+  id: number;
+  name: string;
+  type: string;
+  bytes_memlock: number;
+  charge: number | null;
+  charged_to: { kind: string; path?: string };
+  pids: { pid: number; comm: string; cgroup: string | null }[];
+}
+
+async function mapsJson(args: string[] = []): Promise<{ maps: MapRow[]; charges_unavailable: string | null }> {
+  const run = await cli(['maps', '--json', ...args]);
+  expect(run.stderr).toBe('');
+  expect(run.status).toBe(0);
+  return JSON.parse(run.stdout) as { maps: MapRow[]; charges_unavailable: string | null };
+}
+
+const sleep = (ms: number): Promise<void> =>
+  new Promise((r) => {
+    setTimeout(r, ms);
+  });
+
+if (!liveEnv.ok) console.warn(`live inventory tests skipped: ${liveEnv.reason ?? ''}`);
+
+describe.skipIf(!liveEnv.ok)('bpfmem maps on the running kernel: who pays', () => {
+  let b: LiveBackend;
+  /** The owned root as the inventory names cgroups: relative to the memory hierarchy's mount. */
+  let root = '';
+
+  beforeAll(async () => {
+    const h = await readMemoryHierarchy();
+    if (!h.ok) throw new Error(h.reason);
+    b = await LiveBackend.create({ prefix: 'inventory' });
+    root = b.root.slice(h.hierarchy.mountPoint.length);
+  }, 60_000);
+
+  afterAll(async () => {
+    await b.dispose();
+  }, 60_000);
+
+  it('a map created in A by a task that moved to B: A is charged, the holder is in B', async () => {
+    must(await b.createCgroup('/a', { max: 256 * MiB, high: INF }));
+    must(await b.createCgroup('/b', { max: 256 * MiB, high: INF }));
+    must(await b.startTask('creator', { cgroup: '/a', uid: 0 }));
+    must(await b.createMap('creator', 'who_pays', mapSpec({ type: 'hash', keySize: 4, valueSize: 64, maxEntries: 2000 })));
+    must(await b.moveTask('creator', '/b'));
+    const pid = b.pidOf('creator');
+    const out = await mapsJson();
+    expect(out.charges_unavailable).toBeNull();
+    const m = out.maps.find((x) => x.name === 'who_pays');
+    expect(m).toMatchObject({ type: 'hash', charged_to: { kind: 'cgroup', path: `${root}/a` } });
+    expect(m?.pids).toEqual([{ pid, comm: expect.any(String) as string, cgroup: `${root}/b` }]);
+    // The charge is the model's estimate, never less than what fdinfo says.
+    expect(m?.charge).toBeGreaterThanOrEqual(m?.bytes_memlock ?? Infinity);
+    // Filters: by the payer's cgroup (A, or the root above it), and by holder.
+    expect((await mapsJson(['--cgroup', `${root}/a`])).maps.map((x) => x.name)).toEqual(['who_pays']);
+    expect((await mapsJson(['--cgroup', root])).maps.map((x) => x.name)).toEqual(['who_pays']);
+    expect((await mapsJson(['--cgroup', `${root}/b`])).maps).toEqual([]);
+    expect((await mapsJson(['--pid', String(pid)])).maps.map((x) => x.name)).toEqual(['who_pays']);
+  });
+
+  it('bpfmem cgroups puts the map in A and in the subtree of the owned root', async () => {
+    const run = await cli(['cgroups', '--json']);
+    expect(run.status).toBe(0);
+    const out = JSON.parse(run.stdout) as { cgroups: { path: string; bpf_own: number; bpf_subtree: number; objects_own: number; usage: number; max: number | null }[] };
+    const a = out.cgroups.find((c) => c.path === `${root}/a`);
+    const top = out.cgroups.find((c) => c.path === root);
+    expect(a).toMatchObject({ objects_own: 1, max: 256 * MiB });
+    expect(a?.bpf_own).toBeGreaterThan(0);
+    // A's usage holds the map (charged to A, hierarchical counters).
+    expect(a?.usage).toBeGreaterThanOrEqual(a?.bpf_own ?? Infinity);
+    expect(top).toMatchObject({ bpf_own: 0, bpf_subtree: a?.bpf_own });
+  });
+
+  it('after A is removed, the parent is reported as paying', async () => {
+    must(await b.removeCgroup('/a'));
+    // The memcg goes offline asynchronously after rmdir (css_killed_work_fn →
+    // mem_cgroup_css_offline → memcg_reparent_objcgs): wait for the charge to move up.
+    let m: MapRow | undefined;
+    for (let i = 0; i < 100; i++) {
+      m = (await mapsJson()).maps.find((x) => x.name === 'who_pays');
+      if (m?.charged_to.path === root) break;
+      await sleep(50);
+    }
+    expect(m?.charged_to).toMatchObject({ kind: 'cgroup', path: root });
+    expect(m?.pids[0]?.cgroup).toBe(`${root}/b`);
+  });
+
+  it('the summary names the machine, its totals and who pays', async () => {
+    const run = await cli(['--json']);
+    expect(run.status).toBe(0);
+    const s = JSON.parse(run.stdout) as { maps: number; charged: number; kernel: { regime: string }; largest_maps: unknown[]; warnings: { kind: string }[] };
+    expect(s.kernel.regime).toBe('memcg');
+    expect(s.maps).toBeGreaterThanOrEqual(1);
+    expect(s.charged).toBeGreaterThan(0);
+    expect(s.largest_maps.length).toBeGreaterThan(0);
+    const text = await cli([]);
+    expect(text.status).toBe(0);
+    expect(text.stdout).toMatch(/^bpfmem: kernel \d+\.\d+/);
+    expect(text.stdout).toContain('Largest maps');
+  });
+
+  it('a scan under churn reports what it saw and never fails', async () => {
+    must(await b.createCgroup('/churn', { max: 512 * MiB, high: INF }));
+    must(await b.startTask('steady', { cgroup: '/churn', uid: 0 }));
+    must(await b.createMap('steady', 'steady_map', mapSpec({ type: 'array', keySize: 4, valueSize: 8, maxEntries: 16 })));
+    const churn = { stop: false };
+    let made = 0;
+    let tasks = 0;
+    // Maps created and closed as fast as the worker can, and processes holding maps that come
+    // and go, while the scans run.
+    const mapChurn = (async () => {
+      for (let i = 0; !churn.stop; i++) {
+        must(await b.createMap('steady', `churn${i}`, mapSpec({ type: 'hash', keySize: 4, valueSize: 8, maxEntries: 64, flags: 1 })));
+        must(await b.close('map', `churn${i}`));
+        made++;
+      }
+    })();
+    const taskChurn = (async () => {
+      for (let i = 0; !churn.stop; i++) {
+        must(await b.startTask(`t${i}`, { cgroup: '/churn', uid: 0 }));
+        must(await b.createMap(`t${i}`, `held${i}`, mapSpec({ type: 'lpm_trie', keySize: 8, valueSize: 8, maxEntries: 16, flags: 1 })));
+        must(await b.stopTask(`t${i}`));
+        tasks++;
+      }
+    })();
+    const collector = await Collector.open();
+    let scans = 0;
+    try {
+      // At least 30 scans, and on until processes came and went a few times during them.
+      for (; scans < 30 || tasks < 3 || made < 50; scans++) {
+        const inv = buildInventory(await collector.collect());
+        const steady = inv.maps.find((m) => m.name === 'steady_map');
+        expect(steady?.chargedTo).toMatchObject({ kind: 'cgroup', path: `${root}/churn` });
+        expect(steady?.holders.map((h) => h.pid)).toEqual([b.pidOf('steady')]);
+        // Every map seen has a type and a memlock; no holder is a made-up process.
+        for (const m of inv.maps) expect(m.memlock).toBeGreaterThanOrEqual(0);
+        for (const m of inv.maps) for (const h of m.holders) expect(h.pid).toBeGreaterThan(0);
+      }
+    } finally {
+      churn.stop = true;
+      collector.close();
+      await Promise.all([mapChurn, taskChurn]);
+    }
+    // The churn really ran alongside the scans.
+    expect(scans).toBeGreaterThanOrEqual(30);
+    expect(made).toBeGreaterThanOrEqual(50);
+    expect(tasks).toBeGreaterThanOrEqual(3);
+  }, 120_000);
+});
+
+describe.skipIf(process.getuid?.() !== 0)('without root', () => {
+  it.each([[['maps']], [['progs']], [['cgroups']], [[]]])('bpfmem %j says what it needs in one line and exits 1', (args) => {
+    const r = spawnSync(process.execPath, ['--import', 'tsx', BIN, ...args], { uid: 65534, gid: 65534, encoding: 'utf8', cwd: fileURLToPath(new URL('../..', import.meta.url)) });
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toMatch(/^bpfmem: reading the BPF objects of this machine needs root \(CAP_SYS_ADMIN[^\n]*`bpfmem demo`[^\n]*\n$/);
+    expect(r.status).toBe(1);
+  });
+});
