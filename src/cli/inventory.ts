@@ -150,7 +150,7 @@ export function mapsCommand(ctx: CommandContext): Command {
       const inv = await listedInventory(opts, 'maps');
       const shown = filterInventory(inv, filterOf(opts));
       const maps = sortMaps(shown.maps, opts.sort as MapSortKey);
-      ctx.io.stdout(opts.json ? json(mapsJson(inv, maps)) : mapsText(inv, maps, opts.wide ?? false, styleFor(ctx.io)));
+      ctx.io.stdout(opts.json ? mapsJson(inv, maps) : mapsText(inv, maps, opts.wide ?? false, styleFor(ctx.io)));
     });
 }
 
@@ -168,7 +168,7 @@ export function progsCommand(ctx: CommandContext): Command {
       const inv = await listedInventory(opts, 'progs');
       const shown = filterInventory(inv, filterOf(opts));
       const progs = sortProgs(shown.progs, opts.sort as ProgSortKey);
-      ctx.io.stdout(opts.json ? json(progsJson(inv, progs)) : progsText(inv, progs, opts.wide ?? false, styleFor(ctx.io)));
+      ctx.io.stdout(opts.json ? progsJson(inv, progs) : progsText(inv, progs, opts.wide ?? false, styleFor(ctx.io)));
     });
 }
 
@@ -180,7 +180,7 @@ export function cgroupsCommand(ctx: CommandContext): Command {
     .action(async (opts: { all?: boolean; json?: boolean }) => {
       const { inv } = await inventoryOf({ holders: false, pins: false });
       const cgroups = cgroupsToShow(inv.cgroups, (opts.all ?? false) || (opts.json ?? false));
-      ctx.io.stdout(opts.json ? json(cgroupsJson(inv, cgroups)) : cgroupsText(inv, cgroups, styleFor(ctx.io)));
+      ctx.io.stdout(opts.json ? cgroupsJson(inv, cgroups) : cgroupsText(inv, cgroups, styleFor(ctx.io)));
     });
 }
 

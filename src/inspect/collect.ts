@@ -8,10 +8,10 @@ import { readCgroupCountersIfPresent } from '../sys/cgroupfs-read.js';
 import { scanHolders, type Holder as SysHolder } from '../sys/holders.js';
 import { describeMachine, profileOf } from '../sys/machine.js';
 import { isUnavailable, MapIterator, readCgroupIds } from '../sys/mapiter.js';
-import { listMaps, listProgs, readMap, type MapObject } from '../sys/objects.js';
+import { listMaps, listProgs, readMap, readMapMemlock, type MapObject } from '../sys/objects.js';
 import { scanPins } from '../sys/pins.js';
 import { readProcCgroup } from '../sys/procfs.js';
-import { modelKnowsMemlock, specOf, type Holder, type InventoryInput, type RawCgroup, type RawMap, type RawProg } from './inventory.js';
+import { modelKnowsMemlock, NEEDS_MAP_EXTRA, specOf, type Holder, type InventoryInput, type RawCgroup, type RawMap, type RawProg } from './inventory.js';
 
 /**
  * Reads this machine into an {@link InventoryInput}: maps (with the cgroup each is charged to,
@@ -197,8 +197,14 @@ export class Collector {
           listed.push(raw);
           continue;
         }
-        const o = readMap(r.id, true);
-        if (o) listed.push(rawMap(o)); // else freed since the scan: it is gone
+        const type = mapTypeById(r.type);
+        if (type !== undefined && NEEDS_MAP_EXTRA.has(type)) {
+          const o = readMap(r.id, true); // map_extra is in the info only
+          if (o) listed.push(rawMap(o)); // else freed since the scan: it is gone
+          continue;
+        }
+        const memlock = readMapMemlock(r.id);
+        if (memlock !== null) listed.push(memlock === undefined ? raw : { ...raw, memlock });
       }
     } else {
       listed = listMaps((info) => needsFdinfo(info.type, info.mapFlags)).map(rawMap);

@@ -205,19 +205,23 @@ class ChargeEstimator {
   }
 }
 
-function chargedToOf(input: InventoryInput, id: number): ChargedTo {
+function chargedToOf(input: InventoryInput, id: number, labels: Map<string, CgroupLabel>): ChargedTo {
   if (!input.charges) return { kind: 'unknown' };
   const kn = input.charges.get(id);
   if (kn === undefined) return { kind: 'unknown' };
   if (kn === null || kn === 0n) return { kind: 'nobody' };
   const path = input.cgroupPaths?.get(kn);
   if (path === undefined) return { kind: 'removed', id: String(kn) };
-  return { kind: 'cgroup', path, id: String(kn), label: labelOf(path) };
+  let label = labels.get(path);
+  if (label === undefined) labels.set(path, (label = labelOf(path)));
+  return { kind: 'cgroup', path, id: String(kn), label };
 }
 
 /** Assembles an inventory from what was read. */
 export function buildInventory(input: InventoryInput): Inventory {
   const estimator = new ChargeEstimator(input.profile);
+  /** Labels by cgroup path: thousands of maps share a few cgroups. */
+  const labels = new Map<string, CgroupLabel>();
   const maps: MapEntry[] = input.maps.map((m) => {
     const spec = specOf(m);
     let memlock = m.memlock;
@@ -240,7 +244,7 @@ export function buildInventory(input: InventoryInput): Inventory {
       memlockSource,
       charge: est?.charge,
       uncharged: est?.uncharged,
-      chargedTo: chargedToOf(input, m.id),
+      chargedTo: chargedToOf(input, m.id, labels),
       holders: input.holders?.maps.get(m.id) ?? [],
       pins: input.pins?.get(`map:${m.id}`) ?? [],
     };

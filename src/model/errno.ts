@@ -8,6 +8,7 @@ export const ERRNO = {
   ENOENT: 2,
   ESRCH: 3,
   EBADF: 9,
+  EAGAIN: 11,
   ENOMEM: 12,
   EACCES: 13,
   EFAULT: 14,

@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
 import { parseBtf, type Btf, type ParseBtfOptions } from '../btf/index.js';
 import { BpfmemError } from '../errors.js';
 
@@ -13,10 +13,13 @@ export const VMLINUX_BTF_PATH = '/sys/kernel/btf/vmlinux';
 const errnoCode = (error: unknown): string | undefined =>
   error instanceof Error && 'code' in error && typeof error.code === 'string' ? error.code : undefined;
 
-async function read(path: string, code: 'input' | 'system', options: ParseBtfOptions): Promise<Btf> {
+function read(path: string, code: 'input' | 'system', options: ParseBtfOptions): Btf {
   let bytes: Uint8Array;
   try {
-    bytes = new Uint8Array(await readFile(path));
+    // Synchronously: sysfs reports no size for /sys/kernel/btf/vmlinux, and fs.promises.readFile
+    // then reads it in small pieces through the thread pool: 79 ms for its 5.5 MB here, against
+    // 6 ms for readFileSync.
+    bytes = new Uint8Array(readFileSync(path));
   } catch (error) {
     const why = errnoCode(error) === 'ENOENT' && path === VMLINUX_BTF_PATH ? 'no such file: this kernel was built without CONFIG_DEBUG_INFO_BTF' : (errnoCode(error) ?? String(error));
     throw new BpfmemError(code, `reading BTF from ${path}: ${why}`, { cause: error });
@@ -31,7 +34,7 @@ async function read(path: string, code: 'input' | 'system', options: ParseBtfOpt
  * Throws a {@link BpfmemError} (`input`) when it cannot be read or is not BTF.
  */
 export function readBtfFile(path: string, options: ParseBtfOptions = {}): Promise<Btf> {
-  return read(path, 'input', options);
+  return Promise.resolve().then(() => read(path, 'input', options));
 }
 
 /**
@@ -41,7 +44,7 @@ export function readBtfFile(path: string, options: ParseBtfOptions = {}): Promis
  * {@link BpfmemError} (`system`) when the kernel has none or it cannot be read.
  */
 export function readVmlinuxBtf(path = VMLINUX_BTF_PATH): Promise<Btf> {
-  return read(path, 'system', {});
+  return Promise.resolve().then(() => read(path, 'system', {}));
 }
 
 let vmlinux: Promise<Btf> | undefined;

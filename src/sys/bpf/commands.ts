@@ -206,6 +206,9 @@ const LOG_SIZE_MAX = 16 * 1024 * 1024;
  * EINVAL or EACCES (the verifier's answers), loads again with a level-1 log and throws a
  * {@link VerifierError} whose message carries the log's first and last lines.
  */
+/** Loads refused with EAGAIN (a signal came during verification) are tried this often in all. */
+const PROG_LOAD_ATTEMPTS = 5;
+
 export function progLoad(o: ProgLoadOptions): number {
   if (o.insns.byteLength === 0 || o.insns.byteLength % INSN_SIZE !== 0) {
     throw new BpfmemError('input', `BPF_PROG_LOAD: ${o.insns.byteLength} bytes of instructions is not a whole, non-zero number of slots`);
@@ -226,7 +229,11 @@ export function progLoad(o: ProgLoadOptions): number {
       ...(o.attachBtfObjFd !== undefined && { attachBtfObjFd: o.attachBtfObjFd }),
       ...(o.progFlags !== undefined && { progFlags: o.progFlags }),
     });
-    const r = tryBpfSyscall('BPF_PROG_LOAD', attr);
+    // The verifier gives up with EAGAIN when a signal is pending (kernel/bpf/verifier.c do_check:
+    // `if (signal_pending(current)) return -EAGAIN`): a profiler's SIGPROF or a timer is enough.
+    // libbpf retries such loads (bpf.c sys_bpf_prog_load, PROG_LOAD_ATTEMPTS 5); so does bpfmem.
+    let r = tryBpfSyscall('BPF_PROG_LOAD', attr);
+    for (let attempt = 1; !r.ok && r.errno === ERRNO.EAGAIN && attempt < PROG_LOAD_ATTEMPTS; attempt++) r = tryBpfSyscall('BPF_PROG_LOAD', attr);
     if (r.ok) return { fd: r.value };
     return { errno: r.errno, logTrueSize: new DataView(attr.buffer).getUint32(PROG_LOAD_LOG_TRUE_SIZE, true) };
   };

@@ -14,6 +14,7 @@ const DESCRIPTIONS: Readonly<Record<Errno, string>> = {
   ENOENT: 'No such file or directory',
   ESRCH: 'No such process',
   EBADF: 'Bad file descriptor',
+  EAGAIN: 'Resource temporarily unavailable',
   ENOMEM: 'Cannot allocate memory',
   EACCES: 'Permission denied',
   EFAULT: 'Bad address',
