@@ -275,14 +275,19 @@ export function summaryText(inv: Inventory, s: Summary, ctx: SummaryContext, st:
   out.push(`${st.bold('bpfmem')}: ${profileLine(inv.profile)}\n`);
   if (ctx.regimeReason) out.push(st.dim(`${wrap(ctx.regimeReason, 80, '  ')}\n`));
   out.push('\n');
-  const perCpu = s.uncharged > 0 ? `; ${formatBytes(s.uncharged)} of map memory charged to no cgroup (per-CPU)` : '';
-  out.push(
-    `${wrap(
-      `${s.maps} map${s.maps === 1 ? '' : 's'} and ${s.progs} program${s.progs === 1 ? '' : 's'}: ${formatBytes(s.memlock)} memlock (fdinfo); maps charged to memory cgroups ≈ ${formatBytes(s.charged)}${perCpu}.`,
-      80,
-      '',
-    )}\n\n`,
-  );
+  const nb = (n: number): string => formatBytes(n).replace(' ', '\u00a0');
+  if (s.maps === 0 && s.progs === 0) {
+    out.push('No BPF maps or programs are loaded on this machine.\n\n');
+  } else {
+    const perCpu = s.uncharged > 0 ? `; ${nb(s.uncharged)} of map memory charged to no cgroup (per-CPU)` : '';
+    out.push(
+      `${wrap(
+        `${s.maps} map${s.maps === 1 ? '' : 's'} and ${s.progs} program${s.progs === 1 ? '' : 's'}: ${nb(s.memlock)} memlock (fdinfo); maps charged to memory cgroups ≈ ${nb(s.charged)}${perCpu}.`,
+        80,
+        '',
+      )}\n\n`,
+    );
+  }
   if (s.topCgroups.length) {
     out.push(st.bold('Who pays most for BPF\n'));
     out.push(

@@ -85,11 +85,15 @@ const memlockCell = (s: Snapshot, name: string): string => {
   return m ? cellBytes(m.memlock) : '-';
 };
 
-/** Wraps text at `width` columns: the first line after `first`, the others after `rest`. */
+/**
+ * Wraps text at `width` columns: the first line after `first`, the others after `rest`. Only
+ * spaces, tabs and newlines break lines: a no-break space (`12.0\u00a0MiB`) keeps a number with
+ * its unit.
+ */
 export function wrap(text: string, width: number, first: string, rest = first): string {
   const lines: string[] = [];
   let line = '';
-  for (const word of text.split(/\s+/)) {
+  for (const word of text.split(/[ \t\n]+/)) {
     const indent = lines.length ? rest : first;
     if (line && indent.length + line.length + 1 + word.length > width) {
       lines.push((lines.length ? rest : first) + line);
