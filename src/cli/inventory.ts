@@ -16,17 +16,8 @@ import { PROG_TYPES } from '../sys/bpf/types.js';
 import { styleFor } from './io.js';
 import { jsonOption, type CommandContext } from './main.js';
 import { json } from './render/common.js';
-import {
-  cgroupsJson,
-  cgroupsText,
-  cgroupsToShow,
-  mapsJson,
-  mapsText,
-  progsJson,
-  progsText,
-  summaryJson,
-  summaryText,
-} from './render/inventory.js';
+import { cgroupsText, cgroupsToShow, mapsText, progsText, summaryText } from './render/inventory.js';
+import { cgroupsJson, mapsJson, progsJson, summaryJson } from '../inspect/json.js';
 
 /**
  * `bpfmem maps`, `progs`, `cgroups`, `top` and the summary of `bpfmem` alone: this machine's
