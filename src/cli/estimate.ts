@@ -1,14 +1,20 @@
 import { Command, Option } from 'commander';
 import { BpfmemError } from '../errors.js';
-import { estimateMaps, type Estimate, type MapEstimate, type NamedSpec } from '../estimate/maps.js';
+import { estimateMaps, type Estimate, type MapEstimate } from '../estimate/maps.js';
+import { applyPlan, namedSpecs, parseFill, parseSet, type FillOverride, type PlannedMap, type SetOverride } from '../estimate/plan.js';
 import { parseMapSpec } from '../estimate/spec.js';
-import { DEFAULT_RELEASE, makeProfile, type Regime } from '../model/profile.js';
+import { parseBpftoolMaps, readBpftoolFile } from '../inspect/bpftool.js';
+import { inferCpus, rawMapsOf } from '../inspect/from-bpftool.js';
+import { elementsFromMemlock, specOf } from '../inspect/inventory.js';
+import { memlockDependsOnContents } from '../model/maps/memlock.js';
+import { DEFAULT_RELEASE, makeProfile, type KernelProfile, type Regime } from '../model/profile.js';
 import { formatBytes, parseSize } from '../model/units.js';
 import { formatVersion } from '../model/version.js';
 import { readPageSize, readPossibleCpus } from '../sys/host.js';
-import { styleFor } from './io.js';
+import { styleFor, type Style } from './io.js';
 import { jsonOption, type CommandContext } from './main.js';
 import { cellBytes, json, profileJson, profileLine } from './render/common.js';
+import { wrap } from './render/simulate.js';
 import { table } from './table.js';
 
 const collect = (value: string, previous: string[]): string[] => [...previous, value];
@@ -21,6 +27,39 @@ function positiveInt(flag: string) {
     }
     return n;
   };
+}
+
+/** `--cpus 2` or `--cpus 2,64,192`: the possible-CPU counts to estimate for. */
+function cpusList(value: string): number[] {
+  const parts = value.split(',').map((p) => p.trim());
+  const out = parts.map((p) => {
+    if (!/^[1-9][0-9]{0,3}$/.test(p) || Number(p) > 8192) {
+      throw new BpfmemError('usage', `--cpus ${JSON.stringify(value)}: expected possible CPU counts from 1 to 8192, like 2 or 2,64,192`);
+    }
+    return Number(p);
+  });
+  if (out.length > 16) throw new BpfmemError('usage', `--cpus ${JSON.stringify(value)}: at most 16 counts to compare`);
+  return [...new Set(out)];
+}
+
+function limitArg(value: string): number {
+  const n = parseSize(value);
+  if (n === undefined || n < 1 || !Number.isFinite(n)) throw new BpfmemError('usage', `--limit ${JSON.stringify(value)}: expected a size like 512Mi or 2G`);
+  return n;
+}
+
+interface EstimateOptions {
+  map: string[];
+  prog: number[];
+  fromBpftool?: string;
+  set: SetOverride[];
+  fill: FillOverride[];
+  cpus?: number[];
+  kernel: string;
+  pageSize?: number;
+  regime?: Regime;
+  limit?: number;
+  json?: boolean;
 }
 
 export function estimateCommand(ctx: CommandContext): Command {
@@ -36,45 +75,133 @@ export function estimateCommand(ctx: CommandContext): Command {
         .argParser((v: string, prev: number[]) => [...prev, positiveInt('--prog')(v)])
         .default([]),
     )
-    .addOption(new Option('--cpus <n>', 'possible CPUs (default: this machine\'s)').argParser(positiveInt('--cpus')))
+    .addOption(new Option('--from-bpftool <file>', 'the maps of a `bpftool -j map show` dump, re-estimated for this host profile'))
+    .addOption(
+      new Option('--set <name.max_entries=N>', 'set what the loader decides (repeatable; * for every map)')
+        .argParser((v: string, prev: SetOverride[]) => [...prev, must(parseSet(v))])
+        .default([]),
+    )
+    .addOption(
+      new Option('--fill <name=80%>', 'entries inserted after creation, as a share of max_entries or a count (repeatable; * for every map)')
+        .argParser((v: string, prev: FillOverride[]) => [...prev, must(parseFill(v))])
+        .default([]),
+    )
+    .addOption(new Option('--cpus <n[,n…]>', 'possible CPUs, or a list to compare (default: this machine\'s)').argParser(cpusList))
     .addOption(new Option('--kernel <version>', 'kernel version').default(DEFAULT_RELEASE))
     .addOption(new Option('--page-size <bytes>', 'page size (default: this machine\'s)').argParser(positiveInt('--page-size')))
     .addOption(new Option('--regime <regime>', 'accounting regime (default: the kernel\'s)').choices(['memcg', 'memlock', 'none']))
+    .addOption(new Option('--limit <size>', 'a memory cgroup limit (memcg) or RLIMIT_MEMLOCK (memlock) to fit under'))
     .addOption(jsonOption())
-    .action(async (opts: { map: string[]; prog: number[]; cpus?: number; kernel: string; pageSize?: number; regime?: Regime; json?: boolean }) => {
-      if (opts.map.length === 0 && opts.prog.length === 0) {
-        throw new BpfmemError('usage', 'estimate: give at least one --map SPEC (e.g. --map type=hash,key=4,value=8,max_entries=1000) or --prog INSNS');
-      }
-      const specs: NamedSpec[] = opts.map.map((text, i) => {
-        const parsed = parseMapSpec(text, `map${i}`);
-        if (!parsed.ok) throw new BpfmemError('input', parsed.message);
-        return { name: parsed.name, spec: parsed.spec, elements: parsed.elements };
-      });
-      const cpus = opts.cpus ?? (await readPossibleCpus()) ?? 2;
+    .action(async (opts: EstimateOptions) => {
+      const limit = opts.limit === undefined ? undefined : limitArg(String(opts.limit));
+      const cpus = opts.cpus ?? [(await readPossibleCpus()) ?? 2];
       const pageSize = opts.pageSize ?? (await readPageSize()) ?? 4096;
-      const profile = makeProfile({
-        version: opts.kernel,
-        cpus,
-        pageSize,
-        ...(opts.regime ? { regime: opts.regime } : {}),
+      const profiles = cpus.map((n) => {
+        const p = makeProfile({ version: opts.kernel, cpus: n, pageSize, ...(opts.regime ? { regime: opts.regime } : {}) });
+        if ('ok' in p) throw new BpfmemError('usage', p.reason);
+        return p;
       });
-      if ('ok' in profile) throw new BpfmemError('usage', profile.reason);
-      const estimate = estimateMaps(specs, profile, opts.prog);
-      ctx.io.stdout(opts.json ? json(estimateJson(estimate)) : estimateText(estimate, styleFor(ctx.io)));
-      // The kernel would refuse one of them: say so in the status too (like a failed bpf()).
-      if (estimate.maps.some((m) => !m.ok) || estimate.progs.some((p) => !p.ok)) ctx.exit(1);
+      const first = profiles[0];
+      if (!first) throw new BpfmemError('usage', '--cpus: give at least one count');
+      const planned = [...mapsOfSpecs(opts.map), ...(opts.fromBpftool ? await mapsOfDump(opts.fromBpftool, first) : [])];
+      if (planned.length === 0 && opts.prog.length === 0) {
+        throw new BpfmemError('usage', 'estimate: give at least one --map SPEC (e.g. --map type=hash,key=4,value=8,max_entries=1000), --prog INSNS or --from-bpftool FILE');
+      }
+      const plan = applyPlan(planned, opts.set, opts.fill);
+      if (!plan.ok) throw new BpfmemError('usage', plan.message);
+      const runs = profiles.map((p) => estimateMaps(namedSpecs(plan.value), p, opts.prog));
+      const st = styleFor(ctx.io);
+      if (opts.json) {
+        const one = (e: Estimate): Record<string, unknown> => ({ ...estimateJson(e, plan.value), ...(limit !== undefined && { limit: limitJson(fit(e, limit)) }) });
+        ctx.io.stdout(json(runs.length === 1 && runs[0] ? one(runs[0]) : { estimates: runs.map(one) }));
+      } else {
+        ctx.io.stdout(runs.length === 1 && runs[0] ? estimateText(runs[0], plan.value, limit, st) : compareText(runs, plan.value, limit, st));
+      }
+      // The kernel would refuse one of them, or it does not fit: say so in the status too.
+      const refused = runs.some((e) => e.maps.some((m) => !m.ok) || e.progs.some((p) => !p.ok));
+      const tooBig = limit !== undefined && runs.some((e) => !fit(e, limit).fits);
+      if (refused || tooBig) ctx.exit(1);
     });
 }
 
-/** `--json`: `{ profile, maps: [{ name, type, memlock, charged }], total }`. */
-export function estimateJson(e: Estimate): Record<string, unknown> {
+function must<T>(r: { ok: true; value: T } | { ok: false; message: string }): T {
+  if (!r.ok) throw new BpfmemError('usage', r.message);
+  return r.value;
+}
+
+function mapsOfSpecs(texts: readonly string[]): PlannedMap[] {
+  return texts.map((text, i) => {
+    const parsed = parseMapSpec(text, `map${i}`);
+    if (!parsed.ok) throw new BpfmemError('input', parsed.message);
+    return { name: parsed.name, aliases: [], origin: '--map', spec: parsed.spec, elements: parsed.elements, notes: [] };
+  });
+}
+
+/**
+ * The maps of a bpftool dump: their layouts, and for maps whose memory follows their contents,
+ * the entries their memlock shows, read under the dump's own CPU count (inferred from its
+ * per-CPU maps where it has any, else the first profile's).
+ */
+async function mapsOfDump(path: string, profile: KernelProfile): Promise<PlannedMap[]> {
+  const raw = rawMapsOf(parseBpftoolMaps(await readBpftoolFile(path), path));
+  const cpus = inferCpus(raw, { version: profile.release, pageSize: profile.pageSize }) ?? profile.possibleCpus;
+  const made = makeProfile({ version: profile.release, cpus, pageSize: profile.pageSize });
+  const source = 'ok' in made ? profile : made;
+  const out: PlannedMap[] = [];
+  for (const m of raw) {
+    const spec = specOf(m);
+    if (!spec) throw new BpfmemError('input', `${path}: map ${m.id} (${m.name || 'no name'}) has a type bpfmem does not know: ${m.typeName ?? m.type}`);
+    const elements = memlockDependsOnContents(spec.type, spec.flags) && m.memlock !== undefined ? elementsFromMemlock(spec, m.memlock, source) : 0;
+    out.push({
+      name: m.name || `id${m.id}`,
+      aliases: [`id${m.id}`],
+      origin: path,
+      spec,
+      elements,
+      notes: elements > 0 ? [`${elements} entries, from its memlock on the dump's host (${cpus} CPUs)`] : [],
+    });
+  }
+  return out;
+}
+
+/** Whether an estimate fits under a limit, in the regime's own terms. */
+interface Fit {
+  readonly limit: number;
+  readonly regime: Regime;
+  /** Bytes counted against the limit: charged (memcg) or memlock (memlock); 0 for none. */
+  readonly need: number;
+  readonly fits: boolean;
+  readonly headroom: number;
+}
+
+function fit(e: Estimate, limit: number): Fit {
+  const regime = e.profile.regime;
+  const progs = e.progs.reduce((s, p) => s + (regime === 'memlock' ? p.memlock : p.charged), 0);
+  const need = regime === 'memcg' ? e.total.charged + progs : regime === 'memlock' ? e.total.memlock + progs : 0;
+  return { limit, regime, need, fits: need <= limit, headroom: limit - need };
+}
+
+const limitJson = (f: Fit): Record<string, unknown> => ({ bytes: f.limit, counted: f.regime === 'memcg' ? 'charged' : f.regime === 'memlock' ? 'memlock' : 'nothing', need: f.need, fits: f.fits, headroom: f.headroom });
+
+function fitText(f: Fit): string {
+  const what = f.regime === 'memcg' ? 'memory cgroup limit' : f.regime === 'memlock' ? 'RLIMIT_MEMLOCK' : 'limit';
+  if (f.regime === 'none') return `${what} ${formatBytes(f.limit)}: nothing is charged in regime none`;
+  return f.fits
+    ? `${what} ${formatBytes(f.limit)}: fits, ${formatBytes(f.headroom)} left`
+    : `${what} ${formatBytes(f.limit)}: does not fit, needs ${formatBytes(-f.headroom)} more (${formatBytes(f.need)} in all)`;
+}
+
+/** `--json`: `{ profile, maps: [{ name, type, memlock, charged, uncharged, notes }], progs, total }`. */
+export function estimateJson(e: Estimate, plan: readonly PlannedMap[] = []): Record<string, unknown> {
   return {
     profile: profileJson(e.profile),
-    maps: e.maps.map((m) =>
-      m.ok
-        ? { name: m.name, type: m.type, max_entries: m.maxEntries, elements: m.elements, memlock: m.memlock, charged: m.charged, uncharged: m.uncharged }
-        : { name: m.name, type: m.type, errno: m.errno, reason: m.reason },
-    ),
+    maps: e.maps.map((m, i) => {
+      const p = plan[i];
+      const extra = p ? { origin: p.origin, notes: p.notes } : {};
+      return m.ok
+        ? { name: m.name, type: m.type, max_entries: m.maxEntries, elements: m.elements, memlock: m.memlock, charged: m.charged, uncharged: m.uncharged, ...extra }
+        : { name: m.name, type: m.type, errno: m.errno, reason: m.reason, ...extra };
+    }),
     progs: e.progs.map((p) =>
       p.ok ? { insns: p.insns, memlock: p.memlock, charged: p.charged } : { insns: p.insns, errno: p.errno, reason: p.reason },
     ),
@@ -82,21 +209,36 @@ export function estimateJson(e: Estimate): Record<string, unknown> {
   };
 }
 
-function estimateText(e: Estimate, st: ReturnType<typeof styleFor>): string {
+/** Notes, numbered, for the table's NOTE column and the lines under it. */
+function numberNotes(plan: readonly PlannedMap[]): { mark: (i: number) => string; lines: string[] } {
+  const marks: string[] = [];
+  const lines: string[] = [];
+  plan.forEach((p, i) => {
+    if (p.notes.length === 0) return;
+    lines.push(wrap(`${lines.length + 1}. ${p.name}: ${p.notes.join('; ')}`, 80, ' ', '    '));
+    marks[i] = String(lines.length);
+  });
+  return { mark: (i) => marks[i] ?? '', lines };
+}
+
+function estimateText(e: Estimate, plan: readonly PlannedMap[], limit: number | undefined, st: Style): string {
   const rows = e.maps;
+  const notes = numberNotes(plan);
   let out = `${profileLine(e.profile)}\n\n`;
-  out += table(
-    [...rows, undefined],
+  type Row = { m: MapEstimate; i: number } | undefined;
+  out += table<Row>(
+    [...rows.map((m, i) => ({ m, i })), undefined],
     [
-      { header: 'MAP', value: (m) => (m ? m.name : 'total') },
-      { header: 'TYPE', value: (m) => m?.type ?? '' },
-      { header: 'MAX_ENTRIES', value: (m) => (m?.ok ? String(m.maxEntries) : ''), align: 'right' },
+      { header: 'MAP', value: (r) => (r ? r.m.name : 'total') },
+      { header: 'TYPE', value: (r) => r?.m.type ?? '' },
+      { header: 'MAX_ENTRIES', value: (r) => (r?.m.ok ? String(r.m.maxEntries) : ''), align: 'right' },
       ...(rows.some((m) => m.ok && m.elements > 0)
-        ? [{ header: 'ELEMENTS', value: (m: MapEstimate | undefined) => (m?.ok ? String(m.elements) : ''), align: 'right' as const }]
+        ? [{ header: 'ELEMENTS', value: (r: Row) => (r?.m.ok ? String(r.m.elements) : ''), align: 'right' as const }]
         : []),
-      { header: 'MEMLOCK', value: (m) => (m ? (m.ok ? cellBytes(m.memlock) : m.errno) : cellBytes(e.total.memlock)), align: 'right' },
-      { header: 'CHARGED', value: (m) => (m ? (m.ok ? cellBytes(m.charged) : '') : cellBytes(e.total.charged)), align: 'right' },
-      { header: 'UNCHARGED', value: (m) => (m ? (m.ok ? cellBytes(m.uncharged) : '') : cellBytes(e.total.uncharged)), align: 'right' },
+      { header: 'MEMLOCK', value: (r) => (r ? (r.m.ok ? cellBytes(r.m.memlock) : r.m.errno) : cellBytes(e.total.memlock)), align: 'right' },
+      { header: 'CHARGED', value: (r) => (r ? (r.m.ok ? cellBytes(r.m.charged) : '') : cellBytes(e.total.charged)), align: 'right' },
+      { header: 'UNCHARGED', value: (r) => (r ? (r.m.ok ? cellBytes(r.m.uncharged) : '') : cellBytes(e.total.uncharged)), align: 'right' },
+      ...(notes.lines.length ? [{ header: 'NOTE', value: (r: Row) => (r ? notes.mark(r.i) : '') }] : []),
     ],
   );
   if (e.progs.length) {
@@ -106,6 +248,7 @@ function estimateText(e: Estimate, st: ReturnType<typeof styleFor>): string {
       { header: 'CHARGED', value: (p) => (p.ok ? cellBytes(p.charged) : ''), align: 'right' },
     ]);
   }
+  if (notes.lines.length) out += `\n${st.dim(notes.lines.join('\n'))}\n`;
   for (const m of rows) if (!m.ok) out += `${st.bad(`${m.name}: ${m.errno}`)}: ${m.reason}\n`;
   for (const p of e.progs) if (!p.ok) out += `${st.bad(`program of ${p.insns} insns: ${p.errno ?? ''}`)}: ${p.reason ?? ''}\n`;
   // Worth a word when it is a real share of the map, not the few bytes of a per-CPU counter.
@@ -115,6 +258,48 @@ function estimateText(e: Estimate, st: ReturnType<typeof styleFor>): string {
         `per-CPU memory made inside map_alloc() escapes memory.max on ${formatVersion(e.profile.version)} (charged to the creator on 5.11–5.19).\n`,
     );
   }
+  if (limit !== undefined) {
+    const f = fit(e, limit);
+    out += `\n${f.fits || f.regime === 'none' ? st.ok(fitText(f)) : st.bad(fitText(f))}\n`;
+  }
   return out;
 }
 
+/** `--cpus 2,64,192`: each map's memory (charged + uncharged) per CPU count, side by side. */
+function compareText(runs: readonly Estimate[], plan: readonly PlannedMap[], limit: number | undefined, st: Style): string {
+  const first = runs[0];
+  if (!first) return '';
+  const notes = numberNotes(plan);
+  const p = first.profile;
+  let out = `kernel ${formatVersion(p.version)}, ${formatBytes(p.pageSize).replace('.0 ', ' ')} pages, cgroup v${p.cgroupVersion}, regime ${p.regime}: memory by possible CPUs (charged + uncharged)\n\n`;
+  type Row = { i: number } | undefined;
+  const cell = (e: Estimate, r: Row): string => {
+    if (!r) return cellBytes(e.total.charged + e.total.uncharged);
+    const m = e.maps[r.i];
+    return !m ? '' : m.ok ? cellBytes(m.charged + m.uncharged) : m.errno;
+  };
+  out += table<Row>(
+    [...first.maps.map((_m, i) => ({ i })), undefined],
+    [
+      { header: 'MAP', value: (r) => (r ? (first.maps[r.i]?.name ?? '') : 'total') },
+      { header: 'TYPE', value: (r) => (r ? (first.maps[r.i]?.type ?? '') : '') },
+      ...runs.map((e) => ({ header: `${e.profile.possibleCpus} CPUS`, value: (r: Row) => cell(e, r), align: 'right' as const })),
+      ...(notes.lines.length ? [{ header: 'NOTE', value: (r: Row) => (r ? notes.mark(r.i) : '') }] : []),
+    ],
+  );
+  if (notes.lines.length) out += `\n${st.dim(notes.lines.join('\n'))}\n`;
+  const last = runs[runs.length - 1];
+  if (last && last.profile.regime === 'memcg' && last.total.uncharged > 0.1 * (last.total.charged + last.total.uncharged)) {
+    out += st.dim(
+      `\n${wrap(`Of ${formatBytes(last.total.charged + last.total.uncharged)} on ${last.profile.possibleCpus} CPUs, ${formatBytes(last.total.uncharged)} is per-CPU memory made at creation that no memory cgroup is charged for on ${formatVersion(p.version)}: it escapes memory.max, and a limit counts only the rest.`, 80, '')}\n`,
+    );
+  }
+  if (limit !== undefined) {
+    out += '\n';
+    for (const e of runs) {
+      const f = fit(e, limit);
+      out += `${String(e.profile.possibleCpus).padStart(4)} CPUs: ${f.fits || f.regime === 'none' ? st.ok(fitText(f)) : st.bad(fitText(f))}\n`;
+    }
+  }
+  return out;
+}

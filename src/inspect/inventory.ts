@@ -1,6 +1,6 @@
 import { estimateMaps } from '../estimate/maps.js';
 import { mapTypeModel } from '../model/maps/index.js';
-import { fdinfoMemlock } from '../model/maps/memlock.js';
+import { fdinfoMemlock, memlockDependsOnContents } from '../model/maps/memlock.js';
 import { mapSpec, type MapSpec } from '../model/maps/spec.js';
 import { isMapType, mapTypeById, type MapType } from '../model/maptypes.js';
 import type { KernelProfile } from '../model/profile.js';
@@ -148,16 +148,7 @@ export interface Inventory {
   readonly errors: readonly string[];
 }
 
-/** Map types whose fdinfo memlock depends on the contents (elements, devices, sockets). */
-export function memlockDependsOnContents(type: MapType, flags: number): boolean {
-  if (CONTENT_DEPENDENT.has(type)) return true;
-  return PREALLOC_OPTIONAL.has(type) && (flags & 1) !== 0; // BPF_F_NO_PREALLOC
-}
-
-/** Types whose memory follows their contents: elements, devices, sockets. */
-const CONTENT_DEPENDENT: ReadonlySet<MapType> = new Set<MapType>(['lpm_trie', 'devmap', 'devmap_hash', 'sockhash', 'xskmap']);
-/** Hash types that preallocate unless told not to. */
-const PREALLOC_OPTIONAL: ReadonlySet<MapType> = new Set<MapType>(['hash', 'percpu_hash', 'hash_of_maps']);
+export { memlockDependsOnContents } from '../model/maps/memlock.js';
 
 /** Types whose layout needs `map_extra` (bloom hash count, arena address), which not every source gives. */
 export const NEEDS_MAP_EXTRA: ReadonlySet<MapType> = new Set<MapType>(['bloom_filter', 'arena']);

@@ -1,4 +1,4 @@
-import { FD_MAP_TYPES, PERCPU_MAP_TYPES } from '../maptypes.js';
+import { FD_MAP_TYPES, PERCPU_MAP_TYPES, type MapType } from '../maptypes.js';
 import type { KernelProfile } from '../profile.js';
 import { roundUp } from '../units.js';
 import { mapTypeModel } from './index.js';
@@ -49,3 +49,15 @@ export function fdinfoMemlock(spec: MapSpec, elements: number, profile: KernelPr
       return model.memUsage(n, elements, profile);
   }
 }
+
+/** Map types whose fdinfo memlock depends on the contents (elements, devices, sockets). */
+export function memlockDependsOnContents(type: MapType, flags: number): boolean {
+  if (CONTENT_DEPENDENT.has(type)) return true;
+  return PREALLOC_OPTIONAL.has(type) && (flags & 1) !== 0; // BPF_F_NO_PREALLOC
+}
+
+/** Types whose memory follows their contents: elements, devices, sockets. */
+const CONTENT_DEPENDENT: ReadonlySet<MapType> = new Set<MapType>(['lpm_trie', 'devmap', 'devmap_hash', 'sockhash', 'xskmap']);
+/** Hash types that preallocate unless told not to. */
+const PREALLOC_OPTIONAL: ReadonlySet<MapType> = new Set<MapType>(['hash', 'percpu_hash', 'hash_of_maps']);
+
