@@ -10,7 +10,7 @@ import tseslint from 'typescript-eslint';
  */
 const modelPurity = {
   // The model and the instruction encoder are pure: they run anywhere, a browser included.
-  files: ['src/model/**/*.ts', 'src/asm/**/*.ts', 'src/btf/**/*.ts'],
+  files: ['src/model/**/*.ts', 'src/asm/**/*.ts', 'src/btf/**/*.ts', 'src/elf/**/*.ts'],
   rules: {
     'no-restricted-imports': [
       'error',

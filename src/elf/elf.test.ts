@@ -1,0 +1,232 @@
+import { describe, expect, it } from 'vitest';
+import { encodeBtf, type BtfTypeSpec } from '../btf/index.js';
+import { BpfmemError } from '../errors.js';
+import { fixtureBytes, toolchain } from '../../test/fixtures/bpf/build.js';
+import { writeElf, type ElfSpec, type SectionSpec, type SymbolSpec } from '../../test/fixtures/bpf/elf-writer.js';
+import { internalMapName, kernelName, objectName, parseBpfObject } from './index.js';
+
+/** The one-line input error parseBpfObject gives for `bytes`, or a failure if it gives none. */
+function errorOf(bytes: Uint8Array, source = 'x.o'): string {
+  try {
+    parseBpfObject(bytes, source);
+  } catch (error) {
+    expect(error).toBeInstanceOf(BpfmemError);
+    const e = error as BpfmemError;
+    expect(e.code).toBe('input');
+    expect(e.message).not.toContain('\n');
+    expect(e.message.startsWith(`${source}: `)).toBe(true);
+    return e.message;
+  }
+  throw new Error('parseBpfObject accepted it');
+}
+
+const int = (name: string, size = 4): BtfTypeSpec => ({ kind: 'int', name, size, signed: true, char: false, bool: false, bitOffset: 0, bits: 8 * size });
+const member = (name: string, type: number, bitOffset: number) => ({ name, type, bitOffset, bitfieldSize: 0 });
+
+/**
+ * An object with one `.maps` variable `m`: `struct { __uint(type, 1); __uint(max_entries, 10); __type(key, <key>); }`
+ * where `keyTypes` come after the fixed types (ids 1–5) and `key` is the id of the key's pointee.
+ */
+function mapObject(keyTypes: readonly BtfTypeSpec[], key: number, extra: Partial<ElfSpec> & { members?: readonly { name: string; type: number }[] } = {}): Uint8Array {
+  const types: BtfTypeSpec[] = [
+    /* 1 */ int('int'),
+    /* 2 */ { kind: 'array', name: '', type: 1, indexType: 1, nelems: 1 },
+    /* 3 */ { kind: 'ptr', name: '', type: 2 },
+    /* 4 */ { kind: 'array', name: '', type: 1, indexType: 1, nelems: 10 },
+    /* 5 */ { kind: 'ptr', name: '', type: 4 },
+    ...keyTypes,
+  ];
+  const ptr = types.length + 1;
+  const struct = ptr + 1;
+  types.push(
+    { kind: 'ptr', name: '', type: key },
+    {
+      kind: 'struct',
+      name: '',
+      size: 24,
+      kindFlag: false,
+      members: [member('type', 3, 0), member('max_entries', 5, 64), member('key', ptr, 128), ...(extra.members ?? []).map((m, i) => member(m.name, m.type, 192 + 64 * i))],
+    },
+    { kind: 'var', name: 'm', type: struct, linkage: 'global' },
+    { kind: 'datasec', name: '.maps', size: 0, vars: [{ type: struct + 1, offset: 0, size: 24 }] },
+  );
+  return writeElf({
+    sections: [
+      { name: '.maps', flags: 3, data: new Uint8Array(24) },
+      { name: '.BTF', data: encodeBtf(types) },
+      ...(extra.sections ?? []),
+    ],
+    symbols: [{ name: 'm', section: '.maps', size: 24 }, ...(extra.symbols ?? [])],
+  });
+}
+
+/** A minimal valid object: one program in `socket` and a 4-byte `.data`. */
+function plainObject(sections: readonly SectionSpec[] = [], symbols: readonly SymbolSpec[] = []): Uint8Array {
+  return writeElf({
+    sections: [{ name: 'socket', flags: 6, data: new Uint8Array(16) }, { name: '.data', flags: 3, data: new Uint8Array(4) }, ...sections],
+    symbols: [{ name: 'prog', section: 'socket', size: 16, type: 2 }, { name: 'g', section: '.data', size: 4 }, ...symbols],
+  });
+}
+
+/** `bytes` with `value` written at `offset` (little-endian, `width` bytes). */
+function patched(bytes: Uint8Array, offset: number, value: number | bigint, width: 1 | 2 | 4 | 8): Uint8Array {
+  const out = bytes.slice();
+  const view = new DataView(out.buffer);
+  if (width === 1) view.setUint8(offset, Number(value));
+  else if (width === 2) view.setUint16(offset, Number(value), true);
+  else if (width === 4) view.setUint32(offset, Number(value), true);
+  else view.setBigUint64(offset, BigInt(value), true);
+  return out;
+}
+
+const shoff = (bytes: Uint8Array): number => Number(new DataView(bytes.buffer, bytes.byteOffset).getBigUint64(40, true));
+
+describe('names as libbpf gives them', () => {
+  it.each([
+    ['my_object_name', '.rodata', 'my_objec.rodata'],
+    ['my_object_name', '.bss', 'my_objec.bss'],
+    ['my_object_name', '.kconfig', 'my_obje.kconfig'],
+    ['my_object_name', '.rodata.abracadabra', '.rodata.abracad'],
+    ['my_object_name', '.data.foo', '.data.foo'],
+    ['prog', '.data', 'prog.data'],
+    ['global_data', '.data', 'global_d.data'],
+    ['my-prog', '.data', 'my_prog.data'],
+    ['pr\u00f6g', '.bss', 'pr__g.bss'],
+    ['', '.rodata', '.rodata'],
+  ])('internal_map_name(%j, %j) is %j', (obj, section, name) => {
+    expect(internalMapName(obj, section)).toBe(name);
+  });
+
+  it.each([
+    ['/a/b/prog.bpf.o', 'prog'],
+    ['prog.o', 'prog'],
+    ['averyveryverylongname.o', 'averyveryverylo'],
+    ['x/abcdefghijklmn.o', 'abcdefghijklmn'],
+    ['noext', 'noext'],
+    ['dir/', ''],
+  ])('the object name of %j is %j', (path, name) => {
+    expect(objectName(path)).toBe(name);
+  });
+
+  it('cuts names to 15 bytes for the kernel', () => {
+    expect(kernelName('a_very_long_map_name_indeed')).toBe('a_very_long_map');
+    expect(kernelName('short')).toBe('short');
+  });
+});
+
+describe('hand-made objects', () => {
+  it('reads a minimal object: a program and a .data map', () => {
+    const obj = parseBpfObject(plainObject(), '/tmp/mini.o');
+    expect(obj.name).toBe('mini');
+    expect(obj.progs).toEqual([{ name: 'prog', section: 'socket', insns: 2 }]);
+    // No BTF: libbpf cannot tell the variable is global, so the map is not mmapable.
+    expect(obj.maps).toMatchObject([{ name: 'mini.data', type: 2, keySize: 4, valueSize: 4, maxEntries: 1, flags: 0 }]);
+    expect(parseBpfObject(plainObject(), '/tmp/mini.o', { libbpf: '1.0' }).maps[0]?.flags).toBe(1 << 10);
+  });
+
+  it('reads a BTF-defined map', () => {
+    const obj = parseBpfObject(mapObject([], 1), 'm.o');
+    expect(obj.maps).toMatchObject([{ name: 'm', symbol: 'm', source: 'btf', type: 1, keySize: 4, valueSize: 0, maxEntries: 10 }]);
+  });
+
+  it('reads a 64-bit map_extra from an ENUM64 (__ulong, libbpf 1.4+)', () => {
+    const extra: BtfTypeSpec = { kind: 'enum64', name: '', size: 8, signed: false, values: [{ name: 'v', value: 2n ** 40n }] };
+    const obj = parseBpfObject(mapObject([extra], 1, { members: [{ name: 'map_extra', type: 6 }] }), 'm.o');
+    expect(obj.maps[0]?.mapExtra).toBe(2 ** 40);
+  });
+});
+
+describe('hostile input: one line from parseBpfObject, never a crash', () => {
+  const good = plainObject();
+  const off = shoff(good);
+
+  it.each<[string, () => Uint8Array, RegExp]>([
+    ['empty', () => new Uint8Array(0), /not an ELF file/],
+    ['text', () => new TextEncoder().encode('hello, world, this is not an object at all'), /not an ELF file/],
+    ['a truncated header', () => good.subarray(0, 40), /truncated: 40 bytes/],
+    ['ELF32', () => patched(good, 4, 1, 1), /ELFCLASS32/],
+    ['big-endian', () => patched(good, 5, 2, 1), /big-endian/],
+    ['an unknown data encoding', () => patched(good, 5, 9, 1), /data encoding 9/],
+    ['an x86-64 machine', () => patched(good, 18, 62, 2), /machine 62 \(x86-64\), not EM_BPF/],
+    ['an executable', () => patched(good, 16, 2, 2), /ELF type 2 \(executable\)/],
+    ['no section table', () => patched(good, 40, 0, 8), /no section header table/],
+    ['a section table beyond the file', () => patched(good, 40, 1n << 40n, 8), /beyond the end/],
+    ['a section table offset beyond 2^53', () => patched(good, 40, 1n << 60n, 8), /e_shoff is beyond 2\^53/],
+    ['a huge section count', () => patched(good, 60, 0xffff, 2), /65535 entries .* runs past the end/],
+    ['a huge extended section count', () => patched(patched(good, 60, 0, 2), off + 32, 1n << 40n, 8), /runs past the end/],
+    ['a wrong section header size', () => patched(good, 58, 40, 2), /e_shentsize/],
+    ['a section name table out of range', () => patched(good, 62, 200, 2), /section name table index 200/],
+    ['a section name offset out of range', () => patched(good, off + 64, 0x7fffffff, 4), /name offset \d+ is beyond/],
+    ['section data beyond the file', () => patched(good, off + 64 + 24, 1 << 30, 8), /run past the end of the \d+-byte file/],
+    ['a section size beyond 2^53', () => patched(good, off + 64 + 32, 1n << 62n, 8), /sh_size is beyond 2\^53/],
+    ['no symbol table', () => stripSymtab(), /no symbol table/],
+    ['a wrong symbol size', () => withSection(good, '.symtab', 56, 16), /symbol table entries are 16 bytes/],
+    ['a symbol name out of range', () => symbolNamePatched(good, 0x7ffffff0), /symbol 1: name offset/],
+    ['a program beyond its section', () => plainObject([], [{ name: 'p2', section: 'socket', value: 8, size: 16, type: 2 }]), /program "p2" .* runs past its end/],
+    ['a static program', () => plainObject([], [{ name: 'p3', section: 'socket', size: 8, type: 2, bind: 0 }]), /"p3" .* is static/],
+    ['a relocation section with a wrong entry size', () => plainObject([{ name: '.relsocket', type: 9, data: new Uint8Array(24), entsize: 24, info: 1 }]), /entries of 24 bytes, not 16/],
+    ['a relocation section for no section', () => plainObject([{ name: '.relsocket', type: 9, data: new Uint8Array(16), entsize: 16, info: 99 }]), /targets section 99/],
+    ['a .maps section without BTF', () => plainObject([{ name: '.maps', data: new Uint8Array(8) }]), /no \.BTF/],
+    ['garbage BTF with .maps', () => plainObject([{ name: '.maps', data: new Uint8Array(8) }, { name: '.BTF', data: new Uint8Array(40).fill(7) }]), /\.BTF: not BTF/],
+    ['a BTF typedef loop in a key', () => mapObject([{ kind: 'typedef', name: 'loop', type: 6 }], 6), /map "m": cannot size the key type: .* more than 32/],
+    ['a BTF key larger than 4 GiB', () => mapObject([{ kind: 'array', name: '', type: 1, indexType: 1, nelems: 0x40000000 }, { kind: 'array', name: '', type: 6, indexType: 1, nelems: 16 }], 7), /larger than 4 GiB/],
+    ['a BTF key of function type', () => mapObject([{ kind: 'func_proto', name: '', type: 1, params: [] }], 6), /has no size \(a func_proto\)/],
+    ['a map_extra beyond 2^53', () => mapObject([{ kind: 'enum64', name: '', size: 8, signed: false, values: [{ name: 'v', value: 2n ** 60n }] }], 1, { members: [{ name: 'map_extra', type: 6 }] }), /beyond 2\^53/],
+    ['an unknown map field', () => mapObject([], 1, { members: [{ name: 'colour', type: 3 }] }), /unknown field "colour"/],
+    ['a map field that is not __uint', () => mapObject([], 1, { members: [{ name: 'map_flags', type: 1 }] }), /"map_flags": expected a pointer to an array \(__uint\), got an int/],
+    ['a legacy maps section that does not divide', () => plainObject([{ name: 'maps', data: new Uint8Array(41) }], [{ name: 'lm', section: 'maps', size: 20 }, { name: 'lm2', section: 'maps', value: 20, size: 20 }]), /cannot tell the size of a legacy map definition/],
+    ['a static legacy map', () => plainObject([{ name: 'maps', data: new Uint8Array(20) }], [{ name: 'lm', section: 'maps', size: 20, bind: 0 }]), /static maps are not supported/],
+  ])('%s', (_what, make, message) => {
+    expect(errorOf(make())).toMatch(message);
+  });
+
+  it('a valid but big-endian BPF object names the problem', () => {
+    expect(errorOf(patched(good, 5, 2, 1), '/srv/prog.o')).toMatch(/^\/srv\/prog\.o: big-endian ELF/);
+  });
+
+  /** A copy of `bytes` with field `field` (`width` bytes) of section `name`'s header set to `value`. */
+  function withSection(bytes: Uint8Array, name: string, field: number, value: number): Uint8Array {
+    const index = sectionIndex(bytes, name);
+    return patched(bytes, shoff(bytes) + 64 * index + field, value, field === 56 || field === 24 || field === 32 ? 8 : 4);
+  }
+
+  function symbolNamePatched(bytes: Uint8Array, value: number): Uint8Array {
+    const index = sectionIndex(bytes, '.symtab');
+    const at = Number(new DataView(bytes.buffer, bytes.byteOffset).getBigUint64(shoff(bytes) + 64 * index + 24, true));
+    return patched(bytes, at + 24, value, 4);
+  }
+
+  function stripSymtab(): Uint8Array {
+    // `.symtab` renamed and retyped to PROGBITS: an object with no symbol table.
+    return withSection(plainObject(), '.symtab', 4, 1);
+  }
+});
+
+/** The index of the section named `name` (by reading the section table as the writer laid it out). */
+function sectionIndex(bytes: Uint8Array, name: string): number {
+  const view = new DataView(bytes.buffer, bytes.byteOffset);
+  const off = shoff(bytes);
+  const count = view.getUint16(60, true);
+  const strndx = view.getUint16(62, true);
+  const strOff = Number(view.getBigUint64(off + 64 * strndx + 24, true));
+  for (let i = 1; i < count; i++) {
+    const nameOff = view.getUint32(off + 64 * i, true);
+    const end = bytes.indexOf(0, strOff + nameOff);
+    if (new TextDecoder().decode(bytes.subarray(strOff + nameOff, end)) === name) return i;
+  }
+  throw new Error(`no section ${name}`);
+}
+
+describe.skipIf(!toolchain.ok)('hostile input made from compiled objects', () => {
+  it('refuses an object compiled for the host (x86-64)', () => {
+    expect(errorOf(fixtureBytes('global_data', 'host'))).toMatch(/machine 62 \(x86-64\), not EM_BPF/);
+  });
+
+  it('refuses a BPF object cut anywhere in its section table', () => {
+    const bytes = fixtureBytes('maps');
+    const off = shoff(bytes);
+    for (const cut of [off, off + 1, off + 64 * 3 + 7, bytes.byteLength - 1]) expect(errorOf(bytes.subarray(0, cut))).toMatch(/runs past the end|beyond the end/);
+  });
+});
+
+if (!toolchain.ok) console.warn(`BPF fixture tests skipped: ${toolchain.reason}`);

@@ -1,0 +1,103 @@
+import type { ObjectMap } from './types.js';
+
+/*
+ * Names as libbpf gives them, and the few `enum bpf_map_type` values the reader needs
+ * (include/uapi/linux/bpf.h; src/model/maptypes.ts has them all).
+ */
+
+/** `BPF_OBJ_NAME_LEN`: names are at most 15 bytes and a NUL. */
+export const BPF_OBJ_NAME_LEN = 16;
+
+export const MAP_TYPE = {
+  array: 2,
+  prog_array: 3,
+  perf_event_array: 4,
+  cgroup_storage: 19,
+  percpu_cgroup_storage: 21,
+  sk_storage: 24,
+  struct_ops: 26,
+  ringbuf: 27,
+  inode_storage: 28,
+  task_storage: 29,
+  user_ringbuf: 31,
+  cgrp_storage: 32,
+  array_of_maps: 12,
+  hash_of_maps: 13,
+} as const;
+
+/** Map types whose max_entries must be 0 (local storage) or is ignored (cgroup storage). */
+const NO_MAX_ENTRIES = new Set<number>([
+  MAP_TYPE.cgroup_storage,
+  MAP_TYPE.percpu_cgroup_storage,
+  MAP_TYPE.sk_storage,
+  MAP_TYPE.inode_storage,
+  MAP_TYPE.task_storage,
+  MAP_TYPE.cgrp_storage,
+]);
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder('utf-8');
+
+/** The first `max` bytes of `name` (UTF-8), as C's `%.*s` and `strlcpy` cut it. */
+export function cutBytes(name: string, max: number): string {
+  const bytes = encoder.encode(name);
+  return bytes.length <= max ? name : decoder.decode(bytes.subarray(0, max));
+}
+
+/**
+ * The name the kernel keeps: `bpf_map_create()` copies at most BPF_OBJ_NAME_LEN − 1 bytes
+ * (`libbpf_strlcpy(attr.map_name, …)`).
+ */
+export function kernelName(name: string): string {
+  return cutBytes(name, BPF_OBJ_NAME_LEN - 1);
+}
+
+/**
+ * libbpf's object name (`bpf_object__new`): the path's base name cut to 15 bytes
+ * (`libbpf_strlcpy` into `char name[BPF_OBJ_NAME_LEN]`), then up to its first dot.
+ */
+export function objectName(path: string): string {
+  const base = path.slice(path.lastIndexOf('/') + 1);
+  const cut = cutBytes(base, BPF_OBJ_NAME_LEN - 1);
+  const dot = cut.indexOf('.');
+  return dot < 0 ? cut : cut.slice(0, dot);
+}
+
+/**
+ * `internal_map_name()`: the name of a global data map. A section name with a second dot
+ * (`.data.foo`, `.rodata.str1.1`) is used as is; otherwise as much of the object name as fits
+ * before it, reserving at least 7 bytes for the section name even when it is shorter
+ * (`.bss` → `my_objec.bss`). Then cut to 15 bytes, and every byte that is not alphanumeric,
+ * `_` or `.` becomes `_`.
+ */
+export function internalMapName(objName: string, sectionName: string): string {
+  const sectionBytes = encoder.encode(sectionName).length;
+  const sfxLen = Math.min(Math.max(7, sectionBytes), BPF_OBJ_NAME_LEN - 1);
+  const custom = sectionName.slice(1).includes('.');
+  const pfxLen = custom ? 0 : Math.min(BPF_OBJ_NAME_LEN - sfxLen - 1, encoder.encode(objName).length);
+  const raw = new Uint8Array([...encoder.encode(objName).subarray(0, pfxLen), ...encoder.encode(sectionName).subarray(0, sfxLen)]).subarray(0, BPF_OBJ_NAME_LEN - 1);
+  // Sanitized byte by byte, so a multi-byte character becomes several `_`, as in libbpf.
+  let name = '';
+  for (const b of raw) {
+    const c = String.fromCharCode(b);
+    name += /[A-Za-z0-9_.]/.test(c) ? c : '_';
+  }
+  return name;
+}
+
+/** What libbpf (or the kernel) settles at load about a map's size, one phrase each. */
+export function mapLoadTime(map: Pick<ObjectMap, 'type' | 'maxEntries'>): string[] {
+  const notes: string[] = [];
+  if (map.type === MAP_TYPE.perf_event_array && map.maxEntries === 0) {
+    notes.push('max_entries 0: libbpf sets the number of possible CPUs (map_set_def_max_entries)');
+  } else if (map.type === MAP_TYPE.ringbuf || map.type === MAP_TYPE.user_ringbuf) {
+    const pages = map.maxEntries / 4096;
+    if (map.maxEntries === 0) notes.push('max_entries 0: the loader must set the ring buffer size, or the kernel refuses it');
+    else if (!Number.isInteger(pages) || (pages & (pages - 1)) !== 0) {
+      notes.push(`max_entries ${map.maxEntries}: libbpf rounds a ring buffer up to a power-of-2 number of pages (adjust_ringbuf_sz)`);
+    }
+  } else if (map.maxEntries === 0 && !NO_MAX_ENTRIES.has(map.type) && map.type !== MAP_TYPE.struct_ops) {
+    notes.push('max_entries 0: the loader must set it (bpf_map__set_max_entries), or the kernel refuses the map');
+  }
+  return notes;
+}
