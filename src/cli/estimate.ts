@@ -1,6 +1,10 @@
+import { open } from 'node:fs/promises';
 import { Command, Option } from 'commander';
+import { profileWithBtf } from '../btf-profile.js';
+import { parseBpfObject, type BpfObject } from '../elf/index.js';
 import { BpfmemError } from '../errors.js';
 import { estimateMaps, type Estimate, type MapEstimate } from '../estimate/maps.js';
+import { objectMaps, objectProgs, type PlannedProg } from '../estimate/object-plan.js';
 import { applyPlan, namedSpecs, parseFill, parseSet, type FillOverride, type PlannedMap, type SetOverride } from '../estimate/plan.js';
 import { parseMapSpec } from '../estimate/spec.js';
 import { parseBpftoolMaps, readBpftoolFile } from '../inspect/bpftool.js';
@@ -10,7 +14,9 @@ import { memlockDependsOnContents } from '../model/maps/memlock.js';
 import { DEFAULT_RELEASE, makeProfile, type KernelProfile, type Regime } from '../model/profile.js';
 import { formatBytes, parseSize } from '../model/units.js';
 import { formatVersion } from '../model/version.js';
+import { readBtfFile } from '../sys/btf.js';
 import { readPageSize, readPossibleCpus } from '../sys/host.js';
+import { btfOption } from './btf-option.js';
 import { styleFor, type Style } from './io.js';
 import { jsonOption, type CommandContext } from './main.js';
 import { cellBytes, json, profileJson, profileLine } from './render/common.js';
@@ -49,6 +55,7 @@ function limitArg(value: string): number {
 }
 
 interface EstimateOptions {
+  btf?: string;
   map: string[];
   prog: number[];
   fromBpftool?: string;
@@ -64,7 +71,8 @@ interface EstimateOptions {
 
 export function estimateCommand(ctx: CommandContext): Command {
   return new Command('estimate')
-    .description('what maps cost: fdinfo memlock and the memcg charge, for any kernel and CPU count')
+    .description('what a BPF object or maps cost: fdinfo memlock and the memcg charge, for any kernel and CPU count')
+    .argument('[object.o...]', 'compiled BPF objects (clang -target bpf): every map libbpf creates from them, and their programs')
     .addOption(
       new Option('--map <spec>', 'a map: type=hash,key=4,value=8,max_entries=1000[,flags=no_prealloc+numa][,map_extra=N][,name=x] (repeatable)')
         .argParser(collect)
@@ -90,32 +98,49 @@ export function estimateCommand(ctx: CommandContext): Command {
     .addOption(new Option('--kernel <version>', 'kernel version').default(DEFAULT_RELEASE))
     .addOption(new Option('--page-size <bytes>', 'page size (default: this machine\'s)').argParser(positiveInt('--page-size')))
     .addOption(new Option('--regime <regime>', 'accounting regime (default: the kernel\'s)').choices(['memcg', 'memlock', 'none']))
+    .addOption(btfOption())
     .addOption(new Option('--limit <size>', 'a memory cgroup limit (memcg) or RLIMIT_MEMLOCK (memlock) to fit under'))
     .addOption(jsonOption())
-    .action(async (opts: EstimateOptions) => {
+    .action(async (files: string[], opts: EstimateOptions) => {
       const limit = opts.limit === undefined ? undefined : limitArg(String(opts.limit));
       const cpus = opts.cpus ?? [(await readPossibleCpus()) ?? 2];
       const pageSize = opts.pageSize ?? (await readPageSize()) ?? 4096;
+      const kernelBtf = opts.btf === undefined ? undefined : await readBtfFile(opts.btf);
       const profiles = cpus.map((n) => {
         const p = makeProfile({ version: opts.kernel, cpus: n, pageSize, ...(opts.regime ? { regime: opts.regime } : {}) });
         if ('ok' in p) throw new BpfmemError('usage', p.reason);
-        return p;
+        return kernelBtf ? profileWithBtf(p, kernelBtf) : p;
       });
       const first = profiles[0];
       if (!first) throw new BpfmemError('usage', '--cpus: give at least one count');
-      const planned = [...mapsOfSpecs(opts.map), ...(opts.fromBpftool ? await mapsOfDump(opts.fromBpftool, first) : [])];
-      if (planned.length === 0 && opts.prog.length === 0) {
-        throw new BpfmemError('usage', 'estimate: give at least one --map SPEC (e.g. --map type=hash,key=4,value=8,max_entries=1000), --prog INSNS or --from-bpftool FILE');
+      const objects = await Promise.all(files.map(async (f) => ({ path: f, obj: await readBpfObjectFile(f) })));
+      const fixed = [...mapsOfSpecs(opts.map), ...(opts.fromBpftool ? await mapsOfDump(opts.fromBpftool, first) : [])];
+      // What libbpf settles at load (perf_event_array entries, ring buffer sizes) follows each profile.
+      const plannedFor = (p: KernelProfile): PlannedMap[] => [...objects.flatMap(({ path, obj }) => objectMaps(obj, path, p, kernelBtf)), ...fixed];
+      const progs: PlannedProg[] = [
+        ...objects.flatMap(({ path, obj }) => objectProgs(obj, path)),
+        ...opts.prog.map((insns) => ({ name: '', origin: '--prog', section: '', insns, notes: [] })),
+      ];
+      if (objects.length === 0 && fixed.length === 0 && progs.length === 0) {
+        throw new BpfmemError('usage', 'estimate: give a BPF object (bpfmem estimate prog.bpf.o), --map SPEC (e.g. --map type=hash,key=4,value=8,max_entries=1000), --prog INSNS or --from-bpftool FILE');
       }
-      const plan = applyPlan(planned, opts.set, opts.fill);
-      if (!plan.ok) throw new BpfmemError('usage', plan.message);
-      const runs = profiles.map((p) => estimateMaps(namedSpecs(plan.value), p, opts.prog));
+      const plans = profiles.map((p) => {
+        const plan = applyPlan(plannedFor(p), opts.set, opts.fill);
+        if (!plan.ok) throw new BpfmemError('usage', plan.message);
+        return plan.value;
+      });
+      const runs = profiles.map((p, i) => estimateMaps(namedSpecs(plans[i] ?? []), p, progs.map((g) => g.insns)));
       const st = styleFor(ctx.io);
       if (opts.json) {
-        const one = (e: Estimate): Record<string, unknown> => ({ ...estimateJson(e, plan.value), ...(limit !== undefined && { limit: limitJson(fit(e, limit)) }) });
-        ctx.io.stdout(json(runs.length === 1 && runs[0] ? one(runs[0]) : { estimates: runs.map(one) }));
+        const one = (e: Estimate, i: number): Record<string, unknown> => ({
+          ...estimateJson(e, plans[i], progs),
+          ...(limit !== undefined && { limit: limitJson(fit(e, limit)) }),
+        });
+        ctx.io.stdout(json(runs.length === 1 && runs[0] ? one(runs[0], 0) : { estimates: runs.map(one) }));
       } else {
-        ctx.io.stdout(runs.length === 1 && runs[0] ? estimateText(runs[0], plan.value, limit, st) : compareText(runs, plan.value, limit, st));
+        ctx.io.stdout(
+          runs.length === 1 && runs[0] ? estimateText(runs[0], plans[0] ?? [], progs, limit, st) : compareText(runs, plans, progs, limit, st),
+        );
       }
       // The kernel would refuse one of them, or it does not fit: say so in the status too.
       const refused = runs.some((e) => e.maps.some((m) => !m.ok) || e.progs.some((p) => !p.ok));
@@ -123,6 +148,44 @@ export function estimateCommand(ctx: CommandContext): Command {
       if (refused || tooBig) ctx.exit(1);
     });
 }
+
+/** Largest object file read: far above any real BPF object (the kernel's own BTF is 6 MB). */
+const OBJECT_LIMIT = 256 * 1024 * 1024;
+
+/**
+ * Reads and parses a compiled BPF object named on the command line. Anything wrong with it is
+ * one line naming the file (`BpfmemError('input')`, exit 2): cannot read, too big, not an ELF
+ * BPF object, or what libbpf would refuse in it.
+ */
+export async function readBpfObjectFile(path: string): Promise<BpfObject> {
+  let bytes: Uint8Array;
+  let handle;
+  try {
+    handle = await open(path, 'r');
+  } catch (error) {
+    throw new BpfmemError('input', `${path}: cannot read (${errnoOf(error)})`, { cause: error });
+  }
+  try {
+    const { size } = await handle.stat();
+    if (size > OBJECT_LIMIT) throw new BpfmemError('input', `${path}: ${(size / 2 ** 20).toFixed(0)} MiB is more than the ${OBJECT_LIMIT / 2 ** 20} MiB bpfmem reads of an object`);
+    bytes = new Uint8Array(await handle.readFile());
+  } catch (error) {
+    if (error instanceof BpfmemError) throw error;
+    throw new BpfmemError('input', `${path}: cannot read (${errnoOf(error)})`, { cause: error });
+  } finally {
+    await handle.close();
+  }
+  try {
+    return parseBpfObject(bytes, path);
+  } catch (error) {
+    if (error instanceof BpfmemError) throw error;
+    // The parser refuses what it cannot read with BpfmemError; anything else is still one line.
+    throw new BpfmemError('input', `${path}: not a BPF object bpfmem can read (${error instanceof Error ? error.message : String(error)})`, { cause: error });
+  }
+}
+
+const errnoOf = (error: unknown): string =>
+  typeof error === 'object' && error !== null && 'code' in error ? String(error.code) : error instanceof Error ? error.message : String(error);
 
 function must<T>(r: { ok: true; value: T } | { ok: false; message: string }): T {
   if (!r.ok) throw new BpfmemError('usage', r.message);
@@ -133,7 +196,9 @@ function mapsOfSpecs(texts: readonly string[]): PlannedMap[] {
   return texts.map((text, i) => {
     const parsed = parseMapSpec(text, `map${i}`);
     if (!parsed.ok) throw new BpfmemError('input', parsed.message);
-    return { name: parsed.name, aliases: [], origin: '--map', spec: parsed.spec, elements: parsed.elements, notes: [] };
+    // Entries inserted are said in a note (the table has no column for them: it would pass 80 columns).
+    const notes = parsed.elements > 0 ? [`${parsed.elements} entries (elements=)`] : [];
+    return { name: parsed.name, aliases: [], origin: '--map', spec: parsed.spec, elements: parsed.elements, notes };
   });
 }
 
@@ -191,39 +256,53 @@ function fitText(f: Fit): string {
     : `${what} ${formatBytes(f.limit)}: does not fit, needs ${formatBytes(-f.headroom)} more (${formatBytes(f.need)} in all)`;
 }
 
-/** `--json`: `{ profile, maps: [{ name, type, memlock, charged, uncharged, notes }], progs, total }`. */
-export function estimateJson(e: Estimate, plan: readonly PlannedMap[] = []): Record<string, unknown> {
+/**
+ * `--json`: `{ profile, maps: [{ name, type, max_entries, elements, memlock, charged, uncharged,
+ * origin, notes }], progs: [{ insns, memlock, charged[, name, section, origin, notes] }], total }`.
+ */
+export function estimateJson(e: Estimate, plan: readonly PlannedMap[] = [], progs: readonly PlannedProg[] = []): Record<string, unknown> {
   return {
     profile: profileJson(e.profile),
     maps: e.maps.map((m, i) => {
       const p = plan[i];
-      const extra = p ? { origin: p.origin, notes: p.notes } : {};
+      const extra = p ? { origin: p.origin, ...(p.aliases.length ? { symbol: p.aliases[0] } : {}), notes: p.notes } : {};
       return m.ok
         ? { name: m.name, type: m.type, max_entries: m.maxEntries, elements: m.elements, memlock: m.memlock, charged: m.charged, uncharged: m.uncharged, ...extra }
         : { name: m.name, type: m.type, errno: m.errno, reason: m.reason, ...extra };
     }),
-    progs: e.progs.map((p) =>
-      p.ok ? { insns: p.insns, memlock: p.memlock, charged: p.charged } : { insns: p.insns, errno: p.errno, reason: p.reason },
-    ),
+    progs: e.progs.map((p, i) => {
+      const g = progs[i];
+      const extra = g?.name ? { name: g.name, section: g.section, origin: g.origin, notes: g.notes } : {};
+      return p.ok ? { insns: p.insns, memlock: p.memlock, charged: p.charged, ...extra } : { insns: p.insns, errno: p.errno, reason: p.reason, ...extra };
+    }),
     total: e.total,
   };
 }
 
-/** Notes, numbered, for the table's NOTE column and the lines under it. */
-function numberNotes(plan: readonly PlannedMap[]): { mark: (i: number) => string; lines: string[] } {
+/** Notes, numbered, for the tables' NOTE column and the lines under them (maps, then programs). */
+function numberNotes(plans: readonly (readonly PlannedMap[])[], progs: readonly PlannedProg[]): { mark: (i: number) => string; progMark: (i: number) => string; lines: string[] } {
   const marks: string[] = [];
+  const progMarks: string[] = [];
   const lines: string[] = [];
-  plan.forEach((p, i) => {
-    if (p.notes.length === 0) return;
-    lines.push(wrap(`${lines.length + 1}. ${p.name}: ${p.notes.join('; ')}`, 80, ' ', '    '));
+  const first = plans[0] ?? [];
+  first.forEach((p, i) => {
+    // Across profiles a note can differ (libbpf sets perf_event_array entries to the possible CPUs): each once.
+    const notes = [...new Set(plans.flatMap((plan) => plan[i]?.notes ?? []))];
+    if (notes.length === 0) return;
+    lines.push(wrap(`${lines.length + 1}. ${p.name}: ${notes.join('; ')}`, 80, ' ', '    '));
     marks[i] = String(lines.length);
   });
-  return { mark: (i) => marks[i] ?? '', lines };
+  progs.forEach((g, i) => {
+    if (g.notes.length === 0) return;
+    lines.push(wrap(`${lines.length + 1}. ${g.name}: ${g.notes.join('; ')}`, 80, ' ', '    '));
+    progMarks[i] = String(lines.length);
+  });
+  return { mark: (i) => marks[i] ?? '', progMark: (i) => progMarks[i] ?? '', lines };
 }
 
-function estimateText(e: Estimate, plan: readonly PlannedMap[], limit: number | undefined, st: Style): string {
+function estimateText(e: Estimate, plan: readonly PlannedMap[], progs: readonly PlannedProg[], limit: number | undefined, st: Style): string {
   const rows = e.maps;
-  const notes = numberNotes(plan);
+  const notes = numberNotes([plan], progs);
   let out = `${profileLine(e.profile)}\n\n`;
   type Row = { m: MapEstimate; i: number } | undefined;
   out += table<Row>(
@@ -231,10 +310,7 @@ function estimateText(e: Estimate, plan: readonly PlannedMap[], limit: number | 
     [
       { header: 'MAP', value: (r) => (r ? r.m.name : 'total') },
       { header: 'TYPE', value: (r) => r?.m.type ?? '' },
-      { header: 'MAX_ENTRIES', value: (r) => (r?.m.ok ? String(r.m.maxEntries) : ''), align: 'right' },
-      ...(rows.some((m) => m.ok && m.elements > 0)
-        ? [{ header: 'ELEMENTS', value: (r: Row) => (r?.m.ok ? String(r.m.elements) : ''), align: 'right' as const }]
-        : []),
+      { header: 'MAX', value: (r) => (r?.m.ok ? String(r.m.maxEntries) : ''), align: 'right' },
       { header: 'MEMLOCK', value: (r) => (r ? (r.m.ok ? cellBytes(r.m.memlock) : r.m.errno) : cellBytes(e.total.memlock)), align: 'right' },
       { header: 'CHARGED', value: (r) => (r ? (r.m.ok ? cellBytes(r.m.charged) : '') : cellBytes(e.total.charged)), align: 'right' },
       { header: 'UNCHARGED', value: (r) => (r ? (r.m.ok ? cellBytes(r.m.uncharged) : '') : cellBytes(e.total.uncharged)), align: 'right' },
@@ -242,15 +318,33 @@ function estimateText(e: Estimate, plan: readonly PlannedMap[], limit: number | 
     ],
   );
   if (e.progs.length) {
-    out += '\n' + table(e.progs, [
-      { header: 'PROGRAM INSNS', value: (p) => String(p.insns), align: 'right' },
-      { header: 'MEMLOCK', value: (p) => (p.ok ? cellBytes(p.memlock) : (p.errno ?? '')), align: 'right' },
-      { header: 'CHARGED', value: (p) => (p.ok ? cellBytes(p.charged) : ''), align: 'right' },
-    ]);
+    const named = progs.some((g) => g.name !== '');
+    type ProgRow = { readonly p: (typeof e.progs)[number]; readonly i: number };
+    out +=
+      '\n' +
+      table<ProgRow>(
+        e.progs.map((p, i) => ({ p, i })),
+        [
+          ...(named ? [{ header: 'PROGRAM', value: (r: ProgRow) => progs[r.i]?.name || '--prog' }] : []),
+          { header: named ? 'INSNS' : 'PROGRAM INSNS', value: (r) => String(r.p.insns), align: 'right' },
+          { header: 'MEMLOCK', value: (r) => (r.p.ok ? cellBytes(r.p.memlock) : (r.p.errno ?? '')), align: 'right' },
+          { header: 'CHARGED', value: (r) => (r.p.ok ? cellBytes(r.p.charged) : ''), align: 'right' },
+          ...(named && progs.some((_g, i) => notes.progMark(i) !== '') ? [{ header: 'NOTE', value: (r: ProgRow) => notes.progMark(r.i) }] : []),
+        ],
+      );
+  }
+  if (progs.some((g) => g.name !== '')) {
+    out += st.dim(
+      `\n${wrap("INSNS: the program's own instructions in the object, before the verifier. MEMLOCK is whole pages of them (kernel/bpf/core.c: bpf_prog_alloc_no_stats), exact unless the verifier's rewrites cross a page; CHARGED adds struct bpf_prog_aux and the per-CPU stats, not the JIT image.", 80, '')}\n`,
+    );
   }
   if (notes.lines.length) out += `\n${st.dim(notes.lines.join('\n'))}\n`;
   for (const m of rows) if (!m.ok) out += `${st.bad(`${m.name}: ${m.errno}`)}: ${m.reason}\n`;
-  for (const p of e.progs) if (!p.ok) out += `${st.bad(`program of ${p.insns} insns: ${p.errno ?? ''}`)}: ${p.reason ?? ''}\n`;
+  e.progs.forEach((p, i) => {
+    const name = progs[i]?.name;
+    const what = name ? `program ${name}` : `program of ${p.insns} insns`;
+    if (!p.ok) out += `${st.bad(`${what}: ${p.errno ?? ''}`)}: ${p.reason ?? ''}\n`;
+  });
   // Worth a word when it is a real share of the map, not the few bytes of a per-CPU counter.
   if (e.profile.regime === 'memcg' && e.total.uncharged > 0.1 * (e.total.charged + e.total.uncharged)) {
     out += st.dim(
@@ -266,25 +360,35 @@ function estimateText(e: Estimate, plan: readonly PlannedMap[], limit: number | 
 }
 
 /** `--cpus 2,64,192`: each map's memory (charged + uncharged) per CPU count, side by side. */
-function compareText(runs: readonly Estimate[], plan: readonly PlannedMap[], limit: number | undefined, st: Style): string {
+function compareText(runs: readonly Estimate[], plans: readonly (readonly PlannedMap[])[], progs: readonly PlannedProg[], limit: number | undefined, st: Style): string {
   const first = runs[0];
   if (!first) return '';
-  const notes = numberNotes(plan);
+  const notes = numberNotes(plans, []);
   const p = first.profile;
-  let out = `kernel ${formatVersion(p.version)}, ${formatBytes(p.pageSize).replace('.0 ', ' ')} pages, cgroup v${p.cgroupVersion}, regime ${p.regime}: memory by possible CPUs (charged + uncharged)\n\n`;
-  type Row = { i: number } | undefined;
+  let out = `kernel ${formatVersion(p.version)}, ${formatBytes(p.pageSize).replace('.0 ', ' ')} pages, cgroup v${p.cgroupVersion}, regime ${p.regime}\nmemory by possible CPUs, charged + uncharged:\n\n`;
+  // Maps, then programs (their charge: programs have no per-CPU part but the stats), then the total.
+  type Row = { readonly prog: boolean; readonly i: number } | undefined;
   const cell = (e: Estimate, r: Row): string => {
     if (!r) return cellBytes(e.total.charged + e.total.uncharged);
+    if (r.prog) {
+      const g = e.progs[r.i];
+      return !g ? '' : g.ok ? cellBytes(g.charged) : (g.errno ?? '');
+    }
     const m = e.maps[r.i];
     return !m ? '' : m.ok ? cellBytes(m.charged + m.uncharged) : m.errno;
   };
+  const nameOf = (r: Row): string => {
+    if (!r) return 'total';
+    if (!r.prog) return first.maps[r.i]?.name ?? '';
+    return progs[r.i]?.name || `--prog ${first.progs[r.i]?.insns ?? ''}`;
+  };
   out += table<Row>(
-    [...first.maps.map((_m, i) => ({ i })), undefined],
+    [...first.maps.map((_m, i) => ({ prog: false, i })), ...first.progs.map((_p, i) => ({ prog: true, i })), undefined],
     [
-      { header: 'MAP', value: (r) => (r ? (first.maps[r.i]?.name ?? '') : 'total') },
-      { header: 'TYPE', value: (r) => (r ? (first.maps[r.i]?.type ?? '') : '') },
+      { header: 'MAP', value: nameOf },
+      { header: 'TYPE', value: (r) => (r ? (r.prog ? 'program' : (first.maps[r.i]?.type ?? '')) : '') },
       ...runs.map((e) => ({ header: `${e.profile.possibleCpus} CPUS`, value: (r: Row) => cell(e, r), align: 'right' as const })),
-      ...(notes.lines.length ? [{ header: 'NOTE', value: (r: Row) => (r ? notes.mark(r.i) : '') }] : []),
+      ...(notes.lines.length ? [{ header: 'NOTE', value: (r: Row) => (r && !r.prog ? notes.mark(r.i) : '') }] : []),
     ],
   );
   if (notes.lines.length) out += `\n${st.dim(notes.lines.join('\n'))}\n`;

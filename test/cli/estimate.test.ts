@@ -1,4 +1,12 @@
-import { describe, expect, it } from 'vitest';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { parseBpfObject } from '../../src/elf/index.js';
+import { estimateMaps } from '../../src/estimate/maps.js';
+import { objectSpecs } from '../../src/estimate/object.js';
+import { profileOf } from '../../src/model/profile.js';
+import { buildFixture, FIXTURES, toolchain } from '../fixtures/bpf/build.js';
 import { measuredElementRows, measuredMapRows, measuredProgRows } from '../fixtures/kernel-6.18/index.js';
 import { cli, specText } from './run.js';
 
@@ -131,7 +139,7 @@ describe('bpfmem estimate', () => {
     [['estimate', '--map', 'type=hash', '--limit', 'lots'], /^bpfmem: --limit "lots": expected a size like 512Mi or 2G\n$/],
     [['estimate', '--map', 'type=hash', '--cpus', '2,0'], /^bpfmem: --cpus "2,0": expected possible CPU counts/],
     [['estimate', '--from-bpftool', '/nonexistent.json'], /^bpfmem: \/nonexistent\.json: cannot read \(ENOENT\)\n$/],
-    [['estimate'], /^bpfmem: estimate: give at least one --map SPEC/],
+    [['estimate'], /^bpfmem: estimate: give a BPF object \(bpfmem estimate prog\.bpf\.o\), --map SPEC/],
     [['estimate', '--map', 'type=hsh,key=4'], /^bpfmem: --map "type=hsh,key=4": unknown map type "hsh" \(did you mean hash\?\)\n$/],
     [['estimate', '--map', 'type=hash', '--cpus', 'many'], /^bpfmem: --cpus "many": expected possible CPU counts from 1 to 8192, like 2 or 2,64,192\n$/],
     [['estimate', '--map', 'type=hash', '--kernel', 'six'], /^bpfmem: kernel version "six" is not like 6\.18/],
@@ -143,3 +151,154 @@ describe('bpfmem estimate', () => {
     expect(run.stderr.trim().split('\n')).toHaveLength(1);
   });
 });
+
+/*
+ * `bpfmem estimate FILE.o` on the compiled fixtures (test/fixtures/bpf/build.ts compiles them with
+ * clang; without it these skip and say why). The live proof that these numbers are the kernel's
+ * is test/live/object.test.ts; here: the CLI gives what the model gives for the object's maps.
+ */
+if (!toolchain.ok) console.warn(`estimate FILE.o tests skipped: ${toolchain.reason}`);
+
+/** fdinfo `memlock` of maps.bpf.o's maps as loaded on the 6.18 test machine (src/elf/object-specs.test.ts, test/live/object.test.ts). */
+const MAPS_MEASURED: Record<string, number> = {
+  hash_map: 121504, mmap_array: 12288, array_map: 12600, percpu_hash: 50048, percpu_array: 7480, lru_hash: 328576, lru_percpu: 97280,
+  lpm: 0, hash_noprealloc: 263040, queue: 1120, stack: 832, bloom: 1336, stack_trace: 133440, prog_array: 376, perf_events: 328,
+  cgroup_array: 344, ringbuf: 78408, ringbuf_odd: 20840, user_ringbuf: 29064, numa_hash: 10304, pinned_by_name: 392, a_very_long_map: 2320,
+};
+
+interface ObjectJson extends EstimateJson {
+  maps: (EstimateJson['maps'][number] & { type: string; origin: string; symbol?: string })[];
+  progs: { insns: number; memlock?: number; charged?: number; name?: string; section?: string }[];
+}
+
+describe.skipIf(!toolchain.ok)('bpfmem estimate FILE.o', () => {
+  const obj = (name: string): string => (toolchain.ok ? buildFixture(name) : '');
+
+  it('maps.bpf.o: every map libbpf creates, with the memlock the kernel showed on the 6.18 host', async () => {
+    const out = (await estimate([obj('maps')])) as ObjectJson;
+    expect(Object.fromEntries(out.maps.map((m) => [m.name, m.memlock]))).toEqual(MAPS_MEASURED);
+    expect(out.maps.every((m) => m.origin === obj('maps'))).toBe(true);
+    // The kernel keeps 15 bytes of a name; the symbol is given too.
+    expect(out.maps.find((m) => m.name === 'a_very_long_map')).toMatchObject({ symbol: 'a_very_long_map_name_indeed' });
+    // Programs: by name, from their instruction count, one page each.
+    expect(out.progs.map((p) => [p.name, p.section, p.memlock])).toEqual([
+      ['lookup_hash', 'socket', 4096],
+      ['pass', 'xdp', 4096],
+      ['tc_ok', 'tc', 4096],
+    ]);
+    const sum = (k: 'memlock' | 'charged'): number => [...out.maps, ...out.progs].reduce((s, m) => s + (m[k] ?? 0), 0);
+    expect(out.total.memlock).toBe(sum('memlock'));
+    expect(out.total.charged).toBe(sum('charged'));
+  });
+
+  it('gives for each map of every fixture what --map gives for the spec libbpf would create', async () => {
+    const profile = profileOf({ version: '6.18.44-fc-v782', cpus: 2, pageSize: 4096 });
+    for (const name of FIXTURES) {
+      const path = obj(name);
+      const specs = objectSpecs(parseBpfObject(new Uint8Array(readFileSync(path)), path), profile);
+      const out = (await estimate([path])) as ObjectJson;
+      expect(out.maps.map((m) => m.name)).toEqual(specs.map((s) => s.name));
+      const direct = await estimate(specs.flatMap((s, i) => ['--map', specText(s.spec, s.elements, `m${i}`)]));
+      expect({ name, memlock: out.maps.map((m) => m.memlock ?? m.errno) }).toEqual({ name, memlock: direct.maps.map((m) => m.memlock ?? m.errno) });
+    }
+  });
+
+  it('--cpus 192 scales exactly as the model says', async () => {
+    const path = obj('maps');
+    const out = (await estimate([path])) as ObjectJson;
+    const run = await cli(['estimate', path, '--kernel', '6.18.44-fc-v782', '--page-size', '4096', '--cpus', '2,192', '--json']);
+    expect(run.status).toBe(0);
+    const [two, many] = (JSON.parse(run.stdout) as { estimates: ObjectJson[] }).estimates;
+    expect(two?.maps).toEqual(out.maps);
+    // The model run directly on the specs libbpf would create on a 192-CPU host.
+    const p192 = profileOf({ version: '6.18.44-fc-v782', cpus: 192, pageSize: 4096 });
+    const specs = objectSpecs(parseBpfObject(new Uint8Array(readFileSync(path)), path), p192);
+    const model = estimateMaps(specs.map((s) => ({ name: s.name, spec: s.spec, elements: s.elements })), p192);
+    expect(many?.maps.map((m) => [m.name, m.memlock, m.charged])).toEqual(model.maps.map((m) => [m.name, m.ok && m.memlock, m.ok && m.charged]));
+    const at = (e: ObjectJson | undefined, n: string) => e?.maps.find((m) => m.name === n);
+    // percpu_array: 128 × 24-byte values: sizeof(bpf_array) 312 + 8 × 128 pointers + 24 × CPUs × 128.
+    expect(at(two, 'percpu_array')?.memlock).toBe(312 + 8 * 128 + 24 * 2 * 128);
+    expect(at(many, 'percpu_array')?.memlock).toBe(312 + 8 * 128 + 24 * 192 * 128);
+    // perf_event_array: libbpf sets max_entries to the possible CPUs.
+    expect([at(two, 'perf_events')?.max_entries, at(many, 'perf_events')?.max_entries]).toEqual([2, 192]);
+    // An array has no per-CPU part; a preallocated hash has one extra element per possible CPU (htab_map_alloc: num_possible_cpus()).
+    expect(at(many, 'array_map')?.memlock).toBe(at(two, 'array_map')?.memlock);
+    expect(at(many, 'hash_map')?.memlock).toBeGreaterThan(at(two, 'hash_map')?.memlock ?? Infinity);
+  });
+
+  it('--set and --fill take the kernel name or the symbol; runtime-sized maps are flagged', async () => {
+    const path = obj('maps');
+    const bare = (await estimate([path])) as ObjectJson;
+    expect(bare.maps.find((m) => m.name === 'hash_noprealloc')?.notes).toContain('grows with its entries, none counted (--fill hash_noprealloc=80%)');
+    const set = (await estimate([path, '--set', 'a_very_long_map_name_indeed.max_entries=4096', '--fill', 'hash_noprealloc=50%'])) as ObjectJson;
+    expect(set.maps.find((m) => m.name === 'a_very_long_map')).toMatchObject({ max_entries: 4096 });
+    expect(set.maps.find((m) => m.name === 'hash_noprealloc')).toMatchObject({ elements: 5000 });
+    const direct = await estimate(['--map', 'type=hash,key=4,value=8,max_entries=10000,flags=no_prealloc,elements=5000']);
+    expect(set.maps.find((m) => m.name === 'hash_noprealloc')?.memlock).toBe(direct.maps[0]?.memlock);
+  });
+
+  it('map-in-map: the slots libbpf fills at load are counted, and the inner templates are not maps', async () => {
+    const out = (await estimate([obj('map_in_map')])) as ObjectJson;
+    expect(out.maps.find((m) => m.name === 'outer_array')).toMatchObject({ elements: 2 });
+  });
+
+  it('prints a table with the object\'s programs and a limit verdict', async () => {
+    const run = await cli(['estimate', obj('maps'), ...HOST, '--limit', '1Mi']);
+    expect(run.status).toBe(1);
+    expect(run.stdout).toMatch(/^hash_map\s+hash\s+1000\s+118\.7 KiB/m);
+    expect(run.stdout).toMatch(/^PROGRAM\s+INSNS\s+MEMLOCK\s+CHARGED$/m);
+    expect(run.stdout).toMatch(/^lookup_hash\s+\d+\s+4\.0 KiB/m);
+    expect(run.stdout).toMatch(/memory cgroup limit 1\.0 MiB: does not fit/);
+    const fits = await cli(['estimate', obj('maps'), ...HOST, '--limit', '2Mi']);
+    expect(fits.status).toBe(0);
+  });
+
+  it('--cpus 2,64,192 lists maps and programs side by side', async () => {
+    const run = await cli(['estimate', obj('maps'), '--kernel', '6.18', '--cpus', '2,64,192']);
+    expect(run.stdout).toMatch(/^MAP\s+TYPE\s+2 CPUS\s+64 CPUS\s+192 CPUS\s+NOTE$/m);
+    expect(run.stdout).toMatch(/^pass\s+program\s/m);
+    // One note for perf_events, whatever the count.
+    expect(run.stdout.match(/libbpf sets the number of possible CPUs/g)).toHaveLength(1);
+  });
+
+  it('--btf gives struct_ops maps the kernel\'s value type', async () => {
+    const vmlinux = '/sys/kernel/btf/vmlinux';
+    if (!existsSync(vmlinux)) {
+      console.warn(`--btf test skipped: no ${vmlinux}`);
+      return;
+    }
+    const plain = (await estimate([obj('struct_ops')])) as ObjectJson;
+    const btf = (await estimate([obj('struct_ops'), '--btf', vmlinux])) as ObjectJson;
+    expect(plain.maps[0]?.notes?.join()).toMatch(/estimated from the object's struct/);
+    expect(btf.maps[0]?.notes?.join()).not.toMatch(/estimated from the object's struct/);
+    // On this machine the kernel's own type gives the memlock measured live (test/live/object.test.ts).
+    expect(btf.maps[0]).toMatchObject({ name: 'bpfmem_cc', memlock: 5264 });
+  });
+
+  it.each<[string, () => string, RegExp]>([
+    ['a missing file', () => '/nonexistent/x.bpf.o', /^bpfmem: \/nonexistent\/x\.bpf\.o: cannot read \(ENOENT\)\n$/],
+    ['a directory', () => 'test', /^bpfmem: test: cannot read \(EISDIR\)\n$/],
+    ['a text file', () => 'package.json', /^bpfmem: package\.json: not an ELF file/],
+    ['an x86-64 object', () => buildFixture('maps', 'host'), /^bpfmem: \S+maps\.bpf\.o: .*(machine|BPF)/],
+    ['a truncated object', () => truncated(obj('maps')), /^bpfmem: \S+\.o: .*(beyond|past|truncated)/],
+  ])('%s is one line naming the file, exit 2', async (_what, path, message) => {
+    const run = await cli(['estimate', path()]);
+    expect(run.stderr).toMatch(message);
+    expect(run.stderr.trim().split('\n')).toHaveLength(1);
+    expect(run.status).toBe(2);
+  });
+});
+
+const scratch: string[] = [];
+afterAll(() => {
+  for (const dir of scratch) rmSync(dir, { recursive: true, force: true });
+});
+
+/** A copy of `path` cut to its first 1000 bytes, in a directory removed after the tests. */
+function truncated(path: string): string {
+  const dir = mkdtempSync(join(tmpdir(), 'bpfmem-estimate-test-'));
+  scratch.push(dir);
+  const out = join(dir, 'cut.bpf.o');
+  writeFileSync(out, readFileSync(path).subarray(0, 1000));
+  return out;
+}
