@@ -35,3 +35,8 @@ export type { Io } from './cli/io.js';
 export { BpfmemError } from './errors.js';
 export type { ErrorCode } from './errors.js';
 export { VERSION } from './version.js';
+export { ensureMemlock, planMemlock, memlockRegime } from './memlock.js';
+export type { EnsureMemlockResult, MemlockPlan, MemlockPlanInput, MemlockRegime } from './memlock.js';
+export { parseBpfObject } from './elf/index.js';
+export { objectSpecs } from './estimate/object.js';
+export { objectMaps, objectProgs } from './estimate/object-plan.js';

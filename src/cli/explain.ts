@@ -1,0 +1,291 @@
+import { Command, Option } from 'commander';
+import { BpfmemError } from '../errors.js';
+import type { NamedSpec } from '../estimate/maps.js';
+import { objectMaps, objectProgs } from '../estimate/object-plan.js';
+import { parseMapSpec } from '../estimate/spec.js';
+import { parseCgroupArg, parseErrnoArg, parseNeedArg, parsePidArg } from '../explain/args.js';
+import type { Cause } from '../explain/causes.js';
+import { explain, exitStatusOf, type Explanation } from '../explain/explain.js';
+import type { ExplainFacts } from '../explain/facts.js';
+import { maxFile, type LevelView, type Verdict } from '../explain/verdict.js';
+import type { Errno } from '../model/errno.js';
+import { formatBytes, parseSize } from '../model/units.js';
+import type { Btf } from '../btf/index.js';
+import type { BpfObject } from '../elf/index.js';
+import { vmlinuxBtf } from '../sys/btf.js';
+import { readExplainFacts, type FactsSource } from '../sys/probe.js';
+import { readBpfObjectFile } from './estimate.js';
+import { styleFor, type Style } from './io.js';
+import { jsonOption, type CommandContext } from './main.js';
+import { json, profileLine } from './render/common.js';
+import { wrap } from './render/simulate.js';
+import { table } from './table.js';
+
+/** What `explain` reads the machine with; tests pass hand-made facts. */
+export interface ExplainDeps {
+  readonly readFacts: (source: FactsSource) => Promise<ExplainFacts>;
+  /**
+   * The kernel's BTF, for the value size of an object's struct_ops maps (undefined: estimated
+   * from the object's own struct). Default: this machine's /sys/kernel/btf/vmlinux, if any.
+   */
+  readonly kernelBtf?: () => Promise<Btf | undefined>;
+}
+
+/** This machine's BTF, or undefined where it has none (struct_ops maps are then estimated from the object). */
+const machineBtf = (): Promise<Btf | undefined> => vmlinuxBtf().catch(() => undefined);
+
+interface ExplainOptions {
+  pid?: number;
+  cgroup?: string;
+  map: string[];
+  object: string[];
+  prog: number[];
+  need?: number;
+  errno?: Errno;
+  json?: boolean;
+}
+
+const collect = (value: string, previous: string[]): string[] => [...previous, value];
+
+function progArg(value: string, previous: number[]): number[] {
+  const n = parseSize(value);
+  if (n === undefined || !Number.isFinite(n) || n < 1) throw new BpfmemError('usage', `--prog ${JSON.stringify(value)}: expected a number of instructions, like 4096`);
+  return [...previous, n];
+}
+
+/**
+ * `bpfmem explain`: whether maps (and programs, and extra bytes) fit under the limits of a task
+ * and its memory cgroups on this machine, which limit stops them and what to change; with
+ * `--errno`, the causes of a failure that already happened. Exit status 0 when it fits (with
+ * `--errno`: when a likely cause was found), 1 otherwise, 2 for argument mistakes.
+ */
+export function explainCommand(ctx: CommandContext, deps: ExplainDeps = { readFacts: (s) => readExplainFacts(s) }): Command {
+  return new Command('explain')
+    .description('does it fit, and which limit stops it: memory cgroups, RLIMIT_MEMLOCK, privileges; --errno explains a failure')
+    .addOption(new Option('--pid <pid>', 'the task that creates the maps (default: this process)').argParser(parsePidArg))
+    .addOption(new Option('--cgroup <path>', 'a memory cgroup, from the hierarchy\'s root, instead of a task').argParser(parseCgroupArg))
+    .addOption(new Option('--map <spec>', 'a map, as `bpfmem estimate --map` takes it (repeatable)').argParser(collect).default([]))
+    .addOption(new Option('--object <file.o>', 'a compiled BPF object: every map libbpf creates from it and its programs (repeatable)').argParser(collect).default([]))
+    .addOption(new Option('--prog <insns>', 'a program of this many instructions (repeatable)').argParser(progArg).default([]))
+    .addOption(new Option('--need <bytes>', 'bytes needed besides the maps, like 64Mi').argParser(parseNeedArg))
+    .addOption(new Option('--errno <errno>', 'explain a failure: EPERM, ENOMEM, E2BIG, EINVAL, …').argParser(parseErrnoArg))
+    .addOption(jsonOption())
+    .action(async (opts: ExplainOptions) => {
+      if (opts.pid !== undefined && opts.cgroup !== undefined) {
+        throw new BpfmemError('usage', 'explain: give --pid or --cgroup, not both (a task brings its own cgroup)');
+      }
+      const maps = specsOf(opts.map);
+      if (maps.length === 0 && opts.object.length === 0 && opts.prog.length === 0 && opts.need === undefined) {
+        throw new BpfmemError(
+          'usage',
+          'explain: give what is needed: --map SPEC (e.g. --map type=hash,key=4,value=8,max_entries=1000), --object FILE.o, --prog INSNS or --need BYTES',
+        );
+      }
+      // Objects are read before the machine: a bad file is the user's mistake, whatever the machine.
+      const objects = await Promise.all(opts.object.map(async (path) => ({ path, obj: await readBpfObjectFile(path) })));
+      const source: FactsSource = opts.pid !== undefined ? { pid: opts.pid } : opts.cgroup !== undefined ? { cgroup: opts.cgroup } : { self: true };
+      const facts = await deps.readFacts(source);
+      const kernelBtf = objects.some(({ obj }) => hasStructOps(obj)) ? await (deps.kernelBtf ?? machineBtf)() : undefined;
+      // An object's maps as libbpf would create them on this machine (its possible CPUs, page size, kernel).
+      const objectSpecs = objects.flatMap(({ path, obj }) =>
+        objectMaps(obj, path, facts.profile, kernelBtf).map((m) => ({ name: m.name, spec: m.spec, elements: m.elements })),
+      );
+      const objectInsns = objects.flatMap(({ path, obj }) => objectProgs(obj, path).map((g) => g.insns));
+      const e = explain(facts, { maps: [...objectSpecs, ...maps], progs: [...objectInsns, ...opts.prog], extraBytes: opts.need ?? 0, errno: opts.errno });
+      // Program names of the objects, in the order of the request's programs ('' for --prog).
+      const progNames = [...objects.flatMap(({ path, obj }) => objectProgs(obj, path).map((g) => g.name)), ...opts.prog.map(() => '')];
+      ctx.io.stdout(opts.json ? json(explanationJson(e, progNames)) : explanationText(e, styleFor(ctx.io), progNames));
+      ctx.exit(exitStatusOf(e));
+    });
+}
+
+const hasStructOps = (obj: BpfObject): boolean => obj.maps.some((m) => m.source === 'struct_ops');
+
+function specsOf(texts: readonly string[]): NamedSpec[] {
+  return texts.map((text, i) => {
+    const parsed = parseMapSpec(text, `map${i}`);
+    if (!parsed.ok) throw new BpfmemError('input', parsed.message);
+    return { name: parsed.name, spec: parsed.spec, elements: parsed.elements };
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// JSON
+
+const hex = (n: bigint | undefined): string | null => (n === undefined ? null : `0x${n.toString(16)}`);
+const orNull = <T>(v: T | undefined): T | null => (v === undefined ? null : v);
+
+function verdictJson(v: Verdict): Record<string, unknown> {
+  switch (v.kind) {
+    case 'fits':
+      return { kind: 'fits', limit: orNull(v.limit), cgroup: orNull(v.cgroup), headroom: v.headroom, reclaim: v.reclaim };
+    case 'short':
+      return { kind: 'short', limit: v.limit, cgroup: orNull(v.cgroup), headroom: v.headroom, short: v.short };
+    case 'refused':
+      return { kind: 'refused', errno: v.errno, reason: v.reason };
+    case 'unknown':
+      return { kind: 'unknown', reason: v.reason };
+  }
+}
+
+/** `--json` of explain (docs/explain.md). */
+export function explanationJson(e: Explanation, progNames: readonly string[] = []): Record<string, unknown> {
+  const { facts, need } = e;
+  const task = facts.task;
+  return {
+    kernel: {
+      release: facts.profile.release,
+      cpus: facts.profile.possibleCpus,
+      page_size: facts.profile.pageSize,
+      cgroup: facts.profile.cgroupVersion,
+      regime: facts.profile.regime,
+      regime_reason: facts.regimeReason,
+    },
+    task: task
+      ? { pid: task.pid, comm: orNull(task.comm), uid: orNull(task.uid), memlock: task.memlock ? { soft: task.memlock.soft, hard: task.memlock.hard } : null, cap_eff: hex(task.capEff) }
+      : null,
+    need: {
+      counted: need.counted,
+      charged: need.charged,
+      memlock: need.memlock,
+      uncharged: need.uncharged,
+      extra: need.extra,
+      maps: need.estimate.maps.map((m) =>
+        m.ok
+          ? { name: m.name, type: m.type, memlock: m.memlock, charged: m.charged, uncharged: m.uncharged }
+          : { name: m.name, type: m.type, errno: m.errno, reason: m.reason },
+      ),
+      progs: need.estimate.progs.map((p, i) => ({
+        ...(progNames[i] ? { name: progNames[i] } : {}),
+        ...(p.ok ? { insns: p.insns, memlock: p.memlock, charged: p.charged } : { insns: p.insns, errno: p.errno ?? null, reason: p.reason ?? null }),
+      })),
+    },
+    cgroups: e.levels.map((l) => ({
+      path: l.path,
+      usage: orNull(l.usage),
+      max: l.max,
+      headroom: orNull(l.headroom),
+      high: orNull(l.high),
+      reclaimable: orNull(l.reclaimable),
+      failcnt: orNull(l.failcnt),
+      max_events: orNull(l.maxEvents),
+      short: l.short,
+    })),
+    cgroups_missing: orNull(facts.chainMissing),
+    verdict: verdictJson(e.verdict),
+    advice: e.advice,
+    notes: e.notes,
+    errno: orNull(e.request.errno),
+    causes: e.causes.map((c) => ({ kind: c.kind, status: c.status, text: c.text, evidence: c.evidence, fix: orNull(c.fix) })),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Text
+
+const show = (n: number | undefined): string => (n === undefined ? '-' : Number.isFinite(n) ? formatBytes(n) : 'max');
+
+function headLine(e: Explanation): string {
+  const { facts } = e;
+  const task = facts.task;
+  const where = e.levels[0]?.path ?? facts.chainMissing ?? 'unknown';
+  const who = task ? `process ${task.pid}${task.comm ? ` (${task.comm})` : ''}${task.uid === undefined ? '' : `, uid ${task.uid}`}` : 'no task';
+  return `${who}; memory cgroup ${where}\n${profileLine(facts.profile)}\n`;
+}
+
+function needText(e: Explanation, progNames: readonly string[]): string {
+  const { need } = e;
+  const regime = e.facts.profile.regime;
+  const what = regime === 'memcg' ? 'charged to the memory cgroup' : regime === 'memlock' ? 'precharged against RLIMIT_MEMLOCK' : 'counted against no limit';
+  let out = '';
+  if (need.counted > 0 || need.refused.length === 0) {
+    out += `\nneeds ${formatBytes(regime === 'none' ? need.charged : need.counted)} ${what}`;
+    if (need.extra > 0) out += ` (${formatBytes(need.extra)} of it --need)`;
+    out += '\n';
+  } else out += '\n';
+  const rows = [
+    ...need.estimate.maps.map((m) => ({ what: m.name, type: m.type, memlock: m.ok ? formatBytes(m.memlock) : m.errno, charged: m.ok ? formatBytes(m.charged) : '', uncharged: m.ok && m.uncharged > 0 ? formatBytes(m.uncharged) : '' })),
+    ...need.estimate.progs.map((p, i) => ({ what: progNames[i] || `${p.insns} insns`, type: 'program', memlock: p.ok ? formatBytes(p.memlock) : (p.errno ?? ''), charged: p.ok ? formatBytes(p.charged) : '', uncharged: '' })),
+  ];
+  if (rows.length > 0) {
+    out += table(rows, [
+      { header: 'OBJECT', value: (r) => r.what },
+      { header: 'TYPE', value: (r) => r.type },
+      { header: 'MEMLOCK', value: (r) => r.memlock, align: 'right' },
+      { header: 'CHARGED', value: (r) => r.charged, align: 'right' },
+      { header: 'UNCHARGED', value: (r) => r.uncharged, align: 'right' },
+    ]);
+  }
+  return out;
+}
+
+function levelsText(e: Explanation, st: Style): string {
+  if (e.levels.length === 0) return '';
+  const file = maxFile(e.facts.profile.cgroupVersion);
+  const stopper = e.verdict.kind === 'short' ? e.verdict.cgroup : undefined;
+  return (
+    `\n${table<LevelView>(e.levels, [
+      { header: 'USAGE', value: (l) => show(l.usage), align: 'right' },
+      { header: file === 'memory.max' ? 'MAX' : 'LIMIT', value: (l) => show(l.max), align: 'right' },
+      { header: 'FREE', value: (l) => (l.headroom === undefined || !Number.isFinite(l.headroom) ? '-' : formatBytes(Math.max(0, l.headroom))), align: 'right' },
+      { header: 'SHORT', value: (l) => (l.short > 0 ? formatBytes(l.short) : ''), align: 'right', format: (cell, l) => (l.short > 0 && !l.reclaimCovers ? st.bad(cell) : cell) },
+      { header: 'CGROUP', value: (l) => (l.path === stopper ? `${l.path}  ← stops it` : l.path) },
+    ])}`
+  );
+}
+
+function verdictText(e: Explanation, st: Style): string {
+  const v = e.verdict;
+  const file = maxFile(e.facts.profile.cgroupVersion);
+  let line: string;
+  switch (v.kind) {
+    case 'fits':
+      line = st.ok('fits')
+        + (v.limit === undefined
+          ? e.facts.profile.regime === 'memcg'
+            ? ': no memory cgroup on the way has a limit'
+            : ': no limit applies'
+          : v.limit === 'RLIMIT_MEMLOCK'
+            ? `: ${Number.isFinite(v.headroom) ? `${formatBytes(v.headroom)} of RLIMIT_MEMLOCK left` : 'RLIMIT_MEMLOCK is unlimited'}`
+            : `: ${formatBytes(v.headroom)} left under the ${file} of ${v.cgroup ?? ''}`)
+        + (v.reclaim > 0 ? `, once the kernel reclaims ${formatBytes(v.reclaim)} of page cache` : '');
+      break;
+    case 'short':
+      line =
+        v.limit === 'RLIMIT_MEMLOCK'
+          ? `${st.bad('does not fit')}: RLIMIT_MEMLOCK ${formatBytes(v.headroom)} is ${formatBytes(v.short)} short`
+          : `${st.bad('does not fit')}: ${formatBytes(v.short)} short under the ${file} of ${v.cgroup ?? ''} (${formatBytes(Math.max(0, v.headroom))} free)`;
+      break;
+    case 'refused':
+      line = `${st.bad(`the kernel would refuse it with ${v.errno}`)}: ${v.reason}`;
+      break;
+    case 'unknown':
+      line = `${st.warn('cannot tell')}: ${v.reason}`;
+      break;
+  }
+  let out = `\n${wrap(line, 80, '')}\n`;
+  for (const a of e.advice) out += `${wrap(a, 80, '  ', '    ')}\n`;
+  return out;
+}
+
+function causesText(e: Explanation, st: Style): string {
+  if (e.request.errno === undefined) return '';
+  const mark = (c: Cause): string => (c.status === 'likely' ? st.bad('likely   ') : c.status === 'possible' ? st.warn('possible ') : st.dim('ruled out'));
+  let out = `\n${e.request.errno}: what could have caused it\n`;
+  const indent = ' '.repeat(11);
+  for (const c of e.causes) {
+    // Wrapped as if the 9-column mark were there, then the mark put in its place.
+    out += `${mark(c)}  ${wrap(c.text, 80, indent).slice(indent.length)}\n`;
+    for (const ev of c.evidence) if (ev !== '') out += `${st.dim(wrap(ev, 80, '           ', '             '))}\n`;
+    if (c.fix !== undefined && c.status !== 'ruled out') out += `${wrap(`fix: ${c.fix}`, 80, '           ', '             ')}\n`;
+  }
+  if (!e.causes.some((c) => c.status === 'likely')) out += `${wrap(`no cause bpfmem can check fits the evidence for ${e.request.errno}; the possible ones above remain`, 80, '')}\n`;
+  return out;
+}
+
+/** The explanation for people. */
+export function explanationText(e: Explanation, st: Style, progNames: readonly string[] = []): string {
+  let out = headLine(e) + needText(e, progNames) + levelsText(e, st) + verdictText(e, st) + causesText(e, st);
+  if (e.notes.length) out += `\n${st.dim(e.notes.map((n) => wrap(`- ${n}`, 80, '', '  ')).join('\n'))}\n`;
+  return out;
+}

@@ -1,0 +1,168 @@
+import { Command, CommanderError } from 'commander';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Outcome } from '../../src/backend.js';
+import { explainCommand } from '../../src/cli/explain.js';
+import type { Io } from '../../src/cli/io.js';
+import type { CommandContext } from '../../src/cli/main.js';
+import { BpfmemError, exitCodeOf } from '../../src/errors.js';
+import { LiveBackend } from '../../src/live/backend.js';
+import { MAP_FLAGS } from '../../src/model/flags.js';
+import { mapSpec, type MapSpec } from '../../src/model/maps/spec.js';
+import { readMemoryHierarchy } from '../../src/sys/cgroupfs-mount.js';
+import { pathInMount } from '../../src/sys/probe.js';
+import { specText } from '../cli/run.js';
+import { readFileSync } from 'node:fs';
+import { parseBpfObject } from '../../src/elf/index.js';
+import { estimateMaps } from '../../src/estimate/maps.js';
+import { objectSpecs } from '../../src/estimate/object.js';
+import { vmlinuxBtf } from '../../src/sys/btf.js';
+import { buildFixture, toolchain } from '../fixtures/bpf/build.js';
+import { liveEnv } from './env.js';
+
+const MiB = 1024 * 1024;
+const INF = Number.POSITIVE_INFINITY;
+
+/** An array map of `mib` MiB of 4 KiB values: one vmalloc area, charged to its creator's cgroup. */
+const array = (mib: number): MapSpec => mapSpec({ type: 'array', keySize: 4, valueSize: 4096, maxEntries: (mib * MiB) / 4096 });
+
+interface ExplainJson {
+  verdict: { kind: string; limit?: string; cgroup?: string | null; short?: number; errno?: string };
+  cgroups: { path: string; max: number | null; headroom: number | null; failcnt: number | null }[];
+  need: { counted: number };
+  causes: { kind: string; status: string; text: string; evidence: string[] }[];
+}
+
+/**
+ * `bpfmem explain ARGS --json` in this process, on this machine: explain registered as
+ * src/cli/main.ts registers commands (one-line errors, exit 2 for the user's mistakes).
+ */
+async function explain(args: readonly string[]): Promise<{ status: number; out: ExplainJson; stderr: string }> {
+  let stdout = '';
+  let stderr = '';
+  let status = 0;
+  const io: Io = { stdout: (t) => (stdout += t), stderr: (t) => (stderr += t), isTTY: false, env: {}, readFile: () => Promise.resolve('') };
+  const ctx: CommandContext = { io, exit: (c) => (status = c) };
+  const program = new Command('bpfmem').exitOverride().enablePositionalOptions();
+  program.addCommand(explainCommand(ctx).exitOverride());
+  try {
+    await program.parseAsync(['explain', ...args, '--json'], { from: 'user' });
+  } catch (error) {
+    if (error instanceof CommanderError) throw new Error(`usage: ${error.message}`, { cause: error });
+    if (!(error instanceof BpfmemError)) throw error;
+    return { status: exitCodeOf(error), out: { verdict: { kind: 'error' }, cgroups: [], need: { counted: 0 }, causes: [] }, stderr: error.message };
+  }
+  return { status, out: JSON.parse(stdout) as ExplainJson, stderr };
+}
+
+function must(o: Outcome): void {
+  if (!o.ok) throw new Error(`${o.errno}: ${o.reason}`);
+}
+
+if (liveEnv.ok && !toolchain.ok) console.warn(`live explain --object test skipped: ${toolchain.reason}`);
+
+describe.skipIf(!liveEnv.ok)('bpfmem explain against the running kernel', () => {
+  let b: LiveBackend;
+  /** The owned root as a path from the memory hierarchy's root, as explain names cgroups. */
+  let root = '';
+  const pid = (task: string): string => String(b.pidOf(task) ?? 0);
+
+  beforeAll(async () => {
+    b = await LiveBackend.create({ prefix: 'explain' });
+    const found = await readMemoryHierarchy();
+    if (!found.ok) throw new Error(found.reason);
+    const own = pathInMount(found.hierarchy, found.hierarchy.ownPath) ?? found.hierarchy.ownPath;
+    root = `${own === '/' ? '' : own}${b.root.slice(found.hierarchy.ownDir.length)}`;
+    // (a) a task in a cgroup with a small limit.
+    must(await b.createCgroup('/small', { max: 48 * MiB, high: INF }));
+    must(await b.startTask('a', { cgroup: '/small', uid: 0 }));
+    // (b) a task whose cgroup has no limit, below a parent that another task nearly fills.
+    must(await b.createCgroup('/full', { max: 64 * MiB, high: INF }));
+    must(await b.createCgroup('/full/filler', { max: INF, high: INF }));
+    must(await b.createCgroup('/full/victim', { max: INF, high: INF }));
+    must(await b.startTask('filler', { cgroup: '/full/filler', uid: 0 }));
+    must(await b.startTask('victim', { cgroup: '/full/victim', uid: 0 }));
+    must(await b.createMap('filler', 'ballast', array(40)));
+  }, 120_000);
+
+  afterAll(async () => {
+    await b.dispose();
+  }, 60_000);
+
+  it('(a) names the task\'s own cgroup when its limit is too small, and the kernel agrees (ENOMEM)', async () => {
+    const spec = array(64);
+    const r = await explain(['--pid', pid('a'), '--map', specText(spec, 0, 'big')]);
+    expect(r.status).toBe(1);
+    const limit = b.profile.cgroupVersion === 1 ? 'memory.limit_in_bytes' : 'memory.max';
+    expect(r.out.verdict).toMatchObject({ kind: 'short', limit, cgroup: `${root}/small` });
+    expect(r.out.cgroups[0]).toMatchObject({ path: `${root}/small`, max: 48 * MiB });
+    expect(await b.createMap('a', 'big', spec)).toMatchObject({ ok: false, errno: 'ENOMEM' });
+  });
+
+  it('(a) after the failure, --errno ENOMEM finds the same cgroup likely (v1: with its failcnt)', async () => {
+    const r = await explain(['--pid', pid('a'), '--map', specText(array(64), 0, 'big'), '--errno', 'ENOMEM']);
+    expect(r.status).toBe(0);
+    const likely = r.out.causes.filter((c) => c.status === 'likely');
+    expect(likely.map((c) => c.kind)).toEqual(['memcg-max']);
+    expect(likely[0]?.text).toContain(`of ${root}/small:`);
+    if (b.profile.cgroupVersion === 1) expect(likely[0]?.evidence[0]).toMatch(new RegExp(`^memory.failcnt of ${root}/small is [1-9]`));
+  });
+
+  it('(a) a map explain says fits does fit', async () => {
+    const spec = array(2);
+    const r = await explain(['--pid', pid('a'), '--map', specText(spec, 0, 'small')]);
+    expect(r.status).toBe(0);
+    expect(r.out.verdict).toMatchObject({ kind: 'fits', cgroup: `${root}/small` });
+    must(await b.createMap('a', 'small', spec));
+    must(await b.close('map', 'small'));
+  });
+
+  it('(b) names the nearly full parent, not the task\'s unlimited cgroup, and the kernel agrees (ENOMEM)', async () => {
+    const spec = array(32);
+    const r = await explain(['--pid', pid('victim'), '--map', specText(spec, 0, 'lookup')]);
+    expect(r.status).toBe(1);
+    expect(r.out.cgroups.slice(0, 2).map((c) => [c.path, c.max])).toEqual([
+      [`${root}/full/victim`, null],
+      [`${root}/full`, 64 * MiB],
+    ]);
+    expect(r.out.verdict).toMatchObject({ kind: 'short', cgroup: `${root}/full` });
+    // The filler's 40 MiB and both workers' own memory leave less than 24 MiB: 8 MiB short or more.
+    expect(r.out.verdict.short).toBeGreaterThan(8 * MiB);
+    expect(await b.createMap('victim', 'lookup', spec)).toMatchObject({ ok: false, errno: 'ENOMEM' });
+    // --cgroup names the same limit without a task.
+    const byPath = await explain(['--cgroup', `${root}/full/victim`, '--map', specText(spec, 0, 'lookup')]);
+    expect(byPath.out.verdict).toMatchObject({ kind: 'short', cgroup: `${root}/full` });
+  });
+
+  it('(c) a spec the kernel rejects for its flags: refused with EINVAL, and the kernel agrees', async () => {
+    const spec = mapSpec({ type: 'hash', keySize: 4, valueSize: 8, maxEntries: 16, flags: MAP_FLAGS.no_common_lru });
+    const r = await explain(['--pid', pid('a'), '--map', specText(spec, 0, 'bad')]);
+    expect(r.status).toBe(1);
+    expect(r.out.verdict).toMatchObject({ kind: 'refused', errno: 'EINVAL' });
+    expect(await b.createMap('a', 'bad', spec)).toMatchObject({ ok: false, errno: 'EINVAL' });
+    const why = await explain(['--pid', pid('a'), '--map', specText(spec, 0, 'bad'), '--errno', 'EINVAL']);
+    expect(why.status).toBe(0);
+    expect(why.out.causes[0]).toMatchObject({ kind: 'spec', status: 'likely' });
+  });
+
+  it.skipIf(!toolchain.ok)('--object: an object\'s maps and programs, counted for this machine, against the same limits', async () => {
+    const obj = buildFixture('maps');
+    const fits = await explain(['--pid', pid('a'), '--object', obj]);
+    expect(fits.status).toBe(0);
+    expect(fits.out.verdict).toMatchObject({ kind: 'fits', cgroup: `${root}/small` });
+    // What estimate FILE.o gives for this machine's profile is what explain counts.
+    const specs = objectSpecs(parseBpfObject(new Uint8Array(readFileSync(obj)), obj), b.profile, { kernelBtf: await vmlinuxBtf() });
+    const progs = parseBpfObject(new Uint8Array(readFileSync(obj)), obj).progs.map((p) => p.insns);
+    const model = estimateMaps(specs.map((s) => ({ name: s.name, spec: s.spec, elements: s.elements })), b.profile, progs);
+    expect(fits.out.need.counted).toBe(model.total.charged);
+    // With 47 MiB more the need passes 48 MiB: the task's own cgroup stops it, whatever its usage.
+    const short = await explain(['--pid', pid('a'), '--object', obj, '--need', '47Mi']);
+    expect(short.status).toBe(1);
+    expect(short.out.verdict).toMatchObject({ kind: 'short', cgroup: `${root}/small` });
+  });
+
+  it('a process that does not exist is one line, exit 2', async () => {
+    const r = await explain(['--pid', '4194304', '--need', '1Mi']);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toBe('--pid 4194304: no such process');
+  });
+});
