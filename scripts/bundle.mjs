@@ -3,12 +3,17 @@
 // --version`: 0.13 s unbundled, 0.08 s bundled). The library (dist/index.js, dist/model/…) and
 // the live worker (dist/bin/live-worker.js, forked by path) stay as tsc wrote them. koffi is a
 // native module and stays external. The bundle sits where tsc's file was, so the relative paths
-// it resolves at run time (../../scenarios/, ../bin/live-worker.js) are the same.
+// it resolves at run time (../../scenarios/, ../bin/live-worker.js) are the same. What a command
+// loads with import() (the server of `bpfmem serve`) is split into chunks beside it
+// (dist/bin/chunk-*.js), read only when that command runs.
 import { build } from 'esbuild';
 
 await build({
   entryPoints: ['dist/bin/bpfmem.js'],
-  outfile: 'dist/bin/bpfmem.js',
+  outdir: 'dist/bin',
+  entryNames: '[name]',
+  chunkNames: 'chunk-[hash]',
+  splitting: true,
   allowOverwrite: true,
   bundle: true,
   platform: 'node',

@@ -5,7 +5,10 @@ import type { Io } from './io.js';
 import { conformanceCommand } from './conformance.js';
 import { demoCommand } from './demo.js';
 import { estimateCommand } from './estimate.js';
+import { explainCommand } from './explain.js';
 import { cgroupsCommand, mapsCommand, progsCommand, summaryAction, topCommand } from './inventory.js';
+import { probeCommand } from './probe.js';
+import { serveCommand } from './serve.js';
 import { simulateCommand } from './simulate.js';
 import { VERSION } from '../version.js';
 
@@ -56,6 +59,9 @@ export async function runCli(argv: readonly string[], io: Io): Promise<number> {
   program.addCommand(topCommand(ctx));
   program.addCommand(simulateCommand(ctx));
   program.addCommand(estimateCommand(ctx));
+  program.addCommand(probeCommand(ctx));
+  program.addCommand(explainCommand(ctx));
+  program.addCommand(serveCommand(ctx));
   program.addCommand(demoCommand(ctx));
   program.addCommand(conformanceCommand(ctx));
   program

@@ -1,7 +1,7 @@
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { cli } from './run.js';
 
 const SCENARIOS = join(import.meta.dirname, '../../scenarios');
@@ -14,8 +14,14 @@ interface RunJson {
   maps: Record<string, { memlock: number; charged_to: string | null }>;
 }
 
+const tempDirs: string[] = [];
+afterAll(async () => {
+  await Promise.all(tempDirs.map((d) => rm(d, { recursive: true, force: true })));
+});
+
 async function scenarioFile(text: string): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'bpfmem-test-'));
+  tempDirs.push(dir);
   const file = join(dir, 'scenario.yaml');
   await writeFile(file, text);
   return file;

@@ -2,82 +2,11 @@ import type { Snapshot } from '../../backend.js';
 import type { RunResult, StepResult } from '../../scenario/run.js';
 import type { Style } from '../io.js';
 import { table } from '../table.js';
-import { cellBytes, cellKnown, profileJson, profileLine } from './common.js';
+import { cellBytes, cellKnown, profileLine } from './common.js';
 
-/** The `--json` of one run (the shape is documented in docs/cli.md). */
-export function runJson(run: RunResult): Record<string, unknown> {
-  const f = run.final;
-  return {
-    regime: run.regime,
-    kernel: profileJson(run.profile),
-    steps: run.steps.map((s) => ({
-      index: s.index,
-      op: s.op,
-      ok: s.ok,
-      ...(s.errno === undefined ? {} : { errno: s.errno }),
-      ...(s.reason === undefined ? {} : { reason: s.reason }),
-      ...(s.applied === undefined ? {} : { applied: s.applied }),
-      ...(s.detail === undefined ? {} : { detail: s.detail }),
-    })),
-    cgroups: Object.fromEntries(
-      f.cgroups.map((c) => [
-        c.path,
-        {
-          usage: c.usage,
-          stock: c.stock,
-          max: c.max,
-          high: c.high,
-          peak: c.peak,
-          failcnt: c.failcnt,
-          events: c.events,
-          kernel: c.kernel,
-          stat: c.stat,
-          bpf: c.bpf,
-          bpf_objects: c.bpfObjects,
-          dying_descendants: c.dyingDescendants,
-        },
-      ]),
-    ),
-    users: usersOf(f),
-    tasks: Object.fromEntries(
-      f.tasks.map((t) => [t.name, { cgroup: t.cgroup, uid: t.uid, memlock: t.memlock, mlocked: t.mlocked, anon: t.anon }]),
-    ),
-    maps: Object.fromEntries(
-      f.maps.map((m) => [
-        m.name,
-        {
-          id: m.id,
-          type: m.type,
-          key: m.keySize,
-          value: m.valueSize,
-          max_entries: m.maxEntries,
-          flags: m.flags,
-          elements: m.elements,
-          memlock: m.memlock,
-          charged: m.charged,
-          uncharged: m.uncharged,
-          charged_to: m.chargedTo,
-          charged_to_removed: m.chargedToRemoved,
-          creator: m.creator,
-        },
-      ]),
-    ),
-    progs: Object.fromEntries(
-      f.progs.map((p) => [
-        p.name,
-        { id: p.id, insns: p.insns, memlock: p.memlock, charged: p.charged, charged_to: p.chargedTo, loader: p.loader },
-      ]),
-    ),
-  };
-}
-
-/** Every uid with a task or locked memory, with its `locked_vm`. */
-function usersOf(f: Snapshot): Record<string, { locked_vm: number }> {
-  const uids = new Set<number>([...f.tasks.map((t) => t.uid), ...f.users.map((u) => u.uid)]);
-  return Object.fromEntries(
-    [...uids].sort((a, b) => a - b).map((uid) => [String(uid), { locked_vm: f.users.find((u) => u.uid === uid)?.lockedVm ?? 0 }]),
-  );
-}
+/** The `--json` of one run, shared with `bpfmem serve` (src/scenario/result-json.ts). */
+import { usersOf } from '../../scenario/result-json.js';
+export { runJson } from '../../scenario/result-json.js';
 
 /** A map's memlock, or `-` where the map does not exist in that run. */
 const memlockCell = (s: Snapshot, name: string): string => {

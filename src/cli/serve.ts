@@ -1,0 +1,97 @@
+import { Command, Option } from 'commander';
+import { BpfmemError } from '../errors.js';
+import { track, untrack, type Disposable } from '../live/cleanup.js';
+import { formatDuration, parseDuration } from '../server/duration.js';
+import type { InventorySource, RunningServer, ServeOptions } from '../server/index.js';
+import type { CommandContext } from './main.js';
+
+/**
+ * `bpfmem serve`: this machine's BPF memory as Prometheus metrics, a JSON API and a dashboard
+ * (src/server/, docs/metrics.md). Runs until SIGINT or SIGTERM: src/bin/bpfmem.ts disposes what
+ * `track()` holds, which closes the server, and then ends the process.
+ */
+
+/** The shortest and longest scan interval people may ask for. */
+const INTERVAL_MIN_MS = 1000;
+const INTERVAL_MAX_MS = 3_600_000;
+
+function intervalArg(value: string): number {
+  const ms = parseDuration(value);
+  if (ms === undefined || ms < INTERVAL_MIN_MS || ms > INTERVAL_MAX_MS) {
+    const hint = /^[0-9]+$/.test(value) ? ` (give a unit: ${value}s)` : '';
+    throw new BpfmemError('usage', `--interval ${JSON.stringify(value)}: expected a duration from 1s to 1h, like 15s, 1m or 1m30s${hint}`);
+  }
+  return ms;
+}
+
+function portArg(value: string): number {
+  if (!/^[0-9]{1,5}$/.test(value) || Number(value) > 65535) throw new BpfmemError('usage', `--port ${JSON.stringify(value)}: expected a port from 0 to 65535 (0: any free port)`);
+  return Number(value);
+}
+
+function hostArg(value: string): string {
+  if (value.length === 0 || value.length > 253 || /[\s/]/.test(value)) {
+    throw new BpfmemError('usage', `--host ${JSON.stringify(value)}: expected an address to listen on, like 127.0.0.1, 0.0.0.0 or ::`);
+  }
+  return value;
+}
+
+interface ServeCliOptions {
+  host: string;
+  port: number;
+  interval: number;
+  perMapMetrics?: boolean;
+}
+
+/** How the command reaches the machine and the server; tests give a fixture source. */
+export interface ServeDeps {
+  readonly source: () => Promise<InventorySource>;
+  readonly start: (options: ServeOptions) => Promise<RunningServer>;
+}
+
+// The server (hono, prom-client, node:http) is loaded when `serve` runs, not at every start of
+// the CLI: importing it cost every other command about 60 ms (bench/estimate.ts).
+const server = (): Promise<typeof import('../server/index.js')> => import('../server/index.js');
+const LIVE: ServeDeps = {
+  source: async () => (await server()).liveSource(),
+  start: async (options) => (await server()).startServer(options),
+};
+
+export function serveCommand(ctx: CommandContext, deps: ServeDeps = LIVE): Command {
+  return new Command('serve')
+    .description('Prometheus metrics, a JSON API and a dashboard of this machine\'s BPF memory (root; read-only)')
+    .addOption(new Option('--host <address>', 'address to listen on (0.0.0.0 or :: for every interface)').argParser(hostArg).default('127.0.0.1'))
+    .addOption(new Option('--port <port>', 'port to listen on (0: any free port)').argParser(portArg).default(9464))
+    .addOption(new Option('--interval <duration>', 'time between scans of the machine, like 15s or 1m').argParser(intervalArg).default(15_000, '15s'))
+    .option('--per-map-metrics', 'also one series per map in /metrics (id, name, type, cgroup): as many series as maps')
+    .action(async (opts: ServeCliOptions) => {
+      const server = await deps.start({
+        host: opts.host,
+        port: opts.port,
+        intervalMs: opts.interval,
+        source: await deps.source(),
+        perMapMetrics: opts.perMapMetrics ?? false,
+      });
+      // Runs until a signal disposes it (src/bin/bpfmem.ts) or a caller does.
+      await new Promise<void>((resolve, reject) => {
+        const handle: Disposable = {
+          dispose: async () => {
+            untrack(handle);
+            await server.close();
+            resolve();
+          },
+        };
+        try {
+          track(handle);
+        } catch (error) {
+          void server.close().finally(() => {
+            reject(error instanceof Error ? error : new Error(String(error)));
+          });
+          return;
+        }
+        ctx.io.stderr(
+          `bpfmem: serving ${server.url} (scans every ${formatDuration(opts.interval)}): /metrics for Prometheus, / for the dashboard, /api/v1/summary; Ctrl-C stops\n`,
+        );
+      });
+    });
+}

@@ -1,0 +1,292 @@
+import { promisify } from 'node:util';
+import { gzip as gzipCallback } from 'node:zlib';
+import { Hono, type Context, type MiddlewareHandler } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import { HTTPException } from 'hono/http-exception';
+import { BpfmemError } from '../errors.js';
+import { cgroupsJson, json, mapsJson, progsJson, summaryJson } from '../inspect/json.js';
+import { filterMaps, filterProgs, sortMaps, sortProgs } from '../inspect/query.js';
+import { quote } from '../scenario/parse-fields.js';
+import type { SimulateRegime } from '../scenario/result-json.js';
+import type { MachineDescription } from '../sys/machine.js';
+import { METRICS_CONTENT_TYPE } from './metrics.js';
+import { machineJson } from './probe.js';
+import { isPlain, mapQuery, progQuery } from './query.js';
+import type { Published } from './scanner.js';
+import type { SimulateOutcome } from './simulate.js';
+import type { Asset, Assets } from './static.js';
+
+/**
+ * The HTTP face of `bpfmem serve` as a hono app: a `fetch(Request) → Response` function that
+ * tests call without a socket (`app.request('/metrics')`); src/server/node.ts listens. Every
+ * answer is read from the last published scan; nothing here changes the machine.
+ */
+
+/** What the app reads. */
+export interface AppContext {
+  /** The last published scan; undefined until the first one ends. */
+  published(): Published | undefined;
+  readonly intervalSeconds: number;
+  /** The dashboard's files (empty when it was not built) and the page shown at `/` then. */
+  readonly assets: Assets;
+  readonly notBuilt: Asset;
+  simulate(text: string, source: string, regime: SimulateRegime | undefined): Promise<SimulateOutcome>;
+  /** This machine's facts (read once, by the caller). */
+  machine(): Promise<MachineDescription>;
+  /**
+   * Host names requests may name in `Host` (lower case, without port), or undefined for any. A
+   * server on a loopback address answers only loopback names, so that a web page whose name an
+   * attacker points at 127.0.0.1 (DNS rebinding) cannot read it from a browser on this machine.
+   */
+  readonly allowedHosts: ReadonlySet<string> | undefined;
+}
+
+/** The largest scenario `POST /api/v1/simulate` takes. */
+export const SIMULATE_MAX_BODY = 256 * 1024;
+
+/** Answers this long or longer are sent gzip-compressed to clients that take it. */
+const GZIP_MIN = 16 * 1024;
+
+const JSON_TYPE = 'application/json; charset=utf-8';
+const REGIMES: readonly SimulateRegime[] = ['memcg', 'memlock', 'none', 'both'];
+
+/** The dashboard's policy: its own scripts, styles and data only (echarts sets inline styles). */
+const CSP = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'";
+
+const gzip = promisify(gzipCallback);
+/** gzip on the thread pool (a few MB of per-map metrics must not stall the event loop). */
+const compress = async (text: string): Promise<Uint8Array<ArrayBuffer>> => new Uint8Array(await gzip(text));
+
+const errorBody = (message: string): string => `${JSON.stringify({ error: message })}\n`;
+
+function errorResponse(c: Context, status: 400 | 403 | 404 | 405 | 413 | 500 | 503, message: string, headers: Record<string, string> = {}): Response {
+  return c.body(errorBody(message), status, { 'Content-Type': JSON_TYPE, 'Cache-Control': 'no-store', ...headers });
+}
+
+const acceptsGzip = (c: Context): boolean => /\bgzip\b/i.test(c.req.header('accept-encoding') ?? '');
+
+/** Per published scan, the gzip of its answers that have a key. */
+const gzipCache = new WeakMap<Published, Map<string, Promise<Uint8Array<ArrayBuffer>>>>();
+
+/**
+ * A JSON answer made from the snapshot; `key` names it in the snapshot's cache (the plain
+ * lists, asked again and again), which a failed scan keeps with the snapshot.
+ */
+function jsonAnswer(c: Context, p: Published, key: string | undefined, make: () => string): Promise<Response> {
+  let text: string;
+  if (key === undefined) text = make();
+  else {
+    const cached = p.cache.get(key);
+    text = cached ?? make();
+    if (cached === undefined) p.cache.set(key, text);
+  }
+  return textAnswer(c, p, key, text, JSON_TYPE);
+}
+
+/** A text answer, gzip-compressed (once per published scan when `key` names it) for clients that take it. */
+async function textAnswer(c: Context, p: Published, key: string | undefined, text: string, type: string): Promise<Response> {
+  const headers: Record<string, string> = { 'Content-Type': type, 'Cache-Control': 'no-store', Vary: 'Accept-Encoding' };
+  if (text.length < GZIP_MIN || !acceptsGzip(c)) return c.body(text, 200, headers);
+  let zipped: Promise<Uint8Array<ArrayBuffer>>;
+  if (key === undefined) zipped = compress(text);
+  else {
+    let forScan = gzipCache.get(p);
+    if (!forScan) gzipCache.set(p, (forScan = new Map<string, Promise<Uint8Array<ArrayBuffer>>>()));
+    const z = forScan.get(key) ?? compress(text);
+    forScan.set(key, z);
+    zipped = z;
+  }
+  return c.body(await zipped, 200, { ...headers, 'Content-Encoding': 'gzip' });
+}
+
+/** The hostname of a Host header (`[::1]:9464` → `[::1]`), lower case. */
+export function hostnameOf(host: string): string {
+  const h = host.trim().toLowerCase();
+  if (h.startsWith('[')) {
+    const end = h.indexOf(']');
+    return end < 0 ? h : h.slice(0, end + 1);
+  }
+  const colon = h.lastIndexOf(':');
+  return colon < 0 ? h : h.slice(0, colon);
+}
+
+function sendAsset(c: Context, a: Asset): Response {
+  const headers: Record<string, string> = {
+    'Content-Type': a.type,
+    ETag: a.etag,
+    'Cache-Control': a.immutable ? 'public, max-age=31536000, immutable' : 'no-cache',
+    Vary: 'Accept-Encoding',
+  };
+  if (a.type.startsWith('text/html')) {
+    headers['Content-Security-Policy'] = CSP;
+    headers['X-Frame-Options'] = 'DENY';
+  }
+  if (c.req.header('if-none-match') === a.etag) return c.body(null, 304, headers);
+  if (a.gzip && acceptsGzip(c)) return c.body(a.gzip, 200, { ...headers, 'Content-Encoding': 'gzip' });
+  return c.body(a.body, 200, headers);
+}
+
+/** Builds the app. */
+export function createApp(ctx: AppContext): Hono {
+  const app = new Hono({ strict: true });
+
+  app.use('*', async (c, next) => {
+    await next();
+    c.res.headers.set('X-Content-Type-Options', 'nosniff');
+    c.res.headers.set('Referrer-Policy', 'no-referrer');
+  });
+  app.use('*', (c: Context, next) => {
+    const allowed = ctx.allowedHosts;
+    const host = c.req.header('host');
+    if (allowed && host !== undefined && !allowed.has(hostnameOf(host))) {
+      return Promise.resolve(
+        errorResponse(c, 403, `Host ${quote(host)} is not a name of this server: bpfmem serve on a loopback address answers only loopback names (give --host to serve others)`),
+      );
+    }
+    return next();
+  });
+
+  /** The published scan, or the 503 answer before the first. */
+  const scan = (c: Context): Published | Response => ctx.published() ?? errorResponse(c, 503, 'no scan has finished yet; try again in a moment', { 'Retry-After': '1' });
+
+  type Handler = (c: Context) => Response | Promise<Response>;
+  const routes: { path: string; method: 'GET' | 'POST'; handler: Handler; guard?: MiddlewareHandler }[] = [
+    {
+      path: '/healthz',
+      method: 'GET',
+      handler: (c) => {
+        const p = ctx.published();
+        const body = p
+          ? { status: 'ok', last_scan: p.snapshot.time.toISOString(), scan_seconds: p.scanSeconds, scans: p.scans, errors: p.errors }
+          : { status: 'starting', last_scan: null, scan_seconds: null, scans: 0, errors: 0 };
+        return c.body(`${JSON.stringify(body)}\n`, p ? 200 : 503, { 'Content-Type': JSON_TYPE, 'Cache-Control': 'no-store' });
+      },
+    },
+    {
+      path: '/metrics',
+      method: 'GET',
+      handler: async (c) => {
+        const p = scan(c);
+        if (p instanceof Response) return p;
+        // Rendered once per scan; a scrape sends it (compressed once per scan for Prometheus,
+        // which asks for gzip).
+        return textAnswer(c, p, 'metrics', p.metricsText, METRICS_CONTENT_TYPE);
+      },
+    },
+    {
+      path: '/api/v1/summary',
+      method: 'GET',
+      handler: (c) => {
+        const p = scan(c);
+        if (p instanceof Response) return p;
+        const s = p.snapshot;
+        return jsonAnswer(c, p, 'summary', () => json(summaryJson(s.inventory, s.summary, { regimeReason: s.regimeReason })));
+      },
+    },
+    {
+      path: '/api/v1/maps',
+      method: 'GET',
+      handler: (c) => {
+        const p = scan(c);
+        if (p instanceof Response) return p;
+        const q = mapQuery(c.req.queries());
+        const inv = p.snapshot.inventory;
+        return jsonAnswer(c, p, isPlain(q) ? 'maps' : undefined, () => mapsJson(inv, sortMaps(filterMaps(inv.maps, q.filter), q.sort)));
+      },
+    },
+    {
+      path: '/api/v1/progs',
+      method: 'GET',
+      handler: (c) => {
+        const p = scan(c);
+        if (p instanceof Response) return p;
+        const q = progQuery(c.req.queries());
+        const inv = p.snapshot.inventory;
+        return jsonAnswer(c, p, isPlain(q) ? 'progs' : undefined, () => progsJson(inv, sortProgs(filterProgs(inv.progs, q.filter), q.sort)));
+      },
+    },
+    {
+      path: '/api/v1/cgroups',
+      method: 'GET',
+      handler: (c) => {
+        const p = scan(c);
+        if (p instanceof Response) return p;
+        const inv = p.snapshot.inventory;
+        return jsonAnswer(c, p, 'cgroups', () => cgroupsJson(inv, inv.cgroups));
+      },
+    },
+    {
+      path: '/api/v1/probe',
+      method: 'GET',
+      handler: async (c) => c.body(json(machineJson(await ctx.machine())), 200, { 'Content-Type': JSON_TYPE, 'Cache-Control': 'no-store' }),
+    },
+    {
+      path: '/api/v1/history',
+      method: 'GET',
+      handler: (c) => {
+        const p = scan(c);
+        if (p instanceof Response) return p;
+        return textAnswer(c, p, 'history', p.historyText, JSON_TYPE);
+      },
+    },
+    {
+      path: '/api/v1/simulate',
+      method: 'POST',
+      guard: bodyLimit({
+        maxSize: SIMULATE_MAX_BODY,
+        onError: (c) => errorResponse(c, 413, `the scenario is larger than ${SIMULATE_MAX_BODY / 1024} KiB (${SIMULATE_MAX_BODY} bytes), the most this server takes; run bpfmem simulate FILE instead`, { Connection: 'close' }),
+      }),
+      handler: async (c) => {
+        const regime = c.req.queries('regime') ?? [];
+        const r = regime.length > 1 ? undefined : regime[0] ?? '';
+        if (r === undefined || (r !== '' && !REGIMES.includes(r as SimulateRegime))) {
+          throw new BpfmemError('usage', `regime=${quote(regime.join(','))}: expected memcg, memlock, none or both (or nothing for the scenario's own)`);
+        }
+        const names = c.req.queries('name') ?? [];
+        const name = names[0] ?? 'scenario';
+        if (names.length > 1 || name.length === 0 || name.length > 255 || /[\p{Cc}\u2028\u2029]/u.test(name)) {
+          throw new BpfmemError('usage', `name=${quote(names.join(','))}: expected the scenario's file name, 1 to 255 printable characters`);
+        }
+        let text: string;
+        try {
+          text = new TextDecoder('utf-8', { fatal: true }).decode(await c.req.arrayBuffer());
+        } catch {
+          throw new BpfmemError('input', `${name}: the body is not UTF-8 text (a YAML or JSON scenario file)`);
+        }
+        const outcome = await ctx.simulate(text, name, r === '' ? undefined : (r as SimulateRegime));
+        if (outcome.status === 200) return c.body(outcome.body, 200, { 'Content-Type': JSON_TYPE, 'Cache-Control': 'no-store' });
+        return errorResponse(c, outcome.status, outcome.error, outcome.retryAfter === undefined ? {} : { 'Retry-After': String(outcome.retryAfter) });
+      },
+    },
+  ];
+
+  const allowedBy = new Map<string, string[]>();
+  for (const r of routes) {
+    if (r.guard) app.on(r.method, r.path, r.guard, r.handler);
+    else app.on(r.method, r.path, r.handler);
+    allowedBy.set(r.path, [...(allowedBy.get(r.path) ?? []), r.method, ...(r.method === 'GET' ? ['HEAD'] : [])]);
+  }
+  for (const [path, methods] of allowedBy) {
+    app.all(path, (c) => errorResponse(c, 405, `${c.req.method} ${path}: method not allowed; use ${methods.join(' or ')}`, { Allow: methods.join(', ') }));
+  }
+
+  // The dashboard: only the files read at start, looked up by exact path.
+  const assetAt = (path: string): Asset | undefined => ctx.assets.get(path) ?? (path === '/' ? ctx.notBuilt : undefined);
+  app.get('*', (c) => {
+    const a = assetAt(c.req.path);
+    return a ? sendAsset(c, a) : c.notFound();
+  });
+  app.all('*', (c) => {
+    if (assetAt(c.req.path)) return errorResponse(c, 405, `${c.req.method} ${c.req.path}: method not allowed; use GET or HEAD`, { Allow: 'GET, HEAD' });
+    return c.notFound();
+  });
+
+  app.notFound((c) => errorResponse(c, 404, `not found: ${quote(c.req.path)}; see /api/v1/summary, /metrics, /healthz`));
+  app.onError((error, c) => {
+    if (error instanceof HTTPException) return error.getResponse();
+    if (error instanceof BpfmemError && error.code !== 'system') return errorResponse(c, 400, error.message);
+    const line = (error instanceof Error ? error.message : String(error)).split('\n')[0] ?? '';
+    return errorResponse(c, 500, `internal error: ${line}`);
+  });
+  return app;
+}

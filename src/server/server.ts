@@ -1,0 +1,127 @@
+import { isIP } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { BpfmemError } from '../errors.js';
+import { describeMachine, type MachineDescription } from '../sys/machine.js';
+import { createApp } from './app.js';
+import { DEFAULT_LISTEN_LIMITS, listen, type ListenLimits } from './node.js';
+import { Scanner } from './scanner.js';
+import { DEFAULT_SIMULATE_LIMITS, Simulator, type SimulateLimits } from './simulate.js';
+import type { InventorySource } from './source.js';
+import { loadAssets, notBuiltPage } from './static.js';
+
+/** Options of {@link startServer}. */
+export interface ServeOptions {
+  /** The address to listen on; 127.0.0.1 by default (the server is for this machine unless told). */
+  host?: string;
+  /** 9464 by default; 0: any free port. */
+  port?: number;
+  /** Milliseconds between scans; 15,000 by default. */
+  intervalMs?: number;
+  /** Where snapshots come from. The server owns it from now on and closes it. */
+  source: InventorySource;
+  /** The built dashboard (vite output); `<package>/dist/web` by default. */
+  webRoot?: string;
+  /** One series per map in /metrics (as many series as maps). */
+  perMapMetrics?: boolean;
+  /** How far back /api/v1/history goes; 3600 by default. */
+  historySeconds?: number;
+}
+
+export interface RunningServer {
+  /** `http://127.0.0.1:PORT`: where clients reach it. */
+  readonly url: string;
+  /** Stops scanning and listening, lets answers in flight finish, closes the source. Idempotent. */
+  close(): Promise<void>;
+}
+
+/** Bounds a test may tighten; users get the defaults. */
+export interface ServerLimits {
+  readonly listen: ListenLimits;
+  readonly simulate: SimulateLimits;
+}
+
+export const DEFAULT_SERVER_LIMITS: ServerLimits = { listen: DEFAULT_LISTEN_LIMITS, simulate: DEFAULT_SIMULATE_LIMITS };
+
+/** `<package>/dist/web`: two levels up from this module, whether it runs as src/server/, dist/server/ or the bundle in dist/bin/. */
+export const DEFAULT_WEB_ROOT = fileURLToPath(new URL('../../dist/web', import.meta.url));
+
+/** The names a loopback server answers to (its `Host` check against DNS rebinding). */
+const LOOPBACK_NAMES = ['localhost', '127.0.0.1', '[::1]'];
+
+/** Whether an address is a loopback one (127.0.0.0/8, ::1, localhost). */
+export function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || (isIP(host) === 4 && host.startsWith('127.'));
+}
+
+function check(options: ServeOptions): { host: string; port: number; intervalMs: number; historySeconds: number } {
+  const host = options.host ?? '127.0.0.1';
+  const port = options.port ?? 9464;
+  const intervalMs = options.intervalMs ?? 15_000;
+  const historySeconds = options.historySeconds ?? 3600;
+  if (host.length === 0 || host.length > 253 || /[\s/]/.test(host)) throw new BpfmemError('usage', `host ${JSON.stringify(host)}: expected an address or host name`);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new BpfmemError('usage', `port ${port}: expected a port from 0 to 65535`);
+  if (!Number.isInteger(intervalMs) || intervalMs < 10 || intervalMs > 86_400_000) {
+    throw new BpfmemError('usage', `interval ${intervalMs} ms: expected a whole number of milliseconds from 10 to 86,400,000 (a day)`);
+  }
+  if (!Number.isFinite(historySeconds) || historySeconds < 0 || historySeconds > 7 * 86_400) {
+    throw new BpfmemError('usage', `history ${historySeconds} s: expected 0 to 604,800 seconds (a week)`);
+  }
+  return { host, port, intervalMs, historySeconds };
+}
+
+/** {@link startServer} with bounds of the caller's choosing (tests use short timeouts). */
+export async function startServerWith(options: ServeOptions, limits: ServerLimits): Promise<RunningServer> {
+  const source = options.source;
+  let checked;
+  try {
+    checked = check(options);
+  } catch (error) {
+    source.close();
+    throw error;
+  }
+  const { host, port, intervalMs, historySeconds } = checked;
+  const scanner = new Scanner(source, { intervalMs, historySeconds, perMapMetrics: options.perMapMetrics ?? false });
+  try {
+    await scanner.start();
+  } catch (error) {
+    await scanner.close();
+    if (error instanceof BpfmemError) throw error;
+    throw new BpfmemError('system', `the first scan failed: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+  }
+  const webRoot = options.webRoot ?? DEFAULT_WEB_ROOT;
+  const simulator = new Simulator(limits.simulate);
+  let machine: Promise<MachineDescription> | undefined;
+  const app = createApp({
+    published: () => scanner.published,
+    intervalSeconds: intervalMs / 1000,
+    assets: await loadAssets(webRoot),
+    notBuilt: notBuiltPage(webRoot),
+    simulate: (text, name, regime) => simulator.run(text, name, regime),
+    machine: () => (machine ??= describeMachine()),
+    allowedHosts: isLoopback(host) ? new Set([...LOOPBACK_NAMES, host.toLowerCase()]) : undefined,
+  });
+  let listening;
+  try {
+    listening = await listen((request) => app.fetch(request), host, port, limits.listen);
+  } catch (error) {
+    await scanner.close();
+    throw error;
+  }
+  let closing: Promise<void> | undefined;
+  return {
+    url: listening.url,
+    close() {
+      closing ??= (async () => {
+        await simulator.close();
+        await listening.close();
+        await scanner.close();
+      })();
+      return closing;
+    },
+  };
+}
+
+/** Starts `bpfmem serve`: resolves once the first scan is done and the port is open. */
+export function startServer(options: ServeOptions): Promise<RunningServer> {
+  return startServerWith(options, DEFAULT_SERVER_LIMITS);
+}

@@ -1,0 +1,32 @@
+import { parentPort, workerData } from 'node:worker_threads';
+import { BpfmemError } from '../errors.js';
+import { simulateJsonText, type SimulateRegime } from '../scenario/result-json.js';
+
+/**
+ * The worker thread of `POST /api/v1/simulate` (src/server/simulate.ts starts it, and ends it
+ * when it runs too long): parses the scenario, runs it on the model, and posts back the text
+ * `bpfmem simulate --json` would print, or the parser's one line.
+ */
+
+/** What the server sends. */
+export interface SimulateJob {
+  readonly text: string;
+  readonly source: string;
+  readonly regime: SimulateRegime | undefined;
+}
+
+/** What the worker answers. */
+export type SimulateAnswer =
+  | { readonly ok: true; readonly body: string }
+  | { readonly ok: false; readonly kind: 'input' | 'internal'; readonly message: string };
+
+async function answer(job: SimulateJob): Promise<SimulateAnswer> {
+  try {
+    return { ok: true, body: await simulateJsonText(job.text, job.source, job.regime) };
+  } catch (error) {
+    if (error instanceof BpfmemError && error.code !== 'system') return { ok: false, kind: 'input', message: error.message };
+    return { ok: false, kind: 'internal', message: error instanceof Error ? error.message : String(error) };
+  }
+}
+
+parentPort?.postMessage(await answer(workerData as SimulateJob));

@@ -1,0 +1,45 @@
+import { Collector } from '../inspect/collect.js';
+import { buildInventory, type Inventory, type InventoryInput } from '../inspect/inventory.js';
+
+/** Where the server's snapshots come from: this machine, or a fixture. */
+export interface InventorySource {
+  /** One snapshot. The server calls it once per scan interval, never per request. */
+  read(): Promise<{ inventory: Inventory; regimeReason: string }>;
+  /** Releases what the source holds (the map iterator). Idempotent. */
+  close(): void;
+}
+
+/**
+ * This machine, read by a {@link Collector} that keeps its map iterator loaded between scans.
+ * Needs root: rejects with the one-line `BpfmemError` of `Collector.open` otherwise.
+ */
+export async function liveSource(): Promise<InventorySource> {
+  const collector = await Collector.open();
+  let closed = false;
+  return {
+    async read() {
+      if (closed) throw new Error('the live source is closed');
+      return { inventory: buildInventory(await collector.collect()), regimeReason: collector.regimeReason };
+    },
+    close() {
+      closed = true;
+      collector.close();
+    },
+  };
+}
+
+/**
+ * A fixed input, assembled anew by `buildInventory` at every read (tests, demos). The regime
+ * reason defaults to what a 5.11+ kernel's would say.
+ */
+export function fixtureSource(input: InventoryInput, regimeReason?: string): InventorySource {
+  const reason = regimeReason ?? `fixture: kernel ${input.profile.release} as given, regime ${input.profile.regime}`;
+  return {
+    read() {
+      return Promise.resolve({ inventory: buildInventory(input), regimeReason: reason });
+    },
+    close() {
+      // Nothing is held.
+    },
+  };
+}

@@ -1,0 +1,247 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildInventory } from '../../src/inspect/inventory.js';
+import { cgroupsJson, json, mapsJson, progsJson, summaryJson } from '../../src/inspect/json.js';
+import { filterMaps, filterProgs, sortMaps, sortProgs, type Filter, type MapSortKey, type ProgSortKey } from '../../src/inspect/query.js';
+import { summarize } from '../../src/inspect/summary.js';
+import { createApp } from '../../src/server/app.js';
+import { fixtureSource, startServer, type RunningServer } from '../../src/server/index.js';
+import { notBuiltPage } from '../../src/server/static.js';
+import { describeMachine } from '../../src/sys/machine.js';
+import { CONTAINER, fixtureInput, POD, SERVICE } from './fixture.js';
+import { CountingSource, until } from './helpers.js';
+
+/**
+ * The JSON API of the real server over a fixture: each answer is, byte for byte, what the CLI
+ * prints with `--json` for the same inventory (the builders of src/inspect/json.ts with the
+ * CLI's filters and orders), bad query values are 400 with one line, and history grows a point
+ * per scan.
+ */
+
+const inv = buildInventory(fixtureInput());
+
+describe('the JSON API', () => {
+  let server: RunningServer;
+  const get = (path: string): Promise<Response> => fetch(`${server.url}${path}`);
+
+  beforeAll(async () => {
+    server = await startServer({ port: 0, source: fixtureSource(fixtureInput(), 'fixture reason') });
+  });
+  afterAll(async () => {
+    await server.close();
+  });
+
+  it('GET /healthz: status, the last scan, its duration, counts', async () => {
+    const r = await get('/healthz');
+    expect(r.status).toBe(200);
+    const h = (await r.json()) as Record<string, unknown>;
+    expect(Object.keys(h)).toEqual(['status', 'last_scan', 'scan_seconds', 'scans', 'errors']);
+    expect(h).toMatchObject({ status: 'ok', scans: 1, errors: 0 });
+    expect(new Date(h['last_scan'] as string).toISOString()).toBe(h['last_scan']);
+    expect(h['scan_seconds']).toBeGreaterThanOrEqual(0);
+  });
+
+  it('GET /api/v1/summary is `bpfmem --json`', async () => {
+    const r = await get('/api/v1/summary');
+    expect(r.status).toBe(200);
+    expect(r.headers.get('content-type')).toBe('application/json; charset=utf-8');
+    expect(await r.text()).toBe(json(summaryJson(inv, summarize(inv), { regimeReason: 'fixture reason' })));
+  });
+
+  it('GET /api/v1/maps is `bpfmem maps --json`', async () => {
+    expect(await (await get('/api/v1/maps')).text()).toBe(mapsJson(inv, sortMaps(inv.maps, 'id')));
+  });
+
+  const mapCases: [string, Filter, MapSortKey][] = [
+    ['?type=hash', { type: 'hash' }, 'id'],
+    [`?cgroup=${encodeURIComponent(POD)}`, { cgroup: POD }, 'id'],
+    [`?cgroup=${encodeURIComponent(`${POD}/`)}`, { cgroup: POD }, 'id'],
+    ['?cgroup=%2Fkubepods&sort=charge', { cgroup: '/kubepods' }, 'charge'],
+    ['?pid=4242', { pid: 4242 }, 'id'],
+    ['?pid=4242&type=hash&sort=memlock', { pid: 4242, type: 'hash' }, 'memlock'],
+    ['?sort=cgroup', {}, 'cgroup'],
+    ['?sort=name', {}, 'name'],
+    ['?cgroup=&pid=&type=&sort=', {}, 'id'],
+    ['?type=lru_hash', { type: 'lru_hash' }, 'id'],
+    ['?unknown_param=1&type=array', { type: 'array' }, 'id'],
+  ];
+  it.each(mapCases)('GET /api/v1/maps%s filters and sorts as bpfmem maps does', async (query, filter, sort) => {
+    const r = await get(`/api/v1/maps${query}`);
+    expect(r.status).toBe(200);
+    expect(await r.text()).toBe(mapsJson(inv, sortMaps(filterMaps(inv.maps, filter), sort)));
+  });
+
+  it('the filters select what they say', async () => {
+    const names = async (q: string): Promise<string[]> => ((await (await get(`/api/v1/maps${q}`)).json()) as { maps: { name: string }[] }).maps.map((m) => m.name);
+    expect(await names(`?cgroup=${encodeURIComponent(POD)}`)).toEqual(['flows', 'conns']);
+    expect(await names(`?cgroup=${encodeURIComponent(CONTAINER)}`)).toEqual(['flows']);
+    expect(await names('?pid=777')).toEqual(['counts']);
+    expect(await names(`?cgroup=${encodeURIComponent(SERVICE)}&sort=memlock`)).toEqual(['counts', 'future']);
+  });
+
+  const progCases: [string, Filter, ProgSortKey][] = [
+    ['', {}, 'id'],
+    ['?type=xdp', { type: 'xdp' }, 'id'],
+    ['?sort=insns', {}, 'insns'],
+    [`?cgroup=${encodeURIComponent(POD)}`, { cgroup: POD }, 'id'],
+    ['?pid=4242', { pid: 4242 }, 'id'],
+  ];
+  it.each(progCases)('GET /api/v1/progs%s is `bpfmem progs --json`', async (query, filter, sort) => {
+    expect(await (await get(`/api/v1/progs${query}`)).text()).toBe(progsJson(inv, sortProgs(filterProgs(inv.progs, filter), sort)));
+  });
+
+  it('GET /api/v1/cgroups is `bpfmem cgroups --json` (every cgroup)', async () => {
+    const text = await (await get('/api/v1/cgroups')).text();
+    expect(text).toBe(cgroupsJson(inv, inv.cgroups));
+    expect((JSON.parse(text) as { cgroups: unknown[] }).cgroups).toHaveLength(fixtureInput().cgroups?.length ?? -1);
+  });
+
+  const bad: [string, string][] = [
+    ['/api/v1/maps?type=hsh', 'type="hsh": not a map type (did you mean hash?)'],
+    ['/api/v1/maps?type=nothing_like_it', 'type="nothing_like_it": not a map type; map types are '],
+    ['/api/v1/maps?pid=abc', 'pid="abc": expected a process id (a positive whole number)'],
+    ['/api/v1/maps?pid=0', 'pid="0": expected a process id'],
+    ['/api/v1/maps?pid=99999999999', 'pid="99999999999": expected a process id'],
+    ['/api/v1/maps?pid=1&pid=2', 'pid: given 2 times; give it once'],
+    ['/api/v1/maps?cgroup=kubepods', 'cgroup="kubepods": expected a cgroup path from the hierarchy\'s root'],
+    ['/api/v1/maps?cgroup=%2Fa%2F..%2Fb', 'cgroup="/a/../b": expected a cgroup path'],
+    ['/api/v1/maps?cgroup=%2Fa%00b', 'cgroup="/a\\u0000b": expected a cgroup path'],
+    ['/api/v1/maps?sort=size', 'sort="size": expected id, name, type, memlock, charge or cgroup'],
+    ['/api/v1/progs?type=hash', 'type="hash": not a program type'],
+    ['/api/v1/progs?sort=charge', 'sort="charge": expected id, name, type, memlock or insns'],
+  ];
+  it.each(bad)('GET %s → 400 with one line', async (path, start) => {
+    const r = await get(path);
+    expect(r.status).toBe(400);
+    const body = await r.text();
+    expect(body.endsWith('\n')).toBe(true);
+    expect(body.trimEnd()).not.toContain('\n');
+    const { error } = JSON.parse(body) as { error: string };
+    expect(error.startsWith(start)).toBe(true);
+  });
+
+  it('an overlong bad value is quoted shortened, the answer stays one line', async () => {
+    const r = await get(`/api/v1/maps?type=${'x'.repeat(5000)}`);
+    expect(r.status).toBe(400);
+    const { error } = (await r.json()) as { error: string };
+    expect(error.length).toBeLessThan(1000);
+    expect(error).toContain('xxx…');
+  });
+
+  it('GET /api/v1/probe: the machine facts', async () => {
+    const r = await get('/api/v1/probe');
+    expect(r.status).toBe(200);
+    const p = (await r.json()) as Record<string, unknown>;
+    const m = await describeMachine();
+    expect(p).toMatchObject({ release: m.release, regime: m.regime, regime_reason: m.regimeReason, cgroup_version: m.cgroupVersion, possible_cpus: m.possibleCpus ?? null });
+    expect(Object.keys(p)).toEqual([
+      'release',
+      'version',
+      'possible_cpus',
+      'page_size',
+      'cgroup_version',
+      'memory_cgroup',
+      'cmdline',
+      'memlock_rlimit',
+      'unprivileged_bpf_disabled',
+      'bpf_jit_enable',
+      'bpf_jit_limit',
+      'regime',
+      'regime_reason',
+    ]);
+  });
+
+});
+
+describe('large answers', () => {
+  it('are gzip-compressed for clients that take it, and the same JSON', async () => {
+    const big = buildInventory(fixtureInput(500));
+    const server = await startServer({ port: 0, source: fixtureSource(fixtureInput(500)) });
+    try {
+      const expected = mapsJson(big, sortMaps(big.maps, 'id'));
+      expect(expected.length).toBeGreaterThan(16 * 1024);
+      for (let i = 0; i < 2; i++) {
+        // fetch asks for gzip and inflates; the header says what came on the wire.
+        const zipped = await fetch(`${server.url}/api/v1/maps`);
+        expect(zipped.headers.get('content-encoding')).toBe('gzip');
+        expect(await zipped.text()).toBe(expected);
+      }
+      const plain = await fetch(`${server.url}/api/v1/maps`, { headers: { 'accept-encoding': 'identity' } });
+      expect(plain.headers.get('content-encoding')).toBeNull();
+      expect(plain.headers.get('vary')).toBe('Accept-Encoding');
+      expect(await plain.text()).toBe(expected);
+      const filtered = await fetch(`${server.url}/api/v1/maps?type=array`);
+      expect(filtered.headers.get('content-encoding')).toBe('gzip');
+      expect(await filtered.text()).toBe(mapsJson(big, filterMaps(big.maps, { type: 'array' })));
+    } finally {
+      await server.close();
+    }
+  });
+});
+
+describe('GET /api/v1/history', () => {
+  interface History {
+    interval_seconds: number;
+    points: { time: string; maps: number; progs: number; memlock: number; charged: number; uncharged: number; cgroups: { path: string; bpf_subtree: number; usage: number; max: number | null }[] }[];
+  }
+
+  it('one point per scan with the totals and the 10 cgroups with the most BPF below them', async () => {
+    const source = new CountingSource([fixtureInput(0), fixtureInput(50)]);
+    const server = await startServer({ port: 0, source, intervalMs: 20 });
+    try {
+      await until(() => source.reads >= 4, 'four scans');
+      const h = (await (await fetch(`${server.url}/api/v1/history`)).json()) as History;
+      expect(h.interval_seconds).toBe(0.02);
+      expect(h.points.length).toBeGreaterThanOrEqual(3);
+      const small = buildInventory(fixtureInput(0));
+      const s = summarize(small);
+      const first = h.points[0];
+      expect(first).toMatchObject({ maps: 8, progs: 2, memlock: s.memlock, charged: s.charged, uncharged: s.uncharged });
+      expect(h.points[1]?.maps).toBe(58);
+      const expected = [...small.cgroups]
+        .filter((c) => c.bpfSubtree > 0)
+        .sort((a, b) => b.bpfSubtree - a.bpfSubtree)
+        .slice(0, 10)
+        .map((c) => ({ path: c.path, bpf_subtree: c.bpfSubtree, usage: c.usage, max: Number.isFinite(c.max) ? c.max : null }));
+      expect(first?.cgroups).toEqual(expected);
+      for (let i = 1; i < h.points.length; i++) expect(Date.parse(h.points[i]?.time ?? '')).toBeGreaterThanOrEqual(Date.parse(h.points[i - 1]?.time ?? ''));
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('keeps only the last historySeconds', async () => {
+    const source = new CountingSource();
+    const server = await startServer({ port: 0, source, intervalMs: 10, historySeconds: 0 });
+    try {
+      await until(() => source.reads >= 5, 'five scans');
+      const h = (await (await fetch(`${server.url}/api/v1/history`)).json()) as History;
+      // A window of 0 s keeps the point of the last scan only.
+      expect(h.points).toHaveLength(1);
+    } finally {
+      await server.close();
+    }
+  });
+});
+
+describe('the app without a socket', () => {
+  it('answers 503 before the first scan, for health and for data', async () => {
+    const app = createApp({
+      published: () => undefined,
+      intervalSeconds: 15,
+      assets: new Map(),
+      notBuilt: notBuiltPage('/nowhere'),
+      simulate: () => Promise.resolve({ status: 200, body: '{}\n' }),
+      machine: describeMachine,
+      allowedHosts: undefined,
+    });
+    const h = await app.request('/healthz');
+    expect(h.status).toBe(503);
+    expect(await h.json()).toEqual({ status: 'starting', last_scan: null, scan_seconds: null, scans: 0, errors: 0 });
+    for (const path of ['/metrics', '/api/v1/summary', '/api/v1/maps', '/api/v1/history']) {
+      const r = await app.request(path);
+      expect(r.status).toBe(503);
+      expect(r.headers.get('retry-after')).toBe('1');
+      expect(((await r.json()) as { error: string }).error).toBe('no scan has finished yet; try again in a moment');
+    }
+  });
+});

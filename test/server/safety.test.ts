@@ -1,0 +1,325 @@
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { connect } from 'node:net';
+import { networkInterfaces, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { get as httpGet } from 'node:http';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { fixtureSource, startServer, type RunningServer } from '../../src/server/index.js';
+import { DEFAULT_SERVER_LIMITS, startServerWith } from '../../src/server/server.js';
+import { fixtureInput } from './fixture.js';
+import { addressOf, closedByServer, openSocket, rawGet, rawRequest, sleep } from './helpers.js';
+
+/**
+ * Bad requests get a 4xx and the server stays up: unknown paths, path traversal on /assets/,
+ * wrong methods, garbage, huge headers, Host names of other sites, clients that trickle bytes or
+ * say nothing, many connections at once. And it listens on 127.0.0.1 unless told otherwise.
+ */
+
+let dir = '';
+let web = '';
+let server: RunningServer;
+
+/** The server still answers. */
+async function alive(url: string): Promise<void> {
+  const r = await fetch(`${url}/healthz`);
+  expect(r.status).toBe(200);
+}
+
+beforeAll(async () => {
+  // A dashboard whose directory sits beside a file nobody may read through the server.
+  dir = await mkdtemp(join(tmpdir(), 'bpfmem-safety-'));
+  web = join(dir, 'web');
+  await mkdir(join(web, 'assets'), { recursive: true });
+  await writeFile(join(web, 'index.html'), '<!doctype html>dashboard\n');
+  await writeFile(join(web, 'assets', 'app.js'), 'app\n');
+  await writeFile(join(dir, 'package.json'), 'TOP SECRET\n');
+  await writeFile(join(dir, 'secret'), 'TOP SECRET\n');
+  server = await startServer({ port: 0, source: fixtureSource(fixtureInput()), webRoot: web });
+});
+afterAll(async () => {
+  await server.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('where it listens', () => {
+  it('127.0.0.1 by default, and not on the other addresses of this machine', async () => {
+    expect(server.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+    const { port } = addressOf(server.url);
+    const others = Object.values(networkInterfaces())
+      .flat()
+      .filter((a) => a !== undefined && a.family === 'IPv4' && !a.internal)
+      .map((a) => a?.address ?? '');
+    for (const address of others) {
+      const error = await new Promise<string>((resolve) => {
+        const s = connect({ host: address, port }, () => {
+          s.destroy();
+          resolve('connected');
+        });
+        s.once('error', (e: NodeJS.ErrnoException) => {
+          resolve(e.code ?? e.message);
+        });
+      });
+      expect(error).toBe('ECONNREFUSED');
+    }
+  });
+});
+
+describe('unknown paths', () => {
+  it.each(['/x', '/api', '/api/v1', '/api/v1/', '/metrics/', '/api/v2/summary', '/healthz/x', '/API/V1/SUMMARY', '/%ZZ', '/api/v1/maps/1'])('GET %s → 404, one line of JSON', async (path) => {
+    const r = await rawGet(server.url, path);
+    expect(r.status).toBe(404);
+    expect(r.text).toMatch(/\r\ncontent-type: application\/json; charset=utf-8\r\n/i);
+    const body = r.text.slice(r.text.indexOf('\r\n\r\n') + 4);
+    expect(body.trimEnd()).not.toContain('\n');
+    expect((JSON.parse(body) as { error: string }).error).toMatch(/^not found: /);
+  });
+});
+
+describe('path traversal on /assets/', () => {
+  const attempts = [
+    '/assets/../package.json',
+    '/assets/../../package.json',
+    '/assets/%2e%2e/package.json',
+    '/assets/%2E%2E/%2E%2E/package.json',
+    '/assets/..%2fpackage.json',
+    '/assets/..%2f..%2fpackage.json',
+    '/assets/%2e%2e%2fsecret',
+    '/assets/%252e%252e/secret',
+    '/assets/..%5c..%5csecret',
+    '/assets//etc/passwd',
+    '/assets/%2fetc%2fpasswd',
+    '/assets/%2Fetc%2Fpasswd',
+    `/assets/${encodeURIComponent(join(dir, 'secret'))}`,
+    '/assets/app.js%00',
+    '/assets/app.js%00.html',
+    '/assets/%00',
+    '/assets/./app.js/..',
+    '/assets/../../../../../../etc/passwd',
+    '/..%2f..%2fetc%2fpasswd',
+    '//etc/passwd',
+    'http://127.0.0.1/assets/../../secret',
+  ];
+  it.each(attempts)('GET %s → 404, nothing of the files beside the dashboard', async (target) => {
+    const r = await rawGet(server.url, target);
+    expect(r.status).toBe(404);
+    expect(r.text).not.toContain('TOP SECRET');
+    expect(r.text).not.toContain('root:');
+  });
+
+  it('a raw NUL or a space in the target is refused by the HTTP parser (400)', async () => {
+    for (const target of ['/assets/app.js\0', '/assets/a b']) {
+      const r = await rawGet(server.url, target);
+      expect(r.status).toBe(400);
+    }
+    await alive(server.url);
+  });
+
+  it('a backslash is not a URL: 400 before any route, one line of JSON', async () => {
+    const r = await rawGet(server.url, '/assets/..\\..\\secret');
+    expect(r.status).toBe(400);
+    expect(r.text).toContain('{"error":"bad request: ');
+    expect(r.text).not.toContain('TOP SECRET');
+  });
+
+  it('the real file is served, at its path only', async () => {
+    expect((await rawGet(server.url, '/assets/app.js')).status).toBe(200);
+    // Dot segments that stay inside resolve as URLs do (the URL parser removes them) before the lookup.
+    expect((await rawGet(server.url, '/x/../assets/app.js')).status).toBe(200);
+  });
+});
+
+describe('wrong methods', () => {
+  const cases: [string, string, string][] = [
+    ['POST', '/metrics', 'GET, HEAD'],
+    ['DELETE', '/api/v1/maps', 'GET, HEAD'],
+    ['PUT', '/api/v1/summary', 'GET, HEAD'],
+    ['PATCH', '/healthz', 'GET, HEAD'],
+    ['OPTIONS', '/api/v1/cgroups', 'GET, HEAD'],
+    ['GET', '/api/v1/simulate', 'POST'],
+    ['PUT', '/api/v1/simulate', 'POST'],
+    ['POST', '/', 'GET, HEAD'],
+    ['DELETE', '/assets/app.js', 'GET, HEAD'],
+  ];
+  it.each(cases)('%s %s → 405, Allow: %s', async (method, path, allow) => {
+    const r = await fetch(`${server.url}${path}`, { method, ...(method === 'POST' || method === 'PUT' ? { body: 'x' } : {}) });
+    expect(r.status).toBe(405);
+    expect(r.headers.get('allow')).toBe(allow);
+    expect(((await r.json()) as { error: string }).error).toContain('method not allowed');
+  });
+
+  it('TRACE and an unknown method are refused', async () => {
+    expect((await rawRequest(server.url, 'TRACE /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n')).status).toBe(405);
+    expect((await rawRequest(server.url, 'BREW /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n')).status).toBe(400);
+    await alive(server.url);
+  });
+
+  it('HEAD of a GET route answers without a body', async () => {
+    const r = await fetch(`${server.url}/metrics`, { method: 'HEAD' });
+    expect(r.status).toBe(200);
+    expect(await r.text()).toBe('');
+  });
+});
+
+describe('garbage and oversized requests', () => {
+  it.each([
+    ['not HTTP', 'hello\r\n\r\n'],
+    ['a bad header line', 'GET /metrics HTTP/1.1\r\nHost 127.0.0.1\r\n\r\n'],
+    ['two Content-Lengths', 'POST /api/v1/simulate HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab'],
+    ['HTTP/2 preface on HTTP/1.1', 'PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n'],
+  ])('%s → 400', async (_what, request) => {
+    const r = await rawRequest(server.url, request);
+    expect(r.status).toBe(400);
+    expect(r.closedByServer).toBe(true);
+    await alive(server.url);
+  });
+
+  it('headers larger than 16 KiB → 431', async () => {
+    const r = await rawRequest(server.url, `GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`);
+    expect(r.status).toBe(431);
+    await alive(server.url);
+  });
+
+  it('a URL of 20,000 characters → 431 (it counts against the header size)', async () => {
+    const r = await rawGet(server.url, `/api/v1/maps?type=${'a'.repeat(20_000)}`);
+    expect(r.status).toBe(431);
+    await alive(server.url);
+  });
+});
+
+describe('Host names (DNS rebinding)', () => {
+  it.each(['evil.example', 'evil.example:9464', '127.0.0.1.nip.io', 'localhost.evil.example'])('Host: %s → 403 on a loopback server', async (host) => {
+    const r = await rawRequest(server.url, `GET /api/v1/maps HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`);
+    expect(r.status).toBe(403);
+    expect(r.text).toContain('is not a name of this server');
+    expect(r.text).not.toContain('flows');
+  });
+
+  it.each(['localhost', 'LOCALHOST:1234', '127.0.0.1', '[::1]:80'])('Host: %s is answered', async (host) => {
+    const r = await rawRequest(server.url, `GET /healthz HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`);
+    expect(r.status).toBe(200);
+  });
+
+  it('HTTP/1.0 without Host is refused with one line (the adapter needs a Host to make a URL)', async () => {
+    const r = await rawRequest(server.url, 'GET /healthz HTTP/1.0\r\n\r\n');
+    expect(r.status).toBe(400);
+    expect(r.text).toContain('{"error":"bad request: Missing host header"}');
+  });
+
+  it('a server on every address answers any name', async () => {
+    const open = await startServer({ host: '0.0.0.0', port: 0, source: fixtureSource(fixtureInput()) });
+    try {
+      expect(open.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+      expect((await rawRequest(open.url, 'GET /healthz HTTP/1.1\r\nHost: node-7.example\r\nConnection: close\r\n\r\n')).status).toBe(200);
+    } finally {
+      await open.close();
+    }
+  });
+});
+
+describe('slow and idle clients', () => {
+  let slow: RunningServer;
+  beforeAll(async () => {
+    slow = await startServerWith(
+      { port: 0, source: fixtureSource(fixtureInput()) },
+      { ...DEFAULT_SERVER_LIMITS, listen: { ...DEFAULT_SERVER_LIMITS.listen, headersTimeoutMs: 500, requestTimeoutMs: 1000, keepAliveTimeoutMs: 300, checkIntervalMs: 100 } },
+    );
+  });
+  afterAll(async () => {
+    await slow.close();
+  });
+
+  it('a client that trickles its headers is cut off (408)', async () => {
+    const socket = await openSocket(slow.url);
+    const closed = closedByServer(socket);
+    const request = 'GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ' + 'a'.repeat(200);
+    let sent = 0;
+    const state = { stop: false };
+    void closed.then(() => (state.stop = true));
+    // One byte every 50 ms, for longer than the headers may take; never the end of the headers.
+    while (!state.stop && sent < request.length) {
+      socket.write(request.charAt(sent++));
+      await sleep(50);
+    }
+    const answer = await closed;
+    expect(state.stop).toBe(true);
+    expect(sent).toBeLessThan(request.length);
+    expect(answer).toMatch(/^HTTP\/1\.1 408 /);
+    await alive(slow.url);
+  });
+
+  it('a client that trickles a body is cut off', async () => {
+    const socket = await openSocket(slow.url);
+    const closed = closedByServer(socket);
+    const state = { stop: false };
+    void closed.then(() => (state.stop = true));
+    socket.write('POST /api/v1/simulate HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100000\r\n\r\n');
+    let sent = 0;
+    while (!state.stop && sent < 100_000) {
+      socket.write('#');
+      sent++;
+      await sleep(20);
+    }
+    await closed;
+    expect(state.stop).toBe(true);
+    expect(sent).toBeLessThan(100_000);
+    await alive(slow.url);
+  });
+
+  it('a connection that says nothing is closed', async () => {
+    const socket = await openSocket(slow.url);
+    expect(await closedByServer(socket)).toMatch(/^(HTTP\/1\.1 408 |)/);
+  });
+
+  it('an idle keep-alive connection is closed after its answer', async () => {
+    const socket = await openSocket(slow.url);
+    const closed = closedByServer(socket);
+    socket.write('GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n');
+    expect(await closed).toMatch(/^HTTP\/1\.1 200 /);
+  });
+});
+
+describe('many connections at once', () => {
+  it('500 concurrent requests on their own connections are all answered', async () => {
+    const paths = ['/metrics', '/api/v1/maps', '/api/v1/summary', '/healthz', '/api/v1/history'];
+    // agent: false: a connection of its own for every request, all opened at once.
+    const status = (path: string): Promise<number> =>
+      new Promise((resolve, reject) => {
+        httpGet(`${server.url}${path}`, { agent: false }, (res) => {
+          res.resume();
+          res.on('end', () => {
+            resolve(res.statusCode ?? 0);
+          });
+        }).on('error', reject);
+      });
+    const answers = await Promise.all(Array.from({ length: 500 }, (_, i) => status(paths[i % paths.length] ?? '/')));
+    expect(answers.filter((s) => s !== 200)).toEqual([]);
+  });
+
+  it('200 idle connections do not stop others from being answered', async () => {
+    const idle = await Promise.all(Array.from({ length: 200 }, () => openSocket(server.url)));
+    try {
+      await alive(server.url);
+      expect((await fetch(`${server.url}/api/v1/summary`)).status).toBe(200);
+    } finally {
+      for (const s of idle) s.destroy();
+    }
+  });
+
+  it('connections over the bound are closed as they come; the server stays up', async () => {
+    const bounded = await startServerWith({ port: 0, source: fixtureSource(fixtureInput()) }, { ...DEFAULT_SERVER_LIMITS, listen: { ...DEFAULT_SERVER_LIMITS.listen, maxConnections: 20 } });
+    try {
+      const sockets = await Promise.all(Array.from({ length: 40 }, () => openSocket(bounded.url)));
+      const closes = sockets.map((s) => closedByServer(s));
+      const closedCount = async (): Promise<number> => {
+        const settled = await Promise.all(closes.map((p) => Promise.race([p.then(() => 1), sleep(50).then(() => 0)])));
+        return settled.reduce((a: number, b) => a + b, 0);
+      };
+      expect(await closedCount()).toBe(20);
+      for (const s of sockets) s.destroy();
+      await Promise.all(closes);
+      await alive(bounded.url);
+    } finally {
+      await bounded.close();
+    }
+  });
+});
