@@ -1,9 +1,11 @@
 import { Command, Option } from 'commander';
 import { BpfmemError } from '../errors.js';
-import { ModelBackend } from '../model/backend.js';
 import type { Regime } from '../model/profile.js';
 import { formatScenarioError, parseScenario } from '../scenario/parse.js';
-import { runScenario, scenarioProfile, type RunResult } from '../scenario/run.js';
+import type { RunResult } from '../scenario/run.js';
+import { simulate as simulateScenario } from '../scenario/result-json.js';
+import { readBtfFile } from '../sys/btf.js';
+import { btfOption } from './btf-option.js';
 import type { KnownSnapshot } from '../backend.js';
 import type { Scenario } from '../scenario/types.js';
 import { styleFor } from './io.js';
@@ -19,12 +21,7 @@ export async function loadScenario(ctx: CommandContext, file: string): Promise<S
   return parsed.scenario;
 }
 
-/** Runs a scenario on the model under a regime (the scenario's own when undefined). */
-export async function simulate(scenario: Scenario, regime?: Regime): Promise<RunResult<KnownSnapshot>> {
-  const profile = scenarioProfile(scenario, regime);
-  if (typeof profile === 'string') throw new BpfmemError('input', profile);
-  return runScenario(scenario, new ModelBackend(profile));
-}
+export { simulate } from '../scenario/result-json.js';
 
 export function simulateCommand(ctx: CommandContext): Command {
   return new Command('simulate')
@@ -38,13 +35,16 @@ export function simulateCommand(ctx: CommandContext): Command {
         'both',
       ]),
     )
+    .addOption(btfOption())
     .addOption(jsonOption())
-    .action(async (file: string, opts: { regime?: Regime | 'both'; json?: boolean }) => {
+    .action(async (file: string, opts: { regime?: Regime | 'both'; btf?: string; json?: boolean }) => {
       const scenario = await loadScenario(ctx, file);
+      const btf = opts.btf === undefined ? undefined : await readBtfFile(opts.btf);
+      const simulate = (regime?: Regime): Promise<RunResult<KnownSnapshot>> => simulateScenario(scenario, regime, btf);
       const st = styleFor(ctx.io);
       if (opts.regime === 'both') {
-        const memcg = await simulate(scenario, 'memcg');
-        const memlock = await simulate(scenario, 'memlock');
+        const memcg = await simulate('memcg');
+        const memlock = await simulate('memlock');
         ctx.io.stdout(
           opts.json
             ? json({ source: file, regime: 'both', runs: { memcg: runJson(memcg), memlock: runJson(memlock) } })
@@ -52,7 +52,7 @@ export function simulateCommand(ctx: CommandContext): Command {
         );
         return;
       }
-      const run = await simulate(scenario, opts.regime);
+      const run = await simulate(opts.regime);
       ctx.io.stdout(opts.json ? json({ source: file, ...runJson(run) }) : runText(run, file, st));
     });
 }

@@ -1,4 +1,6 @@
 import type { KnownSnapshot, Snapshot } from '../backend.js';
+import type { Btf } from '../btf/index.js';
+import { profileWithBtf } from '../btf-profile.js';
 import { BpfmemError } from '../errors.js';
 import { json, profileJson } from '../inspect/json.js';
 import { ModelBackend } from '../model/backend.js';
@@ -12,11 +14,14 @@ import type { Scenario } from './types.js';
  * (`POST /api/v1/simulate`). The shape is documented in docs/cli.md ("simulate").
  */
 
-/** Runs a scenario on the model under a regime (the scenario's own when undefined). */
-export async function simulate(scenario: Scenario, regime?: Regime): Promise<RunResult<KnownSnapshot>> {
+/**
+ * Runs a scenario on the model under a regime (the scenario's own when undefined), with the
+ * struct sizes of a kernel's BTF when one is given (`simulate --btf`, src/btf-profile.ts).
+ */
+export async function simulate(scenario: Scenario, regime?: Regime, btf?: Btf): Promise<RunResult<KnownSnapshot>> {
   const profile = scenarioProfile(scenario, regime);
   if (typeof profile === 'string') throw new BpfmemError('input', profile);
-  return runScenario(scenario, new ModelBackend(profile));
+  return runScenario(scenario, new ModelBackend(btf ? profileWithBtf(profile, btf) : profile));
 }
 
 /** The `--json` of one run. */

@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -92,6 +93,29 @@ steps:
     expect(failed).toHaveLength(1);
     expect(failed[0]).toMatchObject({ index: 2, errno: 'ENOMEM' });
     expect(failed[0]?.reason).toMatch(/^\/kubepods\/pod-agent\/agent is at 211\.4 MiB of 256\.0 MiB; creating map "ct" needs 88\.0 MiB$/);
+  });
+
+  it('--btf takes struct sizes from a kernel\'s BTF: the same memlock as estimate --btf', async () => {
+    const vmlinux = '/sys/kernel/btf/vmlinux';
+    if (!existsSync(vmlinux)) {
+      console.warn(`simulate --btf test skipped: no ${vmlinux}`);
+      return;
+    }
+    const spec = 'type=hash,key=4,value=8,max_entries=100000';
+    const file = await scenarioFile(
+      'kernel: { version: "6.18", cpus: 2 }\ncgroups: { /a: {} }\ntasks: { t: { cgroup: /a } }\n' +
+        'steps:\n  - create_map: { task: t, name: h, type: hash, key: 4, value: 8, max_entries: 100000 }\n',
+    );
+    const memlockOf = async (args: string[]): Promise<number | undefined> => (JSON.parse((await cli(['simulate', file, '--json', ...args])).stdout) as RunJson).maps['h']?.memlock;
+    const estimated = JSON.parse((await cli(['estimate', '--map', spec, '--kernel', '6.18', '--cpus', '2', '--btf', vmlinux, '--json'])).stdout) as { maps: { memlock: number }[] };
+    // With the running kernel's sizes, the simulated map has the memlock estimate --btf gives
+    // (which test/cli/estimate.test.ts and the live tests tie to the kernel).
+    expect(await memlockOf(['--btf', vmlinux])).toBe(estimated.maps[0]?.memlock);
+    expect(await memlockOf([])).toBeGreaterThan(0);
+    const bad = await cli(['simulate', file, '--btf', 'package.json']);
+    expect(bad.stderr).toMatch(/^bpfmem: package\.json: not BTF/);
+    expect(bad.stderr.trim().split('\n')).toHaveLength(1);
+    expect(bad.status).toBe(2);
   });
 
   it.each([
