@@ -1,8 +1,11 @@
+import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { release as osRelease } from 'node:os';
+import { profileWithBtf } from '../btf-profile.js';
 import { BpfmemError } from '../errors.js';
 import { DEFAULT_CGROUP_VERSION, defaultRegime, makeProfile, type CgroupVersion, type KernelProfile, type Regime } from '../model/profile.js';
 import { atLeast, formatVersion, parseKernelVersion, type KernelVersion } from '../model/version.js';
+import { VMLINUX_BTF_PATH, vmlinuxBtf } from './btf.js';
 import { readMemoryHierarchy, type MemoryHierarchyResult } from './cgroupfs-mount.js';
 import { readPageSize, readPossibleCpus } from './host.js';
 import { parseCmdline, readLimits, readProcCgroup, type KernelCmdline, type Rlimit } from './procfs.js';
@@ -127,7 +130,15 @@ export async function describeMachine(): Promise<MachineDescription> {
  * when the release, CPU count or page size cannot be read.
  */
 export async function readKernelProfile(): Promise<KernelProfile> {
-  return profileOf(await describeMachine());
+  const profile = profileOf(await describeMachine());
+  // The running kernel's own struct sizes, where it publishes its BTF: exact for kernels whose
+  // sizes the model never wrote down (src/btf-profile.ts). Without BTF the version's defaults stay.
+  if (!existsSync(VMLINUX_BTF_PATH)) return profile;
+  try {
+    return profileWithBtf(profile, await vmlinuxBtf());
+  } catch {
+    return profile;
+  }
 }
 
 /** The {@link KernelProfile} of a machine already described (see {@link readKernelProfile}). */

@@ -1,0 +1,70 @@
+import { describe, expect, it } from 'vitest';
+import { defaultStructSizes, STRUCT_SIZES_6_18 } from './structs.js';
+import { parseKernelVersion, type KernelVersion } from './version.js';
+
+/**
+ * The model's fixture sizes (what a profile holds when no BTF is read) are those kernel-facts.md
+ * §1.2 wrote down for 6.18 on x86_64. Pure: the running kernel's own sizes are checked against
+ * bpftool in src/sys/btf.test.ts, and they may differ from these (6.18.44-fc: bpf_htab 896).
+ */
+describe('fixture struct sizes', () => {
+  it('are those of kernel-facts.md §1.2 (6.18, x86_64)', () => {
+    expect(STRUCT_SIZES_6_18).toEqual({
+      bpf_map: 296,
+      bpf_htab: 832,
+      htab_elem: 48,
+      htab_bucket: 16,
+      bpf_array: 312,
+      lpm_trie: 400,
+      lpm_trie_node: 24,
+      bpf_queue_stack: 312,
+      bpf_ringbuf_map: 304,
+      // consumer_pos at +4096 in a 4 KiB page: RINGBUF_PGOFF 1.
+      bpf_ringbuf_meta_pages: 1,
+      bpf_bloom_filter: 312,
+      bpf_dtab: 344,
+      bpf_dtab_netdev: 64,
+      bpf_cpu_map: 304,
+      bpf_cpu_map_entry: 360,
+      xsk_map: 304,
+      xsk_map_node: 32,
+      bpf_stab: 376,
+      bpf_shtab: 384,
+      bpf_shtab_bucket: 16,
+      bpf_shtab_elem: 48,
+      reuseport_array: 296,
+      bpf_cgroup_storage_map: 328,
+      bpf_cgroup_storage: 104,
+      bpf_local_storage_map: 448,
+      bpf_local_storage_map_bucket: 16,
+      bpf_local_storage_elem: 128,
+      bpf_local_storage: 176,
+      bpf_struct_ops_map: 512,
+      bpf_struct_ops_value: 64,
+      bpf_arena: 400,
+      bpf_stack_map: 320,
+      stack_map_bucket: 16,
+      bpf_prog_insns_offset: 96,
+      bpf_prog: 96,
+      bpf_prog_aux: 1304,
+      bpf_prog_stats: 32,
+      bpf_mem_cache: 208,
+      user_struct: 128,
+      filp: 192,
+      pointer: 8,
+      llist_node: 8,
+      htab_map_lock_count: 8,
+    });
+  });
+
+  it('before 6.15 only bpf_htab differs: 8 map_locked pointers more (kernel-lab.md, 6.12.117)', () => {
+    const v = (s: string): KernelVersion => {
+      const version = parseKernelVersion(s);
+      if (!version) throw new Error(s);
+      return version;
+    };
+    expect(defaultStructSizes(v('6.18.0'))).toBe(STRUCT_SIZES_6_18);
+    expect(defaultStructSizes(v('6.15.0'))).toBe(STRUCT_SIZES_6_18);
+    expect(defaultStructSizes(v('6.12.117'))).toEqual({ ...STRUCT_SIZES_6_18, bpf_htab: 896 });
+  });
+});
