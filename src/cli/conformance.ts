@@ -1,5 +1,5 @@
 import { readdir } from 'node:fs/promises';
-import { Command } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { runConformance } from '../conformance/run.js';
 import type { ConformanceReport, GridResult } from '../conformance/report.js';
 import { BpfmemError } from '../errors.js';
@@ -9,6 +9,8 @@ import { SCENARIOS_DIR } from './demo.js';
 import { styleFor, type Style } from './io.js';
 import { jsonOption, type CommandContext } from './main.js';
 import { json } from './render/common.js';
+import { labCacheDir, runLab, type LabRun } from '../lab/run.js';
+import type { CheckResult } from '../lab/checks.js';
 import { wrap } from './render/simulate.js';
 import { table } from './table.js';
 
@@ -17,8 +19,14 @@ export function conformanceCommand(ctx: CommandContext): Command {
     .description('run the model and this kernel side by side: memlock, charges, limits, scenarios')
     .option('--quick', 'a smaller grid that still covers every map type (under a minute)')
     .option('--no-scenarios', 'skip the scenario files')
+    .option('--vm <vmlinuz>', 'run it all inside a VM booted from this kernel image (qemu, cgroup v2; see docs/kernel-lab.md)')
+    .addOption(new Option('--timeout <seconds>', 'with --vm: stop the VM after this long').default('900').argParser(seconds))
     .addOption(jsonOption())
-    .action(async (opts: { quick?: boolean; scenarios: boolean; json?: boolean }) => {
+    .action(async (opts: { quick?: boolean; scenarios: boolean; json?: boolean; vm?: string; timeout: string | number }) => {
+      if (opts.vm !== undefined) {
+        await vmAction(ctx, { vmlinuz: opts.vm, quick: opts.quick ?? false, scenarios: opts.scenarios, json: opts.json ?? false, timeout: Number(opts.timeout) });
+        return;
+      }
       if (process.getuid?.() !== 0) {
         throw new BpfmemError('system', 'conformance needs root: it creates memory cgroups and BPF maps on this kernel (try sudo)');
       }
@@ -50,6 +58,70 @@ export function conformanceCommand(ctx: CommandContext): Command {
       const t = report.totals;
       if (t.errors > 0 || t.memlockExact < t.memlockChecked || t.boundaryAgree < t.boundaryChecked) ctx.exit(1);
     });
+}
+
+/** `--timeout`: whole seconds, 1 to a day. */
+function seconds(text: string): number {
+  const n = Number(text);
+  if (!/^\d+$/.test(text) || !Number.isSafeInteger(n) || n < 1 || n > 86400) throw new InvalidArgumentError(`"${text}" is not a number of seconds from 1 to 86400`);
+  return n;
+}
+
+/** `--vm VMLINUZ`: the same conformance, and the cgroup v2 checks, inside a VM of that kernel. */
+async function vmAction(ctx: CommandContext, o: { vmlinuz: string; quick: boolean; scenarios: boolean; json: boolean; timeout: number }): Promise<void> {
+  const st = styleFor(ctx.io);
+  const progress = ctx.io.isTTY && !o.json;
+  let line = '';
+  const run = await runLab({
+    vmlinuz: o.vmlinuz,
+    quick: o.quick,
+    scenarios: o.scenarios,
+    checks: true,
+    timeoutSeconds: o.timeout,
+    cacheDir: labCacheDir(ctx.io.env),
+    ...(progress
+      ? {
+          onOutput: (chunk: string) => {
+            line += chunk;
+            for (const m of line.matchAll(/bpfmem-lab: conformance (\d+)\/(\d+)/g)) {
+              ctx.io.stderr(`\r${bar(Number(m[1]), Number(m[2]))} ${m[1] ?? ''}/${m[2] ?? ''} in the VM`.padEnd(79));
+            }
+            line = line.slice(Math.max(0, line.lastIndexOf('\n')));
+          },
+        }
+      : {}),
+  }).finally(() => {
+    if (progress) ctx.io.stderr('\r' + ' '.repeat(79) + '\r');
+  });
+  ctx.io.stdout(o.json ? json(run) : vmText(run, st));
+  const t = run.guest.conformance.totals;
+  const failed = t.errors > 0 || t.memlockExact < t.memlockChecked || t.boundaryAgree < t.boundaryChecked || t.chargeOk < t.chargeChecked || run.guest.checks.some((c) => !c.ok);
+  if (failed) ctx.exit(1);
+}
+
+/** The report of a VM run: where it ran, the conformance report, the v2 checks. */
+export function vmText(run: LabRun, st: Style): string {
+  const g = run.guest;
+  const out: string[] = [];
+  out.push(
+    `${st.bold('in a VM')}: ${run.vm.emulator} (${run.vm.accel.toUpperCase()}, ${run.vm.cpus} CPUs, ${run.vm.memoryMiB} MiB) booted ${run.vmlinuz}: ` +
+      `kernel ${g.kernel.release}, cgroup v${g.kernel.cgroup}, struct sizes from ${g.kernel.btf ? "the kernel's BTF" : 'the version (no BTF)'}\n`,
+  );
+  out.push(reportText(g.conformance, st));
+  if (g.checks.length) {
+    out.push(`\n${st.bold(`cgroup v${g.kernel.cgroup} checks`)} (kernel vs model)\n`);
+    for (const c of g.checks) out.push(checkText(c, st));
+  }
+  out.push(st.dim(`VM ${run.vmSeconds.toFixed(1)} s (boot and guest), initramfs ${run.initramfs.cached ? 'from the cache' : `built in ${run.initramfs.seconds.toFixed(1)} s`}`) + '\n');
+  return out.join('');
+}
+
+function checkText(c: CheckResult, st: Style): string {
+  const mark = (ok: boolean): string => (ok ? st.ok('✓') : st.bad('✗'));
+  const lines = [`${mark(c.ok)} ${c.title}\n`];
+  for (const l of c.lines) lines.push(wrap(`${mark(l.ok)} ${l.what}: kernel ${l.kernel}, model ${l.model}`, 80, '    ', '      ') + '\n');
+  if (c.error !== undefined) lines.push(wrap(`${st.bad('error')}: ${c.error}`, 80, '    ', '      ') + '\n');
+  return lines.join('');
 }
 
 async function readScenarios(ctx: CommandContext): Promise<{ source: string; text: string }[]> {

@@ -199,6 +199,20 @@ describe('cgroups', () => {
     expect(k.createCgroup('/pods/a/b', { max: INF, high: INF })).toMatchObject({ ok: false, errno: 'EBUSY' });
   });
 
+  it('counts an oom event before every memcg OOM kill (kernel lab: 6.1 and 6.12 on cgroup v2)', () => {
+    for (const version of ['6.1', '6.12']) {
+      const k = kernel({ version, cgroup: 2 });
+      must(k.createCgroup('/l', { max: 16 * MiB, high: INF }));
+      must(k.startTask('u', { cgroup: '/l', uid: 0 }));
+      // A creation refused at memory.max (vmalloc, __GFP_RETRY_MAYFAIL): 18 max events, no OOM.
+      expect(k.createMap('u', 'big', array(4096, 4096))).toMatchObject({ ok: false, errno: 'ENOMEM' });
+      expect(cg(k.snapshot(), '/l').events).toEqual({ high: 0, max: 18, oom: 0, oom_kill: 0 });
+      // A task faulting past it: mem_cgroup_oom() counts MEMCG_OOM, then the kill MEMCG_OOM_KILL.
+      expect(k.allocMemory('u', 32 * MiB)).toMatchObject({ ok: false, killed: true });
+      expect(cg(k.snapshot(), '/l').events).toMatchObject({ oom: 1, oom_kill: 1 });
+    }
+  });
+
   it('moves a task without moving what it allocated', () => {
     const k = kernel();
     must(k.createCgroup('/a', { max: INF, high: INF }));

@@ -881,6 +881,12 @@ export class ModelKernel {
    * be charged (the kernel picks the largest task of the cgroup; the model takes the allocator).
    */
   private oomKill(task: Task, refusal: ChargeRefusal, what: string): Refusal {
+    // Every memcg OOM kill follows an `oom` event: mm/memcontrol.c mem_cgroup_oom() counts
+    // MEMCG_OOM before mem_cgroup_out_of_memory() picks a victim. A task's memory is faulted a
+    // page at a time (order 0, so mem_cgroup_oom() runs), even where the model charges it as one
+    // block. Measured in the kernel lab (6.1 and 6.12, cgroup v2): a task faulting 32 MiB under
+    // memory.max 16 MiB raised `oom` and `oom_kill` by 1 each (docs/kernel-lab.md).
+    if (!refusal.oom) refusal.memcg.eventsLocal.oom++;
     refusal.memcg.eventsLocal.oom_kill++;
     this.stopTask(task.name);
     for (const m of this.maps.values()) {

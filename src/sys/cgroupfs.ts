@@ -31,6 +31,17 @@ export type WriteResult = { readonly ok: true } | Failure;
 
 const DONE: WriteResult = { ok: true };
 
+/**
+ * On cgroup v2, the leaf below the owned root that holds the tasks a caller puts in `/`. The
+ * owned root has `+memory` in its `cgroup.subtree_control` (its children need `memory.*`), and
+ * v2 then allows no process in it (kernel/cgroup/cgroup.c `cgroup_migrate_vet_dst`: EBUSY for a
+ * non-root cgroup with `subtree_control`). Only the real root cgroup is exempt, which is what a
+ * model's `/` is; this leaf stands in for it: its charges count in the owned root's
+ * `memory.current` as the root's own. The name has characters a caller's path cannot have
+ * (`parseRelPath`), so it never clashes with a cgroup a scenario makes.
+ */
+export const V2_ROOT_TASKS = '(root tasks)';
+
 /** Whether a process exists (a zombie counts); `kill(pid, 0)` answers EPERM for other users' processes. */
 export function isProcessAlive(pid: number): boolean {
   try {
@@ -95,9 +106,21 @@ export class CgroupFs {
   // ---------------------------------------------------------------------------------------------
   // reads (anywhere in the owned subtree; cgroupfs-read.ts reads any directory)
 
-  /** The counters of a cgroup of the owned subtree. */
+  /**
+   * The counters of a cgroup of the owned subtree. On v2 `memory.stat` (where `kernel`, `slab`,
+   * `percpu` and `vmalloc` are read) is rstat-based and flushed lazily: 6.1 flushes on a read only
+   * past a global threshold of updates (mm/memcontrol.c `mem_cgroup_flush_stats()`), 6.12 past
+   * `MEMCG_CHARGE_BATCH` × online CPUs updates in that memcg (`memcg_vmstats_needs_flush()`), and
+   * otherwise every 2 s (`flush_memcg_stats_dwork`); measured in the kernel lab, a small map's
+   * creation showed as 0 bytes of `kernel`. Reading the cgroup's `cpu.stat` first flushes its whole
+   * subtree, memory included (kernel/cgroup/rstat.c `cgroup_base_stat_cputime_show()` →
+   * `cgroup_rstat_flush_hold()`, which calls every controller's `css_rstat_flush`), so the
+   * numbers are exact at the time of the read.
+   */
   async readCounters(path: string): Promise<CgroupCounters> {
-    return readCgroupCounters(this.version, this.dirOf(path));
+    const dir = this.dirOf(path);
+    if (this.version === 2) await readCgroupFile(dir, 'cpu.stat');
+    return readCgroupCounters(this.version, dir);
   }
 
   /** The child cgroups of a cgroup, as paths relative to the owned root (`/pods/agent`). */
@@ -155,6 +178,7 @@ export class CgroupFs {
         }
         // The owned root's own cgroup.subtree_control: the one file of the owned root itself that is written.
         await this.#writeRaw(dir, 'cgroup.subtree_control', '+memory');
+        await mkdir(`${dir}/${V2_ROOT_TASKS}`);
       }
     } catch (error) {
       await rmdir(dir).catch(() => undefined);
@@ -294,17 +318,51 @@ export class CgroupFs {
 
   /**
    * Returns the per-CPU charge stocks of a cgroup to its page counters, so that its usage is
-   * what is charged for real. v1: a write to `memory.force_empty` (`mem_cgroup_force_empty()`
-   * drains every CPU's stock, then reclaims what it can: page cache, not BPF or anonymous memory
-   * without swap). v2 has no such file: EOPNOTSUPP.
+   * what is charged for real (mm/memcontrol.c `drain_all_stock()`: every CPU's page stock and
+   * object stock cached for the cgroup or a descendant).
+   * - v1: a write to `memory.force_empty` (`mem_cgroup_force_empty()` drains every CPU's stock,
+   *   then reclaims what it can: page cache, not BPF or anonymous memory without swap).
+   * - v2 has no such file. `memory_high_write()` drains the stocks once when usage is above the
+   *   new `memory.high` (6.1 and 6.12: the `if (!drained)` step of its loop), before it reclaims;
+   *   so `memory.high` is set one byte (so one whole page) below usage and then put back. When the stock held a
+   *   page the loop ends there; otherwise reclaim finds nothing to take from a cgroup of BPF and
+   *   anonymous memory (no swap in the lab) and gives up after `MAX_RECLAIM_RETRIES`. The cgroup's
+   *   tasks must be idle meanwhile (a task charging above `memory.high` would be throttled).
    */
   async drainStock(path: string): Promise<WriteResult> {
     const dir = this.#below(path, 'drain the charge stock of');
-    if (this.version === 2) return fail('EOPNOTSUPP', `cgroup v2 has no memory.force_empty to drain the charge stock of ${path}`);
+    if (this.version === 2) return this.#drainStockV2(path, dir);
     try {
       await this.#write(dir, 'memory.force_empty', '0');
     } catch (error) {
       return this.#refusal(error, `cannot drain the charge stock of ${path}`, () => undefined);
+    }
+    return DONE;
+  }
+
+  async #drainStockV2(path: string, dir: string): Promise<WriteResult> {
+    const [current, high] = await Promise.all([readCgroupFile(dir, 'memory.current'), readCgroupFile(dir, 'memory.high')]);
+    if (current === undefined || high === undefined) return fail('ENOENT', `cannot drain the charge stock of ${path}: it has no memory.current or memory.high`);
+    const usage = Number(current.trim());
+    if (!Number.isSafeInteger(usage) || usage <= 0) return DONE;
+    try {
+      // page_counter_memparse() keeps whole pages, rounding down: one page below usage.
+      await this.#write(dir, 'memory.high', String(usage - 1));
+    } catch (error) {
+      return await this.#refusal(error, `cannot drain the charge stock of ${path} (memory.high)`, () => undefined);
+    } finally {
+      await this.#write(dir, 'memory.high', high.trim()).catch(() => undefined);
+    }
+    // drain_all_stock() drains the writer's CPU at once but other CPUs' stocks from a work item
+    // (`schedule_work_on()`), and the loop above may end before those ran (the local stock sufficed):
+    // wait until memory.current stops moving. Measured in the lab on 6.1: without this wait a limit
+    // probe read a base one page too high now and then.
+    let last = usage;
+    for (let i = 0; i < 40; i++) {
+      await sleep(5);
+      const now = Number((await readCgroupFile(dir, 'memory.current'))?.trim());
+      if (now === last) break;
+      last = now;
     }
     return DONE;
   }
@@ -317,7 +375,9 @@ export class CgroupFs {
    */
   async moveTask(path: string, pid: number): Promise<WriteResult> {
     // The owned root itself may hold tasks too (a scenario's `/`): it is ours, like its children.
-    const dir = path === '/' && this.#ownedRoot !== undefined ? this.#ownedRoot : this.#below(path, 'move a task into');
+    // On v2 they go to its leaf V2_ROOT_TASKS ("no internal processes").
+    const root = this.#ownedRoot;
+    const dir = path === '/' && root !== undefined ? (this.version === 2 ? `${root}/${V2_ROOT_TASKS}` : root) : this.#below(path, 'move a task into');
     this.#checkPid(pid);
     const where = await this.#memoryCgroupOf(pid);
     if (where === undefined) return fail('ESRCH', `cannot move process ${pid} to ${path}: it does not exist`);

@@ -1,0 +1,25 @@
+/**
+ * The kernel lab's program inside the VM (src/lab/guest.ts): init has mounted proc, sysfs and
+ * cgroup2 and runs `node /app/dist/bin/lab-guest.js`; the options come on the kernel command
+ * line. It prints the result on the serial console between marker lines (src/lab/console.ts),
+ * or one error line, and exits; init then powers the VM off.
+ */
+import { readFileSync } from 'node:fs';
+import { encodeError, encodeResult } from '../lab/console.js';
+import { parseGuestOptions, runGuest } from '../lab/guest.js';
+
+const write = (text: string): Promise<void> => new Promise((resolve) => process.stdout.write(text, () => { resolve(); }));
+
+try {
+  const options = parseGuestOptions(readFileSync('/proc/cmdline', 'utf8'));
+  const started = Date.now();
+  // A progress line per case, with the time so far, for a person watching the console.
+  const result = await runGuest(options, (done, total, id) => {
+    process.stderr.write(`bpfmem-lab: conformance ${done}/${total} ${((Date.now() - started) / 1000).toFixed(1)}s ${id}\n`);
+  });
+  await write(encodeResult(JSON.stringify(result)));
+  process.exitCode = 0;
+} catch (error) {
+  await write(encodeError(error instanceof Error ? error.message : String(error)));
+  process.exitCode = 1;
+}

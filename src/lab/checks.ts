@@ -1,0 +1,266 @@
+import { stat } from 'node:fs/promises';
+import type { Backend, CgroupState, Outcome, Snapshot } from '../backend.js';
+import { tolerance } from '../conformance/tolerance.js';
+import type { LiveBackend } from '../live/backend.js';
+import { ModelBackend } from '../model/backend.js';
+import { MAP_FLAGS } from '../model/flags.js';
+import { mapSpec } from '../model/maps/spec.js';
+import type { KernelProfile } from '../model/profile.js';
+import { readMemoryHierarchy } from '../sys/cgroupfs-mount.js';
+import { isUnavailable, MapIterator, readCgroupIds } from '../sys/mapiter.js';
+
+/**
+ * The cgroup v2 facts the kernel lab proves inside the guest, each by doing the same thing on the
+ * kernel (a {@link LiveBackend}) and on the model and comparing what each says:
+ * - `counters`: `memory.current`, `memory.peak`, `memory.stat` (`kernel`, `vmalloc`, `slab`,
+ *   `percpu`) for maps created in a child cgroup; `memory.events` `max` for a creation refused at
+ *   `memory.max`, `oom` and `oom_kill` for a task that faults past it;
+ * - `reparent`: removing the creator's cgroup moves the map's charges to the parent (6.0+ objcg),
+ *   and later elements are charged there;
+ * - `iterator`: the who-pays map iterator reports, for each map, the kernfs id of the cgroup it is
+ *   charged to, which on v2 is the inode number of the cgroup's directory, and `readCgroupIds`
+ *   turns it into the right path.
+ */
+
+/** One comparison: what the kernel said, what the model (or the expectation) said. */
+export interface CheckLine {
+  readonly what: string;
+  readonly kernel: number | string;
+  readonly model: number | string;
+  readonly ok: boolean;
+}
+
+/** A check: its lines, all of which must hold. */
+export interface CheckResult {
+  readonly id: 'counters' | 'reparent' | 'iterator';
+  readonly title: string;
+  readonly ok: boolean;
+  readonly lines: readonly CheckLine[];
+  /** Why the check could not run to its end (then `ok` is false). */
+  readonly error?: string;
+}
+
+const MiB = 1024 * 1024;
+const INF = Number.POSITIVE_INFINITY;
+
+/** Both sides of a check, and how far charges may differ. */
+interface Sides {
+  readonly kernel: LiveBackend;
+  readonly model: Backend;
+  readonly tol: number;
+  readonly profile: KernelProfile;
+}
+
+function must(o: Outcome, what: string): void {
+  if (!o.ok) throw new Error(`${what}: ${o.errno}: ${o.reason}`);
+}
+
+/** Does the same on both sides; both must succeed. */
+async function bothOk(s: Sides, what: string, f: (b: Backend) => Promise<Outcome>): Promise<void> {
+  must(await f(s.kernel), `${what} (kernel)`);
+  must(await f(s.model), `${what} (model)`);
+}
+
+/** Does the same on both sides and returns both outcomes. */
+async function both(s: Sides, f: (b: Backend) => Promise<Outcome>): Promise<[Outcome, Outcome]> {
+  const k = await f(s.kernel);
+  const m = await f(s.model);
+  return [k, m];
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** The kernel's snapshot once its counters stop moving (frees and reparenting are asynchronous). */
+async function settled(b: Backend): Promise<Snapshot> {
+  let last = await b.snapshot();
+  for (let i = 0; i < 40; i++) {
+    await sleep(50);
+    const now = await b.snapshot();
+    const same = now.cgroups.every((c) => last.cgroups.find((x) => x.path === c.path)?.kernel === c.kernel);
+    last = now;
+    if (same) break;
+  }
+  return last;
+}
+
+function cg(s: Snapshot, path: string): CgroupState {
+  const c = s.cgroups.find((x) => x.path === path);
+  if (!c) throw new Error(`no cgroup ${path} in the snapshot`);
+  return c;
+}
+
+type Field = (c: CgroupState) => number | null;
+const FIELDS: readonly [string, Field][] = [
+  ['memory.current', (c) => c.usage],
+  ['memory.stat kernel', (c) => c.kernel],
+  ['memory.stat vmalloc', (c) => c.stat.vmalloc],
+  ['memory.stat slab', (c) => c.stat.slab],
+  ['memory.stat percpu', (c) => c.stat.percpu],
+];
+
+/** Kernel memory a cgroup holds itself: its counter less its children's. */
+function local(s: Snapshot, path: string): number {
+  const below = s.cgroups.filter((x) => x.path !== path && x.path.startsWith(path === '/' ? '/' : `${path}/`) && x.path.slice(path.length + 1).indexOf('/') < 0);
+  return (cg(s, path).kernel ?? 0) - below.reduce((n, x) => n + (x.kernel ?? 0), 0);
+}
+
+/** A line comparing the change of a counter between two snapshots on both sides. */
+function delta(what: string, path: string, f: Field, k0: Snapshot, k1: Snapshot, m0: Snapshot, m1: Snapshot, tol: number): CheckLine {
+  const kv = (f(cg(k1, path)) ?? Number.NaN) - (f(cg(k0, path)) ?? Number.NaN);
+  const mv = (f(cg(m1, path)) ?? Number.NaN) - (f(cg(m0, path)) ?? Number.NaN);
+  return { what: `${path}: ${what} change`, kernel: kv, model: mv, ok: Math.abs(kv - mv) <= tol };
+}
+
+function exactLine(what: string, kernel: number | string, model: number | string): CheckLine {
+  return { what, kernel, model, ok: kernel === model };
+}
+
+const resultOf = (o: Outcome): string => (o.ok ? 'ok' : o.killed || o.errno === 'ESRCH' ? 'killed' : o.errno);
+
+async function guard(id: CheckResult['id'], title: string, run: (lines: CheckLine[]) => Promise<void>): Promise<CheckResult> {
+  const lines: CheckLine[] = [];
+  try {
+    await run(lines);
+    return { id, title, ok: lines.length > 0 && lines.every((l) => l.ok), lines };
+  } catch (error) {
+    return { id, title, ok: false, lines, error: error instanceof Error ? error.message : String(error) };
+  }
+}
+
+/** v2 counters for maps created in a child cgroup, a creation refused at memory.max, and an OOM kill. */
+export function countersCheck(s: Sides, _iter?: MapIterator, _mountPoint?: string): Promise<CheckResult> {
+  return guard('counters', 'cgroup v2 counters: memory.current, memory.peak, memory.stat, memory.events', async (lines) => {
+    const c = '/v2c';
+    await bothOk(s, `creating ${c}`, (b) => b.createCgroup(c, { max: 64 * MiB, high: INF }));
+    await bothOk(s, 'starting task t', (b) => b.startTask('t', { cgroup: c, uid: 0 }));
+    const steps: [string, ReturnType<typeof mapSpec>][] = [
+      ['hash', mapSpec({ type: 'hash', keySize: 4, valueSize: 8, maxEntries: 100000 })],
+      ['pcpu', mapSpec({ type: 'percpu_array', keySize: 4, valueSize: 64, maxEntries: 100000 })],
+      ['lru', mapSpec({ type: 'lru_hash', keySize: 8, valueSize: 64, maxEntries: 20000 })],
+    ];
+    for (const [name, spec] of steps) {
+      const [k0, m0] = [await settled(s.kernel), await s.model.snapshot()];
+      await bothOk(s, `creating ${name}`, (b) => b.createMap('t', name, spec));
+      const [k1, m1] = [await settled(s.kernel), await s.model.snapshot()];
+      // memory.current also holds the charge stock (MEMCG_CHARGE_BATCH pages per CPU at most).
+      const stock = s.profile.eras.memcgChargeBatchPages * s.profile.pageSize * s.profile.possibleCpus;
+      for (const [what, f] of FIELDS) lines.push(delta(`${what} (${name} ${spec.type})`, c, f, k0, k1, m0, m1, what === 'memory.current' ? s.tol + stock : s.tol));
+      const kp = cg(k1, c);
+      lines.push({ what: `${c}: memory.peak ≥ memory.current (${name})`, kernel: kp.peak ?? -1, model: kp.usage, ok: (kp.peak ?? -1) >= kp.usage });
+    }
+    // A creation refused at memory.max: every charge attempt that hits the limit counts a max event.
+    const l = '/v2l';
+    await bothOk(s, `creating ${l}`, (b) => b.createCgroup(l, { max: 16 * MiB, high: INF }));
+    // Task t moves there (its charges stay behind in /v2c: v2 moves none), rather than a new task:
+    // starting one takes seconds under TCG.
+    await bothOk(s, `moving t to ${l}`, (b) => b.moveTask('t', l));
+    const [k0, m0] = [await settled(s.kernel), await s.model.snapshot()];
+    const [kc, mc] = await both(s, (b) => b.createMap('t', 'big', mapSpec({ type: 'array', keySize: 4, valueSize: 4096, maxEntries: 4096 })));
+    lines.push(exactLine(`${l}: creating a 16 MiB array under memory.max 16 MiB`, resultOf(kc), resultOf(mc)));
+    const [k1, m1] = [await settled(s.kernel), await s.model.snapshot()];
+    const events = (x: Snapshot, key: 'max' | 'oom' | 'oom_kill'): number => (cg(x, l).events?.[key] ?? Number.NaN);
+    lines.push(exactLine(`${l}: memory.events max change (refused creation)`, events(k1, 'max') - events(k0, 'max'), events(m1, 'max') - events(m0, 'max')));
+    lines.push({
+      what: `${l}: memory.peak reached memory.max while the creation was tried`,
+      kernel: cg(k1, l).peak ?? -1,
+      model: cg(m1, l).peak ?? -1,
+      ok: Math.abs((cg(k1, l).peak ?? -1) - (cg(m1, l).peak ?? -1)) <= s.tol,
+    });
+    lines.push(delta('memory.stat kernel (after the refusal, nothing stays)', l, (x) => x.kernel, k0, k1, m0, m1, s.tol));
+    // A task faulting past memory.max: reclaim finds nothing (no swap), the memcg OOM killer kills it.
+    const [ka, ma] = await both(s, (b) => b.allocMemory('t', 32 * MiB));
+    lines.push(exactLine(`${l}: a task faulting 32 MiB under memory.max 16 MiB`, resultOf(ka), resultOf(ma)));
+    const [k2, m2] = [await settled(s.kernel), await s.model.snapshot()];
+    lines.push(exactLine(`${l}: memory.events oom change`, events(k2, 'oom') - events(k1, 'oom'), events(m2, 'oom') - events(m1, 'oom')));
+    lines.push(exactLine(`${l}: memory.events oom_kill change`, events(k2, 'oom_kill') - events(k1, 'oom_kill'), events(m2, 'oom_kill') - events(m1, 'oom_kill')));
+  });
+}
+
+/** Removing the creator's cgroup reparents the map's charges; later elements are charged to the parent. */
+export function reparentCheck(s: Sides, iter: MapIterator | undefined, mountPoint: string): Promise<CheckResult> {
+  return guard('reparent', 'reparenting on removal (6.0+ objcg): charges move to the parent, and so do new ones', async (lines) => {
+    const [p, a, b] = ['/rp', '/rp/a', '/rp/b'];
+    for (const path of [p, a, b]) await bothOk(s, `creating ${path}`, (x) => x.createCgroup(path, { max: INF, high: INF }));
+    await bothOk(s, 'starting task r', (x) => x.startTask('r', { cgroup: a, uid: 0 }));
+    const spec = mapSpec({ type: 'hash', keySize: 8, valueSize: 248, maxEntries: 65536, flags: MAP_FLAGS.no_prealloc });
+    await bothOk(s, 'creating routes', (x) => x.createMap('r', 'routes', spec));
+    await bothOk(s, 'inserting 10000', (x) => x.updateMap('routes', 10000, { task: 'r' }, 0));
+    const [k1, m1] = [await settled(s.kernel), await s.model.snapshot()];
+    lines.push({ what: `${a}: kernel memory with the map`, kernel: local(k1, a), model: local(m1, a), ok: Math.abs(local(k1, a) - local(m1, a)) <= s.tol });
+    await bothOk(s, `moving r to ${b}`, (x) => x.moveTask('r', b));
+    await bothOk(s, `removing ${a}`, (x) => x.removeCgroup(a));
+    const [k2, m2] = [await settled(s.kernel), await s.model.snapshot()];
+    const kp = (x: Snapshot): number => cg(x, p).kernel ?? Number.NaN;
+    lines.push({ what: `${p}: kernel memory kept after ${a} is removed (change)`, kernel: kp(k2) - kp(k1), model: kp(m2) - kp(m1), ok: Math.abs(kp(k2) - kp(k1) - (kp(m2) - kp(m1))) <= s.tol });
+    // Its own memory grew by what its child held (the kernel's parent also pays for its
+    // children's struct mem_cgroup, which the model leaves out: compared as changes).
+    const grew = (x1: Snapshot, x2: Snapshot): number => local(x2, p) - local(x1, p);
+    lines.push({ what: `${p}: its own kernel memory change (the reparented charges)`, kernel: grew(k1, k2), model: grew(m1, m2), ok: Math.abs(grew(k1, k2) - grew(m1, m2)) <= s.tol });
+    if (iter) {
+      const id = k2.maps.find((m) => m.name === 'routes')?.id;
+      const charged = iter.scan().find((m) => Number(m.id) === id)?.cgroupId ?? null;
+      const ino = (await stat(`${s.kernel.root}${p}`, { bigint: true })).ino;
+      lines.push(exactLine(`the map iterator: routes is charged to ${p} (inode of its directory)`, String(charged), String(ino)));
+      const paths = await readCgroupIds({ mountPoint });
+      const rel = `${s.kernel.root.slice(mountPoint.replace(/\/+$/, '').length)}${p}`;
+      lines.push(exactLine('readCgroupIds: that id is the path of the parent', charged === null ? 'null' : (paths.get(charged) ?? 'no path'), rel));
+    }
+    // New elements, from softirq, are charged to the map's (now the parent's) cgroup.
+    await bothOk(s, 'inserting 10000 more from softirq', (x) => x.updateMap('routes', 10000, 'softirq', 0));
+    const [k3, m3] = [await settled(s.kernel), await s.model.snapshot()];
+    lines.push({ what: `${p}: own kernel memory change from 10000 softirq inserts`, kernel: local(k3, p) - local(k2, p), model: local(m3, p) - local(m2, p), ok: Math.abs(local(k3, p) - local(k2, p) - (local(m3, p) - local(m2, p))) <= s.tol });
+    lines.push({ what: `${b}: own kernel memory change (the mover's new cgroup pays nothing)`, kernel: local(k3, b) - local(k2, b), model: local(m3, b) - local(m2, b), ok: Math.abs(local(k3, b) - local(k2, b) - (local(m3, b) - local(m2, b))) <= s.tol });
+  });
+}
+
+/** The who-pays iterator on v2: each map's cgroup id is its cgroup directory's inode, and maps to its path. */
+export function iteratorCheck(s: Sides, iter: MapIterator | undefined, mountPoint: string): Promise<CheckResult> {
+  return guard('iterator', 'the who-pays map iterator on cgroup v2: kernfs id = directory inode = the right path', async (lines) => {
+    if (!iter) throw new Error('the map iterator cannot be loaded on this kernel');
+    const dirs = ['/w', '/w/x', '/w/y'];
+    for (const d of dirs) await bothOk(s, `creating ${d}`, (x) => x.createCgroup(d, { max: INF, high: INF }));
+    const made: [string, string][] = [
+      ['/w/x', 'mx'],
+      ['/w/y', 'my'],
+    ];
+    // One task, moved from /w/x to /w/y between its two creations (a task is a node process:
+    // starting one takes seconds under TCG). Each map is charged to its creator's cgroup at creation.
+    for (const [i, [dir, name]] of made.entries()) {
+      await bothOk(s, i === 0 ? 'starting w' : `moving w to ${dir}`, (x) => (i === 0 ? x.startTask('w', { cgroup: dir, uid: 0 }) : x.moveTask('w', dir)));
+      await bothOk(s, `creating ${name}`, (x) => x.createMap('w', name, mapSpec({ type: 'array', keySize: 4, valueSize: 64, maxEntries: 100 })));
+    }
+    const snap = await s.kernel.snapshot();
+    const scan = iter.scan();
+    const paths = await readCgroupIds({ mountPoint });
+    const base = s.kernel.root.slice(mountPoint.replace(/\/+$/, '').length);
+    for (const [dir, name] of made) {
+      const id = snap.maps.find((m) => m.name === name)?.id;
+      const charged = scan.find((m) => Number(m.id) === id)?.cgroupId ?? null;
+      const ino = (await stat(`${s.kernel.root}${dir}`, { bigint: true })).ino;
+      lines.push(exactLine(`${name}: kernfs id of its memcg's cgroup = inode of ${dir}`, String(charged), String(ino)));
+      lines.push(exactLine(`${name}: readCgroupIds maps that id to the path`, charged === null ? 'null' : (paths.get(charged) ?? 'no path'), `${base}${dir}`));
+    }
+  });
+}
+
+/** Runs every check, each on a fresh kernel backend (made by `fresh`) and a fresh model. */
+export async function runChecks(profile: KernelProfile, fresh: () => Promise<LiveBackend>): Promise<CheckResult[]> {
+  const found = await readMemoryHierarchy();
+  if (!found.ok) throw new Error(`no memory cgroup: ${found.reason}`);
+  const opened = await MapIterator.open();
+  const iter = isUnavailable(opened) ? undefined : opened;
+  const out: CheckResult[] = [];
+  try {
+    for (const check of [countersCheck, reparentCheck, iteratorCheck] as const) {
+      const kernel = await fresh();
+      try {
+        out.push(await check({ kernel, model: new ModelBackend(profile), tol: tolerance(profile).bytes, profile }, iter, found.hierarchy.mountPoint));
+      } finally {
+        await kernel.dispose();
+      }
+    }
+  } finally {
+    iter?.close();
+  }
+  return out;
+}

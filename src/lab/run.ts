@@ -1,0 +1,120 @@
+import { constants } from 'node:fs';
+import { access, stat } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import { BpfmemError } from '../errors.js';
+import { parseConsole } from './console.js';
+import { guestCmdline, type GuestOptions, type GuestResult } from './guest.js';
+import { buildInitramfs, type Initramfs } from './initramfs.js';
+import { boot } from './qemu.js';
+
+/**
+ * The kernel lab from the host: build (or take from the cache) the initramfs, boot the kernel
+ * under qemu, and read the guest's result from the serial console.
+ */
+
+/** Where the lab keeps kernels and initramfs files unless `BPFMEM_LAB_CACHE` says otherwise. */
+export const DEFAULT_LAB_CACHE = '/var/cache/bpfmem-lab';
+
+/** The package root (beside `dist/` and `src/`), where the image's bpfmem comes from. */
+export const PROJECT_ROOT = fileURLToPath(new URL('../../', import.meta.url));
+
+/** The lab cache directory for an environment. */
+export function labCacheDir(env: Readonly<Record<string, string | undefined>>): string {
+  return env['BPFMEM_LAB_CACHE'] || DEFAULT_LAB_CACHE;
+}
+
+export interface LabOptions extends GuestOptions {
+  readonly vmlinuz: string;
+  /** The guest's time limit, boot included. */
+  readonly timeoutSeconds: number;
+  readonly cacheDir: string;
+  readonly projectRoot?: string;
+  readonly cpus?: number;
+  readonly memoryMiB?: number;
+  /** Console output as it comes. */
+  readonly onOutput?: (text: string) => void;
+}
+
+/** A lab run: the guest's result and how it ran. */
+export interface LabRun {
+  readonly vmlinuz: string;
+  readonly vm: { readonly emulator: 'qemu-system-x86_64'; readonly accel: 'tcg'; readonly cpus: number; readonly memoryMiB: number };
+  readonly initramfs: Initramfs & { readonly seconds: number };
+  /** Wall time of the boot and the guest's work, until the VM powered off. */
+  readonly vmSeconds: number;
+  readonly guest: GuestResult;
+}
+
+/** Terminal escape sequences (SeaBIOS clears the screen). */
+const ANSI = new RegExp(`${String.fromCharCode(27)}\\[[0-9;?]*[A-Za-z]`, 'g');
+
+const lastLines = (text: string, n: number): string =>
+  text
+    .split(/\r?\n/)
+    .map((l) => l.replace(ANSI, '').trim())
+    .filter((l) => l !== '')
+    .slice(-n)
+    .join(' | ');
+
+/** Checks the shape of the guest's JSON: enough that the report can be rendered. */
+export function parseGuestResult(payload: string): GuestResult {
+  let value: unknown;
+  try {
+    value = JSON.parse(payload);
+  } catch {
+    throw new BpfmemError('system', 'the guest\'s result is not JSON');
+  }
+  const v = value as Partial<GuestResult> | null;
+  const ok =
+    typeof v === 'object' &&
+    v !== null &&
+    v.version === 1 &&
+    typeof v.kernel?.release === 'string' &&
+    [1, 2].includes(v.kernel.cgroup) &&
+    typeof v.conformance?.totals === 'object' &&
+    Array.isArray(v.conformance.cases) &&
+    Array.isArray(v.conformance.byType) &&
+    Array.isArray(v.checks) &&
+    typeof v.seconds === 'number';
+  if (!ok) throw new BpfmemError('system', 'the guest\'s result does not have the shape of a bpfmem lab result (version 1)');
+  return value as GuestResult;
+}
+
+/** Boots `vmlinuz` with bpfmem inside and returns what it proved. */
+export async function runLab(o: LabOptions): Promise<LabRun> {
+  try {
+    await access(o.vmlinuz, constants.R_OK);
+    if (!(await stat(o.vmlinuz)).isFile()) throw new Error('not a file');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    throw new BpfmemError('input', `cannot read the kernel image ${o.vmlinuz}: ${code === 'ENOENT' ? 'no such file' : (code ?? 'not a file')}`);
+  }
+  const cpus = o.cpus ?? 2;
+  const memoryMiB = o.memoryMiB ?? 2048;
+  const t0 = Date.now();
+  const image = await buildInitramfs({ projectRoot: o.projectRoot ?? PROJECT_ROOT }, o.cacheDir);
+  const imageSeconds = (Date.now() - t0) / 1000;
+  const booted = await boot({
+    vmlinuz: o.vmlinuz,
+    initrd: image.path,
+    append: guestCmdline(o),
+    cpus,
+    memoryMiB,
+    timeoutSeconds: o.timeoutSeconds,
+    ...(o.onOutput ? { onOutput: o.onOutput } : {}),
+  });
+  const found = parseConsole(booted.console);
+  if (found.kind === 'error') throw new BpfmemError('system', `the guest failed: ${found.message}`);
+  if (found.kind === 'none') {
+    const tail = lastLines(booted.console, 4);
+    if (booted.timedOut) throw new BpfmemError('system', `the guest did not finish within ${o.timeoutSeconds} s (--timeout); its console ended with: ${tail || '(nothing)'}`);
+    throw new BpfmemError('system', `the guest printed no result (qemu ${typeof booted.exit === 'number' ? `status ${booted.exit}` : booted.exit}); its console ended with: ${tail || '(nothing)'}`);
+  }
+  return {
+    vmlinuz: o.vmlinuz,
+    vm: { emulator: 'qemu-system-x86_64', accel: 'tcg', cpus, memoryMiB },
+    initramfs: { ...image, seconds: imageSeconds },
+    vmSeconds: booted.seconds,
+    guest: parseGuestResult(found.payload),
+  };
+}

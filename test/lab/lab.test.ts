@@ -1,0 +1,88 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import type { LabRun } from '../../src/lab/run.js';
+import { cli } from '../cli/run.js';
+
+/**
+ * The kernel lab on Debian's newest 6.1 and 6.12 cloud kernels: `bpfmem conformance --vm K
+ * --quick --json` boots each under qemu (TCG) with bpfmem in the initramfs, on cgroup v2, and
+ * must find memlock exact for the whole --quick grid, every charge within tolerance, every limit
+ * boundary and scenario agreeing, and the v2 checks (counters, reparenting, the who-pays
+ * iterator) holding. The kernels are fetched by scripts/kernel-lab.sh when absent. Skips, saying
+ * why, without qemu, without a build (dist/), or when the kernels cannot be had (no network).
+ */
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const SCRIPT = `${ROOT}scripts/kernel-lab.sh`;
+
+interface Kernel {
+  readonly series: string;
+  readonly name: string;
+  readonly vmlinuz: string;
+}
+
+function setup(): { kernels: Kernel[]; reason?: string } {
+  try {
+    execFileSync('qemu-system-x86_64', ['--version'], { stdio: 'ignore' });
+  } catch {
+    return { kernels: [], reason: 'qemu-system-x86_64 is not installed (Debian package qemu-system-x86)' };
+  }
+  if (!existsSync(`${ROOT}dist/bin/lab-guest.js`)) return { kernels: [], reason: 'bpfmem is not built (npm run build): the VM runs dist/' };
+  try {
+    const out = execFileSync('bash', [SCRIPT, '--fetch-only'], { encoding: 'utf8', timeout: 600_000, stdio: ['ignore', 'pipe', 'pipe'] });
+    const kernels = [...out.matchAll(/^KERNEL (\S+) (\S+) (\S+)$/gm)].map((m) => ({ series: m[1] ?? '', name: m[2] ?? '', vmlinuz: m[3] ?? '' }));
+    return kernels.length === 2 ? { kernels } : { kernels, reason: `scripts/kernel-lab.sh --fetch-only printed ${kernels.length} kernels` };
+  } catch (error) {
+    const stderr = (error as { stderr?: string }).stderr ?? '';
+    return { kernels: [], reason: `the kernels could not be fetched (network?): ${stderr.trim().split('\n').pop() ?? String(error)}` };
+  }
+}
+
+const lab = setup();
+if (lab.reason !== undefined) console.warn(`kernel lab tests skipped: ${lab.reason}`);
+
+describe.skipIf(lab.reason !== undefined)('the kernel lab', () => {
+  it.each(lab.kernels)('$name: conformance --quick and the cgroup v2 checks hold in a VM', async (k) => {
+    const r = await cli(['conformance', '--vm', k.vmlinuz, '--quick', '--json']);
+    expect(r.stderr).toBe('');
+    const run = JSON.parse(r.stdout) as LabRun;
+    const g = run.guest;
+    const t = g.conformance.totals;
+    console.log(
+      `${g.kernel.release}: memlock ${t.memlockExact}/${t.memlockChecked}, charges ${t.chargeOk}/${t.chargeChecked}, ` +
+        `boundaries ${t.boundaryAgree}/${t.boundaryChecked}, scenarios ${t.scenariosOk}/${t.scenariosChecked}, ` +
+        `checks ${g.checks.filter((c) => c.ok).length}/${g.checks.length}; VM ${run.vmSeconds.toFixed(1)} s`,
+    );
+    for (const c of g.checks) for (const l of c.lines.filter((x) => !x.ok)) console.log(`  ${c.id}: ${l.what}: kernel ${l.kernel}, model ${l.model}`);
+    // Every case that did not agree, with both sides, so that a CI log says why.
+    for (const c of g.conformance.cases) {
+      const bad =
+        c.kind === 'grid'
+          ? c.error !== undefined || !c.outcome.ok || c.memlock?.ok === false || c.createCharge?.ok === false || [c.inserts?.applied, c.inserts?.memlock, c.inserts?.charge, c.inserts?.bystander].some((x) => x?.ok === false)
+          : c.kind === 'boundary'
+            ? c.error !== undefined || !c.largest.ok
+            : !c.ok;
+      if (bad) console.log(`  ${c.kind} ${c.id}: ${JSON.stringify(c)}`);
+    }
+    // Where it ran: the kernel asked for, in a VM, on cgroup v2 with the kernel's own BTF.
+    expect(run.vm).toMatchObject({ emulator: 'qemu-system-x86_64', accel: 'tcg' });
+    expect(g.kernel.release.startsWith(`${k.series}.`)).toBe(true);
+    expect(g.kernel).toMatchObject({ cgroup: 2, regime: 'memcg', btf: true });
+    // Memlock exact for the whole grid; charges, boundaries and scenarios within tolerance.
+    expect(t.errors).toBe(0);
+    expect(t.memlockChecked).toBeGreaterThan(30);
+    expect(t.memlockExact).toBe(t.memlockChecked);
+    expect(t.chargeOk).toBe(t.chargeChecked);
+    expect(t.boundaryAgree).toBe(t.boundaryChecked);
+    expect(t.scenariosOk).toBe(t.scenariosChecked);
+    // v2 counters, reparenting and the who-pays iterator.
+    expect(g.checks.map((c) => [c.id, c.ok, c.error])).toEqual([
+      ['counters', true, undefined],
+      ['reparent', true, undefined],
+      ['iterator', true, undefined],
+    ]);
+    expect(r.status).toBe(0);
+  }, 900_000);
+});
