@@ -1,13 +1,39 @@
 import { defineConfig } from 'vitest/config';
 
+/**
+ * Two groups, one after the other:
+ * - `unit`: the model, parsers, CLI, server and dashboard tests, on fixtures and the model: files
+ *   run side by side (one worker per CPU).
+ * - `live`: tests that measure the running kernel (test/live/) and the kernel lab's VMs
+ *   (test/lab/). They share one kernel (per-CPU caches, the per-CPU allocator, charge stocks), so
+ *   no file runs beside another, nor beside the unit group: no measurement sees another test's work.
+ */
+const LIVE = ['test/live/**/*.test.ts', 'test/lab/**/*.test.ts'];
+
 export default defineConfig({
   test: {
-    include: ['src/**/*.test.ts', 'test/**/*.test.ts'],
     // Property and fuzz tests run thousands of cases; live tests wait for a kernel.
     testTimeout: 120_000,
     hookTimeout: 300_000,
-    // Live tests share one kernel (per-CPU caches, the per-CPU allocator, charge stocks), so no
-    // file runs beside another: no measurement sees another test's work.
-    fileParallelism: false,
+    projects: [
+      {
+        extends: true,
+        test: {
+          name: 'unit',
+          include: ['src/**/*.test.ts', 'test/**/*.test.ts'],
+          exclude: LIVE,
+          sequence: { groupOrder: 0 },
+        },
+      },
+      {
+        extends: true,
+        test: {
+          name: 'live',
+          include: LIVE,
+          fileParallelism: false,
+          sequence: { groupOrder: 1 },
+        },
+      },
+    ],
   },
 });
