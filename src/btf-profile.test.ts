@@ -56,7 +56,7 @@ describe('structSizesFromBtf', () => {
   });
 
   it('gives a profile those sizes and keeps the rest of it', () => {
-    const profile = profileOf({ version: '6.12', cpus: 4 });
+    const profile = profileOf({ version: '6.18', cpus: 4 });
     const p = profileWithBtf(profile, btfOf(TYPES));
     expect(p.structs).toEqual({ ...profile.structs, bpf_map: 248, bpf_htab: 896, bpf_prog: 72, bpf_prog_insns_offset: 72, filp: 256 });
     expect(p.structs.bpf_array).toBe(STRUCT_SIZES_6_18.bpf_array);

@@ -132,8 +132,8 @@ async function both<T>(kernel: Backend, model: Backend, f: (b: Backend) => Promi
   return [k, m];
 }
 
-/** Reads the kernel until its counters stop moving (frees are asynchronous), at most ~2 s. */
-async function settled(b: Backend, sleep: (ms: number) => Promise<void>): Promise<Snapshot> {
+/** Reads the kernel until its counters stop moving (frees and reparenting are asynchronous), at most ~2 s. */
+export async function settled(b: Backend, sleep: (ms: number) => Promise<void>): Promise<Snapshot> {
   let last = await b.snapshot();
   for (let i = 0; i < 40; i++) {
     await sleep(50);

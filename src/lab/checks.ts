@@ -1,5 +1,6 @@
 import { stat } from 'node:fs/promises';
 import type { Backend, CgroupState, Outcome, Snapshot } from '../backend.js';
+import { settled as settledIn } from '../conformance/run.js';
 import { tolerance } from '../conformance/tolerance.js';
 import type { LiveBackend } from '../live/backend.js';
 import { ModelBackend } from '../model/backend.js';
@@ -70,18 +71,8 @@ async function both(s: Sides, f: (b: Backend) => Promise<Outcome>): Promise<[Out
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-/** The kernel's snapshot once its counters stop moving (frees and reparenting are asynchronous). */
-async function settled(b: Backend): Promise<Snapshot> {
-  let last = await b.snapshot();
-  for (let i = 0; i < 40; i++) {
-    await sleep(50);
-    const now = await b.snapshot();
-    const same = now.cgroups.every((c) => last.cgroups.find((x) => x.path === c.path)?.kernel === c.kernel);
-    last = now;
-    if (same) break;
-  }
-  return last;
-}
+/** The kernel's snapshot once its counters stop moving (src/conformance/run.ts). */
+const settled = (b: Backend): Promise<Snapshot> => settledIn(b, sleep);
 
 function cg(s: Snapshot, path: string): CgroupState {
   const c = s.cgroups.find((x) => x.path === path);
@@ -91,7 +82,11 @@ function cg(s: Snapshot, path: string): CgroupState {
 
 type Field = (c: CgroupState) => number | null;
 const FIELDS: readonly [string, Field][] = [
-  ['memory.current', (c) => c.usage],
+  // memory.current less the task's anonymous memory: the node process behind a live task grows
+  // its heap as it likes (seen in the lab under load: V8's young generation, 8 MiB at once, in
+  // the same interval as a map's creation), and the model has no way to know. What is left is the
+  // kernel's memory and the charge stock, which the model predicts.
+  ['memory.current − anon', (c) => (c.stat.anon === null ? null : c.usage - c.stat.anon)],
   ['memory.stat kernel', (c) => c.kernel],
   ['memory.stat vmalloc', (c) => c.stat.vmalloc],
   ['memory.stat slab', (c) => c.stat.slab],
@@ -144,7 +139,7 @@ export function countersCheck(s: Sides, _iter?: MapIterator, _mountPoint?: strin
       const [k1, m1] = [await settled(s.kernel), await s.model.snapshot()];
       // memory.current also holds the charge stock (MEMCG_CHARGE_BATCH pages per CPU at most).
       const stock = s.profile.eras.memcgChargeBatchPages * s.profile.pageSize * s.profile.possibleCpus;
-      for (const [what, f] of FIELDS) lines.push(delta(`${what} (${name} ${spec.type})`, c, f, k0, k1, m0, m1, what === 'memory.current' ? s.tol + stock : s.tol));
+      for (const [what, f] of FIELDS) lines.push(delta(`${what} (${name} ${spec.type})`, c, f, k0, k1, m0, m1, what.startsWith('memory.current') ? s.tol + stock : s.tol));
       const kp = cg(k1, c);
       lines.push({ what: `${c}: memory.peak ≥ memory.current (${name})`, kernel: kp.peak ?? -1, model: kp.usage, ok: (kp.peak ?? -1) >= kp.usage });
     }

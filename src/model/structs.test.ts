@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { defaultStructSizes, STRUCT_SIZES_6_18 } from './structs.js';
+import { defaultStructSizes, STRUCT_SIZES_6_1, STRUCT_SIZES_6_12, STRUCT_SIZES_6_18 } from './structs.js';
 import { parseKernelVersion, type KernelVersion } from './version.js';
 
 /**
@@ -57,7 +57,7 @@ describe('fixture struct sizes', () => {
     });
   });
 
-  it('before 6.15 only bpf_htab differs: 8 map_locked pointers more (kernel-lab.md, 6.12.117)', () => {
+  it('a version takes the sizes of the nearest kernel below it whose BTF was read', () => {
     const v = (s: string): KernelVersion => {
       const version = parseKernelVersion(s);
       if (!version) throw new Error(s);
@@ -65,6 +65,12 @@ describe('fixture struct sizes', () => {
     };
     expect(defaultStructSizes(v('6.18.0'))).toBe(STRUCT_SIZES_6_18);
     expect(defaultStructSizes(v('6.15.0'))).toBe(STRUCT_SIZES_6_18);
-    expect(defaultStructSizes(v('6.12.117'))).toEqual({ ...STRUCT_SIZES_6_18, bpf_htab: 896 });
+    expect(defaultStructSizes(v('6.14.0'))).toBe(STRUCT_SIZES_6_12);
+    expect(defaultStructSizes(v('6.12.117'))).toBe(STRUCT_SIZES_6_12);
+    expect(defaultStructSizes(v('6.6.0'))).toBe(STRUCT_SIZES_6_1);
+    expect(defaultStructSizes(v('6.1.0'))).toBe(STRUCT_SIZES_6_1);
+    // Before 6.15 struct bpf_htab held 8 map_locked pointers more (kernel-lab.md, 6.12.117).
+    expect(STRUCT_SIZES_6_12.bpf_htab - STRUCT_SIZES_6_18.bpf_htab).toBe(64);
+    expect(defaultStructSizes(v('5.15.0'))).toEqual({ ...STRUCT_SIZES_6_18, bpf_htab: 896 });
   });
 });

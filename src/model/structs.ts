@@ -110,14 +110,83 @@ export const STRUCT_SIZES_6_18: StructSizes = {
 };
 
 /**
- * Default struct sizes for a kernel version: the 6.18 sizes, adjusted where a difference is
- * known. Exact sizes for another kernel come from its BTF (`--btf`); these are the fallback.
+ * Debian 12's 6.1 cloud kernel (linux-image-6.1.0-57-cloud-amd64), read from the `.BTF` section
+ * of its vmlinux (the lab's image, decompressed) with bpfmem's BTF reader (src/btf-profile.ts):
+ * the sizes that differ from 6.18. The same sizes the guest reported of itself in the kernel lab
+ * (docs/kernel-lab.md). 6.1 has no arena: `bpf_arena` keeps the 6.18 size, never used there.
+ */
+export const STRUCT_SIZES_6_1: StructSizes = {
+  ...STRUCT_SIZES_6_18,
+  bpf_map: 256,
+  bpf_array: 320,
+  lpm_trie: 320,
+  lpm_trie_node: 40,
+  bpf_queue_stack: 320,
+  bpf_ringbuf_map: 320,
+  bpf_bloom_filter: 320,
+  bpf_dtab: 320,
+  bpf_dtab_netdev: 72,
+  bpf_cpu_map: 320,
+  bpf_cpu_map_entry: 144,
+  xsk_map: 320,
+  bpf_stab: 320,
+  bpf_shtab: 320,
+  reuseport_array: 256,
+  bpf_cgroup_storage_map: 320,
+  bpf_local_storage_map: 320,
+  bpf_local_storage: 168,
+  bpf_struct_ops_map: 448,
+  bpf_prog_insns_offset: 72,
+  bpf_prog: 72,
+  bpf_prog_aux: 1080,
+  bpf_mem_cache: 128,
+  user_struct: 144,
+  filp: 256,
+};
+
+/** Debian's 6.12 cloud kernel (linux-image-6.12.117+deb12-cloud-amd64), read as {@link STRUCT_SIZES_6_1}. */
+export const STRUCT_SIZES_6_12: StructSizes = {
+  ...STRUCT_SIZES_6_18,
+  bpf_map: 248,
+  // Before "bpf: Convert hashtab.c to rqspinlock" (6.15) `struct bpf_htab` also held
+  // `int __percpu *map_locked[HASHTAB_MAP_LOCK_COUNT]`: 8 pointers, 64 bytes.
+  bpf_htab: 896,
+  bpf_array: 264,
+  lpm_trie: 288,
+  lpm_trie_node: 40,
+  bpf_queue_stack: 264,
+  bpf_ringbuf_map: 256,
+  bpf_bloom_filter: 264,
+  bpf_dtab: 296,
+  bpf_cpu_map: 256,
+  bpf_cpu_map_entry: 136,
+  xsk_map: 256,
+  bpf_stab: 328,
+  bpf_shtab: 336,
+  reuseport_array: 248,
+  bpf_cgroup_storage_map: 280,
+  bpf_local_storage_map: 432,
+  bpf_arena: 336,
+  bpf_stack_map: 288,
+  bpf_prog_insns_offset: 72,
+  bpf_prog: 72,
+  bpf_prog_aux: 1128,
+  bpf_mem_cache: 224,
+  user_struct: 136,
+};
+
+/**
+ * Default struct sizes for a kernel version: those of the nearest kernel below it whose BTF was
+ * read (6.1 and 6.12: Debian's cloud builds; 6.15 and later: the 6.18 host of kernel-facts.md).
+ * Sizes depend on the build's configuration too (this project's 6.18.44 host has a `bpf_htab` of
+ * 896 bytes), so exact sizes for a given kernel come from its BTF (`--btf`, and the running
+ * kernel's own on a live machine); these are the fallback. Before 6.1 no BTF was read: the 6.12
+ * sizes stand in (measured there: memlock of hash maps 5.11–6.3 rounds to pages, so the
+ * difference rarely shows).
  */
 export function defaultStructSizes(version: KernelVersion): StructSizes {
   if (atLeast(version, 6, 15)) return STRUCT_SIZES_6_18;
-  // Before "bpf: Convert hashtab.c to rqspinlock" (6.15) `struct bpf_htab` also held
-  // `int __percpu *map_locked[HASHTAB_MAP_LOCK_COUNT]`: 8 pointers, 64 bytes. Measured on
-  // Debian's 6.12.117: hash k4 v8 max 100000 memlock 8,498,256 vs 8,498,192 on 6.18
-  // (kernel-lab.md), which is exactly that difference.
+  if (atLeast(version, 6, 12)) return STRUCT_SIZES_6_12;
+  if (atLeast(version, 6, 1)) return STRUCT_SIZES_6_1;
   return { ...STRUCT_SIZES_6_18, bpf_htab: STRUCT_SIZES_6_18.bpf_htab + 64 };
 }
