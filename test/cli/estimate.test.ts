@@ -50,6 +50,24 @@ describe('bpfmem estimate reproduces every measurement of the 6.18 host', () => 
   });
 });
 
+describe('bpfmem estimate reproduces the kernel lab\'s measurements of 6.1 and 6.12, without --btf', () => {
+  // docs/kernel-lab.md: fdinfo memlock measured in the VMs (Debian's 6.1.0-57 and 6.12.117 cloud
+  // kernels, 2 CPUs); the model's default sizes for these versions are those kernels' own.
+  it.each<[string, string, number]>([
+    ['6.1', 'type=hash,key=4,value=8,max_entries=1', 4096],
+    ['6.1', 'type=hash,key=16,value=64,max_entries=65536', 5_242_880],
+    ['6.1', 'type=lpm_trie,key=8,value=8,max_entries=100000,flags=no_prealloc', 1_601_536],
+    ['6.12', 'type=hash,key=4,value=8,max_entries=1', 1184],
+    ['6.12', 'type=hash,key=16,value=64,max_entries=65536', 9_438_416],
+    ['6.12', 'type=lpm_trie,key=8,value=8,max_entries=100000,flags=no_prealloc', 0],
+    ['6.12', 'type=hash,key=4,value=8,max_entries=100000', 8_498_256],
+  ])('%s: %s has memlock %d', async (kernel, spec, memlock) => {
+    const run = await cli(['estimate', '--kernel', kernel, '--cpus', '2', '--page-size', '4096', '--map', spec, '--json']);
+    expect(run.stderr).toBe('');
+    expect((JSON.parse(run.stdout) as EstimateJson).maps[0]?.memlock).toBe(memlock);
+  });
+});
+
 describe('bpfmem estimate', () => {
   it('scales per-CPU memory with possible CPUs exactly: --cpus 192', async () => {
     const map = ['--map', 'type=percpu_array,key=4,value=64,max_entries=100000'];
