@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import type { LabRun } from '../../src/lab/run.js';
@@ -45,7 +45,11 @@ if (lab.reason !== undefined) console.warn(`kernel lab tests skipped: ${lab.reas
 
 describe.skipIf(lab.reason !== undefined)('the kernel lab', () => {
   it.each(lab.kernels)('$name: conformance --quick and the cgroup v2 checks hold in a VM', async (k) => {
-    const r = await cli(['conformance', '--vm', k.vmlinuz, '--quick', '--json']);
+    // The example scenarios take about half of a VM's time (each starts node processes, seconds
+    // apiece under TCG): CI runs them on the newer kernel only, to keep the suite's time down. Both
+    // kernels agreed on all 7 when run by hand (docs/kernel-lab.md).
+    const scenarios = k.series === '6.12';
+    const r = await cli(['conformance', '--vm', k.vmlinuz, '--quick', ...(scenarios ? [] : ['--no-scenarios']), '--json']);
     expect(r.stderr).toBe('');
     const run = JSON.parse(r.stdout) as LabRun;
     const g = run.guest;
@@ -77,6 +81,7 @@ describe.skipIf(lab.reason !== undefined)('the kernel lab', () => {
     expect(t.chargeOk).toBe(t.chargeChecked);
     expect(t.boundaryAgree).toBe(t.boundaryChecked);
     expect(t.scenariosOk).toBe(t.scenariosChecked);
+    if (scenarios) expect(t.scenariosChecked).toBe(readdirSync(`${ROOT}scenarios`).filter((n) => /\.(ya?ml|json)$/.test(n)).length);
     // v2 counters, reparenting and the who-pays iterator.
     expect(g.checks.map((c) => [c.id, c.ok, c.error])).toEqual([
       ['counters', true, undefined],
