@@ -19,8 +19,7 @@ import { performance } from 'node:perf_hooks';
 import type { Outcome } from '../src/backend.js';
 import { LiveBackend } from '../src/live/backend.js';
 import { disposeAll } from '../src/live/cleanup.js';
-import { MAP_FLAGS } from '../src/model/flags.js';
-import { mapSpec, type MapSpec } from '../src/model/maps/spec.js';
+import { specFor } from './map-mix.js';
 
 const N = Number(process.env['N'] ?? 10_000);
 const RUNS = Number(process.env['RUNS'] ?? 7);
@@ -34,21 +33,6 @@ function must(o: Outcome): void {
 function fail(why: string): never {
   console.error(`bench/inventory: ${why}`);
   process.exit(1);
-}
-
-/** The mix: one in ten maps' memory follows their contents. */
-function specFor(i: number): MapSpec {
-  switch (i % 10) {
-    case 0:
-      return mapSpec({ type: 'hash', keySize: 8, valueSize: 16, maxEntries: 64, flags: MAP_FLAGS.no_prealloc });
-    case 1:
-    case 2:
-      return mapSpec({ type: 'hash', keySize: 4, valueSize: 8, maxEntries: 16 });
-    case 3:
-      return mapSpec({ type: 'percpu_array', keySize: 4, valueSize: 8, maxEntries: 4 });
-    default:
-      return mapSpec({ type: 'array', keySize: 4, valueSize: 8, maxEntries: 1 });
-  }
 }
 
 /** Wall time of a command, in ms; its stdout length, to check it printed the maps. */

@@ -23,8 +23,7 @@ import { performance } from 'node:perf_hooks';
 import type { Outcome } from '../src/backend.js';
 import { LiveBackend } from '../src/live/backend.js';
 import { disposeAll } from '../src/live/cleanup.js';
-import { MAP_FLAGS } from '../src/model/flags.js';
-import { mapSpec, type MapSpec } from '../src/model/maps/spec.js';
+import { specFor } from './map-mix.js';
 import { formatDuration, parseDuration } from '../src/server/duration.js';
 import { liveSource, startServer } from '../src/server/index.js';
 
@@ -52,21 +51,6 @@ function fail(why: string): never {
 
 function must(o: Outcome): void {
   if (!o.ok) throw new Error(`${o.errno}: ${o.reason}`);
-}
-
-/** The mix of bench/inventory.ts: one in ten maps' memory follows their contents. */
-function specFor(i: number): MapSpec {
-  switch (i % 10) {
-    case 0:
-      return mapSpec({ type: 'hash', keySize: 8, valueSize: 16, maxEntries: 64, flags: MAP_FLAGS.no_prealloc });
-    case 1:
-    case 2:
-      return mapSpec({ type: 'hash', keySize: 4, valueSize: 8, maxEntries: 16 });
-    case 3:
-      return mapSpec({ type: 'percpu_array', keySize: 4, valueSize: 8, maxEntries: 4 });
-    default:
-      return mapSpec({ type: 'array', keySize: 4, valueSize: 8, maxEntries: 1 });
-  }
 }
 
 function freePort(): Promise<number> {

@@ -1,7 +1,8 @@
 import type { Btf, BtfComposite, BtfDatasec, BtfMember } from '../btf/index.js';
 import { aKind, resolveSize, skipModsAndTypedefs } from './btf-libbpf.js';
 import { quote, SHT, type ElfFile, type ElfSection } from './elf.js';
-import { kernelName, mapLoadTime, MAP_TYPE } from './names.js';
+import { kernelName, mapLoadTime } from './names.js';
+import { MAP_TYPES } from '../model/maptypes.js';
 import type { DatasecFixup } from './fixup.js';
 import type { LibbpfGeneration, ObjectMap } from './types.js';
 
@@ -156,8 +157,8 @@ function parseMapDef(elf: ElfFile, btf: Btf, mapName: string, def: BtfComposite,
         break;
       }
       case 'values': {
-        const mapInMap = out.type === MAP_TYPE.array_of_maps || out.type === MAP_TYPE.hash_of_maps;
-        const progArray = out.type === MAP_TYPE.prog_array;
+        const mapInMap = out.type === MAP_TYPES.array_of_maps.id || out.type === MAP_TYPES.hash_of_maps.id;
+        const progArray = out.type === MAP_TYPES.prog_array.id;
         if (isInner) throw err('multi-level inner maps are not supported');
         if (i !== def.members.length - 1) throw err("'values' must be the last member");
         if (!mapInMap && !progArray) throw err("'values' is only for map-in-map and prog_array maps (is 'type' set before it?)");

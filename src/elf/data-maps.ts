@@ -2,7 +2,8 @@ import type { Btf } from '../btf/index.js';
 import { alignOf, resolveSize } from './btf-libbpf.js';
 import { quote, SHF, SHN_UNDEF, SHT, STB, STT, type ElfFile, type ElfSection } from './elf.js';
 import type { DatasecFixup } from './fixup.js';
-import { internalMapName, MAP_TYPE } from './names.js';
+import { internalMapName } from './names.js';
+import { MAP_TYPES } from '../model/maptypes.js';
 import type { LibbpfGeneration, ObjectMap } from './types.js';
 
 /*
@@ -47,7 +48,7 @@ function internalMap(objName: string, sectionName: string, elfSection: string, v
     symbol: sectionName,
     source,
     section: elfSection,
-    type: MAP_TYPE.array,
+    type: MAP_TYPES.array.id,
     keySize: 4,
     valueSize,
     maxEntries: 1,

@@ -1,38 +1,20 @@
+import { MAP_TYPES } from '../model/maptypes.js';
 import type { ObjectMap } from './types.js';
 
-/*
- * Names as libbpf gives them, and the few `enum bpf_map_type` values the reader needs
- * (include/uapi/linux/bpf.h; src/model/maptypes.ts has them all).
- */
+/* Names as libbpf gives them; map type ids are src/model/maptypes.ts's. */
 
 /** `BPF_OBJ_NAME_LEN`: names are at most 15 bytes and a NUL. */
 export const BPF_OBJ_NAME_LEN = 16;
 
-export const MAP_TYPE = {
-  array: 2,
-  prog_array: 3,
-  perf_event_array: 4,
-  cgroup_storage: 19,
-  percpu_cgroup_storage: 21,
-  sk_storage: 24,
-  struct_ops: 26,
-  ringbuf: 27,
-  inode_storage: 28,
-  task_storage: 29,
-  user_ringbuf: 31,
-  cgrp_storage: 32,
-  array_of_maps: 12,
-  hash_of_maps: 13,
-} as const;
 
 /** Map types whose max_entries must be 0 (local storage) or is ignored (cgroup storage). */
 const NO_MAX_ENTRIES = new Set<number>([
-  MAP_TYPE.cgroup_storage,
-  MAP_TYPE.percpu_cgroup_storage,
-  MAP_TYPE.sk_storage,
-  MAP_TYPE.inode_storage,
-  MAP_TYPE.task_storage,
-  MAP_TYPE.cgrp_storage,
+  MAP_TYPES.cgroup_storage.id,
+  MAP_TYPES.percpu_cgroup_storage.id,
+  MAP_TYPES.sk_storage.id,
+  MAP_TYPES.inode_storage.id,
+  MAP_TYPES.task_storage.id,
+  MAP_TYPES.cgrp_storage.id,
 ]);
 
 const encoder = new TextEncoder();
@@ -88,15 +70,15 @@ export function internalMapName(objName: string, sectionName: string): string {
 /** What libbpf (or the kernel) settles at load about a map's size, one phrase each. */
 export function mapLoadTime(map: Pick<ObjectMap, 'type' | 'maxEntries'>): string[] {
   const notes: string[] = [];
-  if (map.type === MAP_TYPE.perf_event_array && map.maxEntries === 0) {
+  if (map.type === MAP_TYPES.perf_event_array.id && map.maxEntries === 0) {
     notes.push('max_entries 0: libbpf sets the number of possible CPUs (map_set_def_max_entries)');
-  } else if (map.type === MAP_TYPE.ringbuf || map.type === MAP_TYPE.user_ringbuf) {
+  } else if (map.type === MAP_TYPES.ringbuf.id || map.type === MAP_TYPES.user_ringbuf.id) {
     const pages = map.maxEntries / 4096;
     if (map.maxEntries === 0) notes.push('max_entries 0: the loader must set the ring buffer size, or the kernel refuses it');
     else if (!Number.isInteger(pages) || (pages & (pages - 1)) !== 0) {
       notes.push(`max_entries ${map.maxEntries}: libbpf rounds a ring buffer up to a power-of-2 number of pages (adjust_ringbuf_sz)`);
     }
-  } else if (map.maxEntries === 0 && !NO_MAX_ENTRIES.has(map.type) && map.type !== MAP_TYPE.struct_ops) {
+  } else if (map.maxEntries === 0 && !NO_MAX_ENTRIES.has(map.type) && map.type !== MAP_TYPES.struct_ops.id) {
     notes.push('max_entries 0: the loader must set it (bpf_map__set_max_entries), or the kernel refuses the map');
   }
   return notes;

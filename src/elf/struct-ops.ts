@@ -2,7 +2,8 @@ import type { Btf } from '../btf/index.js';
 import { aKind, isFuncPtr, resolveType } from './btf-libbpf.js';
 import { quote, SHF, SHT, type ElfFile } from './elf.js';
 import type { DatasecFixup } from './fixup.js';
-import { kernelName, MAP_TYPE } from './names.js';
+import { kernelName } from './names.js';
+import { MAP_TYPES } from '../model/maptypes.js';
 import type { LibbpfGeneration, ObjectMap } from './types.js';
 
 /*
@@ -54,7 +55,7 @@ export function readStructOpsMaps(elf: ElfFile, btf: Btf | undefined, fixup: Dat
         symbol: varName,
         source: 'struct_ops',
         section: s.name,
-        type: MAP_TYPE.struct_ops,
+        type: MAP_TYPES.struct_ops.id,
         keySize: 4,
         valueSize: t.value.size,
         maxEntries: 1,
