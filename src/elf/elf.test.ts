@@ -112,6 +112,17 @@ describe('names as libbpf gives them', () => {
     expect(kernelName('a_very_long_map_name_indeed')).toBe('a_very_long_map');
     expect(kernelName('short')).toBe('short');
   });
+
+  it('drops a character the 15-byte cut splits, so the name stays within 15 bytes (found by the fuzz test)', () => {
+    // 14 bytes and a 2-byte é; 13 bytes and a 3-byte €; 15 bytes and a 4-byte emoji.
+    expect(kernelName(`${'a'.repeat(14)}é`)).toBe('a'.repeat(14));
+    expect(kernelName(`${'a'.repeat(13)}€x`)).toBe('a'.repeat(13));
+    expect(kernelName(`${'a'.repeat(12)}€x`)).toBe(`${'a'.repeat(12)}€`);
+    expect(kernelName(`${'a'.repeat(15)}\u{1F600}`)).toBe('a'.repeat(15));
+    for (const name of ['é'.repeat(20), '€'.repeat(20), '\u{1F600}'.repeat(9), '\uFFFD'.repeat(7)]) {
+      expect(new TextEncoder().encode(kernelName(name)).length).toBeLessThanOrEqual(15);
+    }
+  });
 });
 
 describe('hand-made objects', () => {

@@ -20,10 +20,18 @@ const NO_MAX_ENTRIES = new Set<number>([
 const encoder = new TextEncoder();
 const decoder = new TextDecoder('utf-8');
 
-/** The first `max` bytes of `name` (UTF-8), as C's `%.*s` and `strlcpy` cut it. */
+/**
+ * The first `max` bytes of `name` (UTF-8), as C's `%.*s` and `strlcpy` cut it, less a character
+ * the cut splits: its leading bytes are not text (decoded, they would become U+FFFD, three bytes,
+ * and the name would outgrow `max`; found by src/elf/parse.fuzz.test.ts).
+ */
 export function cutBytes(name: string, max: number): string {
   const bytes = encoder.encode(name);
-  return bytes.length <= max ? name : decoder.decode(bytes.subarray(0, max));
+  if (bytes.length <= max) return name;
+  let end = max;
+  // Back off over continuation bytes (10xxxxxx) to the start of the character that was cut.
+  while (end > 0 && ((bytes[end] ?? 0) & 0xc0) === 0x80) end--;
+  return decoder.decode(bytes.subarray(0, end));
 }
 
 /**
