@@ -63,6 +63,8 @@ interface NameIndex {
 export class Btf {
   readonly #raw: CheckedBtf;
   readonly #decoded: (BtfType | undefined)[];
+  /** Strings decoded so far, by offset: BTF stores each string once, and member names repeat. */
+  readonly #strings = new Map<number, string>();
   #pointerSize: number | undefined;
   /** Open-addressing table of type ids by name hash (see #buildIndex). */
   #index: NameIndex | undefined;
@@ -388,6 +390,8 @@ export class Btf {
 
   /** The NUL-terminated string at `off` of the string section (checked to end with a NUL). */
   #string(off: number): string {
+    const known = this.#strings.get(off);
+    if (known !== undefined) return known;
     const { bytes, strStart, strLen } = this.#raw;
     const start = strStart + off;
     const limit = strStart + strLen;
@@ -397,10 +401,12 @@ export class Btf {
       if ((bytes[end] ?? 0) >= 0x80) ascii = false;
       end++;
     }
-    if (end === start) return '';
     // Names are short ASCII identifiers; the decoder is for the rest (and long hostile strings).
-    if (ascii && end - start <= 256) return String.fromCharCode(...bytes.subarray(start, end));
-    return utf8.decode(bytes.subarray(start, end));
+    // `apply` takes the typed array as it is, where a spread would iterate it.
+    const s =
+      end === start ? '' : ascii && end - start <= 256 ? String.fromCharCode.apply(null, bytes.subarray(start, end) as unknown as number[]) : utf8.decode(bytes.subarray(start, end));
+    this.#strings.set(off, s);
+    return s;
   }
 
   #linkage(n: number): BtfLinkage {

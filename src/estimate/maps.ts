@@ -84,7 +84,7 @@ export function estimateMaps(specs: readonly NamedSpec[], profile: KernelProfile
         return;
       }
     }
-    const state = kernel.snapshot().maps.find((m) => m.name === id);
+    const state = kernel.mapState(id);
     if (!state) throw new Error(`model lost map ${id}`);
     kernel.close('map', id);
     maps.push({
@@ -105,7 +105,7 @@ export function estimateMaps(specs: readonly NamedSpec[], profile: KernelProfile
     const id = `prog${i}`;
     const loaded = kernel.loadProg('estimator', id, insns);
     if (!loaded.ok) return { insns, ok: false, memlock: 0, charged: 0, errno: loaded.errno, reason: loaded.reason };
-    const state = kernel.snapshot().progs.find((p) => p.name === id);
+    const state = kernel.progState(id);
     kernel.close('prog', id);
     const memlock = state?.memlock ?? 0;
     const charged = state?.charged ?? 0;

@@ -682,6 +682,18 @@ export class ModelKernel {
     return fdinfoMemlock(map.spec, map.elements, this.profile);
   }
 
+  /** One open map as {@link snapshot} shows it, without reading the whole machine. */
+  mapState(name: string): KnownMapState | undefined {
+    const m = this.maps.get(name);
+    return m && this.mapStateOf(m);
+  }
+
+  /** One loaded program as {@link snapshot} shows it. */
+  progState(name: string): KnownProgState | undefined {
+    const p = this.progs.get(name);
+    return p && this.progStateOf(p);
+  }
+
   /** Everything observable now. */
   snapshot(): KnownSnapshot {
     const page = this.profile.pageSize;
@@ -725,28 +737,35 @@ export class ModelKernel {
       mlocked: t.mlockedPages * page,
       anon: t.anon.reduce((s, b) => s + b.pages.charge.amount * page, 0),
     }));
-    const maps: KnownMapState[] = [...this.maps.values()].map((m) => {
-      const { charged, uncharged } = this.mapBytes(m);
-      const to = this.chargedTo(m);
-      return {
-        name: m.name,
-        id: m.id,
-        type: m.spec.type,
-        keySize: m.spec.keySize,
-        valueSize: m.spec.valueSize,
-        maxEntries: m.spec.maxEntries,
-        flags: m.spec.flags,
-        elements: m.elements,
-        memlock: this.mapMemlock(m.name) ?? 0,
-        charged,
-        uncharged,
-        chargedTo: to.path,
-        chargedToKnown: true,
-        chargedToRemoved: to.removed,
-        creator: m.creator,
-      };
-    });
-    const progs: KnownProgState[] = [...this.progs.values()].map((p) => ({
+    const maps = [...this.maps.values()].map((m) => this.mapStateOf(m));
+    const progs = [...this.progs.values()].map((p) => this.progStateOf(p));
+    return { cgroups, users, tasks, maps, progs };
+  }
+
+  private mapStateOf(m: ModelMap): KnownMapState {
+    const { charged, uncharged } = this.mapBytes(m);
+    const to = this.chargedTo(m);
+    return {
+      name: m.name,
+      id: m.id,
+      type: m.spec.type,
+      keySize: m.spec.keySize,
+      valueSize: m.spec.valueSize,
+      maxEntries: m.spec.maxEntries,
+      flags: m.spec.flags,
+      elements: m.elements,
+      memlock: this.mapMemlock(m.name) ?? 0,
+      charged,
+      uncharged,
+      chargedTo: to.path,
+      chargedToKnown: true,
+      chargedToRemoved: to.removed,
+      creator: m.creator,
+    };
+  }
+
+  private progStateOf(p: ModelProg): KnownProgState {
+    return {
       name: p.name,
       id: p.id,
       insns: p.insns,
@@ -756,8 +775,7 @@ export class ModelKernel {
         (p.file?.objcg ? chargeBytes(p.file.charge, this.profile.pageSize) : 0),
       chargedTo: p.objcg && !p.objcg.memcg.isRoot ? p.objcg.memcg.path : null,
       loader: p.loader,
-    }));
-    return { cgroups, users, tasks, maps, progs };
+    };
   }
 
   /** Task names, for checks. */

@@ -2,7 +2,7 @@ import { fail, type Failure } from '../errno.js';
 import { hasFlag, MAP_FLAGS, type MapFlag } from '../flags.js';
 import type { KernelProfile } from '../profile.js';
 import { roundUp } from '../units.js';
-import { atLeast, parseKernelVersion } from '../version.js';
+import { atLeast } from '../version.js';
 import type { Alloc, AllocShape, MapTypeModel, Payer } from './alloc.js';
 import type { MapSpec } from './spec.js';
 
@@ -56,12 +56,12 @@ export function since(profile: KernelProfile, major: number, minor: number): boo
 }
 
 /**
- * Whether a fix that went into mainline `mainline` and was backported to stable lines is in the
- * profile's kernel: `stable` maps `major.minor` of a stable line to its first fixed patch level.
+ * Whether a fix that went into mainline `fixMajor.fixMinor` and was backported to stable lines is in
+ * the profile's kernel: `stable` maps `major.minor` of a stable line to its first fixed patch
+ * level.
  */
-export function hasFix(profile: KernelProfile, mainline: string, stable: Readonly<Record<string, number>>): boolean {
-  const m = parseKernelVersion(mainline);
-  if (m && atLeast(profile.version, m.major, m.minor)) return true;
+export function hasFix(profile: KernelProfile, [fixMajor, fixMinor]: readonly [number, number], stable: Readonly<Record<string, number>>): boolean {
+  if (atLeast(profile.version, fixMajor, fixMinor)) return true;
   const { major, minor, patch } = profile.version;
   const first = stable[`${major}.${minor}`];
   return first !== undefined && patch >= first;

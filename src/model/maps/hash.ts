@@ -99,7 +99,7 @@ function usesPercpuCounter(attrMaxEntries: number, profile: KernelProfile): bool
 export function hasPercpuValueSizeCheck(profile: KernelProfile): boolean {
   // Mainline 6.12; backported to 6.11.3, 6.6.55, 6.1.113, 5.15.168, 5.10.227, 5.4.285 [I: the
   // stable review mails name bases 6.6.54, 6.1.112, 5.15.167, 5.4.284; 5.10 and 6.11 assumed].
-  return hasFix(profile, '6.12', { '6.11': 3, '6.6': 55, '6.1': 113, '5.15': 168, '5.10': 227, '5.4': 285 });
+  return hasFix(profile, [6, 12], { '6.11': 3, '6.6': 55, '6.1': 113, '5.15': 168, '5.10': 227, '5.4': 285 });
 }
 
 function check(spec: MapSpec, profile: KernelProfile): Failure | undefined {
