@@ -27,9 +27,9 @@ describe('parseKernelPageSize', () => {
 });
 
 describe('this machine', () => {
-  it('has possible CPUs and a page size to read', async () => {
-    const cpus = await readPossibleCpus();
-    const page = await readPageSize();
+  it('has possible CPUs and a page size to read', () => {
+    const cpus = readPossibleCpus();
+    const page = readPageSize();
     expect(cpus).toBeGreaterThanOrEqual(1);
     expect([4096, 16384, 65536]).toContain(page);
   });

@@ -1,4 +1,7 @@
-import { readFile } from 'node:fs/promises';
+import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
+
+// These read a few bytes of procfs and sysfs, synchronously: the CLI reads them once at its
+// start, where loading node:fs/promises alone took longer than the reads (bench/estimate.ts).
 
 /**
  * Parses a kernel CPU list (`/sys/devices/system/cpu/possible`: `0-1`, `0-3,8-11`, `0`) into
@@ -20,9 +23,9 @@ export function parseCpuList(text: string): number | undefined {
 }
 
 /** `num_possible_cpus()` of this machine: per-CPU BPF memory is allocated for each. */
-export async function readPossibleCpus(path = '/sys/devices/system/cpu/possible'): Promise<number | undefined> {
+export function readPossibleCpus(path = '/sys/devices/system/cpu/possible'): number | undefined {
   try {
-    return parseCpuList(await readFile(path, 'utf8'));
+    return parseCpuList(readFileSync(path, 'utf8'));
   } catch {
     return undefined;
   }
@@ -35,18 +38,17 @@ export function parseKernelPageSize(smaps: string): number | undefined {
 }
 
 /** The page size of this machine, from `/proc/self/smaps`. */
-export async function readPageSize(path = '/proc/self/smaps'): Promise<number | undefined> {
+export function readPageSize(path = '/proc/self/smaps'): number | undefined {
+  let fd: number | undefined;
   try {
-    const fh = await import('node:fs/promises').then((fs) => fs.open(path));
-    try {
-      // The first mapping's block is enough; do not read the whole file.
-      const buf = Buffer.alloc(4096);
-      const { bytesRead } = await fh.read(buf, 0, buf.length, 0);
-      return parseKernelPageSize(buf.subarray(0, bytesRead).toString('utf8'));
-    } finally {
-      await fh.close();
-    }
+    fd = openSync(path, 'r');
+    // The first mapping's block is enough; do not read the whole file.
+    const buf = Buffer.alloc(4096);
+    const bytesRead = readSync(fd, buf, 0, buf.length, 0);
+    return parseKernelPageSize(buf.subarray(0, bytesRead).toString('utf8'));
   } catch {
     return undefined;
+  } finally {
+    if (fd !== undefined) closeSync(fd);
   }
 }

@@ -89,9 +89,9 @@ async function readText(path: string): Promise<string | undefined> {
 export async function describeMachine(): Promise<MachineDescription> {
   const release = osRelease();
   const version = parseKernelVersion(release);
-  const [possibleCpus, pageSize, cmdlineText, memory, limits, procCgroup, unprivileged, jitEnable, jitLimit] = await Promise.all([
-    readPossibleCpus(),
-    readPageSize(),
+  const possibleCpus = readPossibleCpus();
+  const pageSize = readPageSize();
+  const [cmdlineText, memory, limits, procCgroup, unprivileged, jitEnable, jitLimit] = await Promise.all([
     readText('/proc/cmdline'),
     readMemoryHierarchy(),
     readLimits('self').catch(() => undefined),

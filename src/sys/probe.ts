@@ -451,8 +451,8 @@ async function readNumber(path: string): Promise<number | undefined> {
 export async function runProbe(): Promise<ProbeReport> {
   const memlockBefore = getRlimitMemlock();
   const machine = await describeMachine();
-  const [onlineCpus, bpfJitHarden, btfBytes, status] = await Promise.all([
-    readPossibleCpus('/sys/devices/system/cpu/online'),
+  const onlineCpus = readPossibleCpus('/sys/devices/system/cpu/online');
+  const [bpfJitHarden, btfBytes, status] = await Promise.all([
     readNumber('/proc/sys/net/core/bpf_jit_harden'),
     stat(VMLINUX_BTF_PATH).then(
       (s) => s.size,
