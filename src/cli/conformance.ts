@@ -7,11 +7,11 @@ import { LiveBackend } from '../live/backend.js';
 import { formatBytes } from '../model/units.js';
 import { SCENARIOS_DIR } from './demo.js';
 import { styleFor, type Style } from './io.js';
-import { jsonOption, type CommandContext } from './main.js';
+import { jsonOption, type CommandContext } from './context.js';
 import { json } from './render/common.js';
 import { labCacheDir, runLab, type LabRun } from '../lab/run.js';
 import type { CheckResult } from '../lab/checks.js';
-import { wrap } from './render/simulate.js';
+import { wrap } from './render/common.js';
 import { table } from './table.js';
 
 export function conformanceCommand(ctx: CommandContext): Command {

@@ -5,9 +5,10 @@ import { withKernel } from '../scenario/overrides.js';
 import type { RunResult, StepResult } from '../scenario/run.js';
 import type { KnownSnapshot } from '../backend.js';
 import { styleFor, type Style } from './io.js';
-import { jsonOption, type CommandContext } from './main.js';
+import { jsonOption, type CommandContext } from './context.js';
 import { json } from './render/common.js';
-import { runJson, wrap } from './render/simulate.js';
+import { wrap } from './render/common.js';
+import { runJson } from './render/simulate.js';
 import { loadScenario, simulate } from './simulate.js';
 import { table } from './table.js';
 

@@ -1,4 +1,4 @@
-import { open } from 'node:fs/promises';
+import { closeSync, fstatSync, openSync, readFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import { profileWithBtf } from '../btf-profile.js';
 import { parseBpfObject, type BpfObject } from '../elf/index.js';
@@ -7,7 +7,6 @@ import { estimateMaps, type Estimate, type MapEstimate } from '../estimate/maps.
 import { objectMaps, objectProgs, type PlannedProg } from '../estimate/object-plan.js';
 import { applyPlan, namedSpecs, parseFill, parseSet, type FillOverride, type PlannedMap, type SetOverride } from '../estimate/plan.js';
 import { parseMapSpec } from '../estimate/spec.js';
-import { parseBpftoolMaps, readBpftoolFile } from '../inspect/bpftool.js';
 import { inferCpus, rawMapsOf } from '../inspect/from-bpftool.js';
 import { elementsFromMemlock, specOf } from '../inspect/inventory.js';
 import { memlockDependsOnContents } from '../model/maps/memlock.js';
@@ -18,9 +17,9 @@ import { readBtfFile } from '../sys/btf.js';
 import { readPageSize, readPossibleCpus } from '../sys/host.js';
 import { btfOption } from './btf-option.js';
 import { styleFor, type Style } from './io.js';
-import { jsonOption, type CommandContext } from './main.js';
+import { jsonOption, type CommandContext } from './context.js';
 import { cellBytes, json, profileJson, profileLine } from './render/common.js';
-import { wrap } from './render/simulate.js';
+import { wrap } from './render/common.js';
 import { table } from './table.js';
 
 const collect = (value: string, previous: string[]): string[] => [...previous, value];
@@ -103,8 +102,8 @@ export function estimateCommand(ctx: CommandContext): Command {
     .addOption(jsonOption())
     .action(async (files: string[], opts: EstimateOptions) => {
       const limit = opts.limit === undefined ? undefined : limitArg(String(opts.limit));
-      const cpus = opts.cpus ?? [(await readPossibleCpus()) ?? 2];
-      const pageSize = opts.pageSize ?? (await readPageSize()) ?? 4096;
+      const cpus = opts.cpus ?? [readPossibleCpus() ?? 2];
+      const pageSize = opts.pageSize ?? readPageSize() ?? 4096;
       const kernelBtf = opts.btf === undefined ? undefined : await readBtfFile(opts.btf);
       const profiles = cpus.map((n) => {
         const p = makeProfile({ version: opts.kernel, cpus: n, pageSize, ...(opts.regime ? { regime: opts.regime } : {}) });
@@ -113,7 +112,7 @@ export function estimateCommand(ctx: CommandContext): Command {
       });
       const first = profiles[0];
       if (!first) throw new BpfmemError('usage', '--cpus: give at least one count');
-      const objects = await Promise.all(files.map(async (f) => ({ path: f, obj: await readBpfObjectFile(f) })));
+      const objects = files.map((f) => ({ path: f, obj: readBpfObjectFile(f) }));
       const fixed = [...mapsOfSpecs(opts.map), ...(opts.fromBpftool ? await mapsOfDump(opts.fromBpftool, first) : [])];
       // What libbpf settles at load (perf_event_array entries, ring buffer sizes) follows each profile.
       const plannedFor = (p: KernelProfile): PlannedMap[] => [...objects.flatMap(({ path, obj }) => objectMaps(obj, path, p, kernelBtf)), ...fixed];
@@ -157,23 +156,25 @@ const OBJECT_LIMIT = 256 * 1024 * 1024;
  * one line naming the file (`BpfmemError('input')`, exit 2): cannot read, too big, not an ELF
  * BPF object, or what libbpf would refuse in it.
  */
-export async function readBpfObjectFile(path: string): Promise<BpfObject> {
+export function readBpfObjectFile(path: string): BpfObject {
   let bytes: Uint8Array;
-  let handle;
+  let fd: number;
+  // Synchronous: the CLI reads one file and waits for it anyway, and node:fs/promises took
+  // longer to load than a 100-map object takes to read (bench/estimate.ts).
   try {
-    handle = await open(path, 'r');
+    fd = openSync(path, 'r');
   } catch (error) {
     throw new BpfmemError('input', `${path}: cannot read (${errnoOf(error)})`, { cause: error });
   }
   try {
-    const { size } = await handle.stat();
+    const { size } = fstatSync(fd);
     if (size > OBJECT_LIMIT) throw new BpfmemError('input', `${path}: ${(size / 2 ** 20).toFixed(0)} MiB is more than the ${OBJECT_LIMIT / 2 ** 20} MiB bpfmem reads of an object`);
-    bytes = new Uint8Array(await handle.readFile());
+    bytes = new Uint8Array(readFileSync(fd));
   } catch (error) {
     if (error instanceof BpfmemError) throw error;
     throw new BpfmemError('input', `${path}: cannot read (${errnoOf(error)})`, { cause: error });
   } finally {
-    await handle.close();
+    closeSync(fd);
   }
   try {
     return parseBpfObject(bytes, path);
@@ -208,6 +209,8 @@ function mapsOfSpecs(texts: readonly string[]): PlannedMap[] {
  * per-CPU maps where it has any, else the first profile's).
  */
 async function mapsOfDump(path: string, profile: KernelProfile): Promise<PlannedMap[]> {
+  // The dump's reader (and its validation library) loads only for --from-bpftool.
+  const { parseBpftoolMaps, readBpftoolFile } = await import('../inspect/bpftool.js');
   const raw = rawMapsOf(parseBpftoolMaps(await readBpftoolFile(path), path));
   const cpus = inferCpus(raw, { version: profile.release, pageSize: profile.pageSize }) ?? profile.possibleCpus;
   const made = makeProfile({ version: profile.release, cpus, pageSize: profile.pageSize });

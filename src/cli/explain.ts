@@ -16,9 +16,9 @@ import { vmlinuxBtf } from '../sys/btf.js';
 import { readExplainFacts, type FactsSource } from '../sys/probe.js';
 import { readBpfObjectFile } from './estimate.js';
 import { styleFor, type Style } from './io.js';
-import { jsonOption, type CommandContext } from './main.js';
+import { jsonOption, type CommandContext } from './context.js';
 import { json, profileLine } from './render/common.js';
-import { wrap } from './render/simulate.js';
+import { wrap } from './render/common.js';
 import { table } from './table.js';
 
 /** What `explain` reads the machine with; tests pass hand-made facts. */
@@ -82,7 +82,7 @@ export function explainCommand(ctx: CommandContext, deps: ExplainDeps = { readFa
         );
       }
       // Objects are read before the machine: a bad file is the user's mistake, whatever the machine.
-      const objects = await Promise.all(opts.object.map(async (path) => ({ path, obj: await readBpfObjectFile(path) })));
+      const objects = opts.object.map((path) => ({ path, obj: readBpfObjectFile(path) }));
       const source: FactsSource = opts.pid !== undefined ? { pid: opts.pid } : opts.cgroup !== undefined ? { cgroup: opts.cgroup } : { self: true };
       const facts = await deps.readFacts(source);
       const kernelBtf = objects.some(({ obj }) => hasStructOps(obj)) ? await (deps.kernelBtf ?? machineBtf)() : undefined;

@@ -1,22 +1,48 @@
-import { Command, CommanderError, Option } from 'commander';
+import { Command, CommanderError } from 'commander';
 import { BpfmemError, exitCodeOf } from '../errors.js';
 import { didYouMean } from '../scenario/parse-fields.js';
 import type { Io } from './io.js';
-import { conformanceCommand } from './conformance.js';
-import { demoCommand } from './demo.js';
-import { estimateCommand } from './estimate.js';
-import { explainCommand } from './explain.js';
-import { cgroupsCommand, mapsCommand, progsCommand, summaryAction, topCommand } from './inventory.js';
-import { probeCommand } from './probe.js';
-import { serveCommand } from './serve.js';
-import { simulateCommand } from './simulate.js';
+import { jsonOption, type CommandContext } from './context.js';
 import { VERSION } from '../version.js';
 
-/** What a command's action leaves for {@link runCli} to return. */
-export interface CommandContext {
-  readonly io: Io;
-  /** Sets the exit status of the run (0 unless a command says otherwise). */
-  exit(code: number): void;
+type CommandModule = (ctx: CommandContext) => Promise<Command>;
+
+/**
+ * Every command in the order `--help` lists them, each loaded only when it runs: a dynamic
+ * import becomes its own chunk of the bundle (scripts/bundle.mjs), so `bpfmem estimate` does
+ * not read and compile the live backend, the inventory, the server or the kernel lab. Each
+ * command module keeps its own description and options; `--help` of the whole program loads
+ * them all.
+ */
+const COMMANDS: Readonly<Record<string, CommandModule>> = {
+  maps: async (ctx) => (await import('./inventory.js')).mapsCommand(ctx),
+  progs: async (ctx) => (await import('./inventory.js')).progsCommand(ctx),
+  cgroups: async (ctx) => (await import('./inventory.js')).cgroupsCommand(ctx),
+  top: async (ctx) => (await import('./inventory.js')).topCommand(ctx),
+  simulate: async (ctx) => (await import('./simulate.js')).simulateCommand(ctx),
+  estimate: async (ctx) => (await import('./estimate.js')).estimateCommand(ctx),
+  probe: async (ctx) => (await import('./probe.js')).probeCommand(ctx),
+  explain: async (ctx) => (await import('./explain.js')).explainCommand(ctx),
+  serve: async (ctx) => (await import('./serve.js')).serveCommand(ctx),
+  demo: async (ctx) => (await import('./demo.js')).demoCommand(ctx),
+  conformance: async (ctx) => (await import('./conformance.js')).conformanceCommand(ctx),
+};
+const NAMES = Object.keys(COMMANDS);
+
+/**
+ * The commands a run needs: the one it names (`bpfmem estimate …`, `bpfmem help estimate`), all
+ * of them for the program's own help (which lists them), none for the summary or an unknown
+ * name. The program's options take no values, so the first word that is not an option is
+ * the command.
+ */
+export function commandsFor(argv: readonly string[]): string[] {
+  const first = argv.findIndex((a) => !a.startsWith('-'));
+  const options = first < 0 ? argv : argv.slice(0, first);
+  if (options.includes('-h') || options.includes('--help')) return NAMES;
+  const words = argv.filter((a) => !a.startsWith('-'));
+  const named = words[0] === 'help' ? words[1] : words[0];
+  if (named !== undefined && Object.hasOwn(COMMANDS, named)) return [named];
+  return words[0] === 'help' ? NAMES : [];
 }
 
 /**
@@ -53,27 +79,16 @@ export async function runCli(argv: readonly string[], io: Io): Promise<number> {
       },
     })
     .exitOverride();
-  program.addCommand(mapsCommand(ctx));
-  program.addCommand(progsCommand(ctx));
-  program.addCommand(cgroupsCommand(ctx));
-  program.addCommand(topCommand(ctx));
-  program.addCommand(simulateCommand(ctx));
-  program.addCommand(estimateCommand(ctx));
-  program.addCommand(probeCommand(ctx));
-  program.addCommand(explainCommand(ctx));
-  program.addCommand(serveCommand(ctx));
-  program.addCommand(demoCommand(ctx));
-  program.addCommand(conformanceCommand(ctx));
+  for (const name of commandsFor(argv)) program.addCommand(await (COMMANDS[name] as CommandModule)(ctx));
   program
     .addHelpText('after', '\nWithout a command: a one-screen summary of this machine (needs root).\n`bpfmem demo` shows the accounting model and needs nothing.\n')
     .argument('[command]')
     .addOption(jsonOption())
     .action(async (command: string | undefined, opts: { json?: boolean }) => {
       if (command !== undefined) {
-        const names = program.commands.map((c) => c.name());
-        throw new BpfmemError('usage', `unknown command '${command}'${didYouMean(command, names)}; commands are ${names.join(', ')}`);
+        throw new BpfmemError('usage', `unknown command '${command}'${didYouMean(command, NAMES)}; commands are ${NAMES.join(', ')}`);
       }
-      await summaryAction(ctx, opts);
+      await (await import('./inventory.js')).summaryAction(ctx, opts);
     });
   for (const cmd of program.commands) cmd.exitOverride().configureOutput(program.configureOutput());
 
@@ -92,20 +107,5 @@ export async function runCli(argv: readonly string[], io: Io): Promise<number> {
     io.stderr(`bpfmem: internal error: ${error instanceof Error ? error.message : String(error)}\n`);
     if (io.env['BPFMEM_DEBUG'] && error instanceof Error && error.stack) io.stderr(`${error.stack}\n`);
     return 1;
-  }
-}
-
-/** `--json`: the one output option every command has. */
-export const jsonOption = (): Option => new Option('--json', 'print JSON (stable shape, see docs/cli.md)');
-
-/** Reads a file named on the command line, or says in one line why it cannot. */
-export async function readInput(io: Io, path: string, what: string): Promise<string> {
-  try {
-    return await io.readFile(path);
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    const why =
-      code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a directory' : code === 'EACCES' ? 'permission denied' : (code ?? String(error));
-    throw new BpfmemError('input', `cannot read ${what} ${path}: ${why}`, { cause: error });
   }
 }

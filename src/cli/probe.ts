@@ -5,9 +5,9 @@ import { formatBytes } from '../model/units.js';
 import { formatVersion } from '../model/version.js';
 import { runProbe, type ChargeProbe, type LibraryProbe, type PrechargeProbe, type ProbeReport } from '../sys/probe.js';
 import { styleFor, type Style } from './io.js';
-import { jsonOption, type CommandContext } from './main.js';
+import { jsonOption, type CommandContext } from './context.js';
 import { json } from './render/common.js';
-import { wrap } from './render/simulate.js';
+import { wrap } from './render/common.js';
 
 /** What `probe` runs; tests pass a report made by hand. */
 export interface ProbeDeps {

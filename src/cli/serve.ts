@@ -3,7 +3,7 @@ import { BpfmemError } from '../errors.js';
 import { track, untrack, type Disposable } from '../live/cleanup.js';
 import { formatDuration, parseDuration } from '../server/duration.js';
 import type { InventorySource, RunningServer, ServeOptions } from '../server/index.js';
-import type { CommandContext } from './main.js';
+import type { CommandContext } from './context.js';
 
 /**
  * `bpfmem serve`: this machine's BPF memory as Prometheus metrics, a JSON API and a dashboard

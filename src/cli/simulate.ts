@@ -9,7 +9,7 @@ import { btfOption } from './btf-option.js';
 import type { KnownSnapshot } from '../backend.js';
 import type { Scenario } from '../scenario/types.js';
 import { styleFor } from './io.js';
-import { jsonOption, readInput, type CommandContext } from './main.js';
+import { jsonOption, readInput, type CommandContext } from './context.js';
 import { json } from './render/common.js';
 import { bothText, runJson, runText } from './render/simulate.js';
 

@@ -3,7 +3,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { explainCommand, type ExplainDeps } from '../../src/cli/explain.js';
 import type { Io } from '../../src/cli/io.js';
-import type { CommandContext } from '../../src/cli/main.js';
+import type { CommandContext } from '../../src/cli/context.js';
 import { probeCommand } from '../../src/cli/probe.js';
 import { BpfmemError, exitCodeOf } from '../../src/errors.js';
 import type { CgroupLevel, ExplainFacts } from '../../src/explain/facts.js';

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Outcome } from '../../src/backend.js';
 import { explainCommand } from '../../src/cli/explain.js';
 import type { Io } from '../../src/cli/io.js';
-import type { CommandContext } from '../../src/cli/main.js';
+import type { CommandContext } from '../../src/cli/context.js';
 import { BpfmemError, exitCodeOf } from '../../src/errors.js';
 import { LiveBackend } from '../../src/live/backend.js';
 import { MAP_FLAGS } from '../../src/model/flags.js';

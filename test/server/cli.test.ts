@@ -1,7 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { describe, expect, it } from 'vitest';
 import type { Io } from '../../src/cli/io.js';
-import type { CommandContext } from '../../src/cli/main.js';
+import type { CommandContext } from '../../src/cli/context.js';
 import { serveCommand, type ServeDeps } from '../../src/cli/serve.js';
 import { BpfmemError } from '../../src/errors.js';
 import { disposeAll, openCount } from '../../src/live/cleanup.js';

@@ -3,7 +3,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
-import type { CommandContext } from '../../src/cli/main.js';
+import type { CommandContext } from '../../src/cli/context.js';
 import { serveCommand } from '../../src/cli/serve.js';
 import { BpfmemError } from '../../src/errors.js';
 import { fixtureSource, startServer, type RunningServer, type ServeOptions } from '../../src/server/index.js';

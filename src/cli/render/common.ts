@@ -19,3 +19,22 @@ export function cellKnown(n: number | null | undefined): string {
 }
 
 export { json, profileJson, rowsJson } from '../../inspect/json.js';
+
+/**
+ * Wraps text at `width` columns: the first line after `first`, the others after `rest`. Only
+ * spaces, tabs and newlines break lines: a no-break space (`12.0\u00a0MiB`) keeps a number with
+ * its unit.
+ */
+export function wrap(text: string, width: number, first: string, rest = first): string {
+  const lines: string[] = [];
+  let line = '';
+  for (const word of text.split(/[ \t\n]+/)) {
+    const indent = lines.length ? rest : first;
+    if (line && indent.length + line.length + 1 + word.length > width) {
+      lines.push((lines.length ? rest : first) + line);
+      line = word;
+    } else line = line ? `${line} ${word}` : word;
+  }
+  if (line) lines.push((lines.length ? rest : first) + line);
+  return lines.join('\n');
+}

@@ -5,7 +5,7 @@ import type { Summary } from '../../inspect/summary.js';
 import type { Style } from '../io.js';
 import { table, type Column } from '../table.js';
 import { profileLine } from './common.js';
-import { wrap } from './simulate.js';
+import { wrap } from './common.js';
 
 /**
  * Text and JSON of `bpfmem maps`, `progs`, `cgroups` and the machine summary. The JSON keeps

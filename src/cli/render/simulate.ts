@@ -2,7 +2,7 @@ import type { Snapshot } from '../../backend.js';
 import type { RunResult, StepResult } from '../../scenario/run.js';
 import type { Style } from '../io.js';
 import { table } from '../table.js';
-import { cellBytes, cellKnown, profileLine } from './common.js';
+import { cellBytes, cellKnown, profileLine, wrap } from './common.js';
 
 /** The `--json` of one run, shared with `bpfmem serve` (src/scenario/result-json.ts). */
 import { usersOf } from '../../scenario/result-json.js';
@@ -13,25 +13,6 @@ const memlockCell = (s: Snapshot, name: string): string => {
   const m = s.maps.find((x) => x.name === name);
   return m ? cellBytes(m.memlock) : '-';
 };
-
-/**
- * Wraps text at `width` columns: the first line after `first`, the others after `rest`. Only
- * spaces, tabs and newlines break lines: a no-break space (`12.0\u00a0MiB`) keeps a number with
- * its unit.
- */
-export function wrap(text: string, width: number, first: string, rest = first): string {
-  const lines: string[] = [];
-  let line = '';
-  for (const word of text.split(/[ \t\n]+/)) {
-    const indent = lines.length ? rest : first;
-    if (line && indent.length + line.length + 1 + word.length > width) {
-      lines.push((lines.length ? rest : first) + line);
-      line = word;
-    } else line = line ? `${line} ${word}` : word;
-  }
-  if (line) lines.push((lines.length ? rest : first) + line);
-  return lines.join('\n');
-}
 
 const mark = (s: StepResult, st: Style): string => (s.ok ? st.ok('✓') : st.bad('✗'));
 
