@@ -19,5 +19,7 @@ for (const [signal, code] of [
 }
 
 // The only place that ends the process (DESIGN.md, "Only bin/ calls process.exit").
-const status = await runCli(process.argv.slice(2), processIo());
-process.exitCode = status;
+// No top-level await: the bundle is CommonJS (scripts/bundle.mjs).
+void runCli(process.argv.slice(2), processIo()).then((status) => {
+  process.exitCode = status;
+});

@@ -10,16 +10,21 @@ import { parseGuestOptions, runGuest } from '../lab/guest.js';
 
 const write = (text: string): Promise<void> => new Promise((resolve) => process.stdout.write(text, () => { resolve(); }));
 
-try {
-  const options = parseGuestOptions(readFileSync('/proc/cmdline', 'utf8'));
-  const started = Date.now();
-  // A progress line per case, with the time so far, for a person watching the console.
-  const result = await runGuest(options, (done, total, id) => {
-    process.stderr.write(`bpfmem-lab: conformance ${done}/${total} ${((Date.now() - started) / 1000).toFixed(1)}s ${id}\n`);
-  });
-  await write(encodeResult(JSON.stringify(result)));
-  process.exitCode = 0;
-} catch (error) {
-  await write(encodeError(error instanceof Error ? error.message : String(error)));
-  process.exitCode = 1;
+// No top-level await: the bundle is CommonJS (scripts/bundle.mjs).
+async function main(): Promise<void> {
+  try {
+    const options = parseGuestOptions(readFileSync('/proc/cmdline', 'utf8'));
+    const started = Date.now();
+    // A progress line per case, with the time so far, for a person watching the console.
+    const result = await runGuest(options, (done, total, id) => {
+      process.stderr.write(`bpfmem-lab: conformance ${done}/${total} ${((Date.now() - started) / 1000).toFixed(1)}s ${id}\n`);
+    });
+    await write(encodeResult(JSON.stringify(result)));
+    process.exitCode = 0;
+  } catch (error) {
+    await write(encodeError(error instanceof Error ? error.message : String(error)));
+    process.exitCode = 1;
+  }
 }
+
+void main();

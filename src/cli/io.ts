@@ -1,4 +1,5 @@
-import { readFile } from 'node:fs/promises';
+import { fstatSync, writeSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { styleText } from 'node:util';
 
 /**
@@ -17,11 +18,54 @@ export interface Io {
 /** The real process's streams and files. */
 export function processIo(): Io {
   return {
-    stdout: (t) => process.stdout.write(t),
-    stderr: (t) => process.stderr.write(t),
-    isTTY: process.stdout.isTTY,
+    stdout: fdWriter(1, () => process.stdout),
+    stderr: fdWriter(2, () => process.stderr),
+    isTTY: isTerminal(1),
     env: process.env,
-    readFile: (p) => readFile(p, 'utf8'),
+    readFile: async (p) => (await import('node:fs/promises')).readFile(p, 'utf8'),
+  };
+}
+
+/**
+ * Whether `fd` is a terminal. Only a character device can be one, and only then is node:tty
+ * asked: loading it loads Node's socket modules, 4 ms of a run whose output is a pipe or a file.
+ */
+function isTerminal(fd: number): boolean {
+  try {
+    if (!fstatSync(fd).isCharacterDevice()) return false;
+  } catch {
+    return false;
+  }
+  const tty = createRequire(import.meta.url)('node:tty') as typeof import('node:tty');
+  return tty.isatty(fd);
+}
+
+/**
+ * Writes to stdout or stderr synchronously, as Node itself does on Linux for files, terminals
+ * and pipes, but without `process.stdout`: making that stream loads Node's socket and stream
+ * modules, 8 ms of every run whose output is a pipe (bench/estimate.ts). A descriptor that is
+ * non-blocking and full (EAGAIN) hands the rest, and everything after, to the stream. When the
+ * reader has gone (EPIPE: `bpfmem maps | head -1`), the rest of the output is dropped.
+ */
+export function fdWriter(fd: 1 | 2, stream: () => NodeJS.WriteStream): (text: string) => void {
+  let mode: 'sync' | 'stream' | 'closed' = 'sync';
+  return (text) => {
+    if (mode === 'stream') stream().write(text);
+    if (mode !== 'sync') return;
+    let rest = Buffer.from(text, 'utf8');
+    while (rest.length > 0) {
+      try {
+        rest = rest.subarray(writeSync(fd, rest));
+      } catch (error) {
+        const code = (error as NodeJS.ErrnoException).code;
+        if (code === 'EAGAIN') {
+          mode = 'stream';
+          stream().write(rest);
+        } else if (code === 'EPIPE') mode = 'closed';
+        else throw error;
+        return;
+      }
+    }
   };
 }
 

@@ -1,0 +1,120 @@
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, describe, expect, it } from 'vitest';
+import { commandsFor } from '../../src/cli/main.js';
+import { buildFixture, toolchain } from '../fixtures/bpf/build.js';
+
+/*
+ * The built CLI (dist/bin/, scripts/bundle.mjs) as users run it: which files and which of Node's
+ * own modules a command loads. These are what make `bpfmem estimate` start fast
+ * (bench/estimate.ts measures the time; tests never time things).
+ */
+
+const BIN = fileURLToPath(new URL('../../dist/bin/bpfmem.js', import.meta.url));
+const built = existsSync(BIN);
+if (!built) console.warn(`bundle tests skipped: no ${BIN} (npm run build)`);
+
+const dir = mkdtempSync(join(tmpdir(), 'bpfmem-bundle-test-'));
+afterAll(() => {
+  rmSync(dir, { recursive: true, force: true });
+});
+
+/** Preloaded into the CLI's process: at exit, prints the bundle files and Node modules it loaded. */
+const RECORDER = join(dir, 'record.cjs');
+writeFileSync(
+  RECORDER,
+  `process.on('exit', () => {
+  const files = Object.keys(require.cache).filter((f) => f.includes('/dist/bin/')).map((f) => f.slice(f.lastIndexOf('/') + 1));
+  const builtins = process.moduleLoadList.filter((m) => m.startsWith('NativeModule ')).map((m) => m.slice(13));
+  require('node:fs').writeSync(2, '\\n@@' + JSON.stringify({ files, builtins }) + '\\n');
+});
+`,
+);
+
+interface Loaded {
+  readonly status: number | null;
+  readonly stdout: string;
+  readonly files: string[];
+  readonly builtins: string[];
+}
+
+function run(args: readonly string[]): Loaded {
+  const r = spawnSync(process.execPath, ['--require', RECORDER, BIN, ...args], { encoding: 'utf8' });
+  const at = r.stderr.lastIndexOf('\n@@');
+  if (at < 0) throw new Error(`no load record from bpfmem ${args.join(' ')}: ${r.stderr}`);
+  const rec = JSON.parse(r.stderr.slice(at + 3)) as { files: string[]; builtins: string[] };
+  return { status: r.status, stdout: r.stdout, ...rec };
+}
+
+const chunk = (files: readonly string[], name: string): boolean => files.some((f) => f.startsWith(`chunk-${name}-`));
+
+describe('which commands a run loads', () => {
+  it('loads the command it names, all of them for the help that lists them, none otherwise', () => {
+    expect(commandsFor(['estimate', 'x.o', '--cpus', '2'])).toEqual(['estimate']);
+    expect(commandsFor(['--json', 'maps'])).toEqual(['maps']);
+    expect(commandsFor(['help', 'simulate'])).toEqual(['simulate']);
+    expect(commandsFor(['estimate', '--help'])).toEqual(['estimate']);
+    expect(commandsFor(['help'])).toContain('conformance');
+    expect(commandsFor(['--help'])).toHaveLength(11);
+    expect(commandsFor(['-h', 'estimate'])).toHaveLength(11);
+    expect(commandsFor([])).toEqual([]);
+    expect(commandsFor(['--json'])).toEqual([]);
+    expect(commandsFor(['estimat'])).toEqual([]);
+    // A name that is only an Object property is no command.
+    expect(commandsFor(['constructor'])).toEqual([]);
+  });
+});
+
+describe.skipIf(!built)('the built CLI (dist/bin)', () => {
+  it('estimate reads its own chunks and nothing of the live side, the server, YAML or child processes', () => {
+    const obj = toolchain.ok ? buildFixture('maps') : undefined;
+    if (!obj) console.warn(`estimate of an object skipped, --map used instead: ${toolchain.ok ? '' : toolchain.reason}`);
+    const r = run(obj ? ['estimate', obj] : ['estimate', '--map', 'type=hash,key=4,value=8,max_entries=1000']);
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/MEMLOCK/);
+    expect(r.files.sort()).toEqual(['bpfmem.js', expect.stringMatching(/^chunk-core-/), expect.stringMatching(/^chunk-estimate-/), expect.stringMatching(/^chunk-offline-/), expect.stringMatching(/^chunk-rolldown-runtime-/)].sort((a, b) => String(a).localeCompare(String(b))));
+    for (const m of ['child_process', 'net', 'tty', 'dgram', 'fs/promises', 'http']) expect(r.builtins, m).not.toContain(m);
+  });
+
+  it('--version loads no command', () => {
+    const r = run(['--version']);
+    expect(r.status).toBe(0);
+    expect(r.stdout.trim()).toMatch(/^\d+\.\d+\.\d+/);
+    for (const name of ['estimate', 'simulate', 'inventory', 'serve', 'server', 'conformance']) expect(chunk(r.files, name), name).toBe(false);
+  });
+
+  it('help lists every command, each loaded for its line', () => {
+    const r = run(['--help']);
+    expect(r.status).toBe(0);
+    for (const name of ['maps', 'progs', 'cgroups', 'top', 'simulate', 'estimate', 'probe', 'explain', 'serve', 'demo', 'conformance']) {
+      expect(r.stdout).toMatch(new RegExp(`^  ${name}\\b`, 'm'));
+    }
+  });
+
+  it('an unknown command is one line naming the commands, with no command loaded', () => {
+    const r = spawnSync(process.execPath, [BIN, 'estimat'], { encoding: 'utf8' });
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/^bpfmem: unknown command 'estimat' \(did you mean estimate\?\); commands are maps, .*conformance\n$/);
+  });
+
+  it('stops quietly when its reader goes away (EPIPE), exit 0 and no trace', async () => {
+    // As `bpfmem estimate … | head -1`: far more output than a pipe holds (64 KiB), and the
+    // reader closes its end after the first chunk, so the writes after that fail with EPIPE.
+    const maps = Array.from({ length: 3000 }, (_, i) => ['--map', `type=hash,key=4,value=8,max_entries=${i + 1},name=m${i}`]).flat();
+    const child = spawn(process.execPath, [BIN, 'estimate', ...maps, '--cpus', '2'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let first = '';
+    let stderr = '';
+    child.stdout.once('data', (d: Buffer) => {
+      first = d.toString('utf8');
+      child.stdout.destroy();
+    });
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString('utf8')));
+    const status = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    expect(first).toMatch(/^kernel /);
+    expect(stderr).toBe('');
+    expect(status).toBe(0);
+  });
+});
