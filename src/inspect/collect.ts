@@ -6,7 +6,7 @@ import { hasErrno, mapGetNextId, type MapId } from '../sys/bpf/index.js';
 import type { MemoryHierarchy } from '../sys/cgroupfs-mount.js';
 import { readCgroupCountersIfPresent } from '../sys/cgroupfs-read.js';
 import { scanHolders, type Holder as SysHolder } from '../sys/holders.js';
-import { describeMachine, profileOf } from '../sys/machine.js';
+import { describeMachine, profileOf, withRunningKernelBtf } from '../sys/machine.js';
 import { isUnavailable, MapIterator, readCgroupIds } from '../sys/mapiter.js';
 import { listMaps, listProgs, readMap, readMapMemlock, type MapObject } from '../sys/objects.js';
 import { scanPins } from '../sys/pins.js';
@@ -86,7 +86,8 @@ export class Collector {
    */
   static async open(): Promise<Collector> {
     const machine = await describeMachine();
-    const profile = profileOf(machine);
+    // The kernel's own struct sizes: the model's memlock of every map must be the kernel's.
+    const profile = await withRunningKernelBtf(profileOf(machine));
     try {
       mapGetNextId(0);
     } catch (error) {

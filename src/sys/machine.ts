@@ -130,9 +130,15 @@ export async function describeMachine(): Promise<MachineDescription> {
  * when the release, CPU count or page size cannot be read.
  */
 export async function readKernelProfile(): Promise<KernelProfile> {
-  const profile = profileOf(await describeMachine());
-  // The running kernel's own struct sizes, where it publishes its BTF: exact for kernels whose
-  // sizes the model never wrote down (src/btf-profile.ts). Without BTF the version's defaults stay.
+  return withRunningKernelBtf(profileOf(await describeMachine()));
+}
+
+/**
+ * `profile` with the running kernel's own struct sizes, where it publishes its BTF: exact for
+ * kernels whose sizes the model never wrote down (src/btf-profile.ts). Without BTF the version's
+ * defaults stay. The BTF is read once per process (the iterators read the same).
+ */
+export async function withRunningKernelBtf(profile: KernelProfile): Promise<KernelProfile> {
   if (!existsSync(VMLINUX_BTF_PATH)) return profile;
   try {
     return profileWithBtf(profile, await vmlinuxBtf());

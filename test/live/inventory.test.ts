@@ -35,11 +35,17 @@ interface MapRow {
   pids: { pid: number; comm: string; cgroup: string | null }[];
 }
 
-async function mapsJson(args: string[] = []): Promise<{ maps: MapRow[]; charges_unavailable: string | null }> {
+interface MapsJson {
+  maps: MapRow[];
+  charges_unavailable: string | null;
+  errors: string[];
+}
+
+async function mapsJson(args: string[] = []): Promise<MapsJson> {
   const run = await cli(['maps', '--json', ...args]);
   expect(run.stderr).toBe('');
   expect(run.status).toBe(0);
-  return JSON.parse(run.stdout) as { maps: MapRow[]; charges_unavailable: string | null };
+  return JSON.parse(run.stdout) as MapsJson;
 }
 
 const sleep = (ms: number): Promise<void> =>
@@ -84,6 +90,28 @@ describe.skipIf(!liveEnv.ok)('bpfmem maps on the running kernel: who pays', () =
     expect((await mapsJson(['--cgroup', root])).maps.map((x) => x.name)).toEqual(['who_pays']);
     expect((await mapsJson(['--cgroup', `${root}/b`])).maps).toEqual([]);
     expect((await mapsJson(['--pid', String(pid)])).maps.map((x) => x.name)).toEqual(['who_pays']);
+  });
+
+  it("the model's memlock is the kernel's for every type here: the profile has this kernel's struct sizes (BTF)", async () => {
+    // On a kernel whose structs differ from the version's defaults (this host's bpf_htab is 896
+    // bytes, not 832), a profile without BTF got every hash map's memlock wrong by 64 bytes.
+    const specs = [
+      mapSpec({ type: 'hash', keySize: 4, valueSize: 8, maxEntries: 16 }),
+      mapSpec({ type: 'lru_hash', keySize: 8, valueSize: 16, maxEntries: 128 }),
+      mapSpec({ type: 'percpu_hash', keySize: 4, valueSize: 8, maxEntries: 32 }),
+      mapSpec({ type: 'percpu_array', keySize: 4, valueSize: 8, maxEntries: 4 }),
+      mapSpec({ type: 'array', keySize: 4, valueSize: 64, maxEntries: 100 }),
+      mapSpec({ type: 'lpm_trie', keySize: 8, valueSize: 4, maxEntries: 64, flags: 1 }),
+    ];
+    const names = specs.map((spec) => `layout_${spec.type}`);
+    for (const [i, spec] of specs.entries()) must(await b.createMap('creator', names[i] ?? '', spec));
+    try {
+      const out = await mapsJson();
+      for (const name of names) expect(out.maps.find((x) => x.name === name.slice(0, 15)), name).toBeDefined();
+      expect(out.errors.filter((e) => e.includes('model memlock differs'))).toEqual([]);
+    } finally {
+      for (const name of names) must(await b.close('map', name));
+    }
   });
 
   it('bpfmem cgroups puts the map in A and in the subtree of the owned root', async () => {
