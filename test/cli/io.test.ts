@@ -1,0 +1,83 @@
+import { execFileSync } from 'node:child_process';
+import { closeSync, constants, mkdtempSync, openSync, readSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { fdWriter } from '../../src/cli/io.js';
+
+/*
+ * The CLI's stdout writer (src/cli/io.ts) on a non-blocking pipe, the case where a write is cut
+ * short and then refused (EAGAIN): a FIFO opened with O_NONBLOCK holds 64 KiB.
+ */
+
+const dir = mkdtempSync(join(tmpdir(), 'bpfmem-io-test-'));
+afterAll(() => {
+  rmSync(dir, { recursive: true, force: true });
+});
+
+/** Reads everything the FIFO holds now. */
+function drain(fd: number): Buffer {
+  const chunks: Buffer[] = [];
+  const buf = Buffer.alloc(65536);
+  for (;;) {
+    try {
+      const n = readSync(fd, buf, 0, buf.length, null);
+      if (n === 0) break;
+      chunks.push(Buffer.from(buf.subarray(0, n)));
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'EAGAIN') break;
+      throw error;
+    }
+  }
+  return Buffer.concat(chunks);
+}
+
+describe('fdWriter', () => {
+  it('on a full non-blocking pipe: writes what fits, hands the rest and every later text to the stream, in order', () => {
+    const fifo = join(dir, 'fifo');
+    execFileSync('mkfifo', [fifo]);
+    const reader = openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK);
+    const writer = openSync(fifo, constants.O_WRONLY | constants.O_NONBLOCK);
+    try {
+      const streamed: Buffer[] = [];
+      const stream = { write: (chunk: string | Uint8Array) => streamed.push(typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : Buffer.from(chunk)) } as unknown as NodeJS.WriteStream;
+      const write = fdWriter(writer as 1, () => stream);
+      // Multi-byte characters, so that a short write may cut one: the rest must go on from that byte.
+      const first = 'é✓'.repeat(30_000);
+      write(first);
+      write('second\n');
+      const piped = drain(reader);
+      const total = Buffer.byteLength(first + 'second\n');
+      // The pipe took part of the first text (its capacity), the stream the rest of it and the second.
+      expect(piped.length).toBeGreaterThan(0);
+      expect(piped.length).toBeLessThan(total);
+      expect(streamed.length).toBe(2);
+      expect(streamed[1]?.toString('utf8')).toBe('second\n');
+      // What went down the pipe and what went to the stream are the text, byte for byte.
+      expect(Buffer.concat([piped, ...streamed]).equals(Buffer.from(first + 'second\n', 'utf8'))).toBe(true);
+    } finally {
+      closeSync(writer);
+      closeSync(reader);
+    }
+  });
+
+  it('writes a whole text to a file, and several in order', () => {
+    const path = join(dir, 'out');
+    const fd = openSync(path, 'w');
+    try {
+      const write = fdWriter(fd as 1, () => {
+        throw new Error('no stream for a file');
+      });
+      write('one ✓\n');
+      write('two\n');
+    } finally {
+      closeSync(fd);
+    }
+    const rd = openSync(path, 'r');
+    try {
+      expect(drain(rd).toString('utf8')).toBe('one ✓\ntwo\n');
+    } finally {
+      closeSync(rd);
+    }
+  });
+});
