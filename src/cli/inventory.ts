@@ -12,6 +12,7 @@ import { formatVersion } from '../model/version.js';
 import { readPageSize, readPossibleCpus } from '../sys/host.js';
 import { release as osRelease } from 'node:os';
 import { didYouMean, oneOf } from '../scenario/parse-fields.js';
+import { formatDuration, parseDuration } from '../server/duration.js';
 import { PROG_TYPES } from '../sys/bpf/types.js';
 import { styleFor } from './io.js';
 import { jsonOption, type CommandContext } from './context.js';
@@ -182,12 +183,13 @@ export async function summaryAction(ctx: CommandContext, opts: { json?: boolean 
   ctx.io.stdout(opts.json ? json(summaryJson(inv, s, { regimeReason })) : summaryText(inv, s, { regimeReason }, styleFor(ctx.io)));
 }
 
+/** `-d 2` as top(1) and watch(1) take it, or a duration as `serve --interval` takes it (`2s`, `500ms`); in seconds. */
 function secondsArg(value: string): number {
-  const n = Number(value);
-  if (!/^[0-9]+(\.[0-9]+)?$/.test(value) || n < 0.1 || n > 3600) {
-    throw new BpfmemError('usage', `--interval ${JSON.stringify(value)}: expected seconds between 0.1 and 3600`);
+  const ms = /^[0-9]+(\.[0-9]+)?$/.test(value) ? Number(value) * 1000 : parseDuration(value);
+  if (ms === undefined || ms < 100 || ms > 3_600_000) {
+    throw new BpfmemError('usage', `--interval ${JSON.stringify(value)}: expected seconds (2, 0.5) or a duration (2s, 500ms, 1m) from 0.1s to 1h`);
   }
-  return n;
+  return ms / 1000;
 }
 
 function countArg(value: string): number {
@@ -206,7 +208,7 @@ const CLEAR = '\u001b[H\u001b[2J';
 export function topCommand(ctx: CommandContext): Command {
   return new Command('top')
     .description('the summary, refreshed: on a terminal in place, else one frame per interval')
-    .addOption(new Option('-d, --interval <seconds>', 'seconds between refreshes').argParser(secondsArg).default(2))
+    .addOption(new Option('-d, --interval <seconds>', 'time between refreshes: seconds, or a duration like 2s or 500ms').argParser(secondsArg).default(2))
     .addOption(new Option('-n, --iterations <n>', 'stop after this many frames (default: until Ctrl-C)').argParser(countArg))
     .action(async (opts: { interval: number; iterations?: number }) => {
       const st = styleFor(ctx.io);
@@ -215,7 +217,7 @@ export function topCommand(ctx: CommandContext): Command {
         for (let frame = 1; ; frame++) {
           const inv = buildInventory(await c.collect());
           const text = summaryText(inv, summarize(inv, 10), { regimeReason: c.regimeReason }, st);
-          const stamp = st.dim(`${new Date().toISOString().replace('T', ' ').slice(0, 19)} UTC, every ${opts.interval} s; Ctrl-C quits\n`);
+          const stamp = st.dim(`${new Date().toISOString().replace('T', ' ').slice(0, 19)} UTC, every ${formatDuration(opts.interval * 1000)}; Ctrl-C quits\n`);
           ctx.io.stdout(ctx.io.isTTY ? `${CLEAR}${stamp}${text}` : `${frame > 1 ? '\n' : ''}${stamp}${text}`);
           if (opts.iterations !== undefined && frame >= opts.iterations) break;
           await sleep(opts.interval * 1000);

@@ -133,7 +133,9 @@ describe('bad input and arguments: one line, exit 2', () => {
     [['maps', '--cgroup', 'system.slice'], /^bpfmem: --cgroup "system.slice": expected a cgroup path from the hierarchy's root.*\n$/],
     [['maps', '--cgroup', '/a/../b'], /^bpfmem: --cgroup "\/a\/..\/b": expected a cgroup path.*\n$/],
     [['maps', '--sort', 'size'], /^bpfmem: option '--sort <key>' argument 'size' is invalid. Allowed choices are id, name, type, memlock, charge, cgroup.\n$/],
-    [['top', '--interval', '0'], /^bpfmem: --interval "0": expected seconds between 0.1 and 3600\n$/],
+    [['top', '--interval', '0'], /^bpfmem: --interval "0": expected seconds \(2, 0\.5\) or a duration \(2s, 500ms, 1m\) from 0\.1s to 1h\n$/],
+    [['top', '--interval', '50ms'], /^bpfmem: --interval "50ms": expected seconds/],
+    [['top', '--interval', '2x'], /^bpfmem: --interval "2x": expected seconds/],
     [['top', '-n', 'x'], /^bpfmem: --iterations "x": expected a positive whole number\n$/],
   ])('bpfmem %j', async (args, message) => {
     const run = await cli(args);

@@ -155,6 +155,16 @@ describe.skipIf(!liveEnv.ok)('bpfmem maps on the running kernel: who pays', () =
     expect(text.stdout).toContain('Largest maps');
   });
 
+  it('bpfmem top prints a frame per interval when not on a terminal, --interval in seconds or as a duration', async () => {
+    for (const interval of ['0.1', '100ms']) {
+      const run = await cli(['top', '--interval', interval, '-n', '2']);
+      expect(run.stderr).toBe('');
+      expect(run.status).toBe(0);
+      const stamps = run.stdout.split('\n').filter((l) => / UTC, every 100ms; Ctrl-C quits$/.test(l));
+      expect(stamps, interval).toHaveLength(2);
+    }
+  });
+
   it('a scan under churn reports what it saw and never fails', async () => {
     must(await b.createCgroup('/churn', { max: 512 * MiB, high: INF }));
     must(await b.startTask('steady', { cgroup: '/churn', uid: 0 }));
