@@ -16,7 +16,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
-import type { Outcome } from '../src/backend.js';
+import { must } from '../src/backend.js';
 import { LiveBackend } from '../src/live/backend.js';
 import { disposeAll } from '../src/live/cleanup.js';
 import { specFor } from './map-mix.js';
@@ -26,9 +26,6 @@ const RUNS = Number(process.env['RUNS'] ?? 7);
 const BIN = fileURLToPath(new URL('../dist/bin/bpfmem.js', import.meta.url));
 const MiB = 1024 * 1024;
 
-function must(o: Outcome): void {
-  if (!o.ok) throw new Error(`${o.errno}: ${o.reason}`);
-}
 
 function fail(why: string): never {
   console.error(`bench/inventory: ${why}`);

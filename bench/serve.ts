@@ -20,7 +20,7 @@ import { Agent, request } from 'node:http';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
-import type { Outcome } from '../src/backend.js';
+import { must } from '../src/backend.js';
 import { LiveBackend } from '../src/live/backend.js';
 import { disposeAll } from '../src/live/cleanup.js';
 import { specFor } from './map-mix.js';
@@ -49,9 +49,6 @@ function fail(why: string): never {
   throw new BenchError(why);
 }
 
-function must(o: Outcome): void {
-  if (!o.ok) throw new Error(`${o.errno}: ${o.reason}`);
-}
 
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {

@@ -97,6 +97,14 @@ export interface Success {
   readonly retried?: number;
 }
 
+/**
+ * Throws when `o` is a refusal, naming `what` was refused: for setup steps (tests, benches,
+ * conformance) that cannot go on without them.
+ */
+export function must(o: Outcome, what?: string): asserts o is Success {
+  if (!o.ok) throw new Error(`${what === undefined ? '' : `${what}: `}${o.errno}: ${o.reason}`);
+}
+
 export interface Refusal {
   readonly ok: false;
   readonly errno: Errno;

@@ -1,4 +1,4 @@
-import type { Backend, CgroupState, Outcome, Snapshot } from '../backend.js';
+import { type Backend, type CgroupState, type Outcome, type Snapshot, must } from '../backend.js';
 import { ModelBackend } from '../model/backend.js';
 import { ModelKernel } from '../model/kernel.js';
 import { mapSpec, type MapSpec } from '../model/maps/spec.js';
@@ -149,9 +149,6 @@ async function gridCase(i: number, g: GridCase, kernel: Backend, model: Backend,
   const tol = caseTolerance(g.spec, profile, base);
   const path = `/g${i}`;
   const name = `m${i}`;
-  const must = (o: Outcome, what: string): void => {
-    if (!o.ok) throw new Error(`${what}: ${o.errno}: ${o.reason}`);
-  };
   for (const b of [kernel, model]) {
     must(await b.createCgroup(path, { max: Number.POSITIVE_INFINITY, high: Number.POSITIVE_INFINITY }), `creating ${path}`);
     must(await b.moveTask(PROBER, path), `moving the prober to ${path}`);
@@ -273,9 +270,6 @@ async function boundaryCase(i: number, b: BoundaryCase, kernel: Backend, profile
     const path = `/b${i}_${n}`;
     const task = `(probe ${i}.${n})`;
     n++;
-    const must = (o: Outcome, what: string): void => {
-      if (!o.ok) throw new Error(`${what}: ${o.errno}: ${o.reason}`);
-    };
     must(await kernel.createCgroup(path, { max: b.max, high: Number.POSITIVE_INFINITY }), `creating ${path}`);
     try {
       must(await kernel.startTask(task, { cgroup: path, uid: 0 }), `starting a probe task in ${path}`);

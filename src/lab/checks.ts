@@ -1,5 +1,5 @@
 import { stat } from 'node:fs/promises';
-import type { Backend, CgroupState, Outcome, Snapshot } from '../backend.js';
+import { type Backend, type CgroupState, type Outcome, type Snapshot, must } from '../backend.js';
 import { settled as settledIn } from '../conformance/run.js';
 import { tolerance } from '../conformance/tolerance.js';
 import type { LiveBackend } from '../live/backend.js';
@@ -52,9 +52,6 @@ interface Sides {
   readonly profile: KernelProfile;
 }
 
-function must(o: Outcome, what: string): void {
-  if (!o.ok) throw new Error(`${what}: ${o.errno}: ${o.reason}`);
-}
 
 /** Does the same on both sides; both must succeed. */
 async function bothOk(s: Sides, what: string, f: (b: Backend) => Promise<Outcome>): Promise<void> {

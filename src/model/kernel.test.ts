@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { KnownSnapshot as Snapshot, Outcome } from '../backend.js';
+import { type KnownSnapshot as Snapshot, must } from '../backend.js';
 import { ModelKernel } from './kernel.js';
 import { mapSpec, type MapSpec } from './maps/spec.js';
 import { profileOf, type ProfileInput } from './profile.js';
@@ -13,9 +13,6 @@ function kernel(input: Partial<ProfileInput> = {}): ModelKernel {
   return new ModelKernel(profileOf({ version: '6.18', cpus: 2, cgroup: 1, ...input }));
 }
 
-function must(o: Outcome): void {
-  if (!o.ok) throw new Error(`${o.errno}: ${o.reason}`);
-}
 
 const cg = (s: Snapshot, path: string) => {
   const c = s.cgroups.find((x) => x.path === path);

@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Outcome, Snapshot } from '../../src/backend.js';
+import { type Snapshot, must } from '../../src/backend.js';
 import { LiveBackend } from '../../src/live/backend.js';
 import { openCount } from '../../src/live/cleanup.js';
 import { MAP_FLAGS } from '../../src/model/flags.js';
@@ -10,9 +10,6 @@ import { liveEnv } from './env.js';
 const INF = Number.POSITIVE_INFINITY;
 const MiB = 1024 * 1024;
 
-function must(o: Outcome): void {
-  if (!o.ok) throw new Error(`${o.errno}: ${o.reason}`);
-}
 
 const kernelOf = (s: Snapshot, path: string): number => s.cgroups.find((c) => c.path === path)?.kernel ?? Number.NaN;
 

@@ -1,6 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Outcome } from '../../src/backend.js';
+import { must } from '../../src/backend.js';
 import { explainCommand } from '../../src/cli/explain.js';
 import type { Io } from '../../src/cli/io.js';
 import type { CommandContext } from '../../src/cli/context.js';
@@ -54,9 +54,6 @@ async function explain(args: readonly string[]): Promise<{ status: number; out: 
   return { status, out: JSON.parse(stdout) as ExplainJson, stderr };
 }
 
-function must(o: Outcome): void {
-  if (!o.ok) throw new Error(`${o.errno}: ${o.reason}`);
-}
 
 if (liveEnv.ok && !toolchain.ok) console.warn(`live explain --object test skipped: ${toolchain.reason}`);
 

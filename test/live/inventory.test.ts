@@ -1,7 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Outcome } from '../../src/backend.js';
+import { must } from '../../src/backend.js';
 import { Collector } from '../../src/inspect/collect.js';
 import { buildInventory } from '../../src/inspect/inventory.js';
 import { LiveBackend } from '../../src/live/backend.js';
@@ -21,9 +21,6 @@ const MiB = 1024 * 1024;
 const INF = Number.POSITIVE_INFINITY;
 const BIN = fileURLToPath(new URL('../../src/bin/bpfmem.ts', import.meta.url));
 
-function must(o: Outcome): void {
-  if (!o.ok) throw new Error(`${o.errno}: ${o.reason}`);
-}
 
 interface MapRow {
   id: number;

@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { statSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Outcome } from '../../src/backend.js';
+import { must } from '../../src/backend.js';
 import { LiveBackend } from '../../src/live/backend.js';
 import { MAP_FLAGS } from '../../src/model/flags.js';
 import { mapSpec } from '../../src/model/maps/spec.js';
@@ -22,9 +22,6 @@ import { liveEnv } from './env.js';
 const MiB = 1024 * 1024;
 const INF = Number.POSITIVE_INFINITY;
 
-function must(o: Outcome): void {
-  if (!o.ok) throw new Error(`${o.errno}: ${o.reason}`);
-}
 
 const hasBpftool = (() => {
   try {

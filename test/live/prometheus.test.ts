@@ -5,7 +5,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Outcome } from '../../src/backend.js';
+import { must } from '../../src/backend.js';
 import { LiveBackend } from '../../src/live/backend.js';
 import { mapSpec } from '../../src/model/maps/spec.js';
 import { liveSource, startServer, type RunningServer } from '../../src/server/index.js';
@@ -24,9 +24,6 @@ const MiB = 1024 * 1024;
 const skip = !liveEnv.ok ? liveEnv.reason : !existsSync(PROMETHEUS) ? `no ${PROMETHEUS} (apt-get install prometheus)` : undefined;
 if (skip) console.warn(`prometheus test skipped: ${skip}`);
 
-function must(o: Outcome): void {
-  if (!o.ok) throw new Error(`${o.errno}: ${o.reason}`);
-}
 
 /** A TCP port nobody listens on now. */
 function freePort(): Promise<number> {

@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Outcome } from '../../src/backend.js';
+import { must } from '../../src/backend.js';
 import { LiveBackend } from '../../src/live/backend.js';
 import { mapSpec } from '../../src/model/maps/spec.js';
 import { liveSource, startServer, type RunningServer } from '../../src/server/index.js';
@@ -21,9 +21,6 @@ import { liveEnv } from './env.js';
 
 const MiB = 1024 * 1024;
 
-function must(o: Outcome): void {
-  if (!o.ok) throw new Error(`${o.errno}: ${o.reason}`);
-}
 
 interface MapRow {
   id: number;
