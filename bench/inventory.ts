@@ -26,7 +26,6 @@ const RUNS = Number(process.env['RUNS'] ?? 7);
 const BIN = fileURLToPath(new URL('../dist/bin/bpfmem.js', import.meta.url));
 const MiB = 1024 * 1024;
 
-
 function fail(why: string): never {
   console.error(`bench/inventory: ${why}`);
   process.exit(1);

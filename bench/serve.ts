@@ -17,7 +17,6 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { Agent, request } from 'node:http';
-import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import { must } from '../src/backend.js';
@@ -26,6 +25,7 @@ import { disposeAll } from '../src/live/cleanup.js';
 import { specFor } from './map-mix.js';
 import { formatDuration, parseDuration } from '../src/server/duration.js';
 import { liveSource, startServer } from '../src/server/index.js';
+import { freePort } from '../test/free-port.js';
 
 const N = Number(process.env['N'] ?? 10_000);
 const CLIENTS = Number(process.env['CLIENTS'] ?? 16);
@@ -47,21 +47,6 @@ class BenchError extends Error {}
 
 function fail(why: string): never {
   throw new BenchError(why);
-}
-
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      const port = typeof a === 'object' && a ? a.port : 0;
-      s.close(() => {
-        resolve(port);
-      });
-    });
-  });
 }
 
 /** One GET: its status, the bytes of its body. */

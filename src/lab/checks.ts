@@ -52,7 +52,6 @@ interface Sides {
   readonly profile: KernelProfile;
 }
 
-
 /** Does the same on both sides; both must succeed. */
 async function bothOk(s: Sides, what: string, f: (b: Backend) => Promise<Outcome>): Promise<void> {
   must(await f(s.kernel), `${what} (kernel)`);

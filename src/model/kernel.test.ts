@@ -13,7 +13,6 @@ function kernel(input: Partial<ProfileInput> = {}): ModelKernel {
   return new ModelKernel(profileOf({ version: '6.18', cpus: 2, cgroup: 1, ...input }));
 }
 
-
 const cg = (s: Snapshot, path: string) => {
   const c = s.cgroups.find((x) => x.path === path);
   if (!c) throw new Error(`no cgroup ${path}`);

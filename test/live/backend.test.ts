@@ -10,7 +10,6 @@ import { liveEnv } from './env.js';
 const INF = Number.POSITIVE_INFINITY;
 const MiB = 1024 * 1024;
 
-
 const kernelOf = (s: Snapshot, path: string): number => s.cgroups.find((c) => c.path === path)?.kernel ?? Number.NaN;
 
 describe.skipIf(!liveEnv.ok)('the live backend on the running kernel', () => {

@@ -1,16 +1,11 @@
-import { Command, CommanderError } from 'commander';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { must } from '../../src/backend.js';
-import { explainCommand } from '../../src/cli/explain.js';
-import type { Io } from '../../src/cli/io.js';
-import type { CommandContext } from '../../src/cli/context.js';
-import { BpfmemError, exitCodeOf } from '../../src/errors.js';
 import { LiveBackend } from '../../src/live/backend.js';
 import { MAP_FLAGS } from '../../src/model/flags.js';
 import { mapSpec, type MapSpec } from '../../src/model/maps/spec.js';
 import { readMemoryHierarchy } from '../../src/sys/cgroupfs-mount.js';
 import { pathInMount } from '../../src/sys/probe.js';
-import { specText } from '../cli/run.js';
+import { cli, specText } from '../cli/run.js';
 import { readFileSync } from 'node:fs';
 import { parseBpfObject } from '../../src/elf/index.js';
 import { estimateMaps } from '../../src/estimate/maps.js';
@@ -32,28 +27,13 @@ interface ExplainJson {
   causes: { kind: string; status: string; text: string; evidence: string[] }[];
 }
 
-/**
- * `bpfmem explain ARGS --json` in this process, on this machine: explain registered as
- * src/cli/main.ts registers commands (one-line errors, exit 2 for the user's mistakes).
- */
+/** `bpfmem explain ARGS --json` in this process, on this machine. */
 async function explain(args: readonly string[]): Promise<{ status: number; out: ExplainJson; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  let status = 0;
-  const io: Io = { stdout: (t) => (stdout += t), stderr: (t) => (stderr += t), isTTY: false, env: {}, readFile: () => Promise.resolve('') };
-  const ctx: CommandContext = { io, exit: (c) => (status = c) };
-  const program = new Command('bpfmem').exitOverride().enablePositionalOptions();
-  program.addCommand(explainCommand(ctx).exitOverride());
-  try {
-    await program.parseAsync(['explain', ...args, '--json'], { from: 'user' });
-  } catch (error) {
-    if (error instanceof CommanderError) throw new Error(`usage: ${error.message}`, { cause: error });
-    if (!(error instanceof BpfmemError)) throw error;
-    return { status: exitCodeOf(error), out: { verdict: { kind: 'error' }, cgroups: [], need: { counted: 0 }, causes: [] }, stderr: error.message };
-  }
-  return { status, out: JSON.parse(stdout) as ExplainJson, stderr };
+  const run = await cli(['explain', ...args, '--json']);
+  // A refusal before any verdict (bad arguments, the machine unreadable) prints one line and no JSON.
+  const out = run.stdout === '' ? { verdict: { kind: 'error' }, cgroups: [], need: { counted: 0 }, causes: [] } : (JSON.parse(run.stdout) as ExplainJson);
+  return { status: run.status, out, stderr: run.stderr };
 }
-
 
 if (liveEnv.ok && !toolchain.ok) console.warn(`live explain --object test skipped: ${toolchain.reason}`);
 
@@ -160,6 +140,6 @@ describe.skipIf(!liveEnv.ok)('bpfmem explain against the running kernel', () => 
   it('a process that does not exist is one line, exit 2', async () => {
     const r = await explain(['--pid', '4194304', '--need', '1Mi']);
     expect(r.status).toBe(2);
-    expect(r.stderr).toBe('--pid 4194304: no such process');
+    expect(r.stderr).toBe('bpfmem: --pid 4194304: no such process\n');
   });
 });

@@ -21,7 +21,6 @@ const MiB = 1024 * 1024;
 const INF = Number.POSITIVE_INFINITY;
 const BIN = fileURLToPath(new URL('../../src/bin/bpfmem.ts', import.meta.url));
 
-
 interface MapRow {
   id: number;
   name: string;

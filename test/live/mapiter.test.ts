@@ -22,7 +22,6 @@ import { liveEnv } from './env.js';
 const MiB = 1024 * 1024;
 const INF = Number.POSITIVE_INFINITY;
 
-
 const hasBpftool = (() => {
   try {
     execFileSync('bpftool', ['version'], { stdio: 'ignore' });

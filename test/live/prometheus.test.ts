@@ -1,7 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -12,6 +11,7 @@ import { liveSource, startServer, type RunningServer } from '../../src/server/in
 import { readMemoryHierarchy } from '../../src/sys/cgroupfs-mount.js';
 import { until } from '../server/helpers.js';
 import { liveEnv } from './env.js';
+import { freePort } from '../free-port.js';
 
 /**
  * Debian's Prometheus scraping `bpfmem serve` every second: it takes the exposition, the
@@ -23,22 +23,6 @@ const PROMETHEUS = '/usr/bin/prometheus';
 const MiB = 1024 * 1024;
 const skip = !liveEnv.ok ? liveEnv.reason : !existsSync(PROMETHEUS) ? `no ${PROMETHEUS} (apt-get install prometheus)` : undefined;
 if (skip) console.warn(`prometheus test skipped: ${skip}`);
-
-
-/** A TCP port nobody listens on now. */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const address = s.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      s.close(() => {
-        resolve(port);
-      });
-    });
-  });
-}
 
 interface Vector {
   status: string;

@@ -21,7 +21,6 @@ import { liveEnv } from './env.js';
 
 const MiB = 1024 * 1024;
 
-
 interface MapRow {
   id: number;
   name: string;
