@@ -50,7 +50,16 @@ export function commandsFor(argv: readonly string[]): string[] {
  * 0 on success, 2 for the user's mistakes (bad arguments or input, with one line saying which),
  * 1 when the machine refused or failed. Never calls `process.exit`: only `bin/` does.
  */
-export async function runCli(argv: readonly string[], io: Io): Promise<number> {
+export function runCli(argv: readonly string[], io: Io): Promise<number> {
+  return runProgram(argv, io, (ctx) => Promise.all(commandsFor(argv).map((name) => (COMMANDS[name] as CommandModule)(ctx))));
+}
+
+/**
+ * {@link runCli} with the commands `make` gives for the run's context: the one place that sets
+ * up the program, its output and its exit statuses. Tests give commands whose machine is
+ * replaced by hand-made facts.
+ */
+export async function runProgram(argv: readonly string[], io: Io, make: (ctx: CommandContext) => Promise<readonly Command[]>): Promise<number> {
   let status = 0;
   const ctx: CommandContext = {
     io,
@@ -79,7 +88,7 @@ export async function runCli(argv: readonly string[], io: Io): Promise<number> {
       },
     })
     .exitOverride();
-  for (const name of commandsFor(argv)) program.addCommand(await (COMMANDS[name] as CommandModule)(ctx));
+  for (const command of await make(ctx)) program.addCommand(command);
   program
     .addHelpText('after', '\nWithout a command: a one-screen summary of this machine (needs root).\n`bpfmem demo` shows the accounting model and needs nothing.\n')
     .argument('[command]')

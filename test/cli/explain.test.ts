@@ -1,76 +1,25 @@
-import { Command, CommanderError } from 'commander';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { explainCommand, type ExplainDeps } from '../../src/cli/explain.js';
-import type { Io } from '../../src/cli/io.js';
-import type { CommandContext } from '../../src/cli/context.js';
 import { probeCommand } from '../../src/cli/probe.js';
-import { BpfmemError, exitCodeOf } from '../../src/errors.js';
 import type { CgroupLevel, ExplainFacts } from '../../src/explain/facts.js';
 import { makeProfile } from '../../src/model/profile.js';
 import type { FactsSource, ProbeReport } from '../../src/sys/probe.js';
 import { buildFixture, toolchain } from '../fixtures/bpf/build.js';
-import { cli } from './run.js';
+import { cli, type CliRun } from './run.js';
 
 const MiB = 1024 * 1024;
 const INF = Number.POSITIVE_INFINITY;
 
-interface Run {
-  readonly status: number;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
 /**
- * Runs `bpfmem ARGS` with explain and probe registered the way src/cli/main.ts registers
- * commands (one-line errors, exit 2 for the user's mistakes), with the machine replaced by
- * hand-made facts. Once main.ts registers them, `cli()` of ./run.ts runs them on the machine.
+ * Runs `bpfmem ARGS` as src/cli/main.ts runs it, with explain and probe given hand-made facts
+ * instead of this machine's.
  */
-async function run(args: readonly string[], deps: Partial<ExplainDeps> & { probe?: () => Promise<ProbeReport> } = {}): Promise<Run> {
-  let stdout = '';
-  let stderr = '';
-  let status = 0;
-  const io: Io = {
-    stdout: (t) => {
-      stdout += t;
-    },
-    stderr: (t) => {
-      stderr += t;
-    },
-    isTTY: false,
-    env: {},
-    readFile: () => Promise.resolve(''),
-  };
-  const ctx: CommandContext = {
-    io,
-    exit: (c) => {
-      status = c;
-    },
-  };
-  const output = {
-    writeOut: (s: string) => {
-      io.stdout(s);
-    },
-    writeErr: (s: string) => {
-      io.stderr(s);
-    },
-    outputError: (s: string, write: (s: string) => void) => {
-      write(`bpfmem: ${s.replace(/^error: /, '').trim()}\n`);
-    },
-  };
-  const program = new Command('bpfmem').exitOverride().enablePositionalOptions().configureOutput(output);
-  program.addCommand(explainCommand(ctx, { readFacts: deps.readFacts ?? (() => Promise.resolve(facts())) }));
-  program.addCommand(probeCommand(ctx, { run: deps.probe ?? (() => Promise.resolve(report())) }));
-  for (const c of program.commands) c.exitOverride().configureOutput(output);
-  try {
-    await program.parseAsync([...args], { from: 'user' });
-  } catch (error) {
-    if (error instanceof CommanderError) return { status: error.exitCode === 0 ? 0 : 2, stdout, stderr };
-    if (!(error instanceof BpfmemError)) throw error;
-    stderr += `bpfmem: ${error.message}\n`;
-    return { status: exitCodeOf(error), stdout, stderr };
-  }
-  return { status, stdout, stderr };
+function run(args: readonly string[], deps: Partial<ExplainDeps> & { probe?: () => Promise<ProbeReport> } = {}): Promise<CliRun> {
+  return cli(args, {}, (ctx) => [
+    explainCommand(ctx, { readFacts: deps.readFacts ?? (() => Promise.resolve(facts())) }),
+    probeCommand(ctx, { run: deps.probe ?? (() => Promise.resolve(report())) }),
+  ]);
 }
 
 function level(path: string, usage: number | undefined, max = INF, more: Partial<CgroupLevel> = {}): CgroupLevel {

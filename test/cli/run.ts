@@ -1,4 +1,6 @@
-import { runCli } from '../../src/cli/main.js';
+import type { Command } from 'commander';
+import type { CommandContext } from '../../src/cli/context.js';
+import { runCli, runProgram } from '../../src/cli/main.js';
 import type { Io } from '../../src/cli/io.js';
 import { readFile } from 'node:fs/promises';
 import type { MapSpec } from '../../src/model/maps/spec.js';
@@ -10,8 +12,11 @@ export interface CliRun {
   readonly stderr: string;
 }
 
-/** Runs the CLI in this process, as `bpfmem ARGS` would run, with captured output. */
-export async function cli(args: readonly string[], env: Record<string, string> = {}): Promise<CliRun> {
+/**
+ * Runs the CLI in this process, as `bpfmem ARGS` would run, with captured output. With
+ * `commands`, the program has those instead of bpfmem's own (commands built with test facts).
+ */
+export async function cli(args: readonly string[], env: Record<string, string> = {}, commands?: (ctx: CommandContext) => readonly Command[]): Promise<CliRun> {
   let stdout = '';
   let stderr = '';
   const io: Io = {
@@ -21,7 +26,7 @@ export async function cli(args: readonly string[], env: Record<string, string> =
     env,
     readFile: (p) => readFile(p, 'utf8'),
   };
-  const status = await runCli(args, io);
+  const status = commands ? await runProgram(args, io, (ctx) => Promise.resolve(commands(ctx))) : await runCli(args, io);
   return { status, stdout, stderr };
 }
 

@@ -1,7 +1,6 @@
-import { Command, CommanderError } from 'commander';
 import { describe, expect, it } from 'vitest';
 import type { Io } from '../../src/cli/io.js';
-import type { CommandContext } from '../../src/cli/context.js';
+import { runProgram } from '../../src/cli/main.js';
 import { serveCommand, type ServeDeps } from '../../src/cli/serve.js';
 import { BpfmemError } from '../../src/errors.js';
 import { disposeAll, openCount } from '../../src/live/cleanup.js';
@@ -10,22 +9,16 @@ import { fixtureInput } from './fixture.js';
 import { until } from './helpers.js';
 
 /**
- * `bpfmem serve` through a commander program of its own (src/cli/main.ts registers it when the
- * lead adds it): options, their one-line errors, and the clean stop that src/bin/bpfmem.ts
+ * `bpfmem serve` as src/cli/main.ts runs it, with the machine and the server given by the test:
+ * options, their one-line errors and exit statuses, and the clean stop that src/bin/bpfmem.ts
  * makes on SIGINT/SIGTERM (it calls disposeAll(), which closes what serve tracked).
  */
 
-function program(deps: ServeDeps): { run: (args: string[]) => Promise<void>; stderr: () => string } {
+function program(deps: ServeDeps): { run: (args: string[]) => Promise<number>; stderr: () => string } {
   let err = '';
   const io: Io = { stdout: () => undefined, stderr: (t) => (err += t), isTTY: false, env: {}, readFile: () => Promise.reject(new Error('no files')) };
-  const ctx: CommandContext = { io, exit: () => undefined };
-  const p = new Command('bpfmem').exitOverride().configureOutput({ writeErr: (s) => (err += s), writeOut: () => undefined });
-  p.addCommand(serveCommand(ctx, deps));
-  for (const c of p.commands) c.exitOverride().configureOutput(p.configureOutput());
   return {
-    run: async (args) => {
-      await p.parseAsync(args, { from: 'user' });
-    },
+    run: (args) => runProgram(args, io, (ctx) => Promise.resolve([serveCommand(ctx, deps)])),
     stderr: () => err,
   };
 }
@@ -45,14 +38,15 @@ describe('bpfmem serve options', () => {
   it('defaults: 127.0.0.1:9464, every 15 s, no per-map series', async () => {
     const seen: ServeOptions[] = [];
     const p = program({ source: fixtureDeps(seen).source, start: (o) => (seen.push(o), Promise.reject(new BpfmemError('system', 'stop here'))) });
-    await expect(p.run(['serve'])).rejects.toThrow('stop here');
+    expect(await p.run(['serve'])).toBe(1);
+    expect(p.stderr()).toBe('bpfmem: stop here\n');
     expect(seen[0]).toMatchObject({ host: '127.0.0.1', port: 9464, intervalMs: 15_000, perMapMetrics: false });
   });
 
   it('--host, --port, --interval 1m30s, --per-map-metrics', async () => {
     const seen: ServeOptions[] = [];
     const p = program({ source: fixtureDeps(seen).source, start: (o) => (seen.push(o), Promise.reject(new BpfmemError('system', 'stop here'))) });
-    await expect(p.run(['serve', '--host', '0.0.0.0', '--port', '0', '--interval', '1m30s', '--per-map-metrics'])).rejects.toThrow('stop here');
+    expect(await p.run(['serve', '--host', '0.0.0.0', '--port', '0', '--interval', '1m30s', '--per-map-metrics'])).toBe(1);
     expect(seen[0]).toMatchObject({ host: '0.0.0.0', port: 0, intervalMs: 90_000, perMapMetrics: true });
   });
 
@@ -67,18 +61,15 @@ describe('bpfmem serve options', () => {
     [['--host', 'a b'], '--host "a b": expected an address to listen on'],
   ])('%j → one line, a usage error (exit 2)', async (args, message) => {
     const p = program(fixtureDeps([]));
-    const error = await p.run(['serve', ...args]).then(
-      () => undefined,
-      (e: unknown) => e,
-    );
-    expect(error).toBeInstanceOf(BpfmemError);
-    expect((error as BpfmemError).code).toBe('usage');
-    expect((error as BpfmemError).message.startsWith(message)).toBe(true);
+    expect(await p.run(['serve', ...args])).toBe(2);
+    expect(p.stderr().startsWith(`bpfmem: ${message}`)).toBe(true);
+    expect(p.stderr().split('\n')).toHaveLength(2);
   });
 
-  it('an unknown option is commander\'s error', async () => {
+  it('an unknown option is commander\'s error, in one line', async () => {
     const p = program(fixtureDeps([]));
-    await expect(p.run(['serve', '--bogus'])).rejects.toBeInstanceOf(CommanderError);
+    expect(await p.run(['serve', '--bogus'])).toBe(2);
+    expect(p.stderr()).toBe("bpfmem: unknown option '--bogus'\n");
   });
 
   it('a port in use → one line, a system error', async () => {
@@ -86,13 +77,8 @@ describe('bpfmem serve options', () => {
     try {
       const port = Number(new URL(first.url).port);
       const p = program({ source: () => Promise.resolve(fixtureSource(fixtureInput())), start: startServer });
-      const error = await p.run(['serve', '--port', String(port)]).then(
-        () => undefined,
-        (e: unknown) => e,
-      );
-      expect(error).toBeInstanceOf(BpfmemError);
-      expect((error as BpfmemError).message).toBe(`cannot listen on 127.0.0.1:${port}: the address is in use (another bpfmem serve? give --port)`);
-      expect((error as BpfmemError).code).toBe('system');
+      expect(await p.run(['serve', '--port', String(port)])).toBe(1);
+      expect(p.stderr()).toBe(`bpfmem: cannot listen on 127.0.0.1:${port}: the address is in use (another bpfmem serve? give --port)\n`);
     } finally {
       await first.close();
     }
@@ -111,7 +97,7 @@ describe('stopping', () => {
     expect(openCount()).toBe(1);
     // What src/bin/bpfmem.ts does on SIGINT and SIGTERM.
     expect(await disposeAll()).toEqual([]);
-    await running;
+    expect(await running).toBe(0);
     expect(openCount()).toBe(0);
     await expect(fetch(`${url}/healthz`)).rejects.toThrow();
   });

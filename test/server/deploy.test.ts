@@ -1,9 +1,8 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { Command } from 'commander';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
-import type { CommandContext } from '../../src/cli/context.js';
+import { cli } from '../cli/run.js';
 import { serveCommand } from '../../src/cli/serve.js';
 import { BpfmemError } from '../../src/errors.js';
 import { fixtureSource, startServer, type RunningServer, type ServeOptions } from '../../src/server/index.js';
@@ -154,12 +153,13 @@ describe('deploy/', () => {
     const args = [...container.args];
     expect(args.slice(0, 2)).toEqual(['bpfmem', 'serve']);
     const seen: ServeOptions[] = [];
-    const ctx: CommandContext = { io: { stdout: () => undefined, stderr: () => undefined, isTTY: false, env: {}, readFile: () => Promise.reject(new Error('no files')) }, exit: () => undefined };
-    const serve = serveCommand(ctx, {
-      source: () => Promise.resolve(fixtureSource(fixtureInput())),
-      start: (o) => (seen.push(o), Promise.reject(new BpfmemError('system', 'stop here'))),
-    }).exitOverride();
-    await expect(new Command('bpfmem').exitOverride().addCommand(serve).parseAsync(args.slice(1), { from: 'user' })).rejects.toThrow('stop here');
+    const run = await cli(args.slice(1), {}, (ctx) => [
+      serveCommand(ctx, {
+        source: () => Promise.resolve(fixtureSource(fixtureInput())),
+        start: (o) => (seen.push(o), Promise.reject(new BpfmemError('system', 'stop here'))),
+      }),
+    ]);
+    expect(run.stderr).toBe('bpfmem: stop here\n');
     expect(seen[0]).toMatchObject({ host: '0.0.0.0', intervalMs: 15_000 });
     expect(container.ports).toEqual([{ name: 'metrics', containerPort: seen[0]?.port, protocol: 'TCP' }]);
   });
