@@ -8,7 +8,8 @@
 //   ES module loader, measured on this VM.
 // - Each command is its own chunk, loaded when it runs (the dynamic imports of src/cli/main.ts),
 //   and the code most commands share sits in two chunks (`core`: commander, the model, errors;
-//   `offline`: BTF, ELF and the estimator), so `bpfmem estimate` reads four files, not twenty.
+//   `offline`: BTF, ELF and the estimator), so `bpfmem estimate` reads five files (rolldown's
+//   runtime is one), not the nineteen of esbuild's splitting (test/cli/bundle.test.ts checks).
 // - commander's `require('node:child_process')` (for executable subcommands, which bpfmem has
 //   none of) is deferred to its first use: loading it, and the socket modules it pulls in, took
 //   5–7 ms of every start.
