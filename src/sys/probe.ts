@@ -14,7 +14,7 @@ import { readMemoryHierarchy, type MemoryHierarchy } from './cgroupfs-mount.js';
 import type { CgroupCounters } from './cgroupfs-parse.js';
 import { readCgroupCounters, readCgroupFile } from './cgroupfs-read.js';
 import { readPossibleCpus } from './host.js';
-import { describeMachine, profileOf, readKernelProfile, type MachineDescription } from './machine.js';
+import { describeMachine, profileOf, withRunningKernelBtf, type MachineDescription } from './machine.js';
 import { readLimits, readProcCgroup, readStatus, type ProcCgroupEntry } from './procfs.js';
 import { errnoCode, parseSigned } from './procfs-text.js';
 import { getRlimitMemlock, setRlimitMemlock, type Rlimit } from './rlimit.js';
@@ -144,7 +144,7 @@ export async function readExplainFacts(source: FactsSource, machine?: MachineDes
   const m = machine ?? (await describeMachine());
   // This machine's profile as `estimate` and the live backend see it (with the running kernel's
   // struct sizes from its BTF); a machine described by the caller gets the version's sizes.
-  const profile = machine ? profileOf(m) : await readKernelProfile();
+  const profile = machine ? profileOf(m) : await withRunningKernelBtf(profileOf(m));
   const base = {
     profile,
     regimeReason: m.regimeReason,
