@@ -21,8 +21,9 @@ describe.skipIf(!liveEnv.ok)('bpfmem probe against the running kernel', () => {
     const rlimit = getRlimitMemlock();
     const cgroup = ownCgroupLine();
     const r = await runProbe();
-    // A 129-page map made from a cgroup of its own: the kmem counter (v1) grows by about that
-    // (30 runs here: 127 to 131 pages; this process's own small kernel objects come and go).
+    // A 129-page map made from a cgroup of its own: the kmem counter (v1) grows by about that.
+    // 30 runs here with allocations on a 1 ms timer in the same process: 129 to 130 pages (with
+    // the earlier asynchronous counter reads: 124 to 179, and 209 once in CI).
     expect(r.charge).toMatchObject({ ok: true, charged: true, private: true, expected: 129 * 4096 });
     if (r.charge.ok) {
       expect(r.charge.delta).toBeGreaterThanOrEqual(129 * 4096 - 16 * 1024);
