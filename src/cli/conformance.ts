@@ -113,6 +113,7 @@ export function vmText(run: LabRun, st: Style): string {
     for (const c of g.checks) out.push(checkText(c, st));
   }
   out.push(st.dim(`VM ${run.vmSeconds.toFixed(1)} s (boot and guest), initramfs ${run.initramfs.cached ? 'from the cache' : `built in ${run.initramfs.seconds.toFixed(1)} s`}`) + '\n');
+  for (const f of run.failedBoots) out.push(st.warn(`an earlier boot died before bpfmem's guest started, and the VM was booted again: ${f}`) + '\n');
   return out.join('');
 }
 
