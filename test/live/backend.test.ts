@@ -90,8 +90,11 @@ describe.skipIf(!liveEnv.ok)('the live backend on the running kernel', () => {
     must(await b.removeCgroup('/pods/old'));
     const after = await b.snapshot();
     expect(after.cgroups.map((c) => c.path)).not.toContain('/pods/old');
-    // Reparented: /pods still holds the map's pages.
-    expect(kernelOf(after, '/pods')).toBeGreaterThanOrEqual(withMap - 4096);
+    // Reparented: /pods still holds the map's 256 pages of values. What /pods loses is the
+    // removed cgroup's own kernel objects and stock: nothing in 6 runs of this file alone here,
+    // 2 pages (8,192 bytes) in a full CI run on 2026-12-02, which failed the old bound of one.
+    expect(kernelOf(after, '/pods')).toBeGreaterThanOrEqual(256 * 4096);
+    expect(withMap - kernelOf(after, '/pods')).toBeLessThan(16 * 4096);
     must(await b.close('map', 'routes'));
   });
 
