@@ -16,7 +16,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
-import { must } from '../src/backend.js';
+import { must } from '../src/vocab/backend.js';
 import { LiveBackend } from '../src/live/backend.js';
 import { disposeAll } from '../src/live/cleanup.js';
 import { specFor } from './map-mix.js';

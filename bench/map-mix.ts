@@ -1,5 +1,5 @@
-import { MAP_FLAGS } from '../src/model/flags.js';
-import { mapSpec, type MapSpec } from '../src/model/maps/spec.js';
+import { MAP_FLAGS } from '../src/vocab/flags.js';
+import { mapSpec, type MapSpec } from '../src/vocab/map-spec.js';
 
 /**
  * The maps the live benches make (bench/inventory.ts, bench/serve.ts): the i-th of a mix where

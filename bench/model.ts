@@ -8,9 +8,9 @@
  * check (a plain loop over the same tree shape). Run: `npm run bench:model`.
  */
 import { performance } from 'node:perf_hooks';
-import { MAP_FLAGS } from '../src/model/flags.js';
+import { MAP_FLAGS } from '../src/vocab/flags.js';
 import { ModelKernel } from '../src/model/kernel.js';
-import { mapSpec } from '../src/model/maps/spec.js';
+import { mapSpec } from '../src/vocab/map-spec.js';
 import { profileOf } from '../src/model/profile.js';
 
 const INF = Number.POSITIVE_INFINITY;

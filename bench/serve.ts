@@ -19,11 +19,11 @@ import { existsSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
-import { must } from '../src/backend.js';
+import { must } from '../src/vocab/backend.js';
 import { LiveBackend } from '../src/live/backend.js';
 import { disposeAll } from '../src/live/cleanup.js';
 import { specFor } from './map-mix.js';
-import { formatDuration, parseDuration } from '../src/server/duration.js';
+import { formatDuration, parseDuration } from '../src/vocab/duration.js';
 import { liveSource, startServer } from '../src/server/index.js';
 import { freePort } from '../test/free-port.js';
 

@@ -59,8 +59,8 @@ await build({
     comments: { legal: true, annotation: true, jsdoc: false },
     codeSplitting: {
       groups: [
-        { name: 'core', priority: 2, test: /node_modules[\\/]commander[\\/]|src[\\/](errors|version)\.ts|src[\\/]model[\\/]|src[\\/]cli[\\/](context|io|table)\.ts|src[\\/]cli[\\/]render[\\/]common\.ts|src[\\/]scenario[\\/]parse-(fields|limits)\.ts|src[\\/]live[\\/]cleanup\.ts|src[\\/]inspect[\\/]json\.ts/ },
-        { name: 'offline', priority: 1, test: /src[\\/](btf|elf|estimate)[\\/]|src[\\/]btf-profile\.ts|src[\\/]sys[\\/](btf|host)\.ts|src[\\/]inspect[\\/](from-bpftool|inventory|labels)\.ts|src[\\/]cli[\\/]btf-option\.ts/ },
+        { name: 'core', priority: 2, test: /node_modules[\\/]commander[\\/]|src[\\/](vocab|model)[\\/]|src[\\/]cli[\\/](context|io|table)\.ts|src[\\/]cli[\\/]render[\\/]common\.ts|src[\\/]live[\\/]cleanup\.ts|src[\\/]inspect[\\/]json\.ts/ },
+        { name: 'offline', priority: 1, test: /src[\\/](btf|elf|estimate)[\\/]|src[\\/]sys[\\/]bpf[\\/]vmlinux\.ts|src[\\/]sys[\\/]proc[\\/]host\.ts|src[\\/]inspect[\\/](from-bpftool|inventory|labels)\.ts|src[\\/]cli[\\/]btf-option\.ts/ },
       ],
     },
   },

@@ -20,7 +20,7 @@ export type {
   TaskState,
   UpdateContext,
   UserState,
-} from './backend.js';
+} from './vocab/backend.js';
 export { parseScenario, formatScenarioError, SCENARIO_LIMITS } from './scenario/parse.js';
 export type { ScenarioError, ParseScenarioResult } from './scenario/parse.js';
 export { runScenario, scenarioProfile } from './scenario/run.js';
@@ -32,11 +32,11 @@ export type { Estimate, MapEstimate, ProgEstimate, NamedSpec } from './estimate/
 export { parseMapSpec } from './estimate/spec.js';
 export { runCli } from './cli/main.js';
 export type { Io } from './cli/io.js';
-export { BpfmemError } from './errors.js';
-export type { ErrorCode } from './errors.js';
-export { VERSION } from './version.js';
-export { ensureMemlock, planMemlock, memlockRegime } from './memlock.js';
-export type { EnsureMemlockResult, MemlockPlan, MemlockPlanInput, MemlockRegime } from './memlock.js';
+export { BpfmemError } from './vocab/errors.js';
+export type { ErrorCode } from './vocab/errors.js';
+export { VERSION } from './vocab/bpfmem-version.js';
+export { ensureMemlock, planMemlock, memlockRegime } from './live/memlock.js';
+export type { EnsureMemlockResult, MemlockPlan, MemlockPlanInput, MemlockRegime } from './live/memlock.js';
 export { parseBpfObject } from './elf/index.js';
 export { objectSpecs } from './estimate/object.js';
 export { objectMaps, objectProgs } from './estimate/object-plan.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { BpfmemError } from '../errors.js';
+import { BpfmemError } from '../vocab/errors.js';
 import { assemble, disassemble, INSN_SIZE } from './assemble.js';
 import { call, exit, ja, jmpImm, label, ldMapFd, mov64Imm, R0, R1, type ProgramItem } from './insn.js';
 import { decodeOpcode, encodeOpcode } from './opcode.js';

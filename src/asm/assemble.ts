@@ -1,4 +1,4 @@
-import { BpfmemError } from '../errors.js';
+import { BpfmemError } from '../vocab/errors.js';
 import { decodeOpcode, encodeOpcode } from './opcode.js';
 import { isLabel, isWide, type Insn, type ProgramItem, type Register } from './insn.js';
 

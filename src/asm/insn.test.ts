@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { BpfmemError } from '../errors.js';
+import { BpfmemError } from '../vocab/errors.js';
 import { assemble } from './assemble.js';
 import {
   alu32Imm,

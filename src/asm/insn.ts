@@ -1,4 +1,4 @@
-import { BpfmemError } from '../errors.js';
+import { BpfmemError } from '../vocab/errors.js';
 import { HELPERS, type HelperName } from './helpers.js';
 import type { AluOp, JmpOp, Opcode, Size } from './opcode.js';
 

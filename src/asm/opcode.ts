@@ -1,4 +1,4 @@
-import { BpfmemError } from '../errors.js';
+import { BpfmemError } from '../vocab/errors.js';
 
 /**
  * The opcode byte of an eBPF instruction, as named fields.

@@ -1,13 +1,13 @@
 import { Option } from 'commander';
-import { profileWithBtf, structSizesFromBtf } from '../btf-profile.js';
+import { profileWithBtf, structSizesFromBtf } from '../vocab/btf-sizes.js';
 import type { KernelProfile } from '../model/profile.js';
 import type { StructSizes } from '../model/structs.js';
-import { readBtfFile } from '../sys/btf.js';
+import { readBtfFile } from '../sys/bpf/vmlinux.js';
 
 /**
  * `--btf FILE` of `bpfmem estimate` and `bpfmem simulate`: the struct sizes of the kernel the
  * estimate is for, read from that kernel's BTF (its `/sys/kernel/btf/vmlinux`, copied), so that
- * sizes the model never wrote down are exact (src/btf-profile.ts). The version, CPUs, page size
+ * sizes the model never wrote down are exact (src/vocab/btf-sizes.ts). The version, CPUs, page size
  * and regime still come from the other options: BTF gives sizes, the version gives behaviour.
  */
 export const btfOption = (): Option =>

@@ -1,5 +1,5 @@
 import { Option } from 'commander';
-import { BpfmemError } from '../errors.js';
+import { BpfmemError } from '../vocab/errors.js';
 import type { Io } from './io.js';
 
 /** What a command's action leaves for `runCli` to return. */

@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { CHAPTERS } from '../demo/chapters.js';
 import { withKernel } from '../scenario/overrides.js';
 import type { RunResult, StepResult } from '../scenario/run.js';
-import type { KnownSnapshot } from '../backend.js';
+import type { KnownSnapshot } from '../vocab/backend.js';
 import { styleFor, type Style } from './io.js';
 import { jsonOption, type CommandContext } from './context.js';
 import { json } from './render/common.js';

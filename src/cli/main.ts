@@ -1,9 +1,9 @@
 import { Command, CommanderError } from 'commander';
-import { BpfmemError, exitCodeOf } from '../errors.js';
-import { didYouMean } from '../scenario/parse-fields.js';
+import { BpfmemError, exitCodeOf } from '../vocab/errors.js';
+import { didYouMean } from '../vocab/fields.js';
 import type { Io } from './io.js';
 import { jsonOption, type CommandContext } from './context.js';
-import { VERSION } from '../version.js';
+import { VERSION } from '../vocab/bpfmem-version.js';
 
 type CommandModule = (ctx: CommandContext) => Promise<Command>;
 

@@ -1,9 +1,9 @@
 import { Command } from 'commander';
-import { capNames, hasCap } from '../explain/caps.js';
+import { capNames, hasCap } from '../vocab/caps.js';
 import type { Regime } from '../model/profile.js';
-import { formatBytes } from '../model/units.js';
-import { formatVersion } from '../model/version.js';
-import { runProbe, type ChargeProbe, type LibraryProbe, type PrechargeProbe, type ProbeReport } from '../sys/probe.js';
+import { formatBytes } from '../vocab/units.js';
+import { formatVersion } from '../vocab/kernel-version.js';
+import { runProbe, type ChargeProbe, type LibraryProbe, type PrechargeProbe, type ProbeReport } from '../live/probe.js';
 import { styleFor, type Style } from './io.js';
 import { jsonOption, type CommandContext } from './context.js';
 import { json } from './render/common.js';

@@ -1,7 +1,7 @@
 import { Command, Option } from 'commander';
-import { BpfmemError } from '../errors.js';
+import { BpfmemError } from '../vocab/errors.js';
 import { track, untrack, type Disposable } from '../live/cleanup.js';
-import { formatDuration, parseDuration } from '../server/duration.js';
+import { formatDuration, parseDuration } from '../vocab/duration.js';
 import type { InventorySource, RunningServer, ServeOptions } from '../server/index.js';
 import type { CommandContext } from './context.js';
 

@@ -1,12 +1,12 @@
 import { Command, Option } from 'commander';
-import { BpfmemError } from '../errors.js';
+import { BpfmemError } from '../vocab/errors.js';
 import type { Regime } from '../model/profile.js';
 import { formatScenarioError, parseScenario } from '../scenario/parse.js';
 import type { RunResult } from '../scenario/run.js';
-import { simulate as simulateScenario } from '../scenario/result-json.js';
-import { readBtfFile } from '../sys/btf.js';
+import { simulate as simulateScenario } from '../simulate/result-json.js';
+import { readBtfFile } from '../sys/bpf/vmlinux.js';
 import { btfOption } from './btf-option.js';
-import type { KnownSnapshot } from '../backend.js';
+import type { KnownSnapshot } from '../vocab/backend.js';
 import type { Scenario } from '../scenario/types.js';
 import { styleFor } from './io.js';
 import { jsonOption, readInput, type CommandContext } from './context.js';
@@ -21,7 +21,7 @@ export async function loadScenario(ctx: CommandContext, file: string): Promise<S
   return parsed.scenario;
 }
 
-export { simulate } from '../scenario/result-json.js';
+export { simulate } from '../simulate/result-json.js';
 
 export function simulateCommand(ctx: CommandContext): Command {
   return new Command('simulate')

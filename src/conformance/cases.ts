@@ -1,7 +1,7 @@
-import { MAP_FLAGS } from '../model/flags.js';
+import { MAP_FLAGS } from '../vocab/flags.js';
 import { mapTypeExists } from '../model/maps/index.js';
-import { mapSpec, type MapSpec } from '../model/maps/spec.js';
-import type { MapType } from '../model/maptypes.js';
+import { mapSpec, type MapSpec } from '../vocab/map-spec.js';
+import type { MapType } from '../vocab/maptypes.js';
 import type { KernelProfile } from '../model/profile.js';
 
 /**

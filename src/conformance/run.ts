@@ -1,8 +1,8 @@
-import { type Backend, type CgroupState, type Outcome, type Snapshot, must } from '../backend.js';
+import { type Backend, type CgroupState, type Outcome, type Snapshot, must } from '../vocab/backend.js';
 import { ModelBackend } from '../model/backend.js';
 import { ModelKernel } from '../model/kernel.js';
-import { mapSpec, type MapSpec } from '../model/maps/spec.js';
-import { PERCPU_MAP_TYPES } from '../model/maptypes.js';
+import { mapSpec, type MapSpec } from '../vocab/map-spec.js';
+import { PERCPU_MAP_TYPES } from '../vocab/maptypes.js';
 import type { KernelProfile } from '../model/profile.js';
 import { parseScenario } from '../scenario/parse.js';
 import { runScenarioSteps } from './scenario.js';
@@ -285,7 +285,7 @@ async function boundaryCase(i: number, b: BoundaryCase, kernel: Backend, profile
         // One page either way of the base read:
         // - the probe task may fault a page of its own while it works (measured: now and then one);
         // - a page of charge stock may still be counted in the base: another CPU's stock is drained
-        //   by a work item that may not have run when the base was read (src/sys/cgroupfs.ts
+        //   by a work item that may not have run when the base was read (src/sys/cgroup/cgroupfs.ts
         //   drainStock), and a charge that would pass `max` drains every stock before it fails
         //   (mm/memcontrol.c try_charge_memcg(): `if (!drained) { drain_all_stock(mem_over_limit); …
         //   goto retry; }`), so that page is headroom the creation gets. Measured in the kernel lab

@@ -1,4 +1,4 @@
-import type { Backend, Outcome, Snapshot } from '../backend.js';
+import type { Backend, Outcome, Snapshot } from '../vocab/backend.js';
 import { ModelBackend } from '../model/backend.js';
 import type { KernelProfile } from '../model/profile.js';
 import { runStep } from '../scenario/run.js';
@@ -29,7 +29,7 @@ export async function runScenarioSteps(
   let objects = 0;
   let slack = 0;
   // Cgroups cost their parents their own structures (cgroupAllowance); on v2 the live backend's
-  // `/` also holds the leaf its root tasks live in (src/sys/cgroupfs.ts V2_ROOT_TASKS).
+  // `/` also holds the leaf its root tasks live in (src/sys/cgroup/cgroupfs.ts V2_ROOT_TASKS).
   const cgroups = scenario.cgroups.length + (profile.cgroupVersion === 2 ? 1 : 0);
   const allowance = (): number => tol + scenario.tasks.length * 32 * 1024 + objects * 1024 + slack + cgroups * cgroupAllowance(profile);
   const compareAll = (index: number, k: Snapshot, m: Snapshot): void => {

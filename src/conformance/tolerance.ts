@@ -1,5 +1,5 @@
 import { mapTypeModel } from '../model/maps/index.js';
-import type { MapSpec } from '../model/maps/spec.js';
+import type { MapSpec } from '../vocab/map-spec.js';
 import { cacheShape, percpuCacheSlack } from '../model/memalloc.js';
 import { chargeBytes } from '../model/memcg.js';
 import type { KernelProfile } from '../model/profile.js';

@@ -1,7 +1,7 @@
-import type { KnownMapState as MapState, KnownSnapshot as Snapshot } from '../backend.js';
+import type { KnownMapState as MapState, KnownSnapshot as Snapshot } from '../vocab/backend.js';
 import type { KernelOverrides } from '../scenario/overrides.js';
 import type { RunResult } from '../scenario/run.js';
-import { formatBytes } from '../model/units.js';
+import { formatBytes } from '../vocab/units.js';
 
 /**
  * The demo: the seed problems of BPF memory accounting, each told by a scenario of

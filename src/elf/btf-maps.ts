@@ -2,7 +2,7 @@ import type { Btf, BtfComposite, BtfDatasec, BtfMember } from '../btf/index.js';
 import { aKind, resolveSize, skipModsAndTypedefs } from './btf-libbpf.js';
 import { quote, SHT, type ElfFile, type ElfSection } from './elf.js';
 import { kernelName, mapLoadTime } from './names.js';
-import { MAP_TYPES } from '../model/maptypes.js';
+import { MAP_TYPES } from '../vocab/maptypes.js';
 import type { DatasecFixup } from './fixup.js';
 import type { LibbpfGeneration, ObjectMap } from './types.js';
 

@@ -3,7 +3,7 @@ import { alignOf, resolveSize } from './btf-libbpf.js';
 import { quote, SHF, SHN_UNDEF, SHT, STB, STT, type ElfFile, type ElfSection } from './elf.js';
 import type { DatasecFixup } from './fixup.js';
 import { internalMapName } from './names.js';
-import { MAP_TYPES } from '../model/maptypes.js';
+import { MAP_TYPES } from '../vocab/maptypes.js';
 import type { LibbpfGeneration, ObjectMap } from './types.js';
 
 /*

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { encodeBtf, type BtfTypeSpec } from '../btf/index.js';
-import { BpfmemError } from '../errors.js';
+import { BpfmemError } from '../vocab/errors.js';
 import { fixtureBytes, toolchain } from '../../test/fixtures/bpf/build.js';
 import { writeElf, type ElfSpec, type SectionSpec, type SymbolSpec } from '../../test/fixtures/bpf/elf-writer.js';
 import { internalMapName, kernelName, objectName, parseBpfObject } from './index.js';

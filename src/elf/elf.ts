@@ -1,4 +1,4 @@
-import { BpfmemError } from '../errors.js';
+import { BpfmemError } from '../vocab/errors.js';
 
 /*
  * An ELF64 little-endian reader for BPF relocatable objects (include/uapi/linux/elf.h, the System V

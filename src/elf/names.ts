@@ -1,7 +1,7 @@
-import { MAP_TYPES } from '../model/maptypes.js';
+import { MAP_TYPES } from '../vocab/maptypes.js';
 import type { ObjectMap } from './types.js';
 
-/* Names as libbpf gives them; map type ids are src/model/maptypes.ts's. */
+/* Names as libbpf gives them; map type ids are src/vocab/maptypes.ts's. */
 
 /** `BPF_OBJ_NAME_LEN`: names are at most 15 bytes and a NUL. */
 export const BPF_OBJ_NAME_LEN = 16;

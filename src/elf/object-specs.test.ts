@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { encodeBtf, parseBtf, type Btf, type BtfTypeSpec } from '../btf/index.js';
-import { BpfmemError } from '../errors.js';
+import { BpfmemError } from '../vocab/errors.js';
 import { estimateMaps } from '../estimate/maps.js';
 import { adjustRingbufSize, objectSpecs, type ObjectSpec } from '../estimate/object.js';
-import { mapSpec, type MapSpec } from '../model/maps/spec.js';
+import { mapSpec, type MapSpec } from '../vocab/map-spec.js';
 import { profileOf, type KernelProfile } from '../model/profile.js';
 import { fixtureBytes, toolchain } from '../../test/fixtures/bpf/build.js';
 import { parseBpfObject, type BpfObject, type LibbpfGeneration } from './index.js';

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { BpfmemError } from '../errors.js';
-import { MAP_TYPES, type MapType } from '../model/maptypes.js';
-import { MAP_FLAGS, type MapFlag } from '../model/flags.js';
+import { BpfmemError } from '../vocab/errors.js';
+import { MAP_TYPES, type MapType } from '../vocab/maptypes.js';
+import { MAP_FLAGS, type MapFlag } from '../vocab/flags.js';
 import { fixtureBytes, toolchain } from '../../test/fixtures/bpf/build.js';
 import { parseBpfObject, type LibbpfGeneration, type ObjectMap } from './index.js';
 

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { BpfmemError } from '../errors.js';
+import { BpfmemError } from '../vocab/errors.js';
 import { estimateMaps } from '../estimate/maps.js';
 import { objectSpecs } from '../estimate/object.js';
 import { profileOf } from '../model/profile.js';

@@ -3,7 +3,7 @@ import { aKind, isFuncPtr, resolveType } from './btf-libbpf.js';
 import { quote, SHF, SHT, type ElfFile } from './elf.js';
 import type { DatasecFixup } from './fixup.js';
 import { kernelName } from './names.js';
-import { MAP_TYPES } from '../model/maptypes.js';
+import { MAP_TYPES } from '../vocab/maptypes.js';
 import type { LibbpfGeneration, ObjectMap } from './types.js';
 
 /*

@@ -25,7 +25,7 @@ export interface ObjectMap {
   readonly source: ObjectMapSource;
   /** The ELF section the definition lives in (`.maps`, `.data.foo`, `maps`, `.struct_ops.link`, …). */
   readonly section: string;
-  /** `enum bpf_map_type` (src/model/maptypes.ts names them). */
+  /** `enum bpf_map_type` (src/vocab/maptypes.ts names them). */
   readonly type: number;
   readonly keySize: number;
   /** For struct_ops, the size of the object's own struct: the kernel's value type replaces it at load. */

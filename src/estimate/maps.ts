@@ -1,6 +1,6 @@
 import { ModelKernel } from '../model/kernel.js';
-import type { Errno } from '../model/errno.js';
-import type { MapSpec } from '../model/maps/spec.js';
+import type { Errno } from '../vocab/errno.js';
+import type { MapSpec } from '../vocab/map-spec.js';
 import type { KernelProfile } from '../model/profile.js';
 
 /** A map to estimate, by name, with how many entries are inserted after creation. */

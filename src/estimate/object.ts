@@ -1,12 +1,12 @@
 import type { Btf } from '../btf/index.js';
 import { isFuncPtr } from '../elf/btf-libbpf.js';
 import type { BpfObject, ObjectMap } from '../elf/index.js';
-import { BpfmemError } from '../errors.js';
-import { mapTypeById } from '../model/maptypes.js';
-import type { MapSpec } from '../model/maps/spec.js';
+import { BpfmemError } from '../vocab/errors.js';
+import { mapTypeById } from '../vocab/maptypes.js';
+import type { MapSpec } from '../vocab/map-spec.js';
 import type { KernelProfile } from '../model/profile.js';
-import { roundUp } from '../model/units.js';
-import { atLeast } from '../model/version.js';
+import { roundUp } from '../vocab/units.js';
+import { atLeast } from '../vocab/kernel-version.js';
 
 /**
  * From a parsed BPF object to the map specs libbpf would hand to BPF_MAP_CREATE on a host of a

@@ -1,7 +1,7 @@
 import { memlockDependsOnContents } from '../model/maps/memlock.js';
-import type { MapSpec } from '../model/maps/spec.js';
-import { didYouMean, quote } from '../scenario/parse-fields.js';
-import { U32_MAX } from '../scenario/parse-limits.js';
+import type { MapSpec } from '../vocab/map-spec.js';
+import { didYouMean, quote } from '../vocab/fields.js';
+import { U32_MAX } from '../vocab/limits.js';
 import type { NamedSpec } from './maps.js';
 
 /**

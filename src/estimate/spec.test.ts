@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { MAP_FLAGS } from '../model/flags.js';
-import { MAP_TYPE_NAMES } from '../model/maptypes.js';
+import { MAP_FLAGS } from '../vocab/flags.js';
+import { MAP_TYPE_NAMES } from '../vocab/maptypes.js';
 import { parseMapSpec } from './spec.js';
 
 describe('parseMapSpec: good specs', () => {

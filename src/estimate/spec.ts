@@ -1,4 +1,4 @@
-import type { MapSpec } from '../model/maps/spec.js';
+import type { MapSpec } from '../vocab/map-spec.js';
 import {
   didYouMean,
   parseFlagsField,
@@ -8,8 +8,8 @@ import {
   parseU32Size,
   quote,
   type Parsed,
-} from '../scenario/parse-fields.js';
-import { U32_MAX } from '../scenario/parse-limits.js';
+} from '../vocab/fields.js';
+import { U32_MAX } from '../vocab/limits.js';
 
 /**
  * The `--map SPEC` of `bpfmem estimate`:

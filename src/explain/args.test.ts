@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { BpfmemError } from '../errors.js';
+import { BpfmemError } from '../vocab/errors.js';
 import { parseCgroupArg, parseErrnoArg, parseNeedArg, parsePidArg } from './args.js';
 
 describe('explain arguments', () => {

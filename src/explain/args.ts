@@ -1,6 +1,6 @@
-import { BpfmemError } from '../errors.js';
-import { ERRNO, errnoName, isErrno, type Errno } from '../model/errno.js';
-import { parseSize } from '../model/units.js';
+import { BpfmemError } from '../vocab/errors.js';
+import { ERRNO, errnoName, isErrno, type Errno } from '../vocab/errno.js';
+import { parseSize } from '../vocab/units.js';
 
 /**
  * Parsers of `bpfmem explain`'s arguments. Each returns the value or throws a one-line

@@ -3,11 +3,11 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { NamedSpec } from '../estimate/maps.js';
-import type { Errno } from '../model/errno.js';
-import { MAP_FLAGS } from '../model/flags.js';
-import { mapSpec } from '../model/maps/spec.js';
+import type { Errno } from '../vocab/errno.js';
+import { MAP_FLAGS } from '../vocab/flags.js';
+import { mapSpec } from '../vocab/map-spec.js';
 import { makeProfile, type CgroupVersion, type Regime } from '../model/profile.js';
-import { CAP } from './caps.js';
+import { CAP } from '../vocab/caps.js';
 import { explain, exitStatusOf, type Explanation } from './explain.js';
 import type { CgroupLevel, ExplainFacts, ExplainRequest, TaskFacts } from './facts.js';
 

@@ -1,7 +1,7 @@
-import type { Errno } from '../model/errno.js';
-import { formatBytes } from '../model/units.js';
-import { formatVersion } from '../model/version.js';
-import { mapPermission, progPermission } from './caps.js';
+import type { Errno } from '../vocab/errno.js';
+import { formatBytes } from '../vocab/units.js';
+import { formatVersion } from '../vocab/kernel-version.js';
+import { mapPermission, progPermission } from '../vocab/caps.js';
 import { causesOf, type Cause } from './causes.js';
 import type { ExplainFacts, ExplainRequest } from './facts.js';
 import { needOf, type Need } from './need.js';

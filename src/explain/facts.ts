@@ -1,10 +1,10 @@
-import type { Errno } from '../model/errno.js';
+import type { Errno } from '../vocab/errno.js';
 import type { KernelProfile } from '../model/profile.js';
 import type { NamedSpec } from '../estimate/maps.js';
 
 /**
  * What `explain` reasons from: the facts of a task and its memory cgroups, read by
- * src/sys/probe.ts (`readExplainFacts`) or made by hand in tests. Plain data, no I/O.
+ * src/live/probe.ts (`readExplainFacts`) or made by hand in tests. Plain data, no I/O.
  */
 
 /** A resource limit in bytes, soft and hard; `Infinity` for unlimited. */
@@ -54,7 +54,7 @@ export interface TaskFacts {
 export interface ExplainFacts {
   /** This kernel (version, possible CPUs, page size, cgroup version) and its regime. */
   readonly profile: KernelProfile;
-  /** Why the regime is what it is (src/sys/machine.ts `regimeOf`). */
+  /** Why the regime is what it is (src/live/machine.ts `regimeOf`). */
   readonly regimeReason: string;
   /** The task; undefined when only a cgroup was named (`--cgroup`). */
   readonly task: TaskFacts | undefined;

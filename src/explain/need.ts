@@ -1,5 +1,5 @@
 import { estimateMaps, type Estimate } from '../estimate/maps.js';
-import type { Errno } from '../model/errno.js';
+import type { Errno } from '../vocab/errno.js';
 import type { KernelProfile } from '../model/profile.js';
 import type { ExplainRequest } from './facts.js';
 

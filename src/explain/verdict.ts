@@ -1,6 +1,6 @@
-import type { Errno } from '../model/errno.js';
-import { formatBytes } from '../model/units.js';
-import { hasCap } from './caps.js';
+import type { Errno } from '../vocab/errno.js';
+import { formatBytes } from '../vocab/units.js';
+import { hasCap } from '../vocab/caps.js';
 import type { CgroupLevel, ExplainFacts } from './facts.js';
 import type { Need } from './need.js';
 

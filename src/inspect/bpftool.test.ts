@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { BpfmemError } from '../errors.js';
+import { BpfmemError } from '../vocab/errors.js';
 import { BPFTOOL_INPUT_LIMIT, describeJsonError, parseBpftoolMaps, parseBpftoolProgs, readBpftoolFile } from './bpftool.js';
 
 /** Output of Debian's bpftool 7.1 on Linux 6.18, captured by test/fixtures/bpftool/capture.sh. */

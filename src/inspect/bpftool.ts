@@ -1,7 +1,7 @@
 import { open } from 'node:fs/promises';
 import * as v from 'valibot';
-import { BpfmemError } from '../errors.js';
-import { isMapType, type MapType } from '../model/maptypes.js';
+import { BpfmemError } from '../vocab/errors.js';
+import { isMapType, type MapType } from '../vocab/maptypes.js';
 import { mapId, PROG_TYPES, progId, type MapId, type ProgId, type ProgType } from '../sys/bpf/types.js';
 
 /**

@@ -1,5 +1,5 @@
 import { fdinfoMemlock } from '../model/maps/memlock.js';
-import { MAP_TYPES } from '../model/maptypes.js';
+import { MAP_TYPES } from '../vocab/maptypes.js';
 import { makeProfile, type KernelProfile, type ProfileInput } from '../model/profile.js';
 import type { BpftoolMap, BpftoolProg } from './bpftool.js';
 import { modelKnowsMemlock, specOf, type Holder, type InventoryInput, type RawMap, type RawProg } from './inventory.js';

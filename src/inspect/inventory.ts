@@ -1,8 +1,8 @@
 import { estimateMaps } from '../estimate/maps.js';
 import { mapTypeModel } from '../model/maps/index.js';
 import { fdinfoMemlock, memlockDependsOnContents } from '../model/maps/memlock.js';
-import { mapSpec, type MapSpec } from '../model/maps/spec.js';
-import { isMapType, mapTypeById, type MapType } from '../model/maptypes.js';
+import { mapSpec, type MapSpec } from '../vocab/map-spec.js';
+import { isMapType, mapTypeById, type MapType } from '../vocab/maptypes.js';
 import type { KernelProfile } from '../model/profile.js';
 import { labelOf, type CgroupLabel } from './labels.js';
 

@@ -1,5 +1,5 @@
 import type { KernelProfile } from '../model/profile.js';
-import { formatVersion } from '../model/version.js';
+import { formatVersion } from '../vocab/kernel-version.js';
 import type { CgroupEntry, ChargedTo, Holder, Inventory, MapEntry, ProgEntry } from './inventory.js';
 import type { Summary } from './summary.js';
 

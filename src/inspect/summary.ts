@@ -1,5 +1,5 @@
-import { PERCPU_MAP_TYPES } from '../model/maptypes.js';
-import { formatBytes } from '../model/units.js';
+import { PERCPU_MAP_TYPES } from '../vocab/maptypes.js';
+import { formatBytes } from '../vocab/units.js';
 import type { CgroupEntry, Inventory, MapEntry } from './inventory.js';
 
 /** Something on this machine worth acting on. */

@@ -1,14 +1,14 @@
 import { stat } from 'node:fs/promises';
-import { type Backend, type CgroupState, type Outcome, type Snapshot, must } from '../backend.js';
+import { type Backend, type CgroupState, type Outcome, type Snapshot, must } from '../vocab/backend.js';
 import { settled as settledIn } from '../conformance/run.js';
 import { tolerance } from '../conformance/tolerance.js';
 import type { LiveBackend } from '../live/backend.js';
 import { ModelBackend } from '../model/backend.js';
-import { MAP_FLAGS } from '../model/flags.js';
-import { mapSpec } from '../model/maps/spec.js';
+import { MAP_FLAGS } from '../vocab/flags.js';
+import { mapSpec } from '../vocab/map-spec.js';
 import type { KernelProfile } from '../model/profile.js';
-import { readMemoryHierarchy } from '../sys/cgroupfs-mount.js';
-import { isUnavailable, MapIterator, readCgroupIds } from '../sys/mapiter.js';
+import { readMemoryHierarchy } from '../sys/cgroup/mount.js';
+import { isUnavailable, MapIterator, readCgroupIds } from '../sys/iter/mapiter.js';
 
 /**
  * The cgroup v2 facts the kernel lab proves inside the guest, each by doing the same thing on the

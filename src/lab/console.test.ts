@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { BpfmemError } from '../errors.js';
+import { BpfmemError } from '../vocab/errors.js';
 import { encodeError, encodeResult, parseConsole } from './console.js';
 
 const payload = JSON.stringify({ version: 1, kernel: { release: '6.12.117+deb12-cloud-amd64' }, text: 'é ✓ '.repeat(50) });

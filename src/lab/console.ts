@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { BpfmemError } from '../errors.js';
+import { BpfmemError } from '../vocab/errors.js';
 
 /**
  * How the guest hands its result to the host over the serial console, where kernel messages

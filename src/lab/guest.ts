@@ -6,8 +6,8 @@ import type { ConformanceReport } from '../conformance/report.js';
 import { LiveBackend } from '../live/backend.js';
 import type { KernelProfile } from '../model/profile.js';
 import { STRUCT_SIZES_6_18, type StructSizes } from '../model/structs.js';
-import { readKernelProfile } from '../sys/machine.js';
-import { VMLINUX_BTF_PATH } from '../sys/btf.js';
+import { readKernelProfile } from '../live/machine.js';
+import { VMLINUX_BTF_PATH } from '../sys/bpf/vmlinux.js';
 import { runChecks, type CheckResult } from './checks.js';
 import { existsSync } from 'node:fs';
 

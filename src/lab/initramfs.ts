@@ -7,7 +7,7 @@ import { dirname, join, posix, relative } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Readable } from 'node:stream';
 import { promisify } from 'node:util';
-import { BpfmemError } from '../errors.js';
+import { BpfmemError } from '../vocab/errors.js';
 import { cpioChunks, type CpioEntry } from './cpio.js';
 
 /**

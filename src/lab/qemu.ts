@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { BpfmemError } from '../errors.js';
+import { BpfmemError } from '../vocab/errors.js';
 
 /**
  * Boots a kernel and an initramfs under qemu with TCG (software emulation: `-enable-kvm` exists

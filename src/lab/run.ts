@@ -1,7 +1,7 @@
 import { constants } from 'node:fs';
 import { access, stat } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
-import { BpfmemError } from '../errors.js';
+import { BpfmemError } from '../vocab/errors.js';
 import { DATA, parseConsole } from './console.js';
 import { guestCmdline, type GuestOptions, type GuestResult } from './guest.js';
 import { buildInitramfs, type Initramfs } from './initramfs.js';

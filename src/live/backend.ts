@@ -12,15 +12,15 @@ import type {
   TaskState,
   UpdateContext,
   UpdateOptions,
-} from '../backend.js';
-import { BpfmemError } from '../errors.js';
-import { errnoName, isErrno, type Errno } from '../model/errno.js';
-import type { MapSpec } from '../model/maps/spec.js';
+} from '../vocab/backend.js';
+import { BpfmemError } from '../vocab/errors.js';
+import { errnoName, isErrno, type Errno } from '../vocab/errno.js';
+import type { MapSpec } from '../vocab/map-spec.js';
 import type { KernelProfile } from '../model/profile.js';
-import { CgroupFs } from '../sys/cgroupfs.js';
-import type { CgroupCounters } from '../sys/cgroupfs-parse.js';
-import { readKernelProfile } from '../sys/machine.js';
-import { readFdinfo } from '../sys/procfs-fdinfo.js';
+import { CgroupFs } from '../sys/cgroup/cgroupfs.js';
+import type { CgroupCounters } from '../sys/cgroup/parse.js';
+import { readKernelProfile } from './machine.js';
+import { readFdinfo } from '../sys/proc/fdinfo.js';
 import { isClosing, track, untrack } from './cleanup.js';
 import { insertKind, UNSUPPORTED_INSERT } from './keys.js';
 import { LiveWorker } from './pool.js';

@@ -1,6 +1,6 @@
-import { PERCPU_MAP_TYPES, type MapType } from '../model/maptypes.js';
-import type { MapSpec } from '../model/maps/spec.js';
-import { roundUp } from '../model/units.js';
+import { PERCPU_MAP_TYPES, type MapType } from '../vocab/maptypes.js';
+import type { MapSpec } from '../vocab/map-spec.js';
+import { roundUp } from '../vocab/units.js';
 
 /**
  * Keys and values for inserting the n-th new element of a map through BPF_MAP_UPDATE_ELEM,

@@ -1,4 +1,4 @@
-import type { MapSpec } from '../model/maps/spec.js';
+import type { MapSpec } from '../vocab/map-spec.js';
 
 /**
  * What the live backend asks its workers to do, and what they answer. A worker is a child

@@ -24,7 +24,7 @@ import {
   stxMem,
   type ProgramItem,
 } from '../asm/index.js';
-import type { MapSpec } from '../model/maps/spec.js';
+import type { MapSpec } from '../vocab/map-spec.js';
 
 /**
  * The socket filter that inserts into a map from softirq: attached to a UDP socket on

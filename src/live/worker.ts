@@ -5,12 +5,12 @@
  */
 import { createSocket } from 'node:dgram';
 import { mapCreate, mapDelete, mapGetFdById, mapId, mapInfo, mapLookup, mapUpdate, progInfo, progLoad, closeFd } from '../sys/bpf/index.js';
-import { getRlimitMemlock, setRlimitMemlock } from '../sys/rlimit.js';
-import { attachSocketFilter, closeSocket, udpSocket } from '../sys/net.js';
-import { setAffinity } from '../sys/sched.js';
+import { getRlimitMemlock, setRlimitMemlock } from '../sys/proc/rlimit.js';
+import { attachSocketFilter, closeSocket, udpSocket } from '../sys/proc/net.js';
+import { setAffinity } from '../sys/proc/sched.js';
 import { SyscallError } from '../sys/bpf/syscall.js';
 import { assemble, exit, mov64Imm, type ProgramItem } from '../asm/index.js';
-import type { MapSpec } from '../model/maps/spec.js';
+import type { MapSpec } from '../vocab/map-spec.js';
 import { insertKind, keyFor, valueFor } from './keys.js';
 import { COUNTER_VALUE_SIZE, counterValue, insertFilter, readCounter } from './softirq.js';
 import type { WorkerError, WorkerOk, WorkerRequest, WorkerValue } from './protocol.js';

@@ -1,6 +1,6 @@
-import type { Backend, CgroupLimits, KnownSnapshot, Outcome, TaskSpec, UpdateContext, UpdateOptions } from '../backend.js';
+import type { Backend, CgroupLimits, KnownSnapshot, Outcome, TaskSpec, UpdateContext, UpdateOptions } from '../vocab/backend.js';
 import { ModelKernel } from './kernel.js';
-import type { MapSpec } from './maps/spec.js';
+import type { MapSpec } from '../vocab/map-spec.js';
 import type { KernelProfile } from './profile.js';
 
 /** The model behind the {@link Backend} seam: a {@link ModelKernel} in memory. */

@@ -1,9 +1,9 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type { KnownSnapshot as Snapshot } from '../backend.js';
-import { MAP_FLAGS } from './flags.js';
+import type { KnownSnapshot as Snapshot } from '../vocab/backend.js';
+import { MAP_FLAGS } from '../vocab/flags.js';
 import { ModelKernel } from './kernel.js';
-import { mapSpec, type MapSpec } from './maps/spec.js';
+import { mapSpec, type MapSpec } from '../vocab/map-spec.js';
 import { profileOf } from './profile.js';
 
 /*

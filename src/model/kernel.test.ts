@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { type KnownSnapshot as Snapshot, must } from '../backend.js';
+import { type KnownSnapshot as Snapshot, must } from '../vocab/backend.js';
 import { ModelKernel } from './kernel.js';
-import { mapSpec, type MapSpec } from './maps/spec.js';
+import { mapSpec, type MapSpec } from '../vocab/map-spec.js';
 import { profileOf, type ProfileInput } from './profile.js';
-import { MAP_FLAGS } from './flags.js';
+import { MAP_FLAGS } from '../vocab/flags.js';
 
 const INF = Number.POSITIVE_INFINITY;
 const MiB = 1024 * 1024;

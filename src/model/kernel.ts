@@ -11,18 +11,18 @@ import type {
   TaskState,
   UpdateContext,
   UserState,
-} from '../backend.js';
-import type { Errno } from './errno.js';
+} from '../vocab/backend.js';
+import type { Errno } from '../vocab/errno.js';
 import type { Alloc, ElementModel } from './maps/alloc.js';
 import { checkMapCreate, mapTypeModel } from './maps/index.js';
 import { fdinfoMemlock } from './maps/memlock.js';
-import type { MapSpec } from './maps/spec.js';
+import type { MapSpec } from '../vocab/map-spec.js';
 import { MemAllocSim } from './memalloc.js';
 import { chargeBytes, MemcgTree, type ChargeRefusal, type Gfp, type MemCgroup, type ObjCgroup, type Receipt } from './memcg.js';
 import type { KernelProfile } from './profile.js';
 import { BPF_COMPLEXITY_LIMIT_INSNS, progAllocs, progMemlock } from './prog.js';
 import { areaTriesKmalloc, kmallocCharge, pagesCharge, percpuCharge, vmallocCharge, type Charge } from './slab.js';
-import { formatBytes } from './units.js';
+import { formatBytes } from '../vocab/units.js';
 
 /** A task: a process in a cgroup, with a uid and RLIMIT_MEMLOCK. */
 interface Task {
@@ -132,7 +132,7 @@ const refuse = (errno: Errno, reason: string, applied?: number): Refusal => ({
  * The accounting model of one kernel: memory cgroups, tasks, users, BPF maps and programs,
  * charged the way the kernel of `profile` charges them. Pure and deterministic; every
  * operation is synchronous and returns an {@link Outcome}. `ModelBackend` wraps it as a
- * {@link import('../backend.js').Backend}.
+ * {@link import('../vocab/backend.js').Backend}.
  */
 export class ModelKernel {
   readonly tree: MemcgTree;

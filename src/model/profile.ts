@@ -1,6 +1,6 @@
-import { fail, type Failure } from './errno.js';
+import { fail, type Failure } from '../vocab/errno.js';
 import { defaultStructSizes, type StructSizes } from './structs.js';
-import { atLeast, formatVersion, parseKernelVersion, type KernelVersion } from './version.js';
+import { atLeast, formatVersion, parseKernelVersion, type KernelVersion } from '../vocab/kernel-version.js';
 
 /**
  * How BPF memory is accounted:

@@ -1,6 +1,6 @@
 import type { Alloc } from './maps/alloc.js';
 import type { KernelProfile } from './profile.js';
-import { roundUp } from './units.js';
+import { roundUp } from '../vocab/units.js';
 
 /**
  * `BPF_COMPLEXITY_LIMIT_INSNS`: the most instructions a privileged program may have after

@@ -1,5 +1,5 @@
 import type { KernelProfile } from './profile.js';
-import { roundUp } from './units.js';
+import { roundUp } from '../vocab/units.js';
 
 /**
  * What the allocators hand out for a request, which is what memcg is charged for

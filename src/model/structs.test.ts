@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { defaultStructSizes, STRUCT_SIZES_6_1, STRUCT_SIZES_6_12, STRUCT_SIZES_6_18 } from './structs.js';
-import { parseKernelVersion, type KernelVersion } from './version.js';
+import { parseKernelVersion, type KernelVersion } from '../vocab/kernel-version.js';
 
 /**
  * The model's fixture sizes (what a profile holds when no BTF is read) are those kernel-facts.md
  * §1.2 wrote down for 6.18 on x86_64. Pure: the running kernel's own sizes are checked against
- * bpftool in src/sys/btf.test.ts, and they may differ from these (6.18.44-fc: bpf_htab 896).
+ * bpftool in src/sys/bpf/vmlinux.test.ts, and they may differ from these (6.18.44-fc: bpf_htab 896).
  */
 describe('fixture struct sizes', () => {
   it('are those of kernel-facts.md §1.2 (6.18, x86_64)', () => {

@@ -1,4 +1,4 @@
-import { atLeast, type KernelVersion } from './version.js';
+import { atLeast, type KernelVersion } from '../vocab/kernel-version.js';
 
 /**
  * Sizes of kernel structures that the accounting depends on. They change with version and
@@ -111,7 +111,7 @@ export const STRUCT_SIZES_6_18: StructSizes = {
 
 /**
  * Debian 12's 6.1 cloud kernel (linux-image-6.1.0-57-cloud-amd64), read from the `.BTF` section
- * of its vmlinux (the lab's image, decompressed) with bpfmem's BTF reader (src/btf-profile.ts):
+ * of its vmlinux (the lab's image, decompressed) with bpfmem's BTF reader (src/vocab/btf-sizes.ts):
  * the sizes that differ from 6.18. The same sizes the guest reported of itself in the kernel lab
  * (docs/kernel-lab.md). 6.1 has no arena: `bpf_arena` keeps the 6.18 size, never used there.
  */

@@ -19,8 +19,8 @@ import {
   parseU32Size,
   type FieldParser,
   type Parsed,
-} from './parse-fields.js';
-import { SCENARIO_LIMITS, U32_MAX } from './parse-limits.js';
+} from '../vocab/fields.js';
+import { SCENARIO_LIMITS, U32_MAX } from '../vocab/limits.js';
 import type { PathSegment } from './parse-yaml.js';
 
 /**

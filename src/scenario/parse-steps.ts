@@ -1,8 +1,8 @@
 import { DEFAULT_CGROUP_VERSION } from '../model/profile.js';
-import type { MapSpec } from '../model/maps/spec.js';
+import type { MapSpec } from '../vocab/map-spec.js';
 import type { ScenarioCgroup, ScenarioKernel, ScenarioTask, Step, UpdateContext } from './types.js';
-import { describeValue, didYouMean, parentOf, quote } from './parse-fields.js';
-import { SCENARIO_LIMITS } from './parse-limits.js';
+import { describeValue, didYouMean, parentOf, quote } from '../vocab/fields.js';
+import { SCENARIO_LIMITS } from '../vocab/limits.js';
 import {
   STEP_ARGS,
   STEP_OPS,

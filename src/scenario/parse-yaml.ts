@@ -11,7 +11,7 @@ import {
   type CST,
   type Node as YamlNode,
 } from 'yaml';
-import { SCENARIO_LIMITS } from './parse-limits.js';
+import { SCENARIO_LIMITS } from '../vocab/limits.js';
 
 /**
  * YAML (and so JSON) text to plain values, with the line of every value, for the scenario

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { MAP_FLAGS } from '../model/flags.js';
+import { MAP_FLAGS } from '../vocab/flags.js';
 import { formatPath, formatScenarioError, parseScenario, SCENARIO_LIMITS } from './parse.js';
 import type { Scenario } from './types.js';
 

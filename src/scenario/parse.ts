@@ -1,7 +1,7 @@
 import { DEFAULT_CGROUP_VERSION, DEFAULT_RELEASE, makeProfile } from '../model/profile.js';
-import { formatBytes } from '../model/units.js';
-import { describeValue, didYouMean, parseCgroupPath, parseRelease, parseTaskName, parentOf, quote } from './parse-fields.js';
-import { SCENARIO_LIMITS } from './parse-limits.js';
+import { formatBytes } from '../vocab/units.js';
+import { describeValue, didYouMean, parseCgroupPath, parseRelease, parseTaskName, parentOf, quote } from '../vocab/fields.js';
+import { SCENARIO_LIMITS } from '../vocab/limits.js';
 import { CGROUP, FILE, KERNEL, TASK, isMapping, validate, type SchemaIssue } from './parse-schema.js';
 import { highOnV1, readSteps } from './parse-steps.js';
 import { readYaml, type PathSegment, type YamlTree } from './parse-yaml.js';
@@ -13,7 +13,7 @@ import type { Scenario, ScenarioCgroup, ScenarioKernel, ScenarioTask } from './t
  * so this runs in the CLI, the server and the browser alike. The format is docs/scenarios.md.
  */
 
-export { SCENARIO_LIMITS } from './parse-limits.js';
+export { SCENARIO_LIMITS } from '../vocab/limits.js';
 
 /** Why a scenario file was refused. {@link formatScenarioError} makes it one line. */
 export interface ScenarioError {

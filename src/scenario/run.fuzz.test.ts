@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { ModelBackend } from '../model/backend.js';
-import { isErrno } from '../model/errno.js';
+import { isErrno } from '../vocab/errno.js';
 import { parseScenario } from './parse.js';
 import { runScenario, scenarioProfile } from './run.js';
 

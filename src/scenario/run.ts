@@ -1,8 +1,8 @@
-import type { Backend, Outcome, Snapshot } from '../backend.js';
-import type { Errno } from '../model/errno.js';
+import type { Backend, Outcome, Snapshot } from '../vocab/backend.js';
+import type { Errno } from '../vocab/errno.js';
 import { makeProfile, type KernelProfile, type Regime } from '../model/profile.js';
-import { formatBytes } from '../model/units.js';
-import { atLeast } from '../model/version.js';
+import { formatBytes } from '../vocab/units.js';
+import { atLeast } from '../vocab/kernel-version.js';
 import type { Scenario, Step, StepOp } from './types.js';
 
 /** How one step went. */

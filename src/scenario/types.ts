@@ -1,4 +1,4 @@
-import type { MapSpec } from '../model/maps/spec.js';
+import type { MapSpec } from '../vocab/map-spec.js';
 import type { CgroupVersion, Regime } from '../model/profile.js';
 
 /**

@@ -3,8 +3,8 @@ import { performance } from 'node:perf_hooks';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Inventory, MapEntry } from '../inspect/inventory.js';
 import type { CgroupLabel } from '../inspect/labels.js';
-import { formatVersion } from '../model/version.js';
-import { VERSION } from '../version.js';
+import { formatVersion } from '../vocab/kernel-version.js';
+import { VERSION } from '../vocab/bpfmem-version.js';
 
 /**
  * The Prometheus metrics of `bpfmem serve` (every one is documented in docs/metrics.md).

@@ -1,9 +1,9 @@
-import { formatVersion } from '../model/version.js';
-import type { MachineDescription } from '../sys/machine.js';
+import { formatVersion } from '../vocab/kernel-version.js';
+import type { MachineDescription } from '../live/machine.js';
 
 /**
  * `GET /api/v1/probe`: the facts of this machine that decide BPF memory accounting
- * (src/sys/machine.ts `describeMachine`), as JSON in the CLI's conventions: snake_case, bytes
+ * (src/live/machine.ts `describeMachine`), as JSON in the CLI's conventions: snake_case, bytes
  * as integers, null for unknown or unlimited. (`bpfmem probe --json` replaces it when it lands.)
  */
 

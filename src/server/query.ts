@@ -1,7 +1,7 @@
-import { BpfmemError } from '../errors.js';
+import { BpfmemError } from '../vocab/errors.js';
 import { MAP_SORT_KEYS, PROG_SORT_KEYS, type Filter, type MapSortKey, type ProgSortKey } from '../inspect/query.js';
-import { MAP_TYPE_NAMES } from '../model/maptypes.js';
-import { didYouMean, oneOf, quote } from '../scenario/parse-fields.js';
+import { MAP_TYPE_NAMES } from '../vocab/maptypes.js';
+import { didYouMean, oneOf, quote } from '../vocab/fields.js';
 import { PROG_TYPES } from '../sys/bpf/types.js';
 
 /**

@@ -1,7 +1,7 @@
 import { isIP } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { BpfmemError } from '../errors.js';
-import { describeMachine, type MachineDescription } from '../sys/machine.js';
+import { BpfmemError } from '../vocab/errors.js';
+import { describeMachine, type MachineDescription } from '../live/machine.js';
 import { createApp } from './app.js';
 import { DEFAULT_LISTEN_LIMITS, listen, type ListenLimits } from './node.js';
 import { Scanner } from './scanner.js';

@@ -1,6 +1,6 @@
 import { parentPort, workerData } from 'node:worker_threads';
-import { BpfmemError } from '../errors.js';
-import { simulateJsonText, type SimulateRegime } from '../scenario/result-json.js';
+import { BpfmemError } from '../vocab/errors.js';
+import { simulateJsonText, type SimulateRegime } from '../simulate/result-json.js';
 
 /**
  * The worker thread of `POST /api/v1/simulate` (src/server/simulate.ts starts it, and ends it

@@ -2,7 +2,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import type { SimulateRegime } from '../scenario/result-json.js';
+import type { SimulateRegime } from '../simulate/result-json.js';
 import type { SimulateAnswer, SimulateJob } from './simulate-worker.js';
 
 /**

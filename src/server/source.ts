@@ -1,4 +1,4 @@
-import { Collector } from '../inspect/collect.js';
+import { Collector } from '../live/collect.js';
 import { buildInventory, type Inventory, type InventoryInput } from '../inspect/inventory.js';
 
 /** Where the server's snapshots come from: this machine, or a fixture. */

@@ -3,7 +3,7 @@ import type { CommandContext } from '../../src/cli/context.js';
 import { runCli, runProgram } from '../../src/cli/main.js';
 import type { Io } from '../../src/cli/io.js';
 import { readFile } from 'node:fs/promises';
-import type { MapSpec } from '../../src/model/maps/spec.js';
+import type { MapSpec } from '../../src/vocab/map-spec.js';
 
 /** What a CLI run printed and returned. */
 export interface CliRun {

@@ -20,11 +20,11 @@ describe('the model-purity lint rule', () => {
     ["import { x } from '../cli/main.js';\nexport const y = x;\n", /may not depend on the kernel door, the live backend or a face/],
     ['export const cpus = process.env.CPUS;\n', /no-restricted-globals: Unexpected use of 'process'/],
   ])('refuses %j in src/model', async (code, message) => {
-    expect((await problems(code, 'src/model/units.ts')).join('\n')).toMatch(message);
+    expect((await problems(code, 'src/vocab/units.ts')).join('\n')).toMatch(message);
   });
 
   it('allows the same import outside src/model', async () => {
-    const found = await problems("import { readFileSync } from 'node:fs';\nexport const x = readFileSync;\n", 'src/sys/host.ts');
+    const found = await problems("import { readFileSync } from 'node:fs';\nexport const x = readFileSync;\n", 'src/sys/proc/host.ts');
     expect(found.filter((m) => m.startsWith('no-restricted'))).toEqual([]);
   });
 

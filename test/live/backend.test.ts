@@ -1,10 +1,10 @@
 import { existsSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Snapshot, must } from '../../src/backend.js';
+import { type Snapshot, must } from '../../src/vocab/backend.js';
 import { LiveBackend } from '../../src/live/backend.js';
 import { openCount } from '../../src/live/cleanup.js';
-import { MAP_FLAGS } from '../../src/model/flags.js';
-import { mapSpec } from '../../src/model/maps/spec.js';
+import { MAP_FLAGS } from '../../src/vocab/flags.js';
+import { mapSpec } from '../../src/vocab/map-spec.js';
 import { liveEnv } from './env.js';
 
 const INF = Number.POSITIVE_INFINITY;

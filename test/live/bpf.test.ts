@@ -27,8 +27,8 @@ import {
   stMem,
   stxMem,
 } from '../../src/asm/index.js';
-import { MAP_FLAGS } from '../../src/model/flags.js';
-import type { MapType } from '../../src/model/maptypes.js';
+import { MAP_FLAGS } from '../../src/vocab/flags.js';
+import type { MapType } from '../../src/vocab/maptypes.js';
 import {
   closeFd,
   findBtfMemberOffset,
@@ -58,8 +58,8 @@ import {
   type MapId,
   type ProgId,
 } from '../../src/sys/bpf/index.js';
-import { attachSocketFilter, closeSocket, udpSocket } from '../../src/sys/net.js';
-import { getRlimitMemlock, setRlimitMemlock } from '../../src/sys/rlimit.js';
+import { attachSocketFilter, closeSocket, udpSocket } from '../../src/sys/proc/net.js';
+import { getRlimitMemlock, setRlimitMemlock } from '../../src/sys/proc/rlimit.js';
 import { liveEnv } from './env.js';
 
 /**

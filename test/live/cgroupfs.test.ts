@@ -2,8 +2,8 @@ import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, rmdirSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BpfmemError } from '../../src/errors.js';
-import { CgroupFs } from '../../src/sys/cgroupfs.js';
+import { BpfmemError } from '../../src/vocab/errors.js';
+import { CgroupFs } from '../../src/sys/cgroup/cgroupfs.js';
 import { liveEnv } from './env.js';
 
 /**

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runConformance } from '../../src/conformance/run.js';
 import type { ConformanceReport } from '../../src/conformance/report.js';
 import { LiveBackend } from '../../src/live/backend.js';
-import { CgroupFs } from '../../src/sys/cgroupfs.js';
+import { CgroupFs } from '../../src/sys/cgroup/cgroupfs.js';
 import { liveEnv } from './env.js';
 
 const SCENARIOS = join(import.meta.dirname, '../../scenarios');

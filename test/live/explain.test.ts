@@ -1,16 +1,16 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { must } from '../../src/backend.js';
+import { must } from '../../src/vocab/backend.js';
 import { LiveBackend } from '../../src/live/backend.js';
-import { MAP_FLAGS } from '../../src/model/flags.js';
-import { mapSpec, type MapSpec } from '../../src/model/maps/spec.js';
-import { readMemoryHierarchy } from '../../src/sys/cgroupfs-mount.js';
-import { pathInMount } from '../../src/sys/probe.js';
+import { MAP_FLAGS } from '../../src/vocab/flags.js';
+import { mapSpec, type MapSpec } from '../../src/vocab/map-spec.js';
+import { readMemoryHierarchy } from '../../src/sys/cgroup/mount.js';
+import { pathInMount } from '../../src/live/probe.js';
 import { cli, specText } from '../cli/run.js';
 import { readFileSync } from 'node:fs';
 import { parseBpfObject } from '../../src/elf/index.js';
 import { estimateMaps } from '../../src/estimate/maps.js';
 import { objectSpecs } from '../../src/estimate/object.js';
-import { vmlinuxBtf } from '../../src/sys/btf.js';
+import { vmlinuxBtf } from '../../src/sys/bpf/vmlinux.js';
 import { buildFixture, toolchain } from '../fixtures/bpf/build.js';
 import { liveEnv } from './env.js';
 

@@ -18,12 +18,12 @@ import {
   progLoad,
   readVmlinuxBtf,
 } from '../../src/sys/bpf/index.js';
-import { scanHolders, type Holder, type HolderScan } from '../../src/sys/holders.js';
-import { holderIterSetup, scanHolderIterator } from '../../src/sys/holders-iter.js';
-import { parseKallsyms } from '../../src/sys/holders-kallsyms.js';
-import { listFdLinks } from '../../src/sys/procfs-fd.js';
-import { parseFdinfo } from '../../src/sys/procfs-fdinfo.js';
-import { scanPins } from '../../src/sys/pins.js';
+import { scanHolders, type Holder, type HolderScan } from '../../src/sys/iter/holders.js';
+import { holderIterSetup, scanHolderIterator } from '../../src/sys/iter/holders-iter.js';
+import { parseKallsyms } from '../../src/sys/iter/kallsyms.js';
+import { listFdLinks } from '../../src/sys/proc/fd.js';
+import { parseFdinfo } from '../../src/sys/proc/fdinfo.js';
+import { scanPins } from '../../src/sys/bpf/pins.js';
 import { liveEnv } from './env.js';
 
 /**

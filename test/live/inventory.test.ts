@@ -1,12 +1,12 @@
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { must } from '../../src/backend.js';
-import { Collector } from '../../src/inspect/collect.js';
+import { must } from '../../src/vocab/backend.js';
+import { Collector } from '../../src/live/collect.js';
 import { buildInventory } from '../../src/inspect/inventory.js';
 import { LiveBackend } from '../../src/live/backend.js';
-import { mapSpec } from '../../src/model/maps/spec.js';
-import { readMemoryHierarchy } from '../../src/sys/cgroupfs-mount.js';
+import { mapSpec } from '../../src/vocab/map-spec.js';
+import { readMemoryHierarchy } from '../../src/sys/cgroup/mount.js';
 import { cli } from '../cli/run.js';
 import { liveEnv } from './env.js';
 

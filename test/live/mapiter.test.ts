@@ -1,14 +1,14 @@
 import { execFileSync } from 'node:child_process';
 import { statSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { must } from '../../src/backend.js';
+import { must } from '../../src/vocab/backend.js';
 import { LiveBackend } from '../../src/live/backend.js';
-import { MAP_FLAGS } from '../../src/model/flags.js';
-import { mapSpec } from '../../src/model/maps/spec.js';
-import { MAP_TYPES } from '../../src/model/maptypes.js';
+import { MAP_FLAGS } from '../../src/vocab/flags.js';
+import { mapSpec } from '../../src/vocab/map-spec.js';
+import { MAP_TYPES } from '../../src/vocab/maptypes.js';
 import { closeFd, mapCreate, mapInfo } from '../../src/sys/bpf/index.js';
-import { readMemoryHierarchy, type MemoryHierarchy } from '../../src/sys/cgroupfs-mount.js';
-import { isUnavailable, MapIterator, readCgroupIds, readMapCharges, type MapCharge } from '../../src/sys/mapiter.js';
+import { readMemoryHierarchy, type MemoryHierarchy } from '../../src/sys/cgroup/mount.js';
+import { isUnavailable, MapIterator, readCgroupIds, readMapCharges, type MapCharge } from '../../src/sys/iter/mapiter.js';
 import { liveEnv } from './env.js';
 
 /**

@@ -6,16 +6,16 @@ import { kernelName, parseBpfObject, type LibbpfGeneration } from '../../src/elf
 import { estimateMaps, type Estimate } from '../../src/estimate/maps.js';
 import { objectSpecs, type ObjectSpec } from '../../src/estimate/object.js';
 import { objectProgs } from '../../src/estimate/object-plan.js';
-import { MAP_FLAGS } from '../../src/model/flags.js';
-import { MAP_TYPES, type MapType } from '../../src/model/maptypes.js';
+import { MAP_FLAGS } from '../../src/vocab/flags.js';
+import { MAP_TYPES, type MapType } from '../../src/vocab/maptypes.js';
 import type { KernelProfile } from '../../src/model/profile.js';
 import { encodeBtf, type Btf } from '../../src/btf/index.js';
 import { closeFd, findBtfTypeId, hasErrno, mapCreate, mapGetFdById, mapInfo, tryBpfSyscall, type MapInfo } from '../../src/sys/bpf/index.js';
 import { addressOf } from '../../src/sys/bpf/libc.js';
-import { vmlinuxBtf } from '../../src/sys/btf.js';
-import { readKernelProfile } from '../../src/sys/machine.js';
+import { vmlinuxBtf } from '../../src/sys/bpf/vmlinux.js';
+import { readKernelProfile } from '../../src/live/machine.js';
 import type { MapId } from '../../src/sys/bpf/types.js';
-import { parseFdinfo } from '../../src/sys/procfs-fdinfo.js';
+import { parseFdinfo } from '../../src/sys/proc/fdinfo.js';
 import { buildFixture, FIXTURES, toolchain } from '../fixtures/bpf/build.js';
 import { liveEnv } from './env.js';
 

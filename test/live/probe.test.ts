@@ -1,9 +1,9 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { ensureMemlock, memlockRegime } from '../../src/memlock.js';
-import { readMemoryHierarchy } from '../../src/sys/cgroupfs-mount.js';
-import { probeCilium, probeKernelCharge, probeLibbpf, probeMemlockPrecharge, runProbe, withSoftMemlock } from '../../src/sys/probe.js';
-import { getRlimitMemlock } from '../../src/sys/rlimit.js';
+import { ensureMemlock, memlockRegime } from '../../src/live/memlock.js';
+import { readMemoryHierarchy } from '../../src/sys/cgroup/mount.js';
+import { probeCilium, probeKernelCharge, probeLibbpf, probeMemlockPrecharge, runProbe, withSoftMemlock } from '../../src/live/probe.js';
+import { getRlimitMemlock } from '../../src/sys/proc/rlimit.js';
 import { liveEnv } from './env.js';
 
 /** This process's memory cgroup line of /proc/self/cgroup. */

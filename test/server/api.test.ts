@@ -6,7 +6,7 @@ import { summarize } from '../../src/inspect/summary.js';
 import { createApp } from '../../src/server/app.js';
 import { fixtureSource, startServer, type RunningServer } from '../../src/server/index.js';
 import { notBuiltPage } from '../../src/server/static.js';
-import { describeMachine } from '../../src/sys/machine.js';
+import { describeMachine } from '../../src/live/machine.js';
 import { CONTAINER, fixtureInput, POD, SERVICE } from './fixture.js';
 import { CountingSource, until } from './helpers.js';
 

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { Io } from '../../src/cli/io.js';
 import { runProgram } from '../../src/cli/main.js';
 import { serveCommand, type ServeDeps } from '../../src/cli/serve.js';
-import { BpfmemError } from '../../src/errors.js';
+import { BpfmemError } from '../../src/vocab/errors.js';
 import { disposeAll, openCount } from '../../src/live/cleanup.js';
 import { fixtureSource, startServer, type ServeOptions } from '../../src/server/index.js';
 import { fixtureInput } from './fixture.js';

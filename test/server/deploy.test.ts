@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { cli } from '../cli/run.js';
 import { serveCommand } from '../../src/cli/serve.js';
-import { BpfmemError } from '../../src/errors.js';
+import { BpfmemError } from '../../src/vocab/errors.js';
 import { fixtureSource, startServer, type RunningServer, type ServeOptions } from '../../src/server/index.js';
 import { parseExposition, type Exposition } from './exposition.js';
 import { fixtureInput } from './fixture.js';

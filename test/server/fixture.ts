@@ -1,6 +1,6 @@
 import type { InventoryInput, RawMap } from '../../src/inspect/inventory.js';
-import { MAP_FLAGS } from '../../src/model/flags.js';
-import { MAP_TYPES } from '../../src/model/maptypes.js';
+import { MAP_FLAGS } from '../../src/vocab/flags.js';
+import { MAP_TYPES } from '../../src/vocab/maptypes.js';
 import { profileOf } from '../../src/model/profile.js';
 
 /**

@@ -1,13 +1,13 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BpfmemError } from '../../src/errors.js';
+import { BpfmemError } from '../../src/vocab/errors.js';
 import { createApp, hostnameOf } from '../../src/server/app.js';
-import { formatDuration, parseDuration } from '../../src/server/duration.js';
+import { formatDuration, parseDuration } from '../../src/vocab/duration.js';
 import { fixtureSource } from '../../src/server/index.js';
 import { mapQuery, progQuery, type QueryValues } from '../../src/server/query.js';
 import { Scanner } from '../../src/server/scanner.js';
 import { notBuiltPage } from '../../src/server/static.js';
-import { describeMachine } from '../../src/sys/machine.js';
+import { describeMachine } from '../../src/live/machine.js';
 import { fixtureInput } from './fixture.js';
 
 /**

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildInventory } from '../../src/inspect/inventory.js';
 import { fixtureSource, startServer, type RunningServer } from '../../src/server/index.js';
 import { renderSnapshotMetrics, ScanMetrics } from '../../src/server/metrics.js';
-import { VERSION } from '../../src/version.js';
+import { VERSION } from '../../src/vocab/bpfmem-version.js';
 import { parseExposition, samplesOf, valueOf, type Exposition } from './exposition.js';
 import { CONTAINER, fixtureInput, MiB, POD, SERVICE, WEIRD } from './fixture.js';
 import { CountingSource, until } from './helpers.js';

@@ -1,5 +1,5 @@
 import type { InventoryInput, RawCgroup, RawMap } from '../../src/inspect/inventory.js';
-import { MAP_TYPES, type MapType } from '../../src/model/maptypes.js';
+import { MAP_TYPES, type MapType } from '../../src/vocab/maptypes.js';
 import { profileOf } from '../../src/model/profile.js';
 
 /**

@@ -1,6 +1,6 @@
-import { formatBytes } from '../../src/model/units.js';
+import { formatBytes } from '../../src/vocab/units.js';
 
-/** How numbers are shown: IEC units as the CLI prints them (src/model/units.ts: formatBytes). */
+/** How numbers are shown: IEC units as the CLI prints them (src/vocab/units.ts: formatBytes). */
 
 /** Bytes for people, `–` when unknown. */
 export function bytes(n: number | null | undefined): string {

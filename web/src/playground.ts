@@ -1,7 +1,7 @@
-import type { KnownCgroupState, KnownSnapshot } from '../../src/backend.js';
+import type { KnownCgroupState, KnownSnapshot } from '../../src/vocab/backend.js';
 import { labelOf } from '../../src/inspect/labels.js';
 import type { KernelProfile } from '../../src/model/profile.js';
-import { formatVersion } from '../../src/model/version.js';
+import { formatVersion } from '../../src/vocab/kernel-version.js';
 import type { StepResult } from '../../src/scenario/run.js';
 import { byId, byTag, h, replace } from './dom.js';
 import { bytes, limit, plural } from './format.js';

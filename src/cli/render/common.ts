@@ -1,6 +1,6 @@
 import type { KernelProfile } from '../../model/profile.js';
-import { formatVersion } from '../../model/version.js';
-import { formatBytes } from '../../model/units.js';
+import { formatVersion } from '../../vocab/kernel-version.js';
+import { formatBytes } from '../../vocab/units.js';
 
 /** `kernel 6.18, 2 possible CPUs, 4 KiB pages, cgroup v1, regime memcg` */
 export function profileLine(p: KernelProfile): string {

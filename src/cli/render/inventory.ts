@@ -1,5 +1,5 @@
-import { formatFlags } from '../../model/flags.js';
-import { formatBytes } from '../../model/units.js';
+import { formatFlags } from '../../vocab/flags.js';
+import { formatBytes } from '../../vocab/units.js';
 import type { CgroupEntry, ChargedTo, Holder, Inventory, MapEntry, ProgEntry } from '../../inspect/inventory.js';
 import type { Summary } from '../../inspect/summary.js';
 import type { Style } from '../io.js';

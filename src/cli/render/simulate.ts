@@ -1,12 +1,12 @@
-import type { Snapshot } from '../../backend.js';
+import type { Snapshot } from '../../vocab/backend.js';
 import type { RunResult, StepResult } from '../../scenario/run.js';
 import type { Style } from '../io.js';
 import { table } from '../table.js';
 import { cellBytes, cellKnown, profileLine, wrap } from './common.js';
 
-/** The `--json` of one run, shared with `bpfmem serve` (src/scenario/result-json.ts). */
-import { usersOf } from '../../scenario/result-json.js';
-export { runJson } from '../../scenario/result-json.js';
+/** The `--json` of one run, shared with `bpfmem serve` (src/simulate/result-json.ts). */
+import { usersOf } from '../../simulate/result-json.js';
+export { runJson } from '../../simulate/result-json.js';
 
 /** A map's memlock, or `-` where the map does not exist in that run. */
 const memlockCell = (s: Snapshot, name: string): string => {

@@ -1,6 +1,6 @@
-import type { Errno, Failure } from '../errno.js';
+import type { Errno, Failure } from '../../vocab/errno.js';
 import type { KernelProfile } from '../profile.js';
-import type { MapSpec } from './spec.js';
+import type { MapSpec } from '../../vocab/map-spec.js';
 
 /**
  * How a piece of memory is obtained. The shape decides what memcg is charged for it (slab size

@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { MAP_FLAGS } from '../flags.js';
-import { MAP_TYPE_NAMES } from '../maptypes.js';
+import { MAP_FLAGS } from '../../vocab/flags.js';
+import { MAP_TYPE_NAMES } from '../../vocab/maptypes.js';
 import { profileOf } from '../profile.js';
 import type { Alloc, ElementModel } from './alloc.js';
 import { allocBytes } from './common.js';
 import { mapTypeModel } from './index.js';
-import { mapSpec, type MapSpec } from './spec.js';
+import { mapSpec, type MapSpec } from '../../vocab/map-spec.js';
 
 const k = (version: string) => profileOf({ version, cpus: 2 });
 const K618 = k('6.18');

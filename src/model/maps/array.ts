@@ -1,8 +1,8 @@
-import { fail, type Failure } from '../errno.js';
-import { hasFlag, type MapFlag } from '../flags.js';
-import { FD_MAP_TYPES } from '../maptypes.js';
+import { fail, type Failure } from '../../vocab/errno.js';
+import { hasFlag, type MapFlag } from '../../vocab/flags.js';
+import { FD_MAP_TYPES } from '../../vocab/maptypes.js';
 import type { KernelProfile } from '../profile.js';
-import { roundUp } from '../units.js';
+import { roundUp } from '../../vocab/units.js';
 import type { Alloc, ElementModel, MapTypeModel } from './alloc.js';
 import {
   ACCESS_FLAGS,
@@ -18,7 +18,7 @@ import {
   vs8,
 } from './common.js';
 import { hasPercpuValueSizeCheck } from './hash.js';
-import type { MapSpec } from './spec.js';
+import type { MapSpec } from '../../vocab/map-spec.js';
 
 /*
  * The array family: kernel/bpf/arraymap.c (`array_map_alloc_check()`, `array_map_alloc()`,

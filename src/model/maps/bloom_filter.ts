@@ -1,10 +1,10 @@
-import { fail, type Failure } from '../errno.js';
-import type { MapFlag } from '../flags.js';
+import { fail, type Failure } from '../../vocab/errno.js';
+import type { MapFlag } from '../../vocab/flags.js';
 import type { KernelProfile } from '../profile.js';
-import { roundUp, roundUpPow2, UNLIMITED } from '../units.js';
+import { roundUp, roundUpPow2, UNLIMITED } from '../../vocab/units.js';
 import type { Alloc, ElementModel, MapTypeModel } from './alloc.js';
 import { ACCESS_FLAGS, alloc, checkAccessFlags, checkFlags, einval, firstFailure, finishModel, kmallocMaxSize, U32_MAX } from './common.js';
-import type { MapSpec } from './spec.js';
+import type { MapSpec } from '../../vocab/map-spec.js';
 
 /*
  * kernel/bpf/bloom_filter.c: one `struct bpf_bloom_filter` followed by a bit array sized from

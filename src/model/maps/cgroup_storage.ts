@@ -1,7 +1,7 @@
-import { fail, type Failure } from '../errno.js';
-import type { MapFlag } from '../flags.js';
+import { fail, type Failure } from '../../vocab/errno.js';
+import type { MapFlag } from '../../vocab/flags.js';
 import type { KernelProfile } from '../profile.js';
-import { UNLIMITED } from '../units.js';
+import { UNLIMITED } from '../../vocab/units.js';
 import type { Alloc, ElementModel, MapTypeModel } from './alloc.js';
 import {
   ACCESS_FLAGS,
@@ -16,7 +16,7 @@ import {
   since,
 } from './common.js';
 import { localStorageMaxValueSize } from './local_storage.js';
-import type { MapSpec } from './spec.js';
+import type { MapSpec } from '../../vocab/map-spec.js';
 
 /*
  * kernel/bpf/local_storage.c: the (per-CPU) cgroup storage map is only a

@@ -1,10 +1,10 @@
-import { fail, type Failure } from '../errno.js';
-import { hasFlag, MAP_FLAGS, type MapFlag } from '../flags.js';
+import { fail, type Failure } from '../../vocab/errno.js';
+import { hasFlag, MAP_FLAGS, type MapFlag } from '../../vocab/flags.js';
 import type { KernelProfile } from '../profile.js';
-import { roundUp } from '../units.js';
-import { atLeast } from '../version.js';
+import { roundUp } from '../../vocab/units.js';
+import { atLeast } from '../../vocab/kernel-version.js';
 import type { Alloc, AllocShape, MapTypeModel, Payer } from './alloc.js';
-import type { MapSpec } from './spec.js';
+import type { MapSpec } from '../../vocab/map-spec.js';
 
 /*
  * Helpers shared by the per-family map models: kernel constants that are not struct sizes,

@@ -1,10 +1,10 @@
-import type { Failure } from '../errno.js';
-import type { MapFlag } from '../flags.js';
+import type { Failure } from '../../vocab/errno.js';
+import type { MapFlag } from '../../vocab/flags.js';
 import type { KernelProfile } from '../profile.js';
-import { roundUpPow2 } from '../units.js';
+import { roundUpPow2 } from '../../vocab/units.js';
 import type { Alloc, ElementModel, MapTypeModel } from './alloc.js';
 import { alloc, checkFlags, einval, firstFailure, finishModel, mapStructAlloc, since } from './common.js';
-import type { MapSpec } from './spec.js';
+import type { MapSpec } from '../../vocab/map-spec.js';
 
 /*
  * kernel/bpf/devmap.c: a `struct bpf_dtab` with an array of entry pointers (devmap) or a hash

@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { MAP_FLAGS } from '../flags.js';
+import { MAP_FLAGS } from '../../vocab/flags.js';
 import { profileOf } from '../profile.js';
 import type { Alloc, ElementModel } from './alloc.js';
 import { allocBytes } from './common.js';
 import { hashModel, hashOfMapsModel, lruHashModel, percpuHashModel } from './hash.js';
-import { mapSpec } from './spec.js';
+import { mapSpec } from '../../vocab/map-spec.js';
 
 const k = (version: string) => profileOf({ version, cpus: 2 });
 const K618 = k('6.18');

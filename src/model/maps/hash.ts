@@ -1,8 +1,8 @@
-import { fail, type Failure } from '../errno.js';
-import { hasFlag, type MapFlag } from '../flags.js';
-import type { MapType } from '../maptypes.js';
+import { fail, type Failure } from '../../vocab/errno.js';
+import { hasFlag, type MapFlag } from '../../vocab/flags.js';
+import type { MapType } from '../../vocab/maptypes.js';
 import type { KernelProfile } from '../profile.js';
-import { roundUpPow2 } from '../units.js';
+import { roundUpPow2 } from '../../vocab/units.js';
 import type { Alloc, ElementModel, MapTypeModel, MemAllocUnit } from './alloc.js';
 import {
   ACCESS_FLAGS,
@@ -23,7 +23,7 @@ import {
   U32_MAX,
   vs8,
 } from './common.js';
-import type { MapSpec } from './spec.js';
+import type { MapSpec } from '../../vocab/map-spec.js';
 
 /*
  * The hash family: kernel/bpf/hashtab.c (`htab_map_alloc_check()`, `htab_map_alloc()`,

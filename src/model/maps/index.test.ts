@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import type { Errno } from '../errno.js';
-import { MAP_FLAGS } from '../flags.js';
-import { MAP_TYPE_NAMES } from '../maptypes.js';
+import type { Errno } from '../../vocab/errno.js';
+import { MAP_FLAGS } from '../../vocab/flags.js';
+import { MAP_TYPE_NAMES } from '../../vocab/maptypes.js';
 import { profileOf } from '../profile.js';
 import { checkMapCreate, mapTypeExists, mapTypeModel } from './index.js';
-import { mapSpec, type MapSpec } from './spec.js';
+import { mapSpec, type MapSpec } from '../../vocab/map-spec.js';
 
 const F = MAP_FLAGS;
 const k = (version: string) => profileOf({ version, cpus: 2 });

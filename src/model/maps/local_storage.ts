@@ -1,10 +1,10 @@
-import { fail, type Failure } from '../errno.js';
-import { hasFlag, type MapFlag } from '../flags.js';
+import { fail, type Failure } from '../../vocab/errno.js';
+import { hasFlag, type MapFlag } from '../../vocab/flags.js';
 import type { KernelProfile } from '../profile.js';
-import { ilog2, roundUpPow2, UNLIMITED } from '../units.js';
+import { ilog2, roundUpPow2, UNLIMITED } from '../../vocab/units.js';
 import type { Alloc, ElementModel, MapTypeModel } from './alloc.js';
 import { alloc, checkFlags, einval, firstFailure, finishModel, kmallocMaxSize, mapStructAlloc, MAX_BPF_STACK, since } from './common.js';
-import type { MapSpec } from './spec.js';
+import type { MapSpec } from '../../vocab/map-spec.js';
 
 /*
  * kernel/bpf/bpf_local_storage.c: sk/inode/task/cgrp storage maps are a

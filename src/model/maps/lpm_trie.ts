@@ -1,5 +1,5 @@
-import type { Failure } from '../errno.js';
-import { hasFlag, type MapFlag } from '../flags.js';
+import type { Failure } from '../../vocab/errno.js';
+import { hasFlag, type MapFlag } from '../../vocab/flags.js';
 import type { KernelProfile } from '../profile.js';
 import type { Alloc, ElementModel, MapTypeModel } from './alloc.js';
 import {
@@ -15,7 +15,7 @@ import {
   memAllocCaches,
   since,
 } from './common.js';
-import type { MapSpec } from './spec.js';
+import type { MapSpec } from '../../vocab/map-spec.js';
 
 /*
  * kernel/bpf/lpm_trie.c: a `struct lpm_trie` with nodes allocated per insert. Keys are

@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { measuredElementRows, measuredMapRows, readKernel618Fixture } from '../../../test/fixtures/kernel-6.18/index.js';
-import { MAP_FLAGS } from '../flags.js';
+import { MAP_FLAGS } from '../../vocab/flags.js';
 import { profileOf } from '../profile.js';
 import { checkMapCreate } from './index.js';
 import { bpfMapValueSize, fdinfoMemlock, memoryFootprint, normalizedSpec } from './memlock.js';
-import { mapSpec } from './spec.js';
+import { mapSpec } from '../../vocab/map-spec.js';
 
 /** The test kernel: 6.18, 2 possible CPUs, 4 KiB pages, its BTF struct sizes (the defaults). */
 const K618 = profileOf({ version: '6.18.44-fc-v782', cpus: 2 });

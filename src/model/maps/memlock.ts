@@ -1,8 +1,8 @@
-import { FD_MAP_TYPES, PERCPU_MAP_TYPES, type MapType } from '../maptypes.js';
+import { FD_MAP_TYPES, PERCPU_MAP_TYPES, type MapType } from '../../vocab/maptypes.js';
 import type { KernelProfile } from '../profile.js';
-import { roundUp } from '../units.js';
+import { roundUp } from '../../vocab/units.js';
 import { mapTypeModel } from './index.js';
-import type { MapSpec } from './spec.js';
+import type { MapSpec } from '../../vocab/map-spec.js';
 
 /** The spec as the kernel keeps it (`max_entries` rounding and the like): the type's `normalize()`. */
 export function normalizedSpec(spec: MapSpec, profile: KernelProfile): MapSpec {

@@ -1,9 +1,9 @@
-import { fail, type Failure } from '../errno.js';
-import type { MapFlag } from '../flags.js';
+import { fail, type Failure } from '../../vocab/errno.js';
+import type { MapFlag } from '../../vocab/flags.js';
 import type { KernelProfile } from '../profile.js';
 import type { Alloc, ElementModel, MapTypeModel } from './alloc.js';
 import { ACCESS_FLAGS, alloc, checkAccessFlags, checkFlags, einval, firstFailure, finishModel, kmallocMaxSize } from './common.js';
-import type { MapSpec } from './spec.js';
+import type { MapSpec } from '../../vocab/map-spec.js';
 
 /*
  * kernel/bpf/queue_stack_maps.c: one `struct bpf_queue_stack` followed by a ring of

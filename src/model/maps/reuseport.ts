@@ -1,9 +1,9 @@
-import type { Failure } from '../errno.js';
-import { hasFlag, type MapFlag } from '../flags.js';
+import type { Failure } from '../../vocab/errno.js';
+import { hasFlag, type MapFlag } from '../../vocab/flags.js';
 import type { KernelProfile } from '../profile.js';
 import type { Alloc, ElementModel, MapTypeModel } from './alloc.js';
 import { ACCESS_FLAGS, alloc, checkAccessFlags, checkFlags, einval, firstFailure, finishModel } from './common.js';
-import type { MapSpec } from './spec.js';
+import type { MapSpec } from '../../vocab/map-spec.js';
 
 /*
  * kernel/bpf/reuseport_array.c: `struct reuseport_array` with a flexible array of socket

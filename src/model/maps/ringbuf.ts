@@ -1,9 +1,9 @@
-import { fail, type Failure } from '../errno.js';
-import type { MapFlag } from '../flags.js';
+import { fail, type Failure } from '../../vocab/errno.js';
+import type { MapFlag } from '../../vocab/flags.js';
 import type { KernelProfile } from '../profile.js';
 import type { Alloc, ElementModel, MapTypeModel } from './alloc.js';
 import { alloc, checkFlags, einval, firstFailure, finishModel, mapStructAlloc } from './common.js';
-import type { MapSpec } from './spec.js';
+import type { MapSpec } from '../../vocab/map-spec.js';
 
 /*
  * kernel/bpf/ringbuf.c: a `struct bpf_ringbuf_map` pointing at a `struct bpf_ringbuf` built from

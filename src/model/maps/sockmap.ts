@@ -1,10 +1,10 @@
-import { fail, type Failure } from '../errno.js';
-import type { MapFlag } from '../flags.js';
+import { fail, type Failure } from '../../vocab/errno.js';
+import type { MapFlag } from '../../vocab/flags.js';
 import type { KernelProfile } from '../profile.js';
-import { roundUpPow2 } from '../units.js';
+import { roundUpPow2 } from '../../vocab/units.js';
 import type { Alloc, ElementModel, MapTypeModel } from './alloc.js';
 import { alloc, checkFlags, einval, firstFailure, finishModel, ks8, mapStructAlloc, MAX_BPF_STACK, since, U32_MAX } from './common.js';
-import type { MapSpec } from './spec.js';
+import type { MapSpec } from '../../vocab/map-spec.js';
 
 /*
  * net/core/sock_map.c: sockmap (`struct bpf_stab`, an array of socket pointers) and sockhash

@@ -1,10 +1,10 @@
-import { fail, type Failure } from '../errno.js';
-import { hasFlag, type MapFlag } from '../flags.js';
+import { fail, type Failure } from '../../vocab/errno.js';
+import { hasFlag, type MapFlag } from '../../vocab/flags.js';
 import type { KernelProfile } from '../profile.js';
-import { roundUpPow2 } from '../units.js';
+import { roundUpPow2 } from '../../vocab/units.js';
 import type { Alloc, ElementModel, MapTypeModel } from './alloc.js';
 import { alloc, checkFlags, einval, firstFailure, finishModel } from './common.js';
-import type { MapSpec } from './spec.js';
+import type { MapSpec } from '../../vocab/map-spec.js';
 
 /*
  * kernel/bpf/stackmap.c: a `struct bpf_stack_map` with `roundup_pow_of_two(max_entries)` bucket

@@ -1,9 +1,9 @@
-import type { Failure } from '../errno.js';
-import type { MapFlag } from '../flags.js';
+import type { Failure } from '../../vocab/errno.js';
+import type { MapFlag } from '../../vocab/flags.js';
 import type { KernelProfile } from '../profile.js';
 import type { Alloc, ElementModel, MapTypeModel } from './alloc.js';
 import { alloc, checkFlags, einval, firstFailure, finishModel, since } from './common.js';
-import type { MapSpec } from './spec.js';
+import type { MapSpec } from '../../vocab/map-spec.js';
 
 /*
  * net/xdp/xskmap.c: a `struct xsk_map` with a flexible array of socket pointers; each socket

@@ -1,4 +1,4 @@
-import { BpfmemError } from '../../errors.js';
+import { BpfmemError } from '../../vocab/errors.js';
 import { BPF_OBJ_NAME_LEN } from './types.js';
 
 /**

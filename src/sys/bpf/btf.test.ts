@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { encodeBtf, parseBtf } from '../../btf/index.js';
-import { BpfmemError } from '../../errors.js';
+import { BpfmemError } from '../../vocab/errors.js';
 import { BTF_KINDS, findBtfMemberOffset, findBtfTypeId } from './btf.js';
 
 /** Builds a BTF blob (uapi/btf.h layout) from types given as u32 words and a string table. */

@@ -1,5 +1,5 @@
 import { Btf, parseBtf, type BtfKind } from '../../btf/index.js';
-import { BpfmemError } from '../../errors.js';
+import { BpfmemError } from '../../vocab/errors.js';
 
 /**
  * The BTF lookups the bpf(2) layer needs: a type id by name (`attach_btf_id` of the
@@ -45,5 +45,5 @@ export function findBtfMemberOffset(btf: Btf | Uint8Array, struct: string, membe
   return r.ok && !r.value.bitfield ? r.value.offset : undefined;
 }
 
-/** The running kernel's BTF, parsed (src/sys/btf.ts). */
-export { readVmlinuxBtf } from '../btf.js';
+/** The running kernel's BTF, parsed (src/sys/bpf/vmlinux.ts). */
+export { readVmlinuxBtf } from './vmlinux.js';

@@ -1,6 +1,6 @@
-import { BpfmemError } from '../../errors.js';
-import { ERRNO } from '../../model/errno.js';
-import { MAP_TYPES, type MapType } from '../../model/maptypes.js';
+import { BpfmemError } from '../../vocab/errors.js';
+import { ERRNO } from '../../vocab/errno.js';
+import { MAP_TYPES, type MapType } from '../../vocab/maptypes.js';
 import { INSN_SIZE } from '../../asm/assemble.js';
 import {
   AttrBuffer,
@@ -73,7 +73,7 @@ export interface MapCreateOptions {
   readonly keySize: number;
   readonly valueSize: number;
   readonly maxEntries: number;
-  /** `map_flags` (MAP_FLAGS of src/model/flags.ts). */
+  /** `map_flags` (MAP_FLAGS of src/vocab/flags.ts). */
   readonly flags?: number;
   /** `map_extra`: bloom filter hash count, arena address. */
   readonly mapExtra?: bigint | number;

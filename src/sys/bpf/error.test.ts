@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { BpfmemError, exitCodeOf } from '../../errors.js';
+import { BpfmemError, exitCodeOf } from '../../vocab/errors.js';
 import { describeErrno, hasErrno, SyscallError } from './error.js';
 
 describe('SyscallError', () => {

@@ -1,5 +1,5 @@
-import { BpfmemError } from '../../errors.js';
-import { errnoName, type Errno } from '../../model/errno.js';
+import { BpfmemError } from '../../vocab/errors.js';
+import { errnoName, type Errno } from '../../vocab/errno.js';
 import type { BpfCommand } from './types.js';
 
 /** System calls other than bpf(2) that src/sys makes through libc. */

@@ -1,4 +1,4 @@
-import { MAP_TYPE_NAMES, MAP_TYPES, type MapType } from '../../model/maptypes.js';
+import { MAP_TYPE_NAMES, MAP_TYPES, type MapType } from '../../vocab/maptypes.js';
 import { BPF_OBJ_NAME_LEN, BPF_TAG_SIZE, mapId, progId, progTypeById, type MapId, type ProgId, type ProgType } from './types.js';
 
 /**

@@ -1,0 +1,123 @@
+import { readFileSync } from 'node:fs';
+import { closeFd, hasErrno, mapGetFdById, mapGetNextId, mapInfo, progGetFdById, progGetNextId, progInfo, type MapId, type MapInfo, type ProgInfo } from './index.js';
+import { parseFdinfo } from '../proc/fdinfo.js';
+
+/**
+ * Every BPF map and program on the machine, by walking the kernel's ids (BPF_MAP_GET_NEXT_ID,
+ * BPF_MAP_GET_FD_BY_ID, BPF_OBJ_GET_INFO_BY_FD, `/proc/self/fdinfo`), as bpftool does. Objects
+ * that disappear between two calls are skipped, not errors: the walk reports what it saw.
+ */
+
+/** A map as the kernel describes it, with fdinfo `memlock` when it was read. */
+export interface MapObject {
+  readonly info: MapInfo;
+  /** fdinfo `memlock`; undefined when not asked for (`memlock: false`) or gone meanwhile. */
+  readonly memlock: number | undefined;
+}
+
+/** A program as the kernel describes it, with fdinfo `memlock` and `verified_insns`. */
+export interface ProgObject {
+  readonly info: ProgInfo;
+  readonly memlock: number | undefined;
+  readonly verifiedInsns: number | undefined;
+}
+
+/** fdinfo of one of this process's fds (synchronous: it is a small procfs read). */
+function fdinfo(fd: number): ReturnType<typeof parseFdinfo> | undefined {
+  try {
+    return parseFdinfo(readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8'));
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * One map by id, with fdinfo `memlock` when `memlock`; undefined when it was freed meanwhile
+ * (or its id was never a map's).
+ */
+export function readMap(id: MapId, memlock: boolean): MapObject | undefined {
+  let fd: number;
+  try {
+    fd = mapGetFdById(id);
+  } catch (error) {
+    if (hasErrno(error, 'ENOENT')) return undefined; // freed since its id was seen
+    throw error;
+  }
+  try {
+    const info = mapInfo(fd);
+    const parsed = memlock ? fdinfo(fd) : undefined;
+    return { info, memlock: parsed?.ok && parsed.value.kind === 'map' ? parsed.value.memlock : undefined };
+  } finally {
+    closeFd(fd);
+  }
+}
+
+/**
+ * A map's fdinfo `memlock` by id, without its info: null when it was freed meanwhile, undefined
+ * when fdinfo has no `memlock` (kernels before 4.10). Two syscalls and a procfs read; an
+ * inventory that has each map's layout from the map iterator needs no more.
+ */
+export function readMapMemlock(id: MapId): number | undefined | null {
+  let fd: number;
+  try {
+    fd = mapGetFdById(id);
+  } catch (error) {
+    if (hasErrno(error, 'ENOENT')) return null;
+    throw error;
+  }
+  try {
+    const parsed = fdinfo(fd);
+    return parsed?.ok && parsed.value.kind === 'map' ? parsed.value.memlock : undefined;
+  } finally {
+    closeFd(fd);
+  }
+}
+
+/**
+ * The maps alive now. `memlock` says for which maps fdinfo is read: all (`true`), none, or a
+ * predicate on the map's info (an inventory reads it only where the model cannot tell).
+ */
+export function listMaps(memlock: boolean | ((info: MapInfo) => boolean) = true): MapObject[] {
+  const out: MapObject[] = [];
+  for (let id = mapGetNextId(0); id !== undefined; id = mapGetNextId(id)) {
+    let fd: number;
+    try {
+      fd = mapGetFdById(id);
+    } catch (error) {
+      if (hasErrno(error, 'ENOENT')) continue; // freed since the id walk saw it
+      throw error;
+    }
+    try {
+      const info = mapInfo(fd);
+      const wanted = typeof memlock === 'function' ? memlock(info) : memlock;
+      const parsed = wanted ? fdinfo(fd) : undefined;
+      out.push({ info, memlock: parsed?.ok && parsed.value.kind === 'map' ? parsed.value.memlock : undefined });
+    } finally {
+      closeFd(fd);
+    }
+  }
+  return out;
+}
+
+/** The programs alive now, with fdinfo `memlock`. */
+export function listProgs(): ProgObject[] {
+  const out: ProgObject[] = [];
+  for (let id = progGetNextId(0); id !== undefined; id = progGetNextId(id)) {
+    let fd: number;
+    try {
+      fd = progGetFdById(id);
+    } catch (error) {
+      if (hasErrno(error, 'ENOENT')) continue;
+      throw error;
+    }
+    try {
+      const info = progInfo(fd);
+      const parsed = fdinfo(fd);
+      const p = parsed?.ok && parsed.value.kind === 'prog' ? parsed.value : undefined;
+      out.push({ info, memlock: p?.memlock, verifiedInsns: p?.verifiedInsns });
+    } finally {
+      closeFd(fd);
+    }
+  }
+  return out;
+}

@@ -1,0 +1,104 @@
+import { access, readdir, readFile } from 'node:fs/promises';
+import { BpfmemError } from '../../vocab/errors.js';
+import type { CgroupVersion } from '../../model/profile.js';
+import { COUNTER_FILES, countersFromFiles, type CgroupCounters } from './parse.js';
+import { errnoCode, linesOf, parseUnsigned } from '../proc/text.js';
+
+/**
+ * Reads of any memory cgroup directory, given as an absolute path in the mounted hierarchy.
+ * Reads are allowed anywhere (inspecting the machine needs them); writes live in `cgroupfs.ts`
+ * behind the owned-root rules.
+ */
+
+/** A file's text, or undefined when it does not exist (a file the version or kernel lacks). */
+export async function readCgroupFile(dir: string, name: string): Promise<string | undefined> {
+  try {
+    return await readFile(`${dir}/${name}`, 'utf8');
+  } catch (error) {
+    if (errnoCode(error) === 'ENOENT') return undefined;
+    throw new BpfmemError('system', `reading ${dir}/${name}: ${errnoCode(error) ?? String(error)}`, { cause: error });
+  }
+}
+
+/**
+ * Reads a memory cgroup's counters. The files are read one after the other, not atomically:
+ * under load `usage` may be newer than `peak` (the v1 fixture `array-8mib` shows usage above
+ * max_usage for that reason). Throws a `BpfmemError` when the directory is not a memory cgroup.
+ */
+export async function readCgroupCounters(version: CgroupVersion, dir: string): Promise<CgroupCounters> {
+  const names = COUNTER_FILES[version];
+  const texts = await Promise.all(names.map((n) => readCgroupFile(dir, n)));
+  const byName = new Map<string, string>();
+  names.forEach((n, i) => {
+    const t = texts[i];
+    if (t !== undefined) byName.set(n, t);
+  });
+  const r = countersFromFiles(version, (n) => byName.get(n));
+  if (!r.ok) throw new BpfmemError('system', `${dir}: ${r.error}`);
+  return r.value;
+}
+
+/**
+ * A memory cgroup's counters, or undefined when its directory no longer exists (removed while
+ * a tree was being read). Other failures throw as {@link readCgroupCounters} does.
+ */
+export async function readCgroupCountersIfPresent(version: CgroupVersion, dir: string): Promise<CgroupCounters | undefined> {
+  try {
+    return await readCgroupCounters(version, dir);
+  } catch (error) {
+    try {
+      await access(dir);
+    } catch {
+      return undefined;
+    }
+    throw error;
+  }
+}
+
+/** Parses `cgroup.procs` (or `tasks`): one pid per line. Undefined for text that is not that. */
+export function parsePids(text: string): number[] | undefined {
+  const out: number[] = [];
+  for (const line of linesOf(text)) {
+    const pid = parseUnsigned(line.trim());
+    if (pid === undefined) return undefined;
+    out.push(pid);
+  }
+  return out;
+}
+
+/** The processes in a cgroup itself (not below it), from `cgroup.procs`, deduplicated and sorted. */
+export async function readCgroupProcs(dir: string): Promise<number[]> {
+  const text = await readCgroupFile(dir, 'cgroup.procs');
+  if (text === undefined) throw new BpfmemError('system', `${dir} is not a cgroup: it has no cgroup.procs`);
+  const pids = parsePids(text);
+  if (!pids) throw new BpfmemError('system', `${dir}/cgroup.procs is not one pid per line`);
+  return [...new Set(pids)].sort((a, b) => a - b);
+}
+
+/** The names of a cgroup's child cgroups (its subdirectories), sorted. */
+export async function readChildNames(dir: string): Promise<string[]> {
+  try {
+    const entries = await readdir(dir, { withFileTypes: true });
+    return entries.filter((e) => e.isDirectory()).map((e) => e.name).sort();
+  } catch (error) {
+    throw new BpfmemError('system', `listing ${dir}: ${errnoCode(error) ?? String(error)}`, { cause: error });
+  }
+}
+
+/**
+ * Every cgroup directory at and below `dir`, children before parents (the order rmdir needs).
+ * A child removed while the tree is read is left out (only `dir` itself missing is an error).
+ */
+export async function readSubtreePostOrder(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const name of await readChildNames(dir)) {
+    try {
+      out.push(...(await readSubtreePostOrder(`${dir}/${name}`)));
+    } catch (error) {
+      if (error instanceof BpfmemError && errnoCode(error.cause) === 'ENOENT') continue;
+      throw error;
+    }
+  }
+  out.push(dir);
+  return out;
+}
