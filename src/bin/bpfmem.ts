@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { runCli } from '../cli/main.js';
+import { runBpfmem } from './run.js';
 import { processIo } from '../cli/io.js';
 import { disposeAll } from '../live/cleanup.js';
 
@@ -20,6 +20,6 @@ for (const [signal, code] of [
 
 // The only place that ends the process (DESIGN.md, "Only bin/ calls process.exit").
 // No top-level await: the bundle is CommonJS (scripts/bundle.mjs).
-void runCli(process.argv.slice(2), processIo()).then((status) => {
+void runBpfmem(process.argv.slice(2), processIo()).then((status) => {
   process.exitCode = status;
 });

@@ -1,7 +1,6 @@
 import { Option } from 'commander';
 import { profileWithBtf, structSizesFromBtf } from '../vocab/btf-sizes.js';
-import type { KernelProfile } from '../model/profile.js';
-import type { StructSizes } from '../model/structs.js';
+import type { KernelProfile, StructSizes } from '../vocab/profile.js';
 import { readBtfFile } from '../sys/bpf/vmlinux.js';
 
 /**

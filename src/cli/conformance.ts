@@ -8,10 +8,9 @@ import { formatBytes } from '../vocab/units.js';
 import { SCENARIOS_DIR } from './demo.js';
 import { styleFor, type Style } from './io.js';
 import { jsonOption, type CommandContext } from './context.js';
-import { json } from './render/common.js';
+import { json, wrap } from './render/common.js';
 import { labCacheDir, runLab, type LabRun } from '../lab/run.js';
 import type { CheckResult } from '../lab/checks.js';
-import { wrap } from './render/common.js';
 import { table } from './table.js';
 
 export function conformanceCommand(ctx: CommandContext): Command {

@@ -2,9 +2,33 @@ import { Option } from 'commander';
 import { BpfmemError } from '../vocab/errors.js';
 import type { Io } from './io.js';
 
+/** What `bpfmem serve` asks of the server face (src/server/index.ts `serveLive`). */
+export interface ServeRequest {
+  readonly host: string;
+  readonly port: number;
+  readonly intervalMs: number;
+  readonly perMapMetrics: boolean;
+}
+
+/** A server that runs until closed. */
+export interface RunningService {
+  readonly url: string;
+  close(): Promise<void>;
+}
+
+/** Starts the server face: src/bin/ wires it in, so that no face imports another. */
+export type ServeLauncher = (request: ServeRequest) => Promise<RunningService>;
+
+/** The faces a command may start, wired in by src/bin/. */
+export interface Faces {
+  readonly serve?: ServeLauncher;
+}
+
 /** What a command's action leaves for `runCli` to return. */
 export interface CommandContext {
   readonly io: Io;
+  /** Starts `bpfmem serve`'s server (absent where nothing wired one in). */
+  readonly serve?: ServeLauncher | undefined;
   /** Sets the exit status of the run (0 unless a command says otherwise). */
   exit(code: number): void;
 }

@@ -1,16 +1,15 @@
-import { closeSync, fstatSync, openSync, readFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import { profileWithBtf } from '../vocab/btf-sizes.js';
-import { parseBpfObject, type BpfObject } from '../elf/index.js';
 import { BpfmemError } from '../vocab/errors.js';
-import { estimateMaps, type Estimate, type MapEstimate } from '../estimate/maps.js';
-import { objectMaps, objectProgs, type PlannedProg } from '../estimate/object-plan.js';
-import { applyPlan, namedSpecs, parseFill, parseSet, type FillOverride, type PlannedMap, type SetOverride } from '../estimate/plan.js';
-import { parseMapSpec } from '../estimate/spec.js';
+import type { Estimate, MapEstimate } from '../estimate/maps.js';
+import { readBpfObjectFile } from '../estimate/object-file.js';
+import type { PlannedProg } from '../estimate/object-plan.js';
+import { parseFill, parseSet, type FillOverride, type PlannedMap, type SetOverride } from '../estimate/plan.js';
+import { dumpMaps, fit, runEstimate, type Fit } from '../estimate/run.js';
+import { estimateResultJson } from '../estimate/json.js';
 import { inferCpus, rawMapsOf } from '../inspect/from-bpftool.js';
-import { elementsFromMemlock, specOf } from '../inspect/inventory.js';
-import { memlockDependsOnContents } from '../model/maps/memlock.js';
-import { DEFAULT_RELEASE, makeProfile, type KernelProfile, type Regime } from '../model/profile.js';
+import { DEFAULT_RELEASE, makeProfile } from '../model/profile.js';
+import type { KernelProfile, Regime } from '../vocab/profile.js';
 import { formatBytes, parseSize } from '../vocab/units.js';
 import { formatVersion } from '../vocab/kernel-version.js';
 import { readBtfFile } from '../sys/bpf/vmlinux.js';
@@ -18,8 +17,7 @@ import { readPageSize, readPossibleCpus } from '../sys/proc/host.js';
 import { btfOption } from './btf-option.js';
 import { styleFor, type Style } from './io.js';
 import { jsonOption, type CommandContext } from './context.js';
-import { cellBytes, json, profileJson, profileLine } from './render/common.js';
-import { wrap } from './render/common.js';
+import { cellBytes, json, profileLine, wrap } from './render/common.js';
 import { table } from './table.js';
 
 const collect = (value: string, previous: string[]): string[] => [...previous, value];
@@ -112,144 +110,41 @@ export function estimateCommand(ctx: CommandContext): Command {
       });
       const first = profiles[0];
       if (!first) throw new BpfmemError('usage', '--cpus: give at least one count');
-      const objects = files.map((f) => ({ path: f, obj: readBpfObjectFile(f) }));
-      const fixed = [...mapsOfSpecs(opts.map), ...(opts.fromBpftool ? await mapsOfDump(opts.fromBpftool, first) : [])];
-      // What libbpf settles at load (perf_event_array entries, ring buffer sizes) follows each profile.
-      const plannedFor = (p: KernelProfile): PlannedMap[] => [...objects.flatMap(({ path, obj }) => objectMaps(obj, path, p, kernelBtf)), ...fixed];
-      const progs: PlannedProg[] = [
-        ...objects.flatMap(({ path, obj }) => objectProgs(obj, path)),
-        ...opts.prog.map((insns) => ({ name: '', origin: '--prog', section: '', insns, notes: [] })),
-      ];
-      if (objects.length === 0 && fixed.length === 0 && progs.length === 0) {
-        throw new BpfmemError('usage', 'estimate: give a BPF object (bpfmem estimate prog.bpf.o), --map SPEC (e.g. --map type=hash,key=4,value=8,max_entries=1000), --prog INSNS or --from-bpftool FILE');
-      }
-      const plans = profiles.map((p) => {
-        const plan = applyPlan(plannedFor(p), opts.set, opts.fill);
-        if (!plan.ok) throw new BpfmemError('usage', plan.message);
-        return plan.value;
+      const result = runEstimate({
+        objects: files.map((path) => ({ path, obj: readBpfObjectFile(path) })),
+        maps: opts.map,
+        progs: opts.prog,
+        ...(opts.fromBpftool !== undefined && { dump: await mapsOfDump(opts.fromBpftool, first) }),
+        sets: opts.set,
+        fills: opts.fill,
+        profiles,
+        kernelBtf,
+        limit,
       });
-      const runs = profiles.map((p, i) => estimateMaps(namedSpecs(plans[i] ?? []), p, progs.map((g) => g.insns)));
-      const st = styleFor(ctx.io);
-      if (opts.json) {
-        const one = (e: Estimate, i: number): Record<string, unknown> => ({
-          ...estimateJson(e, plans[i], progs),
-          ...(limit !== undefined && { limit: limitJson(fit(e, limit)) }),
-        });
-        ctx.io.stdout(json(runs.length === 1 && runs[0] ? one(runs[0], 0) : { estimates: runs.map(one) }));
-      } else {
-        ctx.io.stdout(
-          runs.length === 1 && runs[0] ? estimateText(runs[0], plans[0] ?? [], progs, limit, st) : compareText(runs, plans, progs, limit, st),
-        );
+      const { runs, plans, progs } = result;
+      if (opts.json) ctx.io.stdout(json(estimateResultJson(result)));
+      else {
+        const st = styleFor(ctx.io);
+        ctx.io.stdout(runs.length === 1 && runs[0] ? estimateText(runs[0], plans[0] ?? [], progs, limit, st) : compareText(runs, plans, progs, limit, st));
       }
       // The kernel would refuse one of them, or it does not fit: say so in the status too.
-      const refused = runs.some((e) => e.maps.some((m) => !m.ok) || e.progs.some((p) => !p.ok));
-      const tooBig = limit !== undefined && runs.some((e) => !fit(e, limit).fits);
-      if (refused || tooBig) ctx.exit(1);
+      if (result.failed) ctx.exit(1);
     });
 }
-
-/** Largest object file read: far above any real BPF object (the kernel's own BTF is 6 MB). */
-const OBJECT_LIMIT = 256 * 1024 * 1024;
-
-/**
- * Reads and parses a compiled BPF object named on the command line. Anything wrong with it is
- * one line naming the file (`BpfmemError('input')`, exit 2): cannot read, too big, not an ELF
- * BPF object, or what libbpf would refuse in it.
- */
-export function readBpfObjectFile(path: string): BpfObject {
-  let bytes: Uint8Array;
-  let fd: number;
-  // Synchronous: the CLI reads one file and waits for it anyway, and node:fs/promises took
-  // longer to load than a 100-map object takes to read (bench/estimate.ts).
-  try {
-    fd = openSync(path, 'r');
-  } catch (error) {
-    throw new BpfmemError('input', `${path}: cannot read (${errnoOf(error)})`, { cause: error });
-  }
-  try {
-    const { size } = fstatSync(fd);
-    if (size > OBJECT_LIMIT) throw new BpfmemError('input', `${path}: ${(size / 2 ** 20).toFixed(0)} MiB is more than the ${OBJECT_LIMIT / 2 ** 20} MiB bpfmem reads of an object`);
-    bytes = new Uint8Array(readFileSync(fd));
-  } catch (error) {
-    if (error instanceof BpfmemError) throw error;
-    throw new BpfmemError('input', `${path}: cannot read (${errnoOf(error)})`, { cause: error });
-  } finally {
-    closeSync(fd);
-  }
-  try {
-    return parseBpfObject(bytes, path);
-  } catch (error) {
-    if (error instanceof BpfmemError) throw error;
-    // The parser refuses what it cannot read with BpfmemError; anything else is still one line.
-    throw new BpfmemError('input', `${path}: not a BPF object bpfmem can read (${error instanceof Error ? error.message : String(error)})`, { cause: error });
-  }
-}
-
-const errnoOf = (error: unknown): string =>
-  typeof error === 'object' && error !== null && 'code' in error ? String(error.code) : error instanceof Error ? error.message : String(error);
 
 function must<T>(r: { ok: true; value: T } | { ok: false; message: string }): T {
   if (!r.ok) throw new BpfmemError('usage', r.message);
   return r.value;
 }
 
-function mapsOfSpecs(texts: readonly string[]): PlannedMap[] {
-  return texts.map((text, i) => {
-    const parsed = parseMapSpec(text, `map${i}`);
-    if (!parsed.ok) throw new BpfmemError('input', parsed.message);
-    // Entries inserted are said in a note (the table has no column for them: it would pass 80 columns).
-    const notes = parsed.elements > 0 ? [`${parsed.elements} entries (elements=)`] : [];
-    return { name: parsed.name, aliases: [], origin: '--map', spec: parsed.spec, elements: parsed.elements, notes };
-  });
-}
-
-/**
- * The maps of a bpftool dump: their layouts, and for maps whose memory follows their contents,
- * the entries their memlock shows, read under the dump's own CPU count (inferred from its
- * per-CPU maps where it has any, else the first profile's).
- */
+/** The maps of a bpftool dump, read under the dump's own CPU count where its per-CPU maps tell it. */
 async function mapsOfDump(path: string, profile: KernelProfile): Promise<PlannedMap[]> {
   // The dump's reader (and its validation library) loads only for --from-bpftool.
   const { parseBpftoolMaps, readBpftoolFile } = await import('../inspect/bpftool.js');
   const raw = rawMapsOf(parseBpftoolMaps(await readBpftoolFile(path), path));
   const cpus = inferCpus(raw, { version: profile.release, pageSize: profile.pageSize }) ?? profile.possibleCpus;
-  const made = makeProfile({ version: profile.release, cpus, pageSize: profile.pageSize });
-  const source = 'ok' in made ? profile : made;
-  const out: PlannedMap[] = [];
-  for (const m of raw) {
-    const spec = specOf(m);
-    if (!spec) throw new BpfmemError('input', `${path}: map ${m.id} (${m.name || 'no name'}) has a type bpfmem does not know: ${m.typeName ?? m.type}`);
-    const elements = memlockDependsOnContents(spec.type, spec.flags) && m.memlock !== undefined ? elementsFromMemlock(spec, m.memlock, source) : 0;
-    out.push({
-      name: m.name || `id${m.id}`,
-      aliases: [`id${m.id}`],
-      origin: path,
-      spec,
-      elements,
-      notes: elements > 0 ? [`${elements} entries, from its memlock on the dump's host (${cpus} CPUs)`] : [],
-    });
-  }
-  return out;
+  return dumpMaps(raw, path, profile, cpus);
 }
-
-/** Whether an estimate fits under a limit, in the regime's own terms. */
-interface Fit {
-  readonly limit: number;
-  readonly regime: Regime;
-  /** Bytes counted against the limit: charged (memcg) or memlock (memlock); 0 for none. */
-  readonly need: number;
-  readonly fits: boolean;
-  readonly headroom: number;
-}
-
-function fit(e: Estimate, limit: number): Fit {
-  const regime = e.profile.regime;
-  const progs = e.progs.reduce((s, p) => s + (regime === 'memlock' ? p.memlock : p.charged), 0);
-  const need = regime === 'memcg' ? e.total.charged + progs : regime === 'memlock' ? e.total.memlock + progs : 0;
-  return { limit, regime, need, fits: need <= limit, headroom: limit - need };
-}
-
-const limitJson = (f: Fit): Record<string, unknown> => ({ bytes: f.limit, counted: f.regime === 'memcg' ? 'charged' : f.regime === 'memlock' ? 'memlock' : 'nothing', need: f.need, fits: f.fits, headroom: f.headroom });
 
 function fitText(f: Fit): string {
   const what = f.regime === 'memcg' ? 'memory cgroup limit' : f.regime === 'memlock' ? 'RLIMIT_MEMLOCK' : 'limit';
@@ -257,29 +152,6 @@ function fitText(f: Fit): string {
   return f.fits
     ? `${what} ${formatBytes(f.limit)}: fits, ${formatBytes(f.headroom)} left`
     : `${what} ${formatBytes(f.limit)}: does not fit, needs ${formatBytes(-f.headroom)} more (${formatBytes(f.need)} in all)`;
-}
-
-/**
- * `--json`: `{ profile, maps: [{ name, type, max_entries, elements, memlock, charged, uncharged,
- * origin, notes }], progs: [{ insns, memlock, charged[, name, section, origin, notes] }], total }`.
- */
-export function estimateJson(e: Estimate, plan: readonly PlannedMap[] = [], progs: readonly PlannedProg[] = []): Record<string, unknown> {
-  return {
-    profile: profileJson(e.profile),
-    maps: e.maps.map((m, i) => {
-      const p = plan[i];
-      const extra = p ? { origin: p.origin, ...(p.aliases.length ? { symbol: p.aliases[0] } : {}), notes: p.notes } : {};
-      return m.ok
-        ? { name: m.name, type: m.type, max_entries: m.maxEntries, elements: m.elements, memlock: m.memlock, charged: m.charged, uncharged: m.uncharged, ...extra }
-        : { name: m.name, type: m.type, errno: m.errno, reason: m.reason, ...extra };
-    }),
-    progs: e.progs.map((p, i) => {
-      const g = progs[i];
-      const extra = g?.name ? { name: g.name, section: g.section, origin: g.origin, notes: g.notes } : {};
-      return p.ok ? { insns: p.insns, memlock: p.memlock, charged: p.charged, ...extra } : { insns: p.insns, errno: p.errno, reason: p.reason, ...extra };
-    }),
-    total: e.total,
-  };
 }
 
 /** Notes, numbered, for the tables' NOTE column and the lines under them (maps, then programs). */

@@ -1,24 +1,22 @@
 import { Command, Option } from 'commander';
-import { BpfmemError } from '../vocab/errors.js';
-import type { NamedSpec } from '../estimate/maps.js';
-import { objectMaps, objectProgs } from '../estimate/object-plan.js';
-import { parseMapSpec } from '../estimate/spec.js';
+import type { Btf } from '../btf/index.js';
+import { readBpfObjectFile } from '../estimate/object-file.js';
+import { specMaps } from '../estimate/run.js';
 import { parseCgroupArg, parseErrnoArg, parseNeedArg, parsePidArg } from '../explain/args.js';
 import type { Cause } from '../explain/causes.js';
-import { explain, exitStatusOf, type Explanation } from '../explain/explain.js';
+import { exitStatusOf, type Explanation } from '../explain/explain.js';
 import type { ExplainFacts } from '../explain/facts.js';
-import { maxFile, type LevelView, type Verdict } from '../explain/verdict.js';
+import { explanationJson } from '../explain/json.js';
+import { explainLoad, hasStructOps } from '../explain/load.js';
+import { readExplainFacts, type FactsSource } from '../explain/read-facts.js';
+import { maxFile, type LevelView } from '../explain/verdict.js';
+import { vmlinuxBtf } from '../sys/bpf/vmlinux.js';
+import { BpfmemError } from '../vocab/errors.js';
 import type { Errno } from '../vocab/errno.js';
 import { formatBytes, parseSize } from '../vocab/units.js';
-import type { Btf } from '../btf/index.js';
-import type { BpfObject } from '../elf/index.js';
-import { vmlinuxBtf } from '../sys/bpf/vmlinux.js';
-import { readExplainFacts, type FactsSource } from '../live/probe.js';
-import { readBpfObjectFile } from './estimate.js';
 import { styleFor, type Style } from './io.js';
 import { jsonOption, type CommandContext } from './context.js';
-import { json, profileLine } from './render/common.js';
-import { wrap } from './render/common.js';
+import { json, profileLine, wrap } from './render/common.js';
 import { table } from './table.js';
 
 /** What `explain` reads the machine with; tests pass hand-made facts. */
@@ -74,7 +72,7 @@ export function explainCommand(ctx: CommandContext, deps: ExplainDeps = { readFa
       if (opts.pid !== undefined && opts.cgroup !== undefined) {
         throw new BpfmemError('usage', 'explain: give --pid or --cgroup, not both (a task brings its own cgroup)');
       }
-      const maps = specsOf(opts.map);
+      const maps = specMaps(opts.map);
       if (maps.length === 0 && opts.object.length === 0 && opts.prog.length === 0 && opts.need === undefined) {
         throw new BpfmemError(
           'usage',
@@ -86,99 +84,12 @@ export function explainCommand(ctx: CommandContext, deps: ExplainDeps = { readFa
       const source: FactsSource = opts.pid !== undefined ? { pid: opts.pid } : opts.cgroup !== undefined ? { cgroup: opts.cgroup } : { self: true };
       const facts = await deps.readFacts(source);
       const kernelBtf = objects.some(({ obj }) => hasStructOps(obj)) ? await (deps.kernelBtf ?? machineBtf)() : undefined;
-      // An object's maps as libbpf would create them on this machine (its possible CPUs, page size, kernel).
-      const objectSpecs = objects.flatMap(({ path, obj }) =>
-        objectMaps(obj, path, facts.profile, kernelBtf).map((m) => ({ name: m.name, spec: m.spec, elements: m.elements })),
-      );
-      const objectInsns = objects.flatMap(({ path, obj }) => objectProgs(obj, path).map((g) => g.insns));
-      const e = explain(facts, { maps: [...objectSpecs, ...maps], progs: [...objectInsns, ...opts.prog], extraBytes: opts.need ?? 0, errno: opts.errno });
-      // Program names of the objects, in the order of the request's programs ('' for --prog).
-      const progNames = [...objects.flatMap(({ path, obj }) => objectProgs(obj, path).map((g) => g.name)), ...opts.prog.map(() => '')];
+      const { explanation: e, progNames } = explainLoad(facts, { objects, maps, progs: opts.prog, need: opts.need ?? 0, errno: opts.errno, kernelBtf });
       ctx.io.stdout(opts.json ? json(explanationJson(e, progNames)) : explanationText(e, styleFor(ctx.io), progNames));
       ctx.exit(exitStatusOf(e));
     });
 }
 
-const hasStructOps = (obj: BpfObject): boolean => obj.maps.some((m) => m.source === 'struct_ops');
-
-function specsOf(texts: readonly string[]): NamedSpec[] {
-  return texts.map((text, i) => {
-    const parsed = parseMapSpec(text, `map${i}`);
-    if (!parsed.ok) throw new BpfmemError('input', parsed.message);
-    return { name: parsed.name, spec: parsed.spec, elements: parsed.elements };
-  });
-}
-
-// ---------------------------------------------------------------------------------------------
-// JSON
-
-const hex = (n: bigint | undefined): string | null => (n === undefined ? null : `0x${n.toString(16)}`);
-const orNull = <T>(v: T | undefined): T | null => (v === undefined ? null : v);
-
-function verdictJson(v: Verdict): Record<string, unknown> {
-  switch (v.kind) {
-    case 'fits':
-      return { kind: 'fits', limit: orNull(v.limit), cgroup: orNull(v.cgroup), headroom: v.headroom, reclaim: v.reclaim };
-    case 'short':
-      return { kind: 'short', limit: v.limit, cgroup: orNull(v.cgroup), headroom: v.headroom, short: v.short };
-    case 'refused':
-      return { kind: 'refused', errno: v.errno, reason: v.reason };
-    case 'unknown':
-      return { kind: 'unknown', reason: v.reason };
-  }
-}
-
-/** `--json` of explain (docs/explain.md). */
-export function explanationJson(e: Explanation, progNames: readonly string[] = []): Record<string, unknown> {
-  const { facts, need } = e;
-  const task = facts.task;
-  return {
-    kernel: {
-      release: facts.profile.release,
-      cpus: facts.profile.possibleCpus,
-      page_size: facts.profile.pageSize,
-      cgroup: facts.profile.cgroupVersion,
-      regime: facts.profile.regime,
-      regime_reason: facts.regimeReason,
-    },
-    task: task
-      ? { pid: task.pid, comm: orNull(task.comm), uid: orNull(task.uid), memlock: task.memlock ? { soft: task.memlock.soft, hard: task.memlock.hard } : null, cap_eff: hex(task.capEff) }
-      : null,
-    need: {
-      counted: need.counted,
-      charged: need.charged,
-      memlock: need.memlock,
-      uncharged: need.uncharged,
-      extra: need.extra,
-      maps: need.estimate.maps.map((m) =>
-        m.ok
-          ? { name: m.name, type: m.type, memlock: m.memlock, charged: m.charged, uncharged: m.uncharged }
-          : { name: m.name, type: m.type, errno: m.errno, reason: m.reason },
-      ),
-      progs: need.estimate.progs.map((p, i) => ({
-        ...(progNames[i] ? { name: progNames[i] } : {}),
-        ...(p.ok ? { insns: p.insns, memlock: p.memlock, charged: p.charged } : { insns: p.insns, errno: p.errno ?? null, reason: p.reason ?? null }),
-      })),
-    },
-    cgroups: e.levels.map((l) => ({
-      path: l.path,
-      usage: orNull(l.usage),
-      max: l.max,
-      headroom: orNull(l.headroom),
-      high: orNull(l.high),
-      reclaimable: orNull(l.reclaimable),
-      failcnt: orNull(l.failcnt),
-      max_events: orNull(l.maxEvents),
-      short: l.short,
-    })),
-    cgroups_missing: orNull(facts.chainMissing),
-    verdict: verdictJson(e.verdict),
-    advice: e.advice,
-    notes: e.notes,
-    errno: orNull(e.request.errno),
-    causes: e.causes.map((c) => ({ kind: c.kind, status: c.status, text: c.text, evidence: c.evidence, fix: orNull(c.fix) })),
-  };
-}
 
 // ---------------------------------------------------------------------------------------------
 // Text

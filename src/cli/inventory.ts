@@ -13,7 +13,7 @@ import { readPageSize, readPossibleCpus } from '../sys/proc/host.js';
 import { release as osRelease } from 'node:os';
 import { didYouMean, oneOf } from '../vocab/fields.js';
 import { formatDuration, parseDuration } from '../vocab/duration.js';
-import { PROG_TYPES } from '../sys/bpf/types.js';
+import { PROG_TYPES } from '../vocab/progtypes.js';
 import { styleFor } from './io.js';
 import { jsonOption, type CommandContext } from './context.js';
 import { json } from './render/common.js';

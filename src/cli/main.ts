@@ -2,7 +2,7 @@ import { Command, CommanderError } from 'commander';
 import { BpfmemError, exitCodeOf } from '../vocab/errors.js';
 import { didYouMean } from '../vocab/fields.js';
 import type { Io } from './io.js';
-import { jsonOption, type CommandContext } from './context.js';
+import { jsonOption, type CommandContext, type Faces } from './context.js';
 import { VERSION } from '../vocab/bpfmem-version.js';
 
 type CommandModule = (ctx: CommandContext) => Promise<Command>;
@@ -50,8 +50,8 @@ export function commandsFor(argv: readonly string[]): string[] {
  * 0 on success, 2 for the user's mistakes (bad arguments or input, with one line saying which),
  * 1 when the machine refused or failed. Never calls `process.exit`: only `bin/` does.
  */
-export function runCli(argv: readonly string[], io: Io): Promise<number> {
-  return runProgram(argv, io, (ctx) => Promise.all(commandsFor(argv).map((name) => (COMMANDS[name] as CommandModule)(ctx))));
+export function runCli(argv: readonly string[], io: Io, faces: Faces = {}): Promise<number> {
+  return runProgram(argv, io, (ctx) => Promise.all(commandsFor(argv).map((name) => (COMMANDS[name] as CommandModule)(ctx))), faces);
 }
 
 /**
@@ -59,10 +59,11 @@ export function runCli(argv: readonly string[], io: Io): Promise<number> {
  * up the program, its output and its exit statuses. Tests give commands whose machine is
  * replaced by hand-made facts.
  */
-export async function runProgram(argv: readonly string[], io: Io, make: (ctx: CommandContext) => Promise<readonly Command[]>): Promise<number> {
+export async function runProgram(argv: readonly string[], io: Io, make: (ctx: CommandContext) => Promise<readonly Command[]>, faces: Faces = {}): Promise<number> {
   let status = 0;
   const ctx: CommandContext = {
     io,
+    serve: faces.serve,
     exit(code) {
       status = code;
     },

@@ -1,13 +1,12 @@
 import { Command } from 'commander';
 import { capNames, hasCap } from '../vocab/caps.js';
-import type { Regime } from '../model/profile.js';
+import type { Regime } from '../vocab/profile.js';
 import { formatBytes } from '../vocab/units.js';
 import { formatVersion } from '../vocab/kernel-version.js';
 import { runProbe, type ChargeProbe, type LibraryProbe, type PrechargeProbe, type ProbeReport } from '../live/probe.js';
 import { styleFor, type Style } from './io.js';
 import { jsonOption, type CommandContext } from './context.js';
-import { json } from './render/common.js';
-import { wrap } from './render/common.js';
+import { json, wrap } from './render/common.js';
 
 /** What `probe` runs; tests pass a report made by hand. */
 export interface ProbeDeps {

@@ -2,8 +2,7 @@ import { Command, Option } from 'commander';
 import { BpfmemError } from '../vocab/errors.js';
 import { track, untrack, type Disposable } from '../live/cleanup.js';
 import { formatDuration, parseDuration } from '../vocab/duration.js';
-import type { InventorySource, RunningServer, ServeOptions } from '../server/index.js';
-import type { CommandContext } from './context.js';
+import type { CommandContext, ServeLauncher } from './context.js';
 
 /**
  * `bpfmem serve`: this machine's BPF memory as Prometheus metrics, a JSON API and a dashboard
@@ -43,21 +42,11 @@ interface ServeCliOptions {
   perMapMetrics?: boolean;
 }
 
-/** How the command reaches the machine and the server; tests give a fixture source. */
-export interface ServeDeps {
-  readonly source: () => Promise<InventorySource>;
-  readonly start: (options: ServeOptions) => Promise<RunningServer>;
-}
-
-// The server (hono, prom-client, node:http) is loaded when `serve` runs, not at every start of
-// the CLI: importing it cost every other command about 60 ms (bench/estimate.ts).
-const server = (): Promise<typeof import('../server/index.js')> => import('../server/index.js');
-const LIVE: ServeDeps = {
-  source: async () => (await server()).liveSource(),
-  start: async (options) => (await server()).startServer(options),
-};
-
-export function serveCommand(ctx: CommandContext, deps: ServeDeps = LIVE): Command {
+/**
+ * @param launch - starts the server face on this machine: given by src/bin/ (the CLI does not
+ *   import the server), by tests with a fixture source
+ */
+export function serveCommand(ctx: CommandContext, launch: ServeLauncher | undefined = ctx.serve): Command {
   return new Command('serve')
     .description('Prometheus metrics, a JSON API and a dashboard of this machine\'s BPF memory (root; read-only)')
     .addOption(new Option('--host <address>', 'address to listen on (0.0.0.0 or :: for every interface)').argParser(hostArg).default('127.0.0.1'))
@@ -65,13 +54,8 @@ export function serveCommand(ctx: CommandContext, deps: ServeDeps = LIVE): Comma
     .addOption(new Option('--interval <duration>', 'time between scans of the machine, like 15s or 1m').argParser(intervalArg).default(15_000, '15s'))
     .option('--per-map-metrics', 'also one series per map in /metrics (id, name, type, cgroup): as many series as maps')
     .action(async (opts: ServeCliOptions) => {
-      const server = await deps.start({
-        host: opts.host,
-        port: opts.port,
-        intervalMs: opts.interval,
-        source: await deps.source(),
-        perMapMetrics: opts.perMapMetrics ?? false,
-      });
+      if (!launch) throw new BpfmemError('system', 'serve: this build of bpfmem has no server');
+      const server = await launch({ host: opts.host, port: opts.port, intervalMs: opts.interval, perMapMetrics: opts.perMapMetrics ?? false });
       // Runs until a signal disposes it (src/bin/bpfmem.ts) or a caller does.
       await new Promise<void>((resolve, reject) => {
         const handle: Disposable = {

@@ -1,6 +1,6 @@
 import { Command, Option } from 'commander';
 import { BpfmemError } from '../vocab/errors.js';
-import type { Regime } from '../model/profile.js';
+import type { Regime } from '../vocab/profile.js';
 import { formatScenarioError, parseScenario } from '../scenario/parse.js';
 import type { RunResult } from '../scenario/run.js';
 import { simulate as simulateScenario } from '../simulate/result-json.js';

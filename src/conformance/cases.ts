@@ -2,7 +2,7 @@ import { MAP_FLAGS } from '../vocab/flags.js';
 import { mapTypeExists } from '../model/maps/index.js';
 import { mapSpec, type MapSpec } from '../vocab/map-spec.js';
 import type { MapType } from '../vocab/maptypes.js';
-import type { KernelProfile } from '../model/profile.js';
+import type { KernelProfile } from '../vocab/profile.js';
 
 /**
  * The conformance grid: map specs across types, key and value sizes, max_entries from 1 to

@@ -3,7 +3,7 @@ import { ModelBackend } from '../model/backend.js';
 import { ModelKernel } from '../model/kernel.js';
 import { mapSpec, type MapSpec } from '../vocab/map-spec.js';
 import { PERCPU_MAP_TYPES } from '../vocab/maptypes.js';
-import type { KernelProfile } from '../model/profile.js';
+import type { KernelProfile } from '../vocab/profile.js';
 import { parseScenario } from '../scenario/parse.js';
 import { runScenarioSteps } from './scenario.js';
 import { caseTolerance, insertTolerance, tolerance } from './tolerance.js';

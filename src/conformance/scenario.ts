@@ -1,6 +1,6 @@
 import type { Backend, Outcome, Snapshot } from '../vocab/backend.js';
 import { ModelBackend } from '../model/backend.js';
-import type { KernelProfile } from '../model/profile.js';
+import type { KernelProfile } from '../vocab/profile.js';
 import { runStep } from '../scenario/run.js';
 import type { Scenario, Step } from '../scenario/types.js';
 import type { Compared, ScenarioResult } from './report.js';

@@ -2,7 +2,7 @@ import { mapTypeModel } from '../model/maps/index.js';
 import type { MapSpec } from '../vocab/map-spec.js';
 import { cacheShape, percpuCacheSlack } from '../model/memalloc.js';
 import { chargeBytes } from '../model/memcg.js';
-import type { KernelProfile } from '../model/profile.js';
+import type { KernelProfile } from '../vocab/profile.js';
 
 /**
  * The charge tolerance: the model reads counters as if per-CPU stocks were drained; the

@@ -4,7 +4,8 @@ import { BpfmemError } from '../vocab/errors.js';
 import { estimateMaps } from '../estimate/maps.js';
 import { adjustRingbufSize, objectSpecs, type ObjectSpec } from '../estimate/object.js';
 import { mapSpec, type MapSpec } from '../vocab/map-spec.js';
-import { profileOf, type KernelProfile } from '../model/profile.js';
+import { profileOf } from '../model/profile.js';
+import { type KernelProfile } from '../vocab/profile.js';
 import { fixtureBytes, toolchain } from '../../test/fixtures/bpf/build.js';
 import { parseBpfObject, type BpfObject, type LibbpfGeneration } from './index.js';
 

@@ -1,7 +1,7 @@
 import { ModelKernel } from '../model/kernel.js';
 import type { Errno } from '../vocab/errno.js';
 import type { MapSpec } from '../vocab/map-spec.js';
-import type { KernelProfile } from '../model/profile.js';
+import type { KernelProfile } from '../vocab/profile.js';
 
 /** A map to estimate, by name, with how many entries are inserted after creation. */
 export interface NamedSpec {

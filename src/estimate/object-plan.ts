@@ -1,6 +1,6 @@
 import type { Btf } from '../btf/index.js';
 import type { BpfObject } from '../elf/index.js';
-import type { KernelProfile } from '../model/profile.js';
+import type { KernelProfile } from '../vocab/profile.js';
 import { objectSpecs } from './object.js';
 import type { PlannedMap } from './plan.js';
 

@@ -4,7 +4,7 @@ import type { BpfObject, ObjectMap } from '../elf/index.js';
 import { BpfmemError } from '../vocab/errors.js';
 import { mapTypeById } from '../vocab/maptypes.js';
 import type { MapSpec } from '../vocab/map-spec.js';
-import type { KernelProfile } from '../model/profile.js';
+import type { KernelProfile } from '../vocab/profile.js';
 import { roundUp } from '../vocab/units.js';
 import { atLeast } from '../vocab/kernel-version.js';
 

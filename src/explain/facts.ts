@@ -1,5 +1,5 @@
 import type { Errno } from '../vocab/errno.js';
-import type { KernelProfile } from '../model/profile.js';
+import type { KernelProfile } from '../vocab/profile.js';
 import type { NamedSpec } from '../estimate/maps.js';
 
 /**

@@ -1,6 +1,6 @@
 import { estimateMaps, type Estimate } from '../estimate/maps.js';
 import type { Errno } from '../vocab/errno.js';
-import type { KernelProfile } from '../model/profile.js';
+import type { KernelProfile } from '../vocab/profile.js';
 import type { ExplainRequest } from './facts.js';
 
 /** A map or program the kernel would refuse before memory is counted. */

@@ -2,7 +2,8 @@ import { open } from 'node:fs/promises';
 import * as v from 'valibot';
 import { BpfmemError } from '../vocab/errors.js';
 import { isMapType, type MapType } from '../vocab/maptypes.js';
-import { mapId, PROG_TYPES, progId, type MapId, type ProgId, type ProgType } from '../sys/bpf/types.js';
+import { mapId, progId, type MapId, type ProgId } from '../sys/bpf/types.js';
+import { PROG_TYPES, type ProgType } from '../vocab/progtypes.js';
 
 /**
  * `bpftool -j map show` and `bpftool -j prog show` output, read back: what users paste into

@@ -1,8 +1,9 @@
-import { fdinfoMemlock } from '../model/maps/memlock.js';
+import { fdinfoMemlock, modelKnowsMemlock } from '../model/maps/memlock.js';
 import { MAP_TYPES } from '../vocab/maptypes.js';
-import { makeProfile, type KernelProfile, type ProfileInput } from '../model/profile.js';
+import { makeProfile, type ProfileInput } from '../model/profile.js';
+import { type KernelProfile } from '../vocab/profile.js';
 import type { BpftoolMap, BpftoolProg } from './bpftool.js';
-import { modelKnowsMemlock, specOf, type Holder, type InventoryInput, type RawMap, type RawProg } from './inventory.js';
+import { specOf, type Holder, type InventoryInput, type RawMap, type RawProg } from '../vocab/inventory.js';
 
 /**
  * What bpfmem can say from a `bpftool -j map show` dump (`bpfmem maps --from-bpftool FILE`):

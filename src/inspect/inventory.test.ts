@@ -1,11 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { measuredElementRows, measuredMapRows } from '../../test/fixtures/kernel-6.18/index.js';
 import { estimateMaps } from '../estimate/maps.js';
-import { fdinfoMemlock } from '../model/maps/memlock.js';
+import { fdinfoMemlock, memlockDependsOnContents, modelKnowsMemlock, elementsFromMemlock } from '../model/maps/memlock.js';
 import { mapSpec } from '../vocab/map-spec.js';
 import { MAP_TYPES } from '../vocab/maptypes.js';
 import { profileOf } from '../model/profile.js';
-import { buildInventory, elementsFromMemlock, memlockDependsOnContents, modelKnowsMemlock, rollUp, type InventoryInput, type MapEntry, type RawMap } from './inventory.js';
+import { buildInventory, rollUp, type MapEntry } from './inventory.js';
+import { type InventoryInput, type RawMap } from '../vocab/inventory.js';
 import { labelOf } from './labels.js';
 
 /** The machine the fixtures were measured on: 6.18, 2 possible CPUs, 4 KiB pages. */

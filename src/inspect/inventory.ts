@@ -1,83 +1,16 @@
 import { estimateMaps } from '../estimate/maps.js';
-import { mapTypeModel } from '../model/maps/index.js';
-import { fdinfoMemlock, memlockDependsOnContents } from '../model/maps/memlock.js';
-import { mapSpec, type MapSpec } from '../vocab/map-spec.js';
-import { isMapType, mapTypeById, type MapType } from '../vocab/maptypes.js';
-import type { KernelProfile } from '../model/profile.js';
+import { elementsFromMemlock, fdinfoMemlock, memlockDependsOnContents } from '../model/maps/memlock.js';
+import type { MapSpec } from '../vocab/map-spec.js';
+import { isMapType, type MapType } from '../vocab/maptypes.js';
+import { specOf, type Holder, type InventoryInput, type RawCgroup } from '../vocab/inventory.js';
+import type { KernelProfile } from '../vocab/profile.js';
 import { labelOf, type CgroupLabel } from './labels.js';
 
 /**
  * The live inventory, assembled: every map and program with its memory, holders, pins, and
  * the memory cgroup it is charged to, rolled up per cgroup against its limit. This module is
- * pure: `collect.ts` reads the machine into an {@link InventoryInput}, tests feed fixtures.
+ * pure: src/live/collect.ts reads the machine into an {@link InventoryInput}, tests feed fixtures.
  */
-
-/** A process holding an fd on an object. */
-export interface Holder {
-  readonly pid: number;
-  readonly comm: string;
-  /** Its memory cgroup, when read. */
-  readonly cgroup?: string;
-}
-
-/** A map as the kernel lists it. */
-export interface RawMap {
-  readonly id: number;
-  /** Kernel map type number (-1 where only a name bpfmem does not know was given). */
-  readonly type: number;
-  /** The source's name for a type bpfmem does not know (a newer bpftool's). */
-  readonly typeName?: string;
-  readonly name: string;
-  readonly keySize: number;
-  readonly valueSize: number;
-  readonly maxEntries: number;
-  readonly flags: number;
-  readonly mapExtra: number;
-  /** fdinfo `memlock` when it was read. */
-  readonly memlock?: number;
-}
-
-/** A program as the kernel lists it. */
-export interface RawProg {
-  readonly id: number;
-  readonly type: string;
-  readonly name: string;
-  readonly tag: string;
-  readonly memlock: number;
-  /** Instructions after the verifier (`xlated_prog_len / 8`). */
-  readonly insns: number;
-  readonly loadTime?: bigint;
-  readonly uid: number;
-}
-
-/** A memory cgroup's counters (bytes; `max` Infinity for none). */
-export interface RawCgroup {
-  readonly path: string;
-  readonly usage: number;
-  readonly max: number;
-  readonly kernel: number | undefined;
-}
-
-/** Everything read from the machine (or a fixture) that an inventory is made of. */
-export interface InventoryInput {
-  readonly profile: KernelProfile;
-  readonly maps: readonly RawMap[];
-  readonly progs: readonly RawProg[];
-  /** Map id → kernfs id of the cgroup charged (0n / null: nobody); undefined where unknown. */
-  readonly charges?: ReadonlyMap<number, bigint | null>;
-  /** Why `charges` is missing, if it is. */
-  readonly chargesUnavailable?: string;
-  /** kernfs id → cgroup path (relative to the memory hierarchy's mount). */
-  readonly cgroupPaths?: ReadonlyMap<bigint, string>;
-  readonly holders?: { readonly maps: ReadonlyMap<number, readonly Holder[]>; readonly progs: ReadonlyMap<number, readonly Holder[]> };
-  /** `map:ID` / `prog:ID` → pinned paths. */
-  readonly pins?: ReadonlyMap<string, readonly string[]>;
-  readonly cgroups?: readonly RawCgroup[];
-  /** What was read and how, when not this machine (`dump.json, read as kernel 6.18 with 4 CPUs`). */
-  readonly source?: string;
-  /** What could not be read, one line each. */
-  readonly errors?: readonly string[];
-}
 
 /** Where a map's memory is charged. */
 export type ChargedTo =
@@ -148,34 +81,9 @@ export interface Inventory {
   readonly errors: readonly string[];
 }
 
-export { memlockDependsOnContents } from '../model/maps/memlock.js';
 
-/** Types whose layout needs `map_extra` (bloom hash count, arena address), which not every source gives. */
-export const NEEDS_MAP_EXTRA: ReadonlySet<MapType> = new Set<MapType>(['bloom_filter', 'arena']);
 
-/** Whether the model gives a map's fdinfo memlock from its layout alone (no contents, no map_extra). */
-export function modelKnowsMemlock(type: MapType | undefined, flags: number): type is MapType {
-  return type !== undefined && !memlockDependsOnContents(type, flags) && !NEEDS_MAP_EXTRA.has(type);
-}
 
-/** The spec of a listed map, or undefined for a type bpfmem does not know. */
-export function specOf(m: RawMap): MapSpec | undefined {
-  const type = mapTypeById(m.type);
-  if (!type) return undefined;
-  return mapSpec({ type, keySize: m.keySize, valueSize: m.valueSize, maxEntries: m.maxEntries, flags: m.flags, mapExtra: m.mapExtra });
-}
-
-/**
- * The elements a content-dependent map holds, from its fdinfo memlock: map_mem_usage() is
- * linear in them (kernel-facts.md §1.3). 0 where it does not tell.
- */
-export function elementsFromMemlock(spec: MapSpec, memlock: number, profile: KernelProfile): number {
-  const model = mapTypeModel(spec.type);
-  const empty = model.memUsage(spec, 0, profile);
-  const perElement = model.memUsage(spec, 1, profile) - empty;
-  if (perElement <= 0) return 0;
-  return Math.max(0, Math.min(spec.maxEntries || Number.MAX_SAFE_INTEGER, Math.round((memlock - empty) / perElement)));
-}
 
 /** The model's estimate of a map's charge, cached by spec and contents (fleets repeat maps). */
 class ChargeEstimator {

@@ -1,4 +1,5 @@
-import type { Holder, Inventory, MapEntry, ProgEntry } from './inventory.js';
+import type { Inventory, MapEntry, ProgEntry } from './inventory.js';
+import type { Holder } from '../vocab/inventory.js';
 
 /**
  * Filters and orders of an inventory, as `bpfmem maps`/`progs` and the JSON API take them.

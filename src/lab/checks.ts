@@ -6,7 +6,7 @@ import type { LiveBackend } from '../live/backend.js';
 import { ModelBackend } from '../model/backend.js';
 import { MAP_FLAGS } from '../vocab/flags.js';
 import { mapSpec } from '../vocab/map-spec.js';
-import type { KernelProfile } from '../model/profile.js';
+import type { KernelProfile } from '../vocab/profile.js';
 import { readMemoryHierarchy } from '../sys/cgroup/mount.js';
 import { isUnavailable, MapIterator, readCgroupIds } from '../sys/iter/mapiter.js';
 

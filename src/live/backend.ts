@@ -16,7 +16,7 @@ import type {
 import { BpfmemError } from '../vocab/errors.js';
 import { errnoName, isErrno, type Errno } from '../vocab/errno.js';
 import type { MapSpec } from '../vocab/map-spec.js';
-import type { KernelProfile } from '../model/profile.js';
+import type { KernelProfile } from '../vocab/profile.js';
 import { CgroupFs } from '../sys/cgroup/cgroupfs.js';
 import type { CgroupCounters } from '../sys/cgroup/parse.js';
 import { readKernelProfile } from './machine.js';

@@ -1,17 +1,17 @@
 import { BpfmemError } from '../vocab/errors.js';
-import { fdinfoMemlock } from '../model/maps/memlock.js';
+import { fdinfoMemlock, modelKnowsMemlock, NEEDS_MAP_EXTRA } from '../model/maps/memlock.js';
 import { mapTypeById } from '../vocab/maptypes.js';
-import type { KernelProfile } from '../model/profile.js';
+import type { KernelProfile } from '../vocab/profile.js';
 import { hasErrno, mapGetNextId, type MapId } from '../sys/bpf/index.js';
 import type { MemoryHierarchy } from '../sys/cgroup/mount.js';
 import { readCgroupCountersIfPresent } from '../sys/cgroup/read.js';
 import { scanHolders, type Holder as SysHolder } from '../sys/iter/holders.js';
-import { describeMachine, profileOf, withRunningKernelBtf } from './machine.js';
+import { describeMachine, profileOfMachine, withRunningKernelBtf } from './machine.js';
 import { isUnavailable, MapIterator, readCgroupIds } from '../sys/iter/mapiter.js';
 import { listMaps, listProgs, readMap, readMapMemlock, type MapObject } from '../sys/bpf/objects.js';
 import { scanPins } from '../sys/bpf/pins.js';
 import { readProcCgroup } from '../sys/proc/procfs.js';
-import { modelKnowsMemlock, NEEDS_MAP_EXTRA, specOf, type Holder, type InventoryInput, type RawCgroup, type RawMap, type RawProg } from '../inspect/inventory.js';
+import { specOf, type Holder, type InventoryInput, type RawCgroup, type RawMap, type RawProg } from '../vocab/inventory.js';
 
 /**
  * Reads this machine into an {@link InventoryInput}: maps (with the cgroup each is charged to,
@@ -87,7 +87,7 @@ export class Collector {
   static async open(): Promise<Collector> {
     const machine = await describeMachine();
     // The kernel's own struct sizes: the model's memlock of every map must be the kernel's.
-    const profile = await withRunningKernelBtf(profileOf(machine));
+    const profile = await withRunningKernelBtf(profileOfMachine(machine));
     try {
       mapGetNextId(0);
     } catch (error) {

@@ -3,7 +3,8 @@ import { readFile } from 'node:fs/promises';
 import { release as osRelease } from 'node:os';
 import { profileWithBtf } from '../vocab/btf-sizes.js';
 import { BpfmemError } from '../vocab/errors.js';
-import { DEFAULT_CGROUP_VERSION, defaultRegime, makeProfile, type CgroupVersion, type KernelProfile, type Regime } from '../model/profile.js';
+import { DEFAULT_CGROUP_VERSION, defaultRegime, makeProfile } from '../model/profile.js';
+import { type CgroupVersion, type KernelProfile, type Regime } from '../vocab/profile.js';
 import { atLeast, formatVersion, parseKernelVersion, type KernelVersion } from '../vocab/kernel-version.js';
 import { VMLINUX_BTF_PATH, vmlinuxBtf } from '../sys/bpf/vmlinux.js';
 import { readMemoryHierarchy, type MemoryHierarchyResult } from '../sys/cgroup/mount.js';
@@ -130,7 +131,7 @@ export async function describeMachine(): Promise<MachineDescription> {
  * when the release, CPU count or page size cannot be read.
  */
 export async function readKernelProfile(): Promise<KernelProfile> {
-  return withRunningKernelBtf(profileOf(await describeMachine()));
+  return withRunningKernelBtf(profileOfMachine(await describeMachine()));
 }
 
 /**
@@ -148,7 +149,7 @@ export async function withRunningKernelBtf(profile: KernelProfile): Promise<Kern
 }
 
 /** The {@link KernelProfile} of a machine already described (see {@link readKernelProfile}). */
-export function profileOf(m: MachineDescription): KernelProfile {
+export function profileOfMachine(m: MachineDescription): KernelProfile {
   if (m.possibleCpus === undefined) throw new BpfmemError('system', 'cannot read the possible CPUs from /sys/devices/system/cpu/possible');
   if (m.pageSize === undefined) throw new BpfmemError('system', 'cannot read the page size from /proc/self/smaps');
   const profile = makeProfile({

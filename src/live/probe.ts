@@ -2,27 +2,25 @@ import { readFileSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { assemble, call, exit } from '../asm/index.js';
 import { BpfmemError } from '../vocab/errors.js';
-import type { CgroupLevel, ExplainFacts, TaskFacts } from '../explain/facts.js';
 import type { Errno } from '../vocab/errno.js';
-import type { CgroupVersion, Regime } from '../model/profile.js';
+import type { CgroupVersion, Regime } from '../vocab/profile.js';
 import { progLoadAttr } from '../sys/bpf/attr.js';
-import { mapCreate, PROG_TYPES, SyscallError } from '../sys/bpf/index.js';
+import { mapCreate, SyscallError } from '../sys/bpf/index.js';
+import { PROG_TYPES } from '../vocab/progtypes.js';
 import { addressOf } from '../sys/bpf/libc.js';
 import { closeFd, tryBpfSyscall } from '../sys/bpf/syscall.js';
 import { VMLINUX_BTF_PATH } from '../sys/bpf/vmlinux.js';
 import { CgroupFs } from '../sys/cgroup/cgroupfs.js';
 import { readMemoryHierarchy, type MemoryHierarchy } from '../sys/cgroup/mount.js';
-import type { CgroupCounters } from '../sys/cgroup/parse.js';
-import { readCgroupCounters, readCgroupFile } from '../sys/cgroup/read.js';
 import { readPossibleCpus } from '../sys/proc/host.js';
-import { describeMachine, profileOf, withRunningKernelBtf, type MachineDescription } from './machine.js';
-import { readLimits, readProcCgroup, readStatus, type ProcCgroupEntry } from '../sys/proc/procfs.js';
-import { errnoCode, parseSigned } from '../sys/proc/text.js';
+import { describeMachine, type MachineDescription } from './machine.js';
+import { pathInMount } from '../sys/cgroup/paths.js';
+import { readStatus } from '../sys/proc/procfs.js';
+import { parseSigned } from '../sys/proc/text.js';
 import { getRlimitMemlock, setRlimitMemlock, type Rlimit } from '../sys/proc/rlimit.js';
 
 /**
- * Active probes of this kernel's BPF memory accounting, and the reader of the facts `explain`
- * reasons from. Every probe that changes something (a map, a cgroup, RLIMIT_MEMLOCK, the
+ * Active probes of this kernel's BPF memory accounting. Every probe that changes something (a map, a cgroup, RLIMIT_MEMLOCK, the
  * cgroup of this process) puts it back before it returns, also when it fails.
  *
  * Three ways to decide whether BPF is charged to memory cgroups:
@@ -34,144 +32,6 @@ import { getRlimitMemlock, setRlimitMemlock, type Rlimit } from '../sys/proc/rli
  * - cilium/ebpf's (rlimit/rlimit_linux.go `detectMemcgAccounting()`): a 1-entry array is created
  *   with the soft RLIMIT_MEMLOCK at 0.
  */
-
-// ---------------------------------------------------------------------------------------------
-// Paths in the memory hierarchy
-
-/**
- * The root of the memory hierarchy's mount as `/proc/PID/cgroup` names cgroups: `''` when the
- * mount shows the whole hierarchy (the usual case), the mount's root path when only a subtree is
- * mounted (a container's bind mount). Derived from where this process's own cgroup is mounted.
- */
-export function mountRootOf(h: MemoryHierarchy): string {
-  const rest = h.mountPoint === '/' ? h.ownDir : h.ownDir.slice(h.mountPoint.length);
-  if (rest === '' || rest === '/') return h.ownPath === '/' ? '' : h.ownPath;
-  return h.ownPath.endsWith(rest) ? h.ownPath.slice(0, h.ownPath.length - rest.length) : '';
-}
-
-/**
- * A cgroup path as `/proc/PID/cgroup` names it, made relative to the mounted hierarchy's root
- * (the paths `--cgroup` takes and bpfmem shows); undefined when it is outside the mount.
- */
-export function pathInMount(h: MemoryHierarchy, procPath: string): string | undefined {
-  const root = mountRootOf(h);
-  if (root === '' || root === '/') return procPath;
-  if (procPath === root) return '/';
-  return procPath.startsWith(`${root}/`) ? procPath.slice(root.length) : undefined;
-}
-
-/** The directory of a cgroup path relative to the mounted hierarchy's root. */
-export function dirOfPath(h: MemoryHierarchy, path: string): string {
-  const base = h.mountPoint === '/' ? '' : h.mountPoint;
-  return path === '/' ? h.mountPoint : `${base}${path}`;
-}
-
-/** The path of each ancestor of `path`, itself first, `/` last. */
-export function ancestors(path: string): string[] {
-  const out: string[] = [];
-  let p = path;
-  for (;;) {
-    out.push(p);
-    if (p === '/') return out;
-    const cut = p.lastIndexOf('/');
-    p = cut <= 0 ? '/' : p.slice(0, cut);
-  }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Facts for explain
-
-/** A cgroup's counters as explain's {@link CgroupLevel}. */
-export function levelOf(path: string, c: CgroupCounters): CgroupLevel {
-  const file = c.stat.file;
-  return {
-    path,
-    usage: c.usage,
-    max: c.max,
-    high: c.version === 2 ? (c.high ?? Number.POSITIVE_INFINITY) : undefined,
-    reclaimable: file === undefined ? undefined : Math.max(0, file - (c.stat.shmem ?? 0)),
-    failcnt: c.failcnt,
-    maxEvents: c.version === 2 ? (c.eventsLocal?.max ?? c.events.max) : undefined,
-  };
-}
-
-/**
- * The memory cgroups from `path` (relative to the mounted hierarchy's root) up to the root,
- * deepest first. The v2 root has no `memory.current` or `memory.max`: it stands with no usage
- * and no limit. Throws a `BpfmemError` (`input`) when `path` is no memory cgroup.
- */
-export async function readCgroupChain(h: MemoryHierarchy, path: string): Promise<CgroupLevel[]> {
-  const out: CgroupLevel[] = [];
-  for (const p of ancestors(path)) {
-    const dir = dirOfPath(h, p);
-    if (p === '/' && h.version === 2) {
-      out.push({ path: '/', usage: undefined, max: Number.POSITIVE_INFINITY, high: Number.POSITIVE_INFINITY, reclaimable: undefined, failcnt: undefined, maxEvents: undefined });
-      continue;
-    }
-    try {
-      await stat(dir);
-    } catch (error) {
-      throw new BpfmemError('input', `memory cgroup ${p}: ${errnoCode(error) === 'ENOENT' ? `no such cgroup (no directory ${dir})` : `cannot read ${dir}: ${errnoCode(error) ?? String(error)}`}`);
-    }
-    // v2 memory.stat (page cache here) is flushed lazily; reading cpu.stat flushes the cgroup's
-    // rstat, memory included (kernel/cgroup/rstat.c, as src/sys/cgroup/cgroupfs.ts readCounters does).
-    if (h.version === 2) await readCgroupFile(dir, 'cpu.stat');
-    out.push(levelOf(p, await readCgroupCounters(h.version, dir)));
-  }
-  return out;
-}
-
-/** The memory cgroup line of `/proc/PID/cgroup` for a hierarchy version. */
-export function memoryLine(entries: readonly ProcCgroupEntry[], version: CgroupVersion): ProcCgroupEntry | undefined {
-  return version === 1 ? entries.find((e) => e.hierarchyId !== 0 && e.controllers.includes('memory')) : entries.find((e) => e.hierarchyId === 0);
-}
-
-/** A process's RLIMIT_MEMLOCK, capabilities, uid and name. Throws (`input`) when it does not exist. */
-export async function readTaskFacts(pid: number, procRoot = '/proc'): Promise<TaskFacts> {
-  const [status, limits] = await Promise.all([readStatus(pid, procRoot), readLimits(pid, procRoot)]);
-  if (!status || !limits) throw new BpfmemError('input', `--pid ${pid}: no such process`);
-  return { pid, comm: status.name, uid: status.uid?.real, memlock: limits.memlock, capEff: status.capEff };
-}
-
-/** Where explain's facts come from: a process (default: this one), or a cgroup with no task. */
-export type FactsSource = { readonly pid: number } | { readonly cgroup: string } | { readonly self: true };
-
-/**
- * Reads what `explain` needs: this machine's profile and regime, the task's RLIMIT_MEMLOCK and
- * capabilities (`/proc/PID/limits`, `/proc/PID/status` `CapEff`), and every memory cgroup from
- * the task's (`/proc/PID/cgroup`) or the named one up to the root. Reads only.
- */
-export async function readExplainFacts(source: FactsSource, machine?: MachineDescription): Promise<ExplainFacts> {
-  const m = machine ?? (await describeMachine());
-  // This machine's profile as `estimate` and the live backend see it (with the running kernel's
-  // struct sizes from its BTF); a machine described by the caller gets the version's sizes.
-  const profile = machine ? profileOf(m) : await withRunningKernelBtf(profileOf(m));
-  const base = {
-    profile,
-    regimeReason: m.regimeReason,
-    unprivilegedBpfDisabled: m.unprivilegedBpfDisabled,
-    bpfJitLimit: m.bpfJitLimit,
-    bpfJitEnable: m.bpfJitEnable,
-  };
-  const pid = 'pid' in source ? source.pid : 'self' in source ? process.pid : undefined;
-  const task = pid === undefined ? undefined : await readTaskFacts(pid);
-  if (!m.memory.ok) return { ...base, task, chain: [], chainMissing: m.memory.reason };
-  const h = m.memory.hierarchy;
-  let path: string;
-  if ('cgroup' in source) {
-    path = source.cgroup;
-  } else {
-    const entries = await readProcCgroup(pid ?? 'self');
-    if (!entries) throw new BpfmemError('input', `--pid ${pid ?? ''}: no such process`);
-    const line = memoryLine(entries, h.version);
-    if (!line) return { ...base, task, chain: [], chainMissing: `process ${pid ?? ''} is in no memory cgroup of cgroup v${h.version}` };
-    if (line.deleted) return { ...base, task, chain: [], chainMissing: `process ${pid ?? ''}'s memory cgroup ${line.path} was removed` };
-    const rel = pathInMount(h, line.path);
-    if (rel === undefined) return { ...base, task, chain: [], chainMissing: `process ${pid ?? ''}'s memory cgroup ${line.path} is outside the mounted hierarchy (${h.mountPoint})` };
-    path = rel;
-  }
-  return { ...base, task, chain: await readCgroupChain(h, path) };
-}
 
 // ---------------------------------------------------------------------------------------------
 // The kernel's way

@@ -1,7 +1,7 @@
 import type { Backend, CgroupLimits, KnownSnapshot, Outcome, TaskSpec, UpdateContext, UpdateOptions } from '../vocab/backend.js';
 import { ModelKernel } from './kernel.js';
 import type { MapSpec } from '../vocab/map-spec.js';
-import type { KernelProfile } from './profile.js';
+import type { KernelProfile } from '../vocab/profile.js';
 
 /** The model behind the {@link Backend} seam: a {@link ModelKernel} in memory. */
 export class ModelBackend implements Backend {

@@ -19,7 +19,7 @@ import { fdinfoMemlock } from './maps/memlock.js';
 import type { MapSpec } from '../vocab/map-spec.js';
 import { MemAllocSim } from './memalloc.js';
 import { chargeBytes, MemcgTree, type ChargeRefusal, type Gfp, type MemCgroup, type ObjCgroup, type Receipt } from './memcg.js';
-import type { KernelProfile } from './profile.js';
+import type { KernelProfile } from '../vocab/profile.js';
 import { BPF_COMPLEXITY_LIMIT_INSNS, progAllocs, progMemlock } from './prog.js';
 import { areaTriesKmalloc, kmallocCharge, pagesCharge, percpuCharge, vmallocCharge, type Charge } from './slab.js';
 import { formatBytes } from '../vocab/units.js';

@@ -1,6 +1,6 @@
 import type { MemAllocUnit } from './maps/alloc.js';
 import { chargeBytes, type ChargeRefusal, type MemcgTree, type ObjCgroup, type Receipt } from './memcg.js';
-import type { KernelProfile } from './profile.js';
+import type { KernelProfile } from '../vocab/profile.js';
 import { kmallocCharge, percpuCharge, type Charge } from './slab.js';
 
 /** The shape of a bpf_mem_alloc cache: unit size, watermarks (`prefill_mem_cache()`), the charges of one object. */

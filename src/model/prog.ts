@@ -1,5 +1,5 @@
 import type { Alloc } from './maps/alloc.js';
-import type { KernelProfile } from './profile.js';
+import type { KernelProfile } from '../vocab/profile.js';
 import { roundUp } from '../vocab/units.js';
 
 /**

@@ -1,4 +1,4 @@
-import type { KernelProfile } from './profile.js';
+import type { KernelProfile } from '../vocab/profile.js';
 import { roundUp } from '../vocab/units.js';
 
 /**

@@ -1,66 +1,6 @@
+import type { StructSizes } from '../vocab/profile.js';
 import { atLeast, type KernelVersion } from '../vocab/kernel-version.js';
 
-/**
- * Sizes of kernel structures that the accounting depends on. They change with version and
- * config, so they are parameters of the {@link KernelProfile}, never constants in formulas.
- * Defaults are those read from the BTF of the 6.18 x86_64 test kernel (kernel-facts.md §1.2).
- */
-export interface StructSizes {
-  readonly bpf_map: number;
-  readonly bpf_htab: number;
-  readonly htab_elem: number;
-  /** `struct bucket` of hashtab.c. */
-  readonly htab_bucket: number;
-  readonly bpf_array: number;
-  readonly lpm_trie: number;
-  readonly lpm_trie_node: number;
-  readonly bpf_queue_stack: number;
-  readonly bpf_ringbuf_map: number;
-  /** `offsetof(struct bpf_ringbuf, consumer_pos)`: the meta pages before the data pages. */
-  readonly bpf_ringbuf_meta_pages: number;
-  readonly bpf_bloom_filter: number;
-  readonly bpf_dtab: number;
-  readonly bpf_dtab_netdev: number;
-  readonly bpf_cpu_map: number;
-  readonly bpf_cpu_map_entry: number;
-  readonly xsk_map: number;
-  readonly xsk_map_node: number;
-  readonly bpf_stab: number;
-  readonly bpf_shtab: number;
-  readonly bpf_shtab_bucket: number;
-  readonly bpf_shtab_elem: number;
-  readonly reuseport_array: number;
-  readonly bpf_cgroup_storage_map: number;
-  readonly bpf_cgroup_storage: number;
-  readonly bpf_local_storage_map: number;
-  readonly bpf_local_storage_map_bucket: number;
-  readonly bpf_local_storage_elem: number;
-  readonly bpf_local_storage: number;
-  readonly bpf_struct_ops_map: number;
-  readonly bpf_struct_ops_value: number;
-  readonly bpf_arena: number;
-  readonly bpf_stack_map: number;
-  readonly stack_map_bucket: number;
-  /** `offsetof(struct bpf_prog, insns)`. */
-  readonly bpf_prog_insns_offset: number;
-  readonly bpf_prog: number;
-  readonly bpf_prog_aux: number;
-  /** `struct bpf_prog_stats` (per CPU). */
-  readonly bpf_prog_stats: number;
-  readonly bpf_mem_cache: number;
-  readonly user_struct: number;
-  /**
-   * The object size of the `filp` slab cache (`sizeof(struct file)` 184, cache-line aligned):
-   * every fd of a map or program holds one, charged to the task that opened it (SLAB_ACCOUNT).
-   */
-  readonly filp: number;
-  /** `sizeof(void *)`. */
-  readonly pointer: number;
-  /** `LLIST_NODE_SZ` of bpf_mem_alloc. */
-  readonly llist_node: number;
-  /** `HASHTAB_MAP_LOCK_COUNT` ints per CPU counted by htab_map_mem_usage(). */
-  readonly htab_map_lock_count: number;
-}
 
 /** The 6.18 x86_64 sizes, read from `/sys/kernel/btf/vmlinux` (kernel-facts.md §1.2). */
 export const STRUCT_SIZES_6_18: StructSizes = {

@@ -1,4 +1,4 @@
-import type { Regime } from '../model/profile.js';
+import type { Regime } from '../vocab/profile.js';
 import type { Scenario } from './types.js';
 
 /** What a run may change of a scenario's kernel, to compare one workload across kernels and hosts. */

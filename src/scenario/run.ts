@@ -1,6 +1,7 @@
 import type { Backend, Outcome, Snapshot } from '../vocab/backend.js';
 import type { Errno } from '../vocab/errno.js';
-import { makeProfile, type KernelProfile, type Regime } from '../model/profile.js';
+import { makeProfile } from '../model/profile.js';
+import { type KernelProfile, type Regime } from '../vocab/profile.js';
 import { formatBytes } from '../vocab/units.js';
 import { atLeast } from '../vocab/kernel-version.js';
 import type { Scenario, Step, StepOp } from './types.js';

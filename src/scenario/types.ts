@@ -1,5 +1,5 @@
 import type { MapSpec } from '../vocab/map-spec.js';
-import type { CgroupVersion, Regime } from '../model/profile.js';
+import type { CgroupVersion, Regime } from '../vocab/profile.js';
 
 /**
  * A scenario: a kernel, a cgroup tree, tasks, and steps to run on a backend (the model or the

@@ -2,7 +2,7 @@ import { BpfmemError } from '../vocab/errors.js';
 import { MAP_SORT_KEYS, PROG_SORT_KEYS, type Filter, type MapSortKey, type ProgSortKey } from '../inspect/query.js';
 import { MAP_TYPE_NAMES } from '../vocab/maptypes.js';
 import { didYouMean, oneOf, quote } from '../vocab/fields.js';
-import { PROG_TYPES } from '../sys/bpf/types.js';
+import { PROG_TYPES } from '../vocab/progtypes.js';
 
 /**
  * The query strings of `GET /api/v1/maps` and `/progs`: the filters and orders of `bpfmem maps`

@@ -1,5 +1,6 @@
 import { Collector } from '../live/collect.js';
-import { buildInventory, type Inventory, type InventoryInput } from '../inspect/inventory.js';
+import { buildInventory, type Inventory } from '../inspect/inventory.js';
+import { type InventoryInput } from '../vocab/inventory.js';
 
 /** Where the server's snapshots come from: this machine, or a fixture. */
 export interface InventorySource {

@@ -1,6 +1,6 @@
 import type { Errno } from './errno.js';
 import type { MapSpec } from './map-spec.js';
-import type { KernelProfile } from '../model/profile.js';
+import type { KernelProfile } from './profile.js';
 
 /**
  * The seam of bpfmem (DESIGN.md, "The Backend seam"): the same operations against the model

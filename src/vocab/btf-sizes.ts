@@ -1,6 +1,5 @@
 import type { Btf, BtfComposite } from '../btf/index.js';
-import type { KernelProfile } from '../model/profile.js';
-import type { StructSizes } from '../model/structs.js';
+import type { KernelProfile, StructSizes } from './profile.js';
 
 /**
  * The model's struct sizes (src/model/structs.ts) read from a kernel's own BTF, so that estimate

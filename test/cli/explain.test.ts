@@ -4,7 +4,8 @@ import { explainCommand, type ExplainDeps } from '../../src/cli/explain.js';
 import { probeCommand } from '../../src/cli/probe.js';
 import type { CgroupLevel, ExplainFacts } from '../../src/explain/facts.js';
 import { makeProfile } from '../../src/model/profile.js';
-import type { FactsSource, ProbeReport } from '../../src/live/probe.js';
+import type { FactsSource } from '../../src/explain/read-facts.js';
+import type { ProbeReport } from '../../src/live/probe.js';
 import { buildFixture, toolchain } from '../fixtures/bpf/build.js';
 import { cli, type CliRun } from './run.js';
 

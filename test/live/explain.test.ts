@@ -4,7 +4,7 @@ import { LiveBackend } from '../../src/live/backend.js';
 import { MAP_FLAGS } from '../../src/vocab/flags.js';
 import { mapSpec, type MapSpec } from '../../src/vocab/map-spec.js';
 import { readMemoryHierarchy } from '../../src/sys/cgroup/mount.js';
-import { pathInMount } from '../../src/live/probe.js';
+import { pathInMount } from '../../src/sys/cgroup/paths.js';
 import { cli, specText } from '../cli/run.js';
 import { readFileSync } from 'node:fs';
 import { parseBpfObject } from '../../src/elf/index.js';

@@ -8,7 +8,7 @@ import { objectSpecs, type ObjectSpec } from '../../src/estimate/object.js';
 import { objectProgs } from '../../src/estimate/object-plan.js';
 import { MAP_FLAGS } from '../../src/vocab/flags.js';
 import { MAP_TYPES, type MapType } from '../../src/vocab/maptypes.js';
-import type { KernelProfile } from '../../src/model/profile.js';
+import type { KernelProfile } from '../../src/vocab/profile.js';
 import { encodeBtf, type Btf } from '../../src/btf/index.js';
 import { closeFd, findBtfTypeId, hasErrno, mapCreate, mapGetFdById, mapInfo, tryBpfSyscall, type MapInfo } from '../../src/sys/bpf/index.js';
 import { addressOf } from '../../src/sys/bpf/libc.js';

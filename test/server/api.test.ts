@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildInventory } from '../../src/inspect/inventory.js';
-import { cgroupsJson, json, mapsJson, progsJson, summaryJson } from '../../src/inspect/json.js';
+import { cgroupsJson, mapsJson, progsJson, summaryJson } from '../../src/inspect/json.js';
+import { json } from '../../src/vocab/json.js';
 import { filterMaps, filterProgs, sortMaps, sortProgs, type Filter, type MapSortKey, type ProgSortKey } from '../../src/inspect/query.js';
 import { summarize } from '../../src/inspect/summary.js';
 import { createApp } from '../../src/server/app.js';

@@ -1,10 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import type { Io } from '../../src/cli/io.js';
 import { runProgram } from '../../src/cli/main.js';
-import { serveCommand, type ServeDeps } from '../../src/cli/serve.js';
+import type { ServeLauncher, ServeRequest } from '../../src/cli/context.js';
+import { serveCommand } from '../../src/cli/serve.js';
 import { BpfmemError } from '../../src/vocab/errors.js';
 import { disposeAll, openCount } from '../../src/live/cleanup.js';
-import { fixtureSource, startServer, type ServeOptions } from '../../src/server/index.js';
+import { fixtureSource, startServer } from '../../src/server/index.js';
 import { fixtureInput } from './fixture.js';
 import { until } from './helpers.js';
 
@@ -14,38 +15,40 @@ import { until } from './helpers.js';
  * makes on SIGINT/SIGTERM (it calls disposeAll(), which closes what serve tracked).
  */
 
-function program(deps: ServeDeps): { run: (args: string[]) => Promise<number>; stderr: () => string } {
+function program(launch: ServeLauncher): { run: (args: string[]) => Promise<number>; stderr: () => string } {
   let err = '';
   const io: Io = { stdout: () => undefined, stderr: (t) => (err += t), isTTY: false, env: {}, readFile: () => Promise.reject(new Error('no files')) };
   return {
-    run: (args) => runProgram(args, io, (ctx) => Promise.resolve([serveCommand(ctx, deps)])),
+    run: (args) => runProgram(args, io, (ctx) => Promise.resolve([serveCommand(ctx, launch)])),
     stderr: () => err,
   };
 }
 
-/** Deps that record the options and serve the fixture. */
-function fixtureDeps(seen: ServeOptions[]): ServeDeps {
-  return {
-    source: () => Promise.resolve(fixtureSource(fixtureInput())),
-    start: (o) => {
-      seen.push(o);
-      return startServer({ ...o, port: 0 });
-    },
+/** A launcher that records the request and serves the fixture. */
+function fixtureLauncher(seen: ServeRequest[]): ServeLauncher {
+  return (o) => {
+    seen.push(o);
+    return startServer({ ...o, port: 0, source: fixtureSource(fixtureInput()) });
   };
+}
+
+/** A launcher that records the request and fails as a machine without the server would. */
+function refusing(seen: ServeRequest[]): ServeLauncher {
+  return (o) => (seen.push(o), Promise.reject(new BpfmemError('system', 'stop here')));
 }
 
 describe('bpfmem serve options', () => {
   it('defaults: 127.0.0.1:9464, every 15 s, no per-map series', async () => {
-    const seen: ServeOptions[] = [];
-    const p = program({ source: fixtureDeps(seen).source, start: (o) => (seen.push(o), Promise.reject(new BpfmemError('system', 'stop here'))) });
+    const seen: ServeRequest[] = [];
+    const p = program(refusing(seen));
     expect(await p.run(['serve'])).toBe(1);
     expect(p.stderr()).toBe('bpfmem: stop here\n');
     expect(seen[0]).toMatchObject({ host: '127.0.0.1', port: 9464, intervalMs: 15_000, perMapMetrics: false });
   });
 
   it('--host, --port, --interval 1m30s, --per-map-metrics', async () => {
-    const seen: ServeOptions[] = [];
-    const p = program({ source: fixtureDeps(seen).source, start: (o) => (seen.push(o), Promise.reject(new BpfmemError('system', 'stop here'))) });
+    const seen: ServeRequest[] = [];
+    const p = program(refusing(seen));
     expect(await p.run(['serve', '--host', '0.0.0.0', '--port', '0', '--interval', '1m30s', '--per-map-metrics'])).toBe(1);
     expect(seen[0]).toMatchObject({ host: '0.0.0.0', port: 0, intervalMs: 90_000, perMapMetrics: true });
   });
@@ -60,14 +63,14 @@ describe('bpfmem serve options', () => {
     [['--host', ''], '--host "": expected an address to listen on'],
     [['--host', 'a b'], '--host "a b": expected an address to listen on'],
   ])('%j → one line, a usage error (exit 2)', async (args, message) => {
-    const p = program(fixtureDeps([]));
+    const p = program(fixtureLauncher([]));
     expect(await p.run(['serve', ...args])).toBe(2);
     expect(p.stderr().startsWith(`bpfmem: ${message}`)).toBe(true);
     expect(p.stderr().split('\n')).toHaveLength(2);
   });
 
   it('an unknown option is commander\'s error, in one line', async () => {
-    const p = program(fixtureDeps([]));
+    const p = program(fixtureLauncher([]));
     expect(await p.run(['serve', '--bogus'])).toBe(2);
     expect(p.stderr()).toBe("bpfmem: unknown option '--bogus'\n");
   });
@@ -76,7 +79,7 @@ describe('bpfmem serve options', () => {
     const first = await startServer({ port: 0, source: fixtureSource(fixtureInput()) });
     try {
       const port = Number(new URL(first.url).port);
-      const p = program({ source: () => Promise.resolve(fixtureSource(fixtureInput())), start: startServer });
+      const p = program((o) => startServer({ ...o, source: fixtureSource(fixtureInput()) }));
       expect(await p.run(['serve', '--port', String(port)])).toBe(1);
       expect(p.stderr()).toBe(`bpfmem: cannot listen on 127.0.0.1:${port}: the address is in use (another bpfmem serve? give --port)\n`);
     } finally {
@@ -88,7 +91,7 @@ describe('bpfmem serve options', () => {
 // Last in this file: disposeAll() puts the process's cleanup registry in its closing state.
 describe('stopping', () => {
   it('serves until a signal disposes it, then closes the server and returns', async () => {
-    const p = program(fixtureDeps([]));
+    const p = program(fixtureLauncher([]));
     const running = p.run(['serve', '--interval', '1s']);
     await until(() => p.stderr().includes('serving'), 'the serving line');
     const url = /serving (http:\/\/\S+)/.exec(p.stderr())?.[1] ?? '';

@@ -5,7 +5,8 @@ import { parse as parseYaml } from 'yaml';
 import { cli } from '../cli/run.js';
 import { serveCommand } from '../../src/cli/serve.js';
 import { BpfmemError } from '../../src/vocab/errors.js';
-import { fixtureSource, startServer, type RunningServer, type ServeOptions } from '../../src/server/index.js';
+import type { ServeRequest } from '../../src/cli/context.js';
+import { fixtureSource, startServer, type RunningServer } from '../../src/server/index.js';
 import { parseExposition, type Exposition } from './exposition.js';
 import { fixtureInput } from './fixture.js';
 
@@ -152,12 +153,9 @@ describe('deploy/', () => {
     expect(daemonset.kind).toBe('DaemonSet');
     const args = [...container.args];
     expect(args.slice(0, 2)).toEqual(['bpfmem', 'serve']);
-    const seen: ServeOptions[] = [];
+    const seen: ServeRequest[] = [];
     const run = await cli(args.slice(1), {}, (ctx) => [
-      serveCommand(ctx, {
-        source: () => Promise.resolve(fixtureSource(fixtureInput())),
-        start: (o) => (seen.push(o), Promise.reject(new BpfmemError('system', 'stop here'))),
-      }),
+      serveCommand(ctx, (o) => (seen.push(o), Promise.reject(new BpfmemError('system', 'stop here')))),
     ]);
     expect(run.stderr).toBe('bpfmem: stop here\n');
     expect(seen[0]).toMatchObject({ host: '0.0.0.0', intervalMs: 15_000 });

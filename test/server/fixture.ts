@@ -1,4 +1,4 @@
-import type { InventoryInput, RawMap } from '../../src/inspect/inventory.js';
+import type { InventoryInput, RawMap } from '../../src/vocab/inventory.js';
 import { MAP_FLAGS } from '../../src/vocab/flags.js';
 import { MAP_TYPES } from '../../src/vocab/maptypes.js';
 import { profileOf } from '../../src/model/profile.js';

@@ -1,5 +1,5 @@
 import { connect, type Socket } from 'node:net';
-import type { InventoryInput } from '../../src/inspect/inventory.js';
+import type { InventoryInput } from '../../src/vocab/inventory.js';
 import type { InventorySource } from '../../src/server/index.js';
 import { fixtureSource } from '../../src/server/index.js';
 import { fixtureInput } from './fixture.js';

@@ -1,7 +1,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { buildInventory } from '../../src/inspect/inventory.js';
-import { cgroupsJson, json, mapsJson, summaryJson } from '../../src/inspect/json.js';
+import { cgroupsJson, mapsJson, summaryJson } from '../../src/inspect/json.js';
+import { json } from '../../src/vocab/json.js';
 import { summarize } from '../../src/inspect/summary.js';
 import { apiError, decode, DOCUMENTS, oneLine, type DocumentKind } from '../../web/src/decode.js';
 import { fixtureInput } from './fixture.js';

@@ -1,4 +1,4 @@
-import type { InventoryInput, RawCgroup, RawMap } from '../../src/inspect/inventory.js';
+import type { InventoryInput, RawCgroup, RawMap } from '../../src/vocab/inventory.js';
 import { MAP_TYPES, type MapType } from '../../src/vocab/maptypes.js';
 import { profileOf } from '../../src/model/profile.js';
 

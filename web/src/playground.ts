@@ -1,6 +1,6 @@
 import type { KnownCgroupState, KnownSnapshot } from '../../src/vocab/backend.js';
 import { labelOf } from '../../src/inspect/labels.js';
-import type { KernelProfile } from '../../src/model/profile.js';
+import type { KernelProfile } from '../../src/vocab/profile.js';
 import { formatVersion } from '../../src/vocab/kernel-version.js';
 import type { StepResult } from '../../src/scenario/run.js';
 import { byId, byTag, h, replace } from './dom.js';

@@ -1,7 +1,7 @@
 import type { Backend, CgroupLimits, KnownSnapshot, Outcome, TaskSpec, UpdateContext } from '../../src/vocab/backend.js';
 import { ModelBackend } from '../../src/model/backend.js';
 import type { MapSpec } from '../../src/vocab/map-spec.js';
-import type { KernelProfile, Regime } from '../../src/model/profile.js';
+import type { KernelProfile, Regime } from '../../src/vocab/profile.js';
 import { formatScenarioError, parseScenario } from '../../src/scenario/parse.js';
 import { runScenario, scenarioProfile, summarize, type StepResult } from '../../src/scenario/run.js';
 import type { Scenario } from '../../src/scenario/types.js';

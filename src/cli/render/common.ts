@@ -1,4 +1,4 @@
-import type { KernelProfile } from '../../model/profile.js';
+import type { KernelProfile } from '../../vocab/profile.js';
 import { formatVersion } from '../../vocab/kernel-version.js';
 import { formatBytes } from '../../vocab/units.js';
 
@@ -18,7 +18,8 @@ export function cellKnown(n: number | null | undefined): string {
   return n === null || n === undefined ? '-' : cellBytes(n);
 }
 
-export { json, profileJson, rowsJson } from '../../inspect/json.js';
+export { rowsJson } from '../../inspect/json.js';
+export { json, profileJson } from '../../vocab/json.js';
 
 /**
  * Wraps text at `width` columns: the first line after `first`, the others after `rest`. Only

@@ -1,11 +1,11 @@
 import { formatFlags } from '../../vocab/flags.js';
 import { formatBytes } from '../../vocab/units.js';
-import type { CgroupEntry, ChargedTo, Holder, Inventory, MapEntry, ProgEntry } from '../../inspect/inventory.js';
+import type { CgroupEntry, ChargedTo, Inventory, MapEntry, ProgEntry } from '../../inspect/inventory.js';
+import type { Holder } from '../../vocab/inventory.js';
 import type { Summary } from '../../inspect/summary.js';
 import type { Style } from '../io.js';
 import { table, type Column } from '../table.js';
-import { profileLine } from './common.js';
-import { wrap } from './common.js';
+import { profileLine, wrap } from './common.js';
 
 /**
  * Text and JSON of `bpfmem maps`, `progs`, `cgroups` and the machine summary. The JSON keeps

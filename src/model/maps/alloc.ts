@@ -1,5 +1,5 @@
 import type { Errno, Failure } from '../../vocab/errno.js';
-import type { KernelProfile } from '../profile.js';
+import type { KernelProfile } from '../../vocab/profile.js';
 import type { MapSpec } from '../../vocab/map-spec.js';
 
 /**

@@ -1,7 +1,7 @@
 import { fail, type Failure } from '../../vocab/errno.js';
 import { hasFlag, type MapFlag } from '../../vocab/flags.js';
 import { FD_MAP_TYPES } from '../../vocab/maptypes.js';
-import type { KernelProfile } from '../profile.js';
+import type { KernelProfile } from '../../vocab/profile.js';
 import { roundUp } from '../../vocab/units.js';
 import type { Alloc, ElementModel, MapTypeModel } from './alloc.js';
 import {

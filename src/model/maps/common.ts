@@ -1,6 +1,6 @@
 import { fail, type Failure } from '../../vocab/errno.js';
 import { hasFlag, MAP_FLAGS, type MapFlag } from '../../vocab/flags.js';
-import type { KernelProfile } from '../profile.js';
+import type { KernelProfile } from '../../vocab/profile.js';
 import { roundUp } from '../../vocab/units.js';
 import { atLeast } from '../../vocab/kernel-version.js';
 import type { Alloc, AllocShape, MapTypeModel, Payer } from './alloc.js';

@@ -1,6 +1,6 @@
 import type { Failure } from '../../vocab/errno.js';
 import type { MapFlag } from '../../vocab/flags.js';
-import type { KernelProfile } from '../profile.js';
+import type { KernelProfile } from '../../vocab/profile.js';
 import { roundUpPow2 } from '../../vocab/units.js';
 import type { Alloc, ElementModel, MapTypeModel } from './alloc.js';
 import { alloc, checkFlags, einval, firstFailure, finishModel, mapStructAlloc, since } from './common.js';

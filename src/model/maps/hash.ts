@@ -1,7 +1,7 @@
 import { fail, type Failure } from '../../vocab/errno.js';
 import { hasFlag, type MapFlag } from '../../vocab/flags.js';
 import type { MapType } from '../../vocab/maptypes.js';
-import type { KernelProfile } from '../profile.js';
+import type { KernelProfile } from '../../vocab/profile.js';
 import { roundUpPow2 } from '../../vocab/units.js';
 import type { Alloc, ElementModel, MapTypeModel, MemAllocUnit } from './alloc.js';
 import {

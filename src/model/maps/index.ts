@@ -1,7 +1,7 @@
 import { fail, type Failure } from '../../vocab/errno.js';
 import { hasFlag, MAP_FLAGS } from '../../vocab/flags.js';
 import { isMapType, MAP_TYPES, type MapType } from '../../vocab/maptypes.js';
-import type { KernelProfile } from '../profile.js';
+import type { KernelProfile } from '../../vocab/profile.js';
 import { atLeast, parseKernelVersion } from '../../vocab/kernel-version.js';
 import type { MapTypeModel } from './alloc.js';
 import { arenaModel } from './arena.js';
@@ -24,7 +24,6 @@ import { xskmapModel } from './xskmap.js';
 
 export type { Alloc, AllocShape, ElementModel, MapTypeModel, MemAllocUnit, Payer } from './alloc.js';
 export { allocBytes } from './common.js';
-export { fdinfoMemlock, normalizedSpec } from './memlock.js';
 
 /** Every map type's model. A `Record` over `MapType`, so a type without a model does not compile. */
 const MODELS: Readonly<Record<MapType, MapTypeModel>> = {

@@ -1,6 +1,6 @@
 import { fail, type Failure } from '../../vocab/errno.js';
 import { hasFlag, type MapFlag } from '../../vocab/flags.js';
-import type { KernelProfile } from '../profile.js';
+import type { KernelProfile } from '../../vocab/profile.js';
 import { ilog2, roundUpPow2, UNLIMITED } from '../../vocab/units.js';
 import type { Alloc, ElementModel, MapTypeModel } from './alloc.js';
 import { alloc, checkFlags, einval, firstFailure, finishModel, kmallocMaxSize, mapStructAlloc, MAX_BPF_STACK, since } from './common.js';

@@ -1,5 +1,5 @@
 import { FD_MAP_TYPES, PERCPU_MAP_TYPES, type MapType } from '../../vocab/maptypes.js';
-import type { KernelProfile } from '../profile.js';
+import type { KernelProfile } from '../../vocab/profile.js';
 import { roundUp } from '../../vocab/units.js';
 import { mapTypeModel } from './index.js';
 import type { MapSpec } from '../../vocab/map-spec.js';
@@ -61,3 +61,22 @@ const CONTENT_DEPENDENT: ReadonlySet<MapType> = new Set<MapType>(['lpm_trie', 'd
 /** Hash types that preallocate unless told not to. */
 const PREALLOC_OPTIONAL: ReadonlySet<MapType> = new Set<MapType>(['hash', 'percpu_hash', 'hash_of_maps']);
 
+/** Types whose layout needs `map_extra` (bloom hash count, arena address), which not every source gives. */
+export const NEEDS_MAP_EXTRA: ReadonlySet<MapType> = new Set<MapType>(['bloom_filter', 'arena']);
+
+/** Whether the model gives a map's fdinfo memlock from its layout alone (no contents, no map_extra). */
+export function modelKnowsMemlock(type: MapType | undefined, flags: number): type is MapType {
+  return type !== undefined && !memlockDependsOnContents(type, flags) && !NEEDS_MAP_EXTRA.has(type);
+}
+
+/**
+ * The elements a content-dependent map holds, from its fdinfo memlock: map_mem_usage() is
+ * linear in them (kernel-facts.md §1.3). 0 where it does not tell.
+ */
+export function elementsFromMemlock(spec: MapSpec, memlock: number, profile: KernelProfile): number {
+  const model = mapTypeModel(spec.type);
+  const empty = model.memUsage(spec, 0, profile);
+  const perElement = model.memUsage(spec, 1, profile) - empty;
+  if (perElement <= 0) return 0;
+  return Math.max(0, Math.min(spec.maxEntries || Number.MAX_SAFE_INTEGER, Math.round((memlock - empty) / perElement)));
+}

@@ -1,6 +1,6 @@
 import { fail, type Failure } from '../../vocab/errno.js';
 import type { MapFlag } from '../../vocab/flags.js';
-import type { KernelProfile } from '../profile.js';
+import type { KernelProfile } from '../../vocab/profile.js';
 import type { Alloc, ElementModel, MapTypeModel } from './alloc.js';
 import { ACCESS_FLAGS, alloc, checkAccessFlags, checkFlags, einval, firstFailure, finishModel, kmallocMaxSize } from './common.js';
 import type { MapSpec } from '../../vocab/map-spec.js';

@@ -23,19 +23,8 @@ import { SyscallError } from './error.js';
 import { MAP_INFO_SIZE, parseMapInfo, parseProgInfo, PROG_INFO_MAP_IDS, PROG_INFO_NR_MAP_IDS, PROG_INFO_SIZE, type MapInfo, type ProgInfo } from './info.js';
 import { addressOf } from './libc.js';
 import { bpfSyscall, tryBpfSyscall } from './syscall.js';
-import {
-  ATTACH_TYPES,
-  mapId,
-  PROG_TYPES,
-  progId,
-  UPDATE_FLAGS,
-  type AttachType,
-  type BpfCommand,
-  type MapId,
-  type ProgId,
-  type ProgType,
-  type UpdateFlag,
-} from './types.js';
+import { ATTACH_TYPES, mapId, progId, UPDATE_FLAGS, type AttachType, type BpfCommand, type MapId, type ProgId, type UpdateFlag } from './types.js';
+import { PROG_TYPES, type ProgType } from '../../vocab/progtypes.js';
 
 /**
  * The bpf(2) commands bpfmem uses, with JS types: byte views for keys and values, branded ids,

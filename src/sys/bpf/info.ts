@@ -1,5 +1,6 @@
 import { MAP_TYPE_NAMES, MAP_TYPES, type MapType } from '../../vocab/maptypes.js';
-import { BPF_OBJ_NAME_LEN, BPF_TAG_SIZE, mapId, progId, progTypeById, type MapId, type ProgId, type ProgType } from './types.js';
+import { BPF_OBJ_NAME_LEN, BPF_TAG_SIZE, mapId, progId, type MapId, type ProgId } from './types.js';
+import { progTypeById, type ProgType } from '../../vocab/progtypes.js';
 
 /**
  * Parsers of what BPF_OBJ_GET_INFO_BY_FD writes: `struct bpf_map_info` and

@@ -4,7 +4,7 @@ import { mkdir, open, realpath, rmdir } from 'node:fs/promises';
 import { posix } from 'node:path';
 import { BpfmemError } from '../../vocab/errors.js';
 import { fail, isErrno, type Errno, type Failure } from '../../vocab/errno.js';
-import type { CgroupVersion } from '../../model/profile.js';
+import type { CgroupVersion } from '../../vocab/profile.js';
 import { formatBytes } from '../../vocab/units.js';
 import { readMemoryHierarchy, type MemoryHierarchy } from './mount.js';
 import type { CgroupCounters } from './parse.js';

@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import type { CgroupVersion } from '../../model/profile.js';
+import type { CgroupVersion } from '../../vocab/profile.js';
 import { parseProcCgroup, type ProcCgroupEntry } from '../proc/procfs.js';
 import { errnoCode, linesOf, parsed, parseError, parseUnsigned, show, type Parsed } from '../proc/text.js';
 

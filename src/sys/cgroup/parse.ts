@@ -1,4 +1,4 @@
-import type { CgroupVersion } from '../../model/profile.js';
+import type { CgroupVersion } from '../../vocab/profile.js';
 import { emptyRecord, parsed, parseError, parseFlatKeyed, parseUnsigned, show, type Parsed } from '../proc/text.js';
 
 /**

@@ -1,6 +1,6 @@
 import { access, readdir, readFile } from 'node:fs/promises';
 import { BpfmemError } from '../../vocab/errors.js';
-import type { CgroupVersion } from '../../model/profile.js';
+import type { CgroupVersion } from '../../vocab/profile.js';
 import { COUNTER_FILES, countersFromFiles, type CgroupCounters } from './parse.js';
 import { errnoCode, linesOf, parseUnsigned } from '../proc/text.js';
 

@@ -1,0 +1,22 @@
+import { parseBpfObject, type BpfObject } from '../elf/index.js';
+import { readInputFile } from '../sys/file/index.js';
+import { BpfmemError } from '../vocab/errors.js';
+
+/** Largest object file read: far above any real BPF object (the kernel's own BTF is 6 MB). */
+const OBJECT_LIMIT = 256 * 1024 * 1024;
+
+/**
+ * Reads and parses a compiled BPF object a person named. Anything wrong with it is one line
+ * naming the file (`BpfmemError('input')`, exit 2): cannot read, not a regular file, too big, not
+ * an ELF BPF object, or what libbpf would refuse in it.
+ */
+export function readBpfObjectFile(path: string): BpfObject {
+  const bytes = readInputFile(path, { limit: OBJECT_LIMIT, what: 'BPF object' });
+  try {
+    return parseBpfObject(bytes, path);
+  } catch (error) {
+    if (error instanceof BpfmemError) throw error;
+    // The parser refuses what it cannot read with BpfmemError; anything else is still one line.
+    throw new BpfmemError('input', `${path}: not a BPF object bpfmem can read (${error instanceof Error ? error.message : String(error)})`, { cause: error });
+  }
+}

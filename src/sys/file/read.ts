@@ -1,0 +1,99 @@
+import { closeSync, constants, fstatSync, openSync, readSync, type Stats } from 'node:fs';
+import { BpfmemError, type ErrorCode } from '../../vocab/errors.js';
+import { errnoCode } from '../proc/text.js';
+
+/**
+ * Files a person names on the command line or in a request (a BPF object, a BTF file, a
+ * `bpftool -j` dump, a scenario), read whole but never without bound: a character device
+ * (`/dev/zero`), a FIFO with no writer or a socket is refused before anything is read, a
+ * regular file is read up to a cap, and a file that says it is small (procfs says 0) is still
+ * cut at the cap. The read is synchronous and bounded, so a signal is handled as soon as it ends.
+ */
+
+/** How to read one input file. */
+export interface ReadInputOptions {
+  /** The most bytes read; a larger file is refused. */
+  readonly limit: number;
+  /** What the file is, for messages: `BPF object`, `BTF`, `bpftool dump`. */
+  readonly what: string;
+  /** Whose mistake a failure is: `input` (a file the user named, exit 2) or `system`. */
+  readonly code?: ErrorCode;
+}
+
+const KIND: readonly [(s: Stats) => boolean, string][] = [
+  [(s) => s.isDirectory(), 'a directory'],
+  [(s) => s.isCharacterDevice(), 'a character device'],
+  [(s) => s.isBlockDevice(), 'a block device'],
+  [(s) => s.isFIFO(), 'a FIFO'],
+  [(s) => s.isSocket(), 'a socket'],
+];
+
+/** `12.5 MiB`-style sizes for messages, whole MiB at and above 10. */
+const mib = (n: number): string => `${n >= 10 * 2 ** 20 ? (n / 2 ** 20).toFixed(0) : (n / 2 ** 20).toFixed(1)} MiB`;
+
+const why = (error: unknown): string => {
+  const code = errnoCode(error);
+  switch (code) {
+    case 'ENOENT':
+      return 'no such file';
+    case 'EACCES':
+    case 'EPERM':
+      return 'permission denied';
+    case 'EISDIR':
+      return 'it is a directory';
+    default:
+      return code ?? (error instanceof Error ? error.message : String(error));
+  }
+};
+
+/**
+ * Reads a regular file of at most `options.limit` bytes. Throws a one-line {@link BpfmemError}
+ * naming the file and what is wrong: it cannot be opened, it is not a regular file, or it is
+ * larger than the limit.
+ */
+export function readInputFile(path: string, options: ReadInputOptions): Uint8Array {
+  const code = options.code ?? 'input';
+  const fail = (text: string, cause?: unknown): BpfmemError => new BpfmemError(code, `${options.what} ${path}: ${text}`, cause === undefined ? undefined : { cause });
+  let fd: number;
+  try {
+    // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer, unkillable by Ctrl-C.
+    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
+  } catch (error) {
+    throw fail(`cannot read (${why(error)})`, error);
+  }
+  try {
+    const st = fstatSync(fd);
+    const kind = KIND.find(([is]) => is(st));
+    if (kind) throw fail(`is ${kind[1]}, not a regular file`);
+    if (st.size > options.limit) throw fail(`${mib(st.size)} is more than the ${mib(options.limit)} bpfmem reads of a ${options.what}`);
+    // Read to the end, whatever size fstat said (procfs and sysfs files say 0 or a page), one
+    // byte past the limit at most.
+    const chunks: Uint8Array[] = [];
+    let total = 0;
+    let chunk = Math.min(Math.max(st.size + 1, 64 * 1024), options.limit + 1);
+    for (;;) {
+      const buf = new Uint8Array(Math.min(chunk, options.limit + 1 - total));
+      if (buf.byteLength === 0) throw fail(`more than the ${mib(options.limit)} bpfmem reads of a ${options.what}`);
+      let n: number;
+      try {
+        n = readSync(fd, buf, 0, buf.byteLength, null);
+      } catch (error) {
+        throw fail(`cannot read (${why(error)})`, error);
+      }
+      if (n === 0) break;
+      chunks.push(n === buf.byteLength ? buf : buf.subarray(0, n));
+      total += n;
+      chunk = Math.min(chunk * 2, 64 * 2 ** 20);
+    }
+    if (chunks.length === 1 && chunks[0]) return chunks[0];
+    const out = new Uint8Array(total);
+    let at = 0;
+    for (const c of chunks) {
+      out.set(c, at);
+      at += c.byteLength;
+    }
+    return out;
+  } finally {
+    closeSync(fd);
+  }
+}

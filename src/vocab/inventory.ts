@@ -1,0 +1,84 @@
+import { mapSpec, type MapSpec } from './map-spec.js';
+import { mapTypeById } from './maptypes.js';
+import type { KernelProfile } from './profile.js';
+
+/**
+ * The records an inventory is made of: maps, programs, holders and memory cgroups as the machine
+ * (src/live/collect.ts) or a `bpftool -j` dump (src/inspect/from-bpftool.ts) lists them, before
+ * the model says anything of them (src/inspect/inventory.ts).
+ */
+
+/** A process holding an fd on an object. */
+export interface Holder {
+  readonly pid: number;
+  readonly comm: string;
+  /** Its memory cgroup, when read. */
+  readonly cgroup?: string;
+}
+
+/** A map as the kernel lists it. */
+export interface RawMap {
+  readonly id: number;
+  /** Kernel map type number (-1 where only a name bpfmem does not know was given). */
+  readonly type: number;
+  /** The source's name for a type bpfmem does not know (a newer bpftool's). */
+  readonly typeName?: string;
+  readonly name: string;
+  readonly keySize: number;
+  readonly valueSize: number;
+  readonly maxEntries: number;
+  readonly flags: number;
+  readonly mapExtra: number;
+  /** fdinfo `memlock` when it was read. */
+  readonly memlock?: number;
+}
+
+/** A program as the kernel lists it. */
+export interface RawProg {
+  readonly id: number;
+  readonly type: string;
+  readonly name: string;
+  readonly tag: string;
+  readonly memlock: number;
+  /** Instructions after the verifier (`xlated_prog_len / 8`). */
+  readonly insns: number;
+  readonly loadTime?: bigint;
+  readonly uid: number;
+}
+
+/** A memory cgroup's counters (bytes; `max` Infinity for none). */
+export interface RawCgroup {
+  readonly path: string;
+  readonly usage: number;
+  readonly max: number;
+  readonly kernel: number | undefined;
+}
+
+/** Everything read from the machine (or a fixture) that an inventory is made of. */
+export interface InventoryInput {
+  readonly profile: KernelProfile;
+  readonly maps: readonly RawMap[];
+  readonly progs: readonly RawProg[];
+  /** Map id → kernfs id of the cgroup charged (0n / null: nobody); undefined where unknown. */
+  readonly charges?: ReadonlyMap<number, bigint | null>;
+  /** Why `charges` is missing, if it is. */
+  readonly chargesUnavailable?: string;
+  /** kernfs id → cgroup path (relative to the memory hierarchy's mount). */
+  readonly cgroupPaths?: ReadonlyMap<bigint, string>;
+  readonly holders?: { readonly maps: ReadonlyMap<number, readonly Holder[]>; readonly progs: ReadonlyMap<number, readonly Holder[]> };
+  /** `map:ID` / `prog:ID` → pinned paths. */
+  readonly pins?: ReadonlyMap<string, readonly string[]>;
+  readonly cgroups?: readonly RawCgroup[];
+  /** What was read and how, when not this machine (`dump.json, read as kernel 6.18 with 4 CPUs`). */
+  readonly source?: string;
+  /** What could not be read, one line each. */
+  readonly errors?: readonly string[];
+}
+
+/** The spec of a listed map, or undefined for a type bpfmem does not know. */
+export function specOf(m: RawMap): MapSpec | undefined {
+  const type = mapTypeById(m.type);
+  if (!type) return undefined;
+  return mapSpec({ type, keySize: m.keySize, valueSize: m.valueSize, maxEntries: m.maxEntries, flags: m.flags, mapExtra: m.mapExtra });
+}
+
