@@ -60,7 +60,7 @@ await build({
     codeSplitting: {
       groups: [
         { name: 'core', priority: 2, test: /node_modules[\\/]commander[\\/]|src[\\/](vocab|model)[\\/]|src[\\/]cli[\\/](context|io|table)\.ts|src[\\/]cli[\\/]render[\\/]common\.ts|src[\\/]live[\\/]cleanup\.ts|src[\\/]inspect[\\/]json\.ts/ },
-        { name: 'offline', priority: 1, test: /src[\\/](btf|elf|estimate)[\\/]|src[\\/]sys[\\/]bpf[\\/]vmlinux\.ts|src[\\/]sys[\\/]proc[\\/]host\.ts|src[\\/]inspect[\\/](from-bpftool|inventory|labels)\.ts|src[\\/]cli[\\/]btf-option\.ts/ },
+        { name: 'offline', priority: 1, test: /src[\\/](btf|elf|estimate)[\\/]|src[\\/]live[\\/](host-profile|kernel-sizes|kernel-facts)\.ts|src[\\/]sys[\\/]file[\\/]|src[\\/]sys[\\/]bpf[\\/]vmlinux\.ts|src[\\/]sys[\\/]proc[\\/](host|cmdline|pid-cgroup|text)\.ts|src[\\/]sys[\\/]cgroup[\\/]mount\.ts|src[\\/]inspect[\\/](from-bpftool|inventory|labels)\.ts|src[\\/]cli[\\/]btf-option\.ts/ },
       ],
     },
   },

@@ -1,23 +1,21 @@
 import { Command, Option } from 'commander';
-import { profileWithBtf } from '../vocab/btf-sizes.js';
 import { BpfmemError } from '../vocab/errors.js';
+import { unwrap, type Result } from '../vocab/result.js';
 import type { Estimate, MapEstimate } from '../estimate/maps.js';
 import { readBpfObjectFile } from '../estimate/object-file.js';
-import type { PlannedProg } from '../estimate/object-plan.js';
+import { hasStructOps, type PlannedProg } from '../estimate/object-plan.js';
 import { parseFill, parseSet, type FillOverride, type PlannedMap, type SetOverride } from '../estimate/plan.js';
 import { dumpMaps, fit, runEstimate, type Fit } from '../estimate/run.js';
 import { estimateResultJson } from '../estimate/json.js';
 import { inferCpus, rawMapsOf } from '../inspect/from-bpftool.js';
-import { DEFAULT_RELEASE, makeProfile } from '../model/profile.js';
 import type { KernelProfile, Regime } from '../vocab/profile.js';
 import { formatBytes, parseSize } from '../vocab/units.js';
 import { formatVersion } from '../vocab/kernel-version.js';
-import { readBtfFile } from '../sys/bpf/vmlinux.js';
-import { readPageSize, readPossibleCpus } from '../sys/proc/host.js';
+import { hostProfile, withCpus } from '../live/host-profile.js';
 import { btfOption } from './btf-option.js';
 import { styleFor, type Style } from './io.js';
 import { jsonOption, type CommandContext } from './context.js';
-import { cellBytes, json, profileLine, wrap } from './render/common.js';
+import { cellBytes, json, wrap } from './render/common.js';
 import { table } from './table.js';
 
 const collect = (value: string, previous: string[]): string[] => [...previous, value];
@@ -59,7 +57,7 @@ interface EstimateOptions {
   set: SetOverride[];
   fill: FillOverride[];
   cpus?: number[];
-  kernel: string;
+  kernel?: string;
   pageSize?: number;
   regime?: Regime;
   limit?: number;
@@ -92,7 +90,7 @@ export function estimateCommand(ctx: CommandContext): Command {
         .default([]),
     )
     .addOption(new Option('--cpus <n[,n…]>', 'possible CPUs, or a list to compare (default: this machine\'s)').argParser(cpusList))
-    .addOption(new Option('--kernel <version>', 'kernel version').default(DEFAULT_RELEASE))
+    .addOption(new Option('--kernel <version>', 'what-if: another kernel version (default: this kernel)'))
     .addOption(new Option('--page-size <bytes>', 'page size (default: this machine\'s)').argParser(positiveInt('--page-size')))
     .addOption(new Option('--regime <regime>', 'accounting regime (default: the kernel\'s)').choices(['memcg', 'memlock', 'none']))
     .addOption(btfOption())
@@ -100,18 +98,15 @@ export function estimateCommand(ctx: CommandContext): Command {
     .addOption(jsonOption())
     .action(async (files: string[], opts: EstimateOptions) => {
       const limit = opts.limit === undefined ? undefined : limitArg(String(opts.limit));
-      const cpus = opts.cpus ?? [readPossibleCpus() ?? 2];
-      const pageSize = opts.pageSize ?? readPageSize() ?? 4096;
-      const kernelBtf = opts.btf === undefined ? undefined : await readBtfFile(opts.btf);
-      const profiles = cpus.map((n) => {
-        const p = makeProfile({ version: opts.kernel, cpus: n, pageSize, ...(opts.regime ? { regime: opts.regime } : {}) });
-        if ('ok' in p) throw new BpfmemError('usage', p.reason);
-        return kernelBtf ? profileWithBtf(p, kernelBtf) : p;
-      });
+      // Objects first: a bad file is the user's mistake, whatever the machine.
+      const objects = files.map((path) => ({ path, obj: readBpfObjectFile(path) }));
+      const host = hostProfile({ kernel: opts.kernel, btf: opts.btf, cpus: opts.cpus?.length === 1 ? opts.cpus[0] : undefined, pageSize: opts.pageSize, regime: opts.regime });
+      const profiles = (opts.cpus ?? [host.profile.possibleCpus]).map((n) => withCpus(host, n).profile);
       const first = profiles[0];
       if (!first) throw new BpfmemError('usage', '--cpus: give at least one count');
+      const kernelBtf = objects.some(({ obj }) => hasStructOps(obj)) ? await host.kernelBtf() : undefined;
       const result = runEstimate({
-        objects: files.map((path) => ({ path, obj: readBpfObjectFile(path) })),
+        objects,
         maps: opts.map,
         progs: opts.prog,
         ...(opts.fromBpftool !== undefined && { dump: await mapsOfDump(opts.fromBpftool, first) }),
@@ -122,19 +117,18 @@ export function estimateCommand(ctx: CommandContext): Command {
         limit,
       });
       const { runs, plans, progs } = result;
-      if (opts.json) ctx.io.stdout(json(estimateResultJson(result)));
+      if (opts.json) ctx.io.stdout(json(estimateResultJson(result, host.basis)));
       else {
         const st = styleFor(ctx.io);
-        ctx.io.stdout(runs.length === 1 && runs[0] ? estimateText(runs[0], plans[0] ?? [], progs, limit, st) : compareText(runs, plans, progs, limit, st));
+        ctx.io.stdout(runs.length === 1 && runs[0] ? estimateText(runs[0], plans[0] ?? [], progs, limit, st, host.basis.line) : compareText(runs, plans, progs, limit, st, host.basis.line));
       }
       // The kernel would refuse one of them, or it does not fit: say so in the status too.
       if (result.failed) ctx.exit(1);
     });
 }
 
-function must<T>(r: { ok: true; value: T } | { ok: false; message: string }): T {
-  if (!r.ok) throw new BpfmemError('usage', r.message);
-  return r.value;
+function must<T>(r: Result<T>): T {
+  return unwrap(r, (e) => new BpfmemError('usage', e));
 }
 
 /** The maps of a bpftool dump, read under the dump's own CPU count where its per-CPU maps tell it. */
@@ -175,10 +169,10 @@ function numberNotes(plans: readonly (readonly PlannedMap[])[], progs: readonly 
   return { mark: (i) => marks[i] ?? '', progMark: (i) => progMarks[i] ?? '', lines };
 }
 
-function estimateText(e: Estimate, plan: readonly PlannedMap[], progs: readonly PlannedProg[], limit: number | undefined, st: Style): string {
+function estimateText(e: Estimate, plan: readonly PlannedMap[], progs: readonly PlannedProg[], limit: number | undefined, st: Style, basisLine: string): string {
   const rows = e.maps;
   const notes = numberNotes([plan], progs);
-  let out = `${profileLine(e.profile)}\n\n`;
+  let out = `${basisLine}\n\n`;
   type Row = { m: MapEstimate; i: number } | undefined;
   out += table<Row>(
     [...rows.map((m, i) => ({ m, i })), undefined],
@@ -235,12 +229,12 @@ function estimateText(e: Estimate, plan: readonly PlannedMap[], progs: readonly 
 }
 
 /** `--cpus 2,64,192`: each map's memory (charged + uncharged) per CPU count, side by side. */
-function compareText(runs: readonly Estimate[], plans: readonly (readonly PlannedMap[])[], progs: readonly PlannedProg[], limit: number | undefined, st: Style): string {
+function compareText(runs: readonly Estimate[], plans: readonly (readonly PlannedMap[])[], progs: readonly PlannedProg[], limit: number | undefined, st: Style, basisLine: string): string {
   const first = runs[0];
   if (!first) return '';
   const notes = numberNotes(plans, []);
   const p = first.profile;
-  let out = `kernel ${formatVersion(p.version)}, ${formatBytes(p.pageSize).replace('.0 ', ' ')} pages, cgroup v${p.cgroupVersion}, regime ${p.regime}\nmemory by possible CPUs, charged + uncharged:\n\n`;
+  let out = `${basisLine}\nmemory by possible CPUs, charged + uncharged:\n\n`;
   // Maps, then programs (their charge: programs have no per-CPU part but the stats), then the total.
   type Row = { readonly prog: boolean; readonly i: number } | undefined;
   const cell = (e: Estimate, r: Row): string => {

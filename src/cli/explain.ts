@@ -7,10 +7,11 @@ import type { Cause } from '../explain/causes.js';
 import { exitStatusOf, type Explanation } from '../explain/explain.js';
 import type { ExplainFacts } from '../explain/facts.js';
 import { explanationJson } from '../explain/json.js';
-import { explainLoad, hasStructOps } from '../explain/load.js';
+import { hasStructOps } from '../estimate/object-plan.js';
+import { explainLoad } from '../explain/load.js';
 import { readExplainFacts, type FactsSource } from '../explain/read-facts.js';
 import { maxFile, type LevelView } from '../explain/verdict.js';
-import { vmlinuxBtf } from '../sys/bpf/vmlinux.js';
+import { hostProfile } from '../live/host-profile.js';
 import { BpfmemError } from '../vocab/errors.js';
 import type { Errno } from '../vocab/errno.js';
 import { formatBytes, parseSize } from '../vocab/units.js';
@@ -30,7 +31,7 @@ export interface ExplainDeps {
 }
 
 /** This machine's BTF, or undefined where it has none (struct_ops maps are then estimated from the object). */
-const machineBtf = (): Promise<Btf | undefined> => vmlinuxBtf().catch(() => undefined);
+const machineBtf = (): Promise<Btf | undefined> => hostProfile().kernelBtf();
 
 interface ExplainOptions {
   pid?: number;
@@ -101,7 +102,7 @@ function headLine(e: Explanation): string {
   const task = facts.task;
   const where = e.levels[0]?.path ?? facts.chainMissing ?? 'unknown';
   const who = task ? `process ${task.pid}${task.comm ? ` (${task.comm})` : ''}${task.uid === undefined ? '' : `, uid ${task.uid}`}` : 'no task';
-  return `${who}; memory cgroup ${where}\n${profileLine(facts.profile)}\n`;
+  return `${who}; memory cgroup ${where}\n${facts.basis?.line ?? profileLine(facts.profile)}\n`;
 }
 
 function needText(e: Explanation, progNames: readonly string[]): string {

@@ -7,10 +7,8 @@ import { buildInventory, type Inventory } from '../inspect/inventory.js';
 import { filterInventory, MAP_SORT_KEYS, PROG_SORT_KEYS, sortMaps, sortProgs, type Filter, type MapSortKey, type ProgSortKey } from '../inspect/query.js';
 import { summarize } from '../inspect/summary.js';
 import { MAP_TYPE_NAMES } from '../vocab/maptypes.js';
-import { makeProfile } from '../model/profile.js';
+import { hostProfile, withCpus } from '../live/host-profile.js';
 import { formatVersion } from '../vocab/kernel-version.js';
-import { readPageSize, readPossibleCpus } from '../sys/proc/host.js';
-import { release as osRelease } from 'node:os';
 import { didYouMean, oneOf } from '../vocab/fields.js';
 import { formatDuration, parseDuration } from '../vocab/duration.js';
 import { PROG_TYPES } from '../vocab/progtypes.js';
@@ -49,18 +47,14 @@ async function inventoryOfDump(o: DumpOptions & { fromBpftool: string }, kind: '
   const bytes = await readBpftoolFile(o.fromBpftool);
   const maps = kind === 'maps' ? parseBpftoolMaps(bytes, o.fromBpftool) : [];
   const progs = kind === 'progs' ? parseBpftoolProgs(bytes, o.fromBpftool) : [];
-  const release = o.kernel ?? osRelease();
-  const pageSize = readPageSize() ?? 4096;
-  const base = { version: release, pageSize };
-  const inferred = o.cpus === undefined ? inferCpus(rawMapsOf(maps), base) : undefined;
-  const cpus = o.cpus ?? inferred ?? readPossibleCpus() ?? 2;
-  const profile = makeProfile({ ...base, cpus });
-  if ('ok' in profile) throw new BpfmemError('usage', `--kernel ${JSON.stringify(release)}: ${profile.reason}`);
+  const machine = hostProfile({ kernel: o.kernel });
+  const inferred = o.cpus === undefined ? inferCpus(rawMapsOf(maps), { version: machine.profile.release, pageSize: machine.profile.pageSize }) : undefined;
+  const { profile } = withCpus(machine, o.cpus ?? inferred ?? machine.profile.possibleCpus);
   const how = o.cpus !== undefined ? 'as given' : inferred !== undefined ? "inferred from its per-CPU maps' memlock" : "this machine's; give --cpus";
   const input = inputFromBpftool(maps, progs, profile, o.fromBpftool);
   return buildInventory({
     ...input,
-    source: `${o.fromBpftool}, read as kernel ${formatVersion(profile.version)}${o.kernel === undefined ? " (this machine's; give --kernel)" : ''} with ${cpus} possible CPUs (${how})`,
+    source: `${o.fromBpftool}, read as kernel ${formatVersion(profile.version)}${o.kernel === undefined ? " (this machine's; give --kernel)" : ''} with ${profile.possibleCpus} possible CPUs (${how})`,
   });
 }
 

@@ -4,7 +4,7 @@ import type { Regime } from '../vocab/profile.js';
 import { formatScenarioError, parseScenario } from '../scenario/parse.js';
 import type { RunResult } from '../scenario/run.js';
 import { simulate as simulateScenario } from '../simulate/result-json.js';
-import { readBtfFile } from '../sys/bpf/vmlinux.js';
+import { hostProfile } from '../live/host-profile.js';
 import { btfOption } from './btf-option.js';
 import type { KnownSnapshot } from '../vocab/backend.js';
 import type { Scenario } from '../scenario/types.js';
@@ -39,8 +39,10 @@ export function simulateCommand(ctx: CommandContext): Command {
     .addOption(jsonOption())
     .action(async (file: string, opts: { regime?: Regime | 'both'; btf?: string; json?: boolean }) => {
       const scenario = await loadScenario(ctx, file);
-      const btf = opts.btf === undefined ? undefined : await readBtfFile(opts.btf);
-      const simulate = (regime?: Regime): Promise<RunResult<KnownSnapshot>> => simulateScenario(scenario, regime, btf);
+      // A scenario that names no kernel runs on this one; --btf gives another kernel's struct sizes.
+      const host = scenario.kernel.version === undefined || opts.btf !== undefined ? hostProfile({ btf: opts.btf }) : undefined;
+      const btf = opts.btf === undefined ? undefined : await host?.kernelBtf();
+      const simulate = (regime?: Regime): Promise<RunResult<KnownSnapshot>> => simulateScenario(scenario, regime, btf, host?.profile);
       const st = styleFor(ctx.io);
       if (opts.regime === 'both') {
         const memcg = await simulate('memcg');

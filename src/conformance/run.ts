@@ -10,6 +10,7 @@ import { caseTolerance, insertTolerance, tolerance } from './tolerance.js';
 import { boundaryCases, gridCases, type BoundaryCase, type GridCase } from './cases.js';
 import { summarize, type BoundaryResult, type CaseResult, type Compared, type ConformanceReport, type GridResult, type ScenarioResult } from './report.js';
 import { withKernel } from '../scenario/overrides.js';
+import { parentOf } from '../vocab/cgroup-path.js';
 
 /** What conformance runs on: the kernel (a live backend) and a fresh model of the same machine. */
 export interface ConformanceSetup {
@@ -54,10 +55,6 @@ function memlockOf(s: Snapshot, name: string): number {
   return s.maps.find((m) => m.name === name)?.memlock ?? 0;
 }
 
-function parentOf(path: string): string {
-  const cut = path.lastIndexOf('/');
-  return cut <= 0 ? '/' : path.slice(0, cut);
-}
 
 /** Runs the grid, the limit-boundary cases and the scenarios on the kernel and on the model. */
 export async function runConformance(setup: ConformanceSetup): Promise<ConformanceReport> {

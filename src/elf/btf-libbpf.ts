@@ -1,4 +1,5 @@
 import type { Btf, BtfType } from '../btf/index.js';
+import { U32_MAX } from '../vocab/limits.js';
 
 /*
  * The few BTF questions libbpf asks while it opens an object, answered as libbpf answers them
@@ -14,7 +15,6 @@ export function aKind(kind: string): string {
 
 /** `MAX_RESOLVE_DEPTH` of src/btf.c. */
 const MAX_RESOLVE_DEPTH = 32;
-const U32_MAX = 0xffffffff;
 
 export type Got<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: string };
 const ok = <T>(value: T): Got<T> => ({ ok: true, value });

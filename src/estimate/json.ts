@@ -1,4 +1,5 @@
-import { profileJson } from '../vocab/json.js';
+import { basisJson, profileJson } from '../vocab/json.js';
+import type { ProfileBasis } from '../vocab/profile.js';
 import type { Estimate } from './maps.js';
 import type { PlannedProg } from './object-plan.js';
 import type { PlannedMap } from './plan.js';
@@ -39,10 +40,11 @@ export function estimateJson(e: Estimate, plan: readonly PlannedMap[] = [], prog
 }
 
 /** The whole result: one estimate, or `{ estimates: [...] }` for several profiles. */
-export function estimateResultJson(r: EstimateResult): Record<string, unknown> {
+export function estimateResultJson(r: EstimateResult, basis?: ProfileBasis): Record<string, unknown> {
   const one = (e: Estimate, i: number): Record<string, unknown> => {
     const f = r.fits?.[i];
-    return { ...estimateJson(e, r.plans[i], r.progs), ...(f && { limit: limitJson(f) }) };
+    const json = estimateJson(e, r.plans[i], r.progs);
+    return { ...json, ...(basis && { profile: { ...(json['profile'] as Record<string, unknown>), basis: basisJson(basis) } }), ...(f && { limit: limitJson(f) }) };
   };
   const [only] = r.runs;
   return r.runs.length === 1 && only ? one(only, 0) : { estimates: r.runs.map(one) };

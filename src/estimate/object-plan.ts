@@ -58,3 +58,6 @@ export function objectProgs(obj: BpfObject, origin: string): PlannedProg[] {
       : [];
   return obj.progs.map((p) => ({ name: p.name, origin, section: p.section, insns: p.insns, notes: sub }));
 }
+
+/** Whether an object has struct_ops maps, whose value size the kernel's BTF gives. */
+export const hasStructOps = (obj: BpfObject): boolean => obj.maps.some((m) => m.source === 'struct_ops');

@@ -7,6 +7,7 @@ import type { MapSpec } from '../vocab/map-spec.js';
 import type { KernelProfile } from '../vocab/profile.js';
 import { roundUp } from '../vocab/units.js';
 import { atLeast } from '../vocab/kernel-version.js';
+import { U32_MAX } from '../vocab/limits.js';
 
 /**
  * From a parsed BPF object to the map specs libbpf would hand to BPF_MAP_CREATE on a host of a
@@ -39,7 +40,6 @@ export interface ObjectSpecOptions {
 const BPF_F_MMAPABLE = 1 << 10;
 /** `SMP_CACHE_BYTES` on x86-64: `____cacheline_aligned_in_smp` of `struct bpf_struct_ops_<name>`'s data. */
 const CACHE_LINE = 64;
-const U32_MAX = 0xffffffff;
 
 /**
  * The MapSpecs libbpf would create on a host of `profile`, in libbpf's order. Left out: maps

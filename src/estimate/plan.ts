@@ -2,6 +2,7 @@ import { memlockDependsOnContents } from '../model/maps/memlock.js';
 import type { MapSpec } from '../vocab/map-spec.js';
 import { didYouMean, quote } from '../vocab/fields.js';
 import { U32_MAX } from '../vocab/limits.js';
+import type { Result } from '../vocab/result.js';
 import type { NamedSpec } from './maps.js';
 
 /**
@@ -37,8 +38,7 @@ export interface FillOverride {
   readonly count?: number;
 }
 
-type Result<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly message: string };
-const fail = <T>(message: string): Result<T> => ({ ok: false, message });
+const fail = <T>(message: string): Result<T> => ({ ok: false, error: message });
 
 /** Parses `NAME.max_entries=N` (`*` for every map). */
 export function parseSet(text: string): Result<SetOverride> {

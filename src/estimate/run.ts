@@ -70,8 +70,9 @@ export function fit(e: Estimate, limit: number): Fit {
 /** The maps of `--map` specs. Throws (`input`) for a spec that does not parse. */
 export function specMaps(texts: readonly string[]): PlannedMap[] {
   return texts.map((text, i) => {
-    const parsed = parseMapSpec(text, `map${i}`);
-    if (!parsed.ok) throw new BpfmemError('input', parsed.message);
+    const r = parseMapSpec(text, `map${i}`);
+    if (!r.ok) throw new BpfmemError('input', r.error);
+    const parsed = r.value;
     // Entries inserted are said in a note (the table has no column for them: it would pass 80 columns).
     const notes = parsed.elements > 0 ? [`${parsed.elements} entries (elements=)`] : [];
     return { name: parsed.name, aliases: [], origin: '--map', spec: parsed.spec, elements: parsed.elements, notes };
@@ -85,7 +86,7 @@ export function specMaps(texts: readonly string[]): PlannedMap[] {
  */
 export function dumpMaps(raw: readonly RawMap[], path: string, profile: KernelProfile, cpus: number): PlannedMap[] {
   const made = makeProfile({ version: profile.release, cpus, pageSize: profile.pageSize });
-  const source = 'ok' in made ? profile : made;
+  const source = made.ok ? made.value : profile;
   return raw.map((m) => {
     const spec = specOf(m);
     if (!spec) throw new BpfmemError('input', `${path}: map ${m.id} (${m.name || 'no name'}) has a type bpfmem does not know: ${m.typeName ?? m.type}`);
@@ -119,7 +120,7 @@ export function runEstimate(req: EstimateRequest): EstimateResult {
   const plans = req.profiles.map((p) => {
     const planned = [...req.objects.flatMap(({ path, obj }) => objectMaps(obj, path, p, req.kernelBtf)), ...fixed];
     const plan = applyPlan(planned, req.sets, req.fills);
-    if (!plan.ok) throw new BpfmemError('usage', plan.message);
+    if (!plan.ok) throw new BpfmemError('usage', plan.error);
     return plan.value;
   });
   const runs = req.profiles.map((p, i) => estimateMaps(namedSpecs(plans[i] ?? []), p, progs.map((g) => g.insns)));

@@ -45,7 +45,7 @@ describe('parseMapSpec: good specs', () => {
       { name: 'map0', spec: { type: 'array', keySize: 2 ** 32 - 1, valueSize: 2 ** 32 - 1, maxEntries: 2 ** 32 - 1, flags: 0, mapExtra: 0 } },
     ],
   ])('%s', (_, text, expected) => {
-    expect(parseMapSpec(text, 'map0')).toEqual({ ok: true, elements: 0, ...expected });
+    expect(parseMapSpec(text, 'map0')).toEqual({ ok: true, value: { elements: 0, ...expected } });
   });
 });
 
@@ -89,13 +89,13 @@ describe('parseMapSpec: bad specs name the spec and the key', () => {
     ['a name with a space', 'type=hash,name=my map', '--map "type=hash,name=my map": name: expected a name of 1–64 characters A–Z a–z 0–9 _ . : -, got "my map"'],
     ['a newline, escaped', 'type=ha\nsh', '--map "type=ha\\nsh": unknown map type "ha\\nsh" (did you mean hash?)'],
   ])('%s', (_, text, message) => {
-    expect(parseMapSpec(text, 'map0')).toEqual({ ok: false, message });
+    expect(parseMapSpec(text, 'map0')).toEqual({ ok: false, error: message });
   });
 
   it('cuts a long spec in the message', () => {
     const r = parseMapSpec(`type=hash,name=${'x'.repeat(100)}`, 'map0');
     expect(r.ok).toBe(false);
-    if (!r.ok) expect(r.message.startsWith('--map "type=hash,name=xxxxxxxxxxxxxxxxxxxxxxxxx…": name:')).toBe(true);
+    if (!r.ok) expect(r.error.startsWith('--map "type=hash,name=xxxxxxxxxxxxxxxxxxxxxxxxx…": name:')).toBe(true);
   });
 });
 
@@ -107,8 +107,8 @@ describe('parseMapSpec: properties', () => {
       fc.property(text, (t) => {
         const r = parseMapSpec(t, 'map0');
         if (!r.ok) {
-          expect(r.message.startsWith('--map "')).toBe(true);
-          expect(r.message).not.toMatch(/[\n\r]/);
+          expect(r.error.startsWith('--map "')).toBe(true);
+          expect(r.error).not.toMatch(/[\n\r]/);
         }
       }),
       { numRuns: 3000 },
@@ -131,6 +131,7 @@ describe('parseMapSpec: properties', () => {
         const text = `type=${f.type},key=${f.key},value=${f.value},max_entries=${f.maxEntries}${flags},map_extra=${f.mapExtra}`;
         expect(parseMapSpec(text, 'm')).toEqual({
           ok: true,
+          value: {
           name: 'm',
           elements: 0,
           spec: {
@@ -140,6 +141,7 @@ describe('parseMapSpec: properties', () => {
             maxEntries: f.maxEntries,
             flags: f.flags.reduce((w, name) => (w | MAP_FLAGS[name]) >>> 0, 0),
             mapExtra: f.mapExtra,
+          },
           },
         });
       }),
@@ -151,7 +153,7 @@ describe('parseMapSpec: properties', () => {
 describe('parseMapSpec: elements', () => {
   it('reads how many entries to insert after creation', () => {
     const r = parseMapSpec('type=hash,key=4,value=4,max_entries=1000,flags=no_prealloc,elements=100', 'm');
-    expect(r).toMatchObject({ ok: true, elements: 100 });
+    expect(r).toMatchObject({ ok: true, value: { elements: 100 } });
   });
   it('refuses a negative count', () => {
     expect(parseMapSpec('type=hash,elements=-1', 'm')).toMatchObject({ ok: false });

@@ -7,9 +7,9 @@ import {
   parseMapTypeField,
   parseU32Size,
   quote,
-  type Parsed,
 } from '../vocab/fields.js';
 import { U32_MAX } from '../vocab/limits.js';
+import type { Result } from '../vocab/result.js';
 
 /**
  * The `--map SPEC` of `bpfmem estimate`:
@@ -20,10 +20,13 @@ import { U32_MAX } from '../vocab/limits.js';
  * fields); whether the kernel would create such a map (E2BIG, EINVAL, …) is the model's call.
  */
 
-/** The outcome of {@link parseMapSpec}. */
-export type ParseMapSpecResult =
-  | { readonly ok: true; readonly name: string; readonly spec: MapSpec; readonly elements: number }
-  | { readonly ok: false; readonly message: string };
+/** A map spec as {@link parseMapSpec} reads it. */
+export interface ParsedMapSpec {
+  readonly name: string;
+  readonly spec: MapSpec;
+  /** Elements inserted after creation (`elements=`). */
+  readonly elements: number;
+}
 
 /** Keys a spec takes, and the `union bpf_attr` names read as the same key. */
 const KEYS = ['type', 'key', 'value', 'max_entries', 'flags', 'map_extra', 'name', 'struct_ops_funcs', 'elements'] as const;
@@ -41,8 +44,8 @@ const SPEC_MAX = 4096;
  * @returns the name and the spec, or a one-line message that quotes the spec and names the key:
  *   `--map "type=hsh,key=4": unknown map type "hsh" (did you mean hash?)`
  */
-export function parseMapSpec(text: string, defaultName: string): ParseMapSpecResult {
-  const fail = (message: string): ParseMapSpecResult => ({ ok: false, message: `--map ${quote(text)}: ${message}` });
+export function parseMapSpec(text: string, defaultName: string): Result<ParsedMapSpec> {
+  const fail = (message: string): Result<ParsedMapSpec> => ({ ok: false, error: `--map ${quote(text)}: ${message}` });
   if (text.length > SPEC_MAX) return fail(`a map spec is at most ${SPEC_MAX} characters`);
 
   const values = new Map<SpecKey, string>();
@@ -63,33 +66,33 @@ export function parseMapSpec(text: string, defaultName: string): ParseMapSpecRes
   const typeText = values.get('type');
   if (typeText === undefined) return fail('type is missing (type=hash, type=array, …)');
   const type = parseMapTypeField(typeText);
-  if (!type.ok) return fail(type.message);
+  if (!type.ok) return fail(type.error);
 
-  const read = <T>(key: SpecKey, parse: (input: string) => Parsed<T>, absent: T): Parsed<T> => {
+  const read = <T>(key: SpecKey, parse: (input: string) => Result<T>, absent: T): Result<T> => {
     const raw = values.get(key);
     if (raw === undefined) return { ok: true, value: absent };
     const r = parse(raw);
-    return r.ok ? r : { ok: false, message: `${key}: ${r.message}` };
+    return r.ok ? r : { ok: false, error: `${key}: ${r.error}` };
   };
   const keySize = read('key', parseU32Size, 0);
-  if (!keySize.ok) return fail(keySize.message);
+  if (!keySize.ok) return fail(keySize.error);
   const valueSize = read('value', parseU32Size, 0);
-  if (!valueSize.ok) return fail(valueSize.message);
+  if (!valueSize.ok) return fail(valueSize.error);
   const maxEntries = read('max_entries', parseU32Size, 0);
-  if (!maxEntries.ok) return fail(maxEntries.message);
+  if (!maxEntries.ok) return fail(maxEntries.error);
   const flags = read('flags', parseFlagsField, 0);
-  if (!flags.ok) return fail(flags.message);
+  if (!flags.ok) return fail(flags.error);
   const mapExtra = read('map_extra', parseMapExtra, 0);
-  if (!mapExtra.ok) return fail(mapExtra.message);
+  if (!mapExtra.ok) return fail(mapExtra.error);
   const funcs = read<number | undefined>('struct_ops_funcs', (x) => parseInteger(x, 0, U32_MAX), undefined);
-  if (!funcs.ok) return fail(funcs.message);
+  if (!funcs.ok) return fail(funcs.error);
   if (funcs.value !== undefined && type.value !== 'struct_ops') {
     return fail(`struct_ops_funcs: applies only to type struct_ops, not ${type.value}`);
   }
   const name = read('name', parseSpecName, defaultName);
-  if (!name.ok) return fail(name.message);
+  if (!name.ok) return fail(name.error);
   const elements = read('elements', (x) => parseInteger(x, 0, U32_MAX), 0);
-  if (!elements.ok) return fail(elements.message);
+  if (!elements.ok) return fail(elements.error);
 
   const spec: MapSpec = {
     type: type.value,
@@ -100,14 +103,14 @@ export function parseMapSpec(text: string, defaultName: string): ParseMapSpecRes
     mapExtra: mapExtra.value,
     ...(funcs.value === undefined ? {} : { structOpsFuncs: funcs.value }),
   };
-  return { ok: true, name: name.value, spec, elements: elements.value };
+  return { ok: true, value: { name: name.value, spec, elements: elements.value } };
 }
 
 /**
  * A name for the estimate's output. Looser than a scenario's map names (kernel object names of
  * 15 characters): an estimate never creates the map, and ELF map names are often longer.
  */
-function parseSpecName(input: string): Parsed<string> {
+function parseSpecName(input: string): Result<string> {
   if (/^[A-Za-z0-9_.:-]{1,64}$/.test(input)) return { ok: true, value: input };
-  return { ok: false, message: `expected a name of 1–64 characters A–Z a–z 0–9 _ . : -, got ${quote(input)}` };
+  return { ok: false, error: `expected a name of 1–64 characters A–Z a–z 0–9 _ . : -, got ${quote(input)}` };
 }

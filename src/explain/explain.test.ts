@@ -20,8 +20,8 @@ const ROOT_CAPS = 0x1fffeffffffn;
 
 function profile(version: string, cgroup: CgroupVersion = 1, regime?: Regime) {
   const p = makeProfile({ version, cpus: 2, pageSize: 4096, cgroup, ...(regime && { regime }) });
-  if ('ok' in p) throw new Error(p.reason);
-  return p;
+  if (!p.ok) throw new Error(p.error);
+  return p.value;
 }
 
 function level(path: string, usage: number | undefined, max = INF, more: Partial<CgroupLevel> = {}): CgroupLevel {

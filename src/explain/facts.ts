@@ -1,17 +1,13 @@
 import type { Errno } from '../vocab/errno.js';
-import type { KernelProfile } from '../vocab/profile.js';
+import type { KernelProfile, ProfileBasis } from '../vocab/profile.js';
 import type { NamedSpec } from '../estimate/maps.js';
+import type { Rlimit } from '../vocab/rlimit.js';
 
 /**
  * What `explain` reasons from: the facts of a task and its memory cgroups, read by
- * src/live/probe.ts (`readExplainFacts`) or made by hand in tests. Plain data, no I/O.
+ * src/explain/read-facts.ts (`readExplainFacts`) or made by hand in tests. Plain data, no I/O.
  */
 
-/** A resource limit in bytes, soft and hard; `Infinity` for unlimited. */
-export interface Rlimit {
-  readonly soft: number;
-  readonly hard: number;
-}
 
 /** One memory cgroup on the way from the task's cgroup to the root. */
 export interface CgroupLevel {
@@ -54,6 +50,8 @@ export interface TaskFacts {
 export interface ExplainFacts {
   /** This kernel (version, possible CPUs, page size, cgroup version) and its regime. */
   readonly profile: KernelProfile;
+  /** Where the profile came from (src/live/host-profile.ts), when read off a machine. */
+  readonly basis?: ProfileBasis;
   /** Why the regime is what it is (src/live/machine.ts `regimeOf`). */
   readonly regimeReason: string;
   /** The task; undefined when only a cgroup was named (`--cgroup`). */

@@ -4,7 +4,8 @@
  * only): the facts come from src/live/probe.ts `readExplainFacts()` or from a test.
  */
 export { explain, exitStatusOf, type Explanation } from './explain.js';
-export type { CgroupLevel, ExplainFacts, ExplainRequest, Rlimit, TaskFacts } from './facts.js';
+export type { CgroupLevel, ExplainFacts, ExplainRequest, TaskFacts } from './facts.js';
+export type { Rlimit } from '../vocab/rlimit.js';
 export { needOf, type Need, type Refused } from './need.js';
 export { judge, levelsFor, maxFile, type Judgement, type LevelView, type LimitName, type Verdict } from './verdict.js';
 export { causesOf, type Cause, type CauseKind, type CauseStatus } from './causes.js';

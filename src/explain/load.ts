@@ -27,8 +27,6 @@ export interface LoadRequest {
   readonly kernelBtf?: Btf | undefined;
 }
 
-/** Whether an object has struct_ops maps, whose value size the kernel's BTF gives. */
-export const hasStructOps = (obj: BpfObject): boolean => obj.maps.some((m) => m.source === 'struct_ops');
 
 /** The explanation, and the program names in its order ('' for `--prog`). */
 export function explainLoad(facts: ExplainFacts, req: LoadRequest): { explanation: Explanation; progNames: string[] } {

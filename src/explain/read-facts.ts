@@ -1,6 +1,8 @@
 import { stat } from 'node:fs/promises';
-import { describeMachine, profileOfMachine, withRunningKernelBtf, type MachineDescription } from '../live/machine.js';
-import { ancestors, dirOfPath, memoryLine, pathInMount } from '../sys/cgroup/paths.js';
+import { hostProfile } from '../live/host-profile.js';
+import { describeMachine, profileOfMachine, type MachineDescription } from '../live/machine.js';
+import { dirOfPath, memoryLine, pathInMount } from '../sys/cgroup/paths.js';
+import { ancestors } from '../vocab/cgroup-path.js';
 import type { MemoryHierarchy } from '../sys/cgroup/mount.js';
 import type { CgroupCounters } from '../sys/cgroup/parse.js';
 import { readCgroupCounters, readCgroupFile } from '../sys/cgroup/read.js';
@@ -76,9 +78,11 @@ export async function readExplainFacts(source: FactsSource, machine?: MachineDes
   const m = machine ?? (await describeMachine());
   // This machine's profile as `estimate` and the live backend see it (with the running kernel's
   // struct sizes from its BTF); a machine described by the caller gets the version's sizes.
-  const profile = machine ? profileOfMachine(m) : await withRunningKernelBtf(profileOfMachine(m));
+  const host = machine ? undefined : hostProfile();
+  const profile = host?.profile ?? profileOfMachine(m);
   const base = {
     profile,
+    ...(host && { basis: host.basis }),
     regimeReason: m.regimeReason,
     unprivilegedBpfDisabled: m.unprivilegedBpfDisabled,
     bpfJitLimit: m.bpfJitLimit,

@@ -43,8 +43,8 @@ export function inferCpus(maps: readonly RawMap[], base: Omit<ProfileInput, 'cpu
   const sample = probes.slice(0, 16);
   for (let cpus = 1; cpus <= 8192; cpus++) {
     const p = makeProfile({ ...base, cpus });
-    if ('ok' in p) return undefined;
-    if (sample.every((m) => fdinfoMemlockOf(m, p) === m.memlock)) return cpus;
+    if (!p.ok) return undefined;
+    if (sample.every((m) => fdinfoMemlockOf(m, p.value) === m.memlock)) return cpus;
   }
   return undefined;
 }

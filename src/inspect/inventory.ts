@@ -5,6 +5,7 @@ import { isMapType, type MapType } from '../vocab/maptypes.js';
 import { specOf, type Holder, type InventoryInput, type RawCgroup } from '../vocab/inventory.js';
 import type { KernelProfile } from '../vocab/profile.js';
 import { labelOf, type CgroupLabel } from './labels.js';
+import { parentOf } from '../vocab/cgroup-path.js';
 
 /**
  * The live inventory, assembled: every map and program with its memory, holders, pins, and
@@ -172,10 +173,6 @@ export function buildInventory(input: InventoryInput): Inventory {
 
 const depth = (path: string): number => (path === '/' ? 0 : path.split('/').length - 1);
 
-function parentOf(path: string): string {
-  const cut = path.lastIndexOf('/');
-  return cut <= 0 ? '/' : path.slice(0, cut);
-}
 
 /** Per cgroup: BPF bytes charged to it and below, objects, share of usage, headroom. */
 export function rollUp(cgroups: readonly RawCgroup[], maps: readonly MapEntry[]): CgroupEntry[] {

@@ -2,8 +2,9 @@ import { release } from 'node:os';
 import { describe, expect, it } from 'vitest';
 import { readProcFixture } from '../../test/fixtures/proc/index.js';
 import { parseKernelVersion, type KernelVersion } from '../vocab/kernel-version.js';
-import { describeMachine, readKernelProfile, regimeOf } from './machine.js';
-import { parseCmdline } from '../sys/proc/procfs.js';
+import { describeMachine, readKernelProfile } from './machine.js';
+import { regimeOf } from './kernel-facts.js';
+import { parseCmdline } from '../sys/proc/cmdline.js';
 
 const v = (text: string): KernelVersion => {
   const version = parseKernelVersion(text);

@@ -1,48 +1,16 @@
-import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { release as osRelease } from 'node:os';
-import { profileWithBtf } from '../vocab/btf-sizes.js';
 import { BpfmemError } from '../vocab/errors.js';
-import { DEFAULT_CGROUP_VERSION, defaultRegime, makeProfile } from '../model/profile.js';
-import { type CgroupVersion, type KernelProfile, type Regime } from '../vocab/profile.js';
-import { atLeast, formatVersion, parseKernelVersion, type KernelVersion } from '../vocab/kernel-version.js';
-import { VMLINUX_BTF_PATH, vmlinuxBtf } from '../sys/bpf/vmlinux.js';
-import { readMemoryHierarchy, type MemoryHierarchyResult } from '../sys/cgroup/mount.js';
-import { readPageSize, readPossibleCpus } from '../sys/proc/host.js';
-import { parseCmdline, readLimits, readProcCgroup, type KernelCmdline, type Rlimit } from '../sys/proc/procfs.js';
+import { makeProfile } from '../model/profile.js';
+import type { CgroupVersion, KernelProfile, Regime } from '../vocab/profile.js';
+import type { KernelVersion } from '../vocab/kernel-version.js';
+import type { MemoryHierarchyResult } from '../sys/cgroup/mount.js';
+import { readLimits } from '../sys/proc/procfs.js';
+import { type Rlimit } from '../vocab/rlimit.js';
+import type { KernelCmdline } from '../sys/proc/cmdline.js';
 import { parseSigned } from '../sys/proc/text.js';
+import { runningKernelSizes } from './kernel-sizes.js';
+import { readKernelFacts, type RegimeFinding } from './kernel-facts.js';
 
-/** The accounting regime of a kernel and why. */
-export interface RegimeFinding {
-  readonly regime: Regime;
-  readonly reason: string;
-}
-
-/**
- * The regime a kernel runs in, from its version and command line:
- * - before 5.11: `memlock` (RLIMIT_MEMLOCK precharge; the cgroup options do not matter);
- * - `cgroup_disable=memory`: `none` (no memory controller at all);
- * - `cgroup.memory=nokmem`: `none` (no kernel memory is charged, BPF included);
- * - `cgroup.memory=nobpf` on 6.3+: `none` (BPF only; older kernels do not know the option);
- * - otherwise `memcg`.
- */
-export function regimeOf(version: KernelVersion, cmdline: KernelCmdline | undefined): RegimeFinding {
-  const v = formatVersion(version);
-  if (!atLeast(version, 5, 11)) {
-    return { regime: 'memlock', reason: `kernel ${v} predates memcg accounting of BPF (5.11): maps and programs precharge RLIMIT_MEMLOCK` };
-  }
-  if (cmdline?.cgroupDisable.includes('memory')) {
-    return { regime: 'none', reason: 'cgroup_disable=memory: the memory controller is off, nothing is charged' };
-  }
-  if (cmdline?.memory.nokmem) {
-    return { regime: 'none', reason: 'cgroup.memory=nokmem: kernel memory, BPF included, is not charged to memory cgroups' };
-  }
-  if (cmdline?.memory.nobpf) {
-    if (atLeast(version, 6, 3)) return { regime: 'none', reason: 'cgroup.memory=nobpf: BPF maps and programs are not charged to memory cgroups' };
-    return { regime: defaultRegime(version), reason: `cgroup.memory=nobpf is ignored by kernel ${v} (the option came with 6.3): BPF is charged to memory cgroups` };
-  }
-  return { regime: defaultRegime(version), reason: `kernel ${v} charges BPF maps and programs to the creator's memory cgroup` };
-}
 
 /** The raw facts of this machine that decide BPF memory accounting, for `probe` and profiles. */
 export interface MachineDescription {
@@ -78,36 +46,18 @@ async function readNumber(path: string): Promise<number | undefined> {
   }
 }
 
-async function readText(path: string): Promise<string | undefined> {
-  try {
-    return await readFile(path, 'utf8');
-  } catch {
-    return undefined;
-  }
-}
 
 /** Reads the facts of this machine. Never throws: what cannot be read is undefined. */
 export async function describeMachine(): Promise<MachineDescription> {
-  const release = osRelease();
-  const version = parseKernelVersion(release);
-  const possibleCpus = readPossibleCpus();
-  const pageSize = readPageSize();
-  const [cmdlineText, memory, limits, procCgroup, unprivileged, jitEnable, jitLimit] = await Promise.all([
-    readText('/proc/cmdline'),
-    readMemoryHierarchy(),
+  const kernel = readKernelFacts();
+  const [limits, unprivileged, jitEnable, jitLimit] = await Promise.all([
     readLimits('self').catch(() => undefined),
-    readProcCgroup('self').catch(() => undefined),
     readNumber('/proc/sys/kernel/unprivileged_bpf_disabled'),
     readNumber('/proc/sys/net/core/bpf_jit_enable'),
     readNumber('/proc/sys/net/core/bpf_jit_limit'),
   ]);
-  const cmdline = cmdlineText === undefined ? undefined : parseCmdline(cmdlineText);
-  // Without a memory hierarchy, a process whose only line is `0::` is on a v2-only machine.
-  const onlyUnified = procCgroup !== undefined && procCgroup.every((e) => e.hierarchyId === 0);
-  const cgroupVersion: CgroupVersion = memory.ok ? memory.hierarchy.version : onlyUnified ? 2 : DEFAULT_CGROUP_VERSION;
-  const finding: RegimeFinding = version
-    ? regimeOf(version, cmdline)
-    : { regime: 'memcg', reason: `kernel release ${release} is not a version bpfmem can read` };
+  const { release, version, possibleCpus, pageSize, cmdline, memory, cgroupVersion } = kernel;
+  const finding: RegimeFinding = { regime: kernel.regime, reason: kernel.regimeReason };
   return {
     release,
     version,
@@ -139,13 +89,9 @@ export async function readKernelProfile(): Promise<KernelProfile> {
  * kernels whose sizes the model never wrote down (src/vocab/btf-sizes.ts). Without BTF the version's
  * defaults stay. The BTF is read once per process (the iterators read the same).
  */
-export async function withRunningKernelBtf(profile: KernelProfile): Promise<KernelProfile> {
-  if (!existsSync(VMLINUX_BTF_PATH)) return profile;
-  try {
-    return profileWithBtf(profile, await vmlinuxBtf());
-  } catch {
-    return profile;
-  }
+export function withRunningKernelBtf(profile: KernelProfile): Promise<KernelProfile> {
+  const sizes = runningKernelSizes(profile.pageSize);
+  return Promise.resolve(sizes.ok ? { ...profile, structs: { ...profile.structs, ...sizes.value } } : profile);
 }
 
 /** The {@link KernelProfile} of a machine already described (see {@link readKernelProfile}). */
@@ -159,6 +105,7 @@ export function profileOfMachine(m: MachineDescription): KernelProfile {
     cgroup: m.cgroupVersion,
     regime: m.regime,
   });
-  if ('ok' in profile) throw new BpfmemError('system', `this machine's kernel profile: ${profile.reason}`);
-  return profile;
+  if (!profile.ok) throw new BpfmemError('system', `this machine's kernel profile: ${profile.error}`);
+  return profile.value;
 }
+

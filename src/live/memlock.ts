@@ -4,9 +4,10 @@ import { formatBytes } from '../vocab/units.js';
 import { describeMachine } from './machine.js';
 import { probeMemlockPrecharge } from './probe.js';
 import { readStatus } from '../sys/proc/procfs.js';
-import { getRlimitMemlock, setRlimitMemlock, type Rlimit } from '../sys/proc/rlimit.js';
+import { getRlimitMemlock, setRlimitMemlock } from '../sys/proc/rlimit.js';
+import { type Rlimit } from '../vocab/rlimit.js';
 
-export type { Rlimit } from '../sys/proc/rlimit.js';
+export type { Rlimit } from '../vocab/rlimit.js';
 
 /**
  * RLIMIT_MEMLOCK for BPF loaders: raised only where the kernel counts BPF against it (before

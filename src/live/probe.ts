@@ -17,7 +17,8 @@ import { describeMachine, type MachineDescription } from './machine.js';
 import { pathInMount } from '../sys/cgroup/paths.js';
 import { readStatus } from '../sys/proc/procfs.js';
 import { parseSigned } from '../sys/proc/text.js';
-import { getRlimitMemlock, setRlimitMemlock, type Rlimit } from '../sys/proc/rlimit.js';
+import { getRlimitMemlock, setRlimitMemlock } from '../sys/proc/rlimit.js';
+import { type Rlimit } from '../vocab/rlimit.js';
 
 /**
  * Active probes of this kernel's BPF memory accounting. Every probe that changes something (a map, a cgroup, RLIMIT_MEMLOCK, the

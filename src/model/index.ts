@@ -24,4 +24,3 @@ export { progMemlock } from './prog.js';
 export { ERRNO, errnoName, isErrno } from '../vocab/errno.js';
 export type { Errno, Failure } from '../vocab/errno.js';
 export { parseSize, formatBytes, UNLIMITED } from '../vocab/units.js';
-export type { Bytes, Pages } from '../vocab/units.js';

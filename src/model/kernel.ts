@@ -23,6 +23,7 @@ import type { KernelProfile } from '../vocab/profile.js';
 import { BPF_COMPLEXITY_LIMIT_INSNS, progAllocs, progMemlock } from './prog.js';
 import { areaTriesKmalloc, kmallocCharge, pagesCharge, percpuCharge, vmallocCharge, type Charge } from './slab.js';
 import { formatBytes } from '../vocab/units.js';
+import { parentOf } from '../vocab/cgroup-path.js';
 
 /** A task: a process in a cgroup, with a uid and RLIMIT_MEMLOCK. */
 interface Task {
@@ -1041,11 +1042,6 @@ function scale(charge: Charge, count: number): Charge {
   return { ...charge, amount: charge.amount * count, ...(charge.overhead ? { overhead: charge.overhead * count } : {}) };
 }
 
-/** `/pods/agent` → `/pods`; `/pods` → `/`. */
-export function parentOf(path: string): string {
-  const cut = path.lastIndexOf('/');
-  return cut <= 0 ? '/' : path.slice(0, cut);
-}
 
 /** Whether a recipe takes and charges nothing. */
 function isEmpty(recipe: Recipe): boolean {

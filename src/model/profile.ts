@@ -1,4 +1,4 @@
-import { fail, type Failure } from '../vocab/errno.js';
+import { err, ok, unwrap, type Result } from '../vocab/result.js';
 import type { CgroupVersion, Eras, KernelProfile, Regime, StructSizes } from '../vocab/profile.js';
 import { defaultStructSizes } from './structs.js';
 import { atLeast, formatVersion, parseKernelVersion, type KernelVersion } from '../vocab/kernel-version.js';
@@ -47,25 +47,24 @@ export function defaultRegime(version: KernelVersion): Regime {
  * Builds a profile, or says which field is wrong. Regime `memcg` needs 5.11+ (older kernels do
  * not charge BPF to memory cgroups); `memlock` on a newer kernel is allowed as a what-if.
  */
-export function makeProfile(input: ProfileInput): KernelProfile | Failure {
+export function makeProfile(input: ProfileInput): Result<KernelProfile> {
   const version = parseKernelVersion(input.version);
-  if (!version) return fail('EINVAL', `kernel version "${input.version}" is not like 6.18 or 5.10.0-28`);
+  if (!version) return err(`kernel version "${input.version}" is not like 6.18 or 5.10.0-28`);
   const cpus = input.cpus ?? 2;
   if (!Number.isSafeInteger(cpus) || cpus < 1 || cpus > 8192) {
-    return fail('EINVAL', `cpus ${cpus} is not a number of possible CPUs (1–8192)`);
+    return err(`cpus ${cpus} is not a number of possible CPUs (1–8192)`);
   }
   const pageSize = input.pageSize ?? 4096;
   if (![4096, 16384, 65536].includes(pageSize)) {
-    return fail('EINVAL', `page size ${pageSize} is not 4096, 16384 or 65536`);
+    return err(`page size ${pageSize} is not 4096, 16384 or 65536`);
   }
   const regime = input.regime ?? defaultRegime(version);
   if (regime !== 'memlock' && !atLeast(version, 5, 11)) {
-    return fail(
-      'EINVAL',
+    return err(
       `kernel ${formatVersion(version)} has no memcg accounting of BPF (added in 5.11); its regime is memlock`,
     );
   }
-  return {
+  return ok({
     release: input.version,
     version,
     possibleCpus: cpus,
@@ -74,12 +73,10 @@ export function makeProfile(input: ProfileInput): KernelProfile | Failure {
     regime,
     eras: erasFor(version),
     structs: { ...defaultStructSizes(version), ...input.structs },
-  };
+  });
 }
 
 /** Like {@link makeProfile} but throws on bad input; for code paths with known-good input. */
 export function profileOf(input: ProfileInput): KernelProfile {
-  const p = makeProfile(input);
-  if ('ok' in p) throw new Error(p.reason);
-  return p;
+  return unwrap(makeProfile(input), (e) => new Error(e));
 }

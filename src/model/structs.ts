@@ -130,3 +130,11 @@ export function defaultStructSizes(version: KernelVersion): StructSizes {
   if (atLeast(version, 6, 1)) return STRUCT_SIZES_6_1;
   return { ...STRUCT_SIZES_6_18, bpf_htab: STRUCT_SIZES_6_18.bpf_htab + 64 };
 }
+
+/** What {@link defaultStructSizes} gives for a version, in words (`Debian's 6.12 cloud kernel`). */
+export function defaultStructSizesName(version: KernelVersion): string {
+  if (atLeast(version, 6, 15)) return 'the 6.18 kernel bpfmem was calibrated on';
+  if (atLeast(version, 6, 12)) return "Debian's 6.12 cloud kernel";
+  if (atLeast(version, 6, 1)) return "Debian's 6.1 cloud kernel";
+  return "6.18's, with the hash table's pre-6.15 lock array";
+}

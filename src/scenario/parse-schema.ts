@@ -18,10 +18,10 @@ import {
   parseText,
   parseU32Size,
   type FieldParser,
-  type Parsed,
 } from '../vocab/fields.js';
 import { SCENARIO_LIMITS, U32_MAX } from '../vocab/limits.js';
 import type { PathSegment } from './parse-yaml.js';
+import type { Result } from '../vocab/result.js';
 
 /**
  * The shapes of a scenario file, as valibot schemas: which keys each mapping takes, which are
@@ -41,7 +41,7 @@ function field<T>(parse: FieldParser<T>) {
     v.rawTransform<unknown, T>(({ dataset, addIssue, NEVER }) => {
       const r = parse(dataset.value);
       if (r.ok) return r.value;
-      addIssue({ message: r.message });
+      addIssue({ message: r.error });
       return NEVER;
     }),
   );
@@ -86,10 +86,10 @@ const count = field(parseCount);
 const cpu = field((x) => parseInteger(x, 0, 8191));
 
 const PAGE_SIZES: readonly number[] = [4096, 16384, 65536];
-const pageSize = field((x): Parsed<number> => {
+const pageSize = field((x): Result<number> => {
   const n = parseSizeField(x);
   if (n.ok && PAGE_SIZES.includes(n.value)) return n;
-  return { ok: false, message: `expected a page size of 4096, 16384 or 65536 (4Ki, 16Ki, 64Ki), got ${describeValue(x)}` };
+  return { ok: false, error: `expected a page size of 4096, 16384 or 65536 (4Ki, 16Ki, 64Ki), got ${describeValue(x)}` };
 });
 
 const picklist = <const T extends readonly (string | number)[]>(options: T, hint: string) =>
@@ -106,7 +106,7 @@ export const FILE = mapping({
 
 /** `kernel` as a mapping (it may also be a bare version string). */
 export const KERNEL = mapping({
-  version: field(parseRelease),
+  version: optional(field(parseRelease)),
   cpus: optional(field((x) => parseInteger(x, 1, 8192))),
   page_size: optional(pageSize),
   regime: optional(picklist(['memcg', 'memlock', 'none'], 'memcg, memlock or none')),
@@ -180,7 +180,7 @@ export function validate<S extends v.GenericSchema>(
   schema: S,
   input: unknown,
   at: readonly PathSegment[],
-): { ok: true; value: v.InferOutput<S> } | { ok: false; issue: SchemaIssue } {
+): Result<v.InferOutput<S>, SchemaIssue> {
   const r = v.safeParse(schema, input, { abortEarly: true });
   if (r.success) return { ok: true, value: r.output };
   const [first] = r.issues;
@@ -188,5 +188,5 @@ export function validate<S extends v.GenericSchema>(
   for (const item of first.path ?? []) {
     path.push(typeof item.key === 'number' ? item.key : String(item.key));
   }
-  return { ok: false, issue: { path, message: first.message } };
+  return { ok: false, error: { path, message: first.message } };
 }

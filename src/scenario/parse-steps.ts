@@ -1,8 +1,10 @@
 import { DEFAULT_CGROUP_VERSION } from '../model/profile.js';
 import type { MapSpec } from '../vocab/map-spec.js';
 import type { ScenarioCgroup, ScenarioKernel, ScenarioTask, Step, UpdateContext } from './types.js';
-import { describeValue, didYouMean, parentOf, quote } from '../vocab/fields.js';
+import { describeValue, didYouMean, quote } from '../vocab/fields.js';
+import { parentOf } from '../vocab/cgroup-path.js';
 import { SCENARIO_LIMITS } from '../vocab/limits.js';
+import type { Err, Result } from '../vocab/result.js';
 import {
   STEP_ARGS,
   STEP_OPS,
@@ -29,11 +31,9 @@ export interface StepsContext {
   readonly tasks: readonly ScenarioTask[];
 }
 
-type Result<T> = { ok: true; value: T } | { ok: false; issue: SchemaIssue };
-
-const issue = (path: readonly PathSegment[], message: string): { ok: false; issue: SchemaIssue } => ({
+const issue = (path: readonly PathSegment[], message: string): Err<SchemaIssue> => ({
   ok: false,
-  issue: { path, message },
+  error: { path, message },
 });
 
 /** A map or program as the steps have made it so far. */
@@ -79,7 +79,7 @@ class World {
 }
 
 /** Reads `steps`. `input` is the raw value of the key (undefined when absent). */
-export function readSteps(input: unknown, ctx: StepsContext): Result<Step[]> {
+export function readSteps(input: unknown, ctx: StepsContext): Result<Step[], SchemaIssue> {
   if (input === undefined || input === null) return { ok: true, value: [] };
   if (!Array.isArray(input)) return issue(['steps'], `expected a list of steps; got ${describeValue(input)}`);
   if (input.length > SCENARIO_LIMITS.steps) {
@@ -96,7 +96,7 @@ export function readSteps(input: unknown, ctx: StepsContext): Result<Step[]> {
 }
 
 /** One step: `{ OP: { ...args } }`. */
-function readStep(item: unknown, index: number, world: World, kernel: ScenarioKernel): Result<Step> {
+function readStep(item: unknown, index: number, world: World, kernel: ScenarioKernel): Result<Step, SchemaIssue> {
   const at: PathSegment[] = ['steps', index];
   if (!isMapping(item)) return issue(at, `expected a step such as { create_map: { ... } }; got ${describeValue(item)}`);
   const keys = Object.keys(item);
@@ -122,16 +122,16 @@ class StepReader {
     this.at = ['steps', index, op];
   }
 
-  private args<K extends StepOpName>(op: K, input: unknown): Result<StepArgs<K>> {
+  private args<K extends StepOpName>(op: K, input: unknown): Result<StepArgs<K>, SchemaIssue> {
     const r = validate(STEP_ARGS[op], input, this.at);
     return r.ok ? { ok: true, value: r.value } : r;
   }
 
-  private fail(key: string | undefined, message: string): { ok: false; issue: SchemaIssue } {
+  private fail(key: string | undefined, message: string): Err<SchemaIssue> {
     return issue(key === undefined ? this.at : [...this.at, key], message);
   }
 
-  read(input: unknown): Result<Step> {
+  read(input: unknown): Result<Step, SchemaIssue> {
     const index = this.index;
     switch (this.op) {
       case 'create_map': {
@@ -266,7 +266,7 @@ class StepReader {
     }
   }
 
-  private createMap(a: StepArgs<'create_map'>): Result<Step> {
+  private createMap(a: StepArgs<'create_map'>): Result<Step, SchemaIssue> {
     const task = this.task(a.task);
     if (!task.ok) return task;
     const previous = this.world.maps.get(a.name);
@@ -287,21 +287,21 @@ class StepReader {
     return { ok: true, value: { op: 'create_map', index: this.index, task: a.task, name: a.name, spec } };
   }
 
-  private task(name: string): Result<string> {
+  private task(name: string): Result<string, SchemaIssue> {
     if (this.world.tasks.has(name)) return { ok: true, value: name };
     return this.fail('task', `no task ${quote(name)} in tasks${didYouMean(name, [...this.world.tasks.keys()])}`);
   }
 
   /** A map that an earlier step created and no step has closed. */
-  private openMap(name: string): Result<BpfObject> {
+  private openMap(name: string): Result<BpfObject, SchemaIssue> {
     return this.open(this.world.maps, 'map', name, 'created');
   }
 
-  private openProg(name: string): Result<BpfObject> {
+  private openProg(name: string): Result<BpfObject, SchemaIssue> {
     return this.open(this.world.progs, 'prog', name, 'loaded');
   }
 
-  private open(objects: ReadonlyMap<string, BpfObject>, kind: 'map' | 'prog', name: string, verb: string): Result<BpfObject> {
+  private open(objects: ReadonlyMap<string, BpfObject>, kind: 'map' | 'prog', name: string, verb: string): Result<BpfObject, SchemaIssue> {
     const found = objects.get(name);
     if (found === undefined) {
       return this.fail(kind, `no ${kind} ${quote(name)} was ${verb} before this step${didYouMean(name, [...objects.keys()])}`);
@@ -311,7 +311,7 @@ class StepReader {
   }
 
   /** A cgroup that exists at this step; `/` only where `root` allows it. */
-  private cgroup(path: string, { root }: { root: boolean }): Result<string> {
+  private cgroup(path: string, { root }: { root: boolean }): Result<string, SchemaIssue> {
     if (path === '/' && !root) {
       const why = this.op === 'remove_cgroup' ? 'cannot be removed' : 'has no memory limits';
       return this.fail('cgroup', `the root cgroup / ${why}`);
@@ -321,7 +321,7 @@ class StepReader {
   }
 
   /** Who runs an update: the map's creator by default. */
-  private context(context: string | undefined, creator: string): Result<UpdateContext> {
+  private context(context: string | undefined, creator: string): Result<UpdateContext, SchemaIssue> {
     if (context === undefined) return { ok: true, value: { task: creator } };
     if (context === 'softirq' || context === 'irq') return { ok: true, value: context };
     if (this.world.tasks.has(context)) return { ok: true, value: { task: context } };
@@ -330,7 +330,7 @@ class StepReader {
     return this.fail('context', `no task ${quote(context)} in tasks${hint}; a context is a task, softirq or irq`);
   }
 
-  private cpu(cpu: number | undefined): Result<number> {
+  private cpu(cpu: number | undefined): Result<number, SchemaIssue> {
     const cpus = this.kernel.cpus;
     if (cpu !== undefined && cpus !== undefined && cpu >= cpus) {
       return this.fail('cpu', `cpu ${cpu} is not a possible CPU: kernel.cpus is ${cpus} (CPUs 0 to ${cpus - 1})`);
@@ -339,7 +339,7 @@ class StepReader {
   }
 
   /** `memory.high` exists on cgroup v2 only. */
-  private high(high: number | undefined): Result<number | undefined> {
+  private high(high: number | undefined): Result<number | undefined, SchemaIssue> {
     if (high !== undefined && (this.kernel.cgroup ?? DEFAULT_CGROUP_VERSION) === 1) return this.fail('high', highOnV1);
     return { ok: true, value: high };
   }

@@ -1,11 +1,13 @@
 import { DEFAULT_CGROUP_VERSION, DEFAULT_RELEASE, makeProfile } from '../model/profile.js';
 import { formatBytes } from '../vocab/units.js';
-import { describeValue, didYouMean, parseCgroupPath, parseRelease, parseTaskName, parentOf, quote } from '../vocab/fields.js';
+import { describeValue, didYouMean, parseCgroupPath, parseRelease, parseTaskName, quote } from '../vocab/fields.js';
+import { parentOf } from '../vocab/cgroup-path.js';
 import { SCENARIO_LIMITS } from '../vocab/limits.js';
 import { CGROUP, FILE, KERNEL, TASK, isMapping, validate, type SchemaIssue } from './parse-schema.js';
 import { highOnV1, readSteps } from './parse-steps.js';
 import { readYaml, type PathSegment, type YamlTree } from './parse-yaml.js';
 import type { Scenario, ScenarioCgroup, ScenarioKernel, ScenarioTask } from './types.js';
+import type { Err, Result } from '../vocab/result.js';
 
 /**
  * The scenario file parser: YAML or JSON text to a validated {@link Scenario}, or one error that
@@ -50,7 +52,7 @@ export function parseScenario(text: string, source: string): ParseScenarioResult
   const { tree } = read;
   const scenario = buildScenario(tree, source);
   if (!scenario.ok) {
-    const { path, message } = scenario.issue;
+    const { path, message } = scenario.error;
     return { ok: false, error: errorAt(source, path, tree.lineOf(path), message) };
   }
   return { ok: true, scenario: scenario.value };
@@ -110,14 +112,13 @@ function utf8Length(text: string): number {
   return n;
 }
 
-type Result<T> = { ok: true; value: T } | { ok: false; issue: SchemaIssue };
 
-const issue = (path: readonly PathSegment[], message: string): { ok: false; issue: SchemaIssue } => ({
+const issue = (path: readonly PathSegment[], message: string): Err<SchemaIssue> => ({
   ok: false,
-  issue: { path, message },
+  error: { path, message },
 });
 
-function buildScenario(tree: YamlTree, source: string): Result<Scenario> {
+function buildScenario(tree: YamlTree, source: string): Result<Scenario, SchemaIssue> {
   if (tree.value === null) {
     return issue([], 'the file has no scenario in it; expected a mapping with keys description, kernel, cgroups, tasks, steps');
   }
@@ -151,16 +152,16 @@ function buildScenario(tree: YamlTree, source: string): Result<Scenario> {
  * `kernel`: a version, or a mapping. A version written as a bare number (`kernel: 6.10`) is read
  * as written, not as the number YAML makes of it (6.1).
  */
-function readKernel(input: unknown, tree: YamlTree): Result<ScenarioKernel> {
+function readKernel(input: unknown, tree: YamlTree): Result<ScenarioKernel, SchemaIssue> {
   const asWritten = (value: unknown, path: readonly PathSegment[]): unknown =>
     typeof value === 'number' ? (tree.numberSourceOf(path) ?? String(value)) : value;
 
   let kernel: ScenarioKernel;
   if (input === undefined) {
-    kernel = { version: DEFAULT_RELEASE };
+    kernel = {};
   } else if (typeof input === 'string' || typeof input === 'number') {
     const version = parseRelease(asWritten(input, ['kernel']));
-    if (!version.ok) return issue(['kernel'], version.message);
+    if (!version.ok) return issue(['kernel'], version.error);
     kernel = { version: version.value };
   } else if (isMapping(input)) {
     const withVersion = { ...input, ...('version' in input ? { version: asWritten(input['version'], ['kernel', 'version']) } : {}) };
@@ -168,7 +169,7 @@ function readKernel(input: unknown, tree: YamlTree): Result<ScenarioKernel> {
     if (!k.ok) return k;
     const { version, cpus, page_size: pageSize, regime, cgroup } = k.value;
     kernel = {
-      version,
+      ...(version === undefined ? {} : { version }),
       ...(cpus === undefined ? {} : { cpus }),
       ...(pageSize === undefined ? {} : { pageSize }),
       ...(regime === undefined ? {} : { regime }),
@@ -179,8 +180,8 @@ function readKernel(input: unknown, tree: YamlTree): Result<ScenarioKernel> {
     return issue(['kernel'], `${expected}; got ${describeValue(input)}`);
   }
   // The model's own rules on a profile (memcg needs 5.11+, …), with the file's line.
-  const profile = makeProfile(kernel);
-  if ('ok' in profile) return issue(['kernel'], profile.reason);
+  const profile = makeProfile({ ...kernel, version: kernel.version ?? DEFAULT_RELEASE });
+  if (!profile.ok) return issue(['kernel'], profile.error);
   return { ok: true, value: kernel };
 }
 
@@ -197,7 +198,7 @@ function compareCgroupPaths(a: string, b: string): number {
 }
 
 /** `cgroups`: path → limits. Parents not listed are implied, with no limit. */
-function readCgroups(input: unknown, kernel: ScenarioKernel): Result<ScenarioCgroup[]> {
+function readCgroups(input: unknown, kernel: ScenarioKernel): Result<ScenarioCgroup[], SchemaIssue> {
   if (input === undefined || input === null) return { ok: true, value: [] };
   if (!isMapping(input)) {
     return issue(['cgroups'], `expected a mapping of cgroup path to { max, high }; got ${describeValue(input)}`);
@@ -210,7 +211,7 @@ function readCgroups(input: unknown, kernel: ScenarioKernel): Result<ScenarioCgr
   for (const path of paths) {
     const at = ['cgroups', path];
     const p = parseCgroupPath(path);
-    if (!p.ok) return issue(at, p.message);
+    if (!p.ok) return issue(at, p.error);
     if (path === '/') return issue(at, 'the root cgroup / always exists and has no limits; list only cgroups below it');
     // `/pods/agent:` with nothing after it is a cgroup without limits.
     const limits = validate(CGROUP, input[path] ?? {}, at);
@@ -229,7 +230,7 @@ function readCgroups(input: unknown, kernel: ScenarioKernel): Result<ScenarioCgr
 }
 
 /** `tasks`: name → where it runs and its limits. */
-function readTasks(input: unknown, cgroups: readonly ScenarioCgroup[]): Result<ScenarioTask[]> {
+function readTasks(input: unknown, cgroups: readonly ScenarioCgroup[]): Result<ScenarioTask[], SchemaIssue> {
   if (input === undefined || input === null) return { ok: true, value: [] };
   if (!isMapping(input)) {
     return issue(['tasks'], `expected a mapping of task name to { cgroup, uid, memlock, cap_ipc_lock }; got ${describeValue(input)}`);
@@ -243,7 +244,7 @@ function readTasks(input: unknown, cgroups: readonly ScenarioCgroup[]): Result<S
   for (const name of names) {
     const at = ['tasks', name];
     const n = parseTaskName(name);
-    if (!n.ok) return issue(at, n.message);
+    if (!n.ok) return issue(at, n.error);
     const t = validate(TASK, input[name] ?? {}, at);
     if (!t.ok) return t;
     const { cgroup = '/', uid = 0, memlock, cap_ipc_lock: capIpcLock = false } = t.value;

@@ -1,6 +1,6 @@
 import type { Backend, Outcome, Snapshot } from '../vocab/backend.js';
 import type { Errno } from '../vocab/errno.js';
-import { makeProfile } from '../model/profile.js';
+import { DEFAULT_RELEASE, makeProfile } from '../model/profile.js';
 import { type KernelProfile, type Regime } from '../vocab/profile.js';
 import { formatBytes } from '../vocab/units.js';
 import { atLeast } from '../vocab/kernel-version.js';
@@ -29,23 +29,33 @@ export interface RunResult<S extends Snapshot = Snapshot> {
 }
 
 /**
- * The profile a scenario runs with under a regime. A regime the scenario's kernel did not have
- * is a what-if on the nearest kernel that did: `memcg` on a pre-5.11 kernel runs as 5.11;
- * `memlock` keeps the version (and its struct sizes) with the old precharge rule.
+ * The profile a scenario runs with under a regime. A scenario that names its kernel runs on that
+ * kernel (what it leaves out has the model's defaults); one that does not runs on `host`, the
+ * kernel of the machine that runs it, with what the scenario does say (`cpus`, `regime`) laid
+ * over it, or on the model's default kernel where there is no host (the browser). A regime the
+ * kernel did not have is a what-if on the nearest kernel that did: `memcg` on a pre-5.11 kernel
+ * runs as 5.11; `memlock` keeps the version (and its struct sizes) with the old precharge rule.
  */
-export function scenarioProfile(scenario: Scenario, regime?: Regime): KernelProfile | string {
+export function scenarioProfile(scenario: Scenario, regime?: Regime, host?: KernelProfile): KernelProfile | string {
   const k = scenario.kernel;
-  const asked = makeProfile({ version: k.version });
-  if ('ok' in asked) return `${scenario.source}: kernel: ${asked.reason}`;
-  const version = regime === 'memcg' && !atLeast(asked.version, 5, 11) ? '5.11' : k.version;
+  const onHost = k.version === undefined && host !== undefined;
+  const named = k.version ?? host?.release ?? DEFAULT_RELEASE;
+  const asked = makeProfile({ version: named });
+  if (!asked.ok) return `${scenario.source}: kernel: ${asked.error}`;
+  const version = regime === 'memcg' && !atLeast(asked.value.version, 5, 11) ? '5.11' : named;
+  const cpus = k.cpus ?? (onHost ? host.possibleCpus : undefined);
+  const pageSize = k.pageSize ?? (onHost ? host.pageSize : undefined);
+  const cgroup = k.cgroup ?? (onHost ? host.cgroupVersion : undefined);
+  const chosen = regime ?? k.regime ?? (onHost && version === named ? host.regime : undefined);
   const p = makeProfile({
     version,
-    ...(k.cpus === undefined ? {} : { cpus: k.cpus }),
-    ...(k.pageSize === undefined ? {} : { pageSize: k.pageSize }),
-    ...(k.cgroup === undefined ? {} : { cgroup: k.cgroup }),
-    ...(regime ?? k.regime ? { regime: regime ?? k.regime } : {}),
+    ...(cpus === undefined ? {} : { cpus }),
+    ...(pageSize === undefined ? {} : { pageSize }),
+    ...(cgroup === undefined ? {} : { cgroup }),
+    ...(chosen ? { regime: chosen } : {}),
+    ...(onHost && version === named ? { structs: host.structs } : {}),
   });
-  return 'ok' in p ? `${scenario.source}: kernel: ${p.reason}` : p;
+  return p.ok ? p.value : `${scenario.source}: kernel: ${p.error}`;
 }
 
 /** Runs the setup and every step of a scenario on a backend, then takes a snapshot. */

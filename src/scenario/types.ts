@@ -18,9 +18,13 @@ export interface Scenario {
   readonly steps: readonly Step[];
 }
 
-/** The `kernel` of a scenario file; everything but the version has a default. */
+/**
+ * The `kernel` of a scenario file. Without a version the scenario runs on the kernel of the
+ * machine that runs it (`bpfmem simulate`: this one; the browser: the model's default, 6.18);
+ * with one it is that kernel, and what it does not say has the model's defaults.
+ */
 export interface ScenarioKernel {
-  readonly version: string;
+  readonly version?: string;
   readonly cpus?: number;
   readonly pageSize?: number;
   readonly regime?: Regime;

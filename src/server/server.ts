@@ -89,7 +89,8 @@ export async function startServerWith(options: ServeOptions, limits: ServerLimit
     throw new BpfmemError('system', `the first scan failed: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
   }
   const webRoot = options.webRoot ?? DEFAULT_WEB_ROOT;
-  const simulator = new Simulator(limits.simulate);
+  // A scenario that names no kernel runs on the kernel the server describes (its last scan's).
+  const simulator = new Simulator(limits.simulate, () => scanner.published?.snapshot.inventory.profile);
   let machine: Promise<MachineDescription> | undefined;
   const app = createApp({
     published: () => scanner.published,

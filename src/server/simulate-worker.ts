@@ -1,5 +1,6 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { BpfmemError } from '../vocab/errors.js';
+import type { KernelProfile } from '../vocab/profile.js';
 import { simulateJsonText, type SimulateRegime } from '../simulate/result-json.js';
 
 /**
@@ -13,6 +14,8 @@ export interface SimulateJob {
   readonly text: string;
   readonly source: string;
   readonly regime: SimulateRegime | undefined;
+  /** The kernel a scenario that names none runs on. */
+  readonly host: KernelProfile | undefined;
 }
 
 /** What the worker answers. */
@@ -22,7 +25,7 @@ export type SimulateAnswer =
 
 async function answer(job: SimulateJob): Promise<SimulateAnswer> {
   try {
-    return { ok: true, body: await simulateJsonText(job.text, job.source, job.regime) };
+    return { ok: true, body: await simulateJsonText(job.text, job.source, job.regime, job.host) };
   } catch (error) {
     if (error instanceof BpfmemError && error.code !== 'system') return { ok: false, kind: 'input', message: error.message };
     return { ok: false, kind: 'internal', message: error instanceof Error ? error.message : String(error) };

@@ -3,6 +3,7 @@ import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { SimulateRegime } from '../simulate/result-json.js';
+import type { KernelProfile } from '../vocab/profile.js';
 import type { SimulateAnswer, SimulateJob } from './simulate-worker.js';
 
 /**
@@ -47,7 +48,11 @@ export class Simulator {
   private readonly running = new Set<Worker>();
   private closed = false;
 
-  constructor(private readonly limits: SimulateLimits = DEFAULT_SIMULATE_LIMITS) {}
+  constructor(
+    private readonly limits: SimulateLimits = DEFAULT_SIMULATE_LIMITS,
+    /** The kernel a scenario that names none runs on. */
+    private readonly host: () => KernelProfile | undefined = () => undefined,
+  ) {}
 
   /** Runs one scenario file's text. Never throws: every failure is an outcome. */
   run(text: string, source: string, regime: SimulateRegime | undefined): Promise<SimulateOutcome> {
@@ -59,7 +64,7 @@ export class Simulator {
         retryAfter: Math.ceil(this.limits.timeoutMs / 1000),
       });
     }
-    const job: SimulateJob = { text, source, regime };
+    const job: SimulateJob = { text, source, regime, host: this.host() };
     const worker = new Worker(workerEntry(), {
       workerData: job,
       resourceLimits: { maxOldGenerationSizeMb: this.limits.heapMb },

@@ -4,7 +4,7 @@ import { profileWithBtf } from '../vocab/btf-sizes.js';
 import { BpfmemError } from '../vocab/errors.js';
 import { json, profileJson } from '../vocab/json.js';
 import { ModelBackend } from '../model/backend.js';
-import type { Regime } from '../vocab/profile.js';
+import type { KernelProfile, Regime } from '../vocab/profile.js';
 import { formatScenarioError, parseScenario } from '../scenario/parse.js';
 import { runScenario, scenarioProfile, type RunResult } from '../scenario/run.js';
 import type { Scenario } from '../scenario/types.js';
@@ -15,11 +15,12 @@ import type { Scenario } from '../scenario/types.js';
  */
 
 /**
- * Runs a scenario on the model under a regime (the scenario's own when undefined), with the
- * struct sizes of a kernel's BTF when one is given (`simulate --btf`, src/vocab/btf-sizes.ts).
+ * Runs a scenario on the model under a regime (the scenario's own when undefined), on `host`
+ * where the scenario names no kernel, with the struct sizes of a kernel's BTF when one is given
+ * (`simulate --btf`, src/vocab/btf-sizes.ts).
  */
-export async function simulate(scenario: Scenario, regime?: Regime, btf?: Btf): Promise<RunResult<KnownSnapshot>> {
-  const profile = scenarioProfile(scenario, regime);
+export async function simulate(scenario: Scenario, regime?: Regime, btf?: Btf, host?: KernelProfile): Promise<RunResult<KnownSnapshot>> {
+  const profile = scenarioProfile(scenario, regime, host);
   if (typeof profile === 'string') throw new BpfmemError('input', profile);
   return runScenario(scenario, new ModelBackend(btf ? profileWithBtf(profile, btf) : profile));
 }
@@ -105,14 +106,14 @@ export type SimulateRegime = Regime | 'both';
  * @param text - the file's contents (YAML or JSON)
  * @param source - the file's name, as messages and `source` show it
  */
-export async function simulateJsonText(text: string, source: string, regime?: SimulateRegime): Promise<string> {
+export async function simulateJsonText(text: string, source: string, regime?: SimulateRegime, host?: KernelProfile): Promise<string> {
   const parsed = parseScenario(text, source);
   if (!parsed.ok) throw new BpfmemError('input', formatScenarioError(parsed.error));
   const scenario = parsed.scenario;
   if (regime === 'both') {
-    const memcg = await simulate(scenario, 'memcg');
-    const memlock = await simulate(scenario, 'memlock');
+    const memcg = await simulate(scenario, 'memcg', undefined, host);
+    const memlock = await simulate(scenario, 'memlock', undefined, host);
     return json({ source, regime: 'both', runs: { memcg: runJson(memcg), memlock: runJson(memlock) } });
   }
-  return json({ source, ...runJson(await simulate(scenario, regime)) });
+  return json({ source, ...runJson(await simulate(scenario, regime, undefined, host)) });
 }

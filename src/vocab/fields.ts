@@ -3,6 +3,7 @@ import { MAP_TYPE_NAMES, isMapType, type MapType } from './maptypes.js';
 import { parseSize } from './units.js';
 import { parseKernelVersion } from './kernel-version.js';
 import { SCENARIO_LIMITS, U32_MAX } from './limits.js';
+import { err, ok, type Result } from './result.js';
 
 /**
  * Parsers of single fields, shared by the scenario file (`parse.ts`) and the `--map` spec
@@ -11,14 +12,11 @@ import { SCENARIO_LIMITS, U32_MAX } from './limits.js';
  * line: `expected a size (bytes or 64Ki/8Mi), got -5`.
  */
 
-/** A parsed field, or why not. */
-export type Parsed<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly message: string };
+/** A field parser: the value, or a one-line message saying what was expected and what came. */
+export type FieldParser<T> = (input: unknown) => Result<T>;
 
-/** A field parser. */
-export type FieldParser<T> = (input: unknown) => Parsed<T>;
-
-const good = <T>(value: T): Parsed<T> => ({ ok: true, value });
-const bad = (message: string): Parsed<never> => ({ ok: false, message });
+const good = ok;
+const bad = (message: string): Result<never> => err(message);
 
 /** Longest quoted text shown in a message, so that one line stays one readable line. */
 const QUOTE_MAX = 40;
@@ -104,7 +102,7 @@ export interface SizeOptions {
  * A size in bytes: an integer, or a string `parseSize` reads (`64Ki`, `8Mi`, `1.5Gi`), and with
  * `unlimited`, `max` / `unlimited` as `Infinity`.
  */
-export function parseSizeField(input: unknown, options: SizeOptions = {}): Parsed<number> {
+export function parseSizeField(input: unknown, options: SizeOptions = {}): Result<number> {
   const expected = options.unlimited ? 'a size (bytes, 64Ki/8Mi or max)' : 'a size (bytes or 64Ki/8Mi)';
   const n = typeof input === 'number' || typeof input === 'string' ? parseSize(input) : undefined;
   if (n === undefined || (n === Number.POSITIVE_INFINITY && !options.unlimited)) {
@@ -136,7 +134,7 @@ export const parseCount: FieldParser<number> = (input) => {
 };
 
 /** A whole number in `[min, max]`, as a number or decimal text. */
-export function parseInteger(input: unknown, min: number, max: number): Parsed<number> {
+export function parseInteger(input: unknown, min: number, max: number): Result<number> {
   const n = typeof input === 'number' ? input : typeof input === 'string' && /^\s*\d{1,16}\s*$/.test(input) ? Number(input) : NaN;
   if (!Number.isSafeInteger(n) || n < min || n > max) {
     return bad(`expected a whole number from ${min} to ${max}, got ${describeValue(input)}`);
@@ -262,8 +260,3 @@ export const parseCgroupPath: FieldParser<string> = (input) => {
   return good(input);
 };
 
-/** The parent of a cgroup path other than `/`. */
-export function parentOf(path: string): string {
-  const i = path.lastIndexOf('/');
-  return i <= 0 ? '/' : path.slice(0, i);
-}

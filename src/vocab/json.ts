@@ -1,5 +1,5 @@
 import { formatVersion } from './kernel-version.js';
-import type { KernelProfile } from './profile.js';
+import type { KernelProfile, ProfileBasis } from './profile.js';
 
 /**
  * JSON as every face prints it (docs/cli.md): two-space indents and a trailing newline, and the
@@ -32,4 +32,9 @@ export function profileJson(p: KernelProfile): Record<string, unknown> {
       default_memlock_rlimit: p.eras.defaultMemlockRlimit,
     },
   };
+}
+
+/** Where a profile came from, as `--json` shows it beside the profile. */
+export function basisJson(b: ProfileBasis): Record<string, unknown> {
+  return { kind: b.kind, sizes: b.sizes, cpus: b.cpus, line: b.line, ...(b.note !== undefined && { note: b.note }) };
 }

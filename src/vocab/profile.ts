@@ -143,3 +143,21 @@ export interface StructSizes {
   /** `HASHTAB_MAP_LOCK_COUNT` ints per CPU counted by htab_map_mem_usage(). */
   readonly htab_map_lock_count: number;
 }
+
+/**
+ * What a profile describes and where each part came from: this machine (every command's default)
+ * or a what-if an option asked for. Output says it first (`this kernel: 6.18.44, sizes from its
+ * BTF` or `what-if: kernel 6.1, sizes of Debian's 6.1 cloud kernel`).
+ */
+export interface ProfileBasis {
+  /** `this-kernel`: the running kernel; `what-if`: an option or a file named another. */
+  readonly kind: 'this-kernel' | 'what-if';
+  /** Where the struct sizes came from: the running kernel's BTF, a BTF file, or the model's defaults for the version. */
+  readonly sizes: 'kernel-btf' | 'btf-file' | 'defaults';
+  /** Where the possible CPUs came from. */
+  readonly cpus: 'machine' | 'option' | 'default';
+  /** The first line of output: what this is and where its parts came from. */
+  readonly line: string;
+  /** Why the running kernel's BTF was not used, when it was not. */
+  readonly note?: string;
+}

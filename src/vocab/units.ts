@@ -3,19 +3,6 @@
  * `1G`, and people are shown IEC units (DESIGN.md, "Conventions").
  */
 
-declare const bytesBrand: unique symbol;
-declare const pagesBrand: unique symbol;
-
-/** A size in bytes. A brand, so that pages and bytes are never mixed up silently. */
-export type Bytes = number & { readonly [bytesBrand]: true };
-/** A count of pages of the profile's page size. */
-export type Pages = number & { readonly [pagesBrand]: true };
-
-/** Brands a number of bytes. */
-export const bytes = (n: number): Bytes => n as Bytes;
-/** Brands a number of pages. */
-export const pages = (n: number): Pages => n as Pages;
-
 /** `round_up(x, a)` of the kernel, for any positive `a` (not only powers of two). */
 export function roundUp(x: number, a: number): number {
   return Math.ceil(x / a) * a;

@@ -29,9 +29,9 @@ function level(path: string, usage: number | undefined, max = INF, more: Partial
 
 function facts(chain: CgroupLevel[] = [level('/pods/agent', 10 * MiB), level('/pods', 60 * MiB, 64 * MiB, { failcnt: 7 }), level('/', 900 * MiB)]): ExplainFacts {
   const profile = makeProfile({ version: '6.18.44', cpus: 2, pageSize: 4096, cgroup: 1 });
-  if ('ok' in profile) throw new Error(profile.reason);
+  if (!profile.ok) throw new Error(profile.error);
   return {
-    profile,
+    profile: profile.value,
     regimeReason: 'kernel 6.18.44 charges BPF maps and programs to the creator\'s memory cgroup',
     task: { pid: 4242, comm: 'agent', uid: 0, memlock: { soft: 8 * MiB, hard: 8 * MiB }, capEff: 0x1fffeffffffn },
     chain,

@@ -113,7 +113,7 @@ steps:
     expect(await memlockOf(['--btf', vmlinux])).toBe(estimated.maps[0]?.memlock);
     expect(await memlockOf([])).toBeGreaterThan(0);
     const bad = await cli(['simulate', file, '--btf', 'package.json']);
-    expect(bad.stderr).toMatch(/^bpfmem: package\.json: not BTF/);
+    expect(bad.stderr).toMatch(/^bpfmem: BTF file package\.json: not BTF/);
     expect(bad.stderr.trim().split('\n')).toHaveLength(1);
     expect(bad.status).toBe(2);
   });

@@ -3,7 +3,8 @@ import type { MapFlag } from '../../vocab/flags.js';
 import type { KernelProfile } from '../../vocab/profile.js';
 import { roundUp, roundUpPow2, UNLIMITED } from '../../vocab/units.js';
 import type { Alloc, ElementModel, MapTypeModel } from './alloc.js';
-import { ACCESS_FLAGS, alloc, checkAccessFlags, checkFlags, einval, firstFailure, finishModel, kmallocMaxSize, U32_MAX } from './common.js';
+import { ACCESS_FLAGS, alloc, checkAccessFlags, checkFlags, einval, firstFailure, finishModel, kmallocMaxSize } from './common.js';
+import { U32_MAX } from '../../vocab/limits.js';
 import type { MapSpec } from '../../vocab/map-spec.js';
 
 /*

@@ -5,14 +5,13 @@ import { roundUp } from '../../vocab/units.js';
 import { atLeast } from '../../vocab/kernel-version.js';
 import type { Alloc, AllocShape, MapTypeModel, Payer } from './alloc.js';
 import type { MapSpec } from '../../vocab/map-spec.js';
+import { U32_MAX } from '../../vocab/limits.js';
 
 /*
  * Helpers shared by the per-family map models: kernel constants that are not struct sizes,
  * flag masks, version gates, and the few checks every type goes through.
  */
 
-/** `U32_MAX`. */
-export const U32_MAX = 0xffff_ffff;
 
 /** `MAX_BPF_STACK` (include/linux/filter.h): 512 bytes. */
 export const MAX_BPF_STACK = 512;

@@ -4,25 +4,8 @@ import type { MapType } from '../../vocab/maptypes.js';
 import type { KernelProfile } from '../../vocab/profile.js';
 import { roundUpPow2 } from '../../vocab/units.js';
 import type { Alloc, ElementModel, MapTypeModel, MemAllocUnit } from './alloc.js';
-import {
-  ACCESS_FLAGS,
-  alloc,
-  checkAccessFlags,
-  checkFlags,
-  einval,
-  firstFailure,
-  finishModel,
-  hasFix,
-  kmallocMaxSize,
-  ks8,
-  MAX_BPF_STACK,
-  mapStructAlloc,
-  memAllocCaches,
-  PCPU_MIN_UNIT_SIZE,
-  since,
-  U32_MAX,
-  vs8,
-} from './common.js';
+import { ACCESS_FLAGS, alloc, checkAccessFlags, checkFlags, einval, firstFailure, finishModel, hasFix, kmallocMaxSize, ks8, MAX_BPF_STACK, mapStructAlloc, memAllocCaches, PCPU_MIN_UNIT_SIZE, since, vs8 } from './common.js';
+import { U32_MAX } from '../../vocab/limits.js';
 import type { MapSpec } from '../../vocab/map-spec.js';
 
 /*

@@ -3,7 +3,8 @@ import type { MapFlag } from '../../vocab/flags.js';
 import type { KernelProfile } from '../../vocab/profile.js';
 import { roundUpPow2 } from '../../vocab/units.js';
 import type { Alloc, ElementModel, MapTypeModel } from './alloc.js';
-import { alloc, checkFlags, einval, firstFailure, finishModel, ks8, mapStructAlloc, MAX_BPF_STACK, since, U32_MAX } from './common.js';
+import { alloc, checkFlags, einval, firstFailure, finishModel, ks8, mapStructAlloc, MAX_BPF_STACK, since } from './common.js';
+import { U32_MAX } from '../../vocab/limits.js';
 import type { MapSpec } from '../../vocab/map-spec.js';
 
 /*

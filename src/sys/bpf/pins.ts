@@ -7,7 +7,8 @@ import { closeFd } from './syscall.js';
 import { parseMountinfo, type MountEntry } from '../cgroup/mount.js';
 import { parseFdLink } from '../proc/fd.js';
 import { parseFdinfo } from '../proc/fdinfo.js';
-import { errnoCode, isGone, parsed, type Parsed } from '../proc/text.js';
+import { errnoCode, isGone } from '../proc/text.js';
+import { ok, type Result } from '../../vocab/result.js';
 
 /**
  * Pinned BPF objects: the files of every bpf filesystem (bpffs) mounted in this mount
@@ -35,7 +36,7 @@ export type PinIdentity =
  * same device and root (a bind mount of the whole bpffs) shows the same pins and is left out.
  * A bind mount of a subdirectory has another root and is kept (its paths open the same objects).
  */
-export function findBpfMounts(mountinfo: string): Parsed<readonly MountEntry[]> {
+export function findBpfMounts(mountinfo: string): Result<readonly MountEntry[]> {
   const mounts = parseMountinfo(mountinfo);
   if (!mounts.ok) return mounts;
   const seen = new Set<string>();
@@ -47,7 +48,7 @@ export function findBpfMounts(mountinfo: string): Parsed<readonly MountEntry[]> 
     seen.add(key);
     out.push(m);
   }
-  return parsed(out);
+  return ok(out);
 }
 
 /** Bounds of a walk. */

@@ -1,6 +1,9 @@
-import { readFileSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readFileSync, readSync } from 'node:fs';
+import { release } from 'node:os';
 import { parseBtf, type Btf, type ParseBtfOptions } from '../../btf/index.js';
 import { BpfmemError } from '../../vocab/errors.js';
+import type { Result } from '../../vocab/result.js';
+import { readInputFile } from '../file/index.js';
 
 /**
  * The thin reader beside the pure BTF parser of src/btf: read a file, parse it, turn a refusal
@@ -13,7 +16,7 @@ export const VMLINUX_BTF_PATH = '/sys/kernel/btf/vmlinux';
 const errnoCode = (error: unknown): string | undefined =>
   error instanceof Error && 'code' in error && typeof error.code === 'string' ? error.code : undefined;
 
-function read(path: string, code: 'input' | 'system', options: ParseBtfOptions): Btf {
+function read(path: string, code: 'system', options: ParseBtfOptions): Btf {
   let bytes: Uint8Array;
   try {
     // Synchronously: sysfs reports no size for /sys/kernel/btf/vmlinux, and fs.promises.readFile
@@ -29,12 +32,32 @@ function read(path: string, code: 'input' | 'system', options: ParseBtfOptions):
   return parsed.value;
 }
 
+/** The running kernel's BTF, unparsed, or why it cannot be read. */
+export function readVmlinuxBtfBytes(path = VMLINUX_BTF_PATH): Result<Uint8Array> {
+  try {
+    return { ok: true, value: new Uint8Array(readFileSync(path)) };
+  } catch (error) {
+    return { ok: false, error: `reading ${path}: ${errnoCode(error) ?? String(error)}` };
+  }
+}
+
+/** Largest BTF file read: a kernel's is 5–7 MB; 64 MiB leaves room for any config. */
+const BTF_FILE_LIMIT = 64 * 1024 * 1024;
+
 /**
- * A BTF file someone gave (another host's `/sys/kernel/btf/vmlinux`, saved with `cp`), parsed.
- * Throws a {@link BpfmemError} (`input`) when it cannot be read or is not BTF.
+ * A BTF file someone gave (another host's `/sys/kernel/btf/vmlinux`, saved with `cp`), parsed:
+ * a regular file of at most 64 MiB (src/sys/file). Throws a one-line {@link BpfmemError}
+ * (`input`) when it cannot be read or is not BTF.
  */
+export function readBtfFileSync(path: string, options: ParseBtfOptions = {}): Btf {
+  const parsed = parseBtf(readInputFile(path, { limit: BTF_FILE_LIMIT, what: 'BTF file' }), options);
+  if (!parsed.ok) throw new BpfmemError('input', `BTF file ${path}: ${parsed.error}`);
+  return parsed.value;
+}
+
+/** {@link readBtfFileSync}, for callers that await it. */
 export function readBtfFile(path: string, options: ParseBtfOptions = {}): Promise<Btf> {
-  return Promise.resolve().then(() => read(path, 'input', options));
+  return Promise.resolve().then(() => readBtfFileSync(path, options));
 }
 
 /**
@@ -59,4 +82,50 @@ export function vmlinuxBtf(): Promise<Btf> {
     throw error;
   });
   return vmlinux;
+}
+
+/**
+ * What identifies the running kernel's BTF without parsing it: the kernel's release and build
+ * (`uname -r`, `uname -v`: the build number and time), the BTF's size and a hash of its first
+ * and last 64 KiB (the type section starts it, the string table ends it). Two builds that agree
+ * on all of it describe the same structs. Undefined when the kernel has no BTF.
+ */
+export function vmlinuxBtfIdentity(path = VMLINUX_BTF_PATH): string | undefined {
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch {
+    return undefined;
+  }
+  try {
+    const { size } = fstatSync(fd);
+    const sample = (at: number): Uint8Array => {
+      const buf = new Uint8Array(Math.min(SAMPLE, Math.max(0, size - at)));
+      const n = readSync(fd, buf, 0, buf.byteLength, at);
+      return buf.subarray(0, n);
+    };
+    let h = fnv1a(sample(0), FNV_OFFSET);
+    h = fnv1a(sample(Math.max(0, size - SAMPLE)), h);
+    let build = '';
+    try {
+      build = readFileSync('/proc/sys/kernel/version', 'utf8').trim();
+    } catch {
+      // Not every sandbox shows it; the release, size and hash remain.
+    }
+    return `${release()}|${build}|${size}|${h.toString(16).padStart(8, '0')}`;
+  } catch {
+    return undefined;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+const SAMPLE = 64 * 1024;
+const FNV_OFFSET = 0x811c9dc5;
+
+/** 32-bit FNV-1a, continued from `h`. */
+function fnv1a(bytes: Uint8Array, h: number): number {
+  let x = h;
+  for (const b of bytes) x = Math.imul(x ^ b, 0x01000193) >>> 0;
+  return x;
 }

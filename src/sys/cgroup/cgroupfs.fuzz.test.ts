@@ -16,7 +16,7 @@ import {
   COUNTER_FILES,
 } from './parse.js';
 import { checkWriteTarget, parseRelPath } from './safety.js';
-import type { Parsed } from '../proc/text.js';
+import type { Result } from '../../vocab/result.js';
 
 /**
  * Fuzzing the cgroupfs parsers and path rules with arbitrary text and with captured (v1) or
@@ -29,7 +29,7 @@ const v1 = (dir: V1FixtureDir, name: string): string => readV1Fixture(dir, name)
 const v2 = (name: string): string => readV2Fixture('6.18/pods/agent', name) ?? '';
 
 describe('file parsers', () => {
-  const cases: readonly [string, (text: string) => Parsed<unknown>, readonly string[]][] = [
+  const cases: readonly [string, (text: string) => Result<unknown>, readonly string[]][] = [
     ['parseLimit', parseLimit, ['max\n', '9223372036854771712\n', '67108864\n']],
     ['parseCounter', parseCounter, ['8650752\n']],
     ['parseMemoryStat', parseMemoryStat, [v1('array-8mib', 'memory.stat'), v1('own', 'memory.stat'), v2('memory.stat')]],

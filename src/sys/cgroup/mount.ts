@@ -1,7 +1,8 @@
-import { readFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
 import type { CgroupVersion } from '../../vocab/profile.js';
-import { parseProcCgroup, type ProcCgroupEntry } from '../proc/procfs.js';
-import { errnoCode, linesOf, parsed, parseError, parseUnsigned, show, type Parsed } from '../proc/text.js';
+import { parseProcCgroup, type ProcCgroupEntry } from '../proc/pid-cgroup.js';
+import { errnoCode, linesOf, parseUnsigned, show } from '../proc/text.js';
+import { ok, err, type Result } from '../../vocab/result.js';
 
 /** One line of `/proc/PID/mountinfo` (proc(5)). */
 export interface MountEntry {
@@ -27,13 +28,13 @@ function unescapeOctal(text: string): string {
 }
 
 /** Parses `/proc/PID/mountinfo`. Never throws; a line without the ` - ` separator is an error. */
-export function parseMountinfo(text: string): Parsed<readonly MountEntry[]> {
+export function parseMountinfo(text: string): Result<readonly MountEntry[]> {
   const out: MountEntry[] = [];
   for (const [i, line] of linesOf(text).entries()) {
     const fields = line.split(' ');
     const dash = fields.indexOf('-');
-    const bad = (why: string): Parsed<readonly MountEntry[]> =>
-      parseError(`mountinfo line ${i + 1} ${why}: ${show(line)}`);
+    const bad = (why: string): Result<readonly MountEntry[]> =>
+      err(`mountinfo line ${i + 1} ${why}: ${show(line)}`);
     if (dash < 6 || fields.length < dash + 4) return bad('is not "ID PARENT MAJ:MIN ROOT POINT OPTIONS … - TYPE SOURCE SUPER"');
     const id = parseUnsigned(fields[0] ?? '');
     const parentId = parseUnsigned(fields[1] ?? '');
@@ -53,7 +54,7 @@ export function parseMountinfo(text: string): Parsed<readonly MountEntry[]> {
       superOptions: fields.slice(dash + 3).join(' ').split(','),
     });
   }
-  return parsed(out);
+  return ok(out);
 }
 
 /** Where this process's memory cgroup is. */
@@ -137,14 +138,12 @@ function inV1(mounts: readonly MountEntry[], line: ProcCgroupEntry): MemoryHiera
  * Reads `/proc/self/mountinfo`, `/proc/self/cgroup` and, when there is a cgroup2 mount, its root
  * `cgroup.controllers`, and finds this process's memory cgroup. Never throws.
  */
-export async function readMemoryHierarchy(procRoot = '/proc'): Promise<MemoryHierarchyResult> {
+export function readMemoryHierarchySync(procRoot = '/proc'): MemoryHierarchyResult {
   let mountinfo: string;
   let cgroup: string;
   try {
-    [mountinfo, cgroup] = await Promise.all([
-      readFile(`${procRoot}/self/mountinfo`, 'utf8'),
-      readFile(`${procRoot}/self/cgroup`, 'utf8'),
-    ]);
+    mountinfo = readFileSync(`${procRoot}/self/mountinfo`, 'utf8');
+    cgroup = readFileSync(`${procRoot}/self/cgroup`, 'utf8');
   } catch (error) {
     return { ok: false, reason: `cannot read ${procRoot}/self/mountinfo or cgroup: ${errnoCode(error) ?? String(error)}` };
   }
@@ -153,10 +152,15 @@ export async function readMemoryHierarchy(procRoot = '/proc'): Promise<MemoryHie
   let controllers: string | undefined;
   if (unified) {
     try {
-      controllers = await readFile(`${unified.mountPoint}/cgroup.controllers`, 'utf8');
+      controllers = readFileSync(`${unified.mountPoint}/cgroup.controllers`, 'utf8');
     } catch {
       controllers = undefined;
     }
   }
   return findMemoryHierarchy(mountinfo, cgroup, controllers);
+}
+
+/** {@link readMemoryHierarchySync}, for callers that await it (three small procfs reads). */
+export function readMemoryHierarchy(procRoot = '/proc'): Promise<MemoryHierarchyResult> {
+  return Promise.resolve().then(() => readMemoryHierarchySync(procRoot));
 }

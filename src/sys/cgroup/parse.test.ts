@@ -11,9 +11,9 @@ import {
   parseOomControl,
   type CgroupCounters,
 } from './parse.js';
-import type { Parsed } from '../proc/text.js';
+import type { Result } from '../../vocab/result.js';
 
-function ok<T>(r: Parsed<T>): T {
+function ok<T>(r: Result<T>): T {
   if (!r.ok) throw new Error(r.error);
   return r.value;
 }

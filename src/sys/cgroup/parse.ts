@@ -1,5 +1,6 @@
 import type { CgroupVersion } from '../../vocab/profile.js';
-import { emptyRecord, parsed, parseError, parseFlatKeyed, parseUnsigned, show, type Parsed } from '../proc/text.js';
+import { emptyRecord, parseFlatKeyed, parseUnsigned, show } from '../proc/text.js';
+import { ok, err, type Result } from '../../vocab/result.js';
 
 /**
  * Parsers of memory-cgroup files, v1 and v2 (kernel-facts.md §3.7; cgroup-v2.rst "Memory
@@ -18,19 +19,19 @@ const UNLIMITED_ABOVE = Number.MAX_SAFE_INTEGER;
  * Parses a limit file: v2 `memory.max` / `memory.high` (`max` or bytes), v1
  * `memory.limit_in_bytes` (bytes; the huge "no limit" value becomes `Infinity`).
  */
-export function parseLimit(text: string): Parsed<number> {
+export function parseLimit(text: string): Result<number> {
   const t = text.trim();
-  if (t === 'max') return parsed(Number.POSITIVE_INFINITY);
-  if (/^\d{17,20}$/.test(t) && Number(t) > UNLIMITED_ABOVE) return parsed(Number.POSITIVE_INFINITY);
+  if (t === 'max') return ok(Number.POSITIVE_INFINITY);
+  if (/^\d{17,20}$/.test(t) && Number(t) > UNLIMITED_ABOVE) return ok(Number.POSITIVE_INFINITY);
   const n = parseUnsigned(t);
-  return n === undefined ? parseError(`limit ${show(t)} is not a number of bytes or "max"`) : parsed(n);
+  return n === undefined ? err(`limit ${show(t)} is not a number of bytes or "max"`) : ok(n);
 }
 
 /** Parses a one-number file (`memory.current`, `memory.usage_in_bytes`, `memory.failcnt`, …). */
-export function parseCounter(text: string): Parsed<number> {
+export function parseCounter(text: string): Result<number> {
   const t = text.trim();
   const n = parseUnsigned(t);
-  return n === undefined ? parseError(`counter ${show(t)} is not an unsigned number`) : parsed(n);
+  return n === undefined ? err(`counter ${show(t)} is not an unsigned number`) : ok(n);
 }
 
 /**
@@ -38,7 +39,7 @@ export function parseCounter(text: string): Parsed<number> {
  * (or event counts: `pgfault`, …) and hierarchical; v1 has local keys (`rss`, `cache`) and
  * hierarchical `total_*` ones, and no slab, percpu or kernel lines.
  */
-export function parseMemoryStat(text: string): Parsed<Readonly<Record<string, number>>> {
+export function parseMemoryStat(text: string): Result<Readonly<Record<string, number>>> {
   return parseFlatKeyed(text, 'memory.stat');
 }
 
@@ -57,11 +58,11 @@ export interface MemoryEvents {
 }
 
 /** Parses v2 `memory.events` or `memory.events.local`. Unknown keys are ignored. */
-export function parseEvents(text: string): Parsed<MemoryEvents> {
+export function parseEvents(text: string): Result<MemoryEvents> {
   const r = parseFlatKeyed(text, 'memory.events');
   if (!r.ok) return r;
   const e = r.value;
-  return parsed({
+  return ok({
     low: e['low'],
     high: e['high'],
     max: e['max'],
@@ -81,13 +82,13 @@ export interface OomControl {
 }
 
 /** Parses v1 `memory.oom_control`. */
-export function parseOomControl(text: string): Parsed<OomControl> {
+export function parseOomControl(text: string): Result<OomControl> {
   const r = parseFlatKeyed(text, 'memory.oom_control');
   if (!r.ok) return r;
   const disable = r.value['oom_kill_disable'];
   const under = r.value['under_oom'];
-  if (disable === undefined || under === undefined) return parseError('memory.oom_control lacks oom_kill_disable or under_oom');
-  return parsed({ oomKillDisable: disable !== 0, underOom: under !== 0, oomKill: r.value['oom_kill'] });
+  if (disable === undefined || under === undefined) return err('memory.oom_control lacks oom_kill_disable or under_oom');
+  return ok({ oomKillDisable: disable !== 0, underOom: under !== 0, oomKill: r.value['oom_kill'] });
 }
 
 /** v2 `cgroup.stat`. */
@@ -105,19 +106,19 @@ export interface CgroupStat {
 }
 
 /** Parses v2 `cgroup.stat`. */
-export function parseCgroupStat(text: string): Parsed<CgroupStat> {
+export function parseCgroupStat(text: string): Result<CgroupStat> {
   const r = parseFlatKeyed(text, 'cgroup.stat');
   if (!r.ok) return r;
   const d = r.value['nr_descendants'];
   const dying = r.value['nr_dying_descendants'];
-  if (d === undefined || dying === undefined) return parseError('cgroup.stat lacks nr_descendants or nr_dying_descendants');
+  if (d === undefined || dying === undefined) return err('cgroup.stat lacks nr_descendants or nr_dying_descendants');
   const subsys = emptyRecord<number>();
   const dyingSubsys = emptyRecord<number>();
   for (const [k, v] of Object.entries(r.value)) {
     if (k.startsWith('nr_dying_subsys_')) dyingSubsys[k.slice('nr_dying_subsys_'.length)] = v;
     else if (k.startsWith('nr_subsys_')) subsys[k.slice('nr_subsys_'.length)] = v;
   }
-  return parsed({ nrDescendants: d, nrDyingDescendants: dying, subsys, dyingSubsys });
+  return ok({ nrDescendants: d, nrDyingDescendants: dying, subsys, dyingSubsys });
 }
 
 /**
@@ -224,9 +225,9 @@ const NO_EVENTS: MemoryEvents = {
  * The usage and limit files are required; any other missing file leaves its fields undefined;
  * a malformed file is an error naming it.
  */
-export function countersFromFiles(version: CgroupVersion, file: CgroupFileText): Parsed<CgroupCounters> {
+export function countersFromFiles(version: CgroupVersion, file: CgroupFileText): Result<CgroupCounters> {
   const errors: string[] = [];
-  function get<T>(name: string, parse: (text: string) => Parsed<T>): T | undefined {
+  function get<T>(name: string, parse: (text: string) => Result<T>): T | undefined {
     const text = file(name);
     if (text === undefined) return undefined;
     const r = parse(text);
@@ -239,7 +240,7 @@ export function countersFromFiles(version: CgroupVersion, file: CgroupFileText):
   const usageFile = version === 1 ? 'memory.usage_in_bytes' : 'memory.current';
   const maxFile = version === 1 ? 'memory.limit_in_bytes' : 'memory.max';
   if (file(usageFile) === undefined || file(maxFile) === undefined) {
-    return parseError(`not a v${version} memory cgroup: no ${usageFile} or ${maxFile}`);
+    return err(`not a v${version} memory cgroup: no ${usageFile} or ${maxFile}`);
   }
   const usage = get(usageFile, parseCounter);
   const max = get(maxFile, parseLimit);
@@ -311,6 +312,6 @@ export function countersFromFiles(version: CgroupVersion, file: CgroupFileText):
       dyingDescendants: cgroupStat?.nrDyingDescendants,
     };
   }
-  if (errors.length > 0) return parseError(errors.join('; '));
-  return parsed(counters);
+  if (errors.length > 0) return err(errors.join('; '));
+  return ok(counters);
 }

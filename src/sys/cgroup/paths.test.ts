@@ -2,8 +2,9 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { MemoryHierarchy } from './mount.js';
 import { readProcFixture } from '../../../test/fixtures/proc/index.js';
-import { parseProcCgroup } from '../proc/procfs.js';
-import { ancestors, dirOfPath, memoryLine, mountRootOf, pathInMount } from './paths.js';
+import { parseProcCgroup } from '../proc/pid-cgroup.js';
+import { dirOfPath, memoryLine, mountRootOf, pathInMount } from './paths.js';
+import { ancestors } from '../../vocab/cgroup-path.js';
 
 const whole: MemoryHierarchy = {
   version: 1,

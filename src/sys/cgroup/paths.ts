@@ -1,4 +1,4 @@
-import type { ProcCgroupEntry } from '../proc/procfs.js';
+import type { ProcCgroupEntry } from '../proc/pid-cgroup.js';
 import type { CgroupVersion } from '../../vocab/profile.js';
 import type { MemoryHierarchy } from './mount.js';
 
@@ -35,17 +35,6 @@ export function dirOfPath(h: MemoryHierarchy, path: string): string {
   return path === '/' ? h.mountPoint : `${base}${path}`;
 }
 
-/** The path of each ancestor of `path`, itself first, `/` last. */
-export function ancestors(path: string): string[] {
-  const out: string[] = [];
-  let p = path;
-  for (;;) {
-    out.push(p);
-    if (p === '/') return out;
-    const cut = p.lastIndexOf('/');
-    p = cut <= 0 ? '/' : p.slice(0, cut);
-  }
-}
 
 /** The memory cgroup line of `/proc/PID/cgroup` for a hierarchy version. */
 export function memoryLine(entries: readonly ProcCgroupEntry[], version: CgroupVersion): ProcCgroupEntry | undefined {

@@ -1,5 +1,6 @@
 import { posix } from 'node:path';
-import { parsed, parseError, show, type Parsed } from '../proc/text.js';
+import { show } from '../proc/text.js';
+import { ok, err, type Result } from '../../vocab/result.js';
 
 /**
  * The rules that keep bpfmem's cgroup writes inside what it created. Pure functions, so the
@@ -51,25 +52,25 @@ export function parseOwnedRootName(name: string): OwnedRootName | undefined {
  * `.` or `..` names, other characters, names over 255 bytes, and names of interface files
  * (`memory.*`, `cgroup.*`, `tasks`, `notify_on_release`, …).
  */
-export function parseRelPath(path: string): Parsed<readonly string[]> {
+export function parseRelPath(path: string): Result<readonly string[]> {
   const q = show(path);
-  if (!path.startsWith('/')) return parseError(`cgroup path ${q} is not absolute within the owned root (start it with /)`);
-  if (path === '/') return parsed([]);
-  if (path.endsWith('/')) return parseError(`cgroup path ${q} is not normalized: it ends with /`);
-  if (path.length > 4096) return parseError(`cgroup path ${q} is longer than 4096 characters`);
+  if (!path.startsWith('/')) return err(`cgroup path ${q} is not absolute within the owned root (start it with /)`);
+  if (path === '/') return ok([]);
+  if (path.endsWith('/')) return err(`cgroup path ${q} is not normalized: it ends with /`);
+  if (path.length > 4096) return err(`cgroup path ${q} is longer than 4096 characters`);
   const names = path.slice(1).split('/');
   for (const name of names) {
-    if (name === '') return parseError(`cgroup path ${q} is not normalized: it has an empty name (//)`);
-    if (name === '.' || name === '..') return parseError(`cgroup path ${q} contains ${name}: paths must be normalized`);
-    if (name.length > 255) return parseError(`cgroup path ${q} has a name longer than 255 characters`);
+    if (name === '') return err(`cgroup path ${q} is not normalized: it has an empty name (//)`);
+    if (name === '.' || name === '..') return err(`cgroup path ${q} contains ${name}: paths must be normalized`);
+    if (name.length > 255) return err(`cgroup path ${q} has a name longer than 255 characters`);
     if (!/^[A-Za-z0-9._@:+-]+$/.test(name)) {
-      return parseError(`cgroup path ${q} has a character other than A–Z a–z 0–9 . _ - @ : +`);
+      return err(`cgroup path ${q} has a character other than A–Z a–z 0–9 . _ - @ : +`);
     }
     if (/^(?:memory|cgroup|cpu|io|pids|hugetlb|rdma|misc)\./.test(name) || INTERFACE_FILES.has(name)) {
-      return parseError(`cgroup path ${q} names an interface file (${name}), not a cgroup`);
+      return err(`cgroup path ${q} names an interface file (${name}), not a cgroup`);
     }
   }
-  return parsed(names);
+  return ok(names);
 }
 
 /** v1 core files without a `cgroup.` prefix. */

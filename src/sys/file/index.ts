@@ -1,2 +1,3 @@
-/** Files a person names: read whole, bounded, regular files only (./read.ts). */
+/** Files a person names (bounded reads, ./read.ts) and bpfmem's own cache (./cache.ts). */
 export { readInputFile, type ReadInputOptions } from './read.js';
+export { cacheDir, readCacheFile, writeCacheFile } from './cache.js';

@@ -1,5 +1,6 @@
 import { BPF_OBJ_NAME_LEN, mapId, type MapId } from '../bpf/types.js';
-import { parseError, parsed, type Parsed } from '../proc/text.js';
+import { ok, err, type Result } from '../../vocab/result.js';
+
 
 /**
  * The fixed binary record the map iterator program writes for each map with `bpf_seq_write`
@@ -53,9 +54,9 @@ export interface MapCharge {
  * Parses the iterator's output: a whole number of {@link MAP_RECORD} records. `charged: false`
  * (a kernel with no charge chain) makes every `cgroupId` null. Never throws.
  */
-export function parseMapRecords(bytes: Uint8Array, charged = true): Parsed<MapCharge[]> {
+export function parseMapRecords(bytes: Uint8Array, charged = true): Result<MapCharge[]> {
   if (bytes.byteLength % MAP_RECORD.size !== 0) {
-    return parseError(`map iterator output of ${bytes.byteLength} bytes is not a whole number of ${MAP_RECORD.size}-byte records`);
+    return err(`map iterator output of ${bytes.byteLength} bytes is not a whole number of ${MAP_RECORD.size}-byte records`);
   }
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const out: MapCharge[] = [];
@@ -72,7 +73,7 @@ export function parseMapRecords(bytes: Uint8Array, charged = true): Parsed<MapCh
       cgroupId: charged ? view.getBigUint64(at + MAP_RECORD.cgroupId, true) : null,
     });
   }
-  return parsed(out);
+  return ok(out);
 }
 
 /** `char name[BPF_OBJ_NAME_LEN]` up to its NUL (the kernel allows only `[A-Za-z0-9_.]`). */

@@ -1,21 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import { BpfmemError } from '../../vocab/errors.js';
 import { linkId, mapId, progId, type LinkId, type MapId, type ProgId } from '../bpf/types.js';
-import {
-  emptyRecord,
-  errnoCode,
-  isGone,
-  linesOf,
-  parsed,
-  parseError,
-  parseHex32,
-  parseHexBig,
-  parseOctal,
-  parseUnsigned,
-  parseUnsignedBig,
-  show,
-  type Parsed,
-} from './text.js';
+import { emptyRecord, errnoCode, isGone, linesOf, parseHex32, parseHexBig, parseOctal, parseUnsigned, parseUnsignedBig, show } from './text.js';
+import { ok, err, type Result } from '../../vocab/result.js';
 
 /**
  * `/proc/PID/fdinfo/FD`: the lines every file has (fs/proc/fd.c `seq_show`), then what the
@@ -164,25 +151,25 @@ const id = <T>(brand: (n: number) => T) => (text: string): T | undefined => {
  * own block (`map_type`, `prog_type`, `link_type`); anything else is `other`. Never throws:
  * text that is not fdinfo gives an error value naming the line.
  */
-export function parseFdinfo(text: string): Parsed<Fdinfo> {
+export function parseFdinfo(text: string): Result<Fdinfo> {
   const values = new Map<string, string>();
   const lines = linesOf(text);
-  if (lines.length === 0) return parseError('fdinfo is empty');
+  if (lines.length === 0) return err('fdinfo is empty');
   for (const [i, line] of lines.entries()) {
     const colon = line.indexOf(':');
-    if (colon <= 0) return parseError(`fdinfo line ${i + 1} is not "key: value": ${show(line)}`);
+    if (colon <= 0) return err(`fdinfo line ${i + 1} is not "key: value": ${show(line)}`);
     const key = line.slice(0, colon);
     const value = line.slice(colon + 1).trim();
     const before = values.get(key);
     if (before !== undefined) {
-      if (KNOWN_KEYS.has(key)) return parseError(`fdinfo line ${i + 1} repeats "${key}:"`);
+      if (KNOWN_KEYS.has(key)) return err(`fdinfo line ${i + 1} repeats "${key}:"`);
       values.set(key, `${before}\n${value}`);
     } else {
       values.set(key, value);
     }
   }
   const kinds = ['map_type', 'prog_type', 'link_type'].filter((k) => values.has(k));
-  if (kinds.length > 1) return parseError(`fdinfo has both ${kinds.join(' and ')}: not one object`);
+  if (kinds.length > 1) return err(`fdinfo has both ${kinds.join(' and ')}: not one object`);
   try {
     const f = new Fields(values);
     const common = {
@@ -207,7 +194,7 @@ export function parseFdinfo(text: string): Parsed<Fdinfo> {
         ownerProgType: f.opt('owner_prog_type', parseUnsigned, NUMBER),
         ownerJited: f.opt('owner_jited', bool, '0 or 1'),
       };
-      return parsed({ ...map, extra: f.rest() });
+      return ok({ ...map, extra: f.rest() });
     }
     if (f.has('prog_type')) {
       const prog = {
@@ -223,7 +210,7 @@ export function parseFdinfo(text: string): Parsed<Fdinfo> {
         recursionMisses: f.opt('recursion_misses', parseUnsignedBig, NUMBER),
         verifiedInsns: f.opt('verified_insns', parseUnsigned, NUMBER),
       };
-      return parsed({ ...prog, extra: f.rest() });
+      return ok({ ...prog, extra: f.rest() });
     }
     if (f.has('link_type')) {
       const link = {
@@ -234,11 +221,11 @@ export function parseFdinfo(text: string): Parsed<Fdinfo> {
         progTag: f.opt('prog_tag', tag, '16 hex digits'),
         progId: f.opt('prog_id', id(progId), NUMBER),
       };
-      return parsed({ ...link, extra: f.rest() });
+      return ok({ ...link, extra: f.rest() });
     }
-    return parsed({ kind: 'other', ...common, extra: f.rest() });
+    return ok({ kind: 'other', ...common, extra: f.rest() });
   } catch (error) {
-    if (error instanceof FieldError) return parseError(error.message);
+    if (error instanceof FieldError) return err(error.message);
     throw error;
   }
 }

@@ -2,10 +2,12 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { fileText, mutated } from '../../../test/fixtures/proc/fuzz.js';
 import { fdinfoFixtureNames, readProcFixture } from '../../../test/fixtures/proc/index.js';
-import { parseCmdline, parseLimits, parseMeminfo, parseProcCgroup, parseStatus } from './procfs.js';
+import { parseLimits, parseMeminfo, parseStatus } from './procfs.js';
+import { parseCmdline } from './cmdline.js';
+import { parseProcCgroup } from './pid-cgroup.js';
 import { parseFdLink } from './fd.js';
 import { parseFdinfo } from './fdinfo.js';
-import type { Parsed } from './text.js';
+import type { Result } from '../../vocab/result.js';
 
 /**
  * Fuzzing the procfs parsers with arbitrary text and with captured files edited at random. The
@@ -53,7 +55,7 @@ describe('parseFdinfo', () => {
 });
 
 describe('the other procfs parsers', () => {
-  const cases: readonly [string, (text: string) => Parsed<unknown>, readonly string[]][] = [
+  const cases: readonly [string, (text: string) => Result<unknown>, readonly string[]][] = [
     ['parseProcCgroup', parseProcCgroup, [readProcFixture('self-cgroup.txt'), '0::/a (deleted)\n']],
     ['parseStatus', parseStatus, [readProcFixture('self-status.txt')]],
     ['parseMeminfo', parseMeminfo, [readProcFixture('meminfo.txt')]],

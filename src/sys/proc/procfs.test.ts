@@ -1,21 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { readV2Fixture } from '../../../test/fixtures/cgroup-v2/index.js';
 import { readProcFixture } from '../../../test/fixtures/proc/index.js';
-import {
-  parseCmdline,
-  parseLimits,
-  parseMeminfo,
-  parseProcCgroup,
-  parseStatus,
-  readCmdline,
-  readLimits,
-  readMeminfo,
-  readProcCgroup,
-  readStatus,
-} from './procfs.js';
-import type { Parsed } from './text.js';
+import { parseLimits, parseMeminfo, parseStatus, readCmdline, readLimits, readMeminfo, readProcCgroup, readStatus } from './procfs.js';
+import { parseCmdline } from './cmdline.js';
+import { parseProcCgroup } from './pid-cgroup.js';
+import type { Result } from '../../vocab/result.js';
 
-function ok<T>(r: Parsed<T>): T {
+function ok<T>(r: Result<T>): T {
   if (!r.ok) throw new Error(r.error);
   return r.value;
 }

@@ -1,5 +1,6 @@
 import { SyscallError } from '../bpf/error.js';
 import { lastErrno, libc } from '../bpf/libc.js';
+import type { Rlimit } from '../../vocab/rlimit.js';
 
 /**
  * RLIMIT_MEMLOCK of this process, through getrlimit(2)/setrlimit(2). Before 5.11 (the `memlock`
@@ -13,11 +14,6 @@ export const RLIMIT_MEMLOCK = 8;
 /** `RLIM_INFINITY` as `rlim_t` (u64 on 64-bit Linux): all ones. */
 const RLIM_INFINITY = 0xffff_ffff_ffff_ffffn;
 
-/** A resource limit in bytes; `Infinity` for RLIM_INFINITY ("unlimited"). */
-export interface Rlimit {
-  readonly soft: number;
-  readonly hard: number;
-}
 
 /** `struct rlimit` (two `rlim_t`, `rlim_cur` then `rlim_max`) as a {@link Rlimit}. */
 export function decodeRlimit(bytes: Uint8Array): Rlimit {

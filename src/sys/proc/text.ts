@@ -1,23 +1,9 @@
 /**
- * Small helpers shared by the parsers of kernel pseudo-files (procfs and cgroupfs): a result
- * type for parsers that never throw, and the number formats the kernel prints.
+ * Small helpers shared by the parsers of kernel pseudo-files (procfs and cgroupfs): the number
+ * formats the kernel prints. Parsers return a `Result` (src/vocab/result.ts) and never throw on
+ * their input; the thin readers beside them turn an error into a `BpfmemError`.
  */
-
-/**
- * The result of a parser: the value, or why the text is not what the parser expects. Parsers
- * never throw on their input; the thin readers beside them turn an error into a `BpfmemError`.
- */
-export type Parsed<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: string };
-
-/** A successful {@link Parsed}. */
-export function parsed<T>(value: T): Parsed<T> {
-  return { ok: true, value };
-}
-
-/** A failed {@link Parsed}. */
-export function parseError<T = never>(error: string): Parsed<T> {
-  return { ok: false, error };
-}
+import { err, ok, type Result } from '../../vocab/result.js';
 
 /** A string shown in an error message: quoted, shortened, control characters escaped. */
 export function show(text: string, max = 60): string {
@@ -83,22 +69,22 @@ export function parseOctal(text: string): number | undefined {
  * unsigned integers; one past 2^53 is the kernel's "no limit" and becomes `Infinity`; blank
  * lines are ignored; a repeated key is an error.
  */
-export function parseFlatKeyed(text: string, what: string): Parsed<Readonly<Record<string, number>>> {
+export function parseFlatKeyed(text: string, what: string): Result<Readonly<Record<string, number>>> {
   const out = emptyRecord<number>();
   const lines = linesOf(text);
   for (const [i, line] of lines.entries()) {
     if (line.trim() === '') continue;
     const m = /^(\S+) (\S+)$/.exec(line);
-    if (!m) return parseError(`${what} line ${i + 1} is not "key value": ${show(line)}`);
+    if (!m) return err(`${what} line ${i + 1} is not "key value": ${show(line)}`);
     const key = m[1] ?? '';
     const raw = m[2] ?? '';
     // Only the "no limit" values pass 2^53 (v1 `hierarchical_memory_limit 9223372036854771712`).
     const value = parseUnsigned(raw) ?? (/^\d{17,20}$/.test(raw) ? Number.POSITIVE_INFINITY : undefined);
-    if (value === undefined) return parseError(`${what} line ${i + 1}: ${show(key)} has ${show(raw)}, not a number`);
-    if (Object.hasOwn(out, key)) return parseError(`${what} line ${i + 1} repeats ${show(key)}`);
+    if (value === undefined) return err(`${what} line ${i + 1}: ${show(key)} has ${show(raw)}, not a number`);
+    if (Object.hasOwn(out, key)) return err(`${what} line ${i + 1} repeats ${show(key)}`);
     out[key] = value;
   }
-  return parsed(out);
+  return ok(out);
 }
 
 /**

@@ -1,0 +1,68 @@
+import { parseBtf } from '../btf/index.js';
+import { readVmlinuxBtfBytes, VMLINUX_BTF_PATH, vmlinuxBtfIdentity } from '../sys/bpf/vmlinux.js';
+import { readCacheFile, writeCacheFile } from '../sys/file/index.js';
+import { structSizesFromBtf, STRUCT_READERS } from '../vocab/btf-sizes.js';
+import type { StructSizes } from '../vocab/profile.js';
+import type { Result } from '../vocab/result.js';
+
+/**
+ * The running kernel's struct sizes, from its own BTF (`/sys/kernel/btf/vmlinux`), so that every
+ * command is exact for the kernel it runs on (src/vocab/btf-sizes.ts). Parsing the 5.5 MB BTF
+ * takes 60–140 ms cold, more than the rest of `bpfmem estimate`; the sizes are cached in
+ * bpfmem's cache directory under the BTF's identity (release, build, size, a hash of both
+ * ends: src/sys/bpf/vmlinux.ts `vmlinuxBtfIdentity`), and worked out again on any doubt.
+ */
+
+/** The sizes this kernel's BTF gives (the rest keep the version's defaults). */
+export type KernelSizes = Partial<StructSizes>;
+
+/** Cache file format version: bump when the readers of src/vocab/btf-sizes.ts change meaning. */
+const FORMAT = 1;
+
+const cacheName = (pageSize: number): string => `btf-sizes-v${FORMAT}-${pageSize}.json`;
+
+/** A cached entry, if it is for this identity and well formed. */
+function fromCache(text: string | undefined, identity: string): KernelSizes | undefined {
+  if (text === undefined) return undefined;
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  if (typeof value !== 'object' || value === null || !('identity' in value) || value.identity !== identity || !('sizes' in value)) return undefined;
+  const sizes = value.sizes;
+  if (typeof sizes !== 'object' || sizes === null) return undefined;
+  const out: Partial<Record<keyof StructSizes, number>> = {};
+  for (const [key, n] of Object.entries(sizes)) {
+    if (!Object.hasOwn(STRUCT_READERS, key) || typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0) return undefined;
+    out[key as keyof StructSizes] = n;
+  }
+  return out;
+}
+
+let memo: { pageSize: number; result: Result<KernelSizes> } | undefined;
+
+/**
+ * This kernel's struct sizes, or why there are none (no BTF, unreadable). Read once per process.
+ */
+export function runningKernelSizes(pageSize: number): Result<KernelSizes> {
+  if (memo?.pageSize === pageSize) return memo.result;
+  const result = compute(pageSize);
+  memo = { pageSize, result };
+  return result;
+}
+
+function compute(pageSize: number): Result<KernelSizes> {
+  const identity = vmlinuxBtfIdentity();
+  if (identity === undefined) return { ok: false, error: `no ${VMLINUX_BTF_PATH} (a kernel built without CONFIG_DEBUG_INFO_BTF, or not Linux)` };
+  const cached = fromCache(readCacheFile(cacheName(pageSize)), identity);
+  if (cached) return { ok: true, value: cached };
+  const bytes = readVmlinuxBtfBytes();
+  if (!bytes.ok) return bytes;
+  const btf = parseBtf(bytes.value, {});
+  if (!btf.ok) return { ok: false, error: `${VMLINUX_BTF_PATH}: ${btf.error}` };
+  const { sizes } = structSizesFromBtf(btf.value, pageSize);
+  writeCacheFile(cacheName(pageSize), `${JSON.stringify({ identity, sizes })}\n`);
+  return { ok: true, value: sizes };
+}

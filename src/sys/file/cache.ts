@@ -1,0 +1,53 @@
+import { mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+
+/**
+ * bpfmem's cache: small files of what is slow to work out and never changes for a given input
+ * (the struct sizes a kernel's BTF gives). `$BPFMEM_CACHE_DIR`, else `$XDG_CACHE_HOME/bpfmem`,
+ * else `~/.cache/bpfmem`; `BPFMEM_CACHE=off` turns it off. Every failure (no home, read-only,
+ * a corrupt file) is a miss: the caller works the value out again.
+ */
+
+/** Largest cache file read. */
+const CACHE_FILE_LIMIT = 1024 * 1024;
+
+/** The cache directory, or undefined when the cache is off or has no place. */
+export function cacheDir(env: NodeJS.ProcessEnv = process.env): string | undefined {
+  if (env['BPFMEM_CACHE'] === 'off') return undefined;
+  if (env['BPFMEM_CACHE_DIR']) return env['BPFMEM_CACHE_DIR'];
+  if (env['XDG_CACHE_HOME']) return join(env['XDG_CACHE_HOME'], 'bpfmem');
+  try {
+    const home = homedir();
+    return home ? join(home, '.cache', 'bpfmem') : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** A cache file's text, or undefined (no cache, no file, too big, unreadable). */
+export function readCacheFile(name: string, dir = cacheDir()): string | undefined {
+  if (dir === undefined) return undefined;
+  const path = join(dir, name);
+  try {
+    const st = statSync(path);
+    if (!st.isFile() || st.size > CACHE_FILE_LIMIT) return undefined;
+    return readFileSync(path, 'utf8');
+  } catch {
+    return undefined;
+  }
+}
+
+/** Writes a cache file (whole or not at all: a temporary file renamed); false when it could not. */
+export function writeCacheFile(name: string, text: string, dir = cacheDir()): boolean {
+  if (dir === undefined) return false;
+  try {
+    mkdirSync(dir, { recursive: true, mode: 0o755 });
+    const tmp = join(dir, `.${name}.${process.pid}.tmp`);
+    writeFileSync(tmp, text, { mode: 0o644 });
+    renameSync(tmp, join(dir, name));
+    return true;
+  } catch {
+    return false;
+  }
+}

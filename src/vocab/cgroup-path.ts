@@ -1,0 +1,19 @@
+/** Cgroup paths as bpfmem writes them: absolute from a hierarchy's root, `/` the root itself. */
+
+/** The parent of a cgroup path other than `/` (`/` for `/`). */
+export function parentOf(path: string): string {
+  const cut = path.lastIndexOf('/');
+  return cut <= 0 ? '/' : path.slice(0, cut);
+}
+
+/** The path of each ancestor of `path`, itself first, `/` last. */
+export function ancestors(path: string): string[] {
+  const out: string[] = [];
+  let p = path;
+  for (;;) {
+    out.push(p);
+    if (p === '/') return out;
+    const cut = p.lastIndexOf('/');
+    p = cut <= 0 ? '/' : p.slice(0, cut);
+  }
+}
