@@ -1,44 +1,108 @@
 // @ts-check
 import { builtinModules } from 'node:module';
 import js from '@eslint/js';
+import { createTypeScriptImportResolver } from 'eslint-import-resolver-typescript';
+import importX from 'eslint-plugin-import-x';
 import tseslint from 'typescript-eslint';
 
-/**
- * The model is pure: it runs in the browser and gives the same output on any machine. It may not
- * import Node built-ins, the kernel door (`sys/`), the live backend (`live/`) or any face.
- * (DESIGN.md: "model/ imports nothing from Node, sys/, live/ or any face".)
+/*
+ * The floor plan of src/ (docs/architecture.md), enforced: each layer may import only the layers
+ * below it, and no file takes part in an import cycle. test/lint/layers.test.ts proves that every
+ * rule bites.
+ *
+ *   faces        cli/ server/ bin/ web/          argv, HTTP, rendering; no face imports another (bin/ wires them)
+ *   use cases    scenario/ simulate/ estimate/ explain/ inspect/ conformance/ lab/ demo/ watch/
+ *   live/        the machine in the model's terms: host profile, probes, collector, live backend
+ *   model/ sys/  the pure accounting model; the dumb kernel door (koffi in sys/bpf/ only)
+ *   vocabulary   vocab/ and the pure libraries btf/ asm/ elf/: imported by all, importing nothing above
  */
-const modelPurity = {
-  // The model and the instruction encoder are pure: they run anywhere, a browser included.
-  files: ['src/model/**/*.ts', 'src/asm/**/*.ts', 'src/btf/**/*.ts', 'src/elf/**/*.ts'],
-  rules: {
-    'no-restricted-imports': [
-      'error',
-      {
-        paths: builtinModules.map((name) => ({
-          name,
-          message: 'src/model is pure: no Node built-ins (read the machine in src/sys).',
-        })),
-        patterns: [
-          { group: ['node:*'], message: 'src/model is pure: no Node built-ins (read the machine in src/sys).' },
-          { group: ['koffi', 'koffi/*'], message: 'src/model is pure: FFI belongs to src/sys.' },
-          {
-            group: ['**/sys', '**/sys/*', '**/live', '**/live/*', '**/cli', '**/cli/*', '**/server', '**/server/*', '**/web', '**/web/*', '**/bin/*'],
-            message: 'src/model may not depend on the kernel door, the live backend or a face.',
-          },
-        ],
-      },
-    ],
-    'no-restricted-globals': [
-      'error',
-      { name: 'process', message: 'src/model is pure: take what you need as a parameter.' },
-      { name: 'Buffer', message: 'src/model is pure: use Uint8Array.' },
-      { name: '__dirname', message: 'src/model is pure.' },
-    ],
-  },
-};
 
-/** Only bin/ ends the process (DESIGN.md: "Only bin/ calls process.exit"). */
+const USE_CASES = ['scenario', 'simulate', 'estimate', 'explain', 'inspect', 'conformance', 'lab', 'demo', 'watch'];
+const FACES = ['cli', 'server', 'bin', 'web'];
+
+/** Import patterns for whole folders of src/ (`../sys/proc/host.js` is matched by `**\/sys`). */
+const folders = (/** @type {string[]} */ names) => names.flatMap((n) => [`**/${n}`, `**/${n}/**`]);
+
+const NODE = [
+  ...builtinModules.map((name) => ({ name, message: 'pure code: no Node built-ins (the machine is read in src/sys).' })),
+];
+const NODE_PATTERN = { group: ['node:*'], message: 'pure code: no Node built-ins (the machine is read in src/sys).' };
+const KOFFI = { group: ['koffi', 'koffi/*'], message: 'koffi (FFI) is imported only in src/sys/bpf/.' };
+
+/**
+ * One layer's rule: `no-restricted-imports` with the folders it may not import, and (for pure
+ * layers) no Node built-ins and no `process`/`Buffer`.
+ */
+function layer(/** @type {{ files: string[], ignores?: string[], forbid: string[], why: string, pure?: boolean, koffi?: boolean }} */ spec) {
+  const patterns = [{ group: folders(spec.forbid), message: spec.why }];
+  if (spec.pure) patterns.push(NODE_PATTERN);
+  if (!spec.koffi) patterns.push(KOFFI);
+  return {
+    files: spec.files,
+    ...(spec.ignores && { ignores: spec.ignores }),
+    rules: {
+      'no-restricted-imports': ['error', { ...(spec.pure && { paths: NODE }), patterns }],
+      ...(spec.pure && {
+        'no-restricted-globals': [
+          'error',
+          { name: 'process', message: 'pure code: take what you need as a parameter.' },
+          { name: 'Buffer', message: 'pure code: use Uint8Array.' },
+          { name: '__dirname', message: 'pure code has no file system.' },
+        ],
+      }),
+    },
+  };
+}
+
+const layers = [
+  layer({
+    files: ['src/vocab/**/*.ts'],
+    forbid: ['model', 'sys', 'live', 'asm', 'elf', ...USE_CASES, ...FACES],
+    why: 'src/vocab is the bottom layer: it imports only itself and the BTF reader.',
+    pure: true,
+  }),
+  layer({
+    files: ['src/btf/**/*.ts', 'src/asm/**/*.ts', 'src/elf/**/*.ts'],
+    forbid: ['model', 'sys', 'live', ...USE_CASES, ...FACES],
+    why: 'the libraries (btf, asm, elf) are pure and import only the vocabulary and each other.',
+    pure: true,
+  }),
+  layer({
+    files: ['src/model/**/*.ts'],
+    forbid: ['sys', 'live', 'asm', 'elf', ...USE_CASES, ...FACES],
+    why: 'src/model is pure: it may not depend on the kernel door, the live side, a use case or a face.',
+    pure: true,
+  }),
+  ...[false, true].map((bpf) =>
+    layer({
+      files: [bpf ? 'src/sys/bpf/**/*.ts' : 'src/sys/**/*.ts'],
+      ...(!bpf && { ignores: ['src/sys/bpf/**'] }),
+      forbid: ['model', 'live', ...USE_CASES, ...FACES],
+      why: 'src/sys is a dumb door to the kernel: it imports nothing of the project above it (vocab, btf and asm only).',
+      koffi: bpf,
+    }),
+  ),
+  layer({
+    files: ['src/live/**/*.ts'],
+    forbid: [...USE_CASES, ...FACES],
+    why: 'src/live composes sys into the model\'s terms; it may not import a use case or a face.',
+  }),
+  layer({
+    files: USE_CASES.map((u) => `src/${u}/**/*.ts`),
+    forbid: FACES,
+    why: 'a use case may not import a face: faces call use cases.',
+  }),
+  layer({ files: ['src/cli/**/*.ts'], forbid: ['server', 'bin', 'web'], why: 'no face imports another face (src/bin wires them).' }),
+  layer({ files: ['src/server/**/*.ts'], forbid: ['cli', 'bin', 'web'], why: 'no face imports another face (src/bin wires them).' }),
+  layer({
+    files: ['web/src/**/*.ts'],
+    forbid: ['sys', 'live', 'cli', 'server', 'bin', 'lab', 'conformance'],
+    why: 'the dashboard runs in a browser: the model, the vocabulary and pure use cases only.',
+    pure: true,
+  }),
+];
+
+/** Only bin/ ends the process. */
 const exitOnlyInBin = {
   files: ['src/**/*.ts'],
   ignores: ['src/bin/**'],
@@ -47,6 +111,20 @@ const exitOnlyInBin = {
       'error',
       { object: 'process', property: 'exit', message: 'Only src/bin/ calls process.exit; return an exit code.' },
     ],
+  },
+};
+
+/** No import cycle between files (and so none between folders). */
+const noCycles = {
+  files: ['src/**/*.ts', 'web/src/**/*.ts'],
+  plugins: { 'import-x': importX },
+  settings: {
+    'import-x/extensions': ['.ts', '.js'],
+    'import-x/parsers': { '@typescript-eslint/parser': ['.ts'] },
+    'import-x/resolver-next': [createTypeScriptImportResolver({ project: ['tsconfig.json', 'web/tsconfig.app.json'], noWarnOnMultipleProjects: true })],
+  },
+  rules: {
+    'import-x/no-cycle': ['error', { ignoreExternal: true }],
   },
 };
 
@@ -71,6 +149,9 @@ export default tseslint.config(
     },
   },
   { files: ['eslint.config.js', 'scripts/**/*.mjs'], ...tseslint.configs.disableTypeChecked },
-  modelPurity,
+  ...layers,
   exitOnlyInBin,
+  noCycles,
+  // Tests exercise a layer from outside: they may reach into any of it.
+  { files: ['src/**/*.test.ts'], rules: { 'no-restricted-imports': 'off', 'no-restricted-globals': 'off' } },
 );

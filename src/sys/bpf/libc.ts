@@ -37,6 +37,8 @@ export interface Libc {
   /** `getsockname(fd, addr, socklen_t *len)`: `len` is a 4-byte in/out view. */
   getsockname(fd: number, addr: Uint8Array, len: Uint8Array): number;
   setsockopt(fd: number, level: number, name: number, value: Uint8Array, len: number): number;
+  /** `sched_setaffinity(pid, cpusetsize, mask)`. */
+  schedSetaffinity(pid: number, size: number, mask: Uint8Array): number;
 }
 
 /** `__NR_bpf` per architecture (arch/x86/entry/syscalls/syscall_64.tbl; include/uapi/asm-generic/unistd.h). */
@@ -76,6 +78,7 @@ export function libc(): Libc {
   const bind = lib.func('int bind(int fd, void *addr, unsigned int len)');
   const getsockname = lib.func('int getsockname(int fd, void *addr, void *len)');
   const setsockopt = lib.func('int setsockopt(int fd, int level, int name, void *value, unsigned int len)');
+  const schedSetaffinity = lib.func('int sched_setaffinity(int pid, size_t size, void *mask)');
   cached = {
     bpf: (cmd, attr, size) => int(syscall(nr, cmd, attr, size), 'syscall'),
     close: (fd) => int(close(fd), 'close'),
@@ -85,6 +88,7 @@ export function libc(): Libc {
     bind: (fd, addr, len) => int(bind(fd, addr, len), 'bind'),
     getsockname: (fd, addr, len) => int(getsockname(fd, addr, len), 'getsockname'),
     setsockopt: (fd, level, name, value, len) => int(setsockopt(fd, level, name, value, len), 'setsockopt'),
+    schedSetaffinity: (pid, size, mask) => int(schedSetaffinity(pid, size, mask), 'sched_setaffinity'),
   };
   return cached;
 }

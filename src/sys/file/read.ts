@@ -31,19 +31,11 @@ const KIND: readonly [(s: Stats) => boolean, string][] = [
 /** `12.5 MiB`-style sizes for messages, whole MiB at and above 10. */
 const mib = (n: number): string => `${n >= 10 * 2 ** 20 ? (n / 2 ** 20).toFixed(0) : (n / 2 ** 20).toFixed(1)} MiB`;
 
+const REASONS: Readonly<Record<string, string>> = { ENOENT: 'no such file', EACCES: 'permission denied', EPERM: 'permission denied', EISDIR: 'it is a directory' };
+
 const why = (error: unknown): string => {
   const code = errnoCode(error);
-  switch (code) {
-    case 'ENOENT':
-      return 'no such file';
-    case 'EACCES':
-    case 'EPERM':
-      return 'permission denied';
-    case 'EISDIR':
-      return 'it is a directory';
-    default:
-      return code ?? (error instanceof Error ? error.message : String(error));
-  }
+  return (code !== undefined && Object.hasOwn(REASONS, code) ? REASONS[code] : undefined) ?? code ?? (error instanceof Error ? error.message : String(error));
 };
 
 /**

@@ -1,13 +1,11 @@
-import koffi from 'koffi';
 import { SyscallError } from '../bpf/error.js';
+import { lastErrno, libc } from '../bpf/libc.js';
 
 /**
  * CPU affinity of the calling process (sched_setaffinity(2)). Per-CPU allocator caches
  * (bpf_mem_alloc) and the CPU that runs a loopback packet's softirq follow the CPU a task runs
  * on, so live operations pin themselves to the CPU the scenario names.
  */
-
-let setaffinity: ((pid: number, size: number, mask: Uint8Array) => unknown) | undefined;
 
 /** A `cpu_set_t` of 1024 CPUs with one bit set. */
 export function cpuMask(cpu: number): Uint8Array {
@@ -19,9 +17,6 @@ export function cpuMask(cpu: number): Uint8Array {
 
 /** Pins the calling process (all its threads' future scheduling of the main thread) to `cpu`. */
 export function setAffinity(cpu: number): void {
-  setaffinity ??= koffi.load('libc.so.6').func('int sched_setaffinity(int pid, size_t size, void *mask)') as (pid: number, size: number, mask: Uint8Array) => unknown;
   const mask = cpuMask(cpu);
-  if (setaffinity(0, mask.length, mask) !== 0) {
-    throw new SyscallError('sched_setaffinity', koffi.errno());
-  }
+  if (libc().schedSetaffinity(0, mask.length, mask) !== 0) throw new SyscallError('sched_setaffinity', lastErrno());
 }
