@@ -18,7 +18,7 @@ for (const [signal, code] of [
   });
 }
 
-// The only place that ends the process (DESIGN.md, "Only bin/ calls process.exit").
+// The only place that ends the process (docs/architecture.md).
 // No top-level await: the bundle is CommonJS (scripts/bundle.mjs).
 void runBpfmem(process.argv.slice(2), processIo()).then((status) => {
   process.exitCode = status;

@@ -74,7 +74,7 @@ export function fdWriter(fd: 1 | 2, stream: () => NodeJS.WriteStream): (text: st
   };
 }
 
-/** Styles for people: colour only on a terminal and never with NO_COLOR (DESIGN.md, Conventions). */
+/** Styles for people: colour only on a terminal and never with NO_COLOR (docs/architecture.md, "Conventions"). */
 export interface Style {
   readonly bold: (s: string) => string;
   readonly dim: (s: string) => string;

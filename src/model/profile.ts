@@ -13,7 +13,7 @@ export interface ProfileInput {
   readonly structs?: Partial<StructSizes>;
 }
 
-/** The kernel bpfmem was calibrated on (kernel-facts.md §0). */
+/** The kernel bpfmem was calibrated on (docs/kernel-facts.md §0). */
 export const DEFAULT_RELEASE = '6.18';
 
 /**

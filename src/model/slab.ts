@@ -3,7 +3,7 @@ import { roundUp } from '../vocab/units.js';
 
 /**
  * What the allocators hand out for a request, which is what memcg is charged for
- * (kernel-facts.md §1.6: "memcg is charged for what the allocator really hands out").
+ * (docs/kernel-facts.md §1.6: "memcg is charged for what the allocator really hands out").
  */
 
 /** `PAGE_ALLOC_COSTLY_ORDER`: bpf_map_area_alloc() tries kmalloc up to `PAGE_SIZE << 3`. */
@@ -89,7 +89,7 @@ export function pagesCharge(size: number, profile: KernelProfile): Charge {
 /**
  * Per-CPU memory: `size` on every possible CPU plus one objcg pointer per
  * `PCPU_MIN_ALLOC_SIZE` bytes of the unit for the chunk's `obj_exts` (mm/percpu.c
- * `pcpu_obj_full_size()`); measured ≈ 2× the data for 2 CPUs (kernel-facts.md §3.4).
+ * `pcpu_obj_full_size()`); measured ≈ 2× the data for 2 CPUs (docs/kernel-facts.md §3.4).
  */
 export function percpuCharge(size: number, profile: KernelProfile): Charge {
   const unit = roundUp(size, PCPU_MIN_ALLOC_SIZE);

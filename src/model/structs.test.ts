@@ -3,12 +3,12 @@ import { defaultStructSizes, STRUCT_SIZES_6_1, STRUCT_SIZES_6_12, STRUCT_SIZES_6
 import { parseKernelVersion, type KernelVersion } from '../vocab/kernel-version.js';
 
 /**
- * The model's fixture sizes (what a profile holds when no BTF is read) are those kernel-facts.md
+ * The model's fixture sizes (what a profile holds when no BTF is read) are those docs/kernel-facts.md
  * §1.2 wrote down for 6.18 on x86_64. Pure: the running kernel's own sizes are checked against
  * bpftool in src/sys/bpf/vmlinux.test.ts, and they may differ from these (6.18.44-fc: bpf_htab 896).
  */
 describe('fixture struct sizes', () => {
-  it('are those of kernel-facts.md §1.2 (6.18, x86_64)', () => {
+  it('are those of docs/kernel-facts.md §1.2 (6.18, x86_64)', () => {
     expect(STRUCT_SIZES_6_18).toEqual({
       bpf_map: 296,
       bpf_htab: 832,

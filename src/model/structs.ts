@@ -2,7 +2,7 @@ import type { StructSizes } from '../vocab/profile.js';
 import { atLeast, type KernelVersion } from '../vocab/kernel-version.js';
 
 
-/** The 6.18 x86_64 sizes, read from `/sys/kernel/btf/vmlinux` (kernel-facts.md §1.2). */
+/** The 6.18 x86_64 sizes, read from `/sys/kernel/btf/vmlinux` (docs/kernel-facts.md §1.2). */
 export const STRUCT_SIZES_6_18: StructSizes = {
   bpf_map: 296,
   bpf_htab: 832,
@@ -117,7 +117,7 @@ export const STRUCT_SIZES_6_12: StructSizes = {
 
 /**
  * Default struct sizes for a kernel version: those of the nearest kernel below it whose BTF was
- * read (6.1 and 6.12: Debian's cloud builds; 6.15 and later: the 6.18 host of kernel-facts.md).
+ * read (6.1 and 6.12: Debian's cloud builds; 6.15 and later: the 6.18 host of docs/kernel-facts.md).
  * Sizes depend on the build's configuration too (this project's 6.18.44 host has a `bpf_htab` of
  * 896 bytes), so exact sizes for a given kernel come from its BTF (`--btf`, and the running
  * kernel's own on a live machine); these are the fallback. Before 6.1 no BTF was read: the 6.12

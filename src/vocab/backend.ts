@@ -3,7 +3,7 @@ import type { MapSpec } from './map-spec.js';
 import type { KernelProfile } from './profile.js';
 
 /**
- * The seam of bpfmem (DESIGN.md, "The Backend seam"): the same operations against the model
+ * The seam of bpfmem (docs/architecture.md, "The Backend seam"): the same operations against the model
  * (`model/`, in memory) or the running kernel (`live/`, real cgroups, tasks and bpf() calls).
  * Scenarios and conformance are written against this interface only.
  */

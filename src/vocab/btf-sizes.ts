@@ -95,7 +95,7 @@ export const STRUCT_READERS: { readonly [K in keyof StructSizes]: Reader } = {
   // HASHTAB_MAP_LOCK_COUNT is a #define; before 6.15 `struct bpf_htab` held
   // `int __percpu *map_locked[HASHTAB_MAP_LOCK_COUNT]`, whose length says it. Since the
   // rqspinlock conversion the array is gone, but htab_map_mem_usage() still counts the define
-  // (kernel-facts.md §1.3): the version's default stays.
+  // (docs/kernel-facts.md §1.3): the version's default stays.
   htab_map_lock_count: (btf) => {
     const htab = btf.findByName('bpf_htab', 'struct');
     if (htab?.kind !== 'struct') return undefined;

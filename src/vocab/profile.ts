@@ -52,7 +52,7 @@ export interface Eras {
    * `bpf_map_kmalloc_node()`, …) inside `map_alloc()` are charged to the creator. On 5.11–5.19
    * `map->memcg` is still NULL there and `set_active_memcg(NULL)` changes nothing, so the
    * creator pays. On 6.0+ `bpf_map_get_memcg()` returns `root_mem_cgroup` for a NULL objcg and
-   * the charge is skipped: measured on 6.1, 6.12 and 6.18 (kernel-facts.md §1.5).
+   * the charge is skipped: measured on 6.1, 6.12 and 6.18 (docs/kernel-facts.md §1.5).
    */
   readonly createTimeMapHelpersCharged: boolean;
   /** `MEMCG_CHARGE_BATCH` in pages: 32 before 6.1, 64 since. */
@@ -85,7 +85,7 @@ export interface KernelProfile {
 /**
  * Sizes of kernel structures that the accounting depends on. They change with version and
  * config, so they are parameters of the {@link KernelProfile}, never constants in formulas.
- * Defaults are those read from the BTF of the 6.18 x86_64 test kernel (kernel-facts.md §1.2).
+ * Defaults are those read from the BTF of the 6.18 x86_64 test kernel (docs/kernel-facts.md §1.2).
  */
 export interface StructSizes {
   readonly bpf_map: number;

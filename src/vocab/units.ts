@@ -1,6 +1,6 @@
 /**
  * Units. Inside bpfmem every size is an integer number of bytes; people may type `64Ki`, `8Mi`,
- * `1G`, and people are shown IEC units (DESIGN.md, "Conventions").
+ * `1G`, and people are shown IEC units (docs/architecture.md, "Conventions").
  */
 
 /** `round_up(x, a)` of the kernel, for any positive `a` (not only powers of two). */

@@ -10,7 +10,7 @@ import { buildFixture, FIXTURES, toolchain } from '../fixtures/bpf/build.js';
 import { measuredElementRows, measuredMapRows, measuredProgRows } from '../fixtures/kernel-6.18/index.js';
 import { cli, specText } from './run.js';
 
-/** The measured host: 6.18, 2 possible CPUs, 4 KiB pages (kernel-facts.md §0). */
+/** The measured host: 6.18, 2 possible CPUs, 4 KiB pages (docs/kernel-facts.md §0). */
 const HOST = ['--kernel', '6.18.44-fc-v782', '--cpus', '2', '--page-size', '4096'];
 
 interface EstimateJson {

@@ -108,7 +108,7 @@ describe.skipIf(!liveEnv.ok)('the map iterator on the running kernel', () => {
     const a = inode(`${b.root}/a`);
     const m = find(id!);
     expect(m).toMatchObject({ type: MAP_TYPES.array.id, keySize: 4, valueSize: 64, maxEntries: 1000, name: 'charged_a', cgroupId: a });
-    // kn->id is the inode of the cgroup's directory (cgroup v1 here; kernel-facts.md §8).
+    // kn->id is the inode of the cgroup's directory (cgroup v1 here; docs/kernel-facts.md §8).
     const ids = await readCgroupIds(hierarchy);
     expect(ids.get(a)).toBe(`${rootPath}/a`);
     expect(ids.get(inode(`${b.root}/b`))).toBe(`${rootPath}/b`);

@@ -19,7 +19,7 @@ import type { MapSpec } from '../../vocab/map-spec.js';
 export type AllocShape = 'kmalloc' | 'area' | 'area_mmapable' | 'kvmalloc' | 'vmalloc' | 'percpu' | 'pages';
 
 /**
- * Who is charged (kernel-facts.md §1.5, the three charging paths):
+ * Who is charged (docs/kernel-facts.md §1.5, the three charging paths):
  * - `current`: the task that runs the allocation (path 1: `bpf_map_area_alloc()`, and
  *   `GFP_KERNEL_ACCOUNT` allocations such as ringbuf pages and programs);
  * - `map`: the map's saved cgroup through `set_active_memcg()` (path 2: `bpf_map_kmalloc_node()`,

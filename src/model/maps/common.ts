@@ -68,7 +68,7 @@ export function hasFix(profile: KernelProfile, [fixMajor, fixMinor]: readonly [n
 
 /**
  * Who pays for an allocation in this kernel. Before 5.11 no BPF allocation carried
- * `__GFP_ACCOUNT` (kernel-facts.md §4.1: 5.10 `__bpf_map_area_alloc()` has no `__GFP_ACCOUNT`),
+ * `__GFP_ACCOUNT` (docs/kernel-facts.md §4.1: 5.10 `__bpf_map_area_alloc()` has no `__GFP_ACCOUNT`),
  * so every allocation is charged to no memcg; from 5.11 on the allocation path decides.
  */
 export function payer(profile: KernelProfile, p: Payer): Payer {

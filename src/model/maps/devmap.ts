@@ -50,7 +50,7 @@ function memUsage(spec: MapSpec, elements: number, profile: KernelProfile): numb
 /**
  * devmap.c (5.x): dev_map_init_map() → `bpf_map_charge_init(cost)`: the table, plus before 5.6
  * the per-CPU flush lists (`sizeof(struct list_head) * NP`, 5.4–5.5; a flush bitmap in 5.3).
- * [U] for the version boundaries (kernel-facts.md §4.2).
+ * [U] for the version boundaries (docs/kernel-facts.md §4.2).
  */
 function legacyCost(spec: MapSpec, profile: KernelProfile): number {
   const np = profile.possibleCpus;

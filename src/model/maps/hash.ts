@@ -161,7 +161,7 @@ function normalize(spec: MapSpec, profile: KernelProfile): MapSpec {
 /**
  * kernel/bpf/hashtab.c: htab_map_mem_usage(). The `sizeof(int) * NP * HASHTAB_MAP_LOCK_COUNT`
  * term describes the `map_locked` per-CPU ints removed in 6.15, and is still reported on 6.18
- * (measured, kernel-facts.md §1.3).
+ * (measured, docs/kernel-facts.md §1.3).
  */
 function memUsage(spec: MapSpec, elements: number, profile: KernelProfile): number {
   const n = normalize(spec, profile);

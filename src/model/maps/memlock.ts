@@ -71,7 +71,7 @@ export function modelKnowsMemlock(type: MapType | undefined, flags: number): typ
 
 /**
  * The elements a content-dependent map holds, from its fdinfo memlock: map_mem_usage() is
- * linear in them (kernel-facts.md §1.3). 0 where it does not tell.
+ * linear in them (docs/kernel-facts.md §1.3). 0 where it does not tell.
  */
 export function elementsFromMemlock(spec: MapSpec, memlock: number, profile: KernelProfile): number {
   const model = mapTypeModel(spec.type);

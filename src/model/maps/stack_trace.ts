@@ -62,7 +62,7 @@ function memUsage(spec: MapSpec, _elements: number, profile: KernelProfile): num
 
 /**
  * stackmap.c (5.x): `sizeof(*smap) + n_buckets * sizeof(bucket *) + n_buckets * (value_size +
- * sizeof(struct stack_map_bucket))` (kernel-facts.md §4.2; charged per bucket, not per entry).
+ * sizeof(struct stack_map_bucket))` (docs/kernel-facts.md §4.2; charged per bucket, not per entry).
  */
 function legacyCost(spec: MapSpec, profile: KernelProfile): number {
   const s = profile.structs;

@@ -16,7 +16,7 @@ const STRUCT_OPS_FLAGS: readonly MapFlag[] = ['link', 'vtype_btf_obj_fd'];
 
 /**
  * Whether the map keeps a `struct bpf_ksym *` per function (trampoline kallsyms). Inferred from
- * the 6.18 measurement (kernel-facts.md §1.3: 5264 = 512 + 192 + 256 + 13·16 + 4096); the
+ * the 6.18 measurement (docs/kernel-facts.md §1.3: 5264 = 512 + 192 + 256 + 13·16 + 4096); the
  * version it arrived in is assumed to be 6.14. [I/U]
  */
 function hasKsyms(profile: KernelProfile): boolean {

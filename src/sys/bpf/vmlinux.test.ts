@@ -10,7 +10,7 @@ import { readBtfFile, readVmlinuxBtf, VMLINUX_BTF_PATH } from './vmlinux.js';
 
 /**
  * The BTF reader on the running kernel's own BTF: the struct sizes and member offsets of
- * kernel-facts.md §1.2 and §8, and every type, as bpftool decodes the same file in the same run;
+ * docs/kernel-facts.md §1.2 and §8, and every type, as bpftool decodes the same file in the same run;
  * and the encoder's round trip over all of it. Skips, saying why, where the kernel has no BTF or
  * (the bpftool cross-checks) no bpftool.
  */
@@ -132,9 +132,9 @@ describe.skipIf(!hasBtf)('the running kernel\'s BTF', () => {
     );
   });
 
-  // The structs of kernel-facts.md §1.2 and what the model reads from BTF (src/vocab/btf-sizes.ts).
+  // The structs of docs/kernel-facts.md §1.2 and what the model reads from BTF (src/vocab/btf-sizes.ts).
   // Their sizes change between kernel builds (6.18.44-fc here: bpf_htab 896, bpf_mem_alloc 80;
-  // kernel-facts.md §1.2 has 832 and 64 from another 6.18 build), so the reference is bpftool's decoding of
+  // docs/kernel-facts.md §1.2 has 832 and 64 from another 6.18 build), so the reference is bpftool's decoding of
   // the same file in the same run, not numbers written down (the model's own fixture sizes are
   // checked against kernel-facts in src/model/structs.test.ts).
   it.skipIf(!bpftool).each([

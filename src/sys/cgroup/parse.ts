@@ -3,7 +3,7 @@ import { emptyRecord, parseFlatKeyed, parseUnsigned, show } from '../proc/text.j
 import { ok, err, type Result } from '../../vocab/result.js';
 
 /**
- * Parsers of memory-cgroup files, v1 and v2 (kernel-facts.md §3.7; cgroup-v2.rst "Memory
+ * Parsers of memory-cgroup files, v1 and v2 (docs/kernel-facts.md §3.7; cgroup-v2.rst "Memory
  * Interface Files"; Documentation/admin-guide/cgroup-v1/memory.rst), and the version-neutral
  * {@link CgroupCounters} built from them. No I/O here: `cgroupfs-read.ts` reads the files.
  */
@@ -137,7 +137,7 @@ export interface StatSummary {
   readonly slab: number | undefined;
   readonly slabReclaimable: number | undefined;
   readonly slabUnreclaimable: number | undefined;
-  /** v2 `percpu`: per-CPU allocations with their objcg metadata (kernel-facts.md §3.4). */
+  /** v2 `percpu`: per-CPU allocations with their objcg metadata (docs/kernel-facts.md §3.4). */
   readonly percpu: number | undefined;
   /** v2 `vmalloc`: large map areas (`bpf_map_area_alloc()` above 32 KiB), ringbuf pages. */
   readonly vmalloc: number | undefined;

@@ -13,7 +13,7 @@ import { errnoCode } from '../proc/text.js';
  *
  * Verified on this machine (6.18, x86-64, cgroup v1 memory hierarchy): test/live/mapiter.test.ts
  * creates a map from a task in a child cgroup, and the iterator's `kn->id` equals the inode of
- * that cgroup's directory; kernel-facts.md §8 saw the same by hand.
+ * that cgroup's directory; docs/kernel-facts.md §8 saw the same by hand.
  */
 
 /** Errors that mean a directory went away (or changed) while it was walked. */

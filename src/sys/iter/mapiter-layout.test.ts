@@ -7,7 +7,7 @@ import { readMapIterLayout } from './mapiter-layout.js';
 
 /**
  * The iterator's layout from BTF: on made-up kernels of each era (objcg 6.0+, memcg 5.11–5.19,
- * none before), on broken ones, and on the running kernel (kernel-facts.md §8's offsets).
+ * none before), on broken ones, and on the running kernel (docs/kernel-facts.md §8's offsets).
  */
 
 const m = (name: string, type: number, byte: number): BtfMember => ({ name, type, bitOffset: 8 * byte, bitfieldSize: 0 });
@@ -115,7 +115,7 @@ describe('readMapIterLayout', () => {
 });
 
 describe.skipIf(!existsSync(VMLINUX_BTF_PATH) || !release().startsWith('6.18.'))('readMapIterLayout on the running 6.18 kernel', () => {
-  it('has kernel-facts.md §8\'s offsets', async () => {
+  it('has docs/kernel-facts.md §8\'s offsets', async () => {
     const layout = readMapIterLayout(await readVmlinuxBtf());
     expect(layout).toMatchObject({
       ok: true,

@@ -11,7 +11,7 @@ import { MAP_RECORD, parseMapRecords } from './mapiter-record.js';
  * real kernel.
  */
 
-/** kernel-facts.md §8: the 6.18 layout. */
+/** docs/kernel-facts.md §8: the 6.18 layout. */
 const OBJCG: MapIterLayout = {
   attachBtfId: 64130,
   ctxMeta: 0,

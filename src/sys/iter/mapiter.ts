@@ -18,7 +18,7 @@ import { errnoCode } from '../proc/text.js';
  * (mapiter-layout.ts, mapiter-program.ts), loads it (BPF_PROG_TYPE_TRACING, expected attach
  * BPF_TRACE_ITER, `attach_btf_id` = `bpf_iter_bpf_map`, GPL), links it (BPF_LINK_CREATE, no
  * bpffs needed) and reads an iterator fd (BPF_ITER_CREATE) to its end: one record per map, in
- * id order (kernel/bpf/map_iter.c walks the map idr). kernel-facts.md §8 has the facts.
+ * id order (kernel/bpf/map_iter.c walks the map idr). docs/kernel-facts.md §8 has the facts.
  */
 
 export { readCgroupIds } from './mapiter-cgroups.js';

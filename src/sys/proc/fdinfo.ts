@@ -37,7 +37,7 @@ export interface MapFdinfo extends FdinfoCommon {
   readonly mapFlags: number;
   /** `map_extra` (5.16+, hex): bloom filter hash count, arena address, … */
   readonly mapExtra: bigint | undefined;
-  /** `memlock` (4.10+): bytes, with the meaning of the kernel era (kernel-facts.md §1.1). */
+  /** `memlock` (4.10+): bytes, with the meaning of the kernel era (docs/kernel-facts.md §1.1). */
   readonly memlock: number | undefined;
   /** `map_id` (4.13+). */
   readonly mapId: MapId | undefined;
