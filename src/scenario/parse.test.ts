@@ -76,7 +76,8 @@ describe('parseScenario: good files', () => {
   });
 
   it.each([
-    ['an empty mapping: kernel 6.18, nothing else', '{}', { version: '6.18' }],
+    ['no kernel: the kernel of the machine that runs it', '{}', {}],
+    ['an empty mapping: likewise', 'kernel: {}', {}],
     ['a version string', 'kernel: "5.10.0-28-amd64"', { version: '5.10.0-28-amd64' }],
     ['a bare number read as written, not as 6.1', 'kernel: 6.10', { version: '6.10' }],
     ['a bare number inside the mapping', 'kernel: { version: 6.10 }', { version: '6.10' }],

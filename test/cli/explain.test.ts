@@ -288,7 +288,7 @@ describe.skipIf(!toolchain.ok)('bpfmem explain --object FILE.o', () => {
   });
 
   it.each<[string, string, RegExp]>([
-    ['a missing file', '/nonexistent/x.bpf.o', /^bpfmem: \/nonexistent\/x\.bpf\.o: cannot read \(ENOENT\)\n$/],
+    ['a missing file', '/nonexistent/x.bpf.o', /^bpfmem: BPF object \/nonexistent\/x\.bpf\.o: cannot read \(no such file\)\n$/],
     ['a text file', 'package.json', /^bpfmem: package\.json: not an ELF file/],
   ])('%s is one line naming the file, exit 2, before the machine is read', async (_what, path, message) => {
     let read = false;

@@ -23,6 +23,7 @@ const MiB = 1024 * 1024;
  */
 const WORKER = `
 import { createRequire } from 'node:module';
+import { createInterface } from 'node:readline';
 const require = createRequire(process.cwd() + '/package.json');
 const koffi = require('koffi');
 const libc = koffi.load('libc.so.6');
