@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { readFile, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { assemble, call, exit } from '../asm/index.js';
 import { BpfmemError } from '../vocab/errors.js';
 import type { Errno } from '../vocab/errno.js';
@@ -15,7 +15,7 @@ import { readMemoryHierarchy, type MemoryHierarchy } from '../sys/cgroup/mount.j
 import { readPossibleCpus } from '../sys/proc/host.js';
 import { describeMachine, type MachineDescription } from './machine.js';
 import { pathInMount } from '../sys/cgroup/paths.js';
-import { readStatus } from '../sys/proc/procfs.js';
+import { readNumberFile, readStatus } from '../sys/proc/procfs.js';
 import { parseSigned } from '../sys/proc/text.js';
 import { getRlimitMemlock, setRlimitMemlock } from '../sys/proc/rlimit.js';
 import { type Rlimit } from '../vocab/rlimit.js';
@@ -313,14 +313,6 @@ export function measuredRegimeOf(charge: ChargeProbe, precharge: PrechargeProbe)
   return { regime: undefined, reason: `${seen}: neither about its size nor about nothing` };
 }
 
-async function readNumber(path: string): Promise<number | undefined> {
-  try {
-    return parseSigned((await readFile(path, 'utf8')).trim());
-  } catch {
-    return undefined;
-  }
-}
-
 /**
  * Runs every probe and reads the facts around them. Needs bpf() (root or CAP_BPF); without it
  * the probes report why they could not run. RLIMIT_MEMLOCK is read before and after.
@@ -330,7 +322,7 @@ export async function runProbe(): Promise<ProbeReport> {
   const machine = await describeMachine();
   const onlineCpus = readPossibleCpus('/sys/devices/system/cpu/online');
   const [bpfJitHarden, btfBytes, status] = await Promise.all([
-    readNumber('/proc/sys/net/core/bpf_jit_harden'),
+    readNumberFile('/proc/sys/net/core/bpf_jit_harden'),
     stat(VMLINUX_BTF_PATH).then(
       (s) => s.size,
       () => undefined,

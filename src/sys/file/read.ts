@@ -1,6 +1,7 @@
 import { closeSync, constants, fstatSync, openSync, readSync, type Stats } from 'node:fs';
 import { BpfmemError, type ErrorCode } from '../../vocab/errors.js';
 import { errnoCode } from '../proc/text.js';
+import { joinChunks } from './chunks.js';
 
 /**
  * Files a person names on the command line or in a request (a BPF object, a BTF file, a
@@ -77,14 +78,7 @@ export function readInputFile(path: string, options: ReadInputOptions): Uint8Arr
       total += n;
       chunk = Math.min(chunk * 2, 64 * 2 ** 20);
     }
-    if (chunks.length === 1 && chunks[0]) return chunks[0];
-    const out = new Uint8Array(total);
-    let at = 0;
-    for (const c of chunks) {
-      out.set(c, at);
-      at += c.byteLength;
-    }
-    return out;
+    return joinChunks(chunks);
   } finally {
     closeSync(fd);
   }

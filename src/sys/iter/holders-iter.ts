@@ -10,6 +10,7 @@ import { readKallsyms } from './kallsyms.js';
 import { buildCalibrationProgram, buildHolderProgram, readTaskFileLayout, type BpfFops, type TaskFileLayout } from './holders-prog.js';
 import { parseCalibrationRecords, parseHolderRecords, type HolderRecord } from './holders-record.js';
 import { errnoCode } from '../proc/text.js';
+import { joinChunks } from '../file/chunks.js';
 
 /**
  * Runs the holder programs of holders-prog.ts: load (BPF_PROG_LOAD, tracing, `trace_iter`),
@@ -65,13 +66,7 @@ export function readIterator(fd: number, limit = MAX_OUTPUT): Uint8Array {
     if (total > limit) throw new BpfmemError('system', `a BPF iterator returned more than ${limit} bytes`);
     chunks.push(buf.slice(0, n));
   }
-  const out = new Uint8Array(total);
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.byteLength;
-  }
-  return out;
+  return joinChunks(chunks);
 }
 
 /**

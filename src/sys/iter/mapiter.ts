@@ -11,6 +11,7 @@ import { readMapIterLayout, type MapIterLayout } from './mapiter-layout.js';
 import { buildMapIterProgram } from './mapiter-program.js';
 import { parseMapRecords, type MapCharge } from './mapiter-record.js';
 import { errnoCode } from '../proc/text.js';
+import { joinChunks } from '../file/chunks.js';
 
 /**
  * Which memory cgroup each BPF map is charged to, read from the kernel: no syscall reports it,
@@ -186,14 +187,7 @@ export class MapIterator {
       if (total > MAX_OUTPUT) throw new BpfmemError('system', `the map iterator returned more than ${MAX_OUTPUT} bytes`);
       chunks.push(this.#buffer.slice(0, n));
     }
-    if (chunks.length === 1 && chunks[0] !== undefined) return chunks[0];
-    const out = new Uint8Array(total);
-    let at = 0;
-    for (const c of chunks) {
-      out.set(c, at);
-      at += c.byteLength;
-    }
-    return out;
+    return joinChunks(chunks);
   }
 }
 

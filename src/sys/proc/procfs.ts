@@ -1,14 +1,14 @@
 import { readFile } from 'node:fs/promises';
 import { BpfmemError } from '../../vocab/errors.js';
-import { emptyRecord, errnoCode, isGone, linesOf, parseUnsigned, show } from './text.js';
+import { emptyRecord, errnoCode, isGone, linesOf, parseSigned, parseUnsigned, show } from './text.js';
 import { parseProcCgroup, type ProcCgroupEntry } from './pid-cgroup.js';
 import { parseCmdline, type KernelCmdline } from './cmdline.js';
 import type { Rlimit } from '../../vocab/rlimit.js';
 import { ok, err, type Result } from '../../vocab/result.js';
 
 /**
- * Parsers of the `/proc` files bpfmem reads besides fdinfo (`procfs-fdinfo.ts`) and the fd
- * links (`procfs-fd.ts`), each with a thin reader. Parsers take text and never throw.
+ * Parsers of the `/proc` files bpfmem reads besides fdinfo (`fdinfo.ts`) and the fd
+ * links (`fd.ts`), each with a thin reader. Parsers take text and never throw.
  */
 
 // ---------------------------------------------------------------------------------------------
@@ -246,4 +246,13 @@ async function readMachineFile<T>(path: string, parse: (text: string) => Result<
 function unwrap<T>(path: string, result: Result<T>): T {
   if (!result.ok) throw new BpfmemError('system', `${path}: ${result.error}`);
   return result.value;
+}
+
+/** A number a `/proc/sys` (or sysfs) file holds, or undefined where it cannot be read or is no number. */
+export async function readNumberFile(path: string): Promise<number | undefined> {
+  try {
+    return parseSigned((await readFile(path, 'utf8')).trim());
+  } catch {
+    return undefined;
+  }
 }
