@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -193,7 +194,12 @@ describe.skipIf(!liveEnv.ok)('bpfmem maps on the running kernel: who pays', () =
         const inv = buildInventory(await collector.collect());
         const steady = inv.maps.find((m) => m.name === 'steady_map');
         expect(steady?.chargedTo).toMatchObject({ kind: 'cgroup', path: `${root}/churn` });
-        expect(steady?.holders.map((h) => h.pid)).toEqual([b.pidOf('steady')]);
+        // The collector opens a map for its fdinfo now and then (O_CLOEXEC), and the backend forks
+        // workers meanwhile: a worker between fork and exec holds a copy of that fd. Any holder
+        // but `steady` must be such a child of this process.
+        const pids = steady?.holders.map((h) => h.pid) ?? [];
+        expect(pids).toContain(b.pidOf('steady'));
+        for (const pid of pids.filter((p) => p !== b.pidOf('steady'))) expect([process.pid, undefined]).toContain(parentOf(pid));
         // Every map seen has a type and a memlock; no holder is a made-up process.
         for (const m of inv.maps) expect(m.memlock).toBeGreaterThanOrEqual(0);
         for (const m of inv.maps) for (const h of m.holders) expect(h.pid).toBeGreaterThan(0);
@@ -218,3 +224,13 @@ describe.skipIf(process.getuid?.() !== 0)('without root', () => {
     expect(r.status).toBe(1);
   });
 });
+
+/** The parent pid of a process, or undefined once it is gone. */
+function parentOf(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+  } catch {
+    return undefined;
+  }
+}
