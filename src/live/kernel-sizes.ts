@@ -1,6 +1,6 @@
 import { parseBtf } from '../btf/index.js';
 import { readVmlinuxBtfBytes, VMLINUX_BTF_PATH, vmlinuxBtfIdentity } from '../sys/bpf/vmlinux.js';
-import { readCacheFile, writeCacheFile } from '../sys/file/index.js';
+import { cacheDir, readCacheFile, writeCacheFile } from '../sys/file/index.js';
 import { structSizesFromBtf, STRUCT_READERS } from '../vocab/btf-sizes.js';
 import type { StructSizes } from '../vocab/profile.js';
 import type { Result } from '../vocab/result.js';
@@ -21,8 +21,8 @@ const FORMAT = 1;
 
 const cacheName = (pageSize: number): string => `btf-sizes-v${FORMAT}-${pageSize}.json`;
 
-/** A cached entry, if it is for this identity and well formed. */
-function fromCache(text: string | undefined, identity: string): KernelSizes | undefined {
+/** A cached entry, if it is for this identity and well formed (exported for tests). */
+export function sizesFromCache(text: string | undefined, identity: string): KernelSizes | undefined {
   if (text === undefined) return undefined;
   let value: unknown;
   try {
@@ -48,21 +48,25 @@ let memo: { pageSize: number; result: Result<KernelSizes> } | undefined;
  */
 export function runningKernelSizes(pageSize: number): Result<KernelSizes> {
   if (memo?.pageSize === pageSize) return memo.result;
-  const result = compute(pageSize);
+  const result = readKernelSizes(pageSize);
   memo = { pageSize, result };
   return result;
 }
 
-function compute(pageSize: number): Result<KernelSizes> {
-  const identity = vmlinuxBtfIdentity();
-  if (identity === undefined) return { ok: false, error: `no ${VMLINUX_BTF_PATH} (a kernel built without CONFIG_DEBUG_INFO_BTF, or not Linux)` };
-  const cached = fromCache(readCacheFile(cacheName(pageSize)), identity);
+/**
+ * Reads the sizes from the cache in `dir`, or from the BTF at `path` (then writes the cache).
+ * Not memoized: {@link runningKernelSizes} is.
+ */
+export function readKernelSizes(pageSize: number, path = VMLINUX_BTF_PATH, dir = cacheDir()): Result<KernelSizes> {
+  const identity = vmlinuxBtfIdentity(path);
+  if (identity === undefined) return { ok: false, error: `no ${path} (a kernel built without CONFIG_DEBUG_INFO_BTF, or not Linux)` };
+  const cached = sizesFromCache(readCacheFile(cacheName(pageSize), dir), identity);
   if (cached) return { ok: true, value: cached };
-  const bytes = readVmlinuxBtfBytes();
+  const bytes = readVmlinuxBtfBytes(path);
   if (!bytes.ok) return bytes;
   const btf = parseBtf(bytes.value, {});
-  if (!btf.ok) return { ok: false, error: `${VMLINUX_BTF_PATH}: ${btf.error}` };
+  if (!btf.ok) return { ok: false, error: `${path}: ${btf.error}` };
   const { sizes } = structSizesFromBtf(btf.value, pageSize);
-  writeCacheFile(cacheName(pageSize), `${JSON.stringify({ identity, sizes })}\n`);
+  writeCacheFile(cacheName(pageSize), `${JSON.stringify({ identity, sizes })}\n`, dir);
   return { ok: true, value: sizes };
 }
