@@ -273,3 +273,11 @@ export const ITER_CREATE_SIZE = 8;
 export function iterCreateAttr(linkFd: number, flags = 0): Uint8Array {
   return new AttrBuffer(ITER_CREATE_SIZE).u32(0, linkFd).u32(4, flags).bytes;
 }
+
+/** BPF_RAW_TRACEPOINT_OPEN: name 0 (pointer; NULL for fentry/fexit/fmod_ret, which attach where they were loaded for), prog_fd 8. 16 bytes. */
+export const RAW_TRACEPOINT_OPEN_SIZE = 16;
+
+/** The attribute of BPF_RAW_TRACEPOINT_OPEN for a program that names its target at load (`attach_btf_id`). */
+export function rawTracepointOpenAttr(progFd: number, name = 0n): Uint8Array {
+  return new AttrBuffer(RAW_TRACEPOINT_OPEN_SIZE).u64(0, name).u32(8, progFd).bytes;
+}
