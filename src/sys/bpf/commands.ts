@@ -19,6 +19,7 @@ import {
   PROG_LOAD_LOG_TRUE_SIZE,
   progLoadAttr,
   rawTracepointOpenAttr,
+  progTestRunAttr,
 } from './attr.js';
 import { SyscallError } from './error.js';
 import { MAP_INFO_SIZE, parseMapInfo, parseProgInfo, PROG_INFO_MAP_IDS, PROG_INFO_NR_MAP_IDS, PROG_INFO_SIZE, type MapInfo, type ProgInfo } from './info.js';
@@ -397,4 +398,16 @@ export function mapMmap(fd: number, offset: number, length: number, writable: bo
   const m = libc().mmapShared(fd, length, writable ? PROT_READ | PROT_WRITE : PROT_READ, offset);
   if (m === undefined) throw new SyscallError('mmap', lastErrno());
   return m;
+}
+
+/**
+ * BPF_PROG_TEST_RUN: runs a program `repeat` times on a copy of `data` (a packet for socket
+ * filters) in the kernel, and returns its last return value and the mean time of one run in
+ * nanoseconds (kernel/bpf/test_run.c `bpf_test_timer`, preemption off during the runs).
+ */
+export function progTestRun(progFd: number, data: Uint8Array, repeat: number): { retval: number; durationNs: number } {
+  const attr = progTestRunAttr(progFd, addressOf(data), data.byteLength, repeat);
+  bpfSyscall('BPF_PROG_TEST_RUN', attr);
+  const view = new DataView(attr.buffer);
+  return { retval: view.getUint32(4, true), durationNs: view.getUint32(36, true) };
 }
