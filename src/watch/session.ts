@@ -1,6 +1,6 @@
 import { Collector } from '../live/collect.js';
 import { describeMachine } from '../live/machine.js';
-import { FailureWatch } from '../live/watch.js';
+import { FailureWatch, type FailureSample } from '../live/watch.js';
 import { judge, needOf, type CgroupLevel, type Verdict } from '../explain/index.js';
 import { readCgroupChain } from '../explain/read-facts.js';
 import { buildInventory, type Inventory, type MapEntry } from '../inspect/inventory.js';
@@ -90,6 +90,7 @@ export class WatchSession {
   #previousCg = new Map<string, { failcnt: number | undefined; maxEvents: number | undefined }>();
   readonly #history: ForecastHistory;
   #bootNs: bigint | undefined;
+  #lastSample: FailureSample | undefined;
 
   private constructor(
     private readonly collector: Collector,
@@ -124,6 +125,7 @@ export class WatchSession {
     const inventory = buildInventory({ ...input, progs: input.progs.filter((p) => !this.watch?.tracer.progIds.includes(p.id)) });
     const notes = [...inventory.errors];
     const sample = this.watch?.sample();
+    this.#lastSample = sample;
     this.watch?.forgetGone(new Set(inventory.maps.map((m) => m.id)));
     const byId = new Map<number, MapEntry>(inventory.maps.map((m) => [m.id, m]));
     const chains = new Map<string, CgroupLevel[]>();
@@ -231,6 +233,11 @@ export class WatchSession {
         notes,
       },
     };
+  }
+
+  /** The tracer's raw counts behind the last frame (both tables: the type's functions and bpf_map_update_value). */
+  get lastSample(): FailureSample | undefined {
+    return this.#lastSample;
   }
 
   /** Detaches the hooks, frees their maps and releases the map iterator. Idempotent. */
