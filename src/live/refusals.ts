@@ -32,6 +32,7 @@ import { BpfmemError } from '../vocab/errors.js';
 import { MAP_FLAGS } from '../vocab/flags.js';
 import { mapSpec } from '../vocab/map-spec.js';
 import { LiveBackend } from './backend.js';
+import { ensureMemlock } from './memlock.js';
 
 /**
  * Map updates the kernel refuses for lack of memory, made on purpose, with the ground truth of
@@ -138,6 +139,8 @@ export class RefusalLab {
 
   /** Makes the cgroups, the task and the map. Needs root. */
   static async open(o: RefusalLabOptions): Promise<RefusalLab> {
+    // This process's maps (the ground truth's) count against RLIMIT_MEMLOCK before 5.11.
+    await ensureMemlock();
     const backend = await LiveBackend.create({ prefix: o.prefix ?? 'watch' });
     try {
       const must = (r: { ok: boolean; reason?: string }, what: string): void => {
@@ -146,7 +149,7 @@ export class RefusalLab {
       const inf = Number.POSITIVE_INFINITY;
       must(await backend.createCgroup('/full', { max: o.limitBytes, high: inf }), 'creating /full');
       must(await backend.createCgroup('/idle', { max: inf, high: inf }), 'creating /idle');
-      must(await backend.startTask('maker', { cgroup: '/full', uid: 0 }), 'starting the task');
+      must(await backend.startTask('maker', { cgroup: '/full', uid: 0, memlock: Number.POSITIVE_INFINITY }), 'starting the task');
       must(await backend.createMap('maker', 'big', FILL_SPEC), 'creating the map');
       must(await backend.moveTask('maker', '/idle'), 'moving the task out');
       const id = (await backend.snapshot()).maps.find((m) => m.name === 'big')?.id;

@@ -1,4 +1,5 @@
 import { vmlinuxBtf } from '../sys/bpf/vmlinux.js';
+import { ensureMemlock } from './memlock.js';
 import { BUCKETS, bucketName, UpdateTracer, type BucketName, type FailureEvent, type HookStatus } from '../sys/trace/index.js';
 import { atLeast } from '../vocab/kernel-version.js';
 import type { KernelProfile } from '../vocab/profile.js';
@@ -49,6 +50,9 @@ export class FailureWatch {
   /** Loads and attaches what this kernel allows; see {@link hooks} and {@link refusedAll}. */
   static async open(o: FailureWatchOptions): Promise<FailureWatch> {
     const btf = await vmlinuxBtf();
+    // Before 5.11 the counter maps and the ring buffer (about 400 KiB) are precharged to
+    // RLIMIT_MEMLOCK, whose default (64 KiB or 8 MiB) may not hold them.
+    await ensureMemlock();
     // BPF_CMPXCHG is 5.12+ (kernel/bpf/verifier.c check_atomic); the tracer falls back anyway.
     const cmpxchg = atLeast(o.profile.version, 5, 12);
     const tracer = UpdateTracer.open({ btf, cmpxchg, pageSize: o.profile.pageSize, all: o.allHooks === true, ...(o.events === false && { eventBytes: 0 }) });

@@ -1,5 +1,6 @@
 import { alu64Imm, assemble, call, exit, ldMapFd, mov64Imm, mov64Reg, R0, R1, R10, R2, R3, R4, stMem, type ProgramItem } from '../asm/index.js';
 import { FailureWatch } from '../live/watch.js';
+import { ensureMemlock } from '../live/memlock.js';
 import { closeFd, mapCreate, progLoad, progTestRun } from '../sys/bpf/index.js';
 import { MAP_FLAGS } from '../vocab/flags.js';
 import type { KernelProfile } from '../vocab/profile.js';
@@ -73,6 +74,7 @@ export async function runWatchBench(o: BenchOptions): Promise<WatchBench> {
   const repeat = o.repeat ?? 20_000;
   const packet = new Uint8Array(new ArrayBuffer(64));
   const setups: { kind: BenchCase; map: number; prog: number }[] = [];
+  await ensureMemlock(); // before 5.11 the maps count against RLIMIT_MEMLOCK
   try {
     for (const kind of ['in-place', 'insert-delete'] as const) {
       const map = mapCreate({ type: 'hash', keySize: 4, valueSize: 8, maxEntries: 1024, ...(kind === 'insert-delete' && { flags: MAP_FLAGS.no_prealloc }), name: 'bpfmem_wbench' });
