@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { encodeError, encodeResult } from '../lab/console.js';
 import { parseGuestOptions, runGuest } from '../lab/guest.js';
-import { runWatchGuest, wantsWatch } from '../lab/watch-check.js';
+import { benchRoundsOf, runWatchGuest, wantsWatch } from '../lab/watch-check.js';
 
 const write = (text: string): Promise<void> => new Promise((resolve) => process.stdout.write(text, () => { resolve(); }));
 
@@ -17,7 +17,7 @@ async function main(): Promise<void> {
     const cmdline = readFileSync('/proc/cmdline', 'utf8');
     // `bpfmem.watch=1`: the watch check alone (src/lab/watch-check.ts, issue 16).
     if (wantsWatch(cmdline)) {
-      await write(encodeResult(JSON.stringify(await runWatchGuest())));
+      await write(encodeResult(JSON.stringify(await runWatchGuest({ benchRounds: benchRoundsOf(cmdline) }))));
       process.exitCode = 0;
       return;
     }

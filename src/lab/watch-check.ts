@@ -32,6 +32,13 @@ export const WATCH_CMDLINE = 'bpfmem.watch=1';
 /** Whether a kernel command line asks for the watch check. */
 export const wantsWatch = (cmdline: string): boolean => cmdline.split(/\s+/).includes(WATCH_CMDLINE);
 
+/** Rounds of the bench a kernel command line asks for (`bpfmem.benchrounds=N`, default 3). */
+export function benchRoundsOf(cmdline: string): number {
+  const m = /(?:^|\s)bpfmem\.benchrounds=([0-9]{1,3})(?:\s|$)/.exec(cmdline);
+  const n = m ? Number(m[1]) : 3;
+  return n >= 1 ? n : 3;
+}
+
 /** What the guest reports. */
 export interface WatchGuestResult {
   readonly version: 1;
@@ -91,7 +98,7 @@ async function signalCheck(lines: CheckLine[], hooksExpected: boolean): Promise<
 }
 
 /** The guest side. */
-export async function runWatchGuest(): Promise<WatchGuestResult> {
+export async function runWatchGuest(options: { readonly benchRounds?: number } = {}): Promise<WatchGuestResult> {
   const started = Date.now();
   const profile = await readKernelProfile();
   const lines: CheckLine[] = [];
@@ -158,7 +165,7 @@ export async function runWatchGuest(): Promise<WatchGuestResult> {
     const left = watcherProgs();
     lines.push({ what: 'programs left after the tracer closed', kernel: left.join(' ') || 'none', model: 'none', ok: left.length === 0 });
     await signalCheck(lines, hooks.some((h) => h.state === 'attached'));
-    bench = await runWatchBench({ profile, rounds: 3 });
+    bench = await runWatchBench({ profile, rounds: options.benchRounds ?? 3 });
   } catch (error) {
     return {
       ...base,
@@ -194,6 +201,8 @@ export interface WatchLabOptions {
   readonly cacheDir: string;
   readonly timeoutSeconds: number;
   readonly onOutput?: (text: string) => void;
+  /** Rounds of the bench in the guest (default 3). */
+  readonly benchRounds?: number;
 }
 
 /** Boots `vmlinuz` with bpfmem inside and returns the guest's watch check. */
@@ -202,7 +211,7 @@ export async function runWatchLab(o: WatchLabOptions): Promise<{ vmSeconds: numb
   const booted = await boot({
     vmlinuz: o.vmlinuz,
     initrd: image.path,
-    append: WATCH_CMDLINE,
+    append: `${WATCH_CMDLINE}${o.benchRounds === undefined ? '' : ` bpfmem.benchrounds=${o.benchRounds}`}`,
     cpus: 2,
     memoryMiB: 2048,
     timeoutSeconds: o.timeoutSeconds,

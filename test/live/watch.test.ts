@@ -33,8 +33,9 @@ describe.skipIf(!liveEnv.ok)('bpfmem watch, live', () => {
 
   beforeAll(async () => {
     session = await WatchSession.open();
-    before = (await session.frame()).frame;
     lab = await RefusalLab.open({ limitBytes: 4 * MiB });
+    // The map exists and is empty: the next frame's counters are the fill's alone.
+    before = (await session.frame()).frame;
     truth = { syscall: lab.fillBySyscall(300), softirq: await lab.fillBySoftirq(3000) };
     after = (await session.frame()).frame;
   });
@@ -77,7 +78,7 @@ describe.skipIf(!liveEnv.ok)('bpfmem watch, live', () => {
     expect(after.failures).toEqual([]);
   });
 
-  it('the cgroup side: the paying cgroup at its limit, its refusals counted, explain names its limit', () => {
+  it('the cgroup side: the paying cgroup at its limit, its refused charges counted', () => {
     const row = after.payers.find((p) => p.path === rel());
     console.log(`payer ${row?.path ?? '?'}: usage ${row?.usage ?? '?'} of ${row?.limit ?? '?'}, failcnt ${row?.failcnt ?? '-'} (+${row?.failcntRecent ?? '-'}), max events ${row?.maxEvents ?? '-'}`);
     expect(row?.limit).toBe(4 * MiB);
