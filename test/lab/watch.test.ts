@@ -20,7 +20,7 @@ const CACHE = labCacheDir(process.env);
 
 /** The newest cached kernel whose package name matches. */
 function cached(pattern: RegExp): string | undefined {
-  let names: string[] = [];
+  let names: string[];
   try {
     names = readdirSync(`${CACHE}/kernels`).filter((n) => pattern.test(n) && existsSync(`${CACHE}/kernels/${n}/vmlinuz`));
   } catch {
