@@ -109,6 +109,7 @@ export async function runWatchGuest(options: { readonly benchRounds?: number } =
   const traced = { type: new Map<string, number>(), sys: new Map<string, number>() };
   const events = new Map<string, number>();
   let bench: WatchBench | undefined;
+  let failure: string | undefined;
   try {
     // What `bpfmem watch` runs: the session (tracer, inventory, cgroup chains, verdicts).
     const watch = await WatchSession.open();
@@ -167,19 +168,7 @@ export async function runWatchGuest(options: { readonly benchRounds?: number } =
     await signalCheck(lines, hooks.some((h) => h.state === 'attached'));
     bench = await runWatchBench({ profile, rounds: options.benchRounds ?? 3 });
   } catch (error) {
-    return {
-      ...base,
-      hooks,
-      ...(refusedAll !== undefined && { refusedAll }),
-      truth: { syscall: obj(truth.syscall), softirq: obj(truth.softirq) },
-      traced: { type: obj(traced.type), sys: obj(traced.sys) },
-      events: obj(events),
-      lines,
-      ok: false,
-      ...(bench && { bench }),
-      error: error instanceof Error ? error.message : String(error),
-      seconds: (Date.now() - started) / 1000,
-    };
+    failure = error instanceof Error ? error.message : String(error);
   }
   return {
     ...base,
@@ -189,8 +178,9 @@ export async function runWatchGuest(options: { readonly benchRounds?: number } =
     traced: { type: obj(traced.type), sys: obj(traced.sys) },
     events: obj(events),
     lines,
-    ok: lines.length > 0 && lines.every((l) => l.ok),
-    bench,
+    ok: failure === undefined && lines.length > 0 && lines.every((l) => l.ok),
+    ...(bench && { bench }),
+    ...(failure !== undefined && { error: failure }),
     seconds: (Date.now() - started) / 1000,
   };
 }

@@ -32,6 +32,7 @@ import { BpfmemError } from '../vocab/errors.js';
 import { MAP_FLAGS } from '../vocab/flags.js';
 import { mapSpec } from '../vocab/map-spec.js';
 import { LiveBackend } from './backend.js';
+import { lookupZero } from './softirq.js';
 import { ensureMemlock } from './memlock.js';
 
 /**
@@ -64,15 +65,6 @@ const SOFTIRQ_KEY_BASE = 0x4000_0000;
 
 /** The socket filter: one new key per packet, and the result of the update counted by errno. */
 export function groundTruthFilter(maps: { seq: number; value: number; target: number; truth: number }): ProgramItem[] {
-  const lookupZero = (fd: number): ProgramItem[] => [
-    mov32Imm(R1, 0),
-    stxMem('w', R10, R1, -8),
-    mov64Reg(R2, R10),
-    alu64Imm('add', R2, -8),
-    ldMapFd(R1, fd),
-    call('map_lookup_elem'),
-    jmpImm('jeq', R0, 0, 'out'),
-  ];
   return [
     ...lookupZero(maps.seq),
     mov64Reg(R6, R0),
@@ -97,9 +89,19 @@ export function groundTruthFilter(maps: { seq: number; value: number; target: nu
     mov32Imm(R0, GT_ENTRIES - 1),
     label('index'),
     stxMem('w', R10, R0, -8),
+    ...countAt(maps.truth, -8),
+  ];
+}
+
+/**
+ * `array[*(u32 *)(r10 + keyAt)] += 1` (atomically), then the program's end, labelled `out`,
+ * returning 0: the tail of the counting programs here and in src/watch/bench.ts.
+ */
+export function countAt(array: number, keyAt: number): ProgramItem[] {
+  return [
     mov64Reg(R2, R10),
-    alu64Imm('add', R2, -8),
-    ldMapFd(R1, maps.truth),
+    alu64Imm('add', R2, keyAt),
+    ldMapFd(R1, array),
     call('map_lookup_elem'),
     jmpImm('jeq', R0, 0, 'out'),
     mov64Imm(R1, 1),
