@@ -106,13 +106,16 @@ export class WatchSession {
   static async open(o: WatchOptions = {}): Promise<WatchSession> {
     const [collector, machine] = await Promise.all([Collector.open(), describeMachine()]);
     let watch: FailureWatch | undefined;
-    try {
-      if (o.trace !== false) watch = await FailureWatch.open({ profile: collector.profile, ...(o.allHooks === true && { allHooks: true }) });
-    } catch (error) {
-      collector.close();
-      throw error;
+    let notAttempted: string | undefined = o.trace === false ? 'not asked for (--no-trace)' : undefined;
+    if (o.trace !== false) {
+      try {
+        watch = await FailureWatch.open({ profile: collector.profile, ...(o.allHooks === true && { allHooks: true }) });
+      } catch (error) {
+        // No BTF, or the counter maps refused: the cgroup side and the forecast still work.
+        notAttempted = `the hooks could not be set up: ${error instanceof Error ? error.message : String(error)}`;
+      }
     }
-    return new WatchSession(collector, watch, machine.memory.ok ? machine.memory.hierarchy : undefined, o.trace === false ? 'not asked for (--no-trace)' : undefined, o.forecastWindowMs ?? 3_600_000);
+    return new WatchSession(collector, watch, machine.memory.ok ? machine.memory.hierarchy : undefined, notAttempted, o.forecastWindowMs ?? 3_600_000);
   }
 
   get regimeReason(): string {
