@@ -30,7 +30,7 @@ if (!Number.isInteger(rounds) || rounds < 1 || rounds > 100) {
   process.exit(2);
 }
 
-const million = (n: number): string => `${(n / 1e6).toFixed(2)} M/s`;
+const million = (n: number): string => `${(n / 1e6).toPrecision(3)} M/s`;
 
 function print(where: string, b: WatchBench): void {
   console.log(`bench/watch on ${where}: ${b.notAttached === undefined ? `${b.hooks} hooks attached in the watched rounds` : `hooks NOT attached: ${b.notAttached}`}`);
