@@ -62,7 +62,7 @@ function failuresText(rows: readonly FailureRow[], st: Style, summary: boolean):
   ]);
 }
 
-function payersText(rows: readonly PayerRow[]): string {
+function payersText(rows: readonly PayerRow[], summary: boolean): string {
   if (rows.length === 0) return 'no memory cgroup pays for BPF maps\n';
   return table(rows, [
     { header: 'CGROUP', value: (r) => r.path },
@@ -70,7 +70,11 @@ function payersText(rows: readonly PayerRow[]): string {
     { header: 'USAGE', value: (r) => cellBytes(r.usage), align: 'right' },
     { header: 'LIMIT', value: (r) => cellBytes(r.limit), align: 'right' },
     { header: 'HEADROOM', value: (r) => cellBytes(r.headroom), align: 'right' },
-    { header: r0(rows) ? 'FAILCNT(+NEW)' : 'MAX EVENTS(+NEW)', value: (r) => counterCell(r0(rows) ? r.failcnt : r.maxEvents, r0(rows) ? r.failcntRecent : r.maxEventsRecent), align: 'right' },
+    {
+      header: `${r0(rows) ? 'FAILCNT' : 'MAX EVENTS'}(+${summary ? 'RUN' : 'NEW'})`,
+      value: (r) => counterCell(r0(rows) ? r.failcnt : r.maxEvents, r0(rows) ? (summary ? r.failcntRun : r.failcntRecent) : summary ? r.maxEventsRun : r.maxEventsRecent),
+      align: 'right',
+    },
     { header: 'BPF GROWTH', value: (r) => (r.forecast && r.forecast.windowSeconds > 0 ? `${cellBytes(r.forecast.ratePerSecond * 3600)}/h` : '-'), align: 'right' },
     { header: 'ETA', value: (r) => (r.forecast?.etaSeconds === undefined ? '-' : `${formatEta(r.forecast.etaSeconds)} (${r.forecast.limitCgroup ?? '?'})`) },
   ]);
@@ -101,7 +105,7 @@ export function frameText(f: WatchFrame, st: Style, summary = false): string {
     `\n${st.bold(summary ? 'REFUSED MAP UPDATES (the whole run)' : 'REFUSED MAP UPDATES')}\n${failuresText(f.failures, st, summary)}`,
   ];
   if (f.failures.some((r) => r.seenBy === 'syscall')) parts.push(st.dim('* seen by bpf(2) only: updates of this type by BPF programs are not visible here\n'));
-  parts.push(`\n${st.bold('MEMORY CGROUPS PAYING FOR BPF MAPS')}\n${payersText(f.payers)}`);
+  parts.push(`\n${st.bold('MEMORY CGROUPS PAYING FOR BPF MAPS')}\n${payersText(f.payers, summary)}`);
   if (!summary && f.events.length > 0) {
     parts.push(`\n${st.bold('LAST EVENTS')}\n${f.events.map((e) => `${e.time.toISOString().slice(11, 23)} map ${e.mapId} errno ${e.errno} cpu ${e.cpu} pid ${e.pid}`).join('\n')}\n`);
   }

@@ -99,6 +99,7 @@ export function summaryJson(f: WatchFrame, seconds: number): Record<string, unkn
     kernel: { release: f.release, regime: f.regime },
     tracing: tracingJson(f),
     failures: f.failures.map((r) => ({ ...failureJson(r), recent: undefined })),
-    cgroups: f.payers.map(payerJson),
+    // Each cgroup's counters changed by this much over the run (from the first frame it was in).
+    cgroups: f.payers.map((p) => ({ ...payerJson(p), failcnt_recent: num(p.failcntRun), max_events_recent: num(p.maxEventsRun) })),
   };
 }

@@ -49,6 +49,9 @@ export interface PayerRow {
   /** v2 `memory.events.local` `max` (not raised for a refused GFP_NOWAIT charge on most kernels); undefined on v1. */
   readonly maxEvents: number | undefined;
   readonly maxEventsRecent: number | undefined;
+  /** Their change since the watch first saw the cgroup (the summary's). */
+  readonly failcntRun: number | undefined;
+  readonly maxEventsRun: number | undefined;
   readonly forecast: Forecast | undefined;
 }
 
@@ -88,6 +91,7 @@ export interface WatchOptions {
 export class WatchSession {
   #previous = new Map<string, number>();
   #previousCg = new Map<string, { failcnt: number | undefined; maxEvents: number | undefined }>();
+  readonly #firstCg = new Map<string, { failcnt: number | undefined; maxEvents: number | undefined }>();
   readonly #history: ForecastHistory;
   #bootNs: bigint | undefined;
   #lastSample: FailureSample | undefined;
@@ -191,6 +195,9 @@ export class WatchSession {
       const prev = this.#previousCg.get(c.path);
       const failcnt = level?.failcnt;
       const maxEvents = level?.maxEvents;
+      const first = this.#firstCg.get(c.path) ?? { failcnt, maxEvents };
+      this.#firstCg.set(c.path, first);
+      const since = (now: number | undefined, then: number | undefined): number | undefined => (now === undefined || then === undefined ? undefined : now - then);
       payers.push({
         path: c.path,
         bpf: c.bpfOwn,
@@ -198,9 +205,11 @@ export class WatchSession {
         limit: c.max,
         headroom: Number.isFinite(c.headroom) ? c.headroom : undefined,
         failcnt,
-        failcntRecent: failcnt === undefined || prev?.failcnt === undefined ? undefined : failcnt - prev.failcnt,
+        failcntRecent: since(failcnt, prev?.failcnt),
         maxEvents,
-        maxEventsRecent: maxEvents === undefined || prev?.maxEvents === undefined ? undefined : maxEvents - prev.maxEvents,
+        maxEventsRecent: since(maxEvents, prev?.maxEvents),
+        failcntRun: since(failcnt, first.failcnt),
+        maxEventsRun: since(maxEvents, first.maxEvents),
         forecast: forecasts.get(c.path),
       });
       this.#previousCg.set(c.path, { failcnt, maxEvents });

@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { MAX_FAILURE_SERIES, renderWatchMetrics, TOP_MAPS } from '../../src/server/watch-metrics.js';
 import type { HookStatus } from '../../src/sys/trace/index.js';
-import { frameJson, type FailureRow, type WatchFrame } from '../../src/watch/index.js';
+import { frameJson, summaryJson, type FailureRow, type WatchFrame } from '../../src/watch/index.js';
 import { cli } from '../cli/run.js';
 
 /**
@@ -50,6 +50,8 @@ function frame(failures: FailureRow[]): WatchFrame {
         failcntRecent: 2,
         maxEvents: undefined,
         maxEventsRecent: undefined,
+        failcntRun: 5,
+        maxEventsRun: undefined,
         forecast: { path: '/pod-a', bpf: 1 << 20, ratePerSecond: 2, windowSeconds: 600, headroom: 4096, limitCgroup: '/', etaSeconds: 2048 },
       },
       {
@@ -62,6 +64,8 @@ function frame(failures: FailureRow[]): WatchFrame {
         failcntRecent: 0,
         maxEvents: undefined,
         maxEventsRecent: undefined,
+        failcntRun: 0,
+        maxEventsRun: undefined,
         forecast: { path: '/flat', bpf: 100, ratePerSecond: 0, windowSeconds: 600, headroom: Number.POSITIVE_INFINITY, limitCgroup: undefined, etaSeconds: undefined },
       },
     ],
@@ -124,6 +128,10 @@ describe('the watch metrics', () => {
     expect(j.failures[0]?.['stopped_by']).toEqual({ kind: 'short', limit: 'memory.max', cgroup: '/pod-a', headroom: 0, short: 4096 });
     expect(j.cgroups[1]).toMatchObject({ path: '/flat', limit: null, headroom: null, forecast: { eta_seconds: null, limit_cgroup: null } });
     expect(j.tracing).toMatchObject({ attached: ['htab_map_update_elem'], refused_all: null, unattributed: 3 });
+    // The summary's changes are over the whole run.
+    const sum = summaryJson(frame([]), 30) as { type: string; cgroups: Record<string, unknown>[] };
+    expect(sum.type).toBe('summary');
+    expect(sum.cgroups[0]).toMatchObject({ path: '/pod-a', failcnt: 12, failcnt_recent: 5 });
   });
 });
 
