@@ -6,6 +6,7 @@ import {
   alu64Imm,
   alu64Reg,
   atomicAdd,
+  atomicCmpxchg,
   call,
   endian,
   exit,
@@ -61,6 +62,9 @@ const KNOWN: readonly [string, Insn, string][] = [
   ['*(u64 *)(r3 - 30) = r10', stxMem('dw', R3, R10, -30), '7b a3 e2 ff 00 00 00 00'],
   ['lock *(u32 *)(r2 + 16) += r9', atomicAdd('w', R2, R9, 16), 'c3 92 10 00 00 00 00 00'],
   ['lock *(u64 *)(r3 - 30) += r10', atomicAdd('dw', R3, R10, -30), 'db a3 e2 ff 00 00 00 00'],
+  // clang 14 -mcpu=v3 of __sync_val_compare_and_swap: c3 21 00 00 f1 … (w), db 21 08 00 f1 … (dw)
+  ['w0 = cmpxchg32_32(r6 + 0, w0, w8)', atomicCmpxchg('w', R6, R8, 0), 'c3 86 00 00 f1 00 00 00'],
+  ['r0 = cmpxchg_64(r1 + 8, r0, r2)', atomicCmpxchg('dw', R1, R2, 8), 'db 21 08 00 f1 00 00 00'],
   // BPF_JMP (insn-unit.s)
   ['goto +27', ja(27), '05 00 1b 00 00 00 00 00'],
   ['call 1', call('map_lookup_elem'), '85 00 00 00 01 00 00 00'],

@@ -43,6 +43,8 @@ export const BPF_PSEUDO_MAP_VALUE = 2;
 /** Atomic operations (`imm` of `BPF_STX | BPF_ATOMIC`): `BPF_ADD` with or without `BPF_FETCH` (0x01). */
 const BPF_ATOMIC_ADD = 0x00;
 const BPF_FETCH = 0x01;
+/** `BPF_CMPXCHG` (`0xf0 | BPF_FETCH`): compare R0 with the memory, store src if equal; R0 gets the old value. */
+const BPF_CMPXCHG = 0xf0 | BPF_FETCH;
 
 /**
  * A jump target: a label's name (resolved by {@link assemble}) or a signed offset in
@@ -212,6 +214,22 @@ export function atomicAdd(size: 'w' | 'dw', dst: Register, src: Register, off: n
     src: reg(src, 'atomic_add'),
     off: off16(off, 'atomic_add'),
     imm: options.fetch === true ? BPF_ATOMIC_ADD | BPF_FETCH : BPF_ATOMIC_ADD,
+  };
+}
+
+/**
+ * `r0 = atomic_cmpxchg((size *)(dst + off), r0, src)`: `BPF_STX | size | BPF_ATOMIC`, imm =
+ * `BPF_CMPXCHG`. Stores `src` where the memory equals R0 and always leaves the old value in R0
+ * (zero-extended for `w`). Kernel 5.12+ (kernel/bpf/verifier.c `check_atomic`); older verifiers
+ * refuse it with EINVAL.
+ */
+export function atomicCmpxchg(size: 'w' | 'dw', dst: Register, src: Register, off: number): Insn {
+  return {
+    opcode: { class: 'stx', size, mode: 'atomic' },
+    dst: reg(dst, 'atomic_cmpxchg'),
+    src: reg(src, 'atomic_cmpxchg'),
+    off: off16(off, 'atomic_cmpxchg'),
+    imm: BPF_CMPXCHG,
   };
 }
 

@@ -7,13 +7,21 @@
 import { readFileSync } from 'node:fs';
 import { encodeError, encodeResult } from '../lab/console.js';
 import { parseGuestOptions, runGuest } from '../lab/guest.js';
+import { benchRoundsOf, runWatchGuest, wantsWatch } from '../lab/watch-check.js';
 
 const write = (text: string): Promise<void> => new Promise((resolve) => process.stdout.write(text, () => { resolve(); }));
 
 // No top-level await: the bundle is CommonJS (scripts/bundle.mjs).
 async function main(): Promise<void> {
   try {
-    const options = parseGuestOptions(readFileSync('/proc/cmdline', 'utf8'));
+    const cmdline = readFileSync('/proc/cmdline', 'utf8');
+    // `bpfmem.watch=1`: the watch check alone (src/lab/watch-check.ts, issue 16).
+    if (wantsWatch(cmdline)) {
+      await write(encodeResult(JSON.stringify(await runWatchGuest({ benchRounds: benchRoundsOf(cmdline) }))));
+      process.exitCode = 0;
+      return;
+    }
+    const options = parseGuestOptions(cmdline);
     const started = Date.now();
     // A progress line per case, with the time so far, for a person watching the console.
     const result = await runGuest(options, (done, total, id) => {

@@ -8,6 +8,8 @@ export interface ServeRequest {
   readonly port: number;
   readonly intervalMs: number;
   readonly perMapMetrics: boolean;
+  /** Attach `bpfmem watch`'s hooks to count refused map updates (`--no-watch`: false). */
+  readonly watch?: boolean;
 }
 
 /** A server that runs until closed. */

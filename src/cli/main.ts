@@ -24,6 +24,7 @@ const COMMANDS: Readonly<Record<string, CommandModule>> = {
   probe: async (ctx) => (await import('./probe.js')).probeCommand(ctx),
   explain: async (ctx) => (await import('./explain.js')).explainCommand(ctx),
   serve: async (ctx) => (await import('./serve.js')).serveCommand(ctx),
+  watch: async (ctx) => (await import('./watch.js')).watchCommand(ctx),
   demo: async (ctx) => (await import('./demo.js')).demoCommand(ctx),
   conformance: async (ctx) => (await import('./conformance.js')).conformanceCommand(ctx),
 };

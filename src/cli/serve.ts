@@ -40,6 +40,7 @@ interface ServeCliOptions {
   port: number;
   interval: number;
   perMapMetrics?: boolean;
+  watch: boolean;
 }
 
 /**
@@ -53,9 +54,10 @@ export function serveCommand(ctx: CommandContext, launch: ServeLauncher | undefi
     .addOption(new Option('--port <port>', 'port to listen on (0: any free port)').argParser(portArg).default(9464))
     .addOption(new Option('--interval <duration>', 'time between scans of the machine, like 15s or 1m').argParser(intervalArg).default(15_000, '15s'))
     .option('--per-map-metrics', 'also one series per map in /metrics (id, name, type, cgroup): as many series as maps')
+    .option('--no-watch', 'do not hook map updates to count refused ones (bpfmem watch, docs/watch.md)')
     .action(async (opts: ServeCliOptions) => {
       if (!launch) throw new BpfmemError('system', 'serve: this build of bpfmem has no server');
-      const server = await launch({ host: opts.host, port: opts.port, intervalMs: opts.interval, perMapMetrics: opts.perMapMetrics ?? false });
+      const server = await launch({ host: opts.host, port: opts.port, intervalMs: opts.interval, perMapMetrics: opts.perMapMetrics ?? false, watch: opts.watch });
       // Runs until a signal disposes it (src/bin/bpfmem.ts) or a caller does.
       await new Promise<void>((resolve, reject) => {
         const handle: Disposable = {

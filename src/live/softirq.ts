@@ -58,7 +58,7 @@ function storeKey(spec: MapSpec): ProgramItem[] {
 }
 
 /** `r0 = lookup(map, &zero)`; jumps to `out` on NULL. */
-function lookupZero(fd: number): ProgramItem[] {
+export function lookupZero(fd: number): ProgramItem[] {
   return [
     stMem('w', R10, -4, 0),
     mov64Reg(R2, R10),

@@ -12,6 +12,7 @@ import type { SimulateRegime } from '../simulate/result-json.js';
 import type { MachineDescription } from '../live/machine.js';
 import { METRICS_CONTENT_TYPE } from './metrics.js';
 import { machineJson } from './probe.js';
+import { frameJson } from '../watch/json.js';
 import { isPlain, mapQuery, progQuery } from './query.js';
 import type { Published } from './scanner.js';
 import type { SimulateOutcome } from './simulate.js';
@@ -220,6 +221,18 @@ export function createApp(ctx: AppContext): Hono {
       path: '/api/v1/probe',
       method: 'GET',
       handler: async (c) => c.body(json(machineJson(await ctx.machine())), 200, { 'Content-Type': JSON_TYPE, 'Cache-Control': 'no-store' }),
+    },
+    {
+      // bpfmem watch's frame of the last scan (docs/watch.md): refused updates, hooks, forecast.
+      path: '/api/v1/watch',
+      method: 'GET',
+      handler: (c) => {
+        const p = scan(c);
+        if (p instanceof Response) return p;
+        const w = p.snapshot.watch;
+        if (!w) return errorResponse(c, 404, 'this server does not watch refused map updates (started with --no-watch, or from a fixture)');
+        return jsonAnswer(c, p, 'watch', () => json(frameJson(w)));
+      },
     },
     {
       path: '/api/v1/history',

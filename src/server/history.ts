@@ -1,5 +1,6 @@
 import type { Inventory } from '../inspect/inventory.js';
 import type { Summary } from '../inspect/summary.js';
+import type { WatchFrame } from '../watch/index.js';
 
 /**
  * The recent past of a machine for the dashboard's charts (`GET /api/v1/history`): one point per
@@ -26,6 +27,10 @@ export interface HistoryPoint {
   readonly uncharged: number;
   /** The cgroups with the most BPF in their subtree at that scan, most first. */
   readonly cgroups: readonly HistoryCgroup[];
+  /** Refused map updates counted since serve started (null: not traced); the dashboard charts their rate. */
+  readonly failures: number | null;
+  /** The paying cgroups with a forecast: seconds until their limit at the last hour's BPF growth. */
+  readonly etas: readonly { readonly path: string; readonly eta_seconds: number; readonly growth_bytes_per_second: number }[];
 }
 
 /** How many cgroups a point carries. */
@@ -35,13 +40,18 @@ export const HISTORY_CGROUPS = 10;
 const MAX_POINTS = 100_000;
 
 /** The point of one scan. */
-export function historyPoint(time: Date, inv: Inventory, s: Summary): HistoryPoint {
+export function historyPoint(time: Date, inv: Inventory, s: Summary, watch?: WatchFrame): HistoryPoint {
   const cgroups = [...inv.cgroups]
     .filter((c) => c.bpfSubtree > 0)
     .sort((a, b) => b.bpfSubtree - a.bpfSubtree || (a.path < b.path ? -1 : 1))
     .slice(0, HISTORY_CGROUPS)
     .map((c) => ({ path: c.path, bpf_subtree: c.bpfSubtree, usage: c.usage, max: Number.isFinite(c.max) ? c.max : null }));
-  return { time: time.toISOString(), maps: s.maps, progs: s.progs, memlock: s.memlock, charged: s.charged, uncharged: s.uncharged, cgroups };
+  const traced = watch !== undefined && watch.hooks.some((h) => h.state === 'attached');
+  const failures = traced ? watch.failures.reduce((n, r) => n + r.count, 0) + watch.unattributed : null;
+  const etas = (watch?.payers ?? []).flatMap((p) =>
+    p.forecast?.etaSeconds === undefined ? [] : [{ path: p.path, eta_seconds: p.forecast.etaSeconds, growth_bytes_per_second: p.forecast.ratePerSecond }],
+  );
+  return { time: time.toISOString(), maps: s.maps, progs: s.progs, memlock: s.memlock, charged: s.charged, uncharged: s.uncharged, cgroups, failures, etas };
 }
 
 /** Points of the last `windowMs`, oldest first. */

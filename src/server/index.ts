@@ -1,4 +1,4 @@
-import { liveSource } from './source.js';
+import { watchedSource } from './source.js';
 import { startServer, type RunningServer } from './server.js';
 
 /**
@@ -6,7 +6,7 @@ import { startServer, type RunningServer } from './server.js';
  * memory (docs/metrics.md). The server reads snapshots from a source in the background and
  * answers every request from the last one; it never changes the machine.
  */
-export { liveSource, fixtureSource, type InventorySource } from './source.js';
+export { liveSource, watchedSource, fixtureSource, type InventorySource } from './source.js';
 export { startServer, type ServeOptions, type RunningServer } from './server.js';
 
 /** What `bpfmem serve` asks for (the CLI's `ServeRequest`). */
@@ -15,9 +15,12 @@ export interface ServeLiveOptions {
   readonly port: number;
   readonly intervalMs: number;
   readonly perMapMetrics: boolean;
+  /** Attach `bpfmem watch`'s hooks (default true; `--no-watch`). */
+  readonly watch?: boolean;
 }
 
-/** Serves this machine: the server on a {@link liveSource}. Needs root. */
+/** Serves this machine: the server on a {@link watchedSource} (the inventory and refused updates). Needs root. */
 export async function serveLive(options: ServeLiveOptions): Promise<RunningServer> {
-  return startServer({ ...options, source: await liveSource() });
+  const { watch, ...rest } = options;
+  return startServer({ ...rest, source: await watchedSource({ trace: watch !== false }) });
 }

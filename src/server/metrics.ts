@@ -5,6 +5,8 @@ import type { Inventory, MapEntry } from '../inspect/inventory.js';
 import type { CgroupLabel } from '../inspect/labels.js';
 import { formatVersion } from '../vocab/kernel-version.js';
 import { VERSION } from '../vocab/bpfmem-version.js';
+import type { WatchFrame } from '../watch/index.js';
+import { renderWatchMetrics } from './watch-metrics.js';
 
 /**
  * The Prometheus metrics of `bpfmem serve` (every one is documented in docs/metrics.md).
@@ -57,6 +59,8 @@ export interface MetricsSnapshot {
   readonly inventory: Inventory;
   /** When the scan that read it ended. */
   readonly time: Date;
+  /** Refused map updates and the forecast (src/server/watch-metrics.ts). */
+  readonly watch?: WatchFrame;
 }
 
 export interface MetricsOptions {
@@ -186,7 +190,7 @@ export async function renderSnapshotMetrics(s: MetricsSnapshot, scan: ScanMetric
     if (c.kernel !== undefined) kernel.set(labels, c.kernel);
   }
 
-  const text = await registry.metrics();
+  const text = (await registry.metrics()) + (await renderWatchMetrics(s.watch));
   return options.perMap ? `${text}\n${perMapFamilies(inv.maps)}\n` : text;
 }
 

@@ -4,6 +4,7 @@ import { summarize, type Summary } from '../inspect/summary.js';
 import { History, historyPoint } from './history.js';
 import { processMetrics, renderSnapshotMetrics, ScanMetrics } from './metrics.js';
 import type { InventorySource } from './source.js';
+import type { WatchFrame } from '../watch/index.js';
 
 /**
  * The scan loop of `bpfmem serve`: reads the source every interval in the background and
@@ -19,6 +20,8 @@ export interface Snapshot {
   /** When the scan ended. */
   readonly time: Date;
   readonly summary: Summary;
+  /** Refused map updates and the forecast, where the source watches (src/watch/). */
+  readonly watch?: WatchFrame;
 }
 
 /** What requests read: the last snapshot, and the scans counted when it was published. */
@@ -114,8 +117,8 @@ export class Scanner {
     this.metrics.record(seconds, read !== undefined);
     let snapshot = this.state?.snapshot;
     if (read) {
-      snapshot = { inventory: read.inventory, regimeReason: read.regimeReason, time, summary: summarize(read.inventory) };
-      this.history.add(time, historyPoint(time, snapshot.inventory, snapshot.summary));
+      snapshot = { inventory: read.inventory, regimeReason: read.regimeReason, time, summary: summarize(read.inventory), ...(read.watch && { watch: read.watch }) };
+      this.history.add(time, historyPoint(time, snapshot.inventory, snapshot.summary, snapshot.watch));
     }
     if (!snapshot) return;
     let metricsText: string;

@@ -1,11 +1,12 @@
 import { Collector } from '../live/collect.js';
 import { buildInventory, type Inventory } from '../inspect/inventory.js';
 import { type InventoryInput } from '../vocab/inventory.js';
+import { WatchSession, type WatchFrame } from '../watch/index.js';
 
 /** Where the server's snapshots come from: this machine, or a fixture. */
 export interface InventorySource {
   /** One snapshot. The server calls it once per scan interval, never per request. */
-  read(): Promise<{ inventory: Inventory; regimeReason: string }>;
+  read(): Promise<{ inventory: Inventory; regimeReason: string; watch?: WatchFrame }>;
   /** Releases what the source holds (the map iterator). Idempotent. */
   close(): void;
 }
@@ -25,6 +26,27 @@ export async function liveSource(): Promise<InventorySource> {
     close() {
       closed = true;
       collector.close();
+    },
+  };
+}
+
+/**
+ * This machine through `bpfmem watch`'s session (src/watch/): the inventory as {@link liveSource}
+ * reads it, and at each scan the refused map updates its hooks counted and the paying cgroups'
+ * forecast. Closing detaches the hooks.
+ */
+export async function watchedSource(options: { readonly trace: boolean }): Promise<InventorySource> {
+  const session = await WatchSession.open({ trace: options.trace });
+  let closed = false;
+  return {
+    async read() {
+      if (closed) throw new Error('the live source is closed');
+      const { inventory, frame } = await session.frame();
+      return { inventory, regimeReason: session.regimeReason, watch: frame };
+    },
+    close() {
+      closed = true;
+      session.close();
     },
   };
 }

@@ -17,6 +17,8 @@ export const ERRNO = {
   EINVAL: 22,
   ENOSPC: 28,
   ERANGE: 34,
+  EDEADLK: 35,
+  ETIMEDOUT: 110,
   E2BIG: 7,
   ENOBUFS: 105,
   EOPNOTSUPP: 95,

@@ -58,8 +58,8 @@ describe('which commands a run loads', () => {
     expect(commandsFor(['help', 'simulate'])).toEqual(['simulate']);
     expect(commandsFor(['estimate', '--help'])).toEqual(['estimate']);
     expect(commandsFor(['help'])).toContain('conformance');
-    expect(commandsFor(['--help'])).toHaveLength(11);
-    expect(commandsFor(['-h', 'estimate'])).toHaveLength(11);
+    expect(commandsFor(['--help'])).toHaveLength(12);
+    expect(commandsFor(['-h', 'estimate'])).toHaveLength(12);
     expect(commandsFor([])).toEqual([]);
     expect(commandsFor(['--json'])).toEqual([]);
     expect(commandsFor(['estimat'])).toEqual([]);

@@ -95,6 +95,10 @@ const POINT = v.object({
   charged: byteCount,
   uncharged: byteCount,
   cgroups: v.array(v.object({ path: text, bpf_subtree: byteCount, usage: byteCount, max: v.nullable(byteCount) })),
+  // bpfmem watch (docs/watch.md): refused map updates so far (null: not traced), and the paying
+  // cgroups' time to their limit. Absent from servers before it.
+  failures: v.optional(v.nullable(count)),
+  etas: v.optional(v.array(v.object({ path: text, eta_seconds: v.pipe(v.number(), v.minValue(0)), growth_bytes_per_second: v.number() }))),
 });
 
 const HISTORY = v.object({ interval_seconds: v.pipe(v.number(), v.minValue(0)), points: v.array(POINT) });

@@ -45,6 +45,16 @@ interface Line {
   readonly colour: string;
   readonly data: [number, number | null][];
   readonly total: boolean;
+  /** A count on the right-hand axis (refused updates per scan), not bytes. */
+  readonly count?: boolean;
+}
+
+/** Seconds as a person reads them. */
+function eta(s: number): string {
+  if (s < 120) return `${Math.round(s)} s`;
+  if (s < 7200) return `${Math.round(s / 60)} min`;
+  if (s < 172_800) return `${(s / 3600).toFixed(1)} h`;
+  return `${(s / 86_400).toFixed(1)} days`;
 }
 
 export function historyView(host: HTMLElement): HistoryView {
@@ -52,6 +62,9 @@ export function historyView(host: HTMLElement): HistoryView {
   host.replaceChildren(canvas);
   const legend = h('ul', { class: 'series-legend', 'aria-label': 'lines of the chart: press to show or hide one' });
   host.after(legend);
+  // When the paying cgroups run out at their BPF growth of the last hour (bpfmem watch's forecast).
+  const etas = h('p', { class: 'etas', 'aria-live': 'polite' });
+  legend.after(etas);
   const chart = makeChart(canvas, 'history');
   /** Lines a person hid, by id: kept across refreshes. */
   const hidden = new Set<string>();
@@ -68,7 +81,11 @@ export function historyView(host: HTMLElement): HistoryView {
         showSymbol: l.data.length < 2,
         symbolSize: 6,
         connectNulls: false,
-        ...(l.total ? { areaStyle: { opacity: 0.15 }, lineStyle: { width: 2 } } : { lineStyle: { width: 1.5, type: 'dashed' } }),
+        ...(l.count
+          ? { yAxisIndex: 1, step: 'end' as const, lineStyle: { width: 1.5 } }
+          : l.total
+            ? { areaStyle: { opacity: 0.15 }, lineStyle: { width: 2 } }
+            : { lineStyle: { width: 1.5, type: 'dashed' as const } }),
       }),
     );
     const first = lines[0]?.data[0]?.[0];
@@ -87,7 +104,17 @@ export function historyView(host: HTMLElement): HistoryView {
       tooltip: {
         trigger: 'axis',
         confine: true,
-        valueFormatter: (v) => escapeHtml(bytes(typeof v === 'number' ? v : null)),
+        formatter: (params) => {
+          const list = Array.isArray(params) ? params : [params];
+          return list
+            .map((p) => {
+              const line = lines.find((l) => l.id === p.seriesId);
+              const value = Array.isArray(p.value) ? p.value[1] : p.value;
+              const n = typeof value === 'number' ? value : null;
+              return `${escapeHtml(p.seriesName ?? '')}: ${escapeHtml(line?.count ? (n === null ? '–' : String(n)) : bytes(n))}`;
+            })
+            .join('<br>');
+        },
       },
       xAxis: {
         type: 'time',
@@ -98,7 +125,10 @@ export function historyView(host: HTMLElement): HistoryView {
           : { min: Math.min(last - MIN_WINDOW_MS, Math.max(first, last - WINDOW_MS)), max: last + 10_000 }),
         axisLabel: { hideOverlap: true },
       },
-      yAxis: { type: 'value', min: 0, axisLabel: { formatter: (v: number) => bytes(v) }, splitLine: { lineStyle: { color: COLOURS.grid } } },
+      yAxis: [
+        { type: 'value', min: 0, axisLabel: { formatter: (v: number) => bytes(v) }, splitLine: { lineStyle: { color: COLOURS.grid } } },
+        { type: 'value', min: 0, minInterval: 1, show: lines.some((l) => l.count), splitLine: { show: false } },
+      ],
       series,
     };
     chart.setOption(option, { replaceMerge: ['series'] });
@@ -144,6 +174,31 @@ export function historyView(host: HTMLElement): HistoryView {
           data: pts.map((p) => [p.at, p.cgroups.find((c) => c.path === path)?.bpf_subtree ?? null]),
         })),
       ];
+      // Refused map updates per scan (the counter's increase), where the server traces them.
+      if (pts.some((p) => typeof p.failures === 'number')) {
+        lines.push({
+          id: 'failures',
+          name: 'refused updates',
+          title: 'BPF map updates the kernel refused in each scan interval (right-hand axis; bpfmem watch)',
+          colour: '#d62828',
+          total: false,
+          count: true,
+          data: pts.map((p, i): [number, number | null] => {
+            const prev = pts[i - 1]?.failures;
+            return [p.at, typeof p.failures === 'number' && typeof prev === 'number' ? Math.max(0, p.failures - prev) : null];
+          }),
+        });
+      }
+      const last = pts.at(-1)?.etas ?? [];
+      replace(
+        etas,
+        ...(last.length === 0
+          ? []
+          : [
+              h('strong', {}, 'Time to the limit at the last hour\'s BPF growth: '),
+              ...last.flatMap((e, i) => [i > 0 ? '; ' : '', h('code', {}, e.path), ` ${eta(e.eta_seconds)} (+${bytes(e.growth_bytes_per_second * 3600)}/h)`]),
+            ]),
+      );
       draw();
     },
   };

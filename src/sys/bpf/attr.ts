@@ -273,3 +273,22 @@ export const ITER_CREATE_SIZE = 8;
 export function iterCreateAttr(linkFd: number, flags = 0): Uint8Array {
   return new AttrBuffer(ITER_CREATE_SIZE).u32(0, linkFd).u32(4, flags).bytes;
 }
+
+/** BPF_RAW_TRACEPOINT_OPEN: name 0 (pointer; NULL for fentry/fexit/fmod_ret, which attach where they were loaded for), prog_fd 8. 16 bytes. */
+export const RAW_TRACEPOINT_OPEN_SIZE = 16;
+
+/** The attribute of BPF_RAW_TRACEPOINT_OPEN for a program that names its target at load (`attach_btf_id`). */
+export function rawTracepointOpenAttr(progFd: number, name = 0n): Uint8Array {
+  return new AttrBuffer(RAW_TRACEPOINT_OPEN_SIZE).u64(0, name).u32(8, progFd).bytes;
+}
+
+/**
+ * BPF_PROG_TEST_RUN: prog_fd 0, retval 4 (out), data_size_in 8, data_size_out 12, data_in 16
+ * (pointer), data_out 24 (pointer), repeat 32, duration 36 (out: mean nanoseconds per run). 40 bytes.
+ */
+export const PROG_TEST_RUN_SIZE = 40;
+
+/** The attribute of BPF_PROG_TEST_RUN with input data and no output buffer. */
+export function progTestRunAttr(progFd: number, dataIn: bigint, dataSizeIn: number, repeat: number): Uint8Array {
+  return new AttrBuffer(PROG_TEST_RUN_SIZE).u32(0, progFd).u32(8, dataSizeIn).u64(16, dataIn).u32(32, repeat).bytes;
+}

@@ -18,10 +18,12 @@ import {
   objPathAttr,
   PROG_LOAD_LOG_TRUE_SIZE,
   progLoadAttr,
+  rawTracepointOpenAttr,
+  progTestRunAttr,
 } from './attr.js';
 import { SyscallError } from './error.js';
 import { MAP_INFO_SIZE, parseMapInfo, parseProgInfo, PROG_INFO_MAP_IDS, PROG_INFO_NR_MAP_IDS, PROG_INFO_SIZE, type MapInfo, type ProgInfo } from './info.js';
-import { addressOf } from './libc.js';
+import { addressOf, lastErrno, libc, PROT_READ, PROT_WRITE, type MappedMemory } from './libc.js';
 import { bpfSyscall, tryBpfSyscall } from './syscall.js';
 import { ATTACH_TYPES, mapId, progId, UPDATE_FLAGS, type AttachType, type BpfCommand, type MapId, type ProgId, type UpdateFlag } from './types.js';
 import { PROG_TYPES, type ProgType } from '../../vocab/progtypes.js';
@@ -372,4 +374,40 @@ export function linkCreate(o: LinkCreateOptions): number {
 /** BPF_ITER_CREATE: an fd whose `read()` runs the iterator program of `linkFd` (a seq_file). */
 export function iterCreate(linkFd: number): number {
   return bpfSyscall('BPF_ITER_CREATE', iterCreateAttr(linkFd));
+}
+
+/**
+ * BPF_RAW_TRACEPOINT_OPEN with no name: attaches a tracing program loaded with `attach_btf_id`
+ * (fentry, fexit, fmod_ret) to the function it was loaded for, and returns the link's fd;
+ * closing the last fd detaches it (kernel/bpf/syscall.c `bpf_raw_tp_link_attach` →
+ * `bpf_tracing_prog_attach`, 5.5+; the same call on every kernel since, where BPF_LINK_CREATE
+ * for tracing programs came later). EBUSY: the function has no ftrace site.
+ */
+export function rawTracepointOpen(progFd: number): number {
+  return bpfSyscall('BPF_RAW_TRACEPOINT_OPEN', rawTracepointOpenAttr(progFd));
+}
+
+/**
+ * `mmap(2)` of a map's memory, shared with the kernel: an array created with BPF_F_MMAPABLE
+ * (5.5+; its values laid end to end from offset 0, each rounded up to 8 bytes), or the pages of
+ * a ring buffer (kernel/bpf/ringbuf.c `ringbuf_map_mmap_kern`: the consumer page read-write at
+ * offset 0, the producer page and the data, mapped twice, read-only after it). Throws a
+ * {@link SyscallError} (`mmap`) when the kernel refuses.
+ */
+export function mapMmap(fd: number, offset: number, length: number, writable: boolean): MappedMemory {
+  const m = libc().mmapShared(fd, length, writable ? PROT_READ | PROT_WRITE : PROT_READ, offset);
+  if (m === undefined) throw new SyscallError('mmap', lastErrno());
+  return m;
+}
+
+/**
+ * BPF_PROG_TEST_RUN: runs a program `repeat` times on a copy of `data` (a packet for socket
+ * filters) in the kernel, and returns its last return value and the mean time of one run in
+ * nanoseconds (kernel/bpf/test_run.c `bpf_test_timer`, preemption off during the runs).
+ */
+export function progTestRun(progFd: number, data: Uint8Array, repeat: number): { retval: number; durationNs: number } {
+  const attr = progTestRunAttr(progFd, addressOf(data), data.byteLength, repeat);
+  bpfSyscall('BPF_PROG_TEST_RUN', attr);
+  const view = new DataView(attr.buffer);
+  return { retval: view.getUint32(4, true), durationNs: view.getUint32(36, true) };
 }

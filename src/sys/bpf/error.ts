@@ -3,7 +3,7 @@ import { errnoName, type Errno } from '../../vocab/errno.js';
 import type { BpfCommand } from './types.js';
 
 /** System calls other than bpf(2) that src/sys makes through libc. */
-export type LibcCall = 'close' | 'getrlimit' | 'setrlimit' | 'socket' | 'bind' | 'getsockname' | 'setsockopt' | 'sched_setaffinity';
+export type LibcCall = 'close' | 'getrlimit' | 'setrlimit' | 'socket' | 'bind' | 'getsockname' | 'setsockopt' | 'sched_setaffinity' | 'mmap' | 'munmap';
 
 /**
  * What each errno means, as glibc's `strerror()` says it; ENOTSUPP (524) is kernel-internal
@@ -23,6 +23,8 @@ const DESCRIPTIONS: Readonly<Record<Errno, string>> = {
   EINVAL: 'Invalid argument',
   ENOSPC: 'No space left on device',
   ERANGE: 'Numerical result out of range',
+  EDEADLK: 'Resource deadlock avoided',
+  ETIMEDOUT: 'Connection timed out',
   E2BIG: 'Argument list too long',
   ENOBUFS: 'No buffer space available',
   EOPNOTSUPP: 'Operation not supported',

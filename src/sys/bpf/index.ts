@@ -4,6 +4,7 @@
  */
 export * from './types.js';
 export { SyscallError, describeErrno, hasErrno, type LibcCall } from './error.js';
+export { PROT_READ, PROT_WRITE, type MappedMemory } from './libc.js';
 export { bpfSyscall, tryBpfSyscall, closeFd, type SyscallResult } from './syscall.js';
 export * from './commands.js';
 export { parseMapInfo, parseProgInfo, decodeObjName, type MapInfo, type ProgInfo } from './info.js';

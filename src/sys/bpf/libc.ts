@@ -39,7 +39,28 @@ export interface Libc {
   setsockopt(fd: number, level: number, name: number, value: Uint8Array, len: number): number;
   /** `sched_setaffinity(pid, cpusetsize, mask)`. */
   schedSetaffinity(pid: number, size: number, mask: Uint8Array): number;
+  /**
+   * `mmap(NULL, length, prot, MAP_SHARED, fd, offset)` of a BPF map (an mmapable array, a ring
+   * buffer): a view of the kernel's pages, or undefined with errno set (MAP_FAILED).
+   */
+  mmapShared(fd: number, length: number, prot: number, offset: number): MappedMemory | undefined;
 }
+
+/** Memory mapped from a file descriptor: a view of it, and the call that unmaps it. */
+export interface MappedMemory {
+  /** The mapped bytes (koffi.view: no copy; reads see the kernel's writes). */
+  readonly buffer: ArrayBuffer;
+  /** munmap(2): 0, or -1 with errno set. The buffer must not be used after. */
+  unmap(): number;
+}
+
+/** `PROT_READ`, `PROT_WRITE` (include/uapi/asm-generic/mman-common.h). */
+export const PROT_READ = 0x1;
+export const PROT_WRITE = 0x2;
+/** `MAP_SHARED`. */
+const MAP_SHARED = 0x01;
+/** `MAP_FAILED`, `(void *)-1`. */
+const MAP_FAILED = 0xffff_ffff_ffff_ffffn;
 
 /** `__NR_bpf` per architecture (arch/x86/entry/syscalls/syscall_64.tbl; include/uapi/asm-generic/unistd.h). */
 const NR_BPF: Readonly<Partial<Record<NodeJS.Architecture, number>>> = {
@@ -79,6 +100,8 @@ export function libc(): Libc {
   const getsockname = lib.func('int getsockname(int fd, void *addr, void *len)');
   const setsockopt = lib.func('int setsockopt(int fd, int level, int name, void *value, unsigned int len)');
   const schedSetaffinity = lib.func('int sched_setaffinity(int pid, size_t size, void *mask)');
+  const mmap = lib.func('void *mmap(void *addr, size_t length, int prot, int flags, int fd, long offset)');
+  const munmap = lib.func('int munmap(void *addr, size_t length)');
   cached = {
     bpf: (cmd, attr, size) => int(syscall(nr, cmd, attr, size), 'syscall'),
     close: (fd) => int(close(fd), 'close'),
@@ -89,6 +112,19 @@ export function libc(): Libc {
     getsockname: (fd, addr, len) => int(getsockname(fd, addr, len), 'getsockname'),
     setsockopt: (fd, level, name, value, len) => int(setsockopt(fd, level, name, value, len), 'setsockopt'),
     schedSetaffinity: (pid, size, mask) => int(schedSetaffinity(pid, size, mask), 'sched_setaffinity'),
+    mmapShared: (fd, length, prot, offset) => {
+      const ptr: unknown = mmap(null, length, prot, MAP_SHARED, fd, offset);
+      if (ptr === null || koffi.address(ptr) === MAP_FAILED) return undefined;
+      let mapped = true;
+      return {
+        buffer: koffi.view(ptr, length),
+        unmap: () => {
+          if (!mapped) return 0;
+          mapped = false;
+          return int(munmap(ptr, length), 'munmap');
+        },
+      };
+    },
   };
   return cached;
 }

@@ -1,0 +1,187 @@
+import { Command, Option } from 'commander';
+import { BpfmemError } from '../vocab/errors.js';
+import { track, untrack, type Disposable } from '../live/cleanup.js';
+import { formatDuration, parseDuration } from '../vocab/duration.js';
+import { formatBytes } from '../vocab/units.js';
+import { WatchSession, frameJson, summaryJson, type FailureRow, type PayerRow, type WatchFrame } from '../watch/index.js';
+import { styleFor, type Style } from './io.js';
+import { jsonOption, type CommandContext } from './context.js';
+import { table } from './table.js';
+
+/**
+ * `bpfmem watch`: the map updates the kernel refuses, as they happen (src/watch/), refreshed in
+ * place on a terminal, one JSON object per line with `--json`; `--for 30s` ends with a summary.
+ * Runs until Ctrl-C or SIGTERM otherwise: src/bin/bpfmem.ts disposes what `track()` holds, which
+ * detaches every hook and frees its maps, and then ends the process.
+ */
+
+function durationArg(flag: string, min: number, max: number) {
+  return (value: string): number => {
+    const ms = /^[0-9]+(\.[0-9]+)?$/.test(value) ? Number(value) * 1000 : parseDuration(value);
+    if (ms === undefined || ms < min || ms > max) {
+      throw new BpfmemError('usage', `${flag} ${JSON.stringify(value)}: expected a duration from ${formatDuration(min)} to ${formatDuration(max)}, like 2s, 30s or 1m`);
+    }
+    return ms;
+  };
+}
+
+const CLEAR = '\u001b[H\u001b[2J';
+
+const cellBytes = (n: number | undefined): string => (n === undefined || !Number.isFinite(n) ? '-' : formatBytes(n));
+
+/** Seconds as a person reads them (`42s`, `17m`, `3.2h`, `5.0d`). */
+export function formatEta(s: number | undefined): string {
+  if (s === undefined || !Number.isFinite(s)) return '-';
+  if (s < 120) return `${Math.max(0, Math.round(s))}s`;
+  if (s < 7200) return `${Math.round(s / 60)}m`;
+  if (s < 172_800) return `${(s / 3600).toFixed(1)}h`;
+  return `${(s / 86_400).toFixed(1)}d`;
+}
+
+function stoppedBy(r: FailureRow): string {
+  const v = r.verdict;
+  if (!v) return r.cgroup ? '-' : 'charged to no known cgroup';
+  if (v.kind === 'short') return `${v.cgroup ?? '?'} ${v.limit} (${formatBytes(v.headroom)} left)`;
+  if (v.kind === 'fits') return `room left (${v.cgroup ?? 'no limit'}): not the memcg`;
+  return v.reason;
+}
+
+function failuresText(rows: readonly FailureRow[], st: Style, summary: boolean): string {
+  if (rows.length === 0) return `${st.dim('no refused map update seen')}\n`;
+  return table(rows, [
+    { header: 'MAP', value: (r) => String(r.map.id), align: 'right' },
+    { header: 'NAME', value: (r) => r.map.name || '-' },
+    { header: 'TYPE', value: (r) => r.map.type },
+    { header: 'ERRNO', value: (r) => r.errno + (r.seenBy === 'syscall' ? '*' : '') },
+    { header: summary ? 'TOTAL' : 'NEW', value: (r) => String(summary ? r.count : r.recent), align: 'right' },
+    ...(summary ? [] : [{ header: 'TOTAL', value: (r: FailureRow) => String(r.count), align: 'right' as const }]),
+    { header: 'CGROUP', value: (r) => r.cgroup?.path ?? '-' },
+    { header: 'USAGE/LIMIT', value: (r) => (r.cgroup ? `${cellBytes(r.cgroup.usage)}/${cellBytes(r.cgroup.limit)}` : '-') },
+    { header: 'STOPPED BY', value: stoppedBy },
+    { header: 'HOLDERS', value: (r) => r.map.holders.map((h) => `${h.comm}(${h.pid})`).join(',') || '-' },
+  ]);
+}
+
+function payersText(rows: readonly PayerRow[], summary: boolean): string {
+  if (rows.length === 0) return 'no memory cgroup pays for BPF maps\n';
+  return table(rows, [
+    { header: 'CGROUP', value: (r) => r.path },
+    { header: 'BPF', value: (r) => cellBytes(r.bpf), align: 'right' },
+    { header: 'USAGE', value: (r) => cellBytes(r.usage), align: 'right' },
+    { header: 'LIMIT', value: (r) => cellBytes(r.limit), align: 'right' },
+    { header: 'HEADROOM', value: (r) => cellBytes(r.headroom), align: 'right' },
+    {
+      header: `${r0(rows) ? 'FAILCNT' : 'MAX EVENTS'}(+${summary ? 'RUN' : 'NEW'})`,
+      value: (r) => counterCell(r0(rows) ? r.failcnt : r.maxEvents, r0(rows) ? (summary ? r.failcntRun : r.failcntRecent) : summary ? r.maxEventsRun : r.maxEventsRecent),
+      align: 'right',
+    },
+    { header: 'BPF GROWTH', value: (r) => (r.forecast && r.forecast.windowSeconds > 0 ? `${cellBytes(r.forecast.ratePerSecond * 3600)}/h` : '-'), align: 'right' },
+    { header: 'ETA', value: (r) => (r.forecast?.etaSeconds === undefined ? '-' : `${formatEta(r.forecast.etaSeconds)} (${r.forecast.limitCgroup ?? '?'})`) },
+  ]);
+}
+
+/** Whether the rows carry v1's failcnt (else v2's max events). */
+const r0 = (rows: readonly PayerRow[]): boolean => rows.some((r) => r.failcnt !== undefined);
+const counterCell = (n: number | undefined, d: number | undefined): string => (n === undefined ? '-' : `${n}${d === undefined ? '' : `(+${d})`}`);
+
+function tracingText(f: WatchFrame, st: Style): string {
+  const attached = f.hooks.filter((h) => h.state === 'attached');
+  if (attached.length === 0) {
+    return `${st.bold('refused updates: not traced')}: ${f.refusedAll ?? 'no hook attached'}\nwhat is shown instead: the memory cgroups paying for BPF maps (failcnt / memory.events, usage against limits) and when each runs out\n`;
+  }
+  const lines = [`tracing: fexit on ${attached.length} of ${f.hooks.length} functions (${attached.map((h) => h.fn).join(', ')})`];
+  for (const h of f.hooks.filter((x) => x.state === 'refused' || x.state === 'absent')) lines.push(`  not attached: ${h.fn}: ${h.reason ?? h.state}`);
+  for (const b of f.blind) lines.push(`  cannot see: ${b}`);
+  if (f.unattributed + f.dropped + f.recursionMisses > 0) {
+    lines.push(`  not in a map's row: ${f.unattributed}; events dropped (ring full): ${f.dropped}; recursion misses: ${f.recursionMisses}`);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+/** A frame as text (80 columns where the rows allow). */
+export function frameText(f: WatchFrame, st: Style, summary = false): string {
+  const parts = [
+    tracingText(f, st),
+    `\n${st.bold(summary ? 'REFUSED MAP UPDATES (the whole run)' : 'REFUSED MAP UPDATES')}\n${failuresText(f.failures, st, summary)}`,
+  ];
+  if (f.failures.some((r) => r.seenBy === 'syscall')) parts.push(st.dim('* seen by bpf(2) only: updates of this type by BPF programs are not visible here\n'));
+  parts.push(`\n${st.bold('MEMORY CGROUPS PAYING FOR BPF MAPS')}\n${payersText(f.payers, summary)}`);
+  if (!summary && f.events.length > 0) {
+    parts.push(`\n${st.bold('LAST EVENTS')}\n${f.events.map((e) => `${e.time.toISOString().slice(11, 23)} map ${e.mapId} errno ${e.errno} cpu ${e.cpu} pid ${e.pid}`).join('\n')}\n`);
+  }
+  for (const n of f.notes) parts.push(st.dim(`note: ${n}\n`));
+  return parts.join('');
+}
+
+interface WatchCliOptions {
+  interval: number;
+  for?: number;
+  json?: boolean;
+  allHooks?: boolean;
+  trace: boolean;
+}
+
+export function watchCommand(ctx: CommandContext): Command {
+  return new Command('watch')
+    .description('the map updates the kernel refuses (fexit hooks), the cgroups paying for BPF and when each runs out (root)')
+    .addOption(new Option('-d, --interval <duration>', 'time between frames, like 2s or 500ms').argParser(durationArg('--interval', 200, 3_600_000)).default(2000, '2s'))
+    .addOption(new Option('--for <duration>', 'stop after this long and print a summary, like 30s or 5m').argParser(durationArg('--for', 1000, 86_400_000)))
+    .option('--all-hooks', 'also hook array updates (never refused for memory; every array update pays for the hook)')
+    .option('--no-trace', 'attach nothing: only the memory cgroups and the forecast')
+    .addOption(jsonOption())
+    .action(async (opts: WatchCliOptions) => {
+      const st = styleFor(ctx.io);
+      const session = await WatchSession.open({ trace: opts.trace, ...(opts.allHooks === true && { allHooks: true }) });
+      let stop: (() => void) | undefined;
+      const state = { stopped: false };
+      // Read through a call: the signal sets it while the loop awaits.
+      const isStopped = (): boolean => state.stopped;
+      const handle: Disposable = {
+        dispose: () => {
+          state.stopped = true;
+          stop?.();
+          session.close();
+          return Promise.resolve();
+        },
+      };
+      try {
+        track(handle);
+      } catch (error) {
+        session.close();
+        throw error;
+      }
+      const started = Date.now();
+      try {
+        let last: WatchFrame | undefined;
+        for (;;) {
+          const { frame } = await session.frame();
+          if (isStopped()) break;
+          last = frame;
+          const done = opts.for !== undefined && Date.now() - started >= opts.for;
+          if (done) break;
+          if (opts.json) ctx.io.stdout(`${JSON.stringify(frameJson(frame))}\n`);
+          else {
+            const stamp = st.dim(`bpfmem watch: kernel ${frame.release}, ${frame.time.toISOString().replace('T', ' ').slice(0, 19)} UTC, every ${formatDuration(opts.interval)}${opts.for === undefined ? '; Ctrl-C quits' : `; ends in ${formatDuration(Math.max(0, opts.for - (Date.now() - started)))}`}\n`);
+            ctx.io.stdout(`${ctx.io.isTTY ? CLEAR : ''}${stamp}${frameText(frame, st)}${ctx.io.isTTY ? '' : '\n'}`);
+          }
+          const wait = opts.for === undefined ? opts.interval : Math.min(opts.interval, Math.max(0, opts.for - (Date.now() - started)));
+          await new Promise<void>((resolve) => {
+            const t = setTimeout(resolve, wait);
+            stop = () => {
+              clearTimeout(t);
+              resolve();
+            };
+          });
+          if (isStopped()) break;
+        }
+        if (last && opts.for !== undefined && !isStopped()) {
+          const seconds = (Date.now() - started) / 1000;
+          if (opts.json) ctx.io.stdout(`${JSON.stringify(summaryJson(last, seconds))}\n`);
+          else ctx.io.stdout(`${ctx.io.isTTY ? CLEAR : ''}${st.bold(`bpfmem watch: summary of ${formatDuration(seconds * 1000)} on kernel ${last.release}`)}\n${frameText(last, st, true)}`);
+        }
+      } finally {
+        untrack(handle);
+        session.close();
+      }
+    });
+}

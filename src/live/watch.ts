@@ -1,0 +1,117 @@
+import { vmlinuxBtf } from '../sys/bpf/vmlinux.js';
+import { ensureMemlock } from './memlock.js';
+import { BUCKETS, bucketName, UpdateTracer, type BucketName, type FailureEvent, type HookStatus } from '../sys/trace/index.js';
+import { atLeast } from '../vocab/kernel-version.js';
+import type { KernelProfile } from '../vocab/profile.js';
+
+/**
+ * The failure tracer (src/sys/trace) in the model's words: counts per map id and errno name,
+ * kept across the recycling of slots of maps that are gone, so that totals never go down.
+ */
+
+/** Failures of one map by errno, since the watch began. */
+export interface MapFailures {
+  readonly mapId: number;
+  /** Seen by the map type's own functions (every path), by errno name. */
+  readonly byErrno: ReadonlyMap<BucketName, number>;
+  /** Seen by `bpf_map_update_value()` (bpf(2) only; 6.12+), by errno name. */
+  readonly syscallByErrno: ReadonlyMap<BucketName, number>;
+}
+
+/** One reading of the counters. */
+export interface FailureSample {
+  readonly time: Date;
+  readonly maps: readonly MapFailures[];
+  /** Failures per hook; `unslotted`: not counted per map (the slot of its id was taken). */
+  readonly hooks: readonly { fn: string; fails: number; unslotted: number; dropped: number; recursionMisses: number }[];
+  /** Individual failures read from the ring buffer since the last sample. */
+  readonly events: readonly FailureEvent[];
+}
+
+/** Options of {@link FailureWatch.open}. */
+export interface FailureWatchOptions {
+  readonly profile: KernelProfile;
+  /** Also the hooks off by default (array updates). */
+  readonly allHooks?: boolean;
+  /** Keep a ring buffer of individual failures (default true). */
+  readonly events?: boolean;
+}
+
+const add = (m: Map<BucketName, number>, k: BucketName, n: number): void => {
+  if (n > 0) m.set(k, (m.get(k) ?? 0) + n);
+};
+
+export class FailureWatch {
+  /** Totals of maps whose slots were recycled (they are gone), kept so that counters never fall. */
+  readonly #retired = new Map<number, { type: Map<BucketName, number>; sys: Map<BucketName, number> }>();
+
+  private constructor(readonly tracer: UpdateTracer) {}
+
+  /** Loads and attaches what this kernel allows; see {@link hooks} and {@link refusedAll}. */
+  static async open(o: FailureWatchOptions): Promise<FailureWatch> {
+    const btf = await vmlinuxBtf();
+    // Before 5.11 the counter maps and the ring buffer (about 400 KiB) are precharged to
+    // RLIMIT_MEMLOCK, whose default (64 KiB or 8 MiB) may not hold them.
+    await ensureMemlock();
+    // BPF_CMPXCHG is 5.12+ (kernel/bpf/verifier.c check_atomic); the tracer falls back anyway.
+    const cmpxchg = atLeast(o.profile.version, 5, 12);
+    const tracer = UpdateTracer.open({ btf, cmpxchg, pageSize: o.profile.pageSize, all: o.allHooks === true, ...(o.events === false && { eventBytes: 0 }) });
+    return new FailureWatch(tracer);
+  }
+
+  get hooks(): readonly HookStatus[] {
+    return this.tracer.hooks;
+  }
+
+  /** Why nothing is attached, when one reason covers every hook. */
+  get refusedAll(): string | undefined {
+    return this.tracer.refusedAll;
+  }
+
+  get attached(): boolean {
+    return this.tracer.attached;
+  }
+
+  /** The counters now (totals since open) and the events since the last sample. */
+  sample(): FailureSample {
+    const byId = new Map<number, { type: Map<BucketName, number>; sys: Map<BucketName, number> }>();
+    for (const [id, r] of this.#retired) byId.set(id, { type: new Map(r.type), sys: new Map(r.sys) });
+    for (const s of this.tracer.slots()) {
+      const e = byId.get(s.mapId) ?? { type: new Map<BucketName, number>(), sys: new Map<BucketName, number>() };
+      for (let b = 0; b < BUCKETS; b++) {
+        add(e.type, bucketName(b), s.type[b] ?? 0);
+        add(e.sys, bucketName(b), s.sys[b] ?? 0);
+      }
+      byId.set(s.mapId, e);
+    }
+    const maps = [...byId]
+      .filter(([, e]) => e.type.size > 0 || e.sys.size > 0)
+      .sort(([a], [b]) => a - b)
+      .map(([mapId, e]) => ({ mapId, byErrno: e.type, syscallByErrno: e.sys }));
+    return { time: new Date(), maps, hooks: this.tracer.hookCounts(), events: this.tracer.events() };
+  }
+
+  /**
+   * Frees the slots of maps no longer on the machine (`live`: the ids that are), keeping what
+   * they counted in the totals.
+   */
+  forgetGone(live: ReadonlySet<number>): void {
+    const gone = new Set<number>();
+    for (const s of this.tracer.slots()) {
+      if (live.has(s.mapId)) continue;
+      gone.add(s.mapId);
+      const r = this.#retired.get(s.mapId) ?? { type: new Map<BucketName, number>(), sys: new Map<BucketName, number>() };
+      for (let b = 0; b < BUCKETS; b++) {
+        add(r.type, bucketName(b), s.type[b] ?? 0);
+        add(r.sys, bucketName(b), s.sys[b] ?? 0);
+      }
+      this.#retired.set(s.mapId, r);
+    }
+    if (gone.size > 0) this.tracer.recycle(gone);
+  }
+
+  /** Detaches every hook and frees the maps. Idempotent. */
+  close(): void {
+    this.tracer.close();
+  }
+}

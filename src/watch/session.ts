@@ -1,0 +1,263 @@
+import { Collector } from '../live/collect.js';
+import { describeMachine } from '../live/machine.js';
+import { FailureWatch, type FailureSample } from '../live/watch.js';
+import { judge, needOf, type CgroupLevel, type Verdict } from '../explain/index.js';
+import { readCgroupChain } from '../explain/read-facts.js';
+import { buildInventory, type Inventory, type MapEntry } from '../inspect/inventory.js';
+import type { MemoryHierarchy } from '../sys/cgroup/mount.js';
+import type { HookStatus } from '../sys/trace/index.js';
+import type { BucketName } from '../sys/trace/index.js';
+import type { Holder } from '../vocab/inventory.js';
+import { blindSpots } from './coverage.js';
+import { ForecastHistory, type Forecast } from './forecast.js';
+
+/**
+ * `bpfmem watch` and the failures of `bpfmem serve`: the refused map updates the tracer counts
+ * (src/live/watch.ts), joined with the inventory (which map, its type and holders, the memory
+ * cgroup charged for it), that cgroup's counters and limits up to the root, explain's verdict on
+ * which limit stops the next element, and the forecast of when each paying cgroup runs out.
+ * Where the kernel allows no hook, the cgroup side is still read: v1 `memory.failcnt`, v2
+ * `memory.events` `max`, usage against the limits, and the forecast.
+ */
+
+/** Failures of one map with one errno. */
+export interface FailureRow {
+  readonly map: { readonly id: number; readonly name: string; readonly type: string; readonly holders: readonly Holder[] };
+  readonly errno: BucketName;
+  /** Since the watch began. */
+  readonly count: number;
+  /** Since the last frame. */
+  readonly recent: number;
+  /** `type`: seen by the map type's own functions (every path); `syscall`: by bpf_map_update_value (bpf(2) only), for types whose functions are not hooked. */
+  readonly seenBy: 'type' | 'syscall';
+  /** The cgroup charged for the map, with its counters now; undefined when unknown. */
+  readonly cgroup: { readonly path: string; readonly usage: number | undefined; readonly limit: number; readonly headroom: number | undefined } | undefined;
+  /** explain's verdict on one more page charged to that cgroup: which limit on its path stops it. */
+  readonly verdict: Verdict | undefined;
+}
+
+/** A memory cgroup paying for BPF maps. */
+export interface PayerRow {
+  readonly path: string;
+  readonly bpf: number;
+  readonly usage: number | undefined;
+  readonly limit: number;
+  readonly headroom: number | undefined;
+  /** v1 `memory.failcnt` (charges refused at its limit, every retry counted); undefined on v2. */
+  readonly failcnt: number | undefined;
+  readonly failcntRecent: number | undefined;
+  /** v2 `memory.events.local` `max` (not raised for a refused GFP_NOWAIT charge on most kernels); undefined on v1. */
+  readonly maxEvents: number | undefined;
+  readonly maxEventsRecent: number | undefined;
+  /** Their change since the watch first saw the cgroup (the summary's). */
+  readonly failcntRun: number | undefined;
+  readonly maxEventsRun: number | undefined;
+  readonly forecast: Forecast | undefined;
+}
+
+/** One look at the machine. */
+export interface WatchFrame {
+  readonly time: Date;
+  readonly release: string;
+  readonly regime: string;
+  readonly hooks: readonly HookStatus[];
+  /** Why nothing is hooked, where one reason covers all. */
+  readonly refusedAll: string | undefined;
+  /** What the hooks cannot see, one line each. */
+  readonly blind: readonly string[];
+  readonly failures: readonly FailureRow[];
+  readonly payers: readonly PayerRow[];
+  /** Failures each hook saw that are not in a map's row (its slot was taken), events dropped, recursion misses. */
+  readonly unattributed: number;
+  readonly dropped: number;
+  readonly recursionMisses: number;
+  /** The ring buffer's events of this frame, at most {@link MAX_FRAME_EVENTS}. */
+  readonly events: readonly { readonly time: Date; readonly mapId: number; readonly errno: number; readonly cpu: number; readonly pid: number }[];
+  readonly notes: readonly string[];
+}
+
+/** Events a frame carries (the rest are counted). */
+export const MAX_FRAME_EVENTS = 20;
+
+/** Options of {@link WatchSession.open}. */
+export interface WatchOptions {
+  /** Attach the failure hooks (default true). */
+  readonly trace?: boolean;
+  readonly allHooks?: boolean;
+  /** Forecast window (ms); an hour by default. */
+  readonly forecastWindowMs?: number;
+}
+
+export class WatchSession {
+  #previous = new Map<string, number>();
+  #previousCg = new Map<string, { failcnt: number | undefined; maxEvents: number | undefined }>();
+  readonly #firstCg = new Map<string, { failcnt: number | undefined; maxEvents: number | undefined }>();
+  readonly #history: ForecastHistory;
+  #bootNs: bigint | undefined;
+  #lastSample: FailureSample | undefined;
+
+  private constructor(
+    private readonly collector: Collector,
+    private readonly watch: FailureWatch | undefined,
+    private readonly hierarchy: MemoryHierarchy | undefined,
+    private readonly notAttempted: string | undefined,
+    windowMs: number,
+  ) {
+    this.#history = new ForecastHistory(windowMs);
+  }
+
+  /** Opens the collector and the tracer. Throws the collector's one-line error without root. */
+  static async open(o: WatchOptions = {}): Promise<WatchSession> {
+    const [collector, machine] = await Promise.all([Collector.open(), describeMachine()]);
+    let watch: FailureWatch | undefined;
+    let notAttempted: string | undefined = o.trace === false ? 'not asked for (--no-trace)' : undefined;
+    if (o.trace !== false) {
+      try {
+        watch = await FailureWatch.open({ profile: collector.profile, ...(o.allHooks === true && { allHooks: true }) });
+      } catch (error) {
+        // No BTF, or the counter maps refused: the cgroup side and the forecast still work.
+        notAttempted = `the hooks could not be set up: ${error instanceof Error ? error.message : String(error)}`;
+      }
+    }
+    return new WatchSession(collector, watch, machine.memory.ok ? machine.memory.hierarchy : undefined, notAttempted, o.forecastWindowMs ?? 3_600_000);
+  }
+
+  get regimeReason(): string {
+    return this.collector.regimeReason;
+  }
+
+  /** Reads everything once. */
+  async frame(): Promise<{ inventory: Inventory; frame: WatchFrame }> {
+    const input = await this.collector.collect({ pins: false });
+    const inventory = buildInventory({ ...input, progs: input.progs.filter((p) => !this.watch?.tracer.progIds.includes(p.id)) });
+    const notes = [...inventory.errors];
+    const sample = this.watch?.sample();
+    this.#lastSample = sample;
+    this.watch?.forgetGone(new Set(inventory.maps.map((m) => m.id)));
+    const byId = new Map<number, MapEntry>(inventory.maps.map((m) => [m.id, m]));
+    const chains = new Map<string, CgroupLevel[]>();
+    const chainOf = async (path: string): Promise<CgroupLevel[] | undefined> => {
+      if (!this.hierarchy) return undefined;
+      let c = chains.get(path);
+      if (!c) {
+        try {
+          c = await readCgroupChain(this.hierarchy, path);
+        } catch (error) {
+          notes.push(error instanceof Error ? error.message : String(error));
+          return undefined;
+        }
+        chains.set(path, c);
+      }
+      return c;
+    };
+    const profile = inventory.profile;
+    const need = needOf({ maps: [], progs: [], extraBytes: profile.pageSize, errno: undefined }, profile);
+    const failures: FailureRow[] = [];
+    for (const m of sample?.maps ?? []) {
+      const entry = byId.get(m.mapId);
+      const type = entry?.type ?? 'gone';
+      // A type whose own functions are hooked counts every path there; bpf_map_update_value's
+      // counts are then the same failures again (bpf(2) ones) and are shown only for types it alone sees.
+      const rows: [BucketName, number, 'type' | 'syscall'][] = [...m.byErrno].map(([e, n]) => [e, n, 'type']);
+      if (m.byErrno.size === 0) rows.push(...[...m.syscallByErrno].map(([e, n]): [BucketName, number, 'syscall'] => [e, n, 'syscall']));
+      const charged = entry?.chargedTo.kind === 'cgroup' ? entry.chargedTo.path : undefined;
+      const chain = charged === undefined ? undefined : await chainOf(charged);
+      const level = chain?.[0];
+      const verdict = chain
+        ? judge({ profile, regimeReason: this.collector.regimeReason, task: undefined, chain, unprivilegedBpfDisabled: undefined, bpfJitLimit: undefined, bpfJitEnable: undefined }, need, undefined).verdict
+        : undefined;
+      for (const [errno, count, seenBy] of rows) {
+        const key = `${m.mapId}/${errno}/${seenBy}`;
+        failures.push({
+          map: { id: m.mapId, name: entry?.name ?? '', type, holders: entry?.holders ?? [] },
+          errno,
+          count,
+          recent: count - (this.#previous.get(key) ?? 0),
+          seenBy,
+          cgroup: level && { path: level.path, usage: level.usage, limit: level.max, headroom: level.usage === undefined ? undefined : level.max - level.usage },
+          verdict,
+        });
+        this.#previous.set(key, count);
+      }
+    }
+    failures.sort((a, b) => b.recent - a.recent || b.count - a.count || a.map.id - b.map.id);
+
+    // The paying cgroups: their counters, and the forecast from their BPF bytes over time.
+    const at = Date.now();
+    this.#history.add({
+      at,
+      cgroups: inventory.cgroups.map((c) => ({ path: c.path, bpf: c.bpfOwn, usage: c.usage, max: c.max })),
+    });
+    const forecasts = new Map(this.#history.forecast().map((f) => [f.path, f]));
+    const payers: PayerRow[] = [];
+    for (const c of inventory.cgroups.filter((x) => x.bpfOwn > 0)) {
+      const level = (await chainOf(c.path))?.[0];
+      const prev = this.#previousCg.get(c.path);
+      const failcnt = level?.failcnt;
+      const maxEvents = level?.maxEvents;
+      const first = this.#firstCg.get(c.path) ?? { failcnt, maxEvents };
+      this.#firstCg.set(c.path, first);
+      const since = (now: number | undefined, then: number | undefined): number | undefined => (now === undefined || then === undefined ? undefined : now - then);
+      payers.push({
+        path: c.path,
+        bpf: c.bpfOwn,
+        usage: c.usage,
+        limit: c.max,
+        headroom: Number.isFinite(c.headroom) ? c.headroom : undefined,
+        failcnt,
+        failcntRecent: since(failcnt, prev?.failcnt),
+        maxEvents,
+        maxEventsRecent: since(maxEvents, prev?.maxEvents),
+        failcntRun: since(failcnt, first.failcnt),
+        maxEventsRun: since(maxEvents, first.maxEvents),
+        forecast: forecasts.get(c.path),
+      });
+      this.#previousCg.set(c.path, { failcnt, maxEvents });
+    }
+    payers.sort((a, b) => (a.forecast?.etaSeconds ?? Infinity) - (b.forecast?.etaSeconds ?? Infinity) || b.bpf - a.bpf);
+
+    const hooks = this.watch?.hooks ?? [];
+    const refusedAll = this.watch ? this.watch.refusedAll : this.notAttempted;
+    const bootNs = (this.#bootNs ??= BigInt(Date.now()) * 1_000_000n - process.hrtime.bigint());
+    const events = (sample?.events ?? []).slice(-MAX_FRAME_EVENTS).map((e) => ({
+      // CLOCK_MONOTONIC (bpf_ktime_get_ns) to wall time, through Node's own monotonic clock.
+      time: new Date(Number((e.ktimeNs + bootNs) / 1_000_000n)),
+      mapId: e.mapId,
+      errno: e.errno,
+      cpu: e.cpu,
+      pid: e.pid,
+    }));
+    return {
+      inventory,
+      frame: {
+        time: sample?.time ?? new Date(),
+        release: profile.release,
+        regime: profile.regime,
+        hooks,
+        refusedAll,
+        blind: this.watch?.attached ? blindSpots(hooks) : [],
+        failures,
+        payers,
+        unattributed: sample?.hooks.reduce((n, h) => n + h.unslotted, 0) ?? 0,
+        dropped: sample?.hooks.reduce((n, h) => n + h.dropped, 0) ?? 0,
+        recursionMisses: sample?.hooks.reduce((n, h) => n + h.recursionMisses, 0) ?? 0,
+        events,
+        notes,
+      },
+    };
+  }
+
+  /** The tracer's raw counts behind the last frame (both tables: the type's functions and bpf_map_update_value). */
+  get lastSample(): FailureSample | undefined {
+    return this.#lastSample;
+  }
+
+  /** Detaches the hooks, frees their maps and releases the map iterator. Idempotent. */
+  close(): void {
+    try {
+      this.watch?.close();
+    } finally {
+      this.collector.close();
+    }
+  }
+}
