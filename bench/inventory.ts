@@ -1,91 +1,265 @@
 /**
- * bench/inventory.ts: `bpfmem maps --json` against `bpftool -j map show` on the same 10,000
- * maps, in the same run, as whole commands (process start included), and the ratio.
+ * bench/inventory.ts: `bpfmem maps --json` against `bpftool -j map show` on the same maps, in the
+ * same run, as whole commands (process start included), at 1,000, 10,000 and 100,000 maps; a
+ * rescan of `bpfmem serve` against bpftool's cold time; and serve's resident memory per map, with
+ * a soak under churn.
  *
- * The maps are made by one worker of the live backend in a memory cgroup under its owned root
- * (removed at the end, on Ctrl-C too): a mix like a busy node's, mostly preallocated arrays and
- * hashes of a few layouts, with no-prealloc hashes and LPM tries whose memory follows their
- * contents (for those bpfmem reads fdinfo, as bpftool does for every map). bpfmem reports more
- * than bpftool: the cgroup each map is charged to, its estimated charge, and holders (bpftool
- * on this kernel prints no `pids`: its kallsyms lookup finds no `bpf_map_fops`).
+ * The maps are pinned in a private bpffs (bench/pinned-maps.ts: this process re-runs itself in a
+ * mount namespace of its own, so that 100,000 maps need no fd and vanish with it), made by child
+ * processes in a memory cgroup the live backend creates and removes; the first 1,000 are held
+ * open by a process, as an agent holds its maps. bpfmem reports more than bpftool: the cgroup
+ * charged, the charge, holders (bpftool on this kernel prints no `pids`: its kallsyms lookup
+ * finds no `bpf_map_fops`); neither looks for pins (`bpftool -f`, `bpfmem --pins`). Every run
+ * checks that bpfmem lists the maps bpftool lists, with the same memlock.
  *
- * Needs root, bpftool, and `npm run build` (it runs dist/bin/bpfmem.js, as users do).
- * Run: `npm run bench:inventory` (N=… to change the count, RUNS=… the repetitions).
+ * Measured:
+ * - cold: medians of RUNS runs of each, alternately, after one of each to warm the page cache;
+ *   `node -e 0` the same way at the first size (with and without NODE_EXTRA_CA_CERTS, which makes
+ *   Node parse a CA bundle at every start).
+ * - warm: `bpfmem serve --interval 1s` in a process of its own; the mean of
+ *   `bpfmem_scan_duration_seconds` over WARM scans after the first three.
+ * - memory: its `process_resident_memory_bytes` after those scans, at the first and the last
+ *   size (bytes per map beyond the base: their difference over the maps between), then every
+ *   10 s for SOAK seconds while a process makes and closes a map every 20 ms.
+ *
+ * Needs root, bpftool, unshare(1) and `npm run build` (it runs dist/bin/bpfmem.js, as users do).
+ * Run: `npm run bench:inventory` (SIZES=1000,10000,100000 RUNS=5 WARM=10 SOAK=120 to change).
  */
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
-import { must } from '../src/vocab/backend.js';
-import { LiveBackend } from '../src/live/backend.js';
 import { disposeAll } from '../src/live/cleanup.js';
-import { specFor } from './map-mix.js';
+import { inPrivateMountNamespace, makePinnedMaps, type PinnedMaps } from './pinned-maps.js';
 
-const N = Number(process.env['N'] ?? 10_000);
-const RUNS = Number(process.env['RUNS'] ?? 7);
+const SIZES = (process.env['SIZES'] ?? '1000,10000,100000').split(',').map(Number);
+const RUNS = Number(process.env['RUNS'] ?? 5);
+const WARM = Number(process.env['WARM'] ?? 10);
+const SOAK = Number(process.env['SOAK'] ?? 120);
+const HOLD = 1000;
 const BIN = fileURLToPath(new URL('../dist/bin/bpfmem.js', import.meta.url));
 const MiB = 1024 * 1024;
 
+class BenchError extends Error {}
 function fail(why: string): never {
-  console.error(`bench/inventory: ${why}`);
-  process.exit(1);
+  throw new BenchError(why);
 }
 
-/** Wall time of a command, in ms; its stdout length, to check it printed the maps. */
-function timed(cmd: string, args: string[]): { ms: number; bytes: number } {
+/** Wall time of a command, in ms, and its stdout. */
+function timed(cmd: string, args: readonly string[], env: NodeJS.ProcessEnv = process.env): { ms: number; out: string } {
   const t0 = performance.now();
-  const r = spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 512 * MiB });
+  const r = spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 1024 * MiB, env });
   const ms = performance.now() - t0;
   if (r.status !== 0) fail(`${cmd} ${args.join(' ')} exited ${String(r.status)}: ${r.stderr.trim().split('\n')[0] ?? ''}`);
-  return { ms, bytes: r.stdout.length };
+  return { ms, out: r.stdout };
 }
 
-const median = (xs: number[]): number => {
+const median = (xs: readonly number[]): number => {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.floor(s.length / 2)] ?? NaN;
 };
+const ms = (x: number): string => `${x.toFixed(0)} ms`;
+const n = (x: number): string => x.toLocaleString('en');
 
-async function main(): Promise<void> {
-  if (process.getuid?.() !== 0) fail('needs root (it creates a memory cgroup and BPF maps)');
-  if (!existsSync(BIN)) fail(`no ${BIN}: run npm run build first`);
-  try {
-    execFileSync('bpftool', ['version'], { stdio: 'ignore' });
-  } catch {
-    fail('no bpftool on PATH (apt-get install bpftool)');
-  }
-  const b = await LiveBackend.create({ prefix: 'bench_inventory' });
-  try {
-    must(await b.createCgroup('/bench', { max: 2048 * MiB, high: Number.POSITIVE_INFINITY }));
-    must(await b.startTask('loader', { cgroup: '/bench', uid: 0 }));
-    const t0 = performance.now();
-    for (let i = 0; i < N; i++) must(await b.createMap('loader', `bench${i}`, specFor(i)));
-    console.log(`made ${N} maps in ${((performance.now() - t0) / 1000).toFixed(1)} s (1 in 10 no-prealloc hash, 1 in 10 per-CPU array)`);
-
-    // Interleaved, so that both see the same machine state; the first run of each warms caches.
-    const bpfmem: number[] = [];
-    const bpftool: number[] = [];
-    let sizes = { bpfmem: 0, bpftool: 0 };
-    timed(process.execPath, [BIN, 'maps', '--json']);
-    timed('bpftool', ['-j', 'map', 'show']);
-    for (let i = 0; i < RUNS; i++) {
-      const a = timed(process.execPath, [BIN, 'maps', '--json']);
-      const t = timed('bpftool', ['-j', 'map', 'show']);
-      bpfmem.push(a.ms);
-      bpftool.push(t.ms);
-      sizes = { bpfmem: a.bytes, bpftool: t.bytes };
+/** Each command's median over `runs` rounds, the commands in turn within a round. */
+function alternate(cmds: readonly { cmd: string; args: readonly string[]; env?: NodeJS.ProcessEnv }[], runs: number): { medians: number[]; last: string[] } {
+  const times: number[][] = cmds.map(() => []);
+  const last: string[] = cmds.map(() => '');
+  for (const c of cmds) timed(c.cmd, c.args, c.env); // warm the page cache
+  for (let r = 0; r < runs; r++) {
+    for (const [i, c] of cmds.entries()) {
+      const t = timed(c.cmd, c.args, c.env);
+      times[i]?.push(t.ms);
+      last[i] = t.out;
     }
-    const ours = median(bpfmem);
-    const ref = median(bpftool);
-    const fmt = (xs: number[]): string => `median ${median(xs).toFixed(0)} ms (min ${Math.min(...xs).toFixed(0)}, max ${Math.max(...xs).toFixed(0)})`;
-    console.log(`bpftool -j map show       ${fmt(bpftool)}, ${(sizes.bpftool / 1024).toFixed(0)} KiB of JSON`);
-    console.log(`bpfmem maps --json        ${fmt(bpfmem)}, ${(sizes.bpfmem / 1024).toFixed(0)} KiB of JSON (+ charged cgroup, charge, holders)`);
-    console.log(`ratio bpfmem / bpftool    ${(ours / ref).toFixed(2)} over ${RUNS} runs each, ${N} maps (target ≤ 1.00)`);
-  } finally {
-    await b.dispose();
+  }
+  return { medians: times.map(median), last };
+}
+
+/** bpfmem's maps against bpftool's: the same ids with the same memlock (maps of others may come and go meanwhile). */
+function compare(bpfmemJson: string, bpftoolJson: string, ours: PinnedMaps): string {
+  const mine = new Map((JSON.parse(bpfmemJson) as { maps: { id: number; name: string; bytes_memlock: number }[] }).maps.map((m) => [m.id, m]));
+  const theirs = JSON.parse(bpftoolJson) as { id: number; name: string; bytes_memlock: number }[];
+  let missing = 0;
+  let differ = 0;
+  let benchMaps = 0;
+  for (const t of theirs) {
+    const m = mine.get(t.id);
+    if (t.name.startsWith('bench')) benchMaps++;
+    if (!m) missing++;
+    else if (m.bytes_memlock !== t.bytes_memlock) differ++;
+  }
+  if (benchMaps !== ours.count) fail(`bpftool lists ${benchMaps} of the ${ours.count} maps this bench made`);
+  if (missing > 0 || differ > 0) fail(`bpfmem differs from bpftool: ${missing} maps missing, ${differ} with another memlock (of ${theirs.length})`);
+  return `all ${n(theirs.length)} maps listed with bpftool's memlock`;
+}
+
+/** `bpfmem serve` in a process of its own. */
+class Serve {
+  private constructor(
+    private readonly child: ChildProcess,
+    readonly url: string,
+  ) {}
+
+  static start(): Promise<Serve> {
+    return new Promise((resolve, reject) => {
+      const child = spawn(process.execPath, [BIN, 'serve', '--port', '0', '--interval', '1s'], { stdio: ['ignore', 'ignore', 'pipe'] });
+      let err = '';
+      child.stderr.on('data', (d: Buffer) => {
+        err += d.toString();
+        const url = /serving (http:\/\/\S+)/.exec(err)?.[1];
+        if (url) resolve(new Serve(child, url));
+      });
+      child.once('exit', (code) => {
+        reject(new BenchError(`bpfmem serve exited ${String(code)}: ${err.trim()}`));
+      });
+    });
+  }
+
+  /** The samples of /metrics this bench reads. */
+  async metrics(): Promise<{ scans: number; seconds: number; rss: number }> {
+    const text = await (await fetch(`${this.url}/metrics`)).text();
+    const value = (name: string): number => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN);
+    return { scans: value('bpfmem_scan_duration_seconds_count'), seconds: value('bpfmem_scan_duration_seconds_sum'), rss: value('process_resident_memory_bytes') };
+  }
+
+  /** Waits until `count` scans have ended. */
+  async scans(count: number): Promise<{ scans: number; seconds: number; rss: number }> {
+    for (;;) {
+      const m = await this.metrics();
+      if (m.scans >= count) return m;
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+  }
+
+  stop(): Promise<void> {
+    return new Promise((resolve) => {
+      if (this.child.exitCode !== null) resolve();
+      this.child.once('exit', () => {
+        resolve();
+      });
+      this.child.kill('SIGTERM');
+    });
   }
 }
 
-process.once('SIGINT', () => {
-  void disposeAll().finally(() => process.exit(130));
-});
-await main();
+interface ColdRow {
+  readonly maps: number;
+  readonly bpftool: number;
+  readonly bpfmem: number;
+  readonly check: string;
+}
+
+async function main(): Promise<void> {
+  if (process.getuid?.() !== 0) fail('needs root (it creates a memory cgroup, a bpffs mount and BPF maps)');
+  if (!existsSync(BIN)) fail(`no ${BIN}: run npm run build first`);
+  if (spawnSync('bpftool', ['version'], { stdio: 'ignore' }).status !== 0) fail('no bpftool on PATH (apt-get install bpftool)');
+  const bpfmemCmd = { cmd: process.execPath, args: [BIN, 'maps', '--json'] };
+  const bpftoolCmd = { cmd: 'bpftool', args: ['-j', 'map', 'show'] };
+  const noCa = { ...process.env };
+  delete noCa['NODE_EXTRA_CA_CERTS'];
+  const caNote = process.env['NODE_EXTRA_CA_CERTS'] ? `NODE_EXTRA_CA_CERTS=${process.env['NODE_EXTRA_CA_CERTS']}` : 'no NODE_EXTRA_CA_CERTS';
+
+  const t0 = performance.now();
+  const maps = await makePinnedMaps(SIZES[0] ?? 1000, HOLD);
+  const cold: ColdRow[] = [];
+  const lines: string[] = [];
+  let nodeStart: { node: number; bpfmem: number; nodeNoCa: number; bpfmemNoCa: number } | undefined;
+  let warm: { maps: number; ms: number; rss: number } | undefined;
+  let base: { maps: number; rss: number } | undefined;
+  let soak: { samples: number[]; slopePerHour: number } | undefined;
+  try {
+    for (const [i, size] of SIZES.entries()) {
+      if (maps.count < size) await maps.grow(size - maps.count);
+      console.log(`${n(maps.count)} maps (${((performance.now() - t0) / 1000).toFixed(0)} s)`);
+      const runs = size >= 100_000 ? Math.min(RUNS, 3) : RUNS;
+      if (i === 0) {
+        const r = alternate(
+          [bpfmemCmd, bpftoolCmd, { cmd: process.execPath, args: ['-e', '0'] }, { ...bpfmemCmd, env: noCa }, { cmd: process.execPath, args: ['-e', '0'], env: noCa }],
+          runs,
+        );
+        const [bpfmem, bpftool, node, bpfmemNoCa, nodeNoCa] = r.medians as [number, number, number, number, number];
+        nodeStart = { node, bpfmem, nodeNoCa, bpfmemNoCa };
+        cold.push({ maps: size, bpftool, bpfmem, check: compare(r.last[0] ?? '', r.last[1] ?? '', maps) });
+      } else {
+        const r = alternate([bpfmemCmd, bpftoolCmd], runs);
+        const [bpfmem, bpftool] = r.medians as [number, number];
+        cold.push({ maps: size, bpftool, bpfmem, check: compare(r.last[0] ?? '', r.last[1] ?? '', maps) });
+      }
+      const row = cold.at(-1) as ColdRow;
+      console.log(`  cold: bpftool ${ms(row.bpftool)}, bpfmem ${ms(row.bpfmem)} (medians of ${runs}); ${row.check}`);
+      if (i === 0 || i === SIZES.length - 1) {
+        const serve = await Serve.start();
+        try {
+          const first = await serve.scans(3);
+          const after = await serve.scans(3 + WARM);
+          const perScan = ((after.seconds - first.seconds) / (after.scans - first.scans)) * 1000;
+          console.log(`  serve: rescan ${perScan.toFixed(1)} ms (mean of ${after.scans - first.scans}), RSS ${(after.rss / MiB).toFixed(1)} MiB`);
+          if (i === 0) base = { maps: size, rss: after.rss };
+          else {
+            warm = { maps: size, ms: perScan, rss: after.rss };
+            if (SOAK > 0) {
+              const churn = await maps.churn(500, 20);
+              const samples: number[] = [];
+              const s0 = performance.now();
+              while (performance.now() - s0 < SOAK * 1000) {
+                await new Promise((resolve) => setTimeout(resolve, 10_000));
+                samples.push((await serve.metrics()).rss);
+              }
+              await churn.stop();
+              // Least squares over the samples' second half (the first holds the churn's start).
+              const tail = samples.slice(Math.floor(samples.length / 2));
+              const xs = tail.map((_, k) => k * 10);
+              const mx = xs.reduce((a, b) => a + b, 0) / xs.length;
+              const my = tail.reduce((a, b) => a + b, 0) / tail.length;
+              const slope = xs.reduce((a, x, k) => a + (x - mx) * ((tail[k] ?? 0) - my), 0) / xs.reduce((a, x) => a + (x - mx) ** 2, 0);
+              soak = { samples, slopePerHour: slope * 3600 };
+              console.log(`  soak ${SOAK} s under churn (a map made and one closed every 20 ms): RSS every 10 s ${samples.map((r) => (r / MiB).toFixed(0)).join(' ')} MiB`);
+            }
+          }
+        } finally {
+          await serve.stop();
+        }
+      }
+    }
+  } finally {
+    await maps.dispose();
+  }
+
+  lines.push(`bench/inventory.ts, ${new Date().toISOString().slice(0, 10)}, ${caNote}`);
+  lines.push('| maps | bpftool -j map show | bpfmem maps --json | ratio | target |');
+  lines.push('|---|---|---|---|---|');
+  const target = (maps: number): string => (maps >= 100_000 ? '≤ 0.80' : maps >= 10_000 ? '≤ 1.00' : `≤ node + 30 ms`);
+  for (const r of cold) lines.push(`| ${n(r.maps)} | ${ms(r.bpftool)} | ${ms(r.bpfmem)} | ${(r.bpfmem / r.bpftool).toFixed(2)} | ${target(r.maps)} |`);
+  if (nodeStart) {
+    lines.push(
+      `node -e 0 ${ms(nodeStart.node)}: bpfmem at ${n(SIZES[0] ?? 0)} maps is node + ${ms(nodeStart.bpfmem - nodeStart.node)} (target ≤ 30 ms); ` +
+        `without NODE_EXTRA_CA_CERTS node ${ms(nodeStart.nodeNoCa)}, bpfmem ${ms(nodeStart.bpfmemNoCa)} (node + ${ms(nodeStart.bpfmemNoCa - nodeStart.nodeNoCa)})`,
+    );
+  }
+  const last = cold.at(-1);
+  if (warm && last) {
+    lines.push(`warm: a serve rescan at ${n(warm.maps)} maps ${warm.ms.toFixed(1)} ms = ${(warm.ms / last.bpftool).toFixed(3)} × bpftool's cold ${ms(last.bpftool)} (target ≤ 0.25)`);
+  }
+  if (warm && base) {
+    const perMap = (warm.rss - base.rss) / (warm.maps - base.maps);
+    lines.push(`memory: serve RSS ${(base.rss / MiB).toFixed(1)} MiB at ${n(base.maps)} maps, ${(warm.rss / MiB).toFixed(1)} MiB at ${n(warm.maps)}: ${perMap.toFixed(0)} bytes a map beyond the base (target ≤ 1024)`);
+  }
+  if (soak) {
+    lines.push(`soak: ${SOAK} s under churn, RSS ${(Math.min(...soak.samples) / MiB).toFixed(1)}–${(Math.max(...soak.samples) / MiB).toFixed(1)} MiB, trend ${(soak.slopePerHour / MiB).toFixed(1)} MiB an hour over its second half`);
+  }
+  console.log(`\n${lines.join('\n')}`);
+}
+
+if (inPrivateMountNamespace()) {
+  process.once('SIGINT', () => {
+    void disposeAll().finally(() => process.exit(130));
+  });
+  try {
+    await main();
+  } catch (error) {
+    await disposeAll();
+    console.error(`bench/inventory: ${error instanceof Error ? error.message : String(error)}`);
+    process.exitCode = 1;
+  }
+}

@@ -160,7 +160,7 @@ function row(name: string, r: Result): string {
 /** The bpfmem side of a run: `--serve INTERVAL_MS per-map|aggregate`. */
 async function serveChild(): Promise<void> {
   const interval = Number(process.argv[3]);
-  const server = await startServer({ port: 0, source: await liveSource(), intervalMs: interval, perMapMetrics: process.argv[4] === 'per-map' });
+  const server = await startServer({ port: 0, source: await liveSource(), intervalMs: interval, perMapMetrics: process.argv[4] === 'per-map' ? Number.MAX_SAFE_INTEGER : 0 });
   process.stdout.write(`URL ${server.url}\n`);
   process.once('SIGTERM', () => {
     void server.close().finally(() => process.exit(0));

@@ -7,7 +7,8 @@ export interface ServeRequest {
   readonly host: string;
   readonly port: number;
   readonly intervalMs: number;
-  readonly perMapMetrics: boolean;
+  /** Maps with series of their own in /metrics: the N charged most (0: none). */
+  readonly perMapMetrics: number;
   /** Attach `bpfmem watch`'s hooks to count refused map updates (`--no-watch`: false). */
   readonly watch?: boolean;
 }

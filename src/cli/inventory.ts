@@ -3,7 +3,7 @@ import { BpfmemError } from '../vocab/errors.js';
 import { Collector, type CollectOptions } from '../live/collect.js';
 import { parseBpftoolMaps, parseBpftoolProgs, readBpftoolFile } from '../inspect/bpftool.js';
 import { inferCpus, inputFromBpftool, rawMapsOf } from '../inspect/from-bpftool.js';
-import { buildInventory, type Inventory } from '../inspect/inventory.js';
+import { buildInventory, InventoryBuilder, type Inventory } from '../inspect/inventory.js';
 import { filterInventory, MAP_SORT_KEYS, PROG_SORT_KEYS, sortMaps, sortProgs, type Filter, type MapSortKey, type ProgSortKey } from '../inspect/query.js';
 import { summarize } from '../inspect/summary.js';
 import { MAP_TYPE_NAMES } from '../vocab/maptypes.js';
@@ -16,7 +16,7 @@ import { styleFor } from './io.js';
 import { jsonOption, type CommandContext } from './context.js';
 import { json } from './render/common.js';
 import { cgroupsText, cgroupsToShow, mapsText, progsText, summaryText } from './render/inventory.js';
-import { cgroupsJson, mapsJson, progsJson, summaryJson } from '../inspect/json.js';
+import { cgroupsJson, progsJson, summaryJson, writeMapsJson } from '../inspect/json.js';
 
 /**
  * `bpfmem maps`, `progs`, `cgroups`, `top` and the summary of `bpfmem` alone: this machine's
@@ -69,12 +69,16 @@ function cpusArg(value: string): number {
   return Number(value);
 }
 
-/** The inventory a listing command shows: this machine, or a dump. */
-async function listedInventory(o: DumpOptions, kind: 'maps' | 'progs'): Promise<Inventory> {
+/**
+ * The inventory a listing command shows: this machine, or a dump. Pins are looked for only when
+ * shown (`--pins`, `--wide`): opening every pinned object took 50 µs a pin here, seconds for a
+ * node with 100,000 pinned maps, where `bpftool map show` looks for none without `-f`.
+ */
+async function listedInventory(o: DumpOptions & { pins?: boolean; wide?: boolean }, kind: 'maps' | 'progs'): Promise<Inventory> {
   const { fromBpftool } = o;
   if (fromBpftool === undefined) {
     if (o.kernel !== undefined || o.cpus !== undefined) throw new BpfmemError('usage', '--kernel and --cpus describe a dump: give them with --from-bpftool FILE');
-    return (await inventoryOf({ cgroups: false })).inv;
+    return (await inventoryOf({ cgroups: false, pins: o.pins === true || o.wide === true })).inv;
   }
   return inventoryOfDump({ ...o, fromBpftool }, kind);
 }
@@ -114,6 +118,7 @@ interface ListOptions extends DumpOptions {
   type?: string;
   sort: string;
   wide?: boolean;
+  pins?: boolean;
   json?: boolean;
 }
 
@@ -131,12 +136,14 @@ export function mapsCommand(ctx: CommandContext): Command {
     .addOption(new Option('--type <type>', 'only maps of this type (bpftool\'s names: hash, percpu_array …)').argParser(typeArg(MAP_TYPE_NAMES, 'map')))
     .addOption(sortOption(MAP_SORT_KEYS))
     .option('--wide', 'also key and value sizes, max entries, flags, every holder and pinned paths')
+    .option('--pins', 'look for pinned paths in every bpffs (as bpftool -f; --wide does too); else JSON says "pinned": null')
     .addOption(jsonOption())
     .action(async (opts: ListOptions) => {
       const inv = await listedInventory(opts, 'maps');
       const shown = filterInventory(inv, filterOf(opts));
       const maps = sortMaps(shown.maps, opts.sort as MapSortKey);
-      ctx.io.stdout(opts.json ? mapsJson(inv, maps) : mapsText(inv, maps, opts.wide ?? false, styleFor(ctx.io)));
+      if (opts.json) writeMapsJson(inv, maps, ctx.io.stdout);
+      else ctx.io.stdout(mapsText(inv, maps, opts.wide ?? false, styleFor(ctx.io)));
     });
 }
 
@@ -149,6 +156,7 @@ export function progsCommand(ctx: CommandContext): Command {
     .addOption(new Option('--type <type>', 'only programs of this type (bpftool\'s names: xdp, kprobe …)').argParser(typeArg(progTypes, 'program')))
     .addOption(sortOption(PROG_SORT_KEYS))
     .option('--wide', 'also tags, every holder and pinned paths')
+    .option('--pins', 'look for pinned paths in every bpffs (as bpftool -f; --wide does too); else JSON says "pinned": null')
     .addOption(jsonOption())
     .action(async (opts: ListOptions) => {
       const inv = await listedInventory(opts, 'progs');
@@ -207,9 +215,10 @@ export function topCommand(ctx: CommandContext): Command {
     .action(async (opts: { interval: number; iterations?: number }) => {
       const st = styleFor(ctx.io);
       const c = await Collector.open();
+      const builder = new InventoryBuilder();
       try {
         for (let frame = 1; ; frame++) {
-          const inv = buildInventory(await c.collect());
+          const inv = builder.build(await c.collect());
           const text = summaryText(inv, summarize(inv, 10), { regimeReason: c.regimeReason }, st);
           const stamp = st.dim(`${new Date().toISOString().replace('T', ' ').slice(0, 19)} UTC, every ${formatDuration(opts.interval * 1000)}; Ctrl-C quits\n`);
           ctx.io.stdout(ctx.io.isTTY ? `${CLEAR}${stamp}${text}` : `${frame > 1 ? '\n' : ''}${stamp}${text}`);

@@ -39,8 +39,17 @@ interface ServeCliOptions {
   host: string;
   port: number;
   interval: number;
-  perMapMetrics?: boolean;
+  perMapMetrics?: number | true;
   watch: boolean;
+}
+
+/** Per-map series when `--per-map-metrics` gives no number: bounded whatever the number of maps. */
+const PER_MAP_DEFAULT = 100;
+const PER_MAP_MAX = 100_000;
+
+function perMapArg(value: string): number {
+  if (!/^[0-9]{1,6}$/.test(value) || Number(value) > PER_MAP_MAX) throw new BpfmemError('usage', `--per-map-metrics ${JSON.stringify(value)}: expected how many maps get series of their own, from 0 to ${PER_MAP_MAX}`);
+  return Number(value);
 }
 
 /**
@@ -53,11 +62,11 @@ export function serveCommand(ctx: CommandContext, launch: ServeLauncher | undefi
     .addOption(new Option('--host <address>', 'address to listen on (0.0.0.0 or :: for every interface)').argParser(hostArg).default('127.0.0.1'))
     .addOption(new Option('--port <port>', 'port to listen on (0: any free port)').argParser(portArg).default(9464))
     .addOption(new Option('--interval <duration>', 'time between scans of the machine, like 15s or 1m').argParser(intervalArg).default(15_000, '15s'))
-    .option('--per-map-metrics', 'also one series per map in /metrics (id, name, type, cgroup): as many series as maps')
+    .addOption(new Option('--per-map-metrics [n]', `also series per map in /metrics (id, name, type, cgroup) for the n maps charged most (default ${PER_MAP_DEFAULT})`).argParser(perMapArg))
     .option('--no-watch', 'do not hook map updates to count refused ones (bpfmem watch, docs/watch.md)')
     .action(async (opts: ServeCliOptions) => {
       if (!launch) throw new BpfmemError('system', 'serve: this build of bpfmem has no server');
-      const server = await launch({ host: opts.host, port: opts.port, intervalMs: opts.interval, perMapMetrics: opts.perMapMetrics ?? false, watch: opts.watch });
+      const server = await launch({ host: opts.host, port: opts.port, intervalMs: opts.interval, perMapMetrics: opts.perMapMetrics === true ? PER_MAP_DEFAULT : (opts.perMapMetrics ?? 0), watch: opts.watch });
       // Runs until a signal disposes it (src/bin/bpfmem.ts) or a caller does.
       await new Promise<void>((resolve, reject) => {
         const handle: Disposable = {

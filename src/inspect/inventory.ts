@@ -1,8 +1,7 @@
 import { estimateMaps } from '../estimate/maps.js';
 import { elementsFromMemlock, fdinfoMemlock, memlockDependsOnContents } from '../model/maps/memlock.js';
-import type { MapSpec } from '../vocab/map-spec.js';
 import { isMapType, type MapType } from '../vocab/maptypes.js';
-import { specOf, type Holder, type InventoryInput, type RawCgroup } from '../vocab/inventory.js';
+import { specOf, type Holder, type InventoryInput, type RawCgroup, type RawMap } from '../vocab/inventory.js';
 import type { KernelProfile } from '../vocab/profile.js';
 import { labelOf, type CgroupLabel } from './labels.js';
 import { parentOf } from '../vocab/cgroup-path.js';
@@ -80,95 +79,172 @@ export interface Inventory {
   readonly chargesUnavailable: string | undefined;
   readonly source: string | undefined;
   readonly errors: readonly string[];
+  /** Whether pins were looked for (`pins` of every entry is then what was found; else empty, unknown). */
+  readonly pinsRead: boolean;
 }
 
 
 
 
 
-/** The model's estimate of a map's charge, cached by spec and contents (fleets repeat maps). */
-class ChargeEstimator {
-  private readonly cache = new Map<string, { charge: number; uncharged: number } | undefined>();
-  constructor(private readonly profile: KernelProfile) {}
-
-  estimate(spec: MapSpec, elements: number): { charge: number; uncharged: number } | undefined {
-    const key = `${spec.type}/${spec.keySize}/${spec.valueSize}/${spec.maxEntries}/${spec.flags}/${spec.mapExtra}/${elements}`;
-    if (this.cache.has(key)) return this.cache.get(key);
-    const value = this.compute(spec, elements);
-    this.cache.set(key, value);
-    return value;
-  }
-
-  private compute(spec: MapSpec, elements: number): { charge: number; uncharged: number } | undefined {
-    const [m] = estimateMaps([{ name: 'm', spec, elements }], this.profile).maps;
-    return m?.ok ? { charge: m.charged, uncharged: m.uncharged } : undefined;
-  }
+/** What the model says of a map of one layout and contents: the same for every such map. */
+interface Derived {
+  readonly type: MapEntry['type'];
+  readonly memlock: number;
+  readonly memlockSource: MapEntry['memlockSource'];
+  readonly charge: number | undefined;
+  readonly uncharged: number | undefined;
 }
 
-function chargedToOf(input: InventoryInput, id: number, labels: Map<string, CgroupLabel>): ChargedTo {
-  if (!input.charges) return { kind: 'unknown' };
-  const kn = input.charges.get(id);
-  if (kn === undefined) return { kind: 'unknown' };
-  if (kn === null || kn === 0n) return { kind: 'nobody' };
-  const path = input.cgroupPaths?.get(kn);
-  if (path === undefined) return { kind: 'removed', id: String(kn) };
-  let label = labels.get(path);
-  if (label === undefined) labels.set(path, (label = labelOf(path)));
-  return { kind: 'cgroup', path, id: String(kn), label };
-}
+/** Entries a model cache holds before it starts over (a scan of a busy machine makes new counts). */
+const MAX_DERIVED = 65_536;
 
-/** Assembles an inventory from what was read. */
-export function buildInventory(input: InventoryInput): Inventory {
-  const estimator = new ChargeEstimator(input.profile);
-  /** Labels by cgroup path: thousands of maps share a few cgroups. */
-  const labels = new Map<string, CgroupLabel>();
-  const maps: MapEntry[] = input.maps.map((m) => {
-    const spec = specOf(m);
-    let memlock = m.memlock;
-    let memlockSource: MapEntry['memlockSource'] = 'fdinfo';
-    if (memlock === undefined && spec) {
-      memlock = fdinfoMemlock(spec, 0, input.profile);
-      memlockSource = 'model';
+/** An empty list shared by every map without holders or pins. */
+const NONE: readonly never[] = Object.freeze([]);
+const NOBODY: ChargedTo = Object.freeze({ kind: 'nobody' });
+const UNKNOWN: ChargedTo = Object.freeze({ kind: 'unknown' });
+
+/**
+ * Assembles inventories, again and again for one machine (`top`, `serve`), reusing what did not
+ * change: the model's numbers per layout and contents (fleets repeat layouts), one
+ * {@link ChargedTo} per cgroup, and a map's whole {@link MapEntry} when its {@link RawMap}, payer,
+ * holders and pins are the same objects as at the last build (src/live/collect.ts keeps them so).
+ */
+export class InventoryBuilder {
+  #derived = new Map<string, Derived | undefined>();
+  #derivedProfile: KernelProfile | undefined;
+  /** The last build's maps (in the input's order) and what they were made from. */
+  #lastRaw: readonly RawMap[] = [];
+  #lastEntries: readonly MapEntry[] = [];
+  /** Payers of the last build, by kernfs id, and labels by path. */
+  #payers = new Map<bigint, ChargedTo>();
+  #labels = new Map<string, CgroupLabel>();
+
+  /** Assembles an inventory from what was read. */
+  build(input: InventoryInput): Inventory {
+    if (this.#derivedProfile !== input.profile || this.#derived.size > MAX_DERIVED) {
+      this.#derived = new Map();
+      this.#derivedProfile = input.profile;
     }
-    const elements = spec && memlockDependsOnContents(spec.type, spec.flags) && m.memlock !== undefined ? elementsFromMemlock(spec, m.memlock, input.profile) : 0;
-    const est = spec ? estimator.estimate(spec, elements) : undefined;
-    return {
-      id: m.id,
-      name: m.name,
-      type: spec?.type ?? `unknown(${m.typeName ?? m.type})`,
-      keySize: m.keySize,
-      valueSize: m.valueSize,
-      maxEntries: m.maxEntries,
-      flags: m.flags,
-      memlock: memlock ?? 0,
-      memlockSource,
-      charge: est?.charge,
-      uncharged: est?.uncharged,
-      chargedTo: chargedToOf(input, m.id, labels),
-      holders: input.holders?.maps.get(m.id) ?? [],
-      pins: input.pins?.get(`map:${m.id}`) ?? [],
+    const payers = new Map<bigint, ChargedTo>();
+    const chargedTo = (m: RawMap): ChargedTo => {
+      if (input.chargesUnavailable !== undefined) return UNKNOWN;
+      const kn = m.cgroupId !== undefined ? m.cgroupId : input.charges ? input.charges.get(m.id) : undefined;
+      if (kn === undefined || (m.cgroupId === undefined && !input.charges)) return UNKNOWN;
+      if (kn === null || kn === 0n) return NOBODY;
+      let c = payers.get(kn);
+      if (c === undefined) {
+        const path = input.cgroupPaths?.get(kn);
+        const old = this.#payers.get(kn);
+        if (path === undefined) c = old?.kind === 'removed' ? old : { kind: 'removed', id: String(kn) };
+        else if (old?.kind === 'cgroup' && old.path === path) c = old;
+        else {
+          let label = this.#labels.get(path);
+          if (label === undefined) this.#labels.set(path, (label = labelOf(path)));
+          c = { kind: 'cgroup', path, id: String(kn), label };
+        }
+        payers.set(kn, c);
+      }
+      return c;
     };
-  });
-  const progs: ProgEntry[] = input.progs.map((p) => ({
-    id: p.id,
-    name: p.name,
-    type: p.type,
-    tag: p.tag,
-    insns: p.insns,
-    memlock: p.memlock,
-    holders: input.holders?.progs.get(p.id) ?? [],
-    pins: input.pins?.get(`prog:${p.id}`) ?? [],
-    chargedTo: { kind: 'unknown' },
-  }));
+    const holders = input.holders?.maps;
+    const pins = pinsByMap(input.pins);
+    const lastRaw = this.#lastRaw;
+    const lastEntries = this.#lastEntries;
+    const maps: MapEntry[] = new Array<MapEntry>(input.maps.length);
+    for (let i = 0, j = 0; i < input.maps.length; i++) {
+      const m = input.maps[i] as RawMap;
+      const to = chargedTo(m);
+      const held = holders?.get(m.id) ?? NONE;
+      const pinned = pins.get(m.id) ?? NONE;
+      // Maps come in id order from the machine: the last build's cursor follows.
+      while (j < lastRaw.length && (lastRaw[j] as RawMap).id < m.id) j++;
+      const old = lastRaw[j] === m ? lastEntries[j] : undefined;
+      if (old) {
+        maps[i] = old.chargedTo === to && old.holders === held && old.pins === pinned ? old : { ...old, chargedTo: to, holders: held, pins: pinned };
+        continue;
+      }
+      const d = this.#derive(m, input.profile);
+      maps[i] = {
+        id: m.id,
+        name: m.name,
+        type: d.type,
+        keySize: m.keySize,
+        valueSize: m.valueSize,
+        maxEntries: m.maxEntries,
+        flags: m.flags,
+        memlock: d.memlock,
+        memlockSource: d.memlockSource,
+        charge: d.charge,
+        uncharged: d.uncharged,
+        chargedTo: to,
+        holders: held,
+        pins: pinned,
+      };
+    }
+    this.#lastRaw = input.maps;
+    this.#lastEntries = maps;
+    this.#payers = payers;
+    const progPins = new Map<number, readonly string[]>();
+    for (const [key, paths] of input.pins ?? []) if (key.startsWith('prog:')) progPins.set(Number(key.slice(5)), paths);
+    const progs: ProgEntry[] = input.progs.map((p) => ({
+      id: p.id,
+      name: p.name,
+      type: p.type,
+      tag: p.tag,
+      insns: p.insns,
+      memlock: p.memlock,
+      holders: input.holders?.progs.get(p.id) ?? NONE,
+      pins: progPins.get(p.id) ?? NONE,
+      chargedTo: { kind: 'unknown' },
+    }));
+    return {
+      profile: input.profile,
+      maps,
+      progs,
+      cgroups: rollUp(input.cgroups ?? [], maps),
+      chargesUnavailable: input.chargesUnavailable,
+      source: input.source,
+      errors: input.errors ?? [],
+      pinsRead: input.pins !== undefined,
+    };
+  }
+
+  /** The model's numbers for a map's layout and contents, cached. */
+  #derive(m: RawMap, profile: KernelProfile): Derived {
+    const key = `${m.type}/${m.keySize}/${m.valueSize}/${m.maxEntries}/${m.flags}/${m.mapExtra}/${m.elements ?? ''}/${m.memlock ?? ''}/${m.typeName ?? ''}`;
+    let d = this.#derived.get(key);
+    if (d === undefined) this.#derived.set(key, (d = derive(m, profile)));
+    return d;
+  }
+}
+
+/** What the model says of one map (see {@link Derived}). */
+function derive(m: RawMap, profile: KernelProfile): Derived {
+  const spec = specOf(m);
+  if (!spec) return { type: `unknown(${m.typeName ?? m.type})`, memlock: m.memlock ?? 0, memlockSource: 'fdinfo', charge: undefined, uncharged: undefined };
+  const contents = memlockDependsOnContents(spec.type, spec.flags);
+  const elements = !contents ? 0 : (m.elements ?? (m.memlock !== undefined ? elementsFromMemlock(spec, m.memlock, profile) : 0));
+  const [est] = estimateMaps([{ name: 'm', spec, elements }], profile).maps;
   return {
-    profile: input.profile,
-    maps,
-    progs,
-    cgroups: rollUp(input.cgroups ?? [], maps),
-    chargesUnavailable: input.chargesUnavailable,
-    source: input.source,
-    errors: input.errors ?? [],
+    type: spec.type,
+    memlock: m.memlock ?? fdinfoMemlock(spec, elements, profile),
+    memlockSource: m.memlock !== undefined ? 'fdinfo' : 'model',
+    charge: est?.ok ? est.charged : undefined,
+    uncharged: est?.ok ? est.uncharged : undefined,
   };
+}
+
+/** Pinned paths by map id (only pinned maps are looked at, not every map). */
+function pinsByMap(pins: InventoryInput['pins']): Map<number, readonly string[]> {
+  const out = new Map<number, readonly string[]>();
+  for (const [key, paths] of pins ?? []) if (key.startsWith('map:')) out.set(Number(key.slice(4)), paths);
+  return out;
+}
+
+/** Assembles an inventory from what was read, once (see {@link InventoryBuilder}). */
+export function buildInventory(input: InventoryInput): Inventory {
+  return new InventoryBuilder().build(input);
 }
 
 const depth = (path: string): number => (path === '/' ? 0 : path.split('/').length - 1);

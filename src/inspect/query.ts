@@ -1,5 +1,6 @@
 import type { Inventory, MapEntry, ProgEntry } from './inventory.js';
 import type { Holder } from '../vocab/inventory.js';
+import { largestMaps } from './summary.js';
 
 /**
  * Filters and orders of an inventory, as `bpfmem maps`/`progs` and the JSON API take them.
@@ -78,6 +79,14 @@ export function sortMaps(maps: readonly MapEntry[], key: MapSortKey): MapEntry[]
     cgroup: (a, b) => byText(cgroupKey(a), cgroupKey(b)),
   };
   return [...maps].sort((a, b) => cmp[key](a, b) || a.id - b.id);
+}
+
+/**
+ * The first `limit` maps of {@link sortMaps}'s order. By charge (the dashboard's question) one
+ * pass keeps the largest, without sorting every map.
+ */
+export function firstMaps(maps: readonly MapEntry[], key: MapSortKey, limit: number): MapEntry[] {
+  return key === 'charge' ? largestMaps(maps, limit) : sortMaps(maps, key).slice(0, limit);
 }
 
 export function sortProgs(progs: readonly ProgEntry[], key: ProgSortKey): ProgEntry[] {

@@ -1,15 +1,16 @@
 import { BpfmemError } from '../vocab/errors.js';
-import { fdinfoMemlock, modelKnowsMemlock, NEEDS_MAP_EXTRA } from '../model/maps/memlock.js';
+import { elementsFromMemlock, fdinfoMemlock, memlockDependsOnContents, NEEDS_MAP_EXTRA } from '../model/maps/memlock.js';
 import { mapTypeById } from '../vocab/maptypes.js';
 import type { KernelProfile } from '../vocab/profile.js';
-import { hasErrno, mapGetNextId, type MapId } from '../sys/bpf/index.js';
+import { hasErrno, mapGetNextId, mapId } from '../sys/bpf/index.js';
 import type { MemoryHierarchy } from '../sys/cgroup/mount.js';
 import { readCgroupCountersIfPresent } from '../sys/cgroup/read.js';
 import { scanHolders, type Holder as SysHolder } from '../sys/iter/holders.js';
 import { describeMachine, profileOfMachine, withRunningKernelBtf } from './machine.js';
-import { isUnavailable, MapIterator, readCgroupIds } from '../sys/iter/mapiter.js';
+import { isUnavailable, MAP_RECORD, MapIterator, readCgroupIds } from '../sys/iter/mapiter.js';
+import { decodeMapRecord, type MapCharge } from '../sys/iter/mapiter-record.js';
 import { listMaps, listProgs, readMap, readMapMemlock, type MapObject } from '../sys/bpf/objects.js';
-import { scanPins } from '../sys/bpf/pins.js';
+import { PinScanner } from '../sys/bpf/pins.js';
 import { readProcCgroup } from '../sys/proc/procfs.js';
 import { specOf, type Holder, type InventoryInput, type RawCgroup, type RawMap, type RawProg } from '../vocab/inventory.js';
 
@@ -20,10 +21,18 @@ import { specOf, type Holder, type InventoryInput, type RawCgroup, type RawMap, 
  * come and go during a scan are reported as seen.
  *
  * The map list comes from the iterator when it runs: one pass that names every map with its
- * layout and payer, where bpftool opens each map and reads its fdinfo. fdinfo `memlock` is read
- * only where the model cannot compute it from the layout (maps whose memory follows their
- * contents, and types whose layout needs `map_extra`), plus one map of each other layout as a
- * check of the model: a class whose check fails is read map by map and said in `errors`.
+ * layout, its payer and, where the kernel keeps a counter bpfmem can read, how many elements it
+ * holds (src/sys/iter/mapiter-program.ts), where bpftool opens each map and reads its fdinfo.
+ * fdinfo `memlock` is read only for maps whose memory follows contents the iterator could not
+ * count (and types whose layout needs a `map_extra` the iterator did not give), plus one map of
+ * each layout as a check of the model: a layout whose check fails is read map by map from then
+ * on and said in `errors`.
+ *
+ * A {@link Collector} that scans again (`top`, `serve`) reuses what did not change: a map whose
+ * iterator record is the same bytes as at the last scan is the same {@link RawMap} object (a
+ * map's type, sizes, name and creator never change, and ids are not reused soon: the kernel
+ * allocates them cyclically, kernel/bpf/syscall.c `bpf_map_alloc_id`), and so are holder lists
+ * and pins that did not change, so that src/inspect/inventory.ts can reuse its entries in turn.
  */
 
 /** What to read besides maps and programs (all by default). */
@@ -36,6 +45,11 @@ export interface CollectOptions {
 
 /** How many notes of one kind an inventory carries before it says "and N more". */
 const MAX_NOTES = 5;
+/**
+ * Layouts of one map type checked against fdinfo before the model is trusted with the rest of
+ * that type: a machine whose maps all differ in `max_entries` would otherwise open every one.
+ */
+const CHECKS_PER_TYPE = 64;
 
 const layoutKey = (m: RawMap): string => `${m.type}/${m.keySize}/${m.valueSize}/${m.maxEntries}/${m.flags}/${m.mapExtra}`;
 
@@ -65,11 +79,44 @@ function capped(notes: readonly string[]): string[] {
   return [...notes.slice(0, MAX_NOTES), `and ${notes.length - MAX_NOTES} more like these`];
 }
 
+/** The last scan's records and the maps made of them, by position (undefined: not reusable). */
+interface LastScan {
+  readonly words: Uint32Array;
+  readonly maps: readonly (RawMap | undefined)[];
+}
+
+/** u32 words per iterator record. */
+const WORDS = MAP_RECORD.size / 4;
+
+/** Whether record `i` of `a` and record `j` of `b` are the same bytes. */
+function sameRecord(a: Uint32Array, i: number, b: Uint32Array, j: number): boolean {
+  for (let k = 0; k < WORDS; k++) if (a[i + k] !== b[j + k]) return false;
+  return true;
+}
+
+/** Whether two lists hold the same elements (by reference), in order. */
+function sameList<T>(a: readonly T[] | undefined, b: readonly T[]): boolean {
+  if (a === undefined || a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
 /**
  * A reader of this machine's BPF objects that keeps its map iterator loaded between scans
- * (`bpfmem top`, `bpfmem serve`). {@link close} releases it.
+ * (`bpfmem top`, `bpfmem serve`) and reuses what did not change. {@link close} releases it.
  */
 export class Collector {
+  /** Layout → whether fdinfo agreed with the model (checked once per process). */
+  private readonly verdicts = new Map<string, boolean>();
+  /** Layouts checked per map type. */
+  private readonly checked = new Map<number, number>();
+  /** The notes of layouts where the model and fdinfo disagreed, said at every scan. */
+  private readonly wrongLayouts: string[] = [];
+  private last: LastScan | undefined;
+  /** Holder lists and holders of the last scan, reused when unchanged. */
+  private lastHolders = { maps: new Map<number, readonly Holder[]>(), progs: new Map<number, readonly Holder[]>(), byPid: new Map<number, Holder>() };
+  private readonly pins = new PinScanner();
+
   private constructor(
     readonly profile: KernelProfile,
     /** Why the kernel charges as it does (live/machine.ts `regimeOf`). */
@@ -117,8 +164,7 @@ export class Collector {
   /** Reads the machine once. */
   async collect(options: CollectOptions = {}): Promise<InventoryInput> {
     const errors: string[] = [];
-    const maps = this.readMaps(errors);
-    const charges = maps.charges;
+    const maps = this.readMaps();
     const progs = listProgs()
       .filter((p) => p.info.id !== this.iterator?.progId) // bpfmem's own, not the machine's
       .map(
@@ -141,24 +187,26 @@ export class Collector {
           })
         : undefined,
       options.holders === false ? undefined : this.readHolders(errors),
-      options.pins === false ? undefined : scanPins().then(
-        (s) => {
-          errors.push(...capped(s.errors.map((e) => `pins: ${e}`)), ...s.cut.map((c) => `pins: ${c}`));
-          return s.pins;
-        },
-        (e: unknown) => {
-          note(errors, e);
-          return undefined;
-        },
-      ),
+      options.pins === false
+        ? undefined
+        : this.pins.scan().then(
+            (s) => {
+              errors.push(...capped(s.errors.map((e) => `pins: ${e}`)), ...s.cut.map((c) => `pins: ${c}`));
+              return s.pins;
+            },
+            (e: unknown) => {
+              note(errors, e);
+              return undefined;
+            },
+          ),
     ]);
     const cgroups = options.cgroups === false || !this.hierarchy || !cgroupPaths ? undefined : await this.readCgroups(cgroupPaths, errors);
     if (this.hierarchyMissing && options.cgroups !== false) errors.push(`memory cgroups: ${this.hierarchyMissing}`);
+    errors.push(...capped(this.wrongLayouts));
     return {
       profile: this.profile,
-      maps: maps.maps,
+      maps,
       progs,
-      ...(charges && { charges }),
       ...(this.chargesUnavailable !== undefined && { chargesUnavailable: this.chargesUnavailable }),
       ...(cgroupPaths && { cgroupPaths }),
       ...(holders && { holders }),
@@ -175,74 +223,123 @@ export class Collector {
   }
 
   /** The maps, from the iterator where it runs, else by walking ids; fdinfo where needed. */
-  private readMaps(errors: string[]): { maps: RawMap[]; charges: Map<number, bigint | null> | undefined } {
-    let listed: RawMap[];
-    let charges: Map<number, bigint | null> | undefined;
-    const needsFdinfo = (type: number, flags: number): boolean => !modelKnowsMemlock(mapTypeById(type), flags);
-    if (this.iterator) {
-      const records = this.iterator.scan();
-      charges = this.chargesUnavailable === undefined ? new Map(records.map((r) => [r.id, r.cgroupId])) : undefined;
-      listed = [];
-      for (const r of records) {
-        const raw: RawMap = {
-          id: r.id,
-          type: r.type,
-          name: r.name,
-          keySize: r.keySize,
-          valueSize: r.valueSize,
-          maxEntries: r.maxEntries,
-          flags: r.flags,
-          mapExtra: 0,
-        };
-        if (!needsFdinfo(r.type, r.flags)) {
-          listed.push(raw);
-          continue;
-        }
-        const type = mapTypeById(r.type);
-        if (type !== undefined && NEEDS_MAP_EXTRA.has(type)) {
-          const o = readMap(r.id, true); // map_extra is in the info only
-          if (o) listed.push(rawMap(o)); // else freed since the scan: it is gone
-          continue;
-        }
-        const memlock = readMapMemlock(r.id);
-        if (memlock !== null) listed.push(memlock === undefined ? raw : { ...raw, memlock });
+  private readMaps(): RawMap[] {
+    const it = this.iterator;
+    if (!it) {
+      const out: RawMap[] = [];
+      const listed = listMaps((info) => {
+        const type = mapTypeById(info.type);
+        return type === undefined || memlockDependsOnContents(type, info.mapFlags);
+      });
+      for (const o of listed) {
+        const m = this.checked1(rawMap(o));
+        if (m) out.push(m);
       }
-    } else {
-      listed = listMaps((info) => needsFdinfo(info.type, info.mapFlags)).map(rawMap);
+      return out;
     }
-    return { maps: this.checkModelMemlock(listed, errors), charges };
+    const bytes = it.scanBytes();
+    const words = new Uint32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4);
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    const n = words.length / WORDS;
+    const charged = this.chargesUnavailable === undefined;
+    const hasMapExtra = it.layout.map.mapExtra !== undefined;
+    const prev = this.last;
+    const pw = prev?.words;
+    const pn = pw ? pw.length / WORDS : 0;
+    const pmaps = prev?.maps ?? [];
+    const out: RawMap[] = [];
+    const made: (RawMap | undefined)[] = new Array<RawMap | undefined>(n);
+    for (let i = 0, j = 0; i < n; i++) {
+      const at = i * WORDS;
+      if (pw) {
+        // Both scans are in id order: advance the last scan's cursor to this id.
+        const id = words[at] ?? 0;
+        while (j < pn && (pw[j * WORDS] ?? 0) < id) j++;
+        const old = j < pn && pw[j * WORDS] === id && sameRecord(words, at, pw, j * WORDS) ? pmaps[j] : undefined;
+        if (old) {
+          out.push(old);
+          made[i] = old;
+          continue;
+        }
+      }
+      const m = this.fromRecord(decodeMapRecord(bytes, view, at * 4, charged), hasMapExtra);
+      if (!m) continue; // freed since the scan
+      out.push(m.map);
+      made[i] = m.reusable ? m.map : undefined;
+    }
+    this.last = { words, maps: made };
+    return out;
   }
 
   /**
-   * One map of each layout whose memlock the model computes is read from fdinfo; a layout where
-   * they differ is read map by map (and the difference is a note: a model bug to report).
+   * A map of the iterator, with its fdinfo `memlock` where the model cannot compute it;
+   * undefined when it was freed meanwhile. `reusable`: the same record means the same map
+   * (its memlock does not follow contents the record does not count).
    */
-  private checkModelMemlock(maps: RawMap[], errors: string[]): RawMap[] {
-    const verdict = new Map<string, boolean>();
-    const wrong: string[] = [];
-    return maps.flatMap((m): RawMap[] => {
-      if (m.memlock !== undefined) return [m];
-      const key = layoutKey(m);
-      const ok = verdict.get(key);
-      if (ok === true) return [m];
-      const o = readMap(m.id as MapId, true);
-      if (!o) return []; // freed since it was listed
-      const read = rawMap(o);
-      if (ok === undefined) {
-        const spec = specOf(read);
-        const model = spec ? fdinfoMemlock(spec, 0, this.profile) : undefined;
-        const agrees = model === read.memlock;
-        verdict.set(key, agrees);
-        if (!agrees) {
-          wrong.push(`${spec?.type ?? read.type} key ${read.keySize} value ${read.valueSize} max ${read.maxEntries}: fdinfo memlock ${read.memlock ?? '?'}, model ${model ?? '?'}`);
-          if (wrong.length <= MAX_NOTES) errors.push(`model memlock differs from fdinfo for ${wrong.at(-1) ?? ''} (fdinfo used; please report)`);
-        }
-      }
-      return [read];
-    });
+  private fromRecord(r: MapCharge, hasMapExtra: boolean): { map: RawMap; reusable: boolean } | undefined {
+    const type = mapTypeById(r.type);
+    const base: RawMap = {
+      id: r.id,
+      type: r.type,
+      name: r.name,
+      keySize: r.keySize,
+      valueSize: r.valueSize,
+      maxEntries: r.maxEntries,
+      flags: r.flags,
+      mapExtra: r.mapExtra,
+      cgroupId: r.cgroupId,
+    };
+    if (type !== undefined && NEEDS_MAP_EXTRA.has(type) && !hasMapExtra) {
+      const o = readMap(r.id, true); // map_extra is in the info only
+      return o && { map: { ...rawMap(o), cgroupId: r.cgroupId }, reusable: true };
+    }
+    const contents = type !== undefined && memlockDependsOnContents(type, r.flags);
+    if (type === undefined || (contents && r.elements === undefined)) {
+      // A type bpfmem does not model, or contents the iterator did not count: fdinfo, every scan.
+      const memlock = readMapMemlock(r.id);
+      if (memlock === null) return undefined;
+      return { map: memlock === undefined ? base : { ...base, memlock }, reusable: false };
+    }
+    const map = this.checked1(contents && r.elements !== undefined ? { ...base, elements: r.elements } : base);
+    return map && { map, reusable: this.verdicts.get(layoutKey(map)) !== false };
   }
 
-  /** Holders with their memory cgroups. */
+  /**
+   * A map whose memlock the model computes (from its layout, and its element count where its
+   * memory follows contents), checked: the first map of each layout is read from fdinfo and
+   * compared (for counted maps: that fdinfo's memlock is the model's for some count, since the
+   * count may change between the iterator and the read). A layout where they differ is read
+   * map by map from then on, and said in `errors` (a model bug to report). Undefined when the
+   * map was freed meanwhile.
+   */
+  private checked1(m: RawMap): RawMap | undefined {
+    if (m.memlock !== undefined) return m;
+    const key = layoutKey(m);
+    const verdict = this.verdicts.get(key);
+    if (verdict === true) return m;
+    if (verdict === undefined && (this.checked.get(m.type) ?? 0) >= CHECKS_PER_TYPE) return m;
+    const memlock = readMapMemlock(mapId(m.id));
+    if (memlock === null) return undefined;
+    if (memlock === undefined) return m;
+    if (verdict === undefined) {
+      const spec = specOf(m);
+      const contents = spec !== undefined && memlockDependsOnContents(spec.type, spec.flags);
+      const model = spec ? fdinfoMemlock(spec, contents ? elementsFromMemlock(spec, memlock, this.profile) : 0, this.profile) : undefined;
+      const agrees = model === memlock;
+      this.verdicts.set(key, agrees);
+      this.checked.set(m.type, (this.checked.get(m.type) ?? 0) + 1);
+      if (!agrees) {
+        const line = `model memlock differs from fdinfo for ${spec?.type ?? m.type} key ${m.keySize} value ${m.valueSize} max ${m.maxEntries}: fdinfo memlock ${memlock}, model ${model ?? '?'} (fdinfo used; please report)`;
+        this.wrongLayouts.push(line); // said in every scan's errors (collect)
+      }
+    }
+    return { ...m, memlock };
+  }
+
+  /**
+   * Holders with their memory cgroups. One {@link Holder} per process and a map's list of them
+   * are the same objects as at the last scan when nothing about them changed.
+   */
   private async readHolders(errors: string[]): Promise<InventoryInput['holders']> {
     let scan;
     try {
@@ -254,7 +351,8 @@ export class Collector {
     if (scan.fallbackReason) errors.push(`holders read from /proc: ${scan.fallbackReason}`);
     errors.push(...capped(scan.errors.map((e) => `holders: ${e}`)));
     const pids = new Set<number>();
-    for (const hs of [...scan.maps.values(), ...scan.progs.values()]) for (const h of hs) pids.add(h.pid);
+    for (const hs of scan.maps.values()) for (const h of hs) pids.add(h.pid);
+    for (const hs of scan.progs.values()) for (const h of hs) pids.add(h.pid);
     const cgroupOf = new Map<number, string>();
     await Promise.all(
       [...pids].map(async (pid) => {
@@ -262,14 +360,32 @@ export class Collector {
         if (path !== undefined) cgroupOf.set(pid, path);
       }),
     );
-    const convert = (hs: readonly SysHolder[]): Holder[] =>
-      hs.filter((h) => h.pid !== process.pid || scan.method !== 'iterator').map((h) => {
-        const cgroup = cgroupOf.get(h.pid);
-        return cgroup === undefined ? { pid: h.pid, comm: h.comm } : { pid: h.pid, comm: h.comm, cgroup };
-      });
-    const byId = <K extends number>(m: ReadonlyMap<K, readonly SysHolder[]>): Map<number, Holder[]> =>
-      new Map([...m].map(([id, hs]) => [id as number, convert(hs)]));
-    return { maps: byId(scan.maps), progs: byId(scan.progs) };
+    const last = this.lastHolders;
+    const byPid = new Map<number, Holder>();
+    const holderOf = (h: SysHolder): Holder => {
+      const known = byPid.get(h.pid);
+      if (known) return known;
+      const cgroup = cgroupOf.get(h.pid);
+      const old = last.byPid.get(h.pid);
+      const made: Holder = old && old.comm === h.comm && old.cgroup === cgroup ? old : cgroup === undefined ? { pid: h.pid, comm: h.comm } : { pid: h.pid, comm: h.comm, cgroup };
+      byPid.set(h.pid, made);
+      return made;
+    };
+    const self = scan.method === 'iterator' ? process.pid : -1;
+    const lists = <K extends number>(m: ReadonlyMap<K, readonly SysHolder[]>, before: ReadonlyMap<number, readonly Holder[]>): Map<number, readonly Holder[]> => {
+      const out = new Map<number, readonly Holder[]>();
+      for (const [id, hs] of m) {
+        const list = hs.filter((h) => h.pid !== self).map(holderOf);
+        if (list.length === 0) continue;
+        const old = before.get(id);
+        out.set(id, old && sameList(old, list) ? old : list);
+      }
+      return out;
+    };
+    const maps = lists(scan.maps, last.maps);
+    const progs = lists(scan.progs, last.progs);
+    this.lastHolders = { maps, progs, byPid };
+    return { maps, progs };
   }
 
   /** A process's memory cgroup path in this hierarchy; undefined when it exited or has none. */

@@ -6,7 +6,7 @@ import { HTTPException } from 'hono/http-exception';
 import { BpfmemError } from '../vocab/errors.js';
 import { cgroupsJson, mapsJson, progsJson, summaryJson } from '../inspect/json.js';
 import { json } from '../vocab/json.js';
-import { filterMaps, filterProgs, sortMaps, sortProgs } from '../inspect/query.js';
+import { filterMaps, filterProgs, firstMaps, sortMaps, sortProgs } from '../inspect/query.js';
 import { quote } from '../vocab/fields.js';
 import type { SimulateRegime } from '../simulate/result-json.js';
 import type { MachineDescription } from '../live/machine.js';
@@ -193,7 +193,10 @@ export function createApp(ctx: AppContext): Hono {
         if (p instanceof Response) return p;
         const q = mapQuery(c.req.queries());
         const inv = p.snapshot.inventory;
-        return jsonAnswer(c, p, isPlain(q) ? 'maps' : undefined, () => mapsJson(inv, sortMaps(filterMaps(inv.maps, q.filter), q.sort)));
+        return jsonAnswer(c, p, isPlain(q) ? 'maps' : undefined, () => {
+          const matched = filterMaps(inv.maps, q.filter);
+          return q.limit === undefined ? mapsJson(inv, sortMaps(matched, q.sort)) : mapsJson(inv, firstMaps(matched, q.sort, q.limit), matched.length);
+        });
       },
     },
     {

@@ -14,7 +14,8 @@ export interface ServeLiveOptions {
   readonly host: string;
   readonly port: number;
   readonly intervalMs: number;
-  readonly perMapMetrics: boolean;
+  /** Maps with series of their own: the N charged most (0: none). */
+  readonly perMapMetrics: number;
   /** Attach `bpfmem watch`'s hooks (default true; `--no-watch`). */
   readonly watch?: boolean;
 }

@@ -2,11 +2,14 @@ import { readdirSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Inventory, MapEntry } from '../inspect/inventory.js';
+import { largestMaps } from '../inspect/summary.js';
 import type { CgroupLabel } from '../inspect/labels.js';
 import { formatVersion } from '../vocab/kernel-version.js';
 import { VERSION } from '../vocab/bpfmem-version.js';
 import type { WatchFrame } from '../watch/index.js';
 import { renderWatchMetrics } from './watch-metrics.js';
+
+export { largestMaps } from '../inspect/summary.js';
 
 /**
  * The Prometheus metrics of `bpfmem serve` (every one is documented in docs/metrics.md).
@@ -64,8 +67,12 @@ export interface MetricsSnapshot {
 }
 
 export interface MetricsOptions {
-  /** One series per map (`id`, `name`, `type`, `cgroup`): as many series as maps. */
-  readonly perMap: boolean;
+  /**
+   * One series per map (`id`, `name`, `type`, `cgroup`) for this many maps, those the model
+   * charges most (memlock where it does not model the type), ties by id; 0: none. The number of
+   * series stays bounded whatever the number of maps.
+   */
+  readonly perMap: number;
 }
 
 /** The `workload` label: the pod, container or systemd unit a cgroup path names, else empty. */
@@ -191,7 +198,7 @@ export async function renderSnapshotMetrics(s: MetricsSnapshot, scan: ScanMetric
   }
 
   const text = (await registry.metrics()) + (await renderWatchMetrics(s.watch));
-  return options.perMap ? `${text}\n${perMapFamilies(inv.maps)}\n` : text;
+  return options.perMap > 0 ? `${text}\n${perMapFamilies(largestMaps(inv.maps, options.perMap))}\n` : text;
 }
 
 /** A label value as the exposition format writes it: `\\`, `\"` and `\n` escaped (as prom-client does). */

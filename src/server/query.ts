@@ -65,9 +65,22 @@ function filterOf(q: QueryValues, typeNames: readonly string[], what: string): F
   };
 }
 
-/** `?cgroup=&pid=&type=&sort=` of `/api/v1/maps`. Throws a `BpfmemError` on a bad value. */
-export function mapQuery(q: QueryValues): { filter: Filter; sort: MapSortKey } {
-  return { filter: filterOf(q, MAP_TYPE_NAMES, 'map'), sort: sortParam(single(q, 'sort'), MAP_SORT_KEYS) };
+/** The most rows `?limit=` may ask for. */
+const LIMIT_MAX = 1_000_000;
+
+function limitParam(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  if (!/^[0-9]{1,7}$/.test(value) || Number(value) > LIMIT_MAX) throw new BpfmemError('usage', `limit=${quote(value)}: expected how many maps to list, from 0 to ${LIMIT_MAX}`);
+  return Number(value);
+}
+
+/**
+ * `?cgroup=&pid=&type=&sort=&limit=` of `/api/v1/maps` (`limit`: only the first N in that
+ * order, and `matched` says how many there were). Throws a `BpfmemError` on a bad value.
+ */
+export function mapQuery(q: QueryValues): { filter: Filter; sort: MapSortKey; limit?: number } {
+  const limit = limitParam(single(q, 'limit'));
+  return { filter: filterOf(q, MAP_TYPE_NAMES, 'map'), sort: sortParam(single(q, 'sort'), MAP_SORT_KEYS), ...(limit !== undefined && { limit }) };
 }
 
 /** `?cgroup=&pid=&type=&sort=` of `/api/v1/progs`. Throws a `BpfmemError` on a bad value. */
@@ -76,4 +89,4 @@ export function progQuery(q: QueryValues): { filter: Filter; sort: ProgSortKey }
 }
 
 /** Whether a query asks for anything but the whole list in id order. */
-export const isPlain = (q: { filter: Filter; sort: string }): boolean => Object.keys(q.filter).length === 0 && q.sort === 'id';
+export const isPlain = (q: { filter: Filter; sort: string; limit?: number }): boolean => Object.keys(q.filter).length === 0 && q.sort === 'id' && q.limit === undefined;

@@ -41,7 +41,8 @@ export interface Published {
 
 export interface ScannerOptions {
   readonly intervalMs: number;
-  readonly perMapMetrics: boolean;
+  /** Maps with series of their own in /metrics: the N charged most (0: none). */
+  readonly perMapMetrics: number;
   readonly historySeconds: number;
 }
 

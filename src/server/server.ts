@@ -21,8 +21,8 @@ export interface ServeOptions {
   source: InventorySource;
   /** The built dashboard (vite output); `<package>/dist/web` by default. */
   webRoot?: string;
-  /** One series per map in /metrics (as many series as maps). */
-  perMapMetrics?: boolean;
+  /** One series per map in /metrics for the N maps charged most (default 0: none). */
+  perMapMetrics?: number;
   /** How far back /api/v1/history goes; 3600 by default. */
   historySeconds?: number;
 }
@@ -80,7 +80,7 @@ export async function startServerWith(options: ServeOptions, limits: ServerLimit
     throw error;
   }
   const { host, port, intervalMs, historySeconds } = checked;
-  const scanner = new Scanner(source, { intervalMs, historySeconds, perMapMetrics: options.perMapMetrics ?? false });
+  const scanner = new Scanner(source, { intervalMs, historySeconds, perMapMetrics: options.perMapMetrics ?? 0 });
   try {
     await scanner.start();
   } catch (error) {

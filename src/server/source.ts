@@ -1,5 +1,5 @@
 import { Collector } from '../live/collect.js';
-import { buildInventory, type Inventory } from '../inspect/inventory.js';
+import { buildInventory, InventoryBuilder, type Inventory } from '../inspect/inventory.js';
 import { type InventoryInput } from '../vocab/inventory.js';
 import { WatchSession, type WatchFrame } from '../watch/index.js';
 
@@ -17,11 +17,13 @@ export interface InventorySource {
  */
 export async function liveSource(): Promise<InventorySource> {
   const collector = await Collector.open();
+  // Both keep what did not change since the last scan: a rescan makes objects only for what did.
+  const builder = new InventoryBuilder();
   let closed = false;
   return {
     async read() {
       if (closed) throw new Error('the live source is closed');
-      return { inventory: buildInventory(await collector.collect()), regimeReason: collector.regimeReason };
+      return { inventory: builder.build(await collector.collect()), regimeReason: collector.regimeReason };
     },
     close() {
       closed = true;

@@ -31,6 +31,17 @@ export interface RawMap {
   readonly mapExtra: number;
   /** fdinfo `memlock` when it was read. */
   readonly memlock?: number;
+  /**
+   * The elements (devices, sockets) it holds, where they were counted (bpfmem's map iterator):
+   * what the memory of a map whose memory follows its contents is computed from.
+   */
+  readonly elements?: number;
+  /**
+   * The kernfs id of the memory cgroup it is charged to, where it was read (`0n`: none; `null`:
+   * this kernel keeps no such pointer). Inputs made by hand may give
+   * {@link InventoryInput.charges} instead.
+   */
+  readonly cgroupId?: bigint | null;
 }
 
 /** A program as the kernel lists it. */
@@ -59,9 +70,12 @@ export interface InventoryInput {
   readonly profile: KernelProfile;
   readonly maps: readonly RawMap[];
   readonly progs: readonly RawProg[];
-  /** Map id → kernfs id of the cgroup charged (0n / null: nobody); undefined where unknown. */
+  /**
+   * Map id → kernfs id of the cgroup charged (0n / null: nobody), for maps that do not carry
+   * their own `cgroupId`; undefined where unknown.
+   */
   readonly charges?: ReadonlyMap<number, bigint | null>;
-  /** Why `charges` is missing, if it is. */
+  /** Why the charges are unknown, if they are (then no map's `cgroupId` or `charges` entry is used). */
   readonly chargesUnavailable?: string;
   /** kernfs id → cgroup path (relative to the memory hierarchy's mount). */
   readonly cgroupPaths?: ReadonlyMap<bigint, string>;

@@ -49,9 +49,15 @@ export function isMapType(name: string): name is MapType {
   return Object.hasOwn(MAP_TYPES, name);
 }
 
+/** Map types by `enum bpf_map_type` value (an inventory asks once per map). */
+const BY_ID: readonly (MapType | undefined)[] = MAP_TYPE_NAMES.reduce<(MapType | undefined)[]>((a, t) => {
+  a[MAP_TYPES[t].id] = t;
+  return a;
+}, []);
+
 /** The map type of a kernel `enum bpf_map_type` value. */
 export function mapTypeById(id: number): MapType | undefined {
-  return MAP_TYPE_NAMES.find((t) => MAP_TYPES[t].id === id);
+  return Number.isInteger(id) && id >= 0 ? BY_ID[id] : undefined;
 }
 
 /** Map types whose values are per CPU (`bpf_map_value_size()` multiplies by possible CPUs). */

@@ -8,7 +8,7 @@ import { mapSpec } from '../../src/vocab/map-spec.js';
 import { MAP_TYPES } from '../../src/vocab/maptypes.js';
 import { closeFd, mapCreate, mapInfo } from '../../src/sys/bpf/index.js';
 import { readMemoryHierarchy, type MemoryHierarchy } from '../../src/sys/cgroup/mount.js';
-import { isUnavailable, MapIterator, readCgroupIds, readMapCharges, type MapCharge } from '../../src/sys/iter/mapiter.js';
+import { isUnavailable, MapIterator, readCgroupIds, readMapCharges, type MapCharge, MAP_RECORD } from '../../src/sys/iter/mapiter.js';
 import { liveEnv } from './env.js';
 
 /**
@@ -172,7 +172,7 @@ describe.skipIf(!liveEnv.ok)('the map iterator on the running kernel', () => {
     }
     const sorted = [...times].sort((x, y) => x - y);
     console.log(
-      `map iterator, ${maps.length} maps (${maps.length * 48} bytes): scan ${sorted[0]!.toFixed(1)} ms min, ${sorted[3]!.toFixed(1)} ms median, ${sorted[6]!.toFixed(1)} ms max of 7; ` +
+      `map iterator, ${maps.length} maps (${maps.length * MAP_RECORD.size} bytes): scan ${sorted[0]!.toFixed(1)} ms min, ${sorted[3]!.toFixed(1)} ms median, ${sorted[6]!.toFixed(1)} ms max of 7; ` +
         `readMapCharges (BTF parse + load + link + scan + close) ${oneShotMs.toFixed(1)} ms; readCgroupIds ${idsMs.toFixed(1)} ms; ` +
         `bpftool -j map show ${bpftoolMs === undefined ? 'unavailable' : `${bpftoolMs.toFixed(0)} ms wall`}; creating the maps took ${(createMs / 1000).toFixed(1)} s`,
     );

@@ -54,7 +54,7 @@ describe.skipIf(!liveEnv.ok)('bpfmem serve on the running kernel', () => {
     must(await b.createCgroup('/payer', { max: 256 * MiB, high: Number.POSITIVE_INFINITY }));
     must(await b.startTask('creator', { cgroup: '/payer', uid: 0 }));
     must(await b.createMap('creator', 'serve_probe', mapSpec({ type: 'hash', keySize: 4, valueSize: 64, maxEntries: 2000 })));
-    server = await startServer({ port: 0, source: await liveSource(), intervalMs: 250, perMapMetrics: true });
+    server = await startServer({ port: 0, source: await liveSource(), intervalMs: 250, perMapMetrics: 1000 });
   }, 60_000);
 
   afterAll(async () => {

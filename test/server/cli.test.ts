@@ -43,14 +43,23 @@ describe('bpfmem serve options', () => {
     const p = program(refusing(seen));
     expect(await p.run(['serve'])).toBe(1);
     expect(p.stderr()).toBe('bpfmem: stop here\n');
-    expect(seen[0]).toMatchObject({ host: '127.0.0.1', port: 9464, intervalMs: 15_000, perMapMetrics: false });
+    expect(seen[0]).toMatchObject({ host: '127.0.0.1', port: 9464, intervalMs: 15_000, perMapMetrics: 0 });
   });
 
   it('--host, --port, --interval 1m30s, --per-map-metrics', async () => {
     const seen: ServeRequest[] = [];
     const p = program(refusing(seen));
     expect(await p.run(['serve', '--host', '0.0.0.0', '--port', '0', '--interval', '1m30s', '--per-map-metrics'])).toBe(1);
-    expect(seen[0]).toMatchObject({ host: '0.0.0.0', port: 0, intervalMs: 90_000, perMapMetrics: true });
+    expect(seen[0]).toMatchObject({ host: '0.0.0.0', port: 0, intervalMs: 90_000, perMapMetrics: 100 });
+  });
+
+  it('--per-map-metrics N: series for the N maps charged most; a bad N is a usage error', async () => {
+    const seen: ServeRequest[] = [];
+    expect(await program(refusing(seen)).run(['serve', '--per-map-metrics', '25'])).toBe(1);
+    expect(seen[0]).toMatchObject({ perMapMetrics: 25 });
+    const p = program(refusing([]));
+    expect(await p.run(['serve', '--per-map-metrics', 'all'])).toBe(2);
+    expect(p.stderr()).toMatch(/--per-map-metrics "all": expected how many maps/);
   });
 
   it.each([

@@ -57,7 +57,7 @@ describe('docs/metrics.md and deploy/ against a real /metrics', () => {
   let sampleLabels: Map<string, Set<string>>;
 
   beforeAll(async () => {
-    server = await startServer({ port: 0, source: fixtureSource(fixtureInput()), perMapMetrics: true });
+    server = await startServer({ port: 0, source: fixtureSource(fixtureInput()), perMapMetrics: 1000 });
     const e = parseExposition(await (await fetch(`${server.url}/metrics`)).text());
     served = families(e);
     sampleLabels = new Map();

@@ -112,7 +112,7 @@ describe('whole requests to the app', () => {
   let app: ReturnType<typeof createApp>;
 
   beforeAll(async () => {
-    scanner = new Scanner(fixtureSource(fixtureInput()), { intervalMs: 3_600_000, perMapMetrics: true, historySeconds: 60 });
+    scanner = new Scanner(fixtureSource(fixtureInput()), { intervalMs: 3_600_000, perMapMetrics: 1000, historySeconds: 60 });
     await scanner.start();
     app = createApp({
       published: () => scanner.published,

@@ -4,7 +4,7 @@ import { Gauge, Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildInventory } from '../../src/inspect/inventory.js';
 import { fixtureSource, startServer, type RunningServer } from '../../src/server/index.js';
-import { renderSnapshotMetrics, ScanMetrics } from '../../src/server/metrics.js';
+import { largestMaps, renderSnapshotMetrics, ScanMetrics } from '../../src/server/metrics.js';
 import { VERSION } from '../../src/vocab/bpfmem-version.js';
 import { parseExposition, samplesOf, valueOf, type Exposition } from './exposition.js';
 import { CONTAINER, fixtureInput, MiB, POD, SERVICE, WEIRD } from './fixture.js';
@@ -150,20 +150,20 @@ describe('/metrics --per-map-metrics', () => {
     const memlock = new Gauge({ name: 'bpfmem_map_memlock_bytes', help: 'fdinfo memlock of one BPF map (--per-map-metrics).', labelNames, registers });
     const charged = new Gauge({ name: 'bpfmem_map_charged_bytes', help: "The model's estimate of what one BPF map's memory cgroup is charged (--per-map-metrics).", labelNames, registers });
     const uncharged = new Gauge({ name: 'bpfmem_map_uncharged_bytes', help: 'Bytes one BPF map allocated that no memory cgroup is charged for (--per-map-metrics).', labelNames, registers });
-    for (const m of inv.maps) {
+    for (const m of largestMaps(inv.maps, 1000)) {
       const labels = { id: String(m.id), name: m.name, type: m.type, cgroup: m.chargedTo.kind === 'cgroup' ? m.chargedTo.path : '' };
       memlock.set(labels, m.memlock);
       if (m.charge !== undefined) charged.set(labels, m.charge);
       if (m.uncharged !== undefined) uncharged.set(labels, m.uncharged);
     }
     const snapshot = { inventory: inv, time: new Date(0) };
-    const [without, withPerMap] = [await renderSnapshotMetrics(snapshot, new ScanMetrics(), { perMap: false }), await renderSnapshotMetrics(snapshot, new ScanMetrics(), { perMap: true })];
+    const [without, withPerMap] = [await renderSnapshotMetrics(snapshot, new ScanMetrics(), { perMap: 0 }), await renderSnapshotMetrics(snapshot, new ScanMetrics(), { perMap: 1000 })];
     expect(withPerMap).toBe(`${without}\n${await registry.metrics()}`);
     expect(withPerMap).toContain('\\"q\\"\\\\b\\nn');
   });
 
   it('one series per map with id, name, type and the cgroup charged', async () => {
-    const server = await startServer({ port: 0, source: fixtureSource(fixtureInput()), perMapMetrics: true });
+    const server = await startServer({ port: 0, source: fixtureSource(fixtureInput()), perMapMetrics: 1000 });
     try {
       const { e } = await scrape(server.url);
       expect(samplesOf(e, 'bpfmem_map_memlock_bytes')).toHaveLength(inv.maps.length);
@@ -179,9 +179,28 @@ describe('/metrics --per-map-metrics', () => {
   });
 });
 
+describe('per-map series stay bounded', () => {
+  it('are the N maps charged most (memlock for types not modelled), ties by id, whatever the number of maps', async () => {
+    const big = buildInventory(fixtureInput(500));
+    const top = largestMaps(big.maps, 10);
+    const weight = (m: (typeof big.maps)[number]): number => m.charge ?? m.memlock;
+    const sorted = [...big.maps].sort((a, b) => weight(b) - weight(a) || a.id - b.id);
+    expect(top).toEqual(sorted.slice(0, 10));
+    expect(largestMaps(big.maps, 0)).toEqual([]);
+    expect(largestMaps(big.maps, 10_000)).toEqual(sorted);
+    const server = await startServer({ port: 0, source: fixtureSource(fixtureInput(500)), perMapMetrics: 10 });
+    try {
+      const { e } = await scrape(server.url);
+      expect(samplesOf(e, 'bpfmem_map_memlock_bytes').map((s) => s.labels['id'])).toEqual(top.map((m) => String(m.id)));
+    } finally {
+      await server.close();
+    }
+  });
+});
+
 describe('large scrapes', () => {
   it('are gzip-compressed once per scan for clients that ask (Prometheus does), the same text', async () => {
-    const server = await startServer({ port: 0, source: fixtureSource(fixtureInput(500)), perMapMetrics: true });
+    const server = await startServer({ port: 0, source: fixtureSource(fixtureInput(500)), perMapMetrics: 1000 });
     try {
       const zipped = await fetch(`${server.url}/metrics`, { headers: { 'accept-encoding': 'gzip' } });
       expect(zipped.headers.get('content-encoding')).toBe('gzip');

@@ -84,7 +84,7 @@ const SUMMARY = v.object({
   warnings: v.array(WARNING),
 });
 
-const MAPS = v.object({ ...ENVELOPE, maps: v.array(MAP) });
+const MAPS = v.object({ ...ENVELOPE, matched: v.optional(count), maps: v.array(MAP) });
 const CGROUPS = v.object({ ...ENVELOPE, cgroups: v.array(CGROUP) });
 
 const POINT = v.object({

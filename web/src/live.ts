@@ -4,7 +4,7 @@ import { byId, byTag, h, replace } from './dom.js';
 import { bytes, limit, plural } from './format.js';
 import { showSummary } from './header.js';
 import { historyView } from './history.js';
-import { showMaps } from './maps-table.js';
+import { MAX_ROWS, showMaps } from './maps-table.js';
 import { buildTree, treeCgroup } from './tree.js';
 import { bandLegend, treemapView } from './treemap.js';
 
@@ -50,10 +50,12 @@ export function startLive(): void {
   }
 
   async function loadMaps(): Promise<void> {
-    const q = new URLSearchParams({ sort: 'charge' });
+    // Only the rows the table shows: 100,000 maps are 40 MB of JSON, and `matched` counts them.
+    const q = new URLSearchParams({ sort: 'charge', limit: String(MAX_ROWS) });
     if (filter !== null) q.set('cgroup', filter);
     try {
-      showMaps(mapsTable, mapsNote, (await getDocument('maps', `api/v1/maps?${q.toString()}`)).maps);
+      const doc = await getDocument('maps', `api/v1/maps?${q.toString()}`);
+      showMaps(mapsTable, mapsNote, doc.maps, doc.matched);
     } catch (error) {
       mapsNote.textContent = messageOf(error);
     }

@@ -37,8 +37,11 @@ function holdersText(holders: readonly string[], pinned: boolean): string {
   return `${holders.slice(0, 3).join(', ')}${more}`;
 }
 
-/** Fills the maps table (rows in the server's order: by charge). */
-export function showMaps(table: HTMLTableElement, note: HTMLElement, maps: readonly MapRow[]): void {
+/**
+ * Fills the maps table (rows in the server's order: by charge). `matched`: how many maps the
+ * server had when it sent only the first (`?limit=`); else all were sent.
+ */
+export function showMaps(table: HTMLTableElement, note: HTMLElement, maps: readonly MapRow[], matched = maps.length): void {
   const shown = maps.slice(0, MAX_ROWS);
   const body = h(
     'tbody',
@@ -69,5 +72,5 @@ export function showMaps(table: HTMLTableElement, note: HTMLElement, maps: reado
   );
   replace(table, head, body);
   note.textContent =
-    maps.length === 0 ? 'No maps.' : maps.length > MAX_ROWS ? `The ${MAX_ROWS} largest of ${maps.length.toLocaleString('en')} maps.` : '';
+    matched === 0 ? 'No maps.' : matched > shown.length ? `The ${shown.length} largest of ${matched.toLocaleString('en')} maps.` : '';
 }

@@ -1,8 +1,8 @@
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, renameSync, utimesSync, mkdtempSync, readFileSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { findBpfMounts, walkPins, type PinIdentity } from './pins.js';
+import { findBpfMounts, PinScanner, walkPins, type PinIdentity } from './pins.js';
 
 /** mountinfo lines as the kernel prints them (proc(5)), with two bpffs views of one filesystem. */
 const MOUNTINFO = [
@@ -54,8 +54,9 @@ function tree(files: Record<string, string>): void {
   }
 }
 
-/** Identifies a file by its content: `map:3`, `prog:4`, `gone`, `error`. */
+/** Identifies a file by its content: `map:3`, `prog:4`, `gone`, `error`; a file removed since the listing is gone. */
 function byContent(path: string): PinIdentity {
+  if (!existsSync(path)) return { kind: 'gone' };
   const text = readFileSync(path, 'utf8');
   if (text === 'gone') return { kind: 'gone' };
   if (text === 'error') return { kind: 'error', why: `${path}: EPERM` };
@@ -99,7 +100,7 @@ describe('walkPins', () => {
 
   it('skips what vanishes and records what cannot be opened', async () => {
     tree({ a: 'gone', b: 'error', c: 'map:9', d: 'map:10' });
-    // d is removed while c is being identified: readdir listed it, lstat finds nothing.
+    // d is removed while c is being identified: the listing saw it, opening it finds nothing.
     const identify = (path: string): PinIdentity => {
       if (path.endsWith('/c')) unlinkSync(join(root, 'd'));
       return byContent(path);
@@ -114,5 +115,46 @@ describe('walkPins', () => {
     const scan = await walkPins([join(root, 'file'), join(root, 'missing'), join(root, 'dir')], { identify: byContent });
     expect([...scan.pins.keys()]).toEqual(['map:2']);
     expect(scan.errors).toEqual([`${root}/file: not a directory`]);
+  });
+});
+
+describe('PinScanner', () => {
+  /** Sets a directory's times a minute back: "settled", listed well after its last change. */
+  const settle = (...dirs: string[]): void => {
+    const past = new Date(Date.now() - 60_000);
+    for (const d of dirs) utimesSync(d, past, past);
+  };
+
+  it('opens only new pins on the next walk, and walks nothing when no directory changed', async () => {
+    tree({ 'a/m1': 'map:1', 'a/m2': 'map:2', b: 'prog:3' });
+    const opened: string[] = [];
+    const scanner = new PinScanner((path) => (opened.push(path), byContent(path)));
+    settle(join(root, 'a'), root);
+    const first = await scanner.walk([root]);
+    expect(opened).toHaveLength(3);
+    const again = await scanner.walk([root]);
+    expect(again).toBe(first); // the same answer, nothing opened
+    expect(opened).toHaveLength(3);
+    tree({ 'a/m4': 'map:4' });
+    settle(join(root, 'a'));
+    const third = await scanner.walk([root]);
+    expect(opened.slice(3)).toEqual([`${root}/a/m4`]);
+    expect([...third.pins.keys()]).toEqual(['map:1', 'map:2', 'map:4', 'prog:3']);
+    // Lists of paths that did not change are the same arrays (an inventory reuses its entries).
+    expect(third.pins.get('map:1')).toBe(first.pins.get('map:1'));
+  });
+
+  it('opens a file again when its inode changed under the same name, and lists a directory changed within a second again', async () => {
+    tree({ m: 'map:1' });
+    const opened: string[] = [];
+    const scanner = new PinScanner((path) => (opened.push(path), byContent(path)));
+    await scanner.walk([root]);
+    // A new pin with the old name, another inode (made before the old one goes: bpffs never
+    // reuses an inode number soon, get_next_ino(); a disk filesystem would at once).
+    tree({ 'm.new': 'map:7' });
+    renameSync(join(root, 'm.new'), join(root, 'm'));
+    const scan = await scanner.walk([root]);
+    expect(opened).toEqual([`${root}/m`, `${root}/m`]);
+    expect([...scan.pins.keys()]).toEqual(['map:7']);
   });
 });

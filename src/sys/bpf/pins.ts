@@ -1,5 +1,5 @@
-import { readlinkSync } from 'node:fs';
-import { lstat, readdir, readFile } from 'node:fs/promises';
+import { lstatSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { BpfmemError } from '../../vocab/errors.js';
 import { SyscallError } from './error.js';
 import { mapInfo, objGet, progInfo } from './commands.js';
@@ -15,6 +15,13 @@ import { ok, type Result } from '../../vocab/result.js';
  * namespace, opened with BPF_OBJ_GET and identified by id, like bpftool's `-f` (common.c
  * `build_pinned_obj_table`, which walks the bpffs mounts of /proc/mounts with nftw). A pin keeps
  * its object alive with no process holding it; the paths say who to ask about it.
+ *
+ * A {@link PinScanner} walks again cheaply: a directory whose modification and change times are
+ * those of its last listing, listed more than a second after its last change, has the same
+ * entries (kernel/bpf/inode.c `bpf_mkobj_ops`, `simple_unlink` and `simple_rename` set both times
+ * of the directory they change), so its pins are taken as they were; a changed directory is
+ * listed again and only files with a new inode number are opened (a pin's inode is bound to its
+ * object for its whole life). Opening a pin costs four system calls; 100,000 of them are seconds.
  */
 
 /** The kind of a pinned object (kernel/bpf/inode.c `enum bpf_type`). */
@@ -55,14 +62,14 @@ export function findBpfMounts(mountinfo: string): Result<readonly MountEntry[]> 
 export interface WalkBounds {
   /** Directories below a mount point descended into (default 16; the mount point is depth 0). */
   readonly maxDepth?: number;
-  /** Directory entries looked at, over all mounts (default 100,000). */
+  /** Directory entries looked at, over all mounts (default 2,000,000). */
   readonly maxEntries?: number;
 }
 
 /** Options of {@link walkPins}. */
 export interface WalkPinsOptions extends WalkBounds {
   /** Opens and identifies one regular file (default {@link identifyPin}). */
-  readonly identify?: (path: string) => PinIdentity | Promise<PinIdentity>;
+  readonly identify?: (path: string) => PinIdentity;
 }
 
 /** What a walk found. */
@@ -78,7 +85,14 @@ export interface PinScan {
 }
 
 const DEFAULT_DEPTH = 16;
-const DEFAULT_ENTRIES = 100_000;
+const DEFAULT_ENTRIES = 2_000_000;
+/** Pins opened between two turns of the event loop (a server answers meanwhile). */
+const YIELD_EVERY = 2000;
+/**
+ * A directory listed less than this long after its last change may change again within the
+ * same timestamp tick (coarse clock): it is listed again at the next scan.
+ */
+const SETTLED_NS = 1_000_000_000n;
 
 /** `BPF_F_RDONLY` (include/uapi/linux/bpf.h): the pin is only looked at. */
 const BPF_F_RDONLY = 1 << 3;
@@ -89,11 +103,9 @@ function describe(error: unknown): string {
 }
 
 /** The id of a link fd, from `/proc/self/fdinfo/FD` (`link_id:`): bpfmem has no link info call. */
-function linkIdOf(fd: number): Promise<number | undefined> {
-  return readFile(`/proc/self/fdinfo/${fd}`, 'utf8').then((text) => {
-    const info = parseFdinfo(text);
-    return info.ok && info.value.kind === 'link' ? info.value.linkId : undefined;
-  });
+function linkIdOf(fd: number): number | undefined {
+  const info = parseFdinfo(readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8'));
+  return info.ok && info.value.kind === 'link' ? info.value.linkId : undefined;
 }
 
 /**
@@ -104,7 +116,7 @@ function linkIdOf(fd: number): Promise<number | undefined> {
  * answers for any kind of object, so a map-info call cannot tell a map from a program. The fd is
  * closed before returning.
  */
-export async function identifyPin(path: string): Promise<PinIdentity> {
+export function identifyPin(path: string): PinIdentity {
   let fd: number;
   try {
     try {
@@ -129,7 +141,7 @@ export async function identifyPin(path: string): Promise<PinIdentity> {
       case 'prog':
         return { kind, id: progInfo(fd).id };
       case 'link': {
-        const id = await linkIdOf(fd);
+        const id = linkIdOf(fd);
         return id === undefined ? { kind: 'error', why: `${path}: a link whose fdinfo has no link_id` } : { kind, id };
       }
       case 'iter':
@@ -144,92 +156,211 @@ export async function identifyPin(path: string): Promise<PinIdentity> {
   }
 }
 
-/**
- * Walks directories standing for bpffs mounts and identifies every regular file in them
- * (a pin is a regular file: kernel/bpf/inode.c `bpf_mkobj_ops` makes `S_IFREG` inodes).
- * Symbolic links are not followed, nor directories on another device (a mount below the
- * root: if it is a bpffs, it is walked as a root of its own). Entries that vanish during the
- * walk are skipped; bounds cut it and say where in `cut`. Throws for nothing on the way.
- */
-export async function walkPins(roots: readonly string[], options: WalkPinsOptions = {}): Promise<PinScan> {
-  const maxDepth = options.maxDepth ?? DEFAULT_DEPTH;
-  const maxEntries = options.maxEntries ?? DEFAULT_ENTRIES;
-  const identify = options.identify ?? identifyPin;
-  const pins = new Map<PinKey, string[]>();
-  const cut: string[] = [];
-  const errors: string[] = [];
-  // An object, so that the checker sees `walk` change it across awaits.
-  const progress = { entries: 0, stopped: false };
+/** A file of a directory as last seen: its inode and what it is (undefined until opened). */
+interface SeenFile {
+  readonly ino: number;
+  found: PinIdentity | undefined;
+}
 
-  const walk = async (dir: string, depth: number, dev: number): Promise<void> => {
-    let names: string[];
-    try {
-      names = (await readdir(dir)).sort();
-    } catch (error) {
-      if (!isGone(error)) errors.push(`${dir}: ${describe(error)}`);
-      return;
-    }
-    for (const name of names) {
-      if (progress.stopped) return;
-      if (++progress.entries > maxEntries) {
-        progress.stopped = true;
-        cut.push(`stopped after ${maxEntries} entries, at ${dir}/${name}`);
-        return;
-      }
-      const path = `${dir}/${name}`;
+/** A directory as last listed. */
+interface SeenDir {
+  readonly mtimeNs: bigint;
+  readonly ctimeNs: bigint;
+  readonly ino: bigint;
+  /** When it was listed (its clock: CLOCK_REALTIME, as its times). */
+  readonly listedNs: bigint;
+  /** Its entries in name order: files as found, directories by name. */
+  readonly files: ReadonlyMap<string, SeenFile>;
+  readonly dirs: readonly string[];
+  readonly names: readonly string[];
+}
+
+const yieldToLoop = (): Promise<void> =>
+  new Promise((resolve) => {
+    setImmediate(resolve);
+  });
+
+/**
+ * Walks bpffs directories and remembers what it found, so that the next walk opens only new
+ * pins (see the module's comment). One per reader that scans again (`serve`, `top`).
+ */
+export class PinScanner {
+  #dirs = new Map<string, SeenDir>();
+  #lists = new Map<PinKey, readonly string[]>();
+  /** The last walk, its roots and bounds: the answer again when no directory changed since. */
+  #last: { scan: PinScan; key: string } | undefined;
+
+  constructor(private readonly identify: (path: string) => PinIdentity = identifyPin) {}
+
+  /** Every pin in the bpf filesystems mounted in this mount namespace (see {@link scanPins}). */
+  async scan(options: ScanPinsOptions = {}): Promise<PinScan> {
+    return this.walk((await bpfMountPoints(options.mountinfoPath)).map((m) => m.mountPoint), options);
+  }
+
+  /**
+   * Walks directories standing for bpffs mounts and identifies every regular file in them
+   * (a pin is a regular file: kernel/bpf/inode.c `bpf_mkobj_ops` makes `S_IFREG` inodes).
+   * Symbolic links are not followed, nor directories on another device (a mount below the
+   * root: if it is a bpffs, it is walked as a root of its own). Entries that vanish during the
+   * walk are skipped; bounds cut it and say where in `cut`. Throws for nothing on the way.
+   */
+  async walk(roots: readonly string[], bounds: WalkBounds = {}): Promise<PinScan> {
+    const maxDepth = bounds.maxDepth ?? DEFAULT_DEPTH;
+    const maxEntries = bounds.maxEntries ?? DEFAULT_ENTRIES;
+    const before = this.#dirs;
+    const key = JSON.stringify([roots, maxDepth, maxEntries]);
+    // Nothing changed in any directory walked last time: nothing to walk (a directory is added
+    // or removed only in one of them, which changes its times).
+    if (this.#last?.key === key && [...before].every(([dir, d]) => settled(dir, d))) return this.#last.scan;
+    const seen = new Map<string, SeenDir>();
+    const pins = new Map<PinKey, string[]>();
+    const cut: string[] = [];
+    const errors: string[] = [];
+    const progress = { entries: 0, opened: 0, stopped: false };
+    const nowNs = (): bigint => BigInt(Date.now()) * 1_000_000n;
+
+    /** A directory's entries: as last listed when it did not change since, else listed now. */
+    const list = (dir: string): SeenDir | undefined => {
       let st;
       try {
-        st = await lstat(path);
+        st = lstatSync(dir, { bigint: true });
       } catch (error) {
-        if (!isGone(error)) errors.push(`${path}: ${describe(error)}`);
+        if (!isGone(error)) errors.push(`${dir}: ${describe(error)}`);
+        return undefined;
+      }
+      const old = before.get(dir);
+      if (old && unchanged(old, st)) return old;
+      const listedNs = nowNs();
+      let entries;
+      try {
+        entries = readdirSync(dir, { withFileTypes: true });
+      } catch (error) {
+        if (!isGone(error)) errors.push(`${dir}: ${describe(error)}`);
+        return undefined;
+      }
+      const names = entries.map((e) => e.name).sort();
+      const kinds = new Map(entries.map((e) => [e.name, e.isDirectory() ? 'dir' : e.isFile() ? 'file' : 'other']));
+      const files = new Map<string, SeenFile>();
+      const dirs: string[] = [];
+      for (const name of names) {
+        const kind = kinds.get(name);
+        if (kind === 'dir') dirs.push(name);
+        else if (kind === 'file') {
+          const path = `${dir}/${name}`;
+          let ino: number;
+          try {
+            ino = lstatSync(path).ino;
+          } catch (error) {
+            if (!isGone(error)) errors.push(`${path}: ${describe(error)}`);
+            continue;
+          }
+          const was = old?.files.get(name);
+          files.set(name, was && was.ino === ino && was.found?.kind !== 'error' ? was : { ino, found: undefined });
+        }
+      }
+      return { mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs, ino: st.ino, listedNs, files, dirs, names };
+    };
+
+    const walk = async (dir: string, depth: number, dev: bigint): Promise<void> => {
+      const d = list(dir);
+      if (!d) return;
+      seen.set(dir, d);
+      for (const name of d.names) {
+        if (progress.stopped) return;
+        if (++progress.entries > maxEntries) {
+          progress.stopped = true;
+          cut.push(`stopped after ${maxEntries} entries, at ${dir}/${name}`);
+          return;
+        }
+        const path = `${dir}/${name}`;
+        const file = d.files.get(name);
+        if (file) {
+          let found = file.found;
+          if (found === undefined) {
+            found = file.found = this.identify(path);
+            if (++progress.opened % YIELD_EVERY === 0) await yieldToLoop();
+          }
+          switch (found.kind) {
+            case 'gone':
+              break;
+            case 'error':
+              errors.push(found.why);
+              break;
+            case 'map':
+            case 'prog':
+            case 'link': {
+              const key: PinKey = `${found.kind}:${found.id}`;
+              const paths = pins.get(key);
+              if (paths === undefined) pins.set(key, [path]);
+              else paths.push(path);
+              break;
+            }
+          }
+        } else if (d.dirs.includes(name)) {
+          let st;
+          try {
+            st = lstatSync(path, { bigint: true });
+          } catch (error) {
+            if (!isGone(error)) errors.push(`${path}: ${describe(error)}`);
+            continue;
+          }
+          if (st.dev !== dev) continue;
+          if (depth + 1 > maxDepth) {
+            cut.push(`${path}: deeper than ${maxDepth} directories, not walked`);
+            continue;
+          }
+          await walk(path, depth + 1, dev);
+        }
+        // Symbolic links and anything else: not followed, not pins.
+      }
+    };
+
+    for (const root of roots) {
+      if (progress.stopped) break;
+      let st;
+      try {
+        st = lstatSync(root, { bigint: true });
+      } catch (error) {
+        if (!isGone(error)) errors.push(`${root}: ${describe(error)}`);
         continue;
       }
-      if (st.isDirectory()) {
-        if (st.dev !== dev) continue;
-        if (depth + 1 > maxDepth) {
-          cut.push(`${path}: deeper than ${maxDepth} directories, not walked`);
-          continue;
-        }
-        await walk(path, depth + 1, dev);
-      } else if (st.isFile()) {
-        const found = await identify(path);
-        switch (found.kind) {
-          case 'gone':
-            break;
-          case 'error':
-            errors.push(found.why);
-            break;
-          case 'map':
-          case 'prog':
-          case 'link': {
-            const key: PinKey = `${found.kind}:${found.id}`;
-            const paths = pins.get(key);
-            if (paths === undefined) pins.set(key, [path]);
-            else paths.push(path);
-            break;
-          }
-        }
+      if (!st.isDirectory()) {
+        errors.push(`${root}: not a directory`);
+        continue;
       }
-      // Symbolic links and anything else: not followed, not pins.
+      await walk(root.replace(/\/+$/, '') || '/', 0, st.dev);
     }
-  };
-
-  for (const root of roots) {
-    if (progress.stopped) break;
-    let st;
-    try {
-      st = await lstat(root);
-    } catch (error) {
-      if (!isGone(error)) errors.push(`${root}: ${describe(error)}`);
-      continue;
+    this.#dirs = seen;
+    // A pin's list of paths is the same array as at the last walk when it did not change.
+    const lists = new Map<PinKey, readonly string[]>();
+    for (const [key, paths] of pins) {
+      const old = this.#lists.get(key);
+      lists.set(key, old !== undefined && old.length === paths.length && old.every((p, i) => p === paths[i]) ? old : paths);
     }
-    if (!st.isDirectory()) {
-      errors.push(`${root}: not a directory`);
-      continue;
-    }
-    await walk(root.replace(/\/+$/, '') || '/', 0, st.dev);
+    this.#lists = lists;
+    const scan = { pins: lists, roots, cut, errors };
+    this.#last = { scan, key };
+    return scan;
   }
-  return { pins, roots, cut, errors };
+}
+
+/** Whether a directory's times say it is as it was listed, and was listed a while after it last changed. */
+function unchanged(d: SeenDir, st: { readonly ino: bigint; readonly mtimeNs: bigint; readonly ctimeNs: bigint }): boolean {
+  return d.ino === st.ino && d.mtimeNs === st.mtimeNs && d.ctimeNs === st.ctimeNs && d.listedNs - st.mtimeNs > SETTLED_NS;
+}
+
+/** {@link unchanged} for a directory by path (false when it is gone). */
+function settled(dir: string, d: SeenDir): boolean {
+  try {
+    return unchanged(d, lstatSync(dir, { bigint: true }));
+  } catch {
+    return false;
+  }
+}
+
+/** One walk with nothing remembered (see {@link PinScanner.walk}). */
+export function walkPins(roots: readonly string[], options: WalkPinsOptions = {}): Promise<PinScan> {
+  return new PinScanner(options.identify).walk(roots, options);
 }
 
 /** Options of {@link scanPins}. */
@@ -238,23 +369,24 @@ export interface ScanPinsOptions extends WalkPinsOptions {
   readonly mountinfoPath?: string;
 }
 
+/** The bpffs mounts of this mount namespace. */
+async function bpfMountPoints(mountinfoPath = '/proc/self/mountinfo'): Promise<readonly MountEntry[]> {
+  let text: string;
+  try {
+    text = await readFile(mountinfoPath, 'utf8');
+  } catch (error) {
+    throw new BpfmemError('system', `reading ${mountinfoPath}: ${describe(error)}`, { cause: error });
+  }
+  const mounts = findBpfMounts(text);
+  if (!mounts.ok) throw new BpfmemError('system', `${mountinfoPath}: ${mounts.error}`);
+  return mounts.value;
+}
+
 /**
  * Every pinned map, program and link in the bpf filesystems mounted in this mount namespace,
  * by `kind:id`. Throws a `BpfmemError` (`system`) only when mountinfo cannot be read or parsed;
  * everything found on the way is in the result's `cut` and `errors`.
  */
 export async function scanPins(options: ScanPinsOptions = {}): Promise<PinScan> {
-  const path = options.mountinfoPath ?? '/proc/self/mountinfo';
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (error) {
-    throw new BpfmemError('system', `reading ${path}: ${describe(error)}`, { cause: error });
-  }
-  const mounts = findBpfMounts(text);
-  if (!mounts.ok) throw new BpfmemError('system', `${path}: ${mounts.error}`);
-  return walkPins(
-    mounts.value.map((m) => m.mountPoint),
-    options,
-  );
+  return new PinScanner(options.identify).scan(options);
 }

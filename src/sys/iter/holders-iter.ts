@@ -2,7 +2,7 @@ import type { Btf } from '../../btf/index.js';
 import { readSync } from 'node:fs';
 import { assemble, type ProgramItem } from '../../asm/index.js';
 import { BpfmemError } from '../../vocab/errors.js';
-import { vmlinuxBtf } from '../bpf/vmlinux.js';
+import { iterLayouts } from './layout-cache.js';
 import { iterCreate, linkCreate, mapCreate, progInfo, progLoad } from '../bpf/commands.js';
 import { closeFd } from '../bpf/syscall.js';
 import type { ProgId } from '../bpf/types.js';
@@ -132,7 +132,7 @@ async function fromKallsyms(path: string | undefined): Promise<BpfFops | string>
  * `bpf_map_fops` at all. kallsyms is the fallback, or first when a `kallsymsPath` is given.
  */
 async function setUp(options: HolderIterOptions): Promise<HolderIterSetup> {
-  const layout = readTaskFileLayout(options.btf ?? (await vmlinuxBtf()));
+  const layout = options.btf !== undefined ? readTaskFileLayout(options.btf) : await cachedLayout();
   if (options.kallsymsPath !== undefined) {
     const fops = await fromKallsyms(options.kallsymsPath);
     if (typeof fops !== 'string') return { layout, fops, fopsSource: 'kallsyms' };
@@ -145,6 +145,13 @@ async function setUp(options: HolderIterOptions): Promise<HolderIterSetup> {
     if (typeof fops === 'string') throw error;
     return { layout, fops, fopsSource: 'kallsyms' };
   }
+}
+
+/** The running kernel's layout, cached by its BTF's identity (layout-cache.ts). */
+async function cachedLayout(): Promise<TaskFileLayout> {
+  const layouts = await iterLayouts();
+  if (!layouts.taskFile.ok) throw new BpfmemError('system', layouts.taskFile.error);
+  return layouts.taskFile.value;
 }
 
 let cached: Promise<HolderIterSetup> | undefined;

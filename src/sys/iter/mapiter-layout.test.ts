@@ -81,6 +81,7 @@ const BASE = {
     flags: { offset: 48, size: 4 },
     name: 100,
   },
+  counts: { fields: [] },
 };
 
 describe('readMapIterLayout', () => {

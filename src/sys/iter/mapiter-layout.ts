@@ -1,4 +1,5 @@
 import type { Btf, BtfResult } from '../../btf/index.js';
+import { MAP_TYPES, type MapType } from '../../vocab/maptypes.js';
 import { BPF_OBJ_NAME_LEN } from '../bpf/types.js';
 
 /**
@@ -36,6 +37,35 @@ export interface NoChargeChain {
   readonly reason: string;
 }
 
+/**
+ * A counter of what a map holds, in the struct the map is embedded in (`container_of(map, …)`),
+ * read with `bpf_probe_read_kernel` (the verifier lets a program load only inside
+ * `struct bpf_map` itself): what the type's `map_mem_usage()` multiplies (docs/kernel-facts.md
+ * §1.3).
+ */
+export interface CountField {
+  /** `enum bpf_map_type` values whose maps are embedded in that struct. */
+  readonly mapTypes: readonly number[];
+  /** Offset of the counter from the `struct bpf_map *` (counter offset minus the map's). */
+  readonly offset: number;
+  readonly size: 4 | 8;
+  /** `lpm_trie.n_entries`, for messages. */
+  readonly what: string;
+}
+
+/** Where the iterator reads how many elements a map holds, so that no map is opened for its fdinfo. */
+export interface ElementCounts {
+  /**
+   * BTF id of the kfunc `bpf_map_sum_elem_count` (kernel/bpf/map_iter.c, 6.6+): the sum of a
+   * map's per-CPU `elem_count`, which kernel/bpf/hashtab.c `inc_elem_count`/`dec_elem_count` keep
+   * in step with `htab->count` (or `pcount`) for a no-prealloc hash, the count
+   * `htab_map_mem_usage()` multiplies. Absent on older kernels.
+   */
+  readonly sumElemCount?: number;
+  /** Other types' counters. */
+  readonly fields: readonly CountField[];
+}
+
 /** Everything the iterator program is built from. */
 export interface MapIterLayout {
   /** BTF id of the function `bpf_iter_bpf_map` (`attach_btf_id`; kernel/bpf/map_iter.c, `DEFINE_BPF_ITER_FUNC(bpf_map, …)`). */
@@ -55,8 +85,11 @@ export interface MapIterLayout {
     readonly flags: ScalarField;
     /** `char name[BPF_OBJ_NAME_LEN]`. */
     readonly name: number;
+    /** `u64 map_extra` (5.16+): a bloom filter's hash count, an arena's address. */
+    readonly mapExtra?: number;
   };
   readonly charge: ChargeChain | NoChargeChain;
+  readonly counts: ElementCounts;
 }
 
 const ok = <T>(value: T): BtfResult<T> => ({ ok: true, value });
@@ -140,6 +173,44 @@ export function chargeChain(btf: Btf): BtfResult<ChargeChain | NoChargeChain> {
   return ok({ via: 'memcg', hops: [first.value, ...rest.value.hops], id: rest.value.id });
 }
 
+/** Hash types that may be made without preallocation: their elements come from the kfunc. */
+export const COUNTED_HASH_TYPES: readonly number[] = (['hash', 'percpu_hash', 'hash_of_maps'] as const).map((t) => MAP_TYPES[t].id);
+
+/**
+ * The counters of the other types whose memory follows their contents, by container struct:
+ * kernel/bpf/lpm_trie.c `trie_mem_usage` (`n_entries`), kernel/bpf/devmap.c `dev_map_mem_usage`
+ * (`items`), net/core/sock_map.c `sock_hash_mem_usage` (`count`), net/xdp/xskmap.c
+ * `xsk_map_mem_usage` (`count`).
+ */
+const COUNTERS: readonly { readonly types: readonly MapType[]; readonly struct: string; readonly member: string }[] = [
+  { types: ['lpm_trie'], struct: 'lpm_trie', member: 'n_entries' },
+  { types: ['devmap', 'devmap_hash'], struct: 'bpf_dtab', member: 'items' },
+  { types: ['sockhash'], struct: 'bpf_shtab', member: 'count' },
+  { types: ['xskmap'], struct: 'xsk_map', member: 'count' },
+];
+
+/** A counter: an integer member, or an `atomic_t`/`atomic64_t` (its `counter`). */
+function counter(btf: Btf, struct: string, member: string): BtfResult<ScalarField> {
+  const direct = scalar(btf, struct, member);
+  return direct.ok ? direct : scalar(btf, struct, `${member}.counter`);
+}
+
+/**
+ * Where this kernel keeps the element counts bpfmem can read. Each is optional: a kernel without
+ * the kfunc or a struct (a type built as a module, or absent) leaves those maps to fdinfo.
+ */
+export function elementCounts(btf: Btf): ElementCounts {
+  const fn = btf.findByName('bpf_map_sum_elem_count', 'func');
+  const fields: CountField[] = [];
+  for (const c of COUNTERS) {
+    const map = offset(btf, c.struct, 'map');
+    const count = counter(btf, c.struct, c.member);
+    if (!map.ok || !count.ok || (count.value.size !== 4 && count.value.size !== 8)) continue;
+    fields.push({ mapTypes: c.types.map((t) => MAP_TYPES[t].id), offset: count.value.offset - map.value.offset, size: count.value.size, what: `${c.struct}.${c.member}` });
+  }
+  return { ...(fn !== undefined && btf.memberOffset('bpf_map', 'elem_count').ok && { sumElemCount: fn.id }), fields };
+}
+
 /**
  * The layout of the map iterator on the kernel described by `btf`, or what is missing (a kernel
  * before 5.8 has no `bpf_iter_bpf_map`; a field renamed since is named in the error).
@@ -165,12 +236,14 @@ export function readMapIterLayout(btf: Btf): BtfResult<MapIterLayout> {
   if (!nameSize.ok || nameSize.value !== BPF_OBJ_NAME_LEN) return fail(`bpf_map.name is not char[${BPF_OBJ_NAME_LEN}]`);
   const charge = chargeChain(btf);
   if (!charge.ok) return charge;
+  const mapExtra = scalar(btf, 'bpf_map', 'map_extra');
   return ok({
     attachBtfId: fn.id,
     ctxMeta: ctxMeta.value,
     ctxMap: ctxMap.value,
     metaSeq: metaSeq.value,
-    map: { ...fields, name: name.value.offset },
+    map: { ...fields, name: name.value.offset, ...(mapExtra.ok && mapExtra.value.size === 8 && { mapExtra: mapExtra.value.offset }) },
     charge: charge.value,
+    counts: elementCounts(btf),
   });
 }

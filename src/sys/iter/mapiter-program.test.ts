@@ -27,6 +27,14 @@ const OBJCG: MapIterLayout = {
     name: 136,
   },
   charge: { via: 'objcg', hops: [128, 16, 0, 256], id: { offset: 96, size: 8 } },
+  counts: { fields: [] },
+};
+const KFUNC_ID = 64522;
+/** The 6.18 layout with map_extra and the element counters (kernfs-facts: bpf_map.map_extra 80). */
+const COUNTED: MapIterLayout = {
+  ...OBJCG,
+  map: { ...OBJCG.map, mapExtra: 80 },
+  counts: { sumElemCount: KFUNC_ID, fields: [{ mapTypes: [11], offset: 384, size: 8, what: 'lpm_trie.n_entries' }, { mapTypes: [14, 25], offset: 332, size: 4, what: 'bpf_dtab.items' }] },
 };
 /** A 5.15-like layout: `bpf_map.memcg`, a css not at the start of mem_cgroup. */
 const MEMCG: MapIterLayout = { ...OBJCG, charge: { via: 'memcg', hops: [120, 72, 300], id: { offset: 80, size: 8 } } };
@@ -38,6 +46,8 @@ const AT = { ctx: 0x1000, meta: 0x2000, seq: 0x2800, map: 0x3000, first: 0x4000,
 /** A flat little-endian memory with a NULL page that faults. */
 class Memory {
   readonly bytes = new Uint8Array(AT.stackTop);
+  /** What bpf_map_sum_elem_count answers. */
+  elemCount = 0n;
   readonly view = new DataView(this.bytes.buffer);
   check(addr: bigint, size: number): number {
     const a = Number(addr);
@@ -89,6 +99,26 @@ function run(insns: readonly Insn[], mem: Memory): Uint8Array {
     else if (op.class === 'alu64' && op.op === 'add' && op.source === 'k') regs[dst] = BigInt.asUintN(64, regs[dst]! + BigInt(imm));
     else if (op.class === 'jmp' && op.op === 'jeq' && op.source === 'k') {
       if (regs[dst] === BigInt.asUintN(64, BigInt(imm))) pc += off;
+    } else if (op.class === 'jmp' && op.op === 'jset' && op.source === 'k') {
+      if ((regs[dst]! & BigInt.asUintN(64, BigInt(imm))) !== 0n) pc += off;
+    } else if (op.class === 'jmp' && op.op === 'ja') {
+      pc += off;
+    } else if (op.class === 'jmp' && op.op === 'call' && src === 2) {
+      // A kfunc: only bpf_map_sum_elem_count(map), by the id the layout gave.
+      if (imm !== KFUNC_ID) throw new Error(`kfunc ${imm}`);
+      if (regs[1] !== BigInt(AT.map)) throw new Error('bpf_map_sum_elem_count of something that is not the map');
+      regs[0] = mem.elemCount;
+      for (const r of [1, 2, 3, 4, 5]) regs[r] = 0xdeadn; // clobbered
+    } else if (op.class === 'jmp' && op.op === 'call' && imm === HELPERS.probe_read_kernel) {
+      const [dstAddr, size, srcAddr] = [regs[1], Number(regs[2]), regs[3]] as [bigint, number, bigint];
+      try {
+        mem.store(dstAddr, size, mem.load(srcAddr, size));
+        regs[0] = 0n;
+      } catch {
+        for (let i = 0; i < size; i++) mem.store(dstAddr + BigInt(i), 1, 0n);
+        regs[0] = BigInt.asUintN(64, -14n); // -EFAULT, the destination zeroed
+      }
+      for (const r of [1, 2, 3, 4, 5]) regs[r] = 0xdeadn;
     } else if (op.class === 'jmp' && op.op === 'call') {
       if (imm !== HELPERS.seq_write) throw new Error(`helper ${imm}`);
       if (regs[1] !== BigInt(AT.seq)) throw new Error('seq_write to something that is not the seq_file');
@@ -139,8 +169,42 @@ describe('buildMapIterProgram', () => {
     const out = run(insnsOf(OBJCG), world(OBJCG, CHAIN, KN_ID));
     expect(parseMapRecords(out)).toEqual({
       ok: true,
-      value: [{ id: 4242, type: 1, keySize: 8, valueSize: 64, maxEntries: 10000, flags: 0x401, name: 'conntrack_v4', cgroupId: KN_ID }],
+      value: [{ id: 4242, type: 1, keySize: 8, valueSize: 64, maxEntries: 10000, flags: 0x401, name: 'conntrack_v4', cgroupId: KN_ID, mapExtra: 0, elements: undefined }],
     });
+  });
+
+  it('counts a no-prealloc hash\'s elements with bpf_map_sum_elem_count, and reads map_extra', () => {
+    const mem = world(COUNTED, CHAIN, KN_ID);
+    mem.elemCount = 777n;
+    mem.store(BigInt(AT.map + 80), 8, 3n);
+    expect(parseMapRecords(run(insnsOf(COUNTED), mem))).toMatchObject({ value: [{ id: 4242, flags: 0x401, mapExtra: 3, elements: 777 }] });
+  });
+
+  it('leaves a preallocated hash uncounted (its memory does not follow its contents)', () => {
+    const mem = world(COUNTED, CHAIN, KN_ID);
+    mem.store(BigInt(AT.map + COUNTED.map.flags.offset), 4, 0x400n);
+    mem.elemCount = 777n;
+    expect(parseMapRecords(run(insnsOf(COUNTED), mem))).toMatchObject({ value: [{ elements: undefined }] });
+  });
+
+  it.each([
+    [11, 384, 8, 5n],
+    [25, 332, 4, 9n],
+    [14, 332, 4, 0n],
+  ])('reads the counter of type %d at map + %d (%d bytes) with bpf_probe_read_kernel', (type, offset, size, count) => {
+    const mem = world(COUNTED, CHAIN, KN_ID);
+    mem.store(BigInt(AT.map + COUNTED.map.type.offset), 4, BigInt(type));
+    mem.store(BigInt(AT.map + offset - 8), 8, 0xffff_ffff_ffff_ffffn); // bytes around it are not read
+    mem.store(BigInt(AT.map + offset + size), 8, 0xffff_ffff_ffff_ffffn);
+    mem.store(BigInt(AT.map + offset), size, count);
+    expect(parseMapRecords(run(insnsOf(COUNTED), mem))).toMatchObject({ value: [{ type, elements: Number(count) }] });
+  });
+
+  it('says "not read" where bpf_probe_read_kernel fails, not 0', () => {
+    const far: MapIterLayout = { ...COUNTED, counts: { fields: [{ mapTypes: [11], offset: 0x40000, size: 8, what: 'beyond memory' }] } };
+    const mem = world(far, CHAIN, KN_ID);
+    mem.store(BigInt(AT.map + far.map.type.offset), 4, 11n);
+    expect(parseMapRecords(run(insnsOf(far), mem))).toMatchObject({ value: [{ type: 11, elements: undefined }] });
   });
 
   it('follows the 5.11–5.19 memcg chain (one hop fewer)', () => {
@@ -185,10 +249,10 @@ describe('buildMapIterProgram', () => {
     }
   });
 
-  it('is a short program that calls only bpf_seq_write and uses no map', () => {
+  it('is a short program that calls only bpf_seq_write and uses no map, without counts', () => {
     for (const layout of [OBJCG, MEMCG, NONE]) {
       const insns = insnsOf(layout);
-      expect(insns.length).toBeLessThan(48);
+      expect(insns.length).toBeLessThan(52);
       expect(insns.filter((i) => i.opcode.class === 'jmp' && i.opcode.op === 'call').map((i) => i.imm)).toEqual([HELPERS.seq_write]);
       expect(insns.some((i) => i.opcode.class === 'ld')).toBe(false);
     }

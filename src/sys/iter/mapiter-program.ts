@@ -1,6 +1,7 @@
-import { alu64Imm, call, exit, jmpImm, label, ldxMem, mov64Imm, mov64Reg, R0, R1, R10, R2, R3, R6, R7, stMem, stxMem, type ProgramItem } from '../../asm/index.js';
+import { alu64Imm, call, exit, ja, jmpImm, label, ldxMem, mov64Imm, mov64Reg, R0, R1, R10, R2, R3, R6, R7, R8, stMem, stxMem, type Insn, type ProgramItem } from '../../asm/index.js';
 import type { Size } from '../../asm/index.js';
-import type { MapIterLayout, ScalarField } from './mapiter-layout.js';
+import { MAP_FLAGS } from '../../vocab/flags.js';
+import { COUNTED_HASH_TYPES, type ElementCounts, type MapIterLayout, type ScalarField } from './mapiter-layout.js';
 import { MAP_RECORD } from './mapiter-record.js';
 
 /**
@@ -13,7 +14,21 @@ import { MAP_RECORD } from './mapiter-record.js';
  * the verifier turns each such load into a fault-safe probe load (kernel/bpf/verifier.c,
  * `BPF_PROBE_MEM`); a NULL pointer is still tested before the next load, so a map whose objcg
  * is NULL (root memcg) reports 0, not a faulted read.
+ *
+ * Where the layout says how, the record also carries how many elements the map holds (what its
+ * `map_mem_usage()` multiplies), so that no map must be opened to read its fdinfo `memlock`:
+ * no-prealloc hashes through the kfunc `bpf_map_sum_elem_count` (6.6+), other types by
+ * `bpf_probe_read_kernel` of a counter in the struct the map is embedded in (a direct load past
+ * `struct bpf_map` is refused by the verifier, `btf_struct_access`).
  */
+
+/** `src_reg` of a call to a kernel function by BTF id (include/uapi/linux/bpf.h `BPF_PSEUDO_KFUNC_CALL`). */
+const BPF_PSEUDO_KFUNC_CALL = 2;
+
+/** `call` of the kfunc with BTF id `btfId` in vmlinux (`off` 0: vmlinux's BTF, not a module's). */
+export function kfuncCall(btfId: number): Insn {
+  return { opcode: { class: 'jmp', op: 'call', source: 'k' }, dst: 0, src: BPF_PSEUDO_KFUNC_CALL, off: 0, imm: btfId };
+}
 
 /** Bytes on the stack for the record, below the frame pointer R10. */
 const FRAME = MAP_RECORD.size;
@@ -49,9 +64,15 @@ export function buildMapIterProgram(layout: MapIterLayout): ProgramItem[] {
   if (charge.via !== 'none') {
     // R2 = map; R2 = *(R2 + hop) for each hop, leaving 0 in the record at the first NULL.
     program.push(mov64Reg(R2, R7));
-    for (const hop of charge.hops) program.push(ldxMem('dw', R2, R2, hop), jmpImm('jeq', R2, 0, 'write'));
+    for (const hop of charge.hops) program.push(ldxMem('dw', R2, R2, hop), jmpImm('jeq', R2, 0, 'charged'));
     program.push(ldxMem(SIZES[charge.id.size], R2, R2, charge.id.offset), stxMem('dw', R10, R2, at(MAP_RECORD.cgroupId)));
   }
+  program.push(label('charged'));
+  if (map.mapExtra === undefined) program.push(stMem('dw', R10, at(MAP_RECORD.mapExtra), 0));
+  else program.push(ldxMem('dw', R2, R7, map.mapExtra), stxMem('dw', R10, R2, at(MAP_RECORD.mapExtra)));
+  // All ones (the imm is sign-extended): not read, unless a counter below says otherwise.
+  program.push(stMem('dw', R10, at(MAP_RECORD.elements), -1));
+  program.push(...countElements(layout.counts, layout, at));
   program.push(
     label('write'),
     // bpf_seq_write(meta->seq, &record, sizeof(record)).
@@ -65,4 +86,49 @@ export function buildMapIterProgram(layout: MapIterLayout): ProgramItem[] {
     exit(),
   );
   return program;
+}
+
+/**
+ * Fills the record's `elements` for the types `counts` covers, then jumps to `write`. R8 holds
+ * the map type; R1–R5 are clobbered by the calls; R6 and R7 are kept.
+ */
+function countElements(counts: ElementCounts, layout: MapIterLayout, at: (recordOffset: number) => number): ProgramItem[] {
+  const { map } = layout;
+  const elements = at(MAP_RECORD.elements);
+  if (counts.sumElemCount === undefined && counts.fields.length === 0) return [];
+  const out: ProgramItem[] = [ldxMem(SIZES[map.type.size], R8, R7, map.type.offset)];
+  if (counts.sumElemCount !== undefined) for (const t of COUNTED_HASH_TYPES) out.push(jmpImm('jeq', R8, t, 'hash'));
+  for (const [i, f] of counts.fields.entries()) for (const t of f.mapTypes) out.push(jmpImm('jeq', R8, t, `count${i}`));
+  out.push(ja('write'));
+  if (counts.sumElemCount !== undefined) {
+    // Preallocated hashes hold max_entries whatever their contents: the count is not needed.
+    out.push(
+      label('hash'),
+      ldxMem(SIZES[map.flags.size], R2, R7, map.flags.offset),
+      jmpImm('jset', R2, MAP_FLAGS.no_prealloc, 'sum'),
+      ja('write'),
+      label('sum'),
+      mov64Reg(R1, R7),
+      kfuncCall(counts.sumElemCount),
+      stxMem('dw', R10, R0, elements),
+      ja('write'),
+    );
+  }
+  for (const [i, f] of counts.fields.entries()) {
+    out.push(
+      label(`count${i}`),
+      stMem('dw', R10, elements, 0),
+      mov64Reg(R1, R10),
+      alu64Imm('add', R1, elements),
+      mov64Imm(R2, f.size),
+      mov64Reg(R3, R7),
+      alu64Imm('add', R3, f.offset),
+      call('probe_read_kernel'),
+      jmpImm('jeq', R0, 0, 'write'),
+      // A failed read zeroes its destination: say "not read" rather than 0.
+      stMem('dw', R10, elements, -1),
+      ja('write'),
+    );
+  }
+  return out;
 }

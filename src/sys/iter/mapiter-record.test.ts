@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { MAP_RECORD, parseMapRecords } from './mapiter-record.js';
+import { ELEMENTS_UNREAD, MAP_RECORD, parseMapRecords } from './mapiter-record.js';
 
 /** The map iterator's binary records, parsed. */
 
@@ -12,6 +12,9 @@ interface Fields {
   flags: number;
   cgroupId: bigint;
   name: string | Uint8Array;
+  mapExtra?: bigint;
+  /** Default: all ones, "not read". */
+  elements?: bigint;
 }
 
 /** Records as the program writes them (little-endian, the name NUL-padded). */
@@ -23,6 +26,8 @@ function records(...rs: Fields[]): Uint8Array {
     for (const key of ['id', 'type', 'keySize', 'valueSize', 'maxEntries', 'flags'] as const) view.setUint32(at + MAP_RECORD[key], r[key], true);
     view.setBigUint64(at + MAP_RECORD.cgroupId, r.cgroupId, true);
     out.set(typeof r.name === 'string' ? new TextEncoder().encode(r.name) : r.name, at + MAP_RECORD.name);
+    view.setBigUint64(at + MAP_RECORD.mapExtra, r.mapExtra ?? 0n, true);
+    view.setBigUint64(at + MAP_RECORD.elements, r.elements ?? ELEMENTS_UNREAD, true);
   }
   return out;
 }
@@ -30,8 +35,8 @@ function records(...rs: Fields[]): Uint8Array {
 const HASH: Fields = { id: 7, type: 1, keySize: 8, valueSize: 32, maxEntries: 1024, flags: 1, cgroupId: 91709n, name: 'conntrack' };
 
 describe('parseMapRecords', () => {
-  it('is 48 bytes a map', () => {
-    expect(MAP_RECORD.size).toBe(48);
+  it('is 64 bytes a map', () => {
+    expect(MAP_RECORD.size).toBe(64);
   });
 
   it('parses every field of every record', () => {
@@ -39,8 +44,8 @@ describe('parseMapRecords', () => {
     expect(r).toEqual({
       ok: true,
       value: [
-        { id: 7, type: 1, keySize: 8, valueSize: 32, maxEntries: 1024, flags: 1, name: 'conntrack', cgroupId: 91709n },
-        { id: 8, type: 2, keySize: 8, valueSize: 32, maxEntries: 1024, flags: 0x400, name: 'arr', cgroupId: 0n },
+        { id: 7, type: 1, keySize: 8, valueSize: 32, maxEntries: 1024, flags: 1, name: 'conntrack', cgroupId: 91709n, mapExtra: 0, elements: undefined },
+        { id: 8, type: 2, keySize: 8, valueSize: 32, maxEntries: 1024, flags: 0x400, name: 'arr', cgroupId: 0n, mapExtra: 0, elements: undefined },
       ],
     });
   });
@@ -57,6 +62,16 @@ describe('parseMapRecords', () => {
     expect(parseMapRecords(records({ ...HASH, name: Uint8Array.from([0x61, 0, 0x62]) }))).toMatchObject({ value: [{ name: 'a' }] });
   });
 
+  it('reads element counts, and says "not read" for all ones and for what no count can be', () => {
+    const r = parseMapRecords(records({ ...HASH, elements: 0n }, { ...HASH, elements: 123_456n }, { ...HASH, elements: 2n ** 53n }, { ...HASH, elements: -1n & 0xffff_ffff_ffff_ffffn }));
+    expect(r.ok && r.value.map((m) => m.elements)).toEqual([0, 123_456, undefined, undefined]);
+  });
+
+  it('keeps the low 53 bits of map_extra (a bloom filter hash count, an arena address)', () => {
+    const r = parseMapRecords(records({ ...HASH, mapExtra: 5n }, { ...HASH, mapExtra: 0x1_0000_0000_0000n + 7n }, { ...HASH, mapExtra: 0xffe0_0000_0000_0001n }));
+    expect(r.ok && r.value.map((m) => m.mapExtra)).toEqual([5, 0x1_0000_0000_0007, 1]);
+  });
+
   it('gives null cgroup ids where the kernel keeps no charge pointer', () => {
     expect(parseMapRecords(records(HASH), false)).toMatchObject({ value: [{ cgroupId: null }] });
   });
@@ -65,8 +80,8 @@ describe('parseMapRecords', () => {
     expect(parseMapRecords(new Uint8Array(0))).toEqual({ ok: true, value: [] });
   });
 
-  it.each([1, 47, 49, 95])('refuses %d bytes (not whole records)', (n) => {
-    expect(parseMapRecords(new Uint8Array(n))).toEqual({ ok: false, error: `map iterator output of ${n} bytes is not a whole number of 48-byte records` });
+  it.each([1, 63, 65, 127])('refuses %d bytes (not whole records)', (n) => {
+    expect(parseMapRecords(new Uint8Array(n))).toEqual({ ok: false, error: `map iterator output of ${n} bytes is not a whole number of 64-byte records` });
   });
 
   it('reads records from a view into a larger buffer', () => {

@@ -17,6 +17,8 @@ import { ok, err, type Result } from '../../vocab/result.js';
  * | 20 | map_flags | u32 |
  * | 24 | kernfs id of the charged memory cgroup | u64, 0: none |
  * | 32 | name | char[16] |
+ * | 48 | map_extra | u64, 0 where the kernel has none (before 5.16) |
+ * | 56 | elements the map holds | u64, all ones: not read (see `ElementCounts`, mapiter-layout.ts) |
  */
 export const MAP_RECORD = {
   id: 0,
@@ -27,8 +29,13 @@ export const MAP_RECORD = {
   flags: 20,
   cgroupId: 24,
   name: 32,
-  size: 32 + BPF_OBJ_NAME_LEN,
+  mapExtra: 32 + BPF_OBJ_NAME_LEN,
+  elements: 40 + BPF_OBJ_NAME_LEN,
+  size: 48 + BPF_OBJ_NAME_LEN,
 } as const;
+
+/** The `elements` of a record whose count was not read. */
+export const ELEMENTS_UNREAD = 0xffff_ffff_ffff_ffffn;
 
 /** One map as the iterator saw it, and the memory cgroup it is charged to. */
 export interface MapCharge {
@@ -48,6 +55,14 @@ export interface MapCharge {
    * off). `null`: this kernel keeps no such pointer (see `NoChargeChain`).
    */
   readonly cgroupId: bigint | null;
+  /** `map_extra` (low 53 bits: a bloom filter's hash count, an arena's address). */
+  readonly mapExtra: number;
+  /**
+   * How many elements (devices, sockets) the map holds, where the iterator read it: what the
+   * type's `map_mem_usage()` multiplies. Undefined where it was not read (the type keeps no
+   * counter bpfmem reads on this kernel, or the count is not needed).
+   */
+  readonly elements: number | undefined;
 }
 
 /**
@@ -60,29 +75,39 @@ export function parseMapRecords(bytes: Uint8Array, charged = true): Result<MapCh
   }
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const out: MapCharge[] = [];
-  for (let at = 0; at < bytes.byteLength; at += MAP_RECORD.size) {
-    const u32 = (off: number): number => view.getUint32(at + off, true);
-    out.push({
-      id: mapId(u32(MAP_RECORD.id)),
-      type: u32(MAP_RECORD.type),
-      keySize: u32(MAP_RECORD.keySize),
-      valueSize: u32(MAP_RECORD.valueSize),
-      maxEntries: u32(MAP_RECORD.maxEntries),
-      flags: u32(MAP_RECORD.flags),
-      name: objName(bytes, at + MAP_RECORD.name),
-      cgroupId: charged ? view.getBigUint64(at + MAP_RECORD.cgroupId, true) : null,
-    });
-  }
+  for (let at = 0; at < bytes.byteLength; at += MAP_RECORD.size) out.push(decodeMapRecord(bytes, view, at, charged));
   return ok(out);
+}
+
+/** The record at byte `at` of `bytes` (`view` views the same bytes). */
+export function decodeMapRecord(bytes: Uint8Array, view: DataView, at: number, charged: boolean): MapCharge {
+  const u32 = (off: number): number => view.getUint32(at + off, true);
+  return {
+    id: mapId(u32(MAP_RECORD.id)),
+    type: u32(MAP_RECORD.type),
+    keySize: u32(MAP_RECORD.keySize),
+    valueSize: u32(MAP_RECORD.valueSize),
+    maxEntries: u32(MAP_RECORD.maxEntries),
+    flags: u32(MAP_RECORD.flags),
+    name: objName(bytes, at + MAP_RECORD.name),
+    cgroupId: charged ? view.getBigUint64(at + MAP_RECORD.cgroupId, true) : null,
+    // map_extra is a u64; only its low bits mean anything to a layout (bloom hash count, arena address).
+    mapExtra: u32(MAP_RECORD.mapExtra) + (u32(MAP_RECORD.mapExtra + 4) & 0x1f_ffff) * 0x1_0000_0000,
+    elements: elementsAt(view, at),
+  };
+}
+
+/** The element count of the record at `at`: undefined when unread, or not a count (an s64 below 0). */
+export function elementsAt(view: DataView, at: number): number | undefined {
+  const lo = view.getUint32(at + MAP_RECORD.elements, true);
+  const hi = view.getUint32(at + MAP_RECORD.elements + 4, true);
+  // Above 2^53 (and all ones, "unread"): no map holds that many.
+  return hi < 0x20_0000 ? hi * 0x1_0000_0000 + lo : undefined;
 }
 
 /** `char name[BPF_OBJ_NAME_LEN]` up to its NUL (the kernel allows only `[A-Za-z0-9_.]`). */
 function objName(bytes: Uint8Array, at: number): string {
-  let s = '';
-  for (let i = at; i < at + BPF_OBJ_NAME_LEN; i++) {
-    const c = bytes[i] ?? 0;
-    if (c === 0) break;
-    s += String.fromCharCode(c);
-  }
-  return s;
+  let end = at;
+  while (end < at + BPF_OBJ_NAME_LEN && bytes[end] !== 0) end++;
+  return String.fromCharCode(...bytes.subarray(at, end));
 }

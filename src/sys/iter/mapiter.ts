@@ -6,12 +6,11 @@ import { iterCreate, linkCreate, progInfo, progLoad, VerifierError } from '../bp
 import type { ProgId } from '../bpf/types.js';
 import { SyscallError } from '../bpf/error.js';
 import { closeFd } from '../bpf/syscall.js';
-import { vmlinuxBtf } from '../bpf/vmlinux.js';
+import { freshIterLayouts, iterLayouts } from './layout-cache.js';
 import { readMapIterLayout, type MapIterLayout } from './mapiter-layout.js';
 import { buildMapIterProgram } from './mapiter-program.js';
-import { parseMapRecords, type MapCharge } from './mapiter-record.js';
+import { MAP_RECORD, parseMapRecords, type MapCharge } from './mapiter-record.js';
 import { errnoCode } from '../proc/text.js';
-import { joinChunks } from '../file/chunks.js';
 
 /**
  * Which memory cgroup each BPF map is charged to, read from the kernel: no syscall reports it,
@@ -35,7 +34,10 @@ export interface Unavailable {
 
 /** Options of {@link MapIterator.open} and {@link readMapCharges}. */
 export interface MapIteratorOptions {
-  /** The running kernel's BTF, if already parsed (default: read /sys/kernel/btf/vmlinux). */
+  /**
+   * The running kernel's BTF, if already parsed (default: the layout cached for this kernel's
+   * BTF, else read from /sys/kernel/btf/vmlinux: src/sys/iter/layout-cache.ts).
+   */
   readonly btf?: Btf;
 }
 
@@ -68,13 +70,16 @@ export class MapIterator {
   #prog: number;
   #link: number;
   #progId: ProgId | undefined;
-  readonly #buffer = new Uint8Array(64 * 1024);
+  /** The size of the last scan's output, to size the next one's buffer. */
+  #lastBytes = 0;
 
   private constructor(
     prog: number,
     link: number,
     /** The layout the program was built from. */
     readonly layout: MapIterLayout,
+    /** Why the records carry no element counts where the layout offered them (the kernel refused). */
+    readonly countsUnavailable: string | undefined,
   ) {
     this.#prog = prog;
     this.#link = link;
@@ -87,30 +92,46 @@ export class MapIterator {
    * `cgroupId` null and {@link chargeUnknown} says why.
    */
   static async open(options: MapIteratorOptions = {}): Promise<MapIterator | Unavailable> {
-    let btf = options.btf;
-    if (btf === undefined) {
-      try {
-        btf = await vmlinuxBtf();
-      } catch (error) {
-        return unavailable(error instanceof Error ? error.message : String(error));
-      }
+    const notDescribed = (why: string): Unavailable => unavailable(`this kernel's BTF does not describe a map iterator bpfmem can build: ${why}`);
+    if (options.btf !== undefined) {
+      const layout = readMapIterLayout(options.btf);
+      return layout.ok ? MapIterator.load(layout.value) : notDescribed(layout.error);
     }
-    const layout = readMapIterLayout(btf);
-    if (!layout.ok) return unavailable(`this kernel's BTF does not describe a map iterator bpfmem can build: ${layout.error}`);
-    return MapIterator.load(layout.value);
+    const layouts = await iterLayouts();
+    if (!layouts.map.ok) return layouts.cached ? unavailable(layouts.map.error) : notDescribed(layouts.map.error);
+    const it = MapIterator.load(layouts.map.value);
+    if (!isUnavailable(it) || !layouts.cached) return it;
+    // Offsets from the cache that the kernel refused: read them from its BTF again.
+    const fresh = await freshIterLayouts();
+    return fresh.map.ok ? MapIterator.load(fresh.map.value) : notDescribed(fresh.map.error);
   }
 
-  /** Loads and links the program for a given layout (open() reads it from the running kernel). */
+  /**
+   * Loads and links the program for a given layout (open() reads it from the running kernel).
+   * A kernel that refuses the element counts (a kfunc it does not offer to this program type)
+   * gets the program without them; the records then say "not read".
+   */
   static load(layout: MapIterLayout): MapIterator | Unavailable {
+    const counted = layout.counts.sumElemCount !== undefined || layout.counts.fields.length > 0;
+    const first = MapIterator.#loadProgram(layout);
+    if (typeof first === 'number' || !counted) return MapIterator.#linked(first, layout, undefined);
+    const plain = { ...layout, counts: { fields: [] } };
+    return MapIterator.#linked(MapIterator.#loadProgram(plain), plain, first.reason);
+  }
+
+  static #loadProgram(layout: MapIterLayout): number | Unavailable {
     const insns = assemble(buildMapIterProgram(layout));
-    let prog: number;
     try {
-      prog = progLoad({ type: 'tracing', insns, license: 'GPL', name: 'bpfmem_maps', expectedAttachType: 'trace_iter', attachBtfId: layout.attachBtfId });
+      return progLoad({ type: 'tracing', insns, license: 'GPL', name: 'bpfmem_maps', expectedAttachType: 'trace_iter', attachBtfId: layout.attachBtfId });
     } catch (error) {
       return unavailable(explain('loading the map iterator', error));
     }
+  }
+
+  static #linked(prog: number | Unavailable, layout: MapIterLayout, countsUnavailable: string | undefined): MapIterator | Unavailable {
+    if (typeof prog !== 'number') return prog;
     try {
-      return new MapIterator(prog, linkCreate({ progFd: prog, attachType: 'trace_iter' }), layout);
+      return new MapIterator(prog, linkCreate({ progFd: prog, attachType: 'trace_iter' }), layout, countsUnavailable);
     } catch (error) {
       closeFd(prog);
       return unavailable(explain('linking the map iterator (BPF_LINK_CREATE)', error));
@@ -135,6 +156,17 @@ export class MapIterator {
    * RCU, a map at a time). Throws a {@link BpfmemError} (`system`) when the kernel refuses.
    */
   scan(): MapCharge[] {
+    const records = parseMapRecords(this.scanBytes(), this.layout.charge.via !== 'none');
+    if (!records.ok) throw new BpfmemError('system', records.error);
+    return records.value;
+  }
+
+  /**
+   * {@link scan}'s records undecoded: a whole number of `MAP_RECORD.size`-byte records in id
+   * order, in a buffer of its own that starts at offset 0 (a `Uint32Array` may view it), for
+   * callers that compare them with an earlier scan's instead of decoding every one.
+   */
+  scanBytes(): Uint8Array {
     if (this.#link < 0) throw new BpfmemError('usage', 'this map iterator is closed');
     let iter: number;
     try {
@@ -148,9 +180,10 @@ export class MapIterator {
     } finally {
       closeFd(iter);
     }
-    const records = parseMapRecords(bytes, this.layout.charge.via !== 'none');
-    if (!records.ok) throw new BpfmemError('system', records.error);
-    return records.value;
+    if (bytes.byteLength % MAP_RECORD.size !== 0) {
+      throw new BpfmemError('system', `map iterator output of ${bytes.byteLength} bytes is not a whole number of ${MAP_RECORD.size}-byte records`);
+    }
+    return bytes;
   }
 
   /** Closes the link and the program. Idempotent. */
@@ -166,14 +199,24 @@ export class MapIterator {
     }
   }
 
-  /** Reads an iterator fd to its end (a read of 0 bytes). */
+  /**
+   * Reads an iterator fd to its end (a read of 0 bytes), into one buffer sized from the last
+   * scan (the kernel fills as much of a read as it is asked: kernel/bpf/bpf_iter.c
+   * `bpf_seq_read` loops until the buffer is full), doubled when it fills.
+   */
   #readAll(fd: number): Uint8Array {
-    const chunks: Uint8Array[] = [];
+    let out = new Uint8Array(Math.max(64 * 1024, this.#lastBytes + (this.#lastBytes >> 2) + MAP_RECORD.size * 64));
     let total = 0;
     for (let retries = 0; ; ) {
+      if (total === out.byteLength) {
+        if (total >= MAX_OUTPUT) throw new BpfmemError('system', `the map iterator returned more than ${MAX_OUTPUT} bytes`);
+        const bigger = new Uint8Array(Math.min(MAX_OUTPUT, total * 2));
+        bigger.set(out);
+        out = bigger;
+      }
       let n: number;
       try {
-        n = readSync(fd, this.#buffer);
+        n = readSync(fd, out, total, out.byteLength - total, null);
       } catch (error) {
         // kernel/bpf/bpf_iter.c bpf_seq_read answers EAGAIN after MAX_ITER_OBJECTS (1,000,000)
         // objects that wrote nothing in one read; the next read goes on from there.
@@ -184,10 +227,9 @@ export class MapIterator {
       retries = 0;
       if (n === 0) break;
       total += n;
-      if (total > MAX_OUTPUT) throw new BpfmemError('system', `the map iterator returned more than ${MAX_OUTPUT} bytes`);
-      chunks.push(this.#buffer.slice(0, n));
     }
-    return joinChunks(chunks);
+    this.#lastBytes = total;
+    return out.subarray(0, total);
   }
 }
 
