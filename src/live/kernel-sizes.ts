@@ -1,6 +1,6 @@
 import { parseBtf } from '../btf/index.js';
 import { readVmlinuxBtfBytes, VMLINUX_BTF_PATH, vmlinuxBtfIdentity } from '../sys/bpf/vmlinux.js';
-import { cacheDir, readCacheFile, writeCacheFile } from '../sys/file/index.js';
+import { cacheDir, cacheEntry, readCacheFile, writeCacheFile } from '../sys/file/index.js';
 import { structSizesFromBtf, STRUCT_READERS } from '../vocab/btf-sizes.js';
 import type { StructSizes } from '../vocab/profile.js';
 import type { Result } from '../vocab/result.js';
@@ -23,15 +23,7 @@ const cacheName = (pageSize: number): string => `btf-sizes-v${FORMAT}-${pageSize
 
 /** A cached entry, if it is for this identity and well formed (exported for tests). */
 export function sizesFromCache(text: string | undefined, identity: string): KernelSizes | undefined {
-  if (text === undefined) return undefined;
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch {
-    return undefined;
-  }
-  if (typeof value !== 'object' || value === null || !('identity' in value) || value.identity !== identity || !('sizes' in value)) return undefined;
-  const sizes = value.sizes;
+  const sizes = cacheEntry(text, identity)?.['sizes'];
   if (typeof sizes !== 'object' || sizes === null) return undefined;
   const out: Partial<Record<keyof StructSizes, number>> = {};
   for (const [key, n] of Object.entries(sizes)) {

@@ -218,26 +218,25 @@ export class PinScanner {
     const errors: string[] = [];
     const progress = { entries: 0, opened: 0, stopped: false };
     const nowNs = (): bigint => BigInt(Date.now()) * 1_000_000n;
+    /** `fn()`, or undefined when it failed: a vanished path is no error, anything else is noted. */
+    const attempt = <T>(path: string, fn: () => T): T | undefined => {
+      try {
+        return fn();
+      } catch (error) {
+        if (!isGone(error)) errors.push(`${path}: ${describe(error)}`);
+        return undefined;
+      }
+    };
 
     /** A directory's entries: as last listed when it did not change since, else listed now. */
     const list = (dir: string): SeenDir | undefined => {
-      let st;
-      try {
-        st = lstatSync(dir, { bigint: true });
-      } catch (error) {
-        if (!isGone(error)) errors.push(`${dir}: ${describe(error)}`);
-        return undefined;
-      }
+      const st = attempt(dir, () => lstatSync(dir, { bigint: true }));
+      if (st === undefined) return undefined;
       const old = before.get(dir);
       if (old && unchanged(old, st)) return old;
       const listedNs = nowNs();
-      let entries;
-      try {
-        entries = readdirSync(dir, { withFileTypes: true });
-      } catch (error) {
-        if (!isGone(error)) errors.push(`${dir}: ${describe(error)}`);
-        return undefined;
-      }
+      const entries = attempt(dir, () => readdirSync(dir, { withFileTypes: true }));
+      if (entries === undefined) return undefined;
       const names = entries.map((e) => e.name).sort();
       const kinds = new Map(entries.map((e) => [e.name, e.isDirectory() ? 'dir' : e.isFile() ? 'file' : 'other']));
       const files = new Map<string, SeenFile>();
@@ -247,13 +246,8 @@ export class PinScanner {
         if (kind === 'dir') dirs.push(name);
         else if (kind === 'file') {
           const path = `${dir}/${name}`;
-          let ino: number;
-          try {
-            ino = lstatSync(path).ino;
-          } catch (error) {
-            if (!isGone(error)) errors.push(`${path}: ${describe(error)}`);
-            continue;
-          }
+          const ino = attempt(path, () => lstatSync(path).ino);
+          if (ino === undefined) continue;
           const was = old?.files.get(name);
           files.set(name, was && was.ino === ino && was.found?.kind !== 'error' ? was : { ino, found: undefined });
         }
@@ -297,13 +291,8 @@ export class PinScanner {
             }
           }
         } else if (d.dirs.includes(name)) {
-          let st;
-          try {
-            st = lstatSync(path, { bigint: true });
-          } catch (error) {
-            if (!isGone(error)) errors.push(`${path}: ${describe(error)}`);
-            continue;
-          }
+          const st = attempt(path, () => lstatSync(path, { bigint: true }));
+          if (st === undefined) continue;
           if (st.dev !== dev) continue;
           if (depth + 1 > maxDepth) {
             cut.push(`${path}: deeper than ${maxDepth} directories, not walked`);
@@ -317,13 +306,8 @@ export class PinScanner {
 
     for (const root of roots) {
       if (progress.stopped) break;
-      let st;
-      try {
-        st = lstatSync(root, { bigint: true });
-      } catch (error) {
-        if (!isGone(error)) errors.push(`${root}: ${describe(error)}`);
-        continue;
-      }
+      const st = attempt(root, () => lstatSync(root, { bigint: true }));
+      if (st === undefined) continue;
       if (!st.isDirectory()) {
         errors.push(`${root}: not a directory`);
         continue;

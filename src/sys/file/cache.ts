@@ -38,6 +38,24 @@ export function readCacheFile(name: string, dir = cacheDir()): string | undefine
   }
 }
 
+/**
+ * A cache file's entry for `identity`: the parsed object when `text` is JSON of an object whose
+ * `identity` is that one, else undefined (no file, corrupt, or another kernel's). The caller
+ * checks the fields it reads. Pure.
+ */
+export function cacheEntry(text: string | undefined, identity: string): Record<string, unknown> | undefined {
+  if (text === undefined) return undefined;
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return undefined;
+  const entry = value as Record<string, unknown>;
+  return entry['identity'] === identity ? entry : undefined;
+}
+
 /** Writes a cache file (whole or not at all: a temporary file renamed); false when it could not. */
 export function writeCacheFile(name: string, text: string, dir = cacheDir()): boolean {
   if (dir === undefined) return false;

@@ -1,5 +1,5 @@
 import { vmlinuxBtf, vmlinuxBtfIdentity } from '../bpf/vmlinux.js';
-import { readCacheFile, writeCacheFile } from '../file/cache.js';
+import { cacheEntry, readCacheFile, writeCacheFile } from '../file/cache.js';
 import type { Btf } from '../../btf/index.js';
 import { err, ok, type Result } from '../../vocab/result.js';
 import { readMapIterLayout, type CountField, type MapIterLayout } from './mapiter-layout.js';
@@ -97,14 +97,8 @@ const cacheFile = shape({ identity: (v) => typeof v === 'string', map: result(ma
 
 /** The layouts a cache file holds for `identity`, if it is well formed. Pure. */
 export function parseLayoutCache(text: string | undefined, identity: string): Omit<IterLayouts, 'cached'> | undefined {
-  if (text === undefined) return undefined;
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch {
-    return undefined;
-  }
-  if (!cacheFile(value) || !isObject(value) || value['identity'] !== identity) return undefined;
+  const value = cacheEntry(text, identity);
+  if (!cacheFile(value) || value === undefined) return undefined;
   return { map: value['map'] as Result<MapIterLayout>, taskFile: value['taskFile'] as Result<TaskFileLayout> };
 }
 
