@@ -246,7 +246,7 @@ export function probeLibbpf(): LibraryProbe {
   const license = new Uint8Array(new ArrayBuffer(4));
   license.set([0x47, 0x50, 0x4c, 0]); // "GPL\0"
   const attr = progLoadAttr({ progType: PROG_TYPES.socket_filter, insnCnt: insns.byteLength / 8, insns: addressOf(insns), license: addressOf(license) });
-  const r = tryBpfSyscall('BPF_PROG_LOAD', attr);
+  const r = tryBpfSyscall('BPF_PROG_LOAD', attr, insns, license);
   if (r.ok) {
     closeFd(r.value);
     return { memcg: true, detail: 'a socket filter calling bpf_ktime_get_coarse_ns() (5.11) loaded', wouldRaise: false };

@@ -101,6 +101,11 @@ export function mapCreate(o: MapCreateOptions): number {
   );
 }
 
+/** The buffers among `views` (an absent key points at nothing), for bpfSyscall's `pointees`. */
+function pointees(...views: (Uint8Array | undefined)[]): Uint8Array[] {
+  return views.filter((v): v is Uint8Array => v !== undefined);
+}
+
 /** The address of a key, or NULL for none (queue and stack maps have no keys). */
 function keyAddress(key: Uint8Array | undefined): bigint {
   return key === undefined ? 0n : addressOf(key);
@@ -114,7 +119,7 @@ function keyAddress(key: Uint8Array | undefined): bigint {
  * E2BIG, an array index out of range E2BIG too.
  */
 export function mapUpdate(fd: number, key: Uint8Array | undefined, value: Uint8Array, flags: UpdateFlag = 'any'): void {
-  bpfSyscall('BPF_MAP_UPDATE_ELEM', mapElemAttr({ mapFd: fd, key: keyAddress(key), value: addressOf(value), flags: UPDATE_FLAGS[flags] }));
+  bpfSyscall('BPF_MAP_UPDATE_ELEM', mapElemAttr({ mapFd: fd, key: keyAddress(key), value: addressOf(value), flags: UPDATE_FLAGS[flags] }), ...pointees(key, value));
 }
 
 /**
@@ -123,7 +128,7 @@ export function mapUpdate(fd: number, key: Uint8Array | undefined, value: Uint8A
  */
 export function mapLookup(fd: number, key: Uint8Array | undefined, valueSize: number): Uint8Array | undefined {
   const value = scratch(valueSize);
-  const r = tryBpfSyscall('BPF_MAP_LOOKUP_ELEM', mapElemAttr({ mapFd: fd, key: keyAddress(key), value: addressOf(value) }));
+  const r = tryBpfSyscall('BPF_MAP_LOOKUP_ELEM', mapElemAttr({ mapFd: fd, key: keyAddress(key), value: addressOf(value) }), ...pointees(key, value));
   if (r.ok) return value;
   if (r.errno === ERRNO.ENOENT) return undefined;
   throw new SyscallError('BPF_MAP_LOOKUP_ELEM', r.errno);
@@ -131,7 +136,7 @@ export function mapLookup(fd: number, key: Uint8Array | undefined, valueSize: nu
 
 /** BPF_MAP_DELETE_ELEM: whether `key` was there (false for ENOENT). Arrays refuse with EINVAL. */
 export function mapDelete(fd: number, key: Uint8Array): boolean {
-  const r = tryBpfSyscall('BPF_MAP_DELETE_ELEM', mapElemAttr({ mapFd: fd, key: addressOf(key) }));
+  const r = tryBpfSyscall('BPF_MAP_DELETE_ELEM', mapElemAttr({ mapFd: fd, key: addressOf(key) }), key);
   if (r.ok) return true;
   if (r.errno === ERRNO.ENOENT) return false;
   throw new SyscallError('BPF_MAP_DELETE_ELEM', r.errno);
@@ -143,7 +148,7 @@ export function mapDelete(fd: number, key: Uint8Array): boolean {
  */
 export function mapGetNextKey(fd: number, key: Uint8Array | undefined, keySize: number): Uint8Array | undefined {
   const next = scratch(keySize);
-  const r = tryBpfSyscall('BPF_MAP_GET_NEXT_KEY', mapElemAttr({ mapFd: fd, key: keyAddress(key), value: addressOf(next) }));
+  const r = tryBpfSyscall('BPF_MAP_GET_NEXT_KEY', mapElemAttr({ mapFd: fd, key: keyAddress(key), value: addressOf(next) }), ...pointees(key, next));
   if (r.ok) return next;
   if (r.errno === ERRNO.ENOENT) return undefined;
   throw new SyscallError('BPF_MAP_GET_NEXT_KEY', r.errno);
@@ -223,8 +228,9 @@ export function progLoad(o: ProgLoadOptions): number {
     // The verifier gives up with EAGAIN when a signal is pending (kernel/bpf/verifier.c do_check:
     // `if (signal_pending(current)) return -EAGAIN`): a profiler's SIGPROF or a timer is enough.
     // libbpf retries such loads (bpf.c sys_bpf_prog_load, PROG_LOAD_ATTEMPTS 5); so does bpfmem.
-    let r = tryBpfSyscall('BPF_PROG_LOAD', attr);
-    for (let attempt = 1; !r.ok && r.errno === ERRNO.EAGAIN && attempt < PROG_LOAD_ATTEMPTS; attempt++) r = tryBpfSyscall('BPF_PROG_LOAD', attr);
+    const held = pointees(o.insns, license, log);
+    let r = tryBpfSyscall('BPF_PROG_LOAD', attr, ...held);
+    for (let attempt = 1; !r.ok && r.errno === ERRNO.EAGAIN && attempt < PROG_LOAD_ATTEMPTS; attempt++) r = tryBpfSyscall('BPF_PROG_LOAD', attr, ...held);
     if (r.ok) return { fd: r.value };
     return { errno: r.errno, logTrueSize: new DataView(attr.buffer).getUint32(PROG_LOAD_LOG_TRUE_SIZE, true) };
   };
@@ -297,8 +303,8 @@ export function progGetFdById(id: ProgId): number {
 }
 
 /** BPF_OBJ_GET_INFO_BY_FD into `info` (at `address`); returns the bytes the kernel filled. */
-function objInfo(fd: number, info: Uint8Array, address: bigint = addressOf(info)): number {
-  bpfSyscall('BPF_OBJ_GET_INFO_BY_FD', objInfoAttr(fd, info.byteLength, address, infoAttr));
+function objInfo(fd: number, info: Uint8Array, address: bigint = addressOf(info), ...more: Uint8Array[]): number {
+  bpfSyscall('BPF_OBJ_GET_INFO_BY_FD', objInfoAttr(fd, info.byteLength, address, infoAttr), info, ...more);
   return infoView.getUint32(INFO_LEN_OFFSET, true);
 }
 
@@ -323,7 +329,7 @@ export function progMapIds(fd: number): MapId[] {
   const view = new DataView(info.buffer);
   view.setUint32(PROG_INFO_NR_MAP_IDS, count, true);
   view.setBigUint64(PROG_INFO_MAP_IDS, addressOf(ids), true);
-  objInfo(fd, info);
+  objInfo(fd, info, addressOf(info), ids);
   // The kernel copies min(count asked, count it has) ids and reports how many it has.
   const n = Math.min(count, view.getUint32(PROG_INFO_NR_MAP_IDS, true));
   const idView = new DataView(ids.buffer);
@@ -333,13 +339,13 @@ export function progMapIds(fd: number): MapId[] {
 /** BPF_OBJ_PIN: pins a map, program or link at `path` on a bpffs mount. EEXIST if taken. */
 export function objPin(fd: number, path: string): void {
   const pathname = cString(path);
-  bpfSyscall('BPF_OBJ_PIN', objPathAttr(addressOf(pathname), fd));
+  bpfSyscall('BPF_OBJ_PIN', objPathAttr(addressOf(pathname), fd), pathname);
 }
 
 /** BPF_OBJ_GET: a new fd for the object pinned at `path`. `fileFlags`: BPF_F_RDONLY / BPF_F_WRONLY. */
 export function objGet(path: string, fileFlags = 0): number {
   const pathname = cString(path);
-  return bpfSyscall('BPF_OBJ_GET', objPathAttr(addressOf(pathname), 0, fileFlags));
+  return bpfSyscall('BPF_OBJ_GET', objPathAttr(addressOf(pathname), 0, fileFlags), pathname);
 }
 
 /** Options of {@link linkCreate}. */
@@ -368,6 +374,7 @@ export function linkCreate(o: LinkCreateOptions): number {
       ...(o.targetBtfId !== undefined && { targetBtfId: o.targetBtfId }),
       ...(o.iterInfo !== undefined && { iterInfo: addressOf(o.iterInfo), iterInfoLen: o.iterInfo.byteLength }),
     }),
+    ...pointees(o.iterInfo),
   );
 }
 
@@ -407,7 +414,7 @@ export function mapMmap(fd: number, offset: number, length: number, writable: bo
  */
 export function progTestRun(progFd: number, data: Uint8Array, repeat: number): { retval: number; durationNs: number } {
   const attr = progTestRunAttr(progFd, addressOf(data), data.byteLength, repeat);
-  bpfSyscall('BPF_PROG_TEST_RUN', attr);
+  bpfSyscall('BPF_PROG_TEST_RUN', attr, data);
   const view = new DataView(attr.buffer);
   return { retval: view.getUint32(4, true), durationNs: view.getUint32(36, true) };
 }

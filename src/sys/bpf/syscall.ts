@@ -5,6 +5,23 @@ import { BPF_CMD, type BpfCommand } from './types.js';
 export { SyscallError, describeErrno, hasErrno } from './error.js';
 export type { LibcCall } from './error.js';
 
+/**
+ * The buffers each attribute points to (keys, values, paths, instructions, logs), held for as
+ * long as the attribute itself. A `union bpf_attr` carries their addresses as plain u64s, which
+ * V8 knows nothing of: a view whose last JavaScript use was `addressOf(view)` is garbage from
+ * then on, and a collection triggered by any allocation before the call (the attribute's own)
+ * frees its backing store, so the kernel reads whatever lies there. Seen here: BPF_OBJ_PIN
+ * failed with EPERM for about one pin in 5,000, strace showing `pathname="rK\220&"`. The
+ * attribute is an argument of the native call, so it is reachable until the kernel returns,
+ * and through this map so are the buffers.
+ */
+const HELD = new WeakMap<Uint8Array, readonly Uint8Array[]>();
+
+/** Holds `buffers` for as long as `attr` is reachable (see {@link HELD}). */
+function hold(attr: Uint8Array, buffers: readonly Uint8Array[]): void {
+  if (buffers.length > 0) HELD.set(attr, buffers);
+}
+
 /** The outcome of one system call as a value: its result, or the errno it failed with. */
 export type SyscallResult = { readonly ok: true; readonly value: number } | { readonly ok: false; readonly errno: number };
 
@@ -16,17 +33,23 @@ export type SyscallResult = { readonly ok: true; readonly value: number } | { re
  * The kernel copies `min(size, sizeof(union bpf_attr))` bytes and requires any bytes beyond its
  * own union to be zero (kernel/bpf/syscall.c: `bpf_check_uarg_tail_zero`), so an attribute
  * buffer sized to the last field a command uses works on older and newer kernels alike.
+ *
+ * `pointees`: every buffer whose address `attr` holds, passed as arguments so that they stay
+ * reachable from their `addressOf` to the kernel's return (see {@link HELD}).
  */
-export function tryBpfSyscall(cmd: BpfCommand, attr: Uint8Array): SyscallResult {
+export function tryBpfSyscall(cmd: BpfCommand, attr: Uint8Array, ...pointees: Uint8Array[]): SyscallResult {
+  hold(attr, pointees);
   const value = libc().bpf(BPF_CMD[cmd], attr, attr.byteLength);
   return value < 0 ? { ok: false, errno: lastErrno() } : { ok: true, value };
 }
 
 /**
  * bpf(cmd, attr, attr.length): the result (an fd or 0), or a thrown {@link SyscallError} named
- * after the command (`BPF_MAP_CREATE: ENOMEM (Cannot allocate memory)`).
+ * after the command (`BPF_MAP_CREATE: ENOMEM (Cannot allocate memory)`). `pointees` as for
+ * {@link tryBpfSyscall}.
  */
-export function bpfSyscall(cmd: BpfCommand, attr: Uint8Array): number {
+export function bpfSyscall(cmd: BpfCommand, attr: Uint8Array, ...pointees: Uint8Array[]): number {
+  hold(attr, pointees);
   const value = libc().bpf(BPF_CMD[cmd], attr, attr.byteLength);
   if (value < 0) throw new SyscallError(cmd, lastErrno());
   return value;
