@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { closeSync, fstatSync, openSync, readFileSync, readSync } from 'node:fs';
 import { release } from 'node:os';
 import { parseBtf, type Btf, type ParseBtfOptions } from '../../btf/index.js';
@@ -114,15 +115,16 @@ function computeIdentity(path: string): string | undefined {
       const n = readSync(fd, buf, 0, buf.byteLength, at);
       return buf.subarray(0, n);
     };
-    let h = fnv1a(sample(0), FNV_OFFSET);
-    h = fnv1a(sample(Math.max(0, size - SAMPLE)), h);
+    // SHA-256 in native code: 1 ms for the 128 KiB, where FNV-1a in JavaScript took 7.5 ms of a
+    // cold start (run before the JIT warms up).
+    const h = createHash('sha256').update(sample(0)).update(sample(Math.max(0, size - SAMPLE))).digest('hex').slice(0, 16);
     let build = '';
     try {
       build = readFileSync('/proc/sys/kernel/version', 'utf8').trim();
     } catch {
       // Not every sandbox shows it; the release, size and hash remain.
     }
-    return `${release()}|${build}|${size}|${h.toString(16).padStart(8, '0')}`;
+    return `${release()}|${build}|${size}|${h}`;
   } catch {
     return undefined;
   } finally {
@@ -131,11 +133,3 @@ function computeIdentity(path: string): string | undefined {
 }
 
 const SAMPLE = 64 * 1024;
-const FNV_OFFSET = 0x811c9dc5;
-
-/** 32-bit FNV-1a, continued from `h` (an indexed loop: the iterator form took 15 ms of a cold start). */
-function fnv1a(bytes: Uint8Array, h: number): number {
-  let x = h;
-  for (let i = 0; i < bytes.length; i++) x = Math.imul(x ^ (bytes[i] as number), 0x01000193) >>> 0;
-  return x;
-}
