@@ -19,6 +19,7 @@ import { styleFor, type Style } from './io.js';
 import { jsonOption, type CommandContext } from './context.js';
 import { json, profileLine, wrap } from './render/common.js';
 import { table } from './table.js';
+import { escapeText } from './escape.js';
 
 /** What `explain` reads the machine with; tests pass hand-made facts. */
 export interface ExplainDeps {
@@ -101,8 +102,8 @@ function headLine(e: Explanation): string {
   const { facts } = e;
   const task = facts.task;
   const where = e.levels[0]?.path ?? facts.chainMissing ?? 'unknown';
-  const who = task ? `process ${task.pid}${task.comm ? ` (${task.comm})` : ''}${task.uid === undefined ? '' : `, uid ${task.uid}`}` : 'no task';
-  return `${who}; memory cgroup ${where}\n${facts.basis?.line ?? profileLine(facts.profile)}\n`;
+  const who = task ? `process ${task.pid}${task.comm ? ` (${escapeText(task.comm)})` : ''}${task.uid === undefined ? '' : `, uid ${task.uid}`}` : 'no task';
+  return `${who}; memory cgroup ${escapeText(where)}\n${facts.basis?.line ?? profileLine(facts.profile)}\n`;
 }
 
 function needText(e: Explanation, progNames: readonly string[]): string {

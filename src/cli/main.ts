@@ -4,6 +4,7 @@ import { didYouMean } from '../vocab/fields.js';
 import type { Io } from './io.js';
 import { jsonOption, type CommandContext, type Faces } from './context.js';
 import { VERSION } from '../vocab/bpfmem-version.js';
+import { escapeLines, terminalSafe } from './escape.js';
 
 type CommandModule = (ctx: CommandContext) => Promise<Command>;
 
@@ -62,8 +63,16 @@ export function runCli(argv: readonly string[], io: Io, faces: Faces = {}): Prom
  */
 export async function runProgram(argv: readonly string[], io: Io, make: (ctx: CommandContext) => Promise<readonly Command[]>, faces: Faces = {}): Promise<number> {
   let status = 0;
+  // Every byte a command prints passes the terminal check (src/cli/escape.ts): a name from the
+  // machine or a file that a renderer did not escape still cannot steer the terminal.
+  const out: Io = {
+    ...io,
+    stdout: (text) => {
+      io.stdout(terminalSafe(text));
+    },
+  };
   const ctx: CommandContext = {
-    io,
+    io: out,
     serve: faces.serve,
     exit(code) {
       status = code;
@@ -86,7 +95,7 @@ export async function runProgram(argv: readonly string[], io: Io, make: (ctx: Co
       },
       // Commander's own errors ("unknown option") become our one-line form.
       outputError: (s, write) => {
-        write(`bpfmem: ${s.replace(/^error: /, '').trim()}\n`);
+        write(`bpfmem: ${escapeLines(s.replace(/^error: /, '').trim())}\n`);
       },
     })
     .exitOverride();
@@ -112,10 +121,10 @@ export async function runProgram(argv: readonly string[], io: Io, make: (ctx: Co
       return error.exitCode === 0 ? 0 : 2;
     }
     if (error instanceof BpfmemError) {
-      io.stderr(`bpfmem: ${error.message}\n`);
+      io.stderr(`bpfmem: ${escapeLines(error.message)}\n`);
       return exitCodeOf(error);
     }
-    io.stderr(`bpfmem: internal error: ${error instanceof Error ? error.message : String(error)}\n`);
+    io.stderr(`bpfmem: internal error: ${escapeLines(error instanceof Error ? error.message : String(error))}\n`);
     if (io.env['BPFMEM_DEBUG'] && error instanceof Error && error.stack) io.stderr(`${error.stack}\n`);
     return 1;
   }

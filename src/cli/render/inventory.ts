@@ -125,7 +125,11 @@ function treePrefixes(paths: readonly string[]): Map<string, string> {
   for (const p of paths) {
     const parent = p === '/' ? undefined : parentIn(p);
     if (parent === undefined) roots.push(p);
-    else children.set(parent, [...(children.get(parent) ?? []), p]);
+    else {
+      const kids = children.get(parent);
+      if (kids) kids.push(p);
+      else children.set(parent, [p]);
+    }
   }
   const out = new Map<string, string>();
   const visit = (p: string, parent: string | undefined, indent: string, last: boolean, top: boolean): void => {
@@ -202,14 +206,13 @@ export function summaryText(inv: Inventory, s: Summary, ctx: SummaryContext, st:
   out.push(`${st.bold('bpfmem')}: ${profileLine(inv.profile)}\n`);
   if (ctx.regimeReason) out.push(st.dim(`${wrap(ctx.regimeReason, 80, '  ')}\n`));
   out.push('\n');
-  const nb = (n: number): string => formatBytes(n).replace(' ', '\u00a0');
   if (s.maps === 0 && s.progs === 0) {
     out.push('No BPF maps or programs are loaded on this machine.\n\n');
   } else {
-    const perCpu = s.uncharged > 0 ? `; ${nb(s.uncharged)} of map memory charged to no cgroup (per-CPU)` : '';
+    const perCpu = s.uncharged > 0 ? `; ${formatBytes(s.uncharged)} of map memory charged to no cgroup (per-CPU)` : '';
     out.push(
       `${wrap(
-        `${s.maps} map${s.maps === 1 ? '' : 's'} and ${s.progs} program${s.progs === 1 ? '' : 's'}: ${nb(s.memlock)} memlock (fdinfo); maps charged to memory cgroups ≈ ${nb(s.charged)}${perCpu}.`,
+        `${s.maps} map${s.maps === 1 ? '' : 's'} and ${s.progs} program${s.progs === 1 ? '' : 's'}: ${formatBytes(s.memlock)} memlock (fdinfo); maps charged to memory cgroups ≈ ${formatBytes(s.charged)}${perCpu}.`,
         80,
         '',
       )}\n\n`,
