@@ -1,4 +1,5 @@
 import { Command, Option } from 'commander';
+import { quote } from '../vocab/fields.js';
 import type { Btf } from '../btf/index.js';
 import { readBpfObjectFile } from '../estimate/object-file.js';
 import { specMaps } from '../estimate/run.js';
@@ -49,7 +50,7 @@ const collect = (value: string, previous: string[]): string[] => [...previous, v
 
 function progArg(value: string, previous: number[]): number[] {
   const n = parseSize(value);
-  if (n === undefined || !Number.isFinite(n) || n < 1) throw new BpfmemError('usage', `--prog ${JSON.stringify(value)}: expected a number of instructions, like 4096`);
+  if (n === undefined || !Number.isFinite(n) || n < 1) throw new BpfmemError('usage', `--prog ${quote(value)}: expected a number of instructions, like 4096`);
   return [...previous, n];
 }
 

@@ -1,6 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { BpfmemError, exitCodeOf } from '../vocab/errors.js';
-import { didYouMean } from '../vocab/fields.js';
+import { didYouMean, quote } from '../vocab/fields.js';
 import type { Io } from './io.js';
 import { jsonOption, type CommandContext, type Faces } from './context.js';
 import { VERSION } from '../vocab/bpfmem-version.js';
@@ -45,6 +45,37 @@ export function commandsFor(argv: readonly string[]): string[] {
   const named = words[0] === 'help' ? words[1] : words[0];
   if (named !== undefined && Object.hasOwn(COMMANDS, named)) return [named];
   return words[0] === 'help' ? NAMES : [];
+}
+
+/**
+ * The words as the program reads them: `bpfmem help [COMMAND]` is `bpfmem [COMMAND] --help`
+ * (as git and kubectl take it), and kubectl's `-o json` / `--output json` is `--json`.
+ */
+export function normalizeArgs(argv: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i] as string;
+    if (a === '--') {
+      out.push(...argv.slice(i));
+      break;
+    }
+    const joined = /^(?:-o=?|--output=)(.*)$/s.exec(a);
+    if (a === '-o' || a === '--output' || joined) {
+      const value = joined?.[1] || argv[++i];
+      if (value !== 'json') {
+        throw new BpfmemError('usage', `${a === '--output' || a.startsWith('--output=') ? '--output' : '-o'} ${value === undefined ? 'needs a format' : `${quote(value)}: the one format is json`} (-o json is --json; text is the default)`);
+      }
+      out.push('--json');
+    } else out.push(a);
+  }
+  const first = out.findIndex((a) => !a.startsWith('-'));
+  if (first < 0 || out[first] !== 'help') return out;
+  const rest = out.slice(first + 1).filter((a) => !a.startsWith('-'));
+  const named = rest[0];
+  if (named !== undefined && !Object.hasOwn(COMMANDS, named)) {
+    throw new BpfmemError('usage', `help ${quote(named)}: no such command${didYouMean(named, NAMES)}; commands are ${NAMES.join(', ')}`);
+  }
+  return named === undefined ? ['--help'] : [named, '--help'];
 }
 
 /**
@@ -95,7 +126,9 @@ export async function runProgram(argv: readonly string[], io: Io, make: (ctx: Co
       },
       // Commander's own errors ("unknown option") become our one-line form.
       outputError: (s, write) => {
-        write(`bpfmem: ${escapeLines(s.replace(/^error: /, '').trim())}\n`);
+        // An argument commander quotes is cut as bpfmem's own errors cut it (a 2,000-entry list).
+        const said = s.replace(/^error: /, '').trim().replace(/'([^'\n]{40})[^'\n]+'/g, "'$1…'");
+        write(`bpfmem: ${escapeLines(said)}\n`);
       },
     })
     .exitOverride();
@@ -113,7 +146,7 @@ export async function runProgram(argv: readonly string[], io: Io, make: (ctx: Co
   for (const cmd of program.commands) cmd.exitOverride().configureOutput(program.configureOutput());
 
   try {
-    await program.parseAsync([...argv], { from: 'user' });
+    await program.parseAsync(normalizeArgs(argv), { from: 'user' });
     return status;
   } catch (error) {
     if (error instanceof CommanderError) {
