@@ -1,4 +1,5 @@
 import { Command, Option } from 'commander';
+import { quote } from '../vocab/fields.js';
 import { BpfmemError } from '../vocab/errors.js';
 import { unwrap, type Result } from '../vocab/result.js';
 import type { Estimate, MapEstimate } from '../estimate/maps.js';
@@ -24,7 +25,7 @@ function positiveInt(flag: string) {
   return (value: string): number => {
     const n = parseSize(value);
     if (n === undefined || n < 1 || !Number.isFinite(n)) {
-      throw new BpfmemError('usage', `${flag} ${JSON.stringify(value)}: expected a positive whole number`);
+      throw new BpfmemError('usage', `${flag} ${quote(value)}: expected a positive whole number`);
     }
     return n;
   };
@@ -35,17 +36,17 @@ function cpusList(value: string): number[] {
   const parts = value.split(',').map((p) => p.trim());
   const out = parts.map((p) => {
     if (!/^[1-9][0-9]{0,3}$/.test(p) || Number(p) > 8192) {
-      throw new BpfmemError('usage', `--cpus ${JSON.stringify(value)}: expected possible CPU counts from 1 to 8192, like 2 or 2,64,192`);
+      throw new BpfmemError('usage', `--cpus ${quote(value)}: expected possible CPU counts from 1 to 8192, like 2 or 2,64,192`);
     }
     return Number(p);
   });
-  if (out.length > 16) throw new BpfmemError('usage', `--cpus ${JSON.stringify(value)}: at most 16 counts to compare`);
+  if (out.length > 16) throw new BpfmemError('usage', `--cpus ${quote(value)}: at most 16 counts to compare`);
   return [...new Set(out)];
 }
 
 function limitArg(value: string): number {
   const n = parseSize(value);
-  if (n === undefined || n < 1 || !Number.isFinite(n)) throw new BpfmemError('usage', `--limit ${JSON.stringify(value)}: expected a size like 512Mi or 2G`);
+  if (n === undefined || n < 1 || !Number.isFinite(n)) throw new BpfmemError('usage', `--limit ${quote(value)}: expected a size like 512Mi or 2G`);
   return n;
 }
 

@@ -1,4 +1,5 @@
 import { Command, Option } from 'commander';
+import { quote } from '../vocab/fields.js';
 import type { Btf } from '../btf/index.js';
 import { readBpfObjectFile } from '../estimate/object-file.js';
 import { specMaps } from '../estimate/run.js';
@@ -19,6 +20,7 @@ import { styleFor, type Style } from './io.js';
 import { jsonOption, type CommandContext } from './context.js';
 import { json, profileLine, wrap } from './render/common.js';
 import { table } from './table.js';
+import { escapeText } from './escape.js';
 
 /** What `explain` reads the machine with; tests pass hand-made facts. */
 export interface ExplainDeps {
@@ -48,7 +50,7 @@ const collect = (value: string, previous: string[]): string[] => [...previous, v
 
 function progArg(value: string, previous: number[]): number[] {
   const n = parseSize(value);
-  if (n === undefined || !Number.isFinite(n) || n < 1) throw new BpfmemError('usage', `--prog ${JSON.stringify(value)}: expected a number of instructions, like 4096`);
+  if (n === undefined || !Number.isFinite(n) || n < 1) throw new BpfmemError('usage', `--prog ${quote(value)}: expected a number of instructions, like 4096`);
   return [...previous, n];
 }
 
@@ -101,8 +103,8 @@ function headLine(e: Explanation): string {
   const { facts } = e;
   const task = facts.task;
   const where = e.levels[0]?.path ?? facts.chainMissing ?? 'unknown';
-  const who = task ? `process ${task.pid}${task.comm ? ` (${task.comm})` : ''}${task.uid === undefined ? '' : `, uid ${task.uid}`}` : 'no task';
-  return `${who}; memory cgroup ${where}\n${facts.basis?.line ?? profileLine(facts.profile)}\n`;
+  const who = task ? `process ${task.pid}${task.comm ? ` (${escapeText(task.comm)})` : ''}${task.uid === undefined ? '' : `, uid ${task.uid}`}` : 'no task';
+  return `${who}; memory cgroup ${escapeText(where)}\n${facts.basis?.line ?? profileLine(facts.profile)}\n`;
 }
 
 function needText(e: Explanation, progNames: readonly string[]): string {

@@ -1,6 +1,6 @@
 import { Command, Option } from 'commander';
 import { BpfmemError } from '../vocab/errors.js';
-import { Collector, type CollectOptions } from '../live/collect.js';
+import { collectCgroupsOnly, Collector, NEEDS_ROOT, type CollectOptions } from '../live/collect.js';
 import { parseBpftoolMaps, parseBpftoolProgs, readBpftoolFile } from '../inspect/bpftool.js';
 import { inferCpus, inputFromBpftool, rawMapsOf } from '../inspect/from-bpftool.js';
 import { buildInventory, InventoryBuilder, type Inventory } from '../inspect/inventory.js';
@@ -9,7 +9,7 @@ import { summarize } from '../inspect/summary.js';
 import { MAP_TYPE_NAMES } from '../vocab/maptypes.js';
 import { hostProfile, withCpus } from '../live/host-profile.js';
 import { formatVersion } from '../vocab/kernel-version.js';
-import { didYouMean, oneOf } from '../vocab/fields.js';
+import { didYouMean, oneOf, quote } from '../vocab/fields.js';
 import { formatDuration, parseDuration } from '../vocab/duration.js';
 import { PROG_TYPES } from '../vocab/progtypes.js';
 import { styleFor } from './io.js';
@@ -24,9 +24,13 @@ import { cgroupsJson, progsJson, summaryJson, writeMapsJson } from '../inspect/j
  */
 
 /** Reads the machine once and assembles the inventory. */
-async function inventoryOf(options: CollectOptions): Promise<{ inv: Inventory; regimeReason: string }> {
+async function inventoryOf(options: CollectOptions, cgroup?: string): Promise<{ inv: Inventory; regimeReason: string }> {
   const c = await Collector.open();
   try {
+    // `--cgroup /typo` is a cgroup that does not exist, not a cgroup without maps.
+    if (cgroup !== undefined && (await c.hasCgroup(cgroup)) === false) {
+      throw new BpfmemError('system', `--cgroup ${quote(cgroup)}: no such memory cgroup on this machine`);
+    }
     return { inv: buildInventory(await c.collect(options)), regimeReason: c.regimeReason };
   } finally {
     c.close();
@@ -65,7 +69,7 @@ const dumpOptions = (cmd: Command, what: string): Command =>
     .addOption(new Option('--cpus <n>', 'with --from-bpftool: its possible CPUs (default: inferred from per-CPU maps)').argParser(cpusArg));
 
 function cpusArg(value: string): number {
-  if (!/^[1-9][0-9]{0,3}$/.test(value) || Number(value) > 8192) throw new BpfmemError('usage', `--cpus ${JSON.stringify(value)}: expected a number of CPUs from 1 to 8192`);
+  if (!/^[1-9][0-9]{0,3}$/.test(value) || Number(value) > 8192) throw new BpfmemError('usage', `--cpus ${quote(value)}: expected a number of CPUs from 1 to 8192`);
   return Number(value);
 }
 
@@ -74,23 +78,23 @@ function cpusArg(value: string): number {
  * shown (`--pins`, `--wide`): opening every pinned object took 50 µs a pin here, seconds for a
  * node with 100,000 pinned maps, where `bpftool map show` looks for none without `-f`.
  */
-async function listedInventory(o: DumpOptions & { pins?: boolean; wide?: boolean }, kind: 'maps' | 'progs'): Promise<Inventory> {
+async function listedInventory(o: DumpOptions & { pins?: boolean; wide?: boolean; cgroup?: string }, kind: 'maps' | 'progs'): Promise<Inventory> {
   const { fromBpftool } = o;
   if (fromBpftool === undefined) {
     if (o.kernel !== undefined || o.cpus !== undefined) throw new BpfmemError('usage', '--kernel and --cpus describe a dump: give them with --from-bpftool FILE');
-    return (await inventoryOf({ cgroups: false, pins: o.pins === true || o.wide === true })).inv;
+    return (await inventoryOf({ cgroups: false, pins: o.pins === true || o.wide === true }, o.cgroup)).inv;
   }
   return inventoryOfDump({ ...o, fromBpftool }, kind);
 }
 
 function pidArg(value: string): number {
-  if (!/^[1-9][0-9]{0,9}$/.test(value)) throw new BpfmemError('usage', `--pid ${JSON.stringify(value)}: expected a process id (a positive whole number)`);
+  if (!/^[1-9][0-9]{0,9}$/.test(value)) throw new BpfmemError('usage', `--pid ${quote(value)}: expected a process id (a positive whole number)`);
   return Number(value);
 }
 
 function cgroupArg(value: string): string {
   if (!value.startsWith('/') || value.includes('\0') || value.split('/').some((c) => c === '..' || c === '.')) {
-    throw new BpfmemError('usage', `--cgroup ${JSON.stringify(value)}: expected a cgroup path from the hierarchy's root, like /system.slice or /kubepods`);
+    throw new BpfmemError('usage', `--cgroup ${quote(value)}: expected a cgroup path from the hierarchy's root, like /system.slice or /kubepods`);
   }
   return value.length > 1 ? value.replace(/\/+$/, '') : value;
 }
@@ -99,7 +103,7 @@ function typeArg(names: readonly string[], what: string) {
   return (value: string): string => {
     if (!names.includes(value)) {
       const hint = didYouMean(value, names) || `; ${what} types are ${oneOf(names)}`;
-      throw new BpfmemError('usage', `--type ${JSON.stringify(value)}: not a ${what} type${hint}`);
+      throw new BpfmemError('usage', `--type ${quote(value)}: not a ${what} type${hint}`);
     }
     return value;
   };
@@ -166,15 +170,27 @@ export function progsCommand(ctx: CommandContext): Command {
     });
 }
 
+/** What `bpfmem cgroups` says when it runs without root. */
+export const CGROUPS_WITHOUT_ROOT = 'not root: reading BPF maps needs CAP_SYS_ADMIN and CAP_BPF (run it with sudo); the memory counters come from cgroupfs, which anyone may read';
+
 export function cgroupsCommand(ctx: CommandContext): Command {
   return new Command('cgroups')
     .description('the memory cgroup tree: usage, limit, headroom, and the BPF memory charged to each')
     .option('--all', 'every memory cgroup, not only those with BPF memory at or below them')
     .addOption(jsonOption())
     .action(async (opts: { all?: boolean; json?: boolean }) => {
-      const { inv } = await inventoryOf({ holders: false, pins: false });
-      const cgroups = cgroupsToShow(inv.cgroups, (opts.all ?? false) || (opts.json ?? false));
-      ctx.io.stdout(opts.json ? cgroupsJson(inv, cgroups) : cgroupsText(inv, cgroups, styleFor(ctx.io)));
+      let inv: Inventory;
+      let bpf = true;
+      try {
+        ({ inv } = await inventoryOf({ holders: false, pins: false }));
+      } catch (error) {
+        // cgroupfs is world-readable; only the BPF objects need root. Without it, the counters.
+        if (!(error instanceof BpfmemError && error.message === NEEDS_ROOT)) throw error;
+        bpf = false;
+        inv = buildInventory((await collectCgroupsOnly(CGROUPS_WITHOUT_ROOT)).input);
+      }
+      const cgroups = cgroupsToShow(inv.cgroups, (opts.all ?? false) || (opts.json ?? false) || !bpf);
+      ctx.io.stdout(opts.json ? cgroupsJson(inv, cgroups) : cgroupsText(inv, cgroups, styleFor(ctx.io), { bpf }));
     });
 }
 
@@ -189,13 +205,13 @@ export async function summaryAction(ctx: CommandContext, opts: { json?: boolean 
 function secondsArg(value: string): number {
   const ms = /^[0-9]+(\.[0-9]+)?$/.test(value) ? Number(value) * 1000 : parseDuration(value);
   if (ms === undefined || ms < 100 || ms > 3_600_000) {
-    throw new BpfmemError('usage', `--interval ${JSON.stringify(value)}: expected seconds (2, 0.5) or a duration (2s, 500ms, 1m) from 0.1s to 1h`);
+    throw new BpfmemError('usage', `--interval ${quote(value)}: expected seconds (2, 0.5) or a duration (2s, 500ms, 1m) from 0.1s to 1h`);
   }
   return ms / 1000;
 }
 
 function countArg(value: string): number {
-  if (!/^[1-9][0-9]{0,6}$/.test(value)) throw new BpfmemError('usage', `--iterations ${JSON.stringify(value)}: expected a positive whole number`);
+  if (!/^[1-9][0-9]{0,6}$/.test(value)) throw new BpfmemError('usage', `--iterations ${quote(value)}: expected a positive whole number`);
   return Number(value);
 }
 

@@ -1,9 +1,10 @@
 import { Command, CommanderError } from 'commander';
 import { BpfmemError, exitCodeOf } from '../vocab/errors.js';
-import { didYouMean } from '../vocab/fields.js';
+import { didYouMean, quote } from '../vocab/fields.js';
 import type { Io } from './io.js';
 import { jsonOption, type CommandContext, type Faces } from './context.js';
 import { VERSION } from '../vocab/bpfmem-version.js';
+import { escapeLines, terminalSafe } from './escape.js';
 
 type CommandModule = (ctx: CommandContext) => Promise<Command>;
 
@@ -47,6 +48,37 @@ export function commandsFor(argv: readonly string[]): string[] {
 }
 
 /**
+ * The words as the program reads them: `bpfmem help [COMMAND]` is `bpfmem [COMMAND] --help`
+ * (as git and kubectl take it), and kubectl's `-o json` / `--output json` is `--json`.
+ */
+export function normalizeArgs(argv: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i] as string;
+    if (a === '--') {
+      out.push(...argv.slice(i));
+      break;
+    }
+    const joined = /^(?:-o=?|--output=)(.*)$/s.exec(a);
+    if (a === '-o' || a === '--output' || joined) {
+      const value = joined?.[1] || argv[++i];
+      if (value !== 'json') {
+        throw new BpfmemError('usage', `${a === '--output' || a.startsWith('--output=') ? '--output' : '-o'} ${value === undefined ? 'needs a format' : `${quote(value)}: the one format is json`} (-o json is --json; text is the default)`);
+      }
+      out.push('--json');
+    } else out.push(a);
+  }
+  const first = out.findIndex((a) => !a.startsWith('-'));
+  if (first < 0 || out[first] !== 'help') return out;
+  const rest = out.slice(first + 1).filter((a) => !a.startsWith('-'));
+  const named = rest[0];
+  if (named !== undefined && !Object.hasOwn(COMMANDS, named)) {
+    throw new BpfmemError('usage', `help ${quote(named)}: no such command${didYouMean(named, NAMES)}; commands are ${NAMES.join(', ')}`);
+  }
+  return named === undefined ? ['--help'] : [named, '--help'];
+}
+
+/**
  * Runs the bpfmem CLI on `argv` (without `node` and the script) and returns the exit status:
  * 0 on success, 2 for the user's mistakes (bad arguments or input, with one line saying which),
  * 1 when the machine refused or failed. Never calls `process.exit`: only `bin/` does.
@@ -62,8 +94,16 @@ export function runCli(argv: readonly string[], io: Io, faces: Faces = {}): Prom
  */
 export async function runProgram(argv: readonly string[], io: Io, make: (ctx: CommandContext) => Promise<readonly Command[]>, faces: Faces = {}): Promise<number> {
   let status = 0;
+  // Every byte a command prints passes the terminal check (src/cli/escape.ts): a name from the
+  // machine or a file that a renderer did not escape still cannot steer the terminal.
+  const out: Io = {
+    ...io,
+    stdout: (text) => {
+      io.stdout(terminalSafe(text));
+    },
+  };
   const ctx: CommandContext = {
-    io,
+    io: out,
     serve: faces.serve,
     exit(code) {
       status = code;
@@ -86,7 +126,9 @@ export async function runProgram(argv: readonly string[], io: Io, make: (ctx: Co
       },
       // Commander's own errors ("unknown option") become our one-line form.
       outputError: (s, write) => {
-        write(`bpfmem: ${s.replace(/^error: /, '').trim()}\n`);
+        // An argument commander quotes is cut as bpfmem's own errors cut it (a 2,000-entry list).
+        const said = s.replace(/^error: /, '').trim().replace(/'([^'\n]{40})[^'\n]+'/g, "'$1…'");
+        write(`bpfmem: ${escapeLines(said)}\n`);
       },
     })
     .exitOverride();
@@ -104,7 +146,7 @@ export async function runProgram(argv: readonly string[], io: Io, make: (ctx: Co
   for (const cmd of program.commands) cmd.exitOverride().configureOutput(program.configureOutput());
 
   try {
-    await program.parseAsync([...argv], { from: 'user' });
+    await program.parseAsync(normalizeArgs(argv), { from: 'user' });
     return status;
   } catch (error) {
     if (error instanceof CommanderError) {
@@ -112,10 +154,10 @@ export async function runProgram(argv: readonly string[], io: Io, make: (ctx: Co
       return error.exitCode === 0 ? 0 : 2;
     }
     if (error instanceof BpfmemError) {
-      io.stderr(`bpfmem: ${error.message}\n`);
+      io.stderr(`bpfmem: ${escapeLines(error.message)}\n`);
       return exitCodeOf(error);
     }
-    io.stderr(`bpfmem: internal error: ${error instanceof Error ? error.message : String(error)}\n`);
+    io.stderr(`bpfmem: internal error: ${escapeLines(error instanceof Error ? error.message : String(error))}\n`);
     if (io.env['BPFMEM_DEBUG'] && error instanceof Error && error.stack) io.stderr(`${error.stack}\n`);
     return 1;
   }

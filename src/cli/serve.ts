@@ -1,4 +1,5 @@
 import { Command, Option } from 'commander';
+import { quote } from '../vocab/fields.js';
 import { BpfmemError } from '../vocab/errors.js';
 import { track, untrack, type Disposable } from '../live/cleanup.js';
 import { formatDuration, parseDuration } from '../vocab/duration.js';
@@ -18,19 +19,19 @@ function intervalArg(value: string): number {
   const ms = parseDuration(value);
   if (ms === undefined || ms < INTERVAL_MIN_MS || ms > INTERVAL_MAX_MS) {
     const hint = /^[0-9]+$/.test(value) ? ` (give a unit: ${value}s)` : '';
-    throw new BpfmemError('usage', `--interval ${JSON.stringify(value)}: expected a duration from 1s to 1h, like 15s, 1m or 1m30s${hint}`);
+    throw new BpfmemError('usage', `--interval ${quote(value)}: expected a duration from 1s to 1h, like 15s, 1m or 1m30s${hint}`);
   }
   return ms;
 }
 
 function portArg(value: string): number {
-  if (!/^[0-9]{1,5}$/.test(value) || Number(value) > 65535) throw new BpfmemError('usage', `--port ${JSON.stringify(value)}: expected a port from 0 to 65535 (0: any free port)`);
+  if (!/^[0-9]{1,5}$/.test(value) || Number(value) > 65535) throw new BpfmemError('usage', `--port ${quote(value)}: expected a port from 0 to 65535 (0: any free port)`);
   return Number(value);
 }
 
 function hostArg(value: string): string {
   if (value.length === 0 || value.length > 253 || /[\s/]/.test(value)) {
-    throw new BpfmemError('usage', `--host ${JSON.stringify(value)}: expected an address to listen on, like 127.0.0.1, 0.0.0.0 or ::`);
+    throw new BpfmemError('usage', `--host ${quote(value)}: expected an address to listen on, like 127.0.0.1, 0.0.0.0 or ::`);
   }
   return value;
 }
@@ -48,7 +49,7 @@ const PER_MAP_DEFAULT = 100;
 const PER_MAP_MAX = 100_000;
 
 function perMapArg(value: string): number {
-  if (!/^[0-9]{1,6}$/.test(value) || Number(value) > PER_MAP_MAX) throw new BpfmemError('usage', `--per-map-metrics ${JSON.stringify(value)}: expected how many maps get series of their own, from 0 to ${PER_MAP_MAX}`);
+  if (!/^[0-9]{1,6}$/.test(value) || Number(value) > PER_MAP_MAX) throw new BpfmemError('usage', `--per-map-metrics ${quote(value)}: expected how many maps get series of their own, from 0 to ${PER_MAP_MAX}`);
   return Number(value);
 }
 

@@ -1,7 +1,13 @@
+import { escapeText } from './escape.js';
+
 /**
  * Plain column tables in the manner of kubectl and `bpftool map show`: a header row, columns
  * separated by two spaces, numbers right-aligned. Widths count code points, so styled cells
- * must be styled after layout (`format` receives the padded cell).
+ * must be styled after layout (`format` receives the padded cell). Every cell is escaped
+ * ({@link escapeText}): a name from the machine cannot steer the terminal or split a row.
+ *
+ * Linear in the rows, with no spread over them: a 130,000-map dump once overflowed the stack
+ * in `Math.max(...cells)` (issue 14).
  */
 export interface Column<Row> {
   readonly header: string;
@@ -9,33 +15,103 @@ export interface Column<Row> {
   readonly align?: 'left' | 'right';
   /** Styles a padded cell (colour); must not change its visible width. */
   readonly format?: (cell: string, row: Row) => string;
+  /**
+   * How a cell may be shortened when the table is wider than {@link TableOptions.maxWidth}:
+   * `middle` keeps both ends of a path (`/kubepods.slice/…/cri-containerd-3f2a.scope`), `end`
+   * keeps its start. Columns without it keep their width (numbers are never cut).
+   */
+  readonly elide?: 'middle' | 'end';
 }
 
-// Escape sequences are not part of a cell's width.
+export interface TableOptions {
+  /** The widest a line may be (the terminal's columns); no limit when undefined. */
+  readonly maxWidth?: number | undefined;
+}
+
 // eslint-disable-next-line no-control-regex
 const ANSI = /\u001b\[[0-9;]*m/g;
-// Code points, not UTF-16 units: `✓` and `→` are one column. (No emoji or wide CJK here.)
-const width = (s: string): number => Array.from(s.replace(ANSI, '')).length;
+const SURROGATE = /[\ud800-\udfff]/;
+
+/** Columns a string takes: code points, not UTF-16 units (`✓` and `→` are one column; no wide CJK here). */
+export function textWidth(s: string): number {
+  const plain = s.includes('\u001b') ? s.replace(ANSI, '') : s;
+  if (!SURROGATE.test(plain)) return plain.length;
+  let n = 0;
+  for (const _ of plain) n++;
+  return n;
+}
+
+/** `s` cut to `w` columns with `…` where the cut is: in the middle, or at the end. */
+export function elide(s: string, w: number, where: 'middle' | 'end' = 'middle'): string {
+  if (textWidth(s) <= w) return s;
+  if (w <= 1) return w === 1 ? '…' : '';
+  const points = Array.from(s);
+  const keep = w - 1;
+  if (where === 'end') return `${points.slice(0, keep).join('')}…`;
+  const head = Math.ceil(keep / 2);
+  return `${points.slice(0, head).join('')}…${points.slice(points.length - (keep - head)).join('')}`;
+}
+
+/** The narrowest an elidable column gets before lines are cut instead. */
+const MIN_ELIDED = 12;
+const GAP = 2;
 
 /** Renders rows as a table; the last column is not padded. */
-export function table<Row>(rows: readonly Row[], columns: readonly Column<Row>[]): string {
-  const cells = rows.map((r) => columns.map((c) => c.value(r)));
-  const widths = columns.map((c, i) => Math.max(width(c.header), ...cells.map((row) => width(row[i] ?? ''))));
+export function table<Row>(rows: readonly Row[], columns: readonly Column<Row>[], options: TableOptions = {}): string {
+  const n = columns.length;
+  const widths = columns.map((c) => textWidth(c.header));
+  const cells: string[][] = new Array<string[]>(rows.length);
+  for (let r = 0; r < rows.length; r++) {
+    const row = rows[r] as Row;
+    const line = new Array<string>(n);
+    for (let i = 0; i < n; i++) {
+      const cell = escapeText((columns[i] as Column<Row>).value(row));
+      line[i] = cell;
+      const w = textWidth(cell);
+      if (w > (widths[i] as number)) widths[i] = w;
+    }
+    cells[r] = line;
+  }
+  const max = options.maxWidth;
+  let cut = false;
+  if (max !== undefined) {
+    let total = widths.reduce((s, w) => s + w, 0) + GAP * (n - 1);
+    // Shrink the elidable columns, widest first, down to MIN_ELIDED (or their header).
+    const flexible = columns.map((c, i) => (c.elide ? i : -1)).filter((i) => i >= 0);
+    flexible.sort((a, b) => (widths[b] as number) - (widths[a] as number));
+    for (const i of flexible) {
+      if (total <= max) break;
+      const floor = Math.max(MIN_ELIDED, textWidth((columns[i] as Column<Row>).header));
+      const give = Math.min(total - max, Math.max(0, (widths[i] as number) - floor));
+      widths[i] = (widths[i] as number) - give;
+      total -= give;
+    }
+    cut = total > max;
+  }
   const pad = (s: string, i: number, last: boolean): string => {
-    const w = widths[i] ?? 0;
-    const gap = ' '.repeat(Math.max(0, w - width(s)));
-    if (columns[i]?.align === 'right') return gap + s;
-    return last ? s : s + gap;
+    const w = widths[i] as number;
+    const col = columns[i] as Column<Row>;
+    const text = col.elide && textWidth(s) > w ? elide(s, w, col.elide) : s;
+    const gap = ' '.repeat(Math.max(0, w - textWidth(text)));
+    if (col.align === 'right') return gap + text;
+    return last ? text : text + gap;
   };
-  const lines = [columns.map((c, i) => pad(c.header, i, i === columns.length - 1)).join('  ').trimEnd()];
-  cells.forEach((row, r) => {
-    const line = row.map((cell, i) => {
-      const padded = pad(cell, i, i === row.length - 1);
-      const col = columns[i];
-      const data = rows[r];
-      return col?.format && data !== undefined ? col.format(padded, data) : padded;
-    });
-    lines.push(line.join('  ').trimEnd());
-  });
+  // Lines still too wide (no elidable column left to shrink) are cut at the edge, as top(1) does.
+  const fit = (line: string): string => (cut && max !== undefined ? elide(line, max, 'end') : line);
+  const lines = new Array<string>(rows.length + 1);
+  lines[0] = fit(columns.map((c, i) => pad(c.header, i, i === n - 1)).join('  ').trimEnd());
+  for (let r = 0; r < rows.length; r++) {
+    const row = cells[r] as string[];
+    const data = rows[r] as Row;
+    let line = '';
+    for (let i = 0; i < n; i++) {
+      const padded = pad(row[i] as string, i, i === n - 1);
+      const col = columns[i] as Column<Row>;
+      // Styling only where the line is not cut: a cut could split an escape sequence.
+      const cell = col.format && !cut ? col.format(padded, data) : padded;
+      line += i === 0 ? cell : `  ${cell}`;
+    }
+    lines[r + 1] = fit(line.trimEnd());
+  }
   return lines.join('\n') + '\n';
 }

@@ -1,4 +1,5 @@
 import { Command, Option } from 'commander';
+import { quote } from '../vocab/fields.js';
 import { BpfmemError } from '../vocab/errors.js';
 import { track, untrack, type Disposable } from '../live/cleanup.js';
 import { formatDuration, parseDuration } from '../vocab/duration.js';
@@ -19,7 +20,7 @@ function durationArg(flag: string, min: number, max: number) {
   return (value: string): number => {
     const ms = /^[0-9]+(\.[0-9]+)?$/.test(value) ? Number(value) * 1000 : parseDuration(value);
     if (ms === undefined || ms < min || ms > max) {
-      throw new BpfmemError('usage', `${flag} ${JSON.stringify(value)}: expected a duration from ${formatDuration(min)} to ${formatDuration(max)}, like 2s, 30s or 1m`);
+      throw new BpfmemError('usage', `${flag} ${quote(value)}: expected a duration from ${formatDuration(min)} to ${formatDuration(max)}, like 2s, 30s or 1m`);
     }
     return ms;
   };

@@ -31,7 +31,12 @@ export interface ParsedMapSpec {
 /** Keys a spec takes, and the `union bpf_attr` names read as the same key. */
 const KEYS = ['type', 'key', 'value', 'max_entries', 'flags', 'map_extra', 'name', 'struct_ops_funcs', 'elements'] as const;
 type SpecKey = (typeof KEYS)[number];
-const ALIASES: Readonly<Record<string, SpecKey>> = { key_size: 'key', value_size: 'value' };
+// A Map, not an object literal: `__proto__=`, `constructor=` or `toString=` would find
+// Object.prototype's members and pass as keys (issue 14).
+const ALIASES: ReadonlyMap<string, SpecKey> = new Map([
+  ['key_size', 'key'],
+  ['value_size', 'value'],
+]);
 
 /** Longest spec read; a map spec is a line a person types. */
 const SPEC_MAX = 4096;
@@ -54,9 +59,9 @@ export function parseMapSpec(text: string, defaultName: string): Result<ParsedMa
     const eq = field.indexOf('=');
     if (eq < 0) return fail(`${quote(field.trim())} is not key=value`);
     const written = field.slice(0, eq).trim();
-    const key = ALIASES[written] ?? KEYS.find((k) => k === written);
+    const key = ALIASES.get(written) ?? KEYS.find((k) => k === written);
     if (key === undefined) {
-      const hint = didYouMean(written, [...KEYS, ...Object.keys(ALIASES)]);
+      const hint = didYouMean(written, [...KEYS, ...ALIASES.keys()]);
       return fail(`unknown key ${quote(written)}${hint}; keys are ${KEYS.join(', ')}`);
     }
     if (values.has(key)) return fail(`${key} given twice`);

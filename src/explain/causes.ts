@@ -312,7 +312,7 @@ function jitLimitCause({ facts }: CauseInput, errno: 'EPERM' | 'ENOTSUPP'): Caus
 function programSizeCause({ facts, request }: CauseInput): Cause {
   const cap = facts.task?.capEff;
   const privileged = cap === undefined ? undefined : bpfCapable(cap, facts.profile.version);
-  const biggest = Math.max(0, ...request.progs);
+  const biggest = request.progs.reduce((a, b) => Math.max(a, b), 0);
   if (request.progs.length === 0) {
     return { kind: 'program-size', status: 'ruled out', text: 'program size: no program given (--prog)', evidence: [] };
   }

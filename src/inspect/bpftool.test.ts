@@ -167,8 +167,10 @@ describe('describeJsonError', () => {
     ['Expected double-quoted property name in JSON at position 10', '[{"id": 1,', 'Expected double-quoted property name at line 1, column 11'],
     // Node 22 adds its own line and column, which are replaced.
     ["Expected ',' or ']' after array element in JSON at position 4 (line 2 column 2)", '[1\n 2]', "Expected ',' or ']' after array element at line 2, column 2"],
-    // V8 quotes the input in some messages, newlines included.
-    ['Unexpected token \'x\', "x\ny" is not valid JSON', 'x\ny', 'Unexpected token \'x\', "x y" is not valid JSON'],
+    // V8 quotes the input in some messages, newlines included: none of it is repeated.
+    ['Unexpected token \'x\', "x\ny" is not valid JSON', 'x\ny', 'Unexpected token'],
+    ['Unexpected token \'r\', "root:$y$j9"... is not valid JSON', 'root:$y$j9T$abc', 'Unexpected token'],
+    ['"root:$y$j9T$abc" is not valid JSON', 'root:$y$j9T$abc', 'Unexpected input'],
     ['Unexpected end of JSON input', '[', 'Unexpected end of JSON input'],
   ])('%s', (message, text, expected) => {
     expect(describeJsonError(message, text)).toBe(expected);

@@ -263,7 +263,16 @@ function check<S extends v.GenericSchema>(schema: S, element: Element, source: s
  */
 export function describeJsonError(message: string, text: string): string {
   const m = /^(.*?) in JSON at position (\d+)/s.exec(message);
-  if (m?.[1] === undefined || m[2] === undefined) return message.replace(/\s+/g, ' ').trim();
+  // Never the file's content: `simulate /etc/shadow` must not print a hash's first characters
+  // (issue 14). V8 quotes the input (`"root:$y$j9"... is not valid JSON`) and the token.
+  if (m?.[1] === undefined || m[2] === undefined) {
+    const said = message
+      .replace(/^Unexpected token .*$/s, 'Unexpected token')
+      .replace(/,? *".*" is not valid JSON$/s, '')
+      .replace(/\s+/g, ' ')
+      .trim();
+    return said === '' ? 'Unexpected input' : said;
+  }
   const at = Math.min(Number(m[2]), text.length);
   const before = text.slice(0, at);
   const line = before.split('\n').length;
@@ -332,7 +341,8 @@ function splitInput(input: string | Uint8Array, source: string): Element[] {
   const out: Element[] = [];
   for (const [i, line] of lines.entries()) {
     if (line.trim() === '') continue;
-    out.push(...elementsOf(parseJson(line, source, `line ${i + 1}`), i + 1));
+    // No push(...): one line of `bpftool -j` is the whole array, 500,000 maps overflow the stack.
+    for (const e of elementsOf(parseJson(line, source, `line ${i + 1}`), i + 1)) out.push(e);
   }
   return out;
 }

@@ -1,3 +1,4 @@
+import { stat } from 'node:fs/promises';
 import { BpfmemError } from '../vocab/errors.js';
 import { elementsFromMemlock, fdinfoMemlock, memlockDependsOnContents, NEEDS_MAP_EXTRA } from '../model/maps/memlock.js';
 import { mapTypeById } from '../vocab/maptypes.js';
@@ -214,6 +215,20 @@ export class Collector {
       ...(cgroups && { cgroups }),
       errors,
     };
+  }
+
+  /**
+   * Whether the memory cgroup `path` (from the hierarchy's root) exists: true or false, or
+   * undefined where there is no memory hierarchy to look in.
+   */
+  async hasCgroup(path: string): Promise<boolean | undefined> {
+    const h = this.hierarchy;
+    if (!h) return undefined;
+    try {
+      return (await stat(path === '/' ? h.mountPoint : `${h.mountPoint}${path}`)).isDirectory();
+    } catch {
+      return false;
+    }
   }
 
   /** Releases the map iterator. Idempotent. */
@@ -433,4 +448,35 @@ export async function collectMachine(options: CollectOptions = {}): Promise<{ in
   } finally {
     c.close();
   }
+}
+
+/**
+ * The memory cgroups alone, for `bpfmem cgroups` without root: cgroupfs is world-readable,
+ * only the BPF objects need privileges. No map or program is read; `chargesUnavailable` says
+ * why the BPF columns are empty.
+ */
+export async function collectCgroupsOnly(why: string): Promise<{ input: InventoryInput; regimeReason: string }> {
+  const machine = await describeMachine();
+  const profile = profileOfMachine(machine);
+  const errors: string[] = [];
+  if (!machine.memory.ok) throw new BpfmemError('system', `no memory cgroups to show: ${machine.memory.reason}`);
+  const h = machine.memory.hierarchy;
+  const paths = await readCgroupIds(h);
+  const failures: string[] = [];
+  const read = await Promise.all(
+    [...paths.values()].map(async (path): Promise<RawCgroup | undefined> => {
+      try {
+        const c = await readCgroupCountersIfPresent(h.version, path === '/' ? h.mountPoint : `${h.mountPoint}${path}`);
+        return c && { path, usage: c.usage, max: c.max, kernel: c.kernel };
+      } catch (error) {
+        failures.push(error instanceof Error ? error.message : String(error));
+        return undefined;
+      }
+    }),
+  );
+  errors.push(...capped(failures));
+  return {
+    input: { profile, maps: [], progs: [], chargesUnavailable: why, cgroupPaths: paths, cgroups: read.filter((c): c is RawCgroup => c !== undefined), errors },
+    regimeReason: machine.regimeReason,
+  };
 }

@@ -51,19 +51,26 @@ function field<T>(parse: FieldParser<T>) {
  * A mapping with exactly these keys (valibot's strict object). Unknown keys are reported first,
  * with the closest known key, so that a typo reads as a typo rather than as a missing key.
  */
-function mapping<const E extends v.ObjectEntries>(entries: E) {
+function mapping<const E extends v.ObjectEntries>(entries: E, top = false) {
   const known = Object.keys(entries);
   const expected = `expected a mapping with keys ${known.join(', ')}`;
+  // The top of a file that may be no scenario at all (`simulate /etc/shadow`): its content is
+  // never repeated, only what kind of value it is and keys that read as names (issue 14).
+  const shown = (input: unknown): string => (top && typeof input === 'string' ? 'a string' : describeValue(input));
   return v.pipe(
     v.unknown(),
     v.rawCheck(({ dataset, addIssue }) => {
       const input = dataset.value;
       if (!isMapping(input)) {
-        addIssue({ message: `${expected}; got ${describeValue(input)}` });
+        addIssue({ message: `${expected}; got ${shown(input)}` });
         return;
       }
       for (const key of Object.keys(input)) {
         if (known.includes(key)) continue;
+        if (top && !/^[A-Za-z_][A-Za-z0-9_-]{0,39}$/.test(key)) {
+          addIssue({ message: `not a scenario: a top-level key is not one of ${known.join(', ')}` });
+          return;
+        }
         addIssue({
           message: `unknown key${didYouMean(key, known)}; expected one of ${known.join(', ')}`,
           path: [{ type: 'object', origin: 'key', input, key, value: input[key] }],
@@ -96,13 +103,16 @@ const picklist = <const T extends readonly (string | number)[]>(options: T, hint
   v.picklist(options, (issue) => `expected ${hint}, got ${describeValue(issue.input)}`);
 
 /** The top level of a scenario file. Sections are read one by one, with their own schemas. */
-export const FILE = mapping({
-  description: optional(field(parseAnyText)),
-  kernel: optional(v.unknown()),
-  cgroups: optional(v.unknown()),
-  tasks: optional(v.unknown()),
-  steps: optional(v.unknown()),
-});
+export const FILE = mapping(
+  {
+    description: optional(field(parseAnyText)),
+    kernel: optional(v.unknown()),
+    cgroups: optional(v.unknown()),
+    tasks: optional(v.unknown()),
+    steps: optional(v.unknown()),
+  },
+  true,
+);
 
 /** `kernel` as a mapping (it may also be a bare version string). */
 export const KERNEL = mapping({

@@ -384,7 +384,9 @@ describe('parseScenario: bad files give one line with file, line, path and messa
     ['two documents', 'kernel: "6.18"\n---\nkernel: "6.1"', `${SOURCE}:2: not valid YAML: more than one document (---) in the file`],
     ['an unknown tag', 'kernel: !version "6.18"', `${SOURCE}:1: unsupported YAML: Unresolved tag: !version`],
     ['a list at the top', '- kernel: "6.18"', `${SOURCE}:1: expected a mapping with keys description, kernel, cgroups, tasks, steps; got a list`],
-    ['a word at the top', 'hello', `${SOURCE}:1: expected a mapping with keys description, kernel, cgroups, tasks, steps; got "hello"`],
+    // Text that is no scenario is not repeated (`simulate /etc/shadow`, issue 14).
+    ['a word at the top', 'hello', `${SOURCE}:1: expected a mapping with keys description, kernel, cgroups, tasks, steps; got a string`],
+    ['a line of /etc/shadow', 'root:$y$j9T$abc:19000:0:99999:7:::\n', `${SOURCE}:1: not a scenario: a top-level key is not one of description, kernel, cgroups, tasks, steps`],
     ['an empty file', '# nothing but a comment\n', `${SOURCE}: the file has no scenario in it; expected a mapping with keys description, kernel, cgroups, tasks, steps`],
     ['a key that is a list', '[a]: 1', `${SOURCE}:1: a mapping key is not text (a list, mapping or null as a key)`],
     ['nesting too deep', `kernel: ${'['.repeat(70)}`, `${SOURCE}:1: nested deeper than 64 levels`],

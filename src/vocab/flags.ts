@@ -28,7 +28,9 @@ export const MAP_FLAGS = {
 export type MapFlag = keyof typeof MAP_FLAGS;
 
 /** Aliases people type (`numa` is what `bpftool map create ... flags` users know). */
-const ALIASES: Readonly<Record<string, MapFlag>> = { numa: 'numa_node' };
+// A Map: a name typed by a user (`flags=__proto__`, `flags=constructor`) must not find
+// Object.prototype's members (issue 14).
+const ALIASES: ReadonlyMap<string, MapFlag> = new Map([['numa', 'numa_node']]);
 
 /** Whether a flag word has a flag. */
 export function hasFlag(flags: number, flag: MapFlag): boolean {
@@ -54,7 +56,7 @@ export function parseFlags(input: string | number | readonly string[]): { flags:
       flags |= n;
       continue;
     }
-    const flag = ALIASES[name] ?? (Object.hasOwn(MAP_FLAGS, name) ? (name as MapFlag) : undefined);
+    const flag = ALIASES.get(name) ?? (Object.hasOwn(MAP_FLAGS, name) ? (name as MapFlag) : undefined);
     if (flag === undefined) return { unknown: raw.trim() };
     flags |= MAP_FLAGS[flag];
   }

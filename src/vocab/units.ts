@@ -60,7 +60,9 @@ export function parseSize(input: string | number): number | undefined {
   if (text === 'max' || text === 'unlimited' || text === 'infinity') return UNLIMITED;
   const m = /^(\d+(?:\.\d+)?)\s*([A-Za-z]*)$/.exec(text);
   if (!m) return undefined;
-  const factor = SUFFIXES[m[2] ?? ''];
+  const unit = m[2] ?? '';
+  // Own keys only: `1constructor` must not find Object.prototype.constructor.
+  const factor = Object.hasOwn(SUFFIXES, unit) ? SUFFIXES[unit] : undefined;
   if (factor === undefined) return undefined;
   const value = Number(m[1]) * factor;
   if (!Number.isFinite(value)) return undefined;

@@ -217,11 +217,34 @@ describe.skipIf(!liveEnv.ok)('bpfmem maps on the running kernel: who pays', () =
 });
 
 describe.skipIf(process.getuid?.() !== 0)('without root', () => {
-  it.each([[['maps']], [['progs']], [['cgroups']], [[]]])('bpfmem %j says what it needs in one line and exits 1', (args) => {
-    const r = spawnSync(process.execPath, ['--import', 'tsx', BIN, ...args], { uid: 65534, gid: 65534, encoding: 'utf8', cwd: fileURLToPath(new URL('../..', import.meta.url)) });
+  const asNobody = (args: string[]) => spawnSync(process.execPath, ['--import', 'tsx', BIN, ...args], { uid: 65534, gid: 65534, encoding: 'utf8', cwd: fileURLToPath(new URL('../..', import.meta.url)) });
+
+  it.each([[['maps']], [['progs']], [[]]])('bpfmem %j says what it needs in one line and exits 1', (args) => {
+    const r = asNobody(args);
     expect(r.stdout).toBe('');
     expect(r.stderr).toMatch(/^bpfmem: reading the BPF objects of this machine needs root \(CAP_SYS_ADMIN[^\n]*`bpfmem demo`[^\n]*\n$/);
     expect(r.status).toBe(1);
+  });
+
+  it('bpfmem cgroups reads cgroupfs without root, and says the BPF columns are unknown', () => {
+    const r = asNobody(['cgroups']);
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    const lines = r.stdout.split('\n');
+    expect(lines[0]).toMatch(/^CGROUP\s+USAGE\s+LIMIT\s+HEADROOM\s+BPF OWN\s+BPF TREE\s+OBJECTS\s+BPF%$/);
+    // The root and our own cgroup, each with its counters and - for the BPF columns.
+    expect(lines[1]).toMatch(/^\/\s+\S+ \S+\s+max\s+\S+\s+-\s+-\s+-\s+-$/);
+    expect(lines.length).toBeGreaterThan(3);
+    expect(r.stdout.replace(/\s+/g, ' ')).toContain('BPF OWN, BPF TREE, OBJECTS and BPF% are unknown (-): not root');
+  });
+});
+
+describe.skipIf(!liveEnv.ok)('a cgroup that does not exist', () => {
+  it.each([[['maps']], [['progs']]])('bpfmem %j --cgroup /bpfmem-nonexistent says so, exit 1', async (args) => {
+    const run = await cli([...args, '--cgroup', '/bpfmem-nonexistent-cgroup']);
+    expect(run.stdout).toBe('');
+    expect(run.stderr).toBe('bpfmem: --cgroup "/bpfmem-nonexistent-cgroup": no such memory cgroup on this machine\n');
+    expect(run.status).toBe(1);
   });
 });
 

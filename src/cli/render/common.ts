@@ -1,3 +1,4 @@
+import { escapeText } from '../escape.js';
 import type { KernelProfile } from '../../vocab/profile.js';
 import { formatVersion } from '../../vocab/kernel-version.js';
 import { formatBytes } from '../../vocab/units.js';
@@ -21,15 +22,27 @@ export function cellKnown(n: number | null | undefined): string {
 export { rowsJson } from '../../inspect/json.js';
 export { json, profileJson } from '../../vocab/json.js';
 
+/** A unit after a number (`12.0 MiB,`): kept on the number's line. */
+const UNIT = /^(?:[KMGTPE]i)?B[.,;:)]*$/;
+
 /**
  * Wraps text at `width` columns: the first line after `first`, the others after `rest`. Only
- * spaces, tabs and newlines break lines: a no-break space (`12.0\u00a0MiB`) keeps a number with
- * its unit.
+ * spaces, tabs and newlines break lines, and never between a number and its unit (`12.0 MiB`):
+ * plain spaces, so `awk` and `cut` read the numbers (no no-break space). Every word is escaped
+ * ({@link escapeText}): the text may hold names from the machine.
  */
 export function wrap(text: string, width: number, first: string, rest = first): string {
+  const words: string[] = [];
+  for (const raw of text.split(/[ \t\n]+/)) {
+    if (raw === '') continue;
+    const word = escapeText(raw);
+    const last = words.length - 1;
+    if (UNIT.test(word) && last >= 0) words[last] = `${words[last] ?? ''} ${word}`;
+    else words.push(word);
+  }
   const lines: string[] = [];
   let line = '';
-  for (const word of text.split(/[ \t\n]+/)) {
+  for (const word of words) {
     const indent = lines.length ? rest : first;
     if (line && indent.length + line.length + 1 + word.length > width) {
       lines.push((lines.length ? rest : first) + line);

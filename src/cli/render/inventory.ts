@@ -125,7 +125,11 @@ function treePrefixes(paths: readonly string[]): Map<string, string> {
   for (const p of paths) {
     const parent = p === '/' ? undefined : parentIn(p);
     if (parent === undefined) roots.push(p);
-    else children.set(parent, [...(children.get(parent) ?? []), p]);
+    else {
+      const kids = children.get(parent);
+      if (kids) kids.push(p);
+      else children.set(parent, [p]);
+    }
   }
   const out = new Map<string, string>();
   const visit = (p: string, parent: string | undefined, indent: string, last: boolean, top: boolean): void => {
@@ -150,7 +154,9 @@ function treeOrder(cgroups: readonly CgroupEntry[]): CgroupEntry[] {
 const limitCell = (n: number): string => (Number.isFinite(n) ? formatBytes(n) : 'max');
 const shareCell = (s: number): string => (s === 0 ? '-' : s < 0.001 ? '<0.1%' : `${(100 * s).toFixed(1)}%`);
 
-export function cgroupsText(inv: Inventory, cgroups: readonly CgroupEntry[], st: Style): string {
+export function cgroupsText(inv: Inventory, cgroups: readonly CgroupEntry[], st: Style, o: { bpf?: boolean; maxWidth?: number | undefined } = {}): string {
+  const bpf = o.bpf ?? true;
+  const known = (text: string): string => (bpf ? text : '-');
   if (cgroups.length === 0) return `no memory cgroups to show\n${notes(inv, st)}`;
   const ordered = treeOrder(cgroups);
   const prefix = treePrefixes(ordered.map((c) => c.path));
@@ -158,6 +164,7 @@ export function cgroupsText(inv: Inventory, cgroups: readonly CgroupEntry[], st:
     {
       header: 'CGROUP',
       value: (c) => `${prefix.get(c.path) ?? c.path}${c.label.text ? ` (${c.label.text})` : ''}`,
+      elide: 'middle',
     },
     { header: 'USAGE', value: (c) => formatBytes(c.usage), align: 'right' },
     { header: 'LIMIT', value: (c) => limitCell(c.max), align: 'right' },
@@ -167,11 +174,11 @@ export function cgroupsText(inv: Inventory, cgroups: readonly CgroupEntry[], st:
       align: 'right',
       format: (cell, c) => (Number.isFinite(c.max) && c.max - c.usage <= 0.1 * c.max ? st.bad(cell) : cell),
     },
-    { header: 'BPF OWN', value: (c) => bytes(c.bpfOwn), align: 'right' },
-    { header: 'BPF TREE', value: (c) => bytes(c.bpfSubtree), align: 'right' },
-    { header: 'OBJECTS', value: (c) => String(c.objectsSubtree), align: 'right' },
-    { header: 'BPF%', value: (c) => shareCell(c.bpfShare), align: 'right' },
-  ]);
+    { header: 'BPF OWN', value: (c) => known(bytes(c.bpfOwn)), align: 'right' },
+    { header: 'BPF TREE', value: (c) => known(bytes(c.bpfSubtree)), align: 'right' },
+    { header: 'OBJECTS', value: (c) => known(String(c.objectsSubtree)), align: 'right' },
+    { header: 'BPF%', value: (c) => known(shareCell(c.bpfShare)), align: 'right' },
+  ], { maxWidth: o.maxWidth });
   const foot = st.dim(
     wrap(
       'USAGE and LIMIT are the cgroup\'s own counters (hierarchical); HEADROOM is the least room left here or above; BPF is the model\'s estimate of the maps charged to the cgroup (OWN) and to it and below (TREE, OBJECTS).',
@@ -179,7 +186,9 @@ export function cgroupsText(inv: Inventory, cgroups: readonly CgroupEntry[], st:
       '',
     ),
   );
-  return `${t}${foot}\n${notes(inv, st)}`;
+  if (bpf) return `${t}${foot}\n${notes(inv, st)}`;
+  const why = st.dim(wrap(`BPF OWN, BPF TREE, OBJECTS and BPF% are unknown (-): ${inv.chargesUnavailable ?? ''}`, 80, ''));
+  return `${t}${foot}\n\n${why}\n${notes(inv, st, false).replace(/^\n/, '')}`;
 }
 
 /**
@@ -202,14 +211,13 @@ export function summaryText(inv: Inventory, s: Summary, ctx: SummaryContext, st:
   out.push(`${st.bold('bpfmem')}: ${profileLine(inv.profile)}\n`);
   if (ctx.regimeReason) out.push(st.dim(`${wrap(ctx.regimeReason, 80, '  ')}\n`));
   out.push('\n');
-  const nb = (n: number): string => formatBytes(n).replace(' ', '\u00a0');
   if (s.maps === 0 && s.progs === 0) {
     out.push('No BPF maps or programs are loaded on this machine.\n\n');
   } else {
-    const perCpu = s.uncharged > 0 ? `; ${nb(s.uncharged)} of map memory charged to no cgroup (per-CPU)` : '';
+    const perCpu = s.uncharged > 0 ? `; ${formatBytes(s.uncharged)} of map memory charged to no cgroup (per-CPU)` : '';
     out.push(
       `${wrap(
-        `${s.maps} map${s.maps === 1 ? '' : 's'} and ${s.progs} program${s.progs === 1 ? '' : 's'}: ${nb(s.memlock)} memlock (fdinfo); maps charged to memory cgroups ≈ ${nb(s.charged)}${perCpu}.`,
+        `${s.maps} map${s.maps === 1 ? '' : 's'} and ${s.progs} program${s.progs === 1 ? '' : 's'}: ${formatBytes(s.memlock)} memlock (fdinfo); maps charged to memory cgroups ≈ ${formatBytes(s.charged)}${perCpu}.`,
         80,
         '',
       )}\n\n`,

@@ -1,0 +1,214 @@
+import fc from 'fast-check';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { escapeText, terminalSafe } from '../../src/cli/escape.js';
+import { cgroupsText, mapsText, summaryText } from '../../src/cli/render/inventory.js';
+import { elide, table, textWidth } from '../../src/cli/table.js';
+import type { Style } from '../../src/cli/io.js';
+import { buildInventory } from '../../src/inspect/inventory.js';
+import { summarize } from '../../src/inspect/summary.js';
+import { profileOf } from '../../src/model/profile.js';
+import { MAP_TYPES } from '../../src/vocab/maptypes.js';
+import type { InventoryInput } from '../../src/vocab/inventory.js';
+import { cli } from './run.js';
+
+/**
+ * Text from the machine or a file is hostile (issue 14, items 2 and 4): a process renames
+ * itself, anyone names a cgroup, a dump says what it likes. Nothing of it may steer the
+ * terminal or split a row, JSON keeps it exact, and 500,000 rows print.
+ */
+
+const PLAIN: Style = { bold: (s) => s, dim: (s) => s, ok: (s) => s, bad: (s) => s, warn: (s) => s };
+
+/** Characters a terminal acts on, or that reorder text: none may reach it raw. */
+// eslint-disable-next-line no-control-regex
+const UNSAFE = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/;
+
+/** Escape sequences an attacker would use: clear, title (OSC), colour, cursor, C1 CSI, bidi. */
+const ATTACKS = [
+  '\u001b[2J\u001b[H',
+  '\u001b]0;pwned\u0007',
+  '\u001b]8;;http://evil/\u001b\\link\u001b]8;;\u001b\\',
+  '\u001b[31mred\u001b[0m',
+  '\u001b[1A\u001b[2K',
+  '\u009b2J',
+  'a\nb',
+  'a\rb',
+  'tab\there',
+  '\u0000nul',
+  '\u007fdel',
+  'evil\u202egnp.exe',
+  '\u2066iso\u2069',
+  '\ud800lone',
+];
+
+const hostileText = (): fc.Arbitrary<string> =>
+  fc.oneof(
+    fc.constantFrom(...ATTACKS),
+    fc.string({ unit: fc.oneof(fc.constantFrom('\u001b', '\n', '\r', '\u0007', '\u009b', '\u202e', '[', ']', ';', '2', 'J', 'x', '/'), fc.constantFrom('\u0000', '\u0085', '\u2067')), maxLength: 24 }),
+    fc.string({ unit: 'binary', maxLength: 16 }),
+  );
+
+describe('escapeText and terminalSafe', () => {
+  it('escapes each control character as a visible escape', () => {
+    expect(escapeText('\u001b[2Jx\ny\tz\r')).toBe('\\x1b[2Jx\\ny\\tz\\r');
+    expect(escapeText('\u009b\u007f\u202e')).toBe('\\u009b\\u007f\\u202e');
+    expect(escapeText('\ud83d\ude00 ok')).toBe('\ud83d\ude00 ok');
+    expect(escapeText('\ud800x')).toBe('\\ud800x');
+    const plain = '/kubepods/burstable/pod1';
+    expect(escapeText(plain)).toBe(plain);
+  });
+
+  it('keeps bpfmem\'s own colour and clear-screen, and newlines between lines', () => {
+    const own = '\u001b[H\u001b[2J\u001b[1mbold\u001b[22m\nnext\u001b[31m\u001b[39m\n';
+    expect(terminalSafe(own)).toBe(own);
+    expect(terminalSafe('a\u001b]0;title\u0007b\n')).toBe('a\\x1b]0;title\\x07b\n');
+  });
+
+  it('fuzz: leaves no unsafe character, and JSON through it parses to the same values', () => {
+    fc.assert(
+      fc.property(fc.array(hostileText(), { maxLength: 8 }), (names) => {
+        for (const n of names) {
+          expect(UNSAFE.test(escapeText(n))).toBe(false);
+          expect(escapeText(n)).not.toContain('\n');
+          // The last pass lets colour through (bpfmem's own); the renderers escape names.
+          // eslint-disable-next-line no-control-regex
+          expect(UNSAFE.test(terminalSafe(n).replace(/\n|\u001b\[[0-9;]*m/g, ''))).toBe(false);
+        }
+        const doc = { names, nested: { [names[0] ?? 'k']: names } };
+        expect(JSON.parse(terminalSafe(JSON.stringify(doc)))).toEqual(JSON.parse(JSON.stringify(doc)));
+      }),
+      { numRuns: 500 },
+    );
+  });
+});
+
+/** A machine whose names are `names`: maps, holders' comms, pins and cgroup paths. */
+function hostileInput(names: readonly string[]): InventoryInput {
+  const paths = names.map((n, i) => `/evil${i}/${n}`);
+  return {
+    profile: profileOf({ version: '6.18', cpus: 2 }),
+    maps: names.map((n, i) => ({ id: i + 1, type: MAP_TYPES.array.id, name: n, keySize: 4, valueSize: 8, maxEntries: 16, flags: 0, mapExtra: 0 })),
+    progs: [],
+    charges: new Map(names.map((_n, i) => [i + 1, BigInt(100 + i)])),
+    cgroupPaths: new Map<bigint, string>([[1n, '/'], ...paths.map((p, i): [bigint, string] => [BigInt(100 + i), p])]),
+    holders: { maps: new Map(names.map((n, i) => [i + 1, [{ pid: 1000 + i, comm: n, cgroup: paths[i] ?? '/' }]])), progs: new Map() },
+    pins: new Map(names.map((n, i) => [`map:${i + 1}`, [`/sys/fs/bpf/${n}`]])),
+    cgroups: [{ path: '/', usage: 1 << 30, max: Number.POSITIVE_INFINITY, kernel: undefined }, ...paths.map((p) => ({ path: p, usage: 1 << 20, max: 1 << 21, kernel: undefined }))],
+    errors: names.map((n) => `pins: /sys/fs/bpf/${n}: permission denied`),
+  };
+}
+
+describe('names from the machine in text output', () => {
+  it('fuzz: maps, cgroups and the summary print every name escaped, one row per object', () => {
+    fc.assert(
+      fc.property(fc.array(hostileText(), { minLength: 1, maxLength: 6 }), (names) => {
+        const inv = buildInventory(hostileInput(names));
+        const maps = mapsText(inv, inv.maps, true, PLAIN);
+        const cgroups = cgroupsText(inv, inv.cgroups, PLAIN);
+        const summary = summaryText(inv, summarize(inv, 10), {}, PLAIN);
+        for (const text of [maps, cgroups, summary]) expect(UNSAFE.test(text)).toBe(false);
+        // Header, one line per map, then the footer: a newline in a name split no row.
+        const rows = maps.split('\n').filter((l) => /^\s*\d+\s+array\s/.test(l));
+        expect(rows).toHaveLength(names.length);
+        for (const n of names) expect(maps).toContain(escapeText(n));
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  const dir = mkdtempSync(join(tmpdir(), 'bpfmem-hostile-'));
+  afterAll(() => {
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('bpfmem maps --from-bpftool: escaped in the table, exact in --json', async () => {
+    const dump = join(dir, 'evil.json');
+    writeFileSync(
+      dump,
+      JSON.stringify(
+        ATTACKS.map((name, i) => ({ id: i + 1, type: 'array', name, flags: 0, bytes_key: 4, bytes_value: 8, max_entries: 4, bytes_memlock: 344, pinned: [`/sys/fs/bpf/${name}`], pids: [{ pid: 10 + i, comm: name }] })),
+      ),
+    );
+    const text = await cli(['maps', '--wide', '--from-bpftool', dump, '--kernel', '6.18', '--cpus', '2']);
+    expect(text.status).toBe(0);
+    expect(UNSAFE.test(text.stdout)).toBe(false);
+    expect(text.stdout.split('\n').filter((l) => /^\s*\d+\s+array\s/.test(l))).toHaveLength(ATTACKS.length);
+    const json = await cli(['maps', '--json', '--from-bpftool', dump, '--kernel', '6.18', '--cpus', '2']);
+    const out = JSON.parse(json.stdout) as { maps: { name: string; pinned: string[]; pids: { comm: string }[] }[] };
+    // Exact, the lone surrogate too (JSON.stringify wrote it as \ud800).
+    expect(out.maps.map((m) => m.name)).toEqual(ATTACKS);
+    expect(out.maps.map((m) => m.pids[0]?.comm)).toEqual(ATTACKS);
+    expect(out.maps.map((m) => m.pinned[0])).toEqual(ATTACKS.map((a) => `/sys/fs/bpf/${a}`));
+  });
+
+  it('an error naming a hostile file name is escaped', async () => {
+    const run = await cli(['maps', '--from-bpftool', join(dir, 'no\u001b]0;x\u0007such')]);
+    expect(run.status).toBe(2);
+    expect(UNSAFE.test(run.stderr.replace(/\n$/, ''))).toBe(false);
+    expect(run.stderr).toContain('\\x1b]0;x\\x07');
+  });
+});
+
+describe('large inventories (item 4)', () => {
+  it('a table of 500,000 rows: no spread over rows, every row printed', () => {
+    const rows = Array.from({ length: 500_000 }, (_, i) => i);
+    const text = table(rows, [
+      { header: 'ID', value: (i) => String(i), align: 'right' },
+      { header: 'NAME', value: (i) => (i === 499_999 ? 'the-longest-name' : `m${i % 100}`) },
+      { header: 'BYTES', value: (i) => String(i * 8), align: 'right' },
+    ]);
+    const lines = text.split('\n');
+    expect(lines).toHaveLength(500_002);
+    expect(lines[0]).toBe(`    ID  ${'NAME'.padEnd(16)}  ${'BYTES'.padStart(7)}`);
+    expect(lines[500_000]).toBe('499999  the-longest-name  3999992');
+  });
+
+  it('bpfmem maps --from-bpftool with 500,000 maps prints the table and the JSON', async () => {
+    const dump = join(mkdtempSync(join(tmpdir(), 'bpfmem-500k-')), 'big.json');
+    const maps = [];
+    for (let i = 1; i <= 500_000; i++) maps.push(`{"id":${i},"type":"array","name":"m${i % 1000}","flags":0,"bytes_key":4,"bytes_value":8,"max_entries":4,"bytes_memlock":344}`);
+    writeFileSync(dump, `[${maps.join(',')}]`);
+    try {
+      const text = await cli(['maps', '--from-bpftool', dump, '--kernel', '6.18', '--cpus', '2']);
+      expect(text.stderr).toBe('');
+      expect(text.status).toBe(0);
+      expect(text.stdout).toContain('500000 maps,');
+      const json = await cli(['maps', '--json', '--from-bpftool', dump, '--kernel', '6.18', '--cpus', '2']);
+      expect(json.status).toBe(0);
+      expect((JSON.parse(json.stdout) as { maps: unknown[] }).maps).toHaveLength(500_000);
+    } finally {
+      rmSync(dump, { force: true });
+    }
+  }, 120_000);
+});
+
+describe('fitting the terminal (item 5)', () => {
+  it('elides the middle of a long cell, keeping both ends', () => {
+    const e = elide('/kubepods.slice/kubepods-burstable.slice/pod1234/cri-containerd-abcdef.scope', 30);
+    expect(e).toBe('/kubepods.slice…d-abcdef.scope');
+    expect(textWidth(elide('x'.repeat(100), 30))).toBe(30);
+    expect(elide('short', 30)).toBe('short');
+  });
+
+  it('a table with a long path fits 80 columns; numbers are not cut', () => {
+    const long = `/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod${'0f1c2d3e'.repeat(4)}.slice/cri-containerd-${'3a9d'.repeat(16)}.scope`;
+    const text = table(
+      [
+        { path: long, usage: '12.5 MiB', limit: '256.0 MiB' },
+        { path: '/', usage: '1.2 GiB', limit: 'max' },
+      ],
+      [
+        { header: 'CGROUP', value: (r) => r.path, elide: 'middle' },
+        { header: 'USAGE', value: (r) => r.usage, align: 'right' },
+        { header: 'LIMIT', value: (r) => r.limit, align: 'right' },
+      ],
+      { maxWidth: 80 },
+    );
+    const lines = text.trimEnd().split('\n');
+    for (const l of lines) expect(textWidth(l)).toBeLessThanOrEqual(80);
+    expect(lines[1]).toMatch(/^\/kubepods\.slice\/.*….*3a9d\.scope\s+12\.5 MiB\s+256\.0 MiB$/);
+  });
+});

@@ -1,0 +1,90 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { cli } from './run.js';
+
+/**
+ * What a new user types first (issue 14, item 8): `bpfmem help`, bpftool's `-j`, kubectl's
+ * `-o json`; long arguments are not echoed whole; a file that is no input is never quoted.
+ * `--cgroup /nonexistent` and `cgroups` without root are live (test/live/inventory.test.ts).
+ */
+
+const DUMP = ['--from-bpftool', 'test/fixtures/bpftool/map-show.json', '--kernel', '6.18'];
+
+describe('help', () => {
+  it('bpfmem help is bpfmem --help', async () => {
+    const [help, flag] = await Promise.all([cli(['help']), cli(['--help'])]);
+    expect(help.status).toBe(0);
+    expect(help.stdout).toContain('Usage: bpfmem [options] [command]');
+    expect(help.stdout).toBe(flag.stdout);
+  });
+
+  it('bpfmem help maps is bpfmem maps --help', async () => {
+    const [help, flag] = await Promise.all([cli(['help', 'maps']), cli(['maps', '--help'])]);
+    expect(help.status).toBe(0);
+    expect(help.stdout).toContain('Usage: bpfmem maps [options]');
+    expect(help.stdout).toBe(flag.stdout);
+  });
+
+  it('bpfmem help mpas names the command it may mean, exit 2', async () => {
+    const run = await cli(['help', 'mpas']);
+    expect(run.status).toBe(2);
+    expect(run.stderr).toMatch(/^bpfmem: help "mpas": no such command \(did you mean maps\?\); commands are maps, [^\n]*\n$/);
+  });
+});
+
+describe('JSON as bpftool and kubectl ask for it', () => {
+  it.each([[['-j']], [['-o', 'json']], [['-ojson']], [['--output', 'json']], [['--output=json']]])('maps %j is maps --json', async (flag) => {
+    const [run, json] = await Promise.all([cli(['maps', ...flag, ...DUMP]), cli(['maps', '--json', ...DUMP])]);
+    expect(run.stderr).toBe('');
+    expect(run.status).toBe(0);
+    expect(run.stdout).toBe(json.stdout);
+    expect(() => JSON.parse(run.stdout) as unknown).not.toThrow();
+  });
+
+  it('-o yaml is refused in one line, exit 2', async () => {
+    const run = await cli(['maps', '-o', 'yaml', ...DUMP]);
+    expect(run.status).toBe(2);
+    expect(run.stderr).toBe('bpfmem: -o "yaml": the one format is json (-o json is --json; text is the default)\n');
+  });
+});
+
+describe('long arguments are cut in errors', () => {
+  const long = Array.from({ length: 2000 }, (_, i) => String(i + 1)).join(',');
+  it('a 2,000-entry --cpus list', async () => {
+    const run = await cli(['estimate', '--kernel', '6.18', '--cpus', long, '--map', 'type=hash,key=4,value=8,max_entries=1']);
+    expect(run.status).toBe(2);
+    expect(run.stderr.length).toBeLessThan(200);
+    expect(run.stderr).toMatch(/^bpfmem: --cpus "1,2,3,[^"]*…": at most 16 counts to compare\n$/);
+  });
+
+  it('a long value commander refuses', async () => {
+    const run = await cli(['maps', '--sort', 'x'.repeat(5000), ...DUMP]);
+    expect(run.status).toBe(2);
+    expect(run.stderr.length).toBeLessThan(300);
+    expect(run.stderr).toContain(`'${'x'.repeat(40)}…'`);
+  });
+});
+
+describe('a file that is not the input is never quoted', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'bpfmem-small-'));
+  afterAll(() => {
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const SECRET = 'root:$y$j9T$Secr3tHashPrefix:19000:0:99999:7:::\ndaemon:*:19000:0:99999:7:::\n';
+  const shadow = join(dir, 'shadow');
+  writeFileSync(shadow, SECRET);
+
+  it.each([
+    [['simulate', shadow]],
+    [['maps', '--from-bpftool', shadow, '--kernel', '6.18']],
+    [['progs', '--from-bpftool', shadow, '--kernel', '6.18']],
+    [['estimate', '--kernel', '6.18', '--cpus', '2', '--from-bpftool', shadow]],
+  ])('%j', async (args) => {
+    const run = await cli(args);
+    expect(run.status).toBe(2);
+    expect(run.stderr).toMatch(/^bpfmem: [^\n]+\n$/);
+    for (const piece of ['root', 'j9T', 'Secr3t', '19000', 'daemon']) expect(run.stderr.replace(shadow, '')).not.toContain(piece);
+  });
+});
