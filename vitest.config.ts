@@ -15,6 +15,8 @@ export default defineConfig({
     // Property and fuzz tests run thousands of cases; live tests wait for a kernel.
     testTimeout: 120_000,
     hookTimeout: 300_000,
+    // The BPF C fixtures, compiled once before the workers start: no test file forks clang.
+    globalSetup: ['test/fixtures/bpf/global-setup.ts'],
     projects: [
       {
         extends: true,

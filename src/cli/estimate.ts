@@ -2,7 +2,7 @@ import { Command, Option } from 'commander';
 import { quote } from '../vocab/fields.js';
 import { BpfmemError } from '../vocab/errors.js';
 import { unwrap, type Result } from '../vocab/result.js';
-import type { Estimate, MapEstimate } from '../estimate/maps.js';
+import type { Estimate, MapEstimate, ProgEstimate } from '../estimate/maps.js';
 import { readBpfObjectFile } from '../estimate/object-file.js';
 import { hasStructOps, type PlannedProg } from '../estimate/object-plan.js';
 import { parseFill, parseSet, type FillOverride, type PlannedMap, type SetOverride } from '../estimate/plan.js';
@@ -13,6 +13,10 @@ import type { KernelProfile, Regime } from '../vocab/profile.js';
 import { formatBytes, parseSize } from '../vocab/units.js';
 import { formatVersion } from '../vocab/kernel-version.js';
 import { hostProfile, withCpus } from '../live/host-profile.js';
+import { featureOfSection, probeFeatures, type BpfFeature, type FeatureProbe } from '../live/probe.js';
+import { DEFAULT_LOADER, LOADERS, loaderByName } from '../estimate/loaders.js';
+import type { BpfObject } from '../elf/index.js';
+import { MAP_TYPES } from '../vocab/maptypes.js';
 import { btfOption } from './btf-option.js';
 import { styleFor, type Style } from './io.js';
 import { jsonOption, type CommandContext } from './context.js';
@@ -62,6 +66,7 @@ interface EstimateOptions {
   pageSize?: number;
   regime?: Regime;
   limit?: number;
+  loader: string;
   json?: boolean;
 }
 
@@ -81,7 +86,10 @@ export function estimateCommand(ctx: CommandContext): Command {
     )
     .addOption(new Option('--from-bpftool <file>', 'the maps of a `bpftool -j map show` dump, re-estimated for this host profile'))
     .addOption(
-      new Option('--set <name.max_entries=N>', 'set what the loader decides (repeatable; * for every map)')
+      new Option('--loader <name>', `what loads the objects, where that changes their memory: ${LOADERS.map((l) => l.name).join(', ')}`).default(DEFAULT_LOADER.name),
+    )
+    .addOption(
+      new Option('--set <name.field=N>', 'set what the loader decides: NAME.max_entries=N, NAME.value_size=N, NAME.key_size=N (repeatable; * for every map)')
         .argParser((v: string, prev: SetOverride[]) => [...prev, must(parseSet(v))])
         .default([]),
     )
@@ -100,7 +108,8 @@ export function estimateCommand(ctx: CommandContext): Command {
     .action(async (files: string[], opts: EstimateOptions) => {
       const limit = opts.limit === undefined ? undefined : limitArg(String(opts.limit));
       // Objects first: a bad file is the user's mistake, whatever the machine.
-      const objects = files.map((path) => ({ path, obj: readBpfObjectFile(path) }));
+      const loader = loaderByName(opts.loader);
+      const objects = files.map((path) => ({ path, obj: readBpfObjectFile(path, loader.generation) }));
       const host = hostProfile({ kernel: opts.kernel, btf: opts.btf, cpus: opts.cpus?.length === 1 ? opts.cpus[0] : undefined, pageSize: opts.pageSize, regime: opts.regime });
       const profiles = (opts.cpus ?? [host.profile.possibleCpus]).map((n) => withCpus(host, n).profile);
       const first = profiles[0];
@@ -116,17 +125,55 @@ export function estimateCommand(ctx: CommandContext): Command {
         profiles,
         kernelBtf,
         limit,
+        loader,
       });
+      // On this host (no --kernel what-if), features of the objects the kernel refuses even to root.
+      const refusals = opts.kernel === undefined ? await hostRefusals(objects.map((o) => o.obj)) : [];
       const { runs, plans, progs } = result;
-      if (opts.json) ctx.io.stdout(json(estimateResultJson(result, host.basis)));
-      else {
+      if (opts.json) {
+        const out = estimateResultJson(result, host.basis);
+        ctx.io.stdout(json(refusals.length ? { ...out, refused_here: refusals.map(refusalJson) } : out));
+      } else {
         const st = styleFor(ctx.io);
-        ctx.io.stdout(runs.length === 1 && runs[0] ? estimateText(runs[0], plans[0] ?? [], progs, limit, st, host.basis.line) : compareText(runs, plans, progs, limit, st, host.basis.line));
+        const basis = objects.length ? `${host.basis.line}\n${wrap(`loader: ${result.loader.description}`, 80, '', '  ')}` : host.basis.line;
+        ctx.io.stdout(runs.length === 1 && runs[0] ? estimateText(runs[0], plans[0] ?? [], progs, limit, st, basis, result.progsMax[0] ?? []) : compareText(runs, plans, progs, limit, st, basis));
+        for (const r of refusals) ctx.io.stdout(`${st.bad(`${r.probe.what}: refused by this kernel`)}: ${r.uses.join(', ')} cannot be created here (${r.probe.detail})\n`);
       }
       // The kernel would refuse one of them, or it does not fit: say so in the status too.
       if (result.failed) ctx.exit(1);
     });
 }
+
+/** A feature the objects use that this kernel refuses, and what uses it. */
+interface HostRefusal {
+  readonly probe: FeatureProbe;
+  /** `map arena`, `program on_open`. */
+  readonly uses: readonly string[];
+}
+
+/**
+ * What of the objects this kernel refuses even to root (arena maps; fentry, fexit and LSM
+ * programs), each feature probed once (src/live/probe.ts probeFeatures). Probes nothing when the
+ * objects use none of them.
+ */
+async function hostRefusals(objs: readonly BpfObject[]): Promise<HostRefusal[]> {
+  const uses = new Map<BpfFeature, string[]>();
+  const add = (f: BpfFeature, what: string): void => {
+    uses.set(f, [...(uses.get(f) ?? []), what]);
+  };
+  for (const obj of objs) {
+    for (const m of obj.maps) if (m.autocreate && m.type === MAP_TYPES.arena.id) add('arena', `map ${m.symbol}`);
+    for (const p of obj.progs) {
+      const f = featureOfSection(p.section);
+      if (f) add(f, `program ${p.name}`);
+    }
+  }
+  if (uses.size === 0) return [];
+  const probes = await probeFeatures([...uses.keys()]);
+  return probes.filter((p) => p.state === 'refused').map((probe) => ({ probe, uses: uses.get(probe.feature) ?? [] }));
+}
+
+const refusalJson = (r: HostRefusal): Record<string, unknown> => ({ feature: r.probe.feature, errno: r.probe.errno ?? null, detail: r.probe.detail, uses: r.uses });
 
 function must<T>(r: Result<T>): T {
   return unwrap(r, (e) => new BpfmemError('usage', e));
@@ -170,7 +217,20 @@ function numberNotes(plans: readonly (readonly PlannedMap[])[], progs: readonly 
   return { mark: (i) => marks[i] ?? '', progMark: (i) => progMarks[i] ?? '', lines };
 }
 
-function estimateText(e: Estimate, plan: readonly PlannedMap[], progs: readonly PlannedProg[], limit: number | undefined, st: Style, basisLine: string): string {
+function estimateText(
+  e: Estimate,
+  plan: readonly PlannedMap[],
+  progs: readonly PlannedProg[],
+  limit: number | undefined,
+  st: Style,
+  basisLine: string,
+  progsMax: readonly ProgEstimate[] = [],
+): string {
+  /** A program's memlock, or the range the verifier's rewrites may take it over. */
+  const progMemlock = (p: ProgEstimate, i: number): string => {
+    const max = progsMax[i];
+    return max?.ok && max.memlock !== p.memlock ? `${cellBytes(p.memlock)}–${cellBytes(max.memlock)}` : cellBytes(p.memlock);
+  };
   const rows = e.maps;
   const notes = numberNotes([plan], progs);
   let out = `${basisLine}\n\n`;
@@ -197,7 +257,7 @@ function estimateText(e: Estimate, plan: readonly PlannedMap[], progs: readonly 
         [
           ...(named ? [{ header: 'PROGRAM', value: (r: ProgRow) => progs[r.i]?.name || '--prog' }] : []),
           { header: named ? 'INSNS' : 'PROGRAM INSNS', value: (r) => String(r.p.insns), align: 'right' },
-          { header: 'MEMLOCK', value: (r) => (r.p.ok ? cellBytes(r.p.memlock) : (r.p.errno ?? '')), align: 'right' },
+          { header: 'MEMLOCK', value: (r) => (r.p.ok ? progMemlock(r.p, r.i) : (r.p.errno ?? '')), align: 'right' },
           { header: 'CHARGED', value: (r) => (r.p.ok ? cellBytes(r.p.charged) : ''), align: 'right' },
           ...(named && progs.some((_g, i) => notes.progMark(i) !== '') ? [{ header: 'NOTE', value: (r: ProgRow) => notes.progMark(r.i) }] : []),
         ],
@@ -205,7 +265,7 @@ function estimateText(e: Estimate, plan: readonly PlannedMap[], progs: readonly 
   }
   if (progs.some((g) => g.name !== '')) {
     out += st.dim(
-      `\n${wrap("INSNS: the program's own instructions in the object, before the verifier. MEMLOCK is whole pages of them (kernel/bpf/core.c: bpf_prog_alloc_no_stats), exact unless the verifier's rewrites cross a page; CHARGED adds struct bpf_prog_aux and the per-CPU stats, not the JIT image.", 80, '')}\n`,
+      `\n${wrap("INSNS: what libbpf loads, the program's own instructions and the .text subprograms it calls, before the verifier. MEMLOCK is whole pages of them (kernel/bpf/core.c: bpf_prog_alloc_no_stats); a range where the verifier's rewrites of its helper calls may cross a page. CHARGED adds struct bpf_prog_aux and the per-CPU stats, not the JIT image.", 80, '')}\n`,
     );
   }
   if (notes.lines.length) out += `\n${st.dim(notes.lines.join('\n'))}\n`;

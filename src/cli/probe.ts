@@ -3,7 +3,7 @@ import { capNames, hasCap } from '../vocab/caps.js';
 import type { Regime } from '../vocab/profile.js';
 import { formatBytes } from '../vocab/units.js';
 import { formatVersion } from '../vocab/kernel-version.js';
-import { runProbe, type ChargeProbe, type LibraryProbe, type PrechargeProbe, type ProbeReport } from '../live/probe.js';
+import { runProbe, type ChargeProbe, type FeatureProbe, type LibraryProbe, type PrechargeProbe, type ProbeReport } from '../live/probe.js';
 import { styleFor, type Style } from './io.js';
 import { jsonOption, type CommandContext } from './context.js';
 import { json, wrap } from './render/common.js';
@@ -52,6 +52,8 @@ function prechargeJson(p: PrechargeProbe): Record<string, unknown> {
 
 const libraryJson = (l: LibraryProbe): Record<string, unknown> => ({ memcg: l.memcg, detail: l.detail, would_raise: l.wouldRaise, errno: l.errno ?? null });
 
+const featureJson = (f: FeatureProbe): Record<string, unknown> => ({ state: f.state, errno: f.errno ?? null, detail: f.detail });
+
 /** `--json` of probe (docs/explain.md). */
 export function probeJson(r: ProbeReport): Record<string, unknown> {
   const m = r.machine;
@@ -77,6 +79,7 @@ export function probeJson(r: ProbeReport): Record<string, unknown> {
     kernel_way: { charge: chargeJson(r.charge), precharge: prechargeJson(r.precharge) },
     libbpf: libraryJson(r.libbpf),
     cilium: libraryJson(r.cilium),
+    features: Object.fromEntries(r.features.map((f) => [f.feature, featureJson(f)])),
     memlock: { soft: r.memlockBefore.soft, hard: r.memlockBefore.hard, matters: regimeOf(r) === 'memlock', restored: restored(r) },
     cmdline: m.cmdline
       ? { cgroup_memory: m.cmdline.memory.options, cgroup_disable: m.cmdline.cgroupDisable, cgroup_no_v1: m.cmdline.cgroupNoV1 }
@@ -100,6 +103,18 @@ function chargeRow(c: ChargeProbe): { memcg: string; how: string } {
 function prechargeRow(p: PrechargeProbe): { memcg: string; how: string } {
   if (!p.ok) return { memcg: '?', how: p.reason };
   return { memcg: p.precharged ? 'no' : '-', how: p.precharged ? `refused under RLIMIT_MEMLOCK ${formatBytes(p.limit)}: precharged (pre-5.11)` : `created under RLIMIT_MEMLOCK ${formatBytes(p.limit)}: not precharged` };
+}
+
+/** What the kernel lets objects use: one line per feature it refuses or lacks, one for those it allows. */
+export function featureLines(features: readonly FeatureProbe[], st: Style): string[] {
+  const lines: string[] = [];
+  const allowed = features.filter((f) => f.state === 'ok').map((f) => f.what);
+  for (const f of features) {
+    if (f.state === 'refused') lines.push(wrap(`${st.warn(`${f.what}: refused by this kernel`)} (${f.detail})`, 80, '', '  '));
+    else if (f.state !== 'ok') lines.push(wrap(`${f.what}: ${f.state === 'missing' ? 'not available' : 'cannot tell'} (${f.detail})`, 80, '', '  '));
+  }
+  if (allowed.length) lines.push(wrap(`allowed: ${allowed.join(', ')}`, 80, '', '  '));
+  return lines;
 }
 
 /** `bpfmem probe` for people. */
@@ -170,6 +185,7 @@ export function probeText(r: ProbeReport, st: Style): string {
   lines.push(wrap(`unprivileged_bpf_disabled ${u ?? '?'}${u === undefined ? '' : u === 0 ? ': anyone may create maps' : ': maps and programs need CAP_BPF or CAP_SYS_ADMIN'}`, 80, '', '  '));
   const opts = m.cmdline ? [...m.cmdline.memory.options.map((o) => `cgroup.memory=${o}`), ...m.cmdline.cgroupDisable.map((o) => `cgroup_disable=${o}`), ...m.cmdline.cgroupNoV1.map((o) => `cgroup_no_v1=${o}`)] : [];
   lines.push(wrap(`kernel command line: ${m.cmdline === undefined ? 'unreadable' : opts.length ? opts.join(' ') : 'no cgroup options'}`, 80, '', '  '));
+  lines.push(...featureLines(r.features, st));
   lines.push(`BTF: ${r.btfBytes === undefined ? 'none (/sys/kernel/btf/vmlinux missing)' : `/sys/kernel/btf/vmlinux, ${formatBytes(r.btfBytes)}`}`);
   return lines.join('\n') + '\n';
 }

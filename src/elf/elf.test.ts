@@ -129,7 +129,7 @@ describe('hand-made objects', () => {
   it('reads a minimal object: a program and a .data map', () => {
     const obj = parseBpfObject(plainObject(), '/tmp/mini.o');
     expect(obj.name).toBe('mini');
-    expect(obj.progs).toEqual([{ name: 'prog', section: 'socket', insns: 2 }]);
+    expect(obj.progs).toEqual([{ name: 'prog', section: 'socket', insns: 2, subprogs: [], appended: 0, helperCalls: 0, divMods: 0 }]);
     // No BTF: libbpf cannot tell the variable is global, so the map is not mmapable.
     expect(obj.maps).toMatchObject([{ name: 'mini.data', type: 2, keySize: 4, valueSize: 4, maxEntries: 1, flags: 0 }]);
     expect(parseBpfObject(plainObject(), '/tmp/mini.o', { libbpf: '1.0' }).maps[0]?.flags).toBe(1 << 10);

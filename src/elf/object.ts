@@ -1,7 +1,8 @@
 import { parseBtf, type Btf } from '../btf/index.js';
 import { countInitSlots, readBtfMaps } from './btf-maps.js';
 import { readDataMaps, readKconfigMap } from './data-maps.js';
-import { parseElf, quote, SHF, SHT, STB, STT, type ElfFile, type ElfSection } from './elf.js';
+import { parseElf, quote, SHF, SHT, STB, STT, type ElfFile, type ElfSection, type ElfSymbol } from './elf.js';
+import { progCode } from './subprogs.js';
 import { DatasecFixup } from './fixup.js';
 import { readLegacyMaps } from './legacy-maps.js';
 import { objectName } from './names.js';
@@ -116,9 +117,9 @@ function readProgs(elf: ElfFile): { progs: ObjectProg[]; subprogs: number } {
   for (const s of elf.sections) {
     if (s.type === SHT.progbits && (s.flags & SHF.execinstr) !== 0 && s.size > 0) code.set(s.index, s);
   }
-  const progs: ObjectProg[] = [];
+  const found: { sym: ElfSymbol; section: ElfSection }[] = [];
   let subprogs = 0;
-  if (code.size === 0) return { progs, subprogs };
+  if (code.size === 0) return { progs: [], subprogs };
   for (const sym of elf.symbols()) {
     const s = code.get(sym.shndx);
     if (s === undefined || sym.type !== STT.func) continue;
@@ -128,7 +129,12 @@ function readProgs(elf: ElfFile): { progs: ObjectProg[]; subprogs: number } {
       continue;
     }
     if (sym.bind === STB.local) throw elf.error(`program ${quote(sym.name)} in section ${quote(s.name)} is static: libbpf does not support it`);
-    progs.push({ name: sym.name, section: s.name, insns: Math.floor(sym.size / INSN_SIZE) });
+    found.push({ sym, section: s });
   }
+  const loaded = progCode(elf, found);
+  const progs = found.map(({ sym, section }, i) => {
+    const c = loaded[i] ?? { subprogs: [], appended: 0, helperCalls: 0, divMods: 0 };
+    return { name: sym.name, section: section.name, insns: Math.floor(sym.size / INSN_SIZE), ...c };
+  });
   return { progs, subprogs };
 }

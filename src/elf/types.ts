@@ -54,6 +54,14 @@ export interface ObjectProg {
   readonly section: string;
   /** Its own instructions (`st_size / 8`); subprograms it calls from `.text` are appended at load. */
   readonly insns: number;
+  /** The `.text` subprograms libbpf appends to it at load (bpf_object__reloc_code), by symbol. */
+  readonly subprogs: readonly string[];
+  /** Their instructions: what libbpf hands the kernel is `insns + appended`. */
+  readonly appended: number;
+  /** Calls to helpers and kfuncs in it and its subprograms: what the verifier may rewrite into more instructions. */
+  readonly helperCalls: number;
+  /** Divisions and modulos by a register: the verifier guards each against zero with a few instructions. */
+  readonly divMods: number;
 }
 
 /** A parsed BPF object. */

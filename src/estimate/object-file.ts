@@ -1,4 +1,4 @@
-import { parseBpfObject, type BpfObject } from '../elf/index.js';
+import { parseBpfObject, type BpfObject, type LibbpfGeneration } from '../elf/index.js';
 import { readInputFile } from '../sys/file/index.js';
 import { BpfmemError } from '../vocab/errors.js';
 
@@ -8,12 +8,13 @@ const OBJECT_LIMIT = 256 * 1024 * 1024;
 /**
  * Reads and parses a compiled BPF object a person named. Anything wrong with it is one line
  * naming the file (`BpfmemError('input')`, exit 2): cannot read, not a regular file, too big, not
- * an ELF BPF object, or what libbpf would refuse in it.
+ * an ELF BPF object, or what libbpf would refuse in it. `libbpf`: which generation reads it
+ * (src/estimate/loaders.ts).
  */
-export function readBpfObjectFile(path: string): BpfObject {
+export function readBpfObjectFile(path: string, libbpf: LibbpfGeneration = '1.1+'): BpfObject {
   const bytes = readInputFile(path, { limit: OBJECT_LIMIT, what: 'BPF object' });
   try {
-    return parseBpfObject(bytes, path);
+    return parseBpfObject(bytes, path, { libbpf });
   } catch (error) {
     if (error instanceof BpfmemError) throw error;
     // The parser refuses what it cannot read with BpfmemError; anything else is still one line.

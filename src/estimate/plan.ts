@@ -11,24 +11,43 @@ import type { NamedSpec } from './maps.js';
  * NAME=80%`) and flagged where the user did not set them. Pure.
  */
 
+/** What decided a field of a map: the object, the loader, the user (`--set`, `--fill`), the kernel's BTF, a `--map` spec or a dump. */
+export type SizeSource = 'object' | 'loader' | '--set' | '--fill' | 'kernel' | '--map' | 'dump';
+
+/** The fields whose source {@link PlannedMap.decided} gives. */
+export type SizedField = 'key_size' | 'value_size' | 'max_entries' | 'flags' | 'elements';
+
 /** A map to estimate, and where it came from. */
 export interface PlannedMap {
   /** The name the kernel will know (≤ 15 characters for objects). */
   readonly name: string;
-  /** Other names a user may call it by (the object's symbol). */
+  /**
+   * The other names that name exactly this map, as libbpf's `bpf_object__find_map_by_name`
+   * matches them (the full symbol; for global data, the section name), or a dump's `idN`.
+   */
   readonly aliases: readonly string[];
+  /** Whether `name` is the kernel's 15 bytes of a longer name: it names the map only where no other map shares those bytes. */
+  readonly cut?: boolean;
+  /** For maps of objects: the kind of definition (`data` for global data), which decides what `--set` may change. */
+  readonly source?: 'btf' | 'legacy' | 'data' | 'kconfig' | 'struct_ops';
   /** `prog.o`, `--map`, `dump.json`. */
   readonly origin: string;
   readonly spec: MapSpec;
   readonly elements: number;
   /** What the estimate of this map rests on that the object does not decide, one phrase each. */
   readonly notes: readonly string[];
+  /** What decided each field (absent: the map's origin). */
+  readonly decided?: Readonly<Partial<Record<SizedField, SizeSource>>>;
 }
 
-/** `--set NAME.max_entries=N`. */
+/** The fields `--set` changes: what libbpf lets a loader set before load. */
+export type SetField = 'max_entries' | 'value_size' | 'key_size';
+
+/** `--set NAME.max_entries=N`, `NAME.value_size=N`, `NAME.key_size=N`. */
 export interface SetOverride {
   readonly name: string;
-  readonly maxEntries: number;
+  readonly field: SetField;
+  readonly value: number;
 }
 
 /** `--fill NAME=80%` (a share of max_entries) or `--fill NAME=5000` (entries). */
@@ -40,16 +59,21 @@ export interface FillOverride {
 
 const fail = <T>(message: string): Result<T> => ({ ok: false, error: message });
 
-/** Parses `NAME.max_entries=N` (`*` for every map). */
+/** libbpf's setter of each field (src/libbpf.c), for messages. */
+const SETTER: Readonly<Record<SetField, string>> = { max_entries: 'bpf_map__set_max_entries', value_size: 'bpf_map__set_value_size', key_size: 'bpf_map__set_key_size' };
+
+/** Parses `NAME.max_entries=N`, `NAME.value_size=N` or `NAME.key_size=N` (`*` for every map). */
 export function parseSet(text: string): Result<SetOverride> {
   const m = /^([^=]+)\.([a-z_]+)=(.*)$/.exec(text.trim());
-  if (!m) return fail(`--set ${quote(text)}: expected NAME.max_entries=N`);
+  if (!m) return fail(`--set ${quote(text)}: expected NAME.max_entries=N, NAME.value_size=N or NAME.key_size=N`);
   const [, name = '', field = '', value = ''] = m;
-  if (field !== 'max_entries') return fail(`--set ${quote(text)}: only max_entries can be set (the loader decides it; the rest is in the object)`);
-  if (!/^[0-9]+$/.test(value) || Number(value) < 1 || Number(value) > U32_MAX) {
-    return fail(`--set ${quote(text)}: max_entries must be a whole number from 1 to ${U32_MAX}`);
+  if (field !== 'max_entries' && field !== 'value_size' && field !== 'key_size') {
+    return fail(`--set ${quote(text)}: only max_entries, value_size and key_size can be set (what libbpf lets a loader set before load; the rest is in the object)`);
   }
-  return { ok: true, value: { name, maxEntries: Number(value) } };
+  if (!/^[0-9]+$/.test(value) || Number(value) < 1 || Number(value) > U32_MAX) {
+    return fail(`--set ${quote(text)}: ${field} must be a whole number from 1 to ${U32_MAX}`);
+  }
+  return { ok: true, value: { name, field, value: Number(value) } };
 }
 
 /** Parses `NAME=80%` or `NAME=N` (`*` for every map). */
@@ -67,31 +91,78 @@ export function parseFill(text: string): Result<FillOverride> {
   return { ok: true, value: { name, count: Number(value) } };
 }
 
-const matches = (m: PlannedMap, name: string): boolean => name === '*' || m.name === name || m.aliases.includes(name);
+/** The full names of a map: those libbpf's `bpf_object__find_map_by_name` matches. */
+const fullNames = (m: PlannedMap): readonly string[] => (m.cut ? m.aliases : [m.name, ...m.aliases]);
 
-/** The maps a `--set`/`--fill` name picks, or a one-line message naming the maps there are. */
+/**
+ * The maps a `--set`/`--fill` name picks, as libbpf's `bpf_object__find_map_by_name` would
+ * (src/libbpf.c): the maps whose full name it is (the symbol; `.data`-style section names for
+ * global data). Only when no map has that full name, the kernel's 15-byte name, and only where
+ * one map has it: two maps whose long names share their first 15 bytes are both
+ * `devmap_xmit_cnt` to the kernel, and such a name is refused with the candidates listed.
+ */
 function pick(maps: readonly PlannedMap[], name: string, flag: string): Result<readonly PlannedMap[]> {
-  const hit = maps.filter((m) => matches(m, name));
-  if (hit.length) return { ok: true, value: hit };
-  const names = [...new Set(maps.flatMap((m) => [m.name, ...m.aliases]))];
+  if (name === '*') return { ok: true, value: maps };
+  const exact = maps.filter((m) => fullNames(m).includes(name));
+  if (exact.length) return { ok: true, value: exact };
+  const cut = maps.filter((m) => m.cut && m.name === name);
+  if (cut.length === 1) return { ok: true, value: cut };
+  if (cut.length > 1) {
+    const candidates = cut.map((m) => m.aliases[0] ?? m.name);
+    return fail(`${flag} ${quote(name)}: the kernel's 15-byte name of ${cut.length} maps (${candidates.join(', ')}); give the full name of one`);
+  }
+  const names = [...new Set(maps.flatMap((m) => fullNames(m)))];
   const hint = didYouMean(name, names) || (names.length ? `; maps are ${names.slice(0, 12).join(', ')}${names.length > 12 ? ', …' : ''}` : '');
   return fail(`${flag} ${quote(name)}: no such map${hint}`);
 }
 
+/** Options of {@link applyPlan}. */
+export interface PlanOptions {
+  /** Whether the loader resizes global data maps on `bpf_map__set_value_size` (libbpf ≥ 1.3, src/estimate/loaders.ts). */
+  readonly resizesDataMaps?: boolean;
+  /** The loader's name, for messages. */
+  readonly loader?: string;
+}
+
+/** Why `--set` may not change `field` of map `m` under a loader, or undefined when it may. */
+function setRefusal(m: PlannedMap, field: SetField, options: PlanOptions): string | undefined {
+  if (field === 'max_entries') return undefined;
+  if (m.source === 'struct_ops' || m.source === 'kconfig') return `the ${m.source === 'kconfig' ? '.kconfig map' : 'struct_ops map'}'s ${field} is the loader's own, not a setting`;
+  if (m.source === 'data') {
+    if (field === 'key_size') return 'a global data map\'s key is 4 bytes';
+    if (!options.resizesDataMaps) return `resizing a global data map needs libbpf 1.3+ (libbpf 8b4e1b39); the loader is ${options.loader ?? 'older'} (--loader libbpf)`;
+  }
+  return undefined;
+}
+
+/** Map types that take no key (`key_size` 0) or need none the loader sets. */
+const NO_KEY = new Set(['queue', 'stack', 'bloom_filter', 'ringbuf', 'user_ringbuf', 'arena', 'struct_ops']);
+/** Map types that take no value (`value_size` 0). */
+const NO_VALUE = new Set(['ringbuf', 'user_ringbuf', 'arena', 'struct_ops']);
+
 /**
- * Applies the overrides, then flags what is still decided at run time: max_entries 0 (the
- * loader sets it), and maps whose memory grows with their elements with none filled.
+ * Applies the overrides, then flags what is still decided at run time: max_entries, key or
+ * value size 0 (the loader sets it), and maps whose memory grows with their elements with none
+ * filled. `--set` changes only the maps it names (see {@link pick}).
  */
-export function applyPlan(maps: readonly PlannedMap[], sets: readonly SetOverride[], fills: readonly FillOverride[]): Result<PlannedMap[]> {
+export function applyPlan(maps: readonly PlannedMap[], sets: readonly SetOverride[], fills: readonly FillOverride[], options: PlanOptions = {}): Result<PlannedMap[]> {
   const out = new Map(maps.map((m, i) => [i, m]));
   const index = new Map(maps.map((m, i) => [m, i]));
   for (const s of sets) {
     const hit = pick(maps, s.name, '--set');
     if (!hit.ok) return hit;
     for (const m of hit.value) {
+      const refusal = setRefusal(m, s.field, options);
+      if (refusal !== undefined) {
+        // `*` sets what it can; a map named outright that cannot take it is the user's mistake.
+        if (s.name === '*') continue;
+        return fail(`--set ${quote(`${s.name}.${s.field}=${s.value}`)}: ${refusal}`);
+      }
       const i = index.get(m) ?? -1;
       const cur = out.get(i) ?? m;
-      out.set(i, { ...cur, spec: { ...cur.spec, maxEntries: s.maxEntries }, notes: [...cur.notes, `max_entries ${s.maxEntries} (--set)`] });
+      const spec = s.field === 'max_entries' ? { ...cur.spec, maxEntries: s.value } : s.field === 'value_size' ? { ...cur.spec, valueSize: s.value } : { ...cur.spec, keySize: s.value };
+      const by = s.field === 'max_entries' ? '' : ` by the loader (${SETTER[s.field]})`;
+      out.set(i, { ...cur, spec, decided: { ...cur.decided, [s.field]: '--set' }, notes: [...cur.notes, `${s.field} ${s.value}${by} (--set)`] });
     }
   }
   for (const f of fills) {
@@ -103,16 +174,23 @@ export function applyPlan(maps: readonly PlannedMap[], sets: readonly SetOverrid
       const max = cur.spec.maxEntries;
       const elements = f.share !== undefined ? Math.floor(f.share * max) : (f.count ?? 0);
       if (elements > max && max > 0) return fail(`--fill ${quote(`${f.name}=${String(f.count)}`)}: ${cur.name} holds at most ${max} entries`);
-      out.set(i, { ...cur, elements, notes: [...cur.notes, `${elements} entries (--fill)`] });
+      out.set(i, { ...cur, elements, decided: { ...cur.decided, elements: '--fill' }, notes: [...cur.notes, `${elements} entries (--fill)`] });
     }
   }
   return {
     ok: true,
     value: [...out.values()].map((m) => {
       const notes = [...m.notes];
-      if (m.spec.maxEntries === 0) notes.push(`max_entries is 0 in the object: the loader sets it (--set ${m.name}.max_entries=N)`);
+      const who = m.aliases[0] ?? m.name;
+      if (m.spec.maxEntries === 0) notes.push(`max_entries is 0 in the object: the loader sets it (--set ${who}.max_entries=N)`);
+      if (m.source !== undefined && m.spec.keySize === 0 && !NO_KEY.has(m.spec.type)) {
+        notes.push(`key_size is 0 in the object: the loader sets it (${SETTER.key_size}; --set ${who}.key_size=N)`);
+      }
+      if (m.source !== undefined && m.spec.valueSize === 0 && !NO_VALUE.has(m.spec.type)) {
+        notes.push(`value_size is 0 in the object: the loader sets it (${SETTER.value_size}; --set ${who}.value_size=N)`);
+      }
       if (m.elements === 0 && memlockDependsOnContents(m.spec.type, m.spec.flags)) {
-        notes.push(`grows with its entries, none counted (--fill ${m.name}=80%)`);
+        notes.push(`grows with its entries, none counted (--fill ${who}=80%)`);
       }
       return { ...m, notes };
     }),

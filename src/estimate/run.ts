@@ -5,10 +5,11 @@ import { makeProfile } from '../model/profile.js';
 import { BpfmemError } from '../vocab/errors.js';
 import { specOf, type RawMap } from '../vocab/inventory.js';
 import type { KernelProfile, Regime } from '../vocab/profile.js';
-import { estimateMaps, type Estimate } from './maps.js';
+import { estimateMaps, type Estimate, type ProgEstimate } from './maps.js';
 import { objectMaps, objectProgs, type PlannedProg } from './object-plan.js';
 import { applyPlan, namedSpecs, type FillOverride, type PlannedMap, type SetOverride } from './plan.js';
 import { parseMapSpec } from './spec.js';
+import { DEFAULT_LOADER, type Loader } from './loaders.js';
 
 /**
  * The estimate use case, for `bpfmem estimate` and the library: maps and programs from objects,
@@ -35,6 +36,8 @@ export interface EstimateRequest {
   readonly kernelBtf?: Btf | undefined;
   /** A memory cgroup limit (memcg) or RLIMIT_MEMLOCK (memlock) to fit under. */
   readonly limit?: number | undefined;
+  /** The loader assumed for the objects (`--loader`; the newest libbpf by default). The objects must have been read as its generation. */
+  readonly loader?: Loader;
 }
 
 /** Whether an estimate fits under a limit, in the regime's own terms. */
@@ -53,6 +56,12 @@ export interface EstimateResult {
   /** The maps estimated, per profile (what libbpf settles at load may differ by CPU count). */
   readonly plans: readonly (readonly PlannedMap[])[];
   readonly progs: readonly PlannedProg[];
+  /** The loader assumed for the objects. */
+  readonly loader: Loader;
+  /** Per profile and program: its estimate at the most instructions the verifier may leave (`maxInsns`). */
+  readonly progsMax: readonly (readonly ProgEstimate[])[];
+  /** Per profile and map: whether its memory follows the number of possible CPUs. */
+  readonly cpuBound: readonly (readonly boolean[])[];
   /** Per profile, when a limit was given. */
   readonly fits: readonly Fit[] | undefined;
   /** The kernel would refuse a map or program, or it does not fit: worth a non-zero status. */
@@ -75,7 +84,7 @@ export function specMaps(texts: readonly string[]): PlannedMap[] {
     const parsed = r.value;
     // Entries inserted are said in a note (the table has no column for them: it would pass 80 columns).
     const notes = parsed.elements > 0 ? [`${parsed.elements} entries (elements=)`] : [];
-    return { name: parsed.name, aliases: [], origin: '--map', spec: parsed.spec, elements: parsed.elements, notes };
+    return { name: parsed.name, aliases: [], origin: '--map', spec: parsed.spec, elements: parsed.elements, notes, decided: { key_size: '--map', value_size: '--map', max_entries: '--map', flags: '--map', elements: '--map' } };
   });
 }
 
@@ -97,6 +106,7 @@ export function dumpMaps(raw: readonly RawMap[], path: string, profile: KernelPr
       origin: path,
       spec,
       elements,
+      decided: { key_size: 'dump', value_size: 'dump', max_entries: 'dump', flags: 'dump', elements: 'dump' },
       notes: elements > 0 ? [`${elements} entries, from its memlock on the dump's host (${cpus} CPUs)`] : [],
     };
   });
@@ -116,15 +126,25 @@ export function runEstimate(req: EstimateRequest): EstimateResult {
   if (req.objects.length === 0 && fixed.length === 0 && progs.length === 0) {
     throw new BpfmemError('usage', 'estimate: give a BPF object (bpfmem estimate prog.bpf.o), --map SPEC (e.g. --map type=hash,key=4,value=8,max_entries=1000), --prog INSNS or --from-bpftool FILE');
   }
+  const loader = req.loader ?? DEFAULT_LOADER;
   // What libbpf settles at load (perf_event_array entries, ring buffer sizes) follows each profile.
   const plans = req.profiles.map((p) => {
     const planned = [...req.objects.flatMap(({ path, obj }) => objectMaps(obj, path, p, req.kernelBtf)), ...fixed];
-    const plan = applyPlan(planned, req.sets, req.fills);
+    const plan = applyPlan(planned, req.sets, req.fills, { resizesDataMaps: loader.resizesDataMaps, loader: loader.name });
     if (!plan.ok) throw new BpfmemError('usage', plan.error);
     return plan.value;
   });
   const runs = req.profiles.map((p, i) => estimateMaps(namedSpecs(plans[i] ?? []), p, progs.map((g) => g.insns)));
+  const progsMax = req.profiles.map((p) => estimateMaps([], p, progs.map((g) => g.maxInsns ?? g.insns)).progs);
+  // Which maps the number of possible CPUs sizes: the same maps on one more CPU, compared.
+  const cpuBound = req.profiles.map((p, i) => {
+    const more = estimateMaps(namedSpecs(plans[i] ?? []), { ...p, possibleCpus: p.possibleCpus + 1 });
+    return (runs[i]?.maps ?? []).map((m, j) => {
+      const o = more.maps[j];
+      return m.ok && o?.ok === true && m.charged + m.uncharged !== o.charged + o.uncharged;
+    });
+  });
   const fits = req.limit === undefined ? undefined : runs.map((e) => fit(e, req.limit ?? 0));
   const refused = runs.some((e) => e.maps.some((m) => !m.ok) || e.progs.some((p) => !p.ok));
-  return { runs, plans, progs, fits, failed: refused || (fits?.some((f) => !f.fits) ?? false) };
+  return { runs, plans, progs, progsMax, loader, cpuBound, fits, failed: refused || (fits?.some((f) => !f.fits) ?? false) };
 }

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
-import { assemble, call, exit } from '../asm/index.js';
+import { assemble, call, exit, mov64Imm } from '../asm/index.js';
 import { BpfmemError } from '../vocab/errors.js';
 import type { Errno } from '../vocab/errno.js';
 import type { CgroupVersion, Regime } from '../vocab/profile.js';
@@ -9,7 +9,8 @@ import { mapCreate, SyscallError } from '../sys/bpf/index.js';
 import { PROG_TYPES } from '../vocab/progtypes.js';
 import { addressOf } from '../sys/bpf/libc.js';
 import { closeFd, tryBpfSyscall } from '../sys/bpf/syscall.js';
-import { VMLINUX_BTF_PATH } from '../sys/bpf/vmlinux.js';
+import { VMLINUX_BTF_PATH, vmlinuxBtf } from '../sys/bpf/vmlinux.js';
+import { findBtfTypeId } from '../sys/bpf/btf.js';
 import { CgroupFs } from '../sys/cgroup/cgroupfs.js';
 import { readMemoryHierarchy, type MemoryHierarchy } from '../sys/cgroup/mount.js';
 import { readPossibleCpus } from '../sys/proc/host.js';
@@ -191,7 +192,7 @@ export function withSoftMemlock<T>(soft: number, create: () => T): T {
 }
 
 /** Creates a map and closes it: undefined on success, the errno it failed with otherwise. */
-function tryCreate(spec: { type: 'array'; keySize: number; valueSize: number; maxEntries: number }): { errno: Errno | undefined; message: string } | undefined {
+function tryCreate(spec: { type: 'array' | number; keySize: number; valueSize: number; maxEntries: number; flags?: number }): { errno: Errno | undefined; message: string } | undefined {
   try {
     closeFd(mapCreate(spec));
     return undefined;
@@ -297,6 +298,8 @@ export interface ProbeReport {
   readonly measuredReason: string;
   readonly libbpf: LibraryProbe;
   readonly cilium: LibraryProbe;
+  /** Features of BPF objects this kernel may refuse even to root (arena maps, trampoline and LSM programs). */
+  readonly features: readonly FeatureProbe[];
   /** RLIMIT_MEMLOCK before and after the probes (they must be equal). */
   readonly memlockBefore: Rlimit;
   readonly memlockAfter: Rlimit;
@@ -334,6 +337,7 @@ export async function runProbe(): Promise<ProbeReport> {
   const { regime: measuredRegime, reason: measuredReason } = measuredRegimeOf(charge, precharge);
   const libbpf = probeLibbpf();
   const cilium = probeCilium();
+  const features = await probeFeatures();
   const memlockAfter = getRlimitMemlock();
   return {
     machine,
@@ -347,7 +351,115 @@ export async function runProbe(): Promise<ProbeReport> {
     measuredReason,
     libbpf,
     cilium,
+    features,
     memlockBefore,
     memlockAfter,
   };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Features a kernel may refuse even to root
+
+/**
+ * Features of BPF objects that a kernel can refuse even to root with every capability: vendor
+ * builds (this project's 6.18 host among them) answer EPERM to BPF_MAP_CREATE of an arena and to
+ * BPF_PROG_LOAD of trampoline and LSM programs, from a security module or a patch, whatever the
+ * version says. `freplace` programs need a target program with BTF and are not probed.
+ */
+export type BpfFeature = 'arena' | 'fentry' | 'fexit' | 'lsm';
+
+/** What the kernel said to one feature. */
+export interface FeatureProbe {
+  readonly feature: BpfFeature;
+  /** `arena maps`, `fentry programs`, … */
+  readonly what: string;
+  /**
+   * `ok`: created or loaded; `refused`: EPERM although a plain array was created (a policy of
+   * this kernel); `missing`: the kernel does not know it (EINVAL, ENOTSUPP, no BTF target);
+   * `unknown`: bpf() itself is not allowed here, so nothing can be told.
+   */
+  readonly state: 'ok' | 'refused' | 'missing' | 'unknown';
+  readonly errno?: Errno;
+  /** What was tried and what came back, one phrase. */
+  readonly detail: string;
+}
+
+const FEATURE_WHAT: Readonly<Record<BpfFeature, string>> = { arena: 'arena maps', fentry: 'fentry programs', fexit: 'fexit programs', lsm: 'LSM programs' };
+
+/** The feature a program's ELF section needs (libbpf's section_defs of src/libbpf.c), if one of {@link BpfFeature}. */
+export function featureOfSection(section: string): BpfFeature | undefined {
+  if (/^(fentry|fmod_ret)(\.s)?\//.test(section)) return 'fentry';
+  if (/^fexit(\.s)?\//.test(section)) return 'fexit';
+  if (/^lsm(\.s|_cgroup)?\//.test(section)) return 'lsm';
+  return undefined;
+}
+
+/** `BPF_F_MMAPABLE`: an arena must be mmapable (kernel/bpf/arena.c: arena_map_alloc). */
+const MMAPABLE = 1 << 10;
+/** Kernel functions the program probes attach to: test hooks of net/bpf/test_run.c, an LSM hook of kernel/bpf/bpf_lsm.c. */
+const PROBE_TARGETS: Readonly<Record<'fentry' | 'fexit' | 'lsm', { readonly func: string; readonly progType: number; readonly attach: number }>> = {
+  fentry: { func: 'bpf_fentry_test1', progType: PROG_TYPES.tracing, attach: 24 /* BPF_TRACE_FENTRY */ },
+  fexit: { func: 'bpf_fentry_test1', progType: PROG_TYPES.tracing, attach: 25 /* BPF_TRACE_FEXIT */ },
+  lsm: { func: 'bpf_lsm_file_open', progType: PROG_TYPES.lsm, attach: 27 /* BPF_LSM_MAC */ },
+};
+
+const probed = new Map<BpfFeature, FeatureProbe>();
+
+/**
+ * Whether this kernel lets this process use each of `features`: each is tried once per process
+ * (an arena of one page; `r0 = 0; exit` as a GPL program attached to a kernel function found in
+ * /sys/kernel/btf/vmlinux) and closed at once. A plain 1-entry array is created first, so that a
+ * refusal of bpf() itself (no privilege) is not taken for a refusal of the feature.
+ */
+export async function probeFeatures(features: readonly BpfFeature[] = ['arena', 'fentry', 'fexit', 'lsm']): Promise<FeatureProbe[]> {
+  const todo = [...new Set(features)].filter((f) => !probed.has(f));
+  if (todo.length > 0) {
+    const base = tryCreate({ type: 'array', keySize: 4, valueSize: 4, maxEntries: 1 });
+    for (const feature of todo) {
+      const what = FEATURE_WHAT[feature];
+      if (base) {
+        probed.set(feature, { feature, what, state: 'unknown', ...(base.errno && { errno: base.errno }), detail: `bpf() itself is refused here (${base.message}): run as root to tell` });
+        continue;
+      }
+      probed.set(feature, feature === 'arena' ? probeArena() : await probeAttach(feature));
+    }
+  }
+  return features.map((f) => probed.get(f)).filter((p): p is FeatureProbe => p !== undefined);
+}
+
+function verdict(feature: BpfFeature, tried: string, errno: Errno | undefined, message: string): FeatureProbe {
+  const what = FEATURE_WHAT[feature];
+  if (errno === 'EPERM') return { feature, what, state: 'refused', errno, detail: `${tried}: EPERM, although a plain array map was created: this kernel refuses ${what}` };
+  return { feature, what, state: 'missing', ...(errno && { errno }), detail: `${tried}: ${message}` };
+}
+
+function probeArena(): FeatureProbe {
+  const tried = 'BPF_MAP_CREATE of a one-page arena';
+  const r = tryCreate({ type: 33, keySize: 0, valueSize: 0, maxEntries: 1, flags: MMAPABLE });
+  if (!r) return { feature: 'arena', what: FEATURE_WHAT.arena, state: 'ok', detail: `${tried}: created` };
+  return verdict('arena', tried, r.errno, r.message);
+}
+
+async function probeAttach(feature: 'fentry' | 'fexit' | 'lsm'): Promise<FeatureProbe> {
+  const t = PROBE_TARGETS[feature];
+  const what = FEATURE_WHAT[feature];
+  let id: number | undefined;
+  try {
+    id = findBtfTypeId(await vmlinuxBtf(), t.func, 'func');
+  } catch (error) {
+    return { feature, what, state: 'missing', detail: `no kernel BTF to attach to (${error instanceof Error ? error.message : String(error)})` };
+  }
+  if (id === undefined) return { feature, what, state: 'missing', detail: `the kernel's BTF has no function ${t.func} to attach to` };
+  const tried = `BPF_PROG_LOAD of a ${feature} program on ${t.func}`;
+  const insns = assemble([mov64Imm(0, 0), exit()]);
+  const license = new Uint8Array(new ArrayBuffer(4));
+  license.set([0x47, 0x50, 0x4c, 0]); // "GPL\0"
+  const attr = progLoadAttr({ progType: t.progType, insnCnt: insns.byteLength / 8, insns: addressOf(insns), license: addressOf(license), expectedAttachType: t.attach, attachBtfId: id });
+  const r = tryBpfSyscall('BPF_PROG_LOAD', attr);
+  if (r.ok) {
+    closeFd(r.value);
+    return { feature, what, state: 'ok', detail: `${tried}: loaded` };
+  }
+  const e = new SyscallError('BPF_PROG_LOAD', r.errno);
+  return verdict(feature, tried, e.errnoName, e.message);
 }

@@ -151,7 +151,7 @@ describe('bpfmem estimate', () => {
   });
 
   it.each([
-    [['estimate', '--map', 'type=hash', '--set', 'x.key_size=4'], /^bpfmem: --set "x\.key_size=4": only max_entries can be set/],
+    [['estimate', '--map', 'type=hash', '--set', 'x.flags=4'], /^bpfmem: --set "x\.flags=4": only max_entries, value_size and key_size can be set/],
     [['estimate', '--map', 'type=hash,name=h', '--set', 'g.max_entries=4'], /^bpfmem: --set "g": no such map/],
     [['estimate', '--map', 'type=hash,name=h', '--fill', 'h=120%'], /^bpfmem: --fill "h=120%": at most 100%\n$/],
     [['estimate', '--map', 'type=hash', '--limit', 'lots'], /^bpfmem: --limit "lots": expected a size like 512Mi or 2G\n$/],

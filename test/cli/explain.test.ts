@@ -193,6 +193,10 @@ function report(more: Partial<ProbeReport> = {}): ProbeReport {
     measuredReason: 'memory.kmem.usage_in_bytes grew by 528384 bytes',
     libbpf: { memcg: true, detail: 'a socket filter calling bpf_ktime_get_coarse_ns() (5.11) loaded', wouldRaise: false },
     cilium: { memcg: true, detail: 'a 1-entry array was created with RLIMIT_MEMLOCK 0', wouldRaise: false },
+    features: [
+      { feature: 'arena', what: 'arena maps', state: 'refused', errno: 'EPERM', detail: 'BPF_MAP_CREATE of a one-page arena: EPERM, although a plain array map was created: this kernel refuses arena maps' },
+      { feature: 'fentry', what: 'fentry programs', state: 'ok', detail: 'BPF_PROG_LOAD of a fentry program on bpf_fentry_test1: loaded' },
+    ],
     memlockBefore: { soft: 8 * MiB, hard: 8 * MiB },
     memlockAfter: { soft: 8 * MiB, hard: 8 * MiB },
     ...more,
@@ -209,6 +213,8 @@ describe('bpfmem probe on a hand-made report', () => {
     expect(r.stdout).toMatch(/^cilium\/ebpf {13}yes/m);
     expect(r.stdout).toContain('RLIMIT_MEMLOCK 8.0 MiB soft, 8.0 MiB hard: does not limit BPF here');
     expect(r.stdout).toContain('no CAP_SYS_RESOURCE');
+    expect(r.stdout).toMatch(/^arena maps: refused by this kernel \(BPF_MAP_CREATE of a one-page arena: EPERM/m);
+    expect(r.stdout).toMatch(/^allowed: fentry programs$/m);
     for (const line of r.stdout.split('\n')) if (!line.includes('/process_api')) expect(line.length).toBeLessThanOrEqual(80);
   });
 
@@ -218,6 +224,7 @@ describe('bpfmem probe on a hand-made report', () => {
     expect(j['memlock']).toEqual({ soft: 8 * MiB, hard: 8 * MiB, matters: false, restored: true });
     expect(j['btf']).toEqual({ path: '/sys/kernel/btf/vmlinux', bytes: null });
     expect(j['capabilities']).toMatchObject({ eff: '0x1fffeffffff' });
+    expect(j['features']).toMatchObject({ arena: { state: 'refused', errno: 'EPERM' }, fentry: { state: 'ok', errno: null } });
     expect(j['kernel_way']).toMatchObject({ charge: { ok: true, charged: true, delta: 528384 }, precharge: { ok: true, precharged: false } });
   });
 

@@ -2,7 +2,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { ensureMemlock, memlockRegime } from '../../src/live/memlock.js';
 import { readMemoryHierarchy } from '../../src/sys/cgroup/mount.js';
-import { probeCilium, probeKernelCharge, probeLibbpf, probeMemlockPrecharge, runProbe, withSoftMemlock } from '../../src/live/probe.js';
+import { featureOfSection, probeCilium, probeKernelCharge, probeLibbpf, probeMemlockPrecharge, runProbe, withSoftMemlock } from '../../src/live/probe.js';
 import { getRlimitMemlock } from '../../src/sys/proc/rlimit.js';
 import { liveEnv } from './env.js';
 
@@ -34,6 +34,14 @@ describe.skipIf(!liveEnv.ok)('bpfmem probe against the running kernel', () => {
     expect(r.machine.regime).toBe('memcg');
     expect(r.libbpf).toMatchObject({ memcg: true, wouldRaise: false });
     expect(r.cilium).toMatchObject({ memcg: true, wouldRaise: false });
+    // Every feature probed has a verdict with its reason; where it was refused, it was EPERM
+    // after a plain array map was created (this host's vendor 6.18 refuses arenas, fentry, fexit, LSM).
+    expect(r.features.map((f) => f.feature)).toEqual(['arena', 'fentry', 'fexit', 'lsm']);
+    for (const f of r.features) {
+      expect(['ok', 'refused', 'missing']).toContain(f.state);
+      if (f.state === 'refused') expect(f.errno).toBe('EPERM');
+      console.info(`probe feature ${f.feature}: ${f.state} (${f.detail})`);
+    }
     // Restored: the rlimit, this process's cgroup, and no cgroup of the probe left behind.
     expect(r.memlockAfter).toEqual(r.memlockBefore);
     expect(getRlimitMemlock()).toEqual(rlimit);
@@ -49,6 +57,20 @@ describe.skipIf(!liveEnv.ok)('bpfmem probe against the running kernel', () => {
     expect((await probeKernelCharge()).ok).toBe(true);
     expect(getRlimitMemlock()).toEqual(rlimit);
     expect(await probeLeftovers()).toEqual([]);
+  });
+
+  it('names the feature of each program section libbpf knows that a kernel may refuse', () => {
+    expect(['fentry/do_unlinkat', 'fentry.s/x', 'fmod_ret/x', 'fexit/x', 'lsm/file_open', 'lsm.s/x', 'lsm_cgroup/x', 'kprobe/x', 'socket'].map(featureOfSection)).toEqual([
+      'fentry',
+      'fentry',
+      'fentry',
+      'fexit',
+      'lsm',
+      'lsm',
+      'lsm',
+      undefined,
+      undefined,
+    ]);
   });
 
   it('puts RLIMIT_MEMLOCK back when what runs under the lowered limit throws', () => {
