@@ -1,10 +1,20 @@
 #!/usr/bin/env bash
-# The kernel lab (docs/kernel-lab.md): fetches Debian's newest 6.1 and 6.12 cloud kernels by exact
-# package name, keeps their vmlinuz in the lab cache, and runs `bpfmem conformance --vm` on each.
+# The kernel lab (docs/kernel-lab.md): fetches Debian's newest cloud kernel of each series of the
+# matrix by exact package name, keeps its vmlinuz in the lab cache, and runs
+# `bpfmem conformance --vm K --quick` on each.
 #
-#   scripts/kernel-lab.sh                 fetch (when absent) and run the lab on both kernels
-#   scripts/kernel-lab.sh --fetch-only    fetch, and print where the kernels are
-#   scripts/kernel-lab.sh -- --json       pass options to `bpfmem conformance --vm K --quick`
+#   scripts/kernel-lab.sh                     fetch (when absent) and run the lab on every kernel
+#   scripts/kernel-lab.sh --fetch-only        fetch, and print where the kernels are
+#   scripts/kernel-lab.sh --series 6.16,7     only these series (5.10 6.1 6.12 6.16 6.18 7)
+#   scripts/kernel-lab.sh -- --json           pass options to `bpfmem conformance --vm K --quick`
+#
+# The series and where Debian ships them: 5.10 (bullseye, bullseye-security), 6.1 and 6.12
+# (bookworm, bookworm-updates, bookworm-security), 6.16 and 6.18 (trixie-backports), the newest
+# 7.x (sid: linux-binary-7.*-cloud-amd64, vmlinuz under usr/lib/modules/*/vmlinuz). Each series has
+# a private apt state under $CACHE/apt/<series>/ (sources list, lists, cache) on the mirror of this
+# machine's own sources; apt runs with `-o Dir::Etc::sourcelist=… -o Dir::Etc::sourceparts=-
+# -o Dir::State::Lists=… -o Dir::Cache=…`, so the system's apt state is never touched. A series
+# the suite no longer carries (trixie-backports moves on to newer kernels) comes from the cache.
 #
 # Cache: $BPFMEM_LAB_CACHE, else /var/cache/bpfmem-lab (kernels/<package>/vmlinuz). Each kernel is
 # printed as one line `KERNEL <series> <package> <path to vmlinuz>`. Exit status: 0 when every run
@@ -14,38 +24,89 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 CACHE="${BPFMEM_LAB_CACHE:-/var/cache/bpfmem-lab}"
 FETCH_ONLY=0
+ONLY=""
 PASS=()
 while (($#)); do
   case "$1" in
     --fetch-only) FETCH_ONLY=1 ;;
+    --series) shift; ONLY="${1:-}"; [[ -n "$ONLY" ]] || { echo "kernel-lab.sh: --series needs a list like 6.16,7" >&2; exit 2; } ;;
     --) shift; PASS=("$@"); break ;;
-    -h|--help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "kernel-lab.sh: unknown argument $1 (try --help)" >&2; exit 2 ;;
   esac
   shift
 done
 
-# The two series, as an exact-name pattern for `apt-cache search --names-only` (never a bare
-# prefix: `apt-get download linux-image-6.1` would match dozens of 1 GB packages).
+ALL_SERIES=(5.10 6.1 6.12 6.16 6.18 7)
+# Exact-name patterns (never a bare prefix: `apt-get download linux-image-6.1` would match dozens
+# of 1 GB packages).
 declare -A PATTERN=(
+  [5.10]='^linux-image-5\.10\.0-[0-9]+-cloud-amd64$'
   [6.1]='^linux-image-6\.1\.0-[0-9]+-cloud-amd64$'
   [6.12]='^linux-image-6\.12\.[0-9]+\+deb[0-9]+-cloud-amd64$'
+  [6.16]='^linux-image-6\.16\.[0-9]+\+deb[0-9]+(\+bpo)?-cloud-amd64$'
+  [6.18]='^linux-image-6\.18\.[0-9]+\+deb[0-9]+(\+bpo)?-cloud-amd64$'
+  [7]='^linux-binary-7\.[0-9]+\.[0-9]+\+deb[0-9]+-cloud-amd64$'
+)
+# Suites of each series: `main` for the archive, `security` for debian-security.
+declare -A SUITES=(
+  [5.10]='main:bullseye security:bullseye-security'
+  [6.1]='main:bookworm main:bookworm-updates security:bookworm-security'
+  [6.12]='main:bookworm main:bookworm-updates security:bookworm-security'
+  [6.16]='main:trixie-backports'
+  [6.18]='main:trixie-backports'
+  [7]='main:sid'
 )
 
-UPDATED=0
-# The newest package of a series that apt knows (sort -V), after one `apt-get update` if none.
-newest() {
-  local names
-  names="$(apt-cache search --names-only "${PATTERN[$1]}" 2>/dev/null | awk '{print $1}' | grep -E "${PATTERN[$1]}" | sort -V || true)"
-  if [[ -z "$names" && $UPDATED -eq 0 ]]; then
-    UPDATED=1
-    apt-get update -qq >/dev/null 2>&1 || true
-    names="$(apt-cache search --names-only "${PATTERN[$1]}" 2>/dev/null | awk '{print $1}' | grep -E "${PATTERN[$1]}" | sort -V || true)"
+for s in ${ONLY//,/ }; do
+  [[ -n "${PATTERN[$s]:-}" ]] || { echo "kernel-lab.sh: unknown series $s (one of ${ALL_SERIES[*]})" >&2; exit 2; }
+done
+SERIES=("${ALL_SERIES[@]}")
+[[ -n "$ONLY" ]] && read -r -a SERIES <<<"${ONLY//,/ }"
+
+# The mirror of this machine's sources (deb822 `URIs:` or one-line `deb URI`), else Debian's.
+mirror() {
+  local kind="$1" uri
+  uri="$(cat /etc/apt/sources.list.d/*.sources 2>/dev/null | awk '/^URIs:/{print $2}' || true)"
+  uri+=$'\n'"$(cat /etc/apt/sources.list 2>/dev/null | awk '$1=="deb"{for(i=2;i<=NF;i++) if ($i ~ /^[a-z]+:\/\//) {print $i; break}}' || true)"
+  if [[ "$kind" == security ]]; then
+    uri="$(grep -E -- '-security/?$' <<<"$uri" | head -n 1 || true)"
+    echo "${uri:-http://deb.debian.org/debian-security}"
+  else
+    uri="$(grep -vE -- '-security/?$' <<<"$uri" | grep -E '/debian/?$' | head -n 1 || true)"
+    echo "${uri:-http://deb.debian.org/debian}"
   fi
-  tail -n 1 <<<"$names"
 }
 
-# The newest kernel of a series already in the cache (for a machine without the network).
+# apt-get / apt-cache on the private state of a series.
+apt_of() {
+  local tool="$1" dir="$CACHE/apt/$2"
+  shift 2
+  "$tool" -o Dir::Etc::sourcelist="$dir/sources.list" -o Dir::Etc::sourceparts=- \
+    -o Dir::State::Lists="$dir/lists" -o Dir::Cache="$dir/cache" "$@"
+}
+
+# Writes the private sources list of a series and updates its lists when older than a day.
+prepare() {
+  local series="$1" dir="$CACHE/apt/$1" entry kind suite keyring=/usr/share/keyrings/debian-archive-keyring.gpg
+  mkdir -p "$dir/lists/partial" "$dir/cache/archives/partial"
+  : >"$dir/sources.list.tmp"
+  for entry in ${SUITES[$series]}; do
+    kind="${entry%%:*}" suite="${entry#*:}"
+    echo "deb [signed-by=$keyring] $(mirror "$kind") $suite main" >>"$dir/sources.list.tmp"
+  done
+  mv "$dir/sources.list.tmp" "$dir/sources.list"
+  if [[ -z "$(find "$dir/lists" -maxdepth 1 -name '*Packages*' -mmin -1440 2>/dev/null | head -n 1)" ]]; then
+    apt_of apt-get "$series" update -qq >/dev/null 2>&1 || true
+  fi
+}
+
+# The newest package of a series that its suites carry (sort -V).
+newest() {
+  apt_of apt-cache "$1" search --names-only "${PATTERN[$1]}" 2>/dev/null | awk '{print $1}' | grep -E "${PATTERN[$1]}" | sort -V | tail -n 1 || true
+}
+
+# The newest kernel of a series already in the cache (the suite moved on, or no network).
 cached() {
   local d names=""
   for d in "$CACHE"/kernels/*/; do
@@ -56,30 +117,35 @@ cached() {
   sort -V <<<"$names" | grep -v '^$' | tail -n 1 || true
 }
 
-# Downloads one package by exact name and keeps its vmlinuz.
+# Downloads one package by exact name and keeps its vmlinuz (boot/vmlinuz-* of linux-image-*,
+# usr/lib/modules/*/vmlinuz of sid's linux-binary-*).
 fetch() {
-  local name="$1" dir="$CACHE/kernels/$1" tmp
+  local series="$1" name="$2" dir="$CACHE/kernels/$2" tmp image
   tmp="$(mktemp -d)"
   # shellcheck disable=SC2064
   trap "rm -rf '$tmp'" RETURN
-  (cd "$tmp" && apt-get download -qq "$name" >/dev/null 2>&1) || return 1
+  (cd "$tmp" && apt_of apt-get "$series" download -qq "$name" >/dev/null 2>&1) || return 1
   dpkg -x "$tmp"/*.deb "$tmp/x" || return 1
+  image="$(ls "$tmp"/x/boot/vmlinuz-* "$tmp"/x/usr/lib/modules/*/vmlinuz 2>/dev/null | head -n 1 || true)"
+  [[ -n "$image" ]] || return 1
   mkdir -p "$dir"
-  cp "$tmp"/x/boot/vmlinuz-* "$dir/vmlinuz.tmp" && mv "$dir/vmlinuz.tmp" "$dir/vmlinuz"
+  cp "$image" "$dir/vmlinuz.tmp" && mv "$dir/vmlinuz.tmp" "$dir/vmlinuz"
+  echo "${SUITES[$series]}" >"$dir/suite"
 }
 
-mkdir -p "$CACHE/kernels" 2>/dev/null || { echo "kernel-lab.sh: cannot create $CACHE/kernels (set BPFMEM_LAB_CACHE)" >&2; exit 3; }
+mkdir -p "$CACHE/kernels" "$CACHE/apt" 2>/dev/null || { echo "kernel-lab.sh: cannot create $CACHE/kernels (set BPFMEM_LAB_CACHE)" >&2; exit 3; }
 
 KERNELS=()
-for series in 6.1 6.12; do
+for series in "${SERIES[@]}"; do
+  prepare "$series"
   name="$(newest "$series")"
   if [[ -n "$name" && ! -f "$CACHE/kernels/$name/vmlinuz" ]]; then
     echo "kernel-lab.sh: fetching $name" >&2
-    fetch "$name" || { echo "kernel-lab.sh: apt-get download $name failed" >&2; name=""; }
+    fetch "$series" "$name" || { echo "kernel-lab.sh: apt-get download $name failed" >&2; name=""; }
   fi
   [[ -n "$name" && -f "$CACHE/kernels/$name/vmlinuz" ]] || name="$(cached "$series")"
   if [[ -z "$name" ]]; then
-    echo "kernel-lab.sh: no $series cloud kernel: apt knows none matching ${PATTERN[$series]} and none is cached in $CACHE/kernels" >&2
+    echo "kernel-lab.sh: no $series cloud kernel: its suites (${SUITES[$series]}) carry none matching ${PATTERN[$series]} and none is cached in $CACHE/kernels" >&2
     exit 3
   fi
   echo "KERNEL $series $name $CACHE/kernels/$name/vmlinuz"

@@ -209,6 +209,22 @@ describe('cgroups', () => {
     }
   });
 
+  it('counts two refused order-0 charges for a vmalloc area refused on 7.x (kernel lab: 7.2.13, 36 max events)', () => {
+    for (const [version, seeded, max] of [
+      ['6.18', 0, 18],
+      ['7.2.13', 0, 36],
+      // One page left after the high-order fill: the bulk call takes it, the fallback is refused.
+      ['7.2.13', PAGE, 18],
+    ] as const) {
+      const k = kernel({ version, cgroup: 2 });
+      must(k.createCgroup('/l', { max: 16 * MiB, high: INF }));
+      k.seed('/l', seeded);
+      must(k.startTask('u', { cgroup: '/l', uid: 0 }));
+      expect(k.createMap('u', 'big', array(4096, 4096))).toMatchObject({ ok: false, errno: 'ENOMEM' });
+      expect(cg(k.snapshot(), '/l').events, `${version}, ${seeded} bytes seeded`).toEqual({ high: 0, max, oom: 0, oom_kill: 0 });
+    }
+  });
+
   it('moves a task without moving what it allocated', () => {
     const k = kernel();
     must(k.createCgroup('/a', { max: INF, high: INF }));

@@ -24,6 +24,7 @@ import { BPF_COMPLEXITY_LIMIT_INSNS, progAllocs, progMemlock } from './prog.js';
 import { areaTriesKmalloc, kmallocCharge, pagesCharge, percpuCharge, vmallocCharge, type Charge } from './slab.js';
 import { formatBytes } from '../vocab/units.js';
 import { parentOf } from '../vocab/cgroup-path.js';
+import { atLeast } from '../vocab/kernel-version.js';
 
 /** A task: a process in a cgroup, with a uid and RLIMIT_MEMLOCK. */
 interface Task {
@@ -817,7 +818,7 @@ export class ModelKernel {
         }
         const v = attempt(vmallocCharge(alloc.size, this.profile), alloc.shape === 'area' ? 'retry_mayfail' : baseGfp);
         if (v.refused) {
-          if (objcg) this.tree.notePartialFill(objcg.memcg);
+          if (objcg) this.vmallocRefused(v, alloc.size);
           return v;
         }
         return piece(v);
@@ -826,7 +827,7 @@ export class ModelKernel {
       case 'vmalloc': {
         const v = attempt(vmallocCharge(alloc.size, this.profile), alloc.shape === 'vmalloc' && phase === 'load' ? 'kernel' : 'retry_mayfail');
         if (v.refused) {
-          if (objcg) this.tree.notePartialFill(objcg.memcg);
+          if (objcg) this.vmallocRefused(v, alloc.size);
           return v;
         }
         return piece(v);
@@ -845,6 +846,27 @@ export class ModelKernel {
         return r.refused ? r : piece(r);
       }
     }
+  }
+
+  /**
+   * A vmalloc area refused at its cgroup's limit: the pages that fitted were charged on the way
+   * (the peak reached the limit) and freed again. From 7.0 (Debian's 7.2.13, mm/vmalloc.c
+   * vm_area_alloc_pages(): "Initially, attempt to have the page allocator give us large order
+   * pages") the area is first filled with high-order pages charged without direct reclaim (no
+   * MEMCG_MAX event, try_charge_memcg(): `if (!gfpflags_allow_blocking(gfp_mask)) goto nomem;`)
+   * down to order 1, which leaves the room modulo two pages. With no page left, the order-0
+   * bulk call (its one page: "Bulk allocator does not support memcg accounting", page_alloc.c
+   * alloc_pages_bulk_noprof()) is refused, then the single-page fallback loop is refused again:
+   * two full retry loops, 36 `memory.events max` (measured on 7.2.13: a 16 MiB array under
+   * memory.max 16 MiB added 36, where 6.18 adds 18 and a v1 failcnt of 19, measured on the 6.18.44
+   * host). With one page left the bulk call takes it and only the fallback is refused: 18.
+   * The release in between that brought this (6.19 or 7.x) was not read: the model takes 7.0.
+   */
+  private vmallocRefused(refusal: ChargeRefusal, size: number): void {
+    this.tree.notePartialFill(refusal.memcg);
+    if (!vmallocTriesHighOrders(this.profile) || Math.ceil(size / this.profile.pageSize) < 2) return;
+    const room = refusal.memcg.margin();
+    if (Number.isFinite(room) && room >= 0 && room % 2 === 0) this.tree.noteRefusedAgain(refusal.memcg);
   }
 
   /** The charge of one object of an allocation made at update time (or create, for slab/percpu). */
@@ -1046,4 +1068,9 @@ function scale(charge: Charge, count: number): Charge {
 /** Whether a recipe takes and charges nothing. */
 function isEmpty(recipe: Recipe): boolean {
   return recipe.sims.length === 0 && recipe.charges.length === 0;
+}
+
+/** Whether vm_area_alloc_pages() fills an area with high-order pages first (7.0+; see vmallocRefused). */
+export function vmallocTriesHighOrders(profile: KernelProfile): boolean {
+  return atLeast(profile.version, 7, 0);
 }

@@ -358,6 +358,16 @@ export class MemcgTree {
    * What an allocation that charges page by page and fails part-way leaves in the watermarks
    * (vmalloc, ringbuf pages): every level on the path peaked at `usage + margin`.
    */
+  /**
+   * One more blocking order-0 charge refused at `memcg` after a refusal there: the events and
+   * failcnt of try_charge_memcg()'s full retry loop again (a MEMCG_MAX event per round: the first,
+   * the one after drain_all_stock(), MAX_RECLAIM_RETRIES more; failcnt also counts the batch).
+   */
+  noteRefusedAgain(memcg: MemCgroup): void {
+    memcg.failcnt += 1 + 2 + MAX_RECLAIM_RETRIES;
+    memcg.eventsLocal.max += 2 + MAX_RECLAIM_RETRIES;
+  }
+
   notePartialFill(memcg: MemCgroup): void {
     const margin = memcg.margin();
     if (!Number.isFinite(margin) || margin <= 0) return;

@@ -159,17 +159,27 @@ function normalize(spec: MapSpec, profile: KernelProfile): MapSpec {
 }
 
 /**
- * kernel/bpf/hashtab.c: htab_map_mem_usage(). The `sizeof(int) * NP * HASHTAB_MAP_LOCK_COUNT`
- * term describes the `map_locked` per-CPU ints removed in 6.15, and is still reported on 6.18
- * (measured, docs/kernel-facts.md §1.3).
+ * Whether htab_map_mem_usage() still counts `sizeof(int) * num_possible_cpus() *
+ * HASHTAB_MAP_LOCK_COUNT`, the `map_locked` per-CPU ints that "bpf: Convert hashtab.c to
+ * rqspinlock" (6.15) stopped allocating: 6.16 and 6.18 still report it (measured: memlock exact
+ * with it on the 6.18.44 host and on Debian's 6.16.12 in the kernel lab), Debian's 7.2.13 does not
+ * (its linux-source-7.2 kernel/bpf/hashtab.c htab_map_mem_usage() starts at
+ * `sizeof(struct bpf_htab) + sizeof(struct bucket) * htab->n_buckets`; measured there: every
+ * hash-family map 64 bytes = 4 × 2 CPUs × 8 below a model that kept it). The release in between
+ * that dropped it (6.19, 7.0 or 7.1) was not read: the model drops it from 7.0.
  */
+export function memUsageCountsLocks(profile: KernelProfile): boolean {
+  return !since(profile, 7, 0);
+}
+
+/** kernel/bpf/hashtab.c: htab_map_mem_usage(). */
 function memUsage(spec: MapSpec, elements: number, profile: KernelProfile): number {
   const n = normalize(spec, profile);
   const s = profile.structs;
   const np = profile.possibleCpus;
   const percpu = isPercpu(n.type);
   const elemSize = htabElemSize(n, profile);
-  let usage = s.bpf_htab + s.htab_bucket * nBuckets(n) + 4 * np * s.htab_map_lock_count;
+  let usage = s.bpf_htab + s.htab_bucket * nBuckets(n) + (memUsageCountsLocks(profile) ? 4 * np * s.htab_map_lock_count : 0);
   if (isPrealloc(n)) {
     const numEntries = preallocEntries(n, profile);
     usage += elemSize * numEntries;

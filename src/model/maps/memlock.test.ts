@@ -95,3 +95,23 @@ describe('fdinfo memlock by era', () => {
     expect(fdinfoMemlock(spec, 0, K618)).toBe(5264);
   });
 });
+
+describe('hash-family memlock on 7.x (htab_map_mem_usage() without the map_locked term)', () => {
+  // Measured in the kernel lab on Debian's 7.2.13 (2 CPUs, BTF bpf_htab 896): every hash-family
+  // map 64 bytes below 6.18's formula with the same struct sizes; on this 6.18.44 host (bpf_htab
+  // 896 in its BTF) hash k4 v8 max_entries 100000 shows 8,498,256 (docs/accounting-model.md).
+  const structs = { bpf_htab: 896 };
+  const k618 = profileOf({ version: '6.18.44', cpus: 2, structs });
+  const k72 = profileOf({ version: '7.2.13+deb14-cloud-amd64', cpus: 2, structs });
+  const spec = mapSpec({ type: 'hash', keySize: 4, valueSize: 8, maxEntries: 100000 });
+
+  it('is 8,498,256 on 6.18 and 64 bytes less on 7.2', () => {
+    expect(fdinfoMemlock(spec, 0, k618)).toBe(8_498_256);
+    expect(fdinfoMemlock(spec, 0, k72)).toBe(8_498_192);
+  });
+
+  it.each(['percpu_hash', 'lru_hash', 'hash_of_maps'] as const)('%s is 64 bytes less on 7.2', (type) => {
+    const s = mapSpec({ type, keySize: 4, valueSize: type === 'hash_of_maps' ? 4 : 8, maxEntries: 1000 });
+    expect(fdinfoMemlock(s, 0, k618) - fdinfoMemlock(s, 0, k72)).toBe(64);
+  });
+});
