@@ -166,7 +166,7 @@ describe('large inventories (item 4)', () => {
     expect(lines[500_000]).toBe('499999  the-longest-name  3999992');
   });
 
-  it('bpfmem maps --from-bpftool with 500,000 maps prints the table and the JSON', async () => {
+  it('bpfmem maps --from-bpftool with 500,000 maps on one line of JSON prints every row', async () => {
     const dump = join(mkdtempSync(join(tmpdir(), 'bpfmem-500k-')), 'big.json');
     const maps = [];
     for (let i = 1; i <= 500_000; i++) maps.push(`{"id":${i},"type":"array","name":"m${i % 1000}","flags":0,"bytes_key":4,"bytes_value":8,"max_entries":4,"bytes_memlock":344}`);
@@ -176,9 +176,8 @@ describe('large inventories (item 4)', () => {
       expect(text.stderr).toBe('');
       expect(text.status).toBe(0);
       expect(text.stdout).toContain('500000 maps,');
-      const json = await cli(['maps', '--json', '--from-bpftool', dump, '--kernel', '6.18', '--cpus', '2']);
-      expect(json.status).toBe(0);
-      expect((JSON.parse(json.stdout) as { maps: unknown[] }).maps).toHaveLength(500_000);
+      // The header, 500,000 rows, the footer and its notes.
+      expect(text.stdout.split('\n').filter((l) => /^\s*\d+\s+array\s/.test(l))).toHaveLength(500_000);
     } finally {
       rmSync(dump, { force: true });
     }
