@@ -16,6 +16,10 @@ export interface ServeRequest {
 /** A server that runs until closed. */
 export interface RunningService {
   readonly url: string;
+  /** The address as bound (`http://0.0.0.0:9464`), where it differs from `url`. */
+  readonly bound?: string;
+  /** Whether it listens on a loopback address only (false: other machines may reach it). */
+  readonly loopback?: boolean;
   close(): Promise<void>;
 }
 
