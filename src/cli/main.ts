@@ -5,6 +5,7 @@ import type { Io } from './io.js';
 import { jsonOption, type CommandContext, type Faces } from './context.js';
 import { VERSION } from '../vocab/bpfmem-version.js';
 import { escapeLines, terminalSafe } from './escape.js';
+import { isClosing, takeStaleRemoved } from '../live/cleanup.js';
 
 type CommandModule = (ctx: CommandContext) => Promise<Command>;
 
@@ -145,14 +146,26 @@ export async function runProgram(argv: readonly string[], io: Io, make: (ctx: Co
     });
   for (const cmd of program.commands) cmd.exitOverride().configureOutput(program.configureOutput());
 
+  // Cgroups that dead runs left and this run removed (src/live/stale.ts): one line, at the end.
+  const sayStale = (): void => {
+    const names = takeStaleRemoved();
+    if (names.length === 0) return;
+    const shown = names.slice(0, 3).join(', ') + (names.length > 3 ? `, +${names.length - 3}` : '');
+    io.stderr(`bpfmem: removed ${names.length} cgroup${names.length === 1 ? '' : 's'} that runs which died had left: ${escapeLines(shown)}\n`);
+  };
   try {
     await program.parseAsync(normalizeArgs(argv), { from: 'user' });
+    sayStale();
     return status;
   } catch (error) {
+    sayStale();
     if (error instanceof CommanderError) {
       // --help and --version "fail" with status 0; every other parse error is a usage error.
       return error.exitCode === 0 ? 0 : 2;
     }
+    // After Ctrl-C, what fails because the run is being torn down is no error to report: the
+    // signal handler (src/bin/bpfmem.ts) says what it removes and ends with the signal's status.
+    if (isClosing()) return 130;
     if (error instanceof BpfmemError) {
       io.stderr(`bpfmem: ${escapeLines(error.message)}\n`);
       return exitCodeOf(error);

@@ -45,3 +45,16 @@ export async function disposeAll(): Promise<string[]> {
 export function openCount(): number {
   return open.size;
 }
+
+/** Cgroups of dead runs removed by this run, said once at its end (src/cli/main.ts). */
+const staleRemoved: string[] = [];
+
+/** Records cgroups of dead runs that this run removed. */
+export function noteStaleRemoved(names: readonly string[]): void {
+  for (const n of names) if (!staleRemoved.includes(n)) staleRemoved.push(n);
+}
+
+/** The cgroups of dead runs removed so far, forgotten once taken. */
+export function takeStaleRemoved(): string[] {
+  return staleRemoved.splice(0);
+}
