@@ -405,3 +405,20 @@ describe('cross-origin POSTs (issue 14)', () => {
     }
   });
 });
+
+describe('prototype names in the query (issue 14)', () => {
+  it('parameters named after Object.prototype members are ignored like any unknown one', async () => {
+    const plain = await (await fetch(`${server.url}/api/v1/maps`)).text();
+    for (const q of ['__proto__=1', 'constructor=1', 'toString=x', 'hasOwnProperty=1&valueOf=2', '__proto__[type]=hash']) {
+      const r = await fetch(`${server.url}/api/v1/maps?${q}`);
+      expect(r.status).toBe(200);
+      expect(await r.text()).toBe(plain);
+    }
+  });
+
+  it.each(['sort=__proto__', 'sort=constructor', 'type=toString', 'type=__proto__', 'cgroup=constructor'])('%s is a bad value (400), and no function is printed', async (q) => {
+    const r = await fetch(`${server.url}/api/v1/maps?${q}`);
+    expect(r.status).toBe(400);
+    expect(await r.text()).not.toMatch(/function|native code|\[object/);
+  });
+});
