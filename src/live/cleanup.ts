@@ -46,15 +46,15 @@ export function openCount(): number {
   return open.size;
 }
 
-/** Cgroups of dead runs removed by this run, said once at its end (src/cli/main.ts). */
-const staleRemoved: string[] = [];
+/** Who hears of cgroups of dead runs that this run removed (the CLI says so in one line). */
+let staleListener: ((names: readonly string[]) => void) | undefined;
 
-/** Records cgroups of dead runs that this run removed. */
+/** Records cgroups of dead runs that this run removed, and tells the listener at once. */
 export function noteStaleRemoved(names: readonly string[]): void {
-  for (const n of names) if (!staleRemoved.includes(n)) staleRemoved.push(n);
+  if (names.length > 0) staleListener?.(names);
 }
 
-/** The cgroups of dead runs removed so far, forgotten once taken. */
-export function takeStaleRemoved(): string[] {
-  return staleRemoved.splice(0);
+/** Sets (or with undefined, clears) who hears of removed cgroups of dead runs. */
+export function onStaleRemoved(listener: ((names: readonly string[]) => void) | undefined): void {
+  staleListener = listener;
 }
