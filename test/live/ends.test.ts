@@ -69,7 +69,8 @@ describe.skipIf(!liveEnv.ok)('ends of runs (live)', async () => {
   ])('conformance, Ctrl-C %s: no stack trace, no internal error, nothing left', async (_when, ready) => {
     const run = await interrupted(['conformance', '--quick', '--no-scenarios'], (o) => ready(o.pid));
     expect(run.stderr).not.toMatch(/internal error|EPIPE|^\s+at /m);
-    expect(run.stderr).toMatch(/^\nbpfmem: SIGINT: removing what this run created\n$/);
+    // (A line about cgroups of other dead runs may come first on a shared machine.)
+    expect(run.stderr).toMatch(/^(bpfmem: removed \d+ cgroups? that runs which died had left: [^\n]+\n)?\nbpfmem: SIGINT: removing what this run created\n$/);
     expect(run.status).toBe(130);
     expect(mine(run.pid)).toEqual([]);
   }, 60_000);
