@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { runBpfmem } from './run.js';
 import { processIo } from '../cli/io.js';
-import { disposeAll } from '../live/cleanup.js';
+import { disposeAll, openCount } from '../live/cleanup.js';
 
 // A signal must not leave cgroups or workers behind: clean up, then end as the signal would.
 for (const [signal, code] of [
@@ -9,7 +9,8 @@ for (const [signal, code] of [
   ['SIGTERM', 143],
 ] as const) {
   process.once(signal, () => {
-    process.stderr.write(`\nbpfmem: ${signal}: removing what this run created\n`);
+    // Only a run that made something (cgroups, maps, hooks) has anything to remove.
+    process.stderr.write(openCount() > 0 ? `\nbpfmem: ${signal}: removing what this run created\n` : '\n');
     void disposeAll()
       .then((failures) => {
         for (const f of failures) process.stderr.write(`bpfmem: cleanup: ${f}\n`);

@@ -15,4 +15,9 @@ process.on('message', (msg: Envelope<WorkerRequest>) => {
   });
 });
 process.on('disconnect', () => process.exit(0));
-process.send?.({ seq: 0, body: { ok: true, value: { kind: 'none' } } });
+// Ctrl-C reaches every process of the terminal's group: the parent decides when this worker
+// ends (it asks, or kills it, or its channel closes), so that a cleanup in progress can still
+// ask it to close what it holds.
+process.on('SIGINT', () => undefined);
+// A parent gone meanwhile is no error to print (EPIPE): the 'disconnect' above ends the worker.
+process.send?.({ seq: 0, body: { ok: true, value: { kind: 'none' } } }, () => undefined);

@@ -16,6 +16,10 @@ export interface ServeRequest {
 /** A server that runs until closed. */
 export interface RunningService {
   readonly url: string;
+  /** The address as bound (`http://0.0.0.0:9464`), where it differs from `url`. */
+  readonly bound?: string;
+  /** Whether it listens on a loopback address only (false: other machines may reach it). */
+  readonly loopback?: boolean;
   close(): Promise<void>;
 }
 
@@ -37,7 +41,7 @@ export interface CommandContext {
 }
 
 /** `--json` (also `-j` as bpftool takes it, and `-o json` as kubectl does): the one output option every command has. */
-export const jsonOption = (): Option => new Option('-j, --json', 'print JSON (stable shape, see docs/cli.md); also -o json');
+export const jsonOption = (): Option => new Option('-j, --json', 'print JSON (stable shape, see docs/cli.md)');
 
 /** Reads a file named on the command line, or says in one line why it cannot. */
 export async function readInput(io: Io, path: string, what: string): Promise<string> {

@@ -15,7 +15,7 @@ import { PROG_TYPES } from '../vocab/progtypes.js';
 import { styleFor } from './io.js';
 import { jsonOption, type CommandContext } from './context.js';
 import { json } from './render/common.js';
-import { cgroupsText, cgroupsToShow, mapsText, progsText, summaryText } from './render/inventory.js';
+import { cgroupsText, cgroupsToShow, fittedSummaryText, mapsText, progsText, summaryText } from './render/inventory.js';
 import { cgroupsJson, progsJson, summaryJson, writeMapsJson } from '../inspect/json.js';
 
 /**
@@ -147,7 +147,7 @@ export function mapsCommand(ctx: CommandContext): Command {
       const shown = filterInventory(inv, filterOf(opts));
       const maps = sortMaps(shown.maps, opts.sort as MapSortKey);
       if (opts.json) writeMapsJson(inv, maps, ctx.io.stdout);
-      else ctx.io.stdout(mapsText(inv, maps, opts.wide ?? false, styleFor(ctx.io)));
+      else ctx.io.stdout(mapsText(inv, maps, opts.wide ?? false, styleFor(ctx.io), ctx.io.terminalSize?.()?.columns));
     });
 }
 
@@ -166,7 +166,7 @@ export function progsCommand(ctx: CommandContext): Command {
       const inv = await listedInventory(opts, 'progs');
       const shown = filterInventory(inv, filterOf(opts));
       const progs = sortProgs(shown.progs, opts.sort as ProgSortKey);
-      ctx.io.stdout(opts.json ? progsJson(inv, progs) : progsText(inv, progs, opts.wide ?? false, styleFor(ctx.io)));
+      ctx.io.stdout(opts.json ? progsJson(inv, progs) : progsText(inv, progs, opts.wide ?? false, styleFor(ctx.io), ctx.io.terminalSize?.()?.columns));
     });
 }
 
@@ -190,7 +190,7 @@ export function cgroupsCommand(ctx: CommandContext): Command {
         inv = buildInventory((await collectCgroupsOnly(CGROUPS_WITHOUT_ROOT)).input);
       }
       const cgroups = cgroupsToShow(inv.cgroups, (opts.all ?? false) || (opts.json ?? false) || !bpf);
-      ctx.io.stdout(opts.json ? cgroupsJson(inv, cgroups) : cgroupsText(inv, cgroups, styleFor(ctx.io), { bpf }));
+      ctx.io.stdout(opts.json ? cgroupsJson(inv, cgroups) : cgroupsText(inv, cgroups, styleFor(ctx.io), { bpf, maxWidth: ctx.io.terminalSize?.()?.columns }));
     });
 }
 
@@ -198,7 +198,7 @@ export function cgroupsCommand(ctx: CommandContext): Command {
 export async function summaryAction(ctx: CommandContext, opts: { json?: boolean }): Promise<void> {
   const { inv, regimeReason } = await inventoryOf({});
   const s = summarize(inv);
-  ctx.io.stdout(opts.json ? json(summaryJson(inv, s, { regimeReason })) : summaryText(inv, s, { regimeReason }, styleFor(ctx.io)));
+  ctx.io.stdout(opts.json ? json(summaryJson(inv, s, { regimeReason })) : summaryText(inv, s, { regimeReason, width: ctx.io.terminalSize?.()?.columns }, styleFor(ctx.io)));
 }
 
 /** `-d 2` as top(1) and watch(1) take it, or a duration as `serve --interval` takes it (`2s`, `500ms`); in seconds. */
@@ -235,7 +235,11 @@ export function topCommand(ctx: CommandContext): Command {
       try {
         for (let frame = 1; ; frame++) {
           const inv = builder.build(await c.collect());
-          const text = summaryText(inv, summarize(inv, 10), { regimeReason: c.regimeReason }, st);
+          // On a terminal, each frame fits it as it is now (it may be resized): the header and
+          // totals stay, long paths lose their middle, the tables their last rows.
+          const size = ctx.io.terminalSize?.();
+          const sctx = { regimeReason: c.regimeReason, width: size?.columns };
+          const text = size ? fittedSummaryText(inv, summarize(inv, 10), sctx, st, size.rows - 1) : summaryText(inv, summarize(inv, 10), sctx, st);
           const stamp = st.dim(`${new Date().toISOString().replace('T', ' ').slice(0, 19)} UTC, every ${formatDuration(opts.interval * 1000)}; Ctrl-C quits\n`);
           ctx.io.stdout(ctx.io.isTTY ? `${CLEAR}${stamp}${text}` : `${frame > 1 ? '\n' : ''}${stamp}${text}`);
           if (opts.iterations !== undefined && frame >= opts.iterations) break;

@@ -13,16 +13,41 @@ export interface Io {
   readonly isTTY: boolean;
   readonly env: Readonly<Record<string, string | undefined>>;
   readonly readFile: (path: string) => Promise<string>;
+  /**
+   * The terminal's size now, where stdout is one (COLUMNS and LINES override it, as for ls and
+   * top); undefined otherwise: a pipe gets whole lines.
+   */
+  readonly terminalSize?: () => TerminalSize | undefined;
+}
+
+export interface TerminalSize {
+  readonly columns: number;
+  readonly rows: number;
+}
+
+/** The size from the environment (COLUMNS, LINES) over the terminal's own, when either is known. */
+export function sizeOf(env: Readonly<Record<string, string | undefined>>, tty: Partial<TerminalSize> | undefined): TerminalSize | undefined {
+  const num = (v: string | number | undefined): number | undefined => {
+    const n = typeof v === 'number' ? v : v !== undefined && /^[1-9][0-9]{0,4}$/.test(v) ? Number(v) : undefined;
+    return n !== undefined && n > 0 ? n : undefined;
+  };
+  const columns = num(env['COLUMNS']) ?? num(tty?.columns);
+  const rows = num(env['LINES']) ?? num(tty?.rows);
+  if (columns === undefined && rows === undefined) return undefined;
+  return { columns: columns ?? 80, rows: rows ?? 24 };
 }
 
 /** The real process's streams and files. */
 export function processIo(): Io {
+  const tty = isTerminal(1);
   return {
     stdout: fdWriter(1, () => process.stdout),
     stderr: fdWriter(2, () => process.stderr),
-    isTTY: isTerminal(1),
+    isTTY: tty,
     env: process.env,
     readFile: async (p) => (await import('node:fs/promises')).readFile(p, 'utf8'),
+    // Asked at each frame: a terminal may be resized while `top` runs.
+    terminalSize: () => (tty ? sizeOf(process.env, { columns: process.stdout.columns, rows: process.stdout.rows }) : undefined),
   };
 }
 

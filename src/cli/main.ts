@@ -5,6 +5,7 @@ import type { Io } from './io.js';
 import { jsonOption, type CommandContext, type Faces } from './context.js';
 import { VERSION } from '../vocab/bpfmem-version.js';
 import { escapeLines, terminalSafe } from './escape.js';
+import { isClosing, onStaleRemoved } from '../live/cleanup.js';
 
 type CommandModule = (ctx: CommandContext) => Promise<Command>;
 
@@ -145,6 +146,11 @@ export async function runProgram(argv: readonly string[], io: Io, make: (ctx: Co
     });
   for (const cmd of program.commands) cmd.exitOverride().configureOutput(program.configureOutput());
 
+  // Cgroups that dead runs left and this run removed (src/live/stale.ts): one line, when it happens.
+  onStaleRemoved((names) => {
+    const shown = names.slice(0, 3).join(', ') + (names.length > 3 ? `, +${names.length - 3}` : '');
+    io.stderr(`bpfmem: removed ${names.length} cgroup${names.length === 1 ? '' : 's'} that runs which died had left: ${escapeLines(shown)}\n`);
+  });
   try {
     await program.parseAsync(normalizeArgs(argv), { from: 'user' });
     return status;
@@ -153,6 +159,9 @@ export async function runProgram(argv: readonly string[], io: Io, make: (ctx: Co
       // --help and --version "fail" with status 0; every other parse error is a usage error.
       return error.exitCode === 0 ? 0 : 2;
     }
+    // After Ctrl-C, what fails because the run is being torn down is no error to report: the
+    // signal handler (src/bin/bpfmem.ts) says what it removes and ends with the signal's status.
+    if (isClosing()) return 130;
     if (error instanceof BpfmemError) {
       io.stderr(`bpfmem: ${escapeLines(error.message)}\n`);
       return exitCodeOf(error);
@@ -160,5 +169,7 @@ export async function runProgram(argv: readonly string[], io: Io, make: (ctx: Co
     io.stderr(`bpfmem: internal error: ${escapeLines(error instanceof Error ? error.message : String(error))}\n`);
     if (io.env['BPFMEM_DEBUG'] && error instanceof Error && error.stack) io.stderr(`${error.stack}\n`);
     return 1;
+  } finally {
+    onStaleRemoved(undefined);
   }
 }

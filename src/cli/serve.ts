@@ -85,9 +85,15 @@ export function serveCommand(ctx: CommandContext, launch: ServeLauncher | undefi
           });
           return;
         }
+        const at = server.bound !== undefined && server.bound !== server.url ? `${server.bound} (${server.url} from this machine)` : server.url;
         ctx.io.stderr(
-          `bpfmem: serving ${server.url} (scans every ${formatDuration(opts.interval)}): /metrics for Prometheus, / for the dashboard, /api/v1/summary; Ctrl-C stops\n`,
+          `bpfmem: serving ${at} (scans every ${formatDuration(opts.interval)}): /metrics for Prometheus, / for the dashboard, /api/v1/summary; Ctrl-C stops\n`,
         );
+        if (server.loopback === false) {
+          ctx.io.stderr(
+            `bpfmem: warning: listening on ${opts.host}, not loopback: the API, the metrics and the dashboard have no authentication; anyone who reaches this port reads this machine's BPF inventory (process names, cgroup paths) and may run simulations. Bound it with a firewall or an authenticating proxy (docs/metrics.md)\n`,
+          );
+        }
       });
     });
 }

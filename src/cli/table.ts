@@ -76,15 +76,24 @@ export function table<Row>(rows: readonly Row[], columns: readonly Column<Row>[]
   let cut = false;
   if (max !== undefined) {
     let total = widths.reduce((s, w) => s + w, 0) + GAP * (n - 1);
-    // Shrink the elidable columns, widest first, down to MIN_ELIDED (or their header).
+    // Shrink the elidable columns as water levels: the widest first, down to the next widest,
+    // then both, and so on, none below MIN_ELIDED (or its header).
     const flexible = columns.map((c, i) => (c.elide ? i : -1)).filter((i) => i >= 0);
-    flexible.sort((a, b) => (widths[b] as number) - (widths[a] as number));
-    for (const i of flexible) {
-      if (total <= max) break;
-      const floor = Math.max(MIN_ELIDED, textWidth((columns[i] as Column<Row>).header));
-      const give = Math.min(total - max, Math.max(0, (widths[i] as number) - floor));
-      widths[i] = (widths[i] as number) - give;
-      total -= give;
+    const floor = (i: number): number => Math.max(MIN_ELIDED, textWidth((columns[i] as Column<Row>).header));
+    const w = (i: number): number => widths[i] as number;
+    while (total > max) {
+      const open = flexible.filter((i) => w(i) > floor(i));
+      if (open.length === 0) break;
+      const top = open.reduce((m, i) => Math.max(m, w(i)), 0);
+      const tops = open.filter((i) => w(i) === top);
+      const below = open.reduce((m, i) => (w(i) < top ? Math.max(m, w(i)) : m), 0);
+      const level = tops.reduce((m, i) => Math.max(m, floor(i)), below);
+      const step = Math.min(top - level, Math.ceil((total - max) / tops.length));
+      for (const i of tops) {
+        const give = Math.min(step, total - max);
+        widths[i] = w(i) - give;
+        total -= give;
+      }
     }
     cut = total > max;
   }

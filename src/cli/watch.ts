@@ -47,7 +47,7 @@ function stoppedBy(r: FailureRow): string {
   return v.reason;
 }
 
-function failuresText(rows: readonly FailureRow[], st: Style, summary: boolean): string {
+function failuresText(rows: readonly FailureRow[], st: Style, summary: boolean, maxWidth?: number): string {
   if (rows.length === 0) return `${st.dim('no refused map update seen')}\n`;
   return table(rows, [
     { header: 'MAP', value: (r) => String(r.map.id), align: 'right' },
@@ -56,17 +56,17 @@ function failuresText(rows: readonly FailureRow[], st: Style, summary: boolean):
     { header: 'ERRNO', value: (r) => r.errno + (r.seenBy === 'syscall' ? '*' : '') },
     { header: summary ? 'TOTAL' : 'NEW', value: (r) => String(summary ? r.count : r.recent), align: 'right' },
     ...(summary ? [] : [{ header: 'TOTAL', value: (r: FailureRow) => String(r.count), align: 'right' as const }]),
-    { header: 'CGROUP', value: (r) => r.cgroup?.path ?? '-' },
+    { header: 'CGROUP', value: (r) => r.cgroup?.path ?? '-', elide: 'middle' },
     { header: 'USAGE/LIMIT', value: (r) => (r.cgroup ? `${cellBytes(r.cgroup.usage)}/${cellBytes(r.cgroup.limit)}` : '-') },
-    { header: 'STOPPED BY', value: stoppedBy },
-    { header: 'HOLDERS', value: (r) => r.map.holders.map((h) => `${h.comm}(${h.pid})`).join(',') || '-' },
-  ]);
+    { header: 'STOPPED BY', value: stoppedBy, elide: 'end' },
+    { header: 'HOLDERS', value: (r) => r.map.holders.map((h) => `${h.comm}(${h.pid})`).join(',') || '-', elide: 'end' },
+  ], { maxWidth });
 }
 
-function payersText(rows: readonly PayerRow[], summary: boolean): string {
+function payersText(rows: readonly PayerRow[], summary: boolean, maxWidth?: number): string {
   if (rows.length === 0) return 'no memory cgroup pays for BPF maps\n';
   return table(rows, [
-    { header: 'CGROUP', value: (r) => r.path },
+    { header: 'CGROUP', value: (r) => r.path, elide: 'middle' },
     { header: 'BPF', value: (r) => cellBytes(r.bpf), align: 'right' },
     { header: 'USAGE', value: (r) => cellBytes(r.usage), align: 'right' },
     { header: 'LIMIT', value: (r) => cellBytes(r.limit), align: 'right' },
@@ -77,8 +77,8 @@ function payersText(rows: readonly PayerRow[], summary: boolean): string {
       align: 'right',
     },
     { header: 'BPF GROWTH', value: (r) => (r.forecast && r.forecast.windowSeconds > 0 ? `${cellBytes(r.forecast.ratePerSecond * 3600)}/h` : '-'), align: 'right' },
-    { header: 'ETA', value: (r) => (r.forecast?.etaSeconds === undefined ? '-' : `${formatEta(r.forecast.etaSeconds)} (${r.forecast.limitCgroup ?? '?'})`) },
-  ]);
+    { header: 'ETA', value: (r) => (r.forecast?.etaSeconds === undefined ? '-' : `${formatEta(r.forecast.etaSeconds)} (${r.forecast.limitCgroup ?? '?'})`), elide: 'middle' },
+  ], { maxWidth });
 }
 
 /** Whether the rows carry v1's failcnt (else v2's max events). */
@@ -100,13 +100,13 @@ function tracingText(f: WatchFrame, st: Style): string {
 }
 
 /** A frame as text (80 columns where the rows allow). */
-export function frameText(f: WatchFrame, st: Style, summary = false): string {
+export function frameText(f: WatchFrame, st: Style, summary = false, maxWidth?: number): string {
   const parts = [
     tracingText(f, st),
-    `\n${st.bold(summary ? 'REFUSED MAP UPDATES (the whole run)' : 'REFUSED MAP UPDATES')}\n${failuresText(f.failures, st, summary)}`,
+    `\n${st.bold(summary ? 'REFUSED MAP UPDATES (the whole run)' : 'REFUSED MAP UPDATES')}\n${failuresText(f.failures, st, summary, maxWidth)}`,
   ];
   if (f.failures.some((r) => r.seenBy === 'syscall')) parts.push(st.dim('* seen by bpf(2) only: updates of this type by BPF programs are not visible here\n'));
-  parts.push(`\n${st.bold('MEMORY CGROUPS PAYING FOR BPF MAPS')}\n${payersText(f.payers, summary)}`);
+  parts.push(`\n${st.bold('MEMORY CGROUPS PAYING FOR BPF MAPS')}\n${payersText(f.payers, summary, maxWidth)}`);
   if (!summary && f.events.length > 0) {
     parts.push(`\n${st.bold('LAST EVENTS')}\n${f.events.map((e) => `${e.time.toISOString().slice(11, 23)} map ${e.mapId} errno ${e.errno} cpu ${e.cpu} pid ${e.pid}`).join('\n')}\n`);
   }
@@ -163,7 +163,7 @@ export function watchCommand(ctx: CommandContext): Command {
           if (opts.json) ctx.io.stdout(`${JSON.stringify(frameJson(frame))}\n`);
           else {
             const stamp = st.dim(`bpfmem watch: kernel ${frame.release}, ${frame.time.toISOString().replace('T', ' ').slice(0, 19)} UTC, every ${formatDuration(opts.interval)}${opts.for === undefined ? '; Ctrl-C quits' : `; ends in ${formatDuration(Math.max(0, opts.for - (Date.now() - started)))}`}\n`);
-            ctx.io.stdout(`${ctx.io.isTTY ? CLEAR : ''}${stamp}${frameText(frame, st)}${ctx.io.isTTY ? '' : '\n'}`);
+            ctx.io.stdout(`${ctx.io.isTTY ? CLEAR : ''}${stamp}${frameText(frame, st, false, ctx.io.terminalSize?.()?.columns)}${ctx.io.isTTY ? '' : '\n'}`);
           }
           const wait = opts.for === undefined ? opts.interval : Math.min(opts.interval, Math.max(0, opts.for - (Date.now() - started)));
           await new Promise<void>((resolve) => {
@@ -178,7 +178,7 @@ export function watchCommand(ctx: CommandContext): Command {
         if (last && opts.for !== undefined && !isStopped()) {
           const seconds = (Date.now() - started) / 1000;
           if (opts.json) ctx.io.stdout(`${JSON.stringify(summaryJson(last, seconds))}\n`);
-          else ctx.io.stdout(`${ctx.io.isTTY ? CLEAR : ''}${st.bold(`bpfmem watch: summary of ${formatDuration(seconds * 1000)} on kernel ${last.release}`)}\n${frameText(last, st, true)}`);
+          else ctx.io.stdout(`${ctx.io.isTTY ? CLEAR : ''}${st.bold(`bpfmem watch: summary of ${formatDuration(seconds * 1000)} on kernel ${last.release}`)}\n${frameText(last, st, true, ctx.io.terminalSize?.()?.columns)}`);
         }
       } finally {
         untrack(handle);

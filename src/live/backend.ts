@@ -1,3 +1,4 @@
+import { cleanStaleRuns } from './stale.js';
 import type {
   Backend,
   CgroupLimits,
@@ -108,7 +109,7 @@ export class LiveBackend implements Backend {
     if (process.getuid?.() !== 0) throw new BpfmemError('usage', 'the live backend needs root: it creates memory cgroups and BPF maps');
     const prefix = options.prefix ?? 'live';
     const fs = await CgroupFs.open();
-    await fs.cleanStale(prefix);
+    await cleanStaleRuns(fs);
     const profile = options.profile ?? (await readKernelProfile());
     const backend = new LiveBackend(profile, fs);
     // Tracked before anything exists, so that a signal from here on cleans up what follows.

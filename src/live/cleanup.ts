@@ -45,3 +45,16 @@ export async function disposeAll(): Promise<string[]> {
 export function openCount(): number {
   return open.size;
 }
+
+/** Who hears of cgroups of dead runs that this run removed (the CLI says so in one line). */
+let staleListener: ((names: readonly string[]) => void) | undefined;
+
+/** Records cgroups of dead runs that this run removed, and tells the listener at once. */
+export function noteStaleRemoved(names: readonly string[]): void {
+  if (names.length > 0) staleListener?.(names);
+}
+
+/** Sets (or with undefined, clears) who hears of removed cgroups of dead runs. */
+export function onStaleRemoved(listener: ((names: readonly string[]) => void) | undefined): void {
+  staleListener = listener;
+}

@@ -73,7 +73,12 @@ export class LiveWorker {
     const seq = ++this.seq;
     return new Promise((resolve) => {
       this.waiting.set(seq, resolve);
-      this.child.send({ seq, body } satisfies Envelope<WorkerRequest>);
+      // A worker gone meanwhile (Ctrl-C reaches the whole process group) is an answer, not an
+      // 'error' event: unhandled, that printed `Error: write EPIPE` and a stack (issue 14).
+      this.child.send({ seq, body } satisfies Envelope<WorkerRequest>, (error) => {
+        if (error === null || !this.waiting.delete(seq)) return;
+        resolve({ ok: false, errno: 'ESRCH', message: `the worker is gone: ${error.message}` });
+      });
     });
   }
 

@@ -1,3 +1,4 @@
+import { cleanStaleRuns } from './stale.js';
 import { readFileSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { assemble, call, exit, mov64Imm } from '../asm/index.js';
@@ -137,7 +138,7 @@ export async function probeKernelCharge(pageSize = 4096): Promise<ChargeProbe> {
   const fs = new CgroupFs(h);
   let privateError: string | undefined;
   try {
-    await fs.cleanStale('probe');
+    await cleanStaleRuns(fs);
     await fs.createOwnedRoot('probe');
   } catch (error) {
     privateError = error instanceof Error ? error.message : String(error);

@@ -128,6 +128,35 @@ function sendAsset(c: Context, a: Asset): Response {
   return c.body(a.body, 200, headers);
 }
 
+/**
+ * Why a request that changes nothing but costs work (a simulation) comes from another site,
+ * or undefined when it does not: `Sec-Fetch-Site` other than same-origin or none (typed by the
+ * user), or an `Origin` (including `null`) whose host and port are not the request's `Host`.
+ */
+export function crossOrigin(fetchSite: string | undefined, origin: string | undefined, host: string | undefined): string | undefined {
+  if (fetchSite !== undefined && fetchSite !== 'same-origin' && fetchSite !== 'none') return `cross-site request refused (Sec-Fetch-Site: ${quote(fetchSite)})`;
+  if (origin === undefined) return undefined;
+  let originHost: string;
+  try {
+    const u = new URL(origin);
+    if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error('not http');
+    originHost = u.host;
+  } catch {
+    return `cross-origin request refused (Origin ${quote(origin)})`;
+  }
+  if (host === undefined || originHost.toLowerCase() !== normalHost(host)) return `cross-origin request refused (Origin ${quote(origin)} is not this server)`;
+  return undefined;
+}
+
+/** `Host` as URL.host writes it (no default port, lower case). */
+function normalHost(host: string): string {
+  try {
+    return new URL(`http://${host}`).host.toLowerCase();
+  } catch {
+    return host.toLowerCase();
+  }
+}
+
 /** Builds the app. */
 export function createApp(ctx: AppContext): Hono {
   const app = new Hono({ strict: true });
@@ -145,6 +174,16 @@ export function createApp(ctx: AppContext): Hono {
         errorResponse(c, 403, `Host ${quote(host)} is not a name of this server: bpfmem serve on a loopback address answers only loopback names (give --host to serve others)`),
       );
     }
+    return next();
+  });
+  // A web page elsewhere may POST to this server through its visitor's browser (a "simple"
+  // request, text/plain, needs no preflight): `POST /api/v1/simulate` takes scenarios from this
+  // server's own dashboard and from clients that are no browser (curl sends neither header).
+  // Fetch Metadata (Sec-Fetch-Site) where the browser sends it, else the Origin against Host.
+  app.use('*', (c: Context, next) => {
+    if (c.req.method === 'GET' || c.req.method === 'HEAD') return next();
+    const why = crossOrigin(c.req.header('sec-fetch-site'), c.req.header('origin'), c.req.header('host'));
+    if (why !== undefined) return Promise.resolve(errorResponse(c, 403, `${c.req.method} ${c.req.path}: ${why}; this server takes requests from its own pages and from clients that are no browser`));
     return next();
   });
 

@@ -28,8 +28,12 @@ export interface ServeOptions {
 }
 
 export interface RunningServer {
-  /** `http://127.0.0.1:PORT`: where clients reach it. */
+  /** `http://127.0.0.1:PORT`: where clients on this machine reach it. */
   readonly url: string;
+  /** `http://0.0.0.0:PORT`: the address it listens on, as bound. */
+  readonly bound: string;
+  /** Whether it listens on a loopback address only. */
+  readonly loopback: boolean;
   /** Stops scanning and listening, lets answers in flight finish, closes the source. Idempotent. */
   close(): Promise<void>;
 }
@@ -111,6 +115,8 @@ export async function startServerWith(options: ServeOptions, limits: ServerLimit
   let closing: Promise<void> | undefined;
   return {
     url: listening.url,
+    bound: listening.bound,
+    loopback: isLoopback(host),
     close() {
       closing ??= (async () => {
         await simulator.close();

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { escapeText, terminalSafe } from '../../src/cli/escape.js';
-import { cgroupsText, mapsText, summaryText } from '../../src/cli/render/inventory.js';
+import { cgroupsText, fittedSummaryText, mapsText, summaryText } from '../../src/cli/render/inventory.js';
 import { elide, table, textWidth } from '../../src/cli/table.js';
 import type { Style } from '../../src/cli/io.js';
 import { buildInventory } from '../../src/inspect/inventory.js';
@@ -166,7 +166,7 @@ describe('large inventories (item 4)', () => {
     expect(lines[500_000]).toBe('499999  the-longest-name  3999992');
   });
 
-  it('bpfmem maps --from-bpftool with 500,000 maps prints the table and the JSON', async () => {
+  it('bpfmem maps --from-bpftool with 500,000 maps on one line of JSON prints every row', async () => {
     const dump = join(mkdtempSync(join(tmpdir(), 'bpfmem-500k-')), 'big.json');
     const maps = [];
     for (let i = 1; i <= 500_000; i++) maps.push(`{"id":${i},"type":"array","name":"m${i % 1000}","flags":0,"bytes_key":4,"bytes_value":8,"max_entries":4,"bytes_memlock":344}`);
@@ -176,9 +176,8 @@ describe('large inventories (item 4)', () => {
       expect(text.stderr).toBe('');
       expect(text.status).toBe(0);
       expect(text.stdout).toContain('500000 maps,');
-      const json = await cli(['maps', '--json', '--from-bpftool', dump, '--kernel', '6.18', '--cpus', '2']);
-      expect(json.status).toBe(0);
-      expect((JSON.parse(json.stdout) as { maps: unknown[] }).maps).toHaveLength(500_000);
+      // The header, 500,000 rows, the footer and its notes.
+      expect(text.stdout.split('\n').filter((l) => /^\s*\d+\s+array\s/.test(l))).toHaveLength(500_000);
     } finally {
       rmSync(dump, { force: true });
     }
@@ -210,5 +209,54 @@ describe('fitting the terminal (item 5)', () => {
     const lines = text.trimEnd().split('\n');
     for (const l of lines) expect(textWidth(l)).toBeLessThanOrEqual(80);
     expect(lines[1]).toMatch(/^\/kubepods\.slice\/.*….*3a9d\.scope\s+12\.5 MiB\s+256\.0 MiB$/);
+  });
+});
+
+describe('an 80x24 terminal (item 5)', () => {
+  /** Kubernetes-long cgroup paths, each paying for maps held by a process. */
+  const k8s = (i: number): string =>
+    `/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod${String(i).padStart(8, '0')}_1111_2222_3333_444455556666.slice/cri-containerd-${'3a9d2c1b'.repeat(8)}.scope`;
+  const names = Array.from({ length: 40 }, (_, i) => `agent_map_${i}`);
+  const input = hostileInput(names);
+  const paths = names.map((_n, i) => k8s(i));
+  const inv = buildInventory({
+    ...input,
+    cgroupPaths: new Map<bigint, string>([[1n, '/'], ...paths.map((p, i): [bigint, string] => [BigInt(100 + i), p])]),
+    cgroups: [{ path: '/', usage: 1 << 30, max: Number.POSITIVE_INFINITY, kernel: undefined }, ...paths.map((p) => ({ path: p, usage: 1 << 20, max: 1 << 21, kernel: undefined }))],
+    holders: { maps: new Map(names.map((_n, i) => [i + 1, [{ pid: 1000 + i, comm: 'containerd-shim-runc-v2', cgroup: paths[i] ?? '/' }]])), progs: new Map() },
+    errors: [],
+  });
+  const width = (text: string): number => text.split('\n').reduce((w, l) => Math.max(w, textWidth(l)), 0);
+
+  it('top: header and totals stay, every line fits 80 columns and 23 rows', () => {
+    const text = fittedSummaryText(inv, summarize(inv, 10), { regimeReason: 'kernel 6.18 charges BPF maps to the creator\'s memory cgroup', width: 80 }, PLAIN, 23);
+    const lines = text.replace(/\n$/, '').split('\n');
+    expect(lines.length).toBeLessThanOrEqual(23);
+    expect(width(text)).toBeLessThanOrEqual(80);
+    expect(lines[0]).toMatch(/^bpfmem: kernel 6\.18/);
+    expect(text).toMatch(/40 maps and 0 programs: .* memlock/);
+    expect(lines.at(-1)).toMatch(/^More: bpfmem maps/);
+    // Paths keep both ends: the pod's slice and the container's scope.
+    expect(text).toMatch(/\/kubepods\.slice\/[^\n]*…[^\n]*3a9d2c1b3a9d\)/);
+    // Plain spaces in numbers (awk and cut read them).
+    expect(text).not.toContain('\u00a0');
+  });
+
+  it('without a size, nothing is cut (a pipe gets whole lines)', () => {
+    const text = summaryText(inv, summarize(inv, 10), {}, PLAIN);
+    expect(text).toContain(k8s(0));
+    expect(width(text)).toBeGreaterThan(80);
+  });
+
+  it('maps, --wide maps, cgroups fit 80 columns', () => {
+    for (const text of [mapsText(inv, inv.maps, false, PLAIN, 80), mapsText(inv, inv.maps, true, PLAIN, 80), cgroupsText(inv, inv.cgroups, PLAIN, { maxWidth: 80 })]) {
+      expect(width(text)).toBeLessThanOrEqual(80);
+      expect(text.split('\n').length).toBeGreaterThan(41);
+    }
+    // Numbers are not cut: every MEMLOCK and CHARGE cell is whole.
+    const maps = mapsText(inv, inv.maps, false, PLAIN, 80);
+    expect(maps.split('\n').slice(1, 41).every((l) => /^\s*\d+\s+array\s+agent_map_\d+\s+[\d.]+ (B|KiB)\s+[\d.]+ (B|KiB)\s/.test(l))).toBe(true);
+    // The two long columns share the room: the path keeps more than its first characters.
+    expect(maps.split('\n')[1]).toMatch(/ \/kubepods…[^ ]+ {2}containerd-shim-r…$/);
   });
 });

@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -63,6 +63,36 @@ describe('prototype names as keys', () => {
   const dir = mkdtempSync(join(tmpdir(), 'bpfmem-keys-'));
   afterAll(() => {
     rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('a scenario whose cgroup, task and maps are named __proto__ and constructor runs them as ordinary names', async () => {
+    const file = join(dir, 'names.yaml');
+    writeFileSync(
+      file,
+      [
+        'kernel: { version: "6.18", cpus: 2 }',
+        'cgroups:',
+        '  /__proto__: { max: 64Mi }',
+        'tasks:',
+        '  __proto__: { cgroup: /__proto__, uid: 0 }',
+        'steps:',
+        '  - create_map: { task: __proto__, name: __proto__, type: hash, key: 4, value: 8, max_entries: 10 }',
+        '  - update: { map: __proto__, count: 5 }',
+        '  - create_map: { task: __proto__, name: constructor, type: array, key: 4, value: 8, max_entries: 10 }',
+        '  - update: { map: toString, count: 1 }',
+        '',
+      ].join('\n'),
+    );
+    const run = await cli(['simulate', file]);
+    // The last step names a map nobody created: toString is no map because Object.prototype has one.
+    expect(run.stderr).toMatch(/steps\[3\]\.update\.map: no map "toString" was created before this step/);
+    writeFileSync(file, `${readFileSync(file, 'utf8').split('\n').slice(0, -2).join('\n')}\n`);
+    const ok = await cli(['simulate', '--json', file]);
+    expect(ok.stderr).toBe('');
+    const out = JSON.parse(ok.stdout) as { maps: Record<string, unknown>; tasks: Record<string, unknown>; cgroups: Record<string, unknown> };
+    expect(Object.keys(out.maps).sort()).toEqual(['__proto__', 'constructor']);
+    expect(Object.keys(out.tasks)).toEqual(['__proto__']);
+    expect(Object.keys(out.cgroups)).toContain('/__proto__');
   });
 
   it('a scenario map with flags: __proto__ is refused', async () => {

@@ -99,12 +99,17 @@ describe('bpfmem serve options', () => {
 
 // Last in this file: disposeAll() puts the process's cleanup registry in its closing state.
 describe('stopping', () => {
-  it('serves until a signal disposes it, then closes the server and returns', async () => {
+  it('serves until a signal disposes it, then closes the server and returns; on 0.0.0.0 it says so, with a warning', async () => {
     const p = program(fixtureLauncher([]));
-    const running = p.run(['serve', '--interval', '1s']);
+    const running = p.run(['serve', '--interval', '1s', '--host', '0.0.0.0']);
     await until(() => p.stderr().includes('serving'), 'the serving line');
-    const url = /serving (http:\/\/\S+)/.exec(p.stderr())?.[1] ?? '';
-    expect(p.stderr()).toBe(`bpfmem: serving ${url} (scans every 1s): /metrics for Prometheus, / for the dashboard, /api/v1/summary; Ctrl-C stops\n`);
+    const [, bound, url] = /serving (http:\/\/\S+) \((http:\/\/\S+) from this machine\)/.exec(p.stderr()) ?? [];
+    expect(bound).toMatch(/^http:\/\/0\.0\.0\.0:\d+$/);
+    expect(url).toBe(bound?.replace('0.0.0.0', '127.0.0.1'));
+    expect(p.stderr()).toBe(
+      `bpfmem: serving ${bound} (${url} from this machine) (scans every 1s): /metrics for Prometheus, / for the dashboard, /api/v1/summary; Ctrl-C stops\n` +
+        "bpfmem: warning: listening on 0.0.0.0, not loopback: the API, the metrics and the dashboard have no authentication; anyone who reaches this port reads this machine's BPF inventory (process names, cgroup paths) and may run simulations. Bound it with a firewall or an authenticating proxy (docs/metrics.md)\n",
+    );
     expect((await fetch(`${url}/healthz`)).status).toBe(200);
     expect(openCount()).toBe(1);
     // What src/bin/bpfmem.ts does on SIGINT and SIGTERM.

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fixtureSource, startServer, type RunningServer } from '../../src/server/index.js';
 import { DEFAULT_SERVER_LIMITS, startServerWith } from '../../src/server/server.js';
 import { fixtureInput } from './fixture.js';
-import { addressOf, closedByServer, openSocket, rawGet, rawRequest, sleep } from './helpers.js';
+import { addressOf, closedByServer, openSocket, rawGet, rawRequest, sleep, until } from './helpers.js';
 
 /**
  * Bad requests get a 4xx and the server stays up: unknown paths, path traversal on /assets/,
@@ -321,5 +321,104 @@ describe('many connections at once', () => {
     } finally {
       await bounded.close();
     }
+  });
+});
+
+describe('slow clients cannot blind the server (slowloris, issue 14)', () => {
+  /** A GET on a connection of its own; the status, or 0 when the connection failed. */
+  const scrape = (url: string, path: string): Promise<number> =>
+    new Promise((resolve) => {
+      httpGet(`${url}${path}`, { agent: false }, (res) => {
+        res.resume();
+        res.on('end', () => {
+          resolve(res.statusCode ?? 0);
+        });
+      }).on('error', () => {
+        resolve(0);
+      });
+    });
+
+  it('with 300 connections from this client that never finish their headers, every /metrics scrape is answered', async () => {
+    // Bounds small enough to reach on 127.0.0.1; the header timeout long enough not to help.
+    const limits = { ...DEFAULT_SERVER_LIMITS.listen, maxConnections: 100, maxConnectionsPerClient: 50, headersTimeoutMs: 60_000, requestTimeoutMs: 120_000 };
+    const bounded = await startServerWith({ port: 0, source: fixtureSource(fixtureInput()) }, { ...DEFAULT_SERVER_LIMITS, listen: limits });
+    const sockets: import('node:net').Socket[] = [];
+    const state = { stop: false, opened: 0, closed: 0 };
+    // The attacker opens 300, and opens another each time one is closed (at most 900 in all).
+    const openSlow = async (): Promise<void> => {
+      if (state.stop || state.opened >= 900) return;
+      state.opened++;
+      let s: import('node:net').Socket;
+      try {
+        s = await openSocket(bounded.url);
+      } catch {
+        return;
+      }
+      sockets.push(s);
+      s.on('error', () => undefined);
+      s.once('close', () => {
+        state.closed++;
+        void openSlow();
+      });
+      s.write('GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ');
+    };
+    try {
+      await Promise.all(Array.from({ length: 300 }, openSlow));
+      // Let the server see them all.
+      await until(() => state.closed >= 250, 'the connections over the bound to be closed');
+      const statuses: number[] = [];
+      for (let i = 0; i < 30; i++) statuses.push(await scrape(bounded.url, i % 2 ? '/metrics' : '/healthz'));
+      expect(statuses.filter((s) => s !== 200)).toEqual([]);
+      // The attacker still holds connections: the scrapes took the slots of its oldest.
+      expect(sockets.filter((s) => !s.destroyed).length).toBeGreaterThan(0);
+      expect(state.opened).toBeGreaterThan(300);
+    } finally {
+      state.stop = true;
+      for (const s of sockets) s.destroy();
+      await bounded.close();
+    }
+  });
+});
+
+describe('cross-origin POSTs (issue 14)', () => {
+  const post = (headers: Record<string, string>): Promise<Response> =>
+    fetch(`${server.url}/api/v1/simulate`, { method: 'POST', headers: { 'Content-Type': 'text/plain', ...headers }, body: 'kernel: "6.18"\nsteps: []\n' });
+
+  it.each([
+    [{ Origin: 'http://evil.example' }],
+    [{ Origin: 'null' }],
+    [{ Origin: 'http://127.0.0.1:1' }],
+    [{ 'Sec-Fetch-Site': 'cross-site' }],
+    [{ 'Sec-Fetch-Site': 'same-site' }],
+    [{ 'Sec-Fetch-Site': 'cross-site', Origin: 'http://evil.example' }],
+  ])('%j is refused (403)', async (headers) => {
+    const r = await post(headers);
+    expect(r.status).toBe(403);
+    expect(((await r.json()) as { error: string }).error).toMatch(/^POST \/api\/v1\/simulate: cross-(site|origin) request refused/);
+  });
+
+  it('its own pages, and clients that are no browser, may POST', async () => {
+    const own = new URL(server.url).host;
+    for (const headers of [{}, { Origin: `http://${own}` }, { Origin: `http://${own}`, 'Sec-Fetch-Site': 'same-origin' }, { 'Sec-Fetch-Site': 'none' }]) {
+      const r = await post(headers);
+      expect(r.status).not.toBe(403);
+    }
+  });
+});
+
+describe('prototype names in the query (issue 14)', () => {
+  it('parameters named after Object.prototype members are ignored like any unknown one', async () => {
+    const plain = await (await fetch(`${server.url}/api/v1/maps`)).text();
+    for (const q of ['__proto__=1', 'constructor=1', 'toString=x', 'hasOwnProperty=1&valueOf=2', '__proto__[type]=hash']) {
+      const r = await fetch(`${server.url}/api/v1/maps?${q}`);
+      expect(r.status).toBe(200);
+      expect(await r.text()).toBe(plain);
+    }
+  });
+
+  it.each(['sort=__proto__', 'sort=constructor', 'type=toString', 'type=__proto__', 'cgroup=constructor'])('%s is a bad value (400), and no function is printed', async (q) => {
+    const r = await fetch(`${server.url}/api/v1/maps?${q}`);
+    expect(r.status).toBe(400);
+    expect(await r.text()).not.toMatch(/function|native code|\[object/);
   });
 });

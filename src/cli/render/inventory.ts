@@ -57,10 +57,11 @@ export function mapColumns(wide: boolean, st: Style): Column<MapEntry>[] {
       header: 'CHARGED TO',
       value: (m) => chargedToCell(m.chargedTo),
       format: (c, m) => (m.chargedTo.kind === 'removed' ? st.warn(c) : m.chargedTo.kind === 'cgroup' ? c : st.dim(c)),
+      elide: 'middle',
     },
-    { header: 'HOLDERS', value: (m) => holdersCell(m.holders, wide ? 8 : 2) },
+    { header: 'HOLDERS', value: (m) => holdersCell(m.holders, wide ? 8 : 2), elide: 'end' },
   );
-  if (wide) cols.push({ header: 'PINNED', value: (m) => (m.pins.length ? m.pins.join(', ') : '-') });
+  if (wide) cols.push({ header: 'PINNED', value: (m) => (m.pins.length ? m.pins.join(', ') : '-'), elide: 'middle' });
   return cols;
 }
 
@@ -74,9 +75,9 @@ export function progColumns(wide: boolean): Column<ProgEntry>[] {
   cols.push(
     { header: 'INSNS', value: (p) => String(p.insns), align: 'right' },
     { header: 'MEMLOCK', value: (p) => bytes(p.memlock), align: 'right' },
-    { header: 'HOLDERS', value: (p) => holdersCell(p.holders, wide ? 8 : 2) },
+    { header: 'HOLDERS', value: (p) => holdersCell(p.holders, wide ? 8 : 2), elide: 'end' },
   );
-  if (wide) cols.push({ header: 'PINNED', value: (p) => (p.pins.length ? p.pins.join(', ') : '-') });
+  if (wide) cols.push({ header: 'PINNED', value: (p) => (p.pins.length ? p.pins.join(', ') : '-'), elide: 'middle' });
   return cols;
 }
 
@@ -89,14 +90,14 @@ function notes(inv: Inventory, st: Style, charges = true): string {
   return out.length ? `\n${out.join('\n')}\n` : '';
 }
 
-export function mapsText(inv: Inventory, maps: readonly MapEntry[], wide: boolean, st: Style): string {
+export function mapsText(inv: Inventory, maps: readonly MapEntry[], wide: boolean, st: Style, maxWidth?: number): string {
   if (maps.length === 0) return `no maps${inv.maps.length ? ' match' : ''}\n${notes(inv, st)}`;
   const total = maps.reduce((s, m) => s + (m.charge ?? m.memlock), 0);
   const foot = st.dim(`${maps.length} map${maps.length === 1 ? '' : 's'}, ${formatBytes(total)} charged (model estimate from each map's layout and fdinfo)`);
-  return `${table(maps, mapColumns(wide, st))}${foot}\n${notes(inv, st)}`;
+  return `${table(maps, mapColumns(wide, st), { maxWidth })}${foot}\n${notes(inv, st)}`;
 }
 
-export function progsText(inv: Inventory, progs: readonly ProgEntry[], wide: boolean, st: Style): string {
+export function progsText(inv: Inventory, progs: readonly ProgEntry[], wide: boolean, st: Style, maxWidth?: number): string {
   if (progs.length === 0) return `no programs${inv.progs.length ? ' match' : ''}\n${notes(inv, st, false)}`;
   const total = progs.reduce((s, p) => s + p.memlock, 0);
   const foot = st.dim(
@@ -106,7 +107,7 @@ export function progsText(inv: Inventory, progs: readonly ProgEntry[], wide: boo
       '',
     ),
   );
-  return `${table(progs, progColumns(wide))}${foot}\n${notes(inv, st, false)}`;
+  return `${table(progs, progColumns(wide), { maxWidth })}${foot}\n${notes(inv, st, false)}`;
 }
 
 /** `├─ name` prefixes for a sorted list of paths, drawn as a tree. */
@@ -203,13 +204,17 @@ export function cgroupsToShow(cgroups: readonly CgroupEntry[], all: boolean): Cg
 export interface SummaryContext {
   /** Why the kernel charges as it does (regimeOf). */
   readonly regimeReason?: string;
+  /** The terminal's columns: tables elide long paths to fit, prose wraps there (at most 80). */
+  readonly width?: number | undefined;
 }
 
 /** The one-screen summary of `bpfmem` with no arguments (and each frame of `bpfmem top`). */
 export function summaryText(inv: Inventory, s: Summary, ctx: SummaryContext, st: Style): string {
   const out: string[] = [];
+  const W = Math.min(80, ctx.width ?? 80);
+  const fit = { maxWidth: ctx.width };
   out.push(`${st.bold('bpfmem')}: ${profileLine(inv.profile)}\n`);
-  if (ctx.regimeReason) out.push(st.dim(`${wrap(ctx.regimeReason, 80, '  ')}\n`));
+  if (ctx.regimeReason) out.push(st.dim(`${wrap(ctx.regimeReason, W, '  ')}\n`));
   out.push('\n');
   if (s.maps === 0 && s.progs === 0) {
     out.push('No BPF maps or programs are loaded on this machine.\n\n');
@@ -218,7 +223,7 @@ export function summaryText(inv: Inventory, s: Summary, ctx: SummaryContext, st:
     out.push(
       `${wrap(
         `${s.maps} map${s.maps === 1 ? '' : 's'} and ${s.progs} program${s.progs === 1 ? '' : 's'}: ${formatBytes(s.memlock)} memlock (fdinfo); maps charged to memory cgroups ≈ ${formatBytes(s.charged)}${perCpu}.`,
-        80,
+        W,
         '',
       )}\n\n`,
     );
@@ -227,12 +232,12 @@ export function summaryText(inv: Inventory, s: Summary, ctx: SummaryContext, st:
     out.push(st.bold('Who pays most for BPF\n'));
     out.push(
       table(s.topCgroups, [
-        { header: 'CGROUP', value: (c) => (c.label.text ? `${c.path} (${c.label.text})` : c.path) },
+        { header: 'CGROUP', value: (c) => (c.label.text ? `${c.path} (${c.label.text})` : c.path), elide: 'middle' },
         { header: 'BPF', value: (c) => bytes(c.bpfOwn), align: 'right' },
         { header: 'OBJECTS', value: (c) => String(c.objectsOwn), align: 'right' },
         { header: 'USAGE', value: (c) => formatBytes(c.usage), align: 'right' },
         { header: 'LIMIT', value: (c) => limitCell(c.max), align: 'right' },
-      ]),
+      ], fit),
     );
     out.push('\n');
   } else if (inv.chargesUnavailable === undefined && s.maps > 0) {
@@ -246,19 +251,42 @@ export function summaryText(inv: Inventory, s: Summary, ctx: SummaryContext, st:
         { header: 'TYPE', value: (m) => m.type },
         { header: 'NAME', value: (m) => m.name || '-' },
         { header: 'CHARGE', value: (m) => bytes(m.charge ?? m.memlock), align: 'right' },
-        { header: 'CHARGED TO', value: (m) => chargedToCell(m.chargedTo) },
-        { header: 'HOLDERS', value: (m) => holdersCell(m.holders) },
-      ]),
+        { header: 'CHARGED TO', value: (m) => chargedToCell(m.chargedTo), elide: 'middle' },
+        { header: 'HOLDERS', value: (m) => holdersCell(m.holders), elide: 'end' },
+      ], fit),
     );
     out.push('\n');
   }
   if (s.warnings.length) {
     out.push(st.bold('Worth acting on\n'));
-    for (const w of s.warnings) out.push(`${st.warn('!')} ${wrap(w.text, 78, '', '  ')}\n`);
+    for (const w of s.warnings) out.push(`${st.warn('!')} ${wrap(w.text, W - 2, '', '  ')}\n`);
     out.push('\n');
   }
-  for (const e of inv.errors) out.push(st.dim(`${wrap(`note: ${e}`, 80, '')}\n`));
-  out.push(st.dim('More: bpfmem maps | progs | cgroups | top   (--json for scripts, --help for options)\n'));
+  for (const e of inv.errors) out.push(st.dim(`${wrap(`note: ${e}`, W, '')}\n`));
+  out.push(st.dim('More: bpfmem maps | progs | cgroups | top  (--json for scripts; --help)\n'));
   return out.join('');
+}
+
+/**
+ * The summary fitted to a terminal of `rows` lines (`top`, as top(1) and kubectl do): the
+ * header and totals stay, the tables lose rows from the bottom (10 each at most), and what still
+ * does not fit is cut above the last line, with a line saying how many were left out.
+ */
+export function fittedSummaryText(inv: Inventory, s: Summary, ctx: SummaryContext, st: Style, rows: number): string {
+  const withRows = (n: number): string => summaryText(inv, { ...s, topCgroups: s.topCgroups.slice(0, n), largestMaps: s.largestMaps.slice(0, n) }, ctx, st);
+  let n = Math.max(s.topCgroups.length, s.largestMaps.length);
+  let text = withRows(n);
+  while (n > 1 && lineCount(text) > rows) text = withRows(--n);
+  const lines = text.replace(/\n$/, '').split('\n');
+  if (lines.length <= rows || rows < 3) return text;
+  const kept = lines.slice(0, rows - 2);
+  const cut = lines.length - kept.length - 1;
+  return `${kept.join('\n')}\n${st.dim(`… ${cut} more line${cut === 1 ? '' : 's'} (a taller terminal, or bpfmem without top)`)}\n${lines[lines.length - 1] ?? ''}\n`;
+}
+
+function lineCount(text: string): number {
+  let n = 0;
+  for (let i = text.indexOf('\n'); i >= 0; i = text.indexOf('\n', i + 1)) n++;
+  return n;
 }
 

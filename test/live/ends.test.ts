@@ -1,0 +1,91 @@
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { readMemoryHierarchy } from '../../src/sys/cgroup/mount.js';
+import { cli } from '../cli/run.js';
+import { until } from '../server/helpers.js';
+import { liveEnv } from './env.js';
+
+/**
+ * How runs end (issue 14, item 7): Ctrl-C during `conformance` prints no stack trace and no
+ * "internal error", and leaves no cgroup; `top` on Ctrl-C claims to remove nothing it did not
+ * make; cgroups that killed runs left are removed by the next command that owns cgroups, which
+ * says so in one line.
+ */
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const BIN = `${ROOT}src/bin/bpfmem.ts`;
+
+/** A pid that no process has now: one that has just exited. */
+function deadPid(): number {
+  const r = spawnSync('sh', ['-c', 'echo $$']);
+  return Number(String(r.stdout).trim());
+}
+
+/** Runs bpfmem in its own process group, sends SIGINT to the group (as a terminal's Ctrl-C does) once `ready` holds. */
+async function interrupted(args: string[], ready: (out: { stdout: string; stderr: string; pid: number }) => boolean): Promise<{ stdout: string; stderr: string; status: number | null; pid: number }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', BIN, ...args], { cwd: ROOT, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+  const out = { stdout: '', stderr: '', pid: child.pid ?? 0 };
+  child.stdout.on('data', (d: Buffer) => (out.stdout += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (out.stderr += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => { resolve(code); }));
+  await until(() => ready(out), `bpfmem ${args.join(' ')} to be under way`, 3000, 20);
+  process.kill(-out.pid, 'SIGINT');
+  const status = await exited;
+  return { ...out, status };
+}
+
+describe.skipIf(!liveEnv.ok)('ends of runs (live)', async () => {
+  const found = await readMemoryHierarchy();
+  const own = found.ok ? found.hierarchy.ownDir : '';
+  const mine = (pid: number): string[] => readdirSync(own).filter((n) => n.startsWith('bpfmem-') && n.includes(`-${pid}-`));
+
+  it('top, Ctrl-C: a newline and status 130, no claim to remove anything', async () => {
+    const run = await interrupted(['top', '-d', '1'], (o) => o.stdout.includes('More: bpfmem'));
+    expect(run.stderr).toBe('\n');
+    expect(run.status).toBe(130);
+  });
+
+  /** Whether `n` cgroups have been seen below the run's owned roots so far: its cases are under way. */
+  const cases = (n: number) => {
+    const seen = new Set<string>();
+    return (pid: number): boolean => {
+      for (const root of mine(pid)) {
+        try {
+          for (const e of readdirSync(`${own}/${root}`, { withFileTypes: true })) if (e.isDirectory()) seen.add(`${root}/${e.name}`);
+        } catch {
+          // removed meanwhile
+        }
+      }
+      return seen.size >= n;
+    };
+  };
+
+  it.each([
+    ['as it starts', (pid: number) => mine(pid).length > 0],
+    ['in its first case', cases(1)],
+    ['cases later', cases(3)],
+  ])('conformance, Ctrl-C %s: no stack trace, no internal error, nothing left', async (_when, ready) => {
+    const run = await interrupted(['conformance', '--quick', '--no-scenarios'], (o) => ready(o.pid));
+    expect(run.stderr).not.toMatch(/internal error|EPIPE|^\s+at /m);
+    // (A line about cgroups of other dead runs may come first on a shared machine.)
+    expect(run.stderr).toMatch(/^(bpfmem: removed \d+ cgroups? that runs which died had left: [^\n]+\n)?\nbpfmem: SIGINT: removing what this run created\n$/);
+    expect(run.status).toBe(130);
+    expect(mine(run.pid)).toEqual([]);
+  }, 60_000);
+
+  it('cgroups that runs which died left are removed by probe, which says so in one line', async () => {
+    const pid = deadPid();
+    const names = [`bpfmem-conformance-${pid}-0badf00d`, `bpfmem-live-${pid}-0badf00d`];
+    for (const n of names) mkdirSync(`${own}/${n}`);
+    mkdirSync(`${own}/${names[0]}/inner`);
+    const run = await cli(['probe', '--json']);
+    // Other dead runs' leftovers may be removed too (a shared machine): ours are among those named.
+    const said = /^bpfmem: removed (\d+) cgroups that runs which died had left: ([^\n]+)\n$/.exec(run.stderr);
+    expect(Number(said?.[1])).toBeGreaterThanOrEqual(2);
+    const listed = said?.[2]?.split(', ') ?? [];
+    if (Number(said?.[1]) <= 3) expect(listed).toEqual(expect.arrayContaining(names));
+    for (const n of names) expect(existsSync(`${own}/${n}`)).toBe(false);
+  }, 60_000);
+});
