@@ -2,7 +2,7 @@ import { Command, Option } from 'commander';
 import { BpfmemError } from '../vocab/errors.js';
 import { unwrap, type Result } from '../vocab/result.js';
 import type { Estimate, MapEstimate, ProgEstimate } from '../estimate/maps.js';
-import { readBpfObjectFile } from '../estimate/object-file.js';
+import { readBpfObjectFileAsync } from '../estimate/object-file.js';
 import { hasStructOps, type PlannedProg } from '../estimate/object-plan.js';
 import { parseFill, parseSet, type FillOverride, type PlannedMap, type SetOverride } from '../estimate/plan.js';
 import { dumpMaps, fit, runEstimate, type Fit } from '../estimate/run.js';
@@ -66,6 +66,7 @@ interface EstimateOptions {
   regime?: Regime;
   limit?: number;
   loader: string;
+  specialFiles?: boolean;
   json?: boolean;
 }
 
@@ -83,6 +84,7 @@ export function estimateCommand(ctx: CommandContext): Command {
         .argParser((v: string, prev: number[]) => [...prev, positiveInt('--prog')(v)])
         .default([]),
     )
+    .addOption(new Option('--special-files', 'read objects from FIFOs, pipes and devices too, e.g. <(cat prog.o) (at most 256 MiB; Ctrl-C ends the wait)'))
     .addOption(new Option('--from-bpftool <file>', 'the maps of a `bpftool -j map show` dump, re-estimated for this host profile'))
     .addOption(
       new Option('--loader <name>', `what loads the objects, where that changes their memory: ${LOADERS.map((l) => l.name).join(', ')}`).default(DEFAULT_LOADER.name),
@@ -108,7 +110,8 @@ export function estimateCommand(ctx: CommandContext): Command {
       const limit = opts.limit === undefined ? undefined : limitArg(String(opts.limit));
       // Objects first: a bad file is the user's mistake, whatever the machine.
       const loader = loaderByName(opts.loader);
-      const objects = files.map((path) => ({ path, obj: readBpfObjectFile(path, loader.generation) }));
+      const objects: { path: string; obj: BpfObject }[] = [];
+      for (const path of files) objects.push({ path, obj: await readBpfObjectFileAsync(path, loader.generation, opts.specialFiles === true) });
       const host = hostProfile({ kernel: opts.kernel, btf: opts.btf, cpus: opts.cpus?.length === 1 ? opts.cpus[0] : undefined, pageSize: opts.pageSize, regime: opts.regime });
       const profiles = (opts.cpus ?? [host.profile.possibleCpus]).map((n) => withCpus(host, n).profile);
       const first = profiles[0];
