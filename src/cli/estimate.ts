@@ -12,7 +12,8 @@ import type { KernelProfile, Regime } from '../vocab/profile.js';
 import { formatBytes, parseSize } from '../vocab/units.js';
 import { formatVersion } from '../vocab/kernel-version.js';
 import { hostProfile, withCpus } from '../live/host-profile.js';
-import { featureOfSection, probeFeatures, type BpfFeature, type FeatureProbe } from '../live/probe.js';
+import { featureOfSection, type BpfFeature } from '../elf/features.js';
+import type { FeatureProbe } from '../live/probe.js';
 import { DEFAULT_LOADER, LOADERS, loaderByName } from '../estimate/loaders.js';
 import type { BpfObject } from '../elf/index.js';
 import { MAP_TYPES } from '../vocab/maptypes.js';
@@ -171,6 +172,8 @@ async function hostRefusals(objs: readonly BpfObject[]): Promise<HostRefusal[]> 
     }
   }
   if (uses.size === 0) return [];
+  // The probes (and the bpf() they need) load only for objects that use such features.
+  const { probeFeatures } = await import('../live/probe.js');
   const probes = await probeFeatures([...uses.keys()]);
   return probes.filter((p) => p.state === 'refused').map((probe) => ({ probe, uses: uses.get(probe.feature) ?? [] }));
 }
