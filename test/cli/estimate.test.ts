@@ -415,12 +415,19 @@ describe.skipIf(!toolchain.ok)('bpfmem estimate FILE.o: loaders, names, runtime 
 
   it('.text subprograms are appended to each program that calls them, as libbpf does', async () => {
     const out = (await estimate([obj('subprogs')])) as LoaderJson;
-    // Measured (xlated instructions and memlock, both loaders): 647 and 703 instructions, two pages each; 2 and one page.
+    // Measured (xlated instructions and memlock, both loaders): 647 and 703 instructions, two pages each; 487 and 2, one page.
     expect(out.progs.map((p) => [p.name, p.own_insns, p.subprogs, p.insns, p.memlock])).toEqual([
       ['calls_long', 4, ['mix_long'], 647, 8192],
       ['calls_both', 9, ['mix_short', 'mix_long', 'lone'], 703, 8192],
+      ['calls_mid', 4, ['mix_mid'], 487, 4096],
       ['calls_none', 2, [], 2, 4096],
     ]);
+    // calls_mid ends 13 instructions short of a page (500 at the 96-byte head); its helper call may
+    // be rewritten into up to 20: a range, with the kernel's 4,096 (both loaders) at its low end.
+    expect(out.progs.find((p) => p.name === 'calls_mid')).toMatchObject({ memlock: 4096, memlock_max: 8192, insns_max: 507 });
+    expect(out.progs.filter((p) => p.memlock_max !== undefined).map((p) => p.name)).toEqual(['calls_mid']);
+    const text = await cli(['estimate', ...HOST, obj('subprogs')]);
+    expect(text.stdout).toMatch(/^calls_mid +487 +4\.0 KiB–8\.0 KiB/m);
   });
 });
 
