@@ -222,6 +222,16 @@ function numberNotes(plans: readonly (readonly PlannedMap[])[], progs: readonly 
   return { mark: (i) => marks[i] ?? '', progMark: (i) => progMarks[i] ?? '', lines };
 }
 
+/**
+ * A map's name in the table: the kernel's, unless another map of the plan has the same 15 bytes
+ * (`devmap_xmit_cnt` and `devmap_xmit_cnt_multi`): then its full name, so the rows differ.
+ */
+function shownName(plan: readonly PlannedMap[], i: number, name: string): string {
+  const p = plan[i];
+  if (!p?.cut) return name;
+  return plan.some((q, j) => j !== i && q.name === p.name) ? (p.aliases[0] ?? name) : name;
+}
+
 function estimateText(
   e: Estimate,
   plan: readonly PlannedMap[],
@@ -243,7 +253,7 @@ function estimateText(
   out += table<Row>(
     [...rows.map((m, i) => ({ m, i })), undefined],
     [
-      { header: 'MAP', value: (r) => (r ? r.m.name : 'total') },
+      { header: 'MAP', value: (r) => (r ? shownName(plan, r.i, r.m.name) : 'total') },
       { header: 'TYPE', value: (r) => r?.m.type ?? '' },
       { header: 'MAX', value: (r) => (r?.m.ok ? String(r.m.maxEntries) : ''), align: 'right' },
       { header: 'MEMLOCK', value: (r) => (r ? (r.m.ok ? cellBytes(r.m.memlock) : r.m.errno) : cellBytes(e.total.memlock)), align: 'right' },

@@ -377,6 +377,10 @@ describe.skipIf(!toolchain.ok)('bpfmem estimate FILE.o: loaders, names, runtime 
       'bpfmem: --set "redirect_err_cn": the kernel\'s 15-byte name of 2 maps (redirect_err_cnt_a, redirect_err_cnt_b); give the full name of one\n',
     );
     expect(ambiguous.status).toBe(2);
+    // The table shows the full names where the kernel's are the same.
+    const table = await cli(['estimate', ...HOST, path]);
+    expect(table.stdout).toMatch(/^devmap_xmit_cnt_multi +percpu_hash/m);
+    expect(table.stdout).toMatch(/^redirect_err_cnt_a +hash/m);
     // A cut name one map has alone still names it (maps.bpf.o: a_very_long_map_name_indeed).
     const cut = (await estimate([obj('maps'), '--set', 'a_very_long_map.max_entries=64'])) as LoaderJson;
     expect(cut.maps.find((m) => m.name === 'a_very_long_map')?.max_entries).toBe(64);
