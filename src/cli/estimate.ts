@@ -3,7 +3,7 @@ import { quote } from '../vocab/fields.js';
 import { BpfmemError } from '../vocab/errors.js';
 import { unwrap, type Result } from '../vocab/result.js';
 import type { Estimate, MapEstimate, ProgEstimate } from '../estimate/maps.js';
-import { readBpfObjectFile } from '../estimate/object-file.js';
+import { readBpfObjectFileAsync } from '../estimate/object-file.js';
 import { hasStructOps, type PlannedProg } from '../estimate/object-plan.js';
 import { parseFill, parseSet, type FillOverride, type PlannedMap, type SetOverride } from '../estimate/plan.js';
 import { dumpMaps, fit, runEstimate, type Fit } from '../estimate/run.js';
@@ -13,7 +13,8 @@ import type { KernelProfile, Regime } from '../vocab/profile.js';
 import { formatBytes, parseSize } from '../vocab/units.js';
 import { formatVersion } from '../vocab/kernel-version.js';
 import { hostProfile, withCpus } from '../live/host-profile.js';
-import { featureOfSection, probeFeatures, type BpfFeature, type FeatureProbe } from '../live/probe.js';
+import { featureOfSection, type BpfFeature } from '../elf/features.js';
+import type { FeatureProbe } from '../live/probe.js';
 import { DEFAULT_LOADER, LOADERS, loaderByName } from '../estimate/loaders.js';
 import type { BpfObject } from '../elf/index.js';
 import { MAP_TYPES } from '../vocab/maptypes.js';
@@ -67,6 +68,7 @@ interface EstimateOptions {
   regime?: Regime;
   limit?: number;
   loader: string;
+  specialFiles?: boolean;
   json?: boolean;
 }
 
@@ -84,6 +86,7 @@ export function estimateCommand(ctx: CommandContext): Command {
         .argParser((v: string, prev: number[]) => [...prev, positiveInt('--prog')(v)])
         .default([]),
     )
+    .addOption(new Option('--special-files', 'read objects from FIFOs, pipes and devices too, e.g. <(cat prog.o) (at most 256 MiB; Ctrl-C ends the wait)'))
     .addOption(new Option('--from-bpftool <file>', 'the maps of a `bpftool -j map show` dump, re-estimated for this host profile'))
     .addOption(
       new Option('--loader <name>', `what loads the objects, where that changes their memory: ${LOADERS.map((l) => l.name).join(', ')}`).default(DEFAULT_LOADER.name),
@@ -109,7 +112,8 @@ export function estimateCommand(ctx: CommandContext): Command {
       const limit = opts.limit === undefined ? undefined : limitArg(String(opts.limit));
       // Objects first: a bad file is the user's mistake, whatever the machine.
       const loader = loaderByName(opts.loader);
-      const objects = files.map((path) => ({ path, obj: readBpfObjectFile(path, loader.generation) }));
+      const objects: { path: string; obj: BpfObject }[] = [];
+      for (const path of files) objects.push({ path, obj: await readBpfObjectFileAsync(path, loader.generation, opts.specialFiles === true) });
       const host = hostProfile({ kernel: opts.kernel, btf: opts.btf, cpus: opts.cpus?.length === 1 ? opts.cpus[0] : undefined, pageSize: opts.pageSize, regime: opts.regime });
       const profiles = (opts.cpus ?? [host.profile.possibleCpus]).map((n) => withCpus(host, n).profile);
       const first = profiles[0];
@@ -169,6 +173,8 @@ async function hostRefusals(objs: readonly BpfObject[]): Promise<HostRefusal[]> 
     }
   }
   if (uses.size === 0) return [];
+  // The probes (and the bpf() they need) load only for objects that use such features.
+  const { probeFeatures } = await import('../live/probe.js');
   const probes = await probeFeatures([...uses.keys()]);
   return probes.filter((p) => p.state === 'refused').map((probe) => ({ probe, uses: uses.get(probe.feature) ?? [] }));
 }
@@ -217,6 +223,16 @@ function numberNotes(plans: readonly (readonly PlannedMap[])[], progs: readonly 
   return { mark: (i) => marks[i] ?? '', progMark: (i) => progMarks[i] ?? '', lines };
 }
 
+/**
+ * A map's name in the table: the kernel's, unless another map of the plan has the same 15 bytes
+ * (`devmap_xmit_cnt` and `devmap_xmit_cnt_multi`): then its full name, so the rows differ.
+ */
+function shownName(plan: readonly PlannedMap[], i: number, name: string): string {
+  const p = plan[i];
+  if (!p?.cut) return name;
+  return plan.some((q, j) => j !== i && q.name === p.name) ? (p.aliases[0] ?? name) : name;
+}
+
 function estimateText(
   e: Estimate,
   plan: readonly PlannedMap[],
@@ -238,7 +254,7 @@ function estimateText(
   out += table<Row>(
     [...rows.map((m, i) => ({ m, i })), undefined],
     [
-      { header: 'MAP', value: (r) => (r ? r.m.name : 'total') },
+      { header: 'MAP', value: (r) => (r ? shownName(plan, r.i, r.m.name) : 'total') },
       { header: 'TYPE', value: (r) => r?.m.type ?? '' },
       { header: 'MAX', value: (r) => (r?.m.ok ? String(r.m.maxEntries) : ''), align: 'right' },
       { header: 'MEMLOCK', value: (r) => (r ? (r.m.ok ? cellBytes(r.m.memlock) : r.m.errno) : cellBytes(e.total.memlock)), align: 'right' },

@@ -1,5 +1,5 @@
 import { parseBpfObject, type BpfObject, type LibbpfGeneration } from '../elf/index.js';
-import { readInputFile } from '../sys/file/index.js';
+import { readInputFile, readInputFileAsync } from '../sys/file/index.js';
 import { BpfmemError } from '../vocab/errors.js';
 
 /** Largest object file read: far above any real BPF object (the kernel's own BTF is 6 MB). */
@@ -12,7 +12,19 @@ const OBJECT_LIMIT = 256 * 1024 * 1024;
  * (src/estimate/loaders.ts).
  */
 export function readBpfObjectFile(path: string, libbpf: LibbpfGeneration = '1.1+'): BpfObject {
-  const bytes = readInputFile(path, { limit: OBJECT_LIMIT, what: 'BPF object' });
+  return parseObjectBytes(readInputFile(path, { limit: OBJECT_LIMIT, what: 'BPF object' }), path, libbpf);
+}
+
+/**
+ * {@link readBpfObjectFile}, and with `special` a FIFO, pipe or character device too
+ * (`--special-files`: `bpfmem estimate <(cat prog.o)`), read on the event loop with the same cap,
+ * so that Ctrl-C ends a read that waits on a writer.
+ */
+export async function readBpfObjectFileAsync(path: string, libbpf: LibbpfGeneration = '1.1+', special = false): Promise<BpfObject> {
+  return parseObjectBytes(await readInputFileAsync(path, { limit: OBJECT_LIMIT, what: 'BPF object', special }), path, libbpf);
+}
+
+function parseObjectBytes(bytes: Uint8Array, path: string, libbpf: LibbpfGeneration): BpfObject {
   try {
     return parseBpfObject(bytes, path, { libbpf });
   } catch (error) {

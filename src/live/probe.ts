@@ -12,6 +12,9 @@ import { addressOf } from '../sys/bpf/libc.js';
 import { closeFd, tryBpfSyscall } from '../sys/bpf/syscall.js';
 import { VMLINUX_BTF_PATH, vmlinuxBtf } from '../sys/bpf/vmlinux.js';
 import { findBtfTypeId } from '../sys/bpf/btf.js';
+import { featureOfSection, type BpfFeature } from '../elf/features.js';
+
+export { featureOfSection, type BpfFeature };
 import { CgroupFs } from '../sys/cgroup/cgroupfs.js';
 import { readMemoryHierarchy, type MemoryHierarchy } from '../sys/cgroup/mount.js';
 import { readPossibleCpus } from '../sys/proc/host.js';
@@ -367,7 +370,6 @@ export async function runProbe(): Promise<ProbeReport> {
  * BPF_PROG_LOAD of trampoline and LSM programs, from a security module or a patch, whatever the
  * version says. `freplace` programs need a target program with BTF and are not probed.
  */
-export type BpfFeature = 'arena' | 'fentry' | 'fexit' | 'lsm';
 
 /** What the kernel said to one feature. */
 export interface FeatureProbe {
@@ -386,14 +388,6 @@ export interface FeatureProbe {
 }
 
 const FEATURE_WHAT: Readonly<Record<BpfFeature, string>> = { arena: 'arena maps', fentry: 'fentry programs', fexit: 'fexit programs', lsm: 'LSM programs' };
-
-/** The feature a program's ELF section needs (libbpf's section_defs of src/libbpf.c), if one of {@link BpfFeature}. */
-export function featureOfSection(section: string): BpfFeature | undefined {
-  if (/^(fentry|fmod_ret)(\.s)?\//.test(section)) return 'fentry';
-  if (/^fexit(\.s)?\//.test(section)) return 'fexit';
-  if (/^lsm(\.s|_cgroup)?\//.test(section)) return 'lsm';
-  return undefined;
-}
 
 /** `BPF_F_MMAPABLE`: an arena must be mmapable (kernel/bpf/arena.c: arena_map_alloc). */
 const MMAPABLE = 1 << 10;

@@ -1,4 +1,5 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -211,11 +212,13 @@ describe.skipIf(!toolchain.ok)('bpfmem estimate FILE.o', () => {
 
   it('gives for each map of every fixture what --map gives for the spec libbpf would create', async () => {
     const profile = profileOf({ version: '6.18.44-fc-v782', cpus: 2, pageSize: 4096 });
-    for (const name of FIXTURES) {
+    // runtime_size's maps are refused until the loader sizes them: its own test below sets them.
+    for (const name of FIXTURES.filter((f) => f !== 'runtime_size')) {
       const path = obj(name);
       const specs = objectSpecs(parseBpfObject(new Uint8Array(readFileSync(path)), path), profile);
       const out = (await estimate([path])) as ObjectJson;
       expect(out.maps.map((m) => m.name)).toEqual(specs.map((s) => s.name));
+      if (specs.length === 0) continue; // subprogs.bpf.o: programs only
       const direct = await estimate(specs.flatMap((s, i) => ['--map', specText(s.spec, s.elements, `m${i}`)]));
       expect({ name, memlock: out.maps.map((m) => m.memlock ?? m.errno) }).toEqual({ name, memlock: direct.maps.map((m) => m.memlock ?? m.errno) });
     }
@@ -321,3 +324,167 @@ function truncated(path: string): string {
   writeFileSync(out, readFileSync(path).subarray(0, 1000));
   return out;
 }
+
+/*
+ * What issue 13 asked of objects people really load: the loader assumed, names as libbpf matches
+ * them, sizes set at run time, subprograms, what decided each size, and hostile files. The kernel's
+ * agreement with these numbers is test/live/object.test.ts's (one comparison per loader).
+ */
+interface LoaderJson extends ObjectJson {
+  maps: (ObjectJson['maps'][number] & { sized_by: string[]; decided: Record<string, string> })[];
+  progs: (ObjectJson['progs'][number] & { own_insns?: number; subprogs?: string[]; memlock_max?: number; insns_max?: number })[];
+  loader: { name: string; description: string };
+}
+
+describe.skipIf(!toolchain.ok)('bpfmem estimate FILE.o: loaders, names, runtime sizes, subprograms', () => {
+  const obj = (name: string): string => (toolchain.ok ? buildFixture(name) : '');
+  const memlockOf = (out: LoaderJson): Record<string, number | undefined> => Object.fromEntries(out.maps.map((m) => [m.symbol ?? m.name, m.memlock]));
+
+  it('--loader: static-only data maps are 320 B under libbpf ≥ 1.1 and whole pages under bpftool 7.1 and libbpf 1.0; the output names the loader', async () => {
+    const path = obj('static_only');
+    const [newest, v11, v10, bpftool] = (await Promise.all(['libbpf', 'libbpf-1.1', 'libbpf-1.0', 'bpftool-7.1'].map((l) => estimate([path, '--loader', l])))) as LoaderJson[];
+    // Measured on the 6.18 host (test/live/object.test.ts): .bss/.data/.rodata of statics 320 B, the 19-byte string 336 B, with libbpf 1.1.2; 8,192 B each with bpftool 7.1.
+    expect(memlockOf(newest!)).toEqual({ '.bss': 320, '.rodata.str1.1': 336, '.data': 320, '.rodata': 320 });
+    expect(memlockOf(v11!)).toEqual(memlockOf(newest!));
+    expect(memlockOf(v10!)).toEqual({ '.bss': 8192, '.rodata.str1.1': 8192, '.data': 8192, '.rodata': 8192 });
+    expect(memlockOf(bpftool!)).toEqual(memlockOf(v10!));
+    expect([newest, bpftool].map((o) => o?.loader.name)).toEqual(['libbpf', 'bpftool-7.1']);
+    // What decided: the loader (BPF_F_MMAPABLE or not).
+    expect(newest!.maps.every((m) => m.decided['flags'] === 'loader' && m.sized_by.includes('loader'))).toBe(true);
+    const text = await cli(['estimate', ...HOST, path, '--loader', 'bpftool-7.1']);
+    expect(text.stdout).toMatch(/^loader: bpftool 7\.1 \(Debian 12\)/m);
+  });
+
+  it('--loader NAME that is not one: a usage error listing the loaders', async () => {
+    const run = await cli(['estimate', ...HOST, obj('static_only'), '--loader', 'libbpf-0.8']);
+    expect(run.stderr).toBe('bpfmem: --loader "libbpf-0.8": not a loader bpfmem knows; loaders are libbpf, libbpf-1.1, libbpf-1.0, bpftool-7.1\n');
+    expect(run.status).toBe(2);
+  });
+
+  it('--set matches the full name as libbpf does, never a map sharing its 15-byte kernel name', async () => {
+    const path = obj('names');
+    const bare = (await estimate([path])) as LoaderJson;
+    const set = (await estimate([path, '--set', 'devmap_xmit_cnt.max_entries=2'])) as LoaderJson;
+    const bySymbol = (o: LoaderJson, s: string) => o.maps.find((m) => (m.symbol ?? m.name) === s);
+    expect(bySymbol(set, 'devmap_xmit_cnt')?.max_entries).toBe(2);
+    // devmap_xmit_cnt_multi is "devmap_xmit_cnt" to the kernel too, and is left as it was.
+    expect(bySymbol(set, 'devmap_xmit_cnt_multi')).toEqual(bySymbol(bare, 'devmap_xmit_cnt_multi'));
+    const long = (await estimate([path, '--set', 'devmap_xmit_cnt_multi.max_entries=8'])) as LoaderJson;
+    expect([bySymbol(long, 'devmap_xmit_cnt')?.max_entries, bySymbol(long, 'devmap_xmit_cnt_multi')?.max_entries]).toEqual([1, 8]);
+    // A kernel name that is the whole name of no map and the cut name of two: refused, with both named.
+    const ambiguous = await cli(['estimate', ...HOST, path, '--set', 'redirect_err_cn.max_entries=2']);
+    expect(ambiguous.stderr).toBe(
+      'bpfmem: --set "redirect_err_cn": the kernel\'s 15-byte name of 2 maps (redirect_err_cnt_a, redirect_err_cnt_b); give the full name of one\n',
+    );
+    expect(ambiguous.status).toBe(2);
+    // The table shows the full names where the kernel's are the same.
+    const table = await cli(['estimate', ...HOST, path]);
+    expect(table.stdout).toMatch(/^devmap_xmit_cnt_multi +percpu_hash/m);
+    expect(table.stdout).toMatch(/^redirect_err_cnt_a +hash/m);
+    // A cut name one map has alone still names it (maps.bpf.o: a_very_long_map_name_indeed).
+    const cut = (await estimate([obj('maps'), '--set', 'a_very_long_map.max_entries=64'])) as LoaderJson;
+    expect(cut.maps.find((m) => m.name === 'a_very_long_map')?.max_entries).toBe(64);
+  });
+
+  it('--set NAME.value_size/key_size: a stack map sized at run time, flagged until set, sized by --set after', async () => {
+    const path = obj('runtime_size');
+    const bare = await cli(['estimate', ...HOST, path, '--json']);
+    const flagged = JSON.parse(bare.stdout) as LoaderJson;
+    expect(flagged.maps.find((m) => m.name === 'stackmap')?.notes).toContain('value_size is 0 in the object: the loader sets it (bpf_map__set_value_size; --set stackmap.value_size=N)');
+    const set = (await estimate([path, '--set', 'stackmap.value_size=1016', '--set', 'stackmap.max_entries=1024', '--set', 'counts.max_entries=10240'])) as LoaderJson;
+    // fdinfo memlock of these maps as the libbpf loader created them on the 6.18 host (test/live/object.test.ts).
+    expect(memlockOf(set)).toEqual({ stackmap: 1065280, counts: 918544 });
+    expect(set.maps.find((m) => m.name === 'stackmap')).toMatchObject({ decided: { value_size: '--set', max_entries: '--set', key_size: 'object' }, sized_by: ['object', '--set', 'cpus'] });
+    // A global data map's key is 4 bytes, and only libbpf 1.3+ resizes its value.
+    const key = await cli(['estimate', ...HOST, obj('static_only'), '--set', '.bss.key_size=8']);
+    expect(key.stderr).toBe('bpfmem: --set ".bss.key_size=8": a global data map\'s key is 4 bytes\n');
+    const old = await cli(['estimate', ...HOST, obj('static_only'), '--loader', 'libbpf-1.1', '--set', '.bss.value_size=4096']);
+    expect(old.stderr).toMatch(/^bpfmem: --set "\.bss\.value_size=4096": resizing a global data map needs libbpf 1\.3\+ \(libbpf 8b4e1b39\)/);
+    const resized = (await estimate([obj('static_only'), '--set', '.bss.value_size=4096'])) as LoaderJson;
+    expect(resized.maps.find((m) => m.symbol === '.bss')?.memlock).toBe((await estimate(['--map', 'type=array,key=4,value=4096,max_entries=1'])).maps[0]?.memlock);
+  });
+
+  it('sized_by names the loader for perf_event_array and ring buffers, and cpus where the CPU count sizes a map', async () => {
+    const out = (await estimate([obj('loader_sized')])) as LoaderJson;
+    // Measured: events 2 entries (2 possible CPUs) 328 B; ring buffers of 4 and 1 pages.
+    expect(out.maps.map((m) => [m.name, m.max_entries, m.memlock, m.decided['max_entries']])).toEqual([
+      ['events', 2, 328, 'loader'],
+      ['rb_three_pages', 16384, 29064, 'loader'],
+      ['rb_tiny', 4096, 16728, 'loader'],
+    ]);
+    const maps = (await estimate([obj('maps')])) as LoaderJson;
+    const sized = (n: string) => maps.maps.find((m) => m.name === n)?.sized_by;
+    expect([sized('percpu_array'), sized('array_map')]).toEqual([['object', 'cpus'], ['object']]);
+  });
+
+  it('.text subprograms are appended to each program that calls them, as libbpf does', async () => {
+    const out = (await estimate([obj('subprogs')])) as LoaderJson;
+    // Measured (xlated instructions and memlock, both loaders): 647 and 703 instructions, two pages each; 487 and 2, one page.
+    expect(out.progs.map((p) => [p.name, p.own_insns, p.subprogs, p.insns, p.memlock])).toEqual([
+      ['calls_long', 4, ['mix_long'], 647, 8192],
+      ['calls_both', 9, ['mix_short', 'mix_long', 'lone'], 703, 8192],
+      ['calls_mid', 4, ['mix_mid'], 487, 4096],
+      ['calls_none', 2, [], 2, 4096],
+    ]);
+    // calls_mid ends 13 instructions short of a page (500 at the 96-byte head); its helper call may
+    // be rewritten into up to 20: a range, with the kernel's 4,096 (both loaders) at its low end.
+    expect(out.progs.find((p) => p.name === 'calls_mid')).toMatchObject({ memlock: 4096, memlock_max: 8192, insns_max: 507 });
+    expect(out.progs.filter((p) => p.memlock_max !== undefined).map((p) => p.name)).toEqual(['calls_mid']);
+    const text = await cli(['estimate', ...HOST, obj('subprogs')]);
+    expect(text.stdout).toMatch(/^calls_mid +487 +4\.0 KiB–8\.0 KiB/m);
+  });
+});
+
+describe.skipIf(!toolchain.ok)('bpfmem estimate: hostile input files', () => {
+  const fifo = (): string => {
+    const dir = mkdtempSync(join(tmpdir(), 'bpfmem-estimate-fifo-'));
+    scratch.push(dir);
+    const path = join(dir, 'no-writer.bpf.o');
+    execFileSync('mkfifo', [path]);
+    return path;
+  };
+
+  it.each<[string, string[], RegExp]>([
+    ['estimate /dev/zero', ['estimate', '/dev/zero'], /^bpfmem: BPF object \/dev\/zero: is a character device, not a regular file\n$/],
+    ['estimate --btf /dev/zero', ['estimate', '--map', 'type=hash,key=4,value=8,max_entries=1', '--btf', '/dev/zero'], /^bpfmem: BTF file \/dev\/zero: is a character device, not a regular file\n$/],
+    ['explain --object /dev/zero', ['explain', '--object', '/dev/zero', '--map', 'type=hash,key=4,value=8,max_entries=1'], /^bpfmem: BPF object \/dev\/zero: is a character device, not a regular file\n$/],
+    ['estimate --special-files /dev/zero', ['estimate', '--special-files', '/dev/zero'], /^bpfmem: BPF object \/dev\/zero: more than the 256 MiB bpfmem reads of a BPF object\n$/],
+  ])('%s: one line, exit 2, nothing read without bound', async (_what, args, message) => {
+    const run = await cli(args);
+    expect(run.stderr).toMatch(message);
+    expect(run.status).toBe(2);
+  });
+
+  it('a FIFO with no writer is refused at once, not waited on', async () => {
+    const path = fifo();
+    const run = await cli(['estimate', path]);
+    expect(run.stderr).toBe(`bpfmem: BPF object ${path}: is a FIFO, not a regular file\n`);
+    expect(run.status).toBe(2);
+  });
+
+  it('--special-files reads a pipe; SIGTERM ends a wait on a FIFO with no writer', async () => {
+    const piped = spawnSync('sh', ['-c', `cat "$1" | "$2" --import tsx src/bin/bpfmem.ts estimate ${HOST.join(' ')} --special-files --json /dev/stdin`, 'sh', buildFixture('names'), process.execPath], { encoding: 'utf8' });
+    expect(piped.stderr).toBe('');
+    expect((JSON.parse(piped.stdout) as LoaderJson).maps).toHaveLength(4);
+    const path = fifo();
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/bin/bpfmem.ts', 'estimate', ...HOST, '--special-files', path], { stdio: ['ignore', 'pipe', 'pipe'] });
+    // Waits until the child holds the FIFO open, then signals it.
+    const holds = (): boolean => {
+      try {
+        return readdirSync(`/proc/${child.pid}/fd`).some((fd) => {
+          try {
+            return readlinkSync(`/proc/${child.pid}/fd/${fd}`) === path;
+          } catch {
+            return false;
+          }
+        });
+      } catch {
+        return false;
+      }
+    };
+    while (!holds()) await new Promise((r) => setTimeout(r, 50));
+    const ended = new Promise<number | null>((resolve) => child.on('exit', (code) => { resolve(code); }));
+    child.kill('SIGTERM');
+    expect(await ended).toBe(143);
+  });
+});

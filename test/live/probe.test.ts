@@ -2,9 +2,11 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { ensureMemlock, memlockRegime } from '../../src/live/memlock.js';
 import { readMemoryHierarchy } from '../../src/sys/cgroup/mount.js';
-import { featureOfSection, probeCilium, probeKernelCharge, probeLibbpf, probeMemlockPrecharge, runProbe, withSoftMemlock } from '../../src/live/probe.js';
+import { featureOfSection, probeFeatures, probeCilium, probeKernelCharge, probeLibbpf, probeMemlockPrecharge, runProbe, withSoftMemlock } from '../../src/live/probe.js';
 import { getRlimitMemlock } from '../../src/sys/proc/rlimit.js';
 import { liveEnv } from './env.js';
+import { cli } from '../cli/run.js';
+import { buildFixture, toolchain } from '../fixtures/bpf/build.js';
 
 /** This process's memory cgroup line of /proc/self/cgroup. */
 const ownCgroupLine = (): string => readFileSync('/proc/self/cgroup', 'utf8');
@@ -71,6 +73,16 @@ describe.skipIf(!liveEnv.ok)('bpfmem probe against the running kernel', () => {
       undefined,
       undefined,
     ]);
+  });
+
+  it.skipIf(!toolchain.ok)('estimate names what of an object this kernel refuses, as the probe found it', async () => {
+    const [arena] = await probeFeatures(['arena']);
+    const run = await cli(['estimate', buildFixture('newer'), '--json']);
+    const out = JSON.parse(run.stdout) as { refused_here?: { feature: string; errno: string; uses: string[] }[] };
+    // newer.bpf.o has one arena map; this host's vendor 6.18 refuses arenas (EPERM), another kernel may not.
+    if (arena?.state === 'refused') expect(out.refused_here).toEqual([expect.objectContaining({ feature: 'arena', errno: 'EPERM', uses: ['map arena'] })]);
+    else expect(out.refused_here).toBeUndefined();
+    console.info(`estimate newer.bpf.o here: arena ${arena?.state ?? '?'}`);
   });
 
   it('puts RLIMIT_MEMLOCK back when what runs under the lowered limit throws', () => {

@@ -83,3 +83,72 @@ export function readInputFile(path: string, options: ReadInputOptions): Uint8Arr
     closeSync(fd);
   }
 }
+
+/** Options of {@link readInputFileAsync}. */
+export interface ReadSpecialOptions extends ReadInputOptions {
+  /**
+   * Read a FIFO, a pipe (`<(cat prog.o)`, /dev/stdin) or a character device too, with the same
+   * cap, instead of refusing it: what a person asks for with `--special-files`.
+   */
+  readonly special?: boolean;
+}
+
+/**
+ * {@link readInputFile}, and when `options.special` is set, FIFOs, pipes and character devices
+ * too: read as a stream on the event loop, so that Ctrl-C and SIGTERM end a read that waits on a
+ * writer (a synchronous read would hold the loop, and the signal handlers with it), and cut at
+ * the cap (`/dev/zero` is refused after `limit` bytes). Directories, block devices and sockets
+ * are always refused.
+ */
+export async function readInputFileAsync(path: string, options: ReadSpecialOptions): Promise<Uint8Array> {
+  if (!options.special) return readInputFile(path, options);
+  const code = options.code ?? 'input';
+  const fail = (text: string, cause?: unknown): BpfmemError => new BpfmemError(code, `${options.what} ${path}: ${text}`, cause === undefined ? undefined : { cause });
+  let fd: number;
+  try {
+    // O_NONBLOCK: a FIFO with no writer opens at once; the reads below wait on the event loop.
+    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
+  } catch (error) {
+    throw fail(`cannot read (${why(error)})`, error);
+  }
+  let st: Stats;
+  try {
+    st = fstatSync(fd);
+  } catch (error) {
+    closeSync(fd);
+    throw fail(`cannot read (${why(error)})`, error);
+  }
+  if (st.isFile()) {
+    closeSync(fd);
+    return readInputFile(path, options);
+  }
+  if (!st.isFIFO() && !st.isCharacterDevice()) {
+    closeSync(fd);
+    const kind = KIND.find(([is]) => is(st));
+    throw fail(`is ${kind ? kind[1] : 'not a file'}, which bpfmem does not read`);
+  }
+  const { Socket } = await import('node:net');
+  // A pipe through libuv's stream (non-blocking, polled); a character device through a
+  // read stream, whose blocking reads run in the thread pool.
+  const stream = st.isFIFO() ? new Socket({ fd, readable: true, writable: false }) : (await import('node:fs')).createReadStream('', { fd, highWaterMark: 64 * 1024 });
+  return new Promise<Uint8Array>((resolve, reject) => {
+    const chunks: Uint8Array[] = [];
+    let total = 0;
+    stream.on('data', (chunk: Buffer) => {
+      total += chunk.byteLength;
+      if (total > options.limit) {
+        stream.destroy();
+        reject(fail(`more than the ${mib(options.limit)} bpfmem reads of a ${options.what}`));
+        return;
+      }
+      chunks.push(new Uint8Array(chunk));
+    });
+    stream.on('error', (error: Error) => {
+      reject(fail(`cannot read (${why(error)})`, error));
+    });
+    stream.on('end', () => {
+      stream.destroy();
+      resolve(joinChunks(chunks));
+    });
+  });
+}
