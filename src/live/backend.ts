@@ -459,7 +459,7 @@ export class LiveBackend implements Backend {
   /**
    * Makes the next read of the owned root's `memory.stat` flush the whole owned subtree (6.16+,
    * cgroup v2; src/sys/cgroup/cgroupfs.ts readCounters()): a task of its own in the owned root's
-   * task leaf faults FLUSH_BYTES of anonymous memory and frees it. Every page updates the memcg
+   * task leaf faults FLUSH_BYTES of anonymous memory in and unmaps it (`MAP_POPULATE`, then `munmap()`: no garbage collection, no heap that keeps the pages). Every page updates the memcg
    * statistics of the leaf and of each ancestor (mm/memcontrol.c `memcg_rstat_updated()`), which
    * puts the owned root past `MEMCG_CHARGE_BATCH` × online CPUs updates
    * (`memcg_vmstats_needs_flush()`), so that `memory_stat_show()` → `mem_cgroup_flush_stats()`
@@ -480,10 +480,8 @@ export class LiveBackend implements Backend {
       }
       this.flusher = worker;
     }
-    for (const bytes of [FLUSH_BYTES, -FLUSH_BYTES]) {
-      const answer = await this.flusher.request({ op: 'alloc', bytes });
-      if (!answer.ok) throw new BpfmemError('system', `flushing memory statistics: ${answer.message}`);
-    }
+    const answer = await this.flusher.request({ op: 'touch', bytes: FLUSH_BYTES });
+    if (!answer.ok) throw new BpfmemError('system', `flushing memory statistics: ${answer.message}`);
   }
 
   /** The worker that sends packets for softirq inserts; it stays in the caller's own cgroup. */
