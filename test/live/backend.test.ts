@@ -99,19 +99,32 @@ describe.skipIf(!liveEnv.ok)('the live backend on the running kernel', () => {
   });
 
   it('deletes and closes: the kernel memory goes back', async () => {
+    // Measured from before the deletes: bpf_mem_alloc frees deleted elements past its per-CPU high
+    // watermark after an RCU tasks-trace grace period (kernel/bpf/memalloc.c unit_free() →
+    // free_bulk() → do_call_rcu_ttrace()), which may not have passed when the counters look still:
+    // here 48 pages of the 1000 deleted elements were still charged then, and went with the map.
+    const [k0, m0] = await snaps();
     expect(await b.deleteFromMap('conns', 1000, 0)).toMatchObject({ ok: true, applied: 1000 });
     expect(await m.deleteFromMap('conns', 1000, 0)).toMatchObject({ ok: true, applied: 1000 });
-    const [k0, m0] = await snaps();
-    await both(async (x) => { must(await x.close('map', 'conns')); });
-    // The map is freed from a workqueue after an RCU grace period: wait until the kernel is there.
-    let [k1, m1] = await snaps();
-    const freed = (k: Snapshot): boolean => Math.abs(kernelOf(k, '/agent') - kernelOf(k0, '/agent') - (kernelOf(m1, '/agent') - kernelOf(m0, '/agent'))) <= caseTolerance(CONNS, b.profile, tol);
-    for (let i = 0; i < 100 && !freed(k1); i++) {
+    await both(async (x) => {
+      must(await x.close('map', 'conns'));
+    });
+    const m1 = await m.snapshot();
+    const modelFreed = kernelOf(m1, '/agent') - kernelOf(m0, '/agent');
+    expect(modelFreed).toBeLessThan(-MiB);
+    // The map is freed from a workqueue after an RCU grace period: poll until the kernel is there,
+    // keeping the lowest reading. The lowest, because the agent (an idle node process) grows kernel
+    // memory of its own meanwhile: measured here, an idle worker's cgroup gained 409,600 bytes of
+    // kernel memory 8–12 s after it started (its threads and page tables), and this step once read
+    // 221,184 bytes above the model after the map was gone.
+    const tolClose = caseTolerance(CONNS, b.profile, tol);
+    let lowest = kernelOf(k0, '/agent');
+    for (let i = 0; i < 100 && Math.abs(lowest - kernelOf(k0, '/agent') - modelFreed) > tolClose; i++) {
       await new Promise((r) => setTimeout(r, 50));
-      [k1, m1] = await snaps();
+      lowest = Math.min(lowest, kernelOf(await b.snapshot(), '/agent'));
     }
-    expect(kernelOf(m1, '/agent') - kernelOf(m0, '/agent')).toBeLessThan(-MiB);
-    expectCharge('close', [k0, k1], [m0, m1], '/agent', caseTolerance(CONNS, b.profile, tol));
+    const kernelFreed = lowest - kernelOf(k0, '/agent');
+    expect(Math.abs(kernelFreed - modelFreed), `close: /agent kernel ${kernelFreed} vs model ${modelFreed} (tolerance ${tolClose})`).toBeLessThanOrEqual(tolClose);
   });
 
   it('moves a task, removes its old cgroup, and the charges of its map stay counted above', async () => {
