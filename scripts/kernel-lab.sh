@@ -17,8 +17,9 @@
 # the suite no longer carries (trixie-backports moves on to newer kernels) comes from the cache.
 #
 # Cache: $BPFMEM_LAB_CACHE, else /var/cache/bpfmem-lab (kernels/<package>/vmlinuz). Each kernel is
-# printed as one line `KERNEL <series> <package> <path to vmlinuz>`. Exit status: 0 when every run
-# passed, 1 when one failed, 2 for bad arguments, 3 when a kernel could not be had.
+# printed as one line `KERNEL <series> <package> <path to vmlinuz>`; a series that cannot be had is
+# said on stderr and the others still run. Exit status: 0 when every run passed, 1 when one failed,
+# 2 for bad arguments, 3 when a kernel could not be had (and every run that was made passed).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -136,6 +137,7 @@ fetch() {
 mkdir -p "$CACHE/kernels" "$CACHE/apt" 2>/dev/null || { echo "kernel-lab.sh: cannot create $CACHE/kernels (set BPFMEM_LAB_CACHE)" >&2; exit 3; }
 
 KERNELS=()
+MISSING=()
 for series in "${SERIES[@]}"; do
   prepare "$series"
   name="$(newest "$series")"
@@ -145,14 +147,19 @@ for series in "${SERIES[@]}"; do
   fi
   [[ -n "$name" && -f "$CACHE/kernels/$name/vmlinuz" ]] || name="$(cached "$series")"
   if [[ -z "$name" ]]; then
+    # The other series still run; the exit status says one could not be had.
     echo "kernel-lab.sh: no $series cloud kernel: its suites (${SUITES[$series]}) carry none matching ${PATTERN[$series]} and none is cached in $CACHE/kernels" >&2
-    exit 3
+    MISSING+=("$series")
+    continue
   fi
   echo "KERNEL $series $name $CACHE/kernels/$name/vmlinuz"
   KERNELS+=("$CACHE/kernels/$name/vmlinuz")
 done
 
-((FETCH_ONLY)) && exit 0
+if ((FETCH_ONLY)); then
+  ((${#MISSING[@]} == 0)) || exit 3
+  exit 0
+fi
 
 BPFMEM="$ROOT/dist/bin/bpfmem.js"
 [[ -f "$ROOT/dist/bin/lab-guest.js" ]] || { echo "kernel-lab.sh: $ROOT/dist is not built (npm run build)" >&2; exit 3; }
@@ -161,4 +168,5 @@ for k in "${KERNELS[@]}"; do
   echo "== bpfmem conformance --vm $k --quick ${PASS[*]}"
   node "$BPFMEM" conformance --vm "$k" --quick "${PASS[@]}" || status=1
 done
+((status == 0 && ${#MISSING[@]} > 0)) && status=3
 exit "$status"

@@ -18,7 +18,7 @@ export function tolerance(profile: KernelProfile): { bytes: number; why: string 
       'maps with per-CPU bpf_mem_alloc caches also allow a high watermark of objects (refills of per-CPU objects fail while the per-CPU allocator has no populated space); ' +
       'scenarios also allow 32 KiB per task (a live task is a process: it faults pages and page tables of its own as it works), 1 KiB per BPF object ' +
       `and ${Math.round(cgroupAllowance(profile) / 1024)} KiB per cgroup (its struct mem_cgroup and per-CPU statistics, charged to its parent, not modelled); ` +
-      'limit boundaries: every creation probe predicted (allowing one page either way: the probe task may fault a page of its own, and a page of another CPU\'s charge stock may not be drained yet when the base is read), inserts within the elements the per-CPU object stocks hold',
+      'limit boundaries: every creation probe predicted (allowing one page either way of the base read: the probe task may fault a page of its own, a page of another CPU\'s charge stock may not be drained yet, a page may be an objcg\'s pre-charged remainder; and the probe task faulting one page after a creation that filled the cgroup to the page, which kills it), inserts within the elements the per-CPU object stocks hold',
   };
 }
 

@@ -226,7 +226,16 @@ export function iteratorCheck(s: Sides, iter: MapIterator | undefined, mountPoin
     const base = s.kernel.root.slice(mountPoint.replace(/\/+$/, '').length);
     for (const [dir, name] of made) {
       const id = snap.maps.find((m) => m.name === name)?.id;
-      const charged = scan.find((m) => Number(m.id) === id)?.cgroupId ?? null;
+      const found = scan.find((m) => Number(m.id) === id);
+      const charged = found?.cgroupId ?? null;
+      if (s.profile.regime === 'memlock') {
+        // Before 5.11 a map has no memory cgroup (no `map->memcg`: the memlock regime charges the
+        // creating user's locked_vm, kernel/bpf/syscall.c bpf_map_charge_init()), so the iterator
+        // finds the map and says no cgroup pays for it.
+        lines.push(exactLine(`${name}: found by the map iterator`, String(found !== undefined), 'true'));
+        lines.push(exactLine(`${name}: no memory cgroup pays (the memlock regime)`, String(charged), 'null'));
+        continue;
+      }
       const ino = (await stat(`${s.kernel.root}${dir}`, { bigint: true })).ino;
       lines.push(exactLine(`${name}: kernfs id of its memcg's cgroup = inode of ${dir}`, String(charged), String(ino)));
       lines.push(exactLine(`${name}: readCgroupIds maps that id to the path`, charged === null ? 'null' : (paths.get(charged) ?? 'no path'), `${base}${dir}`));

@@ -18,7 +18,7 @@ import { BpfmemError } from '../vocab/errors.js';
 import { errnoName, isErrno, type Errno } from '../vocab/errno.js';
 import type { MapSpec } from '../vocab/map-spec.js';
 import type { KernelProfile } from '../vocab/profile.js';
-import { CgroupFs } from '../sys/cgroup/cgroupfs.js';
+import { CgroupFs, statsFlushOnlyByThreshold } from '../sys/cgroup/cgroupfs.js';
 import type { CgroupCounters } from '../sys/cgroup/parse.js';
 import { readKernelProfile } from './machine.js';
 import { readFdinfo } from '../sys/proc/fdinfo.js';
@@ -64,6 +64,8 @@ const DISPOSED: Refusal = { ok: false, errno: 'ESRCH', reason: 'the live backend
 
 /** The name of the interrupt driver: a worker outside the scenario's cgroups. */
 const DRIVER = '(softirq)';
+/** Anonymous memory the statistics flusher faults and frees: 512 pages, each counted at its fault and its free, past the flush threshold (64 updates per online CPU) of up to 16 CPUs. */
+const FLUSH_BYTES = 2 * 1024 * 1024;
 
 const ok = (detail?: string, applied?: number): Success => ({
   ok: true,
@@ -93,6 +95,8 @@ export class LiveBackend implements Backend {
   /** Cgroups created, relative to the owned root, in creation order. */
   private readonly cgroups: string[] = ['/'];
   private driver: LiveWorker | undefined;
+  /** The task that makes memory statistics flush before a read on 6.16+ v2 ({@link flushMemoryStats}). */
+  private flusher: LiveWorker | undefined;
   private disposed = false;
 
   private constructor(
@@ -365,6 +369,7 @@ export class LiveBackend implements Backend {
   // Reading
 
   async snapshot(): Promise<Snapshot> {
+    if (this.fs.version === 2 && statsFlushOnlyByThreshold()) await this.flushMemoryStats();
     const cgroups: CgroupState[] = [];
     for (const path of [...this.cgroups].sort()) {
       cgroups.push(toState(path, await this.fs.readCounters(path)));
@@ -423,6 +428,7 @@ export class LiveBackend implements Backend {
     untrack(this);
     const workers = [...this.tasks.values()].map((t) => t.worker);
     if (this.driver) workers.push(this.driver);
+    if (this.flusher) workers.push(this.flusher);
     await Promise.allSettled(workers.map((w) => w.stop()));
     this.tasks.clear();
     this.maps.clear();
@@ -439,6 +445,7 @@ export class LiveBackend implements Backend {
   killAll(): void {
     for (const t of this.tasks.values()) t.worker.kill();
     this.driver?.kill();
+    this.flusher?.kill();
   }
 
   // ---------------------------------------------------------------------------------------
@@ -448,6 +455,34 @@ export class LiveBackend implements Backend {
     if (!task) return { ok: false, errno: 'ESRCH', reason: `no task ${taskName}` };
     const answer: WorkerOk | WorkerError = await task.worker.request(req);
     return answer.ok ? ok() : refusal(answer, doing);
+  }
+
+  /**
+   * Makes the next read of the owned root's `memory.stat` flush the whole owned subtree (6.16+,
+   * cgroup v2; src/sys/cgroup/cgroupfs.ts readCounters()): a task of its own in the owned root's
+   * task leaf faults FLUSH_BYTES of anonymous memory in and unmaps it (`MAP_POPULATE`, then `munmap()`: no garbage collection, no heap that keeps the pages). Every page updates the memcg
+   * statistics of the leaf and of each ancestor (mm/memcontrol.c `memcg_rstat_updated()`), which
+   * puts the owned root past `MEMCG_CHARGE_BATCH` × online CPUs updates
+   * (`memcg_vmstats_needs_flush()`), so that `memory_stat_show()` → `mem_cgroup_flush_stats()`
+   * flushes its subtree (`css_rstat_flush()`); the snapshot reads the owned root first. The pages
+   * are uncharged when freed; what stays is the leaf's charge stock (in `memory.current` of the
+   * owned root, never in `kernel`).
+   */
+  private async flushMemoryStats(): Promise<void> {
+    if (!this.flusher) {
+      const worker = await LiveWorker.spawn(this.profile.possibleCpus);
+      const moved = await this.fs.moveTask('/', worker.pid).catch((error: unknown) => {
+        void worker.stop();
+        throw error;
+      });
+      if (!moved.ok) {
+        await worker.stop();
+        throw new BpfmemError('system', `placing the statistics flusher in the owned root: ${moved.reason}`);
+      }
+      this.flusher = worker;
+    }
+    const answer = await this.flusher.request({ op: 'touch', bytes: FLUSH_BYTES });
+    if (!answer.ok) throw new BpfmemError('system', `flushing memory statistics: ${answer.message}`);
   }
 
   /** The worker that sends packets for softirq inserts; it stays in the caller's own cgroup. */

@@ -25,6 +25,8 @@ export type WorkerRequest =
   | { readonly op: 'loadProg'; readonly name: string; readonly insns: number }
   | { readonly op: 'closeProg'; readonly id: number }
   | { readonly op: 'alloc'; readonly bytes: number }
+  /** Faults `bytes` of anonymous memory in and unmaps them at once (memory statistics updates). */
+  | { readonly op: 'touch'; readonly bytes: number }
   | { readonly op: 'mlock'; readonly bytes: number }
   | { readonly op: 'fds' }
   | { readonly op: 'softirqArm'; readonly targetId: number; readonly spec: MapSpec; readonly firstKey: number }

@@ -9,6 +9,7 @@ import { getRlimitMemlock, setRlimitMemlock } from '../sys/proc/rlimit.js';
 import { attachSocketFilter, closeSocket, udpSocket } from '../sys/proc/net.js';
 import { setAffinity } from '../sys/proc/sched.js';
 import { SyscallError } from '../sys/bpf/syscall.js';
+import { lastErrno, libc } from '../sys/bpf/libc.js';
 import { assemble, exit, mov64Imm, type ProgramItem } from '../asm/index.js';
 import type { MapSpec } from '../vocab/map-spec.js';
 import { insertKind, keyFor, valueFor } from './keys.js';
@@ -224,6 +225,10 @@ function handle(req: WorkerRequest): WorkerOk | WorkerError | Promise<WorkerOk |
         const fd = progs.get(req.id);
         if (fd !== undefined) closeFd(fd);
         progs.delete(req.id);
+        return ok();
+      }
+      case 'touch': {
+        if (libc().touchAnonymous(req.bytes) !== 0) return { ok: false, errno: 'ENOMEM', message: `faulting ${req.bytes} bytes of anonymous memory in failed (errno ${lastErrno()})` };
         return ok();
       }
       case 'alloc': {

@@ -6,22 +6,52 @@ import { openCount } from '../../src/live/cleanup.js';
 import { MAP_FLAGS } from '../../src/vocab/flags.js';
 import { mapSpec } from '../../src/vocab/map-spec.js';
 import { liveEnv } from './env.js';
+import { ModelBackend } from '../../src/model/backend.js';
+import { caseTolerance, tolerance } from '../../src/conformance/tolerance.js';
+import { settled } from '../../src/conformance/run.js';
+import type { Backend } from '../../src/vocab/backend.js';
 
 const INF = Number.POSITIVE_INFINITY;
 const MiB = 1024 * 1024;
 
 const kernelOf = (s: Snapshot, path: string): number => s.cgroups.find((c) => c.path === path)?.kernel ?? Number.NaN;
 
+const CONNS = mapSpec({ type: 'hash', keySize: 16, valueSize: 64, maxEntries: 65536, flags: MAP_FLAGS.no_prealloc });
+
+/**
+ * The kernel's charge (the change of a cgroup's kernel memory) against the model's for the same
+ * operations, both ways within `tol` bytes (conformance's tolerance: less than a page of objcg
+ * stock per CPU, the fd's struct file and fd table, and for per-CPU allocators their caches).
+ */
+function expectCharge(what: string, kernel: [Snapshot, Snapshot], model: [Snapshot, Snapshot], path: string, tol: number): void {
+  const k = kernelOf(kernel[1], path) - kernelOf(kernel[0], path);
+  const m = kernelOf(model[1], path) - kernelOf(model[0], path);
+  expect(Math.abs(k - m), `${what}: ${path} kernel ${k} vs model ${m} (tolerance ${tol})`).toBeLessThanOrEqual(tol);
+}
+
 describe.skipIf(!liveEnv.ok)('the live backend on the running kernel', () => {
   let b: LiveBackend;
+  let m: ModelBackend;
   let root = '';
+  let tol = 0;
+  /** Both sides' snapshots; the kernel's once its counters stop moving (frees are asynchronous). */
+  const snaps = async (): Promise<[Snapshot, Snapshot]> => [await settled(b, (ms) => new Promise((r) => setTimeout(r, ms))), await m.snapshot()];
+  /** Does the same on both sides, the kernel first. */
+  const both = async (f: (x: Backend) => Promise<unknown>): Promise<void> => {
+    await f(b);
+    await f(m);
+  };
 
   beforeAll(async () => {
     b = await LiveBackend.create({ prefix: 'test' });
+    m = new ModelBackend(b.profile);
+    tol = tolerance(b.profile).bytes;
     root = b.root;
-    for (const path of ['/agent', '/web']) must(await b.createCgroup(path, { max: 256 * MiB, high: INF }));
-    must(await b.startTask('agent', { cgroup: '/agent', uid: 0 }));
-    must(await b.startTask('web', { cgroup: '/web', uid: 0 }));
+    for (const x of [b, m] as Backend[]) {
+      for (const path of ['/agent', '/web']) must(await x.createCgroup(path, { max: 256 * MiB, high: INF }));
+      must(await x.startTask('agent', { cgroup: '/agent', uid: 0 }));
+      must(await x.startTask('web', { cgroup: '/web', uid: 0 }));
+    }
     for (const t of (await b.snapshot()).tasks) expect(t.cgroup === '/agent' || t.cgroup === '/web').toBe(true);
   }, 60_000);
 
@@ -33,69 +63,93 @@ describe.skipIf(!liveEnv.ok)('the live backend on the running kernel', () => {
   }, 60_000);
 
   it('creates a map as a task in its cgroup, with fdinfo memlock as the kernel reports it', async () => {
-    const before = await b.snapshot();
-    must(await b.createMap('agent', 'conns', mapSpec({ type: 'hash', keySize: 16, valueSize: 64, maxEntries: 65536, flags: MAP_FLAGS.no_prealloc })));
-    const after = await b.snapshot();
-    // 832 + 16 × 65536 + 32 × 2 (6.18 htab_map_mem_usage(), empty) on 2 possible CPUs.
-    const memlock = after.maps.find((m) => m.name === 'conns')?.memlock;
+    const [k0, m0] = await snaps();
+    await both(async (x) => { must(await x.createMap('agent', 'conns', CONNS)); });
+    const [k1, m1] = await snaps();
+    // 6.18 htab_map_mem_usage(), empty: bpf_htab + 16 × 65536 + 4 × CPUs × 8 (map_locked).
+    const memlock = k1.maps.find((x) => x.name === 'conns')?.memlock;
     expect(memlock).toBe(b.profile.structs.bpf_htab + 16 * 65536 + 32 * b.profile.possibleCpus);
-    expect(kernelOf(after, '/agent') - kernelOf(before, '/agent')).toBeGreaterThan(1024 * 1024);
-    expect(kernelOf(after, '/web')).toBe(kernelOf(before, '/web'));
+    expect(memlock).toBe(m1.maps.find((x) => x.name === 'conns')?.memlock);
+    expectCharge('creation', [k0, k1], [m0, m1], '/agent', caseTolerance(CONNS, b.profile, tol));
+    expectCharge('creation', [k0, k1], [m0, m1], '/web', tol);
   });
 
   it('charges inserts from softirq to the map\'s cgroup, not the sender\'s, and counts them', async () => {
     // Arm first: the interrupt driver's own maps and program are its own business.
-    must(await b.updateMap('conns', 0, 'softirq', 0));
-    const before = await b.snapshot();
-    const o = await b.updateMap('conns', 5000, 'softirq', 1);
-    expect(o).toMatchObject({ ok: true, applied: 5000 });
-    const after = await b.snapshot();
-    const grew = kernelOf(after, '/agent') - kernelOf(before, '/agent');
-    // 5000 elements of 48 + 16 + 64 + 8 bytes, kmalloc-192 each with its objcg pointer: 1 MB.
-    expect(grew).toBeGreaterThan(5000 * 200 * 0.9);
-    expect(kernelOf(after, '/web')).toBe(kernelOf(before, '/web'));
-    expect(after.maps.find((m) => m.name === 'conns')).toMatchObject({ elements: 5000 });
+    await both(async (x) => { must(await x.updateMap('conns', 0, 'softirq', 0)); });
+    const [k0, m0] = await snaps();
+    expect(await b.updateMap('conns', 5000, 'softirq', 1)).toMatchObject({ ok: true, applied: 5000 });
+    expect(await m.updateMap('conns', 5000, 'softirq', 1)).toMatchObject({ ok: true, applied: 5000 });
+    const [k1, m1] = await snaps();
+    // 5000 elements of 48 + 16 + 64 + 8 bytes from bpf_mem_alloc caches: about 1 MB, as the model says.
+    expect(kernelOf(m1, '/agent') - kernelOf(m0, '/agent')).toBeGreaterThan(5000 * 136);
+    expectCharge('5000 softirq inserts', [k0, k1], [m0, m1], '/agent', caseTolerance(CONNS, b.profile, tol));
+    expectCharge('5000 softirq inserts', [k0, k1], [m0, m1], '/web', tol);
+    expect(k1.maps.find((x) => x.name === 'conns')).toMatchObject({ elements: 5000 });
   });
 
   it('charges inserts by another task to the map\'s cgroup; that task pays only for its fd', async () => {
-    const before = await b.snapshot();
+    const [k0, m0] = await snaps();
     expect(await b.updateMap('conns', 2000, { task: 'web' }, 0)).toMatchObject({ ok: true, applied: 2000 });
-    const after = await b.snapshot();
-    expect(kernelOf(after, '/agent') - kernelOf(before, '/agent')).toBeGreaterThan(2000 * 200 * 0.9);
-    // web's struct file (and its objcg page): at most a couple of pages.
-    expect(kernelOf(after, '/web') - kernelOf(before, '/web')).toBeLessThanOrEqual(2 * 4096);
+    expect(await m.updateMap('conns', 2000, { task: 'web' }, 0)).toMatchObject({ ok: true, applied: 2000 });
+    const [k1, m1] = await snaps();
+    expectCharge('2000 inserts by web', [k0, k1], [m0, m1], '/agent', caseTolerance(CONNS, b.profile, tol));
+    // web's struct file (and its objcg page).
+    expectCharge('2000 inserts by web', [k0, k1], [m0, m1], '/web', tol);
   });
 
   it('deletes and closes: the kernel memory goes back', async () => {
+    // Measured from before the deletes: bpf_mem_alloc frees deleted elements past its per-CPU high
+    // watermark after an RCU tasks-trace grace period (kernel/bpf/memalloc.c unit_free() →
+    // free_bulk() → do_call_rcu_ttrace()), which may not have passed when the counters look still:
+    // here 48 pages of the 1000 deleted elements were still charged then, and went with the map.
+    const [k0, m0] = await snaps();
     expect(await b.deleteFromMap('conns', 1000, 0)).toMatchObject({ ok: true, applied: 1000 });
-    const before = await b.snapshot();
-    must(await b.close('map', 'conns'));
-    let after = await b.snapshot();
-    for (let i = 0; i < 40 && kernelOf(after, '/agent') > kernelOf(before, '/agent') - MiB; i++) {
+    expect(await m.deleteFromMap('conns', 1000, 0)).toMatchObject({ ok: true, applied: 1000 });
+    await both(async (x) => {
+      must(await x.close('map', 'conns'));
+    });
+    const m1 = await m.snapshot();
+    const modelFreed = kernelOf(m1, '/agent') - kernelOf(m0, '/agent');
+    expect(modelFreed).toBeLessThan(-MiB);
+    // The map is freed from a workqueue after an RCU grace period: poll until the kernel is there,
+    // keeping the lowest reading. The lowest, because the agent (an idle node process) grows kernel
+    // memory of its own meanwhile: measured here, an idle worker's cgroup gained 409,600 bytes of
+    // kernel memory 8–12 s after it started (its threads and page tables), and this step once read
+    // 221,184 bytes above the model after the map was gone.
+    const tolClose = caseTolerance(CONNS, b.profile, tol);
+    let lowest = kernelOf(k0, '/agent');
+    for (let i = 0; i < 100 && Math.abs(lowest - kernelOf(k0, '/agent') - modelFreed) > tolClose; i++) {
       await new Promise((r) => setTimeout(r, 50));
-      after = await b.snapshot();
+      lowest = Math.min(lowest, kernelOf(await b.snapshot(), '/agent'));
     }
-    expect(kernelOf(after, '/agent')).toBeLessThan(kernelOf(before, '/agent') - MiB);
+    const kernelFreed = lowest - kernelOf(k0, '/agent');
+    expect(Math.abs(kernelFreed - modelFreed), `close: /agent kernel ${kernelFreed} vs model ${modelFreed} (tolerance ${tolClose})`).toBeLessThanOrEqual(tolClose);
   });
 
   it('moves a task, removes its old cgroup, and the charges of its map stay counted above', async () => {
-    must(await b.createCgroup('/pods', { max: INF, high: INF }));
-    must(await b.createCgroup('/pods/old', { max: INF, high: INF }));
-    must(await b.createCgroup('/pods/new', { max: INF, high: INF }));
-    must(await b.startTask('upgraded', { cgroup: '/pods/old', uid: 0 }));
-    must(await b.createMap('upgraded', 'routes', mapSpec({ type: 'array', keySize: 4, valueSize: 4096, maxEntries: 256 })));
-    const withMap = kernelOf(await b.snapshot(), '/pods');
-    expect(withMap).toBeGreaterThan(256 * 4096);
-    must(await b.moveTask('upgraded', '/pods/new'));
-    must(await b.removeCgroup('/pods/old'));
-    const after = await b.snapshot();
-    expect(after.cgroups.map((c) => c.path)).not.toContain('/pods/old');
+    const routes = mapSpec({ type: 'array', keySize: 4, valueSize: 4096, maxEntries: 256 });
+    for (const x of [b, m] as Backend[]) {
+      must(await x.createCgroup('/pods', { max: INF, high: INF }));
+      must(await x.createCgroup('/pods/old', { max: INF, high: INF }));
+      must(await x.createCgroup('/pods/new', { max: INF, high: INF }));
+      must(await x.startTask('upgraded', { cgroup: '/pods/old', uid: 0 }));
+    }
+    const [k0, m0] = await snaps();
+    await both(async (x) => { must(await x.createMap('upgraded', 'routes', routes)); });
+    const [k1, m1] = await snaps();
+    expectCharge('array of 256 pages', [k0, k1], [m0, m1], '/pods', tol);
+    await both(async (x) => { must(await x.moveTask('upgraded', '/pods/new')); });
+    await both(async (x) => { must(await x.removeCgroup('/pods/old')); });
+    const [k2, m2] = await snaps();
+    expect(k2.cgroups.map((c) => c.path)).not.toContain('/pods/old');
     // Reparented: /pods still holds the map's 256 pages of values. What /pods loses is the
     // removed cgroup's own kernel objects and stock: nothing in 6 runs of this file alone here,
-    // 2 pages (8,192 bytes) in a full CI run on 2026-12-02, which failed the old bound of one.
-    expect(kernelOf(after, '/pods')).toBeGreaterThanOrEqual(256 * 4096);
-    expect(withMap - kernelOf(after, '/pods')).toBeLessThan(16 * 4096);
-    must(await b.close('map', 'routes'));
+    // 2 pages (8,192 bytes) in a full CI run on 2026-12-02; the model keeps them, so the
+    // tolerance is the cgroup's allowance (src/conformance/tolerance.ts cgroupAllowance) on top.
+    expect(kernelOf(m2, '/pods') - kernelOf(m0, '/pods')).toBeGreaterThanOrEqual(256 * 4096);
+    expectCharge('reparenting', [k0, k2], [m0, m2], '/pods', tol + 4096 + 3072 * b.profile.possibleCpus);
+    await both(async (x) => { must(await x.close('map', 'routes')); });
   });
 
   it('refuses what the kernel refuses, with its errno', async () => {

@@ -44,6 +44,12 @@ export interface Libc {
    * buffer): a view of the kernel's pages, or undefined with errno set (MAP_FAILED).
    */
   mmapShared(fd: number, length: number, prot: number, offset: number): MappedMemory | undefined;
+  /**
+   * Faults `length` bytes of fresh anonymous memory in and unmaps them: `mmap(NULL, length,
+   * PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0)`, then `munmap`.
+   * 0, or -1 with errno set.
+   */
+  touchAnonymous(length: number): number;
 }
 
 /** Memory mapped from a file descriptor: a view of it, and the call that unmaps it. */
@@ -59,6 +65,10 @@ export const PROT_READ = 0x1;
 export const PROT_WRITE = 0x2;
 /** `MAP_SHARED`. */
 const MAP_SHARED = 0x01;
+/** `MAP_PRIVATE`, `MAP_ANONYMOUS`, `MAP_POPULATE` (x86-64 values). */
+const MAP_PRIVATE = 0x02;
+const MAP_ANONYMOUS = 0x20;
+const MAP_POPULATE = 0x8000;
 /** `MAP_FAILED`, `(void *)-1`. */
 const MAP_FAILED = 0xffff_ffff_ffff_ffffn;
 
@@ -112,6 +122,11 @@ export function libc(): Libc {
     getsockname: (fd, addr, len) => int(getsockname(fd, addr, len), 'getsockname'),
     setsockopt: (fd, level, name, value, len) => int(setsockopt(fd, level, name, value, len), 'setsockopt'),
     schedSetaffinity: (pid, size, mask) => int(schedSetaffinity(pid, size, mask), 'sched_setaffinity'),
+    touchAnonymous: (length) => {
+      const ptr: unknown = mmap(null, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+      if (ptr === null || koffi.address(ptr) === MAP_FAILED) return -1;
+      return int(munmap(ptr, length), 'munmap');
+    },
     mmapShared: (fd, length, prot, offset) => {
       const ptr: unknown = mmap(null, length, prot, MAP_SHARED, fd, offset);
       if (ptr === null || koffi.address(ptr) === MAP_FAILED) return undefined;

@@ -113,36 +113,27 @@ export class CgroupFs {
    * `percpu` and `vmalloc` are read) is rstat-based and flushed lazily: 6.1 flushes on a read only
    * past a global threshold of updates (mm/memcontrol.c `mem_cgroup_flush_stats()`), 6.12 and
    * later past `MEMCG_CHARGE_BATCH` × online CPUs updates in that memcg's subtree
-   * (`memcg_vmstats_needs_flush()`), and otherwise every 2 s (`flush_memcg_stats_dwork`);
-   * measured in the kernel lab, a small map's creation showed as 0 bytes of `kernel`.
+   * (`memcg_vmstats_needs_flush()`; an update anywhere below counts for every ancestor), and
+   * otherwise every 2 s (`flush_memcg_stats_dwork`); measured in the kernel lab, a small map's
+   * creation showed as 0 bytes of `kernel`.
    * - Before 6.16, reading the cgroup's `cpu.stat` first flushes its whole subtree, memory
    *   included (kernel/cgroup/rstat.c `cgroup_base_stat_cputime_show()` →
-   *   `cgroup_rstat_flush_hold()`, which called every controller's `css_rstat_flush`).
+   *   `cgroup_rstat_flush_hold()`, which called every controller's `css_rstat_flush`), so the
+   *   numbers are exact at the time of the read.
    * - 6.16 gave each controller its own rstat tree ("cgroup: separate rstat trees per
-   *   subsystem"): `cpu.stat` flushes only the base stats (`css_rstat_flush(&cgrp->self)`), and
-   *   userspace has no way left to force a memory flush (7.2's memcontrol.c forces one only when
-   *   reparenting v1 state and for zswap limits). Measured in the lab on 6.16.12 and 6.18.15:
-   *   creations of 20–86 KB read 0 bytes of `kernel`. There `kernel` of a cgroup below the owned
-   *   root is computed from what is exact: `memory.current`, a page counter, after its per-CPU
-   *   charge stocks are drained ({@link drainStock}), less the memory of its tasks and sockets as
-   *   `memory.stat` last saw it (`anon`, `file`, `sock`: what a live task adds between two reads is
-   *   a few pages of its own heap, where a stale `kernel` missed whole maps). The owned root itself
-   *   (never written) keeps `memory.stat kernel`.
+   *   subsystem"): `cpu.stat` flushes only the base stats, and no read forces a memory flush
+   *   (7.2's memcontrol.c forces one only when reparenting v1 state and for zswap limits). There a
+   *   read is exact only after more than the threshold of updates in the subtree, which the live
+   *   backend makes happen before it reads ({@link statsFlushOnlyByThreshold}; src/live/backend.ts
+   *   `flushMemoryStats()`). `memory.current` is a page counter, always exact, but holds the task's
+   *   own heap (stale in `anon`) and the charge stocks. Measured on this 6.18.44 host (v1, whose
+   *   `memory.stat` flushes the same way), lpm_trie k8 v8 + 1,000 inserts: `kmem` +147,456 bytes
+   *   three times, `usage` less `rss` +106,496 to +184,320 (the worker's heap, `rss` read stale).
    */
   async readCounters(path: string): Promise<CgroupCounters> {
     const dir = this.dirOf(path);
-    if (this.version === 2) {
-      if (statsFlushOnlyByThreshold() && dir !== this.#ownedRoot) return this.#readExactV2(path, dir);
-      await readCgroupFile(dir, 'cpu.stat');
-    }
+    if (this.version === 2 && !statsFlushOnlyByThreshold()) await readCgroupFile(dir, 'cpu.stat');
     return readCgroupCounters(this.version, dir);
-  }
-
-  async #readExactV2(path: string, dir: string): Promise<CgroupCounters> {
-    await this.#drainStockV2(path, dir);
-    const c = await readCgroupCounters(2, dir);
-    const tasks = (c.stat.anon ?? 0) + (c.stat.file ?? 0) + (c.stat.sock ?? 0);
-    return { ...c, kernel: Math.max(0, c.usage - tasks) };
   }
 
   /** The child cgroups of a cgroup, as paths relative to the owned root (`/pods/agent`). */
@@ -584,8 +575,8 @@ export class CgroupFs {
 }
 
 /**
- * Whether this machine's kernel (6.16+) flushes memory statistics only past a threshold or every
- * 2 s, with no read that forces it (see {@link CgroupFs.readCounters}).
+ * Whether this machine's kernel (6.16+) flushes memory statistics only past a threshold of
+ * updates or every 2 s, with no read that forces it (see {@link CgroupFs.readCounters}).
  */
 export function statsFlushOnlyByThreshold(kernelRelease: string = release()): boolean {
   const v = parseKernelVersion(kernelRelease);
