@@ -27,14 +27,20 @@ const NODE = [
   ...builtinModules.map((name) => ({ name, message: 'pure code: no Node built-ins (the machine is read in src/sys).' })),
 ];
 const NODE_PATTERN = { group: ['node:*'], message: 'pure code: no Node built-ins (the machine is read in src/sys).' };
+/** Above src/sys, each part of the kernel door is entered through its index.ts. */
+const SYS_INDEX = {
+  group: ['**/sys/*/*', '!**/sys/*/index.js'],
+  message: 'import src/sys/<part>/ through its index.ts (sys/bpf, sys/cgroup, sys/proc, sys/iter, sys/file, sys/trace).',
+};
 const KOFFI = { group: ['koffi', 'koffi/*'], message: 'koffi (FFI) is imported only in src/sys/bpf/.' };
 
 /**
  * One layer's rule: `no-restricted-imports` with the folders it may not import, and (for pure
  * layers) no Node built-ins and no `process`/`Buffer`.
  */
-function layer(/** @type {{ files: string[], ignores?: string[], forbid: string[], why: string, pure?: boolean, koffi?: boolean }} */ spec) {
+function layer(/** @type {{ files: string[], ignores?: string[], forbid: string[], why: string, pure?: boolean, koffi?: boolean, throughSysIndex?: boolean }} */ spec) {
   const patterns = [{ group: folders(spec.forbid), message: spec.why }];
+  if (spec.throughSysIndex) patterns.push(SYS_INDEX);
   if (spec.pure) patterns.push(NODE_PATTERN);
   if (!spec.koffi) patterns.push(KOFFI);
   return {
@@ -85,15 +91,17 @@ const layers = [
   layer({
     files: ['src/live/**/*.ts'],
     forbid: [...USE_CASES, ...FACES],
+    throughSysIndex: true,
     why: 'src/live composes sys into the model\'s terms; it may not import a use case or a face.',
   }),
   layer({
     files: USE_CASES.map((u) => `src/${u}/**/*.ts`),
     forbid: FACES,
+    throughSysIndex: true,
     why: 'a use case may not import a face: faces call use cases.',
   }),
-  layer({ files: ['src/cli/**/*.ts'], forbid: ['server', 'bin', 'web'], why: 'no face imports another face (src/bin wires them).' }),
-  layer({ files: ['src/server/**/*.ts'], forbid: ['cli', 'bin', 'web'], why: 'no face imports another face (src/bin wires them).' }),
+  layer({ files: ['src/cli/**/*.ts'], forbid: ['server', 'bin', 'web'], throughSysIndex: true, why: 'no face imports another face (src/bin wires them).' }),
+  layer({ files: ['src/server/**/*.ts'], forbid: ['cli', 'bin', 'web'], throughSysIndex: true, why: 'no face imports another face (src/bin wires them).' }),
   layer({
     files: ['web/src/**/*.ts'],
     forbid: ['sys', 'live', 'cli', 'server', 'bin', 'lab', 'conformance'],

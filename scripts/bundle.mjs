@@ -47,6 +47,10 @@ await build({
   // The sources import './x.js' for './x.ts', as tsc's NodeNext resolution wants.
   resolve: { extensionAlias: { '.js': ['.ts', '.js'] } },
   external: ['koffi'],
+  // The kernel door's modules do nothing when imported (no registration, no bare imports): a
+  // module of src/sys/ none of whose exports is used is left out, so that importing one function
+  // through a part's index.ts does not bring the part's node:fs/promises or koffi users along.
+  treeshake: { moduleSideEffects: (id) => !/[\\/]src[\\/]sys[\\/]/.test(id) },
   output: {
     dir: OUT,
     format: 'cjs',

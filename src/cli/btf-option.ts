@@ -1,7 +1,7 @@
 import { Option } from 'commander';
 import { profileWithBtf, structSizesFromBtf } from '../vocab/btf-sizes.js';
 import type { KernelProfile, StructSizes } from '../vocab/profile.js';
-import { readBtfFile } from '../sys/bpf/vmlinux.js';
+import { readBtfFile } from '../sys/bpf/index.js';
 
 /**
  * `--btf FILE` of `bpfmem estimate` and `bpfmem simulate`: the struct sizes of the kernel the

@@ -1,13 +1,13 @@
 import { stat } from 'node:fs/promises';
 import { hostProfile } from '../live/host-profile.js';
 import { describeMachine, profileOfMachine, type MachineDescription } from '../live/machine.js';
-import { dirOfPath, memoryLine, pathInMount } from '../sys/cgroup/paths.js';
+import { dirOfPath, memoryLine, pathInMount } from '../sys/cgroup/index.js';
 import { ancestors } from '../vocab/cgroup-path.js';
-import type { MemoryHierarchy } from '../sys/cgroup/mount.js';
-import type { CgroupCounters } from '../sys/cgroup/parse.js';
-import { readCgroupCounters, readCgroupFile } from '../sys/cgroup/read.js';
-import { readLimits, readProcCgroup, readStatus } from '../sys/proc/procfs.js';
-import { errnoCode } from '../sys/proc/text.js';
+import type { MemoryHierarchy } from '../sys/cgroup/index.js';
+import type { CgroupCounters } from '../sys/cgroup/index.js';
+import { readCgroupCounters, readCgroupFile } from '../sys/cgroup/index.js';
+import { readLimits, readProcCgroup, readStatus } from '../sys/proc/index.js';
+import { errnoCode } from '../sys/proc/index.js';
 import { BpfmemError } from '../vocab/errors.js';
 import type { CgroupLevel, ExplainFacts, TaskFacts } from './facts.js';
 

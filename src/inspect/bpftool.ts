@@ -2,7 +2,7 @@ import { open } from 'node:fs/promises';
 import * as v from 'valibot';
 import { BpfmemError } from '../vocab/errors.js';
 import { isMapType, type MapType } from '../vocab/maptypes.js';
-import { mapId, progId, type MapId, type ProgId } from '../sys/bpf/types.js';
+import { mapId, progId, type MapId, type ProgId } from '../sys/bpf/index.js';
 import { PROG_TYPES, type ProgType } from '../vocab/progtypes.js';
 
 /**

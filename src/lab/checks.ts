@@ -7,8 +7,8 @@ import { ModelBackend } from '../model/backend.js';
 import { MAP_FLAGS } from '../vocab/flags.js';
 import { mapSpec } from '../vocab/map-spec.js';
 import type { KernelProfile } from '../vocab/profile.js';
-import { readMemoryHierarchy } from '../sys/cgroup/mount.js';
-import { isUnavailable, MapIterator, readCgroupIds } from '../sys/iter/mapiter.js';
+import { readMemoryHierarchy } from '../sys/cgroup/index.js';
+import { isUnavailable, MapIterator, readCgroupIds } from '../sys/iter/index.js';
 
 /**
  * The cgroup v2 facts the kernel lab proves inside the guest, each by doing the same thing on the

@@ -8,7 +8,7 @@ import type { KernelProfile } from '../vocab/profile.js';
 import { STRUCT_SIZES_6_18 } from '../model/structs.js';
 import { type StructSizes } from '../vocab/profile.js';
 import { readKernelProfile } from '../live/machine.js';
-import { VMLINUX_BTF_PATH } from '../sys/bpf/vmlinux.js';
+import { VMLINUX_BTF_PATH } from '../sys/bpf/index.js';
 import { runChecks, type CheckResult } from './checks.js';
 import { existsSync } from 'node:fs';
 

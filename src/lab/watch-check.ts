@@ -3,7 +3,7 @@ import { release } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { readKernelProfile } from '../live/machine.js';
 import { RefusalLab } from '../live/refusals.js';
-import { listProgs } from '../sys/bpf/objects.js';
+import { listProgs } from '../sys/bpf/index.js';
 import { BpfmemError } from '../vocab/errors.js';
 import { parseConsole } from './console.js';
 import { buildInitramfs } from './initramfs.js';

@@ -4,15 +4,15 @@ import { elementsFromMemlock, fdinfoMemlock, memlockDependsOnContents, NEEDS_MAP
 import { mapTypeById } from '../vocab/maptypes.js';
 import type { KernelProfile } from '../vocab/profile.js';
 import { hasErrno, mapGetNextId, mapId } from '../sys/bpf/index.js';
-import type { MemoryHierarchy } from '../sys/cgroup/mount.js';
-import { readCgroupCountersIfPresent } from '../sys/cgroup/read.js';
-import { scanHolders, type Holder as SysHolder } from '../sys/iter/holders.js';
+import type { MemoryHierarchy } from '../sys/cgroup/index.js';
+import { readCgroupCountersIfPresent } from '../sys/cgroup/index.js';
+import { scanHolders, type Holder as SysHolder } from '../sys/iter/index.js';
 import { describeMachine, profileOfMachine, withRunningKernelBtf } from './machine.js';
-import { isUnavailable, MAP_RECORD, MapIterator, readCgroupIds } from '../sys/iter/mapiter.js';
-import { decodeMapRecord, type MapCharge } from '../sys/iter/mapiter-record.js';
-import { listMaps, listProgs, readMap, readMapMemlock, type MapObject } from '../sys/bpf/objects.js';
-import { PinScanner } from '../sys/bpf/pins.js';
-import { readProcCgroup } from '../sys/proc/procfs.js';
+import { isUnavailable, MAP_RECORD, MapIterator, readCgroupIds } from '../sys/iter/index.js';
+import { decodeMapRecord, type MapCharge } from '../sys/iter/index.js';
+import { listMaps, listProgs, readMap, readMapMemlock, type MapObject } from '../sys/bpf/index.js';
+import { PinScanner } from '../sys/bpf/index.js';
+import { readProcCgroup } from '../sys/proc/index.js';
 import { specOf, type Holder, type InventoryInput, type RawCgroup, type RawMap, type RawProg } from '../vocab/inventory.js';
 
 /**

@@ -1,7 +1,7 @@
 import type { Btf } from '../btf/index.js';
 import { DEFAULT_RELEASE, makeProfile } from '../model/profile.js';
 import { defaultStructSizesName } from '../model/structs.js';
-import { readBtfFileSync, vmlinuxBtf } from '../sys/bpf/vmlinux.js';
+import { readBtfFileSync, vmlinuxBtf } from '../sys/bpf/index.js';
 import { structSizesFromBtf } from '../vocab/btf-sizes.js';
 import { BpfmemError } from '../vocab/errors.js';
 import { formatVersion } from '../vocab/kernel-version.js';

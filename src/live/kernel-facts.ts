@@ -1,9 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { release as osRelease } from 'node:os';
 import { DEFAULT_CGROUP_VERSION, defaultRegime } from '../model/profile.js';
-import { readMemoryHierarchySync, type MemoryHierarchyResult } from '../sys/cgroup/mount.js';
-import { parseCmdline, type KernelCmdline } from '../sys/proc/cmdline.js';
-import { readPageSize, readPossibleCpus } from '../sys/proc/host.js';
+import { readMemoryHierarchySync, type MemoryHierarchyResult } from '../sys/cgroup/index.js';
+import { parseCmdline, type KernelCmdline } from '../sys/proc/index.js';
+import { readPageSize, readPossibleCpus } from '../sys/proc/index.js';
 import { atLeast, formatVersion, parseKernelVersion, type KernelVersion } from '../vocab/kernel-version.js';
 import type { CgroupVersion, Regime } from '../vocab/profile.js';
 

@@ -1,5 +1,5 @@
 import { parseBtf } from '../btf/index.js';
-import { readVmlinuxBtfBytes, VMLINUX_BTF_PATH, vmlinuxBtfIdentity } from '../sys/bpf/vmlinux.js';
+import { readVmlinuxBtfBytes, VMLINUX_BTF_PATH, vmlinuxBtfIdentity } from '../sys/bpf/index.js';
 import { cacheDir, cacheEntry, readCacheFile, writeCacheFile } from '../sys/file/index.js';
 import { structSizesFromBtf, STRUCT_READERS } from '../vocab/btf-sizes.js';
 import type { StructSizes } from '../vocab/profile.js';

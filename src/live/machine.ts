@@ -1,5 +1,5 @@
 import { makeProfile } from '../model/profile.js';
-import { readLimits, readNumberFile } from '../sys/proc/procfs.js';
+import { readLimits, readNumberFile } from '../sys/proc/index.js';
 import { BpfmemError } from '../vocab/errors.js';
 import type { KernelProfile } from '../vocab/profile.js';
 import type { Rlimit } from '../vocab/rlimit.js';

@@ -3,8 +3,8 @@ import { hasCap } from '../vocab/caps.js';
 import { formatBytes } from '../vocab/units.js';
 import { describeMachine } from './machine.js';
 import { probeMemlockPrecharge } from './probe.js';
-import { readStatus } from '../sys/proc/procfs.js';
-import { getRlimitMemlock, setRlimitMemlock } from '../sys/proc/rlimit.js';
+import { readStatus } from '../sys/proc/index.js';
+import { getRlimitMemlock, setRlimitMemlock } from '../sys/proc/index.js';
 import { type Rlimit } from '../vocab/rlimit.js';
 
 export type { Rlimit } from '../vocab/rlimit.js';

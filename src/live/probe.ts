@@ -5,24 +5,24 @@ import { assemble, call, exit, mov64Imm } from '../asm/index.js';
 import { BpfmemError } from '../vocab/errors.js';
 import type { Errno } from '../vocab/errno.js';
 import type { CgroupVersion, Regime } from '../vocab/profile.js';
-import { progLoadAttr } from '../sys/bpf/attr.js';
+import { progLoadAttr } from '../sys/bpf/index.js';
 import { mapCreate, SyscallError } from '../sys/bpf/index.js';
 import { PROG_TYPES } from '../vocab/progtypes.js';
-import { addressOf } from '../sys/bpf/libc.js';
-import { closeFd, tryBpfSyscall } from '../sys/bpf/syscall.js';
-import { VMLINUX_BTF_PATH, vmlinuxBtf } from '../sys/bpf/vmlinux.js';
-import { findBtfTypeId } from '../sys/bpf/btf.js';
+import { addressOf } from '../sys/bpf/index.js';
+import { closeFd, tryBpfSyscall } from '../sys/bpf/index.js';
+import { VMLINUX_BTF_PATH, vmlinuxBtf } from '../sys/bpf/index.js';
+import { findBtfTypeId } from '../sys/bpf/index.js';
 import { featureOfSection, type BpfFeature } from '../elf/features.js';
 
 export { featureOfSection, type BpfFeature };
-import { CgroupFs } from '../sys/cgroup/cgroupfs.js';
-import { readMemoryHierarchy, type MemoryHierarchy } from '../sys/cgroup/mount.js';
-import { readPossibleCpus } from '../sys/proc/host.js';
+import { CgroupFs } from '../sys/cgroup/index.js';
+import { readMemoryHierarchy, type MemoryHierarchy } from '../sys/cgroup/index.js';
+import { readPossibleCpus } from '../sys/proc/index.js';
 import { describeMachine, type MachineDescription } from './machine.js';
-import { pathInMount } from '../sys/cgroup/paths.js';
-import { readNumberFile, readStatus } from '../sys/proc/procfs.js';
-import { parseSigned } from '../sys/proc/text.js';
-import { getRlimitMemlock, setRlimitMemlock } from '../sys/proc/rlimit.js';
+import { pathInMount } from '../sys/cgroup/index.js';
+import { readNumberFile, readStatus } from '../sys/proc/index.js';
+import { parseSigned } from '../sys/proc/index.js';
+import { getRlimitMemlock, setRlimitMemlock } from '../sys/proc/index.js';
 import { type Rlimit } from '../vocab/rlimit.js';
 
 /**

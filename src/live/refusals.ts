@@ -26,7 +26,7 @@ import {
   type ProgramItem,
 } from '../asm/index.js';
 import { closeFd, mapCreate, mapGetFdById, mapLookup, mapUpdate, progLoad, SyscallError, type MapId } from '../sys/bpf/index.js';
-import { attachSocketFilter, closeSocket, udpSocket } from '../sys/proc/net.js';
+import { attachSocketFilter, closeSocket, udpSocket } from '../sys/proc/index.js';
 import { errnoName } from '../vocab/errno.js';
 import { BpfmemError } from '../vocab/errors.js';
 import { MAP_FLAGS } from '../vocab/flags.js';

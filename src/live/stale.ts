@@ -1,7 +1,7 @@
-import type { CgroupFs } from '../sys/cgroup/cgroupfs.js';
-import { isProcessAlive } from '../sys/cgroup/cgroupfs.js';
-import { readChildNames } from '../sys/cgroup/read.js';
-import { parseOwnedRootName } from '../sys/cgroup/safety.js';
+import type { CgroupFs } from '../sys/cgroup/index.js';
+import { isProcessAlive } from '../sys/cgroup/index.js';
+import { readChildNames } from '../sys/cgroup/index.js';
+import { parseOwnedRootName } from '../sys/cgroup/index.js';
 import { noteStaleRemoved } from './cleanup.js';
 
 /**

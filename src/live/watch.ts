@@ -1,4 +1,4 @@
-import { vmlinuxBtf } from '../sys/bpf/vmlinux.js';
+import { vmlinuxBtf } from '../sys/bpf/index.js';
 import { ensureMemlock } from './memlock.js';
 import { BUCKETS, bucketName, UpdateTracer, type BucketName, type FailureEvent, type HookStatus } from '../sys/trace/index.js';
 import { atLeast } from '../vocab/kernel-version.js';

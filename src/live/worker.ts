@@ -5,11 +5,11 @@
  */
 import { createSocket } from 'node:dgram';
 import { mapCreate, mapDelete, mapGetFdById, mapId, mapInfo, mapLookup, mapUpdate, progInfo, progLoad, closeFd } from '../sys/bpf/index.js';
-import { getRlimitMemlock, setRlimitMemlock } from '../sys/proc/rlimit.js';
-import { attachSocketFilter, closeSocket, udpSocket } from '../sys/proc/net.js';
-import { setAffinity } from '../sys/proc/sched.js';
-import { SyscallError } from '../sys/bpf/syscall.js';
-import { lastErrno, libc } from '../sys/bpf/libc.js';
+import { getRlimitMemlock, setRlimitMemlock } from '../sys/proc/index.js';
+import { attachSocketFilter, closeSocket, udpSocket } from '../sys/proc/index.js';
+import { setAffinity } from '../sys/proc/index.js';
+import { SyscallError } from '../sys/bpf/index.js';
+import { lastErrno, libc } from '../sys/bpf/index.js';
 import { assemble, exit, mov64Imm, type ProgramItem } from '../asm/index.js';
 import type { MapSpec } from '../vocab/map-spec.js';
 import { insertKind, keyFor, valueFor } from './keys.js';

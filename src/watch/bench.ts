@@ -4,7 +4,7 @@ import { ensureMemlock } from '../live/memlock.js';
 import { countAt } from '../live/refusals.js';
 import { createSocket } from 'node:dgram';
 import { closeFd, mapCreate, mapLookup, progLoad, progTestRun } from '../sys/bpf/index.js';
-import { attachSocketFilter, closeSocket, udpSocket } from '../sys/proc/net.js';
+import { attachSocketFilter, closeSocket, udpSocket } from '../sys/proc/index.js';
 import { MAP_FLAGS } from '../vocab/flags.js';
 import type { KernelProfile } from '../vocab/profile.js';
 

@@ -4,7 +4,7 @@ import { FailureWatch, type FailureSample } from '../live/watch.js';
 import { judge, needOf, type CgroupLevel, type Verdict } from '../explain/index.js';
 import { readCgroupChain } from '../explain/read-facts.js';
 import { buildInventory, type Inventory, type MapEntry } from '../inspect/inventory.js';
-import type { MemoryHierarchy } from '../sys/cgroup/mount.js';
+import type { MemoryHierarchy } from '../sys/cgroup/index.js';
 import type { HookStatus } from '../sys/trace/index.js';
 import type { BucketName } from '../sys/trace/index.js';
 import type { Holder } from '../vocab/inventory.js';

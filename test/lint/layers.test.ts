@@ -46,6 +46,10 @@ describe('the layers of src/', () => {
     ['src/live/probe.ts', use('../explain/facts.js'), /src\/live composes sys/],
     ['src/live/collect.ts', use('../inspect/inventory.js'), /src\/live composes sys/],
     ['src/live/backend.ts', use('../cli/io.js'), /src\/live composes sys/],
+    // Above src/sys, each part of the door is entered through its index.ts.
+    ['src/live/collect.ts', use('../sys/iter/mapiter.js'), /through its index\.ts/],
+    ['src/estimate/run.ts', use('../sys/bpf/vmlinux.js'), /through its index\.ts/],
+    ['src/cli/probe.ts', use('../sys/proc/host.js'), /through its index\.ts/],
     // A use case imports no face.
     ['src/estimate/run.ts', use('../cli/io.js'), /a use case may not import a face/],
     ['src/inspect/json.ts', use('../server/metrics.js'), /a use case may not import a face/],
@@ -67,7 +71,8 @@ describe('the layers of src/', () => {
     ['src/sys/iter/mapiter.ts', use('../../asm/index.js')],
     ['src/model/slab.ts', use('../vocab/units.js')],
     ['src/live/collect.ts', use('../model/maps/memlock.js')],
-    ['src/live/collect.ts', use('../sys/iter/mapiter.js')],
+    ['src/live/collect.ts', use('../sys/iter/index.js')],
+    ['src/sys/iter/holders.ts', use('./holders-proc.js')],
     ['src/explain/read-facts.ts', use('../live/machine.js')],
     ['src/cli/estimate.ts', use('../estimate/run.js')],
     ['src/bin/run.ts', use('../server/index.js')],

@@ -9,3 +9,8 @@ export { bpfSyscall, tryBpfSyscall, closeFd, type SyscallResult } from './syscal
 export * from './commands.js';
 export { parseMapInfo, parseProgInfo, decodeObjName, type MapInfo, type ProgInfo } from './info.js';
 export { findBtfTypeId, findBtfMemberOffset, readVmlinuxBtf, BTF_KINDS, type BtfKind } from './btf.js';
+export { progLoadAttr } from './attr.js';
+export { addressOf, lastErrno, libc } from './libc.js';
+export { type MapObject, listMaps, listProgs, readMap, readMapMemlock } from './objects.js';
+export { PinScanner } from './pins.js';
+export { VMLINUX_BTF_PATH, readBtfFile, readBtfFileSync, readVmlinuxBtfBytes, vmlinuxBtf, vmlinuxBtfIdentity } from './vmlinux.js';

@@ -1,5 +1,9 @@
 import { readFileSync } from 'node:fs';
-import { closeFd, hasErrno, mapGetFdById, mapGetNextId, mapInfo, progGetFdById, progGetNextId, progInfo, type MapId, type MapInfo, type ProgInfo } from './index.js';
+import { mapGetFdById, mapGetNextId, mapInfo, progGetFdById, progGetNextId, progInfo } from './commands.js';
+import { hasErrno } from './error.js';
+import type { MapInfo, ProgInfo } from './info.js';
+import { closeFd } from './syscall.js';
+import type { MapId } from './types.js';
 import { parseFdinfo } from '../proc/fdinfo.js';
 
 /**
