@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { closeFd, mapCreate, mapGetNextKey, mapLookup, mapUpdate, objGet, objPin, mapInfo } from '../../src/sys/bpf/index.js';
+import { lastPointeeCount } from '../../src/sys/bpf/syscall.js';
 import { liveEnv } from './env.js';
 
 /**
@@ -41,6 +42,7 @@ describe.skipIf(!liveEnv.ok)('FFI buffer lifetime (live)', () => {
           const fd = mapCreate({ type: 'array', keySize: 4, valueSize: 4, maxEntries: 1, name: `ffi${i}` });
           try {
             objPin(fd, join(dir, `d${Math.floor(i / 1000)}`, `pin-with-a-longish-name-${i}`));
+            if (i === 0) expect(lastPointeeCount()).toBe(1); // the path, held through the call
             if (i % 997 === 0) ids.push(mapInfo(fd).id);
           } finally {
             closeFd(fd);

@@ -73,6 +73,9 @@ describe.skipIf(!liveEnv.ok)('the map iterator on the running kernel', () => {
         maxEntries: 321,
         flags: MAP_FLAGS.no_prealloc,
         name: 'mapiter_own',
+        mapExtra: 0,
+        // An empty no-prealloc hash: the iterator reads its element counter (0).
+        elements: 0,
         cgroupId: inode(hierarchy.ownDir),
       });
       const ids = await readCgroupIds(hierarchy);

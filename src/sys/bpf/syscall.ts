@@ -6,21 +6,24 @@ export { SyscallError, describeErrno, hasErrno } from './error.js';
 export type { LibcCall } from './error.js';
 
 /**
- * The buffers each attribute points to (keys, values, paths, instructions, logs), held for as
- * long as the attribute itself. A `union bpf_attr` carries their addresses as plain u64s, which
+ * Keeps the buffers an attribute points to (keys, values, paths, instructions, logs) reachable
+ * until the kernel has returned. A `union bpf_attr` carries their addresses as plain u64s, which
  * V8 knows nothing of: a view whose last JavaScript use was `addressOf(view)` is garbage from
  * then on, and a collection triggered by any allocation before the call (the attribute's own)
  * frees its backing store, so the kernel reads whatever lies there. Seen here: BPF_OBJ_PIN
- * failed with EPERM for about one pin in 5,000, strace showing `pathname="rK\220&"`. The
- * attribute is an argument of the native call, so it is reachable until the kernel returns,
- * and through this map so are the buffers.
+ * failed with EPERM for about one pin in 5,000, strace showing `pathname="rK\\220&"`. The callers
+ * pass the buffers as arguments after the attribute (so they are live until the call), and
+ * reading the list after the system call keeps it, and them, live until the kernel returns: a
+ * store to module state after an opaque call is neither removed nor moved before it. Nothing is
+ * kept longer than the call.
  */
-const HELD = new WeakMap<Uint8Array, readonly Uint8Array[]>();
-
-/** Holds `buffers` for as long as `attr` is reachable (see {@link HELD}). */
-function hold(attr: Uint8Array, buffers: readonly Uint8Array[]): void {
-  if (buffers.length > 0) HELD.set(attr, buffers);
+let pointeesSeen = 0;
+function keptUntilHere(pointees: readonly Uint8Array[]): void {
+  pointeesSeen = pointees.length;
 }
+
+/** How many buffers the last call held (for tests). */
+export const lastPointeeCount = (): number => pointeesSeen;
 
 /** The outcome of one system call as a value: its result, or the errno it failed with. */
 export type SyscallResult = { readonly ok: true; readonly value: number } | { readonly ok: false; readonly errno: number };
@@ -35,11 +38,11 @@ export type SyscallResult = { readonly ok: true; readonly value: number } | { re
  * buffer sized to the last field a command uses works on older and newer kernels alike.
  *
  * `pointees`: every buffer whose address `attr` holds, passed as arguments so that they stay
- * reachable from their `addressOf` to the kernel's return (see {@link HELD}).
+ * reachable from their `addressOf` to the kernel's return (see {@link keptUntilHere}).
  */
 export function tryBpfSyscall(cmd: BpfCommand, attr: Uint8Array, ...pointees: Uint8Array[]): SyscallResult {
-  hold(attr, pointees);
   const value = libc().bpf(BPF_CMD[cmd], attr, attr.byteLength);
+  keptUntilHere(pointees);
   return value < 0 ? { ok: false, errno: lastErrno() } : { ok: true, value };
 }
 
@@ -49,8 +52,8 @@ export function tryBpfSyscall(cmd: BpfCommand, attr: Uint8Array, ...pointees: Ui
  * {@link tryBpfSyscall}.
  */
 export function bpfSyscall(cmd: BpfCommand, attr: Uint8Array, ...pointees: Uint8Array[]): number {
-  hold(attr, pointees);
   const value = libc().bpf(BPF_CMD[cmd], attr, attr.byteLength);
+  keptUntilHere(pointees);
   if (value < 0) throw new SyscallError(cmd, lastErrno());
   return value;
 }
