@@ -4,6 +4,7 @@ import { settled as settledIn } from '../conformance/run.js';
 import { tolerance } from '../conformance/tolerance.js';
 import type { LiveBackend } from '../live/backend.js';
 import { ModelBackend } from '../model/backend.js';
+import { vmallocTriesHighOrders } from '../model/kernel.js';
 import { MAP_FLAGS } from '../vocab/flags.js';
 import { mapSpec } from '../vocab/map-spec.js';
 import type { KernelProfile } from '../vocab/profile.js';
@@ -150,7 +151,17 @@ export function countersCheck(s: Sides, _iter?: MapIterator, _mountPoint?: strin
     lines.push(exactLine(`${l}: creating a 16 MiB array under memory.max 16 MiB`, resultOf(kc), resultOf(mc)));
     const [k1, m1] = [await settled(s.kernel), await s.model.snapshot()];
     const events = (x: Snapshot, key: 'max' | 'oom' | 'oom_kill'): number => (cg(x, l).events?.[key] ?? Number.NaN);
-    lines.push(exactLine(`${l}: memory.events max change (refused creation)`, events(k1, 'max') - events(k0, 'max'), events(m1, 'max') - events(m0, 'max')));
+    const [kMax, mMax] = [events(k1, 'max') - events(k0, 'max'), events(m1, 'max') - events(m0, 'max')];
+    if (vmallocTriesHighOrders(s.profile)) {
+      // 7.x: 18 or 36 by the parity of the pages left once the high-order fill stops (src/model/
+      // kernel.ts vmallocRefused). That parity is the task's own pages and the CPUs' charge stocks
+      // as much as the map's, which no model sees: both counts are the model's, one is its guess.
+      // Measured on 7.2.13: 36 in one CI run, 18 in the next.
+      const either = new Set([mMax, mMax % 2 === 0 ? mMax / 2 : mMax * 2]);
+      lines.push({ what: `${l}: memory.events max change (refused creation; 18 or 36 by the room's parity)`, kernel: kMax, model: mMax, ok: either.has(kMax) });
+    } else {
+      lines.push(exactLine(`${l}: memory.events max change (refused creation)`, kMax, mMax));
+    }
     lines.push({
       what: `${l}: memory.peak reached memory.max while the creation was tried`,
       kernel: cg(k1, l).peak ?? -1,
