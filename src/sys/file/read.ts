@@ -40,20 +40,26 @@ const why = (error: unknown): string => {
 };
 
 /**
+ * Opens an input file without waiting (O_NONBLOCK: opening a FIFO for reading would otherwise
+ * wait for a writer, unkillable by Ctrl-C), and the one-line error maker for it.
+ */
+function openInput(path: string, options: ReadInputOptions): { fd: number; fail: (text: string, cause?: unknown) => BpfmemError } {
+  const code = options.code ?? 'input';
+  const fail = (text: string, cause?: unknown): BpfmemError => new BpfmemError(code, `${options.what} ${path}: ${text}`, cause === undefined ? undefined : { cause });
+  try {
+    return { fd: openSync(path, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY), fail };
+  } catch (error) {
+    throw fail(`cannot read (${why(error)})`, error);
+  }
+}
+
+/**
  * Reads a regular file of at most `options.limit` bytes. Throws a one-line {@link BpfmemError}
  * naming the file and what is wrong: it cannot be opened, it is not a regular file, or it is
  * larger than the limit.
  */
 export function readInputFile(path: string, options: ReadInputOptions): Uint8Array {
-  const code = options.code ?? 'input';
-  const fail = (text: string, cause?: unknown): BpfmemError => new BpfmemError(code, `${options.what} ${path}: ${text}`, cause === undefined ? undefined : { cause });
-  let fd: number;
-  try {
-    // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer, unkillable by Ctrl-C.
-    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
-  } catch (error) {
-    throw fail(`cannot read (${why(error)})`, error);
-  }
+  const { fd, fail } = openInput(path, options);
   try {
     const st = fstatSync(fd);
     const kind = KIND.find(([is]) => is(st));
@@ -102,15 +108,7 @@ export interface ReadSpecialOptions extends ReadInputOptions {
  */
 export async function readInputFileAsync(path: string, options: ReadSpecialOptions): Promise<Uint8Array> {
   if (!options.special) return readInputFile(path, options);
-  const code = options.code ?? 'input';
-  const fail = (text: string, cause?: unknown): BpfmemError => new BpfmemError(code, `${options.what} ${path}: ${text}`, cause === undefined ? undefined : { cause });
-  let fd: number;
-  try {
-    // O_NONBLOCK: a FIFO with no writer opens at once; the reads below wait on the event loop.
-    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
-  } catch (error) {
-    throw fail(`cannot read (${why(error)})`, error);
-  }
+  const { fd, fail } = openInput(path, options);
   let st: Stats;
   try {
     st = fstatSync(fd);
