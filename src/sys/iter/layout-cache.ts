@@ -98,7 +98,7 @@ const cacheFile = shape({ identity: (v) => typeof v === 'string', map: result(ma
 /** The layouts a cache file holds for `identity`, if it is well formed. Pure. */
 export function parseLayoutCache(text: string | undefined, identity: string): Omit<IterLayouts, 'cached'> | undefined {
   const value = cacheEntry(text, identity);
-  if (!cacheFile(value) || value === undefined) return undefined;
+  if (value === undefined || !cacheFile(value)) return undefined;
   return { map: value['map'] as Result<MapIterLayout>, taskFile: value['taskFile'] as Result<TaskFileLayout> };
 }
 
