@@ -33,6 +33,8 @@ export default defineConfig({
           name: 'live',
           include: LIVE,
           fileParallelism: false,
+          // test/lab runs its VMs two at a time (it.concurrent): each guest measures its own kernel.
+          maxConcurrency: 2,
           sequence: { groupOrder: 1 },
         },
       },

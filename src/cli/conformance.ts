@@ -55,7 +55,7 @@ export function conformanceCommand(ctx: CommandContext): Command {
       }
       ctx.io.stdout(opts.json ? json(report) : reportText(report, st));
       const t = report.totals;
-      if (t.errors > 0 || t.memlockExact < t.memlockChecked || t.boundaryAgree < t.boundaryChecked) ctx.exit(1);
+      if (t.errors > 0 || t.memlockExact < t.memlockChecked || t.boundaryAgree < t.boundaryChecked || t.outcomesAgree < t.outcomesChecked) ctx.exit(1);
     });
 }
 
@@ -94,7 +94,7 @@ async function vmAction(ctx: CommandContext, o: { vmlinuz: string; quick: boolea
   });
   ctx.io.stdout(o.json ? json(run) : vmText(run, st));
   const t = run.guest.conformance.totals;
-  const failed = t.errors > 0 || t.memlockExact < t.memlockChecked || t.boundaryAgree < t.boundaryChecked || t.chargeOk < t.chargeChecked || run.guest.checks.some((c) => !c.ok);
+  const failed = t.errors > 0 || t.memlockExact < t.memlockChecked || t.boundaryAgree < t.boundaryChecked || t.outcomesAgree < t.outcomesChecked || t.chargeOk < t.chargeChecked || run.guest.checks.some((c) => !c.ok);
   if (failed) ctx.exit(1);
 }
 
@@ -153,6 +153,11 @@ export function reportText(r: ConformanceReport, st: Style): string {
   );
   const t = r.totals;
   out.push(`\nmemlock exact: ${t.memlockExact}/${t.memlockChecked} (${pct(t.memlockExact, t.memlockChecked)}); charges within tolerance: ${t.chargeOk}/${t.chargeChecked} (${pct(t.chargeOk, t.chargeChecked)})\n`);
+  out.push(
+    `creation outcomes the same: ${t.outcomesAgree}/${t.outcomesChecked} (${pct(t.outcomesAgree, t.outcomesChecked)})` +
+      (k.regime === 'memlock' ? ', each case also one page under its RLIMIT_MEMLOCK (EPERM), as a fresh uid' : '') +
+      '\n',
+  );
   const bounds = r.cases.filter((c) => c.kind === 'boundary');
   if (bounds.length) {
     out.push(`\n${st.bold('limit boundaries')} (largest size that fits)\n`);
@@ -206,6 +211,7 @@ function exceptionLines(r: ConformanceReport): string[] {
 
 function gridExceptions(c: GridResult, d: (n: number) => string): string[] {
   const lines: string[] = [];
+  if (c.rlimit && !c.rlimit.below.ok) lines.push(`  ${c.id}: created one page under RLIMIT_MEMLOCK ${c.rlimit.limit}: kernel ${c.rlimit.below.kernel}, model ${c.rlimit.below.model}`);
   if (!c.outcome.ok) lines.push(`  ${c.id}: created: kernel ${c.outcome.kernel}, model ${c.outcome.model}`);
   if (c.memlock && !c.memlock.ok) lines.push(`  ${c.id}: memlock kernel ${c.memlock.kernel}, model ${c.memlock.model}`);
   if (c.createCharge && !c.createCharge.ok) lines.push(`  ${c.id}: creation charge ${d(c.createCharge.diff)} off the model (kernel ${formatBytes(c.createCharge.kernel)})`);

@@ -19,6 +19,11 @@ export interface GridResult {
   readonly type: string;
   /** `ok` or the errno, on each side, of creating the map. */
   readonly outcome: { readonly kernel: string; readonly model: string; readonly ok: boolean };
+  /**
+   * Before 5.11: the RLIMIT_MEMLOCK the case ran under (the model's precharge, for a fresh uid),
+   * and the outcome of the same creation one page below it (EPERM on both sides).
+   */
+  readonly rlimit?: { readonly limit: number; readonly below: { readonly kernel: string; readonly model: string; readonly ok: boolean } };
   /** fdinfo `memlock` after creation: must be exact. */
   readonly memlock?: Compared;
   /** Kernel memory charged to the creator's cgroup by the creation. */
@@ -102,6 +107,9 @@ export interface ConformanceReport {
     readonly chargeChecked: number;
     readonly boundaryAgree: number;
     readonly boundaryChecked: number;
+    /** Grid creations (and, before 5.11, the creation one page under RLIMIT_MEMLOCK) with the same outcome on both sides. */
+    readonly outcomesAgree: number;
+    readonly outcomesChecked: number;
     readonly scenariosOk: number;
     readonly scenariosChecked: number;
     readonly errors: number;
@@ -112,7 +120,7 @@ export interface ConformanceReport {
 /** Per-type and overall totals of grid and boundary results. */
 export function summarize(cases: readonly CaseResult[]): Pick<ConformanceReport, 'byType' | 'totals'> {
   const byType = new Map<string, { cases: number; memlockExact: number; memlockChecked: number; chargeOk: number; chargeChecked: number }>();
-  const t = { memlockExact: 0, memlockChecked: 0, chargeOk: 0, chargeChecked: 0, boundaryAgree: 0, boundaryChecked: 0, scenariosOk: 0, scenariosChecked: 0, errors: 0 };
+  const t = { memlockExact: 0, memlockChecked: 0, chargeOk: 0, chargeChecked: 0, boundaryAgree: 0, boundaryChecked: 0, outcomesAgree: 0, outcomesChecked: 0, scenariosOk: 0, scenariosChecked: 0, errors: 0 };
   for (const c of cases) {
     if (c.error !== undefined) t.errors++;
     if (c.kind === 'scenario') {
@@ -128,6 +136,13 @@ export function summarize(cases: readonly CaseResult[]): Pick<ConformanceReport,
         if (c.largest.ok) t.boundaryAgree++;
       }
       continue;
+    }
+    if (c.error === undefined) {
+      for (const o of [c.outcome, c.rlimit?.below]) {
+        if (o === undefined) continue;
+        t.outcomesChecked++;
+        if (o.ok) t.outcomesAgree++;
+      }
     }
     const s = byType.get(c.type) ?? { cases: 0, memlockExact: 0, memlockChecked: 0, chargeOk: 0, chargeChecked: 0 };
     s.cases++;

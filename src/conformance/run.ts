@@ -151,16 +151,18 @@ async function gridCase(i: number, g: GridCase, kernel: Backend, model: Backend,
     must(await b.moveTask(PROBER, path), `moving the prober to ${path}`);
   }
   try {
+    const rlimit = profile.regime === 'memlock' ? await rlimitBoundary(i, g, kernel, model, profile) : undefined;
     const [k0, m0] = [await settled(kernel, sleep), await model.snapshot()];
     const [kc, mc] = await both(kernel, model, (b) => b.createMap(PROBER, name, g.spec));
     const outcome = { kernel: outcomeOf(kc), model: outcomeOf(mc), ok: outcomeOf(kc) === outcomeOf(mc) };
-    if (!kc.ok || !mc.ok) return { kind: 'grid', id: g.id, type: g.spec.type, outcome };
+    if (!kc.ok || !mc.ok) return { kind: 'grid', id: g.id, type: g.spec.type, outcome, ...(rlimit ? { rlimit } : {}) };
     const [k1, m1] = [await kernel.snapshot(), await model.snapshot()];
     const result: GridResult = {
       kind: 'grid',
       id: g.id,
       type: g.spec.type,
       outcome,
+      ...(rlimit ? { rlimit } : {}),
       memlock: exact(memlockOf(k1, name), memlockOf(m1, name)),
       createCharge: compare(kernelOf(k1, path) - kernelOf(k0, path), kernelOf(m1, path) - kernelOf(m0, path), tol),
     };
@@ -194,6 +196,44 @@ async function gridCase(i: number, g: GridCase, kernel: Backend, model: Backend,
   }
 }
 
+/** The real uids conformance gives its tasks before 5.11: a fresh user (`locked_vm` 0) per case. */
+const GRID_UID = 60_000;
+const BOUNDARY_UID = 61_000;
+
+/**
+ * What creating `spec` adds to its creator's `locked_vm` in the model (bytes; before 5.11 the
+ * precharge, kernel/bpf/syscall.c `bpf_map_charge_init()`), or undefined where the model refuses it.
+ */
+function modelPrecharge(spec: MapSpec, profile: KernelProfile): number | undefined {
+  const k = new ModelKernel(profile);
+  const uid = 1;
+  k.startTask('t', { cgroup: '/', uid, memlock: Number.POSITIVE_INFINITY });
+  if (!k.createMap('t', 'm', spec).ok) return undefined;
+  return k.snapshot().users.find((u) => u.uid === uid)?.lockedVm ?? 0;
+}
+
+/**
+ * Before 5.11, the RLIMIT_MEMLOCK boundary of a grid case: the prober takes a fresh uid (its
+ * `locked_vm` starts at 0) and an RLIMIT_MEMLOCK one page below the model's precharge, where the
+ * creation must fail with EPERM on both sides (`bpf_charge_memlock()`: `locked_vm + pages >
+ * limit`); then the limit becomes the precharge itself, at which the case's own creation must
+ * succeed. A one-page error in the precharge, either way, shows up as an outcome that differs.
+ */
+async function rlimitBoundary(i: number, g: GridCase, kernel: Backend, model: Backend, profile: KernelProfile): Promise<GridResult['rlimit']> {
+  const uid = GRID_UID + i;
+  const need = modelPrecharge(g.spec, profile);
+  if (need === undefined || need < profile.pageSize) {
+    for (const b of [kernel, model]) must(await b.setCredentials(PROBER, { uid, memlock: Number.POSITIVE_INFINITY }), `giving the prober uid ${uid}`);
+    return undefined;
+  }
+  for (const b of [kernel, model]) must(await b.setCredentials(PROBER, { uid, memlock: need - profile.pageSize }), `giving the prober uid ${uid}`);
+  const [kb, mb] = await both(kernel, model, (b) => b.createMap(PROBER, 'below', g.spec));
+  if (kb.ok) await kernel.close('map', 'below');
+  if (mb.ok) await model.close('map', 'below');
+  for (const b of [kernel, model]) must(await b.setCredentials(PROBER, { memlock: need }), `setting the prober's RLIMIT_MEMLOCK to ${need}`);
+  return { limit: need, below: { kernel: outcomeOf(kb), model: outcomeOf(mb), ok: outcomeOf(kb) === outcomeOf(mb) } };
+}
+
 /**
  * What the model says a probe does: a fresh model kernel with the probe's cgroup, seeded with
  * the memory the kernel's cgroup held before the probe (its probe task's own pages), creates the
@@ -207,7 +247,7 @@ function modelProbe(b: BoundaryCase, size: number, base: number, profile: Kernel
   const k = new ModelKernel(profile);
   k.createCgroup('/b', { max: b.max, high: Number.POSITIVE_INFINITY });
   k.seed('/b', base);
-  k.startTask(PROBER, { cgroup: '/b', uid: 0 });
+  k.startTask(PROBER, { cgroup: '/b', uid: BOUNDARY_UID, ...(profile.regime === 'memlock' ? { memlock: b.max } : {}) });
   const made = k.createMap(PROBER, 'm', b.grows === 'inserts' ? b.spec : sized(b, size));
   if (!made.ok || b.grows === 'max_entries') {
     if (made.ok && faultAfter) {
@@ -285,6 +325,9 @@ async function boundaryCase(i: number, b: BoundaryCase, kernel: Backend, profile
       must(await kernel.createMap(task, 'warm', tiny(b.spec)), `warming the probe task up in ${path}`);
       must(await kernel.close('map', 'warm'), 'closing the warm-up map');
       must(await kernel.drainStocks(path), `draining the charge stock of ${path}`);
+      // Before 5.11 the limit is RLIMIT_MEMLOCK, of a user that holds nothing yet: a fresh uid (the
+      // warm-up map's precharge goes back to its own user when its deferred free runs).
+      if (profile.regime === 'memlock') must(await kernel.setCredentials(task, { uid: BOUNDARY_UID + 1 + i * 1000 + n, memlock: b.max }), `limiting ${task}`);
       const base = (await kernel.snapshot()).cgroups.find((x) => x.path === path)?.usage ?? 0;
       const made = await kernel.createMap(task, 'bm', b.grows === 'inserts' ? b.spec : sized(b, size));
       const o = made.ok && b.grows === 'inserts' ? await kernel.updateMap('bm', b.spec.maxEntries, { task: PROBER }, 0) : made;

@@ -34,7 +34,7 @@ export interface CheckLine {
 
 /** A check: its lines, all of which must hold. */
 export interface CheckResult {
-  readonly id: 'counters' | 'reparent' | 'iterator';
+  readonly id: 'counters' | 'reparent' | 'iterator' | 'memlock-budget' | 'memlock-free';
   readonly title: string;
   readonly ok: boolean;
   readonly lines: readonly CheckLine[];
@@ -215,6 +215,79 @@ export function reparentCheck(s: Sides, iter: MapIterator | undefined, mountPoin
   });
 }
 
+/** An outcome line: the same result (ok or errno) on both sides. */
+function outcomeLine(what: string, k: Outcome, m: Outcome): CheckLine {
+  return exactLine(what, resultOf(k), resultOf(m));
+}
+
+/** fdinfo memlock of a map on both sides, which must be the same. */
+function memlockLine(k: Snapshot, m: Snapshot, name: string): CheckLine {
+  const of = (x: Snapshot): number => x.maps.find((y) => y.name === name)?.memlock ?? -1;
+  return exactLine(`${name}: fdinfo memlock (the precharge)`, of(k), of(m));
+}
+
+/** An 8 MiB array: about 8 MiB precharged before 5.11 (`array_map_alloc()`: the area rounded up to pages). */
+const EIGHT_MIB = mapSpec({ type: 'array', keySize: 4, valueSize: 4096, maxEntries: 2048 });
+const ONE_PAGE = mapSpec({ type: 'array', keySize: 4, valueSize: 4, maxEntries: 1 });
+
+/**
+ * Before 5.11: one budget per user. Two processes of one uid, each with RLIMIT_MEMLOCK 16 MiB,
+ * share the user's `locked_vm` (kernel/bpf/syscall.c 5.10 `bpf_charge_memlock()`:
+ * `atomic_long_add_return(pages, &user->locked_vm) > rlimit(RLIMIT_MEMLOCK)`): the second one's
+ * 8 MiB map is refused with EPERM though it holds nothing; the limit is the calling task's (raised,
+ * the same map fits); and another uid has a budget of its own.
+ */
+export function memlockBudgetCheck(s: Sides): Promise<CheckResult> {
+  return guard('memlock-budget', "RLIMIT_MEMLOCK before 5.11: a user's locked_vm, shared by its processes, checked against the caller's limit", async (lines) => {
+    const c = '/ml';
+    await bothOk(s, `creating ${c}`, (b) => b.createCgroup(c, { max: INF, high: INF }));
+    for (const t of ['a', 'b']) await bothOk(s, `starting ${t}`, (b) => b.startTask(t, { cgroup: c, uid: 2000, memlock: 16 * MiB }));
+    const step = async (what: string, f: (b: Backend) => Promise<Outcome>): Promise<[Outcome, Outcome]> => {
+      const [k, m] = await both(s, f);
+      lines.push(outcomeLine(what, k, m));
+      return [k, m];
+    };
+    await step('a (uid 2000, RLIMIT_MEMLOCK 16 MiB) creates an 8 MiB array', (b) => b.createMap('a', 'a1', EIGHT_MIB));
+    lines.push(memlockLine(await s.kernel.snapshot(), await s.model.snapshot(), 'a1'));
+    await step('b (uid 2000, 16 MiB, holding nothing) creates another: EPERM, uid 2000 would pass 16 MiB', (b) => b.createMap('b', 'b1', EIGHT_MIB));
+    await bothOk(s, "raising b's RLIMIT_MEMLOCK to 32 MiB", (b) => b.setCredentials('b', { memlock: 32 * MiB }));
+    await step("b, now limited at 32 MiB, creates it: the limit is the caller's", (b) => b.createMap('b', 'b1', EIGHT_MIB));
+    await step('a (16 MiB) creates a one-page array: EPERM, its user holds more than its limit', (b) => b.createMap('a', 'a2', ONE_PAGE));
+    await bothOk(s, 'b takes uid 2001, RLIMIT_MEMLOCK 16 MiB', (b) => b.setCredentials('b', { uid: 2001, memlock: 16 * MiB }));
+    await step('b, as uid 2001, creates an 8 MiB array: a budget of its own', (b) => b.createMap('b', 'b2', EIGHT_MIB));
+    const [k, m] = [await s.kernel.snapshot(), await s.model.snapshot()];
+    for (const name of ['b1', 'b2']) lines.push(memlockLine(k, m, name));
+  });
+}
+
+/**
+ * Before 5.11: a map's precharge goes back to its user when it is freed, which happens after the
+ * last reference is dropped, from a work item (`bpf_map_put()` → `bpf_map_free_deferred()` →
+ * `bpf_map_charge_finish()`): a creation that fits only once it has run is retried until it does.
+ */
+export function memlockFreeCheck(s: Sides): Promise<CheckResult> {
+  return guard('memlock-free', 'RLIMIT_MEMLOCK before 5.11: locked_vm given back when a map is freed (deferred)', async (lines) => {
+    const c = '/mf';
+    await bothOk(s, `creating ${c}`, (b) => b.createCgroup(c, { max: INF, high: INF }));
+    await bothOk(s, 'starting f', (b) => b.startTask('f', { cgroup: c, uid: 2100, memlock: 12 * MiB }));
+    const [k1, m1] = await both(s, (b) => b.createMap('f', 'first', EIGHT_MIB));
+    lines.push(outcomeLine('f (uid 2100, RLIMIT_MEMLOCK 12 MiB) creates an 8 MiB array', k1, m1));
+    const [k2, m2] = await both(s, (b) => b.createMap('f', 'second', EIGHT_MIB));
+    lines.push(outcomeLine('a second one: EPERM', k2, m2));
+    await bothOk(s, 'closing the first', (b) => b.close('map', 'first'));
+    // The model frees at once; the kernel when its work item runs: retry while EPERM, up to 5 s.
+    const m3 = await s.model.createMap('f', 'second', EIGHT_MIB);
+    const started = Date.now();
+    let k3 = await s.kernel.createMap('f', 'second', EIGHT_MIB);
+    while (!k3.ok && k3.errno === 'EPERM' && Date.now() - started < 5000) {
+      await sleep(20);
+      k3 = await s.kernel.createMap('f', 'second', EIGHT_MIB);
+    }
+    lines.push(outcomeLine(`the second, once the first is freed (kernel after ${Date.now() - started} ms)`, k3, m3));
+    lines.push(memlockLine(await s.kernel.snapshot(), await s.model.snapshot(), 'second'));
+  });
+}
+
 /** The who-pays iterator on v2: each map's cgroup id is its cgroup directory's inode, and maps to its path. */
 export function iteratorCheck(s: Sides, iter: MapIterator | undefined, mountPoint: string): Promise<CheckResult> {
   return guard('iterator', 'the who-pays map iterator on cgroup v2: kernfs id = directory inode = the right path', async (lines) => {
@@ -262,7 +335,9 @@ export async function runChecks(profile: KernelProfile, fresh: () => Promise<Liv
   const iter = isUnavailable(opened) ? undefined : opened;
   const out: CheckResult[] = [];
   try {
-    for (const check of [countersCheck, reparentCheck, iteratorCheck] as const) {
+    // Before 5.11 no memory cgroup pays for BPF: the memlock regime's twins of counters and reparent.
+    const checks = profile.regime === 'memlock' ? ([memlockBudgetCheck, memlockFreeCheck, iteratorCheck] as const) : ([countersCheck, reparentCheck, iteratorCheck] as const);
+    for (const check of checks) {
       const kernel = await fresh();
       try {
         out.push(await check({ kernel, model: new ModelBackend(profile), tol: tolerance(profile).bytes, profile }, iter, found.hierarchy.mountPoint));

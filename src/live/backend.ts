@@ -2,6 +2,7 @@ import { cleanStaleRuns } from './stale.js';
 import type {
   Backend,
   CgroupLimits,
+  Credentials,
   CgroupState,
   MapState,
   Outcome,
@@ -31,8 +32,8 @@ import type { WorkerError, WorkerOk, WorkerRequest } from './protocol.js';
 interface LiveTask {
   readonly worker: LiveWorker;
   cgroup: string;
-  readonly uid: number;
-  readonly memlock: number | null;
+  uid: number;
+  memlock: number | null;
   /** Maps this worker has an fd for (by id). */
   readonly opened: Set<number>;
 }
@@ -76,6 +77,19 @@ const ok = (detail?: string, applied?: number): Success => ({
 function refusal(answer: WorkerError, doing: string): Refusal {
   const errno: Errno = isErrno(answer.errno) ? answer.errno : 'EINVAL';
   return { ok: false, errno, reason: `${doing}: ${answer.message}`, ...(answer.applied === undefined ? {} : { applied: answer.applied }) };
+}
+
+/** The RLIMIT_MEMLOCK a worker answered it set (`null`: left as it was). */
+function appliedMemlock(answer: WorkerOk, asked: number | null): number | null {
+  if (asked === null || answer.value.kind !== 'count') return null;
+  const n = answer.value.applied;
+  return n === -2 ? Number.POSITIVE_INFINITY : n < 0 ? null : n;
+}
+
+/** Says so when a task got a lower RLIMIT_MEMLOCK than asked (no CAP_SYS_RESOURCE to raise the hard limit). */
+function lowered(name: string, asked: number | null, applied: number | null): string | undefined {
+  if (asked === null || applied === asked) return undefined;
+  return `${name}: RLIMIT_MEMLOCK ${applied === null ? 'unchanged' : String(applied)} instead of ${String(asked)}: raising the hard limit needs CAP_SYS_RESOURCE`;
 }
 
 /**
@@ -188,7 +202,7 @@ export class LiveBackend implements Backend {
     if (this.tasks.has(name)) return { ok: false, errno: 'EEXIST', reason: `task ${name} already exists` };
     const worker = await LiveWorker.spawn(this.profile.possibleCpus);
     const memlock = spec.memlock === undefined ? null : spec.memlock;
-    const set = await worker.request({ op: 'setup', memlock });
+    const set = await worker.request({ op: 'setup', memlock, uid: spec.uid });
     if (!set.ok) {
       await worker.stop();
       return refusal(set, `setting up task ${name}`);
@@ -206,8 +220,9 @@ export class LiveBackend implements Backend {
       await worker.stop();
       return moved;
     }
-    this.tasks.set(name, { worker, cgroup: spec.cgroup, uid: spec.uid, memlock, opened: new Set() });
-    return spec.uid === 0 ? ok() : ok(`uid ${spec.uid}: live tasks run as root (the uid matters only to the pre-5.11 memlock regime)`);
+    const applied = appliedMemlock(set, memlock);
+    this.tasks.set(name, { worker, cgroup: spec.cgroup, uid: spec.uid, memlock: applied, opened: new Set() });
+    return ok(lowered(name, memlock, applied));
   }
 
   async stopTask(name: string): Promise<Outcome> {
@@ -220,6 +235,19 @@ export class LiveBackend implements Backend {
       if (m.holder === name && ![...this.tasks.values()].some((t) => t.opened.has(m.id))) this.maps.delete(mapName);
     }
     return ok();
+  }
+
+  async setCredentials(name: string, credentials: Credentials): Promise<Outcome> {
+    if (this.disposed) return DISPOSED;
+    const task = this.tasks.get(name);
+    if (!task) return { ok: false, errno: 'ESRCH', reason: `no task ${name}` };
+    const memlock = credentials.memlock ?? null;
+    const set = await task.worker.request({ op: 'credentials', memlock, uid: credentials.uid ?? null });
+    if (!set.ok) return refusal(set, `setting the credentials of ${name}`);
+    if (credentials.uid !== undefined) task.uid = credentials.uid;
+    if (memlock === null) return ok();
+    task.memlock = appliedMemlock(set, memlock);
+    return ok(lowered(name, memlock, task.memlock));
   }
 
   async moveTask(name: string, cgroup: string): Promise<Outcome> {

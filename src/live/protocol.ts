@@ -6,7 +6,13 @@ import type { MapSpec } from '../vocab/map-spec.js';
  * kernel charges them to that cgroup, as it would charge the task.
  */
 export type WorkerRequest =
-  | { readonly op: 'setup'; readonly memlock: number | null }
+  /** Warms the worker up, then sets its credentials as `credentials` does. */
+  | { readonly op: 'setup'; readonly memlock: number | null; readonly uid: number | null }
+  /**
+   * Sets the real uid (`null`: unchanged) and RLIMIT_MEMLOCK, soft and hard (`null`: unchanged;
+   * `Infinity`: unlimited). Answers the RLIMIT_MEMLOCK now in force (-1 unchanged, -2 unlimited).
+   */
+  | { readonly op: 'credentials'; readonly memlock: number | null; readonly uid: number | null }
   | { readonly op: 'createMap'; readonly spec: MapSpec; readonly name: string; readonly innerMapFd?: number }
   | { readonly op: 'openMap'; readonly id: number }
   | {

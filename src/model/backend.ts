@@ -1,4 +1,4 @@
-import type { Backend, CgroupLimits, KnownSnapshot, Outcome, TaskSpec, UpdateContext, UpdateOptions } from '../vocab/backend.js';
+import type { Backend, CgroupLimits, Credentials, KnownSnapshot, Outcome, TaskSpec, UpdateContext, UpdateOptions } from '../vocab/backend.js';
 import { ModelKernel } from './kernel.js';
 import type { MapSpec } from '../vocab/map-spec.js';
 import type { KernelProfile } from '../vocab/profile.js';
@@ -26,6 +26,9 @@ export class ModelBackend implements Backend {
   }
   stopTask(name: string): Promise<Outcome> {
     return Promise.resolve(this.kernel.stopTask(name));
+  }
+  setCredentials(name: string, credentials: Credentials): Promise<Outcome> {
+    return Promise.resolve(this.kernel.setCredentials(name, credentials));
   }
   moveTask(name: string, cgroup: string): Promise<Outcome> {
     return Promise.resolve(this.kernel.moveTask(name, cgroup));

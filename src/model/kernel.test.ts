@@ -260,6 +260,34 @@ describe('legacy memlock regime', () => {
     expect(cg(k.snapshot(), '/').usage).toBe(0);
   });
 
+  it('setCredentials: new objects go to the new uid against the new limit; old ones stay with their user', () => {
+    const k = kernel({ version: '5.10' });
+    must(k.startTask('a', { cgroup: '/', uid: 1000, memlock: 64 * 1024 }));
+    must(k.createMap('a', 'm1', array(4096, 10)));
+    expect(k.createMap('a', 'm2', array(4096, 10))).toMatchObject({ ok: false, errno: 'EPERM' });
+    must(k.setCredentials('a', { memlock: 128 * 1024 }));
+    must(k.createMap('a', 'm2', array(4096, 10)));
+    must(k.setCredentials('a', { uid: 1001, memlock: 64 * 1024 }));
+    must(k.createMap('a', 'm3', array(4096, 10)));
+    expect(k.snapshot().users).toEqual([
+      { uid: 1000, lockedVm: 22 * PAGE },
+      { uid: 1001, lockedVm: 11 * PAGE },
+    ]);
+    must(k.close('map', 'm1'));
+    expect(k.snapshot().users).toContainEqual({ uid: 1000, lockedVm: 11 * PAGE });
+    expect(k.setCredentials('nobody', { uid: 1 })).toMatchObject({ ok: false, errno: 'ESRCH' });
+  });
+
+  it('devmap answers EINVAL, not EPERM, when its precharge passes RLIMIT_MEMLOCK (dev_map_init_map)', () => {
+    const k = kernel({ version: '5.10' });
+    must(k.startTask('a', { cgroup: '/', uid: 1000, memlock: 4096 }));
+    const big = mapSpec({ type: 'devmap_hash', keySize: 4, valueSize: 4, maxEntries: 1000 });
+    expect(k.createMap('a', 'd', big)).toMatchObject({ ok: false, errno: 'EINVAL' });
+    expect(k.createMap('a', 'h', mapSpec({ type: 'hash', keySize: 4, valueSize: 4, maxEntries: 1000 }))).toMatchObject({ ok: false, errno: 'EPERM' });
+    must(k.setCredentials('a', { memlock: 8192 }));
+    must(k.createMap('a', 'd', big));
+  });
+
   it('charges programs by pages of instructions in both regimes', () => {
     for (const version of ['5.10', '6.18']) {
       const k = kernel({ version });

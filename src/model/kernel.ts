@@ -1,5 +1,6 @@
 import type {
   CgroupLimits,
+  Credentials,
   KnownCgroupState,
   KnownMapState,
   KnownProgState,
@@ -30,14 +31,17 @@ import { atLeast } from '../vocab/kernel-version.js';
 interface Task {
   readonly name: string;
   memcg: MemCgroup;
-  readonly uid: number;
+  /** The real uid: the user whose `locked_vm` BPF precharges (before 5.11). */
+  uid: number;
   /** RLIMIT_MEMLOCK in bytes. */
-  readonly memlock: number;
+  memlock: number;
   readonly capIpcLock: boolean;
   /** `mm->locked_vm` in pages (mlock). */
   mlockedPages: number;
   /** Pages of io_uring buffers it registered, counted in its user's `locked_vm`. */
   ioUringPages: number;
+  /** The uid those pages are counted to: the ring's user, fixed when the ring was set up. */
+  ioUringUid: number;
   /** Anonymous memory, one entry per allocation, with the page tables that map it. */
   readonly anon: AnonBlock[];
 }
@@ -256,8 +260,25 @@ export class ModelKernel {
       capIpcLock: spec.capIpcLock ?? false,
       mlockedPages: 0,
       ioUringPages: 0,
+      ioUringUid: spec.uid,
       anon: [],
     });
+    return ok();
+  }
+
+  /**
+   * setresuid(2) of the real uid and setrlimit(2) of RLIMIT_MEMLOCK. Objects already created keep
+   * the user they were precharged to (5.10 `map->memory.user`, `prog->aux->user`), as do io_uring
+   * buffers (the ring's user).
+   */
+  setCredentials(name: string, credentials: Credentials): Outcome {
+    const task = this.tasks.get(name);
+    if (!task) return refuse('ESRCH', `no task ${name}`);
+    if (credentials.uid !== undefined) {
+      if (task.ioUringPages === 0) task.ioUringUid = credentials.uid;
+      task.uid = credentials.uid;
+    }
+    if (credentials.memlock !== undefined) task.memlock = credentials.memlock;
     return ok();
   }
 
@@ -269,7 +290,7 @@ export class ModelKernel {
       this.tree.release(block.pages);
       if (block.tables) this.tree.release(block.tables);
     }
-    if (task.ioUringPages) this.unchargeLocked(task.uid, task.ioUringPages);
+    if (task.ioUringPages) this.unchargeLocked(task.ioUringUid, task.ioUringPages);
     this.tasks.delete(name);
     return ok();
   }
@@ -351,7 +372,7 @@ export class ModelKernel {
       } else {
         const n = Math.min(pages, task.ioUringPages);
         task.ioUringPages -= n;
-        this.unchargeLocked(task.uid, n);
+        this.unchargeLocked(task.ioUringUid, n);
       }
       return this.allocMemory(taskName, bytes);
     }
@@ -368,7 +389,8 @@ export class ModelKernel {
         );
       }
     } else if (!task.capIpcLock) {
-      const locked = this.lockedVm.get(task.uid) ?? 0;
+      if (task.ioUringPages === 0) task.ioUringUid = task.uid;
+      const locked = this.lockedVm.get(task.ioUringUid) ?? 0;
       if (locked + pages > limit) {
         return refuse(
           'ENOMEM',
@@ -381,7 +403,7 @@ export class ModelKernel {
     if (via === 'mlock') task.mlockedPages += pages;
     else if (!task.capIpcLock) {
       task.ioUringPages += pages;
-      this.lockedVm.set(task.uid, (this.lockedVm.get(task.uid) ?? 0) + pages);
+      this.lockedVm.set(task.ioUringUid, (this.lockedVm.get(task.ioUringUid) ?? 0) + pages);
     }
     return ok();
   }
@@ -409,7 +431,7 @@ export class ModelKernel {
       if (cost >= 2 ** 32 - 1 - page) return refuse('E2BIG', `map ${name} would cost ${formatBytes(cost)}, over the 4 GiB the legacy accounting allows`);
       lockedPages = Math.ceil(cost / page);
       const refusal = this.chargeLocked(task, lockedPages, `map ${name}`);
-      if (refusal) return refusal;
+      if (refusal) return model.legacyChargeErrno ? { ...refusal, errno: model.legacyChargeErrno, reason: `${refusal.reason} (${spec.type} answers ${model.legacyChargeErrno} for it)` } : refusal;
     }
 
     const creatorObjcg = regime === 'memcg' ? this.objcgOf(task.memcg) : undefined;

@@ -26,6 +26,12 @@ export interface Backend {
    * pinned; on the kernel they live on only where another task or a pin still holds them).
    */
   stopTask(name: string): Promise<Outcome>;
+  /**
+   * Gives a task another real uid and/or RLIMIT_MEMLOCK (setresuid(2), setrlimit(2)), as a service
+   * manager or `prlimit` would: what it created stays charged to the user that created it; what it
+   * creates next is precharged to the new uid's `locked_vm` against the new limit (before 5.11).
+   */
+  setCredentials(name: string, credentials: Credentials): Promise<Outcome>;
   /** Moves a task to another cgroup (its existing charges stay where they are). */
   moveTask(name: string, cgroup: string): Promise<Outcome>;
   /** Ordinary memory of the workload: anonymous pages allocated (or freed, negative) by a task. */
@@ -68,6 +74,13 @@ export interface TaskSpec {
   /** RLIMIT_MEMLOCK in bytes; `Infinity` for unlimited; the kernel's default if absent. */
   readonly memlock?: number;
   readonly capIpcLock?: boolean;
+}
+
+/** What {@link Backend.setCredentials} changes; what is absent stays. */
+export interface Credentials {
+  readonly uid?: number;
+  /** RLIMIT_MEMLOCK in bytes, soft and hard; `Infinity` for unlimited. */
+  readonly memlock?: number;
 }
 
 /** How updates go when the kernel refuses some for a while. */

@@ -1,4 +1,4 @@
-import type { Backend, CgroupLimits, KnownSnapshot, Outcome, TaskSpec, UpdateContext } from '../../src/vocab/backend.js';
+import type { Backend, CgroupLimits, Credentials, KnownSnapshot, Outcome, TaskSpec, UpdateContext } from '../../src/vocab/backend.js';
 import { ModelBackend } from '../../src/model/backend.js';
 import type { MapSpec } from '../../src/vocab/map-spec.js';
 import type { KernelProfile, Regime } from '../../src/vocab/profile.js';
@@ -127,6 +127,9 @@ class RecordingBackend implements Omit<Backend, 'snapshot'> {
   }
   stopTask(name: string): Promise<Outcome> {
     return this.after(this.model.stopTask(name));
+  }
+  setCredentials(name: string, credentials: Credentials): Promise<Outcome> {
+    return this.after(this.model.setCredentials(name, credentials));
   }
   moveTask(name: string, cgroup: string): Promise<Outcome> {
     return this.after(this.model.moveTask(name, cgroup));

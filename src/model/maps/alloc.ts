@@ -105,6 +105,11 @@ export interface MapTypeModel {
   memUsage(spec: MapSpec, elements: number, profile: KernelProfile): number;
   /** Bytes passed to `bpf_map_charge_init()` on 5.3–5.10: the legacy precharge before page rounding. */
   legacyCost(spec: MapSpec, profile: KernelProfile): number;
+  /**
+   * The errno `map_alloc()` returns when that precharge does not fit RLIMIT_MEMLOCK, where it is
+   * not `bpf_map_charge_init()`'s own EPERM (devmap: EINVAL).
+   */
+  readonly legacyChargeErrno?: 'EINVAL';
   /** What `map_alloc()` allocates, in the order the kernel does it. */
   createAllocs(spec: MapSpec, profile: KernelProfile): readonly Alloc[];
   /** What inserts allocate, or why this map type takes no inserts in the model. */

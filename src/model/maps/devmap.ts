@@ -53,6 +53,9 @@ function memUsage(spec: MapSpec, elements: number, profile: KernelProfile): numb
  * [U] for the version boundaries (docs/kernel-facts.md §4.2).
  */
 function legacyCost(spec: MapSpec, profile: KernelProfile): number {
+  // A precharge over RLIMIT_MEMLOCK is EINVAL here, not EPERM: dev_map_init_map() (5.4–5.10)
+  // answers `if (err) return -EINVAL;` to bpf_map_charge_init()'s error. Measured in the kernel
+  // lab on 5.10.0-46: devmap and devmap_hash one page under their precharge → EINVAL.
   const np = profile.possibleCpus;
   let cost = tableBytes(spec, profile);
   if (!since(profile, 5, 4)) cost += Math.ceil(spec.maxEntries / 64) * 8 * np;
@@ -85,7 +88,7 @@ function elements(spec: MapSpec, profile: KernelProfile): ElementModel {
 }
 
 function makeModel(): MapTypeModel {
-  return finishModel({ check, normalize: (spec) => spec, memUsage, legacyCost, createAllocs, elements });
+  return finishModel({ check, normalize: (spec) => spec, memUsage, legacyCost, legacyChargeErrno: 'EINVAL', createAllocs, elements });
 }
 
 /** `BPF_MAP_TYPE_DEVMAP`. */

@@ -61,13 +61,17 @@ function memUsage(spec: MapSpec, _elements: number, profile: KernelProfile): num
 }
 
 /**
- * stackmap.c (5.x): `sizeof(*smap) + n_buckets * sizeof(bucket *) + n_buckets * (value_size +
- * sizeof(struct stack_map_bucket))` (docs/kernel-facts.md §4.2; charged per bucket, not per entry).
+ * stackmap.c (5.3–5.10): `bpf_map_charge_init(&mem, cost + attr->max_entries *
+ * (sizeof(struct stack_map_bucket) + value_size))` with `cost = n_buckets * sizeof(bucket *) +
+ * sizeof(*smap)`: the elements counted per entry, as they are allocated. That is the 5.10.y
+ * stable backport of "bpf: Fix excessive memory allocation in stack_map_alloc()" (v5.18) and its
+ * follow-up to the charge (Yuntao Wang, 2022), which every Debian 5.10 kernel carries; older
+ * 5.x counted `n_buckets` elements. Measured in the kernel lab on 5.10.0-46: k4 v1016 max 1000
+ * precharges 255 pages, one page under it is EPERM.
  */
 function legacyCost(spec: MapSpec, profile: KernelProfile): number {
   const s = profile.structs;
-  const n = nBuckets(spec);
-  return s.bpf_stack_map + n * s.pointer + n * (spec.valueSize + s.stack_map_bucket);
+  return s.bpf_stack_map + nBuckets(spec) * s.pointer + spec.maxEntries * (spec.valueSize + s.stack_map_bucket);
 }
 
 /**

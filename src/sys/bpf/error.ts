@@ -3,7 +3,7 @@ import { errnoName, type Errno } from '../../vocab/errno.js';
 import type { BpfCommand } from './types.js';
 
 /** System calls other than bpf(2) that src/sys makes through libc. */
-export type LibcCall = 'close' | 'getrlimit' | 'setrlimit' | 'socket' | 'bind' | 'getsockname' | 'setsockopt' | 'sched_setaffinity' | 'mmap' | 'munmap';
+export type LibcCall = 'close' | 'getrlimit' | 'setrlimit' | 'setresuid' | 'socket' | 'bind' | 'getsockname' | 'setsockopt' | 'sched_setaffinity' | 'mmap' | 'munmap';
 
 /**
  * What each errno means, as glibc's `strerror()` says it; ENOTSUPP (524) is kernel-internal

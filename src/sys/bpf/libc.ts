@@ -32,6 +32,8 @@ export interface Libc {
   /** `getrlimit(resource, struct rlimit *)`: two u64 (`rlim_cur`, `rlim_max`) at `out`. */
   getrlimit(resource: number, out: Uint8Array): number;
   setrlimit(resource: number, limits: Uint8Array): number;
+  /** `setresuid(ruid, euid, suid)`; `0xffffffff` (`(uid_t) -1`) leaves one unchanged. */
+  setresuid(ruid: number, euid: number, suid: number): number;
   socket(domain: number, type: number, protocol: number): number;
   bind(fd: number, addr: Uint8Array, len: number): number;
   /** `getsockname(fd, addr, socklen_t *len)`: `len` is a 4-byte in/out view. */
@@ -105,6 +107,7 @@ export function libc(): Libc {
   const close = lib.func('int close(int fd)');
   const getrlimit = lib.func('int getrlimit(int resource, void *rlim)');
   const setrlimit = lib.func('int setrlimit(int resource, void *rlim)');
+  const setresuid = lib.func('int setresuid(uint32_t ruid, uint32_t euid, uint32_t suid)');
   const socket = lib.func('int socket(int domain, int type, int protocol)');
   const bind = lib.func('int bind(int fd, void *addr, unsigned int len)');
   const getsockname = lib.func('int getsockname(int fd, void *addr, void *len)');
@@ -117,6 +120,7 @@ export function libc(): Libc {
     close: (fd) => int(close(fd), 'close'),
     getrlimit: (resource, out) => int(getrlimit(resource, out), 'getrlimit'),
     setrlimit: (resource, limits) => int(setrlimit(resource, limits), 'setrlimit'),
+    setresuid: (ruid, euid, suid) => int(setresuid(ruid, euid, suid), 'setresuid'),
     socket: (domain, type, protocol) => int(socket(domain, type, protocol), 'socket'),
     bind: (fd, addr, len) => int(bind(fd, addr, len), 'bind'),
     getsockname: (fd, addr, len) => int(getsockname(fd, addr, len), 'getsockname'),

@@ -5,5 +5,6 @@ export { readPageSize, readPossibleCpus } from './host.js';
 export { attachSocketFilter, closeSocket, udpSocket } from './net.js';
 export { readLimits, readNumberFile, readProcCgroup, readStatus } from './procfs.js';
 export { getRlimitMemlock, setRlimitMemlock } from './rlimit.js';
+export { setRealUid } from './cred.js';
 export { setAffinity } from './sched.js';
 export { errnoCode, parseSigned } from './text.js';
