@@ -6,6 +6,7 @@
 #   scripts/kernel-lab.sh                     fetch (when absent) and run the lab on every kernel
 #   scripts/kernel-lab.sh --fetch-only        fetch, and print where the kernels are
 #   scripts/kernel-lab.sh --series 6.16,7     only these series (5.10 6.1 6.12 6.16 6.18 7)
+#   scripts/kernel-lab.sh --jobs 2            two VMs at a time (a TCG guest keeps about one CPU busy)
 #   scripts/kernel-lab.sh -- --json           pass options to `bpfmem conformance --vm K --quick`
 #
 # The series and where Debian ships them: 5.10 (bullseye, bullseye-security), 6.1 and 6.12
@@ -26,13 +27,15 @@ ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 CACHE="${BPFMEM_LAB_CACHE:-/var/cache/bpfmem-lab}"
 FETCH_ONLY=0
 ONLY=""
+JOBS=1
 PASS=()
 while (($#)); do
   case "$1" in
     --fetch-only) FETCH_ONLY=1 ;;
     --series) shift; ONLY="${1:-}"; [[ -n "$ONLY" ]] || { echo "kernel-lab.sh: --series needs a list like 6.16,7" >&2; exit 2; } ;;
+    --jobs) shift; JOBS="${1:-}"; [[ "$JOBS" =~ ^[1-8]$ ]] || { echo "kernel-lab.sh: --jobs needs a number from 1 to 8" >&2; exit 2; } ;;
     --) shift; PASS=("$@"); break ;;
-    -h|--help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "kernel-lab.sh: unknown argument $1 (try --help)" >&2; exit 2 ;;
   esac
   shift
@@ -164,9 +167,24 @@ fi
 BPFMEM="$ROOT/dist/bin/bpfmem.js"
 [[ -f "$ROOT/dist/bin/lab-guest.js" ]] || { echo "kernel-lab.sh: $ROOT/dist is not built (npm run build)" >&2; exit 3; }
 status=0
-for k in "${KERNELS[@]}"; do
-  echo "== bpfmem conformance --vm $k --quick ${PASS[*]}"
-  node "$BPFMEM" conformance --vm "$k" --quick "${PASS[@]}" || status=1
+# Each run writes to a file of its own, printed in the matrix's order once all have ended. Background
+# jobs of a script ignore SIGINT, so Ctrl-C and SIGTERM are passed on as SIGTERM (on which bpfmem
+# stops its VM and cleans up).
+OUT="$(mktemp -d)"
+trap 'rm -rf "$OUT"' EXIT
+trap 'kill $(jobs -p) 2>/dev/null; wait; exit 130' INT TERM
+for i in "${!KERNELS[@]}"; do
+  while (($(jobs -rp | wc -l) >= JOBS)); do wait -n || true; done
+  k="${KERNELS[$i]}"
+  (
+    echo "== bpfmem conformance --vm $k --quick ${PASS[*]}"
+    if node "$BPFMEM" conformance --vm "$k" --quick "${PASS[@]}"; then echo 0 >"$OUT/$i.rc"; else echo 1 >"$OUT/$i.rc"; fi
+  ) >"$OUT/$i.out" 2>&1 &
+done
+wait
+for i in "${!KERNELS[@]}"; do
+  cat "$OUT/$i.out"
+  [[ "$(cat "$OUT/$i.rc" 2>/dev/null)" == 0 ]] || status=1
 done
 ((status == 0 && ${#MISSING[@]} > 0)) && status=3
 exit "$status"

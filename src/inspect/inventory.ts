@@ -79,6 +79,8 @@ export interface Inventory {
   readonly chargesUnavailable: string | undefined;
   readonly source: string | undefined;
   readonly errors: readonly string[];
+  /** How fresh the cgroups' `memory.stat` is, where a read cannot make it exact (v2 on 6.16+). */
+  readonly statsAge: string | undefined;
   /** Whether pins were looked for (`pins` of every entry is then what was found; else empty, unknown). */
   readonly pinsRead: boolean;
 }
@@ -206,6 +208,7 @@ export class InventoryBuilder {
       chargesUnavailable: input.chargesUnavailable,
       source: input.source,
       errors: input.errors ?? [],
+      statsAge: input.statsAge,
       pinsRead: input.pins !== undefined,
     };
   }

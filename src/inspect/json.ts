@@ -112,7 +112,7 @@ export function cgroupJson(c: CgroupEntry): Record<string, unknown> {
 
 /** The envelope every inventory JSON shares: the kernel, and what could not be read. */
 export function envelope(inv: Inventory): Record<string, unknown> {
-  return { source: inv.source ?? null, kernel: profileJson(inv.profile), charges_unavailable: inv.chargesUnavailable ?? null, errors: inv.errors };
+  return { source: inv.source ?? null, kernel: profileJson(inv.profile), charges_unavailable: inv.chargesUnavailable ?? null, stats_age: inv.statsAge ?? null, errors: inv.errors };
 }
 
 /**

@@ -1,4 +1,10 @@
+import { execFile } from 'node:child_process';
 import { stat } from 'node:fs/promises';
+import { promisify } from 'node:util';
+import { closeFd, mapCreate } from '../sys/bpf/index.js';
+import { readFdinfo, setRlimitMemlock } from '../sys/proc/index.js';
+import type { MapType } from '../vocab/maptypes.js';
+import { GUEST_APP } from './initramfs.js';
 import { type Backend, type CgroupState, type Outcome, type Snapshot, must } from '../vocab/backend.js';
 import { settled as settledIn } from '../conformance/run.js';
 import { tolerance } from '../conformance/tolerance.js';
@@ -10,6 +16,8 @@ import { mapSpec } from '../vocab/map-spec.js';
 import type { KernelProfile } from '../vocab/profile.js';
 import { readMemoryHierarchy } from '../sys/cgroup/index.js';
 import { isUnavailable, MapIterator, readCgroupIds } from '../sys/iter/index.js';
+import { statsFlushOnlyByThreshold } from '../sys/cgroup/index.js';
+import { collectCgroupsOnly } from '../live/collect.js';
 
 /**
  * The cgroup v2 facts the kernel lab proves inside the guest, each by doing the same thing on the
@@ -34,7 +42,7 @@ export interface CheckLine {
 
 /** A check: its lines, all of which must hold. */
 export interface CheckResult {
-  readonly id: 'counters' | 'reparent' | 'iterator' | 'memlock-budget' | 'memlock-free';
+  readonly id: 'counters' | 'reparent' | 'iterator' | 'inventory' | 'estimate' | 'memlock-budget' | 'memlock-free';
   readonly title: string;
   readonly ok: boolean;
   readonly lines: readonly CheckLine[];
@@ -288,6 +296,106 @@ export function memlockFreeCheck(s: Sides): Promise<CheckResult> {
   });
 }
 
+/**
+ * What `bpfmem cgroups` (and serve, and the summary) read of a cgroup's kernel memory on v2, against
+ * the backend's flushed reading. The inventory writes to no cgroup: before 6.16 it flushes every
+ * cgroup by reading the root's `cpu.stat`; on 6.16+ nothing a read does flushes memory statistics,
+ * so it says they are as of the kernel's last flush, which comes every 2 s at the latest
+ * (src/sys/cgroup/read.ts `freshenMemoryStats()`). The check reads the inventory first (2.1 s after
+ * the creation on 6.16+, at once before), then the backend's flushed counters.
+ */
+export function inventoryCheck(s: Sides, _iter: MapIterator | undefined, mountPoint: string): Promise<CheckResult> {
+  return guard('inventory', "the inventory's reading of a cgroup's kernel memory on v2 (bpfmem cgroups, serve)", async (lines) => {
+    const c = '/inv';
+    await bothOk(s, `creating ${c}`, (b) => b.createCgroup(c, { max: INF, high: INF }));
+    await bothOk(s, 'starting i', (b) => b.startTask('i', { cgroup: c, uid: 0 }));
+    await bothOk(s, 'creating a 100000-entry hash', (b) => b.createMap('i', 'h', mapSpec({ type: 'hash', keySize: 8, valueSize: 64, maxEntries: 100000 })));
+    const lazy = statsFlushOnlyByThreshold();
+    const started = Date.now();
+    if (lazy) await sleep(2100);
+    const { input } = await collectCgroupsOnly('the lab reads the cgroups alone');
+    const rel = `${s.kernel.root.slice(mountPoint.replace(/\/+$/, '').length)}${c}`;
+    const read = input.cgroups?.find((x) => x.path === rel)?.kernel ?? Number.NaN;
+    const truth = cg(await s.kernel.snapshot(), c).kernel ?? Number.NaN;
+    lines.push({
+      what: `${c}: kernel memory as the inventory reads it${lazy ? ` ${Date.now() - started} ms after the creation` : ''}, against the flushed reading`,
+      kernel: read,
+      model: truth,
+      ok: Math.abs(read - truth) <= s.tol,
+    });
+    lines.push(exactLine('the inventory says how fresh memory.stat is', input.statsAge === undefined ? 'exact at the read' : 'as of the last flush', lazy ? 'as of the last flush' : 'exact at the read'));
+  });
+}
+
+/** A small seeded PRNG (mulberry32): the same specs on every kernel, without a test library in the guest. */
+function prng(seed: number): (n: number) => number {
+  let a = seed >>> 0;
+  return (n) => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return Math.floor((((t ^ (t >>> 14)) >>> 0) / 4294967296) * n);
+  };
+}
+
+interface RandomSpec {
+  readonly type: MapType;
+  readonly key: number;
+  readonly value: number;
+  readonly max: number;
+  readonly flags: number;
+}
+
+/** Random map specs of the families whose memlock depends on struct sizes and CPUs (test/live/estimate.test.ts draws the same kinds). */
+export function randomSpecs(count: number, seed: number): RandomSpec[] {
+  const r = prng(seed);
+  const between = (lo: number, hi: number): number => lo + r(hi - lo + 1);
+  const makers: (() => RandomSpec)[] = [
+    () => ({ type: (['hash', 'lru_hash', 'percpu_hash', 'lru_percpu_hash'] as const)[r(4)] ?? 'hash', key: between(1, 64), value: between(1, 256), max: between(1, 20_000), flags: 0 }),
+    () => ({ type: 'hash', key: between(1, 64), value: between(1, 256), max: between(1, 20_000), flags: MAP_FLAGS.no_prealloc }),
+    () => ({ type: r(2) === 0 ? 'array' : 'percpu_array', key: 4, value: between(1, 512), max: between(1, 20_000), flags: 0 }),
+    () => ({ type: r(2) === 0 ? 'queue' : 'stack', key: 0, value: between(1, 256), max: between(1, 5000), flags: 0 }),
+    () => ({ type: 'ringbuf', key: 0, value: 0, max: 4096 * 2 ** r(9), flags: 0 }),
+    () => ({ type: 'lpm_trie', key: between(5, 20), value: between(1, 64), max: between(1, 1000), flags: MAP_FLAGS.no_prealloc }),
+    () => ({ type: 'stack_trace', key: 4, value: [8, 64, 1016][r(3)] ?? 8, max: between(1, 2000), flags: 0 }),
+  ];
+  const pick = (): RandomSpec => {
+    const make = makers[r(makers.length)];
+    if (!make) throw new Error('randomSpecs: index out of range');
+    return make();
+  };
+  return Array.from({ length: count }, pick);
+}
+
+/**
+ * `bpfmem estimate` with no --kernel and no --btf describes the kernel it runs on: random map specs
+ * are created with bpf(2) and estimated by the CLI in a process of its own, with no options; every
+ * fdinfo memlock must be the estimate, byte for byte.
+ */
+export function estimateCheck(s: Sides): Promise<CheckResult> {
+  return guard('estimate', 'bpfmem estimate with no --kernel or --btf: the memlock this kernel shows, for 24 random map specs', async (lines) => {
+    // Before 5.11 the maps are precharged against this process's RLIMIT_MEMLOCK (the guest runs as root).
+    if (s.profile.regime === 'memlock') setRlimitMemlock(Number.POSITIVE_INFINITY, Number.POSITIVE_INFINITY);
+    const specs = randomSpecs(24, 20261205);
+    const kernel: number[] = [];
+    for (const x of specs) {
+      const fd = mapCreate({ type: x.type, keySize: x.key, valueSize: x.value, maxEntries: x.max, flags: x.flags });
+      try {
+        const info = await readFdinfo('self', fd);
+        kernel.push(info?.kind === 'map' ? (info.memlock ?? -1) : -1);
+      } finally {
+        closeFd(fd);
+      }
+    }
+    const args = specs.flatMap((x, i) => ['--map', `type=${x.type},key=${x.key},value=${x.value},max_entries=${x.max},flags=${x.flags},name=m${i}`]);
+    const { stdout } = await promisify(execFile)(process.execPath, [`${GUEST_APP}/dist/bin/bpfmem.js`, 'estimate', '--json', ...args], { maxBuffer: 16 * MiB });
+    const out = JSON.parse(stdout) as { profile: { basis: { kind: string } }; maps: { memlock: number }[] };
+    lines.push(exactLine('estimate says it describes this kernel', out.profile.basis.kind, 'this-kernel'));
+    specs.forEach((x, i) => lines.push(exactLine(`${x.type} k${x.key} v${x.value} max ${x.max}${x.flags ? ` flags ${x.flags}` : ''}: fdinfo memlock vs estimate`, kernel[i] ?? -1, out.maps[i]?.memlock ?? -1)));
+  });
+}
+
 /** The who-pays iterator on v2: each map's cgroup id is its cgroup directory's inode, and maps to its path. */
 export function iteratorCheck(s: Sides, iter: MapIterator | undefined, mountPoint: string): Promise<CheckResult> {
   return guard('iterator', 'the who-pays map iterator on cgroup v2: kernfs id = directory inode = the right path', async (lines) => {
@@ -336,7 +444,7 @@ export async function runChecks(profile: KernelProfile, fresh: () => Promise<Liv
   const out: CheckResult[] = [];
   try {
     // Before 5.11 no memory cgroup pays for BPF: the memlock regime's twins of counters and reparent.
-    const checks = profile.regime === 'memlock' ? ([memlockBudgetCheck, memlockFreeCheck, iteratorCheck] as const) : ([countersCheck, reparentCheck, iteratorCheck] as const);
+    const checks = profile.regime === 'memlock' ? ([memlockBudgetCheck, memlockFreeCheck, iteratorCheck, estimateCheck] as const) : ([countersCheck, reparentCheck, iteratorCheck, inventoryCheck, estimateCheck] as const);
     for (const check of checks) {
       const kernel = await fresh();
       try {

@@ -5,7 +5,7 @@ import { mapTypeById } from '../vocab/maptypes.js';
 import type { KernelProfile } from '../vocab/profile.js';
 import { hasErrno, mapGetNextId, mapId } from '../sys/bpf/index.js';
 import type { MemoryHierarchy } from '../sys/cgroup/index.js';
-import { readCgroupCountersIfPresent } from '../sys/cgroup/index.js';
+import { freshenMemoryStats, readCgroupCountersIfPresent, statsFlushOnlyByThreshold } from '../sys/cgroup/index.js';
 import { scanHolders, type Holder as SysHolder } from '../sys/iter/index.js';
 import { describeMachine, profileOfMachine, withRunningKernelBtf } from './machine.js';
 import { isUnavailable, MAP_RECORD, MapIterator, readCgroupIds } from '../sys/iter/index.js';
@@ -201,7 +201,9 @@ export class Collector {
             },
           ),
     ]);
-    const cgroups = options.cgroups === false || !this.hierarchy || !cgroupPaths ? undefined : await this.readCgroups(cgroupPaths, errors);
+    const h = this.hierarchy;
+    const statsAge = options.cgroups === false || !h || !cgroupPaths ? undefined : await freshenMemoryStats(h.version, h.mountPoint, statsFlushOnlyByThreshold(this.profile.release));
+    const cgroups = options.cgroups === false || !h || !cgroupPaths ? undefined : await this.readCgroups(cgroupPaths, errors);
     if (this.hierarchyMissing && options.cgroups !== false) errors.push(`memory cgroups: ${this.hierarchyMissing}`);
     errors.push(...capped(this.wrongLayouts));
     return {
@@ -213,6 +215,7 @@ export class Collector {
       ...(holders && { holders }),
       ...(pins && { pins }),
       ...(cgroups && { cgroups }),
+      ...(statsAge !== undefined && { statsAge }),
       errors,
     };
   }
@@ -462,6 +465,7 @@ export async function collectCgroupsOnly(why: string): Promise<{ input: Inventor
   if (!machine.memory.ok) throw new BpfmemError('system', `no memory cgroups to show: ${machine.memory.reason}`);
   const h = machine.memory.hierarchy;
   const paths = await readCgroupIds(h);
+  const statsAge = await freshenMemoryStats(h.version, h.mountPoint, statsFlushOnlyByThreshold(profile.release));
   const failures: string[] = [];
   const read = await Promise.all(
     [...paths.values()].map(async (path): Promise<RawCgroup | undefined> => {
@@ -476,7 +480,7 @@ export async function collectCgroupsOnly(why: string): Promise<{ input: Inventor
   );
   errors.push(...capped(failures));
   return {
-    input: { profile, maps: [], progs: [], chargesUnavailable: why, cgroupPaths: paths, cgroups: read.filter((c): c is RawCgroup => c !== undefined), errors },
+    input: { profile, maps: [], progs: [], chargesUnavailable: why, cgroupPaths: paths, cgroups: read.filter((c): c is RawCgroup => c !== undefined), errors, ...(statsAge !== undefined && { statsAge }) },
     regimeReason: machine.regimeReason,
   };
 }

@@ -87,6 +87,8 @@ export interface InventoryInput {
   readonly source?: string;
   /** What could not be read, one line each. */
   readonly errors?: readonly string[];
+  /** How fresh the cgroups' `memory.stat` is, where a read cannot make it exact (v2 on 6.16+). */
+  readonly statsAge?: string;
 }
 
 /** The spec of a listed map, or undefined for a type bpfmem does not know. */

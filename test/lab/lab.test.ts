@@ -104,11 +104,11 @@ describe.skipIf(lab.reason !== undefined)('the kernel lab', () => {
     expect(t.outcomesAgree).toBe(t.outcomesChecked);
     expect(t.scenariosOk).toBe(t.scenariosChecked);
     if (scenarios) expect(t.scenariosChecked).toBe(readdirSync(`${ROOT}scenarios`).filter((n) => /\.(ya?ml|json)$/.test(n)).length);
-    // v2 counters, reparenting and the who-pays iterator; before 5.11, the memlock regime's twins
+    // v2 counters, reparenting, the who-pays iterator and the inventory's reading; before 5.11, the memlock regime's twins
     // (a user's shared budget against the caller's limit, locked_vm given back at the deferred
     // free) and the iterator saying that no memory cgroup pays.
     expect(g.checks.map((c) => [c.id, c.ok, c.error])).toEqual(
-      (memlock ? ['memlock-budget', 'memlock-free', 'iterator'] : ['counters', 'reparent', 'iterator']).map((id) => [id, true, undefined]),
+      (memlock ? ['memlock-budget', 'memlock-free', 'iterator', 'estimate'] : ['counters', 'reparent', 'iterator', 'inventory', 'estimate']).map((id) => [id, true, undefined]),
     );
     expect(r.status).toBe(0);
   });

@@ -86,6 +86,7 @@ function notes(inv: Inventory, st: Style, charges = true): string {
   const out: string[] = [];
   if (inv.source) out.push(st.dim(wrap(`from ${inv.source}`, 80, '')));
   if (charges && inv.chargesUnavailable) out.push(st.dim(wrap(`CHARGED TO is unknown (?): ${inv.chargesUnavailable}`, 80, '')));
+  if (inv.statsAge) out.push(st.dim(wrap(`note: ${inv.statsAge}`, 80, '')));
   for (const e of inv.errors) out.push(st.dim(wrap(`note: ${e}`, 80, '')));
   return out.length ? `\n${out.join('\n')}\n` : '';
 }

@@ -3,5 +3,5 @@ export { CgroupFs, isProcessAlive, statsFlushOnlyByThreshold } from './cgroupfs.
 export { type MemoryHierarchy, type MemoryHierarchyResult, readMemoryHierarchy, readMemoryHierarchySync } from './mount.js';
 export { type CgroupCounters } from './parse.js';
 export { dirOfPath, memoryLine, pathInMount } from './paths.js';
-export { readCgroupCounters, readCgroupCountersIfPresent, readCgroupFile, readChildNames } from './read.js';
+export { freshenMemoryStats, readCgroupCounters, readCgroupCountersIfPresent, readCgroupFile, readChildNames } from './read.js';
 export { parseOwnedRootName } from './safety.js';

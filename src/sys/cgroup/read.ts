@@ -39,6 +39,25 @@ export async function readCgroupCounters(version: CgroupVersion, dir: string): P
 }
 
 /**
+ * How fresh the `memory.stat` numbers of a v2 hierarchy are, after making them as fresh as a read
+ * can: before 6.16, reading the root's `cpu.stat` flushes every cgroup's statistics, memory
+ * included (src/sys/cgroup/cgroupfs.ts `readCounters()` says how), so what follows is exact at the
+ * time of the read. On 6.16+ no read forces a memory flush, and bpfmem writes to no cgroup it did
+ * not create: `memory.stat` is then as of the kernel's last flush, which its periodic work makes
+ * every 2 s at the latest (mm/memcontrol.c `flush_memcg_stats_dwork()`, `FLUSH_TIME = 2 * HZ`),
+ * or sooner past a threshold of updates. v1 counts kernel memory in a page counter
+ * (`memory.kmem.usage_in_bytes`), exact at any read. Returns undefined when exact, else a note.
+ */
+export async function freshenMemoryStats(version: CgroupVersion, mountPoint: string, flushOnlyByThreshold: boolean): Promise<string | undefined> {
+  if (version === 1) return undefined;
+  if (!flushOnlyByThreshold) {
+    await readCgroupFile(mountPoint, 'cpu.stat').catch(() => undefined);
+    return undefined;
+  }
+  return 'memory.stat (kernel memory) is as of the kernel\'s last statistics flush, at most 2 s old on this kernel (6.16+ flushes memory statistics on its own schedule)';
+}
+
+/**
  * A memory cgroup's counters, or undefined when its directory no longer exists (removed while
  * a tree was being read). Other failures throw as {@link readCgroupCounters} does.
  */
