@@ -76,8 +76,9 @@ export interface WatchFrame {
   /** The ring buffer's events of this frame, at most {@link MAX_FRAME_EVENTS}. */
   readonly events: readonly { readonly time: Date; readonly mapId: number; readonly errno: number; readonly cpu: number; readonly pid: number }[];
   /**
-   * Which hooks are attached after this frame and why (src/watch/arming.ts); undefined when
-   * nothing is traced. `armed`/`ready`: hooks attached now / hooks that work here;
+   * Which hooks are attached after this frame and why (src/watch/arming.ts); absent with
+   * `--no-trace`. Decided even where the kernel refuses every hook (then `ready` is 0).
+   * `armed`/`ready`: hooks attached now / hooks that work here;
    * `changed`: what this frame attached and detached.
    */
   readonly arming?: ArmingDecision & { readonly armed: number; readonly ready: number; readonly changed: { readonly armed: readonly string[]; readonly disarmed: readonly string[] } };
@@ -235,9 +236,10 @@ export class WatchSession {
     payers.sort((a, b) => (a.forecast?.etaSeconds ?? Infinity) - (b.forecast?.etaSeconds ?? Infinity) || b.bpf - a.bpf);
 
     // Arming on headroom: attach the hooks of the map types charged to cgroups near a limit,
-    // detach the rest, before the next update (src/watch/arming.ts).
+    // detach the rest, before the next update (src/watch/arming.ts). Decided wherever tracing
+    // was asked for; applied where hooks work.
     let arming: WatchFrame['arming'] | undefined;
-    if (this.watch?.attached === true) {
+    if (this.notAttempted === undefined) {
       const decision = this.arming.decide({
         at,
         regime: profile.regime,
@@ -249,8 +251,8 @@ export class WatchSession {
             return { path: c.path, headroom: c.headroom, failed: Math.max(0, p?.failcntRecent ?? 0) + Math.max(0, p?.maxEventsRecent ?? 0) };
           }),
       });
-      const changed = this.watch.arm((spec) => hookArmed(spec, decision));
-      const now = this.watch.hooks;
+      const changed = this.watch?.attached === true ? this.watch.arm((spec) => hookArmed(spec, decision)) : { armed: [], disarmed: [] };
+      const now = this.watch?.hooks ?? [];
       arming = { ...decision, armed: now.filter((h) => h.armed === true).length, ready: now.filter((h) => h.state === 'attached').length, changed };
     }
 
