@@ -67,7 +67,7 @@ export function serveCommand(ctx: CommandContext, launch: ServeLauncher | undefi
     .addOption(new Option('--interval <duration>', 'time between scans of the machine, like 15s or 1m').argParser(intervalArg).default(15_000, '15s'))
     .addOption(new Option('--per-map-metrics [n]', `also series per map in /metrics (id, name, type, cgroup) for the n maps charged most (default ${PER_MAP_DEFAULT})`).argParser(perMapArg))
     .option('--no-watch', 'do not hook map updates to count refused ones (bpfmem watch, docs/watch.md)')
-    .addOption(new Option('--arm-below <size>', "hook a map type's updates while a cgroup paying for such a map has less room than this on its path").argParser(sizeArg('--arm-below')).default(64 * 1024 * 1024, '64MiB'))
+    .addOption(new Option('--arm-below <size>', "hook a map type's updates while a cgroup paying for such a map has less room than this on its path").argParser(sizeArg('--arm-below')).default(64 * 1024 * 1024, '64MiB').conflicts('always'))
     .option('--always', 'keep the hooks attached whatever the room (every update of a hooked type pays for them)')
     .action(async (opts: ServeCliOptions) => {
       if (!launch) throw new BpfmemError('system', 'serve: this build of bpfmem has no server');

@@ -136,7 +136,7 @@ export function watchCommand(ctx: CommandContext): Command {
     .addOption(new Option('--for <duration>', 'stop after this long and print a summary, like 30s or 5m').argParser(durationArg('--for', 1000, 86_400_000)))
     .option('--all-hooks', 'also hook array updates (never refused for memory; every array update pays for the hook)')
     .option('--no-trace', 'attach nothing: only the memory cgroups and the forecast')
-    .addOption(new Option('--arm-below <size>', "attach a map type's hooks while a cgroup paying for such a map has less room than this on its path").argParser(sizeArg('--arm-below')).default(64 * 1024 * 1024, '64MiB'))
+    .addOption(new Option('--arm-below <size>', "attach a map type's hooks while a cgroup paying for such a map has less room than this on its path").argParser(sizeArg('--arm-below')).default(64 * 1024 * 1024, '64MiB').conflicts('always'))
     .option('--always', 'keep every hook attached, whatever the room (every update of a hooked type pays for it)')
     .addOption(jsonOption())
     .action(async (opts: WatchCliOptions) => {

@@ -14,4 +14,10 @@ describe('watch and serve --arm-below', () => {
     expect(r.stdout).toBe('');
     expect(r.stderr).toBe(`bpfmem: --arm-below "${value}": expected a size from 0 to 1TiB, like 64MiB or 512M\n`);
   });
+
+  it.each(['watch', 'serve'])('%s --always with --arm-below: one line, status 2', async (command) => {
+    const r = await cli([command, '--always', '--arm-below', '1MiB']);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toBe("bpfmem: option '--arm-below <size>' cannot be used with option '--always'\n");
+  });
 });
