@@ -14,7 +14,7 @@ import type { KernelProfile } from '../vocab/profile.js';
  * in the same process, rounds alternating between three states (bench/watch.ts; the kernel lab
  * runs it where fexit can attach):
  * - `unwatched`: no watch session;
- * - `idle`: `bpfmem watch --json --interval 1s` running as its own process (dist/bin), arming on
+ * - `idle`: `bpfmem watch --json` running as its own process (dist/bin; a frame every 2 s), arming on
  *   headroom with the default --arm-below: where no memory cgroup paying for BPF maps is near a
  *   limit it keeps every hook detached (what its frames say is attached is reported);
  * - `armed`: the same with `--always` (every hook attached: the cost a cgroup near its limit
@@ -65,10 +65,10 @@ interface WatchProcess {
   readonly stop: () => Promise<void>;
 }
 
-/** Starts `bpfmem watch --json --interval 1s [extra]` and waits for its first frame (then its hooks are armed as it decided). */
+/** Starts `bpfmem watch --json [extra]` (a frame every 2 s, the default) and waits for its first frame (then its hooks are armed as it decided). */
 async function startWatch(extra: readonly string[]): Promise<WatchProcess> {
   const cli = fileURLToPath(new URL('../../dist/bin/bpfmem.js', import.meta.url));
-  const child = spawn(process.execPath, [cli, 'watch', '--json', '--interval', '1s', ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [cli, 'watch', '--json', ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
   const closed = new Promise<void>((resolve) => child.once('close', () => { resolve(); }));
   let buffer = '';
   let err = '';
@@ -213,7 +213,7 @@ export async function runWatchBench(o: BenchOptions): Promise<WatchBench> {
     for (const s of setups) await rate(s); // warm the caches and the allocator
     for (let r = 0; r < o.rounds; r++) {
       for (const s of setups) push(unwatched, s.kind, await rate(s));
-      // watch as it runs by default (arming on headroom), in its own process, a frame a second.
+      // watch as it runs by default (arming on headroom, a frame every 2 s), in its own process.
       const idleWatch = await startWatch([]);
       try {
         for (const s of setups) push(idle, s.kind, await rate(s));
