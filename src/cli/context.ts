@@ -1,5 +1,7 @@
 import { Option } from 'commander';
 import { BpfmemError } from '../vocab/errors.js';
+import { quote } from '../vocab/fields.js';
+import { parseSize } from '../vocab/units.js';
 import type { Io } from './io.js';
 
 /** What `bpfmem serve` asks of the server face (src/server/index.ts `serveLive`). */
@@ -11,6 +13,10 @@ export interface ServeRequest {
   readonly perMapMetrics: number;
   /** Attach `bpfmem watch`'s hooks to count refused map updates (`--no-watch`: false). */
   readonly watch?: boolean;
+  /** Keep the hooks attached (`--always`) instead of arming them on headroom (src/watch/arming.ts). */
+  readonly watchAlways?: boolean;
+  /** `--arm-below`: bytes of room under which a paying cgroup's map types are hooked. */
+  readonly armBelow?: number;
 }
 
 /** A server that runs until closed. */
@@ -53,4 +59,13 @@ export async function readInput(io: Io, path: string, what: string): Promise<str
       code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a directory' : code === 'EACCES' ? 'permission denied' : (code ?? String(error));
     throw new BpfmemError('input', `cannot read ${what} ${path}: ${why}`, { cause: error });
   }
+}
+
+/** `--arm-below`: a size from 0 to 1 TiB. */
+export function sizeArg(flag: string) {
+  return (value: string): number => {
+    const n = parseSize(value);
+    if (n === undefined || n < 0 || n > 2 ** 40) throw new BpfmemError('usage', `${flag} ${quote(value)}: expected a size from 0 to 1TiB, like 64MiB or 512M`);
+    return n;
+  };
 }

@@ -3,7 +3,7 @@ import { quote } from '../vocab/fields.js';
 import { BpfmemError } from '../vocab/errors.js';
 import { track, untrack, type Disposable } from '../live/cleanup.js';
 import { formatDuration, parseDuration } from '../vocab/duration.js';
-import type { CommandContext, ServeLauncher } from './context.js';
+import { sizeArg, type CommandContext, type ServeLauncher } from './context.js';
 
 /**
  * `bpfmem serve`: this machine's BPF memory as Prometheus metrics, a JSON API and a dashboard
@@ -42,6 +42,8 @@ interface ServeCliOptions {
   interval: number;
   perMapMetrics?: number | true;
   watch: boolean;
+  always?: boolean;
+  armBelow?: number;
 }
 
 /** Per-map series when `--per-map-metrics` gives no number: bounded whatever the number of maps. */
@@ -65,9 +67,11 @@ export function serveCommand(ctx: CommandContext, launch: ServeLauncher | undefi
     .addOption(new Option('--interval <duration>', 'time between scans of the machine, like 15s or 1m').argParser(intervalArg).default(15_000, '15s'))
     .addOption(new Option('--per-map-metrics [n]', `also series per map in /metrics (id, name, type, cgroup) for the n maps charged most (default ${PER_MAP_DEFAULT})`).argParser(perMapArg))
     .option('--no-watch', 'do not hook map updates to count refused ones (bpfmem watch, docs/watch.md)')
+    .addOption(new Option('--arm-below <size>', "hook a map type's updates while a cgroup paying for such a map has less room than this on its path").argParser(sizeArg('--arm-below')).default(64 * 1024 * 1024, '64MiB').conflicts('always'))
+    .option('--always', 'keep the hooks attached whatever the room (every update of a hooked type pays for them)')
     .action(async (opts: ServeCliOptions) => {
       if (!launch) throw new BpfmemError('system', 'serve: this build of bpfmem has no server');
-      const server = await launch({ host: opts.host, port: opts.port, intervalMs: opts.interval, perMapMetrics: opts.perMapMetrics === true ? PER_MAP_DEFAULT : (opts.perMapMetrics ?? 0), watch: opts.watch });
+      const server = await launch({ host: opts.host, port: opts.port, intervalMs: opts.interval, perMapMetrics: opts.perMapMetrics === true ? PER_MAP_DEFAULT : (opts.perMapMetrics ?? 0), watch: opts.watch, ...(opts.always === true && { watchAlways: true }), ...(opts.armBelow !== undefined && { armBelow: opts.armBelow }) });
       // Runs until a signal disposes it (src/bin/bpfmem.ts) or a caller does.
       await new Promise<void>((resolve, reject) => {
         const handle: Disposable = {

@@ -4,9 +4,10 @@ import { BpfmemError } from '../vocab/errors.js';
 import { track, untrack, type Disposable } from '../live/cleanup.js';
 import { formatDuration, parseDuration } from '../vocab/duration.js';
 import { formatBytes } from '../vocab/units.js';
+import { describeArming } from '../watch/arming.js';
 import { WatchSession, frameJson, summaryJson, type FailureRow, type PayerRow, type WatchFrame } from '../watch/index.js';
 import { styleFor, type Style } from './io.js';
-import { jsonOption, type CommandContext } from './context.js';
+import { jsonOption, sizeArg, type CommandContext } from './context.js';
 import { table } from './table.js';
 
 /**
@@ -90,7 +91,11 @@ function tracingText(f: WatchFrame, st: Style): string {
   if (attached.length === 0) {
     return `${st.bold('refused updates: not traced')}: ${f.refusedAll ?? 'no hook attached'}\nwhat is shown instead: the memory cgroups paying for BPF maps (failcnt / memory.events, usage against limits) and when each runs out\n`;
   }
-  const lines = [`tracing: fexit on ${attached.length} of ${f.hooks.length} functions (${attached.map((h) => h.fn).join(', ')})`];
+  const lines: string[] = [];
+  if (f.arming) lines.push(st.bold(describeArming(f.arming, f.arming, formatBytes)));
+  const armed = attached.filter((h) => h.armed === true);
+  lines.push(`tracing: fexit works on ${attached.length} of ${f.hooks.length} functions; attached now: ${armed.length === 0 ? 'none' : armed.map((h) => h.fn).join(', ')}`);
+  for (const h of attached) if (h.armError !== undefined) lines.push(`  could not arm ${h.fn}: ${h.armError}`);
   for (const h of f.hooks.filter((x) => x.state === 'refused' || x.state === 'absent')) lines.push(`  not attached: ${h.fn}: ${h.reason ?? h.state}`);
   for (const b of f.blind) lines.push(`  cannot see: ${b}`);
   if (f.unattributed + f.dropped + f.recursionMisses > 0) {
@@ -120,6 +125,8 @@ interface WatchCliOptions {
   json?: boolean;
   allHooks?: boolean;
   trace: boolean;
+  always?: boolean;
+  armBelow?: number;
 }
 
 export function watchCommand(ctx: CommandContext): Command {
@@ -129,10 +136,12 @@ export function watchCommand(ctx: CommandContext): Command {
     .addOption(new Option('--for <duration>', 'stop after this long and print a summary, like 30s or 5m').argParser(durationArg('--for', 1000, 86_400_000)))
     .option('--all-hooks', 'also hook array updates (never refused for memory; every array update pays for the hook)')
     .option('--no-trace', 'attach nothing: only the memory cgroups and the forecast')
+    .addOption(new Option('--arm-below <size>', "attach a map type's hooks while a cgroup paying for such a map has less room than this on its path").argParser(sizeArg('--arm-below')).default(64 * 1024 * 1024, '64MiB').conflicts('always'))
+    .option('--always', 'keep every hook attached, whatever the room (every update of a hooked type pays for it)')
     .addOption(jsonOption())
     .action(async (opts: WatchCliOptions) => {
       const st = styleFor(ctx.io);
-      const session = await WatchSession.open({ trace: opts.trace, ...(opts.allHooks === true && { allHooks: true }) });
+      const session = await WatchSession.open({ trace: opts.trace, ...(opts.allHooks === true && { allHooks: true }), ...(opts.always === true && { always: true }), ...(opts.armBelow !== undefined && { armBelow: opts.armBelow }) });
       let stop: (() => void) | undefined;
       const state = { stopped: false };
       // Read through a call: the signal sets it while the loop awaits.

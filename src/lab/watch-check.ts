@@ -75,7 +75,8 @@ const watcherProgs = (): string[] => listProgs().filter((p) => p.info.name.start
 /** Runs `bpfmem watch --json` as a process, waits for its first frame, sends SIGTERM, and lists what it left. */
 async function signalCheck(lines: CheckLine[], hooksExpected: boolean): Promise<void> {
   const cli = fileURLToPath(new URL('../../dist/bin/bpfmem.js', import.meta.url));
-  const child = spawn(process.execPath, [cli, 'watch', '--json', '--interval', '1s'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  // --always: nothing here is near a limit, and the check is that attached programs are detached on SIGTERM.
+  const child = spawn(process.execPath, [cli, 'watch', '--json', '--interval', '1s', '--always'], { stdio: ['ignore', 'pipe', 'pipe'] });
   const closed = new Promise<number | string>((resolve) => {
     child.once('close', (c, s) => {
       resolve(s ?? c ?? -1);
@@ -117,8 +118,32 @@ export async function runWatchGuest(options: { readonly benchRounds?: number } =
       const first = (await watch.frame()).frame;
       hooks = first.hooks.map((h) => ({ fn: h.fn, state: h.state, ...(h.reason !== undefined && { reason: h.reason }) }));
       refusedAll = first.refusedAll;
+      // Arming on headroom (src/watch/arming.ts): nothing in the VM is near a limit yet, so no
+      // hook is attached (the memlock regime keeps them all attached: nothing to arm on there).
+      const armedFns = (f: typeof first): string[] => f.hooks.filter((h) => h.armed === true).map((h) => h.fn);
+      const memlock = profile.regime === 'memlock';
+      const idleArmed = armedFns(first);
+      lines.push({
+        what: memlock ? 'arming: every hook attached from the start (memlock regime)' : 'arming: no hook attached while no paying cgroup is near a limit',
+        kernel: `${first.arming?.mode ?? 'none'}: ${idleArmed.length} attached`,
+        model: `${memlock ? 'memlock' : 'headroom'}: ${memlock ? first.hooks.filter((h) => h.state === 'attached').length : 0} attached`,
+        ok: memlock ? idleArmed.length === first.hooks.filter((h) => h.state === 'attached').length : idleArmed.length === 0 && first.arming?.mode === 'headroom',
+      });
       const lab = await RefusalLab.open({ limitBytes: 4 * 1024 * 1024 });
       try {
+        // The frame after the map appears in its 4 MiB cgroup arms the hash's hook, before the first refused update.
+        const before = (await watch.frame()).frame;
+        const rel = lab.cgroupDir.slice('/sys/fs/cgroup'.length);
+        const htabArmed = before.hooks.find((h) => h.fn === 'htab_map_update_elem')?.armed === true;
+        if (!memlock) {
+          const cg = before.arming?.cgroups.find((c) => c.path === rel);
+          lines.push({
+            what: 'arming: htab_map_update_elem attached for the 4 MiB cgroup before the first refused update',
+            kernel: `${htabArmed ? 'attached' : 'detached'}; ${cg ? `${cg.path} ${cg.why} [${cg.types.join(',')}]` : 'cgroup not armed'}`,
+            model: `attached; ${rel} headroom [hash]`,
+            ok: htabArmed && cg?.why === 'headroom' && cg.types.join(',') === 'hash',
+          });
+        }
         truth.syscall = lab.fillBySyscall(300);
         truth.softirq = await lab.fillBySoftirq(3000);
         const { frame } = await watch.frame();
@@ -135,7 +160,6 @@ export async function runWatchGuest(options: { readonly benchRounds?: number } =
           const rows = frame.failures.filter((r) => r.map.id === lab.mapId);
           const shown = new Map(rows.map((r) => [r.errno as string, r.count]));
           lines.push({ what: 'bpfmem watch rows of the map: count by errno', kernel: JSON.stringify(obj(shown)), model: JSON.stringify(obj(all)), ok: same(shown, all) });
-          const rel = lab.cgroupDir.slice('/sys/fs/cgroup'.length);
           if (profile.regime !== 'memcg') {
             lines.push({ what: 'bpfmem watch: who pays (this kernel charges no memory cgroup)', kernel: [...new Set(rows.map((r) => r.cgroup?.path ?? 'unknown'))].join(' '), model: 'unknown', ok: rows.every((r) => r.cgroup === undefined) });
           } else {
@@ -159,6 +183,11 @@ export async function runWatchGuest(options: { readonly benchRounds?: number } =
         lines.push({ what: 'recursion misses of the hooks', kernel: frame.recursionMisses, model: 0, ok: frame.recursionMisses === 0 });
       } finally {
         await lab.dispose();
+      }
+      if (!memlock) {
+        // The cgroup is gone: its hooks are detached again at the next frame.
+        const after = (await watch.frame()).frame;
+        lines.push({ what: 'arming: hooks detached again once the 4 MiB cgroup is gone', kernel: `${armedFns(after).length} attached`, model: '0 attached', ok: armedFns(after).length === 0 });
       }
     } finally {
       watch.close();

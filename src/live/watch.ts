@@ -1,6 +1,6 @@
 import { vmlinuxBtf } from '../sys/bpf/index.js';
 import { ensureMemlock } from './memlock.js';
-import { BUCKETS, bucketName, UpdateTracer, type BucketName, type FailureEvent, type HookStatus } from '../sys/trace/index.js';
+import { BUCKETS, bucketName, UpdateTracer, type BucketName, type FailureEvent, type HookSpec, type HookStatus } from '../sys/trace/index.js';
 import { atLeast } from '../vocab/kernel-version.js';
 import type { KernelProfile } from '../vocab/profile.js';
 
@@ -35,6 +35,8 @@ export interface FailureWatchOptions {
   readonly allHooks?: boolean;
   /** Keep a ring buffer of individual failures (default true). */
   readonly events?: boolean;
+  /** Which hooks stay attached after open (default all); see {@link FailureWatch.arm}. */
+  readonly armed?: (spec: HookSpec) => boolean;
 }
 
 const add = (m: Map<BucketName, number>, k: BucketName, n: number): void => {
@@ -55,7 +57,7 @@ export class FailureWatch {
     await ensureMemlock();
     // BPF_CMPXCHG is 5.12+ (kernel/bpf/verifier.c check_atomic); the tracer falls back anyway.
     const cmpxchg = atLeast(o.profile.version, 5, 12);
-    const tracer = UpdateTracer.open({ btf, cmpxchg, pageSize: o.profile.pageSize, all: o.allHooks === true, ...(o.events === false && { eventBytes: 0 }) });
+    const tracer = UpdateTracer.open({ btf, cmpxchg, pageSize: o.profile.pageSize, all: o.allHooks === true, ...(o.events === false && { eventBytes: 0 }), ...(o.armed && { armed: o.armed }) });
     return new FailureWatch(tracer);
   }
 
@@ -68,8 +70,19 @@ export class FailureWatch {
     return this.tracer.refusedAll;
   }
 
+  /** Whether some hook works here (it may be disarmed now). */
   get attached(): boolean {
     return this.tracer.attached;
+  }
+
+  /** Whether some hook's program is attached now. */
+  get armed(): boolean {
+    return this.tracer.armed;
+  }
+
+  /** Attaches the hooks `want` says yes to, detaches the others (src/sys/trace UpdateTracer.arm). */
+  arm(want: (spec: HookSpec) => boolean): { armed: string[]; disarmed: string[] } {
+    return this.tracer.arm(want);
   }
 
   /** The counters now (totals since open) and the events since the last sample. */

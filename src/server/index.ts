@@ -18,10 +18,13 @@ export interface ServeLiveOptions {
   readonly perMapMetrics: number;
   /** Attach `bpfmem watch`'s hooks (default true; `--no-watch`). */
   readonly watch?: boolean;
+  /** Keep the hooks attached (`--always`); else armed on headroom below `armBelow` (src/watch/arming.ts). */
+  readonly watchAlways?: boolean;
+  readonly armBelow?: number;
 }
 
 /** Serves this machine: the server on a {@link watchedSource} (the inventory and refused updates). Needs root. */
 export async function serveLive(options: ServeLiveOptions): Promise<RunningServer> {
-  const { watch, ...rest } = options;
-  return startServer({ ...rest, source: await watchedSource({ trace: watch !== false }) });
+  const { watch, watchAlways, armBelow, ...rest } = options;
+  return startServer({ ...rest, source: await watchedSource({ trace: watch !== false, ...(watchAlways === true && { always: true }), ...(armBelow !== undefined && { armBelow }) }) });
 }

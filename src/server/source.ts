@@ -37,8 +37,8 @@ export async function liveSource(): Promise<InventorySource> {
  * reads it, and at each scan the refused map updates its hooks counted and the paying cgroups'
  * forecast. Closing detaches the hooks.
  */
-export async function watchedSource(options: { readonly trace: boolean }): Promise<InventorySource> {
-  const session = await WatchSession.open({ trace: options.trace });
+export async function watchedSource(options: { readonly trace: boolean; readonly always?: boolean; readonly armBelow?: number }): Promise<InventorySource> {
+  const session = await WatchSession.open(options);
   let closed = false;
   return {
     async read() {

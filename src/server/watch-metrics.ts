@@ -27,6 +27,8 @@ export async function renderWatchMetrics(f: WatchFrame | undefined): Promise<str
   });
   for (const h of f.hooks) hooks.set({ function: h.fn, state: h.state }, 1);
   new Gauge({ name: 'bpfmem_watch_tracing', help: '1 when refused map updates are traced (some hook is attached), else 0.', registers }).set(f.hooks.some((h) => h.state === 'attached') ? 1 : 0);
+  // Arming on headroom (src/watch/arming.ts): hooks work here (`attached` above) but are attached only while a paying cgroup is near a limit.
+  new Gauge({ name: 'bpfmem_watch_hooks_armed', help: 'Hooks attached now: armed while a memory cgroup paying for maps of their types has little room left on its path (--arm-below), or always (--always, the memlock regime).', registers }).set(f.hooks.filter((h) => h.armed === true).length);
 
   // Refused updates by type, errno and payer: counters that only grow while serve runs.
   const failures = new Counter({

@@ -1,8 +1,9 @@
 import { alu64Imm, assemble, call, exit, ldMapFd, mov64Imm, mov64Reg, R0, R1, R10, R2, R3, R4, stMem, type ProgramItem } from '../asm/index.js';
-import { FailureWatch } from '../live/watch.js';
 import { ensureMemlock } from '../live/memlock.js';
 import { countAt } from '../live/refusals.js';
+import { spawn } from 'node:child_process';
 import { createSocket } from 'node:dgram';
+import { fileURLToPath } from 'node:url';
 import { closeFd, mapCreate, mapLookup, progLoad, progTestRun } from '../sys/bpf/index.js';
 import { attachSocketFilter, closeSocket, udpSocket } from '../sys/proc/index.js';
 import { MAP_FLAGS } from '../vocab/flags.js';
@@ -10,8 +11,14 @@ import type { KernelProfile } from '../vocab/profile.js';
 
 /**
  * What `bpfmem watch` costs the updates it watches: map updates per second from a BPF program,
- * with and without the failure hooks attached, in the same process, rounds alternating
- * (bench/watch.ts; the kernel lab runs it where fexit can attach). The program is a socket filter
+ * in the same process, rounds alternating between three states (bench/watch.ts; the kernel lab
+ * runs it where fexit can attach):
+ * - `unwatched`: no watch session;
+ * - `idle`: `bpfmem watch --json` running as its own process (dist/bin; a frame every 2 s), arming on
+ *   headroom with the default --arm-below: where no memory cgroup paying for BPF maps is near a
+ *   limit it keeps every hook detached (what its frames say is attached is reported);
+ * - `armed`: the same with `--always` (every hook attached: the cost a cgroup near its limit
+ *   pays on the map types it holds). The program is a socket filter
  * run by BPF_PROG_TEST_RUN, which times `repeat` runs in the kernel; each run makes
  * {@link UPDATES_PER_RUN} updates through the JIT's direct call of the map type's update function,
  * the path the hook sits on:
@@ -32,19 +39,66 @@ export type BenchCase = 'in-place' | 'insert-delete' | 'per-packet';
 /** One case, measured. */
 export interface BenchResult {
   readonly case: BenchCase;
-  /** Map updates per second from the program, per round, unwatched and watched. */
+  /** Map updates per second from the program, per round: no watch, watch idle (hooks detached), watch armed. */
   readonly unwatched: readonly number[];
-  readonly watched: readonly number[];
-  /** Median watched / median unwatched. */
-  readonly ratio: number;
+  readonly idle: readonly number[];
+  readonly armed: readonly number[];
+  /** Median idle / median unwatched, median armed / median unwatched. */
+  readonly idleRatio: number;
+  readonly armedRatio: number;
 }
 
 export interface WatchBench {
-  /** Why the hooks could not be attached here (then nothing watched was measured). */
+  /** Why the hooks could not be attached here (then only the idle rounds were measured). */
   readonly notAttached?: string;
-  /** Hooks attached during the watched rounds. */
-  readonly hooks: number;
+  /** Most hooks attached during an idle round (0: the idle rounds paid no trampoline), and how the session said why. */
+  readonly idleHooks: number;
+  readonly idleArming: string;
+  /** Hooks attached during the armed rounds. */
+  readonly armedHooks: number;
   readonly results: readonly BenchResult[];
+}
+
+/** A `bpfmem watch --json` process: its last frame, and a stop that waits for it to end. */
+interface WatchProcess {
+  readonly last: () => { armed: string[]; arming: string; refusedAll: string | undefined } | undefined;
+  readonly stop: () => Promise<void>;
+}
+
+/** Starts `bpfmem watch --json [extra]` (a frame every 2 s, the default) and waits for its first frame (then its hooks are armed as it decided). */
+async function startWatch(extra: readonly string[]): Promise<WatchProcess> {
+  const cli = fileURLToPath(new URL('../../dist/bin/bpfmem.js', import.meta.url));
+  const child = spawn(process.execPath, [cli, 'watch', '--json', ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const closed = new Promise<void>((resolve) => child.once('close', () => { resolve(); }));
+  let buffer = '';
+  let err = '';
+  let last: ReturnType<WatchProcess['last']>;
+  child.stdout.setEncoding('utf8').on('data', (c: string) => {
+    buffer += c;
+    for (let i = buffer.indexOf('\n'); i >= 0; i = buffer.indexOf('\n')) {
+      const line = buffer.slice(0, i);
+      buffer = buffer.slice(i + 1);
+      const f = JSON.parse(line) as { tracing?: { armed?: string[]; refused_all?: string | null; arming?: { mode: string; cgroups: { path: string; why: string }[] } | null } };
+      const a = f.tracing?.arming;
+      last = {
+        armed: f.tracing?.armed ?? [],
+        arming: a ? `${a.mode}: ${a.cgroups.map((c) => `${c.path} ${c.why}`).join(', ') || 'no cgroup near a limit'}` : 'not traced',
+        refusedAll: f.tracing?.refused_all ?? undefined,
+      };
+    }
+  });
+  child.stderr.setEncoding('utf8').on('data', (c: string) => (err = (err + c).slice(-2000)));
+  const deadline = Date.now() + 180_000;
+  while (last === undefined && child.exitCode === null && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+  const stop = async (): Promise<void> => {
+    if (child.exitCode === null) child.kill('SIGTERM');
+    await closed;
+  };
+  if (last === undefined) {
+    await stop();
+    throw new Error(`bpfmem watch printed no frame: ${err.trim().split('\n').pop() ?? ''}`);
+  }
+  return { last: () => last, stop };
 }
 
 /** The program: {@link UPDATES_PER_RUN} updates of `map` (and deletes, for insert-delete). */
@@ -104,7 +158,7 @@ async function packetRate(port: number, seen: number): Promise<number> {
   return (count() - before) / seconds;
 }
 
-const median = (xs: readonly number[]): number => {
+export const median = (xs: readonly number[]): number => {
   const s = [...xs].sort((a, b) => a - b);
   const m = s.length >> 1;
   return s.length === 0 ? Number.NaN : s.length % 2 === 1 ? (s[m] ?? Number.NaN) : ((s[m - 1] ?? 0) + (s[m] ?? 0)) / 2;
@@ -147,30 +201,48 @@ export async function runWatchBench(o: BenchOptions): Promise<WatchBench> {
     const testRun = (prog: number): number => (UPDATES_PER_RUN * 1e9) / Math.max(1, progTestRun(prog, packet, repeat).durationNs);
     const rate = async (s: { kind: BenchCase; prog: number }): Promise<number> => (s.kind === 'per-packet' ? packetRate(sock.port, seen) : testRun(s.prog));
     const unwatched = new Map<BenchCase, number[]>();
-    const watched = new Map<BenchCase, number[]>();
-    let hooks = 0;
+    const idle = new Map<BenchCase, number[]>();
+    const armed = new Map<BenchCase, number[]>();
+    const push = (m: Map<BenchCase, number[]>, k: BenchCase, v: number): void => {
+      m.set(k, [...(m.get(k) ?? []), v]);
+    };
+    let idleHooks = 0;
+    let idleArming = '';
+    let armedHooks = 0;
     let notAttached: string | undefined;
     for (const s of setups) await rate(s); // warm the caches and the allocator
     for (let r = 0; r < o.rounds; r++) {
-      for (const s of setups) unwatched.set(s.kind, [...(unwatched.get(s.kind) ?? []), await rate(s)]);
-      const watch = await FailureWatch.open({ profile: o.profile });
+      for (const s of setups) push(unwatched, s.kind, await rate(s));
+      // watch as it runs by default (arming on headroom, a frame every 2 s), in its own process.
+      const idleWatch = await startWatch([]);
       try {
-        if (!watch.attached) {
-          notAttached = watch.refusedAll ?? 'no hook attached';
+        for (const s of setups) push(idle, s.kind, await rate(s));
+        const f = idleWatch.last();
+        idleHooks = Math.max(idleHooks, f?.armed.length ?? 0);
+        idleArming = f?.arming ?? '';
+      } finally {
+        await idleWatch.stop();
+      }
+      const armedWatch = await startWatch(['--always']);
+      try {
+        const f = armedWatch.last();
+        if (!f || f.armed.length === 0) {
+          notAttached = f?.refusedAll ?? 'no hook attached';
           continue;
         }
-        hooks = watch.hooks.filter((h) => h.state === 'attached').length;
-        for (const s of setups) watched.set(s.kind, [...(watched.get(s.kind) ?? []), await rate(s)]);
+        armedHooks = f.armed.length;
+        for (const s of setups) push(armed, s.kind, await rate(s));
       } finally {
-        watch.close();
+        await armedWatch.stop();
       }
     }
     const results = setups.map((s) => {
       const u = unwatched.get(s.kind) ?? [];
-      const w = watched.get(s.kind) ?? [];
-      return { case: s.kind, unwatched: u, watched: w, ratio: median(w) / median(u) };
+      const i = idle.get(s.kind) ?? [];
+      const a = armed.get(s.kind) ?? [];
+      return { case: s.kind, unwatched: u, idle: i, armed: a, idleRatio: median(i) / median(u), armedRatio: median(a) / median(u) };
     });
-    return { ...(notAttached !== undefined && { notAttached }), hooks, results };
+    return { ...(notAttached !== undefined && { notAttached }), idleHooks, idleArming, armedHooks, results };
   } finally {
     for (const fd of sockets) closeSocket(fd);
     for (const s of setups) {

@@ -73,6 +73,18 @@ export function tracingJson(f: WatchFrame): Record<string, unknown> {
     unattributed: f.unattributed,
     events_dropped: f.dropped,
     recursion_misses: f.recursionMisses,
+    armed: f.hooks.filter((h) => h.armed === true).map((h) => h.fn),
+    arming: f.arming
+      ? {
+          mode: f.arming.mode,
+          arm_below: f.arming.armBelow,
+          cgroups: f.arming.cgroups.map((c) => ({ path: c.path, headroom: num(c.headroom), why: c.why, types: c.types })),
+          types: f.arming.types === 'all' ? 'all' : [...f.arming.types].sort(),
+          hooks_armed: f.arming.armed,
+          hooks_ready: f.arming.ready,
+          changed: f.arming.changed,
+        }
+      : null,
   };
 }
 

@@ -10,6 +10,8 @@ import type { BucketName } from '../sys/trace/index.js';
 import type { Holder } from '../vocab/inventory.js';
 import { blindSpots } from './coverage.js';
 import { ForecastHistory, type Forecast } from './forecast.js';
+import { Arming, DEFAULT_ARM_BELOW, DEFAULT_HOLD_MS, hookArmed, type ArmingDecision } from './arming.js';
+import { isMapType } from '../vocab/maptypes.js';
 
 /**
  * `bpfmem watch` and the failures of `bpfmem serve`: the refused map updates the tracer counts
@@ -73,6 +75,13 @@ export interface WatchFrame {
   readonly recursionMisses: number;
   /** The ring buffer's events of this frame, at most {@link MAX_FRAME_EVENTS}. */
   readonly events: readonly { readonly time: Date; readonly mapId: number; readonly errno: number; readonly cpu: number; readonly pid: number }[];
+  /**
+   * Which hooks are attached after this frame and why (src/watch/arming.ts); absent with
+   * `--no-trace`. Decided even where the kernel refuses every hook (then `ready` is 0).
+   * `armed`/`ready`: hooks attached now / hooks that work here;
+   * `changed`: what this frame attached and detached.
+   */
+  readonly arming?: ArmingDecision & { readonly armed: number; readonly ready: number; readonly changed: { readonly armed: readonly string[]; readonly disarmed: readonly string[] } };
   readonly notes: readonly string[];
 }
 
@@ -86,6 +95,12 @@ export interface WatchOptions {
   readonly allHooks?: boolean;
   /** Forecast window (ms); an hour by default. */
   readonly forecastWindowMs?: number;
+  /** Keep every hook attached (`--always`); by default they are armed on headroom (src/watch/arming.ts). */
+  readonly always?: boolean;
+  /** Arm a paying cgroup's map types when the least headroom on its path is below this (bytes; default 64 MiB). */
+  readonly armBelow?: number;
+  /** Keep a cgroup armed this long after it was last near its limit (ms; default 60 s). */
+  readonly holdMs?: number;
 }
 
 export class WatchSession {
@@ -102,6 +117,7 @@ export class WatchSession {
     private readonly hierarchy: MemoryHierarchy | undefined,
     private readonly notAttempted: string | undefined,
     windowMs: number,
+    private readonly arming: Arming,
   ) {
     this.#history = new ForecastHistory(windowMs);
   }
@@ -111,15 +127,18 @@ export class WatchSession {
     const [collector, machine] = await Promise.all([Collector.open(), describeMachine()]);
     let watch: FailureWatch | undefined;
     let notAttempted: string | undefined = o.trace === false ? 'not asked for (--no-trace)' : undefined;
+    const arming = new Arming({ mode: o.always === true ? 'always' : 'headroom', armBelow: o.armBelow ?? DEFAULT_ARM_BELOW, holdMs: o.holdMs ?? DEFAULT_HOLD_MS });
     if (o.trace !== false) {
+      // Until the first frame has read the cgroups, only what needs no room to arm on is attached.
+      const initial = arming.decide({ at: Date.now(), regime: collector.profile.regime, maps: [], cgroups: [] });
       try {
-        watch = await FailureWatch.open({ profile: collector.profile, ...(o.allHooks === true && { allHooks: true }) });
+        watch = await FailureWatch.open({ profile: collector.profile, ...(o.allHooks === true && { allHooks: true }), armed: (spec) => hookArmed(spec, initial) });
       } catch (error) {
         // No BTF, or the counter maps refused: the cgroup side and the forecast still work.
         notAttempted = `the hooks could not be set up: ${error instanceof Error ? error.message : String(error)}`;
       }
     }
-    return new WatchSession(collector, watch, machine.memory.ok ? machine.memory.hierarchy : undefined, notAttempted, o.forecastWindowMs ?? 3_600_000);
+    return new WatchSession(collector, watch, machine.memory.ok ? machine.memory.hierarchy : undefined, notAttempted, o.forecastWindowMs ?? 3_600_000, arming);
   }
 
   get regimeReason(): string {
@@ -216,6 +235,27 @@ export class WatchSession {
     }
     payers.sort((a, b) => (a.forecast?.etaSeconds ?? Infinity) - (b.forecast?.etaSeconds ?? Infinity) || b.bpf - a.bpf);
 
+    // Arming on headroom: attach the hooks of the map types charged to cgroups near a limit,
+    // detach the rest, before the next update (src/watch/arming.ts). Decided wherever tracing
+    // was asked for; applied where hooks work.
+    let arming: WatchFrame['arming'] | undefined;
+    if (this.notAttempted === undefined) {
+      const decision = this.arming.decide({
+        at,
+        regime: profile.regime,
+        maps: inventory.maps.flatMap((m) => (isMapType(m.type) ? [{ type: m.type, cgroup: m.chargedTo.kind === 'cgroup' ? m.chargedTo.path : undefined }] : [])),
+        cgroups: inventory.cgroups
+          .filter((c) => c.bpfOwn > 0)
+          .map((c) => {
+            const p = payers.find((x) => x.path === c.path);
+            return { path: c.path, headroom: c.headroom, failed: Math.max(0, p?.failcntRecent ?? 0) + Math.max(0, p?.maxEventsRecent ?? 0) };
+          }),
+      });
+      const changed = this.watch?.attached === true ? this.watch.arm((spec) => hookArmed(spec, decision)) : { armed: [], disarmed: [] };
+      const now = this.watch?.hooks ?? [];
+      arming = { ...decision, armed: now.filter((h) => h.armed === true).length, ready: now.filter((h) => h.state === 'attached').length, changed };
+    }
+
     const hooks = this.watch?.hooks ?? [];
     const refusedAll = this.watch ? this.watch.refusedAll : this.notAttempted;
     const bootNs = (this.#bootNs ??= BigInt(Date.now()) * 1_000_000n - process.hrtime.bigint());
@@ -242,6 +282,7 @@ export class WatchSession {
         dropped: sample?.hooks.reduce((n, h) => n + h.dropped, 0) ?? 0,
         recursionMisses: sample?.hooks.reduce((n, h) => n + h.recursionMisses, 0) ?? 0,
         events,
+        ...(arming && { arming }),
         notes,
       },
     };

@@ -56,7 +56,7 @@ describe.skipIf(skip !== undefined)('bpfmem watch in the kernel lab', () => {
     const { guest: g, vmSeconds } = await runWatchLab({ vmlinuz: k.vmlinuz ?? '', cacheDir: CACHE, timeoutSeconds: 600 });
     console.log(`${g.release}: truth ${JSON.stringify(g.truth)}, traced ${JSON.stringify(g.traced)}; VM ${vmSeconds.toFixed(1)} s`);
     for (const l of g.lines) if (!l.ok) console.log(`  ${l.what}: kernel ${l.kernel}, expected ${l.model}`);
-    for (const b of g.bench?.results ?? []) console.log(`  bench ${b.case}: watched/unwatched ${b.ratio.toFixed(2)} (TCG)`);
+    for (const b of g.bench?.results ?? []) console.log(`  bench ${b.case}: idle/unwatched ${b.idleRatio.toFixed(2)}, armed/unwatched ${b.armedRatio.toFixed(2)} (TCG)`);
     expect(g.error).toBeUndefined();
     expect(g.release.startsWith(`${k.series}.`)).toBe(true);
     expect(g.regime).toBe('memcg');

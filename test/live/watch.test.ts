@@ -70,6 +70,19 @@ describe.skipIf(!liveEnv.ok)('bpfmem watch, live', () => {
     expect(rows[0]?.verdict).toMatchObject({ kind: 'short', cgroup: rel() });
   });
 
+  it('arming on headroom: the frame after the map appears in its 4 MiB cgroup arms the hash type for that cgroup', () => {
+    const cg = before.arming?.cgroups.find((c) => lab.cgroupDir.endsWith(c.path));
+    console.log(`arming before the fill: ${before.arming?.mode ?? '-'}, ${JSON.stringify(before.arming?.cgroups ?? [])}, hooks armed ${before.arming?.armed ?? '-'} of ${before.arming?.ready ?? '-'}`);
+    expect(before.arming?.mode).toBe('headroom');
+    expect(cg).toMatchObject({ why: 'headroom', types: ['hash'] });
+    expect(cg?.headroom).toBeLessThan(4 * MiB);
+    const htab = before.hooks.find((h) => h.fn === 'htab_map_update_elem');
+    // Where fexit attaches, the hash's hook is attached before the first refused update; here
+    // (EPERM) nothing can be, and the frame says so.
+    if (htab?.state === 'attached') expect(htab.armed).toBe(true);
+    else expect(before.arming?.ready).toBe(0);
+  });
+
   it('where fexit is refused: watch says exactly what it cannot attach and why', (ctx) => {
     if (before.hooks.some((h) => h.state === 'attached')) ctx.skip();
     expect(before.refusedAll).toMatch(/refuses fentry\/fexit programs: BPF_PROG_LOAD of an fexit program answers EPERM/);

@@ -37,7 +37,12 @@ export interface HookStatus {
   readonly reason?: string;
   /** Index in the hooks table and in events (attached hooks only). */
   readonly index?: number;
+  /** Whether its program is attached now (a hook that works here may be disarmed: UpdateTracer.arm). */
+  readonly armed?: boolean;
+  /** The program's id while armed. */
   readonly progId?: number;
+  /** Why the last arming failed. */
+  readonly armError?: string;
 }
 
 /** Options of {@link UpdateTracer.open}. */
@@ -51,6 +56,8 @@ export interface TracerOptions {
   /** Bytes of the event ring buffer (a power of two, at least a page); 0: no events. */
   readonly eventBytes?: number;
   readonly pageSize: number;
+  /** Which hooks stay attached after open (default: all); the others are proven and detached. */
+  readonly armed?: (spec: HookSpec) => boolean;
 }
 
 /** Default size of the event ring: 8192 events of 32 bytes (with headers: 40). */
@@ -81,15 +88,27 @@ export function trampolinesRefused(kprobes: boolean): string {
   );
 }
 
-interface Attached {
+/** A hook proven attachable at open: its program and link while armed. */
+interface Hook {
   readonly target: HookTarget;
-  readonly prog: number;
-  readonly link: number;
+  /** Its index in the hooks table and in events: fixed for the tracer's life. */
+  readonly index: number;
+  /** The program's instructions (rebuilt programs are identical). */
+  readonly insns: Uint8Array;
+  readonly cmpxchg: boolean;
+  prog: number | undefined;
+  link: number | undefined;
+  progId: number | undefined;
+  /** Recursion misses of the programs loaded before the current one (each disarm closes one). */
+  retiredMisses: bigint;
+  /** Why the last arming failed (the hook stays disarmed). */
+  armError: string | undefined;
 }
 
 export class UpdateTracer {
   readonly #maps: number[];
-  readonly #attached: Attached[];
+  readonly #hooks: Hook[];
+  readonly #statuses: readonly HookStatus[];
   readonly #slotsMem: MappedMemory | undefined;
   readonly #hooksMem: MappedMemory | undefined;
   readonly #slotWords: BigUint64Array | undefined;
@@ -98,24 +117,27 @@ export class UpdateTracer {
   #closed = false;
 
   private constructor(
-    /** Every hook of the catalog and what became of it. */
-    readonly hooks: readonly HookStatus[],
+    statuses: readonly HookStatus[],
     /** Set when no hook could be attached for one reason shared by all (trampolines refused). */
     readonly refusedAll: string | undefined,
-    parts: { maps: number[]; attached: Attached[]; slots?: MappedMemory; hooks?: MappedMemory; ring?: RingReader },
+    parts: { maps: number[]; hooks: Hook[]; slots?: MappedMemory; hooksMem?: MappedMemory; ring?: RingReader },
   ) {
+    this.#statuses = statuses;
     this.#maps = parts.maps;
-    this.#attached = parts.attached;
+    this.#hooks = parts.hooks;
     this.#slotsMem = parts.slots;
-    this.#hooksMem = parts.hooks;
+    this.#hooksMem = parts.hooksMem;
     this.#ring = parts.ring;
     this.#slotWords = parts.slots && new BigUint64Array(parts.slots.buffer, 0, (SLOTS * SLOT.size) / 8);
-    this.#hookWords = parts.hooks && new BigUint64Array(parts.hooks.buffer, 0, (MAX_HOOKS * HOOK.size) / 8);
+    this.#hookWords = parts.hooksMem && new BigUint64Array(parts.hooksMem.buffer, 0, (MAX_HOOKS * HOOK.size) / 8);
   }
 
   /**
-   * Builds, loads and attaches every hook this kernel's BTF has. Throws only when the counter
-   * maps cannot be made (not root, no memory); every refusal of a hook is in {@link hooks}.
+   * Builds, loads and attaches every hook this kernel's BTF has: an attach proves the hook works
+   * here (or says why not). Hooks for which `armed` (default: every hook) says no are detached
+   * again at once, their programs closed; {@link arm} attaches them when asked. Throws only when
+   * the counter maps cannot be made (not root, no memory); every refusal of a hook is in
+   * {@link hooks}.
    */
   static open(o: TracerOptions): UpdateTracer {
     const plan = planHooks(o.btf, o.all === true ? 'all' : 'default');
@@ -123,18 +145,15 @@ export class UpdateTracer {
       return new UpdateTracer(
         HOOKS.map((spec) => status(spec, 'absent', plan.error)),
         plan.error,
-        { maps: [], attached: [] },
+        { maps: [], hooks: [] },
       );
     }
     const maps: number[] = [];
-    const attached: Attached[] = [];
+    const hooks: Hook[] = [];
     const mems: MappedMemory[] = [];
     let ring: RingReader | undefined;
     const release = (): void => {
-      for (const a of attached) {
-        closeFd(a.link);
-        closeFd(a.prog);
-      }
+      for (const h of hooks) disarmHook(h);
       ring?.close();
       for (const m of mems) m.unmap();
       for (const fd of maps) closeFd(fd);
@@ -142,8 +161,8 @@ export class UpdateTracer {
     try {
       const slots = mapCreate({ type: 'array', keySize: 4, valueSize: SLOT.size, maxEntries: SLOTS, flags: MAP_FLAGS.mmapable, name: 'bpfmem_wslots' });
       maps.push(slots);
-      const hooks = mapCreate({ type: 'array', keySize: 4, valueSize: HOOK.size, maxEntries: MAX_HOOKS, flags: MAP_FLAGS.mmapable, name: 'bpfmem_whooks' });
-      maps.push(hooks);
+      const hooksMap = mapCreate({ type: 'array', keySize: 4, valueSize: HOOK.size, maxEntries: MAX_HOOKS, flags: MAP_FLAGS.mmapable, name: 'bpfmem_whooks' });
+      maps.push(hooksMap);
       const eventBytes = o.eventBytes ?? DEFAULT_EVENT_BYTES;
       let events: number | undefined;
       if (eventBytes > 0) {
@@ -152,7 +171,7 @@ export class UpdateTracer {
       }
       const slotsMem = mapMmap(slots, 0, roundUp(SLOTS * SLOT.size, o.pageSize), true);
       mems.push(slotsMem);
-      const hooksMem = mapMmap(hooks, 0, roundUp(MAX_HOOKS * HOOK.size, o.pageSize), true);
+      const hooksMem = mapMmap(hooksMap, 0, roundUp(MAX_HOOKS * HOOK.size, o.pageSize), true);
       mems.push(hooksMem);
       if (events !== undefined) ring = new RingReader(events, eventBytes, o.pageSize);
 
@@ -166,29 +185,23 @@ export class UpdateTracer {
           statuses.set(target.spec.fn, status(target.spec, 'refused', refusedAll));
           continue;
         }
-        if (attached.length >= MAX_HOOKS) {
+        if (hooks.length >= MAX_HOOKS) {
           statuses.set(target.spec.fn, status(target.spec, 'refused', `more than ${MAX_HOOKS} hooks`));
           continue;
         }
-        const index = attached.length;
-        const load = (withCmpxchg: boolean): number =>
-          progLoad({
-            type: 'tracing',
-            expectedAttachType: 'trace_fexit',
-            attachBtfId: target.btfId,
-            license: 'GPL',
-            name: `bpfmem_w_${target.spec.short}`,
-            insns: assemble(buildHookProgram(target, index, { slots, hooks, events }, { cmpxchg: withCmpxchg })),
-          });
+        const index = hooks.length;
+        const build = (withCmpxchg: boolean): Uint8Array => assemble(buildHookProgram(target, index, { slots, hooks: hooksMap, events }, { cmpxchg: withCmpxchg }));
+        const h: Hook = { target, index, insns: build(cmpxchg), cmpxchg, prog: undefined, link: undefined, progId: undefined, retiredMisses: 0n, armError: undefined };
         let prog: number;
         try {
           try {
-            prog = load(cmpxchg);
+            prog = loadHook(h);
           } catch (error) {
             // A verifier without BPF_CMPXCHG (before 5.12) refuses the instruction: fall back to a plain claim.
             if (!(cmpxchg && error instanceof SyscallError && error.errno === ERRNO.EINVAL)) throw error;
-            prog = load(false);
             cmpxchg = false;
+            Object.assign(h, { insns: build(false), cmpxchg: false });
+            prog = loadHook(h);
           }
         } catch (error) {
           if (error instanceof SyscallError && error.errno === ERRNO.EPERM) {
@@ -199,37 +212,92 @@ export class UpdateTracer {
           }
           continue;
         }
-        let link: number;
         try {
-          link = rawTracepointOpen(prog);
+          h.link = rawTracepointOpen(prog);
         } catch (error) {
           closeFd(prog);
           statuses.set(target.spec.fn, status(target.spec, 'refused', refusal('attach', error)));
           continue;
         }
-        attached.push({ target, prog, link });
-        statuses.set(target.spec.fn, { ...status(target.spec, 'attached'), index, progId: progInfo(prog).id });
+        h.prog = prog;
+        h.progId = progInfo(prog).id;
+        hooks.push(h);
+        statuses.set(target.spec.fn, { ...status(target.spec, 'attached'), index });
+        if (o.armed !== undefined && !o.armed(target.spec)) disarmHook(h);
       }
       const ordered = HOOKS.map((spec) => statuses.get(spec.fn) ?? status(spec, 'absent', 'not planned'));
-      if (attached.length === 0) {
+      if (hooks.length === 0) {
         release();
-        return new UpdateTracer(ordered, refusedAll ?? 'no hook could be attached on this kernel', { maps: [], attached: [] });
+        return new UpdateTracer(ordered, refusedAll ?? 'no hook could be attached on this kernel', { maps: [], hooks: [] });
       }
-      return new UpdateTracer(ordered, undefined, { maps, attached, slots: slotsMem, hooks: hooksMem, ...(ring && { ring }) });
+      return new UpdateTracer(ordered, undefined, { maps, hooks, slots: slotsMem, hooksMem, ...(ring && { ring }) });
     } catch (error) {
       release();
       throw error;
     }
   }
 
-  /** Whether any hook is attached. */
-  get attached(): boolean {
-    return this.#attached.length > 0 && !this.#closed;
+  /**
+   * Every hook of the catalog and what became of it. `attached`: it attached at open, so it works
+   * here; `armed` says whether its program is attached now (see {@link arm}).
+   */
+  get hooks(): readonly HookStatus[] {
+    const live = new Map(this.#hooks.map((h) => [h.target.spec.fn, h]));
+    return this.#statuses.map((s) => {
+      const h = live.get(s.fn);
+      if (!h) return s;
+      const armed = h.link !== undefined && !this.#closed;
+      return { ...s, armed, ...(armed && h.progId !== undefined && { progId: h.progId }), ...(h.armError !== undefined && { armError: h.armError }) };
+    });
   }
 
-  /** Ids of the programs attached (bpfmem's own: listings leave them out). */
+  /** Whether any hook works here (attached at open; it may be disarmed now). */
+  get attached(): boolean {
+    return this.#hooks.length > 0 && !this.#closed;
+  }
+
+  /** Whether any hook's program is attached now. */
+  get armed(): boolean {
+    return !this.#closed && this.#hooks.some((h) => h.link !== undefined);
+  }
+
+  /**
+   * Attaches the hooks `want` says yes to and detaches the others: arming loads the hook's
+   * program again and attaches it (a detached tracing program cannot be re-attached before 5.13:
+   * kernel/bpf/syscall.c `bpf_tracing_prog_attach`); disarming closes its link and program (the
+   * kernel restores the function: kernel/bpf/trampoline.c `bpf_trampoline_unlink_prog`). The
+   * counters stay. Returns the functions whose state changed; a hook that fails to arm stays
+   * disarmed with its reason in {@link hooks} (`armError`).
+   */
+  arm(want: (spec: HookSpec) => boolean): { armed: string[]; disarmed: string[] } {
+    const out = { armed: [] as string[], disarmed: [] as string[] };
+    if (this.#closed) return out;
+    for (const h of this.#hooks) {
+      const yes = want(h.target.spec);
+      if (yes && h.link === undefined) {
+        let prog: number | undefined;
+        try {
+          prog = loadHook(h);
+          h.link = rawTracepointOpen(prog);
+          h.prog = prog;
+          h.progId = progInfo(prog).id;
+          h.armError = undefined;
+          out.armed.push(h.target.spec.fn);
+        } catch (error) {
+          if (prog !== undefined && h.link === undefined) closeFd(prog);
+          h.armError = refusal(prog === undefined ? 'load' : 'attach', error);
+        }
+      } else if (!yes && h.link !== undefined) {
+        disarmHook(h);
+        out.disarmed.push(h.target.spec.fn);
+      }
+    }
+    return out;
+  }
+
+  /** Ids of the programs attached now (bpfmem's own: listings leave them out). */
   get progIds(): number[] {
-    return this.hooks.flatMap((h) => (h.progId === undefined ? [] : [h.progId]));
+    return this.#hooks.flatMap((h) => (h.progId === undefined || h.link === undefined ? [] : [h.progId]));
   }
 
   /** The claimed slots: failures per map and errno bucket since the tracer opened (or the slot was recycled). */
@@ -237,14 +305,14 @@ export class UpdateTracer {
     return this.#slotWords && !this.#closed ? readSlots(this.#slotWords) : [];
   }
 
-  /** Per attached hook: its failures, those not counted per map, events dropped, and the program's recursion misses. */
+  /** Per hook that works here: its failures, those not counted per map, events dropped, and its programs' recursion misses. */
   hookCounts(): { fn: string; fails: number; unslotted: number; dropped: number; recursionMisses: number }[] {
     if (!this.#hookWords || this.#closed) return [];
-    const counts = readHookCounts(this.#hookWords, this.#attached.length);
-    return this.#attached.map((a, i) => ({
-      fn: a.target.spec.fn,
-      ...(counts[i] ?? { fails: 0, unslotted: 0, dropped: 0 }),
-      recursionMisses: Number(progInfo(a.prog).recursionMisses),
+    const counts = readHookCounts(this.#hookWords, this.#hooks.length);
+    return this.#hooks.map((h) => ({
+      fn: h.target.spec.fn,
+      ...(counts[h.index] ?? { fails: 0, unslotted: 0, dropped: 0 }),
+      recursionMisses: Number(h.retiredMisses + (h.prog === undefined ? 0n : progInfo(h.prog).recursionMisses)),
     }));
   }
 
@@ -285,15 +353,43 @@ export class UpdateTracer {
         errors.push(error);
       }
     };
-    for (const a of this.#attached) {
-      attempt(() => { closeFd(a.link); });
-      attempt(() => { closeFd(a.prog); });
-    }
+    for (const h of this.#hooks) attempt(() => { disarmHook(h, false); });
     attempt(() => this.#ring?.close());
     attempt(() => this.#slotsMem?.unmap());
     attempt(() => this.#hooksMem?.unmap());
     for (const fd of this.#maps) attempt(() => { closeFd(fd); });
     if (errors.length > 0) throw errors[0];
+  }
+}
+
+/** Loads a hook's program (its instructions were built at open). */
+function loadHook(h: Hook): number {
+  return progLoad({
+    type: 'tracing',
+    expectedAttachType: 'trace_fexit',
+    attachBtfId: h.target.btfId,
+    license: 'GPL',
+    name: `bpfmem_w_${h.target.spec.short}`,
+    insns: h.insns,
+  });
+}
+
+/** Detaches a hook: closes its link, then its program, keeping the program's recursion misses. */
+function disarmHook(h: Hook, keepMisses = true): void {
+  const { link, prog } = h;
+  h.link = undefined;
+  h.prog = undefined;
+  h.progId = undefined;
+  if (link !== undefined) closeFd(link);
+  if (prog !== undefined) {
+    if (keepMisses) {
+      try {
+        h.retiredMisses += progInfo(prog).recursionMisses;
+      } catch {
+        // The count is lost, not the detach.
+      }
+    }
+    closeFd(prog);
   }
 }
 

@@ -1,0 +1,23 @@
+import { describe, expect, it } from 'vitest';
+import { cli } from './run.js';
+
+/** `--arm-below` of watch and serve (src/watch/arming.ts): a bad size is one line and status 2, before anything is read or attached. */
+describe('watch and serve --arm-below', () => {
+  it.each([
+    ['watch', '12Q'],
+    ['watch', '-5MiB'],
+    ['serve', 'max'],
+    ['serve', '2TiB'],
+  ])('%s --arm-below %s: one line naming it, status 2', async (command, value) => {
+    const r = await cli([command, '--arm-below', value]);
+    expect(r.status).toBe(2);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toBe(`bpfmem: --arm-below "${value}": expected a size from 0 to 1TiB, like 64MiB or 512M\n`);
+  });
+
+  it.each(['watch', 'serve'])('%s --always with --arm-below: one line, status 2', async (command) => {
+    const r = await cli([command, '--always', '--arm-below', '1MiB']);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toBe("bpfmem: option '--arm-below <size>' cannot be used with option '--always'\n");
+  });
+});
