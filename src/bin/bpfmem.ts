@@ -1,26 +1,12 @@
 #!/usr/bin/env node
-import { runBpfmem } from './run.js';
-import { processIo } from '../cli/io.js';
-import { disposeAll, openCount } from '../live/cleanup.js';
+import { dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { useCompileCache } from './compile-cache.js';
+import { cacheDir } from '../sys/file/cache-dir.js';
 
-// A signal must not leave cgroups or workers behind: clean up, then end as the signal would.
-for (const [signal, code] of [
-  ['SIGINT', 130],
-  ['SIGTERM', 143],
-] as const) {
-  process.once(signal, () => {
-    // Only a run that made something (cgroups, maps, hooks) has anything to remove.
-    process.stderr.write(openCount() > 0 ? `\nbpfmem: ${signal}: removing what this run created\n` : '\n');
-    void disposeAll()
-      .then((failures) => {
-        for (const f of failures) process.stderr.write(`bpfmem: cleanup: ${f}\n`);
-      })
-      .finally(() => process.exit(code));
-  });
-}
-
-// The only place that ends the process (docs/architecture.md).
-// No top-level await: the bundle is CommonJS (scripts/bundle.mjs).
-void runBpfmem(process.argv.slice(2), processIo()).then((status) => {
-  process.exitCode = status;
-});
+// The code cache first (this file and its two imports are all a run compiles without one),
+// then the CLI, whose files it compiles from the cache.
+// A cache per command (its first word; `other` for options alone or a word that is no name).
+const command = process.argv.slice(2).find((a) => !a.startsWith('-'));
+useCompileCache(dirname(fileURLToPath(import.meta.url)), cacheDir(), command !== undefined && /^[a-z]{1,20}$/.test(command) ? command : 'other');
+void import('./cli.js');

@@ -160,7 +160,7 @@ export async function runProgram(argv: readonly string[], io: Io, make: (ctx: Co
       return error.exitCode === 0 ? 0 : 2;
     }
     // After Ctrl-C, what fails because the run is being torn down is no error to report: the
-    // signal handler (src/bin/bpfmem.ts) says what it removes and ends with the signal's status.
+    // signal handler (src/bin/cli.ts) says what it removes and ends with the signal's status.
     if (isClosing()) return 130;
     if (error instanceof BpfmemError) {
       io.stderr(`bpfmem: ${escapeLines(error.message)}\n`);

@@ -1,5 +1,5 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -41,8 +41,8 @@ interface Loaded {
   readonly builtins: string[];
 }
 
-function run(args: readonly string[]): Loaded {
-  const r = spawnSync(process.execPath, ['--require', RECORDER, BIN, ...args], { encoding: 'utf8' });
+function run(args: readonly string[], env: NodeJS.ProcessEnv = { ...process.env, BPFMEM_CACHE: 'off' }): Loaded {
+  const r = spawnSync(process.execPath, ['--require', RECORDER, BIN, ...args], { encoding: 'utf8', env });
   const at = r.stderr.lastIndexOf('\n@@');
   if (at < 0) throw new Error(`no load record from bpfmem ${args.join(' ')}: ${r.stderr}`);
   const rec = JSON.parse(r.stderr.slice(at + 3)) as { files: string[]; builtins: string[] };
@@ -77,7 +77,7 @@ describe.skipIf(!built)('the built CLI (dist/bin)', () => {
     expect(r.stdout).toMatch(/MEMLOCK/);
     // Chunk names end in a hash of 8 characters (scripts/bundle.mjs: chunk-[name]-[hash].js).
     const names = r.files.map((f) => f.replace(/-.{8}\.js$/, '')).sort();
-    expect(names).toEqual(['bpfmem.js', 'chunk-core', 'chunk-estimate', 'chunk-offline', 'chunk-rolldown-runtime']);
+    expect(names).toEqual(['bpfmem.js', 'chunk-cli', 'chunk-core', 'chunk-estimate', 'chunk-offline', 'chunk-rolldown-runtime', 'chunk-start']);
     for (const m of ['child_process', 'net', 'tty', 'dgram', 'fs/promises', 'http']) expect(r.builtins, m).not.toContain(m);
   });
 
@@ -118,5 +118,48 @@ describe.skipIf(!built)('the built CLI (dist/bin)', () => {
     expect(first).toMatch(/^(this kernel|what-if): /);
     expect(stderr).toBe('');
     expect(status).toBe(0);
+  });
+});
+
+describe.skipIf(!built)('the code cache (src/bin/compile-cache.ts)', () => {
+  const ESTIMATE = ['estimate', '--map', 'type=hash,key=4,value=8,max_entries=1000', '--kernel', '6.6', '--cpus', '2'];
+  const codeFiles = (cache: string): string[] => {
+    const sub = existsSync(cache) ? readdirSync(cache).filter((f) => f.startsWith('code-')) : [];
+    return sub.flatMap((d) => readdirSync(join(cache, d)).map((f) => join(cache, d, f)));
+  };
+
+  it('writes a cache for each file a command compiled, and gives the same output from it, or from a corrupt one', () => {
+    const cache = mkdtempSync(join(dir, 'cache-'));
+    const env = { ...process.env, BPFMEM_CACHE_DIR: cache };
+    const first = run(ESTIMATE, env);
+    expect(first.status).toBe(0);
+    const files = codeFiles(cache);
+    // One per bundle file but bpfmem.js and the start chunk (loaded before the cache is set up).
+    expect(files.map((f) => f.slice(f.lastIndexOf('/') + 1).replace(/-.{8}\.js/, '')).sort()).toEqual([
+      'chunk-cli.estimate.cache',
+      'chunk-core.estimate.cache',
+      'chunk-estimate.estimate.cache',
+      'chunk-offline.estimate.cache',
+    ]);
+    const second = run(ESTIMATE, env);
+    expect(second.stdout).toBe(first.stdout);
+    expect(second.files).toEqual(first.files);
+    // Garbage after a right header, and a header of another file: compiled as usual, written anew.
+    const [a, b] = files as [string, string];
+    const header = readFileSync(a, 'latin1').split('\n')[0] ?? '';
+    writeFileSync(a, `${header}\n${'x'.repeat(5000)}`);
+    writeFileSync(b, `1 2\n${'x'.repeat(5000)}`);
+    const third = run(ESTIMATE, env);
+    expect(third.status).toBe(0);
+    expect(third.stdout).toBe(first.stdout);
+    expect(readFileSync(a).length).toBeGreaterThan(5000 + header.length + 1);
+    expect(readFileSync(b, 'latin1').startsWith('1 2\n')).toBe(false);
+  });
+
+  it('writes nothing with BPFMEM_CACHE=off', () => {
+    const cache = mkdtempSync(join(dir, 'cache-'));
+    const r = run(ESTIMATE, { ...process.env, BPFMEM_CACHE: 'off', BPFMEM_CACHE_DIR: cache });
+    expect(r.status).toBe(0);
+    expect(codeFiles(cache)).toEqual([]);
   });
 });

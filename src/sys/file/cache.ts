@@ -1,6 +1,8 @@
 import { mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
-import { homedir } from 'node:os';
 import { join } from 'node:path';
+import { cacheDir } from './cache-dir.js';
+
+export { cacheDir };
 
 /**
  * bpfmem's cache: small files of what is slow to work out and never changes for a given input
@@ -11,19 +13,6 @@ import { join } from 'node:path';
 
 /** Largest cache file read. */
 const CACHE_FILE_LIMIT = 1024 * 1024;
-
-/** The cache directory, or undefined when the cache is off or has no place. */
-export function cacheDir(env: NodeJS.ProcessEnv = process.env): string | undefined {
-  if (env['BPFMEM_CACHE'] === 'off') return undefined;
-  if (env['BPFMEM_CACHE_DIR']) return env['BPFMEM_CACHE_DIR'];
-  if (env['XDG_CACHE_HOME']) return join(env['XDG_CACHE_HOME'], 'bpfmem');
-  try {
-    const home = homedir();
-    return home ? join(home, '.cache', 'bpfmem') : undefined;
-  } catch {
-    return undefined;
-  }
-}
 
 /** A cache file's text, or undefined (no cache, no file, too big, unreadable). */
 export function readCacheFile(name: string, dir = cacheDir()): string | undefined {
