@@ -10,7 +10,7 @@ describe('freshenMemoryStats: how fresh an inventory read of memory.stat is', ()
   beforeEach(() => {
     dir = mkdtempSync(join(tmpdir(), 'bpfmem-stats-'));
   });
-  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+  afterEach(() => { rmSync(dir, { recursive: true, force: true }); });
 
   it('v1 counts kernel memory in a page counter: exact, nothing read', async () => {
     expect(await freshenMemoryStats(1, join(dir, 'absent'), true)).toBeUndefined();
