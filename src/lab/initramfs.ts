@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { createWriteStream, existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, realpath, rename, rm, stat } from 'node:fs/promises';
 import { builtinModules } from 'node:module';
@@ -237,12 +237,15 @@ export async function buildInitramfs(src: ImageSources, cacheDir: string): Promi
   } catch (error) {
     throw new BpfmemError('system', `cannot create the lab cache ${cacheDir}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`);
   }
-  const tmp = `${path}.tmp-${process.pid}`;
+  const tmp = `${path}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
   try {
     await pipeline(Readable.from(cpioChunks(imageEntries(files, contents))), createWriteStream(tmp));
     await rename(tmp, path);
   } catch (error) {
     await rm(tmp, { force: true });
+    // Two lab runs side by side (test/lab runs two VMs at a time) build the same image: when the
+    // other one's is in place, it is this one's too (seen in CI: ENOENT here while the other wrote).
+    if (existsSync(path)) return { path, hash: digest, cached: true, bytes: (await stat(path)).size, files: files.length };
     throw new BpfmemError('system', `writing the initramfs ${path}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`);
   }
   await prune(dirname(path), path);

@@ -202,7 +202,7 @@ export class LiveBackend implements Backend {
     if (this.tasks.has(name)) return { ok: false, errno: 'EEXIST', reason: `task ${name} already exists` };
     const worker = await LiveWorker.spawn(this.profile.possibleCpus);
     const memlock = spec.memlock === undefined ? null : spec.memlock;
-    const set = await worker.request({ op: 'setup', memlock, uid: spec.uid });
+    const set = await worker.request({ op: 'setup', memlock, uid: spec.uid, innerTemplate: this.profile.regime === 'memlock' });
     if (!set.ok) {
       await worker.stop();
       return refusal(set, `setting up task ${name}`);

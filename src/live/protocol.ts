@@ -7,7 +7,13 @@ import type { MapSpec } from '../vocab/map-spec.js';
  */
 export type WorkerRequest =
   /** Warms the worker up, then sets its credentials as `credentials` does. */
-  | { readonly op: 'setup'; readonly memlock: number | null; readonly uid: number | null }
+  | {
+      readonly op: 'setup';
+      readonly memlock: number | null;
+      readonly uid: number | null;
+      /** Make the map-in-map inner template now, before the task's credentials (before 5.11: its precharge). */
+      readonly innerTemplate?: boolean;
+    }
   /**
    * Sets the real uid (`null`: unchanged) and RLIMIT_MEMLOCK, soft and hard (`null`: unchanged;
    * `Infinity`: unlimited). Answers the RLIMIT_MEMLOCK now in force (-1 unchanged, -2 unlimited).

@@ -98,7 +98,7 @@ function now(req: Exclude<WorkerRequest, { op: 'softirqSend' }>): WorkerOk | Wor
  * be charged to the task's cgroup (and grow its page tables, kernel memory), blurring what BPF
  * costs there.
  */
-function warmUp(): void {
+function warmUp(innerTemplate: boolean): void {
   let keep = 0;
   for (let i = 0; i < 200_000; i++) keep += new Uint8Array(64 + (i & 255)).length;
   // The code paths of the requests to come, run once here (their first run faults JIT code and
@@ -113,13 +113,15 @@ function warmUp(): void {
     if (type === 'hash') now({ op: 'remove', id, spec: s, firstKey: 0, count: 4, cpu: 0 });
     now({ op: 'closeMap', id });
   }
-  // The inner map template of map-in-map values: the harness's own, made before the task takes its
-  // cgroup and credentials, so that neither its charge nor (before 5.11) its precharge lands on
-  // what the task is measured for. Made later on demand if the kernel refuses it now.
-  try {
-    valueFd({ ...spec, type: 'array_of_maps', keySize: 4, valueSize: 4 });
-  } catch {
-    innerFd = undefined;
+  // Before 5.11, the inner map template of map-in-map values: the harness's own, made before the
+  // task takes its credentials, so that its precharge does not land on the uid being measured.
+  // (Since 5.11 it is made on first use, where it was always made: a map of the task's own.)
+  if (innerTemplate) {
+    try {
+      valueFd({ ...spec, type: 'array_of_maps', keySize: 4, valueSize: 4 });
+    } catch {
+      innerFd = undefined;
+    }
   }
   const prog = now({ op: 'loadProg', name: 'bpfmem_warmup', insns: 2 });
   if (prog.ok && prog.value.kind === 'prog') now({ op: 'closeProg', id: prog.value.id });
@@ -161,7 +163,7 @@ function handle(req: WorkerRequest): WorkerOk | WorkerError | Promise<WorkerOk |
   try {
     switch (req.op) {
       case 'setup':
-        warmUp();
+        warmUp(req.innerTemplate === true);
         return ok({ kind: 'count', applied: credentials(req.uid, req.memlock) });
       case 'credentials':
         return ok({ kind: 'count', applied: credentials(req.uid, req.memlock) });
