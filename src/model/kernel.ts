@@ -274,10 +274,7 @@ export class ModelKernel {
   setCredentials(name: string, credentials: Credentials): Outcome {
     const task = this.tasks.get(name);
     if (!task) return refuse('ESRCH', `no task ${name}`);
-    if (credentials.uid !== undefined) {
-      if (task.ioUringPages === 0) task.ioUringUid = credentials.uid;
-      task.uid = credentials.uid;
-    }
+    if (credentials.uid !== undefined) task.uid = credentials.uid;
     if (credentials.memlock !== undefined) task.memlock = credentials.memlock;
     return ok();
   }

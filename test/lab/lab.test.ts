@@ -16,7 +16,7 @@ import { cli } from '../cli/run.js';
  * Which series: $BPFMEM_LAB_SERIES (a comma list of 5.10, 6.1, 6.12, 6.16, 6.18, 7, or `all`); by
  * default all six. Two VMs run at a time (the live project's `maxConcurrency`): a TCG guest keeps
  * about one host CPU busy, so two side by side take about 1.3 times as long as one (measured: 6.1
- * and 6.16 together in 118 s, each alone 86–90 s). A guest measures its own kernel, so nothing of
+ * and 6.16 together in 118 s of wall time; 5.10 alone took 86 s). A guest measures its own kernel, so nothing of
  * one VM reaches the other's numbers. `BPFMEM_LAB_SERIES=6.12 npx vitest run test/lab/lab.test.ts`
  * runs one kernel; scripts/kernel-lab.sh runs the whole matrix by hand (README, "The kernel lab").
  */
