@@ -24,7 +24,7 @@ import type { KernelProfile } from '../vocab/profile.js';
 import { BPF_COMPLEXITY_LIMIT_INSNS, progAllocs, progMemlock } from './prog.js';
 import { areaTriesKmalloc, kmallocCharge, pagesCharge, percpuCharge, vmallocCharge, type Charge } from './slab.js';
 import { formatBytes } from '../vocab/units.js';
-import { parentOf } from '../vocab/cgroup-path.js';
+import { parentOf, tasksInIt } from '../vocab/cgroup-path.js';
 import { atLeast } from '../vocab/kernel-version.js';
 
 /** A task: a process in a cgroup, with a uid and RLIMIT_MEMLOCK. */
@@ -168,7 +168,7 @@ export class ModelKernel {
       if (inside.length > 0) {
         return refuse(
           'EBUSY',
-          `cannot enable the memory controller below ${parentPath}: tasks ${inside.join(', ')} are in it, and cgroup v2 allows no tasks in a cgroup whose children have controllers ("no internal processes")`,
+          `cannot enable the memory controller below ${parentPath}: ${tasksInIt(inside)}, and cgroup v2 allows no tasks in a cgroup whose children have controllers ("no internal processes")`,
         );
       }
     }
@@ -221,7 +221,7 @@ export class ModelKernel {
     if (!c) return refuse('ENOENT', `cgroup ${path} does not exist`);
     if (c.isRoot) return refuse('EBUSY', 'the root cgroup cannot be removed');
     const inside = this.tasksIn(c);
-    if (inside.length) return refuse('EBUSY', `cannot remove ${path}: tasks ${inside.join(', ')} are in it`);
+    if (inside.length) return refuse('EBUSY', `cannot remove ${path}: ${tasksInIt(inside)}`);
     if (c.children.size) {
       return refuse('EBUSY', `cannot remove ${path}: it has child cgroups (${[...c.children.keys()].join(', ')})`);
     }

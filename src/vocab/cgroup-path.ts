@@ -17,3 +17,8 @@ export function ancestors(path: string): string[] {
     p = cut <= 0 ? '/' : p.slice(0, cut);
   }
 }
+
+/** Why a cgroup with tasks in it is busy, as the model and the live side both say it. */
+export function tasksInIt(tasks: readonly (number | string)[]): string {
+  return tasks.length === 1 ? `task ${String(tasks[0])} is in it` : `tasks ${tasks.join(', ')} are in it`;
+}

@@ -1,7 +1,7 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, rmdirSync } from 'node:fs';
 import { createInterface } from 'node:readline';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { BpfmemError } from '../../src/vocab/errors.js';
 import { CgroupFs } from '../../src/sys/cgroup/cgroupfs.js';
 import { liveEnv } from './env.js';
@@ -172,6 +172,12 @@ describe.skipIf(!liveEnv.ok)('CgroupFs on the running kernel', () => {
   it('charges a BPF map made inside to kernel memory, and uncharges it at close', async () => {
     const w = await startWorker();
     expect(await cg.moveTask('/pods/agent', w.pid)).toEqual({ ok: true });
+    // Moved home and killed in afterAll if an expectation below fails first: no later test may
+    // find this worker still in /pods/agent.
+    onTestFinished(async () => {
+      await cg.moveTaskHome(w.pid);
+      await w.kill();
+    });
     const before = await cg.readCounters('/pods/agent');
     const answer = await w.ask(`map ${4 * MiB}`);
     expect(answer).toMatch(/^ok \d+$/);
@@ -180,7 +186,10 @@ describe.skipIf(!liveEnv.ok)('CgroupFs on the running kernel', () => {
     const withMap = await cg.readCounters('/pods/agent');
     const kernel = (c: typeof withMap): number => c.kernel ?? c.usage;
     expect(kernel(withMap) - kernel(before)).toBeGreaterThanOrEqual(4 * MiB);
-    expect(withMap.usage - before.usage).toBeGreaterThanOrEqual(4 * MiB);
+    // usage counts kernel memory too. It is not compared by difference: the worker's other pages
+    // (a freed stack, a GC'd heap page) may be uncharged between the two reads; a CI run saw
+    // usage grow by 4,169,728 bytes while kernel memory grew by more than 4 MiB.
+    expect(withMap.usage).toBeGreaterThanOrEqual(kernel(withMap));
 
     if (cg.version === 1) {
       // v1 refuses a limit below usage that reclaim cannot reach: BPF memory is not reclaimable.
@@ -205,7 +214,7 @@ describe.skipIf(!liveEnv.ok)('CgroupFs on the running kernel', () => {
     expect(await cg.moveTask('/pods/agent', w.pid)).toEqual({ ok: true });
     const withTask = await cg.remove('/pods/agent');
     expect(withTask).toMatchObject({ ok: false, errno: 'EBUSY' });
-    if (!withTask.ok) expect(withTask.reason).toContain(`tasks ${w.pid}`);
+    if (!withTask.ok) expect(withTask.reason).toMatch(new RegExp(`^cannot remove /pods/agent: tasks? (\\d+, )*${w.pid}\\b`));
     await w.kill();
     expect(await eventually(async () => (await cg.listTasks('/pods/agent')).length === 0)).toBe(true);
 

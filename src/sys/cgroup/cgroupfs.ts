@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
 import { mkdir, open, realpath, rmdir } from 'node:fs/promises';
 import { posix } from 'node:path';
+import { tasksInIt } from '../../vocab/cgroup-path.js';
 import { BpfmemError } from '../../vocab/errors.js';
 import { fail, isErrno, type Errno, type Failure } from '../../vocab/errno.js';
 import type { CgroupVersion } from '../../vocab/profile.js';
@@ -283,7 +284,7 @@ export class CgroupFs {
         const children = await readChildNames(dir).catch(() => []);
         if (children.length > 0) return `it has child cgroups (${children.join(', ')})`;
         const tasks = await readCgroupProcs(dir).catch(() => []);
-        if (tasks.length > 0) return `tasks ${tasks.join(', ')} are in it`;
+        if (tasks.length > 0) return tasksInIt(tasks);
         return 'the kernel says it is busy';
       });
     }
