@@ -32,11 +32,10 @@ export const WATCH_CMDLINE = 'bpfmem.watch=1';
 /** Whether a kernel command line asks for the watch check. */
 export const wantsWatch = (cmdline: string): boolean => cmdline.split(/\s+/).includes(WATCH_CMDLINE);
 
-/** Rounds of the bench a kernel command line asks for (`bpfmem.benchrounds=N`, default 3). */
+/** Rounds of the bench a kernel command line asks for (`bpfmem.benchrounds=N`, default 3; 0: no bench). */
 export function benchRoundsOf(cmdline: string): number {
   const m = /(?:^|\s)bpfmem\.benchrounds=([0-9]{1,3})(?:\s|$)/.exec(cmdline);
-  const n = m ? Number(m[1]) : 3;
-  return n >= 1 ? n : 3;
+  return m ? Number(m[1]) : 3;
 }
 
 /** What the guest reports. */
@@ -195,7 +194,8 @@ export async function runWatchGuest(options: { readonly benchRounds?: number } =
     const left = watcherProgs();
     lines.push({ what: 'programs left after the tracer closed', kernel: left.join(' ') || 'none', model: 'none', ok: left.length === 0 });
     await signalCheck(lines, hooks.some((h) => h.state === 'attached'));
-    bench = await runWatchBench({ profile, rounds: options.benchRounds ?? 3 });
+    const rounds = options.benchRounds ?? 3;
+    if (rounds > 0) bench = await runWatchBench({ profile, rounds });
   } catch (error) {
     failure = error instanceof Error ? error.message : String(error);
   }
@@ -220,7 +220,7 @@ export interface WatchLabOptions {
   readonly cacheDir: string;
   readonly timeoutSeconds: number;
   readonly onOutput?: (text: string) => void;
-  /** Rounds of the bench in the guest (default 3). */
+  /** Rounds of the bench in the guest (default 3; 0 runs none). */
   readonly benchRounds?: number;
 }
 
