@@ -86,6 +86,9 @@ interface LastScan {
   readonly maps: readonly (RawMap | undefined)[];
 }
 
+/** Cgroup ids a collector interns before it starts over. */
+const MAX_CGROUP_IDS = 16_384;
+
 /** u32 words per iterator record. */
 const WORDS = MAP_RECORD.size / 4;
 
@@ -109,6 +112,12 @@ function sameList<T>(a: readonly T[] | undefined, b: readonly T[]): boolean {
 export class Collector {
   /** Layout → whether fdinfo agreed with the model (checked once per process). */
   private readonly verdicts = new Map<string, boolean>();
+  /**
+   * One bigint per memory cgroup id: a machine's maps are charged to a few hundred cgroups, and
+   * a bigint per map is 24 bytes of heap (2.3 MiB at 100,000 maps, measured in a heap snapshot
+   * of `bpfmem serve`). Emptied when it grows past {@link MAX_CGROUP_IDS} (cgroups come and go).
+   */
+  private readonly cgroupIds = new Map<bigint, bigint>();
   /** Layouts checked per map type. */
   private readonly checked = new Map<number, number>();
   /** The notes of layouts where the model and fdinfo disagreed, said at every scan. */
@@ -289,6 +298,16 @@ export class Collector {
     return out;
   }
 
+  /** The one bigint of a cgroup id (null as it is). */
+  private internCgroupId(id: bigint | null): bigint | null {
+    if (typeof id !== 'bigint') return id;
+    const known = this.cgroupIds.get(id);
+    if (known !== undefined) return known;
+    if (this.cgroupIds.size >= MAX_CGROUP_IDS) this.cgroupIds.clear();
+    this.cgroupIds.set(id, id);
+    return id;
+  }
+
   /**
    * A map of the iterator, with its fdinfo `memlock` where the model cannot compute it;
    * undefined when it was freed meanwhile. `reusable`: the same record means the same map
@@ -296,6 +315,7 @@ export class Collector {
    */
   private fromRecord(r: MapCharge, hasMapExtra: boolean): { map: RawMap; reusable: boolean } | undefined {
     const type = mapTypeById(r.type);
+    const cgroupId = this.internCgroupId(r.cgroupId);
     const base: RawMap = {
       id: r.id,
       type: r.type,
@@ -305,11 +325,11 @@ export class Collector {
       maxEntries: r.maxEntries,
       flags: r.flags,
       mapExtra: r.mapExtra,
-      cgroupId: r.cgroupId,
+      cgroupId,
     };
     if (type !== undefined && NEEDS_MAP_EXTRA.has(type) && !hasMapExtra) {
       const o = readMap(r.id, true); // map_extra is in the info only
-      return o && { map: { ...rawMap(o), cgroupId: r.cgroupId }, reusable: true };
+      return o && { map: { ...rawMap(o), cgroupId }, reusable: true };
     }
     const contents = type !== undefined && memlockDependsOnContents(type, r.flags);
     if (type === undefined || (contents && r.elements === undefined)) {

@@ -296,6 +296,14 @@ export function processMetrics(): Promise<string> {
         this.set(process.memoryUsage().heapTotal);
       },
     });
+    new Gauge({
+      name: 'nodejs_external_memory_bytes',
+      help: 'Memory outside the V8 heap that V8 objects hold (Buffers and other ArrayBuffers).',
+      registers,
+      collect() {
+        this.set(process.memoryUsage().external);
+      },
+    });
   }
   return processRegistry.metrics();
 }

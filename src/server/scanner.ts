@@ -122,6 +122,9 @@ export class Scanner {
       this.history.add(time, historyPoint(time, snapshot.inventory, snapshot.summary, snapshot.watch));
     }
     if (!snapshot) return;
+    // The scan's garbage goes back to the system (src/sys/proc/memory.ts) before the process's
+    // own metrics are read, so that they show what it holds between scans, not its peak in one.
+    if (read) this.source.afterScan?.();
     let metricsText: string;
     try {
       // The process's own metrics are taken at the same moment: the whole text is one scan's.

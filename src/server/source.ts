@@ -2,6 +2,7 @@ import { Collector } from '../live/collect.js';
 import { buildInventory, InventoryBuilder, type Inventory } from '../inspect/inventory.js';
 import { type InventoryInput } from '../vocab/inventory.js';
 import { WatchSession, type WatchFrame } from '../watch/index.js';
+import { releaseMemory } from '../sys/proc/index.js';
 
 /** Where the server's snapshots come from: this machine, or a fixture. */
 export interface InventorySource {
@@ -9,6 +10,11 @@ export interface InventorySource {
   read(): Promise<{ inventory: Inventory; regimeReason: string; watch?: WatchFrame }>;
   /** Releases what the source holds (the map iterator). Idempotent. */
   close(): void;
+  /**
+   * Called after each scan is published: gives the scan's garbage back to the system (the
+   * machine's sources; a fixture has none to speak of).
+   */
+  afterScan?(): void;
 }
 
 /**
@@ -29,6 +35,7 @@ export async function liveSource(): Promise<InventorySource> {
       closed = true;
       collector.close();
     },
+    afterScan: releaseMemory,
   };
 }
 
@@ -50,6 +57,7 @@ export async function watchedSource(options: { readonly trace: boolean; readonly
       closed = true;
       session.close();
     },
+    afterScan: releaseMemory,
   };
 }
 

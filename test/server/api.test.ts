@@ -224,6 +224,21 @@ describe('GET /api/v1/history', () => {
   });
 });
 
+describe('after each scan', () => {
+  it('the source gives its garbage back once per good scan, never after a failed one', async () => {
+    const source = new CountingSource();
+    source.failFrom = 3;
+    const server = await startServer({ port: 0, source, intervalMs: 10 });
+    try {
+      await until(() => source.reads >= 6, 'six scans');
+    } finally {
+      await server.close();
+    }
+    // Reads 0, 1 and 2 succeed; every later one fails.
+    expect(source.afterScans).toEqual([1, 2, 3]);
+  });
+});
+
 describe('the app without a socket', () => {
   it('answers 503 before the first scan, for health and for data', async () => {
     const app = createApp({

@@ -106,6 +106,12 @@ export class CountingSource implements InventorySource {
   close(): void {
     this.closed = true;
   }
+
+  /** Reads done when each afterScan came. */
+  readonly afterScans: number[] = [];
+  afterScan(): void {
+    this.afterScans.push(this.reads);
+  }
 }
 
 export const sleep = (ms: number): Promise<void> =>

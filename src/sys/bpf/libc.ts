@@ -52,6 +52,12 @@ export interface Libc {
    * 0, or -1 with errno set.
    */
   touchAnonymous(length: number): number;
+  /**
+   * `malloc_trim(0)` (glibc): gives the free memory at the top of each malloc arena, and whole
+   * free pages inside them, back to the kernel. 1 when some was released, 0 when none; undefined
+   * where the C library has no such function (musl).
+   */
+  mallocTrim(): number | undefined;
 }
 
 /** Memory mapped from a file descriptor: a view of it, and the call that unmaps it. */
@@ -115,6 +121,7 @@ export function libc(): Libc {
   const schedSetaffinity = lib.func('int sched_setaffinity(int pid, size_t size, void *mask)');
   const mmap = lib.func('void *mmap(void *addr, size_t length, int prot, int flags, int fd, long offset)');
   const munmap = lib.func('int munmap(void *addr, size_t length)');
+  let trim: ((pad: number) => unknown) | null | undefined;
   cached = {
     bpf: (cmd, attr, size) => int(syscall(nr, cmd, attr, size), 'syscall'),
     close: (fd) => int(close(fd), 'close'),
@@ -130,6 +137,16 @@ export function libc(): Libc {
       const ptr: unknown = mmap(null, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
       if (ptr === null || koffi.address(ptr) === MAP_FAILED) return -1;
       return int(munmap(ptr, length), 'munmap');
+    },
+    mallocTrim: () => {
+      if (trim === undefined) {
+        try {
+          trim = lib.func('int malloc_trim(size_t pad)');
+        } catch {
+          trim = null; // not glibc
+        }
+      }
+      return trim === null ? undefined : int(trim(0), 'malloc_trim');
     },
     mmapShared: (fd, length, prot, offset) => {
       const ptr: unknown = mmap(null, length, prot, MAP_SHARED, fd, offset);
