@@ -5,6 +5,7 @@ import { specOf, type Holder, type InventoryInput, type RawCgroup, type RawMap }
 import type { KernelProfile } from '../vocab/profile.js';
 import { labelOf, type CgroupLabel } from './labels.js';
 import { parentOf } from '../vocab/cgroup-path.js';
+import { int32OrSelf } from '../vocab/units.js';
 
 /**
  * The live inventory, assembled: every map and program with its memory, holders, pins, and
@@ -229,12 +230,13 @@ function derive(m: RawMap, profile: KernelProfile): Derived {
   const contents = memlockDependsOnContents(spec.type, spec.flags);
   const elements = !contents ? 0 : (m.elements ?? (m.memlock !== undefined ? elementsFromMemlock(spec, m.memlock, profile) : 0));
   const [est] = estimateMaps([{ name: 'm', spec, elements }], profile).maps;
+  // Small integers, not doubles: every entry of this layout copies them (see int32OrSelf).
   return {
     type: spec.type,
-    memlock: m.memlock ?? fdinfoMemlock(spec, elements, profile),
+    memlock: int32OrSelf(m.memlock ?? fdinfoMemlock(spec, elements, profile)),
     memlockSource: m.memlock !== undefined ? 'fdinfo' : 'model',
-    charge: est?.ok ? est.charged : undefined,
-    uncharged: est?.ok ? est.uncharged : undefined,
+    charge: est?.ok ? int32OrSelf(est.charged) : undefined,
+    uncharged: est?.ok ? int32OrSelf(est.uncharged) : undefined,
   };
 }
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { formatBytes, parseSize, roundUpPow2, UNLIMITED } from './units.js';
+import { formatBytes, int32OrSelf, parseSize, roundUpPow2, UNLIMITED } from './units.js';
 
 describe('parseSize', () => {
   it.each([
@@ -45,5 +45,16 @@ describe('roundUpPow2', () => {
     [2 ** 31 + 1, 2 ** 32],
   ])('%d → %d', (x, y) => {
     expect(roundUpPow2(x)).toBe(y);
+  });
+});
+
+describe('int32OrSelf', () => {
+  it('keeps every number equal to itself, whole 32-bit ones as int32', () => {
+    for (const x of [0, 1, -1, 4096, Math.ceil(8191 / 4096) * 4096, 0x7fff_ffff, -0x8000_0000, 0x8000_0000, 2 ** 40, 1.5, NaN, Infinity, -Infinity]) {
+      const y = int32OrSelf(x);
+      expect(Object.is(y, x) || (x === 0 && y === 0)).toBe(true);
+    }
+    expect(int32OrSelf(-0)).toBe(0);
+    expect(Object.is(int32OrSelf(-0), 0)).toBe(true);
   });
 });

@@ -79,6 +79,17 @@ export function parseMapRecords(bytes: Uint8Array, charged = true): Result<MapCh
   return ok(out);
 }
 
+/**
+ * `map_extra` of the record at `at`: a u64 of which only the low bits mean anything to a layout
+ * (bloom hash count, arena address), as a number. A whole 32-bit value when the high word is 0,
+ * the usual case: no double in every RawMap (see int32OrSelf in src/vocab/units.ts).
+ */
+function mapExtraAt(view: DataView, at: number): number {
+  const lo = view.getUint32(at + MAP_RECORD.mapExtra, true);
+  const hi = view.getUint32(at + MAP_RECORD.mapExtra + 4, true) & 0x1f_ffff;
+  return hi === 0 ? lo : lo + hi * 0x1_0000_0000;
+}
+
 /** The record at byte `at` of `bytes` (`view` views the same bytes). */
 export function decodeMapRecord(bytes: Uint8Array, view: DataView, at: number, charged: boolean): MapCharge {
   const u32 = (off: number): number => view.getUint32(at + off, true);
@@ -91,8 +102,7 @@ export function decodeMapRecord(bytes: Uint8Array, view: DataView, at: number, c
     flags: u32(MAP_RECORD.flags),
     name: objName(bytes, at + MAP_RECORD.name),
     cgroupId: charged ? view.getBigUint64(at + MAP_RECORD.cgroupId, true) : null,
-    // map_extra is a u64; only its low bits mean anything to a layout (bloom hash count, arena address).
-    mapExtra: u32(MAP_RECORD.mapExtra) + (u32(MAP_RECORD.mapExtra + 4) & 0x1f_ffff) * 0x1_0000_0000,
+    mapExtra: mapExtraAt(view, at),
     elements: elementsAt(view, at),
   };
 }
