@@ -64,7 +64,14 @@ export interface BoundaryResult {
    * The kernel probes made: the size (inserts done, for `inserts`), the kernel's result (ok or
    * errno), the model's for the same probe, and the bytes the cgroup held before it.
    */
-  readonly probes: readonly { readonly size: number; readonly result: string; readonly model: string; readonly base: number }[];
+  readonly probes: readonly {
+    readonly size: number;
+    readonly result: string;
+    readonly model: string;
+    readonly base: number;
+    /** A creation probe made twice: what the first try gave (this record is the second's). */
+    readonly firstTry?: string;
+  }[];
   readonly error?: string;
 }
 

@@ -313,9 +313,9 @@ function modelLargest(b: BoundaryCase, base: number, profile: KernelProfile): nu
  * the model predicts every probe's outcome.
  */
 async function boundaryCase(i: number, b: BoundaryCase, kernel: Backend, profile: KernelProfile): Promise<BoundaryResult> {
-  const probes: { size: number; result: string; model: string; base: number }[] = [];
+  const probes: BoundaryResult['probes'][number][] = [];
   let n = 0;
-  const probe = async (size: number): Promise<{ ok: boolean; applied: number }> => {
+  const probeOnce = async (size: number): Promise<{ ok: boolean; applied: number }> => {
     const path = `/b${i}_${n}`;
     const task = `(probe ${i}.${n})`;
     n++;
@@ -377,6 +377,22 @@ async function boundaryCase(i: number, b: BoundaryCase, kernel: Backend, profile
       await kernel.stopTask(task);
       await kernel.removeCgroup(path);
     }
+  };
+  // A creation probe the model did not predict, even a page either way of the base read, is
+  // made once more in a fresh cgroup, and the second is the one judged; the first stays in the
+  // report (`firstTry`). A model error repeats; what a bystander did to the base in one probe
+  // does not. Measured in a CI run on 6.12 (two TCG guests at once): hash k8 v4000 under 8 MiB,
+  // max_entries 2048 refused with ENOMEM at base 20,480, where the model had the map fit; every
+  // earlier run of the same case agreed.
+  const probe = async (size: number): Promise<{ ok: boolean; applied: number }> => {
+    const first = await probeOnce(size);
+    const tried = probes.at(-1);
+    if (b.grows !== 'max_entries' || tried === undefined || tried.result === tried.model) return first;
+    probes.pop();
+    const again = await probeOnce(size);
+    const redone = probes.pop();
+    if (redone) probes.push({ ...redone, firstTry: `${tried.result} where the model said ${tried.model}, base ${tried.base}` });
+    return again;
   };
   let largest: number;
   if (b.grows === 'inserts') {
