@@ -3,7 +3,6 @@
  * `1G`, and people are shown IEC units (docs/architecture.md, "Conventions").
  */
 
-/** `round_up(x, a)` of the kernel, for any positive `a` (not only powers of two). */
 /**
  * `x`, as a small integer where it is a whole number of 32 bits. Arithmetic like `Math.ceil(x / a) *
  * a` yields a double even when whole, and an object field that receives doubles is stored by V8
@@ -14,6 +13,7 @@ export function int32OrSelf(x: number): number {
   return Number.isInteger(x) && x >= -0x8000_0000 && x <= 0x7fff_ffff ? x | 0 : x;
 }
 
+/** `round_up(x, a)` of the kernel, for any positive `a` (not only powers of two). */
 export function roundUp(x: number, a: number): number {
   return Math.ceil(x / a) * a;
 }

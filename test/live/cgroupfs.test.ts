@@ -172,8 +172,8 @@ describe.skipIf(!liveEnv.ok)('CgroupFs on the running kernel', () => {
   it('charges a BPF map made inside to kernel memory, and uncharges it at close', async () => {
     const w = await startWorker();
     expect(await cg.moveTask('/pods/agent', w.pid)).toEqual({ ok: true });
-    // Moved home and killed in afterAll if an expectation below fails first: no later test may
-    // find this worker still in /pods/agent.
+    // Moved home and killed when this test ends, also when an expectation below fails first: no
+    // later test may find this worker still in /pods/agent.
     onTestFinished(async () => {
       await cg.moveTaskHome(w.pid);
       await w.kill();
