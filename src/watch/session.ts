@@ -3,7 +3,7 @@ import { describeMachine } from '../live/machine.js';
 import { FailureWatch, type FailureSample } from '../live/watch.js';
 import { judge, needOf, type CgroupLevel, type Verdict } from '../explain/index.js';
 import { readCgroupChain } from '../explain/read-facts.js';
-import { buildInventory, type Inventory, type MapEntry } from '../inspect/inventory.js';
+import { InventoryBuilder, type Inventory, type MapEntry } from '../inspect/inventory.js';
 import type { MemoryHierarchy } from '../sys/cgroup/index.js';
 import type { HookStatus } from '../sys/trace/index.js';
 import type { BucketName } from '../sys/trace/index.js';
@@ -110,6 +110,8 @@ export class WatchSession {
   readonly #history: ForecastHistory;
   #bootNs: bigint | undefined;
   #lastSample: FailureSample | undefined;
+  /** Keeps what did not change since the last frame: a rescan makes objects only for what did. */
+  readonly #builder = new InventoryBuilder();
 
   private constructor(
     private readonly collector: Collector,
@@ -148,7 +150,7 @@ export class WatchSession {
   /** Reads everything once. */
   async frame(): Promise<{ inventory: Inventory; frame: WatchFrame }> {
     const input = await this.collector.collect({ pins: false });
-    const inventory = buildInventory({ ...input, progs: input.progs.filter((p) => !this.watch?.tracer.progIds.includes(p.id)) });
+    const inventory = this.#builder.build({ ...input, progs: input.progs.filter((p) => !this.watch?.tracer.progIds.includes(p.id)) });
     const notes = [...inventory.errors];
     const sample = this.watch?.sample();
     this.#lastSample = sample;

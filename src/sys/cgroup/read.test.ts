@@ -1,8 +1,9 @@
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { freshenMemoryStats } from './read.js';
+import { freshenMemoryStats, readCgroupFile, readCgroupFileSync } from './read.js';
 import { statsFlushOnlyByThreshold } from './cgroupfs.js';
 
 describe('freshenMemoryStats: how fresh an inventory read of memory.stat is', () => {
@@ -31,5 +32,37 @@ describe('freshenMemoryStats: how fresh an inventory read of memory.stat is', ()
     expect(statsFlushOnlyByThreshold('6.15.9')).toBe(false);
     expect(statsFlushOnlyByThreshold('6.16.12+deb13-cloud-amd64')).toBe(true);
     expect(statsFlushOnlyByThreshold('7.2.13+deb14-cloud-amd64')).toBe(true);
+  });
+});
+
+describe('readCgroupFile: a cgroup file read in place, bounded', () => {
+  let dir = '';
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'bpfmem-cgfile-'));
+  });
+  afterEach(() => { rmSync(dir, { recursive: true, force: true }); });
+
+  it('gives the text, undefined for a file that is not there, and reads past one chunk', async () => {
+    writeFileSync(join(dir, 'memory.max'), '4194304\n');
+    expect(await readCgroupFile(dir, 'memory.max')).toBe('4194304\n');
+    expect(readCgroupFileSync(dir, 'memory.peak')).toBeUndefined();
+    const stat = 'anon 0\n'.repeat(5000); // 35 KB: three reads
+    writeFileSync(join(dir, 'memory.stat'), stat);
+    expect(readCgroupFileSync(dir, 'memory.stat')).toBe(stat);
+  });
+
+  it('refuses a file larger than a cgroup file can be, naming it', () => {
+    writeFileSync(join(dir, 'memory.stat'), Buffer.alloc((1 << 20) + 1, 0x30));
+    expect(() => readCgroupFileSync(dir, 'memory.stat')).toThrow(`reading ${dir}/memory.stat: more than 1048576 bytes, not a cgroup file`);
+  });
+
+  it('does not wait on a FIFO put in its place (no writer: read as empty)', () => {
+    const fifo = join(dir, 'memory.current');
+    execFileSync('mkfifo', [fifo]);
+    expect(readCgroupFileSync(dir, 'memory.current')).toBe('');
+  });
+
+  it('names the file when it cannot be read', () => {
+    expect(() => readCgroupFileSync(dir, '.')).toThrow(`reading ${dir}/.: EISDIR`);
   });
 });
