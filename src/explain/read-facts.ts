@@ -39,23 +39,28 @@ export function levelOf(path: string, c: CgroupCounters): CgroupLevel {
  */
 export async function readCgroupChain(h: MemoryHierarchy, path: string): Promise<CgroupLevel[]> {
   const out: CgroupLevel[] = [];
-  for (const p of ancestors(path)) {
-    const dir = dirOfPath(h, p);
-    if (p === '/' && h.version === 2) {
-      out.push({ path: '/', usage: undefined, max: Number.POSITIVE_INFINITY, high: Number.POSITIVE_INFINITY, reclaimable: undefined, failcnt: undefined, maxEvents: undefined });
-      continue;
-    }
-    try {
-      await stat(dir);
-    } catch (error) {
-      throw new BpfmemError('input', `memory cgroup ${p}: ${errnoCode(error) === 'ENOENT' ? `no such cgroup (no directory ${dir})` : `cannot read ${dir}: ${errnoCode(error) ?? String(error)}`}`);
-    }
-    // v2 memory.stat (page cache here) is flushed lazily; reading cpu.stat flushes the cgroup's
-    // rstat, memory included (kernel/cgroup/rstat.c, as src/sys/cgroup/cgroupfs.ts readCounters does).
-    if (h.version === 2) await readCgroupFile(dir, 'cpu.stat');
-    out.push(levelOf(p, await readCgroupCounters(h.version, dir)));
-  }
+  for (const p of ancestors(path)) out.push(await readCgroupLevel(h, p));
   return out;
+}
+
+/**
+ * One memory cgroup of {@link readCgroupChain}'s, alone: what `watch` shows of a paying cgroup
+ * (its own usage, limit and failure counters) without reading every ancestor. Throws as it does.
+ */
+export async function readCgroupLevel(h: MemoryHierarchy, p: string): Promise<CgroupLevel> {
+  if (p === '/' && h.version === 2) {
+    return { path: '/', usage: undefined, max: Number.POSITIVE_INFINITY, high: Number.POSITIVE_INFINITY, reclaimable: undefined, failcnt: undefined, maxEvents: undefined };
+  }
+  const dir = dirOfPath(h, p);
+  try {
+    await stat(dir);
+  } catch (error) {
+    throw new BpfmemError('input', `memory cgroup ${p}: ${errnoCode(error) === 'ENOENT' ? `no such cgroup (no directory ${dir})` : `cannot read ${dir}: ${errnoCode(error) ?? String(error)}`}`);
+  }
+  // v2 memory.stat (page cache here) is flushed lazily; reading cpu.stat flushes the cgroup's
+  // rstat, memory included (kernel/cgroup/rstat.c, as src/sys/cgroup/cgroupfs.ts readCounters does).
+  if (h.version === 2) await readCgroupFile(dir, 'cpu.stat');
+  return levelOf(p, await readCgroupCounters(h.version, dir));
 }
 
 

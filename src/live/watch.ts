@@ -108,7 +108,7 @@ export class FailureWatch {
    * Frees the slots of maps no longer on the machine (`live`: the ids that are), keeping what
    * they counted in the totals.
    */
-  forgetGone(live: ReadonlySet<number>): void {
+  forgetGone(live: { has(mapId: number): boolean }): void {
     const gone = new Set<number>();
     for (const s of this.tracer.slots()) {
       if (live.has(s.mapId)) continue;

@@ -2,7 +2,7 @@ import { Collector } from '../live/collect.js';
 import { describeMachine } from '../live/machine.js';
 import { FailureWatch, type FailureSample } from '../live/watch.js';
 import { judge, needOf, type CgroupLevel, type Verdict } from '../explain/index.js';
-import { readCgroupChain } from '../explain/read-facts.js';
+import { readCgroupChain, readCgroupLevel } from '../explain/read-facts.js';
 import { InventoryBuilder, type Inventory, type MapEntry } from '../inspect/inventory.js';
 import type { MemoryHierarchy } from '../sys/cgroup/index.js';
 import type { HookStatus } from '../sys/trace/index.js';
@@ -11,7 +11,7 @@ import type { Holder } from '../vocab/inventory.js';
 import { blindSpots } from './coverage.js';
 import { ForecastHistory, type Forecast } from './forecast.js';
 import { Arming, DEFAULT_ARM_BELOW, DEFAULT_HOLD_MS, hookArmed, type ArmingDecision } from './arming.js';
-import { isMapType } from '../vocab/maptypes.js';
+import { isMapType, type MapType } from '../vocab/maptypes.js';
 
 /**
  * `bpfmem watch` and the failures of `bpfmem serve`: the refused map updates the tracer counts
@@ -154,8 +154,9 @@ export class WatchSession {
     const notes = [...inventory.errors];
     const sample = this.watch?.sample();
     this.#lastSample = sample;
-    this.watch?.forgetGone(new Set(inventory.maps.map((m) => m.id)));
-    const byId = new Map<number, MapEntry>(inventory.maps.map((m) => [m.id, m]));
+    const byId = new Map<number, MapEntry>();
+    for (const m of inventory.maps) byId.set(m.id, m);
+    this.watch?.forgetGone(byId);
     const chains = new Map<string, CgroupLevel[]>();
     const chainOf = async (path: string): Promise<CgroupLevel[] | undefined> => {
       if (!this.hierarchy) return undefined;
@@ -170,6 +171,18 @@ export class WatchSession {
         chains.set(path, c);
       }
       return c;
+    };
+    // A paying cgroup shows its own counters: its level alone, unless a failure read its chain.
+    const levelOf = async (path: string): Promise<CgroupLevel | undefined> => {
+      if (!this.hierarchy) return undefined;
+      const c = chains.get(path);
+      if (c) return c[0];
+      try {
+        return await readCgroupLevel(this.hierarchy, path);
+      } catch (error) {
+        notes.push(error instanceof Error ? error.message : String(error));
+        return undefined;
+      }
     };
     const profile = inventory.profile;
     const need = needOf({ maps: [], progs: [], extraBytes: profile.pageSize, errno: undefined }, profile);
@@ -212,7 +225,7 @@ export class WatchSession {
     const forecasts = new Map(this.#history.forecast().map((f) => [f.path, f]));
     const payers: PayerRow[] = [];
     for (const c of inventory.cgroups.filter((x) => x.bpfOwn > 0)) {
-      const level = (await chainOf(c.path))?.[0];
+      const level = await levelOf(c.path);
       const prev = this.#previousCg.get(c.path);
       const failcnt = level?.failcnt;
       const maxEvents = level?.maxEvents;
@@ -245,7 +258,7 @@ export class WatchSession {
       const decision = this.arming.decide({
         at,
         regime: profile.regime,
-        maps: inventory.maps.flatMap((m) => (isMapType(m.type) ? [{ type: m.type, cgroup: m.chargedTo.kind === 'cgroup' ? m.chargedTo.path : undefined }] : [])),
+        maps: typesByPayer(inventory.maps),
         cgroups: inventory.cgroups
           .filter((c) => c.bpfOwn > 0)
           .map((c) => {
@@ -303,4 +316,20 @@ export class WatchSession {
       this.collector.close();
     }
   }
+}
+
+/**
+ * The map types each cgroup pays for, one entry per (type, cgroup): what arming decides on,
+ * without an object per map (a frame at 10,000 maps made 10,000 of them for a handful of pairs).
+ */
+function typesByPayer(maps: readonly MapEntry[]): { type: MapType; cgroup: string | undefined }[] {
+  const byCgroup = new Map<string | undefined, Set<MapType>>();
+  for (const m of maps) {
+    if (!isMapType(m.type)) continue;
+    const cgroup = m.chargedTo.kind === 'cgroup' ? m.chargedTo.path : undefined;
+    let types = byCgroup.get(cgroup);
+    if (!types) byCgroup.set(cgroup, (types = new Set()));
+    types.add(m.type);
+  }
+  return [...byCgroup].flatMap(([cgroup, types]) => [...types].map((type) => ({ type, cgroup })));
 }
