@@ -88,6 +88,13 @@ describe.skipIf(!built)('the built CLI (dist/bin)', () => {
     for (const name of ['estimate', 'simulate', 'inventory', 'serve', 'server', 'conformance']) expect(chunk(r.files, name), name).toBe(false);
   });
 
+  it("the inventory commands load bpftool's dump parser (and valibot) only for --from-bpftool", () => {
+    const r = run(['maps', '--help']);
+    expect(r.status).toBe(0);
+    expect(chunk(r.files, 'inventory')).toBe(true);
+    expect(chunk(r.files, 'bpftool')).toBe(false);
+  });
+
   it('help lists every command, each loaded for its line', () => {
     const r = run(['--help']);
     expect(r.status).toBe(0);
