@@ -232,7 +232,8 @@ async function main(): Promise<void> {
   lines.push('|---|---|---|---|---|');
   const target = (maps: number): string => (maps >= 100_000 ? '≤ 0.80' : maps >= 10_000 ? '≤ 1.00' : `≤ node + 30 ms`);
   for (const r of cold) lines.push(`| ${n(r.maps)} | ${ms(r.bpftool)} | ${ms(r.bpfmem)} | ${(r.bpfmem / r.bpftool).toFixed(2)} | ${target(r.maps)} |`);
-  if (nodeStart) {
+  // The fixed-cost target is for a small machine's run: at 100,000 maps node's start is noise.
+  if (nodeStart && (SIZES[0] ?? 0) < 10_000) {
     lines.push(
       `node -e 0 ${ms(nodeStart.node)}: bpfmem at ${n(SIZES[0] ?? 0)} maps is node + ${ms(nodeStart.bpfmem - nodeStart.node)} (target ≤ 30 ms); ` +
         `without NODE_EXTRA_CA_CERTS node ${ms(nodeStart.nodeNoCa)}, bpfmem ${ms(nodeStart.bpfmemNoCa)} (node + ${ms(nodeStart.bpfmemNoCa - nodeStart.nodeNoCa)})`,
