@@ -6,12 +6,17 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { freshenMemoryStats, readCgroupFile, readCgroupFileSync } from './read.js';
 import { statsFlushOnlyByThreshold } from './cgroupfs.js';
 
+
+/** A fresh directory per test, standing for a cgroup's. */
+let dir = '';
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'bpfmem-cgread-'));
+});
+afterEach(() => {
+  rmSync(dir, { recursive: true, force: true });
+});
+
 describe('freshenMemoryStats: how fresh an inventory read of memory.stat is', () => {
-  let dir = '';
-  beforeEach(() => {
-    dir = mkdtempSync(join(tmpdir(), 'bpfmem-stats-'));
-  });
-  afterEach(() => { rmSync(dir, { recursive: true, force: true }); });
 
   it('v1 counts kernel memory in a page counter: exact, nothing read', async () => {
     expect(await freshenMemoryStats(1, join(dir, 'absent'), true)).toBeUndefined();
@@ -36,11 +41,6 @@ describe('freshenMemoryStats: how fresh an inventory read of memory.stat is', ()
 });
 
 describe('readCgroupFile: a cgroup file read in place, bounded', () => {
-  let dir = '';
-  beforeEach(() => {
-    dir = mkdtempSync(join(tmpdir(), 'bpfmem-cgfile-'));
-  });
-  afterEach(() => { rmSync(dir, { recursive: true, force: true }); });
 
   it('gives the text, undefined for a file that is not there, and reads past one chunk', async () => {
     writeFileSync(join(dir, 'memory.max'), '4194304\n');
