@@ -6,7 +6,6 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { freshenMemoryStats, readCgroupFile, readCgroupFileSync } from './read.js';
 import { statsFlushOnlyByThreshold } from './cgroupfs.js';
 
-
 /** A fresh directory per test, standing for a cgroup's. */
 let dir = '';
 beforeEach(() => {
@@ -17,7 +16,6 @@ afterEach(() => {
 });
 
 describe('freshenMemoryStats: how fresh an inventory read of memory.stat is', () => {
-
   it('v1 counts kernel memory in a page counter: exact, nothing read', async () => {
     expect(await freshenMemoryStats(1, join(dir, 'absent'), true)).toBeUndefined();
   });
@@ -41,7 +39,6 @@ describe('freshenMemoryStats: how fresh an inventory read of memory.stat is', ()
 });
 
 describe('readCgroupFile: a cgroup file read in place, bounded', () => {
-
   it('gives the text, undefined for a file that is not there, and reads past one chunk', async () => {
     writeFileSync(join(dir, 'memory.max'), '4194304\n');
     expect(await readCgroupFile(dir, 'memory.max')).toBe('4194304\n');

@@ -19,7 +19,7 @@ const CHUNK = 16 * 1024;
  * A file's text, or undefined when it does not exist (a file the version or kernel lacks).
  * Read synchronously: the kernel makes a cgroupfs file's text in one go, and libuv's threadpool
  * costs an open, fstat, read and close round trip for each of the ten files of a cgroup (3.5 ms
- * of a 10,000-map rescan here for three cgroups, against 0.5 ms read in place). Bounded by
+ * of a 10,000-map rescan here for three cgroups, against 0.7 ms read in place). Bounded by
  * {@link CGROUP_FILE_LIMIT}; opened without waiting, so that no FIFO or device put in a
  * hierarchy's place can block it.
  */
