@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RefusalLab } from '../../src/live/refusals.js';
 import { renderWatchMetrics } from '../../src/server/watch-metrics.js';
 import { WatchSession, type WatchFrame } from '../../src/watch/index.js';
+import type { MapEntry } from '../../src/inspect/inventory.js';
 import { liveEnv } from './env.js';
 
 /**
@@ -102,6 +103,14 @@ describe.skipIf(!liveEnv.ok)('bpfmem watch, live', () => {
     if (v1) expect(row?.failcntRecent ?? 0).toBeGreaterThan(3000);
     const failcnt = Number(readFileSync(`${lab.cgroupDir}/${v1 ? 'memory.failcnt' : 'memory.events'}`, 'utf8').match(/(\d+)\s*$/m)?.[1] ?? NaN);
     if (v1) expect(row?.failcnt).toBe(failcnt);
+  });
+
+  it("a frame keeps what did not change since the last: the same entry object for the full map (serve's rescan makes objects only for what changed)", async () => {
+    const mine = (maps: readonly MapEntry[]): MapEntry | undefined => maps.find((m) => m.chargedTo.kind === 'cgroup' && lab.cgroupDir.endsWith(m.chargedTo.path));
+    const a = mine((await session.frame()).inventory.maps);
+    const b = mine((await session.frame()).inventory.maps);
+    expect(a?.type).toBe('hash');
+    expect(b).toBe(a);
   });
 
   it('the forecast, live: maps growing at a known pace give that rate and the time to the limit', async () => {
