@@ -44,6 +44,14 @@ describe('decode', () => {
     if (r.ok && kind === 'summary') expect(r.value).toMatchObject({ maps: 7, progs: 2, regime_reason: 'why' });
   });
 
+  it("reads serve's maps, whose pins were not looked for (\"pinned\": null)", () => {
+    const unpinned = { ...inv, pinsRead: false };
+    const doc = JSON.parse(mapsJson(unpinned, unpinned.maps)) as { maps: { pinned: unknown }[] };
+    expect(doc.maps[0]?.pinned).toBeNull();
+    const r = decode('maps', doc, '/api/v1/maps');
+    expect(r.ok ? r.value.maps.map((m) => m.pinned) : r.message).toEqual(inv.maps.map(() => null));
+  });
+
   it.each([
     ['maps', (d: { maps: { bytes_memlock: unknown }[] }) => (d.maps[3]!.bytes_memlock = '12k'), '/api/v1/maps: maps.3.bytes_memlock: '],
     ['cgroups', (d: { cgroups: { path: unknown }[] }) => (d.cgroups[0]!.path = null), '/api/v1/cgroups: cgroups.0.path: '],

@@ -51,7 +51,8 @@ const MAP = v.object({
   uncharged: v.nullable(byteCount),
   charged_to: CHARGED_TO,
   pids: v.array(HOLDER),
-  pinned: v.array(text),
+  // null: pins were not looked for (serve does not walk bpffs; `maps --pins` does).
+  pinned: v.nullable(v.array(text)),
 });
 
 const CGROUP = v.object({

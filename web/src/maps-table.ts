@@ -57,7 +57,7 @@ export function showMaps(table: HTMLTableElement, note: HTMLElement, maps: reado
         h('td', { class: 'num', 'data-label': 'Memlock', title: m.memlock_source === 'model' ? 'computed by the model from the layout' : 'read from fdinfo' }, bytes(m.bytes_memlock)),
         h('td', { class: 'num', 'data-label': 'Charge', title: m.uncharged ? `${bytes(m.uncharged)} charged to no cgroup` : undefined }, bytes(m.charge)),
         chargedToCell(m.charged_to),
-        h('td', { class: 'holders', 'data-label': 'Holders', title: holders.join(', ') || undefined }, holdersText(holders, m.pinned.length > 0)),
+        h('td', { class: 'holders', 'data-label': 'Holders', title: holders.join(', ') || undefined }, holdersText(holders, m.pinned !== null && m.pinned.length > 0)),
       );
     }),
   );
