@@ -1,0 +1,68 @@
+import { describe, expect, it } from 'vitest';
+import { ModelBackend } from '../model/backend.js';
+import { makeProfile } from '../model/profile.js';
+import type { Backend, Outcome } from '../vocab/backend.js';
+import type { BoundaryResult } from './report.js';
+import { runConformance } from './run.js';
+
+/**
+ * The boundary probes' second try (run.ts `boundaryCase`): the model stands in for the kernel,
+ * and a wrapper refuses some of its probe creations, as a bystander's page in the base would
+ * (once) or as a model error would (every time).
+ */
+
+const made = makeProfile({ version: '6.12', cpus: 2, pageSize: 4096, cgroup: 2 });
+if (!made.ok) throw new Error(made.error);
+const profile = made.value;
+
+/** The model as a kernel whose `bm` creations (the probes' maps) are refused when `refuse` says so. */
+function refusing(refuse: (nth: number) => boolean): Backend {
+  const inner = new ModelBackend(profile);
+  let nth = 0;
+  return new Proxy(inner, {
+    get(target, key, receiver) {
+      if (key === 'createMap') {
+        return async (task: string, name: string, spec: Parameters<Backend['createMap']>[2]): Promise<Outcome> => {
+          if (name === 'bm' && refuse(nth++)) return { ok: false, errno: 'ENOMEM', reason: 'refused by the test' };
+          return inner.createMap(task, name, spec);
+        };
+      }
+      const v: unknown = Reflect.get(target, key, receiver);
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+    },
+  });
+}
+
+async function boundaries(kernel: Backend): Promise<BoundaryResult[]> {
+  const report = await runConformance({ kernel, profile, quick: true, sleep: () => Promise.resolve() });
+  return report.cases.filter((c): c is BoundaryResult => c.kind === 'boundary' && c.grows === 'max_entries');
+}
+
+describe('conformance boundaries: a creation the model did not predict is made a second time', () => {
+  it('the model against itself: every probe agrees at the first try', async () => {
+    const bs = await boundaries(refusing(() => false));
+    expect(bs.length).toBeGreaterThan(0);
+    for (const b of bs) {
+      expect(b.error).toBeUndefined();
+      expect(b.largest.ok).toBe(true);
+      expect(b.probes.every((p) => p.result === p.model && p.firstTry === undefined)).toBe(true);
+    }
+  });
+
+  it('refused once (a bystander): the second try is judged, the first kept as firstTry', async () => {
+    const bs = await boundaries(refusing((nth) => nth === 0));
+    const first = bs[0];
+    expect(first?.largest.ok).toBe(true);
+    expect(first?.probes[0]).toMatchObject({ result: 'ok', model: 'ok' });
+    expect(first?.probes[0]?.firstTry).toMatch(/^ENOMEM where the model said ok, base \d+$/);
+    expect(bs.flatMap((b) => b.probes).filter((p) => p.firstTry !== undefined)).toHaveLength(1);
+  });
+
+  it('refused every time (a model error): the probe disagrees, and says so', async () => {
+    const bs = await boundaries(refusing(() => true));
+    const disagreeing = bs.flatMap((b) => b.probes).filter((p) => p.result !== p.model);
+    expect(disagreeing.length).toBeGreaterThan(0);
+    expect(bs.every((b) => !b.largest.ok)).toBe(true);
+    expect(disagreeing.every((p) => p.result === 'ENOMEM' && p.firstTry?.startsWith('ENOMEM where the model said ok') === true)).toBe(true);
+  });
+});
