@@ -19,7 +19,7 @@ const UTF8 = new TextDecoder();
  * A file's text, or undefined when it does not exist (a file the version or kernel lacks).
  * Read synchronously: the kernel makes a cgroupfs file's text in one go, and libuv's threadpool
  * costs an open, fstat, read and close round trip for each of the ten files of a cgroup (3.5 ms
- * of a 10,000-map rescan here for three cgroups, against 0.7 ms read in place). Read as any
+ * of a 10,000-map rescan here for three cgroups, against 0.7–1.1 ms read in place). Read as any
  * input file is ({@link readInputFile}): bounded by {@link CGROUP_FILE_LIMIT}, opened without
  * waiting, and anything but a regular file (a FIFO or a device put in a hierarchy's place) refused.
  */
