@@ -157,33 +157,26 @@ export class WatchSession {
     const byId = new Map<number, MapEntry>();
     for (const m of inventory.maps) byId.set(m.id, m);
     this.watch?.forgetGone(byId);
-    const chains = new Map<string, CgroupLevel[]>();
-    const chainOf = async (path: string): Promise<CgroupLevel[] | undefined> => {
-      if (!this.hierarchy) return undefined;
-      let c = chains.get(path);
-      if (!c) {
-        try {
-          c = await readCgroupChain(this.hierarchy, path);
-        } catch (error) {
-          notes.push(error instanceof Error ? error.message : String(error));
-          return undefined;
-        }
-        chains.set(path, c);
-      }
-      return c;
-    };
-    // A paying cgroup shows its own counters: its level alone, unless a failure read its chain.
-    const levelOf = async (path: string): Promise<CgroupLevel | undefined> => {
-      if (!this.hierarchy) return undefined;
-      const c = chains.get(path);
-      if (c) return c[0];
+    // A cgroup that cannot be read (gone since the scan) is a note of the frame, not its end.
+    const noting = async <T>(read: () => Promise<T>): Promise<T | undefined> => {
       try {
-        return await readCgroupLevel(this.hierarchy, path);
+        return await read();
       } catch (error) {
         notes.push(error instanceof Error ? error.message : String(error));
         return undefined;
       }
     };
+    const h = this.hierarchy;
+    const chains = new Map<string, CgroupLevel[]>();
+    const chainOf = async (path: string): Promise<CgroupLevel[] | undefined> => {
+      if (!h) return undefined;
+      const c = chains.get(path) ?? (await noting(() => readCgroupChain(h, path)));
+      if (c) chains.set(path, c);
+      return c;
+    };
+    // A paying cgroup shows its own counters: its level alone, unless a failure read its chain.
+    const levelOf = async (path: string): Promise<CgroupLevel | undefined> =>
+      !h ? undefined : (chains.get(path)?.[0] ?? (await noting(() => readCgroupLevel(h, path))));
     const profile = inventory.profile;
     const need = needOf({ maps: [], progs: [], extraBytes: profile.pageSize, errno: undefined }, profile);
     const failures: FailureRow[] = [];
