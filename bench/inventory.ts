@@ -21,7 +21,9 @@
  *   cold time at the same size.
  * - memory: its `process_resident_memory_bytes` after those scans, at the first and the last
  *   size (bytes per map beyond the base: their difference over the maps between), then every
- *   10 s for SOAK seconds while a process makes and closes a map every 20 ms.
+ *   10 s for SOAK seconds while a process makes and closes a map every 20 ms, with its V8 heap in
+ *   use; the trend after the first hour (serve's history and forecast windows full) when the soak
+ *   lasts 70 minutes or more, else over its second half.
  *
  * Needs root, bpftool, unshare(1) and `npm run build` (it runs dist/bin/bpfmem.js, as users do).
  * Run: `npm run bench:inventory` (SIZES=1000,10000,100000 RUNS=5 WARM=10 SOAK=120 to change).
@@ -37,6 +39,19 @@ const SIZES = (process.env['SIZES'] ?? '1000,10000,100000').split(',').map(Numbe
 const RUNS = Number(process.env['RUNS'] ?? 5);
 const WARM = Number(process.env['WARM'] ?? 10);
 const SOAK = Number(process.env['SOAK'] ?? 120);
+/** Seconds between the soak's samples. */
+const SOAK_EVERY = 10;
+/** Seconds of serve's history and forecast windows (their default). */
+const WINDOW = 3600;
+
+/** The least-squares slope of samples SOAK_EVERY seconds apart, per hour. */
+function trendPerHour(ys: readonly number[]): number {
+  const xs = ys.map((_, k) => k * SOAK_EVERY);
+  const mx = xs.reduce((a, b) => a + b, 0) / xs.length;
+  const my = ys.reduce((a, b) => a + b, 0) / ys.length;
+  const den = xs.reduce((a, x) => a + (x - mx) ** 2, 0);
+  return den === 0 ? 0 : (xs.reduce((a, x, k) => a + (x - mx) * ((ys[k] ?? 0) - my), 0) / den) * 3600;
+}
 const HOLD = 1000;
 const BIN = fileURLToPath(new URL('../dist/bin/bpfmem.js', import.meta.url));
 const MiB = 1024 * 1024;
@@ -118,14 +133,14 @@ class Serve {
   }
 
   /** The samples of /metrics this bench reads. */
-  async metrics(): Promise<{ scans: number; seconds: number; rss: number }> {
+  async metrics(): Promise<{ scans: number; seconds: number; rss: number; heap: number }> {
     const text = await (await fetch(`${this.url}/metrics`)).text();
     const value = (name: string): number => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN);
-    return { scans: value('bpfmem_scan_duration_seconds_count'), seconds: value('bpfmem_scan_duration_seconds_sum'), rss: value('process_resident_memory_bytes') };
+    return { scans: value('bpfmem_scan_duration_seconds_count'), seconds: value('bpfmem_scan_duration_seconds_sum'), rss: value('process_resident_memory_bytes'), heap: value('nodejs_heap_used_bytes') };
   }
 
   /** Waits until `count` scans have ended. */
-  async scans(count: number): Promise<{ scans: number; seconds: number; rss: number }> {
+  async scans(count: number): Promise<{ scans: number; seconds: number; rss: number; heap: number }> {
     for (;;) {
       const m = await this.metrics();
       if (m.scans >= count) return m;
@@ -168,7 +183,7 @@ async function main(): Promise<void> {
   let nodeStart: { node: number; bpfmem: number; nodeNoCa: number; bpfmemNoCa: number } | undefined;
   const warms: { maps: number; ms: number; rss: number; bpftool: number }[] = [];
   let base: { maps: number; rss: number } | undefined;
-  let soak: { samples: number[]; slopePerHour: number } | undefined;
+  let soak: { samples: { rss: number; heap: number }[]; from: number; rssPerHour: number; heapPerHour: number } | undefined;
   try {
     for (const [i, size] of SIZES.entries()) {
       if (maps.count < size) await maps.grow(size - maps.count);
@@ -201,21 +216,22 @@ async function main(): Promise<void> {
           else if (i === SIZES.length - 1) {
             if (SOAK > 0) {
               const churn = await maps.churn(500, 20);
-              const samples: number[] = [];
+              const samples: { rss: number; heap: number }[] = [];
               const s0 = performance.now();
               while (performance.now() - s0 < SOAK * 1000) {
-                await new Promise((resolve) => setTimeout(resolve, 10_000));
-                samples.push((await serve.metrics()).rss);
+                await new Promise((resolve) => setTimeout(resolve, SOAK_EVERY * 1000));
+                const m = await serve.metrics();
+                samples.push({ rss: m.rss, heap: m.heap });
               }
               await churn.stop();
-              // Least squares over the samples' second half (the first holds the churn's start).
-              const tail = samples.slice(Math.floor(samples.length / 2));
-              const xs = tail.map((_, k) => k * 10);
-              const mx = xs.reduce((a, b) => a + b, 0) / xs.length;
-              const my = tail.reduce((a, b) => a + b, 0) / tail.length;
-              const slope = xs.reduce((a, x, k) => a + (x - mx) * ((tail[k] ?? 0) - my), 0) / xs.reduce((a, x) => a + (x - mx) ** 2, 0);
-              soak = { samples, slopePerHour: slope * 3600 };
-              console.log(`  soak ${SOAK} s under churn (a map made and one closed every 20 ms): RSS every 10 s ${samples.map((r) => (r / MiB).toFixed(0)).join(' ')} MiB`);
+              // serve's history and forecast keep the last hour: they fill for an hour and then
+              // stay. The trend is taken after they are full when the soak goes on for 10 minutes
+              // more; otherwise over the second half (the first holds the churn's start).
+              const from = SOAK >= WINDOW + 600 ? WINDOW / SOAK_EVERY : Math.floor(samples.length / 2);
+              const tail = samples.slice(from);
+              soak = { samples, from, rssPerHour: trendPerHour(tail.map((x) => x.rss)), heapPerHour: trendPerHour(tail.map((x) => x.heap)) };
+              console.log(`  soak ${SOAK} s under churn (a map made and one closed every 20 ms), every ${SOAK_EVERY} s: RSS ${samples.map((r) => (r.rss / MiB).toFixed(0)).join(' ')} MiB`);
+              console.log(`  V8 heap in use: ${samples.map((r) => (r.heap / MiB).toFixed(0)).join(' ')} MiB`);
             }
           }
         } finally {
@@ -249,7 +265,13 @@ async function main(): Promise<void> {
     lines.push(`memory: serve RSS ${(base.rss / MiB).toFixed(1)} MiB at ${n(base.maps)} maps, ${(warm.rss / MiB).toFixed(1)} MiB at ${n(warm.maps)}: ${perMap.toFixed(0)} bytes a map beyond the base (target ≤ 1024)`);
   }
   if (soak) {
-    lines.push(`soak: ${SOAK} s under churn, RSS ${(Math.min(...soak.samples) / MiB).toFixed(1)}–${(Math.max(...soak.samples) / MiB).toFixed(1)} MiB, trend ${(soak.slopePerHour / MiB).toFixed(1)} MiB an hour over its second half`);
+    const range = (xs: number[]): string => `${(Math.min(...xs) / MiB).toFixed(1)}–${(Math.max(...xs) / MiB).toFixed(1)} MiB`;
+    const tail = soak.samples.slice(soak.from);
+    const over = soak.from * SOAK_EVERY >= WINDOW ? `after the first hour (${n(tail.length)} samples, serve's hour-long history full)` : 'over its second half';
+    lines.push(
+      `soak: ${SOAK} s under churn, RSS ${range(soak.samples.map((x) => x.rss))} (${range(tail.map((x) => x.rss))} ${over}), trend ${(soak.rssPerHour / MiB).toFixed(1)} MiB an hour; ` +
+        `V8 heap in use ${range(tail.map((x) => x.heap))}, trend ${(soak.heapPerHour / MiB).toFixed(1)} MiB an hour`,
+    );
   }
   console.log(`\n${lines.join('\n')}`);
 }

@@ -13,6 +13,7 @@ import type { MachineDescription } from '../live/machine.js';
 import { METRICS_CONTENT_TYPE } from './metrics.js';
 import { machineJson } from './probe.js';
 import { frameJson } from '../watch/json.js';
+import { historyJson } from './history.js';
 import { isPlain, mapQuery, progQuery } from './query.js';
 import type { Published } from './scanner.js';
 import type { SimulateOutcome } from './simulate.js';
@@ -282,7 +283,7 @@ export function createApp(ctx: AppContext): Hono {
       handler: (c) => {
         const p = scan(c);
         if (p instanceof Response) return p;
-        return textAnswer(c, p, 'history', p.historyText, JSON_TYPE);
+        return jsonAnswer(c, p, 'history', () => historyJson(p.history, p.intervalSeconds));
       },
     },
     {

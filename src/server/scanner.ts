@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import type { Inventory } from '../inspect/inventory.js';
 import { summarize, type Summary } from '../inspect/summary.js';
-import { History, historyPoint } from './history.js';
+import { History, historyPoint, type HistoryPoint } from './history.js';
 import { processMetrics, renderSnapshotMetrics, ScanMetrics } from './metrics.js';
 import type { InventorySource } from './source.js';
 import type { WatchFrame } from '../watch/index.js';
@@ -29,8 +29,10 @@ export interface Published {
   readonly snapshot: Snapshot;
   /** `GET /metrics`: the snapshot's metrics and this process's at that scan, rendered once. */
   readonly metricsText: string;
-  /** `GET /api/v1/history`, rendered once. */
-  readonly historyText: string;
+  /** `GET /api/v1/history`'s points as of this scan, rendered when first asked ({@link historyJson}). */
+  readonly history: readonly HistoryPoint[];
+  /** The scans' interval, which the history's JSON states. */
+  readonly intervalSeconds: number;
   readonly scans: number;
   readonly errors: number;
   /** Wall time of the last scan (failed or not). */
@@ -139,7 +141,8 @@ export class Scanner {
     this.state = {
       snapshot,
       metricsText,
-      historyText: this.history.json(this.intervalSeconds),
+      history: this.history.view(),
+      intervalSeconds: this.intervalSeconds,
       scans: this.scans,
       errors: this.errors,
       scanSeconds: seconds,

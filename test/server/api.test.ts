@@ -10,6 +10,7 @@ import { notBuiltPage } from '../../src/server/static.js';
 import { describeMachine } from '../../src/live/machine.js';
 import { CONTAINER, fixtureInput, POD, SERVICE } from './fixture.js';
 import { CountingSource, until } from './helpers.js';
+import { Scanner } from '../../src/server/scanner.js';
 
 /**
  * The JSON API of the real server over a fixture: each answer is, byte for byte, what the CLI
@@ -207,6 +208,37 @@ describe('GET /api/v1/history', () => {
       for (let i = 1; i < h.points.length; i++) expect(Date.parse(h.points[i]?.time ?? '')).toBeGreaterThanOrEqual(Date.parse(h.points[i - 1]?.time ?? ''));
     } finally {
       await server.close();
+    }
+  });
+
+  it('answers with the points of the scan it was published with, rendered when first asked', async () => {
+    const source = new CountingSource([fixtureInput(0), fixtureInput(50)]);
+    const scanner = new Scanner(source, { intervalMs: 10, perMapMetrics: 0, historySeconds: 60 });
+    try {
+      await scanner.start();
+      await until(() => (scanner.published?.scans ?? 0) >= 2, 'two scans');
+      const early = scanner.published;
+      if (!early) throw new Error('nothing published');
+      const n = early.history.length;
+      await until(() => (scanner.published?.scans ?? 0) >= early.scans + 3, 'three more scans');
+      // Later scans added points to the scanner's history, not to what this scan published.
+      expect(early.history).toHaveLength(n);
+      expect((scanner.published?.history.length ?? 0) - n).toBeGreaterThanOrEqual(3);
+      const app = createApp({
+        published: () => early,
+        intervalSeconds: 0.01,
+        assets: new Map(),
+        notBuilt: notBuiltPage('/nowhere'),
+        simulate: () => Promise.resolve({ status: 200, body: '{}\n' }),
+        machine: describeMachine,
+        allowedHosts: undefined,
+      });
+      const h = (await (await app.request('/api/v1/history')).json()) as History;
+      expect(h.points).toHaveLength(n);
+      expect(h.points.map((p) => p.maps)).toEqual(early.history.map((p) => p.maps));
+      expect(h.interval_seconds).toBe(0.01);
+    } finally {
+      await scanner.close();
     }
   });
 
