@@ -1,5 +1,5 @@
-import { createHash } from 'node:crypto';
 import { closeSync, fstatSync, openSync, readFileSync, readSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { release } from 'node:os';
 import { parseBtf, type Btf, type ParseBtfOptions } from '../../btf/index.js';
 import { BpfmemError } from '../../vocab/errors.js';
@@ -87,12 +87,15 @@ export function vmlinuxBtf(): Promise<Btf> {
 
 /**
  * What identifies the running kernel's BTF without parsing it: the kernel's release and build
- * (`uname -r`, `uname -v`: the build number and time), the BTF's size and a hash of its first
- * and last 64 KiB (the type section starts it, the string table ends it). Two builds that agree
- * on all of it describe the same structs. Undefined when the kernel has no BTF.
+ * (`uname -r`, `uname -v`: the build number and time), the BTF's size, and the kernel image's
+ * GNU build ID (/sys/kernel/notes): a SHA-1 the linker computes over the whole vmlinux, whose
+ * .BTF section this BTF is. Where the kernel shows no build ID, or for a file that is not the
+ * running kernel's, a hash of the file's first and last 64 KiB (the type section starts it, the
+ * string table ends it) stands in. Two builds that agree on all of it describe the same structs.
+ * Undefined when the file cannot be read.
  */
 export function vmlinuxBtfIdentity(path = VMLINUX_BTF_PATH): string | undefined {
-  // Both caches (struct sizes, iterator layouts) ask in the same run: hash once per path.
+  // Both caches (struct sizes, iterator layouts) ask in the same run: once per path.
   if (identities.has(path)) return identities.get(path);
   const id = computeIdentity(path);
   identities.set(path, id);
@@ -100,6 +103,49 @@ export function vmlinuxBtfIdentity(path = VMLINUX_BTF_PATH): string | undefined 
 }
 
 const identities = new Map<string, string | undefined>();
+
+/** The kernel's ELF notes: `Elf_Nhdr`s, each name and description padded to 4 bytes (kernel/ksysfs.c `notes_read`). */
+export const KERNEL_NOTES_PATH = '/sys/kernel/notes';
+/** NT_GNU_BUILD_ID (include/uapi/linux/elf.h), a note of name "GNU". */
+const NT_GNU_BUILD_ID = 3;
+
+/**
+ * The GNU build ID in a run of ELF notes (`/sys/kernel/notes`), as hex; undefined when there is
+ * none or the notes are malformed. Never throws.
+ */
+export function gnuBuildId(notes: Uint8Array): string | undefined {
+  const view = new DataView(notes.buffer, notes.byteOffset, notes.byteLength);
+  const pad = (n: number): number => (n + 3) & ~3;
+  for (let at = 0; at + 12 <= notes.byteLength; ) {
+    const namesz = view.getUint32(at, true);
+    const descsz = view.getUint32(at + 4, true);
+    const type = view.getUint32(at + 8, true);
+    const name = at + 12;
+    const desc = name + pad(namesz);
+    const next = desc + pad(descsz);
+    if (namesz > notes.byteLength || descsz > notes.byteLength || next > notes.byteLength) return undefined;
+    const isGnu = namesz === 4 && notes[name] === 0x47 && notes[name + 1] === 0x4e && notes[name + 2] === 0x55 && notes[name + 3] === 0;
+    if (isGnu && type === NT_GNU_BUILD_ID && descsz > 0 && descsz <= 64) {
+      let hex = '';
+      for (let i = desc; i < desc + descsz; i++) hex += (notes[i] ?? 0).toString(16).padStart(2, '0');
+      return hex;
+    }
+    at = next;
+  }
+  return undefined;
+}
+
+/** The running kernel's build ID; undefined where /sys/kernel/notes is missing, unreadable or has none. */
+function kernelBuildId(): string | undefined {
+  let notes: Uint8Array;
+  try {
+    // sysfs says 0 bytes for it; the notes of a kernel are a few hundred bytes.
+    notes = new Uint8Array(readFileSync(KERNEL_NOTES_PATH)).subarray(0, 64 * 1024);
+  } catch {
+    return undefined;
+  }
+  return gnuBuildId(notes);
+}
 
 function computeIdentity(path: string): string | undefined {
   let fd: number;
@@ -110,26 +156,34 @@ function computeIdentity(path: string): string | undefined {
   }
   try {
     const { size } = fstatSync(fd);
-    const sample = (at: number): Uint8Array => {
-      const buf = new Uint8Array(Math.min(SAMPLE, Math.max(0, size - at)));
-      const n = readSync(fd, buf, 0, buf.byteLength, at);
-      return buf.subarray(0, n);
-    };
-    // SHA-256 in native code: 1 ms for the 128 KiB, where FNV-1a in JavaScript took 7.5 ms of a
-    // cold start (run before the JIT warms up).
-    const h = createHash('sha256').update(sample(0)).update(sample(Math.max(0, size - SAMPLE))).digest('hex').slice(0, 16);
     let build = '';
     try {
       build = readFileSync('/proc/sys/kernel/version', 'utf8').trim();
     } catch {
       // Not every sandbox shows it; the release, size and hash remain.
     }
-    return `${release()}|${build}|${size}|${h}`;
+    const buildId = path === VMLINUX_BTF_PATH ? kernelBuildId() : undefined;
+    return `${release()}|${build}|${size}|${buildId !== undefined ? `build-id:${buildId}` : sampledHash(fd, size)}`;
   } catch {
     return undefined;
   } finally {
     closeSync(fd);
   }
+}
+
+/**
+ * SHA-256 of a file's first and last {@link SAMPLE} bytes, in native code: 1 ms for the 128 KiB,
+ * where FNV-1a in JavaScript took 7.5 ms of a cold start. node:crypto is loaded only here: loading
+ * it took 2.9 ms of every start (its modules and Node's streams), which the build ID spares.
+ */
+function sampledHash(fd: number, size: number): string {
+  const sample = (at: number): Uint8Array => {
+    const buf = new Uint8Array(Math.min(SAMPLE, Math.max(0, size - at)));
+    const n = readSync(fd, buf, 0, buf.byteLength, at);
+    return buf.subarray(0, n);
+  };
+  const { createHash } = createRequire(import.meta.url)('node:crypto') as typeof import('node:crypto');
+  return createHash('sha256').update(sample(0)).update(sample(Math.max(0, size - SAMPLE))).digest('hex').slice(0, 16);
 }
 
 const SAMPLE = 64 * 1024;
