@@ -10,7 +10,7 @@ import { notBuiltPage } from '../../src/server/static.js';
 import { describeMachine } from '../../src/live/machine.js';
 import { CONTAINER, fixtureInput, POD, SERVICE } from './fixture.js';
 import { CountingSource, until } from './helpers.js';
-import { Scanner } from '../../src/server/scanner.js';
+import { Scanner, type Published } from '../../src/server/scanner.js';
 
 /**
  * The JSON API of the real server over a fixture: each answer is, byte for byte, what the CLI
@@ -180,6 +180,21 @@ describe('large answers', () => {
   });
 });
 
+/** The app with no server around it, no assets and no host check, answering from `published`. */
+const socketlessApp = (published: () => Published | undefined, intervalSeconds: number): ReturnType<typeof createApp> =>
+  createApp({
+    published,
+    intervalSeconds,
+    assets: new Map(),
+    notBuilt: notBuiltPage('/nowhere'),
+    simulate: () => Promise.resolve({ status: 200, body: '{}\n' }),
+    machine: describeMachine,
+    allowedHosts: undefined,
+  });
+
+/** The points in the scanner's last published history (read through a call: the scanner changes it between scans). */
+const historyLength = (scanner: Scanner): number => scanner.published?.history.length ?? 0;
+
 describe('GET /api/v1/history', () => {
   interface History {
     interval_seconds: number;
@@ -223,16 +238,8 @@ describe('GET /api/v1/history', () => {
       await until(() => (scanner.published?.scans ?? 0) >= early.scans + 3, 'three more scans');
       // Later scans added points to the scanner's history, not to what this scan published.
       expect(early.history).toHaveLength(n);
-      expect((scanner.published?.history.length ?? 0) - n).toBeGreaterThanOrEqual(3);
-      const app = createApp({
-        published: () => early,
-        intervalSeconds: 0.01,
-        assets: new Map(),
-        notBuilt: notBuiltPage('/nowhere'),
-        simulate: () => Promise.resolve({ status: 200, body: '{}\n' }),
-        machine: describeMachine,
-        allowedHosts: undefined,
-      });
+      expect(historyLength(scanner) - n).toBeGreaterThanOrEqual(3);
+      const app = socketlessApp(() => early, 0.01);
       const h = (await (await app.request('/api/v1/history')).json()) as History;
       expect(h.points).toHaveLength(n);
       expect(h.points.map((p) => p.maps)).toEqual(early.history.map((p) => p.maps));
@@ -273,15 +280,7 @@ describe('after each scan', () => {
 
 describe('the app without a socket', () => {
   it('answers 503 before the first scan, for health and for data', async () => {
-    const app = createApp({
-      published: () => undefined,
-      intervalSeconds: 15,
-      assets: new Map(),
-      notBuilt: notBuiltPage('/nowhere'),
-      simulate: () => Promise.resolve({ status: 200, body: '{}\n' }),
-      machine: describeMachine,
-      allowedHosts: undefined,
-    });
+    const app = socketlessApp(() => undefined, 15);
     const h = await app.request('/healthz');
     expect(h.status).toBe(503);
     expect(await h.json()).toEqual({ status: 'starting', last_scan: null, scan_seconds: null, scans: 0, errors: 0 });
