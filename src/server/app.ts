@@ -283,7 +283,7 @@ export function createApp(ctx: AppContext): Hono {
       handler: (c) => {
         const p = scan(c);
         if (p instanceof Response) return p;
-        return jsonAnswer(c, p, 'history', () => historyJson(p.history, p.intervalSeconds));
+        return jsonAnswer(c, p, 'history', () => historyJson(p.history, ctx.intervalSeconds));
       },
     },
     {

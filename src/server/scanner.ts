@@ -31,8 +31,6 @@ export interface Published {
   readonly metricsText: string;
   /** `GET /api/v1/history`'s points as of this scan, rendered when first asked ({@link historyJson}). */
   readonly history: readonly HistoryPoint[];
-  /** The scans' interval, which the history's JSON states. */
-  readonly intervalSeconds: number;
   readonly scans: number;
   readonly errors: number;
   /** Wall time of the last scan (failed or not). */
@@ -142,7 +140,6 @@ export class Scanner {
       snapshot,
       metricsText,
       history: this.history.view(),
-      intervalSeconds: this.intervalSeconds,
       scans: this.scans,
       errors: this.errors,
       scanSeconds: seconds,

@@ -243,7 +243,7 @@ describe('GET /api/v1/history', () => {
       const h = (await (await app.request('/api/v1/history')).json()) as History;
       expect(h.points).toHaveLength(n);
       expect(h.points.map((p) => p.maps)).toEqual(early.history.map((p) => p.maps));
-      expect(h.interval_seconds).toBe(0.01);
+      expect(h.interval_seconds).toBe(0.01); // the app's, as the server gives it
     } finally {
       await scanner.close();
     }

@@ -137,14 +137,12 @@ export function gnuBuildId(notes: Uint8Array): string | undefined {
 
 /** The running kernel's build ID; undefined where /sys/kernel/notes is missing, unreadable or has none. */
 function kernelBuildId(): string | undefined {
-  let notes: Uint8Array;
   try {
-    // sysfs says 0 bytes for it; the notes of a kernel are a few hundred bytes.
-    notes = new Uint8Array(readFileSync(KERNEL_NOTES_PATH)).subarray(0, 64 * 1024);
+    // A kernel's notes are a few hundred bytes (164 here).
+    return gnuBuildId(readInputFile(KERNEL_NOTES_PATH, { limit: 64 * 1024, what: 'kernel notes file', code: 'system' }));
   } catch {
     return undefined;
   }
-  return gnuBuildId(notes);
 }
 
 function computeIdentity(path: string): string | undefined {
