@@ -14,7 +14,7 @@ import { METRICS_CONTENT_TYPE } from './metrics.js';
 import { machineJson } from './probe.js';
 import { frameJson } from '../watch/json.js';
 import { historyJson } from './history.js';
-import { isPlain, mapQuery, progQuery } from './query.js';
+import { mapQuery, progQuery } from './query.js';
 import type { Published } from './scanner.js';
 import type { SimulateOutcome } from './simulate.js';
 import type { Asset, Assets } from './static.js';
@@ -58,7 +58,7 @@ const CSP = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inl
 
 const gzip = promisify(gzipCallback);
 /** gzip on the thread pool (a few MB of per-map metrics must not stall the event loop). */
-const compress = async (text: string): Promise<Uint8Array<ArrayBuffer>> => new Uint8Array(await gzip(text));
+const compress = async (bytes: Uint8Array): Promise<Uint8Array<ArrayBuffer>> => new Uint8Array(await gzip(bytes));
 
 const errorBody = (message: string): string => `${JSON.stringify({ error: message })}\n`;
 
@@ -66,40 +66,54 @@ function errorResponse(c: Context, status: 400 | 403 | 404 | 405 | 413 | 500 | 5
   return c.body(errorBody(message), status, { 'Content-Type': JSON_TYPE, 'Cache-Control': 'no-store', ...headers });
 }
 
-const acceptsGzip = (c: Context): boolean => /\bgzip\b/i.test(c.req.header('accept-encoding') ?? '');
-
-/** Per published scan, the gzip of its answers that have a key. */
-const gzipCache = new WeakMap<Published, Map<string, Promise<Uint8Array<ArrayBuffer>>>>();
-
 /**
- * A JSON answer made from the snapshot; `key` names it in the snapshot's cache (the plain
- * lists, asked again and again), which a failed scan keeps with the snapshot.
+ * Whether the client takes gzip: `Accept-Encoding` names `gzip` (or `*`) with a weight above 0
+ * (RFC 9110 §12.5.3: `gzip;q=0` refuses it).
  */
-function jsonAnswer(c: Context, p: Published, key: string | undefined, make: () => string): Promise<Response> {
-  let text: string;
-  if (key === undefined) text = make();
-  else {
-    const cached = p.cache.get(key);
-    text = cached ?? make();
-    if (cached === undefined) p.cache.set(key, text);
+export function acceptsGzip(header: string | undefined): boolean {
+  if (header === undefined) return false;
+  let star: boolean | undefined;
+  for (const part of header.split(',')) {
+    const [coding = '', ...params] = part.split(';').map((x) => x.trim().toLowerCase());
+    const q = params.find((x) => x.startsWith('q='));
+    const weight = q === undefined ? 1 : Number(q.slice(2));
+    const takes = !Number.isNaN(weight) && weight > 0;
+    if (coding === 'gzip' || coding === 'x-gzip') return takes;
+    if (coding === '*') star = takes;
   }
-  return textAnswer(c, p, key, text, JSON_TYPE);
+  return star ?? false;
 }
 
-/** A text answer, gzip-compressed (once per published scan when `key` names it) for clients that take it. */
-async function textAnswer(c: Context, p: Published, key: string | undefined, text: string, type: string): Promise<Response> {
-  const headers: Record<string, string> = { 'Content-Type': type, 'Cache-Control': 'no-store', Vary: 'Accept-Encoding' };
-  if (text.length < GZIP_MIN || !acceptsGzip(c)) return c.body(text, 200, headers);
-  let zipped: Promise<Uint8Array<ArrayBuffer>>;
-  if (key === undefined) zipped = compress(text);
-  else {
-    let forScan = gzipCache.get(p);
-    if (!forScan) gzipCache.set(p, (forScan = new Map<string, Promise<Uint8Array<ArrayBuffer>>>()));
-    const z = forScan.get(key) ?? compress(text);
-    forScan.set(key, z);
-    zipped = z;
+/** The most answers one published scan keeps: its fixed ones always, queries asked of it up to this. */
+const CACHED_ANSWERS_MAX = 32;
+
+const encoder = new TextEncoder();
+
+/**
+ * A JSON answer made from the snapshot once and kept with it under `key` (a failed scan keeps
+ * it too): asked again, and by many clients at once, it costs neither the work nor the memory
+ * again. A `query`'s answer is kept while the scan has fewer than {@link CACHED_ANSWERS_MAX};
+ * past that, one is made for each request.
+ */
+function jsonAnswer(c: Context, p: Published, key: string, make: () => string, query = false): Promise<Response> {
+  return cachedAnswer(c, p, key, make, JSON_TYPE, query);
+}
+
+/**
+ * An answer whose bytes are encoded once per published scan and sent to every client as they
+ * are: a client that reads slowly holds a reference to them, not a copy of its own (37 MB of
+ * `/api/v1/maps` at 100,000 maps). Its gzip, for clients that take it, is made once too.
+ */
+async function cachedAnswer(c: Context, p: Published, key: string, make: () => string, type: string, query = false): Promise<Response> {
+  let answer = p.cache.get(key);
+  if (answer === undefined) {
+    answer = { bytes: encoder.encode(make()) };
+    if (!query || p.cache.size < CACHED_ANSWERS_MAX) p.cache.set(key, answer);
   }
-  return c.body(await zipped, 200, { ...headers, 'Content-Encoding': 'gzip' });
+  const headers: Record<string, string> = { 'Content-Type': type, 'Cache-Control': 'no-store', Vary: 'Accept-Encoding' };
+  if (answer.bytes.byteLength < GZIP_MIN || !acceptsGzip(c.req.header('accept-encoding'))) return c.body(answer.bytes, 200, headers);
+  answer.gzip ??= compress(answer.bytes);
+  return c.body(await answer.gzip, 200, { ...headers, 'Content-Encoding': 'gzip' });
 }
 
 /** The hostname of a Host header (`[::1]:9464` → `[::1]`), lower case. */
@@ -113,10 +127,27 @@ export function hostnameOf(host: string): string {
   return colon < 0 ? h : h.slice(0, colon);
 }
 
+/** The ETag of an asset's gzip: another representation, so another strong tag (RFC 9110 §8.8.3). */
+const gzipTag = (etag: string): string => `${etag.slice(0, -1)}-gzip"`;
+
+/**
+ * Whether `If-None-Match` matches an asset: `*`, or any tag of its list that is the asset's
+ * plain or gzip tag, compared weakly (RFC 9110 §13.1.2: `W/` does not matter here).
+ */
+export function noneMatch(header: string | undefined, etag: string): boolean {
+  if (header === undefined) return false;
+  if (header.trim() === '*') return true;
+  return header.split(',').some((t) => {
+    const tag = t.trim().replace(/^W\//, '');
+    return tag === etag || tag === gzipTag(etag);
+  });
+}
+
 function sendAsset(c: Context, a: Asset): Response {
+  const zipped = acceptsGzip(c.req.header('accept-encoding')) ? a.gzip : undefined;
   const headers: Record<string, string> = {
     'Content-Type': a.type,
-    ETag: a.etag,
+    ETag: zipped ? gzipTag(a.etag) : a.etag,
     'Cache-Control': a.immutable ? 'public, max-age=31536000, immutable' : 'no-cache',
     Vary: 'Accept-Encoding',
   };
@@ -124,8 +155,8 @@ function sendAsset(c: Context, a: Asset): Response {
     headers['Content-Security-Policy'] = CSP;
     headers['X-Frame-Options'] = 'DENY';
   }
-  if (c.req.header('if-none-match') === a.etag) return c.body(null, 304, headers);
-  if (a.gzip && acceptsGzip(c)) return c.body(a.gzip, 200, { ...headers, 'Content-Encoding': 'gzip' });
+  if (noneMatch(c.req.header('if-none-match'), a.etag)) return c.body(null, 304, headers);
+  if (zipped) return c.body(zipped, 200, { ...headers, 'Content-Encoding': 'gzip' });
   return c.body(a.body, 200, headers);
 }
 
@@ -212,7 +243,7 @@ export function createApp(ctx: AppContext): Hono {
         if (p instanceof Response) return p;
         // Rendered once per scan; a scrape sends it (compressed once per scan for Prometheus,
         // which asks for gzip).
-        return textAnswer(c, p, 'metrics', p.metricsText, METRICS_CONTENT_TYPE);
+        return cachedAnswer(c, p, 'metrics', () => p.metricsText, METRICS_CONTENT_TYPE);
       },
     },
     {
@@ -233,10 +264,18 @@ export function createApp(ctx: AppContext): Hono {
         if (p instanceof Response) return p;
         const q = mapQuery(c.req.queries());
         const inv = p.snapshot.inventory;
-        return jsonAnswer(c, p, isPlain(q) ? 'maps' : undefined, () => {
-          const matched = filterMaps(inv.maps, q.filter);
-          return q.limit === undefined ? mapsJson(inv, sortMaps(matched, q.sort)) : mapsJson(inv, firstMaps(matched, q.sort, q.limit), matched.length);
-        });
+        // Kept by what the query asks, so that parameters the API ignores (a cache-buster) do
+        // not make the same answer again.
+        return jsonAnswer(
+          c,
+          p,
+          `maps ${JSON.stringify(q)}`,
+          () => {
+            const matched = filterMaps(inv.maps, q.filter);
+            return q.limit === undefined ? mapsJson(inv, sortMaps(matched, q.sort)) : mapsJson(inv, firstMaps(matched, q.sort, q.limit), matched.length);
+          },
+          true,
+        );
       },
     },
     {
@@ -247,7 +286,7 @@ export function createApp(ctx: AppContext): Hono {
         if (p instanceof Response) return p;
         const q = progQuery(c.req.queries());
         const inv = p.snapshot.inventory;
-        return jsonAnswer(c, p, isPlain(q) ? 'progs' : undefined, () => progsJson(inv, sortProgs(filterProgs(inv.progs, q.filter), q.sort)));
+        return jsonAnswer(c, p, `progs ${JSON.stringify(q)}`, () => progsJson(inv, sortProgs(filterProgs(inv.progs, q.filter), q.sort)), true);
       },
     },
     {
@@ -273,7 +312,7 @@ export function createApp(ctx: AppContext): Hono {
         const p = scan(c);
         if (p instanceof Response) return p;
         const w = p.snapshot.watch;
-        if (!w) return errorResponse(c, 404, 'this server does not watch refused map updates (started with --no-watch, or from a fixture)');
+        if (!w) return errorResponse(c, 404, 'this server does not watch refused map updates (it serves a fixture, not this machine)');
         return jsonAnswer(c, p, 'watch', () => json(frameJson(w)));
       },
     },

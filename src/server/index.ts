@@ -26,5 +26,5 @@ export interface ServeLiveOptions {
 /** Serves this machine: the server on a {@link watchedSource} (the inventory and refused updates). Needs root. */
 export async function serveLive(options: ServeLiveOptions): Promise<RunningServer> {
   const { watch, watchAlways, armBelow, ...rest } = options;
-  return startServer({ ...rest, source: await watchedSource({ trace: watch !== false, ...(watchAlways === true && { always: true }), ...(armBelow !== undefined && { armBelow }) }) });
+  return startServer({ ...rest, source: await watchedSource({ trace: watch !== false, noTraceOption: '--no-watch', ...(watchAlways === true && { always: true }), ...(armBelow !== undefined && { armBelow }) }) });
 }

@@ -19,7 +19,8 @@ export { largestMaps } from '../inspect/summary.js';
  * the text of the last snapshot. The scan counters and the duration histogram live across
  * snapshots and are registered in each new registry; they change only in the scan loop, before
  * the registry is rendered, never while it is. The process metrics (`process_*`, `nodejs_*`)
- * describe this process now, not a snapshot, and are read at each scrape.
+ * describe this process, not the machine, and are read at each scan, just after it (so with
+ * `--interval 1h` they are up to an hour old, like the rest of the text).
  */
 
 /** The Content-Type of the text exposition format 0.0.4. */
@@ -243,7 +244,7 @@ function openFds(): number | undefined {
 }
 
 /**
- * This process's metrics, read at each scrape, under the names every Prometheus client library
+ * This process's metrics, read at each scan, under the names every Prometheus client library
  * uses (`process_*`; `nodejs_*` for the V8 heap). Not prom-client's default collectors: those
  * print gauges named `_total` and `Nan` before the event loop histogram has a sample, which
  * `promtool check metrics` refuses.

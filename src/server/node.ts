@@ -16,6 +16,12 @@ export interface ListenLimits {
   readonly requestTimeoutMs: number;
   /** An idle keep-alive connection is closed after this time (`keepAliveTimeout`). */
   readonly keepAliveTimeoutMs: number;
+  /**
+   * A connection on which nothing moves, either way, for this long is closed (the server's
+   * `timeout`): a client that stopped reading its answer, which would otherwise hold it, and
+   * its slot, for good.
+   */
+  readonly stalledTimeoutMs: number;
   /** How often node:http checks the two timeouts above (`connectionsCheckingInterval`). */
   readonly checkIntervalMs: number;
   /**
@@ -34,6 +40,7 @@ export const DEFAULT_LISTEN_LIMITS: ListenLimits = {
   headersTimeoutMs: 10_000,
   requestTimeoutMs: 30_000,
   keepAliveTimeoutMs: 5_000,
+  stalledTimeoutMs: 30_000,
   checkIntervalMs: 1_000,
   maxConnections: 1024,
   maxConnectionsPerClient: 512,
@@ -124,6 +131,41 @@ export interface Listening {
 
 type Fetch = (request: Request) => Response | Promise<Response>;
 
+/**
+ * The raw answer to a request node:http refuses before the app sees it, in the app's form (one
+ * line of JSON, the same headers), closing the connection. The statuses are node:http's own
+ * (lib/_http_server.js `socketOnError`).
+ */
+export function refusalResponse(status: 400 | 405 | 408 | 413 | 431, message: string): string {
+  const reason = { 400: 'Bad Request', 405: 'Method Not Allowed', 408: 'Request Timeout', 413: 'Content Too Large', 431: 'Request Header Fields Too Large' }[status];
+  const body = `${JSON.stringify({ error: message })}\n`;
+  return [
+    `HTTP/1.1 ${status} ${reason}`,
+    'Content-Type: application/json; charset=utf-8',
+    `Content-Length: ${Buffer.byteLength(body)}`,
+    'Cache-Control: no-store',
+    'X-Content-Type-Options: nosniff',
+    ...(status === 405 ? ['Allow: GET, HEAD, POST'] : []),
+    'Connection: close',
+    '',
+    body,
+  ].join('\r\n');
+}
+
+/** node:http's errors with an answer of their own; any other is a malformed request (400). */
+const REFUSALS = new Map<string, [400 | 408 | 413 | 431, string]>([
+  ['HPE_HEADER_OVERFLOW', [431, 'the request line and headers are larger than this server takes']],
+  ['HPE_CHUNK_EXTENSIONS_OVERFLOW', [413, 'the chunk extensions are larger than this server takes']],
+  ['ERR_HTTP_REQUEST_TIMEOUT', [408, 'the request did not arrive in time']],
+  ['HPE_PAUSED_H2_UPGRADE', [400, 'bad request: this server speaks HTTP/1.1, not HTTP/2']],
+]);
+
+/** What node:http's parser said of a request it refused, as a status and one line. */
+function refusalOf(error: NodeJS.ErrnoException): [400 | 408 | 413 | 431, string] {
+  const code = error.code;
+  return (code !== undefined && REFUSALS.get(code)) || [400, `bad request: ${code === undefined ? 'malformed' : `malformed (${code})`}`];
+}
+
 /** The address a client on this machine reaches the server at. */
 function urlOf(host: string, port: number): string {
   const reach = host === '0.0.0.0' ? '127.0.0.1' : host === '::' ? '::1' : host;
@@ -143,6 +185,8 @@ export async function listen(fetch: Fetch, host: string, port: number, limits: L
         headers: { 'Content-Type': 'application/json; charset=utf-8', Connection: 'close' },
       }),
   });
+  // The Host of a request that names none: the address bound, once it is.
+  let hostHeader = '';
   // Not server.maxConnections: it closes the newest connection, the scrape, and keeps the slow ones.
   const guard = new ConnectionGuard(limits.maxConnections, limits.maxConnectionsPerClient);
   const server = createServer(
@@ -152,8 +196,13 @@ export async function listen(fetch: Fetch, host: string, port: number, limits: L
       keepAliveTimeout: limits.keepAliveTimeoutMs,
       connectionsCheckingInterval: limits.checkIntervalMs,
       noDelay: true,
+      // A request without the Host HTTP/1.1 requires reaches the adapter, which refuses it in the app's form.
+      requireHostHeader: false,
     },
     (request, response) => {
+      // HTTP/1.0 may leave Host out, which then names this server (RFC 9112 §3.2); the adapter
+      // needs one to make the request's URL.
+      if (request.headers.host === undefined && request.httpVersion === '1.0') request.headers.host = hostHeader;
       guard.setBusy(request.socket, true);
       response.once('close', () => {
         guard.setBusy(request.socket, false);
@@ -164,8 +213,19 @@ export async function listen(fetch: Fetch, host: string, port: number, limits: L
   server.on('connection', (socket: Socket) => {
     guard.admit(socket);
   });
-  // No 'clientError' listener: node:http's own answers a malformed request 400, headers too
-  // large 431, a timed-out one 408, and closes the connection.
+  // A client that stopped reading: no 'timeout' listener, so node:http destroys the socket.
+  server.setTimeout(limits.stalledTimeoutMs);
+  // A request node:http refuses (malformed 400, headers too large 431, too slow 408) is answered
+  // as node:http would, on a connection that has had no answer yet, in the app's form.
+  server.on('clientError', (error: NodeJS.ErrnoException, socket: Socket) => {
+    if (socket.writable && socket.bytesWritten === 0 && error.code !== 'ECONNRESET') socket.write(refusalResponse(...refusalOf(error)));
+    socket.destroy();
+  });
+  // CONNECT asks for a tunnel, which this server never opens.
+  server.on('connect', (request: { method?: string }, socket: Socket) => {
+    socket.end(refusalResponse(405, `${request.method ?? 'CONNECT'}: method not allowed; this server answers GET, HEAD and POST`));
+    socket.destroySoon();
+  });
   await new Promise<void>((resolve, reject) => {
     const onError = (error: NodeJS.ErrnoException): void => {
       const why =
@@ -187,6 +247,7 @@ export async function listen(fetch: Fetch, host: string, port: number, limits: L
     });
   });
   const address = server.address() as AddressInfo;
+  hostHeader = hostUrl(address.address, address.port).slice('http://'.length);
   let closing: Promise<void> | undefined;
   return {
     server,

@@ -87,6 +87,3 @@ export function mapQuery(q: QueryValues): { filter: Filter; sort: MapSortKey; li
 export function progQuery(q: QueryValues): { filter: Filter; sort: ProgSortKey } {
   return { filter: filterOf(q, PROG_TYPE_NAMES, 'program'), sort: sortParam(single(q, 'sort'), PROG_SORT_KEYS) };
 }
-
-/** Whether a query asks for anything but the whole list in id order. */
-export const isPlain = (q: { filter: Filter; sort: string; limit?: number }): boolean => Object.keys(q.filter).length === 0 && q.sort === 'id' && q.limit === undefined;

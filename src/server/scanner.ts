@@ -35,8 +35,14 @@ export interface Published {
   readonly errors: number;
   /** Wall time of the last scan (failed or not). */
   readonly scanSeconds: number;
-  /** Answers made from the snapshot on first request (the JSON of the plain lists); kept with the snapshot. */
-  readonly cache: Map<string, string>;
+  /** Answers made from the snapshot on first request, by what they answer; kept with the snapshot. */
+  readonly cache: Map<string, CachedAnswer>;
+}
+
+/** An answer's bytes, encoded once, and their gzip, made when a client first takes it. */
+export interface CachedAnswer {
+  readonly bytes: Uint8Array<ArrayBuffer>;
+  gzip?: Promise<Uint8Array<ArrayBuffer>>;
 }
 
 export interface ScannerOptions {
@@ -135,7 +141,7 @@ export class Scanner {
       return;
     }
     // Answers cached for the old snapshot stay good when it is kept.
-    const cache = read || !this.state ? new Map<string, string>() : this.state.cache;
+    const cache = read || !this.state ? new Map<string, CachedAnswer>() : this.state.cache;
     this.state = {
       snapshot,
       metricsText,

@@ -1,4 +1,4 @@
-import { isIP } from 'node:net';
+import { isIP, type AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { BpfmemError } from '../vocab/errors.js';
 import { describeMachine, type MachineDescription } from '../live/machine.js';
@@ -52,10 +52,18 @@ export const DEFAULT_WEB_ROOT = fileURLToPath(new URL('../../dist/web', import.m
 /** The names a loopback server answers to (its `Host` check against DNS rebinding). */
 const LOOPBACK_NAMES = ['localhost', '127.0.0.1', '[::1]'];
 
-/** Whether an address is a loopback one (127.0.0.0/8, ::1, localhost). */
-export function isLoopback(host: string): boolean {
-  return host === 'localhost' || host === '::1' || (isIP(host) === 4 && host.startsWith('127.'));
+/**
+ * Whether a bound address is a loopback one: 127.0.0.0/8, ::1, or 127.0.0.0/8 mapped into IPv6.
+ * Decided from the address the socket is bound to, not the `--host` as written: `127.1`, a name
+ * /etc/hosts points at 127.0.0.1 and `::ffff:127.0.0.1` are loopback too.
+ */
+export function isLoopbackAddress(address: string): boolean {
+  const v4 = address.toLowerCase().startsWith('::ffff:') ? address.slice('::ffff:'.length) : address;
+  return address === '::1' || (isIP(v4) === 4 && v4.startsWith('127.'));
 }
+
+/** How a Host header names `host` (an IPv6 address in brackets), lower case. */
+const asHostName = (host: string): string => (isIP(host) === 6 ? `[${host}]` : host).toLowerCase();
 
 function check(options: ServeOptions): { host: string; port: number; intervalMs: number; historySeconds: number } {
   const host = options.host ?? '127.0.0.1';
@@ -96,6 +104,8 @@ export async function startServerWith(options: ServeOptions, limits: ServerLimit
   // A scenario that names no kernel runs on the kernel the server describes (its last scan's).
   const simulator = new Simulator(limits.simulate, () => scanner.published?.snapshot.inventory.profile);
   let machine: Promise<MachineDescription> | undefined;
+  // Decided once the address is bound, before the first request.
+  let allowedHosts: ReadonlySet<string> | undefined;
   const app = createApp({
     published: () => scanner.published,
     intervalSeconds: intervalMs / 1000,
@@ -103,7 +113,9 @@ export async function startServerWith(options: ServeOptions, limits: ServerLimit
     notBuilt: notBuiltPage(webRoot),
     simulate: (text, name, regime) => simulator.run(text, name, regime),
     machine: () => (machine ??= describeMachine()),
-    allowedHosts: isLoopback(host) ? new Set([...LOOPBACK_NAMES, host.toLowerCase()]) : undefined,
+    get allowedHosts() {
+      return allowedHosts;
+    },
   });
   let listening;
   try {
@@ -112,11 +124,14 @@ export async function startServerWith(options: ServeOptions, limits: ServerLimit
     await scanner.close();
     throw error;
   }
+  const address = (listening.server.address() as AddressInfo).address;
+  const loopback = isLoopbackAddress(address);
+  if (loopback) allowedHosts = new Set([...LOOPBACK_NAMES, asHostName(host), asHostName(address)]);
   let closing: Promise<void> | undefined;
   return {
     url: listening.url,
     bound: listening.bound,
-    loopback: isLoopback(host),
+    loopback,
     close() {
       closing ??= (async () => {
         await simulator.close();

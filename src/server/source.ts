@@ -1,7 +1,7 @@
 import { Collector } from '../live/collect.js';
 import { buildInventory, InventoryBuilder, type Inventory } from '../inspect/inventory.js';
 import { type InventoryInput } from '../vocab/inventory.js';
-import { WatchSession, type WatchFrame } from '../watch/index.js';
+import { WatchSession, type WatchFrame, type WatchOptions } from '../watch/index.js';
 import { releaseMemory } from '../sys/proc/index.js';
 
 /** Where the server's snapshots come from: this machine, or a fixture. */
@@ -44,7 +44,7 @@ export async function liveSource(): Promise<InventorySource> {
  * reads it, and at each scan the refused map updates its hooks counted and the paying cgroups'
  * forecast. Closing detaches the hooks.
  */
-export async function watchedSource(options: { readonly trace: boolean; readonly always?: boolean; readonly armBelow?: number }): Promise<InventorySource> {
+export async function watchedSource(options: Pick<WatchOptions, 'trace' | 'noTraceOption' | 'always' | 'armBelow'>): Promise<InventorySource> {
   const session = await WatchSession.open(options);
   let closed = false;
   return {

@@ -92,6 +92,8 @@ export const MAX_FRAME_EVENTS = 20;
 export interface WatchOptions {
   /** Attach the failure hooks (default true). */
   readonly trace?: boolean;
+  /** The option that set `trace` false, which frames name: `--no-trace` (bpfmem watch's) by default. */
+  readonly noTraceOption?: string;
   readonly allHooks?: boolean;
   /** Forecast window (ms); an hour by default. */
   readonly forecastWindowMs?: number;
@@ -128,7 +130,7 @@ export class WatchSession {
   static async open(o: WatchOptions = {}): Promise<WatchSession> {
     const [collector, machine] = await Promise.all([Collector.open(), describeMachine()]);
     let watch: FailureWatch | undefined;
-    let notAttempted: string | undefined = o.trace === false ? 'not asked for (--no-trace)' : undefined;
+    let notAttempted: string | undefined = o.trace === false ? `not asked for (${o.noTraceOption ?? '--no-trace'})` : undefined;
     const arming = new Arming({ mode: o.always === true ? 'always' : 'headroom', armBelow: o.armBelow ?? DEFAULT_ARM_BELOW, holdMs: o.holdMs ?? DEFAULT_HOLD_MS });
     if (o.trace !== false) {
       // Until the first frame has read the cgroups, only what needs no room to arm on is attached.

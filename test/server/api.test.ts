@@ -4,7 +4,7 @@ import { cgroupsJson, mapsJson, progsJson, summaryJson } from '../../src/inspect
 import { json } from '../../src/vocab/json.js';
 import { filterMaps, filterProgs, sortMaps, sortProgs, type Filter, type MapSortKey, type ProgSortKey } from '../../src/inspect/query.js';
 import { summarize } from '../../src/inspect/summary.js';
-import { createApp } from '../../src/server/app.js';
+import { acceptsGzip, createApp } from '../../src/server/app.js';
 import { fixtureSource, startServer, type RunningServer } from '../../src/server/index.js';
 import { notBuiltPage } from '../../src/server/static.js';
 import { describeMachine } from '../../src/live/machine.js';
@@ -171,12 +171,41 @@ describe('large answers', () => {
       expect(plain.headers.get('content-encoding')).toBeNull();
       expect(plain.headers.get('vary')).toBe('Accept-Encoding');
       expect(await plain.text()).toBe(expected);
+      // A weight of 0 refuses the coding (RFC 9110 §12.5.3).
+      const refused = await fetch(`${server.url}/api/v1/maps`, { headers: { 'accept-encoding': 'gzip;q=0, identity' } });
+      expect(refused.headers.get('content-encoding')).toBeNull();
+      expect(await refused.text()).toBe(expected);
       const filtered = await fetch(`${server.url}/api/v1/maps?type=array`);
       expect(filtered.headers.get('content-encoding')).toBe('gzip');
       expect(await filtered.text()).toBe(mapsJson(big, filterMaps(big.maps, { type: 'array' })));
+      // A parameter the API ignores gives the same answer (kept once for the scan).
+      const busted = await fetch(`${server.url}/api/v1/maps?type=array&_=12345`);
+      expect(await busted.text()).toBe(mapsJson(big, filterMaps(big.maps, { type: 'array' })));
     } finally {
       await server.close();
     }
+  });
+});
+
+describe('Accept-Encoding', () => {
+  it.each([
+    [undefined, false],
+    ['', false],
+    ['identity', false],
+    ['gzip', true],
+    ['GZIP', true],
+    ['deflate, gzip;q=1.0, *;q=0.5', true],
+    ['gzip;q=0', false],
+    ['gzip; q=0.000', false],
+    ['gzip;q=0.001', true],
+    ['x-gzip', true],
+    ['*', true],
+    ['*;q=0', false],
+    ['br, *;q=0.1', true],
+    ['gzip;q=0, *', false],
+    ['gzip;q=zero', false],
+  ])('%j takes gzip: %s', (header, takes) => {
+    expect(acceptsGzip(header)).toBe(takes);
   });
 });
 

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BpfmemError } from '../../src/vocab/errors.js';
-import { createApp, hostnameOf } from '../../src/server/app.js';
+import { acceptsGzip, createApp, hostnameOf, noneMatch } from '../../src/server/app.js';
 import { formatDuration, parseDuration } from '../../src/vocab/duration.js';
 import { fixtureSource } from '../../src/server/index.js';
 import { mapQuery, progQuery, type QueryValues } from '../../src/server/query.js';
@@ -101,6 +101,16 @@ describe('Host headers', () => {
     fc.assert(
       fc.property(fc.string({ maxLength: 80 }), (host) => {
         expect(typeof hostnameOf(host)).toBe('string');
+      }),
+      { numRuns: 5000 },
+    );
+  });
+
+  it('acceptsGzip and noneMatch take any text', () => {
+    fc.assert(
+      fc.property(fc.string({ maxLength: 120 }), (header) => {
+        expect(typeof acceptsGzip(header)).toBe('boolean');
+        expect(typeof noneMatch(header, '"abc"')).toBe('boolean');
       }),
       { numRuns: 5000 },
     );

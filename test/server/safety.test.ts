@@ -170,12 +170,24 @@ describe('garbage and oversized requests', () => {
     const r = await rawRequest(server.url, request);
     expect(r.status).toBe(400);
     expect(r.closedByServer).toBe(true);
+    expect(r.text.split('\r\n\r\n')[1]).toMatch(/^\{"error":"bad request: (malformed \(HPE_[A-Z_]+\)|this server speaks HTTP\/1\.1, not HTTP\/2)"\}\n$/);
     await alive(server.url);
   });
 
-  it('headers larger than 16 KiB → 431', async () => {
+  it('headers larger than 16 KiB → 431, one line of JSON like every other refusal', async () => {
     const r = await rawRequest(server.url, `GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`);
     expect(r.status).toBe(431);
+    expect(r.text).toMatch(/\r\nContent-Type: application\/json; charset=utf-8\r\n/);
+    expect(r.text).toMatch(/\r\nX-Content-Type-Options: nosniff\r\n/);
+    expect(r.text.split('\r\n\r\n')[1]).toBe('{"error":"the request line and headers are larger than this server takes"}\n');
+    await alive(server.url);
+  });
+
+  it('CONNECT asks for a tunnel: 405, one line of JSON, closed', async () => {
+    const r = await rawRequest(server.url, 'CONNECT /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n');
+    expect(r.status).toBe(405);
+    expect(r.closedByServer).toBe(true);
+    expect(r.text).toContain('{"error":"CONNECT: method not allowed; this server answers GET, HEAD and POST"}');
     await alive(server.url);
   });
 
@@ -199,10 +211,27 @@ describe('Host names (DNS rebinding)', () => {
     expect(r.status).toBe(200);
   });
 
-  it('HTTP/1.0 without Host is refused with one line (the adapter needs a Host to make a URL)', async () => {
+  it('HTTP/1.0 without Host names this server (RFC 9112 §3.2) and is answered', async () => {
     const r = await rawRequest(server.url, 'GET /healthz HTTP/1.0\r\n\r\n');
+    expect(r.status).toBe(200);
+    expect(r.text).toContain('"status":"ok"');
+  });
+
+  it('HTTP/1.1 without Host is refused with one line (RFC 9112 §3.2)', async () => {
+    const r = await rawRequest(server.url, 'GET /healthz HTTP/1.1\r\n\r\n');
     expect(r.status).toBe(400);
     expect(r.text).toContain('{"error":"bad request: Missing host header"}');
+  });
+
+  it.each(['127.1', '127.0.0.2'])('--host %s is loopback by the address it binds: the Host check holds, and it answers its own name', async (host) => {
+    const odd = await startServer({ host, port: 0, source: fixtureSource(fixtureInput()) });
+    try {
+      expect(odd.loopback).toBe(true);
+      expect((await rawRequest(odd.url, 'GET /healthz HTTP/1.1\r\nHost: evil.example\r\nConnection: close\r\n\r\n')).status).toBe(403);
+      expect((await rawRequest(odd.url, `GET /healthz HTTP/1.1\r\nHost: ${host}:${addressOf(odd.url).port}\r\nConnection: close\r\n\r\n`)).status).toBe(200);
+    } finally {
+      await odd.close();
+    }
   });
 
   it('a server on every address answers any name', async () => {
@@ -268,6 +297,37 @@ describe('slow and idle clients', () => {
   it('a connection that says nothing is closed', async () => {
     const socket = await openSocket(slow.url);
     expect(await closedByServer(socket)).toMatch(/^(HTTP\/1\.1 408 |)/);
+  });
+
+  it('a client that stops reading its answer is cut off, not held for good', async () => {
+    // 50,000 maps: an answer of some 17 MB, more than the socket buffers of loopback hold.
+    const big = await startServerWith(
+      { port: 0, source: fixtureSource(fixtureInput(50_000)) },
+      { ...DEFAULT_SERVER_LIMITS, listen: { ...DEFAULT_SERVER_LIMITS.listen, stalledTimeoutMs: 300, checkIntervalMs: 100 } },
+    );
+    try {
+      const socket = await openSocket(big.url);
+      socket.write('GET /api/v1/maps HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept-Encoding: identity\r\n\r\n');
+      // Read nothing for a while (the server's writes stall on the full buffers), then all.
+      socket.pause();
+      await sleep(2000);
+      let text = '';
+      socket.setEncoding('latin1');
+      socket.on('data', (d: string) => (text += d));
+      const closed = new Promise<void>((resolve) => {
+        socket.once('close', () => {
+          resolve();
+        });
+      });
+      socket.resume();
+      await closed;
+      const length = Number(/\r\ncontent-length: (\d+)\r\n/i.exec(text)?.[1]);
+      expect(length).toBeGreaterThan(16 * 1024 * 1024);
+      expect(text.length - text.indexOf('\r\n\r\n') - 4).toBeLessThan(length);
+      await alive(big.url);
+    } finally {
+      await big.close();
+    }
   });
 
   it('an idle keep-alive connection is closed after its answer', async () => {

@@ -71,6 +71,23 @@ describe('a built dashboard', () => {
     expect(again.status).toBe(304);
   });
 
+  it('matches If-None-Match weakly, in lists and by *, for the plain and the gzip representation', async () => {
+    const plain = await fetch(`${server.url}/assets/index-abc123.js`, { headers: { 'accept-encoding': 'identity' } });
+    const zipped = await fetch(`${server.url}/assets/index-abc123.js`);
+    const tag = plain.headers.get('etag') ?? '';
+    const zipTag = zipped.headers.get('etag') ?? '';
+    expect(zipped.headers.get('content-encoding')).toBe('gzip');
+    expect(zipTag).not.toBe(tag);
+    for (const header of [tag, zipTag, `W/${tag}`, `"other", ${tag}`, `"a","b",W/${zipTag}`, '*']) {
+      const r = await fetch(`${server.url}/assets/index-abc123.js`, { headers: { 'if-none-match': header } });
+      expect(r.status, header).toBe(304);
+    }
+    for (const header of ['"other"', '', tag.slice(0, -2) + '"', 'W/"x"']) {
+      const r = await fetch(`${server.url}/assets/index-abc123.js`, { headers: { 'if-none-match': header } });
+      expect(r.status, header).toBe(200);
+    }
+  });
+
   it('HEAD answers the headers without the body', async () => {
     const r = await fetch(`${server.url}/assets/index-abc123.css`, { method: 'HEAD' });
     expect(r.status).toBe(200);
