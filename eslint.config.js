@@ -110,6 +110,25 @@ const layers = [
   }),
 ];
 
+/**
+ * No `import()` of a Node module in src/: the CLI's bundle is compiled through its code cache
+ * (src/bin/compile-cache.ts), where a dynamic import has no loader and throws. A module loaded
+ * only when needed is `process.getBuiltinModule('node:…')`.
+ */
+const noDynamicBuiltinImport = {
+  files: ['src/**/*.ts'],
+  ignores: ['src/**/*.test.ts'],
+  rules: {
+    'no-restricted-syntax': [
+      'error',
+      {
+        selector: 'ImportExpression > Literal[value=/^node:/]',
+        message: "import('node:…') fails under the CLI's code cache; use process.getBuiltinModule('node:…').",
+      },
+    ],
+  },
+};
+
 /** Only bin/ ends the process. */
 const exitOnlyInBin = {
   files: ['src/**/*.ts'],
@@ -159,6 +178,7 @@ export default tseslint.config(
   { files: ['eslint.config.js', 'scripts/**/*.mjs'], ...tseslint.configs.disableTypeChecked },
   ...layers,
   exitOnlyInBin,
+  noDynamicBuiltinImport,
   noCycles,
   // Tests exercise a layer from outside: they may reach into any of it.
   { files: ['src/**/*.test.ts'], rules: { 'no-restricted-imports': 'off', 'no-restricted-globals': 'off' } },

@@ -126,7 +126,7 @@ function checkText(c: CheckResult, st: Style): string {
 
 async function readScenarios(ctx: CommandContext): Promise<{ source: string; text: string }[]> {
   const names = (await readdir(SCENARIOS_DIR)).filter((n) => /\.(ya?ml|json)$/.test(n)).sort();
-  return Promise.all(names.map(async (n) => ({ source: `scenarios/${n}`, text: await ctx.io.readFile(`${SCENARIOS_DIR}${n}`) })));
+  return Promise.all(names.map(async (n) => ({ source: `scenarios/${n}`, text: await ctx.io.readFile(`${SCENARIOS_DIR}${n}`, 'scenario') })));
 }
 
 function bar(done: number, total: number): string {

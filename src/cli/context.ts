@@ -52,8 +52,9 @@ export const jsonOption = (): Option => new Option('-j, --json', 'print JSON (st
 /** Reads a file named on the command line, or says in one line why it cannot. */
 export async function readInput(io: Io, path: string, what: string): Promise<string> {
   try {
-    return await io.readFile(path);
+    return await io.readFile(path, what);
   } catch (error) {
+    if (error instanceof BpfmemError) throw error;
     const code = (error as NodeJS.ErrnoException).code;
     const why =
       code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a directory' : code === 'EACCES' ? 'permission denied' : (code ?? String(error));

@@ -189,7 +189,7 @@ function must<T>(r: Result<T>): T {
 async function mapsOfDump(path: string, profile: KernelProfile): Promise<PlannedMap[]> {
   // The dump's reader (and its validation library) loads only for --from-bpftool.
   const { parseBpftoolMaps, readBpftoolFile } = await import('../inspect/bpftool.js');
-  const raw = rawMapsOf(parseBpftoolMaps(await readBpftoolFile(path), path));
+  const raw = rawMapsOf(parseBpftoolMaps(readBpftoolFile(path), path));
   const cpus = inferCpus(raw, { version: profile.release, pageSize: profile.pageSize }) ?? profile.possibleCpus;
   return dumpMaps(raw, path, profile, cpus);
 }

@@ -49,7 +49,7 @@ interface DumpOptions {
 async function inventoryOfDump(o: DumpOptions & { fromBpftool: string }, kind: 'maps' | 'progs'): Promise<Inventory> {
   // Loaded only for a dump: its parser and valibot are 2–3 ms of every `bpfmem maps` otherwise.
   const { parseBpftoolMaps, parseBpftoolProgs, readBpftoolFile } = await import('../inspect/bpftool.js');
-  const bytes = await readBpftoolFile(o.fromBpftool);
+  const bytes = readBpftoolFile(o.fromBpftool);
   const maps = kind === 'maps' ? parseBpftoolMaps(bytes, o.fromBpftool) : [];
   const progs = kind === 'progs' ? parseBpftoolProgs(bytes, o.fromBpftool) : [];
   const machine = hostProfile({ kernel: o.kernel });

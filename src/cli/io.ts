@@ -1,6 +1,10 @@
 import { fstatSync, writeSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { styleText } from 'node:util';
+import { readInputText } from '../sys/file/index.js';
+import { SCENARIO_LIMITS } from '../vocab/limits.js';
+
+/** The largest text file the CLI reads: a scenario's (SCENARIO_LIMITS). */
+const INPUT_TEXT_LIMIT = SCENARIO_LIMITS.fileBytes;
 
 /**
  * Everything the CLI touches outside itself, so that tests run commands without a process:
@@ -12,7 +16,11 @@ export interface Io {
   /** Whether stdout is a terminal (colour, progress). */
   readonly isTTY: boolean;
   readonly env: Readonly<Record<string, string | undefined>>;
-  readonly readFile: (path: string) => Promise<string>;
+  /**
+   * A text file a person names (a scenario), read whole, bounded and checked: `what` names it
+   * in a failure's one line (`scenario`).
+   */
+  readonly readFile: (path: string, what: string) => Promise<string>;
   /**
    * The terminal's size now, where stdout is one (COLUMNS and LINES override it, as for ls and
    * top); undefined otherwise: a pipe gets whole lines.
@@ -45,7 +53,7 @@ export function processIo(): Io {
     stderr: fdWriter(2, () => process.stderr),
     isTTY: tty,
     env: process.env,
-    readFile: async (p) => (await import('node:fs/promises')).readFile(p, 'utf8'),
+    readFile: (p, what) => Promise.resolve().then(() => readInputText(p, { limit: INPUT_TEXT_LIMIT, what })),
     // Asked at each frame: a terminal may be resized while `top` runs.
     terminalSize: () => (tty ? sizeOf(process.env, { columns: process.stdout.columns, rows: process.stdout.rows }) : undefined),
   };
@@ -61,8 +69,7 @@ function isTerminal(fd: number): boolean {
   } catch {
     return false;
   }
-  const tty = createRequire(import.meta.url)('node:tty') as typeof import('node:tty');
-  return tty.isatty(fd);
+  return process.getBuiltinModule('node:tty').isatty(fd);
 }
 
 /**

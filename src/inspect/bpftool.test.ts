@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -178,15 +179,24 @@ describe('describeJsonError', () => {
 });
 
 describe('readBpftoolFile', () => {
-  it('reads a file, and names one it cannot read', async () => {
+  it('reads a file, and names one it cannot read, a directory and a FIFO (refused before waiting for a writer)', () => {
     const dir = mkdtempSync(join(tmpdir(), 'bpfmem-bpftool-'));
     try {
       writeFileSync(join(dir, 'm.json'), fixture('map-show.json'));
-      expect(parseBpftoolMaps(await readBpftoolFile(join(dir, 'm.json')), 'm.json')).toHaveLength(7);
-      await expect(readBpftoolFile(join(dir, 'nope.json'))).rejects.toThrow(`${dir}/nope.json: cannot read (ENOENT)`);
+      expect(parseBpftoolMaps(readBpftoolFile(join(dir, 'm.json')), 'm.json')).toHaveLength(7);
+      expect(() => readBpftoolFile(join(dir, 'nope.json'))).toThrow(`bpftool dump ${dir}/nope.json: cannot read (no such file)`);
+      expect(() => readBpftoolFile(dir)).toThrow(`bpftool dump ${dir}: is a directory, not a regular file`);
+      execFileSync('mkfifo', [join(dir, 'fifo')]);
+      expect(() => readBpftoolFile(join(dir, 'fifo'))).toThrow(`bpftool dump ${dir}/fifo: is a FIFO, not a regular file`);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  it('refuses text that is not UTF-8', () => {
+    const bytes = new TextEncoder().encode(fixture('map-show.json'));
+    const latin1 = Uint8Array.from([...bytes.subarray(0, 10), 0xff, 0xfe, ...bytes.subarray(10)]);
+    expect(() => parseBpftoolMaps(latin1, 'm.json')).toThrow('m.json: not UTF-8 text (bpftool writes its JSON in UTF-8)');
   });
 });
 

@@ -1,8 +1,8 @@
-import { open } from 'node:fs/promises';
 import * as v from 'valibot';
 import { BpfmemError } from '../vocab/errors.js';
 import { isMapType, type MapType } from '../vocab/maptypes.js';
 import { mapId, progId, type MapId, type ProgId } from '../sys/bpf/index.js';
+import { readInputFile } from '../sys/file/index.js';
 import { PROG_TYPES, type ProgType } from '../vocab/progtypes.js';
 
 /**
@@ -317,7 +317,12 @@ function splitInput(input: string | Uint8Array, source: string): Element[] {
   if (size > BPFTOOL_INPUT_LIMIT) {
     fail(source, '', `${(size / 2 ** 20).toFixed(1)} MiB is more than the ${BPFTOOL_INPUT_LIMIT / 2 ** 20} MiB bpfmem reads`);
   }
-  const text = typeof input === 'string' ? input : new TextDecoder().decode(input);
+  let text: string;
+  try {
+    text = typeof input === 'string' ? input : new TextDecoder('utf-8', { fatal: true }).decode(input);
+  } catch {
+    fail(source, '', 'not UTF-8 text (bpftool writes its JSON in UTF-8)');
+  }
   if (text.trim() === '') fail(source, '', 'empty: expected the output of bpftool -j');
   let whole: unknown;
   let wholeError: unknown;
@@ -372,33 +377,11 @@ export function parseBpftoolProgs(input: string | Uint8Array, source: string): B
 }
 
 /**
- * Reads a file of bpftool output, refusing one larger than {@link BPFTOOL_INPUT_LIMIT} before
- * reading it. Throws a `BpfmemError` (`input`) for a file that cannot be read.
+ * Reads a file of bpftool output (`bpftool -j map show > dump.json`), bounded: a directory, a
+ * device, a FIFO or a socket is refused before anything is read (a FIFO with no writer would
+ * wait for good), and so is a file larger than {@link BPFTOOL_INPUT_LIMIT}. Throws a one-line
+ * `BpfmemError` (`input`) naming the file and what is wrong.
  */
-export async function readBpftoolFile(path: string): Promise<Uint8Array> {
-  let handle;
-  try {
-    handle = await open(path, 'r');
-  } catch (error) {
-    const code = typeof error === 'object' && error !== null && 'code' in error ? String(error.code) : String(error);
-    throw new BpfmemError('input', `${path}: cannot read (${code})`, { cause: error });
-  }
-  try {
-    const { size } = await handle.stat();
-    if (size > BPFTOOL_INPUT_LIMIT) fail(path, '', `${(size / 2 ** 20).toFixed(1)} MiB is more than the ${BPFTOOL_INPUT_LIMIT / 2 ** 20} MiB bpfmem reads`);
-    // A pipe or /proc file reports size 0: read, but never past the limit.
-    const chunks: Uint8Array[] = [];
-    let total = 0;
-    for (;;) {
-      const buf = new Uint8Array(1024 * 1024);
-      const { bytesRead } = await handle.read(buf, 0, buf.byteLength, null);
-      if (bytesRead === 0) break;
-      total += bytesRead;
-      if (total > BPFTOOL_INPUT_LIMIT) fail(path, '', `more than the ${BPFTOOL_INPUT_LIMIT / 2 ** 20} MiB bpfmem reads`);
-      chunks.push(buf.subarray(0, bytesRead));
-    }
-    return Buffer.concat(chunks);
-  } finally {
-    await handle.close();
-  }
+export function readBpftoolFile(path: string): Uint8Array {
+  return readInputFile(path, { limit: BPFTOOL_INPUT_LIMIT, what: 'bpftool dump' });
 }

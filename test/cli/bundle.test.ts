@@ -171,6 +171,37 @@ describe.skipIf(!built)('the code cache (src/bin/compile-cache.ts)', () => {
     expect(readFileSync(b, 'latin1').startsWith('1 2\n')).toBe(false);
   });
 
+  // Each of these loads a Node module when it needs it (process.getBuiltinModule): simulate and
+  // demo read scenarios, estimate --special-files reads a pipe through node:net. From a code
+  // cache a dynamic import() had no loader and every one of them failed (ERR_VM_DYNAMIC_IMPORT_CALLBACK_MISSING).
+  const SCENARIO = fileURLToPath(new URL('../../scenarios/example.yaml', import.meta.url));
+  it.each([
+    ['simulate', ['simulate', SCENARIO, '--json'], undefined, /"steps"/],
+    ['demo', ['demo'], undefined, /Run one yourself/],
+    ['estimate --special-files from a pipe', ['estimate', '--special-files', '/dev/stdin', '--kernel', '6.6', '--cpus', '2'], 'maps', /MEMLOCK/],
+  ] as const)('%s runs the same without a cache, making one, and from it', (_what, args, object, expected) => {
+    const obj = object === undefined ? undefined : toolchain.ok ? buildFixture(object) : undefined;
+    if (object !== undefined && obj === undefined) {
+      console.warn(`estimate --special-files from a pipe skipped: ${toolchain.ok ? '' : toolchain.reason}`);
+      return;
+    }
+    const cache = mkdtempSync(join(dir, 'cache-'));
+    const env = { ...process.env, BPFMEM_CACHE_DIR: cache };
+    const outputs = [0, 1].map(() => {
+      // The object through a shell's pipe, as a user gives one (Node's own stdin pipes are sockets).
+      const r =
+        obj === undefined
+          ? spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', env, maxBuffer: 64 * 1024 * 1024 })
+          : spawnSync('sh', ['-c', 'cat "$0" | exec "$@"', obj, process.execPath, BIN, ...args], { encoding: 'utf8', env, maxBuffer: 64 * 1024 * 1024 });
+      expect(r.stderr).toBe('');
+      expect(r.status).toBe(0);
+      expect(r.stdout).toMatch(expected);
+      return r.stdout;
+    });
+    expect(codeFiles(cache).length).toBeGreaterThan(0);
+    expect(outputs[1]).toBe(outputs[0]);
+  });
+
   it('writes nothing with BPFMEM_CACHE=off', () => {
     const cache = mkdtempSync(join(dir, 'cache-'));
     const r = run(ESTIMATE, { ...process.env, BPFMEM_CACHE: 'off', BPFMEM_CACHE_DIR: cache });

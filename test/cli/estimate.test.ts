@@ -157,7 +157,7 @@ describe('bpfmem estimate', () => {
     [['estimate', '--map', 'type=hash,name=h', '--fill', 'h=120%'], /^bpfmem: --fill "h=120%": at most 100%\n$/],
     [['estimate', '--map', 'type=hash', '--limit', 'lots'], /^bpfmem: --limit "lots": expected a size like 512Mi or 2G\n$/],
     [['estimate', '--map', 'type=hash', '--cpus', '2,0'], /^bpfmem: --cpus "2,0": expected possible CPU counts/],
-    [['estimate', '--from-bpftool', '/nonexistent.json'], /^bpfmem: \/nonexistent\.json: cannot read \(ENOENT\)\n$/],
+    [['estimate', '--from-bpftool', '/nonexistent.json'], /^bpfmem: bpftool dump \/nonexistent\.json: cannot read \(no such file\)\n$/],
     [['estimate'], /^bpfmem: estimate: give a BPF object \(bpfmem estimate prog\.bpf\.o\), --map SPEC/],
     [['estimate', '--map', 'type=hsh,key=4'], /^bpfmem: --map "type=hsh,key=4": unknown map type "hsh" \(did you mean hash\?\)\n$/],
     [['estimate', '--map', 'type=hash', '--cpus', 'many'], /^bpfmem: --cpus "many": expected possible CPU counts from 1 to 8192, like 2 or 2,64,192\n$/],

@@ -121,7 +121,7 @@ describe('bpfmem maps --from-bpftool', () => {
 
 describe('bad input and arguments: one line, exit 2', () => {
   it.each([
-    [['maps', '--from-bpftool', '/nonexistent/dump.json'], /^bpfmem: \/nonexistent\/dump.json: cannot read \(ENOENT\)\n$/],
+    [['maps', '--from-bpftool', '/nonexistent/dump.json'], /^bpfmem: bpftool dump \/nonexistent\/dump\.json: cannot read \(no such file\)\n$/],
     [['maps', '--from-bpftool', 'README.md'], /^bpfmem: README.md: not JSON: .*\n$/],
     [['maps', '--from-bpftool', `${FIX}/map-show.json`, '--kernel', '4.x'], /^bpfmem: --kernel "4.x": kernel version "4.x" is not like 6.18 or 5.10.0-28\n$/],
     [['maps', '--from-bpftool', `${FIX}/map-show.json`, '--cpus', '0'], /^bpfmem: --cpus "0": expected a number of CPUs from 1 to 8192\n$/],

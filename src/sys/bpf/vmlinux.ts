@@ -1,5 +1,4 @@
 import { closeSync, fstatSync, openSync, readFileSync, readSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { release } from 'node:os';
 import { parseBtf, type Btf, type ParseBtfOptions } from '../../btf/index.js';
 import { BpfmemError } from '../../vocab/errors.js';
@@ -180,7 +179,7 @@ function sampledHash(fd: number, size: number): string {
     const n = readSync(fd, buf, 0, buf.byteLength, at);
     return buf.subarray(0, n);
   };
-  const { createHash } = createRequire(import.meta.url)('node:crypto') as typeof import('node:crypto');
+  const { createHash } = process.getBuiltinModule('node:crypto');
   return createHash('sha256').update(sample(0)).update(sample(Math.max(0, size - SAMPLE))).digest('hex').slice(0, 16);
 }
 

@@ -161,7 +161,7 @@ export class CgroupFs {
     const bad = checkPrefix(prefix);
     if (bad) throw new BpfmemError('usage', bad);
     // node:crypto only here: loaded at the top, it cost every run that reads cgroups 2.9 ms.
-    const { randomBytes } = await import('node:crypto');
+    const { randomBytes } = process.getBuiltinModule('node:crypto');
     const name = ownedRootName(prefix, process.pid, randomBytes(4).toString('hex'));
     const dir = `${this.hierarchy.ownDir}/${name}`;
     // The one mkdir outside the owned root: exactly this new name, directly in the own cgroup.

@@ -1,4 +1,4 @@
-import { closeSync, constants, fstatSync, openSync, readSync, type Stats } from 'node:fs';
+import { closeSync, constants, createReadStream, fstatSync, openSync, readSync, type Stats } from 'node:fs';
 import { BpfmemError, type ErrorCode } from '../../vocab/errors.js';
 import { errnoCode } from '../proc/text.js';
 import { joinChunks } from './chunks.js';
@@ -99,6 +99,19 @@ export function readInputFile(path: string, options: ReadInputOptions): Uint8Arr
   }
 }
 
+/**
+ * {@link readInputFile} of a text file (a scenario): UTF-8, a byte order mark dropped. A file
+ * that is not UTF-8 is refused with a one-line {@link BpfmemError}, not read with U+FFFD in it.
+ */
+export function readInputText(path: string, options: ReadInputOptions): string {
+  const bytes = readInputFile(path, options);
+  try {
+    return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch (error) {
+    throw new BpfmemError(options.code ?? 'input', `${options.what} ${path}: not UTF-8 text`, { cause: error });
+  }
+}
+
 /** Options of {@link readInputFileAsync}. */
 export interface ReadSpecialOptions extends ReadInputOptions {
   /**
@@ -134,10 +147,10 @@ export async function readInputFileAsync(path: string, options: ReadSpecialOptio
     const kind = KIND.find(([is]) => is(st));
     throw fail(`is ${kind ? kind[1] : 'not a file'}, which bpfmem does not read`);
   }
-  const { Socket } = await import('node:net');
   // A pipe through libuv's stream (non-blocking, polled); a character device through a
-  // read stream, whose blocking reads run in the thread pool.
-  const stream = st.isFIFO() ? new Socket({ fd, readable: true, writable: false }) : (await import('node:fs')).createReadStream('', { fd, highWaterMark: 64 * 1024 });
+  // read stream, whose blocking reads run in the thread pool. node:net is loaded only here
+  // (process.getBuiltinModule, not import(): the CLI's code cache compiles without an import hook).
+  const stream = st.isFIFO() ? new (process.getBuiltinModule('node:net').Socket)({ fd, readable: true, writable: false }) : createReadStream('', { fd, highWaterMark: 64 * 1024 });
   return new Promise<Uint8Array>((resolve, reject) => {
     const chunks: Uint8Array[] = [];
     let total = 0;
