@@ -1,23 +1,38 @@
 /** The CLI process (src/bin/bpfmem.ts loads it once the code cache is in place). */
 import { runBpfmem } from './run.js';
 import { processIo } from '../cli/io.js';
-import { disposeAll, openCount } from '../live/cleanup.js';
+import { disposeAll, onGuard } from '../live/cleanup.js';
 
-// A signal must not leave cgroups or workers behind: clean up, then end as the signal would.
-for (const [signal, code] of [
-  ['SIGINT', 130],
-  ['SIGTERM', 143],
-] as const) {
-  process.once(signal, () => {
-    // Only a run that made something (cgroups, maps, hooks) has anything to remove.
-    process.stderr.write(openCount() > 0 ? `\nbpfmem: ${signal}: removing what this run created\n` : '\n');
-    void disposeAll()
-      .then((failures) => {
-        for (const f of failures) process.stderr.write(`bpfmem: cleanup: ${f}\n`);
-      })
-      .finally(() => process.exit(code));
-  });
-}
+// A signal must not leave cgroups, hooks or workers behind: while this run holds any, SIGINT
+// and SIGTERM remove them, then end the process with the signal's status. While it holds none,
+// no handler is installed: the signal's default ends the process at once, even in the middle of
+// a long computation (a model run of a hundred million updates, which no handler could
+// interrupt), and a shell sees a death by SIGINT, as it expects of Ctrl-C.
+const handlers = (
+  [
+    ['SIGINT', 130],
+    ['SIGTERM', 143],
+  ] as const
+).map(
+  ([signal, code]) =>
+    [
+      signal,
+      () => {
+        process.stderr.write(`\nbpfmem: ${signal}: removing what this run created\n`);
+        void disposeAll()
+          .then((failures) => {
+            for (const f of failures) process.stderr.write(`bpfmem: cleanup: ${f}\n`);
+          })
+          .finally(() => process.exit(code));
+      },
+    ] as const,
+);
+onGuard((armed) => {
+  for (const [signal, handler] of handlers) {
+    if (armed) process.once(signal, handler);
+    else process.off(signal, handler);
+  }
+});
 
 // The only place that ends the process (docs/architecture.md).
 // No top-level await: the bundle is CommonJS (scripts/bundle.mjs).

@@ -9,6 +9,18 @@ export interface Disposable {
 
 const open = new Set<Disposable>();
 let closing = false;
+let guard: ((armed: boolean) => void) | undefined;
+
+/**
+ * Who is told when this process comes to hold something to clean up (the first backend
+ * tracked: true) and when it holds nothing again (false). The process entry (src/bin/) handles
+ * SIGINT and SIGTERM only in between: a run that holds nothing ends by the signal's default at
+ * once, even in the middle of a long computation, which no handler could interrupt.
+ */
+export function onGuard(listener: ((armed: boolean) => void) | undefined): void {
+  guard = listener;
+  if (open.size > 0) guard?.(true);
+}
 
 /**
  * Remembers a live backend until it is disposed. After a signal (once {@link disposeAll} has
@@ -16,6 +28,7 @@ let closing = false;
  */
 export function track(d: Disposable): void {
   if (closing) throw new Error('bpfmem is shutting down: no new live backend');
+  if (open.size === 0) guard?.(true);
   open.add(d);
 }
 
@@ -26,7 +39,7 @@ export function isClosing(): boolean {
 
 /** Forgets a disposed live backend. */
 export function untrack(d: Disposable): void {
-  open.delete(d);
+  if (open.delete(d) && open.size === 0 && !closing) guard?.(false);
 }
 
 /**

@@ -117,6 +117,28 @@ describe.skipIf(!built)('the built CLI (dist/bin)', () => {
     expect(r.stderr).toMatch(/^bpfmem: unknown command 'estimat' \(did you mean estimate\?\); commands are maps, .*conformance\n$/);
   });
 
+  it('Ctrl-C ends a long computation at once, by the signal itself (it holds nothing to clean up)', async () => {
+    // A model run of 100 million elements takes minutes; its loop never yields to a handler.
+    const child = spawn(process.execPath, [BIN, 'estimate', '--map', 'type=hash,key=8,value=4,max_entries=100000000,flags=no_prealloc,elements=100000000', '--kernel', '6.6', '--cpus', '2'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, BPFMEM_CACHE: 'off' },
+    });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString('utf8')));
+    const ended = new Promise<[number | null, NodeJS.Signals | null]>((resolve) => {
+      child.once('exit', (code, signal) => {
+        resolve([code, signal]);
+      });
+    });
+    // Well into the model's loop (the bundle loads in a tenth of that).
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    child.kill('SIGINT');
+    const outcome = await Promise.race([ended, new Promise<'still running'>((resolve) => setTimeout(() => resolve('still running'), 10_000))]);
+    if (outcome === 'still running') child.kill('SIGKILL');
+    expect(outcome).toEqual([null, 'SIGINT']);
+    expect(stderr).toBe('');
+  });
+
   it('stops quietly when its reader goes away (EPIPE), exit 0 and no trace', async () => {
     // As `bpfmem estimate … | head -1`: far more output than a pipe holds (64 KiB), and the
     // reader closes its end after the first chunk, so the writes after that fail with EPIPE.
