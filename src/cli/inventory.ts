@@ -244,6 +244,8 @@ export function topCommand(ctx: CommandContext): Command {
           const stamp = st.dim(`${new Date().toISOString().replace('T', ' ').slice(0, 19)} UTC, every ${formatDuration(opts.interval * 1000)}; Ctrl-C quits\n`);
           ctx.io.stdout(ctx.io.isTTY ? `${CLEAR}${stamp}${text}` : `${frame > 1 ? '\n' : ''}${stamp}${text}`);
           if (opts.iterations !== undefined && frame >= opts.iterations) break;
+          // Its reader has gone (`bpfmem top | head`): nobody sees the next frame.
+          if (ctx.io.stdoutClosed?.() === true) break;
           await sleep(opts.interval * 1000);
         }
       } finally {

@@ -22,6 +22,11 @@ export interface Io {
    */
   readonly readFile: (path: string, what: string) => Promise<string>;
   /**
+   * Whether stdout's reader has gone (EPIPE: `bpfmem top | head -1`): a command that runs until
+   * stopped (`top`, `watch`) then ends, as `watch(1)` and `top -b` do.
+   */
+  readonly stdoutClosed?: () => boolean;
+  /**
    * The terminal's size now, where stdout is one (COLUMNS and LINES override it, as for ls and
    * top); undefined otherwise: a pipe gets whole lines.
    */
@@ -48,8 +53,10 @@ export function sizeOf(env: Readonly<Record<string, string | undefined>>, tty: P
 /** The real process's streams and files. */
 export function processIo(): Io {
   const tty = isTerminal(1);
+  const stdout = fdWriter(1, () => process.stdout);
   return {
-    stdout: fdWriter(1, () => process.stdout),
+    stdout,
+    stdoutClosed: stdout.closed,
     stderr: fdWriter(2, () => process.stderr),
     isTTY: tty,
     env: process.env,
@@ -77,12 +84,24 @@ function isTerminal(fd: number): boolean {
  * and pipes, but without `process.stdout`: making that stream loads Node's socket and stream
  * modules, 8 ms of every run whose output is a pipe (bench/estimate.ts). A descriptor that is
  * non-blocking and full (EAGAIN) hands the rest, and everything after, to the stream. When the
- * reader has gone (EPIPE: `bpfmem maps | head -1`), the rest of the output is dropped.
+ * reader has gone (EPIPE: `bpfmem maps | head -1`), the rest of the output is dropped, and
+ * `closed()` says so.
  */
-export function fdWriter(fd: 1 | 2, stream: () => NodeJS.WriteStream): (text: string) => void {
+export function fdWriter(fd: 1 | 2, stream: () => NodeJS.WriteStream): ((text: string) => void) & { readonly closed: () => boolean } {
   let mode: 'sync' | 'stream' | 'closed' = 'sync';
-  return (text) => {
-    if (mode === 'stream') stream().write(text);
+  const toStream = (text: string | Buffer): void => {
+    if (mode !== 'stream') {
+      mode = 'stream';
+      // The reader going away while the stream holds output: dropped, as in the sync mode.
+      stream().on('error', (error: NodeJS.ErrnoException) => {
+        if (error.code !== 'EPIPE') throw error;
+        mode = 'closed';
+      });
+    }
+    stream().write(text);
+  };
+  const write = (text: string): void => {
+    if (mode === 'stream') toStream(text);
     if (mode !== 'sync') return;
     // The string goes out as it is: encoding 4 MB of JSON into a Buffer first took 41 ms against
     // 22 ms in a fresh process here. Only a short write needs the bytes.
@@ -95,15 +114,14 @@ export function fdWriter(fd: 1 | 2, stream: () => NodeJS.WriteStream): (text: st
         } else rest = rest.subarray(writeSync(fd, rest));
       } catch (error) {
         const code = (error as NodeJS.ErrnoException).code;
-        if (code === 'EAGAIN') {
-          mode = 'stream';
-          stream().write(rest);
-        } else if (code === 'EPIPE') mode = 'closed';
+        if (code === 'EAGAIN') toStream(rest);
+        else if (code === 'EPIPE') mode = 'closed';
         else throw error;
         return;
       }
     }
   };
+  return Object.assign(write, { closed: () => mode === 'closed' });
 }
 
 /** Styles for people: colour only on a terminal and never with NO_COLOR (docs/architecture.md, "Conventions"). */

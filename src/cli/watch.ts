@@ -174,6 +174,8 @@ export function watchCommand(ctx: CommandContext): Command {
             const stamp = st.dim(`bpfmem watch: kernel ${frame.release}, ${frame.time.toISOString().replace('T', ' ').slice(0, 19)} UTC, every ${formatDuration(opts.interval)}${opts.for === undefined ? '; Ctrl-C quits' : `; ends in ${formatDuration(Math.max(0, opts.for - (Date.now() - started)))}`}\n`);
             ctx.io.stdout(`${ctx.io.isTTY ? CLEAR : ''}${stamp}${frameText(frame, st, false, ctx.io.terminalSize?.()?.columns)}${ctx.io.isTTY ? '' : '\n'}`);
           }
+          // Its reader has gone (`bpfmem watch --json | head -1`): detach the hooks and end.
+          if (ctx.io.stdoutClosed?.() === true) break;
           const wait = opts.for === undefined ? opts.interval : Math.min(opts.interval, Math.max(0, opts.for - (Date.now() - started)));
           await new Promise<void>((resolve) => {
             const t = setTimeout(resolve, wait);

@@ -40,7 +40,10 @@ describe('fdWriter', () => {
     const writer = openSync(fifo, constants.O_WRONLY | constants.O_NONBLOCK);
     try {
       const streamed: Buffer[] = [];
-      const stream = { write: (chunk: string | Uint8Array) => streamed.push(typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : Buffer.from(chunk)) } as unknown as NodeJS.WriteStream;
+      const stream = {
+        write: (chunk: string | Uint8Array) => streamed.push(typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : Buffer.from(chunk)),
+        on: () => stream,
+      } as unknown as NodeJS.WriteStream;
       const write = fdWriter(writer as 1, () => stream);
       // Multi-byte characters, so that a short write may cut one: the rest must go on from that byte.
       const first = 'é✓'.repeat(30_000);
@@ -58,6 +61,25 @@ describe('fdWriter', () => {
     } finally {
       closeSync(writer);
       closeSync(reader);
+    }
+  });
+
+  it('when the reader has gone (EPIPE): drops the text, throws nothing, and says closed', () => {
+    const fifo = join(dir, 'fifo-epipe');
+    execFileSync('mkfifo', [fifo]);
+    const reader = openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK);
+    const writer = openSync(fifo, constants.O_WRONLY | constants.O_NONBLOCK);
+    closeSync(reader);
+    try {
+      const write = fdWriter(writer as 1, () => {
+        throw new Error('no stream after EPIPE');
+      });
+      expect(write.closed()).toBe(false);
+      write('to nobody\n');
+      expect(write.closed()).toBe(true);
+      write('still nobody\n');
+    } finally {
+      closeSync(writer);
     }
   });
 

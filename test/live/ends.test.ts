@@ -48,6 +48,28 @@ describe.skipIf(!liveEnv.ok)('ends of runs (live)', async () => {
     expect(run.signal).toBe('SIGINT');
   });
 
+  it.each([
+    ['top', ['top', '-d', '200ms']],
+    ['watch', ['watch', '--no-trace', '--json', '-d', '200ms']],
+  ])('%s ends when the reader of its output goes away (`| head -1`): status 0, nothing said', async (_name, args) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', BIN, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    // The first frame read, then the pipe closed: the next frame's write meets EPIPE.
+    child.stdout.once('data', () => {
+      child.stdout.destroy();
+    });
+    const ended = new Promise<[number | null, NodeJS.Signals | null]>((resolve) => {
+      child.once('exit', (code, signal) => {
+        resolve([code, signal]);
+      });
+    });
+    const outcome = await Promise.race([ended, new Promise<'still running'>((resolve) => setTimeout(() => resolve('still running'), 30_000))]);
+    if (outcome === 'still running') child.kill('SIGKILL');
+    expect(outcome).toEqual([0, null]);
+    expect(stderr).toBe('');
+  }, 60_000);
+
   /** Whether `n` cgroups have been seen below the run's owned roots so far: its cases are under way. */
   const cases = (n: number) => {
     const seen = new Set<string>();
