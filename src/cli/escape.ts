@@ -36,14 +36,6 @@ export function escapeText(s: string): string {
   return s.replace(UNSAFE, escapeOne);
 }
 
-/**
- * Text of several lines, each escaped: newlines that separate the lines stay, every other
- * control character is escaped. For messages bpfmem composes around names (errors, notes).
- */
-export function escapeLines(s: string): string {
-  return s.split('\n').map(escapeText).join('\n');
-}
-
 // An SGR sequence (colour, bold) or the home-and-clear of `top` and `watch`: bpfmem's own.
 // eslint-disable-next-line no-control-regex
 const OWN = /\u001b\[[0-9;]*m|\u001b\[H\u001b\[2J/y;

@@ -4,7 +4,7 @@ import { didYouMean, quote } from '../vocab/fields.js';
 import type { Io } from './io.js';
 import { jsonOption, type CommandContext, type Faces } from './context.js';
 import { VERSION } from '../vocab/bpfmem-version.js';
-import { escapeLines, terminalSafe } from './escape.js';
+import { escapeText, terminalSafe } from './escape.js';
 import { isClosing, onStaleRemoved } from '../live/cleanup.js';
 
 type CommandModule = (ctx: CommandContext) => Promise<Command>;
@@ -129,7 +129,7 @@ export async function runProgram(argv: readonly string[], io: Io, make: (ctx: Co
       outputError: (s, write) => {
         // An argument commander quotes is cut as bpfmem's own errors cut it (a 2,000-entry list).
         const said = s.replace(/^error: /, '').trim().replace(/'([^'\n]{40})[^'\n]+'/g, "'$1…'");
-        write(`bpfmem: ${escapeLines(said)}\n`);
+        write(`bpfmem: ${escapeText(said)}\n`);
       },
     })
     .exitOverride();
@@ -149,7 +149,7 @@ export async function runProgram(argv: readonly string[], io: Io, make: (ctx: Co
   // Cgroups that dead runs left and this run removed (src/live/stale.ts): one line, when it happens.
   onStaleRemoved((names) => {
     const shown = names.slice(0, 3).join(', ') + (names.length > 3 ? `, +${names.length - 3}` : '');
-    io.stderr(`bpfmem: removed ${names.length} cgroup${names.length === 1 ? '' : 's'} that runs which died had left: ${escapeLines(shown)}\n`);
+    io.stderr(`bpfmem: removed ${names.length} cgroup${names.length === 1 ? '' : 's'} that runs which died had left: ${escapeText(shown)}\n`);
   });
   try {
     await program.parseAsync(normalizeArgs(argv), { from: 'user' });
@@ -163,10 +163,11 @@ export async function runProgram(argv: readonly string[], io: Io, make: (ctx: Co
     // signal handler (src/bin/cli.ts) says what it removes and ends with the signal's status.
     if (isClosing()) return 130;
     if (error instanceof BpfmemError) {
-      io.stderr(`bpfmem: ${escapeLines(error.message)}\n`);
+      // One line, whatever the message quotes (a file name with a newline in it shows `\n`).
+      io.stderr(`bpfmem: ${escapeText(error.message)}\n`);
       return exitCodeOf(error);
     }
-    io.stderr(`bpfmem: internal error: ${escapeLines(error instanceof Error ? error.message : String(error))}\n`);
+    io.stderr(`bpfmem: internal error: ${escapeText(error instanceof Error ? error.message : String(error))}\n`);
     if (io.env['BPFMEM_DEBUG'] && error instanceof Error && error.stack) io.stderr(`${error.stack}\n`);
     return 1;
   } finally {

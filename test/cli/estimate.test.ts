@@ -483,8 +483,9 @@ describe.skipIf(!toolchain.ok)('bpfmem estimate: hostile input files', () => {
       }
     };
     while (!holds()) await new Promise((r) => setTimeout(r, 50));
-    const ended = new Promise<number | null>((resolve) => child.on('exit', (code) => { resolve(code); }));
+    const ended = new Promise<[number | null, NodeJS.Signals | null]>((resolve) => child.on('exit', (code, signal) => { resolve([code, signal]); }));
     child.kill('SIGTERM');
-    expect(await ended).toBe(143);
+    // estimate holds nothing to clean up: the signal's default ends it (src/bin/cli.ts).
+    expect(await ended).toEqual([null, 'SIGTERM']);
   });
 });

@@ -150,6 +150,20 @@ describe('names from the machine in text output', () => {
     expect(UNSAFE.test(run.stderr.replace(/\n$/, ''))).toBe(false);
     expect(run.stderr).toContain('\\x1b]0;x\\x07');
   });
+
+  it.each([
+    ['a file name', ['estimate', 'no\nsuch.o']],
+    ['a bpftool dump', ['maps', '--from-bpftool', 'no\nsuch.json']],
+    ['a scenario', ['simulate', 'no\nsuch.yaml']],
+    ['an option', ['maps', '--fo\no']],
+    ['a sort key', ['maps', '--sort', 'i\nd']],
+    ['a command', ['ma\nps']],
+    ['a kernel version', ['estimate', '--map', 'type=hash', '--kernel', '6.1\n8']],
+  ])('an error quoting %s with a newline in it is one line, the newline shown as \\n', async (_what, args) => {
+    const run = await cli(args);
+    expect(run.status).toBe(2);
+    expect(run.stderr).toMatch(/^bpfmem: [^\n]*\\n[^\n]*\n$/);
+  });
 });
 
 describe('large inventories (item 4)', () => {
