@@ -19,13 +19,15 @@ export function conformanceCommand(ctx: CommandContext): Command {
     .option('--quick', 'a smaller grid that still covers every map type (under a minute)')
     .option('--no-scenarios', 'skip the scenario files')
     .option('--vm <vmlinuz>', 'run it all inside a VM booted from this kernel image (qemu, cgroup v2; see docs/kernel-lab.md)')
-    .addOption(new Option('--timeout <seconds>', 'with --vm: stop the VM after this long').default('900').argParser(seconds))
+    .addOption(new Option('--timeout <seconds>', 'with --vm: stop the VM after this long (default: 900)').argParser(seconds))
     .addOption(jsonOption())
-    .action(async (opts: { quick?: boolean; scenarios: boolean; json?: boolean; vm?: string; timeout: string | number }) => {
+    .action(async (opts: { quick?: boolean; scenarios: boolean; json?: boolean; vm?: string; timeout?: number }) => {
       if (opts.vm !== undefined) {
-        await vmAction(ctx, { vmlinuz: opts.vm, quick: opts.quick ?? false, scenarios: opts.scenarios, json: opts.json ?? false, timeout: Number(opts.timeout) });
+        await vmAction(ctx, { vmlinuz: opts.vm, quick: opts.quick ?? false, scenarios: opts.scenarios, json: opts.json ?? false, timeout: opts.timeout ?? 900 });
         return;
       }
+      // Without --vm the run is on this kernel, live: a --timeout meant for a VM must not start it.
+      if (opts.timeout !== undefined) throw new BpfmemError('usage', '--timeout bounds a VM: give it with --vm VMLINUZ');
       if (process.getuid?.() !== 0) {
         throw new BpfmemError('system', 'conformance needs root: it creates memory cgroups and BPF maps on this kernel (try sudo)');
       }

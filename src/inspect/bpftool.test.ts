@@ -178,6 +178,13 @@ describe('describeJsonError', () => {
   });
 });
 
+describe("the other command's dump", () => {
+  it('maps refuses prog show output, and progs map show output, saying which it is', () => {
+    expect(() => parseBpftoolMaps(fixture('prog-show.json'), 'p.json')).toThrow(/^p\.json: \[0\]: a program \(it has a tag\): this is `bpftool -j prog show` output; bpfmem progs --from-bpftool reads it$/);
+    expect(() => parseBpftoolProgs(fixture('map-show.json'), 'm.json')).toThrow(/^m\.json: \[0\]: a map \(it has max_entries\): this is `bpftool -j map show` output; bpfmem maps --from-bpftool reads it$/);
+  });
+});
+
 describe('readBpftoolFile', () => {
   it('reads a file, and names one it cannot read, a directory and a FIFO (refused before waiting for a writer)', () => {
     const dir = mkdtempSync(join(tmpdir(), 'bpfmem-bpftool-'));

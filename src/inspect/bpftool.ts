@@ -352,12 +352,23 @@ function splitInput(input: string | Uint8Array, source: string): Element[] {
   return out;
 }
 
-function parseAll<S extends v.GenericSchema, T>(input: string | Uint8Array, source: string, schema: S, convert: (value: v.InferOutput<S>) => T): T[] {
+/**
+ * What the other dump's objects have and this one's never do: every map of `bpftool map show`
+ * has `max_entries`, every program of `bpftool prog show` a `tag`. An object with it is the
+ * other command's output, said as such rather than as its first field that does not fit.
+ */
+const OTHER = {
+  map: { field: 'tag', said: 'a program (it has a tag): this is `bpftool -j prog show` output; bpfmem progs --from-bpftool reads it' },
+  prog: { field: 'max_entries', said: 'a map (it has max_entries): this is `bpftool -j map show` output; bpfmem maps --from-bpftool reads it' },
+} as const;
+
+function parseAll<S extends v.GenericSchema, T>(input: string | Uint8Array, source: string, kind: 'map' | 'prog', schema: S, convert: (value: v.InferOutput<S>) => T): T[] {
   return splitInput(input, source).map((element) => {
     const { value } = element;
     if (typeof value !== 'object' || value === null || Array.isArray(value)) {
       fail(source, whereOf(element, element.path), `expected an object, got ${describeJson(value)}`);
     }
+    if (Object.hasOwn(value, OTHER[kind].field)) fail(source, whereOf(element, element.path), OTHER[kind].said);
     return convert(check(schema, element, source));
   });
 }
@@ -368,12 +379,12 @@ function parseAll<S extends v.GenericSchema, T>(input: string | Uint8Array, sour
  * text that is not such output, or more than {@link BPFTOOL_INPUT_LIMIT} bytes.
  */
 export function parseBpftoolMaps(input: string | Uint8Array, source: string): BpftoolMap[] {
-  return parseAll(input, source, mapSchema, toMap);
+  return parseAll(input, source, 'map', mapSchema, toMap);
 }
 
 /** Reads `bpftool -j prog show` output; see {@link parseBpftoolMaps}. */
 export function parseBpftoolProgs(input: string | Uint8Array, source: string): BpftoolProg[] {
-  return parseAll(input, source, progSchema, toProg);
+  return parseAll(input, source, 'prog', progSchema, toProg);
 }
 
 /**

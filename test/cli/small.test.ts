@@ -88,3 +88,11 @@ describe('a file that is not the input is never quoted', () => {
     for (const piece of ['root', 'j9T', 'Secr3t', '19000', 'daemon']) expect(run.stderr.replace(shadow, '')).not.toContain(piece);
   });
 });
+
+describe('options that belong to another', () => {
+  it('conformance --timeout without --vm is refused before anything starts (it would run live on this kernel)', async () => {
+    const run = await cli(['conformance', '--timeout', '5']);
+    expect(run.status).toBe(2);
+    expect(run.stderr).toBe('bpfmem: --timeout bounds a VM: give it with --vm VMLINUZ\n');
+  });
+});
