@@ -85,6 +85,8 @@ async function listedInventory(o: DumpOptions & { pins?: boolean; wide?: boolean
     if (o.kernel !== undefined || o.cpus !== undefined) throw new BpfmemError('usage', '--kernel and --cpus describe a dump: give them with --from-bpftool FILE');
     return (await inventoryOf({ cgroups: false, pins: o.pins === true || o.wide === true }, o.cgroup)).inv;
   }
+  // bpftool's output names no memory cgroup: a filter on one would match nothing, silently.
+  if (o.cgroup !== undefined) throw new BpfmemError('usage', '--cgroup: a bpftool dump names no memory cgroups; filter this machine (without --from-bpftool), or by --pid or --type');
   return inventoryOfDump({ ...o, fromBpftool }, kind);
 }
 

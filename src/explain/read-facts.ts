@@ -52,11 +52,14 @@ export async function readCgroupLevel(h: MemoryHierarchy, p: string): Promise<Cg
     return { path: '/', usage: undefined, max: Number.POSITIVE_INFINITY, high: Number.POSITIVE_INFINITY, reclaimable: undefined, failcnt: undefined, maxEvents: undefined };
   }
   const dir = dirOfPath(h, p);
+  let isDir: boolean;
   try {
-    await stat(dir);
+    isDir = (await stat(dir)).isDirectory();
   } catch (error) {
     throw new BpfmemError('input', `memory cgroup ${p}: ${errnoCode(error) === 'ENOENT' ? `no such cgroup (no directory ${dir})` : `cannot read ${dir}: ${errnoCode(error) ?? String(error)}`}`);
   }
+  // A cgroup's file (`/memory.stat`) is no cgroup.
+  if (!isDir) throw new BpfmemError('input', `memory cgroup ${p}: no such cgroup (${dir} is a file of its parent, not a directory)`);
   // v2 memory.stat (page cache here) is flushed lazily; reading cpu.stat flushes the cgroup's
   // rstat, memory included (kernel/cgroup/rstat.c, as src/sys/cgroup/cgroupfs.ts readCounters does).
   if (h.version === 2) await readCgroupFile(dir, 'cpu.stat');

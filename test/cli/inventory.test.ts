@@ -132,6 +132,7 @@ describe('bad input and arguments: one line, exit 2', () => {
     [['maps', '--pid', 'abc'], /^bpfmem: --pid "abc": expected a process id \(a positive whole number\)\n$/],
     [['maps', '--cgroup', 'system.slice'], /^bpfmem: --cgroup "system.slice": expected a cgroup path from the hierarchy's root.*\n$/],
     [['maps', '--cgroup', '/a/../b'], /^bpfmem: --cgroup "\/a\/..\/b": expected a cgroup path.*\n$/],
+    [['maps', '--from-bpftool', 'test/fixtures/bpftool/map-show.json', '--cgroup', '/x'], /^bpfmem: --cgroup: a bpftool dump names no memory cgroups; filter this machine \(without --from-bpftool\), or by --pid or --type\n$/],
     [['maps', '--sort', 'size'], /^bpfmem: option '--sort <key>' argument 'size' is invalid. Allowed choices are id, name, type, memlock, charge, cgroup.\n$/],
     [['top', '--interval', '0'], /^bpfmem: --interval "0": expected seconds \(2, 0\.5\) or a duration \(2s, 500ms, 1m\) from 0\.1s to 1h\n$/],
     [['top', '--interval', '50ms'], /^bpfmem: --interval "50ms": expected seconds/],

@@ -142,4 +142,14 @@ describe.skipIf(!liveEnv.ok)('bpfmem explain against the running kernel', () => 
     expect(r.status).toBe(2);
     expect(r.stderr).toBe('bpfmem: --pid 4194304: no such process\n');
   });
+
+  it.each([
+    ['/bpfmem-no-such-cgroup', /^bpfmem: memory cgroup \/bpfmem-no-such-cgroup: no such cgroup \(no directory [^\n]+\)\n$/],
+    // A file of the root cgroup, on v1 and v2 alike.
+    ['/cgroup.procs', /^bpfmem: memory cgroup \/cgroup\.procs: no such cgroup \([^\n]+ is a file of its parent, not a directory\)\n$/],
+  ])('--cgroup %s, which is no cgroup: one line, exit 2', async (path, said) => {
+    const r = await explain(['--cgroup', path, '--need', '1Mi']);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(said);
+  });
 });
