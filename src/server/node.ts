@@ -19,7 +19,8 @@ export interface ListenLimits {
   /**
    * A connection on which nothing moves, either way, for this long is closed (the server's
    * `timeout`): a client that stopped reading its answer, which would otherwise hold it, and
-   * its slot, for good.
+   * its slot, for good. A write that moved since it began gets one more period (net.js
+   * `_onTimeout`), so a stalled answer is cut off after one to two periods.
    */
   readonly stalledTimeoutMs: number;
   /** How often node:http checks the two timeouts above (`connectionsCheckingInterval`). */
