@@ -133,7 +133,7 @@ describe.skipIf(!built)('the built CLI (dist/bin)', () => {
     // Well into the model's loop (the bundle loads in a tenth of that).
     await new Promise((resolve) => setTimeout(resolve, 1500));
     child.kill('SIGINT');
-    const outcome = await Promise.race([ended, new Promise<'still running'>((resolve) => setTimeout(() => resolve('still running'), 10_000))]);
+    const outcome = await Promise.race([ended, new Promise<'still running'>((resolve) => setTimeout(() => { resolve('still running'); }, 10_000))]);
     if (outcome === 'still running') child.kill('SIGKILL');
     expect(outcome).toEqual([null, 'SIGINT']);
     expect(stderr).toBe('');

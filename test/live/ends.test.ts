@@ -64,7 +64,7 @@ describe.skipIf(!liveEnv.ok)('ends of runs (live)', async () => {
         resolve([code, signal]);
       });
     });
-    const outcome = await Promise.race([ended, new Promise<'still running'>((resolve) => setTimeout(() => resolve('still running'), 30_000))]);
+    const outcome = await Promise.race([ended, new Promise<'still running'>((resolve) => setTimeout(() => { resolve('still running'); }, 30_000))]);
     if (outcome === 'still running') child.kill('SIGKILL');
     expect(outcome).toEqual([0, null]);
     expect(stderr).toBe('');
