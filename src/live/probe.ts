@@ -1,4 +1,5 @@
 import { cleanStaleRuns } from './stale.js';
+import { track, untrack, type Disposable } from './cleanup.js';
 import { readFileSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { assemble, call, exit, mov64Imm } from '../asm/index.js';
@@ -140,10 +141,15 @@ export async function probeKernelCharge(pageSize = 4096): Promise<ChargeProbe> {
   const own = pathInMount(h, h.ownPath) ?? h.ownPath;
   const fs = new CgroupFs(h);
   let privateError: string | undefined;
+  // Tracked before the root exists, so that Ctrl-C from here on removes it (and brings this
+  // process home from it) before the process ends.
+  const held: Disposable = { dispose: () => fs.removeOwnedRoot() };
   try {
     await cleanStaleRuns(fs);
+    track(held);
     await fs.createOwnedRoot('probe');
   } catch (error) {
+    untrack(held);
     privateError = error instanceof Error ? error.message : String(error);
   }
   if (privateError === undefined) {
@@ -160,6 +166,7 @@ export async function probeKernelCharge(pageSize = 4096): Promise<ChargeProbe> {
       }
     } finally {
       await fs.removeOwnedRoot();
+      untrack(held);
     }
   }
   if (own === '/') {
