@@ -110,10 +110,14 @@ async function cachedAnswer(c: Context, p: Published, key: string, make: () => s
     answer = { bytes: encoder.encode(make()) };
     if (!query || p.cache.size < CACHED_ANSWERS_MAX) p.cache.set(key, answer);
   }
+  // Content-Length is set here so that HEAD, which hono answers without the body, says it too.
   const headers: Record<string, string> = { 'Content-Type': type, 'Cache-Control': 'no-store', Vary: 'Accept-Encoding' };
-  if (answer.bytes.byteLength < GZIP_MIN || !acceptsGzip(c.req.header('accept-encoding'))) return c.body(answer.bytes, 200, headers);
+  if (answer.bytes.byteLength < GZIP_MIN || !acceptsGzip(c.req.header('accept-encoding'))) {
+    return c.body(answer.bytes, 200, { ...headers, 'Content-Length': String(answer.bytes.byteLength) });
+  }
   answer.gzip ??= compress(answer.bytes);
-  return c.body(await answer.gzip, 200, { ...headers, 'Content-Encoding': 'gzip' });
+  const zipped = await answer.gzip;
+  return c.body(zipped, 200, { ...headers, 'Content-Encoding': 'gzip', 'Content-Length': String(zipped.byteLength) });
 }
 
 /** The hostname of a Host header (`[::1]:9464` → `[::1]`), lower case. */
@@ -156,8 +160,8 @@ function sendAsset(c: Context, a: Asset): Response {
     headers['X-Frame-Options'] = 'DENY';
   }
   if (noneMatch(c.req.header('if-none-match'), a.etag)) return c.body(null, 304, headers);
-  if (zipped) return c.body(zipped, 200, { ...headers, 'Content-Encoding': 'gzip' });
-  return c.body(a.body, 200, headers);
+  if (zipped) return c.body(zipped, 200, { ...headers, 'Content-Encoding': 'gzip', 'Content-Length': String(zipped.byteLength) });
+  return c.body(a.body, 200, { ...headers, 'Content-Length': String(a.body.byteLength) });
 }
 
 /**
