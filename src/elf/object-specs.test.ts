@@ -157,7 +157,7 @@ describe.skipIf(!toolchain.ok)('objectSpecs on other hosts', () => {
     const obj = parse('maps');
     const odd = { ...obj, maps: [{ ...obj.maps[0]!, type: 99 }] };
     expect(() => objectSpecs(odd, HOST)).toThrow(BpfmemError);
-    expect(() => objectSpecs(odd, HOST)).toThrow(/^maps: map "hash_map": map type 99 is not one bpfmem knows$/);
+    expect(() => objectSpecs(odd, HOST)).toThrow(/^BPF object [^ ]*maps[^ ]*: map "hash_map": map type 99 is not one bpfmem knows$/);
   });
 });
 

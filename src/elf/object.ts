@@ -57,7 +57,7 @@ export function parseBpfObject(bytes: Uint8Array, source: string, options: Parse
     ...readStructOpsMaps(elf, btf, fixup, libbpf),
   ];
   const { progs, subprogs } = readProgs(elf);
-  return { name, maps, progs, subprogs };
+  return { name, source, maps, progs, subprogs };
 }
 
 /**

@@ -68,6 +68,8 @@ export interface ObjectProg {
 export interface BpfObject {
   /** libbpf's object name: the file's base name, cut to 15 bytes, up to its first dot. */
   readonly name: string;
+  /** Where it was read from (a path), for messages. */
+  readonly source: string;
   readonly maps: readonly ObjectMap[];
   readonly progs: readonly ObjectProg[];
   /** Functions of `.text`: subprograms, loaded only as part of the programs that call them. */

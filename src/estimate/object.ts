@@ -56,7 +56,7 @@ export function objectSpecs(obj: BpfObject, profile: KernelProfile, options: Obj
     // bpf_object__create_maps: "skip creating global data maps" without FEAT_GLOBAL_DATA (5.2).
     if (internal && !atLeast(profile.version, 5, 2)) continue;
     const type = mapTypeById(map.type);
-    if (type === undefined) throw new BpfmemError('input', `${obj.name}: map "${map.symbol}": map type ${map.type} is not one bpfmem knows`);
+    if (type === undefined) throw new BpfmemError('input', `BPF object ${obj.source}: map "${map.symbol}": map type ${map.type} is not one bpfmem knows`);
     const notes = [...map.loadTime.filter((n) => !n.startsWith('max_entries'))];
     let { maxEntries, flags, valueSize } = map;
     let structOpsFuncs: number | undefined;
