@@ -8,25 +8,19 @@ import { disposeAll, onGuard } from '../live/cleanup.js';
 // no handler is installed: the signal's default ends the process at once, even in the middle of
 // a long computation (a model run of a hundred million updates, which no handler could
 // interrupt), and a shell sees a death by SIGINT, as it expects of Ctrl-C.
-const handlers = (
-  [
-    ['SIGINT', 130],
-    ['SIGTERM', 143],
-  ] as const
-).map(
-  ([signal, code]) =>
-    [
-      signal,
-      () => {
-        process.stderr.write(`\nbpfmem: ${signal}: removing what this run created\n`);
-        void disposeAll()
-          .then((failures) => {
-            for (const f of failures) process.stderr.write(`bpfmem: cleanup: ${f}\n`);
-          })
-          .finally(() => process.exit(code));
-      },
-    ] as const,
-);
+/** Removes what the run holds, says so, and ends with the signal's status. */
+const cleanUpAndExit = (signal: 'SIGINT' | 'SIGTERM', code: number) => (): void => {
+  process.stderr.write(`\nbpfmem: ${signal}: removing what this run created\n`);
+  void disposeAll()
+    .then((failures) => {
+      for (const f of failures) process.stderr.write(`bpfmem: cleanup: ${f}\n`);
+    })
+    .finally(() => process.exit(code));
+};
+const handlers = [
+  ['SIGINT', cleanUpAndExit('SIGINT', 130)],
+  ['SIGTERM', cleanUpAndExit('SIGTERM', 143)],
+] as const;
 onGuard((armed) => {
   for (const [signal, handler] of handlers) {
     if (armed) process.once(signal, handler);

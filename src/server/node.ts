@@ -173,7 +173,9 @@ function urlOf(host: string, port: number): string {
   return hostUrl(reach, port);
 }
 
-const hostUrl = (host: string, port: number): string => `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+/** `host:port` as a URL or a Host header writes it (an IPv6 address in brackets). */
+const hostPort = (host: string, port: number): string => `${host.includes(':') ? `[${host}]` : host}:${port}`;
+const hostUrl = (host: string, port: number): string => `http://${hostPort(host, port)}`;
 
 /** Listens on host:port (0: any free port). Rejects with a one-line `BpfmemError` when it cannot. */
 export async function listen(fetch: Fetch, host: string, port: number, limits: ListenLimits = DEFAULT_LISTEN_LIMITS): Promise<Listening> {
@@ -248,7 +250,7 @@ export async function listen(fetch: Fetch, host: string, port: number, limits: L
     });
   });
   const address = server.address() as AddressInfo;
-  hostHeader = hostUrl(address.address, address.port).slice('http://'.length);
+  hostHeader = hostPort(address.address, address.port);
   let closing: Promise<void> | undefined;
   return {
     server,

@@ -106,11 +106,22 @@ describe('Host headers', () => {
     );
   });
 
-  it('acceptsGzip and noneMatch take any text', () => {
+  it('acceptsGzip: any text is answered, and the first gzip entry decides, whatever follows', () => {
     fc.assert(
-      fc.property(fc.string({ maxLength: 120 }), (header) => {
-        expect(typeof acceptsGzip(header)).toBe('boolean');
-        expect(typeof noneMatch(header, '"abc"')).toBe('boolean');
+      fc.property(fc.string({ maxLength: 120 }), (rest) => {
+        expect(typeof acceptsGzip(rest)).toBe('boolean');
+        expect(acceptsGzip(`gzip;q=0, ${rest}`)).toBe(false);
+        expect(acceptsGzip(`br, GZIP;q=0.5,${rest}`)).toBe(true);
+      }),
+      { numRuns: 5000 },
+    );
+  });
+
+  it('noneMatch: any text is answered, and a list holding the tag, weak or not, matches', () => {
+    fc.assert(
+      fc.property(fc.string({ maxLength: 120 }), fc.boolean(), (other, weak) => {
+        expect(typeof noneMatch(other, '"abc"')).toBe('boolean');
+        expect(noneMatch(`${other.replace(/,/g, '')}, ${weak ? 'W/' : ''}"abc"`, '"abc"')).toBe(true);
       }),
       { numRuns: 5000 },
     );
