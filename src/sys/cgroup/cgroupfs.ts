@@ -56,6 +56,36 @@ export function isProcessAlive(pid: number): boolean {
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** How long a cgroup's usage must stay unchanged after a drain before it is taken as drained. */
+const SETTLE_QUIET_MS = 100;
+/** How long to wait at most for it. */
+const SETTLE_LIMIT_MS = 2000;
+
+/**
+ * Waits until a usage file of `dir` has not moved for {@link SETTLE_QUIET_MS}, or
+ * {@link SETTLE_LIMIT_MS} passed. `drain_all_stock()` (mm/memcontrol.c) drains the writer's CPU
+ * at once but every other CPU's stock from a work item (`schedule_work_on()`), and skips a CPU
+ * whose earlier drain work is still queued (`FLUSHING_CACHED_CHARGE`): nothing says when those
+ * have run but the usage falling. A single quiet 5 ms was not enough: in a CI run on 6.16.12
+ * (two TCG guests at once on a 2-CPU host) a boundary probe read a base of 245,760 bytes twice in
+ * a row where the probes after it read 24,576, and the kernel then created a map that only fit
+ * without those 54 pages (`drain_all_stock()` before a charge fails at `max` found them).
+ */
+async function settled(dir: string, file: string): Promise<void> {
+  const read = async (): Promise<number> => Number((await readCgroupFile(dir, file))?.trim());
+  const started = Date.now();
+  let last = await read();
+  let quietSince = Date.now();
+  while (Date.now() - quietSince < SETTLE_QUIET_MS && Date.now() - started < SETTLE_LIMIT_MS) {
+    await sleep(5);
+    const now = await read();
+    if (now !== last) {
+      last = now;
+      quietSince = Date.now();
+    }
+  }
+}
+
 /**
  * Memory cgroups bpfmem creates, changes and removes, on cgroup v1 or v2.
  *
@@ -352,6 +382,7 @@ export class CgroupFs {
     } catch (error) {
       return this.#refusal(error, `cannot drain the charge stock of ${path}`, () => undefined);
     }
+    await settled(dir, 'memory.usage_in_bytes');
     return DONE;
   }
 
@@ -368,17 +399,7 @@ export class CgroupFs {
     } finally {
       await this.#write(dir, 'memory.high', high.trim()).catch(() => undefined);
     }
-    // drain_all_stock() drains the writer's CPU at once but other CPUs' stocks from a work item
-    // (`schedule_work_on()`), and the loop above may end before those ran (the local stock sufficed):
-    // wait until memory.current stops moving. Measured in the lab on 6.1: without this wait a limit
-    // probe read a base one page too high now and then.
-    let last = usage;
-    for (let i = 0; i < 40; i++) {
-      await sleep(5);
-      const now = Number((await readCgroupFile(dir, 'memory.current'))?.trim());
-      if (now === last) break;
-      last = now;
-    }
+    await settled(dir, 'memory.current');
     return DONE;
   }
 
