@@ -30,7 +30,7 @@ export { withKernel } from './scenario/overrides.js';
 export { estimateMaps } from './estimate/maps.js';
 export type { Estimate, MapEstimate, ProgEstimate, NamedSpec } from './estimate/maps.js';
 export { parseMapSpec } from './estimate/spec.js';
-export { runBpfmem as runCli } from './bin/run.js';
+export { runBpfmem as runCli } from './run.js';
 export type { Io } from './cli/io.js';
 export { BpfmemError } from './vocab/errors.js';
 export type { ErrorCode } from './vocab/errors.js';

@@ -1,5 +1,5 @@
 /** The CLI process (src/bin/bpfmem.ts loads it once the code cache is in place). */
-import { runBpfmem } from './run.js';
+import { runBpfmem } from '../run.js';
 import { processIo } from '../cli/io.js';
 import { disposeAll, onGuard } from '../live/cleanup.js';
 

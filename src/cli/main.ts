@@ -38,7 +38,13 @@ const NAMES = Object.keys(COMMANDS);
  * name. The program's options take no values, so the first word that is not an option is
  * the command.
  */
-export function commandsFor(argv: readonly string[]): string[] {
+export function commandsFor(raw: readonly string[]): string[] {
+  let argv: readonly string[];
+  try {
+    argv = normalizeArgs(raw);
+  } catch {
+    argv = raw; // the run itself says what is wrong with them
+  }
   const first = argv.findIndex((a) => !a.startsWith('-'));
   const options = first < 0 ? argv : argv.slice(0, first);
   if (options.includes('-h') || options.includes('--help')) return NAMES;
@@ -70,6 +76,14 @@ export function normalizeArgs(argv: readonly string[]): string[] {
     } else out.push(a);
   }
   const first = out.findIndex((a) => !a.startsWith('-'));
+  // `bpfmem --json maps` (or `-o json maps`) is `bpfmem maps --json`: the program's own --json is
+  // the bare summary's, and options before a command are otherwise the program's.
+  const command = first < 0 ? undefined : out[first];
+  if (command !== undefined && command !== 'help' && Object.hasOwn(COMMANDS, command)) {
+    const before = out.slice(0, first);
+    const moved: string[] = before.filter((a) => a === '--json' || a === '-j');
+    if (moved.length > 0) return [...before.filter((a) => !moved.includes(a)), command, ...moved, ...out.slice(first + 1)];
+  }
   if (first < 0 || out[first] !== 'help') return out;
   const rest = out.slice(first + 1).filter((a) => !a.startsWith('-'));
   const named = rest[0];

@@ -106,6 +106,8 @@ export interface ConformanceReport {
   /** The charge tolerance in bytes, and why it is that. */
   readonly tolerance: { readonly bytes: number; readonly why: string };
   readonly cases: readonly CaseResult[];
+  /** Cases not run, and why (a map type this kernel refuses to root). */
+  readonly skipped: readonly { readonly id: string; readonly why: string }[];
   readonly byType: readonly TypeSummary[];
   readonly totals: {
     readonly memlockExact: number;

@@ -66,3 +66,25 @@ describe('conformance boundaries: a creation the model did not predict is made a
     expect(disagreeing.every((p) => p.result === 'ENOMEM' && p.firstTry?.startsWith('ENOMEM where the model said ok') === true)).toBe(true);
   });
 });
+
+describe('conformance on a kernel that refuses a map type to root', () => {
+  it('runs none of its cases, names each as skipped with why, and counts nothing against the model', async () => {
+    const newest = makeProfile({ version: '6.18', cpus: 2, pageSize: 4096, cgroup: 2 });
+    if (!newest.ok) throw new Error(newest.error);
+    const all = await runConformance({ kernel: new ModelBackend(newest.value), profile: newest.value, quick: false, sleep: () => Promise.resolve() });
+    expect(all.cases.some((c) => c.kind === 'grid' && c.type === 'arena')).toBe(true);
+    expect(all.skipped).toEqual([]);
+    const why = 'not run: BPF_MAP_CREATE of a one-page arena: EPERM';
+    const r = await runConformance({
+      kernel: new ModelBackend(newest.value),
+      profile: newest.value,
+      quick: false,
+      sleep: () => Promise.resolve(),
+      refusedTypes: new Map([['arena', why]]),
+    });
+    expect(r.cases.filter((c) => c.kind === 'grid' && c.type === 'arena')).toEqual([]);
+    expect(r.skipped).toEqual(all.cases.filter((c) => c.kind === 'grid' && c.type === 'arena').map((c) => ({ id: c.id, why })));
+    expect(r.cases).toHaveLength(all.cases.length - r.skipped.length);
+    expect(r.totals.errors).toBe(0);
+  });
+});

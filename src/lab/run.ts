@@ -76,6 +76,7 @@ export function parseGuestResult(payload: string): GuestResult {
     typeof v.conformance?.totals === 'object' &&
     Array.isArray(v.conformance.cases) &&
     Array.isArray(v.conformance.byType) &&
+    Array.isArray(v.conformance.skipped) &&
     Array.isArray(v.checks) &&
     typeof v.seconds === 'number';
   if (!ok) throw new BpfmemError('system', 'the guest\'s result does not have the shape of a bpfmem lab result (version 1)');

@@ -43,6 +43,17 @@ describe('JSON as bpftool and kubectl ask for it', () => {
     expect(() => JSON.parse(run.stdout) as unknown).not.toThrow();
   });
 
+  it.each([[['-j']], [['--json']], [['-o', 'json']], [['--output=json']]])('%j before the command is the command\'s: maps and demo print JSON', async (flag) => {
+    const [run, json] = await Promise.all([cli([...flag, 'maps', ...DUMP]), cli(['maps', '--json', ...DUMP])]);
+    expect(run.stderr).toBe('');
+    expect(run.status).toBe(0);
+    expect(run.stdout).toBe(json.stdout);
+    const demo = await cli([...flag, 'demo']);
+    expect(demo.stderr).toBe('');
+    expect(demo.status).toBe(0);
+    expect(() => JSON.parse(demo.stdout) as unknown).not.toThrow();
+  });
+
   it('-o yaml is refused in one line, exit 2', async () => {
     const run = await cli(['maps', '-o', 'yaml', ...DUMP]);
     expect(run.status).toBe(2);
@@ -86,6 +97,22 @@ describe('a file that is not the input is never quoted', () => {
     expect(run.status).toBe(2);
     expect(run.stderr).toMatch(/^bpfmem: [^\n]+\n$/);
     for (const piece of ['root', 'j9T', 'Secr3t', '19000', 'daemon']) expect(run.stderr.replace(shadow, '')).not.toContain(piece);
+  });
+});
+
+describe('an input past its size limit', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'bpfmem-small-'));
+  afterAll(() => {
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('a scenario 24 bytes over 1 MiB says both sizes in bytes (both would read 1.0 MiB)', async () => {
+    const big = join(dir, 'big.yaml');
+    writeFileSync(big, '#'.repeat(1_048_600));
+    const run = await cli(['simulate', big]);
+    expect(run.status).toBe(2);
+    // The built CLI's bounded reader says it first; the parser's own limit says the same.
+    expect(run.stderr).toMatch(/^bpfmem: [^\n]*big\.yaml: [^\n]*\b1,?048,?600 bytes[^\n]*\b1,?048,?576\b[^\n]*\n$/);
   });
 });
 

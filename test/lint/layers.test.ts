@@ -75,7 +75,7 @@ describe('the layers of src/', () => {
     ['src/sys/iter/holders.ts', use('./holders-proc.js')],
     ['src/explain/read-facts.ts', use('../live/machine.js')],
     ['src/cli/estimate.ts', use('../estimate/run.js')],
-    ['src/bin/run.ts', use('../server/index.js')],
+    ['src/run.ts', use('./server/index.js')],
     ['src/sys/proc/host.ts', use('node:fs')],
   ])('%s: allows %j', async (file, code) => {
     const found = await problems(code, file);

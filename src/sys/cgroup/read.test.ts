@@ -55,7 +55,7 @@ describe('readCgroupFile: a cgroup file read in place, bounded', () => {
 
   it('refuses a file larger than a cgroup file can be, naming it', () => {
     writeFileSync(join(dir, 'memory.stat'), Buffer.alloc((1 << 20) + 1, 0x30));
-    expect(() => readCgroupFileSync(dir, 'memory.stat')).toThrow(`cgroup file ${dir}/memory.stat: 1.0 MiB is more than the 1.0 MiB bpfmem reads of a cgroup file`);
+    expect(() => readCgroupFileSync(dir, 'memory.stat')).toThrow(`cgroup file ${dir}/memory.stat: 1,048,577 bytes is more than the 1,048,576 (1.0 MiB) bpfmem reads of a cgroup file`);
   });
 
   it('does not wait on a FIFO put in its place: refused at once, named', () => {

@@ -32,6 +32,16 @@ const KIND: readonly [(s: Stats) => boolean, string][] = [
 /** `12.5 MiB`-style sizes for messages, whole MiB at and above 10. */
 const mib = (n: number): string => `${n >= 10 * 2 ** 20 ? (n / 2 ** 20).toFixed(0) : (n / 2 ** 20).toFixed(1)} MiB`;
 
+/**
+ * `1.5 MiB is more than the 1.0 MiB`, in bytes where the MiB would read the same
+ * (`1,048,600 bytes is more than the 1,048,576 (1.0 MiB)`).
+ */
+export function sizeOver(size: number, limit: number): string {
+  if (mib(size) !== mib(limit)) return `${mib(size)} is more than the ${mib(limit)}`;
+  const bytes = (n: number): string => n.toLocaleString('en-US');
+  return `${bytes(size)} bytes is more than the ${bytes(limit)} (${mib(limit)})`;
+}
+
 const REASONS: Readonly<Record<string, string>> = { ENOENT: 'no such file', EACCES: 'permission denied', EPERM: 'permission denied', EISDIR: 'it is a directory' };
 
 const why = (error: unknown): string => {
@@ -64,7 +74,7 @@ export function readInputFile(path: string, options: ReadInputOptions): Uint8Arr
     const st = fstatSync(fd);
     const kind = KIND.find(([is]) => is(st));
     if (kind) throw fail(`is ${kind[1]}, not a regular file`);
-    if (st.size > options.limit) throw fail(`${mib(st.size)} is more than the ${mib(options.limit)} bpfmem reads of a ${options.what}`);
+    if (st.size > options.limit) throw fail(`${sizeOver(st.size, options.limit)} bpfmem reads of a ${options.what}`);
     // Read to the end, whatever size fstat said (procfs, sysfs and cgroupfs files say 0 or a
     // page), one byte past the limit at most. The first buffer holds a file of the size fstat
     // gave and the read that finds its end; a file that says 0 starts at a page, so that the

@@ -1,5 +1,5 @@
-import type { Io } from '../cli/io.js';
-import { runCli } from '../cli/main.js';
+import type { Io } from './cli/io.js';
+import { runCli } from './cli/main.js';
 
 /**
  * The composition root: the CLI with the faces it may start. Faces do not import each other
@@ -8,5 +8,5 @@ import { runCli } from '../cli/main.js';
  * about 60 ms (bench/estimate.ts).
  */
 export function runBpfmem(argv: readonly string[], io: Io): Promise<number> {
-  return runCli(argv, io, { serve: async (request) => (await import('../server/index.js')).serveLive(request) });
+  return runCli(argv, io, { serve: async (request) => (await import('./server/index.js')).serveLive(request) });
 }

@@ -1,0 +1,100 @@
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, describe, expect, it } from 'vitest';
+
+/*
+ * The package as a library user imports it: `import … from 'bpfmem'` and `'bpfmem/model'`,
+ * resolved through package.json's "exports" from another directory, on the built dist/.
+ * scripts/bundle.mjs replaces dist/bin/ after tsc wrote it, so a library module must never live
+ * there (dist/index.js once re-exported dist/bin/run.js, which the bundle deleted: `import
+ * 'bpfmem'` failed with ERR_MODULE_NOT_FOUND while every CLI test passed).
+ */
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const DIST = join(ROOT, 'dist');
+const built = existsSync(join(DIST, 'index.js'));
+if (!built) console.warn(`package tests skipped: no ${join(DIST, 'index.js')} (npm run build)`);
+
+const dir = mkdtempSync(join(tmpdir(), 'bpfmem-package-test-'));
+afterAll(() => {
+  rmSync(dir, { recursive: true, force: true });
+});
+
+/** The library's files: dist/ as tsc writes it, without the CLI's bundle. */
+function libraryFiles(at: string): string[] {
+  return readdirSync(at, { withFileTypes: true }).flatMap((e) => {
+    const path = join(at, e.name);
+    if (e.isDirectory()) return path === join(DIST, 'bin') ? [] : libraryFiles(path);
+    return /\.(js|d\.ts)$/.test(e.name) ? [path] : [];
+  });
+}
+
+/** Runs an ES module as a user's project would, with bpfmem installed in its node_modules. */
+function asUser(code: string): { status: number | null; stdout: string; stderr: string } {
+  const project = join(dir, 'project');
+  if (!existsSync(project)) {
+    mkdirSync(join(project, 'node_modules'), { recursive: true });
+    symlinkSync(ROOT, join(project, 'node_modules', 'bpfmem'));
+  }
+  return spawnSync(process.execPath, ['--input-type=module', '-e', code], { cwd: project, encoding: 'utf8', timeout: 60_000 });
+}
+
+describe.skipIf(!built)('the library as a user imports it', () => {
+  it('every relative import of the library (its .js and .d.ts) names a file that exists', () => {
+    const files = libraryFiles(DIST);
+    expect(files.length).toBeGreaterThan(50);
+    const missing = files.flatMap((file) => {
+      const text = readFileSync(file, 'utf8');
+      const specifiers = [...text.matchAll(/(?:from|import)\s*\(?\s*['"](\.{1,2}\/[^'"]+)['"]/g)].map((m) => m[1] ?? '');
+      return specifiers.filter((s) => !existsSync(resolve(dirname(file), s))).map((s) => `${relative(ROOT, file)}: ${s}`);
+    });
+    expect(missing).toEqual([]);
+  });
+
+  it("'bpfmem' loads and its API works: the README's model, a scenario parsed and run, an estimate, the CLI's entry", () => {
+    const r = asUser(`
+      import { ModelKernel, ModelBackend, profileOf, mapSpec, parseScenario, runScenario, scenarioProfile, estimateMaps, parseMapSpec, BpfmemError, runCli } from 'bpfmem';
+      const k = new ModelKernel(profileOf({ version: '6.18', cpus: 2 }));
+      k.createCgroup('/a', { max: Infinity, high: Infinity });
+      k.startTask('t', { cgroup: '/a', uid: 0 });
+      const made = k.createMap('t', 'm', mapSpec({ type: 'array', keySize: 4, valueSize: 8, maxEntries: 16 }));
+      const { readFileSync } = await import('node:fs');
+      const parsed = parseScenario(readFileSync('node_modules/bpfmem/scenarios/limit.yaml', 'utf8'), 'limit.yaml');
+      if (!parsed.ok) throw new Error(parsed.error.message);
+      const profile = scenarioProfile(parsed.scenario);
+      if (typeof profile === 'string') throw new Error(profile);
+      const run = await runScenario(parsed.scenario, new ModelBackend(profile));
+      const spec = parseMapSpec('type=hash,key=4,value=8,max_entries=1000', 'm');
+      if (!spec.ok) throw new Error(spec.error);
+      const est = estimateMaps([spec.value], profile);
+      console.log(JSON.stringify({ made: made.ok, steps: run.steps.filter((s) => s.index >= 0).map((s) => s.ok), memlock: est.maps[0].memlock > 0, error: typeof BpfmemError, cli: typeof runCli }));
+    `);
+    expect(r.stderr).toBe('');
+    expect(JSON.parse(r.stdout)).toEqual({ made: true, steps: [true, true, false, true], memlock: true, error: 'function', cli: 'function' });
+  });
+
+  it("'bpfmem/model' loads no Node module and no native addon", () => {
+    const r = asUser(`
+      // A file module first: what the ES module loader loads to read any file is not the model's.
+      await import('data:text/javascript,export default 0');
+      const { writeFileSync } = await import('node:fs');
+      writeFileSync('empty.mjs', 'export default 0;\\n');
+      await import(process.cwd() + '/empty.mjs');
+      const before = new Set(process.moduleLoadList);
+      const { ModelKernel } = await import('bpfmem/model');
+      const { profileOf } = await import('bpfmem/model');
+      const k = new ModelKernel(profileOf({ version: '6.18' }));
+      const loaded = process.moduleLoadList.filter((m) => !before.has(m) && m.startsWith('NativeModule '));
+      const addons = (await import('node:fs')).readFileSync('/proc/self/maps', 'utf8').split('\\n').filter((l) => l.endsWith('.node'));
+      console.log(JSON.stringify({ kernel: typeof k.createMap, loaded, addons }));
+    `);
+    expect(r.stderr).toBe('');
+    const out = JSON.parse(r.stdout) as { kernel: string; loaded: string[]; addons: string[] };
+    expect(out.kernel).toBe('function');
+    expect(out.loaded.filter((m) => !/internal\//.test(m))).toEqual([]);
+    expect(out.addons).toEqual([]);
+  });
+});
