@@ -6,21 +6,6 @@
  * - Estimates: {@link estimateMaps}, {@link parseMapSpec}.
  */
 export * from './model/index.js';
-export type {
-  Backend,
-  CgroupLimits,
-  CgroupState,
-  MapState,
-  Outcome,
-  ProgState,
-  Refusal,
-  Snapshot,
-  Success,
-  TaskSpec,
-  TaskState,
-  UpdateContext,
-  UserState,
-} from './vocab/backend.js';
 export { parseScenario, formatScenarioError, SCENARIO_LIMITS } from './scenario/parse.js';
 export type { ScenarioError, ParseScenarioResult } from './scenario/parse.js';
 export { runScenario, scenarioProfile } from './scenario/run.js';
@@ -32,8 +17,6 @@ export type { Estimate, MapEstimate, ProgEstimate, NamedSpec } from './estimate/
 export { parseMapSpec } from './estimate/spec.js';
 export { runBpfmem as runCli } from './run.js';
 export type { Io } from './cli/io.js';
-export { BpfmemError } from './vocab/errors.js';
-export type { ErrorCode } from './vocab/errors.js';
 export { VERSION } from './vocab/bpfmem-version.js';
 export { ensureMemlock, planMemlock, memlockRegime } from './live/memlock.js';
 export type { EnsureMemlockResult, MemlockPlan, MemlockPlanInput, MemlockRegime } from './live/memlock.js';

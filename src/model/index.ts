@@ -4,6 +4,26 @@
  */
 export { ModelKernel } from './kernel.js';
 export { ModelBackend } from './backend.js';
+export type {
+  Backend,
+  CgroupLimits,
+  CgroupState,
+  Credentials,
+  MapState,
+  Outcome,
+  ProgState,
+  Refusal,
+  Snapshot,
+  Success,
+  TaskSpec,
+  TaskState,
+  UpdateContext,
+  UpdateOptions,
+  UserState,
+} from '../vocab/backend.js';
+export { BpfmemError } from '../vocab/errors.js';
+export type { ErrorCode } from '../vocab/errors.js';
+export type { Result, Ok, Err } from '../vocab/result.js';
 export { makeProfile, profileOf, erasFor, defaultRegime, DEFAULT_RELEASE, DEFAULT_CGROUP_VERSION } from './profile.js';
 export type { ProfileInput } from './profile.js';
 export type { KernelProfile, Eras, Regime, CgroupVersion } from '../vocab/profile.js';

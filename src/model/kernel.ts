@@ -26,6 +26,8 @@ import { areaTriesKmalloc, kmallocCharge, pagesCharge, percpuCharge, vmallocChar
 import { formatBytes } from '../vocab/units.js';
 import { parentOf, tasksInIt } from '../vocab/cgroup-path.js';
 import { atLeast } from '../vocab/kernel-version.js';
+import { checkSpecArg, limitArg, wholeArg } from './guard.js';
+import { BpfmemError } from '../vocab/errors.js';
 
 /** A task: a process in a cgroup, with a uid and RLIMIT_MEMLOCK. */
 interface Task {
@@ -180,6 +182,8 @@ export class ModelKernel {
 
   /** Writes the limits of a cgroup. */
   setLimit(path: string, limits: Partial<CgroupLimits>): Outcome {
+    if (limits.max !== undefined) limitArg('memory limit max', limits.max);
+    if (limits.high !== undefined) limitArg('memory limit high', limits.high);
     const c = this.tree.find(path);
     if (!c) return refuse('ENOENT', `cgroup ${path} does not exist`);
     if (c.isRoot) return refuse('EINVAL', 'the root cgroup has no memory limit files');
@@ -306,6 +310,7 @@ export class ModelKernel {
 
   /** Anonymous memory of a task: positive bytes allocate, negative free. */
   allocMemory(taskName: string, bytes: number): Outcome {
+    wholeArg('bytes', bytes, -Number.MAX_SAFE_INTEGER);
     const task = this.tasks.get(taskName);
     if (!task) return refuse('ESRCH', `no task ${taskName}`);
     const page = this.profile.pageSize;
@@ -410,6 +415,7 @@ export class ModelKernel {
 
   /** BPF_MAP_CREATE as `taskName`. */
   createMap(taskName: string, name: string, requested: MapSpec): Outcome {
+    checkSpecArg(requested);
     const task = this.tasks.get(taskName);
     if (!task) return refuse('ESRCH', `no task ${taskName}`);
     if (this.maps.has(name)) return refuse('EEXIST', `a map named ${name} is already open`);
@@ -510,6 +516,11 @@ export class ModelKernel {
 
   /** Inserts `count` new elements into a map on `cpu`, as a task or from an interrupt. */
   updateMap(name: string, count: number, context: UpdateContext, cpu: number): Outcome {
+    wholeArg('element count', count);
+    wholeArg('cpu', cpu, 0, this.profile.possibleCpus - 1);
+    if (!isUpdateContext(context)) {
+      throw new BpfmemError('input', `update context ${JSON.stringify(context)} is not 'softirq', 'irq' or { task }`);
+    }
     const map = this.maps.get(name);
     if (!map) return refuse('EBADF', `no open map ${name}`);
     if (typeof context === 'object' && !this.tasks.has(context.task)) return refuse('ESRCH', `no task ${context.task}`);
@@ -610,6 +621,8 @@ export class ModelKernel {
 
   /** Deletes `count` elements from a map on `cpu`. */
   deleteFromMap(name: string, count: number, cpu: number): Outcome {
+    wholeArg('element count', count);
+    wholeArg('cpu', cpu, 0, this.profile.possibleCpus - 1);
     const map = this.maps.get(name);
     if (!map) return refuse('EBADF', `no open map ${name}`);
     const em = map.elementModel;
@@ -632,6 +645,7 @@ export class ModelKernel {
     const task = this.tasks.get(taskName);
     if (!task) return refuse('ESRCH', `no task ${taskName}`);
     if (this.progs.has(name)) return refuse('EEXIST', `a program named ${name} is already loaded`);
+    wholeArg('instruction count', insns);
     if (insns < 1) return refuse('EINVAL', `program ${name} has no instructions`);
     if (insns > BPF_COMPLEXITY_LIMIT_INSNS) {
       return refuse('E2BIG', `program ${name} has ${insns} instructions; the limit is ${BPF_COMPLEXITY_LIMIT_INSNS}`);
@@ -1092,4 +1106,9 @@ function isEmpty(recipe: Recipe): boolean {
 /** Whether vm_area_alloc_pages() fills an area with high-order pages first (7.0+; see vmallocRefused). */
 export function vmallocTriesHighOrders(profile: KernelProfile): boolean {
   return atLeast(profile.version, 7, 0);
+}
+
+/** Whether a value a JavaScript caller passed is an {@link UpdateContext}. */
+function isUpdateContext(c: unknown): c is UpdateContext {
+  return c === 'softirq' || c === 'irq' || (typeof c === 'object' && c !== null && typeof (c as { task?: unknown }).task === 'string');
 }

@@ -1,4 +1,5 @@
 import { err, ok, unwrap, type Result } from '../vocab/result.js';
+import { BpfmemError } from '../vocab/errors.js';
 import type { CgroupVersion, Eras, KernelProfile, Regime, StructSizes } from '../vocab/profile.js';
 import { defaultStructSizes } from './structs.js';
 import { atLeast, formatVersion, parseKernelVersion, type KernelVersion } from '../vocab/kernel-version.js';
@@ -48,6 +49,10 @@ export function defaultRegime(version: KernelVersion): Regime {
  * not charge BPF to memory cgroups); `memlock` on a newer kernel is allowed as a what-if.
  */
 export function makeProfile(input: ProfileInput): Result<KernelProfile> {
+  // Typed for callers; checked as what a JavaScript caller may pass.
+  const raw = input as unknown as Partial<Record<keyof ProfileInput, unknown>> | null;
+  if (typeof raw !== 'object' || raw === null) return err(`a profile needs { version }, not ${String(raw)}`);
+  if (typeof raw.version !== 'string') return err(`kernel version ${String(raw.version)} is not text like "6.18"`);
   const version = parseKernelVersion(input.version);
   if (!version) return err(`kernel version "${input.version}" is not like 6.18 or 5.10.0-28`);
   const cpus = input.cpus ?? 2;
@@ -59,6 +64,14 @@ export function makeProfile(input: ProfileInput): Result<KernelProfile> {
     return err(`page size ${pageSize} is not 4096, 16384 or 65536`);
   }
   const regime = input.regime ?? defaultRegime(version);
+  if (!['memcg', 'memlock', 'none'].includes(regime)) return err(`regime ${JSON.stringify(regime)} is not memcg, memlock or none`);
+  const cgroup = raw.cgroup ?? DEFAULT_CGROUP_VERSION;
+  if (cgroup !== 1 && cgroup !== 2) return err(`cgroup version ${JSON.stringify(cgroup)} is not 1 or 2`);
+  const defaults = defaultStructSizes(version);
+  for (const [name, size] of Object.entries(input.structs ?? {})) {
+    if (!Object.hasOwn(defaults, name)) return err(`struct ${name} is not one whose size the model uses (${Object.keys(defaults).join(', ')})`);
+    if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0) return err(`struct ${name} size ${String(size)} is not a whole number of bytes`);
+  }
   if (regime !== 'memlock' && !atLeast(version, 5, 11)) {
     return err(
       `kernel ${formatVersion(version)} has no memcg accounting of BPF (added in 5.11); its regime is memlock`,
@@ -69,14 +82,14 @@ export function makeProfile(input: ProfileInput): Result<KernelProfile> {
     version,
     possibleCpus: cpus,
     pageSize,
-    cgroupVersion: input.cgroup ?? DEFAULT_CGROUP_VERSION,
+    cgroupVersion: cgroup,
     regime,
     eras: erasFor(version),
-    structs: { ...defaultStructSizes(version), ...input.structs },
+    structs: { ...defaults, ...input.structs },
   });
 }
 
 /** Like {@link makeProfile} but throws on bad input; for code paths with known-good input. */
 export function profileOf(input: ProfileInput): KernelProfile {
-  return unwrap(makeProfile(input), (e) => new Error(e));
+  return unwrap(makeProfile(input), (e) => new BpfmemError('input', e));
 }

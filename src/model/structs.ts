@@ -3,7 +3,7 @@ import { atLeast, type KernelVersion } from '../vocab/kernel-version.js';
 
 
 /** The 6.18 x86_64 sizes, read from `/sys/kernel/btf/vmlinux` (docs/kernel-facts.md §1.2). */
-export const STRUCT_SIZES_6_18: StructSizes = {
+export const STRUCT_SIZES_6_18: StructSizes = Object.freeze({
   bpf_map: 296,
   bpf_htab: 832,
   htab_elem: 48,
@@ -47,7 +47,7 @@ export const STRUCT_SIZES_6_18: StructSizes = {
   pointer: 8,
   llist_node: 8,
   htab_map_lock_count: 8,
-};
+});
 
 /**
  * Debian 12's 6.1 cloud kernel (linux-image-6.1.0-57-cloud-amd64), read from the `.BTF` section
@@ -55,7 +55,7 @@ export const STRUCT_SIZES_6_18: StructSizes = {
  * the sizes that differ from 6.18. The same sizes the guest reported of itself in the kernel lab
  * (docs/kernel-lab.md). 6.1 has no arena: `bpf_arena` keeps the 6.18 size, never used there.
  */
-export const STRUCT_SIZES_6_1: StructSizes = {
+export const STRUCT_SIZES_6_1: StructSizes = Object.freeze({
   ...STRUCT_SIZES_6_18,
   bpf_map: 256,
   bpf_array: 320,
@@ -82,10 +82,10 @@ export const STRUCT_SIZES_6_1: StructSizes = {
   bpf_mem_cache: 128,
   user_struct: 144,
   filp: 256,
-};
+});
 
 /** Debian's 6.12 cloud kernel (linux-image-6.12.117+deb12-cloud-amd64), read as {@link STRUCT_SIZES_6_1}. */
-export const STRUCT_SIZES_6_12: StructSizes = {
+export const STRUCT_SIZES_6_12: StructSizes = Object.freeze({
   ...STRUCT_SIZES_6_18,
   bpf_map: 248,
   // Before "bpf: Convert hashtab.c to rqspinlock" (6.15) `struct bpf_htab` also held
@@ -113,7 +113,7 @@ export const STRUCT_SIZES_6_12: StructSizes = {
   bpf_prog_aux: 1128,
   bpf_mem_cache: 224,
   user_struct: 136,
-};
+});
 
 /**
  * Default struct sizes for a kernel version: those of the nearest kernel below it whose BTF was
@@ -124,11 +124,14 @@ export const STRUCT_SIZES_6_12: StructSizes = {
  * sizes stand in (measured there: memlock of hash maps 5.11–6.3 rounds to pages, so the
  * difference rarely shows).
  */
+/** Before 6.15: 6.18's sizes with the hash table's lock array (64 bytes more in bpf_htab). */
+const PRE_6_15: StructSizes = Object.freeze({ ...STRUCT_SIZES_6_18, bpf_htab: STRUCT_SIZES_6_18.bpf_htab + 64 });
+
 export function defaultStructSizes(version: KernelVersion): StructSizes {
   if (atLeast(version, 6, 15)) return STRUCT_SIZES_6_18;
   if (atLeast(version, 6, 12)) return STRUCT_SIZES_6_12;
   if (atLeast(version, 6, 1)) return STRUCT_SIZES_6_1;
-  return { ...STRUCT_SIZES_6_18, bpf_htab: STRUCT_SIZES_6_18.bpf_htab + 64 };
+  return PRE_6_15;
 }
 
 /** What {@link defaultStructSizes} gives for a version, in words (`Debian's 6.12 cloud kernel`). */

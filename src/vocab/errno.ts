@@ -3,7 +3,7 @@
  * kernel-internal value that bpf() leaks to user space (include/linux/errno.h); it is not
  * `EOPNOTSUPP` (95).
  */
-export const ERRNO = {
+export const ERRNO = Object.freeze({
   EPERM: 1,
   ENOENT: 2,
   ESRCH: 3,
@@ -24,7 +24,7 @@ export const ERRNO = {
   EOPNOTSUPP: 95,
   EBADFD: 77,
   ENOTSUPP: 524,
-} as const;
+} as const);
 
 /** An errno name. */
 export type Errno = keyof typeof ERRNO;

@@ -2,7 +2,7 @@
  * `map_flags` bits of BPF_MAP_CREATE (include/uapi/linux/bpf.h), by the short names bpfmem
  * accepts in specs and scenarios (`flags=no_prealloc+numa`).
  */
-export const MAP_FLAGS = {
+export const MAP_FLAGS = Object.freeze({
   no_prealloc: 1 << 0, // BPF_F_NO_PREALLOC
   no_common_lru: 1 << 1, // BPF_F_NO_COMMON_LRU
   numa_node: 1 << 2, // BPF_F_NUMA_NODE
@@ -22,7 +22,7 @@ export const MAP_FLAGS = {
   token_fd: 1 << 16, // BPF_F_TOKEN_FD
   segv_on_fault: 1 << 17, // BPF_F_SEGV_ON_FAULT
   no_user_conv: 1 << 18, // BPF_F_NO_USER_CONV
-} as const;
+} as const);
 
 /** A flag name. */
 export type MapFlag = keyof typeof MAP_FLAGS;

@@ -1,8 +1,14 @@
+/** Freezes an object and each of its values: exported tables are shared by every caller. */
+function freezeEach<T extends Record<string, object>>(table: T): T {
+  for (const v of Object.values(table)) Object.freeze(v);
+  return Object.freeze(table);
+}
+
 /**
  * BPF map types by bpftool's names, with the kernel's `enum bpf_map_type` value and the release
  * that added each (include/uapi/linux/bpf.h; bpftool's `map_type_name[]`).
  */
-export const MAP_TYPES = {
+export const MAP_TYPES = freezeEach({
   hash: { id: 1, since: '3.19' },
   array: { id: 2, since: '3.19' },
   prog_array: { id: 3, since: '4.2' },
@@ -36,13 +42,13 @@ export const MAP_TYPES = {
   user_ringbuf: { id: 31, since: '6.1' },
   cgrp_storage: { id: 32, since: '6.2' },
   arena: { id: 33, since: '6.9' },
-} as const satisfies Record<string, { id: number; since: string }>;
+} as const satisfies Record<string, { id: number; since: string }>);
 
 /** A map type, by bpftool's name. */
 export type MapType = keyof typeof MAP_TYPES;
 
 /** Every map type name, in kernel enum order. */
-export const MAP_TYPE_NAMES: readonly MapType[] = Object.keys(MAP_TYPES) as MapType[];
+export const MAP_TYPE_NAMES: readonly MapType[] = Object.freeze(Object.keys(MAP_TYPES) as MapType[]);
 
 /** Whether `name` is a map type bpfmem knows. */
 export function isMapType(name: string): name is MapType {
