@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Snapshot, must } from '../../src/vocab/backend.js';
 import { LiveBackend } from '../../src/live/backend.js';
@@ -61,6 +61,15 @@ describe.skipIf(!liveEnv.ok)('the live backend on the running kernel', () => {
     expect(existsSync(root)).toBe(false);
     expect(openCount()).toBe(0);
   }, 60_000);
+
+  it('runs each task with transparent huge pages off, so its own faults charge its cgroup a page at a time', () => {
+    for (const task of ['agent', 'web']) {
+      const pid = b.pidOf(task);
+      expect(pid, task).toBeTypeOf('number');
+      // fs/proc/array.c task_thp_status(), since 5.0: 0 once PR_SET_THP_DISABLE is set.
+      expect(readFileSync(`/proc/${String(pid)}/status`, 'utf8'), task).toMatch(/^THP_enabled:\s+0$/m);
+    }
+  });
 
   it('creates a map as a task in its cgroup, with fdinfo memlock as the kernel reports it', async () => {
     const [k0, m0] = await snaps();

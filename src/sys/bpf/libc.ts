@@ -41,6 +41,8 @@ export interface Libc {
   setsockopt(fd: number, level: number, name: number, value: Uint8Array, len: number): number;
   /** `sched_setaffinity(pid, cpusetsize, mask)`. */
   schedSetaffinity(pid: number, size: number, mask: Uint8Array): number;
+  /** `prctl(option, arg2, 0, 0, 0)`: the options bpfmem uses take one argument. */
+  prctl(option: number, arg2: number): number;
   /**
    * `mmap(NULL, length, prot, MAP_SHARED, fd, offset)` of a BPF map (an mmapable array, a ring
    * buffer): a view of the kernel's pages, or undefined with errno set (MAP_FAILED).
@@ -119,6 +121,7 @@ export function libc(): Libc {
   const getsockname = lib.func('int getsockname(int fd, void *addr, void *len)');
   const setsockopt = lib.func('int setsockopt(int fd, int level, int name, void *value, unsigned int len)');
   const schedSetaffinity = lib.func('int sched_setaffinity(int pid, size_t size, void *mask)');
+  const prctl = lib.func('int prctl(int option, unsigned long arg2, unsigned long arg3, unsigned long arg4, unsigned long arg5)');
   const mmap = lib.func('void *mmap(void *addr, size_t length, int prot, int flags, int fd, long offset)');
   const munmap = lib.func('int munmap(void *addr, size_t length)');
   let trim: ((pad: number) => unknown) | null | undefined;
@@ -133,6 +136,7 @@ export function libc(): Libc {
     getsockname: (fd, addr, len) => int(getsockname(fd, addr, len), 'getsockname'),
     setsockopt: (fd, level, name, value, len) => int(setsockopt(fd, level, name, value, len), 'setsockopt'),
     schedSetaffinity: (pid, size, mask) => int(schedSetaffinity(pid, size, mask), 'sched_setaffinity'),
+    prctl: (option, arg2) => int(prctl(option, arg2, 0, 0, 0), 'prctl'),
     touchAnonymous: (length) => {
       const ptr: unknown = mmap(null, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
       if (ptr === null || koffi.address(ptr) === MAP_FAILED) return -1;

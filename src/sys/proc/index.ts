@@ -8,4 +8,4 @@ export { getRlimitMemlock, setRlimitMemlock } from './rlimit.js';
 export { setRealUid } from './cred.js';
 export { setAffinity } from './sched.js';
 export { errnoCode, parseSigned } from './text.js';
-export { releaseMemory, type Released } from './memory.js';
+export { noHugePages, releaseMemory, type Released } from './memory.js';
