@@ -1,6 +1,8 @@
 import { BpfmemError } from '../vocab/errors.js';
 import { isMapType } from '../vocab/maptypes.js';
 import type { MapSpec } from '../vocab/map-spec.js';
+import { describeValue, parseInteger } from '../vocab/fields.js';
+import { U32_MAX } from '../vocab/limits.js';
 
 /*
  * The model's API takes numbers from code, not from a parser: a NaN, a fraction or a negative
@@ -9,14 +11,11 @@ import type { MapSpec } from '../vocab/map-spec.js';
  * mistake, so it throws a BpfmemError (`input`) naming it, as the parsers do for text.
  */
 
-const U32_MAX = 2 ** 32 - 1;
-
-/** Throws unless `n` is a whole number from `min` to `max`. */
+/** Throws unless `n` is a number (not text: this is no parser) and whole, from `min` to `max`. */
 export function wholeArg(what: string, n: unknown, min = 0, max = Number.MAX_SAFE_INTEGER): number {
-  if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < min || n > max) {
-    throw new BpfmemError('input', `${what} ${String(n)} is not a whole number from ${min} to ${max}`);
-  }
-  return n;
+  const r = typeof n === 'number' ? parseInteger(n, min, max) : undefined;
+  if (r?.ok) return r.value;
+  throw new BpfmemError('input', `${what}: ${r ? r.error : `expected a number, got ${describeValue(n)}`}`);
 }
 
 /** Throws unless `n` is a byte count or limit: a whole number ≥ 0, or Infinity for none. */
@@ -29,7 +28,7 @@ export function limitArg(what: string, n: unknown): number {
 export function checkSpecArg(given: MapSpec): void {
   // Typed for callers; checked as what a JavaScript caller may pass.
   const spec = given as unknown as Partial<Record<keyof MapSpec, unknown>> | null;
-  if (typeof spec !== 'object' || spec === null) throw new BpfmemError('input', `map spec ${String(spec)} is not an object`);
+  if (typeof spec !== 'object' || spec === null) throw new BpfmemError('input', `map spec: expected a mapping, got ${describeValue(spec)}`);
   if (typeof spec.type !== 'string' || !isMapType(spec.type)) throw new BpfmemError('input', `map type ${JSON.stringify(spec.type)} is not one bpfmem knows`);
   wholeArg('key size', spec.keySize, 0, U32_MAX);
   wholeArg('value size', spec.valueSize, 0, U32_MAX);

@@ -642,10 +642,10 @@ export class ModelKernel {
 
   /** BPF_PROG_LOAD of `insns` instructions (after the verifier) as `taskName`. */
   loadProg(taskName: string, name: string, insns: number): Outcome {
+    wholeArg('instruction count', insns);
     const task = this.tasks.get(taskName);
     if (!task) return refuse('ESRCH', `no task ${taskName}`);
     if (this.progs.has(name)) return refuse('EEXIST', `a program named ${name} is already loaded`);
-    wholeArg('instruction count', insns);
     if (insns < 1) return refuse('EINVAL', `program ${name} has no instructions`);
     if (insns > BPF_COMPLEXITY_LIMIT_INSNS) {
       return refuse('E2BIG', `program ${name} has ${insns} instructions; the limit is ${BPF_COMPLEXITY_LIMIT_INSNS}`);

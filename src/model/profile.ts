@@ -1,5 +1,6 @@
 import { err, ok, unwrap, type Result } from '../vocab/result.js';
 import { BpfmemError } from '../vocab/errors.js';
+import { describeValue, parseInteger } from '../vocab/fields.js';
 import type { CgroupVersion, Eras, KernelProfile, Regime, StructSizes } from '../vocab/profile.js';
 import { defaultStructSizes } from './structs.js';
 import { atLeast, formatVersion, parseKernelVersion, type KernelVersion } from '../vocab/kernel-version.js';
@@ -70,7 +71,8 @@ export function makeProfile(input: ProfileInput): Result<KernelProfile> {
   const defaults = defaultStructSizes(version);
   for (const [name, size] of Object.entries(input.structs ?? {})) {
     if (!Object.hasOwn(defaults, name)) return err(`struct ${name} is not one whose size the model uses (${Object.keys(defaults).join(', ')})`);
-    if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0) return err(`struct ${name} size ${String(size)} is not a whole number of bytes`);
+    const bytes = typeof size === 'number' ? parseInteger(size, 0, Number.MAX_SAFE_INTEGER) : err(`expected a number, got ${describeValue(size)}`);
+    if (!bytes.ok) return err(`struct ${name} size: ${bytes.error}`);
   }
   if (regime !== 'memlock' && !atLeast(version, 5, 11)) {
     return err(

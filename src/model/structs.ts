@@ -115,18 +115,18 @@ export const STRUCT_SIZES_6_12: StructSizes = Object.freeze({
   user_struct: 136,
 });
 
+/** Before 6.15: 6.18's sizes with the hash table's lock array (64 bytes more in bpf_htab). */
+const PRE_6_15: StructSizes = Object.freeze({ ...STRUCT_SIZES_6_18, bpf_htab: STRUCT_SIZES_6_18.bpf_htab + 64 });
+
 /**
  * Default struct sizes for a kernel version: those of the nearest kernel below it whose BTF was
  * read (6.1 and 6.12: Debian's cloud builds; 6.15 and later: the 6.18 host of docs/kernel-facts.md).
  * Sizes depend on the build's configuration too (this project's 6.18.44 host has a `bpf_htab` of
  * 896 bytes), so exact sizes for a given kernel come from its BTF (`--btf`, and the running
- * kernel's own on a live machine); these are the fallback. Before 6.1 no BTF was read: the 6.12
- * sizes stand in (measured there: memlock of hash maps 5.11–6.3 rounds to pages, so the
- * difference rarely shows).
+ * kernel's own on a live machine); these are the fallback. Before 6.1 no BTF was read: 6.18's
+ * sizes stand in, with the pre-6.15 `bpf_htab` (measured there: memlock of hash maps 5.11–6.3
+ * rounds to pages, so the difference rarely shows).
  */
-/** Before 6.15: 6.18's sizes with the hash table's lock array (64 bytes more in bpf_htab). */
-const PRE_6_15: StructSizes = Object.freeze({ ...STRUCT_SIZES_6_18, bpf_htab: STRUCT_SIZES_6_18.bpf_htab + 64 });
-
 export function defaultStructSizes(version: KernelVersion): StructSizes {
   if (atLeast(version, 6, 15)) return STRUCT_SIZES_6_18;
   if (atLeast(version, 6, 12)) return STRUCT_SIZES_6_12;
