@@ -24,7 +24,7 @@ import { cgroupsJson, progsJson, summaryJson, writeMapsJson } from '../inspect/j
 
 /** Reads the machine once and assembles the inventory. */
 async function inventoryOf(options: CollectOptions, cgroup?: string): Promise<{ inv: Inventory; regimeReason: string }> {
-  const c = await Collector.open();
+  const c = await Collector.open(options);
   try {
     // `--cgroup /typo` is a cgroup that does not exist, not a cgroup without maps.
     if (cgroup !== undefined && (await c.hasCgroup(cgroup)) === false) {
@@ -75,15 +75,16 @@ function cpusArg(value: string): number {
 }
 
 /**
- * The inventory a listing command shows: this machine, or a dump. Pins are looked for only when
- * shown (`--pins`, `--wide`): opening every pinned object took 50 µs a pin here, seconds for a
- * node with 100,000 pinned maps, where `bpftool map show` looks for none without `-f`.
+ * The inventory a listing command shows: this machine, or a dump. It reads the objects it lists
+ * (`maps` no programs, `progs` no maps), and no memory cgroup counters. Pins are looked for only
+ * when shown (`--pins`, `--wide`): opening every pinned object took 50 µs a pin here, seconds for
+ * a node with 100,000 pinned maps, where `bpftool map show` looks for none without `-f`.
  */
 async function listedInventory(o: DumpOptions & { pins?: boolean; wide?: boolean; cgroup?: string }, kind: 'maps' | 'progs'): Promise<Inventory> {
   const { fromBpftool } = o;
   if (fromBpftool === undefined) {
     if (o.kernel !== undefined || o.cpus !== undefined) throw new BpfmemError('usage', '--kernel and --cpus describe a dump: give them with --from-bpftool FILE');
-    return (await inventoryOf({ cgroups: false, pins: o.pins === true || o.wide === true }, o.cgroup)).inv;
+    return (await inventoryOf({ maps: kind === 'maps', progs: kind === 'progs', cgroups: false, pins: o.pins === true || o.wide === true }, o.cgroup)).inv;
   }
   // bpftool's output names no memory cgroup: a filter on one would match nothing, silently.
   if (o.cgroup !== undefined) throw new BpfmemError('usage', '--cgroup: a bpftool dump names no memory cgroups; filter this machine (without --from-bpftool), or by --pid or --type');

@@ -36,8 +36,18 @@ import { specOf, type Holder, type InventoryInput, type RawCgroup, type RawMap, 
  * and pins that did not change, so that src/inspect/inventory.ts can reuse its entries in turn.
  */
 
-/** What to read besides maps and programs (all by default). */
+/** What to read (all by default). */
 export interface CollectOptions {
+  /**
+   * The maps. `bpfmem progs` reads none: walking a node's 100,000 maps for a list of its
+   * programs took longer than the list. Without them, no map is in the input.
+   */
+  readonly maps?: boolean;
+  /**
+   * The programs. `bpfmem maps` reads none: listing them is four system calls and an fdinfo
+   * read a program, 35 ms of `bpfmem maps --json` on a node with 1,000 programs.
+   */
+  readonly progs?: boolean;
   readonly holders?: boolean;
   readonly pins?: boolean;
   /** The memory cgroup tree's counters (`bpfmem cgroups`, the summary). */
@@ -138,10 +148,12 @@ export class Collector {
   ) {}
 
   /**
-   * Describes the machine, checks that BPF objects can be listed, and loads the map iterator.
-   * Throws a `BpfmemError` (`system`) with {@link NEEDS_ROOT} when ids cannot be walked.
+   * Describes the machine, checks that BPF objects can be listed, and loads the map iterator
+   * (unless `maps` is false: a collector that will read no maps, whose {@link collect} must
+   * then be given `maps: false`). Throws a `BpfmemError` (`system`) with {@link NEEDS_ROOT}
+   * when ids cannot be walked.
    */
-  static async open(): Promise<Collector> {
+  static async open(options: Pick<CollectOptions, 'maps'> = {}): Promise<Collector> {
     const machine = await describeMachine();
     // The kernel's own struct sizes: the model's memlock of every map must be the kernel's.
     const profile = await withRunningKernelBtf(profileOfMachine(machine));
@@ -162,8 +174,10 @@ export class Collector {
     } else if (!hierarchy) {
       unavailable = `no memory cgroup hierarchy to name payers in: ${hierarchyMissing ?? ''}`;
     }
-    const it = await MapIterator.open();
-    if (isUnavailable(it)) unavailable ??= it.reason;
+    const it = options.maps === false ? undefined : await MapIterator.open();
+    if (it === undefined) {
+      // No maps to name payers of.
+    } else if (isUnavailable(it)) unavailable ??= it.reason;
     else {
       iterator = it;
       unavailable ??= it.chargeUnknown;
@@ -174,8 +188,8 @@ export class Collector {
   /** Reads the machine once. */
   async collect(options: CollectOptions = {}): Promise<InventoryInput> {
     const errors: string[] = [];
-    const maps = this.readMaps();
-    const progs = listProgs()
+    const maps = options.maps === false ? [] : this.readMaps();
+    const progs = (options.progs === false ? [] : listProgs())
       .filter((p) => p.info.id !== this.iterator?.progId) // bpfmem's own, not the machine's
       .map(
         (p): RawProg => ({
@@ -189,8 +203,10 @@ export class Collector {
           uid: p.info.createdByUid,
         }),
       );
+    // Cgroup paths name the payers of maps, and the cgroups whose counters are read.
+    const wantPaths = options.maps !== false || options.cgroups !== false;
     const [cgroupPaths, holders, pins] = await Promise.all([
-      this.hierarchy
+      this.hierarchy && wantPaths
         ? readCgroupIds(this.hierarchy).catch((e: unknown) => {
             note(errors, e);
             return undefined;

@@ -8,6 +8,8 @@ import { buildInventory } from '../../src/inspect/inventory.js';
 import { LiveBackend } from '../../src/live/backend.js';
 import { mapSpec } from '../../src/vocab/map-spec.js';
 import { readMemoryHierarchy } from '../../src/sys/cgroup/mount.js';
+import { assemble, exit, mov64Imm, R0 } from '../../src/asm/index.js';
+import { closeFd, listProgs, mapCreate, progLoad } from '../../src/sys/bpf/index.js';
 import { cli } from '../cli/run.js';
 import { liveEnv } from './env.js';
 
@@ -150,6 +152,45 @@ describe.skipIf(!liveEnv.ok)('bpfmem maps on the running kernel: who pays', () =
     expect(text.status).toBe(0);
     expect(text.stdout).toMatch(/^bpfmem: kernel \d+\.\d+/);
     expect(text.stdout).toContain('Largest maps');
+  });
+
+  /** bpfmem's map iterator programs loaded now (live files run one at a time). */
+  const ownIterators = (): number => listProgs().filter((p) => p.info.name === 'bpfmem_maps').length;
+
+  it('a listing reads only what it lists: maps no programs, progs no maps and no cgroup paths', async () => {
+    const map = mapCreate({ type: 'array', keySize: 4, valueSize: 8, maxEntries: 1, name: 'live_only_map' });
+    let prog: number | undefined;
+    try {
+      prog = progLoad({ type: 'socket_filter', insns: assemble([mov64Imm(R0, 0), exit()]), license: 'GPL', name: 'live_only_prog' });
+      const forProgs = await Collector.open({ maps: false });
+      try {
+        const input = await forProgs.collect({ maps: false, cgroups: false, pins: false });
+        expect(input.maps).toEqual([]);
+        expect(input.cgroupPaths).toBeUndefined();
+        expect(input.progs.map((p) => p.name)).toContain('live_only_prog');
+        // No map iterator was loaded for it (a collector for maps has one: below).
+        expect(ownIterators()).toBe(0);
+      } finally {
+        forProgs.close();
+      }
+      const forMaps = await Collector.open();
+      try {
+        const input = await forMaps.collect({ progs: false, cgroups: false, pins: false });
+        expect(input.progs).toEqual([]);
+        expect(input.maps.map((m) => m.name)).toContain('live_only_map');
+        expect(ownIterators()).toBe(1);
+      } finally {
+        forMaps.close();
+      }
+      // And through the commands.
+      const progs = await cli(['progs', '--json']);
+      expect(progs.status).toBe(0);
+      expect((JSON.parse(progs.stdout) as { progs: { name: string }[] }).progs.map((p) => p.name)).toContain('live_only_prog');
+      expect((await mapsJson()).maps.map((m) => m.name)).toContain('live_only_map');
+    } finally {
+      if (prog !== undefined) closeFd(prog);
+      closeFd(map);
+    }
   });
 
   it('bpfmem top prints a frame per interval when not on a terminal, --interval in seconds or as a duration', async () => {
