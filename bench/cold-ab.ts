@@ -10,7 +10,7 @@
  *
  * Run (as root, after building both): `node --import tsx bench/pinned-maps.ts with 10000 1000 --
  * node --import tsx bench/cold-ab.ts OLD/dist/bin/bpfmem.js dist/bin/bpfmem.js` (RUNS=31 to
- * change). A build of an older commit: `git worktree add /tmp/old COMMIT`, link node_modules in
+ * change; OBJECTS=progs times `progs --json` against `bpftool -j prog show`). A build of an older commit: `git worktree add /tmp/old COMMIT`, link node_modules in
  * it, `npm run build` there.
  */
 import { spawnSync } from 'node:child_process';
@@ -37,8 +37,14 @@ interface Cmd {
   readonly env?: NodeJS.ProcessEnv;
 }
 
-const build = (label: string, bin: string): Cmd => ({ label, cmd: process.execPath, args: [bin, 'maps', '--json'], env: { ...process.env, BPFMEM_CACHE_DIR: join(caches, label) } });
-const cmds: Cmd[] = [build('A', a), build('B', b), { label: 'node -e 0', cmd: process.execPath, args: ['-e', '0'] }, { label: 'bpftool', cmd: 'bpftool', args: ['-j', 'map', 'show'] }];
+/** What is listed: `bpfmem maps --json` against `bpftool -j map show`, or progs against `prog show`. */
+const OBJECTS = process.env['OBJECTS'] ?? 'maps';
+if (OBJECTS !== 'maps' && OBJECTS !== 'progs') {
+  console.error(`OBJECTS=${OBJECTS}: expected maps or progs`);
+  process.exit(2);
+}
+const build = (label: string, bin: string): Cmd => ({ label, cmd: process.execPath, args: [bin, OBJECTS, '--json'], env: { ...process.env, BPFMEM_CACHE_DIR: join(caches, label) } });
+const cmds: Cmd[] = [build('A', a), build('B', b), { label: 'node -e 0', cmd: process.execPath, args: ['-e', '0'] }, { label: 'bpftool', cmd: 'bpftool', args: ['-j', OBJECTS === 'maps' ? 'map' : 'prog', 'show'] }];
 
 /** Wall milliseconds of one run, its output read through a pipe as a user's would be. */
 function time(c: Cmd): number {

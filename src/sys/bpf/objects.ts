@@ -4,7 +4,7 @@ import { hasErrno } from './error.js';
 import type { MapInfo, ProgInfo } from './info.js';
 import { closeFd } from './syscall.js';
 import type { MapId } from './types.js';
-import { parseFdinfo } from '../proc/fdinfo.js';
+import { fdinfoNumber } from '../proc/fdinfo.js';
 
 /**
  * Every BPF map and program on the machine, by walking the kernel's ids (BPF_MAP_GET_NEXT_ID,
@@ -26,13 +26,19 @@ export interface ProgObject {
   readonly verifiedInsns: number | undefined;
 }
 
-/** fdinfo of one of this process's fds (synchronous: it is a small procfs read). */
-function fdinfo(fd: number): ReturnType<typeof parseFdinfo> | undefined {
+/** The fdinfo of one of this process's fds (synchronous: it is a small procfs read); undefined when unreadable. */
+function fdinfoOf(fd: number): string | undefined {
   try {
-    return parseFdinfo(readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8'));
+    return readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8');
   } catch {
     return undefined;
   }
+}
+
+/** A map fd's fdinfo `memlock`. */
+function mapMemlockOf(fd: number): number | undefined {
+  const text = fdinfoOf(fd);
+  return text === undefined ? undefined : fdinfoNumber(text, 'map', 'memlock');
 }
 
 /**
@@ -49,8 +55,7 @@ export function readMap(id: MapId, memlock: boolean): MapObject | undefined {
   }
   try {
     const info = mapInfo(fd);
-    const parsed = memlock ? fdinfo(fd) : undefined;
-    return { info, memlock: parsed?.ok && parsed.value.kind === 'map' ? parsed.value.memlock : undefined };
+    return { info, memlock: memlock ? mapMemlockOf(fd) : undefined };
   } finally {
     closeFd(fd);
   }
@@ -70,8 +75,7 @@ export function readMapMemlock(id: MapId): number | undefined | null {
     throw error;
   }
   try {
-    const parsed = fdinfo(fd);
-    return parsed?.ok && parsed.value.kind === 'map' ? parsed.value.memlock : undefined;
+    return mapMemlockOf(fd);
   } finally {
     closeFd(fd);
   }
@@ -94,8 +98,7 @@ export function listMaps(memlock: boolean | ((info: MapInfo) => boolean) = true)
     try {
       const info = mapInfo(fd);
       const wanted = typeof memlock === 'function' ? memlock(info) : memlock;
-      const parsed = wanted ? fdinfo(fd) : undefined;
-      out.push({ info, memlock: parsed?.ok && parsed.value.kind === 'map' ? parsed.value.memlock : undefined });
+      out.push({ info, memlock: wanted ? mapMemlockOf(fd) : undefined });
     } finally {
       closeFd(fd);
     }
@@ -116,9 +119,12 @@ export function listProgs(): ProgObject[] {
     }
     try {
       const info = progInfo(fd);
-      const parsed = fdinfo(fd);
-      const p = parsed?.ok && parsed.value.kind === 'prog' ? parsed.value : undefined;
-      out.push({ info, memlock: p?.memlock, verifiedInsns: p?.verifiedInsns });
+      const text = fdinfoOf(fd);
+      out.push({
+        info,
+        memlock: text === undefined ? undefined : fdinfoNumber(text, 'prog', 'memlock'),
+        verifiedInsns: text === undefined ? undefined : fdinfoNumber(text, 'prog', 'verified_insns'),
+      });
     } finally {
       closeFd(fd);
     }

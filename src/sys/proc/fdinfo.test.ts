@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { fdinfoFixtureNames, readProcFixture } from '../../../test/fixtures/proc/index.js';
-import { parseFdinfo, readFdinfo, type Fdinfo } from './fdinfo.js';
+import { fdinfoNumber, parseFdinfo, readFdinfo, type Fdinfo } from './fdinfo.js';
 
 function parseOk(text: string): Fdinfo {
   const r = parseFdinfo(text);
@@ -57,6 +57,36 @@ describe('parseFdinfo on fdinfo captured from 6.18', () => {
   it('reads open flags in octal: O_RDWR | O_CLOEXEC for maps and programs', () => {
     const map = parseOk(readProcFixture('fdinfo-map-bloom.txt'));
     expect(map.flags).toBe(0o2000002);
+  });
+});
+
+describe('fdinfoNumber: one number of a map or program, as parseFdinfo reads it', () => {
+  it('reads memlock and verified_insns of every captured map and program as parseFdinfo does', () => {
+    let compared = 0;
+    for (const name of fdinfoFixtureNames()) {
+      const text = readProcFixture(name);
+      const info = parseOk(text);
+      for (const kind of ['map', 'prog'] as const) {
+        expect(fdinfoNumber(text, kind, 'memlock'), `${name} as ${kind}`).toBe(info.kind === kind ? info.memlock : undefined);
+      }
+      expect(fdinfoNumber(text, 'prog', 'verified_insns'), name).toBe(info.kind === 'prog' ? info.verifiedInsns : undefined);
+      if (info.kind === 'map' || info.kind === 'prog') compared++;
+    }
+    expect(compared).toBe(8);
+  });
+
+  it.each([
+    ['the other kind', 'pos:\t0\nflags:\t02\nmap_type:\t1\nmemlock:\t4096\n', 'prog', undefined],
+    ['no kind line', 'pos:\t0\nmemlock:\t4096\n', 'map', undefined],
+    ['both kinds', 'map_type:\t1\nprog_type:\t1\nmemlock:\t4096\n', 'map', undefined],
+    ['a repeated key', 'map_type:\t1\nmemlock:\t4096\nmemlock:\t8192\n', 'map', undefined],
+    ['a key that only starts alike', 'map_type:\t1\nmemlock_x:\t5\n', 'map', undefined],
+    ['a value that is no number', 'map_type:\t1\nmemlock:\t-1\n', 'map', undefined],
+    ['a number past 2^53', 'map_type:\t1\nmemlock:\t18446744073709551615\n', 'map', undefined],
+    ['the last line without a newline', 'map_type:\t1\nmemlock:\t8192', 'map', 8192],
+    ['the key on the first line', 'memlock:\t12\nprog_type:\t1\n', 'prog', 12],
+  ] as const)('%s', (_what, text, kind, expected) => {
+    expect(fdinfoNumber(text, kind, 'memlock')).toBe(expected);
   });
 });
 
