@@ -80,6 +80,16 @@ function isTerminal(fd: number): boolean {
 }
 
 /**
+ * What {@link fdWriter} uses of `process.stdout` or `process.stderr`: declared here, not as
+ * `NodeJS.WriteStream`, so that the library's types (`Io`) compile for a user without
+ * @types/node.
+ */
+export interface WriteStreamLike {
+  write(chunk: string | Uint8Array): unknown;
+  on(event: 'error', listener: (error: Error & { code?: string }) => void): unknown;
+}
+
+/**
  * Writes to stdout or stderr synchronously, as Node itself does on Linux for files, terminals
  * and pipes, but without `process.stdout`: making that stream loads Node's socket and stream
  * modules, 8 ms of every run whose output is a pipe (bench/estimate.ts). A descriptor that is
@@ -87,13 +97,13 @@ function isTerminal(fd: number): boolean {
  * reader has gone (EPIPE: `bpfmem maps | head -1`), the rest of the output is dropped, and
  * `closed()` says so.
  */
-export function fdWriter(fd: 1 | 2, stream: () => NodeJS.WriteStream): ((text: string) => void) & { readonly closed: () => boolean } {
+export function fdWriter(fd: 1 | 2, stream: () => WriteStreamLike): ((text: string) => void) & { readonly closed: () => boolean } {
   let mode: 'sync' | 'stream' | 'closed' = 'sync';
   const toStream = (text: string | Buffer): void => {
     if (mode !== 'stream') {
       mode = 'stream';
       // The reader going away while the stream holds output: dropped, as in the sync mode.
-      stream().on('error', (error: NodeJS.ErrnoException) => {
+      stream().on('error', (error: Error & { code?: string }) => {
         if (error.code !== 'EPIPE') throw error;
         mode = 'closed';
       });

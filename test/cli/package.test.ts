@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -74,6 +74,28 @@ describe.skipIf(!built)('the library as a user imports it', () => {
     `);
     expect(r.stderr).toBe('');
     expect(JSON.parse(r.stdout)).toEqual({ made: true, steps: [true, true, false, true], memlock: true, error: 'function', cli: 'function' });
+  });
+
+  it("the library's types compile in a TypeScript project without @types/node, every declaration checked", () => {
+    const project = join(dir, 'types');
+    mkdirSync(join(project, 'node_modules'), { recursive: true });
+    symlinkSync(ROOT, join(project, 'node_modules', 'bpfmem'));
+    writeFileSync(
+      join(project, 'index.ts'),
+      [
+        "import * as bpfmem from 'bpfmem';",
+        "import * as model from 'bpfmem/model';",
+        "import type { Io } from 'bpfmem';",
+        'export const io: Io | undefined = undefined;',
+        'export const api = [bpfmem, model];',
+        '',
+      ].join('\n'),
+    );
+    const options = { module: 'NodeNext', moduleResolution: 'NodeNext', target: 'ES2022', lib: ['ES2022'], strict: true, noEmit: true, skipLibCheck: false, types: [] };
+    writeFileSync(join(project, 'tsconfig.json'), JSON.stringify({ compilerOptions: options, files: ['index.ts'] }));
+    const r = spawnSync(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', project], { encoding: 'utf8', timeout: 120_000 });
+    expect(r.stdout + r.stderr).toBe('');
+    expect(r.status).toBe(0);
   });
 
   it("'bpfmem/model' loads no Node module and no native addon", () => {
