@@ -39,14 +39,12 @@ import { specOf, type Holder, type InventoryInput, type RawCgroup, type RawMap, 
 /** What to read (all by default). */
 export interface CollectOptions {
   /**
-   * The maps. `bpfmem progs` reads none: walking a node's 100,000 maps for a list of its
-   * programs took longer than the list. Without them, no map is in the input.
+   * The maps (with the iterator {@link Collector.open} loads unless told not to). `bpfmem
+   * progs` reads none: on a node with many maps, reading them took longer than listing the
+   * programs (docs/performance.md, session 10).
    */
   readonly maps?: boolean;
-  /**
-   * The programs. `bpfmem maps` reads none: listing them is four system calls and an fdinfo
-   * read a program, 35 ms of `bpfmem maps --json` on a node with 1,000 programs.
-   */
+  /** The programs: four system calls and an fdinfo read each. `bpfmem maps` reads none. */
   readonly progs?: boolean;
   readonly holders?: boolean;
   readonly pins?: boolean;
@@ -174,13 +172,13 @@ export class Collector {
     } else if (!hierarchy) {
       unavailable = `no memory cgroup hierarchy to name payers in: ${hierarchyMissing ?? ''}`;
     }
-    const it = options.maps === false ? undefined : await MapIterator.open();
-    if (it === undefined) {
-      // No maps to name payers of.
-    } else if (isUnavailable(it)) unavailable ??= it.reason;
-    else {
-      iterator = it;
-      unavailable ??= it.chargeUnknown;
+    if (options.maps !== false) {
+      const it = await MapIterator.open();
+      if (isUnavailable(it)) unavailable ??= it.reason;
+      else {
+        iterator = it;
+        unavailable ??= it.chargeUnknown;
+      }
     }
     return new Collector(profile, machine.regimeReason, hierarchy, hierarchyMissing, iterator, unavailable);
   }
