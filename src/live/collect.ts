@@ -10,7 +10,7 @@ import { scanHolders, type Holder as SysHolder } from '../sys/iter/index.js';
 import { describeMachine, profileOfMachine, withRunningKernelBtf } from './machine.js';
 import { isUnavailable, MAP_RECORD, MapIterator, readCgroupIds } from '../sys/iter/index.js';
 import { decodeMapRecord, type MapCharge } from '../sys/iter/index.js';
-import { listMaps, listProgs, readMap, readMapMemlock, type MapObject } from '../sys/bpf/index.js';
+import { listMaps, progIds, readMap, readMapMemlock, readProg, type MapObject, type ProgObject } from '../sys/bpf/index.js';
 import { PinScanner } from '../sys/bpf/index.js';
 import { readProcCgroup } from '../sys/proc/index.js';
 import { specOf, type Holder, type InventoryInput, type RawCgroup, type RawMap, type RawProg } from '../vocab/inventory.js';
@@ -78,6 +78,20 @@ function rawMap(o: MapObject): RawMap {
   };
 }
 
+function rawProg(o: ProgObject): RawProg {
+  const i = o.info;
+  return {
+    id: i.id,
+    type: i.typeName ?? `unknown(${i.type})`,
+    name: i.name,
+    tag: i.tag,
+    memlock: o.memlock ?? 0,
+    insns: i.xlatedProgLen / 8,
+    loadTime: i.loadTime,
+    uid: i.createdByUid,
+  };
+}
+
 /** The "needs root" line, said the same way by every command that reads the machine. */
 export const NEEDS_ROOT =
   'reading the BPF objects of this machine needs root (CAP_SYS_ADMIN to walk map and program ids, CAP_BPF and CAP_PERFMON for the iterators); run it with sudo, or try `bpfmem demo`, which needs nothing';
@@ -134,6 +148,8 @@ export class Collector {
   /** Holder lists and holders of the last scan, reused when unchanged. */
   private lastHolders = { maps: new Map<number, readonly Holder[]>(), progs: new Map<number, readonly Holder[]>(), byPid: new Map<number, Holder>() };
   private readonly pins = new PinScanner();
+  /** The programs of the last scan, by id, reused while they live. */
+  private lastProgs = new Map<number, RawProg>();
 
   private constructor(
     readonly profile: KernelProfile,
@@ -187,20 +203,7 @@ export class Collector {
   async collect(options: CollectOptions = {}): Promise<InventoryInput> {
     const errors: string[] = [];
     const maps = options.maps === false ? [] : this.readMaps();
-    const progs = (options.progs === false ? [] : listProgs())
-      .filter((p) => p.info.id !== this.iterator?.progId) // bpfmem's own, not the machine's
-      .map(
-        (p): RawProg => ({
-          id: p.info.id,
-          type: p.info.typeName ?? `unknown(${p.info.type})`,
-          name: p.info.name,
-          tag: p.info.tag,
-          memlock: p.memlock ?? 0,
-          insns: p.info.xlatedProgLen / 8,
-          loadTime: p.info.loadTime,
-          uid: p.info.createdByUid,
-        }),
-      );
+    const progs = options.progs === false ? [] : this.readProgs();
     // Cgroup paths name the payers of maps, and the cgroups whose counters are read.
     const wantPaths = options.maps !== false || options.cgroups !== false;
     const [cgroupPaths, holders, pins] = await Promise.all([
@@ -309,6 +312,30 @@ export class Collector {
       made[i] = m.reusable ? m.map : undefined;
     }
     this.last = { words, maps: made };
+    return out;
+  }
+
+  /**
+   * The programs, bpfmem's own iterator left out. A program read at the last scan is the same
+   * {@link RawProg}, unread: nothing listed changes after a program is loaded (its info, and
+   * `prog->pages`, fdinfo's memlock, which only the verifier grows), and ids are not reused soon
+   * (kernel/bpf/syscall.c `bpf_prog_alloc_id`, cyclic). A scan then costs one
+   * BPF_PROG_GET_NEXT_ID a program, not four system calls and an fdinfo read.
+   */
+  private readProgs(): RawProg[] {
+    const out: RawProg[] = [];
+    const seen = new Map<number, RawProg>();
+    for (const id of progIds()) {
+      if (id === this.iterator?.progId) continue; // bpfmem's own, not the machine's
+      const known = this.lastProgs.get(id);
+      const read = known === undefined ? readProg(id) : undefined;
+      const p = known ?? (read && rawProg(read));
+      if (!p) continue; // freed since its id was seen
+      out.push(p);
+      // One whose fdinfo could not be read is read again at the next scan.
+      if (known || read?.memlock !== undefined) seen.set(id, p);
+    }
+    this.lastProgs = seen;
     return out;
   }
 

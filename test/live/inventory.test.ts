@@ -193,6 +193,32 @@ describe.skipIf(!liveEnv.ok)('bpfmem maps on the running kernel: who pays', () =
     }
   });
 
+  it('a collector that scans again keeps the programs it read, and sees programs come and go', async () => {
+    const insns = assemble([mov64Imm(R0, 0), exit()]);
+    const kept = progLoad({ type: 'socket_filter', insns, license: 'GPL', name: 'live_kept' });
+    let gone: number | undefined = progLoad({ type: 'socket_filter', insns, license: 'GPL', name: 'live_gone' });
+    let added: number | undefined;
+    const c = await Collector.open({ maps: false });
+    try {
+      const scan = async () => (await c.collect({ maps: false, holders: false, pins: false, cgroups: false })).progs;
+      const first = await scan();
+      const named = (ps: typeof first, name: string) => ps.find((p) => p.name === name);
+      expect(named(first, 'live_kept')?.memlock).toBe(4096);
+      expect(named(first, 'live_gone')).toBeDefined();
+      closeFd(gone);
+      gone = undefined;
+      added = progLoad({ type: 'socket_filter', insns, license: 'GPL', name: 'live_added' });
+      const second = await scan();
+      // The same object: not read again.
+      expect(named(second, 'live_kept')).toBe(named(first, 'live_kept'));
+      expect(named(second, 'live_gone')).toBeUndefined();
+      expect(named(second, 'live_added')?.memlock).toBe(4096);
+    } finally {
+      c.close();
+      for (const fd of [kept, gone, added]) if (fd !== undefined) closeFd(fd);
+    }
+  });
+
   it('bpfmem top prints a frame per interval when not on a terminal, --interval in seconds or as a duration', async () => {
     for (const interval of ['0.1', '100ms']) {
       const run = await cli(['top', '--interval', interval, '-n', '2']);

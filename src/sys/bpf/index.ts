@@ -11,6 +11,6 @@ export { parseMapInfo, parseProgInfo, decodeObjName, type MapInfo, type ProgInfo
 export { findBtfTypeId, findBtfMemberOffset, readVmlinuxBtf, BTF_KINDS, type BtfKind } from './btf.js';
 export { progLoadAttr } from './attr.js';
 export { addressOf, lastErrno, libc } from './libc.js';
-export { type MapObject, listMaps, listProgs, readMap, readMapMemlock } from './objects.js';
+export { type MapObject, type ProgObject, listMaps, listProgs, progIds, readMap, readMapMemlock, readProg } from './objects.js';
 export { PinScanner } from './pins.js';
 export { VMLINUX_BTF_PATH, readBtfFile, readBtfFileSync, readVmlinuxBtfBytes, vmlinuxBtf, vmlinuxBtfIdentity } from './vmlinux.js';

@@ -3,7 +3,7 @@ import { mapGetFdById, mapGetNextId, mapInfo, progGetFdById, progGetNextId, prog
 import { hasErrno } from './error.js';
 import type { MapInfo, ProgInfo } from './info.js';
 import { closeFd } from './syscall.js';
-import type { MapId } from './types.js';
+import type { MapId, ProgId } from './types.js';
 import { fdinfoNumber } from '../proc/fdinfo.js';
 
 /**
@@ -106,28 +106,41 @@ export function listMaps(memlock: boolean | ((info: MapInfo) => boolean) = true)
   return out;
 }
 
+/** The ids of the programs alive now, in order (one BPF_PROG_GET_NEXT_ID each). */
+export function progIds(): ProgId[] {
+  const out: ProgId[] = [];
+  for (let id = progGetNextId(0); id !== undefined; id = progGetNextId(id)) out.push(id);
+  return out;
+}
+
+/** One program by id, with fdinfo `memlock`; undefined when it was freed meanwhile. */
+export function readProg(id: ProgId): ProgObject | undefined {
+  let fd: number;
+  try {
+    fd = progGetFdById(id);
+  } catch (error) {
+    if (hasErrno(error, 'ENOENT')) return undefined; // freed since its id was seen
+    throw error;
+  }
+  try {
+    const info = progInfo(fd);
+    const text = fdinfoOf(fd);
+    return {
+      info,
+      memlock: text === undefined ? undefined : fdinfoNumber(text, 'prog', 'memlock'),
+      verifiedInsns: text === undefined ? undefined : fdinfoNumber(text, 'prog', 'verified_insns'),
+    };
+  } finally {
+    closeFd(fd);
+  }
+}
+
 /** The programs alive now, with fdinfo `memlock`. */
 export function listProgs(): ProgObject[] {
   const out: ProgObject[] = [];
-  for (let id = progGetNextId(0); id !== undefined; id = progGetNextId(id)) {
-    let fd: number;
-    try {
-      fd = progGetFdById(id);
-    } catch (error) {
-      if (hasErrno(error, 'ENOENT')) continue;
-      throw error;
-    }
-    try {
-      const info = progInfo(fd);
-      const text = fdinfoOf(fd);
-      out.push({
-        info,
-        memlock: text === undefined ? undefined : fdinfoNumber(text, 'prog', 'memlock'),
-        verifiedInsns: text === undefined ? undefined : fdinfoNumber(text, 'prog', 'verified_insns'),
-      });
-    } finally {
-      closeFd(fd);
-    }
+  for (const id of progIds()) {
+    const p = readProg(id);
+    if (p) out.push(p);
   }
   return out;
 }
