@@ -26,7 +26,8 @@
  *   lasts 70 minutes or more, else over its second half.
  *
  * Needs root, bpftool, unshare(1) and `npm run build` (it runs dist/bin/bpfmem.js, as users do).
- * Run: `npm run bench:inventory` (SIZES=1000,10000,100000 RUNS=5 WARM=10 SOAK=120 to change).
+ * Run: `npm run bench:inventory` (SIZES=1000,10000,100000 RUNS=5 WARM=10 SOAK=120 PROGS=0 to
+ * change; PROGS=N holds N programs for the run, as an agent's node has).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -34,11 +35,14 @@ import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import { disposeAll } from '../src/live/cleanup.js';
 import { inPrivateMountNamespace, makePinnedMaps, type PinnedMaps } from './pinned-maps.js';
+import { holdPrograms, MAX_HELD_PROGS } from './held-progs.js';
 
 const SIZES = (process.env['SIZES'] ?? '1000,10000,100000').split(',').map(Number);
 const RUNS = Number(process.env['RUNS'] ?? 5);
 const WARM = Number(process.env['WARM'] ?? 10);
 const SOAK = Number(process.env['SOAK'] ?? 120);
+/** Programs the bench holds while it runs (every scan of serve lists them; `maps` does not). */
+const PROGS = Number(process.env['PROGS'] ?? 0);
 /** Seconds between the soak's samples. */
 const SOAK_EVERY = 10;
 /** Seconds of serve's history and forecast windows (their default). */
@@ -176,8 +180,11 @@ async function main(): Promise<void> {
   delete noCa['NODE_EXTRA_CA_CERTS'];
   const caNote = process.env['NODE_EXTRA_CA_CERTS'] ? `NODE_EXTRA_CA_CERTS=${process.env['NODE_EXTRA_CA_CERTS']}` : 'no NODE_EXTRA_CA_CERTS';
 
+  if (!Number.isInteger(PROGS) || PROGS < 0 || PROGS > MAX_HELD_PROGS) fail(`PROGS=${process.env['PROGS'] ?? ''}: expected a number of programs from 0 to ${MAX_HELD_PROGS}`);
   const t0 = performance.now();
   const maps = await makePinnedMaps(SIZES[0] ?? 1000, HOLD);
+  // Held by this process until it exits: serve lists them at every scan.
+  holdPrograms(PROGS);
   const cold: ColdRow[] = [];
   const lines: string[] = [];
   let nodeStart: { node: number; bpfmem: number; nodeNoCa: number; bpfmemNoCa: number } | undefined;
@@ -243,7 +250,7 @@ async function main(): Promise<void> {
     await maps.dispose();
   }
 
-  lines.push(`bench/inventory.ts, ${new Date().toISOString().slice(0, 10)}, ${caNote}`);
+  lines.push(`bench/inventory.ts, ${new Date().toISOString().slice(0, 10)}, ${caNote}${PROGS > 0 ? `, ${n(PROGS)} programs held` : ''}`);
   lines.push('| maps | bpftool -j map show | bpfmem maps --json | ratio | target |');
   lines.push('|---|---|---|---|---|');
   const target = (maps: number): string => (maps >= 100_000 ? '≤ 0.80' : maps >= 10_000 ? '≤ 1.00' : `≤ node + 30 ms`);
