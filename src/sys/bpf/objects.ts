@@ -42,23 +42,34 @@ function mapMemlockOf(fd: number): number | undefined {
 }
 
 /**
- * One map by id, with fdinfo `memlock` when `memlock`; undefined when it was freed meanwhile
- * (or its id was never a map's).
+ * `read(fd)` on an fd of the object with this id, closed after; undefined when the object was
+ * freed since its id was seen (ENOENT), which a walk of ids skips rather than fails on.
  */
-export function readMap(id: MapId, memlock: boolean): MapObject | undefined {
+function withObject<I, T>(getFd: (id: I) => number, id: I, read: (fd: number) => T): T | undefined {
   let fd: number;
   try {
-    fd = mapGetFdById(id);
+    fd = getFd(id);
   } catch (error) {
-    if (hasErrno(error, 'ENOENT')) return undefined; // freed since its id was seen
+    if (hasErrno(error, 'ENOENT')) return undefined;
     throw error;
   }
   try {
-    const info = mapInfo(fd);
-    return { info, memlock: memlock ? mapMemlockOf(fd) : undefined };
+    return read(fd);
   } finally {
     closeFd(fd);
   }
+}
+
+/**
+ * One map by id, with fdinfo `memlock` when `memlock`; undefined when it was freed meanwhile
+ * (or its id was never a map's).
+ */
+export function readMap(id: MapId, memlock: boolean | ((info: MapInfo) => boolean)): MapObject | undefined {
+  return withObject(mapGetFdById, id, (fd) => {
+    const info = mapInfo(fd);
+    const wanted = typeof memlock === 'function' ? memlock(info) : memlock;
+    return { info, memlock: wanted ? mapMemlockOf(fd) : undefined };
+  });
 }
 
 /**
@@ -67,18 +78,8 @@ export function readMap(id: MapId, memlock: boolean): MapObject | undefined {
  * inventory that has each map's layout from the map iterator needs no more.
  */
 export function readMapMemlock(id: MapId): number | undefined | null {
-  let fd: number;
-  try {
-    fd = mapGetFdById(id);
-  } catch (error) {
-    if (hasErrno(error, 'ENOENT')) return null;
-    throw error;
-  }
-  try {
-    return mapMemlockOf(fd);
-  } finally {
-    closeFd(fd);
-  }
+  const read = withObject(mapGetFdById, id, (fd) => ({ memlock: mapMemlockOf(fd) }));
+  return read === undefined ? null : read.memlock;
 }
 
 /**
@@ -88,20 +89,8 @@ export function readMapMemlock(id: MapId): number | undefined | null {
 export function listMaps(memlock: boolean | ((info: MapInfo) => boolean) = true): MapObject[] {
   const out: MapObject[] = [];
   for (let id = mapGetNextId(0); id !== undefined; id = mapGetNextId(id)) {
-    let fd: number;
-    try {
-      fd = mapGetFdById(id);
-    } catch (error) {
-      if (hasErrno(error, 'ENOENT')) continue; // freed since the id walk saw it
-      throw error;
-    }
-    try {
-      const info = mapInfo(fd);
-      const wanted = typeof memlock === 'function' ? memlock(info) : memlock;
-      out.push({ info, memlock: wanted ? mapMemlockOf(fd) : undefined });
-    } finally {
-      closeFd(fd);
-    }
+    const m = readMap(id, memlock);
+    if (m) out.push(m);
   }
   return out;
 }
@@ -115,14 +104,7 @@ export function progIds(): ProgId[] {
 
 /** One program by id, with fdinfo `memlock`; undefined when it was freed meanwhile. */
 export function readProg(id: ProgId): ProgObject | undefined {
-  let fd: number;
-  try {
-    fd = progGetFdById(id);
-  } catch (error) {
-    if (hasErrno(error, 'ENOENT')) return undefined; // freed since its id was seen
-    throw error;
-  }
-  try {
+  return withObject(progGetFdById, id, (fd) => {
     const info = progInfo(fd);
     const text = fdinfoOf(fd);
     return {
@@ -130,9 +112,7 @@ export function readProg(id: ProgId): ProgObject | undefined {
       memlock: text === undefined ? undefined : fdinfoNumber(text, 'prog', 'memlock'),
       verifiedInsns: text === undefined ? undefined : fdinfoNumber(text, 'prog', 'verified_insns'),
     };
-  } finally {
-    closeFd(fd);
-  }
+  });
 }
 
 /** The programs alive now, with fdinfo `memlock`. */
