@@ -186,7 +186,7 @@ export function cgroupsCommand(ctx: CommandContext): Command {
       let inv: Inventory;
       let bpf = true;
       try {
-        ({ inv } = await inventoryOf({ holders: false, pins: false }));
+        ({ inv } = await inventoryOf({ progs: false, holders: false, pins: false }));
       } catch (error) {
         // cgroupfs is world-readable; only the BPF objects need root. Without it, the counters.
         if (!(error instanceof BpfmemError && error.message === NEEDS_ROOT)) throw error;
