@@ -4,7 +4,7 @@ import { collectCgroupsOnly, Collector, NEEDS_ROOT, type CollectOptions } from '
 import { inferCpus, inputFromBpftool, rawMapsOf } from '../inspect/from-bpftool.js';
 import { buildInventory, InventoryBuilder, type Inventory } from '../inspect/inventory.js';
 import { filterInventory, MAP_SORT_KEYS, PROG_SORT_KEYS, sortMaps, sortProgs, type Filter, type MapSortKey, type ProgSortKey } from '../inspect/query.js';
-import { summarize } from '../inspect/summary.js';
+import { needsPins, summarize } from '../inspect/summary.js';
 import { MAP_TYPE_NAMES } from '../vocab/maptypes.js';
 import { hostProfile, withCpus } from '../live/host-profile.js';
 import { formatVersion } from '../vocab/kernel-version.js';
@@ -200,7 +200,17 @@ export function cgroupsCommand(ctx: CommandContext): Command {
 
 /** The summary of `bpfmem` with no command. */
 export async function summaryAction(ctx: CommandContext, opts: { json?: boolean }): Promise<void> {
-  const { inv, regimeReason } = await inventoryOf({});
+  const c = await Collector.open();
+  let inv: Inventory;
+  try {
+    // Pins only when a warning needs them (summary.ts `needsPins`): a walk opens every pin.
+    const input = await c.collect({ pins: false });
+    inv = buildInventory(input);
+    if (needsPins(inv)) inv = buildInventory(await c.withPins(input));
+  } finally {
+    c.close();
+  }
+  const { regimeReason } = c;
   const s = summarize(inv);
   ctx.io.stdout(opts.json ? json(summaryJson(inv, s, { regimeReason })) : summaryText(inv, s, { regimeReason, width: ctx.io.terminalSize?.()?.columns }, styleFor(ctx.io)));
 }

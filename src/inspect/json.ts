@@ -172,7 +172,7 @@ export function summaryJson(inv: Inventory, s: Summary, ctx: { readonly regimeRe
     charged: s.charged,
     uncharged: s.uncharged,
     top_cgroups: s.topCgroups.map(cgroupJson),
-    largest_maps: s.largestMaps.map(mapJson),
+    largest_maps: s.largestMaps.map((m) => (inv.pinsRead ? mapJson(m) : { ...mapJson(m), pinned: null })),
     warnings: s.warnings,
   };
 }

@@ -214,18 +214,7 @@ export class Collector {
           })
         : undefined,
       options.holders === false ? undefined : this.readHolders(errors),
-      options.pins === false
-        ? undefined
-        : this.pins.scan().then(
-            (s) => {
-              errors.push(...capped(s.errors.map((e) => `pins: ${e}`)), ...s.cut.map((c) => `pins: ${c}`));
-              return s.pins;
-            },
-            (e: unknown) => {
-              note(errors, e);
-              return undefined;
-            },
-          ),
+      options.pins === false ? undefined : this.scanPins(errors),
     ]);
     const h = this.hierarchy;
     const statsAge = options.cgroups === false || !h || !cgroupPaths ? undefined : await freshenMemoryStats(h.version, h.mountPoint, statsFlushOnlyByThreshold(this.profile.release));
@@ -244,6 +233,30 @@ export class Collector {
       ...(statsAge !== undefined && { statsAge }),
       errors,
     };
+  }
+
+  /**
+   * `input` (read with `pins: false`) with the pins of this machine now, and their notes in its
+   * errors: for a caller that learns from what it read whether it needs them (the summary).
+   */
+  async withPins(input: InventoryInput): Promise<InventoryInput> {
+    const errors = [...(input.errors ?? [])];
+    const pins = await this.scanPins(errors);
+    return { ...input, ...(pins && { pins }), errors };
+  }
+
+  /** Every pin of every bpffs, by object; undefined (and a note) when they cannot be walked. */
+  private scanPins(errors: string[]): Promise<InventoryInput['pins']> {
+    return this.pins.scan().then(
+      (s) => {
+        errors.push(...capped(s.errors.map((e) => `pins: ${e}`)), ...s.cut.map((c) => `pins: ${c}`));
+        return s.pins;
+      },
+      (e: unknown) => {
+        note(errors, e);
+        return undefined;
+      },
+    );
   }
 
   /**

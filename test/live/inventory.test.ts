@@ -1,5 +1,7 @@
-import { readFileSync } from 'node:fs';
-import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmdirSync, rmSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { must } from '../../src/vocab/backend.js';
@@ -9,7 +11,7 @@ import { LiveBackend } from '../../src/live/backend.js';
 import { mapSpec } from '../../src/vocab/map-spec.js';
 import { readMemoryHierarchy } from '../../src/sys/cgroup/mount.js';
 import { assemble, exit, mov64Imm, R0 } from '../../src/asm/index.js';
-import { closeFd, listProgs, mapCreate, progLoad } from '../../src/sys/bpf/index.js';
+import { closeFd, listProgs, mapCreate, mapGetFdById, mapId, objPin, progLoad } from '../../src/sys/bpf/index.js';
 import { cli } from '../cli/run.js';
 import { liveEnv } from './env.js';
 
@@ -89,6 +91,43 @@ describe.skipIf(!liveEnv.ok)('bpfmem maps on the running kernel: who pays', () =
     expect((await mapsJson(['--cgroup', root])).maps.map((x) => x.name)).toEqual(['who_pays']);
     expect((await mapsJson(['--cgroup', `${root}/b`])).maps).toEqual([]);
     expect((await mapsJson(['--pid', String(pid)])).maps.map((x) => x.name)).toEqual(['who_pays']);
+  });
+
+  it('the summary warns that no holder of who_pays is in the cgroup paying for it, and not once it is pinned', async () => {
+    interface SummaryJson {
+      warnings: { kind: string; text: string }[];
+      largest_maps: { name: string; pinned: string[] | null }[];
+    }
+    const summary = async (): Promise<SummaryJson> => {
+      const run = await cli(['--json']);
+      expect(run.stderr).toBe('');
+      expect(run.status).toBe(0);
+      return JSON.parse(run.stdout) as SummaryJson;
+    };
+    /** Maps in the payer-not-holder warning ("1 map is …", "3 maps are …"), 0 without it. */
+    const warned = (s: SummaryJson): number => Number(/^(\d+) maps? /.exec(s.warnings.find((w) => w.kind === 'payer-not-holder')?.text ?? '')?.[1] ?? 0);
+    const before = await summary();
+    expect(warned(before)).toBeGreaterThanOrEqual(1);
+    // A map would be warned about: the summary looked for pins (paths, not null).
+    expect(before.largest_maps.every((m) => Array.isArray(m.pinned))).toBe(true);
+    const id = (await mapsJson()).maps.find((x) => x.name === 'who_pays')?.id;
+    if (id === undefined) throw new Error('who_pays is not listed');
+    const dir = mkdtempSync(join(tmpdir(), 'bpfmem-bpffs-'));
+    execFileSync('mount', ['-t', 'bpf', 'bpffs', dir]);
+    try {
+      const fd = mapGetFdById(mapId(id));
+      try {
+        objPin(fd, join(dir, 'who_pays'));
+      } finally {
+        closeFd(fd);
+      }
+      // Pinned, it is meant to outlive its creator: no longer worth the warning.
+      expect(warned(await summary())).toBe(warned(before) - 1);
+    } finally {
+      rmSync(join(dir, 'who_pays'), { force: true });
+      execFileSync('umount', [dir]);
+      rmdirSync(dir);
+    }
   });
 
   it("the model's memlock is the kernel's for every type here: the profile has this kernel's struct sizes (BTF)", async () => {
