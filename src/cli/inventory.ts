@@ -248,7 +248,10 @@ export function topCommand(ctx: CommandContext): Command {
       const builder = new InventoryBuilder();
       try {
         for (let frame = 1; ; frame++) {
-          const inv = builder.build(await c.collect());
+          // Pins only when a warning needs them, as for the summary (summaryAction).
+          const input = await c.collect({ pins: false });
+          let inv = builder.build(input);
+          if (needsPins(inv)) inv = builder.build(await c.withPins(input));
           // On a terminal, each frame fits it as it is now (it may be resized): the header and
           // totals stay, long paths lose their middle, the tables their last rows.
           const size = ctx.io.terminalSize?.();
