@@ -15,7 +15,7 @@ import { machineJson } from './probe.js';
 import { frameJson } from '../watch/json.js';
 import { historyJson } from './history.js';
 import { mapQuery, progQuery } from './query.js';
-import type { Published } from './scanner.js';
+import { METRICS_ANSWER, type Published } from './scanner.js';
 import type { SimulateOutcome } from './simulate.js';
 import type { Asset, Assets } from './static.js';
 
@@ -247,7 +247,7 @@ export function createApp(ctx: AppContext): Hono {
         if (p instanceof Response) return p;
         // Rendered once per scan; a scrape sends it (compressed once per scan for Prometheus,
         // which asks for gzip).
-        return cachedAnswer(c, p, 'metrics', () => p.metricsText, METRICS_CONTENT_TYPE);
+        return cachedAnswer(c, p, METRICS_ANSWER, () => p.metricsText, METRICS_CONTENT_TYPE);
       },
     },
     {

@@ -24,6 +24,9 @@ export interface Snapshot {
   readonly watch?: WatchFrame;
 }
 
+/** The key of `GET /metrics`'s answer in a {@link Published} cache. */
+export const METRICS_ANSWER = 'metrics';
+
 /** What requests read: the last snapshot, and the scans counted when it was published. */
 export interface Published {
   readonly snapshot: Snapshot;
@@ -140,8 +143,11 @@ export class Scanner {
       this.lastError = `rendering the metrics: ${lineOf(error)}`;
       return;
     }
-    // Answers cached for the old snapshot stay good when it is kept.
-    const cache = read || !this.state ? new Map<string, CachedAnswer>() : this.state.cache;
+    // Answers made from the old snapshot stay good when a failed scan keeps it; /metrics does
+    // not: it is this scan's (its scan and error counts, the process's own metrics), and kept it
+    // would hide from Prometheus the very failures bpfmem_scan_errors_total counts. A copy: a
+    // request still answering from the last state keeps its own.
+    const cache = new Map<string, CachedAnswer>(read || !this.state ? [] : [...this.state.cache].filter(([key]) => key !== METRICS_ANSWER));
     this.state = {
       snapshot,
       metricsText,
