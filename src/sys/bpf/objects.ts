@@ -19,11 +19,10 @@ export interface MapObject {
   readonly memlock: number | undefined;
 }
 
-/** A program as the kernel describes it, with fdinfo `memlock` and `verified_insns`. */
+/** A program as the kernel describes it, with fdinfo `memlock` (`info.verifiedInsns` is the verifier's count, 5.16+). */
 export interface ProgObject {
   readonly info: ProgInfo;
   readonly memlock: number | undefined;
-  readonly verifiedInsns: number | undefined;
 }
 
 /** The fdinfo of one of this process's fds (synchronous: it is a small procfs read); undefined when unreadable. */
@@ -107,11 +106,7 @@ export function readProg(id: ProgId): ProgObject | undefined {
   return withObject(progGetFdById, id, (fd) => {
     const info = progInfo(fd);
     const text = fdinfoOf(fd);
-    return {
-      info,
-      memlock: text === undefined ? undefined : fdinfoNumber(text, 'prog', 'memlock'),
-      verifiedInsns: text === undefined ? undefined : fdinfoNumber(text, 'prog', 'verified_insns'),
-    };
+    return { info, memlock: text === undefined ? undefined : fdinfoNumber(text, 'prog', 'memlock') };
   });
 }
 
