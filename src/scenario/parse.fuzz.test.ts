@@ -128,9 +128,15 @@ function put(obj: Record<string, unknown>, key: string, value: unknown): void {
   Object.defineProperty(obj, key, { value, enumerable: true, writable: true, configurable: true });
 }
 
-/** Applies edits to a copy of `seed`. A `repeat` may make two places share a value: YAML writes an alias. */
-function applyTreeEdits(seed: unknown, edits: readonly TreeEdit[]): unknown {
+/**
+ * Applies edits to a copy of `seed`. A `repeat` may make two places share a value: YAML writes an
+ * alias. An edit's value goes in as a copy: the `[]` and `{}` of `edgeValue` are one object each
+ * for the whole run, and a later edit that changed the one it put in (or put it into itself)
+ * changed, or made circular, every value fast-check drew of it after.
+ */
+function applyTreeEdits(seed: unknown, drawn: readonly TreeEdit[]): unknown {
   const root: unknown = structuredClone(seed);
+  const edits = drawn.map((e) => ('value' in e ? { ...e, value: structuredClone(e.value) } : e));
   for (const edit of edits) {
     const all = containers(root);
     const c = all[edit.at % all.length];
@@ -269,6 +275,17 @@ function parseAndCheck(text: string): void {
 }
 
 describe('parseScenario under fuzzing', () => {
+  it("the tree edits leave the values drawn for them as they were (fast-check draws one `{}` for the whole run)", () => {
+    const shared = {};
+    // The second edit's container is the first one's value: the tree's containers are the root, then it.
+    const tree = applyTreeEdits({ a: 1 }, [
+      { kind: 'add', at: 0, key: 'x', value: shared },
+      { kind: 'add', at: 1, key: 'y', value: shared },
+    ]);
+    expect(shared).toEqual({});
+    expect(JSON.parse(JSON.stringify(tree))).toEqual({ a: 1, x: { y: {} } });
+  });
+
   it('never throws on mutated scenarios, and answers with a scenario or one line', () => {
     fc.assert(fc.property(mutatedTree, parseAndCheck), { numRuns: 2500 });
   });
