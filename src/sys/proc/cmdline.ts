@@ -29,7 +29,9 @@ export interface KernelCmdline {
 
 /**
  * Splits a kernel command line the way lib/cmdline.c `next_arg()` does: on spaces, with double
- * quotes grouping (`opt="a b"`, `"opt=a b"`), up to a bare `--`. Never fails.
+ * quotes grouping (`opt="a b"`, `"opt=a b"`), up to a bare `--`. Only a `--` without a value
+ * ends the kernel's parameters (kernel/params.c `parse_args()`: `if (!val && strcmp(param,
+ * "--") == 0)`): `--=x` is a parameter named `--`. Never fails.
  */
 export function parseCmdline(text: string): KernelCmdline {
   const params: KernelParam[] = [];

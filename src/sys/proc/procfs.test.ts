@@ -149,6 +149,17 @@ describe('parseCmdline', () => {
     expect(parseCmdline(`${text}\n`).memory).toEqual(memory);
   });
 
+  it('stops at a bare -- only, as kernel/params.c does: --= and --=x are parameters', () => {
+    expect(parseCmdline('a --= b --=x c -- cgroup.memory=nobpf\n').params).toEqual([
+      { key: 'a', value: undefined },
+      { key: '--', value: '' },
+      { key: 'b', value: undefined },
+      { key: '--', value: 'x' },
+      { key: 'c', value: undefined },
+    ]);
+    expect(parseCmdline('"--" cgroup.memory=nobpf').params).toEqual([]);
+  });
+
   it('reads cgroup_disable and cgroup_no_v1, and quoted values with spaces', () => {
     const c = parseCmdline('root=/dev/vda cgroup_disable=memory cgroup_no_v1=all dyndbg="file x.c +p"\n');
     expect(c.cgroupDisable).toEqual(['memory']);
