@@ -4,7 +4,7 @@ import { hasErrno } from './error.js';
 import type { MapInfo, ProgInfo } from './info.js';
 import { closeFd } from './syscall.js';
 import type { MapId, ProgId } from './types.js';
-import { fdinfoNumber } from '../proc/fdinfo.js';
+import { fdinfoMemlock } from '../proc/fdinfo.js';
 
 /**
  * Every BPF map and program on the machine, by walking the kernel's ids (BPF_MAP_GET_NEXT_ID,
@@ -37,7 +37,7 @@ function fdinfoOf(fd: number): string | undefined {
 /** A map fd's fdinfo `memlock`. */
 function mapMemlockOf(fd: number): number | undefined {
   const text = fdinfoOf(fd);
-  return text === undefined ? undefined : fdinfoNumber(text, 'map', 'memlock');
+  return text === undefined ? undefined : fdinfoMemlock(text, 'map');
 }
 
 /**
@@ -106,7 +106,7 @@ export function readProg(id: ProgId): ProgObject | undefined {
   return withObject(progGetFdById, id, (fd) => {
     const info = progInfo(fd);
     const text = fdinfoOf(fd);
-    return { info, memlock: text === undefined ? undefined : fdinfoNumber(text, 'prog', 'memlock') };
+    return { info, memlock: text === undefined ? undefined : fdinfoMemlock(text, 'prog') };
   });
 }
 

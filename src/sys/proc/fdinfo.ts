@@ -231,22 +231,24 @@ export function parseFdinfo(text: string): Result<Fdinfo> {
 }
 
 /**
- * One number of a BPF map's or program's fdinfo (`memlock`, `verified_insns`), without parsing
- * the rest: the object listings read it for every program and for each map the model checks,
- * and {@link parseFdinfo} took 18 ms for 1,000 programs' fdinfo in a fresh process here, this
- * 0.3 ms. Undefined unless the text is that kind of object's (its `map_type:` or `prog_type:`
- * line) and has the line `key:` once, with an unsigned number: what {@link parseFdinfo} gives
- * for the field whenever it accepts the text (src/sys/proc/procfs.fuzz.test.ts checks).
+ * The `memlock` of a BPF map's or program's fdinfo, without parsing the rest: the object
+ * listings read it for every program and for each map the model checks, and {@link parseFdinfo}
+ * took 18 ms for 1,000 programs' fdinfo in a fresh process here, this 0.3 ms. Undefined unless
+ * the text is that kind of object's (its `map_type:` or `prog_type:` line) and has one
+ * `memlock:` line, with an unsigned number: what {@link parseFdinfo} gives whenever it accepts
+ * the text (src/sys/proc/procfs.fuzz.test.ts checks).
  */
-export function fdinfoNumber(text: string, kind: 'map' | 'prog', key: 'memlock' | 'verified_insns'): number | undefined {
+export function fdinfoMemlock(text: string, kind: 'map' | 'prog'): number | undefined {
   if (lineAt(text, kind === 'map' ? 'map_type:' : 'prog_type:') < 0) return undefined;
   const other = kind === 'map' ? 'prog_type:' : 'map_type:';
   if (lineAt(text, other) >= 0 || lineAt(text, 'link_type:') >= 0) return undefined;
-  const at = lineAt(text, `${key}:`);
-  if (at < 0 || lineAt(text, `${key}:`, at + 1) >= 0) return undefined;
+  const at = lineAt(text, MEMLOCK);
+  if (at < 0 || lineAt(text, MEMLOCK, at + 1) >= 0) return undefined;
   const end = text.indexOf('\n', at);
-  return parseUnsigned(text.slice(at + key.length + 1, end < 0 ? text.length : end).trim());
+  return parseUnsigned(text.slice(at + MEMLOCK.length, end < 0 ? text.length : end).trim());
 }
+
+const MEMLOCK = 'memlock:';
 
 /** Where the first line starting with `prefix` at or after `from` starts, or -1. */
 function lineAt(text: string, prefix: string, from = 0): number {
