@@ -1,5 +1,6 @@
 import { Command, Option } from 'commander';
 import { BpfmemError } from '../vocab/errors.js';
+import type { InventoryInput } from '../vocab/inventory.js';
 import { collectCgroupsOnly, Collector, NEEDS_ROOT, type CollectOptions } from '../live/collect.js';
 import { inferCpus, inputFromBpftool, rawMapsOf } from '../inspect/from-bpftool.js';
 import { buildInventory, InventoryBuilder, type Inventory } from '../inspect/inventory.js';
@@ -198,15 +199,23 @@ export function cgroupsCommand(ctx: CommandContext): Command {
     });
 }
 
+/**
+ * The inventory a summary is made of (`bpfmem`, each frame of `top`): everything, pins only when
+ * a warning needs them (summary.ts `needsPins`), since a walk of the bpf filesystems opens every
+ * pin.
+ */
+async function summaryInventory(c: Collector, build: (input: InventoryInput) => Inventory): Promise<Inventory> {
+  const input = await c.collect({ pins: false });
+  const inv = build(input);
+  return needsPins(inv) ? build(await c.withPins(input)) : inv;
+}
+
 /** The summary of `bpfmem` with no command. */
 export async function summaryAction(ctx: CommandContext, opts: { json?: boolean }): Promise<void> {
   const c = await Collector.open();
   let inv: Inventory;
   try {
-    // Pins only when a warning needs them (summary.ts `needsPins`): a walk opens every pin.
-    const input = await c.collect({ pins: false });
-    inv = buildInventory(input);
-    if (needsPins(inv)) inv = buildInventory(await c.withPins(input));
+    inv = await summaryInventory(c, buildInventory);
   } finally {
     c.close();
   }
@@ -248,10 +257,7 @@ export function topCommand(ctx: CommandContext): Command {
       const builder = new InventoryBuilder();
       try {
         for (let frame = 1; ; frame++) {
-          // Pins only when a warning needs them, as for the summary (summaryAction).
-          const input = await c.collect({ pins: false });
-          let inv = builder.build(input);
-          if (needsPins(inv)) inv = builder.build(await c.withPins(input));
+          const inv = await summaryInventory(c, (input) => builder.build(input));
           // On a terminal, each frame fits it as it is now (it may be resized): the header and
           // totals stay, long paths lose their middle, the tables their last rows.
           const size = ctx.io.terminalSize?.();
