@@ -57,7 +57,8 @@ export function payerNotHolder(inv: Inventory): MapEntry[] {
 /**
  * Whether {@link summarize} needs the pins this inventory was read without: only to leave
  * pinned maps out of the `payer-not-holder` warning, so only when some map would be in it.
- * Walking the bpf filesystems opens every pin (about 25 µs each here); most machines need none.
+ * Walking the bpf filesystems opens every pin: 21 µs a pin here (`maps --pins --json` 361 ms
+ * against `maps --json` 149 ms at 10,000 pinned maps, medians of 9). Most machines need none.
  */
 export function needsPins(inv: Inventory): boolean {
   return !inv.pinsRead && payerNotHolder(inv).length > 0;
