@@ -3,6 +3,7 @@ import { BpfmemError } from '../vocab/errors.js';
 import { quote } from '../vocab/fields.js';
 import { parseSize } from '../vocab/units.js';
 import type { Io } from './io.js';
+import { STDIN_PATH } from '../sys/file/index.js';
 
 /** What `bpfmem serve` asks of the server face (src/server/index.ts `serveLive`). */
 export interface ServeRequest {
@@ -60,6 +61,14 @@ export async function readInput(io: Io, path: string, what: string): Promise<str
       code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a directory' : code === 'EACCES' ? 'permission denied' : (code ?? String(error));
     throw new BpfmemError('input', `cannot read ${what} ${path}: ${why}`, { cause: error });
   }
+}
+
+/**
+ * Refuses `-` (standard input) given for more than one of `paths`: it holds one input, and a
+ * second read would find it empty. `which` says what may take it, for the message.
+ */
+export function stdinOnce(paths: readonly (string | undefined)[], which: string): void {
+  if (paths.filter((p) => p === STDIN_PATH).length > 1) throw new BpfmemError('usage', `standard input (-) is read once: give it for ${which}, and files for the others`);
 }
 
 /** `--arm-below`: a size from 0 to 1 TiB. */

@@ -3,7 +3,8 @@ import { quote } from '../vocab/fields.js';
 import { BpfmemError } from '../vocab/errors.js';
 import { unwrap, type Result } from '../vocab/result.js';
 import type { Estimate, MapEstimate, ProgEstimate } from '../estimate/maps.js';
-import { readBpfObjectFileAsync } from '../estimate/object-file.js';
+import { readBpfObjectFile } from '../estimate/object-file.js';
+import { inputName } from '../sys/file/index.js';
 import { hasStructOps, type PlannedProg } from '../estimate/object-plan.js';
 import { parseFill, parseSet, type FillOverride, type PlannedMap, type SetOverride } from '../estimate/plan.js';
 import { dumpMaps, fit, runEstimate, type Fit } from '../estimate/run.js';
@@ -20,7 +21,7 @@ import type { BpfObject } from '../elf/index.js';
 import { MAP_TYPES } from '../vocab/maptypes.js';
 import { btfOption } from './btf-option.js';
 import { styleFor, type Style } from './io.js';
-import { jsonOption, type CommandContext } from './context.js';
+import { jsonOption, stdinOnce, type CommandContext } from './context.js';
 import { cellBytes, json, wrap } from './render/common.js';
 import { table } from './table.js';
 
@@ -75,7 +76,7 @@ interface EstimateOptions {
 export function estimateCommand(ctx: CommandContext): Command {
   return new Command('estimate')
     .description('what a BPF object or maps cost: fdinfo memlock and the memcg charge, for any kernel and CPU count')
-    .argument('[object.o...]', 'compiled BPF objects (clang -target bpf): every map libbpf creates from them, and their programs')
+    .argument('[object.o...]', 'compiled BPF objects (clang -target bpf): every map libbpf creates from them, and their programs (- for standard input)')
     .addOption(
       new Option('--map <spec>', 'a map: type=hash,key=4,value=8,max_entries=1000[,flags=no_prealloc+numa][,map_extra=N][,name=x][,elements=N: inserted after creation] (repeatable)')
         .argParser(collect)
@@ -87,7 +88,7 @@ export function estimateCommand(ctx: CommandContext): Command {
         .default([]),
     )
     .addOption(new Option('--special-files', 'read objects from FIFOs, pipes and devices too, e.g. <(cat prog.o) (at most 256 MiB; Ctrl-C ends the wait)'))
-    .addOption(new Option('--from-bpftool <file>', 'the maps of a `bpftool -j map show` dump, re-estimated for this host profile'))
+    .addOption(new Option('--from-bpftool <file>', 'the maps of a `bpftool -j map show` dump, re-estimated for this host profile (- for standard input)'))
     .addOption(
       new Option('--loader <name>', `what loads the objects, where that changes their memory: ${LOADERS.map((l) => l.name).join(', ')}`).default(DEFAULT_LOADER.name),
     )
@@ -112,8 +113,9 @@ export function estimateCommand(ctx: CommandContext): Command {
       const limit = opts.limit === undefined ? undefined : limitArg(String(opts.limit));
       // Objects first: a bad file is the user's mistake, whatever the machine.
       const loader = loaderByName(opts.loader);
+      stdinOnce([...files, opts.fromBpftool], 'one object or for --from-bpftool');
       const objects: { path: string; obj: BpfObject }[] = [];
-      for (const path of files) objects.push({ path, obj: await readBpfObjectFileAsync(path, loader.generation, opts.specialFiles === true) });
+      for (const path of files) objects.push({ path: inputName(path), obj: await readBpfObjectFile(path, loader.generation, opts.specialFiles === true) });
       const host = hostProfile({ kernel: opts.kernel, btf: opts.btf, cpus: opts.cpus?.length === 1 ? opts.cpus[0] : undefined, pageSize: opts.pageSize, regime: opts.regime });
       const profiles = (opts.cpus ?? [host.profile.possibleCpus]).map((n) => withCpus(host, n).profile);
       const first = profiles[0];
@@ -189,9 +191,10 @@ function must<T>(r: Result<T>): T {
 async function mapsOfDump(path: string, profile: KernelProfile): Promise<PlannedMap[]> {
   // The dump's reader (and its validation library) loads only for --from-bpftool.
   const { parseBpftoolMaps, readBpftoolFile } = await import('../inspect/bpftool.js');
-  const raw = rawMapsOf(parseBpftoolMaps(readBpftoolFile(path), path));
+  const name = inputName(path);
+  const raw = rawMapsOf(parseBpftoolMaps(await readBpftoolFile(path), name));
   const cpus = inferCpus(raw, { version: profile.release, pageSize: profile.pageSize }) ?? profile.possibleCpus;
-  return dumpMaps(raw, path, profile, cpus);
+  return dumpMaps(raw, name, profile, cpus);
 }
 
 function fitText(f: Fit): string {

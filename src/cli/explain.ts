@@ -2,6 +2,8 @@ import { Command, Option } from 'commander';
 import { quote } from '../vocab/fields.js';
 import type { Btf } from '../btf/index.js';
 import { readBpfObjectFile } from '../estimate/object-file.js';
+import type { BpfObject } from '../elf/index.js';
+import { inputName } from '../sys/file/index.js';
 import { specMaps } from '../estimate/run.js';
 import { parseCgroupArg, parseErrnoArg, parseNeedArg, parsePidArg } from '../explain/args.js';
 import type { Cause } from '../explain/causes.js';
@@ -17,7 +19,7 @@ import { BpfmemError } from '../vocab/errors.js';
 import type { Errno } from '../vocab/errno.js';
 import { formatBytes, parseSize } from '../vocab/units.js';
 import { styleFor, type Style } from './io.js';
-import { jsonOption, type CommandContext } from './context.js';
+import { jsonOption, stdinOnce, type CommandContext } from './context.js';
 import { json, profileLine, wrap } from './render/common.js';
 import { table } from './table.js';
 import { escapeText } from './escape.js';
@@ -66,7 +68,7 @@ export function explainCommand(ctx: CommandContext, deps: ExplainDeps = { readFa
     .addOption(new Option('--pid <pid>', 'the task that creates the maps (default: this process)').argParser(parsePidArg))
     .addOption(new Option('--cgroup <path>', 'a memory cgroup, from the hierarchy\'s root, instead of a task').argParser(parseCgroupArg))
     .addOption(new Option('--map <spec>', 'a map, as `bpfmem estimate --map` takes it (repeatable)').argParser(collect).default([]))
-    .addOption(new Option('--object <file.o>', 'a compiled BPF object: every map libbpf creates from it and its programs (repeatable)').argParser(collect).default([]))
+    .addOption(new Option('--object <file.o>', 'a compiled BPF object: every map libbpf creates from it and its programs (repeatable; - for standard input)').argParser(collect).default([]))
     .addOption(new Option('--prog <insns>', 'a program of this many instructions (repeatable)').argParser(progArg).default([]))
     .addOption(new Option('--need <bytes>', 'bytes needed besides the maps, like 64Mi').argParser(parseNeedArg))
     .addOption(new Option('--errno <errno>', 'explain a failure: EPERM, ENOMEM, E2BIG, EINVAL, …').argParser(parseErrnoArg))
@@ -83,7 +85,9 @@ export function explainCommand(ctx: CommandContext, deps: ExplainDeps = { readFa
         );
       }
       // Objects are read before the machine: a bad file is the user's mistake, whatever the machine.
-      const objects = opts.object.map((path) => ({ path, obj: readBpfObjectFile(path) }));
+      stdinOnce(opts.object, 'one --object');
+      const objects: { path: string; obj: BpfObject }[] = [];
+      for (const path of opts.object) objects.push({ path: inputName(path), obj: await readBpfObjectFile(path) });
       const source: FactsSource = opts.pid !== undefined ? { pid: opts.pid } : opts.cgroup !== undefined ? { cgroup: opts.cgroup } : { self: true };
       const facts = await deps.readFacts(source);
       const kernelBtf = objects.some(({ obj }) => hasStructOps(obj)) ? await (deps.kernelBtf ?? machineBtf)() : undefined;

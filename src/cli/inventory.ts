@@ -13,6 +13,7 @@ import { didYouMean, oneOf, quote } from '../vocab/fields.js';
 import { formatDuration, parseDuration } from '../vocab/duration.js';
 import { PROG_TYPES } from '../vocab/progtypes.js';
 import { styleFor } from './io.js';
+import { inputName } from '../sys/file/index.js';
 import { jsonOption, type CommandContext } from './context.js';
 import { json } from './render/common.js';
 import { cgroupsText, cgroupsToShow, fittedSummaryText, mapsText, progsText, summaryText } from './render/inventory.js';
@@ -50,23 +51,24 @@ interface DumpOptions {
 async function inventoryOfDump(o: DumpOptions & { fromBpftool: string }, kind: 'maps' | 'progs'): Promise<Inventory> {
   // Loaded only for a dump: its parser and valibot are 2–3 ms of every `bpfmem maps` otherwise.
   const { parseBpftoolMaps, parseBpftoolProgs, readBpftoolFile } = await import('../inspect/bpftool.js');
-  const bytes = readBpftoolFile(o.fromBpftool);
-  const maps = kind === 'maps' ? parseBpftoolMaps(bytes, o.fromBpftool) : [];
-  const progs = kind === 'progs' ? parseBpftoolProgs(bytes, o.fromBpftool) : [];
+  const bytes = await readBpftoolFile(o.fromBpftool);
+  const name = inputName(o.fromBpftool);
+  const maps = kind === 'maps' ? parseBpftoolMaps(bytes, name) : [];
+  const progs = kind === 'progs' ? parseBpftoolProgs(bytes, name) : [];
   const machine = hostProfile({ kernel: o.kernel });
   const inferred = o.cpus === undefined ? inferCpus(rawMapsOf(maps), { version: machine.profile.release, pageSize: machine.profile.pageSize }) : undefined;
   const { profile } = withCpus(machine, o.cpus ?? inferred ?? machine.profile.possibleCpus);
   const how = o.cpus !== undefined ? 'as given' : inferred !== undefined ? "inferred from its per-CPU maps' memlock" : "this machine's; give --cpus";
-  const input = inputFromBpftool(maps, progs, profile, o.fromBpftool);
+  const input = inputFromBpftool(maps, progs, profile, name);
   return buildInventory({
     ...input,
-    source: `${o.fromBpftool}, read as kernel ${formatVersion(profile.version)}${o.kernel === undefined ? " (this machine's; give --kernel)" : ''} with ${profile.possibleCpus} possible CPUs (${how})`,
+    source: `${name}, read as kernel ${formatVersion(profile.version)}${o.kernel === undefined ? " (this machine's; give --kernel)" : ''} with ${profile.possibleCpus} possible CPUs (${how})`,
   });
 }
 
 const dumpOptions = (cmd: Command, what: string): Command =>
   cmd
-    .addOption(new Option('--from-bpftool <file>', `read \`bpftool -j ${what} show\` output instead of this machine`))
+    .addOption(new Option('--from-bpftool <file>', `read \`bpftool -j ${what} show\` output instead of this machine (- for standard input)`))
     .addOption(new Option('--kernel <version>', 'with --from-bpftool: the kernel the dump came from (default: this one)'))
     .addOption(new Option('--cpus <n>', 'with --from-bpftool: its possible CPUs (default: inferred from per-CPU maps)').argParser(cpusArg));
 

@@ -1,6 +1,6 @@
 import { fstatSync, writeSync } from 'node:fs';
 import { styleText } from 'node:util';
-import { readInputText } from '../sys/file/index.js';
+import { readInputTextAsync } from '../sys/file/index.js';
 import { SCENARIO_LIMITS } from '../vocab/limits.js';
 
 /** The largest text file the CLI reads: a scenario's (SCENARIO_LIMITS). */
@@ -18,7 +18,7 @@ export interface Io {
   readonly env: Readonly<Record<string, string | undefined>>;
   /**
    * A text file a person names (a scenario), read whole, bounded and checked: `what` names it
-   * in a failure's one line (`scenario`).
+   * in a failure's one line (`scenario`). `-` is standard input.
    */
   readonly readFile: (path: string, what: string) => Promise<string>;
   /**
@@ -60,7 +60,7 @@ export function processIo(): Io {
     stderr: fdWriter(2, () => process.stderr),
     isTTY: tty,
     env: process.env,
-    readFile: (p, what) => Promise.resolve().then(() => readInputText(p, { limit: INPUT_TEXT_LIMIT, what })),
+    readFile: (p, what) => readInputTextAsync(p, { limit: INPUT_TEXT_LIMIT, what }),
     // Asked at each frame: a terminal may be resized while `top` runs.
     terminalSize: () => (tty ? sizeOf(process.env, { columns: process.stdout.columns, rows: process.stdout.rows }) : undefined),
   };

@@ -9,6 +9,7 @@ import { btfOption } from './btf-option.js';
 import type { KnownSnapshot } from '../vocab/backend.js';
 import type { Scenario } from '../scenario/types.js';
 import { styleFor } from './io.js';
+import { inputName } from '../sys/file/index.js';
 import { jsonOption, readInput, type CommandContext } from './context.js';
 import { json } from './render/common.js';
 import { bothText, runJson, runText } from './render/simulate.js';
@@ -16,7 +17,7 @@ import { bothText, runJson, runText } from './render/simulate.js';
 /** Reads and validates a scenario file, or throws the one-line error (exit 2). */
 export async function loadScenario(ctx: CommandContext, file: string): Promise<Scenario> {
   const text = await readInput(ctx.io, file, 'scenario');
-  const parsed = parseScenario(text, file);
+  const parsed = parseScenario(text, inputName(file));
   if (!parsed.ok) throw new BpfmemError('input', formatScenarioError(parsed.error));
   return parsed.scenario;
 }
@@ -26,7 +27,7 @@ export { simulate } from '../simulate/result-json.js';
 export function simulateCommand(ctx: CommandContext): Command {
   return new Command('simulate')
     .description('run a scenario file (YAML or JSON) on the accounting model')
-    .argument('<file>', 'the scenario (see docs/scenarios.md and scenarios/)')
+    .argument('<file>', 'the scenario (see docs/scenarios.md and scenarios/; - for standard input)')
     .addOption(
       new Option('--regime <regime>', 'accounting regime: the scenario\'s own, or memcg, memlock, none, both').choices([
         'memcg',
@@ -37,8 +38,9 @@ export function simulateCommand(ctx: CommandContext): Command {
     )
     .addOption(btfOption())
     .addOption(jsonOption())
-    .action(async (file: string, opts: { regime?: Regime | 'both'; btf?: string; json?: boolean }) => {
-      const scenario = await loadScenario(ctx, file);
+    .action(async (path: string, opts: { regime?: Regime | 'both'; btf?: string; json?: boolean }) => {
+      const scenario = await loadScenario(ctx, path);
+      const file = inputName(path);
       // A scenario that names no kernel runs on this one; --btf gives another kernel's struct sizes.
       const host = scenario.kernel.version === undefined || opts.btf !== undefined ? hostProfile({ btf: opts.btf }) : undefined;
       const btf = opts.btf === undefined ? undefined : await host?.kernelBtf();

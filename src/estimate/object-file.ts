@@ -1,5 +1,5 @@
 import { parseBpfObject, type BpfObject, type LibbpfGeneration } from '../elf/index.js';
-import { readInputFile, readInputFileAsync } from '../sys/file/index.js';
+import { inputName, readInputFileAsync } from '../sys/file/index.js';
 import { BpfmemError } from '../vocab/errors.js';
 
 /** Largest object file read: far above any real BPF object (the kernel's own BTF is 6 MB). */
@@ -9,19 +9,13 @@ const OBJECT_LIMIT = 256 * 1024 * 1024;
  * Reads and parses a compiled BPF object a person named. Anything wrong with it is one line
  * naming the file (`BpfmemError('input')`, exit 2): cannot read, not a regular file, too big, not
  * an ELF BPF object, or what libbpf would refuse in it. `libbpf`: which generation reads it
- * (src/estimate/loaders.ts).
+ * (src/estimate/loaders.ts). With `special`, a FIFO, pipe or character device too
+ * (`--special-files`: `bpfmem estimate <(cat prog.o)`), read on the event loop with the same
+ * cap, so that Ctrl-C ends a read that waits on a writer. `-` is standard input (`cat prog.o |
+ * bpfmem estimate -`), read so with or without `special`.
  */
-export function readBpfObjectFile(path: string, libbpf: LibbpfGeneration = '1.1+'): BpfObject {
-  return parseObjectBytes(readInputFile(path, { limit: OBJECT_LIMIT, what: 'BPF object' }), path, libbpf);
-}
-
-/**
- * {@link readBpfObjectFile}, and with `special` a FIFO, pipe or character device too
- * (`--special-files`: `bpfmem estimate <(cat prog.o)`), read on the event loop with the same cap,
- * so that Ctrl-C ends a read that waits on a writer.
- */
-export async function readBpfObjectFileAsync(path: string, libbpf: LibbpfGeneration = '1.1+', special = false): Promise<BpfObject> {
-  return parseObjectBytes(await readInputFileAsync(path, { limit: OBJECT_LIMIT, what: 'BPF object', special }), path, libbpf);
+export async function readBpfObjectFile(path: string, libbpf: LibbpfGeneration = '1.1+', special = false): Promise<BpfObject> {
+  return parseObjectBytes(await readInputFileAsync(path, { limit: OBJECT_LIMIT, what: 'BPF object', special }), inputName(path), libbpf);
 }
 
 function parseObjectBytes(bytes: Uint8Array, path: string, libbpf: LibbpfGeneration): BpfObject {

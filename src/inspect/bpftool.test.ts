@@ -186,15 +186,15 @@ describe("the other command's dump", () => {
 });
 
 describe('readBpftoolFile', () => {
-  it('reads a file, and names one it cannot read, a directory and a FIFO (refused before waiting for a writer)', () => {
+  it('reads a file, and names one it cannot read, a directory and a FIFO (refused before waiting for a writer)', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'bpfmem-bpftool-'));
     try {
       writeFileSync(join(dir, 'm.json'), fixture('map-show.json'));
-      expect(parseBpftoolMaps(readBpftoolFile(join(dir, 'm.json')), 'm.json')).toHaveLength(7);
-      expect(() => readBpftoolFile(join(dir, 'nope.json'))).toThrow(`bpftool dump ${dir}/nope.json: cannot read (no such file)`);
-      expect(() => readBpftoolFile(dir)).toThrow(`bpftool dump ${dir}: is a directory, not a regular file`);
+      expect(parseBpftoolMaps(await readBpftoolFile(join(dir, 'm.json')), 'm.json')).toHaveLength(7);
+      await expect(readBpftoolFile(join(dir, 'nope.json'))).rejects.toThrow(`bpftool dump ${dir}/nope.json: cannot read (no such file)`);
+      await expect(readBpftoolFile(dir)).rejects.toThrow(`bpftool dump ${dir}: is a directory, not a regular file`);
       execFileSync('mkfifo', [join(dir, 'fifo')]);
-      expect(() => readBpftoolFile(join(dir, 'fifo'))).toThrow(`bpftool dump ${dir}/fifo: is a FIFO, not a regular file`);
+      await expect(readBpftoolFile(join(dir, 'fifo'))).rejects.toThrow(`bpftool dump ${dir}/fifo: is a FIFO, not a regular file`);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

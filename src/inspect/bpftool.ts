@@ -2,7 +2,7 @@ import * as v from 'valibot';
 import { BpfmemError } from '../vocab/errors.js';
 import { isMapType, type MapType } from '../vocab/maptypes.js';
 import { mapId, progId, type MapId, type ProgId } from '../sys/bpf/index.js';
-import { readInputFile } from '../sys/file/index.js';
+import { readInputFileAsync } from '../sys/file/index.js';
 import { PROG_TYPES, type ProgType } from '../vocab/progtypes.js';
 
 /**
@@ -390,9 +390,10 @@ export function parseBpftoolProgs(input: string | Uint8Array, source: string): B
 /**
  * Reads a file of bpftool output (`bpftool -j map show > dump.json`), bounded: a directory, a
  * device, a FIFO or a socket is refused before anything is read (a FIFO with no writer would
- * wait for good), and so is a file larger than {@link BPFTOOL_INPUT_LIMIT}. Throws a one-line
- * `BpfmemError` (`input`) naming the file and what is wrong.
+ * wait for good), and so is a file larger than {@link BPFTOOL_INPUT_LIMIT}. `-` is standard
+ * input (`ssh node bpftool -j map show | bpfmem maps --from-bpftool -`), read under the same
+ * bound. Throws a one-line `BpfmemError` (`input`) naming the file and what is wrong.
  */
-export function readBpftoolFile(path: string): Uint8Array {
-  return readInputFile(path, { limit: BPFTOOL_INPUT_LIMIT, what: 'bpftool dump' });
+export function readBpftoolFile(path: string): Promise<Uint8Array> {
+  return readInputFileAsync(path, { limit: BPFTOOL_INPUT_LIMIT, what: 'bpftool dump' });
 }

@@ -9,6 +9,8 @@ import { joinChunks } from './chunks.js';
  * (`/dev/zero`), a FIFO with no writer or a socket is refused before anything is read, a
  * regular file is read up to a cap, and a file that says it is small (procfs says 0) is still
  * cut at the cap. The read is synchronous and bounded, so a signal is handled as soon as it ends.
+ * What may wait on a writer (standard input, `-`; FIFOs when asked for) is read on the event
+ * loop, under the same cap.
  */
 
 /** How to read one input file. */
@@ -53,9 +55,9 @@ const why = (error: unknown): string => {
  * Opens an input file without waiting (O_NONBLOCK: opening a FIFO for reading would otherwise
  * wait for a writer, unkillable by Ctrl-C), and the one-line error maker for it.
  */
-function openInput(path: string, options: ReadInputOptions): { fd: number; fail: (text: string, cause?: unknown) => BpfmemError } {
+function openInput(path: string, options: ReadInputOptions, shown = path): { fd: number; fail: (text: string, cause?: unknown) => BpfmemError } {
   const code = options.code ?? 'input';
-  const fail = (text: string, cause?: unknown): BpfmemError => new BpfmemError(code, `${options.what} ${path}: ${text}`, cause === undefined ? undefined : { cause });
+  const fail = (text: string, cause?: unknown): BpfmemError => new BpfmemError(code, `${options.what} ${shown}: ${text}`, cause === undefined ? undefined : { cause });
   try {
     return { fd: openSync(path, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY), fail };
   } catch (error) {
@@ -69,7 +71,12 @@ function openInput(path: string, options: ReadInputOptions): { fd: number; fail:
  * larger than the limit.
  */
 export function readInputFile(path: string, options: ReadInputOptions): Uint8Array {
-  const { fd, fail } = openInput(path, options);
+  return readRegular(path, path, options);
+}
+
+/** {@link readInputFile} of `path`, named `shown` in messages. */
+function readRegular(path: string, shown: string, options: ReadInputOptions): Uint8Array {
+  const { fd, fail } = openInput(path, options, shown);
   try {
     const st = fstatSync(fd);
     const kind = KIND.find(([is]) => is(st));
@@ -114,13 +121,31 @@ export function readInputFile(path: string, options: ReadInputOptions): Uint8Arr
  * that is not UTF-8 is refused with a one-line {@link BpfmemError}, not read with U+FFFD in it.
  */
 export function readInputText(path: string, options: ReadInputOptions): string {
-  const bytes = readInputFile(path, options);
+  return decodeText(readInputFile(path, options), path, options);
+}
+
+/** {@link readInputText} through {@link readInputFileAsync}: `-` is standard input. */
+export async function readInputTextAsync(path: string, options: ReadSpecialOptions): Promise<string> {
+  return decodeText(await readInputFileAsync(path, options), inputName(path), options);
+}
+
+function decodeText(bytes: Uint8Array, shown: string, options: ReadInputOptions): string {
   try {
     return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
   } catch (error) {
-    throw new BpfmemError(options.code ?? 'input', `${options.what} ${path}: not UTF-8 text`, { cause: error });
+    throw new BpfmemError(options.code ?? 'input', `${options.what} ${shown}: not UTF-8 text`, { cause: error });
   }
 }
+
+/**
+ * What a person writes for standard input where a file is asked for (`kubectl apply -f -`,
+ * `bpftool batch file -`), and how messages and outputs name it (as Python, gcc and jq do).
+ */
+export const STDIN_PATH = '-';
+export const STDIN_NAME = '<stdin>';
+
+/** How messages name an input: `<stdin>` for `-`, else its path. */
+export const inputName = (path: string): string => (path === STDIN_PATH ? STDIN_NAME : path);
 
 /** Options of {@link readInputFileAsync}. */
 export interface ReadSpecialOptions extends ReadInputOptions {
@@ -139,8 +164,37 @@ export interface ReadSpecialOptions extends ReadInputOptions {
  * are always refused.
  */
 export async function readInputFileAsync(path: string, options: ReadSpecialOptions): Promise<Uint8Array> {
+  if (path === STDIN_PATH) return readStdin(options);
   if (!options.special) return readInputFile(path, options);
-  const { fd, fail } = openInput(path, options);
+  return readSpecial(path, path, options);
+}
+
+/**
+ * Standard input (`-`), read whole under the same cap, through `process.stdin`: a pipe, a socket
+ * (what a parent that spawns bpfmem from Node or systemd gives), a FIFO or a file (`< dump.json`),
+ * on the event loop, so that Ctrl-C ends a wait for a writer. Node keeps fd 0 open when the
+ * stream ends (a descriptor bpf() could otherwise be given next). A terminal is refused: the
+ * read would wait for typing, with nothing said.
+ */
+async function readStdin(options: ReadInputOptions): Promise<Uint8Array> {
+  const fail = (text: string, cause?: unknown): BpfmemError => new BpfmemError(options.code ?? 'input', `${options.what} ${STDIN_NAME}: ${text}`, cause === undefined ? undefined : { cause });
+  let st: Stats;
+  try {
+    st = fstatSync(0);
+  } catch (error) {
+    throw fail(`no standard input to read (${why(error)})`, error);
+  }
+  if (st.isCharacterDevice() && process.getBuiltinModule('node:tty').isatty(0)) {
+    throw fail('standard input is a terminal: pipe the input in, or give a file instead of -');
+  }
+  if (st.isDirectory()) throw fail('is a directory, not a regular file');
+  if (st.isFile() && st.size > options.limit) throw fail(`${sizeOver(st.size, options.limit)} bpfmem reads of a ${options.what}`);
+  return readBounded(process.stdin, fail, options);
+}
+
+/** {@link readInputFileAsync} of `path`, named `shown` in messages, FIFOs and devices too. */
+async function readSpecial(path: string, shown: string, options: ReadSpecialOptions): Promise<Uint8Array> {
+  const { fd, fail } = openInput(path, options, shown);
   let st: Stats;
   try {
     st = fstatSync(fd);
@@ -150,7 +204,7 @@ export async function readInputFileAsync(path: string, options: ReadSpecialOptio
   }
   if (st.isFile()) {
     closeSync(fd);
-    return readInputFile(path, options);
+    return readRegular(path, shown, options);
   }
   if (!st.isFIFO() && !st.isCharacterDevice()) {
     closeSync(fd);
@@ -161,6 +215,19 @@ export async function readInputFileAsync(path: string, options: ReadSpecialOptio
   // read stream, whose blocking reads run in the thread pool. node:net is loaded only here
   // (process.getBuiltinModule, not import(): the CLI's code cache compiles without an import hook).
   const stream = st.isFIFO() ? new (process.getBuiltinModule('node:net').Socket)({ fd, readable: true, writable: false }) : createReadStream('', { fd, highWaterMark: 64 * 1024 });
+  return readBounded(stream, fail, options);
+}
+
+/** What {@link readBounded} uses of a readable stream. */
+interface Readable {
+  on(event: 'data', listener: (chunk: Buffer) => void): unknown;
+  on(event: 'error', listener: (error: Error) => void): unknown;
+  on(event: 'end', listener: () => void): unknown;
+  destroy(): unknown;
+}
+
+/** A stream read to its end, refused past `options.limit` bytes. */
+function readBounded(stream: Readable, fail: (text: string, cause?: unknown) => BpfmemError, options: ReadInputOptions): Promise<Uint8Array> {
   return new Promise<Uint8Array>((resolve, reject) => {
     const chunks: Uint8Array[] = [];
     let total = 0;
