@@ -55,9 +55,9 @@ const why = (error: unknown): string => {
  * Opens an input file without waiting (O_NONBLOCK: opening a FIFO for reading would otherwise
  * wait for a writer, unkillable by Ctrl-C), and the one-line error maker for it.
  */
-function openInput(path: string, options: ReadInputOptions, shown = path): { fd: number; fail: (text: string, cause?: unknown) => BpfmemError } {
+function openInput(path: string, options: ReadInputOptions): { fd: number; fail: (text: string, cause?: unknown) => BpfmemError } {
   const code = options.code ?? 'input';
-  const fail = (text: string, cause?: unknown): BpfmemError => new BpfmemError(code, `${options.what} ${shown}: ${text}`, cause === undefined ? undefined : { cause });
+  const fail = (text: string, cause?: unknown): BpfmemError => new BpfmemError(code, `${options.what} ${path}: ${text}`, cause === undefined ? undefined : { cause });
   try {
     return { fd: openSync(path, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY), fail };
   } catch (error) {
@@ -71,12 +71,7 @@ function openInput(path: string, options: ReadInputOptions, shown = path): { fd:
  * larger than the limit.
  */
 export function readInputFile(path: string, options: ReadInputOptions): Uint8Array {
-  return readRegular(path, path, options);
-}
-
-/** {@link readInputFile} of `path`, named `shown` in messages. */
-function readRegular(path: string, shown: string, options: ReadInputOptions): Uint8Array {
-  const { fd, fail } = openInput(path, options, shown);
+  const { fd, fail } = openInput(path, options);
   try {
     const st = fstatSync(fd);
     const kind = KIND.find(([is]) => is(st));
@@ -166,7 +161,7 @@ export interface ReadSpecialOptions extends ReadInputOptions {
 export async function readInputFileAsync(path: string, options: ReadSpecialOptions): Promise<Uint8Array> {
   if (path === STDIN_PATH) return readStdin(options);
   if (!options.special) return readInputFile(path, options);
-  return readSpecial(path, path, options);
+  return readSpecial(path, options);
 }
 
 /**
@@ -192,9 +187,9 @@ async function readStdin(options: ReadInputOptions): Promise<Uint8Array> {
   return readBounded(process.stdin, fail, options);
 }
 
-/** {@link readInputFileAsync} of `path`, named `shown` in messages, FIFOs and devices too. */
-async function readSpecial(path: string, shown: string, options: ReadSpecialOptions): Promise<Uint8Array> {
-  const { fd, fail } = openInput(path, options, shown);
+/** {@link readInputFileAsync} of a path, FIFOs and character devices too. */
+async function readSpecial(path: string, options: ReadInputOptions): Promise<Uint8Array> {
+  const { fd, fail } = openInput(path, options);
   let st: Stats;
   try {
     st = fstatSync(fd);
@@ -204,7 +199,7 @@ async function readSpecial(path: string, shown: string, options: ReadSpecialOpti
   }
   if (st.isFile()) {
     closeSync(fd);
-    return readRegular(path, shown, options);
+    return readInputFile(path, options);
   }
   if (!st.isFIFO() && !st.isCharacterDevice()) {
     closeSync(fd);
