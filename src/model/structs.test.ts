@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { defaultStructSizes, STRUCT_SIZES_6_1, STRUCT_SIZES_6_12, STRUCT_SIZES_6_18 } from './structs.js';
+import { defaultStructSizes, defaultStructSizesName, STRUCT_SIZES_5_10, STRUCT_SIZES_6_1, STRUCT_SIZES_6_12, STRUCT_SIZES_6_18 } from './structs.js';
 import { parseKernelVersion, type KernelVersion } from '../vocab/kernel-version.js';
 
 /**
@@ -71,6 +71,12 @@ describe('fixture struct sizes', () => {
     expect(defaultStructSizes(v('6.1.0'))).toBe(STRUCT_SIZES_6_1);
     // Before 6.15 struct bpf_htab held 8 map_locked pointers more (kernel-lab.md, 6.12.117).
     expect(STRUCT_SIZES_6_12.bpf_htab - STRUCT_SIZES_6_18.bpf_htab).toBe(64);
-    expect(defaultStructSizes(v('5.15.0'))).toEqual({ ...STRUCT_SIZES_6_18, bpf_htab: 896 });
+    expect(defaultStructSizes(v('5.15.0'))).toBe(STRUCT_SIZES_5_10);
+    expect(defaultStructSizes(v('5.10.0'))).toBe(STRUCT_SIZES_5_10);
+    expect(defaultStructSizes(v('4.19.0'))).toBe(STRUCT_SIZES_5_10);
+    expect(defaultStructSizesName(v('5.10.0'))).toBe("Debian's 5.10 cloud kernel");
+    // 5.10's struct bpf_htab has no map_locked array yet, and its LPM trie nodes are 16 bytes larger.
+    expect(STRUCT_SIZES_5_10.bpf_htab).toBe(640);
+    expect(STRUCT_SIZES_5_10.lpm_trie_node - STRUCT_SIZES_6_18.lpm_trie_node).toBe(16);
   });
 });

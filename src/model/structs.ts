@@ -115,23 +115,54 @@ export const STRUCT_SIZES_6_12: StructSizes = Object.freeze({
   user_struct: 136,
 });
 
-/** Before 6.15: 6.18's sizes with the hash table's lock array (64 bytes more in bpf_htab). */
-const PRE_6_15: StructSizes = Object.freeze({ ...STRUCT_SIZES_6_18, bpf_htab: STRUCT_SIZES_6_18.bpf_htab + 64 });
+/**
+ * Debian 11's 5.10 cloud kernel (linux-image-5.10.0-46-cloud-amd64), read as
+ * {@link STRUCT_SIZES_6_1} (its image's payload is lz4). 5.10 has no bloom filter, arena or
+ * `bpf_mem_alloc`, and its `struct bpf_htab` no `map_locked` array (5.11): those keep the 6.18
+ * sizes, which no 5.10 map uses. What the 5.10 precharge formulas use differs most in
+ * `lpm_trie_node` (40 bytes, 24 on 6.18): per entry of an LPM trie's max_entries.
+ */
+export const STRUCT_SIZES_5_10: StructSizes = Object.freeze({
+  ...STRUCT_SIZES_6_18,
+  bpf_map: 256,
+  bpf_htab: 640,
+  bpf_array: 320,
+  lpm_trie: 320,
+  lpm_trie_node: 40,
+  bpf_queue_stack: 320,
+  bpf_ringbuf_map: 320,
+  bpf_dtab: 320,
+  bpf_dtab_netdev: 72,
+  bpf_cpu_map: 320,
+  bpf_cpu_map_entry: 112,
+  xsk_map: 320,
+  bpf_stab: 320,
+  bpf_shtab: 320,
+  reuseport_array: 256,
+  bpf_cgroup_storage_map: 320,
+  bpf_local_storage_map: 320,
+  bpf_local_storage: 168,
+  bpf_struct_ops_map: 384,
+  bpf_prog_insns_offset: 56,
+  bpf_prog: 56,
+  bpf_prog_aux: 632,
+  bpf_prog_stats: 16,
+  filp: 256,
+});
 
 /**
  * Default struct sizes for a kernel version: those of the nearest kernel below it whose BTF was
- * read (6.1 and 6.12: Debian's cloud builds; 6.15 and later: the 6.18 host of docs/kernel-facts.md).
- * Sizes depend on the build's configuration too (this project's 6.18.44 host has a `bpf_htab` of
- * 896 bytes), so exact sizes for a given kernel come from its BTF (`--btf`, and the running
- * kernel's own on a live machine); these are the fallback. Before 6.1 no BTF was read: 6.18's
- * sizes stand in, with the pre-6.15 `bpf_htab` (measured there: memlock of hash maps 5.11–6.3
- * rounds to pages, so the difference rarely shows).
+ * read (5.10, 6.1 and 6.12: Debian's cloud builds; 6.15 and later: the 6.18 host of
+ * docs/kernel-facts.md), and 5.10's for any older version. Sizes depend on the build's
+ * configuration too (this project's 6.18.44 host has a `bpf_htab` of 896 bytes), so exact sizes
+ * for a given kernel come from its BTF (`--btf`, and the running kernel's own on a live
+ * machine); these are the fallback.
  */
 export function defaultStructSizes(version: KernelVersion): StructSizes {
   if (atLeast(version, 6, 15)) return STRUCT_SIZES_6_18;
   if (atLeast(version, 6, 12)) return STRUCT_SIZES_6_12;
   if (atLeast(version, 6, 1)) return STRUCT_SIZES_6_1;
-  return PRE_6_15;
+  return STRUCT_SIZES_5_10;
 }
 
 /** What {@link defaultStructSizes} gives for a version, in words (`Debian's 6.12 cloud kernel`). */
@@ -139,5 +170,5 @@ export function defaultStructSizesName(version: KernelVersion): string {
   if (atLeast(version, 6, 15)) return 'the 6.18 kernel bpfmem was calibrated on';
   if (atLeast(version, 6, 12)) return "Debian's 6.12 cloud kernel";
   if (atLeast(version, 6, 1)) return "Debian's 6.1 cloud kernel";
-  return "6.18's, with the hash table's pre-6.15 lock array";
+  return "Debian's 5.10 cloud kernel";
 }
