@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { defaultStructSizes, defaultStructSizesName, STRUCT_SIZES_5_10, STRUCT_SIZES_6_1, STRUCT_SIZES_6_12, STRUCT_SIZES_6_18 } from './structs.js';
+import { defaultStructSizes, defaultStructSizesName, STRUCT_SIZES_5_10, STRUCT_SIZES_6_1, STRUCT_SIZES_6_12, STRUCT_SIZES_6_16, STRUCT_SIZES_6_18, STRUCT_SIZES_7_2 } from './structs.js';
 import { parseKernelVersion, type KernelVersion } from '../vocab/kernel-version.js';
 
 /**
@@ -63,8 +63,14 @@ describe('fixture struct sizes', () => {
       if (!version) throw new Error(s);
       return version;
     };
+    expect(defaultStructSizes(v('7.3.1'))).toBe(STRUCT_SIZES_7_2);
+    expect(defaultStructSizes(v('7.2.13'))).toBe(STRUCT_SIZES_7_2);
+    expect(defaultStructSizes(v('7.1.0'))).toBe(STRUCT_SIZES_6_18);
     expect(defaultStructSizes(v('6.18.0'))).toBe(STRUCT_SIZES_6_18);
-    expect(defaultStructSizes(v('6.15.0'))).toBe(STRUCT_SIZES_6_18);
+    // 6.15–6.17 share 6.16's hash table (no map_locked since 6.15), not 6.12's.
+    expect(defaultStructSizes(v('6.17.0'))).toBe(STRUCT_SIZES_6_16);
+    expect(defaultStructSizes(v('6.15.0'))).toBe(STRUCT_SIZES_6_16);
+    expect(STRUCT_SIZES_6_16.bpf_htab).toBe(STRUCT_SIZES_6_18.bpf_htab);
     expect(defaultStructSizes(v('6.14.0'))).toBe(STRUCT_SIZES_6_12);
     expect(defaultStructSizes(v('6.12.117'))).toBe(STRUCT_SIZES_6_12);
     expect(defaultStructSizes(v('6.6.0'))).toBe(STRUCT_SIZES_6_1);

@@ -116,6 +116,64 @@ export const STRUCT_SIZES_6_12: StructSizes = Object.freeze({
 });
 
 /**
+ * Debian 13's 6.16 cloud kernel (linux-image-6.16.12+deb13-cloud-amd64), read as
+ * {@link STRUCT_SIZES_6_1} (zstd): after the rqspinlock conversion (6.15), so no `map_locked`
+ * array in `struct bpf_htab`, but with `struct bpf_map` 48 bytes smaller than 6.18's.
+ */
+export const STRUCT_SIZES_6_16: StructSizes = Object.freeze({
+  ...STRUCT_SIZES_6_18,
+  bpf_map: 248,
+  bpf_array: 264,
+  lpm_trie: 352,
+  bpf_queue_stack: 264,
+  bpf_ringbuf_map: 256,
+  bpf_bloom_filter: 264,
+  bpf_dtab: 296,
+  bpf_cpu_map: 256,
+  xsk_map: 256,
+  bpf_stab: 328,
+  bpf_shtab: 336,
+  reuseport_array: 248,
+  bpf_cgroup_storage_map: 280,
+  bpf_local_storage_map: 400,
+  bpf_arena: 352,
+  bpf_stack_map: 272,
+  bpf_prog_insns_offset: 72,
+  bpf_prog: 72,
+  bpf_prog_aux: 1160,
+});
+
+/**
+ * Debian's 7.2 cloud kernel from sid (linux-binary-7.2.13+deb14-cloud-amd64), read as
+ * {@link STRUCT_SIZES_6_1} (zstd). Against 6.18: `struct bpf_htab` 64 bytes larger again (with
+ * no `map_locked` array), `bpf_local_storage_map` 144 bytes smaller, `bpf_arena` 104 larger.
+ */
+export const STRUCT_SIZES_7_2: StructSizes = Object.freeze({
+  ...STRUCT_SIZES_6_18,
+  bpf_map: 288,
+  bpf_htab: 896,
+  bpf_array: 304,
+  lpm_trie: 408,
+  bpf_queue_stack: 304,
+  bpf_ringbuf_map: 296,
+  bpf_bloom_filter: 304,
+  bpf_dtab: 336,
+  bpf_cpu_map: 296,
+  xsk_map: 296,
+  bpf_stab: 368,
+  bpf_shtab: 376,
+  reuseport_array: 288,
+  bpf_cgroup_storage_map: 320,
+  bpf_local_storage_map: 304,
+  bpf_local_storage: 184,
+  bpf_arena: 504,
+  bpf_stack_map: 328,
+  bpf_prog_aux: 1320,
+  bpf_mem_cache: 224,
+  user_struct: 136,
+});
+
+/**
  * Debian 11's 5.10 cloud kernel (linux-image-5.10.0-46-cloud-amd64), read as
  * {@link STRUCT_SIZES_6_1} (its image's payload is lz4). 5.10 has no bloom filter, arena or
  * `bpf_mem_alloc`, and its `struct bpf_htab` no `map_locked` array (5.11): those keep the 6.18
@@ -152,14 +210,17 @@ export const STRUCT_SIZES_5_10: StructSizes = Object.freeze({
 
 /**
  * Default struct sizes for a kernel version: those of the nearest kernel below it whose BTF was
- * read (5.10, 6.1 and 6.12: Debian's cloud builds; 6.15 and later: the 6.18 host of
- * docs/kernel-facts.md), and 5.10's for any older version. Sizes depend on the build's
- * configuration too (this project's 6.18.44 host has a `bpf_htab` of 896 bytes), so exact sizes
- * for a given kernel come from its BTF (`--btf`, and the running kernel's own on a live
- * machine); these are the fallback.
+ * read (5.10, 6.1, 6.12 and 7.2: Debian's cloud builds; 6.18: the kernel of docs/kernel-facts.md's
+ * measurements), 5.10's for any older version, and 6.16's (Debian's) for 6.15–6.17, which
+ * share its hash table without `map_locked` where 6.12 has one. Sizes depend on the build's
+ * configuration too (Debian's 6.18.15 has a `bpf_map` of 288 bytes, the calibration kernel 296,
+ * this project's 6.18.44 host a `bpf_htab` of 896), so exact sizes for a given kernel come from
+ * its BTF (`--btf`, and the running kernel's own on a live machine); these are the fallback.
  */
 export function defaultStructSizes(version: KernelVersion): StructSizes {
-  if (atLeast(version, 6, 15)) return STRUCT_SIZES_6_18;
+  if (atLeast(version, 7, 2)) return STRUCT_SIZES_7_2;
+  if (atLeast(version, 6, 18)) return STRUCT_SIZES_6_18;
+  if (atLeast(version, 6, 15)) return STRUCT_SIZES_6_16;
   if (atLeast(version, 6, 12)) return STRUCT_SIZES_6_12;
   if (atLeast(version, 6, 1)) return STRUCT_SIZES_6_1;
   return STRUCT_SIZES_5_10;
@@ -167,7 +228,9 @@ export function defaultStructSizes(version: KernelVersion): StructSizes {
 
 /** What {@link defaultStructSizes} gives for a version, in words (`Debian's 6.12 cloud kernel`). */
 export function defaultStructSizesName(version: KernelVersion): string {
-  if (atLeast(version, 6, 15)) return 'the 6.18 kernel bpfmem was calibrated on';
+  if (atLeast(version, 7, 2)) return "Debian's 7.2 cloud kernel";
+  if (atLeast(version, 6, 18)) return 'the 6.18 kernel bpfmem was calibrated on';
+  if (atLeast(version, 6, 15)) return "Debian's 6.16 cloud kernel";
   if (atLeast(version, 6, 12)) return "Debian's 6.12 cloud kernel";
   if (atLeast(version, 6, 1)) return "Debian's 6.1 cloud kernel";
   return "Debian's 5.10 cloud kernel";

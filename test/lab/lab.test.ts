@@ -4,6 +4,9 @@ import { fileURLToPath } from 'node:url';
 import { describe, it } from 'vitest';
 import type { LabRun } from '../../src/lab/run.js';
 import { cli } from '../cli/run.js';
+import { defaultStructSizes, defaultStructSizesName, STRUCT_SIZES_6_18 } from '../../src/model/structs.js';
+import { parseKernelVersion } from '../../src/vocab/kernel-version.js';
+import type { StructSizes } from '../../src/vocab/profile.js';
 
 /**
  * The kernel lab on Debian's cloud kernels: `bpfmem conformance --vm K --quick --json` boots each
@@ -76,6 +79,19 @@ describe.skipIf(lab.reason !== undefined)('the kernel lab', () => {
         `boundaries ${t.boundaryAgree}/${t.boundaryChecked}, scenarios ${t.scenariosOk}/${t.scenariosChecked}, ` +
         `checks ${g.checks.filter((c) => c.ok).length}/${g.checks.length}; VM ${run.vmSeconds.toFixed(1)} s`,
     );
+    // The sizes a what-if `--kernel` of this version takes without --btf, against the guest's own
+    // BTF: a default table gone stale (a Debian update that changes a struct) shows in the log.
+    const version = parseKernelVersion(g.kernel.release);
+    if (version) {
+      const own: StructSizes = { ...STRUCT_SIZES_6_18, ...g.kernel.structsDiffering };
+      const defaults = defaultStructSizes(version);
+      const stale = (Object.keys(own) as (keyof StructSizes)[]).filter((key) => own[key] !== defaults[key]);
+      console.log(
+        stale.length === 0
+          ? `  struct sizes: those bpfmem takes for ${g.kernel.release} without --btf (${defaultStructSizesName(version)})`
+          : `  struct sizes unlike those bpfmem takes without --btf (${defaultStructSizesName(version)}): ${stale.map((key) => `${key} ${own[key]}, not ${defaults[key]}`).join('; ')}`,
+      );
+    }
     for (const c of g.checks) for (const l of c.lines.filter((x) => !x.ok)) console.log(`  ${c.id}: ${l.what}: kernel ${l.kernel}, model ${l.model}`);
     // Every case that did not agree, with both sides, so that a CI log says why.
     for (const c of g.conformance.cases) {
