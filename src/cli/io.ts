@@ -1,6 +1,6 @@
 import { fstatSync, writeSync } from 'node:fs';
 import { styleText } from 'node:util';
-import { readInputTextAsync } from '../sys/file/index.js';
+import { readInputText } from '../sys/file/index.js';
 import { SCENARIO_LIMITS } from '../vocab/limits.js';
 
 /** The largest text file the CLI reads: a scenario's (SCENARIO_LIMITS). */
@@ -60,7 +60,7 @@ export function processIo(): Io {
     stderr: fdWriter(2, () => process.stderr),
     isTTY: tty,
     env: process.env,
-    readFile: (p, what) => readInputTextAsync(p, { limit: INPUT_TEXT_LIMIT, what }),
+    readFile: (p, what) => readInputText(p, { limit: INPUT_TEXT_LIMIT, what }),
     // Asked at each frame: a terminal may be resized while `top` runs.
     terminalSize: () => (tty ? sizeOf(process.env, { columns: process.stdout.columns, rows: process.stdout.rows }) : undefined),
   };

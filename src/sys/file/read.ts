@@ -112,15 +112,11 @@ export function readInputFile(path: string, options: ReadInputOptions): Uint8Arr
 }
 
 /**
- * {@link readInputFile} of a text file (a scenario): UTF-8, a byte order mark dropped. A file
- * that is not UTF-8 is refused with a one-line {@link BpfmemError}, not read with U+FFFD in it.
+ * A text file a person names (a scenario), through {@link readInputFileAsync} (`-` is standard
+ * input): UTF-8, a byte order mark dropped. A file that is not UTF-8 is refused with a one-line
+ * {@link BpfmemError}, not read with U+FFFD in it.
  */
-export function readInputText(path: string, options: ReadInputOptions): string {
-  return decodeText(readInputFile(path, options), path, options);
-}
-
-/** {@link readInputText} through {@link readInputFileAsync}: `-` is standard input. */
-export async function readInputTextAsync(path: string, options: ReadSpecialOptions): Promise<string> {
+export async function readInputText(path: string, options: ReadSpecialOptions): Promise<string> {
   return decodeText(await readInputFileAsync(path, options), inputName(path), options);
 }
 
