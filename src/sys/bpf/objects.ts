@@ -34,10 +34,10 @@ function fdinfoOf(fd: number): string | undefined {
   }
 }
 
-/** A map fd's fdinfo `memlock`. */
-function mapMemlockOf(fd: number): number | undefined {
+/** A map or program fd's fdinfo `memlock`. */
+function memlockOf(fd: number, kind: 'map' | 'prog'): number | undefined {
   const text = fdinfoOf(fd);
-  return text === undefined ? undefined : fdinfoMemlock(text, 'map');
+  return text === undefined ? undefined : fdinfoMemlock(text, kind);
 }
 
 /**
@@ -67,7 +67,7 @@ export function readMap(id: MapId, memlock: boolean | ((info: MapInfo) => boolea
   return withObject(mapGetFdById, id, (fd) => {
     const info = mapInfo(fd);
     const wanted = typeof memlock === 'function' ? memlock(info) : memlock;
-    return { info, memlock: wanted ? mapMemlockOf(fd) : undefined };
+    return { info, memlock: wanted ? memlockOf(fd, 'map') : undefined };
   });
 }
 
@@ -77,7 +77,7 @@ export function readMap(id: MapId, memlock: boolean | ((info: MapInfo) => boolea
  * inventory that has each map's layout from the map iterator needs no more.
  */
 export function readMapMemlock(id: MapId): number | undefined | null {
-  const read = withObject(mapGetFdById, id, (fd) => ({ memlock: mapMemlockOf(fd) }));
+  const read = withObject(mapGetFdById, id, (fd) => ({ memlock: memlockOf(fd, 'map') }));
   return read === undefined ? null : read.memlock;
 }
 
@@ -104,9 +104,7 @@ export function progIds(): ProgId[] {
 /** One program by id, with fdinfo `memlock`; undefined when it was freed meanwhile. */
 export function readProg(id: ProgId): ProgObject | undefined {
   return withObject(progGetFdById, id, (fd) => {
-    const info = progInfo(fd);
-    const text = fdinfoOf(fd);
-    return { info, memlock: text === undefined ? undefined : fdinfoMemlock(text, 'prog') };
+    return { info: progInfo(fd), memlock: memlockOf(fd, 'prog') };
   });
 }
 

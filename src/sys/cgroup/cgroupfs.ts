@@ -388,13 +388,13 @@ export class CgroupFs {
   async drainStock(path: string): Promise<WriteResult> {
     const dir = this.#below(path, 'drain the charge stock of');
     const file = this.version === 2 ? 'memory.current' : 'memory.usage_in_bytes';
-    let before = Number((await readCgroupFile(dir, file))?.trim());
+    let last: number | undefined;
     for (let round = 0; round < DRAIN_ROUNDS; round++) {
       const r = this.version === 2 ? await this.#drainStockV2(path, dir) : await this.#drainStockV1(path, dir);
       if (!r.ok) return r;
-      const after = Number((await readCgroupFile(dir, file))?.trim());
-      if (round > 0 && after === before) break;
-      before = after;
+      const usage = Number((await readCgroupFile(dir, file))?.trim());
+      if (usage === last) break;
+      last = usage;
     }
     return DONE;
   }

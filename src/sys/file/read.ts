@@ -51,13 +51,19 @@ const why = (error: unknown): string => {
   return (code !== undefined && Object.hasOwn(REASONS, code) ? REASONS[code] : undefined) ?? code ?? (error instanceof Error ? error.message : String(error));
 };
 
+/** Makes the one-line error of an input: `${what} ${name}: ${text}`. */
+type Fail = (text: string, cause?: unknown) => BpfmemError;
+
+function failFor(options: ReadInputOptions, name: string): Fail {
+  return (text, cause) => new BpfmemError(options.code ?? 'input', `${options.what} ${name}: ${text}`, cause === undefined ? undefined : { cause });
+}
+
 /**
  * Opens an input file without waiting (O_NONBLOCK: opening a FIFO for reading would otherwise
  * wait for a writer, unkillable by Ctrl-C), and the one-line error maker for it.
  */
-function openInput(path: string, options: ReadInputOptions): { fd: number; fail: (text: string, cause?: unknown) => BpfmemError } {
-  const code = options.code ?? 'input';
-  const fail = (text: string, cause?: unknown): BpfmemError => new BpfmemError(code, `${options.what} ${path}: ${text}`, cause === undefined ? undefined : { cause });
+function openInput(path: string, options: ReadInputOptions): { fd: number; fail: Fail } {
+  const fail = failFor(options, path);
   try {
     return { fd: openSync(path, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY), fail };
   } catch (error) {
@@ -133,7 +139,7 @@ function decodeText(bytes: Uint8Array, shown: string, options: ReadInputOptions)
  * `bpftool batch file -`), and how messages and outputs name it (as Python, gcc and jq do).
  */
 export const STDIN_PATH = '-';
-export const STDIN_NAME = '<stdin>';
+const STDIN_NAME = '<stdin>';
 
 /** How messages name an input: `<stdin>` for `-`, else its path. */
 export const inputName = (path: string): string => (path === STDIN_PATH ? STDIN_NAME : path);
@@ -168,7 +174,7 @@ export async function readInputFileAsync(path: string, options: ReadSpecialOptio
  * read would wait for typing, with nothing said.
  */
 async function readStdin(options: ReadInputOptions): Promise<Uint8Array> {
-  const fail = (text: string, cause?: unknown): BpfmemError => new BpfmemError(options.code ?? 'input', `${options.what} ${STDIN_NAME}: ${text}`, cause === undefined ? undefined : { cause });
+  const fail = failFor(options, STDIN_NAME);
   let st: Stats;
   try {
     st = fstatSync(0);
@@ -218,7 +224,7 @@ interface Readable {
 }
 
 /** A stream read to its end, refused past `options.limit` bytes. */
-function readBounded(stream: Readable, fail: (text: string, cause?: unknown) => BpfmemError, options: ReadInputOptions): Promise<Uint8Array> {
+function readBounded(stream: Readable, fail: Fail, options: ReadInputOptions): Promise<Uint8Array> {
   return new Promise<Uint8Array>((resolve, reject) => {
     const chunks: Uint8Array[] = [];
     let total = 0;
