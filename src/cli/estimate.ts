@@ -9,7 +9,8 @@ import { hasStructOps, type PlannedProg } from '../estimate/object-plan.js';
 import { parseFill, parseSet, type FillOverride, type PlannedMap, type SetOverride } from '../estimate/plan.js';
 import { dumpMaps, fit, runEstimate, type Fit } from '../estimate/run.js';
 import { estimateResultJson } from '../estimate/json.js';
-import { inferCpus, rawMapsOf } from '../inspect/from-bpftool.js';
+import { dumpCandidates, dumpKernelBasis, inferDumpHost, rawMapsOf } from '../inspect/from-bpftool.js';
+import { makeProfile } from '../model/profile.js';
 import type { KernelProfile, Regime } from '../vocab/profile.js';
 import { formatBytes, parseSize } from '../vocab/units.js';
 import { formatVersion } from '../vocab/kernel-version.js';
@@ -61,6 +62,8 @@ interface EstimateOptions {
   map: string[];
   prog: number[];
   fromBpftool?: string;
+  dumpKernel?: string;
+  dumpCpus?: number;
   set: SetOverride[];
   fill: FillOverride[];
   cpus?: number[];
@@ -89,6 +92,8 @@ export function estimateCommand(ctx: CommandContext): Command {
     )
     .addOption(new Option('--special-files', 'read objects from FIFOs, pipes and devices too, e.g. <(cat prog.o) (at most 256 MiB; Ctrl-C ends the wait)'))
     .addOption(new Option('--from-bpftool <file>', 'the maps of a `bpftool -j map show` dump, re-estimated for this host profile (- for standard input)'))
+    .addOption(new Option('--dump-kernel <version>', "with --from-bpftool: the kernel the dump came from (default: the one its maps' memlock fits, this machine's first)"))
+    .addOption(new Option('--dump-cpus <n>', "with --from-bpftool: the possible CPUs of the dump's host (default: what its maps' memlock says, else this machine's)").argParser(positiveInt('--dump-cpus')))
     .addOption(
       new Option('--loader <name>', `what loads the objects, where that changes their memory: ${LOADERS.map((l) => l.name).join(', ')}`).default(DEFAULT_LOADER.name),
     )
@@ -120,12 +125,16 @@ export function estimateCommand(ctx: CommandContext): Command {
       const profiles = (opts.cpus ?? [host.profile.possibleCpus]).map((n) => withCpus(host, n).profile);
       const first = profiles[0];
       if (!first) throw new BpfmemError('usage', '--cpus: give at least one count');
+      if (opts.fromBpftool === undefined && (opts.dumpKernel !== undefined || opts.dumpCpus !== undefined)) {
+        throw new BpfmemError('usage', '--dump-kernel and --dump-cpus describe a bpftool dump: give them with --from-bpftool FILE');
+      }
+      const dump = opts.fromBpftool === undefined ? undefined : await mapsOfDump(opts.fromBpftool, opts, first);
       const kernelBtf = objects.some(({ obj }) => hasStructOps(obj)) ? await host.kernelBtf() : undefined;
       const result = runEstimate({
         objects,
         maps: opts.map,
         progs: opts.prog,
-        ...(opts.fromBpftool !== undefined && { dump: await mapsOfDump(opts.fromBpftool, first) }),
+        ...(dump && { dump: dump.maps }),
         sets: opts.set,
         fills: opts.fill,
         profiles,
@@ -138,10 +147,11 @@ export function estimateCommand(ctx: CommandContext): Command {
       const { runs, plans, progs } = result;
       if (opts.json) {
         const out = estimateResultJson(result, host.basis);
-        ctx.io.stdout(json(refusals.length ? { ...out, refused_here: refusals.map(refusalJson) } : out));
+        ctx.io.stdout(json({ ...out, ...(dump && { dump: dump.json }), ...(refusals.length && { refused_here: refusals.map(refusalJson) }) }));
       } else {
         const st = styleFor(ctx.io);
-        const basis = objects.length ? `${host.basis.line}\n${wrap(`loader: ${result.loader.description}`, 80, '', '  ')}` : host.basis.line;
+        const lines = [host.basis.line, ...(objects.length ? [wrap(`loader: ${result.loader.description}`, 80, '', '  ')] : []), ...(dump ? [wrap(dump.line, 80, '', '  ')] : [])];
+        const basis = lines.join('\n');
         ctx.io.stdout(runs.length === 1 && runs[0] ? estimateText(runs[0], plans[0] ?? [], progs, limit, st, basis, result.progsMax[0] ?? []) : compareText(runs, plans, progs, limit, st, basis));
         for (const r of refusals) ctx.io.stdout(`${st.bad(`${r.probe.what}: refused by this kernel`)}: ${r.uses.join(', ')} cannot be created here (${r.probe.detail})\n`);
       }
@@ -187,14 +197,44 @@ function must<T>(r: Result<T>): T {
   return unwrap(r, (e) => new BpfmemError('usage', e));
 }
 
-/** The maps of a bpftool dump, read under the dump's own CPU count where its per-CPU maps tell it. */
-async function mapsOfDump(path: string, profile: KernelProfile): Promise<PlannedMap[]> {
+/** A bpftool dump's maps, and the kernel and CPU count they were read as. */
+interface DumpRead {
+  readonly maps: PlannedMap[];
+  /** `dump: FILE read as kernel …`, for the text output. */
+  readonly line: string;
+  readonly json: Record<string, unknown>;
+}
+
+/**
+ * The maps of a bpftool dump. What a map holds is read from its memlock on the dump's host, which
+ * a dump does not name: `--dump-kernel`, else the kernel its maps' memlock fits (this machine's
+ * first, then the target's, then one of each kernel bpfmem knows); the CPU count likewise.
+ */
+async function mapsOfDump(path: string, opts: EstimateOptions, target: KernelProfile): Promise<DumpRead> {
   // The dump's reader (and its validation library) loads only for --from-bpftool.
   const { parseBpftoolMaps, readBpftoolFile } = await import('../inspect/bpftool.js');
   const name = inputName(path);
   const raw = rawMapsOf(parseBpftoolMaps(await readBpftoolFile(path), name));
-  const cpus = inferCpus(raw, { version: profile.release, pageSize: profile.pageSize }) ?? profile.possibleCpus;
-  return dumpMaps(raw, name, profile, cpus);
+  const machine = hostProfile({ pageSize: opts.pageSize }).profile;
+  let candidates: KernelProfile[];
+  if (opts.dumpKernel !== undefined) {
+    const made = makeProfile({ version: opts.dumpKernel, cpus: machine.possibleCpus, pageSize: target.pageSize });
+    if (!made.ok) throw new BpfmemError('usage', `--dump-kernel ${quote(opts.dumpKernel)}: ${made.error}`);
+    candidates = [made.value];
+  } else candidates = dumpCandidates(target.release === machine.release ? [machine] : [machine, target], target.pageSize);
+  const host = inferDumpHost(raw, candidates);
+  const cpus = opts.dumpCpus ?? (host.cpusFromDump ? host.profile.possibleCpus : machine.possibleCpus);
+  const made = makeProfile({ version: host.profile.release, cpus, pageSize: host.profile.pageSize, regime: host.profile.regime, structs: host.profile.structs });
+  if (!made.ok) throw new BpfmemError('usage', `--dump-cpus ${cpus}: ${made.error}`);
+  const profile = made.value;
+  const kernelWhy =
+    opts.dumpKernel === undefined ? dumpKernelBasis(host, machine, '--dump-kernel') : host.basis === 'unmatched' ? `as given, though ${host.fit} of ${host.checked} map layouts fit its memlock` : 'as given';
+  const cpusWhy = opts.dumpCpus !== undefined ? 'as given' : host.cpusFromDump ? "as its maps' memlock says" : "this machine's; give --dump-cpus";
+  return {
+    maps: dumpMaps(raw, name, profile),
+    line: `dump: ${name}, read as kernel ${formatVersion(profile.version)} (${kernelWhy}) with ${profile.possibleCpus} possible CPUs (${cpusWhy})`,
+    json: { source: name, kernel: profile.release, cpus: profile.possibleCpus, kernel_basis: opts.dumpKernel !== undefined ? 'option' : host.basis, cpus_basis: opts.dumpCpus !== undefined ? 'option' : host.cpusFromDump ? 'memlock' : 'machine' },
+  };
 }
 
 function fitText(f: Fit): string {

@@ -2,7 +2,7 @@ import { Command, Option } from 'commander';
 import { BpfmemError } from '../vocab/errors.js';
 import type { InventoryInput } from '../vocab/inventory.js';
 import { collectCgroupsOnly, Collector, NEEDS_ROOT, type CollectOptions } from '../live/collect.js';
-import { inferCpus, inputFromBpftool, rawMapsOf } from '../inspect/from-bpftool.js';
+import { dumpCandidates, dumpKernelBasis, inferDumpHost, inputFromBpftool, rawMapsOf } from '../inspect/from-bpftool.js';
 import { buildInventory, InventoryBuilder, type Inventory } from '../inspect/inventory.js';
 import { filterInventory, MAP_SORT_KEYS, PROG_SORT_KEYS, sortMaps, sortProgs, type Filter, type MapSortKey, type ProgSortKey } from '../inspect/query.js';
 import { needsPins, summarize } from '../inspect/summary.js';
@@ -45,8 +45,9 @@ interface DumpOptions {
 }
 
 /**
- * The inventory of a bpftool dump, read as kernel `--kernel` (default this machine's) with
- * `--cpus` CPUs (default: inferred from per-CPU maps, else this machine's).
+ * The inventory of a bpftool dump, read as kernel `--kernel` (default: the one its maps' memlock
+ * fits, this machine's first) with `--cpus` CPUs (default: what its maps' memlock says, else this
+ * machine's).
  */
 async function inventoryOfDump(o: DumpOptions & { fromBpftool: string }, kind: 'maps' | 'progs'): Promise<Inventory> {
   // Loaded only for a dump: its parser and valibot are 2–3 ms of every `bpfmem maps` otherwise.
@@ -55,22 +56,24 @@ async function inventoryOfDump(o: DumpOptions & { fromBpftool: string }, kind: '
   const name = inputName(o.fromBpftool);
   const maps = kind === 'maps' ? parseBpftoolMaps(bytes, name) : [];
   const progs = kind === 'progs' ? parseBpftoolProgs(bytes, name) : [];
+  // The dump's kernel: --kernel, else the one its maps' memlock fits, this machine's first.
   const machine = hostProfile({ kernel: o.kernel });
-  const inferred = o.cpus === undefined ? inferCpus(rawMapsOf(maps), { version: machine.profile.release, pageSize: machine.profile.pageSize }) : undefined;
-  const { profile } = withCpus(machine, o.cpus ?? inferred ?? machine.profile.possibleCpus);
-  const how = o.cpus !== undefined ? 'as given' : inferred !== undefined ? "inferred from its per-CPU maps' memlock" : "this machine's; give --cpus";
+  const candidates = o.kernel === undefined ? dumpCandidates([machine.profile], machine.profile.pageSize) : [machine.profile];
+  const host = inferDumpHost(rawMapsOf(maps), candidates);
+  const { profile } = withCpus({ ...machine, profile: host.profile }, o.cpus ?? (host.cpusFromDump ? host.profile.possibleCpus : machine.profile.possibleCpus));
+  const how = o.cpus !== undefined ? 'as given' : host.cpusFromDump ? "as its maps' memlock says" : "this machine's; give --cpus";
   const input = inputFromBpftool(maps, progs, profile, name);
   return buildInventory({
     ...input,
-    source: `${name}, read as kernel ${formatVersion(profile.version)}${o.kernel === undefined ? " (this machine's; give --kernel)" : ''} with ${profile.possibleCpus} possible CPUs (${how})`,
+    source: `${name}, read as kernel ${formatVersion(profile.version)}${o.kernel === undefined ? ` (${dumpKernelBasis(host, machine.profile, '--kernel')})` : ''} with ${profile.possibleCpus} possible CPUs (${how})`,
   });
 }
 
 const dumpOptions = (cmd: Command, what: string): Command =>
   cmd
     .addOption(new Option('--from-bpftool <file>', `read \`bpftool -j ${what} show\` output instead of this machine (- for standard input)`))
-    .addOption(new Option('--kernel <version>', 'with --from-bpftool: the kernel the dump came from (default: this one)'))
-    .addOption(new Option('--cpus <n>', 'with --from-bpftool: its possible CPUs (default: inferred from per-CPU maps)').argParser(cpusArg));
+    .addOption(new Option('--kernel <version>', "with --from-bpftool: the kernel the dump came from (default: the one its maps' memlock fits, this machine's first)"))
+    .addOption(new Option('--cpus <n>', "with --from-bpftool: its possible CPUs (default: what its maps' memlock says, else this machine's)").argParser(cpusArg));
 
 function cpusArg(value: string): number {
   if (!/^[1-9][0-9]{0,3}$/.test(value) || Number(value) > 8192) throw new BpfmemError('usage', `--cpus ${quote(value)}: expected a number of CPUs from 1 to 8192`);

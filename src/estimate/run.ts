@@ -1,7 +1,7 @@
 import type { Btf } from '../btf/index.js';
 import type { BpfObject } from '../elf/index.js';
 import { elementsFromMemlock, memlockDependsOnContents } from '../model/maps/memlock.js';
-import { makeProfile } from '../model/profile.js';
+import { formatVersion } from '../vocab/kernel-version.js';
 import { BpfmemError } from '../vocab/errors.js';
 import { specOf, type RawMap } from '../vocab/inventory.js';
 import type { KernelProfile, Regime } from '../vocab/profile.js';
@@ -90,16 +90,15 @@ export function specMaps(texts: readonly string[]): PlannedMap[] {
 
 /**
  * The maps of a bpftool dump: their layouts, and for maps whose memory follows their contents,
- * the entries their memlock shows, read under the dump's own CPU count (`cpus`, inferred from
- * its per-CPU maps where it has any, else the profile's).
+ * the entries their memlock shows, read under `host`: the profile of the kernel and CPU count the
+ * dump was taken on (src/inspect/from-bpftool.ts inferDumpHost), not the one estimated for.
  */
-export function dumpMaps(raw: readonly RawMap[], path: string, profile: KernelProfile, cpus: number): PlannedMap[] {
-  const made = makeProfile({ version: profile.release, cpus, pageSize: profile.pageSize });
-  const source = made.ok ? made.value : profile;
+export function dumpMaps(raw: readonly RawMap[], path: string, host: KernelProfile): PlannedMap[] {
+  const where = `kernel ${formatVersion(host.version)}, ${host.possibleCpus} CPUs`;
   return raw.map((m) => {
     const spec = specOf(m);
     if (!spec) throw new BpfmemError('input', `${path}: map ${m.id} (${m.name || 'no name'}) has a type bpfmem does not know: ${m.typeName ?? m.type}`);
-    const elements = memlockDependsOnContents(spec.type, spec.flags) && m.memlock !== undefined ? elementsFromMemlock(spec, m.memlock, source) : 0;
+    const elements = memlockDependsOnContents(spec.type, spec.flags) && m.memlock !== undefined ? elementsFromMemlock(spec, m.memlock, host) : 0;
     return {
       name: m.name || `id${m.id}`,
       aliases: [`id${m.id}`],
@@ -107,7 +106,7 @@ export function dumpMaps(raw: readonly RawMap[], path: string, profile: KernelPr
       spec,
       elements,
       decided: { key_size: 'dump', value_size: 'dump', max_entries: 'dump', flags: 'dump', elements: 'dump' },
-      notes: elements > 0 ? [`${elements} entries, from its memlock on the dump's host (${cpus} CPUs)`] : [],
+      notes: elements > 0 ? [`${elements} entries, from its memlock on the dump's host (${where})`] : [],
     };
   });
 }

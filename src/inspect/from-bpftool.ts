@@ -1,8 +1,9 @@
 import { fdinfoMemlock, modelKnowsMemlock } from '../model/maps/memlock.js';
 import { MAP_TYPES } from '../vocab/maptypes.js';
-import { makeProfile, type ProfileInput } from '../model/profile.js';
+import { makeProfile } from '../model/profile.js';
 import { type KernelProfile } from '../vocab/profile.js';
 import type { BpftoolMap, BpftoolProg } from './bpftool.js';
+import type { MapSpec } from '../vocab/map-spec.js';
 import { specOf, type Holder, type InventoryInput, type RawMap, type RawProg } from '../vocab/inventory.js';
 
 /**
@@ -31,27 +32,126 @@ export function rawMapsOf(maps: readonly BpftoolMap[]): RawMap[] {
 }
 
 /**
- * The possible-CPU count under which the model gives every per-CPU map in the dump its
- * printed memlock, or undefined when no per-CPU map decides it (or none fits).
+ * The kernel a dump's maps were read on, as far as their memlock tells: the profile under which
+ * the model gives every map whose memlock follows its layout alone the memlock bpftool printed.
  */
-export function inferCpus(maps: readonly RawMap[], base: Omit<ProfileInput, 'cpus'>): number | undefined {
-  const probes = maps.filter((m) => {
-    const spec = specOf(m);
-    return m.memlock !== undefined && spec !== undefined && modelKnowsMemlock(spec.type, spec.flags) && /percpu/.test(spec.type);
-  });
-  if (probes.length === 0) return undefined;
-  const sample = probes.slice(0, 16);
-  for (let cpus = 1; cpus <= 8192; cpus++) {
-    const p = makeProfile({ ...base, cpus });
-    if (!p.ok) return undefined;
-    if (sample.every((m) => fdinfoMemlockOf(m, p.value) === m.memlock)) return cpus;
-  }
-  return undefined;
+export interface DumpHost {
+  /** The candidate that fits, with the CPU count the dump says where it says one. */
+  readonly profile: KernelProfile;
+  /**
+   * `memlock`: every such map's memlock fits this profile (and no earlier candidate's);
+   * `unchecked`: the dump has no such map, so nothing tells kernels apart: the first candidate;
+   * `unmatched`: no candidate fits them all: the one that fits most.
+   */
+  readonly basis: 'memlock' | 'unchecked' | 'unmatched';
+  /** Whether the CPU count is the dump's (maps whose memlock follows it), not the candidate's own. */
+  readonly cpusFromDump: boolean;
+  /** Distinct layouts checked, and how many of them fit. */
+  readonly checked: number;
+  readonly fit: number;
 }
 
-function fdinfoMemlockOf(m: RawMap, profile: KernelProfile): number | undefined {
-  const spec = specOf(m);
-  return spec ? fdinfoMemlock(spec, 0, profile) : undefined;
+/** Distinct layouts at most checked: past these, more of a large dump only costs time. */
+const MAX_LAYOUTS = 64;
+
+/**
+ * Which of `candidates` (in order of preference) the dump's maps were read on, and with how many
+ * possible CPUs. The memlock of a map whose size follows its layout alone tells kernels apart (the
+ * formula's era, the struct sizes) and, where it grows with the CPUs (per-CPU values, a hash's
+ * extra elements and lock counters), the CPU count; a candidate fits when the model gives every
+ * such map its printed memlock. Pure; the cost is bounded by {@link MAX_LAYOUTS} and 8,192 CPUs.
+ */
+export function inferDumpHost(maps: readonly RawMap[], candidates: readonly KernelProfile[]): DumpHost {
+  const first = candidates[0];
+  if (!first) throw new RangeError('inferDumpHost: no candidate profile');
+  const layouts = knownLayouts(maps);
+  if (layouts.length === 0) return { profile: first, basis: 'unchecked', cpusFromDump: false, checked: 0, fit: 0 };
+  let best: DumpHost | undefined;
+  for (const candidate of candidates) {
+    const tried = tryCandidate(layouts, candidate);
+    if (tried.fit === layouts.length) return { ...tried, basis: 'memlock' };
+    if (!best || tried.fit > best.fit) best = tried;
+  }
+  return best ?? { profile: first, basis: 'unmatched', cpusFromDump: false, checked: layouts.length, fit: 0 };
+}
+
+interface Layout {
+  readonly spec: MapSpec;
+  readonly memlock: number;
+}
+
+/** One map of each layout whose memlock the model knows from the layout alone, at most {@link MAX_LAYOUTS}. */
+function knownLayouts(maps: readonly RawMap[]): Layout[] {
+  const seen = new Set<string>();
+  const out: Layout[] = [];
+  for (const m of maps) {
+    const spec = specOf(m);
+    if (m.memlock === undefined || !spec || !modelKnowsMemlock(spec.type, spec.flags)) continue;
+    const key = `${spec.type}/${spec.keySize}/${spec.valueSize}/${spec.maxEntries}/${spec.flags}/${m.memlock}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    out.push({ spec, memlock: m.memlock });
+    if (out.length === MAX_LAYOUTS) break;
+  }
+  return out;
+}
+
+function tryCandidate(layouts: readonly Layout[], candidate: KernelProfile): DumpHost {
+  const withCpus = (cpus: number): KernelProfile => ({ ...candidate, possibleCpus: cpus });
+  const memlockAt = (l: Layout, p: KernelProfile): number => fdinfoMemlock(l.spec, 0, p);
+  // A layout whose memlock differs between 1 and 2 CPUs tells the CPU count.
+  const one = withCpus(1);
+  const two = withCpus(2);
+  const teller = layouts.find((l) => memlockAt(l, one) !== memlockAt(l, two));
+  let profile = candidate;
+  let cpusFromDump = false;
+  if (teller) {
+    // Memlock grows with the CPUs: stop once past the printed value.
+    for (let cpus = 1; cpus <= 8192; cpus++) {
+      const p = withCpus(cpus);
+      const m = memlockAt(teller, p);
+      if (m === teller.memlock) {
+        profile = p;
+        cpusFromDump = true;
+        break;
+      }
+      if (m > teller.memlock) break;
+    }
+  }
+  const fit = layouts.filter((l) => memlockAt(l, profile) === l.memlock).length;
+  return { profile, basis: 'unmatched', cpusFromDump, checked: layouts.length, fit };
+}
+
+/** Versions a dump is looked for on when nothing says its kernel: one per set of default struct sizes and memlock era, newest first. */
+export const DUMP_KERNELS: readonly string[] = ['7.2', '6.18', '6.16', '6.12', '6.4', '6.1', '5.15', '5.10'];
+
+/**
+ * Candidates for a dump's kernel: `first` (this machine, or what an option says), then one of each
+ * version bpfmem has default struct sizes and a memlock formula for, with `first`'s page size.
+ */
+export function dumpCandidates(first: readonly KernelProfile[], pageSize: number): KernelProfile[] {
+  const out = [...first];
+  for (const version of DUMP_KERNELS) {
+    const made = makeProfile({ version, cpus: 2, pageSize });
+    if (made.ok && !out.some((p) => p.release === version)) out.push(made.value);
+  }
+  return out;
+}
+
+/**
+ * Why a dump is read as the kernel it is, for the line that says so: `first` is the preferred
+ * candidate (this machine's), `option` the one that names the dump's kernel.
+ */
+export function dumpKernelBasis(host: DumpHost, first: KernelProfile, option: string): string {
+  const here = host.profile.release === first.release ? "this machine's, " : '';
+  switch (host.basis) {
+    case 'memlock':
+      return `${here}as its maps' memlock says`;
+    case 'unchecked':
+      return `${here}as no map's memlock tells kernels apart; give ${option}`;
+    case 'unmatched':
+      return `the closest: ${host.fit} of ${host.checked} map layouts fit its memlock; give ${option}`;
+  }
 }
 
 /**

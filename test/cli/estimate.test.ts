@@ -151,12 +151,35 @@ describe('bpfmem estimate', () => {
     expect(pcpu(big)).toBeGreaterThan(pcpu(here));
   });
 
+  it('reads what a dump\'s maps hold on the dump\'s own host, not on the kernel estimated for', async () => {
+    // test/fixtures/bpftool/capture-filled.sh: a no-prealloc hash holding 500 entries, on the 6.18 host.
+    const filled = ['--from-bpftool', 'test/fixtures/bpftool/map-show-filled.json'];
+    type DumpJson = EstimateJson & { dump: { kernel: string; cpus: number; kernel_basis: string; cpus_basis: string } };
+    for (const target of [[], ['--kernel', '6.1', '--cpus', '192'], ['--kernel', '6.12', '--cpus', '64'], ['--kernel', '5.10']]) {
+      const run = await cli(['estimate', '--json', ...filled, ...target]);
+      expect(run.status).toBe(0);
+      const out = JSON.parse(run.stdout) as DumpJson;
+      expect(out.maps.find((m) => m.name === 'fx_filled')?.elements).toBe(500);
+      expect(out.dump).toMatchObject({ cpus: 2, kernel_basis: 'memlock', cpus_basis: 'memlock' });
+      expect(out.dump.kernel).toMatch(/^6\.18/);
+    }
+    const text = await cli(['estimate', ...filled, '--kernel', '6.1', '--cpus', '192']);
+    expect(text.stdout.replace(/\s+/g, ' ')).toMatch(/dump: test\/fixtures\/bpftool\/map-show-filled\.json, read as kernel 6\.18\S* \((this machine's, )?as its maps' memlock says\) with 2 possible CPUs/);
+    expect(text.stdout.replace(/\s+/g, ' ')).toContain("500 entries, from its memlock on the dump's host (kernel 6.18");
+    // Said by options: read as given, even where the memlock does not fit.
+    const given = JSON.parse((await cli(['estimate', '--json', ...filled, '--dump-kernel', '6.18', '--dump-cpus', '8'])).stdout) as DumpJson;
+    expect(given.dump).toMatchObject({ kernel: '6.18', cpus: 8, kernel_basis: 'option', cpus_basis: 'option' });
+    expect(given.maps.find((m) => m.name === 'fx_filled')?.elements).not.toBe(500);
+  });
+
   it.each([
     [['estimate', '--map', 'type=hash', '--set', 'x.flags=4'], /^bpfmem: --set "x\.flags=4": only max_entries, value_size and key_size can be set/],
     [['estimate', '--map', 'type=hash,name=h', '--set', 'g.max_entries=4'], /^bpfmem: --set "g": no such map/],
     [['estimate', '--map', 'type=hash,name=h', '--fill', 'h=120%'], /^bpfmem: --fill "h=120%": at most 100%\n$/],
     [['estimate', '--map', 'type=hash', '--limit', 'lots'], /^bpfmem: --limit "lots": expected a size like 512Mi or 2G\n$/],
     [['estimate', '--map', 'type=hash', '--cpus', '2,0'], /^bpfmem: --cpus "2,0": expected possible CPU counts/],
+    [['estimate', '--map', 'type=hash', '--dump-kernel', '6.1'], /^bpfmem: --dump-kernel and --dump-cpus describe a bpftool dump: give them with --from-bpftool FILE\n$/],
+    [['estimate', '--from-bpftool', 'test/fixtures/bpftool/map-show.json', '--dump-kernel', '6'], /^bpfmem: --dump-kernel "6": kernel version "6" is not like 6\.18 or 5\.10\.0-28\n$/],
     [['estimate', '--from-bpftool', '/nonexistent.json'], /^bpfmem: bpftool dump \/nonexistent\.json: cannot read \(no such file\)\n$/],
     [['estimate'], /^bpfmem: estimate: give a BPF object \(bpfmem estimate prog\.bpf\.o\), --map SPEC/],
     [['estimate', '--map', 'type=hsh,key=4'], /^bpfmem: --map "type=hsh,key=4": unknown map type "hsh" \(did you mean hash\?\)\n$/],
