@@ -26,6 +26,11 @@ describe('formatBytes', () => {
     [0, '0 B'],
     [1023, '1023 B'],
     [1024, '1.0 KiB'],
+    // Just under a unit rounds up into it, never to 1024.0 of the one below.
+    [1_048_575, '1.0 MiB'],
+    [1024 * 1024 * 1024 - 1, '1.0 GiB'],
+    [1023.95 * 1024, '1.0 MiB'],
+    [1023.9 * 1024, '1023.9 KiB'],
     [255.8 * 1024 * 1024, '255.8 MiB'],
     [UNLIMITED, 'max'],
     [-2048, '-2.0 KiB'],

@@ -94,7 +94,8 @@ export function formatBytes(n: number): string {
   let v = Math.abs(n);
   if (v < 1024) return `${sign}${v} B`;
   let i = 0;
-  while (v >= 1024 && i < IEC.length - 1) {
+  // Rounding to one decimal decides the unit: 1,048,575 B is 1.0 MiB, not 1024.0 KiB.
+  while (v >= 1023.95 && i < IEC.length - 1) {
     v /= 1024;
     i++;
   }
