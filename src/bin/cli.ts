@@ -3,13 +3,17 @@ import { runBpfmem } from '../run.js';
 import { processIo } from '../cli/io.js';
 import { disposeAll, onGuard } from '../live/cleanup.js';
 
-// A signal must not leave cgroups, hooks or workers behind: while this run holds any, SIGINT
-// and SIGTERM remove them, then end the process with the signal's status. While it holds none,
-// no handler is installed: the signal's default ends the process at once, even in the middle of
-// a long computation (a model run of a hundred million updates, which no handler could
-// interrupt), and a shell sees a death by SIGINT, as it expects of Ctrl-C.
-/** Removes what the run holds, says so, and ends with the signal's status. */
-const cleanUpAndExit = (signal: 'SIGINT' | 'SIGTERM', code: number) => (): void => {
+// A signal must not leave cgroups, hooks or workers behind: while this run holds any, SIGINT,
+// SIGTERM and SIGHUP (the terminal or ssh session closed) remove them, then end the process with
+// the signal's status. While it holds none, no handler is installed: the signal's default ends
+// the process at once, even in the middle of a long computation (a model run of a hundred million
+// updates, which no handler could interrupt), and a shell sees a death by SIGINT, as it expects
+// of Ctrl-C.
+/** Removes what the run holds, says so where stderr still has a reader, and ends with the signal's status. */
+const cleanUpAndExit = (signal: NodeJS.Signals, code: number) => (): void => {
+  // `2>&1 | tee log`: Ctrl-C ends tee too, and a write to its closed pipe (EPIPE) must not end
+  // this process before the cleanup, with status 1.
+  process.stderr.on('error', () => undefined);
   process.stderr.write(`\nbpfmem: ${signal}: removing what this run created\n`);
   void disposeAll()
     .then((failures) => {
@@ -20,6 +24,7 @@ const cleanUpAndExit = (signal: 'SIGINT' | 'SIGTERM', code: number) => (): void 
 const handlers = [
   ['SIGINT', cleanUpAndExit('SIGINT', 130)],
   ['SIGTERM', cleanUpAndExit('SIGTERM', 143)],
+  ['SIGHUP', cleanUpAndExit('SIGHUP', 129)],
 ] as const;
 onGuard((armed) => {
   for (const [signal, handler] of handlers) {
@@ -27,6 +32,10 @@ onGuard((armed) => {
     else process.off(signal, handler);
   }
 });
+
+// SIGUSR1 would open Node's inspector on 127.0.0.1:9229, where any local user could run code in
+// this process, often root (`serve` runs for days). A listener of its own keeps Node from it.
+process.on('SIGUSR1', () => undefined);
 
 // The only place that ends the process (docs/architecture.md).
 // No top-level await: the bundle is CommonJS (scripts/bundle.mjs).

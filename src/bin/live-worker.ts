@@ -19,5 +19,7 @@ process.on('disconnect', () => process.exit(0));
 // ends (it asks, or kills it, or its channel closes), so that a cleanup in progress can still
 // ask it to close what it holds.
 process.on('SIGINT', () => undefined);
+// No inspector on SIGUSR1 for any local user to run code in (src/bin/cli.ts).
+process.on('SIGUSR1', () => undefined);
 // A parent gone meanwhile is no error to print (EPIPE): the 'disconnect' above ends the worker.
 process.send?.({ seq: 0, body: { ok: true, value: { kind: 'none' } } }, () => undefined);
