@@ -1,3 +1,4 @@
+import { isIPv4, isIPv6 } from 'node:net';
 import { Command, Option } from 'commander';
 import { quote } from '../vocab/fields.js';
 import { BpfmemError } from '../vocab/errors.js';
@@ -29,10 +30,22 @@ function portArg(value: string): number {
   return Number(value);
 }
 
+/**
+ * An address or name to listen on. `[::1]`, as URLs and the server's own line write it, is ::1; a
+ * port belongs to --port; a dotted quad must be an IPv4 address (else it would be looked up as a
+ * name, and fail late as "no such host").
+ */
 function hostArg(value: string): string {
-  if (value.length === 0 || value.length > 253 || /[\s/]/.test(value)) {
-    throw new BpfmemError('usage', `--host ${quote(value)}: expected an address to listen on, like 127.0.0.1, 0.0.0.0 or ::`);
+  const usage = (why: string): BpfmemError => new BpfmemError('usage', `--host ${quote(value)}: ${why}`);
+  if (value.length === 0 || value.length > 253 || /[\s/]/.test(value)) throw usage('expected an address to listen on, like 127.0.0.1, 0.0.0.0 or ::');
+  const bracketed = /^\[(.*)\]$/.exec(value)?.[1];
+  if (bracketed !== undefined) {
+    if (isIPv6(bracketed)) return bracketed;
+    throw usage('expected an IPv6 address in the brackets, like [::1]');
   }
+  const withPort = /^(\[.*\]|[^:]*):([0-9]+)$/.exec(value);
+  if (withPort && !isIPv6(value)) throw usage(`give the port with --port: --host ${withPort[1] ?? ''} --port ${withPort[2] ?? ''}`);
+  if (/^[0-9.]+$/.test(value) && value.includes('.') && !isIPv4(value) && value.split('.').length === 4) throw usage('not an IPv4 address (each of its four numbers is 0 to 255)');
   return value;
 }
 
@@ -70,6 +83,7 @@ export function serveCommand(ctx: CommandContext, launch: ServeLauncher | undefi
     .addOption(new Option('--arm-below <size>', "hook a map type's updates while a cgroup paying for such a map has less room than this on its path").argParser(sizeArg('--arm-below')).default(64 * 1024 * 1024, '64MiB').conflicts('always'))
     .option('--always', 'keep the hooks attached whatever the room (every update of a hooked type pays for them)')
     .action(async (opts: ServeCliOptions) => {
+      if (opts.always === true && !opts.watch) throw new BpfmemError('usage', "--always keeps the watch's hooks attached: it has no use with --no-watch");
       if (!launch) throw new BpfmemError('system', 'serve: this build of bpfmem has no server');
       const server = await launch({ host: opts.host, port: opts.port, intervalMs: opts.interval, perMapMetrics: opts.perMapMetrics === true ? PER_MAP_DEFAULT : (opts.perMapMetrics ?? 0), watch: opts.watch, ...(opts.always === true && { watchAlways: true }), ...(opts.armBelow !== undefined && { armBelow: opts.armBelow }) });
       // Runs until a signal disposes it (src/bin/bpfmem.ts) or a caller does.
@@ -95,7 +109,7 @@ export function serveCommand(ctx: CommandContext, launch: ServeLauncher | undefi
         );
         if (server.loopback === false) {
           ctx.io.stderr(
-            `bpfmem: warning: listening on ${opts.host}, not loopback: the API, the metrics and the dashboard have no authentication; anyone who reaches this port reads this machine's BPF inventory (process names, cgroup paths) and may run simulations. Bound it with a firewall or an authenticating proxy (docs/metrics.md)\n`,
+            `bpfmem: warning: listening on ${server.bound === undefined ? opts.host : new URL(server.bound).hostname}, not loopback: the API, the metrics and the dashboard have no authentication; anyone who reaches this port reads this machine's BPF inventory (process names, cgroup paths) and may run simulations. Bound it with a firewall or an authenticating proxy (docs/metrics.md)\n`,
           );
         }
       });

@@ -167,15 +167,16 @@ function refusalOf(error: NodeJS.ErrnoException): [400 | 408 | 413 | 431, string
   return (code !== undefined && REFUSALS.get(code)) || [400, `bad request: ${code === undefined ? 'malformed' : `malformed (${code})`}`];
 }
 
-/** The address a client on this machine reaches the server at. */
-function urlOf(host: string, port: number): string {
-  const reach = host === '0.0.0.0' ? '127.0.0.1' : host === '::' ? '::1' : host;
+/** The URL a client on this machine reaches the server at, from the address bound (`--host 0` binds 0.0.0.0). */
+function urlOf(address: string, port: number): string {
+  const reach = address === '0.0.0.0' ? '127.0.0.1' : address === '::' ? '::1' : address;
   return hostUrl(reach, port);
 }
 
-/** `host:port` as a URL or a Host header writes it (an IPv6 address in brackets). */
+/** `host:port` as a Host header or a message writes it (an IPv6 address in brackets). */
 const hostPort = (host: string, port: number): string => `${host.includes(':') ? `[${host}]` : host}:${port}`;
-const hostUrl = (host: string, port: number): string => `http://${hostPort(host, port)}`;
+/** A URL's `%` of an IPv6 zone is `%25` (RFC 6874): `http://[fe80::1%25eth0]:9464`. */
+const hostUrl = (host: string, port: number): string => `http://${hostPort(host.replaceAll('%', '%25'), port)}`;
 
 /** Listens on host:port (0: any free port). Rejects with a one-line `BpfmemError` when it cannot. */
 export async function listen(fetch: Fetch, host: string, port: number, limits: ListenLimits = DEFAULT_LISTEN_LIMITS): Promise<Listening> {
@@ -206,6 +207,14 @@ export async function listen(fetch: Fetch, host: string, port: number, limits: L
       // HTTP/1.0 may leave Host out, which then names this server (RFC 9112 §3.2); the adapter
       // needs one to make the request's URL.
       if (request.headers.host === undefined && request.httpVersion === '1.0') request.headers.host = hostHeader;
+      // Two Host headers, or a target in absolute form (`GET http://other/…`, whose authority
+      // would replace Host), ask of a proxy what this server is not: 400 (RFC 9112 §3.2, §3.2.2).
+      const refusal =
+        (request.headersDistinct['host']?.length ?? 0) > 1 ? 'more than one Host header' : !(request.url ?? '/').startsWith('/') ? 'a request target in absolute form is for a proxy; ask for /path' : undefined;
+      if (refusal !== undefined) {
+        request.socket.end(refusalResponse(400, `bad request: ${refusal}`));
+        return;
+      }
       guard.setBusy(request.socket, true);
       response.once('close', () => {
         guard.setBusy(request.socket, false);
@@ -241,7 +250,7 @@ export async function listen(fetch: Fetch, host: string, port: number, limits: L
               : error.code === 'ENOTFOUND' || error.code === 'EAI_AGAIN'
                 ? 'no such host'
                 : error.message;
-      reject(new BpfmemError('system', `cannot listen on ${host}:${port}: ${why}`, { cause: error }));
+      reject(new BpfmemError('system', `cannot listen on ${hostPort(host, port)}: ${why}`, { cause: error }));
     };
     server.once('error', onError);
     server.listen({ host, port, exclusive: true }, () => {
@@ -254,7 +263,7 @@ export async function listen(fetch: Fetch, host: string, port: number, limits: L
   let closing: Promise<void> | undefined;
   return {
     server,
-    url: urlOf(host, address.port),
+    url: urlOf(address.address, address.port),
     bound: hostUrl(address.address, address.port),
     guard,
     close() {

@@ -71,11 +71,29 @@ describe('bpfmem serve options', () => {
     [['--port', 'http'], '--port "http": expected a port'],
     [['--host', ''], '--host "": expected an address to listen on'],
     [['--host', 'a b'], '--host "a b": expected an address to listen on'],
+    [['--host', '127.0.0.1:9100'], '--host "127.0.0.1:9100": give the port with --port: --host 127.0.0.1 --port 9100'],
+    [['--host', '[::1]:9100'], '--host "[::1]:9100": give the port with --port: --host [::1] --port 9100'],
+    [['--host', '[127.0.0.1]'], '--host "[127.0.0.1]": expected an IPv6 address in the brackets, like [::1]'],
+    [['--host', '999.1.1.1'], '--host "999.1.1.1": not an IPv4 address (each of its four numbers is 0 to 255)'],
+    [['--always', '--no-watch'], '--always keeps the watch\'s hooks attached: it has no use with --no-watch'],
   ])('%j → one line, a usage error (exit 2)', async (args, message) => {
     const p = program(fixtureLauncher([]));
     expect(await p.run(['serve', ...args])).toBe(2);
     expect(p.stderr().startsWith(`bpfmem: ${message}`)).toBe(true);
     expect(p.stderr().split('\n')).toHaveLength(2);
+  });
+
+  it.each([
+    ['[::1]', '::1'],
+    ['[::]', '::'],
+    ['::1', '::1'],
+    ['localhost', 'localhost'],
+    ['0', '0'],
+  ])('--host %s listens on %s', async (given, host) => {
+    const seen: ServeRequest[] = [];
+    const p = program(refusing(seen));
+    expect(await p.run(['serve', '--host', given])).toBe(1);
+    expect(seen[0]?.host).toBe(host);
   });
 
   it('an unknown option is commander\'s error, in one line', async () => {
@@ -101,7 +119,8 @@ describe('bpfmem serve options', () => {
 describe('stopping', () => {
   it('serves until a signal disposes it, then closes the server and returns; on 0.0.0.0 it says so, with a warning', async () => {
     const p = program(fixtureLauncher([]));
-    const running = p.run(['serve', '--interval', '1s', '--host', '0.0.0.0']);
+    // --host 0 is 0.0.0.0 to the system: the line names what was bound, and a URL this machine reaches.
+    const running = p.run(['serve', '--interval', '1s', '--host', '0']);
     await until(() => p.stderr().includes('serving'), 'the serving line');
     const [, bound, url] = /serving (http:\/\/\S+) \((http:\/\/\S+) from this machine\)/.exec(p.stderr()) ?? [];
     expect(bound).toMatch(/^http:\/\/0\.0\.0\.0:\d+$/);
