@@ -1,4 +1,5 @@
-import { ModelKernel } from '../model/kernel.js';
+import { MAX_SIMULATED_INSERTS, ModelKernel } from '../model/kernel.js';
+import { BpfmemError } from '../vocab/errors.js';
 import type { Errno } from '../vocab/errno.js';
 import type { MapSpec } from '../vocab/map-spec.js';
 import type { KernelProfile } from '../vocab/profile.js';
@@ -57,6 +58,16 @@ export interface Estimate {
 
 const CGROUP = '/bpfmem-estimate';
 
+/** Inserts `elements` into a map the estimate made; a count past what the model simulates is the input's fault, named by the map's name. */
+function fill(kernel: ModelKernel, id: string, name: string, elements: number): ReturnType<ModelKernel['updateMap']> {
+  try {
+    return kernel.updateMap(id, elements, { task: 'estimator' }, 0);
+  } catch (error) {
+    if (!(error instanceof BpfmemError) || error.code !== 'input') throw error;
+    throw new BpfmemError('input', `map ${name}: ${elements} entries: more than the model simulates (${MAX_SIMULATED_INSERTS} inserts that allocate, one by one)`);
+  }
+}
+
 /**
  * Estimates maps by creating them in the model: one task in a cgroup without limit creates
  * each map, and what fdinfo and memcg would show is read back. The estimate is exactly what
@@ -77,7 +88,7 @@ export function estimateMaps(specs: readonly NamedSpec[], profile: KernelProfile
       return;
     }
     if (elements > 0) {
-      const filled = kernel.updateMap(id, elements, { task: 'estimator' }, 0);
+      const filled = fill(kernel, id, name, elements);
       if (!filled.ok) {
         kernel.close('map', id);
         maps.push({ name, type: spec.type, ok: false, errno: filled.errno, reason: `inserting ${elements} entries: ${filled.reason}` });

@@ -111,6 +111,9 @@ export function dumpMaps(raw: readonly RawMap[], path: string, host: KernelProfi
   });
 }
 
+/** Entries a map is given to tell whether its memory follows the number of CPUs. */
+const CPU_BOUND_ELEMENTS = 4096;
+
 /**
  * Runs the estimate. Throws a `BpfmemError` (`usage`) when there is nothing to estimate or a
  * `--set`/`--fill` names no map, (`input`) for a bad spec.
@@ -135,12 +138,17 @@ export function runEstimate(req: EstimateRequest): EstimateResult {
   });
   const runs = req.profiles.map((p, i) => estimateMaps(namedSpecs(plans[i] ?? []), p, progs.map((g) => g.insns)));
   const progsMax = req.profiles.map((p) => estimateMaps([], p, progs.map((g) => g.maxInsns ?? g.insns)).progs);
-  // Which maps the number of possible CPUs sizes: the same maps on one more CPU, compared.
+  // Which maps the number of possible CPUs sizes: the same maps on one more CPU, compared. A few
+  // thousand entries show it as well as millions (per-CPU values and caches show at the first
+  // few), and cost no second simulation of millions of inserts.
   const cpuBound = req.profiles.map((p, i) => {
-    const more = estimateMaps(namedSpecs(plans[i] ?? []), { ...p, possibleCpus: p.possibleCpus + 1 });
-    return (runs[i]?.maps ?? []).map((m, j) => {
+    const few = namedSpecs(plans[i] ?? []).map((m) => ({ ...m, elements: Math.min(m.elements ?? 0, CPU_BOUND_ELEMENTS) }));
+    const fewHere = estimateMaps(few, p);
+    const more = estimateMaps(few, { ...p, possibleCpus: p.possibleCpus + 1 });
+    return (runs[i]?.maps ?? []).map((full, j) => {
+      const m = fewHere.maps[j];
       const o = more.maps[j];
-      return m.ok && o?.ok === true && m.charged + m.uncharged !== o.charged + o.uncharged;
+      return full.ok && m?.ok === true && o?.ok === true && m.charged + m.uncharged !== o.charged + o.uncharged;
     });
   });
   const fits = req.limit === undefined ? undefined : runs.map((e) => fit(e, req.limit ?? 0));

@@ -1,4 +1,6 @@
-import { estimateMaps } from '../estimate/maps.js';
+import { estimateMaps, type MapEstimate } from '../estimate/maps.js';
+import { BpfmemError } from '../vocab/errors.js';
+import type { MapSpec } from '../vocab/map-spec.js';
 import { elementsFromMemlock, fdinfoMemlock, memlockDependsOnContents } from '../model/maps/memlock.js';
 import { isMapType, type MapType } from '../vocab/maptypes.js';
 import { specOf, type Holder, type InventoryInput, type RawCgroup, type RawMap } from '../vocab/inventory.js';
@@ -229,7 +231,7 @@ function derive(m: RawMap, profile: KernelProfile): Derived {
   if (!spec) return { type: `unknown(${m.typeName ?? m.type})`, memlock: m.memlock ?? 0, memlockSource: 'fdinfo', charge: undefined, uncharged: undefined };
   const contents = memlockDependsOnContents(spec.type, spec.flags);
   const elements = !contents ? 0 : (m.elements ?? (m.memlock !== undefined ? elementsFromMemlock(spec, m.memlock, profile) : 0));
-  const [est] = estimateMaps([{ name: 'm', spec, elements }], profile).maps;
+  const [est] = estimateOne(spec, elements, profile);
   // Small integers, not doubles: every entry of this layout copies them (see int32OrSelf).
   return {
     type: spec.type,
@@ -238,6 +240,19 @@ function derive(m: RawMap, profile: KernelProfile): Derived {
     charge: est?.ok ? int32OrSelf(est.charged) : undefined,
     uncharged: est?.ok ? int32OrSelf(est.uncharged) : undefined,
   };
+}
+
+/**
+ * The model's estimate of one map, or none where the model refuses to simulate it (more inserts
+ * that allocate than it simulates, from a memlock that says so): its charge is then unknown.
+ */
+function estimateOne(spec: MapSpec, elements: number, profile: KernelProfile): readonly MapEstimate[] {
+  try {
+    return estimateMaps([{ name: 'm', spec, elements }], profile).maps;
+  } catch (error) {
+    if (error instanceof BpfmemError && error.code === 'input') return [];
+    throw error;
+  }
 }
 
 /** Pinned paths by map id (only pinned maps are looked at, not every map). */

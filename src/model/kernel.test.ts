@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { type KnownSnapshot as Snapshot, must } from '../vocab/backend.js';
-import { ModelKernel } from './kernel.js';
+import { MAX_SIMULATED_INSERTS, ModelKernel } from './kernel.js';
 import { mapSpec, type MapSpec } from '../vocab/map-spec.js';
 import { profileOf, type ProfileInput } from './profile.js';
 import { MAP_FLAGS } from '../vocab/flags.js';
@@ -115,6 +115,22 @@ describe('updates', () => {
     // web pays only for its own fd on the map (a struct file), nothing of the elements.
     expect(cg(s, '/web').bpf).toBe(192 + 8);
     expect(mapOf(s, 'h').elements).toBe(200);
+  });
+
+  it('simulates at most MAX_SIMULATED_INSERTS inserts that allocate in a run: past them it refuses at once, changing nothing', () => {
+    const k = kernel();
+    must(k.createCgroup('/agent', { max: INF, high: INF }));
+    must(k.startTask('agent', { cgroup: '/agent', uid: 0 }));
+    must(k.createMap('agent', 'h', noPreallocHash(4, 4, 2 ** 25)));
+    must(k.updateMap('h', 1000, { task: 'agent' }, 0));
+    const before = k.snapshot();
+    expect(() => k.updateMap('h', MAX_SIMULATED_INSERTS, { task: 'agent' }, 0)).toThrow(
+      'inserting 16777216 elements into map h: the model simulates inserts that allocate one by one, at most 16777216 in a run (1000 so far)',
+    );
+    expect(k.snapshot()).toEqual(before);
+    // Inserts that allocate nothing are not counted: an LRU hash takes any number, evicting.
+    must(k.createMap('agent', 'lru', mapSpec({ type: 'lru_hash', keySize: 4, valueSize: 8, maxEntries: 16 })));
+    must(k.updateMap('lru', 2 ** 40, { task: 'agent' }, 0));
   });
 
   it('simulates bpf_mem_alloc: prefill 4 per CPU, refill a batch of 48 below the low watermark', () => {

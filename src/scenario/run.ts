@@ -1,3 +1,4 @@
+import { BpfmemError } from '../vocab/errors.js';
 import type { Backend, Outcome, Snapshot } from '../vocab/backend.js';
 import type { Errno } from '../vocab/errno.js';
 import { DEFAULT_RELEASE, makeProfile } from '../model/profile.js';
@@ -78,9 +79,22 @@ export async function runScenario<S extends Snapshot>(
     if (!o.ok) steps.push(result(-1, 'setup', `start task ${t.name} in ${t.cgroup}`, o));
   }
   for (const step of scenario.steps) {
-    steps.push(result(step.index, step.op, summarize(step), await runStep(step, backend)));
+    steps.push(result(step.index, step.op, summarize(step), await located(scenario, step, () => runStep(step, backend))));
   }
   return { regime: backend.profile.regime, profile: backend.profile, steps, final: await backend.snapshot() };
+}
+
+/**
+ * A step's run, where a step the backend refuses to run at all (an argument out of its range,
+ * more than the model simulates) says which file and step: `example.yaml: steps[3].update: …`.
+ */
+async function located(scenario: Scenario, step: Step, run: () => Promise<Outcome>): Promise<Outcome> {
+  try {
+    return await run();
+  } catch (error) {
+    if (!(error instanceof BpfmemError) || error.code !== 'input') throw error;
+    throw new BpfmemError('input', `${scenario.source}: steps[${step.index}].${step.op}: ${error.message}`, { cause: error });
+  }
 }
 
 /** Runs one step on a backend. */

@@ -83,6 +83,17 @@ describe('bpfmem maps --from-bpftool', () => {
     ]);
   });
 
+  it('a map whose memlock says more entries than the model simulates: its charge unknown, at once, and not counted as charged', async () => {
+    const path = dump('huge.json', JSON.stringify([{ id: 1, type: 'lpm_trie', name: 'a', flags: 1, bytes_key: 8, bytes_value: 8, max_entries: 4294967295, bytes_memlock: 2 ** 53 - 1 }]));
+    const out = await mapsJson(['--from-bpftool', path, ...CAPTURED]);
+    expect(out.maps.map((m) => m.charge)).toEqual([null]);
+    const text = await cli(['maps', '--from-bpftool', path, ...CAPTURED]);
+    expect(text.stdout).toContain('\n1 map, of a charge the model cannot give (CHARGE -)\n');
+    // A type the model does not know: its charge is not its memlock in the total.
+    const mixed = await cli(['maps', '--from-bpftool', `${FIX}/map-show.json`, '--kernel', '4.19']);
+    expect(mixed.stdout).toMatch(/\n7 maps, 1\.5 KiB charged \(model estimate from each map's layout and fdinfo\); 1 of a charge it cannot give \(CHARGE -\)\n/);
+  });
+
   it('keeps pins and holders from the dump', async () => {
     const pinned = await mapsJson(['--from-bpftool', `${FIX}/map-show-pinned.json`, ...CAPTURED]);
     expect(pinned.maps.find((m) => m.name === 'fx_array')?.pinned).toEqual([expect.stringMatching(/\/arr$/)]);

@@ -136,6 +136,9 @@ steps:
     ['an unknown map type', 'tasks: { t: {} }\nsteps:\n  - create_map: { task: t, name: m, type: hashmap }', /unknown map type "hashmap"/],
     ['a missing task', 'steps:\n  - alloc: { task: ghost, bytes: 4Ki }', /:2: steps\[0\]\.alloc\.task: no task "ghost"/],
     ['an alias cycle', 'a: &x [*x]', /:1: /],
+    // Found when the step runs (the CPU count comes from the machine), not when the file is read.
+    ['a CPU past the kernel\'s', 'kernel: { version: "6.18" }\ntasks: { t: {} }\nsteps:\n  - create_map: { task: t, name: m, type: hash, key: 4, value: 4, max_entries: 8 }\n  - update: { map: m, cpu: 8191 }', /: steps\[1\]\.update: cpu: expected a whole number from 0 to \d+, got 8191\n$/],
+    ['more inserts than the model simulates', 'kernel: { version: "6.18", cpus: 2 }\ntasks: { t: {} }\nsteps:\n  - create_map: { task: t, name: m, type: hash, key: 4, value: 8, max_entries: 30000000, flags: no_prealloc }\n  - update: { map: m, count: 20000000 }', /: steps\[1\]\.update: inserting 20000000 elements into map m: the model simulates inserts that allocate one by one, at most 16777216 in a run\n$/],
   ])('a scenario with %s fails with one line naming the file, line and key, exit 2', async (_what, text, message) => {
     const file = await scenarioFile(text);
     const run = await cli(['simulate', file]);

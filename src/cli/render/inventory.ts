@@ -93,8 +93,15 @@ function notes(inv: Inventory, st: Style, charges = true): string {
 
 export function mapsText(inv: Inventory, maps: readonly MapEntry[], wide: boolean, st: Style, maxWidth?: number): string {
   if (maps.length === 0) return `no maps${inv.maps.length ? ' match' : ''}\n${notes(inv, st)}`;
-  const total = maps.reduce((s, m) => s + (m.charge ?? m.memlock), 0);
-  const foot = st.dim(`${maps.length} map${maps.length === 1 ? '' : 's'}, ${formatBytes(total)} charged (model estimate from each map's layout and fdinfo)`);
+  // Maps whose charge the model cannot give (CHARGE -) are counted apart, not as their memlock.
+  const total = maps.reduce((s, m) => s + (m.charge ?? 0), 0);
+  const unknown = maps.filter((m) => m.charge === undefined).length;
+  const count = `${maps.length} map${maps.length === 1 ? '' : 's'}`;
+  const foot = st.dim(
+    unknown === maps.length
+      ? `${count}, of a charge the model cannot give (CHARGE -)`
+      : `${count}, ${formatBytes(total)} charged (model estimate from each map's layout and fdinfo)${unknown ? `; ${unknown} of a charge it cannot give (CHARGE -)` : ''}`,
+  );
   return `${table(maps, mapColumns(wide, st), { maxWidth })}${foot}\n${notes(inv, st)}`;
 }
 
