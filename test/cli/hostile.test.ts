@@ -151,6 +151,18 @@ describe('names from the machine in text output', () => {
     expect(run.stderr).toContain('\\x1b]0;x\\x07');
   });
 
+  it('simulate: a scenario file named with a clear-screen sequence is shown escaped, on one line', async () => {
+    const file = join(dir, 'x\u001b[H\u001b[2Jy\nz.yaml');
+    writeFileSync(file, 'tasks: { t: {} }\nsteps:\n  - create_map: { task: t, name: m, type: array, key: 4, value: 4, max_entries: 1 }\n');
+    for (const args of [['simulate', file], ['simulate', file, '--regime', 'both']]) {
+      const run = await cli(args);
+      expect(run.status).toBe(0);
+      const first = run.stdout.split('\n')[0] ?? '';
+      expect(first).toContain('x\\x1b[H\\x1b[2Jy\\nz.yaml');
+      expect(run.stdout).not.toContain('\u001b');
+    }
+  });
+
   it.each([
     ['a file name', ['estimate', 'no\nsuch.o']],
     ['a bpftool dump', ['maps', '--from-bpftool', 'no\nsuch.json']],

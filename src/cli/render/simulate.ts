@@ -1,3 +1,4 @@
+import { escapeText } from '../escape.js';
 import type { Snapshot } from '../../vocab/backend.js';
 import type { RunResult, StepResult } from '../../scenario/run.js';
 import type { Style } from '../io.js';
@@ -57,7 +58,7 @@ function mapTable(f: Snapshot): string {
 export function runText(run: RunResult, source: string, st: Style): string {
   const f = run.final;
   const parts = [
-    `${st.bold(source)}: ${profileLine(run.profile)}\n`,
+    `${st.bold(escapeText(source))}: ${profileLine(run.profile)}\n`,
     stepLines(run.steps, st),
     `\n${st.bold('cgroups')}\n${cgroupTable(f)}`,
   ];
@@ -86,7 +87,7 @@ export function runText(run: RunResult, source: string, st: Style): string {
 /** Two runs of one scenario side by side: the same steps under memcg and under memlock. */
 export function bothText(memcg: RunResult, memlock: RunResult, source: string, st: Style): string {
   const parts = [
-    `${st.bold(source)}\n  memcg:   ${profileLine(memcg.profile)}\n  memlock: ${profileLine(memlock.profile)}\n\n`,
+    `${st.bold(escapeText(source))}\n  memcg:   ${profileLine(memcg.profile)}\n  memlock: ${profileLine(memlock.profile)}\n\n`,
   ];
   const rows = memcg.steps.map((s, i) => ({ a: s, b: memlock.steps[i] }));
   const res = (s: StepResult | undefined): string => (!s ? '' : s.ok ? '✓' : `✗ ${s.errno ?? ''}`);
