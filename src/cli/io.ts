@@ -2,6 +2,7 @@ import { fstatSync, writeSync } from 'node:fs';
 import { styleText } from 'node:util';
 import { readInputText } from '../sys/file/index.js';
 import { SCENARIO_LIMITS } from '../vocab/limits.js';
+import { BpfmemError } from '../vocab/errors.js';
 
 /** The largest text file the CLI reads: a scenario's (SCENARIO_LIMITS). */
 const INPUT_TEXT_LIMIT = SCENARIO_LIMITS.fileBytes;
@@ -126,7 +127,8 @@ export function fdWriter(fd: 1 | 2, stream: () => WriteStreamLike): ((text: stri
         const code = (error as NodeJS.ErrnoException).code;
         if (code === 'EAGAIN') toStream(rest);
         else if (code === 'EPIPE') mode = 'closed';
-        else throw error;
+        // A full disk or a device that refuses (`> /dev/full`): the user's output is lost, said in one line.
+        else throw new BpfmemError('system', `${fd === 1 ? 'standard output' : 'standard error'}: cannot write (${code ?? String(error)}${code === 'ENOSPC' ? ': no space left on the device' : ''})`, { cause: error });
         return;
       }
     }

@@ -142,7 +142,12 @@ export async function runProgram(argv: readonly string[], io: Io, make: (ctx: Co
       // Commander's own errors ("unknown option") become our one-line form.
       outputError: (s, write) => {
         // An argument commander quotes is cut as bpfmem's own errors cut it (a 2,000-entry list).
-        const said = s.replace(/^error: /, '').trim().replace(/'([^'\n]{40})[^'\n]+'/g, "'$1…'");
+        // Its suggestion comes on a line of its own: part of the one line here.
+        const said = s
+          .replace(/^error: /, '')
+          .trim()
+          .replace(/\n\(Did you mean (.*)\?\)$/, ' (did you mean $1?)')
+          .replace(/'([^'\n]{40})[^'\n]+'/g, "'$1…'");
         write(`bpfmem: ${escapeText(said)}\n`);
       },
     })

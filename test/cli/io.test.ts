@@ -83,6 +83,20 @@ describe('fdWriter', () => {
     }
   });
 
+  it('a device that refuses the output (`> /dev/full`): one line naming the stream and why', () => {
+    const fd = openSync('/dev/full', 'w');
+    try {
+      const write = fdWriter(fd as 1, () => {
+        throw new Error('no stream for a device');
+      });
+      expect(() => {
+        write('lost\n');
+      }).toThrow(/^standard (output|error): cannot write \(ENOSPC: no space left on the device\)$/);
+    } finally {
+      closeSync(fd);
+    }
+  });
+
   it('writes a whole text to a file, and several in order', () => {
     const path = join(dir, 'out');
     const fd = openSync(path, 'w');

@@ -27,6 +27,12 @@ describe('help', () => {
     expect(help.stdout).toBe(flag.stdout);
   });
 
+  it('an unknown option with commander\'s suggestion is one line: no \\n shown', async () => {
+    const run = await cli(['estimate', '--limt', '5']);
+    expect(run.status).toBe(2);
+    expect(run.stderr).toBe("bpfmem: unknown option '--limt' (did you mean --limit?)\n");
+  });
+
   it('bpfmem help mpas names the command it may mean, exit 2', async () => {
     const run = await cli(['help', 'mpas']);
     expect(run.status).toBe(2);
