@@ -10,7 +10,7 @@ import { parseFill, parseSet, type FillOverride, type PlannedMap, type SetOverri
 import { dumpMaps, fit, runEstimate, type Fit } from '../estimate/run.js';
 import { estimateResultJson } from '../estimate/json.js';
 import { dumpCandidates, dumpKernelBasis, inferDumpHost, rawMapsOf } from '../inspect/from-bpftool.js';
-import { makeProfile } from '../model/profile.js';
+import { makeProfile, PAGE_SIZES } from '../model/profile.js';
 import type { KernelProfile, Regime } from '../vocab/profile.js';
 import { formatBytes, parseSize } from '../vocab/units.js';
 import { formatVersion } from '../vocab/kernel-version.js';
@@ -27,6 +27,13 @@ import { cellBytes, json, wrap } from './render/common.js';
 import { table } from './table.js';
 
 const collect = (value: string, previous: string[]): string[] => [...previous, value];
+
+/** A page size the model knows; checked here, before anything is read or cached for it. */
+function pageSizeArg(value: string): number {
+  const n = parseSize(value);
+  if (n === undefined || !PAGE_SIZES.includes(n)) throw new BpfmemError('usage', `--page-size ${quote(value)}: expected 4096, 16384 or 65536 (4Ki, 16Ki, 64Ki)`);
+  return n;
+}
 
 function positiveInt(flag: string) {
   return (value: string): number => {
@@ -109,7 +116,7 @@ export function estimateCommand(ctx: CommandContext): Command {
     )
     .addOption(new Option('--cpus <n[,n…]>', 'possible CPUs, or a list to compare (default: this machine\'s)').argParser(cpusList))
     .addOption(new Option('--kernel <version>', 'what-if: another kernel version (default: this kernel)'))
-    .addOption(new Option('--page-size <bytes>', 'page size (default: this machine\'s)').argParser(positiveInt('--page-size')))
+    .addOption(new Option('--page-size <bytes>', 'page size: 4096, 16384 or 65536 (default: this machine\'s)').argParser(pageSizeArg))
     .addOption(new Option('--regime <regime>', 'accounting regime (default: the kernel\'s)').choices(['memcg', 'memlock', 'none']))
     .addOption(btfOption())
     .addOption(new Option('--limit <size>', 'a memory cgroup limit (memcg) or RLIMIT_MEMLOCK (memlock) to fit under'))

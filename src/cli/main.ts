@@ -1,3 +1,4 @@
+import { COMMAND_NAMES, type CommandName } from './command-names.js';
 import { Command, CommanderError } from 'commander';
 import { BpfmemError, exitCodeOf } from '../vocab/errors.js';
 import { didYouMean, quote } from '../vocab/fields.js';
@@ -16,7 +17,8 @@ type CommandModule = (ctx: CommandContext) => Promise<Command>;
  * command module keeps its own description and options; `--help` of the whole program loads
  * them all.
  */
-const COMMANDS: Readonly<Record<string, CommandModule>> = {
+// Typed by the list the entry point names code caches after: a command missing from either fails to compile.
+const COMMANDS: Readonly<Record<CommandName, CommandModule>> = {
   maps: async (ctx) => (await import('./inventory.js')).mapsCommand(ctx),
   progs: async (ctx) => (await import('./inventory.js')).progsCommand(ctx),
   cgroups: async (ctx) => (await import('./inventory.js')).cgroupsCommand(ctx),
@@ -30,7 +32,8 @@ const COMMANDS: Readonly<Record<string, CommandModule>> = {
   demo: async (ctx) => (await import('./demo.js')).demoCommand(ctx),
   conformance: async (ctx) => (await import('./conformance.js')).conformanceCommand(ctx),
 };
-const NAMES = Object.keys(COMMANDS);
+const NAMES: string[] = [...COMMAND_NAMES];
+const BY_NAME: Readonly<Record<string, CommandModule>> = COMMANDS;
 
 /**
  * The commands a run needs: the one it names (`bpfmem estimate …`, `bpfmem help estimate`), all
@@ -87,6 +90,8 @@ export function normalizeArgs(argv: readonly string[]): string[] {
   if (first < 0 || out[first] !== 'help') return out;
   const rest = out.slice(first + 1).filter((a) => !a.startsWith('-'));
   const named = rest[0];
+  // `bpfmem help help`: help is about the program.
+  if (named === 'help') return ['--help'];
   if (named !== undefined && !Object.hasOwn(COMMANDS, named)) {
     throw new BpfmemError('usage', `help ${quote(named)}: no such command${didYouMean(named, NAMES)}; commands are ${NAMES.join(', ')}`);
   }
@@ -99,7 +104,7 @@ export function normalizeArgs(argv: readonly string[]): string[] {
  * 1 when the machine refused or failed. Never calls `process.exit`: only `bin/` does.
  */
 export function runCli(argv: readonly string[], io: Io, faces: Faces = {}): Promise<number> {
-  return runProgram(argv, io, (ctx) => Promise.all(commandsFor(argv).map((name) => (COMMANDS[name] as CommandModule)(ctx))), faces);
+  return runProgram(argv, io, (ctx) => Promise.all(commandsFor(argv).map((name) => (BY_NAME[name] as CommandModule)(ctx))), faces);
 }
 
 /**

@@ -25,6 +25,9 @@ export const DEFAULT_RELEASE = '6.18';
  */
 export const DEFAULT_CGROUP_VERSION: CgroupVersion = 1;
 
+/** The page sizes of the architectures bpfmem knows (x86-64 and arm64 4 KiB; arm64 16 and 64 KiB; ppc64 64 KiB). */
+export const PAGE_SIZES: readonly number[] = [4096, 16384, 65536];
+
 /** The eras of a version. */
 export function erasFor(version: KernelVersion): Eras {
   const memcgEra = atLeast(version, 5, 11);
@@ -61,7 +64,7 @@ export function makeProfile(input: ProfileInput): Result<KernelProfile> {
     return err(`cpus ${cpus} is not a number of possible CPUs (1–8192)`);
   }
   const pageSize = input.pageSize ?? 4096;
-  if (![4096, 16384, 65536].includes(pageSize)) {
+  if (!PAGE_SIZES.includes(pageSize)) {
     return err(`page size ${pageSize} is not 4096, 16384 or 65536`);
   }
   const regime = input.regime ?? defaultRegime(version);

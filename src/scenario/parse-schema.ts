@@ -19,6 +19,7 @@ import {
   parseU32Size,
   type FieldParser,
 } from '../vocab/fields.js';
+import { PAGE_SIZES } from '../model/profile.js';
 import { SCENARIO_LIMITS, U32_MAX } from '../vocab/limits.js';
 import type { PathSegment } from './parse-yaml.js';
 import type { Result } from '../vocab/result.js';
@@ -92,7 +93,6 @@ const count = field(parseCount);
 /** A CPU number; `num_possible_cpus()` is at most 8192 here (model/profile.ts). */
 const cpu = field((x) => parseInteger(x, 0, 8191));
 
-const PAGE_SIZES: readonly number[] = [4096, 16384, 65536];
 const pageSize = field((x): Result<number> => {
   const n = parseSizeField(x);
   if (n.ok && PAGE_SIZES.includes(n.value)) return n;

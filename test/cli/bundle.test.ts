@@ -118,8 +118,8 @@ describe.skipIf(!built)('the built CLI (dist/bin)', () => {
   });
 
   it('Ctrl-C ends a long computation at once, by the signal itself (it holds nothing to clean up)', async () => {
-    // A model run of 100 million elements takes minutes; its loop never yields to a handler.
-    const child = spawn(process.execPath, [BIN, 'estimate', '--map', 'type=hash,key=8,value=4,max_entries=100000000,flags=no_prealloc,elements=100000000', '--kernel', '6.6', '--cpus', '2'], {
+    // A model run of 16 million inserts (the most it simulates) takes seconds; its loop never yields to a handler.
+    const child = spawn(process.execPath, [BIN, 'estimate', '--map', 'type=hash,key=8,value=4,max_entries=16000000,flags=no_prealloc,elements=16000000', '--kernel', '6.6', '--cpus', '2'], {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, BPFMEM_CACHE: 'off' },
     });
@@ -222,6 +222,15 @@ describe.skipIf(!built)('the code cache (src/bin/compile-cache.ts)', () => {
     });
     expect(codeFiles(cache).length).toBeGreaterThan(0);
     expect(outputs[1]).toBe(outputs[0]);
+  });
+
+  it('a word that is no command (a typo) is cached as the runs of no command are, with no cache named after it', () => {
+    const cache = mkdtempSync(join(dir, 'cache-'));
+    const r = run(['zzzbogus'], { ...process.env, BPFMEM_CACHE_DIR: cache });
+    expect(r.status).toBe(2);
+    const names = codeFiles(cache).map((f) => f.slice(f.lastIndexOf('/') + 1));
+    expect(names.length).toBeGreaterThan(0);
+    expect(names.every((n) => n.endsWith('.other.cache'))).toBe(true);
   });
 
   it('writes nothing with BPFMEM_CACHE=off', () => {

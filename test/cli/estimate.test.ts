@@ -179,6 +179,7 @@ describe('bpfmem estimate', () => {
     [['estimate', '--map', 'type=hash', '--limit', 'lots'], /^bpfmem: --limit "lots": expected a size like 512Mi or 2G\n$/],
     [['estimate', '--map', 'type=hash', '--cpus', '2,0'], /^bpfmem: --cpus "2,0": expected possible CPU counts/],
     [['estimate', '--map', 'type=lpm_trie,key=8,value=8,max_entries=1000000000,flags=no_prealloc,elements=1000000000,name=routes'], /^bpfmem: map routes: 1000000000 entries: more than the model simulates \(16777216 inserts that allocate, one by one\)\n$/],
+    [['estimate', '--map', 'type=hash', '--page-size', '12345'], /^bpfmem: --page-size "12345": expected 4096, 16384 or 65536 \(4Ki, 16Ki, 64Ki\)\n$/],
     [['estimate', '--map', 'type=hash', '--dump-kernel', '6.1'], /^bpfmem: --dump-kernel and --dump-cpus describe a bpftool dump: give them with --from-bpftool FILE\n$/],
     [['estimate', '--from-bpftool', 'test/fixtures/bpftool/map-show.json', '--dump-kernel', '6'], /^bpfmem: --dump-kernel "6": kernel version "6" is not like 6\.18 or 5\.10\.0-28\n$/],
     [['estimate', '--from-bpftool', '/nonexistent.json'], /^bpfmem: bpftool dump \/nonexistent\.json: cannot read \(no such file\)\n$/],

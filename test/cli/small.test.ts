@@ -33,6 +33,12 @@ describe('help', () => {
     expect(run.stderr).toBe("bpfmem: unknown option '--limt' (did you mean --limit?)\n");
   });
 
+  it('bpfmem help help is bpfmem --help', async () => {
+    const [help, flag] = await Promise.all([cli(['help', 'help']), cli(['--help'])]);
+    expect(help.status).toBe(0);
+    expect(help.stdout).toBe(flag.stdout);
+  });
+
   it('bpfmem help mpas names the command it may mean, exit 2', async () => {
     const run = await cli(['help', 'mpas']);
     expect(run.status).toBe(2);
