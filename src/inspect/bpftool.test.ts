@@ -103,6 +103,10 @@ describe('bad input: one line naming the source and the JSON path', () => {
     [json([map({ bytes_key: undefined })]), 'dump.json: [0].bytes_key: expected a non-negative integer, got nothing (the field is missing)'],
     [json([map({ id: -1 })]), 'dump.json: [0].id: expected a non-negative integer, got -1'],
     [json([map({ id: 1.5 })]), 'dump.json: [0].id: expected a non-negative integer, got 1.5'],
+    // Past 2^53 a JSON number is not exact; printed as 8.9e+292 PiB before.
+    [json([map({ bytes_memlock: 1e308 })]), 'dump.json: [0].bytes_memlock: expected an integer below 2^53, got 1e+308'],
+    // What bpftool -j prints when it fails: its own words, not a missing field.
+    [json({ error: "can't get next map: Operation not permitted" }), 'dump.json: bpftool failed: "can\'t get next map: Operation not permitted"'],
     [json([map({ max_entries: 2 ** 32 })]), 'dump.json: [0].max_entries: expected an integer below 2^32, got 4294967296'],
     [json([map({ type: '' })]), 'dump.json: [0].type: expected a type name or number, got ""'],
     [json([map({ type: null })]), 'dump.json: [0].type: expected a type name or number, got null'],

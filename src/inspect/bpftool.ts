@@ -87,7 +87,8 @@ export const BPFTOOL_INPUT_LIMIT = 64 * 1024 * 1024;
 // schemas
 
 const UINT = 'a non-negative integer';
-const uint = v.pipe(v.number(UINT), v.integer(UINT), v.minValue(0, UINT));
+// bpftool prints u64 counters; past 2^53 a JSON number is no longer exact, and no map is that large.
+const uint = v.pipe(v.number(UINT), v.integer(UINT), v.minValue(0, UINT), v.maxValue(Number.MAX_SAFE_INTEGER, 'an integer below 2^53'));
 const u32 = v.pipe(uint, v.maxValue(0xffffffff, 'an integer below 2^32'));
 const bool = v.boolean('true or false');
 const text = v.string('a string');
@@ -302,6 +303,14 @@ function elementsOf(value: unknown, line: number | undefined): Element[] {
   return [{ value, path: '', line }];
 }
 
+/** bpftool's own failure, `{"error": "can't get next map: Operation not permitted"}`, when `value` is one. */
+function bpftoolError(value: unknown): string | undefined {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return undefined;
+  const keys = Object.keys(value);
+  const said = (value as { error?: unknown }).error;
+  return keys.length === 1 && typeof said === 'string' ? said : undefined;
+}
+
 /** `line 2: [1].flags`, `[3].bytes_memlock`, `flags`, or empty for the whole input. */
 function whereOf(element: Element, path: string): string {
   if (element.line === undefined) return path;
@@ -331,7 +340,11 @@ function splitInput(input: string | Uint8Array, source: string): Element[] {
   } catch (error) {
     wholeError = error;
   }
-  if (wholeError === undefined) return elementsOf(whole, undefined);
+  if (wholeError === undefined) {
+    const said = bpftoolError(whole);
+    if (said !== undefined) fail(source, '', `bpftool failed: ${JSON.stringify(said.slice(0, 200))}`);
+    return elementsOf(whole, undefined);
+  }
   const lines = text.split('\n');
   const first = lines.findIndex((l) => l.trim() !== '');
   const firstParses = (() => {
