@@ -97,6 +97,19 @@ export function table<Row>(rows: readonly Row[], columns: readonly Column<Row>[]
     }
     cut = total > max;
   }
+  // Still too wide: the columns that fit whole are shown, then `…` where the rest would be, so
+  // that no value is cut (`81…` would read as 81 bytes).
+  let shown = n;
+  if (cut && max !== undefined) {
+    let used = 0;
+    shown = 0;
+    while (shown < n && used + (shown > 0 ? GAP : 0) + (widths[shown] as number) + (shown < n - 1 ? GAP + 1 : 0) <= max) {
+      used += (shown > 0 ? GAP : 0) + (widths[shown] as number);
+      shown++;
+    }
+    shown = Math.max(shown, 1);
+  }
+  const more = shown < n ? '  …' : '';
   const pad = (s: string, i: number, last: boolean): string => {
     const w = widths[i] as number;
     const col = columns[i] as Column<Row>;
@@ -105,22 +118,24 @@ export function table<Row>(rows: readonly Row[], columns: readonly Column<Row>[]
     if (col.align === 'right') return gap + text;
     return last ? text : text + gap;
   };
-  // Lines still too wide (no elidable column left to shrink) are cut at the edge, as top(1) does.
-  const fit = (line: string): string => (cut && max !== undefined ? elide(line, max, 'end') : line);
+  // A first column wider than the terminal by itself is the one cut at the edge.
+  const fit = (line: string): string => (cut && max !== undefined && textWidth(line) > max ? elide(line, max, 'end') : line);
   const lines = new Array<string>(rows.length + 1);
-  lines[0] = fit(columns.map((c, i) => pad(c.header, i, i === n - 1)).join('  ').trimEnd());
+  // Before a `…`, every column keeps its width, so that the `…` lines up.
+  const end = (line: string): string => (more ? `${line}${more}` : line.trimEnd());
+  lines[0] = fit(end(columns.slice(0, shown).map((c, i) => pad(c.header, i, i === n - 1)).join('  ')));
   for (let r = 0; r < rows.length; r++) {
     const row = cells[r] as string[];
     const data = rows[r] as Row;
     let line = '';
-    for (let i = 0; i < n; i++) {
+    for (let i = 0; i < shown; i++) {
       const padded = pad(row[i] as string, i, i === n - 1);
       const col = columns[i] as Column<Row>;
       // Styling only where the line is not cut: a cut could split an escape sequence.
       const cell = col.format && !cut ? col.format(padded, data) : padded;
       line += i === 0 ? cell : `  ${cell}`;
     }
-    lines[r + 1] = fit(line.trimEnd());
+    lines[r + 1] = fit(end(line));
   }
   return lines.join('\n') + '\n';
 }

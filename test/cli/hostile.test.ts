@@ -238,6 +238,26 @@ describe('fitting the terminal (item 5)', () => {
   });
 });
 
+describe('a table wider than the terminal with nothing left to elide', () => {
+  it('shows the columns that fit whole, then …: no value is cut (81.2 KiB is never 81…)', () => {
+    const rows = [
+      { id: '12565', name: 'fx_pcpu_hash', memlock: '112.9 KiB', charge: '81.2 KiB' },
+      { id: '7', name: 'x', memlock: '2.3 KiB', charge: '3.5 KiB' },
+    ];
+    const columns = [
+      { header: 'ID', value: (r: (typeof rows)[number]) => r.id, align: 'right' as const },
+      { header: 'NAME', value: (r: (typeof rows)[number]) => r.name },
+      { header: 'MEMLOCK', value: (r: (typeof rows)[number]) => r.memlock, align: 'right' as const },
+      { header: 'CHARGE', value: (r: (typeof rows)[number]) => r.charge, align: 'right' as const },
+    ];
+    const lines = table(rows, columns, { maxWidth: 34 }).trimEnd().split('\n');
+    expect(lines).toEqual(['   ID  NAME            MEMLOCK  …', '12565  fx_pcpu_hash  112.9 KiB  …', '    7  x               2.3 KiB  …']);
+    for (const l of lines) expect(textWidth(l)).toBeLessThanOrEqual(34);
+    // Room for every column: nothing dropped, no …
+    expect(table(rows, columns, { maxWidth: 80 })).not.toContain('…');
+  });
+});
+
 describe('an 80x24 terminal (item 5)', () => {
   /** Kubernetes-long cgroup paths, each paying for maps held by a process. */
   const k8s = (i: number): string =>
