@@ -128,7 +128,7 @@ export function estimateCommand(ctx: CommandContext): Command {
       stdinOnce([...files, opts.fromBpftool], 'one object or for --from-bpftool');
       const objects: { path: string; obj: BpfObject }[] = [];
       for (const path of files) objects.push({ path: inputName(path), obj: await readBpfObjectFile(path, loader.generation, opts.specialFiles === true) });
-      const host = hostProfile({ kernel: opts.kernel, btf: opts.btf, cpus: opts.cpus?.length === 1 ? opts.cpus[0] : undefined, pageSize: opts.pageSize, regime: opts.regime });
+      const host = hostProfile({ kernel: opts.kernel, btf: opts.btf, cpus: opts.cpus?.length === 1 ? opts.cpus[0] : undefined, cpuCounts: opts.cpus, pageSize: opts.pageSize, regime: opts.regime });
       const profiles = (opts.cpus ?? [host.profile.possibleCpus]).map((n) => withCpus(host, n).profile);
       const first = profiles[0];
       if (!first) throw new BpfmemError('usage', '--cpus: give at least one count');

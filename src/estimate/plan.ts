@@ -182,7 +182,10 @@ export function applyPlan(maps: readonly PlannedMap[], sets: readonly SetOverrid
     value: [...out.values()].map((m) => {
       const notes = [...m.notes];
       const who = m.aliases[0] ?? m.name;
-      if (m.spec.maxEntries === 0) notes.push(`max_entries is 0 in the object: the loader sets it (--set ${who}.max_entries=N)`);
+      if (m.spec.maxEntries === 0) {
+        // From an object the loader sets it; from --map or a dump it was given as 0.
+        notes.push(m.source !== undefined ? `max_entries is 0 in the object: the loader sets it (--set ${who}.max_entries=N)` : `max_entries is 0 (${m.origin}): give it (--set ${who}.max_entries=N)`);
+      }
       if (m.source !== undefined && m.spec.keySize === 0 && !NO_KEY.has(m.spec.type)) {
         notes.push(`key_size is 0 in the object: the loader sets it (${SETTER.key_size}; --set ${who}.key_size=N)`);
       }

@@ -25,6 +25,8 @@ export interface ProfileRequest {
   /** `--btf`: a file holding that kernel's BTF (a copy of its `/sys/kernel/btf/vmlinux`). */
   readonly btf?: string | undefined;
   readonly cpus?: number | undefined;
+  /** `--cpus 2,64,192`: the counts compared, for the line that says what the output describes. */
+  readonly cpuCounts?: readonly number[] | undefined;
   readonly pageSize?: number | undefined;
   readonly regime?: Regime | undefined;
   readonly cgroup?: CgroupVersion | undefined;
@@ -88,6 +90,7 @@ export function hostProfile(request: ProfileRequest = {}, facts: KernelFacts = r
     whatIfKernel ||
     request.btf !== undefined ||
     differs(request.cpus, facts.possibleCpus) ||
+    (request.cpuCounts ?? []).some((n) => differs(n, facts.possibleCpus)) ||
     differs(request.pageSize, facts.pageSize) ||
     differs(request.regime, facts.regime) ||
     differs(request.cgroup, facts.cgroupVersion);
@@ -98,7 +101,10 @@ export function hostProfile(request: ProfileRequest = {}, facts: KernelFacts = r
       : sizesFrom === 'btf-file'
         ? `sizes from ${request.btf ?? 'a BTF file'}`
         : `sizes of ${defaultStructSizesName(made.version)}${note ? ` (${note})` : ''}`;
-  const cpusPart = `${plural(cpus, 'possible CPU')}${whatIf && cpusFrom === 'machine' ? " (this machine's)" : ''}`;
+  const cpusPart =
+    request.cpuCounts !== undefined && request.cpuCounts.length > 1
+      ? `${request.cpuCounts.join(', ')} possible CPUs (compared)`
+      : `${plural(cpus, 'possible CPU')}${whatIf && cpusFrom === 'machine' ? " (this machine's)" : ''}`;
   const rest = `${formatBytes(pageSize).replace('.0 ', ' ')} pages, cgroup v${made.cgroupVersion}, regime ${made.regime}`;
   const head = whatIf ? 'what-if' : 'this kernel';
   const notLinux = linux ? '' : ` (this is no Linux kernel bpfmem can read: ${facts.release})`;

@@ -151,6 +151,14 @@ describe('bpfmem estimate', () => {
     expect(pcpu(big)).toBeGreaterThan(pcpu(here));
   });
 
+  it('the first line names the CPU counts compared; a --map of max_entries 0 is not said to be an object\'s', async () => {
+    const compared = await cli(['estimate', '--kernel', '6.18', '--map', 'type=hash,key=4,value=8,max_entries=10', '--cpus', '2,4,64']);
+    expect(compared.stdout.split('\n')[0]).toMatch(/^what-if: kernel 6\.18, .*, 2, 4, 64 possible CPUs \(compared\), /);
+    const zero = await cli(['estimate', '--kernel', '6.18', '--map', 'type=hash']);
+    expect(zero.stdout).toContain('max_entries is 0 (--map): give it (--set map0.max_entries=N)');
+    expect(zero.stdout).not.toContain('in the object');
+  });
+
   it('reads what a dump\'s maps hold on the dump\'s own host, not on the kernel estimated for', async () => {
     // test/fixtures/bpftool/capture-filled.sh: a no-prealloc hash holding 500 entries, on the 6.18 host.
     const filled = ['--from-bpftool', 'test/fixtures/bpftool/map-show-filled.json'];
