@@ -288,6 +288,14 @@ describe('an 80x24 terminal (item 5)', () => {
     expect(text).not.toContain('\u00a0');
   });
 
+  it('cgroups on v1 with the root shown: a note says why the root\'s USAGE can be below a child\'s', () => {
+    const note = "On cgroup v1 the root's USAGE is the kernel's estimate from page cache and anonymous memory";
+    const flat = (text: string): string => text.replace(/\s+/g, ' ');
+    expect(flat(cgroupsText({ ...inv, profile: { ...inv.profile, cgroupVersion: 1 } }, inv.cgroups, PLAIN))).toContain(note);
+    expect(flat(cgroupsText({ ...inv, profile: { ...inv.profile, cgroupVersion: 2 } }, inv.cgroups, PLAIN))).not.toContain(note);
+    expect(flat(cgroupsText({ ...inv, profile: { ...inv.profile, cgroupVersion: 1 } }, inv.cgroups.slice(1), PLAIN))).not.toContain(note);
+  });
+
   it('without a size, nothing is cut (a pipe gets whole lines)', () => {
     const text = summaryText(inv, summarize(inv, 10), {}, PLAIN);
     expect(text).toContain(k8s(0));
