@@ -196,6 +196,8 @@ describe('readBpftoolFile', () => {
       writeFileSync(join(dir, 'm.json'), fixture('map-show.json'));
       expect(parseBpftoolMaps(await readBpftoolFile(join(dir, 'm.json')), 'm.json')).toHaveLength(7);
       await expect(readBpftoolFile(join(dir, 'nope.json'))).rejects.toThrow(`bpftool dump ${dir}/nope.json: cannot read (no such file)`);
+      // A name whose bytes are not UTF-8 reaches Node as U+FFFD: said, not only "no such file".
+      await expect(readBpftoolFile(join(dir, 'b\ufffd.json'))).rejects.toThrow('cannot read (no such file; its name has bytes that are not UTF-8, which Node cannot pass on: rename it, or give it as - (< file))');
       await expect(readBpftoolFile(dir)).rejects.toThrow(`bpftool dump ${dir}: is a directory, not a regular file`);
       execFileSync('mkfifo', [join(dir, 'fifo')]);
       await expect(readBpftoolFile(join(dir, 'fifo'))).rejects.toThrow(`bpftool dump ${dir}/fifo: is a FIFO, not a regular file`);

@@ -67,7 +67,10 @@ function openInput(path: string, options: ReadInputOptions): { fd: number; fail:
   try {
     return { fd: openSync(path, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY), fail };
   } catch (error) {
-    throw fail(`cannot read (${why(error)})`, error);
+    // Node decodes the command line as UTF-8: a name with other bytes reaches it as U+FFFD, a
+    // name no file has.
+    const mangled = errnoCode(error) === 'ENOENT' && path.includes('\ufffd') ? '; its name has bytes that are not UTF-8, which Node cannot pass on: rename it, or give it as - (< file)' : '';
+    throw fail(`cannot read (${why(error)}${mangled})`, error);
   }
 }
 
