@@ -214,7 +214,7 @@ export const STRUCT_SIZES_5_10: StructSizes = Object.freeze({
  * measurements), 5.10's for any older version, and 6.16's (Debian's) for 6.15–6.17, which
  * share its hash table without `map_locked` where 6.12 has one. Sizes depend on the build's
  * configuration too (Debian's 6.18.15 has a `bpf_map` of 288 bytes, the calibration kernel 296,
- * this project's 6.18.44 host a `bpf_htab` of 896), so exact sizes for a given kernel come from
+ * this project's 6.18.44 host an `lpm_trie` of 416 where the calibration kernel has 400), so exact sizes for a given kernel come from
  * its BTF (`--btf`, and the running kernel's own on a live machine); these are the fallback.
  */
 export function defaultStructSizes(version: KernelVersion): StructSizes {
