@@ -48,7 +48,7 @@ export interface CommandContext {
 }
 
 /** `--json` (also `-j` as bpftool takes it, and `-o json` as kubectl does): the one output option every command has. */
-export const jsonOption = (): Option => new Option('-j, --json', 'print JSON (stable shape, see docs/cli.md)');
+export const jsonOption = (): Option => new Option('-j, --json', 'print JSON (docs/cli.md); also -o json');
 
 /** Reads a file named on the command line, or says in one line why it cannot. */
 export async function readInput(io: Io, path: string, what: string): Promise<string> {
