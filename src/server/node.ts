@@ -1,4 +1,4 @@
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { getRequestListener } from '@hono/node-server';
 import { BpfmemError } from '../vocab/errors.js';
@@ -232,6 +232,12 @@ export async function listen(fetch: Fetch, host: string, port: number, limits: L
   server.on('clientError', (error: NodeJS.ErrnoException, socket: Socket) => {
     if (socket.writable && socket.bytesWritten === 0 && error.code !== 'ECONNRESET') socket.write(refusalResponse(...refusalOf(error)));
     socket.destroy();
+  });
+  // An `Expect` other than 100-continue (which node:http answers itself): 417, in the app's form.
+  server.on('checkExpectation', (request: IncomingMessage, response: ServerResponse) => {
+    const body = `${JSON.stringify({ error: 'expectation failed: this server meets no Expect but 100-continue' })}\n`;
+    response.writeHead(417, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(body), 'Cache-Control': 'no-store', 'X-Content-Type-Options': 'nosniff', Connection: 'close' });
+    response.end(request.method === 'HEAD' ? undefined : body);
   });
   // CONNECT asks for a tunnel, which this server never opens.
   server.on('connect', (request: { method?: string }, socket: Socket) => {

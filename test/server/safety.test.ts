@@ -163,6 +163,13 @@ describe('wrong methods', () => {
     await alive(server.url);
   });
 
+  it('an Expect it cannot meet: 417 in one line of JSON', async () => {
+    const r = await rawRequest(server.url, 'GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nExpect: bogus\r\nConnection: close\r\n\r\n');
+    expect(r.status).toBe(417);
+    expect(r.text.split('\r\n\r\n')[1]).toBe('{"error":"expectation failed: this server meets no Expect but 100-continue"}\n');
+    await alive(server.url);
+  });
+
   it('HEAD of a GET route answers without a body, with the length GET sends', async () => {
     for (const path of ['/metrics', '/api/v1/summary', '/api/v1/maps', '/']) {
       for (const encoding of ['identity', 'gzip']) {
