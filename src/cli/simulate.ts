@@ -1,3 +1,4 @@
+import { escapeText } from './escape.js';
 import { Command, Option } from 'commander';
 import { BpfmemError } from '../vocab/errors.js';
 import type { Regime } from '../vocab/profile.js';
@@ -46,17 +47,22 @@ export function simulateCommand(ctx: CommandContext): Command {
       const btf = opts.btf === undefined ? undefined : await host?.kernelBtf();
       const simulate = (regime?: Regime): Promise<RunResult<KnownSnapshot>> => simulateScenario(scenario, regime, btf, host?.profile);
       const st = styleFor(ctx.io);
+      // Under memcg, a scenario of a kernel before 5.11 runs as 5.11 (src/scenario/run.ts scenarioProfile): said, not only shown.
+      const bumped = (run: RunResult<KnownSnapshot>): string =>
+        !opts.json && scenario.kernel.version !== undefined && run.profile.release !== scenario.kernel.version && run.profile.regime === 'memcg'
+          ? st.dim(`note: kernel ${escapeText(scenario.kernel.version)} has no memcg accounting of BPF (added in 5.11): the memcg run is kernel ${run.profile.release}'s\n`)
+          : '';
       if (opts.regime === 'both') {
         const memcg = await simulate('memcg');
         const memlock = await simulate('memlock');
         ctx.io.stdout(
           opts.json
             ? json({ source: file, regime: 'both', runs: { memcg: runJson(memcg), memlock: runJson(memlock) } })
-            : bothText(memcg, memlock, file, st),
+            : bothText(memcg, memlock, file, st) + bumped(memcg),
         );
         return;
       }
       const run = await simulate(opts.regime);
-      ctx.io.stdout(opts.json ? json({ source: file, ...runJson(run) }) : runText(run, file, st));
+      ctx.io.stdout(opts.json ? json({ source: file, ...runJson(run) }) : runText(run, file, st) + bumped(run));
     });
 }
