@@ -105,12 +105,16 @@ describe.skipIf(!liveEnv.ok)('ends of runs (live)', async () => {
     const child = spawn(process.execPath, ['--import', 'tsx', BIN, 'conformance', '--quick', '--no-scenarios'], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
     const pid = child.pid ?? 0;
     const exited = new Promise<[number | null, NodeJS.Signals | null]>((resolve) => child.once('exit', (code, signal) => { resolve([code, signal]); }));
-    await until(() => cases(1)(pid), 'conformance to be in its first case', 30_000, 20);
-    // The signal line then meets EPIPE; before, it ended the process with status 1 and no cleanup.
-    child.stderr.destroy();
-    process.kill(pid, 'SIGINT');
-    expect(await exited).toEqual([130, null]);
-    expect(mine(pid)).toEqual([]);
+    try {
+      await until(() => cases(1)(pid), 'conformance to be in its first case', 30_000, 20);
+      // The signal line then meets EPIPE; before, it ended the process with status 1 and no cleanup.
+      child.stderr.destroy();
+      process.kill(pid, 'SIGINT');
+      expect(await exited).toEqual([130, null]);
+      expect(mine(pid)).toEqual([]);
+    } finally {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    }
   }, 60_000);
 
   it('serve: SIGUSR1 opens no inspector; SIGHUP (the session closed) ends it as SIGTERM does, status 129', async () => {
@@ -118,15 +122,20 @@ describe.skipIf(!liveEnv.ok)('ends of runs (live)', async () => {
     let stderr = '';
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     const exited = new Promise<[number | null, NodeJS.Signals | null]>((resolve) => child.once('exit', (code, signal) => { resolve([code, signal]); }));
-    await until(() => stderr.includes('serving http://'), 'serve to be serving', 30_000, 20);
-    child.kill('SIGUSR1');
-    // Node's default for SIGUSR1 prints "Debugger listening on ws://127.0.0.1:9229/…" at once.
-    await new Promise((r) => setTimeout(r, 500));
-    expect(child.exitCode).toBeNull();
-    expect(stderr).not.toMatch(/Debugger listening/);
-    child.kill('SIGHUP');
-    expect(await exited).toEqual([129, null]);
-    expect(stderr).toContain('\nbpfmem: SIGHUP: removing what this run created\n');
+    try {
+      await until(() => stderr.includes('serving http://'), 'serve to be serving', 30_000, 20);
+      child.kill('SIGUSR1');
+      // Node's default for SIGUSR1 prints "Debugger listening on ws://127.0.0.1:9229/…" at once.
+      await new Promise((r) => setTimeout(r, 500));
+      expect(child.exitCode).toBeNull();
+      expect(stderr).not.toMatch(/Debugger listening/);
+      child.kill('SIGHUP');
+      expect(await exited).toEqual([129, null]);
+      expect(stderr).toContain('\nbpfmem: SIGHUP: removing what this run created\n');
+    } finally {
+      // A failed check leaves no server running (it would hold its map iterator for the next files).
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    }
   }, 60_000);
 
   it('cgroups that runs which died left are removed by probe, which says so in one line', async () => {
