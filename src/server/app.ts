@@ -62,8 +62,13 @@ const compress = async (bytes: Uint8Array): Promise<Uint8Array<ArrayBuffer>> => 
 
 const errorBody = (message: string): string => `${JSON.stringify({ error: message })}\n`;
 
+/** A JSON answer made per request, with its Content-Length (so that HEAD, answered without the body, says it too). */
+function jsonText(c: Context, text: string, status: 200 | 400 | 403 | 404 | 405 | 413 | 500 | 503, headers: Record<string, string> = {}): Response {
+  return c.body(text, status, { 'Content-Type': JSON_TYPE, 'Cache-Control': 'no-store', 'Content-Length': String(Buffer.byteLength(text)), ...headers });
+}
+
 function errorResponse(c: Context, status: 400 | 403 | 404 | 405 | 413 | 500 | 503, message: string, headers: Record<string, string> = {}): Response {
-  return c.body(errorBody(message), status, { 'Content-Type': JSON_TYPE, 'Cache-Control': 'no-store', ...headers });
+  return jsonText(c, errorBody(message), status, headers);
 }
 
 /**
@@ -236,7 +241,7 @@ export function createApp(ctx: AppContext): Hono {
         const body = p
           ? { status: 'ok', last_scan: p.snapshot.time.toISOString(), scan_seconds: p.scanSeconds, scans: p.scans, errors: p.errors }
           : { status: 'starting', last_scan: null, scan_seconds: null, scans: 0, errors: 0 };
-        return c.body(`${JSON.stringify(body)}\n`, p ? 200 : 503, { 'Content-Type': JSON_TYPE, 'Cache-Control': 'no-store' });
+        return jsonText(c, `${JSON.stringify(body)}\n`, p ? 200 : 503);
       },
     },
     {
@@ -306,7 +311,7 @@ export function createApp(ctx: AppContext): Hono {
     {
       path: '/api/v1/probe',
       method: 'GET',
-      handler: async (c) => c.body(json(machineJson(await ctx.machine())), 200, { 'Content-Type': JSON_TYPE, 'Cache-Control': 'no-store' }),
+      handler: async (c) => jsonText(c, json(machineJson(await ctx.machine())), 200),
     },
     {
       // bpfmem watch's frame of the last scan (docs/watch.md): refused updates, hooks, forecast.
@@ -354,7 +359,7 @@ export function createApp(ctx: AppContext): Hono {
           throw new BpfmemError('input', `${name}: the body is not UTF-8 text (a YAML or JSON scenario file)`);
         }
         const outcome = await ctx.simulate(text, name, r === '' ? undefined : (r as SimulateRegime));
-        if (outcome.status === 200) return c.body(outcome.body, 200, { 'Content-Type': JSON_TYPE, 'Cache-Control': 'no-store' });
+        if (outcome.status === 200) return jsonText(c, outcome.body, 200);
         return errorResponse(c, outcome.status, outcome.error, outcome.retryAfter === undefined ? {} : { 'Retry-After': String(outcome.retryAfter) });
       },
     },

@@ -171,13 +171,14 @@ describe('wrong methods', () => {
   });
 
   it('HEAD of a GET route answers without a body, with the length GET sends', async () => {
-    for (const path of ['/metrics', '/api/v1/summary', '/api/v1/maps', '/']) {
+    for (const path of ['/metrics', '/api/v1/summary', '/api/v1/maps', '/', '/healthz', '/api/v1/probe']) {
       for (const encoding of ['identity', 'gzip']) {
         const get = await rawGet(server.url, path, `Accept-Encoding: ${encoding}\r\n`);
         const head = await rawRequest(server.url, `HEAD ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept-Encoding: ${encoding}\r\nConnection: close\r\n\r\n`);
         const length = (text: string): string | undefined => /\r\ncontent-length: (\d+)\r\n/i.exec(text)?.[1];
         expect(head.status, path).toBe(200);
         expect(length(head.text), `${path} ${encoding}`).toBe(length(get.text));
+        expect(length(head.text), `${path} ${encoding}: a length at all`).toMatch(/^\d+$/);
         expect(head.text.split('\r\n\r\n')[1], path).toBe('');
       }
     }
