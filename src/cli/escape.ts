@@ -13,28 +13,9 @@
  * (U+202A–U+202E, U+2066–U+2069), the marks U+200E, U+200F and U+061C, and lone surrogates
  * (they are no text and some terminals print them as garbage).
  */
-// eslint-disable-next-line no-control-regex
-const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
-// eslint-disable-next-line no-control-regex
-const ANY_UNSAFE = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]/;
+import { escapeText } from '../vocab/escape.js';
 
-const NAMED: Readonly<Record<string, string>> = Object.assign(Object.create(null) as Record<string, string>, { '\n': '\\n', '\t': '\\t', '\r': '\\r' });
-
-function escapeOne(c: string): string {
-  const named = NAMED[c];
-  if (named !== undefined) return named;
-  const code = c.charCodeAt(0);
-  // C0 as `\x1b`; DEL and above as `\u009b`, a JSON escape of the same character, so that
-  // the pass over JSON output leaves its values exact (JSON.stringify escapes C0 itself).
-  return code < 0x7f ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`;
-}
-
-/** `s` with every character that could steer a terminal shown as an escape; `s` itself when it has none. */
-export function escapeText(s: string): string {
-  // The common case, a plain name, costs one scan and no copy.
-  if (!ANY_UNSAFE.test(s)) return s;
-  return s.replace(UNSAFE, escapeOne);
-}
+export { escapeText };
 
 // An SGR sequence (colour, bold) or the home-and-clear of `top` and `watch`: bpfmem's own.
 // eslint-disable-next-line no-control-regex

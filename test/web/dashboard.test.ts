@@ -52,6 +52,7 @@ interface Problems {
 interface DomElement {
   readonly dataset: Readonly<Record<string, string | undefined>>;
   readonly parentElement: DomElement | null;
+  readonly classList: { contains(name: string): boolean };
   querySelector(selector: string): { readonly textContent: string | null } | null;
 }
 interface DomTextArea {
@@ -355,7 +356,16 @@ describe.skipIf(skip !== undefined)('the dashboard in Chromium', () => {
     expect(await page.locator('#sim-panel-memlock .chart-empty').isVisible()).toBe(true);
     expect(await page.locator('#sim-steps tr.current').getAttribute('data-index')).toBe('1');
     await page.locator('#sim-panel-memcg').screenshot({ path: join(SHOTS, 'simulator-step-2.png') });
+    // Rows before the step are past, the step current, those after it future (updated row by row as the slider moves).
+    const marks = (): Promise<string[]> =>
+      page.locator('#sim-steps tbody tr[data-index]').evaluateAll((rs: DomElement[]) => rs.map((r) => (r.classList.contains('current') ? 'current' : r.classList.contains('future') ? 'future' : 'past')));
+    const expectedMarks = async (k: number): Promise<string[]> => (await marks()).map((_m, i) => (i === k - 1 ? 'current' : i >= k ? 'future' : 'past'));
+    expect(await marks()).toEqual(await expectedMarks(2));
     await step(4); // after remove_cgroup /pods/agent
+    expect(await marks()).toEqual(await expectedMarks(4));
+    await step(1);
+    expect(await marks()).toEqual(await expectedMarks(1));
+    await step(4);
     expect(await treeIds(page, 'sim-memcg')).toEqual(['/', '/pods']);
     expect(await page.locator('#sim-panel-memcg tr[data-map="ct"] td').last().innerText()).toBe('/pods');
     expect(await page.locator('#sim-panel-memcg tr.removed').innerText()).toContain('/pods/agent');
@@ -442,6 +452,33 @@ describe.skipIf(skip !== undefined)('the dashboard in Chromium', () => {
     expect(reads).toHaveLength(first);
     await page.clock.runFor(1_000);
     await expect.poll(() => reads.length).toBe(2 * first);
+    await context.close();
+  });
+
+  it('a failed read of the maps is said in the status line too', async () => {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    const page = await context.newPage();
+    await page.route('**/api/v1/maps?**', (route) => route.fulfill({ status: 503, contentType: 'application/json', body: '{"error":"no scan has finished yet; try again in a moment"}' }));
+    await page.goto(server.url);
+    const status = page.locator('#status');
+    await status.waitFor();
+    await expect.poll(() => status.innerText()).toContain('/api/v1/maps');
+    await context.close();
+  });
+
+  it('a holder whose name has bidi or control characters is shown escaped, not reordered', async () => {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    const page = await context.newPage();
+    await page.route('**/api/v1/maps?**', async (route) => {
+      const response = await route.fetch();
+      const doc = (await response.json()) as { maps: { pids: unknown[] }[] };
+      const first = doc.maps[0];
+      if (first) first.pids = [{ pid: 1, comm: '\u202eevil\u0007', cgroup: null }];
+      await route.fulfill({ response, json: doc });
+    });
+    await page.goto(server.url);
+    const cell = page.locator('#maps-table tbody tr').first().locator('td').nth(6);
+    await expect.poll(() => cell.innerText()).toBe('\\u202eevil\\x07(1)');
     await context.close();
   });
 

@@ -2,6 +2,7 @@
  * A few DOM helpers. Text always goes in as text (textContent), never as HTML: cgroup paths,
  * map names and commands come from the machine.
  */
+import { escapeText } from '../../src/vocab/escape.js';
 
 type Child = Node | string | null | undefined | false;
 
@@ -20,12 +21,20 @@ export function h<K extends keyof HTMLElementTagNameMap>(
   return el;
 }
 
-/** Appends children, skipping empty ones. */
+/**
+ * Appends children, skipping empty ones. Text is shown escaped where it holds control or bidi
+ * characters (src/vocab/escape.ts): a process named `‮evil` would otherwise show reversed.
+ */
 export function append(parent: Node, ...children: readonly Child[]): void {
   for (const c of children) {
     if (c === null || c === undefined || c === false) continue;
-    parent.appendChild(typeof c === 'string' ? document.createTextNode(c) : c);
+    parent.appendChild(typeof c === 'string' ? document.createTextNode(escapeText(c)) : c);
   }
+}
+
+/** Sets an element's text, escaped as {@link append} does. */
+export function setText(el: HTMLElement, text: string): void {
+  el.textContent = escapeText(text);
 }
 
 /** Replaces an element's children. */
@@ -50,5 +59,6 @@ export function byTag<K extends keyof HTMLElementTagNameMap>(id: string, tag: K)
 
 /** HTML-escaped text, for the one place HTML is built as a string: chart tooltips. */
 export function escapeHtml(text: string): string {
-  return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+  // Control and bidi characters first, as text shown anywhere else (append).
+  return escapeText(text).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }

@@ -1,5 +1,5 @@
 import type { SummaryDoc } from './decode.js';
-import { h, replace } from './dom.js';
+import { h, replace, setText } from './dom.js';
 import { bytes, clock, plural } from './format.js';
 
 /** The header: the kernel and its regime with the reason, totals, and warnings worth acting on. */
@@ -17,7 +17,7 @@ export function showSummary(facts: HTMLElement, reason: HTMLElement, warnings: H
     fact('uncharged', bytes(s.uncharged), 'uncharged'),
     fact('read at', clock(at), 'updated'),
   );
-  reason.textContent = [s.regime_reason, s.source === null ? null : `read from ${s.source}`].filter((x) => x !== null).join(' · ');
+  setText(reason, [s.regime_reason, s.source === null ? null : `read from ${s.source}`].filter((x) => x !== null).join(' · '));
   reason.hidden = reason.textContent === '';
   const items = [
     ...s.warnings.map((w) => h('li', { 'data-kind': w.kind }, w.text)),

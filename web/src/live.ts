@@ -1,6 +1,6 @@
 import { getDocument, messageOf } from './api.js';
 import type { CgroupRow } from './decode.js';
-import { byId, byTag, h, replace } from './dom.js';
+import { byId, byTag, h, replace, setText } from './dom.js';
 import { bytes, limit, plural } from './format.js';
 import { showSummary } from './header.js';
 import { historyView } from './history.js';
@@ -44,11 +44,16 @@ export function startLive(): void {
   function setFilter(path: string | null): void {
     filter = path;
     showFilter();
-    void loadMaps().then(() => {
-      byId('maps').scrollIntoView({ block: 'nearest', behavior: 'smooth' });
-    });
+    // A failure is said under the table (loadMaps); the next refresh says it in the status line.
+    void loadMaps().then(
+      () => {
+        byId('maps').scrollIntoView({ block: 'nearest', behavior: 'smooth' });
+      },
+      () => undefined,
+    );
   }
 
+  /** Reads and shows the maps; a failure is said under the table and rethrown, for the status line too. */
   async function loadMaps(): Promise<void> {
     // Only the rows the table shows: 100,000 maps are 40 MB of JSON, and `matched` counts them.
     const q = new URLSearchParams({ sort: 'charge', limit: String(MAX_ROWS) });
@@ -57,7 +62,8 @@ export function startLive(): void {
       const doc = await getDocument('maps', `api/v1/maps?${q.toString()}`);
       showMaps(mapsTable, mapsNote, doc.maps, doc.matched);
     } catch (error) {
-      mapsNote.textContent = messageOf(error);
+      setText(mapsNote, messageOf(error));
+      throw error;
     }
   }
 
@@ -119,7 +125,7 @@ export function startLive(): void {
       }),
     ]);
     const failed = results.flatMap((r) => (r.status === 'rejected' ? [messageOf(r.reason)] : []));
-    status.textContent = failed.length ? `Could not refresh: ${failed.join('; ')}. Trying again in ${REFRESH_MS / 1000} s.` : '';
+    setText(status, failed.length ? `Could not refresh: ${failed.join('; ')}. Trying again in ${REFRESH_MS / 1000} s.` : '');
     status.hidden = failed.length === 0;
   }
 

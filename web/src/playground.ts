@@ -247,6 +247,10 @@ export function startPlayground(): void {
 
   let result: Extract<SimResult, { ok: true }> | null = null;
   let frame = 0;
+  /** The steps table's rows by step index, its setup row, and the frame they show (see showFrame). */
+  let stepRows: HTMLTableRowElement[] = [];
+  let setupRow: HTMLTableRowElement | null = null;
+  let shownFrame = 0;
   let playing: ReturnType<typeof setInterval> | null = null;
   let running: Worker | null = null;
   let generation = 0;
@@ -288,13 +292,19 @@ export function startPlayground(): void {
     slider.value = String(k);
     const step = result.steps[k - 1];
     stepLabel.textContent = k === 0 ? 'after the setup (cgroups and tasks)' : `after step ${k - 1}: ${step?.summary ?? ''}`;
-    for (const row of stepsTable.querySelectorAll<HTMLTableRowElement>('tbody tr[data-index]')) {
-      const index = Number(row.dataset['index']);
+    // Only the rows whose state changes: between the frame shown before and this one.
+    const rows = stepRows;
+    const from = Math.max(-1, Math.min(shownFrame, k) - 1);
+    const to = Math.min(rows.length - 1, Math.max(shownFrame, k));
+    for (let index = from; index <= to; index++) {
+      const row = index < 0 ? setupRow : rows[index];
+      if (!row) continue;
       row.classList.toggle('current', index === k - 1);
       row.classList.toggle('future', index >= k);
       if (index === k - 1) row.setAttribute('aria-current', 'step');
       else row.removeAttribute('aria-current');
     }
+    shownFrame = k;
     for (const run of result.runs) {
       const p = panel(run.regime as PanelRegime);
       const now = run.frames?.[k] ?? run.final;
@@ -320,25 +330,29 @@ export function startPlayground(): void {
         ? h('td', { class: 'outcome failed', 'data-regime': run.regime, 'data-label': run.regime }, ...failures.map((f) => h('div', {}, `✗ ${f.errno ?? ''} ${f.summary}: ${f.reason ?? ''}`)))
         : h('td', { class: 'outcome ok', 'data-regime': run.regime, 'data-label': run.regime }, '✓');
     };
+    // Each run's results by step index: a find per row was quadratic (10,000 steps froze the page for seconds).
+    const byIndex = runs.map((run) => new Map(run.steps.map((x) => [x.index, x])));
     const body = h(
       'tbody',
       {},
-      setup ? h('tr', { 'data-index': -1 }, h('td', { class: 'num' }, ''), h('td', {}, 'setup'), ...runs.map(setupCell)) : null,
-      ...r.steps.map((s) => {
+      (setupRow = setup ? h('tr', { 'data-index': -1 }, h('td', { class: 'num' }, ''), h('td', {}, 'setup'), ...runs.map(setupCell)) : null),
+      ...(stepRows = r.steps.map((s) => {
         const row = h(
           'tr',
           { 'data-index': s.index },
           h('td', { class: 'num', 'data-label': 'Step' }, String(s.index)),
           h('td', {}, h('button', { type: 'button', class: 'link', title: 'show the state after this step' }, s.summary)),
-          ...runs.map((run) => outcomeCell(run.steps.find((x) => x.index === s.index), run.regime as PanelRegime)),
+          ...runs.map((run, i) => outcomeCell(byIndex[i]?.get(s.index), run.regime as PanelRegime)),
         );
         row.querySelector('button')?.addEventListener('click', () => {
           stopPlaying();
           showFrame(s.index + 1);
         });
         return row;
-      }),
+      })),
     );
+    // New rows are neither current nor future: as if past the last step.
+    shownFrame = stepRows.length + 1;
     const head = h(
       'thead',
       {},

@@ -1,6 +1,7 @@
 import type { TreemapSeriesOption } from 'echarts/charts';
 import { COLOURS, makeChart, type Chart, type ChartOption } from './charts.js';
 import { escapeHtml, h } from './dom.js';
+import { escapeText } from '../../src/vocab/escape.js';
 import { bytes, limit, percent, plural } from './format.js';
 import { HEADROOM_BANDS, type Tree, type TreeNode } from './tree.js';
 
@@ -46,7 +47,8 @@ export function treemapView(host: HTMLElement, name: string, onSelect?: (path: s
     const colour = COLOURS[n.band];
     return {
       id,
-      name: n.name,
+      // Drawn on a canvas: a cgroup's name with control or bidi characters is shown escaped.
+      name: escapeText(n.name),
       value: n.value,
       itemStyle: n.children ? { color: colour, borderColor: colour } : { color: colour },
       ...(n.children ? { children: n.children.map(item) } : {}),
