@@ -9,7 +9,7 @@ import { hasStructOps, type PlannedProg } from '../estimate/object-plan.js';
 import { parseFill, parseSet, type FillOverride, type PlannedMap, type SetOverride } from '../estimate/plan.js';
 import { dumpMaps, fit, runEstimate, type Fit } from '../estimate/run.js';
 import { estimateResultJson } from '../estimate/json.js';
-import { dumpCandidates, dumpKernelBasis, inferDumpHost, rawMapsOf } from '../inspect/from-bpftool.js';
+import { rawMapsOf, readDumpAs } from '../inspect/from-bpftool.js';
 import { makeProfile, PAGE_SIZES } from '../model/profile.js';
 import type { KernelProfile, Regime } from '../vocab/profile.js';
 import { formatBytes, parseSize } from '../vocab/units.js';
@@ -223,24 +223,19 @@ async function mapsOfDump(path: string, opts: EstimateOptions, target: KernelPro
   const name = inputName(path);
   const raw = rawMapsOf(parseBpftoolMaps(await readBpftoolFile(path), name));
   const machine = hostProfile({ pageSize: opts.pageSize }).profile;
-  let candidates: KernelProfile[];
+  let kernel: KernelProfile | undefined;
   if (opts.dumpKernel !== undefined) {
     const made = makeProfile({ version: opts.dumpKernel, cpus: machine.possibleCpus, pageSize: target.pageSize });
     if (!made.ok) throw new BpfmemError('usage', `--dump-kernel ${quote(opts.dumpKernel)}: ${made.error}`);
-    candidates = [made.value];
-  } else candidates = dumpCandidates(target.release === machine.release ? [machine] : [machine, target], target.pageSize);
-  const host = inferDumpHost(raw, candidates);
-  const cpus = opts.dumpCpus ?? (host.cpusFromDump ? host.profile.possibleCpus : machine.possibleCpus);
-  const made = makeProfile({ version: host.profile.release, cpus, pageSize: host.profile.pageSize, regime: host.profile.regime, structs: host.profile.structs });
-  if (!made.ok) throw new BpfmemError('usage', `--dump-cpus ${cpus}: ${made.error}`);
-  const profile = made.value;
-  const kernelWhy =
-    opts.dumpKernel === undefined ? dumpKernelBasis(host, machine, '--dump-kernel') : host.basis === 'unmatched' ? `as given, though ${host.fit} of ${host.checked} map layouts fit its memlock` : 'as given';
-  const cpusWhy = opts.dumpCpus !== undefined ? 'as given' : host.cpusFromDump ? "as its maps' memlock says" : "this machine's; give --dump-cpus";
+    kernel = made.value;
+  }
+  const read = readDumpAs(raw, name, { machine, kernel, also: target, cpus: opts.dumpCpus, options: { kernel: '--dump-kernel', cpus: '--dump-cpus' } });
+  if (!read.ok) throw new BpfmemError('usage', read.error);
+  const { profile, kernelBasis, cpusBasis, line } = read.value;
   return {
     maps: dumpMaps(raw, name, profile),
-    line: `dump: ${name}, read as kernel ${formatVersion(profile.version)} (${kernelWhy}) with ${profile.possibleCpus} possible CPUs (${cpusWhy})`,
-    json: { source: name, kernel: profile.release, cpus: profile.possibleCpus, kernel_basis: opts.dumpKernel !== undefined ? 'option' : host.basis, cpus_basis: opts.dumpCpus !== undefined ? 'option' : host.cpusFromDump ? 'memlock' : 'machine' },
+    line: `dump: ${line}`,
+    json: { source: name, kernel: profile.release, cpus: profile.possibleCpus, kernel_basis: kernelBasis, cpus_basis: cpusBasis },
   };
 }
 

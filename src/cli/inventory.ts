@@ -2,13 +2,12 @@ import { Command, Option } from 'commander';
 import { BpfmemError } from '../vocab/errors.js';
 import type { InventoryInput } from '../vocab/inventory.js';
 import { collectCgroupsOnly, Collector, NEEDS_ROOT, type CollectOptions } from '../live/collect.js';
-import { dumpCandidates, dumpKernelBasis, inferDumpHost, inputFromBpftool, rawMapsOf } from '../inspect/from-bpftool.js';
+import { inputFromBpftool, rawMapsOf, readDumpAs } from '../inspect/from-bpftool.js';
 import { buildInventory, InventoryBuilder, type Inventory } from '../inspect/inventory.js';
 import { filterInventory, MAP_SORT_KEYS, PROG_SORT_KEYS, sortMaps, sortProgs, type Filter, type MapSortKey, type ProgSortKey } from '../inspect/query.js';
 import { needsPins, summarize } from '../inspect/summary.js';
 import { MAP_TYPE_NAMES } from '../vocab/maptypes.js';
-import { hostProfile, withCpus } from '../live/host-profile.js';
-import { formatVersion } from '../vocab/kernel-version.js';
+import { hostProfile } from '../live/host-profile.js';
 import { didYouMean, oneOf, quote } from '../vocab/fields.js';
 import { formatDuration, parseDuration } from '../vocab/duration.js';
 import { PROG_TYPES } from '../vocab/progtypes.js';
@@ -58,15 +57,14 @@ async function inventoryOfDump(o: DumpOptions & { fromBpftool: string }, kind: '
   const progs = kind === 'progs' ? parseBpftoolProgs(bytes, name) : [];
   // The dump's kernel: --kernel, else the one its maps' memlock fits, this machine's first.
   const machine = hostProfile({ kernel: o.kernel });
-  const candidates = o.kernel === undefined ? dumpCandidates([machine.profile], machine.profile.pageSize) : [machine.profile];
-  const host = inferDumpHost(rawMapsOf(maps), candidates);
-  const { profile } = withCpus({ ...machine, profile: host.profile }, o.cpus ?? (host.cpusFromDump ? host.profile.possibleCpus : machine.profile.possibleCpus));
-  const how = o.cpus !== undefined ? 'as given' : host.cpusFromDump ? "as its maps' memlock says" : "this machine's; give --cpus";
-  const input = inputFromBpftool(maps, progs, profile, name);
-  return buildInventory({
-    ...input,
-    source: `${name}, read as kernel ${formatVersion(profile.version)}${o.kernel === undefined ? ` (${dumpKernelBasis(host, machine.profile, '--kernel')})` : ''} with ${profile.possibleCpus} possible CPUs (${how})`,
+  const read = readDumpAs(rawMapsOf(maps), name, {
+    machine: machine.profile,
+    kernel: o.kernel === undefined ? undefined : machine.profile,
+    cpus: o.cpus,
+    options: { kernel: '--kernel', cpus: '--cpus' },
   });
+  if (!read.ok) throw new BpfmemError('usage', read.error);
+  return buildInventory({ ...inputFromBpftool(maps, progs, read.value.profile, name), source: read.value.line });
 }
 
 const dumpOptions = (cmd: Command, what: string): Command =>

@@ -8,7 +8,7 @@ import type { RawMap } from '../vocab/inventory.js';
 import type { KernelProfile } from '../vocab/profile.js';
 import { dumpMaps } from '../estimate/run.js';
 import { parseBpftoolMaps } from './bpftool.js';
-import { dumpCandidates, dumpKernelBasis, inferDumpHost, rawMapsOf } from './from-bpftool.js';
+import { dumpCandidates, inferDumpHost, rawMapsOf, readDumpAs } from './from-bpftool.js';
 
 /**
  * Which kernel and CPU count a bpftool dump was taken on, from its maps' memlock
@@ -50,7 +50,8 @@ describe('inferDumpHost', () => {
     expect([host.profile.release, host.profile.possibleCpus]).toEqual(['6.12', 64]);
     // What the no-prealloc hash holds is read under that host: 300, as printed.
     expect(dumpMaps(dump, 'dump.json', host.profile)[3]?.elements).toBe(300);
-    expect(dumpKernelBasis(host, HERE, '--kernel')).toBe("as its maps' memlock says");
+    const read = readDumpAs(dump, 'd.json', { machine: HERE, options: { kernel: '--kernel', cpus: '--cpus' } });
+    expect(read).toMatchObject({ ok: true, value: { kernelBasis: 'memlock', cpusBasis: 'memlock', line: "d.json, read as kernel 6.12 (as its maps' memlock says) with 64 possible CPUs (as its maps' memlock says)" } });
   });
 
   it('prefers the first candidate where several fit', () => {
@@ -58,7 +59,8 @@ describe('inferDumpHost', () => {
     const host = inferDumpHost(dump, dumpCandidates([HERE], HERE.pageSize));
     expect(host.profile.release).toBe(HERE.release);
     expect(host.profile.possibleCpus).toBe(2);
-    expect(dumpKernelBasis(host, HERE, '--kernel')).toBe("this machine's, as its maps' memlock says");
+    const read = readDumpAs(dump, 'd.json', { machine: HERE, options: { kernel: '--kernel', cpus: '--cpus' } });
+    expect(read.ok && read.value.line).toBe("d.json, read as kernel 6.18.44 (this machine's, as its maps' memlock says) with 2 possible CPUs (as its maps' memlock says)");
   });
 
   it('reads the CPU count from a hash whose memlock counts its per-CPU extra elements, with no per-CPU map', () => {
@@ -71,11 +73,19 @@ describe('inferDumpHost', () => {
   it('says when no map tells kernels apart, and when none fits', () => {
     const unchecked = inferDumpHost([printed(FILLED, 10, HERE)], [HERE]);
     expect(unchecked).toMatchObject({ basis: 'unchecked', cpusFromDump: false, checked: 0 });
-    expect(dumpKernelBasis(unchecked, HERE, '--dump-kernel')).toBe("this machine's, as no map's memlock tells kernels apart; give --dump-kernel");
+    const options = { kernel: '--dump-kernel', cpus: '--dump-cpus' };
+    const read = readDumpAs([printed(FILLED, 10, HERE)], 'd.json', { machine: HERE, options });
+    expect(read.ok && read.value.line).toBe("d.json, read as kernel 6.18.44 (this machine's, as no map's memlock tells kernels apart; give --dump-kernel) with 2 possible CPUs (this machine's; give --dump-cpus)");
     const odd = { ...printed(ARRAY, 0, HERE), memlock: 12_345 };
     const unmatched = inferDumpHost([odd, printed(PCPU, 0, HERE)], dumpCandidates([HERE], HERE.pageSize));
     expect(unmatched).toMatchObject({ basis: 'unmatched', checked: 2, fit: 1 });
-    expect(dumpKernelBasis(unmatched, HERE, '--kernel')).toBe('the closest: 1 of 2 map layouts fit its memlock; give --kernel');
+    const odd2 = [odd, printed(PCPU, 0, HERE)];
+    const closest = readDumpAs(odd2, 'd.json', { machine: HERE, options: { kernel: '--kernel', cpus: '--cpus' } });
+    expect(closest.ok && closest.value.line).toMatch(/^d\.json, read as kernel \S+ \(the closest: 1 of 2 map layouts fit its memlock; give --kernel\) with /);
+    // Named by an option: as given, and said where the memlock does not fit it.
+    const given = readDumpAs(odd2, 'd.json', { machine: HERE, kernel: HERE, cpus: 4, options: { kernel: '--kernel', cpus: '--cpus' } });
+    expect(given).toMatchObject({ ok: true, value: { kernelBasis: 'option', cpusBasis: 'option', line: 'd.json, read as kernel 6.18.44 (as given, though 1 of 2 map layouts fit its memlock) with 4 possible CPUs (as given)' } });
+    expect(readDumpAs(odd2, 'd.json', { machine: HERE, cpus: 9000, options: { kernel: '--kernel', cpus: '--cpus' } })).toEqual({ ok: false, error: '--cpus 9000: cpus 9000 is not a number of possible CPUs (1–8192)' });
   });
 
   it('reads a captured dump (test/fixtures/bpftool/map-show-filled.json) as the host it was captured on, with the 500 entries it held', () => {

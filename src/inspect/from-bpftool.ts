@@ -2,6 +2,8 @@ import { fdinfoMemlock, modelKnowsMemlock } from '../model/maps/memlock.js';
 import { MAP_TYPES } from '../vocab/maptypes.js';
 import { makeProfile } from '../model/profile.js';
 import { type KernelProfile } from '../vocab/profile.js';
+import { formatVersion } from '../vocab/kernel-version.js';
+import type { Result } from '../vocab/result.js';
 import type { BpftoolMap, BpftoolProg } from './bpftool.js';
 import type { MapSpec } from '../vocab/map-spec.js';
 import { specOf, type Holder, type InventoryInput, type RawMap, type RawProg } from '../vocab/inventory.js';
@@ -138,20 +140,65 @@ export function dumpCandidates(first: readonly KernelProfile[], pageSize: number
   return out;
 }
 
+/** How a dump is read: the kernel and CPU count, and what decided each. */
+export interface DumpReading {
+  readonly profile: KernelProfile;
+  /** `option`: given; else {@link DumpHost}'s basis. */
+  readonly kernelBasis: DumpHost['basis'] | 'option';
+  /** `option`: given; `memlock`: the dump's maps say it; `machine`: this machine's count. */
+  readonly cpusBasis: 'option' | 'memlock' | 'machine';
+  /** `NAME, read as kernel 6.18.44 (this machine's, as its maps' memlock says) with 2 possible CPUs (…)`. */
+  readonly line: string;
+}
+
+/** What a command's options and this machine say of a dump's host. */
+export interface DumpRequest {
+  /** This machine's profile: the first candidate, and the CPU count when nothing else says one. */
+  readonly machine: KernelProfile;
+  /** The kernel an option names (`--kernel`, `--dump-kernel`), which is then the only candidate. */
+  readonly kernel?: KernelProfile | undefined;
+  /** Another candidate after this machine (estimate's target kernel). */
+  readonly also?: KernelProfile | undefined;
+  /** The CPU count an option gives. */
+  readonly cpus?: number | undefined;
+  /** The options' names, for the line: `--kernel`/`--cpus`, `--dump-kernel`/`--dump-cpus`. */
+  readonly options: { readonly kernel: string; readonly cpus: string };
+}
+
 /**
- * Why a dump is read as the kernel it is, for the line that says so: `first` is the preferred
- * candidate (this machine's), `option` the one that names the dump's kernel.
+ * The kernel and CPU count a dump is read as ({@link inferDumpHost} among this machine, `also` and
+ * one kernel of each set of default sizes, unless an option names the kernel), and the line that
+ * says so. Fails where the CPU count is none the model takes.
  */
-export function dumpKernelBasis(host: DumpHost, first: KernelProfile, option: string): string {
-  const here = host.profile.release === first.release ? "this machine's, " : '';
-  switch (host.basis) {
-    case 'memlock':
-      return `${here}as its maps' memlock says`;
-    case 'unchecked':
-      return `${here}as no map's memlock tells kernels apart; give ${option}`;
-    case 'unmatched':
-      return `the closest: ${host.fit} of ${host.checked} map layouts fit its memlock; give ${option}`;
-  }
+export function readDumpAs(maps: readonly RawMap[], name: string, r: DumpRequest): Result<DumpReading> {
+  const { machine, options } = r;
+  const first = r.also !== undefined && r.also.release !== machine.release ? [machine, r.also] : [machine];
+  const host = inferDumpHost(maps, r.kernel ? [r.kernel] : dumpCandidates(first, machine.pageSize));
+  const cpus = r.cpus ?? (host.cpusFromDump ? host.profile.possibleCpus : machine.possibleCpus);
+  const p = host.profile;
+  const made = makeProfile({ version: p.release, cpus, pageSize: p.pageSize, cgroup: p.cgroupVersion, regime: p.regime, structs: p.structs });
+  if (!made.ok) return { ok: false, error: `${options.cpus} ${cpus}: ${made.error}` };
+  const here = p.release === machine.release ? "this machine's, " : '';
+  const kernelWhy = r.kernel
+    ? host.basis === 'unmatched'
+      ? `as given, though ${host.fit} of ${host.checked} map layouts fit its memlock`
+      : 'as given'
+    : host.basis === 'memlock'
+      ? `${here}as its maps' memlock says`
+      : host.basis === 'unchecked'
+        ? `${here}as no map's memlock tells kernels apart; give ${options.kernel}`
+        : `the closest: ${host.fit} of ${host.checked} map layouts fit its memlock; give ${options.kernel}`;
+  const cpusBasis = r.cpus !== undefined ? 'option' : host.cpusFromDump ? 'memlock' : 'machine';
+  const cpusWhy = cpusBasis === 'option' ? 'as given' : cpusBasis === 'memlock' ? "as its maps' memlock says" : `this machine's; give ${options.cpus}`;
+  return {
+    ok: true,
+    value: {
+      profile: made.value,
+      kernelBasis: r.kernel ? 'option' : host.basis,
+      cpusBasis,
+      line: `${name}, read as kernel ${formatVersion(made.value.version)} (${kernelWhy}) with ${made.value.possibleCpus} possible CPUs (${cpusWhy})`,
+    },
+  };
 }
 
 /**

@@ -122,7 +122,7 @@ describe('bpfmem maps --from-bpftool', () => {
     const lines = run.stdout.split('\n');
     expect(lines[0]).toMatch(/^\s*ID\s+TYPE\s+NAME\s+KEY\s+VALUE\s+MAX\s+FLAGS\s+MEMLOCK\s+CHARGE\s+CHARGED TO\s+HOLDERS\s+PINNED$/);
     expect(lines[1]).toMatch(/^12565\s+hash\s+x\s+4\s+8\s+16\s+-\s+2\.3 KiB\s+\S+ KiB\s+\?\s+-\s+\/tmp\/\S+\/x$/);
-    expect(run.stdout.replace(/\s+/g, ' ')).toContain('from test/fixtures/bpftool/map-show-pinned.json, read as kernel 6.18 with 2 possible CPUs');
+    expect(run.stdout.replace(/\s+/g, ' ')).toContain("from test/fixtures/bpftool/map-show-pinned.json, read as kernel 6.18 (as given) with 2 possible CPUs (as its maps' memlock says)");
   });
 
   it('reads programs from `bpftool -j prog show`', async () => {
