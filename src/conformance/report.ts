@@ -46,6 +46,21 @@ export interface GridResult {
   readonly error?: string;
 }
 
+/** A cgroup's counters, bytes (`null` where the backend cannot read one). */
+export interface RefusalCounters {
+  readonly usage: number | null;
+  readonly kernel: number | null;
+  readonly slab: number | null;
+  readonly percpu: number | null;
+  readonly anon: number | null;
+}
+
+/** An insert refused before the map was full: the cgroup's counters before the map was created and at the refusal. */
+export interface InsertRefusal {
+  readonly before: RefusalCounters;
+  readonly at: RefusalCounters;
+}
+
 /** One limit-boundary case: the largest size that fits under a limit. */
 export interface BoundaryResult {
   readonly kind: 'boundary';
@@ -58,7 +73,10 @@ export interface BoundaryResult {
    * cgroup; `ok` when the model predicted every probe's outcome.
    */
   readonly largest: Compared;
-  /** The most a probe's cgroup held before the probe (its task's own pages), in bytes. */
+  /**
+   * The most a probe's cgroup held besides the map (its task's own pages), in bytes: before the
+   * probe, and for inserts with what the task's pages grew by until the refusal.
+   */
   readonly base: number;
   /**
    * The kernel probes made: the size (inserts done, for `inserts`), the kernel's result (ok or
@@ -71,6 +89,13 @@ export interface BoundaryResult {
     readonly base: number;
     /** A creation probe made twice: what the first try gave (this record is the second's). */
     readonly firstTry?: string;
+    /** An inserts probe refused before the map was full: the cgroup before the map and then. */
+    readonly refusedAt?: InsertRefusal;
+    /**
+     * Of that probe, the bytes the probe task's own anonymous pages grew by until the refusal:
+     * headroom they took as the base did, so the model is given `base + taskGrowth`.
+     */
+    readonly taskGrowth?: number;
   }[];
   readonly error?: string;
 }

@@ -88,3 +88,57 @@ describe('conformance on a kernel that refuses a map type to root', () => {
     expect(r.totals.errors).toBe(0);
   });
 });
+
+/** The model as a kernel whose probe task faults `bytes` of its own while its `bm` map is filled. */
+function growing(bytes: number): Backend {
+  const inner = new ModelBackend(profile);
+  let creator: string | undefined;
+  return new Proxy(inner, {
+    get(target, key, receiver) {
+      if (key === 'createMap') {
+        return (task: string, name: string, spec: Parameters<Backend['createMap']>[2]): Promise<Outcome> => {
+          if (name === 'bm') creator = task;
+          return inner.createMap(task, name, spec);
+        };
+      }
+      if (key === 'updateMap') {
+        return async (...args: Parameters<Backend['updateMap']>): Promise<Outcome> => {
+          if (args[0] === 'bm' && creator !== undefined) {
+            const faulted = await inner.allocMemory(creator, bytes);
+            if (!faulted.ok) throw new Error(`the test's fault: ${faulted.reason}`);
+            creator = undefined;
+          }
+          return inner.updateMap(...args);
+        };
+      }
+      const v: unknown = Reflect.get(target, key, receiver);
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+    },
+  });
+}
+
+describe('conformance inserts boundaries: the probe task faults pages of its own while the map fills', () => {
+  const inserts = async (bytes: number): Promise<BoundaryResult[]> => {
+    const report = await runConformance({ kernel: growing(bytes), profile, quick: true, sleep: () => Promise.resolve() });
+    return report.cases.filter((c): c is BoundaryResult => c.kind === 'boundary' && c.grows === 'inserts');
+  };
+
+  it('they take headroom as the base does: the model is given them, and agrees', async () => {
+    const still = await inserts(0);
+    const grown = await inserts(3 * 4096);
+    expect(grown.length).toBeGreaterThan(0);
+    expect(grown.map((b) => b.id)).toEqual(still.map((b) => b.id));
+    for (const [i, b] of grown.entries()) {
+      const probe = b.probes.at(-1);
+      expect(still[i]?.probes.at(-1)?.taskGrowth).toBe(0);
+      expect(probe?.taskGrowth).toBe(3 * 4096);
+      expect(probe?.refusedAt?.at.usage).toBe(b.max);
+      expect((probe?.refusedAt?.at.anon ?? 0) - (probe?.refusedAt?.before.anon ?? 0)).toBe(3 * 4096);
+      expect(b.base).toBe((probe?.base ?? 0) + 3 * 4096);
+      // 12,288 bytes is 6 inserts of 2,056 bytes fewer in the model; the kernel (here the model
+      // faulting after the creation) also charged a page-table page that `anon` does not count.
+      expect((still[i]?.largest.model ?? 0) - b.largest.model).toBe(6);
+      expect(b.largest.ok).toBe(true);
+    }
+  });
+});

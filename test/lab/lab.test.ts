@@ -102,6 +102,11 @@ describe.skipIf(lab.reason !== undefined)('the kernel lab', () => {
             ? c.error !== undefined || !c.largest.ok
             : !c.ok;
       if (bad) console.log(`  ${c.kind} ${c.id}: ${JSON.stringify(c)}`);
+      // Every inserts boundary, agreeing or not: the cgroup before the map and at the refusal.
+      else if (c.kind === 'boundary' && c.grows === 'inserts') {
+        const r = c.probes.at(-1);
+        console.log(`  boundary ${c.id}: kernel ${c.largest.kernel}, model ${c.largest.model} (base ${c.base}${r?.taskGrowth ? `, of which ${r.taskGrowth} the probe task's own pages that came while the map filled` : ''})`);
+      }
     }
     // Where it ran: the kernel asked for, in a VM, on cgroup v2 with the kernel's own BTF.
     expect(run.vm).toMatchObject({ emulator: 'qemu-system-x86_64', accel: 'tcg' });
