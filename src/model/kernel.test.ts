@@ -173,6 +173,23 @@ describe('updates', () => {
       }
     }
   });
+
+  it('lets sockhash and xskmap elements (GFP_ATOMIC in every era) exceed memory.max on 6.0+ too', () => {
+    for (const spec of [
+      mapSpec({ type: 'sockhash', keySize: 4, valueSize: 4, maxEntries: 100000 }),
+      mapSpec({ type: 'xskmap', keySize: 4, valueSize: 4, maxEntries: 100000 }),
+    ]) {
+      const k = kernel({ version: '6.18' });
+      must(k.createCgroup('/a', { max: 4 * MiB, high: INF }));
+      must(k.startTask('t', { cgroup: '/a', uid: 0 }));
+      must(k.createMap('t', 'm', spec));
+      const o = k.updateMap('m', 90000, 'softirq', 0);
+      const a = cg(k.snapshot(), '/a');
+      expect(o, spec.type).toMatchObject({ ok: true, applied: 90000 });
+      expect(a.usage, spec.type).toBeGreaterThan(4 * MiB);
+      expect(a.events.max, spec.type).toBeGreaterThan(0);
+    }
+  });
 });
 
 describe('cgroups', () => {

@@ -481,7 +481,7 @@ export class ModelKernel {
     const gfp: Gfp = this.profile.eras.updateGfp;
     const chargesOf = (allocs: readonly Alloc[]): ElementCharge[] =>
       allocs.flatMap((a) =>
-        Array.from({ length: a.count ?? 1 }, () => ({ charge: this.chargeOf(a, 'update'), gfp: a.shape === 'pages' ? ('kernel' as const) : gfp })),
+        Array.from({ length: a.count ?? 1 }, () => ({ charge: this.chargeOf(a, 'update'), gfp: a.shape === 'pages' ? ('kernel' as const) : (a.gfp ?? gfp) })),
       );
     const simsOf = (units: readonly { what: string }[]): MemAllocSim[] =>
       units.flatMap((u) => memAllocs.filter((sim) => sim.unit.what === u.what).slice(0, 1));

@@ -41,6 +41,12 @@ export interface Alloc {
   readonly size: number;
   /** How many such objects (default 1). */
   readonly count?: number;
+  /**
+   * An element allocation made with GFP_ATOMIC in every era, where the era's own flags
+   * (`Eras.updateGfp`: GFP_NOWAIT from 6.0) do not apply: `__GFP_HIGH` makes its charge pass
+   * `memory.max` instead of failing (mm/memcontrol.c try_charge_memcg(), `nomem:`).
+   */
+  readonly gfp?: 'atomic';
 }
 
 /**

@@ -89,8 +89,9 @@ export const sockmapModel: MapTypeModel = finishModel({
 
 /**
  * `BPF_MAP_TYPE_SOCKHASH`. Each socket added: `sock_hash_alloc_elem()` →
- * `bpf_map_kmalloc_node(elem_size, GFP_ATOMIC)` through the map's memcg (GFP_ATOMIC even on 6.x:
- * force-charged past `memory.max`); measured +56 B memlock each (k=4) on 6.18.
+ * `bpf_map_kmalloc_node(elem_size, GFP_ATOMIC | __GFP_NOWARN)` through the map's memcg (GFP_ATOMIC
+ * even on 6.x, where hash maps moved to GFP_NOWAIT: force-charged past `memory.max`, as a
+ * socket added to a full cgroup's sockhash is); measured +56 B memlock each (k=4) on 6.18.
  */
 export const sockhashModel: MapTypeModel = finishModel({
   check: sockhashCheck,
@@ -107,7 +108,7 @@ export const sockhashModel: MapTypeModel = finishModel({
   elements: (spec, profile): ElementModel => ({
     capacity: spec.maxEntries,
     whenFull: { errno: 'E2BIG' },
-    allocs: [alloc(profile, 'bpf_shtab_elem', 'kmalloc', 'map', shtabElemSize(spec, profile))],
+    allocs: [{ ...alloc(profile, 'bpf_shtab_elem', 'kmalloc', 'map', shtabElemSize(spec, profile)), gfp: 'atomic' }],
     memAllocs: [],
     deletable: true,
   }),

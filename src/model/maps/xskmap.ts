@@ -52,14 +52,15 @@ function createAllocs(spec: MapSpec, profile: KernelProfile): readonly Alloc[] {
 
 /**
  * Each AF_XDP socket added (needs a real socket): `xsk_map_node_alloc()` →
- * `bpf_map_kzalloc(sizeof(struct xsk_map_node), GFP_ATOMIC)`. [S/U: not measured] Index ≥
+ * `bpf_map_kzalloc(sizeof(struct xsk_map_node), GFP_ATOMIC | __GFP_NOWARN)` in every era
+ * (force-charged past `memory.max`). [S/U: not measured] Index ≥
  * max_entries → E2BIG.
  */
 function elements(spec: MapSpec, profile: KernelProfile): ElementModel {
   return {
     capacity: spec.maxEntries,
     whenFull: { errno: 'E2BIG' },
-    allocs: [alloc(profile, 'xsk_map_node', 'kmalloc', 'map', profile.structs.xsk_map_node)],
+    allocs: [{ ...alloc(profile, 'xsk_map_node', 'kmalloc', 'map', profile.structs.xsk_map_node), gfp: 'atomic' }],
     memAllocs: [],
     deletable: true,
   };
