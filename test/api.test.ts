@@ -24,6 +24,13 @@ describe('the public API', () => {
     expect(e.maps[0]).toMatchObject({ ok: true, memlock: 320 });
   });
 
+  it('answers a JavaScript caller\'s wrong arguments with its own error or result, never a TypeError', () => {
+    const profile = profileOf({ version: '6.18' });
+    const spec = mapSpec({ type: 'array', keySize: 4, valueSize: 4, maxEntries: 1 });
+    expect(() => estimateMaps([{ name: 'a', spec, elements: -1 }], profile)).toThrow(/^map a: elements: /);
+    expect(parseScenario(42 as unknown as string, 'inline')).toMatchObject({ ok: false, error: { message: "expected the scenario's text (YAML or JSON), got 42" } });
+  });
+
   it('knows its version', () => {
     expect(VERSION).toBe(pkg.version);
   });

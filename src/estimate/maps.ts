@@ -1,4 +1,5 @@
 import { MAX_SIMULATED_INSERTS, ModelKernel } from '../model/kernel.js';
+import { wholeArg } from '../model/guard.js';
 import { BpfmemError } from '../vocab/errors.js';
 import type { Errno } from '../vocab/errno.js';
 import type { MapSpec } from '../vocab/map-spec.js';
@@ -80,6 +81,7 @@ export function estimateMaps(specs: readonly NamedSpec[], profile: KernelProfile
   const maps: MapEstimate[] = [];
   const total = { memlock: 0, charged: 0, uncharged: 0 };
   specs.forEach(({ name, spec, elements = 0 }, i) => {
+    wholeArg(`map ${name}: elements`, elements);
     // Names need not be unique on the command line; the model's names must be.
     const id = `${i}:${name}`;
     const created = kernel.createMap('estimator', id, spec);

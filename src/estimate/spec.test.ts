@@ -92,6 +92,10 @@ describe('parseMapSpec: bad specs name the spec and the key', () => {
     expect(parseMapSpec(text, 'map0')).toEqual({ ok: false, error: message });
   });
 
+  it('refuses what is not text, as a JavaScript caller may pass it', () => {
+    expect(parseMapSpec(undefined as unknown as string, 'm')).toEqual({ ok: false, error: '--map: expected the spec as text, got nothing' });
+  });
+
   it('cuts a long spec in the message', () => {
     const r = parseMapSpec(`type=hash,name=${'x'.repeat(100)}`, 'map0');
     expect(r.ok).toBe(false);

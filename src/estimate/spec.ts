@@ -1,5 +1,6 @@
 import type { MapSpec } from '../vocab/map-spec.js';
 import {
+  describeValue,
   didYouMean,
   parseFlagsField,
   parseInteger,
@@ -50,6 +51,7 @@ const SPEC_MAX = 4096;
  *   `--map "type=hsh,key=4": unknown map type "hsh" (did you mean hash?)`
  */
 export function parseMapSpec(text: string, defaultName: string): Result<ParsedMapSpec> {
+  if (typeof text !== 'string') return { ok: false, error: `--map: expected the spec as text, got ${describeValue(text)}` };
   const fail = (message: string): Result<ParsedMapSpec> => ({ ok: false, error: `--map ${quote(text)}: ${message}` });
   if (text.length > SPEC_MAX) return fail(`a map spec is at most ${SPEC_MAX} characters`);
 

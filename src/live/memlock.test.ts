@@ -40,6 +40,12 @@ describe('planMemlock: raise RLIMIT_MEMLOCK only where the kernel counts BPF aga
     expect(plan.message).not.toContain('\n');
   });
 
+  it('planMemlock refuses a bad size as ensureMemlock does, not plans to keep it', () => {
+    for (const bytes of [0, -1, 1.5, Number.NaN]) {
+      expect(() => planMemlock(input({ regime: OLD, current: { soft: 0, hard: 0 }, capSysResource: true, bytes }))).toThrow(/^planMemlock: bytes .* is not a whole number of bytes/);
+    }
+  });
+
   it('refuses a bad size before touching anything', async () => {
     for (const bytes of [0, -1, 1.5, Number.NaN]) {
       const run = ensureMemlock({ bytes });

@@ -60,6 +60,7 @@ const show = (n: number): string => (Number.isFinite(n) ? formatBytes(n) : 'unli
  */
 export function planMemlock(input: MemlockPlanInput): MemlockPlan {
   const { regime, current, bytes } = input;
+  checkBytes('planMemlock', bytes);
   if (!regime.precharged) return { action: 'keep', reason: `${regime.reason}: RLIMIT_MEMLOCK (${show(current.soft)}) does not limit BPF here; left as it is` };
   if (current.soft >= bytes) return { action: 'keep', reason: `${regime.reason}; RLIMIT_MEMLOCK is ${show(current.soft)} already, at least the ${show(bytes)} wanted` };
   if (bytes <= current.hard) {
@@ -74,6 +75,13 @@ export function planMemlock(input: MemlockPlanInput): MemlockPlan {
     };
   }
   return { action: 'raise', to: { soft: bytes, hard: bytes }, reason: `${regime.reason}: raised RLIMIT_MEMLOCK from ${show(current.soft)} (hard ${show(current.hard)}) to ${show(bytes)}` };
+}
+
+/** Throws a `BpfmemError` (`usage`) unless `bytes` is a whole number of bytes from 1 up, or Infinity. */
+function checkBytes(caller: string, bytes: number): void {
+  if (bytes !== Number.POSITIVE_INFINITY && (!Number.isSafeInteger(bytes) || bytes < 1)) {
+    throw new BpfmemError('usage', `${caller}: bytes ${String(bytes)} is not a whole number of bytes from 1 up (or Infinity)`);
+  }
 }
 
 let regimeOnce: Promise<MemlockRegime> | undefined;
@@ -109,9 +117,7 @@ export function memlockRegime(): Promise<MemlockRegime> {
  */
 export async function ensureMemlock(options: { readonly bytes?: number } = {}): Promise<EnsureMemlockResult> {
   const bytes = options.bytes ?? Number.POSITIVE_INFINITY;
-  if (bytes !== Number.POSITIVE_INFINITY && (!Number.isSafeInteger(bytes) || bytes < 1)) {
-    throw new BpfmemError('usage', `ensureMemlock: bytes ${String(bytes)} is not a whole number of bytes from 1 up (or Infinity)`);
-  }
+  checkBytes('ensureMemlock', bytes);
   const regime = await memlockRegime();
   const before = getRlimitMemlock();
   const status = regime.precharged ? await readStatus('self').catch(() => undefined) : undefined;

@@ -79,6 +79,36 @@ describe("the model's API refuses numbers the kernel has no meaning for", () => 
   });
 });
 
+describe("the model's API refuses cgroup paths, kinds and objects that are not what it takes", () => {
+  it.each(['//z', 'a/b', 'nowhere', '/a/', '/a/../b', '', 42 as unknown as string])('the cgroup path %j, before anything changes', (path) => {
+    const k = ready();
+    const before = JSON.stringify(k.snapshot());
+    for (const call of [
+      () => k.createCgroup(path, { max: INF, high: INF }),
+      () => k.setLimit(path, { max: 4096 }),
+      () => k.removeCgroup(path),
+      () => k.startTask('u', { cgroup: path, uid: 0 }),
+      () => k.moveTask('t', path),
+    ]) {
+      const e = thrown(call);
+      expect(e.code).toBe('input');
+      expect(e.message).toMatch(/cgroup/);
+    }
+    expect(JSON.stringify(k.snapshot())).toBe(before);
+  });
+
+  it('limits that are missing, a close of a kind that is neither map nor prog, memory locked by an unknown way, no profile', () => {
+    const k = ready();
+    expect(thrown(() => k.createCgroup('/b', undefined as never)).message).toBe('cgroup /b: limits: expected { max, high } (bytes, Infinity for none), got nothing');
+    expect(thrown(() => k.createCgroup('/b', { max: INF } as never)).message).toMatch(/^memory limit high: /);
+    expect(thrown(() => k.close('x' as never, 'm')).message).toBe('close: kind: expected "map" or "prog", got "x"');
+    expect(k.snapshot().maps.map((m) => m.name)).toEqual(['m']);
+    expect(thrown(() => k.lockMemory('t', 4096, 'x' as never)).message).toBe('locked memory via: expected "mlock" or "io_uring", got "x"');
+    expect(thrown(() => new ModelKernel(undefined as never)).message).toMatch(/^ModelKernel: expected a kernel profile/);
+    expect(k.snapshot().cgroups.map((c) => c.path)).toEqual(['/', '/a']);
+  });
+});
+
 describe('profiles from code are checked like profiles from text', () => {
   it.each([
     [{ version: 6.18 }, /kernel version 6.18 is not text/],

@@ -1,7 +1,7 @@
 import { BpfmemError } from '../vocab/errors.js';
 import { isMapType } from '../vocab/maptypes.js';
 import type { MapSpec } from '../vocab/map-spec.js';
-import { describeValue, parseInteger } from '../vocab/fields.js';
+import { describeValue, parseCgroupPath, parseInteger } from '../vocab/fields.js';
 import { U32_MAX } from '../vocab/limits.js';
 
 /*
@@ -35,4 +35,32 @@ export function checkSpecArg(given: MapSpec): void {
   wholeArg('max_entries', spec.maxEntries, 0, U32_MAX);
   wholeArg('map flags', spec.flags, 0, U32_MAX);
   wholeArg('map_extra', spec.mapExtra);
+}
+
+/** Throws unless `path` is a cgroup path as scenarios write them: `/`, `/pods`, `/pods/agent`. */
+export function cgroupArg(what: string, path: unknown): string {
+  const r = parseCgroupPath(path);
+  if (r.ok) return r.value;
+  throw new BpfmemError('input', `${what}: ${r.error}`);
+}
+
+/** Throws unless `value` is one of `choices` (a string a JavaScript caller may have mistyped). */
+export function choiceArg<T extends string>(what: string, value: unknown, choices: readonly T[]): T {
+  if (typeof value === 'string' && (choices as readonly string[]).includes(value)) return value as T;
+  throw new BpfmemError('input', `${what}: expected ${choices.map((c) => JSON.stringify(c)).join(' or ')}, got ${describeValue(value)}`);
+}
+
+/** Throws unless `limits` holds a cgroup's limits: `max` and `high` (all of them unless `partial`), bytes or Infinity. */
+export function limitsArg(path: string, limits: unknown, partial: boolean): void {
+  if (typeof limits !== 'object' || limits === null) {
+    throw new BpfmemError('input', `cgroup ${path}: limits: expected { max${partial ? '?' : ''}, high${partial ? '?' : ''} } (bytes, Infinity for none), got ${describeValue(limits)}`);
+  }
+  const { max, high } = limits as { max?: unknown; high?: unknown };
+  if (!partial || max !== undefined) limitArg('memory limit max', max);
+  if (!partial || high !== undefined) limitArg('memory limit high', high);
+}
+
+/** Throws unless `profile` is an object (a kernel profile from profileOf() or makeProfile()). */
+export function profileArg(what: string, profile: unknown): void {
+  if (typeof profile !== 'object' || profile === null) throw new BpfmemError('input', `${what}: expected a kernel profile (from profileOf() or makeProfile()), got ${describeValue(profile)}`);
 }

@@ -26,7 +26,7 @@ import { areaTriesKmalloc, kmallocCharge, pagesCharge, percpuCharge, vmallocChar
 import { formatBytes } from '../vocab/units.js';
 import { parentOf, tasksInIt } from '../vocab/cgroup-path.js';
 import { atLeast } from '../vocab/kernel-version.js';
-import { checkSpecArg, limitArg, wholeArg } from './guard.js';
+import { cgroupArg, checkSpecArg, choiceArg, limitsArg, profileArg, wholeArg } from './guard.js';
 import { BpfmemError } from '../vocab/errors.js';
 
 /** A task: a process in a cgroup, with a uid and RLIMIT_MEMLOCK. */
@@ -163,6 +163,7 @@ export class ModelKernel {
   private simulatedInserts = 0;
 
   constructor(readonly profile: KernelProfile) {
+    profileArg('ModelKernel', profile);
     this.tree = new MemcgTree(profile.pageSize, profile.eras.memcgChargeBatchPages, profile.possibleCpus, profile.eras.memcgStockSlots);
   }
 
@@ -171,6 +172,8 @@ export class ModelKernel {
 
   /** mkdir of a memory cgroup under its existing parent. */
   createCgroup(path: string, limits: CgroupLimits): Outcome {
+    cgroupArg('cgroup', path);
+    limitsArg(path, limits, false);
     if (this.tree.find(path)) return refuse('EEXIST', `cgroup ${path} already exists`);
     const parentPath = parentOf(path);
     const parent = this.tree.find(parentPath);
@@ -192,8 +195,8 @@ export class ModelKernel {
 
   /** Writes the limits of a cgroup. */
   setLimit(path: string, limits: Partial<CgroupLimits>): Outcome {
-    if (limits.max !== undefined) limitArg('memory limit max', limits.max);
-    if (limits.high !== undefined) limitArg('memory limit high', limits.high);
+    cgroupArg('cgroup', path);
+    limitsArg(path, limits, true);
     const c = this.tree.find(path);
     if (!c) return refuse('ENOENT', `cgroup ${path} does not exist`);
     if (c.isRoot) return refuse('EINVAL', 'the root cgroup has no memory limit files');
@@ -231,6 +234,7 @@ export class ModelKernel {
 
   /** rmdir: the cgroup must hold no task and no child; its charges move to the parent. */
   removeCgroup(path: string): Outcome {
+    cgroupArg('cgroup', path);
     const c = this.tree.find(path);
     if (!c) return refuse('ENOENT', `cgroup ${path} does not exist`);
     if (c.isRoot) return refuse('EBUSY', 'the root cgroup cannot be removed');
@@ -262,6 +266,7 @@ export class ModelKernel {
   /** Starts a task. */
   startTask(name: string, spec: TaskSpec): Outcome {
     if (this.tasks.has(name)) return refuse('EEXIST', `task ${name} already exists`);
+    cgroupArg(`task ${name}: cgroup`, spec.cgroup);
     const memcg = this.tree.find(spec.cgroup);
     if (!memcg) return refuse('ENOENT', `cannot start ${name} in ${spec.cgroup}: no such cgroup`);
     const placed = this.checkPlacement(name, memcg);
@@ -310,6 +315,7 @@ export class ModelKernel {
   moveTask(name: string, cgroup: string): Outcome {
     const task = this.tasks.get(name);
     if (!task) return refuse('ESRCH', `no task ${name}`);
+    cgroupArg(`moving task ${name}: cgroup`, cgroup);
     const memcg = this.tree.find(cgroup);
     if (!memcg) return refuse('ENOENT', `cannot move ${name} to ${cgroup}: no such cgroup`);
     const placed = this.checkPlacement(name, memcg);
@@ -372,6 +378,7 @@ export class ModelKernel {
    * the very counter BPF precharged before 5.11. CAP_IPC_LOCK lifts both limits.
    */
   lockMemory(taskName: string, bytes: number, via: 'mlock' | 'io_uring'): Outcome {
+    choiceArg('locked memory via', via, ['mlock', 'io_uring']);
     const task = this.tasks.get(taskName);
     if (!task) return refuse('ESRCH', `no task ${taskName}`);
     const page = this.profile.pageSize;
@@ -704,6 +711,7 @@ export class ModelKernel {
 
   /** Drops the last reference: everything is freed and uncharged. */
   close(kind: 'map' | 'prog', name: string): Outcome {
+    choiceArg('close: kind', kind, ['map', 'prog']);
     if (kind === 'prog') {
       const prog = this.progs.get(name);
       if (!prog) return refuse('EBADF', `no loaded program ${name}`);
@@ -1021,6 +1029,8 @@ export class ModelKernel {
    * cgroup holds before a probe.
    */
   seed(path: string, bytes: number): Outcome {
+    cgroupArg('cgroup', path);
+    wholeArg('seeded bytes', bytes);
     const c = this.tree.find(path);
     if (!c) return refuse('ENOENT', `cgroup ${path} does not exist`);
     if (c.isRoot) return refuse('EINVAL', 'the root cgroup is not charged');

@@ -41,6 +41,7 @@ export type ParseScenarioResult =
  * @param source - the file's name, for messages and for {@link Scenario.source}
  */
 export function parseScenario(text: string, source: string): ParseScenarioResult {
+  if (typeof text !== 'string') return { ok: false, error: { source, path: '', message: `expected the scenario's text (YAML or JSON), got ${describeValue(text)}` } };
   const size = utf8Length(text);
   if (size > SCENARIO_LIMITS.fileBytes) {
     const limit = SCENARIO_LIMITS.fileBytes;

@@ -2,6 +2,10 @@ import { describe, expect, it } from 'vitest';
 import { formatBytes, int32OrSelf, parseSize, roundUpPow2, UNLIMITED } from './units.js';
 
 describe('parseSize', () => {
+  it('gives undefined, not a TypeError, for what is neither text nor a number', () => {
+    for (const v of [undefined, null, {}, true]) expect(parseSize(v as unknown as string)).toBeUndefined();
+  });
+
   it.each([
     [4096, 4096],
     ['4096', 4096],

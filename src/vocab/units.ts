@@ -66,6 +66,7 @@ export function parseSize(input: string | number): number | undefined {
   if (typeof input === 'number') {
     return Number.isSafeInteger(input) && input >= 0 ? input : undefined;
   }
+  if (typeof input !== 'string') return undefined;
   const text = input.trim();
   if (text === 'max' || text === 'unlimited' || text === 'infinity') return UNLIMITED;
   const m = /^(\d+(?:\.\d+)?)\s*([A-Za-z]*)$/.exec(text);
