@@ -96,9 +96,16 @@ const layers = [
   }),
   layer({
     files: USE_CASES.map((u) => `src/${u}/**/*.ts`),
+    ignores: ['src/scenario/**'],
     forbid: FACES,
     throughSysIndex: true,
     why: 'a use case may not import a face: faces call use cases.',
+  }),
+  layer({
+    files: ['src/scenario/**/*.ts'],
+    forbid: ['sys', 'live', 'asm', 'elf', ...USE_CASES.filter((u) => u !== 'scenario'), ...FACES],
+    why: "scenarios are pure (`bpfmem/scenario` runs in a browser): the model and the vocabulary only.",
+    pure: true,
   }),
   layer({ files: ['src/cli/**/*.ts'], forbid: ['server', 'bin', 'web'], throughSysIndex: true, why: 'no face imports another face (src/bin wires them).' }),
   layer({ files: ['src/server/**/*.ts'], forbid: ['cli', 'bin', 'web'], throughSysIndex: true, why: 'no face imports another face (src/bin wires them).' }),

@@ -6,12 +6,7 @@
  * - Estimates: {@link estimateMaps}, {@link parseMapSpec}.
  */
 export * from './model/index.js';
-export { parseScenario, formatScenarioError, SCENARIO_LIMITS } from './scenario/parse.js';
-export type { ScenarioError, ParseScenarioResult } from './scenario/parse.js';
-export { runScenario, scenarioProfile } from './scenario/run.js';
-export type { RunResult, StepResult } from './scenario/run.js';
-export type { Scenario, Step, ScenarioTask, ScenarioCgroup, ScenarioKernel } from './scenario/types.js';
-export { withKernel } from './scenario/overrides.js';
+export * from './scenario/index.js';
 export { estimateMaps } from './estimate/maps.js';
 export type { Estimate, MapEstimate, ProgEstimate, NamedSpec } from './estimate/maps.js';
 export { parseMapSpec } from './estimate/spec.js';

@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 
 /*
- * The package as a library user imports it: `import … from 'bpfmem'` and `'bpfmem/model'`,
+ * The package as a library user imports it: `import … from 'bpfmem'`, `'bpfmem/model'` and `'bpfmem/scenario'`,
  * resolved through package.json's "exports" from another directory, on the built dist/.
  * scripts/bundle.mjs replaces dist/bin/ after tsc wrote it, so a library module must never live
  * there (dist/index.js once re-exported dist/bin/run.js, which the bundle deleted: `import
@@ -85,9 +85,10 @@ describe.skipIf(!built)('the library as a user imports it', () => {
       [
         "import * as bpfmem from 'bpfmem';",
         "import * as model from 'bpfmem/model';",
+        "import * as scenario from 'bpfmem/scenario';",
         "import type { Io } from 'bpfmem';",
         'export const io: Io | undefined = undefined;',
-        'export const api = [bpfmem, model];',
+        'export const api = [bpfmem, model, scenario];',
         '',
       ].join('\n'),
     );
@@ -98,7 +99,23 @@ describe.skipIf(!built)('the library as a user imports it', () => {
     expect(r.status).toBe(0);
   });
 
-  it("'bpfmem/model' loads no Node module and no native addon", () => {
+  it.each(['model', 'scenario'])("'bpfmem/%s' bundles for a browser, with no Node module in it", async (entry) => {
+    const { build } = await import('rolldown');
+    const project = join(dir, 'project');
+    const out = await build({
+      cwd: existsSync(project) ? project : ROOT,
+      input: join(DIST, entry, 'index.js'),
+      platform: 'browser',
+      write: false,
+      logLevel: 'silent',
+      output: { format: 'esm' },
+    });
+    const code = out.output.map((o) => ('code' in o ? o.code : '')).join('\n');
+    expect(code).toMatch(entry === 'model' ? /\bModelKernel\b/ : /\bparseScenario\b/);
+    expect(code).not.toMatch(/\bfrom\s*["'](node:|fs|process|path|os)["']|require\(["'](node:|process|fs)/);
+  });
+
+  it.each(['model', 'scenario'])("'bpfmem/%s' loads no Node module and no native addon", (entry) => {
     const r = asUser(`
       // A file module first: what the ES module loader loads to read any file is not the model's.
       await import('data:text/javascript,export default 0');
@@ -106,17 +123,26 @@ describe.skipIf(!built)('the library as a user imports it', () => {
       writeFileSync('empty.mjs', 'export default 0;\\n');
       await import(process.cwd() + '/empty.mjs');
       const before = new Set(process.moduleLoadList);
-      const { ModelKernel } = await import('bpfmem/model');
-      const { profileOf } = await import('bpfmem/model');
-      const k = new ModelKernel(profileOf({ version: '6.18' }));
+      const { ModelBackend, profileOf } = await import('bpfmem/model');
+      const entry = await import('bpfmem/${entry}');
+      const backend = new ModelBackend(profileOf({ version: '6.18' }));
+      // The scenario entry works alone: a scenario parsed and run on the model.
+      let memlock = null;
+      if (entry.parseScenario) {
+        const parsed = entry.parseScenario('tasks: { t: {} }\\nsteps:\\n  - load_prog: { task: t, name: p, insns: 100 }\\n', 'inline');
+        memlock = (await entry.runScenario(parsed.scenario, backend)).final.progs[0].memlock;
+      }
       const loaded = process.moduleLoadList.filter((m) => !before.has(m) && m.startsWith('NativeModule '));
       const addons = (await import('node:fs')).readFileSync('/proc/self/maps', 'utf8').split('\\n').filter((l) => l.endsWith('.node'));
-      console.log(JSON.stringify({ kernel: typeof k.createMap, loaded, addons }));
+      console.log(JSON.stringify({ kernel: typeof backend.createMap, memlock, loaded, addons }));
     `);
     expect(r.stderr).toBe('');
-    const out = JSON.parse(r.stdout) as { kernel: string; loaded: string[]; addons: string[] };
+    const out = JSON.parse(r.stdout) as { kernel: string; memlock: number | null; loaded: string[]; addons: string[] };
     expect(out.kernel).toBe('function');
-    expect(out.loaded.filter((m) => !/internal\//.test(m))).toEqual([]);
+    expect(out.memlock).toBe(entry === 'scenario' ? 4096 : null);
+    // yaml's Node build (the scenario parser's) requires 'process' for its warnings, the global
+    // object itself; its browser build, which the bundle above takes, does not.
+    expect(out.loaded.filter((m) => !/internal\//.test(m))).toEqual(entry === 'scenario' ? ['NativeModule process'] : []);
     expect(out.addons).toEqual([]);
   });
 });
