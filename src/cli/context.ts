@@ -2,6 +2,7 @@ import { Option } from 'commander';
 import { BpfmemError } from '../vocab/errors.js';
 import { quote } from '../vocab/fields.js';
 import { parseSize } from '../vocab/units.js';
+import { formatDuration, parseDuration } from '../vocab/duration.js';
 import type { Io } from './io.js';
 import { STDIN_PATH } from '../sys/file/index.js';
 
@@ -77,5 +78,34 @@ export function sizeArg(flag: string) {
     const n = parseSize(value);
     if (n === undefined || n < 0 || n > 2 ** 40) throw new BpfmemError('usage', `${flag} ${quote(value)}: expected a size from 0 to 1TiB, like 64MiB or 512M`);
     return n;
+  };
+}
+
+const SECONDS = /^[0-9]+(?:\.[0-9]+)?$/;
+
+/**
+ * Milliseconds of a duration as people type one on the command line: what
+ * src/vocab/duration.ts `parseDuration` reads (`2s`, `1.5s`, `500ms`, `1m30s`, `1m30.5s`,
+ * `0.5h`), and with `seconds` a bare number as seconds (`2`, `0.5`), as top(1) and watch(1)
+ * take `-d`; undefined when the text is none of these.
+ */
+export function parseDurationArg(text: string, seconds = false): number | undefined {
+  if (SECONDS.test(text)) return seconds && text.length <= 32 ? Math.round(Number(text) * 1000) : undefined;
+  return parseDuration(text);
+}
+
+/**
+ * A duration option (`top -d`, `watch -d` and `--for`, `serve --interval`) from `min` to `max`
+ * ms, parsed by {@link parseDurationArg}; anything else is one line naming the flag and the
+ * value. `like` gives examples; with `seconds`, a bare number is seconds.
+ */
+export function durationArg(flag: string, o: { readonly min: number; readonly max: number; readonly like: string; readonly seconds?: boolean }) {
+  return (value: string): number => {
+    const ms = parseDurationArg(value, o.seconds === true);
+    if (ms === undefined || ms < o.min || ms > o.max) {
+      const hint = o.seconds === true ? ' (a bare number is seconds)' : SECONDS.test(value) ? ` (give a unit: ${value}s)` : '';
+      throw new BpfmemError('usage', `${flag} ${quote(value)}: expected a duration from ${formatDuration(o.min)} to ${formatDuration(o.max)}, like ${o.like}${hint}`);
+    }
+    return ms;
   };
 }

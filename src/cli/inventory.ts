@@ -9,13 +9,13 @@ import { needsPins, summarize } from '../inspect/summary.js';
 import { MAP_TYPE_NAMES } from '../vocab/maptypes.js';
 import { hostProfile } from '../live/host-profile.js';
 import { didYouMean, oneOf, quote } from '../vocab/fields.js';
-import { formatDuration, parseDuration } from '../vocab/duration.js';
+import { formatDuration } from '../vocab/duration.js';
 import { PROG_TYPES } from '../vocab/progtypes.js';
 import { styleFor } from './io.js';
 import { inputName } from '../sys/file/index.js';
-import { jsonOption, type CommandContext } from './context.js';
+import { durationArg, jsonOption, type CommandContext } from './context.js';
 import { json } from './render/common.js';
-import { cgroupsText, cgroupsToShow, fittedSummaryText, mapsText, progsText, summaryText } from './render/inventory.js';
+import { cgroupsText, cgroupsToShow, mapsText, progsText, summaryText, topScreen } from './render/inventory.js';
 import { cgroupsJson, progsJson, summaryJson, writeMapsJson } from '../inspect/json.js';
 
 /**
@@ -227,17 +227,11 @@ export async function summaryAction(ctx: CommandContext, opts: { json?: boolean 
   ctx.io.stdout(opts.json ? json(summaryJson(inv, s, { regimeReason })) : summaryText(inv, s, { regimeReason, width: ctx.io.terminalSize?.()?.columns }, styleFor(ctx.io)));
 }
 
-/** `-d 2` as top(1) and watch(1) take it, or a duration as `serve --interval` takes it (`2s`, `500ms`); in seconds. */
-function secondsArg(value: string): number {
-  const ms = /^[0-9]+(\.[0-9]+)?$/.test(value) ? Number(value) * 1000 : parseDuration(value);
-  if (ms === undefined || ms < 100 || ms > 3_600_000) {
-    throw new BpfmemError('usage', `--interval ${quote(value)}: expected seconds (2, 0.5) or a duration (2s, 500ms, 1m) from 0.1s to 1h`);
-  }
-  return ms / 1000;
-}
+/** The most frames `-n` takes. */
+const MAX_ITERATIONS = 9_999_999;
 
 function countArg(value: string): number {
-  if (!/^[1-9][0-9]{0,6}$/.test(value)) throw new BpfmemError('usage', `--iterations ${quote(value)}: expected a positive whole number`);
+  if (!/^[1-9][0-9]{0,6}$/.test(value)) throw new BpfmemError('usage', `--iterations ${quote(value)}: expected a whole number of frames from 1 to ${MAX_ITERATIONS}`);
   return Number(value);
 }
 
@@ -249,10 +243,19 @@ const sleep = (ms: number): Promise<void> =>
 /** Clear the screen and home the cursor (what `top` and `watch` do). */
 const CLEAR = '\u001b[H\u001b[2J';
 
+/**
+ * The time line of a `top` frame. "Ctrl-C quits" only where it is worth saying: on a terminal
+ * (`refreshing`), with frames still to come; not into a pipe, nor on the last frame of `-n`.
+ */
+export function topStamp(time: Date, intervalMs: number, refreshing: boolean): string {
+  return `${time.toISOString().replace('T', ' ').slice(0, 19)} UTC, every ${formatDuration(intervalMs)}${refreshing ? '; Ctrl-C quits' : ''}`;
+}
+
 export function topCommand(ctx: CommandContext): Command {
   return new Command('top')
     .description('the summary, refreshed: on a terminal in place, else one frame per interval')
-    .addOption(new Option('-d, --interval <seconds>', 'time between refreshes: seconds, or a duration like 2s or 500ms').argParser(secondsArg).default(2))
+    // `-d 2` as top(1) and watch(1) take it, or a duration as `serve --interval` takes it (`2s`, `500ms`).
+    .addOption(new Option('-d, --interval <seconds>', 'time between refreshes: seconds, or a duration like 2s, 1.5s or 500ms').argParser(durationArg('--interval', { min: 100, max: 3_600_000, like: '2s, 1.5s or 500ms', seconds: true })).default(2000, '2s'))
     .addOption(new Option('-n, --iterations <n>', 'stop after this many frames (default: until Ctrl-C)').argParser(countArg))
     .action(async (opts: { interval: number; iterations?: number }) => {
       const st = styleFor(ctx.io);
@@ -261,17 +264,19 @@ export function topCommand(ctx: CommandContext): Command {
       try {
         for (let frame = 1; ; frame++) {
           const inv = await summaryInventory(c, (input) => builder.build(input));
+          const last = opts.iterations !== undefined && frame >= opts.iterations;
+          const stamp = st.dim(topStamp(new Date(), opts.interval, ctx.io.isTTY && !last));
           // On a terminal, each frame fits it as it is now (it may be resized): the header and
-          // totals stay, long paths lose their middle, the tables their last rows.
+          // totals stay, long paths lose their middle, the tables their last rows, long lines their end.
           const size = ctx.io.terminalSize?.();
           const sctx = { regimeReason: c.regimeReason, width: size?.columns };
-          const text = size ? fittedSummaryText(inv, summarize(inv, 10), sctx, st, size.rows - 1) : summaryText(inv, summarize(inv, 10), sctx, st);
-          const stamp = st.dim(`${new Date().toISOString().replace('T', ' ').slice(0, 19)} UTC, every ${formatDuration(opts.interval * 1000)}; Ctrl-C quits\n`);
-          ctx.io.stdout(ctx.io.isTTY ? `${CLEAR}${stamp}${text}` : `${frame > 1 ? '\n' : ''}${stamp}${text}`);
-          if (opts.iterations !== undefined && frame >= opts.iterations) break;
+          const s = summarize(inv, 10);
+          const screen = size ? topScreen(stamp, inv, s, sctx, st, size) : `${stamp}\n${summaryText(inv, s, sctx, st)}`;
+          ctx.io.stdout(ctx.io.isTTY ? `${CLEAR}${screen}` : `${frame > 1 ? '\n' : ''}${screen}`);
+          if (last) break;
           // Its reader has gone (`bpfmem top | head`): nobody sees the next frame.
           if (ctx.io.stdoutClosed?.() === true) break;
-          await sleep(opts.interval * 1000);
+          await sleep(opts.interval);
         }
       } finally {
         c.close();

@@ -99,6 +99,43 @@ export function normalizeArgs(argv: readonly string[]): string[] {
 }
 
 /**
+ * What the user typed to ask for JSON (`-o json`, `--output=json`, `-j`, `--json`), the first
+ * such option before `--`; undefined when none.
+ */
+function jsonAsked(argv: readonly string[]): string | undefined {
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i] as string;
+    if (a === '--') return undefined;
+    if (a === '-o' || a === '--output') return `${a} ${argv[i + 1] ?? ''}`;
+    if (a === '-j' || a === '--json' || /^(?:-o|--output=)./s.test(a)) return a;
+  }
+  return undefined;
+}
+
+/** Why a command has no `--json`, and where its JSON is. */
+const NO_JSON: Readonly<Partial<Record<string, string>>> = {
+  top: 'top has no JSON output: it redraws a summary for people; bpfmem --json prints that summary as JSON (once), bpfmem serve serves it (/api/v1/summary)',
+  serve: 'serve has no JSON output of its own: it serves JSON (/api/v1/summary, /api/v1/maps …; docs/cli.md)',
+};
+
+/**
+ * Refuses a JSON option given to a command that has none, naming it as typed: `top -o json` is
+ * `top --json` inside, and commander would say "unknown option '--json'", an option the user did
+ * not type, without saying why.
+ */
+function refuseJsonWhereNone(program: Command, argv: readonly string[], args: readonly string[]): void {
+  const end = args.indexOf('--');
+  const words = end < 0 ? args : args.slice(0, end);
+  if (words.includes('-h') || words.includes('--help') || !(words.includes('--json') || words.includes('-j'))) return;
+  const named = words.find((a) => !a.startsWith('-'));
+  const command = program.commands.find((c) => c.name() === named);
+  if (command === undefined || command.options.some((o) => o.long === '--json')) return;
+  const typed = jsonAsked(argv);
+  if (typed === undefined) return;
+  throw new BpfmemError('usage', `${typed}: ${NO_JSON[command.name()] ?? `${command.name()} has no JSON output`}`);
+}
+
+/**
  * Runs the bpfmem CLI on `argv` (without `node` and the script) and returns the exit status:
  * 0 on success, 2 for the user's mistakes (bad arguments or input, with one line saying which),
  * 1 when the machine refused or failed. Never calls `process.exit`: only `bin/` does.
@@ -176,7 +213,9 @@ export async function runProgram(argv: readonly string[], io: Io, make: (ctx: Co
     io.stderr(`bpfmem: removed ${names.length} cgroup${names.length === 1 ? '' : 's'} that runs which died had left: ${escapeText(shown)}\n`);
   });
   try {
-    await program.parseAsync(normalizeArgs(argv), { from: 'user' });
+    const args = normalizeArgs(argv);
+    refuseJsonWhereNone(program, argv, args);
+    await program.parseAsync(args, { from: 'user' });
     return status;
   } catch (error) {
     if (error instanceof CommanderError) {

@@ -3,8 +3,8 @@ import { Command, Option } from 'commander';
 import { quote } from '../vocab/fields.js';
 import { BpfmemError } from '../vocab/errors.js';
 import { track, untrack, type Disposable } from '../live/cleanup.js';
-import { formatDuration, parseDuration } from '../vocab/duration.js';
-import { sizeArg, type CommandContext, type ServeLauncher } from './context.js';
+import { formatDuration } from '../vocab/duration.js';
+import { durationArg, sizeArg, type CommandContext, type ServeLauncher } from './context.js';
 
 /**
  * `bpfmem serve`: this machine's BPF memory as Prometheus metrics, a JSON API and a dashboard
@@ -15,15 +15,6 @@ import { sizeArg, type CommandContext, type ServeLauncher } from './context.js';
 /** The shortest and longest scan interval people may ask for. */
 const INTERVAL_MIN_MS = 1000;
 const INTERVAL_MAX_MS = 3_600_000;
-
-function intervalArg(value: string): number {
-  const ms = parseDuration(value);
-  if (ms === undefined || ms < INTERVAL_MIN_MS || ms > INTERVAL_MAX_MS) {
-    const hint = /^[0-9]+$/.test(value) ? ` (give a unit: ${value}s)` : '';
-    throw new BpfmemError('usage', `--interval ${quote(value)}: expected a duration from 1s to 1h, like 15s, 1m or 1m30s${hint}`);
-  }
-  return ms;
-}
 
 function portArg(value: string): number {
   if (!/^[0-9]{1,5}$/.test(value) || Number(value) > 65535) throw new BpfmemError('usage', `--port ${quote(value)}: expected a port from 0 to 65535 (0: any free port)`);
@@ -77,7 +68,7 @@ export function serveCommand(ctx: CommandContext, launch: ServeLauncher | undefi
     .description('Prometheus metrics, a JSON API and a dashboard of this machine\'s BPF memory (root; read-only)')
     .addOption(new Option('--host <address>', 'address to listen on (0.0.0.0 or :: for every interface)').argParser(hostArg).default('127.0.0.1'))
     .addOption(new Option('--port <port>', 'port to listen on (0: any free port)').argParser(portArg).default(9464))
-    .addOption(new Option('--interval <duration>', 'time between scans of the machine, like 15s or 1m').argParser(intervalArg).default(15_000, '15s'))
+    .addOption(new Option('--interval <duration>', 'time between scans of the machine, like 15s or 1m').argParser(durationArg('--interval', { min: INTERVAL_MIN_MS, max: INTERVAL_MAX_MS, like: '15s, 1m or 1m30s' })).default(15_000, '15s'))
     .addOption(new Option('--per-map-metrics [n]', `also series per map in /metrics (id, name, type, cgroup) for the n maps charged most (default ${PER_MAP_DEFAULT})`).argParser(perMapArg))
     .option('--no-watch', 'do not hook map updates to count refused ones (bpfmem watch, docs/watch.md)')
     .addOption(new Option('--arm-below <size>', "hook a map type's updates while a cgroup paying for such a map has less room than this on its path").argParser(sizeArg('--arm-below')).default(64 * 1024 * 1024, '64MiB').conflicts('always'))

@@ -1,14 +1,13 @@
 import { Command, Option } from 'commander';
-import { quote } from '../vocab/fields.js';
-import { BpfmemError } from '../vocab/errors.js';
 import { track, untrack, type Disposable } from '../live/cleanup.js';
-import { formatDuration, parseDuration } from '../vocab/duration.js';
+import { formatDuration } from '../vocab/duration.js';
 import { formatBytes } from '../vocab/units.js';
 import { describeArming } from '../watch/arming.js';
 import { WatchSession, frameJson, summaryJson, type FailureRow, type PayerRow, type WatchFrame } from '../watch/index.js';
-import { styleFor, type Style } from './io.js';
-import { jsonOption, sizeArg, type CommandContext } from './context.js';
+import { styleFor, type Style, type TerminalSize } from './io.js';
+import { durationArg, jsonOption, sizeArg, type CommandContext } from './context.js';
 import { table } from './table.js';
+import { cutLine, fitHeight, foldLine, joinLines, screenLines } from './render/screen.js';
 
 /**
  * `bpfmem watch`: the map updates the kernel refuses, as they happen (src/watch/), refreshed in
@@ -16,16 +15,6 @@ import { table } from './table.js';
  * Runs until Ctrl-C or SIGTERM otherwise: src/bin/bpfmem.ts disposes what `track()` holds, which
  * detaches every hook and frees its maps, and then ends the process.
  */
-
-function durationArg(flag: string, min: number, max: number) {
-  return (value: string): number => {
-    const ms = /^[0-9]+(\.[0-9]+)?$/.test(value) ? Number(value) * 1000 : parseDuration(value);
-    if (ms === undefined || ms < min || ms > max) {
-      throw new BpfmemError('usage', `${flag} ${quote(value)}: expected a duration from ${formatDuration(min)} to ${formatDuration(max)}, like 2s, 30s or 1m`);
-    }
-    return ms;
-  };
-}
 
 const CLEAR = '\u001b[H\u001b[2J';
 
@@ -119,6 +108,35 @@ export function frameText(f: WatchFrame, st: Style, summary = false, maxWidth?: 
   return parts.join('');
 }
 
+/**
+ * The time line of a frame: with `--for`, when it ends (`endsInMs`); else "Ctrl-C quits" only
+ * where it is worth saying, on a terminal (`tty`), not into a pipe or a file.
+ */
+export function watchStamp(f: WatchFrame, intervalMs: number, tty: boolean, endsInMs?: number): string {
+  const until = endsInMs !== undefined ? `; ends in ${formatDuration(endsInMs)}` : tty ? '; Ctrl-C quits' : '';
+  return `bpfmem watch: kernel ${f.release}, ${f.time.toISOString().replace('T', ' ').slice(0, 19)} UTC, every ${formatDuration(intervalMs)}${until}`;
+}
+
+/**
+ * A frame on a terminal of `size`: `stamp` (its time line), then the frame, in at most
+ * `size.rows - 1` lines of at most `size.columns` (each ends with a newline: the cursor is left
+ * under the frame, and nothing scrolls off the top). The first line, which says what is traced
+ * or why nothing is, is wrapped to the width in at most half of the rows under the stamp (cut
+ * with `…` past them); every other line is cut with `…`, and the lines that do not fit are left
+ * out with one saying how many.
+ */
+export function watchScreen(stamp: string, f: WatchFrame, st: Style, size: TerminalSize): string {
+  const width = size.columns;
+  const rows = Math.max(1, size.rows - 1);
+  const [first = '', ...rest] = screenLines(frameText(f, st, false, width));
+  let head = foldLine(first, width);
+  const cap = Math.max(1, Math.ceil((rows - 1) / 2));
+  if (head.length > cap) head = [...head.slice(0, cap - 1), cutLine(head.slice(cap - 1).join(' '), width)];
+  const lines = [cutLine(stamp, width), ...head, ...rest.map((l) => cutLine(l, width))];
+  const more = (left: number): string => st.dim(`… ${left} more line${left === 1 ? '' : 's'} (a taller terminal, or --json)`);
+  return joinLines(fitHeight(lines, rows, width, more));
+}
+
 interface WatchCliOptions {
   interval: number;
   for?: number;
@@ -132,8 +150,8 @@ interface WatchCliOptions {
 export function watchCommand(ctx: CommandContext): Command {
   return new Command('watch')
     .description('the map updates the kernel refuses (fexit hooks), the cgroups paying for BPF and when each runs out (root)')
-    .addOption(new Option('-d, --interval <duration>', 'time between frames, like 2s or 500ms').argParser(durationArg('--interval', 200, 3_600_000)).default(2000, '2s'))
-    .addOption(new Option('--for <duration>', 'stop after this long and print a summary, like 30s or 5m').argParser(durationArg('--for', 1000, 86_400_000)))
+    .addOption(new Option('-d, --interval <duration>', 'time between frames, like 2s, 1.5s or 500ms (a bare number is seconds)').argParser(durationArg('--interval', { min: 200, max: 3_600_000, like: '2s, 1.5s or 500ms', seconds: true })).default(2000, '2s'))
+    .addOption(new Option('--for <duration>', 'stop after this long and print a summary, like 30s, 1.5m or 1h').argParser(durationArg('--for', { min: 1000, max: 86_400_000, like: '30s, 1.5m or 1h', seconds: true })))
     .option('--all-hooks', 'also hook array updates (never refused for memory; every array update pays for the hook)')
     .option('--no-trace', 'attach nothing: only the memory cgroups and the forecast')
     .addOption(new Option('--arm-below <size>', "attach a map type's hooks while a cgroup paying for such a map has less room than this on its path").argParser(sizeArg('--arm-below')).default(64 * 1024 * 1024, '64MiB').conflicts('always'))
@@ -171,8 +189,11 @@ export function watchCommand(ctx: CommandContext): Command {
           if (done) break;
           if (opts.json) ctx.io.stdout(`${JSON.stringify(frameJson(frame))}\n`);
           else {
-            const stamp = st.dim(`bpfmem watch: kernel ${frame.release}, ${frame.time.toISOString().replace('T', ' ').slice(0, 19)} UTC, every ${formatDuration(opts.interval)}${opts.for === undefined ? '; Ctrl-C quits' : `; ends in ${formatDuration(Math.max(0, opts.for - (Date.now() - started)))}`}\n`);
-            ctx.io.stdout(`${ctx.io.isTTY ? CLEAR : ''}${stamp}${frameText(frame, st, false, ctx.io.terminalSize?.()?.columns)}${ctx.io.isTTY ? '' : '\n'}`);
+            const stamp = st.dim(watchStamp(frame, opts.interval, ctx.io.isTTY, opts.for === undefined ? undefined : Math.max(0, opts.for - (Date.now() - started))));
+            // On a terminal, each frame fits it as it is now (it may be resized).
+            const size = ctx.io.terminalSize?.();
+            const screen = size ? watchScreen(stamp, frame, st, size) : `${stamp}\n${frameText(frame, st)}`;
+            ctx.io.stdout(ctx.io.isTTY ? `${CLEAR}${screen}` : `${screen}\n`);
           }
           // Its reader has gone (`bpfmem watch --json | head -1`): detach the hooks and end.
           if (ctx.io.stdoutClosed?.() === true) break;

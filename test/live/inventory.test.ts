@@ -269,7 +269,7 @@ describe.skipIf(!liveEnv.ok)('bpfmem maps on the running kernel: who pays', () =
       const run = await cli(['top', '--interval', interval, '-n', '2']);
       expect(run.stderr).toBe('');
       expect(run.status).toBe(0);
-      const stamps = run.stdout.split('\n').filter((l) => / UTC, every 100ms; Ctrl-C quits$/.test(l));
+      const stamps = run.stdout.split('\n').filter((l) => / UTC, every 100ms$/.test(l));
       expect(stamps, interval).toHaveLength(2);
     }
   });

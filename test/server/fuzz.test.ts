@@ -56,11 +56,14 @@ describe('parseDuration', () => {
     ['500ms', 500],
     ['1h', 3_600_000],
     ['0s', 0],
+    ['1.5s', 1500],
+    ['1m30.5s', 90_500],
+    ['0.0004s', 0],
   ])('%s is %d ms', (text, ms) => {
     expect(parseDuration(text)).toBe(ms);
   });
 
-  it.each(['', '15', 's', '1.5s', '-1s', '1s1m', '1s1s', '1d', ' 1s', '1s ', '1S', '99999999999999999999h'])('%j is not a duration', (text) => {
+  it.each(['', '15', 's', '1.s', '.5s', '1.5.5s', '-1s', '1s1m', '1s1s', '1d', ' 1s', '1s ', '1S', '99999999999999999999h'])('%j is not a duration', (text) => {
     expect(parseDuration(text)).toBeUndefined();
   });
 });

@@ -3,9 +3,10 @@ import { formatBytes } from '../../vocab/units.js';
 import type { CgroupEntry, ChargedTo, Inventory, MapEntry, ProgEntry } from '../../inspect/inventory.js';
 import type { Holder } from '../../vocab/inventory.js';
 import type { Summary } from '../../inspect/summary.js';
-import type { Style } from '../io.js';
+import type { Style, TerminalSize } from '../io.js';
 import { table, type Column } from '../table.js';
 import { profileLine, wrap } from './common.js';
+import { cutLine, fitHeight, joinLines, screenLines } from './screen.js';
 
 /**
  * Text and JSON of `bpfmem maps`, `progs`, `cgroups` and the machine summary. The JSON keeps
@@ -282,23 +283,27 @@ export function summaryText(inv: Inventory, s: Summary, ctx: SummaryContext, st:
 /**
  * The summary fitted to a terminal of `rows` lines (`top`, as top(1) and kubectl do): the
  * header and totals stay, the tables lose rows from the bottom (10 each at most), and what still
- * does not fit is cut above the last line, with a line saying how many were left out.
+ * does not fit is cut above the last line, with a line saying how many were left out. With a
+ * width, every line is cut to it with `…` (a header or a path too long for it would wrap, and
+ * push the frame past the bottom).
  */
 export function fittedSummaryText(inv: Inventory, s: Summary, ctx: SummaryContext, st: Style, rows: number): string {
   const withRows = (n: number): string => summaryText(inv, { ...s, topCgroups: s.topCgroups.slice(0, n), largestMaps: s.largestMaps.slice(0, n) }, ctx, st);
   let n = Math.max(s.topCgroups.length, s.largestMaps.length);
   let text = withRows(n);
-  while (n > 1 && lineCount(text) > rows) text = withRows(--n);
-  const lines = text.replace(/\n$/, '').split('\n');
-  if (lines.length <= rows || rows < 3) return text;
-  const kept = lines.slice(0, rows - 2);
-  const cut = lines.length - kept.length - 1;
-  return `${kept.join('\n')}\n${st.dim(`… ${cut} more line${cut === 1 ? '' : 's'} (a taller terminal, or bpfmem without top)`)}\n${lines[lines.length - 1] ?? ''}\n`;
+  while (n > 1 && screenLines(text).length > rows) text = withRows(--n);
+  const width = ctx.width;
+  const lines = screenLines(text).map((l) => (width === undefined ? l : cutLine(l, width)));
+  const more = (left: number): string => st.dim(`… ${left} more line${left === 1 ? '' : 's'} (a taller terminal, or bpfmem without top)`);
+  return joinLines(fitHeight(lines, rows, width ?? Number.POSITIVE_INFINITY, more, true));
 }
 
-function lineCount(text: string): number {
-  let n = 0;
-  for (let i = text.indexOf('\n'); i >= 0; i = text.indexOf('\n', i + 1)) n++;
-  return n;
+/**
+ * A frame of `top` on a terminal: `stamp` (its time line), then the summary fitted under it, in
+ * at most `size.rows - 1` lines of at most `size.columns`: each line ends with a newline, so the
+ * cursor is left at the start of the row under the frame, and nothing scrolls off the top.
+ */
+export function topScreen(stamp: string, inv: Inventory, s: Summary, ctx: SummaryContext, st: Style, size: TerminalSize): string {
+  const rows = Math.max(1, size.rows - 1);
+  return `${cutLine(stamp, size.columns)}\n${fittedSummaryText(inv, s, { ...ctx, width: size.columns }, st, rows - 1)}`;
 }
-
