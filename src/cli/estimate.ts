@@ -22,6 +22,7 @@ import type { BpfObject } from '../elf/index.js';
 import { MAP_TYPES } from '../vocab/maptypes.js';
 import { btfOption } from './btf-option.js';
 import { styleFor, type Style } from './io.js';
+import { escapeText } from './escape.js';
 import { jsonOption, stdinOnce, type CommandContext } from './context.js';
 import { cellBytes, json, wrap } from './render/common.js';
 import { table } from './table.js';
@@ -127,7 +128,7 @@ export function estimateCommand(ctx: CommandContext): Command {
       const loader = loaderByName(opts.loader);
       stdinOnce([...files, opts.fromBpftool], 'one object or for --from-bpftool');
       const objects: { path: string; obj: BpfObject }[] = [];
-      for (const path of files) objects.push({ path: inputName(path), obj: await readBpfObjectFile(path, loader.generation, opts.specialFiles === true) });
+      for (const path of files) objects.push({ path: inputName(path), obj: await readBpfObjectFile(path, loader.generation, opts.specialFiles === true, '--special-files reads FIFOs and pipes') });
       const host = hostProfile({ kernel: opts.kernel, btf: opts.btf, cpus: opts.cpus?.length === 1 ? opts.cpus[0] : undefined, cpuCounts: opts.cpus, pageSize: opts.pageSize, regime: opts.regime });
       const profiles = (opts.cpus ?? [host.profile.possibleCpus]).map((n) => withCpus(host, n).profile);
       const first = profiles[0];
@@ -330,7 +331,8 @@ function estimateText(
     );
   }
   if (notes.lines.length) out += `\n${st.dim(notes.lines.join('\n'))}\n`;
-  for (const m of rows) if (!m.ok) out += `${st.bad(`${m.name}: ${m.errno}`)}: ${m.reason}\n`;
+  // A map's name is the object's to choose (an ESC, a newline): escaped, as in the table.
+  for (const m of rows) if (!m.ok) out += `${st.bad(`${escapeText(m.name)}: ${m.errno}`)}: ${m.reason}\n`;
   e.progs.forEach((p, i) => {
     const name = progs[i]?.name;
     const what = name ? `program ${name}` : `program of ${p.insns} insns`;

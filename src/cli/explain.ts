@@ -16,7 +16,7 @@ import { readExplainFacts, type FactsSource } from '../explain/read-facts.js';
 import { maxFile, type LevelView } from '../explain/verdict.js';
 import { hostProfile } from '../live/host-profile.js';
 import { BpfmemError } from '../vocab/errors.js';
-import type { Errno } from '../vocab/errno.js';
+import type { LinuxErrno } from '../vocab/errno.js';
 import { formatBytes, parseSize } from '../vocab/units.js';
 import { styleFor, type Style } from './io.js';
 import { jsonOption, stdinOnce, type CommandContext } from './context.js';
@@ -44,7 +44,7 @@ interface ExplainOptions {
   object: string[];
   prog: number[];
   need?: number;
-  errno?: Errno;
+  errno?: LinuxErrno;
   json?: boolean;
 }
 
@@ -71,7 +71,7 @@ export function explainCommand(ctx: CommandContext, deps: ExplainDeps = { readFa
     .addOption(new Option('--object <file.o>', 'a compiled BPF object: every map libbpf creates from it and its programs (repeatable; - for standard input)').argParser(collect).default([]))
     .addOption(new Option('--prog <insns>', 'a program of this many instructions (repeatable)').argParser(progArg).default([]))
     .addOption(new Option('--need <bytes>', 'bytes needed besides the maps, like 64Mi').argParser(parseNeedArg))
-    .addOption(new Option('--errno <errno>', 'explain a failure: EPERM, ENOMEM, E2BIG, EINVAL, …').argParser(parseErrnoArg))
+    .addOption(new Option('--errno <errno>', 'explain a failure: EPERM, ENOMEM, E2BIG, EINVAL, EMFILE, … (any errno name or number)').argParser(parseErrnoArg))
     .addOption(jsonOption())
     .action(async (opts: ExplainOptions) => {
       if (opts.pid !== undefined && opts.cgroup !== undefined) {
@@ -87,7 +87,8 @@ export function explainCommand(ctx: CommandContext, deps: ExplainDeps = { readFa
       // Objects are read before the machine: a bad file is the user's mistake, whatever the machine.
       stdinOnce(opts.object, 'one --object');
       const objects: { path: string; obj: BpfObject }[] = [];
-      for (const path of opts.object) objects.push({ path: inputName(path), obj: await readBpfObjectFile(path) });
+      // explain has no --special-files: a pipe comes in as standard input.
+      for (const path of opts.object) objects.push({ path: inputName(path), obj: await readBpfObjectFile(path, '1.1+', false, 'explain reads a pipe as standard input: --object -') });
       const source: FactsSource = opts.pid !== undefined ? { pid: opts.pid } : opts.cgroup !== undefined ? { cgroup: opts.cgroup } : { self: true };
       const facts = await deps.readFacts(source);
       const kernelBtf = objects.some(({ obj }) => hasStructOps(obj)) ? await (deps.kernelBtf ?? machineBtf)() : undefined;

@@ -3,7 +3,7 @@ import { encodeBtf, type BtfTypeSpec } from '../btf/index.js';
 import { BpfmemError } from '../vocab/errors.js';
 import { fixtureBytes, toolchain } from '../../test/fixtures/bpf/build.js';
 import { writeElf, type ElfSpec, type SectionSpec, type SymbolSpec } from '../../test/fixtures/bpf/elf-writer.js';
-import { internalMapName, kernelName, objectName, parseBpfObject } from './index.js';
+import { internalMapName, kernelName, kernelNameRefusal, objectName, parseBpfObject } from './index.js';
 
 /** The one-line input error parseBpfObject gives for `bytes`, or a failure if it gives none. */
 function errorOf(bytes: Uint8Array, source = 'x.o'): string {
@@ -123,6 +123,31 @@ describe('names as libbpf gives them', () => {
       expect(new TextEncoder().encode(kernelName(name)).length).toBeLessThanOrEqual(15);
     }
   });
+
+  // kernel/bpf/syscall.c bpf_obj_name_cpy(): isalnum(), '_' and '.' up to the NUL, of the 15 bytes libbpf_strlcpy passes.
+  it.each([
+    ['flows', undefined],
+    ['a_very_long_map_name_indeed', undefined],
+    ['my_objec.rodata', undefined],
+    // Cut by libbpf before the kernel sees it: a '-' past byte 15 is never checked.
+    [`${'a'.repeat(15)}-x`, undefined],
+    // The kernel's isalnum() is Latin-1: a UTF-8 lead byte 0xC3 left alone at byte 15 passes.
+    [`${'a'.repeat(14)}é`, undefined],
+    ['my-map', /"-" \(U\+002D\), at byte 3 of the name/],
+    ['flows:v2', /":" \(U\+003A\), at byte 6/],
+    ['ev\u001b[2J', /U\+001B, at byte 3/],
+    ['new\nline', /U\+000A, at byte 4/],
+    ['bidi\u202egnp', /U\+202E, at byte 5/],
+    ['pr\u00f6g', /U\+00F6, at byte 3/],
+    ['a b', /: U\+0020, at byte 2/],
+  ])('the kernel takes the map name %j: %s', (name, refusal) => {
+    const got = kernelNameRefusal(name);
+    if (refusal === undefined) expect(got).toBeUndefined();
+    else expect(got).toMatch(refusal);
+    // Never the raw character: the reason goes to a terminal.
+    // eslint-disable-next-line no-control-regex
+    expect(got ?? '').not.toMatch(/[\u0000-\u001f\u202e]/);
+  });
 });
 
 describe('hand-made objects', () => {
@@ -187,6 +212,15 @@ describe('hostile input: one line from parseBpfObject, never a crash', () => {
     ['a map field that is not __uint', () => mapObject([], 1, { members: [{ name: 'map_flags', type: 1 }] }), /"map_flags": expected a pointer to an array \(__uint\), got an int/],
     ['a legacy maps section that does not divide', () => plainObject([{ name: 'maps', data: new Uint8Array(41) }], [{ name: 'lm', section: 'maps', size: 20 }, { name: 'lm2', section: 'maps', value: 20, size: 20 }]), /cannot tell the size of a legacy map definition/],
     ['a static legacy map', () => plainObject([{ name: 'maps', data: new Uint8Array(20) }], [{ name: 'lm', section: 'maps', size: 20, bind: 0 }]), /static maps are not supported/],
+    // libelf's elf_strptr() reads names only from SHT_STRTAB sections: libbpf fails ("failed to get section name string").
+    ['a section name table that is the symbol table', () => patched(good, 62, sectionIndex(good, '.symtab'), 2), /section name table \(section \d+, e_shstrndx\) is SHT_SYMTAB, not a string table/],
+    ['a symbol table whose names are not in a string table', () => withSection(good, '.symtab', 40, 1), /symbol table links to section 1, which is not a string table \(SHT_PROGBITS/],
+    // bpf_object__collect_prog_relos: "symbol #N not found for relo", "corrupted symbol", "invalid offset".
+    ['a relocation whose symbol is not in the table', () => plainObject([relSocket([[0, 0xffffff]])]), /"\.relsocket": relocation 0: symbol 16777215 is not in the 3-entry symbol table/],
+    ['a relocation beyond its section', () => plainObject([relSocket([[8, 1], [0xfffffff0, 1]])]), /relocation 1: offset 0xfffffff0 is not an instruction of the 16-byte section "socket"/],
+    ['a relocation inside an instruction', () => plainObject([relSocket([[4, 1]])]), /offset 0x4 is not an instruction/],
+    ['a relocation against a symbol with SHN_XINDEX and no extended index table', () => plainObject([relSocket([[0, 3]])], [{ name: 'x', section: 0xffff }]), /symbol 3 \("x"\) points to section 65535 \(SHN_XINDEX, which libbpf does not follow\)/],
+    ['a relocation against a symbol of a section that does not exist', () => plainObject([relSocket([[0, 3]])], [{ name: 'x', section: 77 }]), /symbol 3 \("x"\) points to section 77, not one of the 7 sections/],
   ])('%s', (_what, make, message) => {
     expect(errorOf(make())).toMatch(message);
   });
@@ -194,6 +228,17 @@ describe('hostile input: one line from parseBpfObject, never a crash', () => {
   it('a valid but big-endian BPF object names the problem', () => {
     expect(errorOf(patched(good, 5, 2, 1), '/srv/prog.o')).toMatch(/^\/srv\/prog\.o: big-endian ELF/);
   });
+
+  /** `.relsocket`: relocations of the program section, each `[r_offset, symbol index]` (type R_BPF_64_64). */
+  function relSocket(rels: readonly (readonly [number, number])[]): SectionSpec {
+    const data = new Uint8Array(16 * rels.length);
+    const view = new DataView(data.buffer);
+    rels.forEach(([offset, sym], i) => {
+      view.setBigUint64(16 * i, BigInt(offset), true);
+      view.setBigUint64(16 * i + 8, (BigInt(sym) << 32n) | 1n, true);
+    });
+    return { name: '.relsocket', type: 9, data, entsize: 16, info: 1 };
+  }
 
   /** A copy of `bytes` with field `field` (`width` bytes) of section `name`'s header set to `value`. */
   function withSection(bytes: Uint8Array, name: string, field: number, value: number): Uint8Array {

@@ -14,7 +14,7 @@ export const EM_BPF = 247;
 export const ET_REL = 1;
 
 /** Section types read here (`SHT_*`). */
-export const SHT = { null: 0, progbits: 1, symtab: 2, strtab: 3, rela: 4, nobits: 8, rel: 9, llvmAddrsig: 0x6fff4c03 } as const;
+export const SHT = { null: 0, progbits: 1, symtab: 2, strtab: 3, rela: 4, nobits: 8, rel: 9, symtabShndx: 18, llvmAddrsig: 0x6fff4c03 } as const;
 /** Section flags read here (`SHF_*`). */
 export const SHF = { write: 0x1, alloc: 0x2, execinstr: 0x4 } as const;
 /** Symbol types (`STT_*`), binds (`STB_*`) and visibilities (`STV_*`) read here. */
@@ -23,7 +23,7 @@ export const STB = { local: 0, global: 1, weak: 2 } as const;
 export const STV = { default: 0, internal: 1, hidden: 2, protected: 3 } as const;
 /** `SHN_UNDEF`, and `SHN_XINDEX` (the real value is in section 0's header: extended numbering). */
 export const SHN_UNDEF = 0;
-const SHN_XINDEX = 0xffff;
+export const SHN_XINDEX = 0xffff;
 
 const EHDR_SIZE = 64;
 const SHDR_SIZE = 64;
@@ -124,7 +124,11 @@ export class ElfFile {
     const table = tables[0] as ElfSection;
     if (table.entsize !== SYM_SIZE) throw this.error(`symbol table entries are ${table.entsize} bytes, not ${SYM_SIZE}`);
     const strtab = this.sections[table.link];
-    if (strtab === undefined || table.link === SHN_UNDEF) throw this.error(`symbol table links to section ${table.link}, which is not a string table here`);
+    // libbpf reads symbol names with elf_strptr(), which libelf answers only from a SHT_STRTAB
+    // section (elfutils elf_strptr(3): "The section must be of type SHT_STRTAB").
+    if (strtab === undefined || table.link === SHN_UNDEF || strtab.type !== SHT.strtab) {
+      throw this.error(`symbol table links to section ${table.link}, which is not a string table${strtab === undefined || table.link === SHN_UNDEF ? ' here' : ` (${sectionType(strtab.type)}, not SHT_STRTAB)`}`);
+    }
     const data = this.data(table);
     const strings = this.data(strtab);
     const base = data.byteOffset - this.#bytes.byteOffset;
@@ -263,12 +267,23 @@ export function parseElf(bytes: Uint8Array, source: string): ElfFile {
   if (strtab === undefined || strtab.type === SHT.nobits || strtab.offset > bytes.byteLength || strtab.size > bytes.byteLength - strtab.offset) {
     throw error(`section name table (section ${shstrndx}) lies outside the file`);
   }
+  // libbpf names sections with elf_strptr(shstrndx, …), which libelf answers only from a
+  // SHT_STRTAB section (elfutils elf_strptr(3)): from any other, bpf_object__elf_collect fails
+  // with "failed to get section name string" (libbpf src/libbpf.c elf_sec_str), and so here.
+  if (strtab.type !== SHT.strtab) throw error(`section name table (section ${shstrndx}, e_shstrndx) is ${sectionType(strtab.type)}, not a string table (SHT_STRTAB)`);
   const names = bytes.subarray(strtab.offset, strtab.offset + strtab.size);
   const sections = headers.map((h, i) => ({
     ...h,
     name: i === 0 ? '' : readString(names, nameOffsets[i] ?? 0, (problem) => error(`section ${i}: name ${problem}`)),
   }));
   return new ElfFile(bytes, source, sections);
+}
+
+/** `SHT_SYMTAB` for the section types read here, `section type 0x70000001` for others. */
+export function sectionType(type: number): string {
+  const name = Object.entries(SHT).find(([, v]) => v === type)?.[0];
+  const names: Readonly<Record<string, string>> = { symtabShndx: 'SYMTAB_SHNDX', llvmAddrsig: 'LLVM_ADDRSIG' };
+  return name === undefined ? `section type 0x${type.toString(16)}` : `SHT_${names[name] ?? name.toUpperCase()}`;
 }
 
 /** ` (x86-64)` for machines people are likely to hand over by mistake. */

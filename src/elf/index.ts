@@ -4,5 +4,5 @@
  * every program. Pure: no Node built-ins, runs in a browser too.
  */
 export { parseBpfObject, type ParseObjectOptions } from './object.js';
-export { internalMapName, kernelName, objectName } from './names.js';
+export { internalMapName, kernelName, kernelNameRefusal, objectName } from './names.js';
 export type { BpfObject, LibbpfGeneration, ObjectMap, ObjectMapSource, ObjectProg } from './types.js';

@@ -43,6 +43,36 @@ export function kernelName(name: string): string {
 }
 
 /**
+ * Whether the kernel's `isalnum()` takes byte `b`: lib/ctype.c's `_ctype` table is Latin-1, so
+ * besides ASCII letters and digits it takes 0xC0–0xFF but for 0xD7 (×) and 0xF7 (÷). A UTF-8
+ * character other than ASCII always has a continuation byte (0x80–0xBF), which it refuses.
+ */
+function kernelIsalnum(b: number): boolean {
+  return (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5a) || (b >= 0x61 && b <= 0x7a) || (b >= 0xc0 && b !== 0xd7 && b !== 0xf7);
+}
+
+/**
+ * Why the kernel refuses `name` as an object's name in BPF_MAP_CREATE, or undefined when it takes
+ * it. libbpf copies at most BPF_OBJ_NAME_LEN − 1 = 15 bytes of the name it has (`bpf_map_create()`:
+ * `libbpf_strlcpy(attr.map_name, …)`, src/bpf.c), so a longer name is cut, never refused; the
+ * kernel then takes only `isalnum()`, `_` and `.` up to the NUL (kernel/bpf/syscall.c
+ * `bpf_obj_name_cpy()`, after the map is allocated: `map_create()` frees it and returns EINVAL).
+ * The reason names the first character refused by its code point, never raw.
+ */
+export function kernelNameRefusal(name: string): string | undefined {
+  const bytes = encoder.encode(name).subarray(0, BPF_OBJ_NAME_LEN - 1);
+  const bad = bytes.findIndex((b) => !kernelIsalnum(b) && b !== 0x5f && b !== 0x2e);
+  if (bad < 0) return undefined;
+  // The character the refused byte belongs to (its first byte may be one isalnum() takes).
+  let start = bad;
+  while (start > 0 && ((bytes[start] ?? 0) & 0xc0) === 0x80) start--;
+  const cp = decoder.decode(encoder.encode(name).subarray(start)).codePointAt(0) ?? 0xfffd;
+  const code = `U+${cp.toString(16).toUpperCase().padStart(4, '0')}`;
+  const shown = cp >= 0x21 && cp <= 0x7e ? `"${String.fromCodePoint(cp)}" (${code})` : code;
+  return `the kernel takes only letters, digits, _ and . in a map name (bpf_obj_name_cpy, kernel/bpf/syscall.c): ${shown}, at byte ${start + 1} of the name, is none of them`;
+}
+
+/**
  * libbpf's object name (`bpf_object__new`): the path's base name cut to 15 bytes
  * (`libbpf_strlcpy` into `char name[BPF_OBJ_NAME_LEN]`), then up to its first dot.
  */

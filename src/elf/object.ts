@@ -1,7 +1,7 @@
 import { parseBtf, type Btf } from '../btf/index.js';
 import { countInitSlots, readBtfMaps } from './btf-maps.js';
 import { readDataMaps, readKconfigMap } from './data-maps.js';
-import { parseElf, quote, SHF, SHT, STB, STT, type ElfFile, type ElfSection, type ElfSymbol } from './elf.js';
+import { parseElf, quote, SHF, SHN_XINDEX, SHT, STB, STT, type ElfFile, type ElfSection, type ElfSymbol } from './elf.js';
 import { progCode } from './subprogs.js';
 import { DatasecFixup } from './fixup.js';
 import { readLegacyMaps } from './legacy-maps.js';
@@ -39,6 +39,7 @@ export function parseBpfObject(bytes: Uint8Array, source: string, options: Parse
   // libbpf wants a symbol table before anything else ("couldn't find symbol table … stripped object file?").
   elf.symbols();
   checkSections(elf);
+  checkCodeRelos(elf);
   const name = options.objectName ?? objectName(source);
   const libbpf = options.libbpf ?? '1.1+';
   const btf = readBtf(elf);
@@ -73,6 +74,41 @@ function checkSections(elf: ElfFile): void {
     if (s.type === SHT.rel && (s.entsize !== 16 || s.info >= elf.sections.length)) {
       throw elf.error(`relocation section ${quote(s.name)}: ${s.entsize !== 16 ? `entries of ${s.entsize} bytes, not 16` : `targets section ${s.info}, which does not exist`}`);
     }
+  }
+}
+
+/**
+ * What `bpf_object__collect_prog_relos` checks of every relocation of an executable section
+ * (libbpf src/libbpf.c, since 36cc591a "libbpf: Improve ELF relo sanitization", v0.6; the same in
+ * 1.0, 1.1.2 and today) before it uses any: its symbol is in the symbol table ("symbol #N not
+ * found for relo"), that symbol's `st_shndx` is a section of the file ("corrupted symbol #N
+ * pointing to invalid section #X": SHN_XINDEX, SHN_ABS and every other reserved index among
+ * them, as libbpf reads `st_shndx` raw), and its offset is an instruction of the section
+ * ("invalid offset"). libbpf checks them all at open, whether or not a program is found at the
+ * offset, so here too, for every such section and not only those of the programs read.
+ * `.rel.maps` (countInitSlots) and struct_ops relocations are checked where they are read.
+ */
+function checkCodeRelos(elf: ElfFile): void {
+  const symbols = elf.symbols();
+  for (const s of elf.sections) {
+    if (s.type !== SHT.rel || ignored(s)) continue;
+    // bpf_object__elf_collect keeps relocations of executable sections; those of .maps go to
+    // bpf_object__collect_map_relos (bpf_object__collect_relos), whatever the section's flags.
+    const target = elf.sections[s.info];
+    if (target === undefined || (target.flags & SHF.execinstr) === 0 || target.name === '.maps') continue;
+    const size = target.type === SHT.nobits ? target.size : elf.data(target).byteLength;
+    elf.rels(s).forEach((r, i) => {
+      const where = `section ${quote(s.name)}: relocation ${i}`;
+      const sym = symbols[r.symbol];
+      if (sym === undefined) throw elf.error(`${where}: symbol ${r.symbol} is not in the ${symbols.length}-entry symbol table`);
+      if (sym.shndx >= elf.sections.length) {
+        const reserved = sym.shndx === SHN_XINDEX ? ' (SHN_XINDEX, which libbpf does not follow)' : sym.shndx >= 0xff00 ? ' (a reserved index)' : '';
+        throw elf.error(`${where}: symbol ${r.symbol} (${quote(sym.name)}) points to section ${sym.shndx}${reserved}, not one of the ${elf.sections.length} sections`);
+      }
+      if (r.offset % INSN_SIZE !== 0 || r.offset >= size) {
+        throw elf.error(`${where}: offset 0x${r.offset.toString(16)} is not an instruction of the ${size}-byte section ${quote(target.name)}`);
+      }
+    });
   }
 }
 

@@ -4,12 +4,20 @@ import { BpfmemError } from '../vocab/errors.js';
 import type { Errno } from '../vocab/errno.js';
 import type { MapSpec } from '../vocab/map-spec.js';
 import type { KernelProfile } from '../vocab/profile.js';
+import { atLeast } from '../vocab/kernel-version.js';
+import { kernelNameRefusal } from '../elf/names.js';
 
 /** A map to estimate, by name, with how many entries are inserted after creation. */
 export interface NamedSpec {
+  /** Its label in the output. */
   readonly name: string;
   readonly spec: MapSpec;
   readonly elements?: number;
+  /**
+   * The name the loader hands BPF_MAP_CREATE (libbpf's `map->name`, cut to 15 bytes on the way;
+   * a `--map name=`), which the kernel checks; absent when none is given (the map is nameless).
+   */
+  readonly kernelName?: string;
 }
 
 /** What one map costs after creation (and `elements` inserts) on a profile. */
@@ -80,13 +88,21 @@ export function estimateMaps(specs: readonly NamedSpec[], profile: KernelProfile
   kernel.startTask('estimator', { cgroup: CGROUP, uid: 0, memlock: Number.POSITIVE_INFINITY });
   const maps: MapEstimate[] = [];
   const total = { memlock: 0, charged: 0, uncharged: 0 };
-  specs.forEach(({ name, spec, elements = 0 }, i) => {
+  specs.forEach(({ name, spec, elements = 0, kernelName }, i) => {
     wholeArg(`map ${name}: elements`, elements);
     // Names need not be unique on the command line; the model's names must be.
     const id = `${i}:${name}`;
     const created = kernel.createMap('estimator', id, spec);
     if (!created.ok) {
       maps.push({ name, type: spec.type, ok: false, errno: created.errno, reason: created.reason });
+      return;
+    }
+    // map_create() checks the name once the map is allocated (bpf_obj_name_cpy), and frees it
+    // on EINVAL; kernels before 4.15 have no map_name, and libbpf passes none to them (FEAT_PROG_NAME).
+    const badName = kernelName === undefined || !atLeast(profile.version, 4, 15) ? undefined : kernelNameRefusal(kernelName);
+    if (badName !== undefined) {
+      kernel.close('map', id);
+      maps.push({ name, type: spec.type, ok: false, errno: 'EINVAL', reason: badName });
       return;
     }
     if (elements > 0) {

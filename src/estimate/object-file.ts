@@ -12,10 +12,21 @@ const OBJECT_LIMIT = 256 * 1024 * 1024;
  * (src/estimate/loaders.ts). With `special`, a FIFO, pipe or character device too
  * (`--special-files`: `bpfmem estimate <(cat prog.o)`), read on the event loop with the same
  * cap, so that Ctrl-C ends a read that waits on a writer. `-` is standard input (`cat prog.o |
- * bpfmem estimate -`), read so with or without `special`.
+ * bpfmem estimate -`), read so with or without `special`. `fifoHint`: what the command offers
+ * for a FIFO it refused (its option, or standard input), added to the message.
  */
-export async function readBpfObjectFile(path: string, libbpf: LibbpfGeneration = '1.1+', special = false): Promise<BpfObject> {
-  return parseObjectBytes(await readInputFileAsync(path, { limit: OBJECT_LIMIT, what: 'BPF object', special }), inputName(path), libbpf);
+export async function readBpfObjectFile(path: string, libbpf: LibbpfGeneration = '1.1+', special = false, fifoHint?: string): Promise<BpfObject> {
+  let bytes: Uint8Array;
+  try {
+    bytes = await readInputFileAsync(path, { limit: OBJECT_LIMIT, what: 'BPF object', special });
+  } catch (error) {
+    // A FIFO (`<(cat prog.o)`, a named pipe) refused without `special`: say how the command reads one.
+    if (fifoHint !== undefined && error instanceof BpfmemError && error.message.endsWith(': is a FIFO, not a regular file')) {
+      throw new BpfmemError(error.code, `${error.message} (${fifoHint})`, { cause: error });
+    }
+    throw error;
+  }
+  return parseObjectBytes(bytes, inputName(path), libbpf);
 }
 
 function parseObjectBytes(bytes: Uint8Array, path: string, libbpf: LibbpfGeneration): BpfObject {

@@ -1,5 +1,6 @@
 import type { Btf } from '../btf/index.js';
 import type { BpfObject } from '../elf/index.js';
+import type { MapType } from '../vocab/maptypes.js';
 import type { KernelProfile } from '../vocab/profile.js';
 import { objectSpecs } from './object.js';
 import type { PlannedMap, SizedField, SizeSource } from './plan.js';
@@ -32,13 +33,14 @@ export interface PlannedProg {
 /**
  * The maps libbpf would create from `obj` on a host of `profile`, in libbpf's order. Each is
  * known by its kernel name and, where it differs, by its symbol (`--set SYMBOL.max_entries=N`
- * works with either). Runtime-sized maps are flagged later by `applyPlan`.
+ * works with either). Runtime-sized maps are flagged later by `applyPlan`. `roundsRingbufs`: the
+ * ring buffer types the loader rounds to whole pages (src/estimate/loaders.ts; both by default).
  *
  * @param origin - the file the object came from, for output
  * @throws BpfmemError('input') for a map type bpfmem does not know (from objectSpecs)
  */
-export function objectMaps(obj: BpfObject, origin: string, profile: KernelProfile, kernelBtf?: Btf): PlannedMap[] {
-  return objectSpecs(obj, profile, kernelBtf ? { kernelBtf } : {}).map((s) => {
+export function objectMaps(obj: BpfObject, origin: string, profile: KernelProfile, kernelBtf?: Btf, roundsRingbufs?: readonly MapType[]): PlannedMap[] {
+  return objectSpecs(obj, profile, { ...(kernelBtf && { kernelBtf }), ...(roundsRingbufs && { roundsRingbufs }) }).map((s) => {
     const m = s.map;
     const internal = m.source === 'data' || m.source === 'kconfig';
     // The loader decided max_entries where it changed it (perf_event_array → possible CPUs, ring
@@ -60,6 +62,9 @@ export function objectMaps(obj: BpfObject, origin: string, profile: KernelProfil
       spec: s.spec,
       elements: s.elements,
       decided,
+      // libbpf's map->name, what bpf_object__create_map hands the kernel: the symbol of a map
+      // (cut to 15 bytes by bpf_map_create), the sanitized internal name of global data.
+      kernelName: internal ? s.name : m.symbol,
       // "max_entries 0: the loader must set it": applyPlan flags that, with the --set to give.
       notes: [...s.loadTime.filter((n) => !n.startsWith('max_entries 0: the loader must')), ...(s.elements > 0 ? [`${s.elements} entries written by libbpf at load (values = { … })`] : [])],
     };

@@ -2,7 +2,7 @@ import type { Btf } from '../btf/index.js';
 import { isFuncPtr } from '../elf/btf-libbpf.js';
 import type { BpfObject, ObjectMap } from '../elf/index.js';
 import { BpfmemError } from '../vocab/errors.js';
-import { mapTypeById } from '../vocab/maptypes.js';
+import { mapTypeById, type MapType } from '../vocab/maptypes.js';
 import type { MapSpec } from '../vocab/map-spec.js';
 import type { KernelProfile } from '../vocab/profile.js';
 import { roundUp } from '../vocab/units.js';
@@ -34,7 +34,15 @@ export interface ObjectSpecOptions {
    * value type size and function count. Without it they are estimated from the object's struct.
    */
   readonly kernelBtf?: Btf;
+  /**
+   * The ring buffer types the loader rounds up to a power-of-2 number of pages (src/estimate/loaders.ts
+   * `roundsRingbufs`); both by default, as libbpf ≥ 1.1 does.
+   */
+  readonly roundsRingbufs?: readonly MapType[];
 }
+
+/** What libbpf ≥ 1.1 rounds (adjust_ringbuf_sz, map_is_ringbuf). */
+export const RINGBUFS: readonly MapType[] = ['ringbuf', 'user_ringbuf'];
 
 /** `BPF_F_MMAPABLE`. */
 const BPF_F_MMAPABLE = 1 << 10;
@@ -64,9 +72,13 @@ export function objectSpecs(obj: BpfObject, profile: KernelProfile, options: Obj
       maxEntries = profile.possibleCpus;
       notes.push('max_entries 0: libbpf sets the number of possible CPUs (map_set_def_max_entries)');
     } else if (type === 'ringbuf' || type === 'user_ringbuf') {
-      const adjusted = adjustRingbufSize(maxEntries, profile.pageSize);
-      if (adjusted !== maxEntries) notes.push(`max_entries ${maxEntries}: libbpf rounds it up to ${adjusted}, a power-of-2 number of pages (adjust_ringbuf_sz)`);
-      maxEntries = adjusted;
+      if ((options.roundsRingbufs ?? RINGBUFS).includes(type)) {
+        const adjusted = adjustRingbufSize(maxEntries, profile.pageSize);
+        if (adjusted !== maxEntries) notes.push(`max_entries ${maxEntries}: libbpf rounds it up to ${adjusted}, a power-of-2 number of pages (adjust_ringbuf_sz)`);
+        maxEntries = adjusted;
+      } else if (maxEntries !== adjustRingbufSize(maxEntries, profile.pageSize)) {
+        notes.push(`max_entries ${maxEntries}: this loader does not round a ${type} size up to whole pages (adjust_ringbuf_sz takes user_ringbuf from libbpf 1.1)`);
+      }
     } else {
       notes.push(...map.loadTime.filter((n) => n.startsWith('max_entries')));
     }

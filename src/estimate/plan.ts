@@ -4,6 +4,8 @@ import { didYouMean, quote } from '../vocab/fields.js';
 import { U32_MAX } from '../vocab/limits.js';
 import type { Result } from '../vocab/result.js';
 import type { NamedSpec } from './maps.js';
+import { adjustRingbufSize } from './object.js';
+import type { MapType } from '../vocab/maptypes.js';
 
 /**
  * What `bpfmem estimate` estimates: maps from objects, dumps and `--map` specs, with the sizes
@@ -38,6 +40,11 @@ export interface PlannedMap {
   readonly notes: readonly string[];
   /** What decided each field (absent: the map's origin). */
   readonly decided?: Readonly<Partial<Record<SizedField, SizeSource>>>;
+  /**
+   * The name the loader hands BPF_MAP_CREATE, which the kernel checks (src/estimate/maps.ts
+   * NamedSpec): an object map's libbpf name, a `--map name=`; absent for a map given no name.
+   */
+  readonly kernelName?: string;
 }
 
 /** The fields `--set` changes: what libbpf lets a loader set before load. */
@@ -122,17 +129,49 @@ export interface PlanOptions {
   readonly resizesDataMaps?: boolean;
   /** The loader's name, for messages. */
   readonly loader?: string;
+  /**
+   * The ring buffer types whose size the loader rounds up to a power-of-2 number of pages when it
+   * is set (src/estimate/loaders.ts `roundsRingbufs`); none when absent.
+   */
+  readonly roundsRingbufs?: readonly MapType[];
+  /** The page size of the host the loader runs on (`sysconf(_SC_PAGE_SIZE)` in adjust_ringbuf_sz); 4096 when absent. */
+  readonly pageSize?: number;
 }
+
+/**
+ * Map types whose max_entries must be 0: local storages (`bpf_local_storage_map_alloc_check()`,
+ * kernel/bpf/bpf_local_storage.c: `attr->max_entries` non-zero is EINVAL) and cgroup storages
+ * (`cgroup_storage_map_alloc()`, kernel/bpf/local_storage.c: "max_entries is not used and
+ * enforced to be 0"). Their 0 is not a size left to the loader.
+ */
+const ZERO_MAX_ENTRIES: ReadonlySet<MapType> = new Set<MapType>(['sk_storage', 'inode_storage', 'task_storage', 'cgrp_storage', 'cgroup_storage', 'percpu_cgroup_storage']);
 
 /** Why `--set` may not change `field` of map `m` under a loader, or undefined when it may. */
 function setRefusal(m: PlannedMap, field: SetField, options: PlanOptions): string | undefined {
-  if (field === 'max_entries') return undefined;
+  if (field === 'max_entries') return ZERO_MAX_ENTRIES.has(m.spec.type) ? `${m.spec.type} maps take no max_entries: the kernel wants 0` : undefined;
   if (m.source === 'struct_ops' || m.source === 'kconfig') return `the ${m.source === 'kconfig' ? '.kconfig map' : 'struct_ops map'}'s ${field} is the loader's own, not a setting`;
   if (m.source === 'data') {
     if (field === 'key_size') return 'a global data map\'s key is 4 bytes';
     if (!options.resizesDataMaps) return `resizing a global data map needs libbpf 1.3+ (libbpf 8b4e1b39); the loader is ${options.loader ?? 'older'} (--loader libbpf)`;
   }
   return undefined;
+}
+
+/**
+ * `--set NAME.max_entries=N` of an object's ring buffer, as libbpf's `bpf_map__set_max_entries`
+ * sets it: since 61070705 (v1.0.0) it rounds a size that is not a power-of-2 number of pages up
+ * to the next one (adjust_ringbuf_sz, with the host's page size), for ringbuf and, from v1.1.0
+ * (9e9bf46c `map_is_ringbuf`), user_ringbuf: `--set rb.max_entries=5000` creates an 8192-byte
+ * ring buffer, as a loader linked with libbpf 1.1.2 measured (memlock 20840). Undefined where the
+ * size is not the loader's to round (not a ring buffer, not from an object, a loader that does not).
+ */
+function setRingbufSize(m: PlannedMap, s: SetOverride, options: PlanOptions): PlannedMap | undefined {
+  if (s.field !== 'max_entries' || m.source === undefined || !(options.roundsRingbufs ?? []).includes(m.spec.type)) return undefined;
+  const size = adjustRingbufSize(s.value, options.pageSize ?? 4096);
+  const how = size === s.value ? '' : `, rounded up by libbpf to ${size}, a power-of-2 number of pages (bpf_map__set_max_entries: adjust_ringbuf_sz)`;
+  // The object's size, and libbpf's rounding of it, no longer apply.
+  const notes = m.notes.filter((n) => !/^max_entries \d+: (libbpf rounds it up|this loader does not round)/.test(n));
+  return { ...m, spec: { ...m.spec, maxEntries: size }, decided: { ...m.decided, max_entries: '--set' }, notes: [...notes, `max_entries ${s.value} (--set)${how}`] };
 }
 
 /** Map types that take no key (`key_size` 0) or need none the loader sets. */
@@ -154,12 +193,18 @@ export function applyPlan(maps: readonly PlannedMap[], sets: readonly SetOverrid
     for (const m of hit.value) {
       const refusal = setRefusal(m, s.field, options);
       if (refusal !== undefined) {
-        // `*` sets what it can; a map named outright that cannot take it is the user's mistake.
+        // `*` sets what it can; a map named outright that cannot take it is the user's mistake,
+        // except a storage map's max_entries: libbpf sets it, and the kernel's EINVAL is the estimate.
         if (s.name === '*') continue;
-        return fail(`--set ${quote(`${s.name}.${s.field}=${s.value}`)}: ${refusal}`);
+        if (s.field !== 'max_entries') return fail(`--set ${quote(`${s.name}.${s.field}=${s.value}`)}: ${refusal}`);
       }
       const i = index.get(m) ?? -1;
       const cur = out.get(i) ?? m;
+      const rounded = setRingbufSize(cur, s, options);
+      if (rounded !== undefined) {
+        out.set(i, rounded);
+        continue;
+      }
       const spec = s.field === 'max_entries' ? { ...cur.spec, maxEntries: s.value } : s.field === 'value_size' ? { ...cur.spec, valueSize: s.value } : { ...cur.spec, keySize: s.value };
       const by = s.field === 'max_entries' ? '' : ` by the loader (${SETTER[s.field]})`;
       out.set(i, { ...cur, spec, decided: { ...cur.decided, [s.field]: '--set' }, notes: [...cur.notes, `${s.field} ${s.value}${by} (--set)`] });
@@ -182,7 +227,7 @@ export function applyPlan(maps: readonly PlannedMap[], sets: readonly SetOverrid
     value: [...out.values()].map((m) => {
       const notes = [...m.notes];
       const who = m.aliases[0] ?? m.name;
-      if (m.spec.maxEntries === 0) {
+      if (m.spec.maxEntries === 0 && !ZERO_MAX_ENTRIES.has(m.spec.type)) {
         // From an object the loader sets it; from --map or a dump it was given as 0.
         notes.push(m.source !== undefined ? `max_entries is 0 in the object: the loader sets it (--set ${who}.max_entries=N)` : `max_entries is 0 (${m.origin}): give it (--set ${who}.max_entries=N)`);
       }
@@ -201,4 +246,5 @@ export function applyPlan(maps: readonly PlannedMap[], sets: readonly SetOverrid
 }
 
 /** The specs to hand to `estimateMaps`. */
-export const namedSpecs = (maps: readonly PlannedMap[]): NamedSpec[] => maps.map((m) => ({ name: m.name, spec: m.spec, elements: m.elements }));
+export const namedSpecs = (maps: readonly PlannedMap[]): NamedSpec[] =>
+  maps.map((m) => ({ name: m.name, spec: m.spec, elements: m.elements, ...(m.kernelName !== undefined && { kernelName: m.kernelName }) }));

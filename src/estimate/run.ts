@@ -1,5 +1,5 @@
 import type { Btf } from '../btf/index.js';
-import type { BpfObject } from '../elf/index.js';
+import { kernelName, type BpfObject } from '../elf/index.js';
 import { elementsFromMemlock, memlockDependsOnContents } from '../model/maps/memlock.js';
 import { formatVersion } from '../vocab/kernel-version.js';
 import { BpfmemError } from '../vocab/errors.js';
@@ -84,7 +84,18 @@ export function specMaps(texts: readonly string[]): PlannedMap[] {
     const parsed = r.value;
     // Entries inserted are said in a note (the table has no column for them: it would pass 80 columns).
     const notes = parsed.elements > 0 ? [`${parsed.elements} entries (elements=)`] : [];
-    return { name: parsed.name, aliases: [], origin: '--map', spec: parsed.spec, elements: parsed.elements, notes, decided: { key_size: '--map', value_size: '--map', max_entries: '--map', flags: '--map', elements: '--map' } };
+    const kept = parsed.kernelName === undefined ? parsed.kernelName : kernelName(parsed.kernelName);
+    if (kept !== undefined && kept !== parsed.kernelName) notes.push(`the kernel keeps the first 15 bytes of its name: ${kept} (libbpf_strlcpy in bpf_map_create)`);
+    return {
+      name: parsed.name,
+      aliases: [],
+      origin: '--map',
+      spec: parsed.spec,
+      elements: parsed.elements,
+      notes,
+      decided: { key_size: '--map', value_size: '--map', max_entries: '--map', flags: '--map', elements: '--map' },
+      ...(parsed.kernelName !== undefined && { kernelName: parsed.kernelName }),
+    };
   });
 }
 
@@ -131,8 +142,8 @@ export function runEstimate(req: EstimateRequest): EstimateResult {
   const loader = req.loader ?? DEFAULT_LOADER;
   // What libbpf settles at load (perf_event_array entries, ring buffer sizes) follows each profile.
   const plans = req.profiles.map((p) => {
-    const planned = [...req.objects.flatMap(({ path, obj }) => objectMaps(obj, path, p, req.kernelBtf)), ...fixed];
-    const plan = applyPlan(planned, req.sets, req.fills, { resizesDataMaps: loader.resizesDataMaps, loader: loader.name });
+    const planned = [...req.objects.flatMap(({ path, obj }) => objectMaps(obj, path, p, req.kernelBtf, loader.roundsRingbufs)), ...fixed];
+    const plan = applyPlan(planned, req.sets, req.fills, { resizesDataMaps: loader.resizesDataMaps, loader: loader.name, roundsRingbufs: loader.roundsRingbufs, pageSize: p.pageSize });
     if (!plan.ok) throw new BpfmemError('usage', plan.error);
     return plan.value;
   });

@@ -27,6 +27,11 @@ export interface ParsedMapSpec {
   readonly spec: MapSpec;
   /** Elements inserted after creation (`elements=`). */
   readonly elements: number;
+  /**
+   * The map's name as BPF_MAP_CREATE gets it (`bpftool map create … name NAME`): the `name=`
+   * given, which the kernel checks; absent without `name=` (the default name is a label only).
+   */
+  readonly kernelName?: string;
 }
 
 /** Keys a spec takes, and the `union bpf_attr` names read as the same key. */
@@ -110,12 +115,14 @@ export function parseMapSpec(text: string, defaultName: string): Result<ParsedMa
     mapExtra: mapExtra.value,
     ...(funcs.value === undefined ? {} : { structOpsFuncs: funcs.value }),
   };
-  return { ok: true, value: { name: name.value, spec, elements: elements.value } };
+  return { ok: true, value: { name: name.value, spec, elements: elements.value, ...(values.has('name') && { kernelName: name.value }) } };
 }
 
 /**
- * A name for the estimate's output. Looser than a scenario's map names (kernel object names of
- * 15 characters): an estimate never creates the map, and ELF map names are often longer.
+ * A name for the estimate's output, and the map's name as the kernel gets it. Looser than a
+ * scenario's map names: a name the kernel refuses (`my-map`: EINVAL, bpf_obj_name_cpy) is the
+ * estimate's answer, not a mistake in the spec, and a longer one is cut to 15 bytes by libbpf
+ * (`bpf_map_create`), as bpftool's `map create … name` passes it.
  */
 function parseSpecName(input: string): Result<string> {
   if (/^[A-Za-z0-9_.:-]{1,64}$/.test(input)) return { ok: true, value: input };

@@ -11,11 +11,31 @@ describe('explain arguments', () => {
     ['22', 'EINVAL'],
     ['-12', 'ENOMEM'],
     ['524', 'ENOTSUPP'],
+    // Every errno of Linux, by name or number (x86-64: asm-generic numbering).
+    ['EMFILE', 'EMFILE'],
+    ['enodev', 'ENODEV'],
+    ['ELOOP', 'ELOOP'],
+    ['EINTR', 'EINTR'],
+    ['EHWPOISON', 'EHWPOISON'],
+    ['4', 'EINTR'],
+    ['6', 'ENXIO'],
+    ['19', 'ENODEV'],
+    ['23', 'ENFILE'],
+    ['24', 'EMFILE'],
+    ['-24', 'EMFILE'],
+    ['40', 'ELOOP'],
+    ['75', 'EOVERFLOW'],
+    ['133', 'EHWPOISON'],
+    // Aliases: glibc's ENOTSUP is EOPNOTSUPP (95), not the kernel's ENOTSUPP (524); the kernel's own.
+    ['ENOTSUP', 'EOPNOTSUPP'],
+    ['95', 'EOPNOTSUPP'],
+    ['EWOULDBLOCK', 'EAGAIN'],
+    ['EDEADLOCK', 'EDEADLK'],
   ])('--errno %j is %s', (text, errno) => {
     expect(parseErrnoArg(text)).toBe(errno);
   });
 
-  it.each(['EWHAT', '', '0', '99999', '1e3', 'ENOMEM,EPERM'])('--errno %j is refused in one line', (text) => {
+  it.each(['EWHAT', '', '0', '-0', '99999', '999', '41', '58', '134', '512', '0x0c', '1e1', '1e3', '12.0', 'ENOMEM,EPERM', 'toString', '__proto__'])('--errno %j is refused in one line', (text) => {
     expect(() => parseErrnoArg(text)).toThrow(/^--errno ".*": expected an errno such as EPERM/);
   });
 

@@ -1,5 +1,5 @@
 import { BpfmemError } from '../vocab/errors.js';
-import { ERRNO, errnoName, isErrno, type Errno } from '../vocab/errno.js';
+import { linuxErrnoByName, linuxErrnoByNumber, type LinuxErrno } from '../vocab/errno.js';
 import { parseSize } from '../vocab/units.js';
 
 /**
@@ -9,16 +9,20 @@ import { parseSize } from '../vocab/units.js';
 
 const quote = (s: string): string => JSON.stringify(s.length > 60 ? `${s.slice(0, 60)}…` : s);
 
-/** `--errno EPERM`, `eperm`, `12`, `-12`: an errno bpfmem knows by name. */
-export function parseErrnoArg(text: string): Errno {
+/**
+ * `--errno EPERM`, `eperm`, `12`, `-12`, `ENOTSUP`: any errno of Linux (x86-64), by name (an
+ * alias gives its canonical name: ENOTSUP is EOPNOTSUPP) or by decimal number, as a failed call
+ * returns it (-12) or errno holds it (12). Not 0, hex, exponents or a number no errno has.
+ */
+export function parseErrnoArg(text: string): LinuxErrno {
   const t = text.trim();
-  const upper = t.toUpperCase();
-  if (isErrno(upper)) return upper;
+  const byName = linuxErrnoByName(t.toUpperCase());
+  if (byName) return byName;
   if (/^-?[1-9][0-9]{0,3}$/.test(t)) {
-    const name = errnoName(Math.abs(Number(t)));
+    const name = linuxErrnoByNumber(Math.abs(Number(t)));
     if (name) return name;
   }
-  throw new BpfmemError('usage', `--errno ${quote(text)}: expected an errno such as EPERM, ENOMEM, E2BIG or EINVAL (or its number); known: ${Object.keys(ERRNO).join(', ')}`);
+  throw new BpfmemError('usage', `--errno ${quote(text)}: expected an errno such as EPERM, ENOMEM, E2BIG or EINVAL, or its number (1–133, 524 for ENOTSUPP): not one Linux has`);
 }
 
 /** PID_MAX_LIMIT of 64-bit kernels (include/linux/threads.h): 4 × 1024 × 1024. */

@@ -1,7 +1,7 @@
-import type { Errno } from '../vocab/errno.js';
+import { describeErrno, type LinuxErrno } from '../vocab/errno.js';
 import { formatBytes } from '../vocab/units.js';
 import { formatVersion } from '../vocab/kernel-version.js';
-import { bpfCapable, capNames } from '../vocab/caps.js';
+import { bpfCapable, capNames, hasCap } from '../vocab/caps.js';
 import type { ExplainFacts, ExplainRequest } from './facts.js';
 import type { Need } from './need.js';
 import { maxFile, type LevelView } from './verdict.js';
@@ -27,6 +27,8 @@ export type CauseKind =
   | 'allocator'
   | 'lsm'
   | 'attr-size'
+  | 'rlimit-nofile'
+  | 'file-max'
   | 'unknown-errno';
 
 /** One cause, with the evidence for or against it. */
@@ -52,7 +54,7 @@ export interface CauseInput {
 }
 
 /** Every cause bpfmem knows for `errno`, likeliest first. */
-export function causesOf(errno: Errno, input: CauseInput): Cause[] {
+export function causesOf(errno: LinuxErrno, input: CauseInput): Cause[] {
   const out: Cause[] = [];
   out.push(...specCauses(errno, input));
   if (errno === 'ENOMEM') {
@@ -65,11 +67,15 @@ export function causesOf(errno: Errno, input: CauseInput): Cause[] {
     out.push(programSizeCause(input), attrSizeCause());
   } else if (errno === 'ENOTSUPP') {
     if (input.request.progs.length > 0) out.push(jitLimitCause(input, 'ENOTSUPP'));
+  } else if (errno === 'EMFILE') {
+    out.push(nofileCause(input));
+  } else if (errno === 'ENFILE') {
+    out.push(fileMaxCause(input));
   } else if (errno !== 'EINVAL') {
     out.push({
       kind: 'unknown-errno',
       status: 'possible',
-      text: `bpfmem knows no memory or privilege cause of ${errno} from BPF_MAP_CREATE or BPF_PROG_LOAD`,
+      text: `bpf(2) failed with ${describeErrno(errno)}: bpfmem has no specific explanation of it from BPF_MAP_CREATE or BPF_PROG_LOAD`,
       evidence: [],
     });
   }
@@ -78,7 +84,7 @@ export function causesOf(errno: Errno, input: CauseInput): Cause[] {
 }
 
 /** The model's validation of each map (kernel/bpf/syscall.c `map_create()` and the type's checks). */
-function specCauses(errno: Errno, { request, need, facts }: CauseInput): Cause[] {
+function specCauses(errno: LinuxErrno, { request, need, facts }: CauseInput): Cause[] {
   const v = formatVersion(facts.profile.version);
   const refused = need.refused;
   const matching = refused.filter((r) => r.errno === errno);
@@ -327,6 +333,62 @@ function programSizeCause({ facts, request }: CauseInput): Cause {
     };
   }
   return { kind: 'program-size', status: biggest > 4096 && privileged === undefined ? 'possible' : 'ruled out', text: `program size: ${biggest} instructions`, evidence: [] };
+}
+
+/**
+ * EMFILE: every map and program (and the object's BTF) is a new fd of the loader, and the fd
+ * table ends at its RLIMIT_NOFILE (kernel/bpf/syscall.c map_create → bpf_map_new_fd →
+ * anon_inode_getfd → get_unused_fd_flags; fs/file.c alloc_fd: EMFILE from `rlimit(RLIMIT_NOFILE)`).
+ */
+function nofileCause({ facts, request }: CauseInput): Cause {
+  const fds = request.maps.length + request.progs.length;
+  const takes = fds > 0 ? `; ${fds === 1 ? 'the map or program takes 1 more' : `the maps and programs take ${fds} more, one each`}` : '';
+  const fix = "raise the loader's RLIMIT_NOFILE (ulimit -n, LimitNOFILE= of its systemd unit, setrlimit(2)), or close the fds it holds";
+  const task = facts.task;
+  if (!task) return { kind: 'rlimit-nofile', status: 'possible', text: `RLIMIT_NOFILE of the loader: each new map and program is an fd${takes}`, evidence: ['no task given: use --pid'], fix };
+  const rl = task.nofile;
+  if (!rl) return { kind: 'rlimit-nofile', status: 'possible', text: `RLIMIT_NOFILE of process ${task.pid}: not read${takes}`, evidence: [`/proc/${task.pid}/limits has no "Max open files"`], fix };
+  const limit = Number.isFinite(rl.soft) ? `${rl.soft}` : 'unlimited';
+  const hard = Number.isFinite(rl.hard) ? `${rl.hard}` : 'unlimited';
+  if (task.openFds === undefined) {
+    return { kind: 'rlimit-nofile', status: 'possible', text: `RLIMIT_NOFILE of process ${task.pid}: ${limit} fds (hard ${hard})${takes}`, evidence: [`its open fds (/proc/${task.pid}/fd) could not be listed: root can`], fix };
+  }
+  const room = rl.soft - task.openFds;
+  if (room < Math.max(fds, 1)) {
+    return {
+      kind: 'rlimit-nofile',
+      status: 'likely',
+      text: `RLIMIT_NOFILE of process ${task.pid}: ${task.openFds} fds open of ${limit}${takes}`,
+      evidence: ['a new fd at or past RLIMIT_NOFILE fails with EMFILE (fs/file.c alloc_fd)'],
+      fix: `${fix}; its hard limit is ${hard}`,
+    };
+  }
+  return {
+    kind: 'rlimit-nofile',
+    status: 'possible',
+    text: `RLIMIT_NOFILE of process ${task.pid}: ${task.openFds} fds open of ${limit}, room for ${room} more now${takes}`,
+    evidence: ['it may have held more fds when the call failed (other threads, maps of an earlier load)'],
+    fix,
+  };
+}
+
+/**
+ * ENFILE: the machine-wide limit on open files, fs.file-max: each map and program is a file
+ * (fs/file_table.c alloc_empty_file: ENFILE past `files_stat.max_files` for a task without
+ * CAP_SYS_ADMIN).
+ */
+function fileMaxCause({ facts }: CauseInput): Cause {
+  const cap = facts.task?.capEff;
+  if (cap !== undefined && hasCap(cap, 'CAP_SYS_ADMIN')) {
+    return { kind: 'file-max', status: 'ruled out', text: 'fs.file-max, the machine-wide limit on open files: it does not apply to tasks with CAP_SYS_ADMIN', evidence: [] };
+  }
+  return {
+    kind: 'file-max',
+    status: 'possible',
+    text: 'fs.file-max, the machine-wide limit on open files: each new map and program is a file',
+    evidence: ['/proc/sys/fs/file-nr: the files open machine-wide, then fs.file-max'],
+    fix: 'raise fs.file-max (sysctl), or find the process holding most files',
+  };
 }
 
 function attrSizeCause(): Cause {

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { NamedSpec } from '../estimate/maps.js';
-import type { Errno } from '../vocab/errno.js';
+import type { LinuxErrno } from '../vocab/errno.js';
 import { MAP_FLAGS } from '../vocab/flags.js';
 import { mapSpec } from '../vocab/map-spec.js';
 import { makeProfile } from '../model/profile.js';
@@ -208,7 +208,7 @@ function GiB(): number {
 }
 
 describe('explain --errno: the causes that fit the evidence', () => {
-  const run = (errno: Errno, f: ExplainFacts = facts(), more: Partial<ExplainRequest> = {}) => explain(f, request({ errno, maps: [arrayMap(3 * MiB)], ...more }));
+  const run = (errno: LinuxErrno, f: ExplainFacts = facts(), more: Partial<ExplainRequest> = {}) => explain(f, request({ errno, maps: [arrayMap(3 * MiB)], ...more }));
 
   it('ENOMEM: the cgroup without room is likely, with its failcnt; RLIMIT_MEMLOCK ruled out', () => {
     const f = facts({ chain: [level('/a/b', 10 * MiB), level('/a', 99 * MiB, 100 * MiB, { failcnt: 279 }), level('/', 1)] });
@@ -291,6 +291,34 @@ describe('explain --errno: the causes that fit the evidence', () => {
 
   it('an errno with no BPF memory cause says so', () => {
     expect(causeOf(run('EBADF'), 'unknown-errno')[0]?.status).toBe('possible');
+  });
+
+  it('any errno of Linux: one line saying what it means and that bpfmem has no specific explanation; exit 1', () => {
+    for (const errno of ['EINTR', 'ENODEV', 'ELOOP', 'EOVERFLOW', 'ENXIO', 'EOPNOTSUPP'] as const) {
+      const e = run(errno);
+      expect(e.causes.filter((c) => c.kind !== 'spec')).toHaveLength(1);
+      expect(causeOf(e, 'unknown-errno')[0]).toMatchObject({ status: 'possible' });
+      expect(exitStatusOf(e)).toBe(1);
+    }
+    expect(causeOf(run('EINTR'), 'unknown-errno')[0]?.text).toBe('bpf(2) failed with EINTR (4, Interrupted system call): bpfmem has no specific explanation of it from BPF_MAP_CREATE or BPF_PROG_LOAD');
+  });
+
+  it('EMFILE: each map and program is an fd of the loader, up to its RLIMIT_NOFILE', () => {
+    const at = (open: number, soft = 1024) => causeOf(run('EMFILE', facts({ task: task({ nofile: { soft, hard: 4096 }, openFds: open }) })), 'rlimit-nofile')[0];
+    // 1024 open of 1024: the next fd is EMFILE (fs/file.c alloc_fd).
+    expect(at(1024)).toMatchObject({ status: 'likely', text: 'RLIMIT_NOFILE of process 4242: 1024 fds open of 1024; the map or program takes 1 more' });
+    expect(at(1024)?.fix).toMatch(/ulimit -n.*its hard limit is 4096$/);
+    expect(exitStatusOf(run('EMFILE', facts({ task: task({ nofile: { soft: 64, hard: 64 }, openFds: 64 }) })))).toBe(0);
+    expect(at(10)).toMatchObject({ status: 'possible', text: expect.stringMatching(/10 fds open of 1024, room for 1014 more now/) as unknown });
+    // Unread fds, no limit read, no task: possible, saying what is missing.
+    expect(causeOf(run('EMFILE', facts({ task: task({ nofile: { soft: 1024, hard: 4096 } }) })), 'rlimit-nofile')[0]?.evidence[0]).toMatch(/could not be listed/);
+    expect(causeOf(run('EMFILE'), 'rlimit-nofile')[0]).toMatchObject({ status: 'possible', evidence: ['/proc/4242/limits has no "Max open files"'] });
+    expect(causeOf(run('EMFILE', facts({ task: undefined })), 'rlimit-nofile')[0]).toMatchObject({ status: 'possible', evidence: ['no task given: use --pid'] });
+  });
+
+  it('ENFILE: fs.file-max, which does not apply with CAP_SYS_ADMIN', () => {
+    expect(causeOf(run('ENFILE'), 'file-max')[0]?.status).toBe('ruled out');
+    expect(causeOf(run('ENFILE', facts({ task: task({ capEff: 0n }) })), 'file-max')[0]).toMatchObject({ status: 'possible', fix: expect.stringMatching(/fs\.file-max/) as unknown });
   });
 });
 

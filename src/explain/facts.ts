@@ -1,4 +1,4 @@
-import type { Errno } from '../vocab/errno.js';
+import type { LinuxErrno } from '../vocab/errno.js';
 import type { KernelProfile, ProfileBasis } from '../vocab/profile.js';
 import type { NamedSpec } from '../estimate/maps.js';
 import type { Rlimit } from '../vocab/rlimit.js';
@@ -44,6 +44,10 @@ export interface TaskFacts {
   readonly memlock: Rlimit | undefined;
   /** `CapEff` of /proc/PID/status. */
   readonly capEff: bigint | undefined;
+  /** RLIMIT_NOFILE (`Max open files` of /proc/PID/limits): each map and program is a new fd. */
+  readonly nofile?: Rlimit;
+  /** The fds it has open now (entries of /proc/PID/fd); undefined where they cannot be listed. */
+  readonly openFds?: number;
 }
 
 /** Everything explain needs to know about the machine, the task and its cgroups. */
@@ -75,6 +79,6 @@ export interface ExplainRequest {
   readonly progs: readonly number[];
   /** Bytes needed besides the maps and programs (`--need`). */
   readonly extraBytes: number;
-  /** A failure that already happened (`--errno`), to explain. */
-  readonly errno: Errno | undefined;
+  /** A failure that already happened (`--errno`), to explain: any errno of Linux. */
+  readonly errno: LinuxErrno | undefined;
 }

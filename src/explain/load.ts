@@ -1,8 +1,8 @@
 import type { Btf } from '../btf/index.js';
 import type { BpfObject } from '../elf/index.js';
 import { objectMaps, objectProgs } from '../estimate/object-plan.js';
-import type { PlannedMap } from '../estimate/plan.js';
-import type { Errno } from '../vocab/errno.js';
+import { namedSpecs, type PlannedMap } from '../estimate/plan.js';
+import type { LinuxErrno } from '../vocab/errno.js';
 import { explain, type Explanation } from './explain.js';
 import type { ExplainFacts } from './facts.js';
 
@@ -22,7 +22,7 @@ export interface LoadRequest {
   /** Bytes needed besides (`--need`). */
   readonly need: number;
   /** A failure that already happened (`--errno`). */
-  readonly errno: Errno | undefined;
+  readonly errno: LinuxErrno | undefined;
   /** The kernel's BTF, for the value size of an object's struct_ops maps. */
   readonly kernelBtf?: Btf | undefined;
 }
@@ -32,7 +32,7 @@ export interface LoadRequest {
 export function explainLoad(facts: ExplainFacts, req: LoadRequest): { explanation: Explanation; progNames: string[] } {
   const objectSpecs = req.objects.flatMap(({ path, obj }) => objectMaps(obj, path, facts.profile, req.kernelBtf));
   const objectProgsList = req.objects.flatMap(({ path, obj }) => objectProgs(obj, path));
-  const maps = [...objectSpecs, ...req.maps].map((m) => ({ name: m.name, spec: m.spec, elements: m.elements }));
+  const maps = namedSpecs([...objectSpecs, ...req.maps]);
   const explanation = explain(facts, { maps, progs: [...objectProgsList.map((g) => g.insns), ...req.progs], extraBytes: req.need, errno: req.errno });
   return { explanation, progNames: [...objectProgsList.map((g) => g.name), ...req.progs.map(() => '')] };
 }

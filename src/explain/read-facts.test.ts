@@ -46,7 +46,11 @@ describe('the facts explain reads', () => {
     mkdirSync(join(proc, '4242'), { recursive: true });
     writeFileSync(join(proc, '4242', 'status'), readProcFixture('self-status.txt'));
     writeFileSync(join(proc, '4242', 'limits'), readProcFixture('self-limits.txt'));
-    expect(await readTaskFacts(4242, proc)).toEqual({ pid: 4242, comm: 'node', uid: 0, memlock: { soft: 8 * MiB, hard: 8 * MiB }, capEff: 0x1fffeffffffn });
+    // No fd directory (another user's process without root): RLIMIT_NOFILE, but no count of open fds.
+    expect(await readTaskFacts(4242, proc)).toEqual({ pid: 4242, comm: 'node', uid: 0, memlock: { soft: 8 * MiB, hard: 8 * MiB }, capEff: 0x1fffeffffffn, nofile: { soft: 20000, hard: 20000 } });
+    mkdirSync(join(proc, '4242', 'fd'));
+    for (const fd of ['0', '1', '2', '7']) writeFileSync(join(proc, '4242', 'fd', fd), '');
+    expect(await readTaskFacts(4242, proc)).toMatchObject({ nofile: { soft: 20000, hard: 20000 }, openFds: 4 });
     const gone = readTaskFacts(4243, proc);
     await expect(gone).rejects.toBeInstanceOf(BpfmemError);
     await expect(gone).rejects.toThrow('--pid 4243: no such process');

@@ -1,4 +1,4 @@
-import { stat } from 'node:fs/promises';
+import { readdir, stat } from 'node:fs/promises';
 import { hostProfile } from '../live/host-profile.js';
 import { describeMachine, profileOfMachine, type MachineDescription } from '../live/machine.js';
 import { dirOfPath, memoryLine, pathInMount } from '../sys/cgroup/index.js';
@@ -67,11 +67,32 @@ export async function readCgroupLevel(h: MemoryHierarchy, p: string): Promise<Cg
 }
 
 
-/** A process's RLIMIT_MEMLOCK, capabilities, uid and name. Throws (`input`) when it does not exist. */
+/**
+ * A process's RLIMIT_MEMLOCK, capabilities, uid and name, its RLIMIT_NOFILE and how many fds it
+ * has open (for EMFILE). Throws (`input`) when it does not exist.
+ */
 export async function readTaskFacts(pid: number, procRoot = '/proc'): Promise<TaskFacts> {
-  const [status, limits] = await Promise.all([readStatus(pid, procRoot), readLimits(pid, procRoot)]);
+  const [status, limits, openFds] = await Promise.all([readStatus(pid, procRoot), readLimits(pid, procRoot), countFds(pid, procRoot)]);
   if (!status || !limits) throw new BpfmemError('input', `--pid ${pid}: no such process`);
-  return { pid, comm: status.name, uid: status.uid?.real, memlock: limits.memlock, capEff: status.capEff };
+  const nofile = limits.rows['Max open files'];
+  return {
+    pid,
+    comm: status.name,
+    uid: status.uid?.real,
+    memlock: limits.memlock,
+    capEff: status.capEff,
+    ...(nofile && { nofile: { soft: nofile.soft, hard: nofile.hard } }),
+    ...(openFds !== undefined && { openFds }),
+  };
+}
+
+/** The entries of /proc/PID/fd: another user's process needs root (ptrace access), so undefined where it cannot be listed. */
+async function countFds(pid: number, procRoot: string): Promise<number | undefined> {
+  try {
+    return (await readdir(`${procRoot}/${pid}/fd`)).length;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Where explain's facts come from: a process (default: this one), or a cgroup with no task. */

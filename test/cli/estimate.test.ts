@@ -91,6 +91,14 @@ describe('bpfmem estimate', () => {
     expect(run.stdout).toMatch(/ENOTSUPP/);
   });
 
+  it('a --map name the kernel refuses (bpftool map create … name my-map: EINVAL) is refused with the character named, exit 1', async () => {
+    const run = await cli(['estimate', ...HOST, '--map', 'type=hash,key=4,value=4,max_entries=10,name=my-map', '--map', 'type=hash,key=4,value=4,max_entries=10,name=flows']);
+    expect(run.status).toBe(1);
+    expect(run.stdout).toMatch(/^my-map +hash +EINVAL$/m);
+    expect(run.stdout).toMatch(/^my-map: EINVAL: the kernel takes only letters, digits, _ and \. in a map name \(bpf_obj_name_cpy, kernel\/bpf\/syscall\.c\): "-" \(U\+002D\), at byte 3 of the name, is none of them$/m);
+    expect(run.stdout).toMatch(/^flows +hash +10 /m);
+  });
+
   it('prints a table for people', async () => {
     const run = await cli(['estimate', ...HOST, '--map', 'type=hash,key=4,value=8,max_entries=1000,name=flows']);
     expect(run.status).toBe(0);
@@ -450,6 +458,30 @@ describe.skipIf(!toolchain.ok)('bpfmem estimate FILE.o: loaders, names, runtime 
     expect([sized('percpu_array'), sized('array_map')]).toEqual([['object', 'cpus'], ['object']]);
   });
 
+  it('--set of a ring buffer\'s size is rounded up to whole pages as libbpf\'s bpf_map__set_max_entries rounds it, by the loaders that do', async () => {
+    const path = obj('maps');
+    const sets = ['--set', 'ringbuf.max_entries=5000', '--set', 'ringbuf_odd.max_entries=5', '--set', 'user_ringbuf.max_entries=12288'];
+    const rows = (o: LoaderJson) => ['ringbuf', 'ringbuf_odd', 'user_ringbuf'].map((n) => o.maps.find((m) => m.name === n)).map((m) => [m?.name, m?.max_entries ?? m?.errno, m?.memlock]);
+    // Measured with a loader linked with Debian's libbpf 1.1.2 on the 6.18 host (bpf_map__set_max_entries, fdinfo):
+    // 5000 → 8192 (20840), 5 → 4096 (16728), 12288 → 16384 (29064).
+    const measured = [['ringbuf', 8192, 20840], ['ringbuf_odd', 4096, 16728], ['user_ringbuf', 16384, 29064]];
+    for (const loader of ['libbpf', 'libbpf-1.1', 'bpftool-7.1']) expect(rows((await estimate([path, '--loader', loader, ...sets])) as LoaderJson)).toEqual(measured);
+    // libbpf 1.0 rounds ringbuf only (no map_is_ringbuf yet): the kernel refuses a user_ringbuf of 12288.
+    const v10 = await cli(['estimate', ...HOST, path, '--loader', 'libbpf-1.0', ...sets, '--json']);
+    expect(v10.status).toBe(1);
+    expect(rows(JSON.parse(v10.stdout) as LoaderJson)).toEqual([...measured.slice(0, 2), ['user_ringbuf', 'EINVAL', undefined]]);
+    const text = await cli(['estimate', ...HOST, path, '--set', 'ringbuf.max_entries=5000']);
+    expect(text.status).toBe(0);
+    expect(text.stdout.replace(/\s+/g, ' ')).toContain('ringbuf: max_entries 5000 (--set), rounded up by libbpf to 8192, a power-of-2 number of pages (bpf_map__set_max_entries: adjust_ringbuf_sz)');
+  });
+
+  it('local and cgroup storage maps: max_entries 0 is no size to set, and no note asks for one', async () => {
+    const run = await cli(['estimate', ...HOST, obj('storage')]);
+    expect(run.stdout).not.toMatch(/max_entries/);
+    const out = (await estimate([obj('storage')])) as LoaderJson;
+    expect(out.maps.map((m) => (m.notes ?? []).filter((n) => n.includes('max_entries')))).toEqual(out.maps.map(() => []));
+  });
+
   it('.text subprograms are appended to each program that calls them, as libbpf does', async () => {
     const out = (await estimate([obj('subprogs')])) as LoaderJson;
     // Measured (xlated instructions and memlock, both loaders): 647 and 703 instructions, two pages each; 487 and 2, one page.
@@ -488,11 +520,15 @@ describe.skipIf(!toolchain.ok)('bpfmem estimate: hostile input files', () => {
     expect(run.status).toBe(2);
   });
 
-  it('a FIFO with no writer is refused at once, not waited on', async () => {
+  it('a FIFO with no writer is refused at once, not waited on, with the way the command reads one', async () => {
     const path = fifo();
     const run = await cli(['estimate', path]);
-    expect(run.stderr).toBe(`bpfmem: BPF object ${path}: is a FIFO, not a regular file\n`);
+    expect(run.stderr).toBe(`bpfmem: BPF object ${path}: is a FIFO, not a regular file (--special-files reads FIFOs and pipes)\n`);
     expect(run.status).toBe(2);
+    // explain has no --special-files: standard input is its way.
+    const explain = await cli(['explain', '--object', path, '--map', 'type=hash,key=4,value=8,max_entries=1']);
+    expect(explain.stderr).toBe(`bpfmem: BPF object ${path}: is a FIFO, not a regular file (explain reads a pipe as standard input: --object -)\n`);
+    expect(explain.status).toBe(2);
   });
 
   it('--special-files reads a pipe; SIGTERM ends a wait on a FIFO with no writer', async () => {

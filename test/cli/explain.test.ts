@@ -52,6 +52,10 @@ describe('bpfmem explain: argument mistakes are one line and exit 2', () => {
     [['explain', '--map', 'type=hsh,key=4'], /^bpfmem: --map "type=hsh,key=4": unknown map type "hsh" \(did you mean hash\?\)/],
     [['explain', '--need', '0'], /^bpfmem: --need "0": expected a size/],
     [['explain', '--need', '1Mi', '--errno', 'EWHAT'], /^bpfmem: --errno "EWHAT": expected an errno/],
+    [['explain', '--need', '1Mi', '--errno', '0'], /^bpfmem: --errno "0": expected an errno/],
+    [['explain', '--need', '1Mi', '--errno', '999'], /^bpfmem: --errno "999": expected an errno/],
+    [['explain', '--need', '1Mi', '--errno', '0x0c'], /^bpfmem: --errno "0x0c": expected an errno/],
+    [['explain', '--need', '1Mi', '--errno', '1e1'], /^bpfmem: --errno "1e1": expected an errno/],
     [['explain', '--cgroup', 'pods', '--need', '1Mi'], /^bpfmem: --cgroup "pods": not absolute/],
     [['explain', '--prog', 'many', '--need', '1'], /^bpfmem: --prog "many": expected a number of instructions/],
     [['explain', '--need', '1Mi', '--bogus'], /^bpfmem: unknown option '--bogus'/],
@@ -130,6 +134,25 @@ describe('bpfmem explain on hand-made facts', () => {
     const r = await run(['explain', '--map', ARRAY_1M]);
     expect(r.status).toBe(0);
     expect(r.stdout).toMatch(/^fits: .* left under the memory.limit_in_bytes of\s+\/pods$/m);
+  });
+
+  it('--errno takes any errno of Linux (EMFILE, ENOTSUP, 19, …): a specific cause where bpfmem knows one, else one line; exit by the causes', async () => {
+    for (const errno of ['EMFILE', 'ENODEV', 'ELOOP', 'EINTR', 'ENOTSUP', '4', '6', '19', '23', '24', '40', '75']) {
+      const r = await run(['explain', '--map', ARRAY_1M, '--errno', errno]);
+      expect({ errno, status: r.status, stderr: r.stderr }).toEqual({ errno, status: 1, stderr: '' });
+    }
+    const emfile = await run(['explain', '--map', ARRAY_1M, '--errno', 'EMFILE'], { readFacts: () => Promise.resolve({ ...facts(), task: { ...facts().task!, nofile: { soft: 1024, hard: 4096 }, openFds: 1024 } }) });
+    expect(emfile.status).toBe(0);
+    expect(emfile.stdout.replace(/\s+/g, ' ')).toContain('likely RLIMIT_NOFILE of process 4242: 1024 fds open of 1024; the map or program takes 1 more');
+    const eloop = JSON.parse((await run(['explain', '--map', ARRAY_1M, '--errno', '40', '--json'])).stdout) as { errno: string; causes: { kind: string; status: string; text: string }[] };
+    expect(eloop.errno).toBe('ELOOP');
+    expect(eloop.causes).toContainEqual(expect.objectContaining({ kind: 'unknown-errno', status: 'possible', text: 'bpf(2) failed with ELOOP (40, Too many levels of symbolic links): bpfmem has no specific explanation of it from BPF_MAP_CREATE or BPF_PROG_LOAD' }));
+  });
+
+  it('a map name the kernel refuses (bpf_obj_name_cpy): refused with EINVAL naming the character, exit 1', async () => {
+    const r = await run(['explain', '--map', 'type=hash,key=4,value=4,max_entries=10,name=my-map']);
+    expect(r.status).toBe(1);
+    expect(r.stdout.replace(/\s+/g, ' ')).toContain('the kernel would refuse it with EINVAL: map my-map: the kernel takes only letters, digits, _ and . in a map name (bpf_obj_name_cpy, kernel/bpf/syscall.c): "-" (U+002D), at byte 3 of the name, is none of them');
   });
 
   it('a spec the kernel refuses: exit 1 with its errno', async () => {
