@@ -90,6 +90,16 @@ export function gridCases(profile: KernelProfile, quick: boolean): GridCase[] {
   ] as const) {
     all.push(c(mapSpec({ type, keySize: k, valueSize: v, maxEntries: max, flags: NP }), q, { count, context }));
   }
+  // rhash (7.2+): bpf_mem_alloc elements; bucket tables (the first one sized by the map_extra hint,
+  // 1 MiB for 65535; grown by the deferred worker as elements come) are charged to nobody.
+  for (const [k, v, max, extra, count, context, q] of [
+    [8, 64, 65536, 0, 10000, 'task', true],
+    [16, 248, 100000, 65535, 3000, 'task', true],
+    [4, 4, 1000, 100, 500, 'softirq', true],
+    [8, 1000, 100000, 0, 5000, 'task', false],
+  ] as const) {
+    all.push(c(mapSpec({ type: 'rhash', keySize: k, valueSize: v, maxEntries: max, flags: NP, mapExtra: extra }), q, { count, context }));
+  }
   for (const [v, max, q] of [
     [4, 1, true],
     [64, 1000, false],
@@ -137,6 +147,9 @@ export function gridCases(profile: KernelProfile, quick: boolean): GridCase[] {
   all.push(c(mapSpec({ type: 'cgroup_storage', keySize: 16, valueSize: 64 }), true));
   all.push(c(mapSpec({ type: 'percpu_cgroup_storage', keySize: 16, valueSize: 64 }), false));
   all.push(c(mapSpec({ type: 'arena', maxEntries: 16, flags: MAP_FLAGS.mmapable, mapExtra: 0 }), false));
+  // insn_array (6.19+): one bpf_map_area_alloc(); updates write in place (zero values: orig_off 0).
+  all.push(c(mapSpec({ type: 'insn_array', keySize: 4, valueSize: 16, maxEntries: 1 }), true));
+  all.push(c(mapSpec({ type: 'insn_array', keySize: 4, valueSize: 16, maxEntries: 100_000 }), true, { count: 1000, context: 'task' }));
   return all.filter((g) => mapTypeExists(g.spec.type, profile) && (!quick || g.quick));
 }
 

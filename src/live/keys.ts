@@ -25,9 +25,11 @@ export function insertKind(type: MapType): InsertKind {
     case 'percpu_hash':
     case 'lru_hash':
     case 'lru_percpu_hash':
+    case 'rhash':
       return 'key';
     case 'array':
     case 'percpu_array':
+    case 'insn_array': // a zero bpf_insn_array_value: orig_off 0 (insn_array_update_elem(), 6.19+)
       return 'index';
     case 'lpm_trie':
       return 'lpm';
@@ -104,7 +106,7 @@ export function keyFor(spec: MapSpec, n: number, into?: Uint8Array): Uint8Array 
     case 'ifindex':
     case 'socket':
     case 'map':
-      writeLE(key, 0, spec.keySize, spec.type === 'devmap' || spec.type === 'array' || spec.type === 'percpu_array' || spec.type === 'sockmap' || spec.type === 'array_of_maps' ? n % Math.max(1, spec.maxEntries) : n);
+      writeLE(key, 0, spec.keySize, spec.type === 'devmap' || spec.type === 'array' || spec.type === 'percpu_array' || spec.type === 'insn_array' || spec.type === 'sockmap' || spec.type === 'array_of_maps' ? n % Math.max(1, spec.maxEntries) : n);
       return key;
     case 'push':
       return key;

@@ -42,6 +42,10 @@ describe('fixture struct sizes', () => {
       bpf_struct_ops_map: 512,
       bpf_struct_ops_value: 64,
       bpf_arena: 400,
+      // Not in 6.18 (insn_array 6.19, rhash 7.2): `struct bpf_map` plus 7.2's tails, for 6.19–7.1.
+      bpf_insn_array: 312,
+      bpf_rhtab: 544,
+      rhtab_elem: 8,
       bpf_stack_map: 320,
       stack_map_bucket: 16,
       bpf_prog_insns_offset: 96,
@@ -77,6 +81,9 @@ describe('fixture struct sizes', () => {
     expect(defaultStructSizes(v('6.1.0'))).toBe(STRUCT_SIZES_6_1);
     // Before 6.15 struct bpf_htab held 8 map_locked pointers more (kernel-lab.md, 6.12.117).
     expect(STRUCT_SIZES_6_12.bpf_htab - STRUCT_SIZES_6_18.bpf_htab).toBe(64);
+    // The 6.19/7.2 types: what follows `struct bpf_map` is the same in the 6.18 table as in 7.2's BTF.
+    expect(STRUCT_SIZES_7_2.bpf_insn_array - STRUCT_SIZES_7_2.bpf_map).toBe(STRUCT_SIZES_6_18.bpf_insn_array - STRUCT_SIZES_6_18.bpf_map);
+    expect(STRUCT_SIZES_7_2.bpf_rhtab - STRUCT_SIZES_7_2.bpf_map).toBe(STRUCT_SIZES_6_18.bpf_rhtab - STRUCT_SIZES_6_18.bpf_map);
     expect(defaultStructSizes(v('5.15.0'))).toBe(STRUCT_SIZES_5_10);
     expect(defaultStructSizes(v('5.10.0'))).toBe(STRUCT_SIZES_5_10);
     expect(defaultStructSizes(v('4.19.0'))).toBe(STRUCT_SIZES_5_10);

@@ -35,6 +35,12 @@ export const STRUCT_SIZES_6_18: StructSizes = Object.freeze({
   bpf_struct_ops_map: 512,
   bpf_struct_ops_value: 64,
   bpf_arena: 400,
+  // 6.18 has neither insn_array (6.19) nor rhash (7.2): `struct bpf_map` plus the 7.2 tails
+  // (bpf_insn_array: 16 bytes; bpf_rhtab: rhashtable 160 + bpf_mem_alloc 80 + 8), the defaults
+  // of 6.19–7.1 when no BTF is given [I].
+  bpf_insn_array: 312,
+  bpf_rhtab: 544,
+  rhtab_elem: 8,
   bpf_stack_map: 320,
   stack_map_bucket: 16,
   bpf_prog_insns_offset: 96,
@@ -147,6 +153,8 @@ export const STRUCT_SIZES_6_16: StructSizes = Object.freeze({
  * Debian's 7.2 cloud kernel from sid (linux-binary-7.2.13+deb14-cloud-amd64), read as
  * {@link STRUCT_SIZES_6_1} (zstd). Against 6.18: `struct bpf_htab` 64 bytes larger again (with
  * no `map_locked` array), `bpf_local_storage_map` 144 bytes smaller, `bpf_arena` 104 larger.
+ * Its BTF (`bpftool btf dump file vmlinux`) also gives the two types 6.18 lacks:
+ * `struct bpf_insn_array` 304, `struct bpf_rhtab` 536, `struct rhtab_elem` 8.
  */
 export const STRUCT_SIZES_7_2: StructSizes = Object.freeze({
   ...STRUCT_SIZES_6_18,
@@ -167,6 +175,8 @@ export const STRUCT_SIZES_7_2: StructSizes = Object.freeze({
   bpf_local_storage_map: 304,
   bpf_local_storage: 184,
   bpf_arena: 504,
+  bpf_insn_array: 304,
+  bpf_rhtab: 536,
   bpf_stack_map: 328,
   bpf_prog_aux: 1320,
   bpf_mem_cache: 224,

@@ -299,7 +299,7 @@ describe('parseScenario: bad files give one line with file, line, path and messa
     [
       'an unknown map type',
       'tasks: { t: {} }\nsteps:\n  - create_map: { task: t, name: m, type: btree }',
-      `${SOURCE}:3: steps[0].create_map.type: unknown map type "btree"; types are bpftool's names: hash, array, percpu_hash, lru_hash, ringbuf, lpm_trie, … (33 in all)`,
+      `${SOURCE}:3: steps[0].create_map.type: unknown map type "btree"; types are bpftool's names: hash, array, percpu_hash, lru_hash, ringbuf, lpm_trie, … (35 in all)`,
     ],
     [
       'an unknown flag',

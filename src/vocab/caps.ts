@@ -67,6 +67,7 @@ export function mapPrivilege(type: MapType): MapPrivilege {
     case 'user_ringbuf':
     case 'cgroup_storage':
     case 'percpu_cgroup_storage':
+    case 'rhash':
       return 'none';
     case 'sockmap':
     case 'sockhash':
@@ -89,6 +90,7 @@ export function mapPrivilege(type: MapType): MapPrivilege {
     case 'struct_ops':
     case 'cpumap':
     case 'arena':
+    case 'insn_array':
       return 'bpf';
   }
 }

@@ -42,6 +42,12 @@ export const MAP_TYPES = freezeEach({
   user_ringbuf: { id: 31, since: '6.1' },
   cgrp_storage: { id: 32, since: '6.2' },
   arena: { id: 33, since: '6.9' },
+  // "bpf, x86: add new map type: instructions array" (Anton Protopopov, commit b4ce5923e780):
+  // mainline 6.19; libbpf makes one per `.jumptables` (tools/lib/bpf/libbpf.c, 7.2).
+  insn_array: { id: 34, since: '6.19' },
+  // kernel/bpf/hashtab.c `rhtab_map_ops` (Meta, the "rhash" series; v7 posted 2026-06-05, after
+  // the 7.1 merge window): first in 7.2, read in Debian's linux-source-7.2 (7.2.13).
+  rhash: { id: 35, since: '7.2' },
 } as const satisfies Record<string, { id: number; since: string }>);
 
 /** A map type, by bpftool's name. */

@@ -121,6 +121,12 @@ export interface StructSizes {
   readonly bpf_struct_ops_map: number;
   readonly bpf_struct_ops_value: number;
   readonly bpf_arena: number;
+  /** `struct bpf_insn_array` (6.19+): the map, a use count, the `ips` pointer; the values follow. */
+  readonly bpf_insn_array: number;
+  /** `struct bpf_rhtab` (7.2+): the map, its `struct rhashtable` and `struct bpf_mem_alloc`. */
+  readonly bpf_rhtab: number;
+  /** `struct rhtab_elem`: the `rhash_head`; key and value follow, 8-aligned. */
+  readonly rhtab_elem: number;
   readonly bpf_stack_map: number;
   readonly stack_map_bucket: number;
   /** `offsetof(struct bpf_prog, insns)`. */

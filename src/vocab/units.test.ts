@@ -3,7 +3,7 @@ import { formatBytes, int32OrSelf, parseSize, roundUpPow2, UNLIMITED } from './u
 
 describe('parseSize', () => {
   it('gives undefined, not a TypeError, for what is neither text nor a number', () => {
-    for (const v of [undefined, null, {}, true]) expect(parseSize(v as unknown as string)).toBeUndefined();
+    for (const v of [undefined, null, {}, true] as unknown[]) expect(parseSize(v as string)).toBeUndefined();
   });
 
   it.each([

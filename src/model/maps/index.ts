@@ -11,10 +11,12 @@ import { cgroupStorageModel, percpuCgroupStorageModel } from './cgroup_storage.j
 import { cpumapModel } from './cpumap.js';
 import { devmapHashModel, devmapModel } from './devmap.js';
 import { hashModel, hashOfMapsModel, lruHashModel, lruPercpuHashModel, percpuHashModel } from './hash.js';
+import { insnArrayModel } from './insn_array.js';
 import { cgrpStorageModel, inodeStorageModel, skStorageModel, taskStorageModel } from './local_storage.js';
 import { lpmTrieModel } from './lpm_trie.js';
 import { queueModel, stackModel } from './queue_stack.js';
 import { reuseportModel } from './reuseport.js';
+import { rhashModel } from './rhash.js';
 import { ringbufModel, userRingbufModel } from './ringbuf.js';
 import { sockhashModel, sockmapModel } from './sockmap.js';
 import type { MapSpec } from '../../vocab/map-spec.js';
@@ -60,6 +62,8 @@ const MODELS: Readonly<Record<MapType, MapTypeModel>> = {
   user_ringbuf: userRingbufModel,
   cgrp_storage: cgrpStorageModel,
   arena: arenaModel,
+  insn_array: insnArrayModel,
+  rhash: rhashModel,
 };
 
 /** The memory model of a map type. */
@@ -73,9 +77,12 @@ export function mapTypeExists(type: MapType, profile: KernelProfile): boolean {
   return v !== undefined && atLeast(profile.version, v.major, v.minor);
 }
 
-/** Types that take `map_extra`: bloom_filter (5.16, the field's birth) and arena (6.9). */
+/**
+ * Types that take `map_extra`: bloom_filter (5.16, the field's birth), arena (6.9) and rhash
+ * (7.2: the table size hint; kernel/bpf/syscall.c map_create() lets `BPF_MAP_TYPE_RHASH` through).
+ */
 function takesMapExtra(type: MapType, profile: KernelProfile): boolean {
-  return (type === 'bloom_filter' || type === 'arena') && mapTypeExists(type, profile);
+  return (type === 'bloom_filter' || type === 'arena' || type === 'rhash') && mapTypeExists(type, profile);
 }
 
 /**
@@ -103,7 +110,7 @@ export function checkMapCreate(spec: MapSpec, profile: KernelProfile): Failure |
     return fail(
       'EINVAL',
       exists
-        ? `${s.type} does not take map_extra (EINVAL): only bloom_filter (hash count) and arena (address) do; set it to 0`
+        ? `${s.type} does not take map_extra (EINVAL): only bloom_filter (hash count), arena (address) and rhash (table size hint, 7.2+) do; set it to 0`
         : `map_extra is refused before the type is looked up (EINVAL); and ${missing}`,
     );
   }
