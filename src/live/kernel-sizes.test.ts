@@ -26,10 +26,10 @@ describe('the running kernel\'s struct sizes', () => {
     const dir = join(tmp, 'cache1');
     const first = readKernelSizes(4096, btfFile(896), dir);
     expect(first).toEqual({ ok: true, value: { bpf_map: 296, bpf_htab: 896, pointer: 8 } });
-    const cached = JSON.parse(readFileSync(join(dir, 'btf-sizes-v1-4096.json'), 'utf8')) as { identity: string; sizes: unknown };
+    const cached = JSON.parse(readFileSync(join(dir, 'btf-sizes-v2-4096.json'), 'utf8')) as { identity: string; sizes: unknown };
     expect(cached.sizes).toEqual({ bpf_map: 296, bpf_htab: 896, pointer: 8 });
     // Rewrite the cached numbers: a second read takes them, so it did read the cache.
-    writeFileSync(join(dir, 'btf-sizes-v1-4096.json'), JSON.stringify({ identity: cached.identity, sizes: { bpf_htab: 1 } }));
+    writeFileSync(join(dir, 'btf-sizes-v2-4096.json'), JSON.stringify({ identity: cached.identity, sizes: { bpf_htab: 1 } }));
     expect(readKernelSizes(4096, btfFile(896), dir)).toEqual({ ok: true, value: { bpf_htab: 1 } });
   });
 
@@ -37,7 +37,7 @@ describe('the running kernel\'s struct sizes', () => {
     const dir = join(tmp, 'cache2');
     readKernelSizes(4096, btfFile(896), dir);
     expect(readKernelSizes(4096, btfFile(832), dir)).toEqual({ ok: true, value: { bpf_map: 296, bpf_htab: 832, pointer: 8 } });
-    writeFileSync(join(dir, 'btf-sizes-v1-4096.json'), '{"identity": "x", "sizes": ');
+    writeFileSync(join(dir, 'btf-sizes-v2-4096.json'), '{"identity": "x", "sizes": ');
     expect(readKernelSizes(4096, btfFile(832), dir)).toMatchObject({ ok: true, value: { bpf_htab: 832 } });
   });
 

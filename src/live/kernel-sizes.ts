@@ -17,7 +17,7 @@ import type { Result } from '../vocab/result.js';
 export type KernelSizes = Partial<StructSizes>;
 
 /** Cache file format version: bump when the readers of src/vocab/btf-sizes.ts change meaning. */
-const FORMAT = 1;
+const FORMAT = 2;
 
 const cacheName = (pageSize: number): string => `btf-sizes-v${FORMAT}-${pageSize}.json`;
 

@@ -35,10 +35,11 @@ describe('memcg charging', () => {
     must(k.createCgroup('/a/b', { max: MiB, high: INF }));
     must(k.startTask('t', { cgroup: '/a/b', uid: 0 }));
     // array v4 max 1: sizeof(bpf_array) 312 + 8 = 320 bytes, kmalloc-512, plus the objcg
-    // pointer; and the creator's fd: a struct file from the filp cache (192 B) with its pointer.
+    // pointer; and the creator's fd: a struct file from the filp cache (192 B) and its dentry
+    // (192 B), each with its pointer.
     must(k.createMap('t', 'm', array(4, 1)));
     const s = k.snapshot();
-    expect(cg(s, '/a/b').bpf).toBe(512 + 8 + 192 + 8);
+    expect(cg(s, '/a/b').bpf).toBe(512 + 8 + 192 + 8 + 192 + 8);
     expect(cg(s, '/a/b').kernel).toBe(PAGE);
     // The page counters took a whole batch (64 pages); 63 wait in this CPU's stock.
     expect(cg(s, '/a/b').usage).toBe(64 * PAGE);
@@ -49,7 +50,7 @@ describe('memcg charging', () => {
     expect(cg(k.snapshot(), '/a/b').usage).toBe(PAGE);
     expect(cg(k.snapshot(), '/').usage).toBe(PAGE);
     expect(cg(s, '/a').bpf).toBe(0);
-    expect(mapOf(s, 'm')).toMatchObject({ memlock: 320, charged: 720, chargedTo: '/a/b' });
+    expect(mapOf(s, 'm')).toMatchObject({ memlock: 320, charged: 920, chargedTo: '/a/b' });
   });
 
   it('fails at the first ancestor over its limit, counting failcnt there only', () => {
@@ -85,8 +86,8 @@ describe('memcg charging', () => {
       const m = mapOf(k.snapshot(), 'pc');
       const values = 64 * 2 * 1000; // value × possible CPUs × entries
       // The pointer array, 312 (320 on 5.10) + 8 × 1000 bytes, is a kmalloc above 8 KiB: 4 whole
-      // pages; and the creator's fd, its struct file and 8 bytes more.
-      const pointers = 4 * PAGE + filp + 8;
+      // pages; and the creator's fd, its struct file and dentry (192 B), 8 bytes more each.
+      const pointers = 4 * PAGE + filp + 8 + 192 + 8;
       if (charged) {
         // Per-CPU memory is charged with one objcg pointer per 4 bytes of unit: 64 / 4 × 8 more.
         expect(m.charged).toBe(pointers + 1000 * (values / 1000 + (64 / 4) * 8));
@@ -112,8 +113,8 @@ describe('updates', () => {
     must(k.updateMap('h', 100, { task: 'web' }, 1));
     const s = k.snapshot();
     expect(cg(s, '/agent').bpf).toBeGreaterThan(before);
-    // web pays only for its own fd on the map (a struct file), nothing of the elements.
-    expect(cg(s, '/web').bpf).toBe(192 + 8);
+    // web pays only for its own fd on the map (a struct file and its dentry), nothing of the elements.
+    expect(cg(s, '/web').bpf).toBe(192 + 8 + 192 + 8);
     expect(mapOf(s, 'h').elements).toBe(200);
   });
 

@@ -55,6 +55,7 @@ describe('fixture struct sizes', () => {
       bpf_mem_cache: 208,
       user_struct: 128,
       filp: 192,
+      dentry: 192,
       pointer: 8,
       llist_node: 8,
       htab_map_lock_count: 8,

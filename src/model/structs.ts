@@ -50,6 +50,7 @@ export const STRUCT_SIZES_6_18: StructSizes = Object.freeze({
   bpf_mem_cache: 208,
   user_struct: 128,
   filp: 192,
+  dentry: 192,
   pointer: 8,
   llist_node: 8,
   htab_map_lock_count: 8,

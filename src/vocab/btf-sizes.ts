@@ -93,6 +93,9 @@ export const STRUCT_READERS: { readonly [K in keyof StructSizes]: Reader } = {
     const s = btf.structSize('file');
     return s === undefined ? undefined : Math.ceil(s / CACHE_LINE) * CACHE_LINE;
   },
+  // fs/dcache.c dcache_init(): KMEM_CACHE_USERCOPY(dentry, … | SLAB_ACCOUNT, d_iname): aligned
+  // to the struct's own alignment, so objects of sizeof(struct dentry).
+  dentry: size('dentry'),
   pointer: (btf) => btf.pointerSize,
   llist_node: size('llist_node'),
   // HASHTAB_MAP_LOCK_COUNT is a #define; before 6.15 `struct bpf_htab` held

@@ -142,6 +142,13 @@ export interface StructSizes {
    * every fd of a map or program holds one, charged to the task that opened it (SLAB_ACCOUNT).
    */
   readonly filp: number;
+  /**
+   * The object size of the `dentry` slab cache (`sizeof(struct dentry)`, 192 on x86-64 from 5.10
+   * to 7.2): every fd of a map or program has one of its own, charged to the task that opened it
+   * (fs/anon_inodes.c → fs/file_table.c alloc_file_pseudo() → d_alloc_pseudo(); fs/dcache.c
+   * makes the cache with SLAB_ACCOUNT, in 5.10 as in 7.2).
+   */
+  readonly dentry: number;
   /** `sizeof(void *)`. */
   readonly pointer: number;
   /** `LLIST_NODE_SZ` of bpf_mem_alloc. */

@@ -91,7 +91,7 @@ describe('bpfmem maps --from-bpftool', () => {
     expect(text.stdout).toContain('\n1 map, of a charge the model cannot give (CHARGE -)\n');
     // A type the model does not know: its charge is not its memlock in the total.
     const mixed = await cli(['maps', '--from-bpftool', `${FIX}/map-show.json`, '--kernel', '4.19']);
-    expect(mixed.stdout).toMatch(/\n7 maps, 1\.5 KiB charged \(model estimate from each map's layout and fdinfo\); 1 of a charge it cannot give \(CHARGE -\)\n/);
+    expect(mixed.stdout).toMatch(/\n7 maps, 2\.7 KiB charged \(model estimate from each map's layout and fdinfo\); 1 of a charge it cannot give \(CHARGE -\)\n/);
   });
 
   it('keeps pins and holders from the dump', async () => {
