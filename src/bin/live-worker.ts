@@ -15,9 +15,10 @@ process.on('message', (msg: Envelope<WorkerRequest>) => {
   });
 });
 process.on('disconnect', () => process.exit(0));
-// Ctrl-C reaches every process of the terminal's group: the parent decides when this worker
-// ends (it asks, or kills it, or its channel closes), so that a cleanup in progress can still
-// ask it to close what it holds.
+// The parent decides when this worker ends (it asks, or kills it, or its channel closes), so that
+// a cleanup in progress can still ask it to close what it holds. The worker runs in a session of
+// its own (src/live/pool.ts), out of reach of a terminal's Ctrl-C; a SIGINT sent to it by pid is
+// ignored all the same.
 process.on('SIGINT', () => undefined);
 // No inspector on SIGUSR1 for any local user to run code in (src/bin/cli.ts).
 process.on('SIGUSR1', () => undefined);

@@ -44,6 +44,12 @@ export class LiveWorker {
       env: { ...process.env, BPFMEM_POSSIBLE_CPUS: String(possibleCpus) },
       serialization: 'advanced',
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      // A session of its own (setsid()): a terminal's Ctrl-C and hangup go to the foreground
+      // process group, the parent's, and no longer to the worker, which the parent ends itself
+      // (it asks, kills, or closes the channel). The worker's own SIGINT listener came too late
+      // for a Ctrl-C while it was still loading: it died of it, and the parent said "internal
+      // error: the worker exited (SIGINT)" (a clean-clone CI run, conformance Ctrl-C as it starts).
+      detached: true,
     });
     const worker = new LiveWorker(child);
     await new Promise<void>((resolve, reject) => {

@@ -71,6 +71,23 @@ describe.skipIf(!liveEnv.ok)('the live backend on the running kernel', () => {
     }
   });
 
+  it("runs each task in a session of its own, out of reach of the terminal's Ctrl-C, which the parent handles", () => {
+    // fs/proc/array.c do_task_stat(): after the command's closing parenthesis, state, ppid,
+    // pgrp, session.
+    const ids = (pid: number | string): { pgrp: number; session: number } => {
+      const stat = readFileSync(`/proc/${String(pid)}/stat`, 'utf8');
+      const [, , pgrp, session] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      return { pgrp: Number(pgrp), session: Number(session) };
+    };
+    const mine = ids('self');
+    for (const task of ['agent', 'web']) {
+      const pid = b.pidOf(task);
+      if (pid === undefined) throw new Error(`no pid for ${task}`);
+      expect(ids(pid), task).toEqual({ pgrp: pid, session: pid });
+      expect(ids(pid).pgrp, task).not.toBe(mine.pgrp);
+    }
+  });
+
   it('creates a map as a task in its cgroup, with fdinfo memlock as the kernel reports it', async () => {
     const [k0, m0] = await snaps();
     await both(async (x) => { must(await x.createMap('agent', 'conns', CONNS)); });
