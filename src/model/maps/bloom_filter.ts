@@ -3,7 +3,7 @@ import type { MapFlag } from '../../vocab/flags.js';
 import type { KernelProfile } from '../../vocab/profile.js';
 import { roundUp, roundUpPow2, UNLIMITED } from '../../vocab/units.js';
 import type { Alloc, ElementModel, MapTypeModel } from './alloc.js';
-import { ACCESS_FLAGS, alloc, checkAccessFlags, checkFlags, einval, firstFailure, finishModel, kmallocMaxSize } from './common.js';
+import { ACCESS_FLAGS, alloc, checkAccessFlags, checkFlags, einval, firstFailure, memUsageAsLegacyCost, kmallocMaxSize } from './common.js';
 import { U32_MAX } from '../../vocab/limits.js';
 import type { MapSpec } from '../../vocab/map-spec.js';
 
@@ -78,11 +78,4 @@ function elements(): ElementModel {
  * `BPF_MAP_TYPE_BLOOM_FILTER` (5.16+: after the rlimit era, so `legacyCost` is only a what-if:
  * the size of the one allocation).
  */
-export const bloomFilterModel: MapTypeModel = finishModel({
-  check,
-  normalize: (spec) => spec,
-  memUsage,
-  legacyCost: (spec, profile) => memUsage(spec, 0, profile),
-  createAllocs,
-  elements,
-});
+export const bloomFilterModel: MapTypeModel = memUsageAsLegacyCost({ check, memUsage, createAllocs, elements });

@@ -247,6 +247,16 @@ export function checkLegacyCost(spec: MapSpec, cost: number, profile: KernelProf
 }
 
 /**
+ * The model of a map type whose specs need no normalizing and whose `legacyCost`, the precharge
+ * before 5.11, is its memory use when empty: types that came after the rlimit era (bloom filter,
+ * insn_array, rhash), where that cost is only a what-if, and those whose old precharge was the
+ * same sum (local storage). Completed by {@link finishModel}.
+ */
+export function memUsageAsLegacyCost(m: Omit<MapTypeModel, 'normalize' | 'legacyCost'>): MapTypeModel {
+  return finishModel({ ...m, normalize: (spec) => spec, legacyCost: (spec, profile) => m.memUsage(spec, 0, profile) });
+}
+
+/**
  * Completes a model: its `check` is followed by the refusals every map goes through after the
  * type's own checks (the legacy precharge limit, then the allocators' limits).
  */

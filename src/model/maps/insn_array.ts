@@ -1,7 +1,7 @@
 import type { Failure } from '../../vocab/errno.js';
 import type { KernelProfile } from '../../vocab/profile.js';
 import type { Alloc, ElementModel, MapTypeModel } from './alloc.js';
-import { alloc, checkFlags, einval, firstFailure, finishModel } from './common.js';
+import { alloc, checkFlags, einval, firstFailure, memUsageAsLegacyCost } from './common.js';
 import type { MapSpec } from '../../vocab/map-spec.js';
 
 /*
@@ -71,11 +71,4 @@ function elements(spec: MapSpec): ElementModel {
  * `BPF_MAP_TYPE_INSN_ARRAY` (6.19+, after the rlimit era: `legacyCost` is only a what-if, the
  * size of the one allocation).
  */
-export const insnArrayModel: MapTypeModel = finishModel({
-  check,
-  normalize: (spec) => spec,
-  memUsage,
-  legacyCost: (spec, profile) => memUsage(spec, 0, profile),
-  createAllocs,
-  elements,
-});
+export const insnArrayModel: MapTypeModel = memUsageAsLegacyCost({ check, memUsage, createAllocs, elements });

@@ -3,7 +3,7 @@ import { hasFlag, type MapFlag } from '../../vocab/flags.js';
 import type { KernelProfile } from '../../vocab/profile.js';
 import { ilog2, roundUpPow2, UNLIMITED } from '../../vocab/units.js';
 import type { Alloc, ElementModel, MapTypeModel, MemAllocUnit } from './alloc.js';
-import { alloc, checkFlags, einval, firstFailure, finishModel, hasFix, kmallocMaxSize, mapStructAlloc, MAX_BPF_STACK, memAllocCaches, since } from './common.js';
+import { alloc, checkFlags, einval, firstFailure, memUsageAsLegacyCost, hasFix, kmallocMaxSize, mapStructAlloc, MAX_BPF_STACK, memAllocCaches, since } from './common.js';
 import type { MapSpec } from '../../vocab/map-spec.js';
 
 /*
@@ -168,15 +168,8 @@ function elements(spec: MapSpec, profile: KernelProfile): ElementModel {
 }
 
 function makeModel(): MapTypeModel {
-  return finishModel({
-    check,
-    normalize: (spec) => spec,
-    memUsage,
-    // bpf_sk_storage.c / bpf_local_storage.c (5.x): `sizeof(*smap) + nbuckets * sizeof(bucket)`.
-    legacyCost: (spec, profile) => memUsage(spec, 0, profile),
-    createAllocs,
-    elements,
-  });
+  // bpf_sk_storage.c / bpf_local_storage.c (5.x) precharged `sizeof(*smap) + nbuckets * sizeof(bucket)`.
+  return memUsageAsLegacyCost({ check, memUsage, createAllocs, elements });
 }
 
 /** `BPF_MAP_TYPE_SK_STORAGE`. */

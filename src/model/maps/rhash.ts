@@ -3,7 +3,7 @@ import { hasFlag, type MapFlag } from '../../vocab/flags.js';
 import type { KernelProfile } from '../../vocab/profile.js';
 import { roundUpPow2 } from '../../vocab/units.js';
 import type { Alloc, ElementModel, MapTypeModel } from './alloc.js';
-import { ACCESS_FLAGS, alloc, checkAccessFlags, checkFlags, einval, firstFailure, finishModel, kmallocMaxSize, ks8, mapStructAlloc, memAllocCaches, vs8 } from './common.js';
+import { ACCESS_FLAGS, alloc, checkAccessFlags, checkFlags, einval, firstFailure, memUsageAsLegacyCost, kmallocMaxSize, ks8, mapStructAlloc, memAllocCaches, vs8 } from './common.js';
 import { U32_MAX } from '../../vocab/limits.js';
 import type { MapSpec } from '../../vocab/map-spec.js';
 
@@ -167,11 +167,4 @@ function elements(spec: MapSpec, profile: KernelProfile): ElementModel {
 }
 
 /** `BPF_MAP_TYPE_RHASH` (7.2+, after the rlimit era: `legacyCost` is only a what-if, its struct). */
-export const rhashModel: MapTypeModel = finishModel({
-  check,
-  normalize: (spec) => spec,
-  memUsage,
-  legacyCost: (spec, profile) => memUsage(spec, 0, profile),
-  createAllocs,
-  elements,
-});
+export const rhashModel: MapTypeModel = memUsageAsLegacyCost({ check, memUsage, createAllocs, elements });
