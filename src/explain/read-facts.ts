@@ -1,4 +1,4 @@
-import { readdir, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { hostProfile } from '../live/host-profile.js';
 import { describeMachine, profileOfMachine, type MachineDescription } from '../live/machine.js';
 import { dirOfPath, memoryLine, pathInMount } from '../sys/cgroup/index.js';
@@ -6,7 +6,7 @@ import { ancestors } from '../vocab/cgroup-path.js';
 import type { MemoryHierarchy } from '../sys/cgroup/index.js';
 import type { CgroupCounters } from '../sys/cgroup/index.js';
 import { readCgroupCounters, readCgroupFile } from '../sys/cgroup/index.js';
-import { readLimits, readProcCgroup, readStatus } from '../sys/proc/index.js';
+import { countOpenFds, readLimits, readProcCgroup, readStatus } from '../sys/proc/index.js';
 import { errnoCode } from '../sys/proc/index.js';
 import { BpfmemError } from '../vocab/errors.js';
 import type { CgroupLevel, ExplainFacts, TaskFacts } from './facts.js';
@@ -72,7 +72,7 @@ export async function readCgroupLevel(h: MemoryHierarchy, p: string): Promise<Cg
  * has open (for EMFILE). Throws (`input`) when it does not exist.
  */
 export async function readTaskFacts(pid: number, procRoot = '/proc'): Promise<TaskFacts> {
-  const [status, limits, openFds] = await Promise.all([readStatus(pid, procRoot), readLimits(pid, procRoot), countFds(pid, procRoot)]);
+  const [status, limits, openFds] = await Promise.all([readStatus(pid, procRoot), readLimits(pid, procRoot), countOpenFds(pid, procRoot)]);
   if (!status || !limits) throw new BpfmemError('input', `--pid ${pid}: no such process`);
   const nofile = limits.rows['Max open files'];
   return {
@@ -84,15 +84,6 @@ export async function readTaskFacts(pid: number, procRoot = '/proc'): Promise<Ta
     ...(nofile && { nofile: { soft: nofile.soft, hard: nofile.hard } }),
     ...(openFds !== undefined && { openFds }),
   };
-}
-
-/** The entries of /proc/PID/fd: another user's process needs root (ptrace access), so undefined where it cannot be listed. */
-async function countFds(pid: number, procRoot: string): Promise<number | undefined> {
-  try {
-    return (await readdir(`${procRoot}/${pid}/fd`)).length;
-  } catch {
-    return undefined;
-  }
 }
 
 /** Where explain's facts come from: a process (default: this one), or a cgroup with no task. */

@@ -88,3 +88,15 @@ export async function listBpfFds(pid: number | 'self', options: FdScanOptions = 
   const links = await listFdLinks(pid, options);
   return links.filter((l): l is BpfFd => l.kind !== 'other');
 }
+
+/**
+ * How many fds process `pid` has open (the entries of /proc/PID/fd), or undefined where they
+ * cannot be listed: another user's process needs root (ptrace access), a gone one has none.
+ */
+export async function countOpenFds(pid: number, procRoot = '/proc'): Promise<number | undefined> {
+  try {
+    return (await readdir(`${procRoot}/${pid}/fd`)).length;
+  } catch {
+    return undefined;
+  }
+}

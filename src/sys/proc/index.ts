@@ -1,6 +1,7 @@
 /** The kernel door's proc side: what the rest of bpfmem uses of src/sys/proc/. */
 export { type KernelCmdline, parseCmdline } from './cmdline.js';
 export { readFdinfo } from './fdinfo.js';
+export { countOpenFds } from './fd.js';
 export { readPageSize, readPossibleCpus } from './host.js';
 export { attachSocketFilter, closeSocket, udpSocket } from './net.js';
 export { readLimits, readNumberFile, readProcCgroup, readStatus } from './procfs.js';
