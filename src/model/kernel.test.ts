@@ -314,6 +314,35 @@ describe('legacy memlock regime', () => {
     expect(k.setCredentials('nobody', { uid: 1 })).toMatchObject({ ok: false, errno: 'ESRCH' });
   });
 
+  it('precharges each cgroup storage made at attach to the map\'s user and its memlock (5.10), EPERM at the limit; not on 5.11+', () => {
+    const shared = mapSpec({ type: 'cgroup_storage', keySize: 16, valueSize: 64, maxEntries: 0 });
+    const percpu = mapSpec({ type: 'percpu_cgroup_storage', keySize: 16, valueSize: 2048, maxEntries: 0 });
+    const k = kernel({ version: '5.10', cpus: 4 });
+    must(k.startTask('a', { cgroup: '/', uid: 1000, memlock: 64 * 1024 }));
+    must(k.createMap('a', 's', shared));
+    must(k.createMap('a', 'p', percpu));
+    // bpf_cgroup_storage_calculate_size(): a page for the shared storage with its 64-byte value;
+    // round_up(2048, 8) × 4 CPUs = 2 pages for the per-CPU one; the maps' structs a page each.
+    must(k.updateMap('s', 3, { task: 'a' }, 0));
+    must(k.updateMap('p', 2, { task: 'a' }, 0));
+    expect(k.mapMemlock('s')).toBe(4 * PAGE);
+    expect(k.mapMemlock('p')).toBe(5 * PAGE);
+    expect(k.snapshot().users).toEqual([{ uid: 1000, lockedVm: 9 * PAGE }]);
+    const o = k.updateMap('s', 10, { task: 'a' }, 0);
+    expect(o).toMatchObject({ ok: false, errno: 'EPERM', applied: 7 });
+    expect(k.snapshot().users).toEqual([{ uid: 1000, lockedVm: 16 * PAGE }]);
+    must(k.close('map', 's'));
+    must(k.close('map', 'p'));
+    expect(k.snapshot().users.filter((u) => u.lockedVm > 0)).toEqual([]);
+    const now = kernel({ version: '5.15', cpus: 4 });
+    must(now.startTask('a', { cgroup: '/', uid: 1000, memlock: 64 * 1024 }));
+    must(now.createMap('a', 's', shared));
+    const empty = now.mapMemlock('s');
+    must(now.updateMap('s', 100, { task: 'a' }, 0));
+    expect(now.mapMemlock('s')).toBe(empty);
+    expect(now.snapshot().users.filter((u) => u.lockedVm > 0)).toEqual([]);
+  });
+
   it('devmap answers EINVAL, not EPERM, when its precharge passes RLIMIT_MEMLOCK (dev_map_init_map)', () => {
     const k = kernel({ version: '5.10' });
     must(k.startTask('a', { cgroup: '/', uid: 1000, memlock: 4096 }));

@@ -111,8 +111,8 @@ interface ModelMap {
   /** What every insert but the first takes and charges besides (LPM intermediate nodes). */
   readonly branch: Recipe;
   elements: number;
-  /** Pages precharged to the creator's `locked_vm` (memlock regime). */
-  readonly lockedPages: number;
+  /** Pages precharged to the creator's `locked_vm` (memlock regime), cgroup storages' included. */
+  lockedPages: number;
   readonly uid: number;
   /** The `struct file` of each task's fd on the map: the creator's, and those that opened it since. */
   readonly files: Map<string, Receipt>;
@@ -555,7 +555,7 @@ export class ModelKernel {
       const why = mapTypeModel(map.spec.type).elements(map.spec, this.profile);
       return 'capacity' in why ? refuse('EINVAL', `map ${name} takes no updates`) : refuse(why.errno, why.reason, 0);
     }
-    if (isEmpty(map.element) && isEmpty(map.branch)) {
+    if (isEmpty(map.element) && isEmpty(map.branch) && !(this.profile.regime === 'memlock' && em.legacyPages)) {
       // Preallocated or allocation-free inserts: nothing is charged, only the count moves.
       const room = em.capacity - map.elements;
       if (count <= room || em.whenFull === 'evict') {
@@ -583,12 +583,27 @@ export class ModelKernel {
         if (em.whenFull === 'evict') break;
         return refuse(em.whenFull.errno, `map ${name} is full: ${em.capacity} elements (max_entries)`, i);
       }
+      // Before 5.11 a cgroup storage is precharged to the map's user first, against the limit of
+      // the task that attaches (the acting task; the creator's for an interrupt).
+      const legacy = this.profile.regime === 'memlock' ? (em.legacyPages ?? 0) : 0;
+      if (legacy > 0) {
+        const actor = this.tasks.get(typeof context === 'object' ? context.task : map.creator);
+        if (actor) {
+          const refused = this.chargeLocked(actor, legacy, `element ${map.elements + 1} of map "${name}"`, map.uid);
+          if (refused) return { ...refused, applied: i };
+        } else this.lockedVm.set(map.uid, (this.lockedVm.get(map.uid) ?? 0) + legacy);
+        map.lockedPages += legacy;
+      }
       const recipes = map.elements >= 1 ? [map.element, map.branch] : [map.element];
       const done: Recipe[] = [];
       for (const recipe of recipes) {
         const got = this.take(map, recipe, cpu);
         if (got !== undefined && typeof got !== 'number') {
           for (const r of done) this.giveBack(map, r, cpu);
+          if (legacy > 0) {
+            this.unchargeLocked(map.uid, legacy);
+            map.lockedPages -= legacy;
+          }
           return refuse('ENOMEM', got.reason, i);
         }
         forced += got ?? 0;
@@ -1051,17 +1066,18 @@ export class ModelKernel {
   }
 
   /** 5.3–5.10 `bpf_charge_memlock()`: EPERM when the user's locked_vm would pass the task's limit. */
-  private chargeLocked(task: Task, pages: number, what: string): Refusal | undefined {
+  /** Precharges `pages` to `uid`'s `locked_vm` (the task's own by default) against the task's RLIMIT_MEMLOCK. */
+  private chargeLocked(task: Task, pages: number, what: string, uid = task.uid): Refusal | undefined {
     const page = this.profile.pageSize;
-    const locked = this.lockedVm.get(task.uid) ?? 0;
+    const locked = this.lockedVm.get(uid) ?? 0;
     const limit = Math.floor(task.memlock / page);
     if (locked + pages > limit) {
       return refuse(
         'EPERM',
-        `RLIMIT_MEMLOCK: uid ${task.uid} has ${formatBytes(locked * page)} locked (locked_vm, shared by all its processes) and ${task.name}'s limit is ${formatBytes(task.memlock)}; ${what} needs ${formatBytes(pages * page)} more (raise RLIMIT_MEMLOCK, or use a 5.11+ kernel)`,
+        `RLIMIT_MEMLOCK: uid ${uid} has ${formatBytes(locked * page)} locked (locked_vm, shared by all its processes) and ${task.name}'s limit is ${formatBytes(task.memlock)}; ${what} needs ${formatBytes(pages * page)} more (raise RLIMIT_MEMLOCK, or use a 5.11+ kernel)`,
       );
     }
-    this.lockedVm.set(task.uid, locked + pages);
+    this.lockedVm.set(uid, locked + pages);
     return undefined;
   }
 

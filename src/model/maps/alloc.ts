@@ -90,6 +90,13 @@ export interface ElementModel {
    * and frees no memory: their `allocs` and `memAllocs` are empty).
    */
   readonly deletable: boolean;
+  /**
+   * Pages each new element precharges to the map's user's `locked_vm` before 5.11, against the
+   * RLIMIT_MEMLOCK of the task that makes it, and adds to the map's memlock: cgroup storages
+   * made at program attach (5.10 kernel/bpf/local_storage.c bpf_cgroup_storage_alloc() →
+   * bpf_map_charge_memlock(): EPERM over the limit). Other maps precharge only at creation.
+   */
+  readonly legacyPages?: number;
 }
 
 /**

@@ -66,15 +66,22 @@ function check(spec: MapSpec, profile: KernelProfile): Failure | undefined {
  * One storage per (cgroup, attach type), at program attach: local_storage.c:
  * bpf_cgroup_storage_alloc() → `bpf_map_kmalloc_node(sizeof(struct bpf_cgroup_storage))`, then
  * the value: `bpf_map_kmalloc_node(sizeof(struct bpf_storage_buffer) + value_size)` (shared) or
- * `bpf_map_alloc_percpu(value_size)` (per-CPU). Not counted in memlock. [S/U] They are freed when
- * the program is detached; BPF_MAP_DELETE_ELEM is EINVAL (cgroup_storage_delete_elem()).
+ * `bpf_map_alloc_percpu(value_size)` (per-CPU). Not counted in memlock from 5.11; before, each
+ * storage is precharged to the map's user and counted in its memlock (`legacyPages`). [S] They
+ * are freed when the program is detached; BPF_MAP_DELETE_ELEM is EINVAL
+ * (cgroup_storage_delete_elem()).
  */
 function elements(spec: MapSpec, profile: KernelProfile): ElementModel {
   const storage = alloc(profile, 'bpf_cgroup_storage', 'kmalloc', 'map', profile.structs.bpf_cgroup_storage);
   const value = isPercpu(spec)
     ? alloc(profile, 'percpu_buf', 'percpu', 'map', spec.valueSize)
     : alloc(profile, 'buf', 'kmalloc', 'map', BPF_STORAGE_BUFFER_SIZE + spec.valueSize);
-  return { capacity: UNLIMITED, whenFull: { errno: 'ENOMEM' }, allocs: [storage, value], memAllocs: [], deletable: false };
+  // 5.10 bpf_cgroup_storage_calculate_size(): what bpf_map_charge_memlock() precharges per storage.
+  const bytes = isPercpu(spec)
+    ? Math.ceil(spec.valueSize / 8) * 8 * profile.possibleCpus
+    : profile.structs.bpf_cgroup_storage + BPF_STORAGE_BUFFER_SIZE + spec.valueSize;
+  const legacyPages = Math.ceil(bytes / profile.pageSize);
+  return { capacity: UNLIMITED, whenFull: { errno: 'ENOMEM' }, allocs: [storage, value], memAllocs: [], deletable: false, legacyPages };
 }
 
 function makeModel(): MapTypeModel {
@@ -84,7 +91,7 @@ function makeModel(): MapTypeModel {
     // local_storage.c: cgroup_storage_map_usage(): the map struct only.
     memUsage: (_spec, _elements, profile) => profile.structs.bpf_cgroup_storage_map,
     // local_storage.c (5.x): bpf_map_charge_init(sizeof(struct bpf_cgroup_storage_map)); each
-    // storage was charged at attach with bpf_map_charge_memlock() [U], not part of this cost.
+    // storage is charged at attach with bpf_map_charge_memlock() (`legacyPages` of elements()).
     legacyCost: (_spec, profile) => profile.structs.bpf_cgroup_storage_map,
     createAllocs: (_spec, profile): readonly Alloc[] => [
       mapStructAlloc(profile, 'bpf_cgroup_storage_map', profile.structs.bpf_cgroup_storage_map),
