@@ -1,3 +1,4 @@
+import { eastAsianWidth } from 'get-east-asian-width';
 import { escapeText } from './escape.js';
 
 /**
@@ -30,15 +31,38 @@ export interface TableOptions {
 
 // eslint-disable-next-line no-control-regex
 const ANSI = /\u001b\[[0-9;]*m/g;
-const SURROGATE = /[\ud800-\udfff]/;
+/** Text in which every character takes one column: nothing from U+1100 on (the first wide block) and no surrogate. */
+const NARROW = /^[^\u1100-\uffff]*$/;
 
-/** Columns a string takes: code points, not UTF-16 units (`✓` and `→` are one column; no wide CJK here). */
+/**
+ * Columns a character takes on a terminal: 2 for East Asian Wide and Fullwidth characters (CJK,
+ * Hangul, fullwidth forms, most emoji: Unicode's EastAsianWidth.txt, through get-east-asian-width),
+ * else 1 (`✓` and `→` are one).
+ */
+export function charWidth(codePoint: number): number {
+  return codePoint < 0x1100 ? 1 : eastAsianWidth(codePoint);
+}
+
+/** Columns a string takes on a terminal ({@link charWidth} of each code point), colour codes left out. */
 export function textWidth(s: string): number {
   const plain = s.includes('\u001b') ? s.replace(ANSI, '') : s;
-  if (!SURROGATE.test(plain)) return plain.length;
+  if (NARROW.test(plain)) return plain.length;
   let n = 0;
-  for (const _ of plain) n++;
+  for (const ch of plain) n += charWidth(ch.codePointAt(0) ?? 0);
   return n;
+}
+
+/** The longest start of `points` that takes at most `w` columns. */
+function headWithin(points: readonly string[], w: number): string {
+  let out = '';
+  let used = 0;
+  for (const p of points) {
+    const cw = charWidth(p.codePointAt(0) ?? 0);
+    if (used + cw > w) break;
+    out += p;
+    used += cw;
+  }
+  return out;
 }
 
 /** `s` cut to `w` columns with `…` where the cut is: in the middle, or at the end. */
@@ -47,9 +71,10 @@ export function elide(s: string, w: number, where: 'middle' | 'end' = 'middle'):
   if (w <= 1) return w === 1 ? '…' : '';
   const points = Array.from(s);
   const keep = w - 1;
-  if (where === 'end') return `${points.slice(0, keep).join('')}…`;
+  if (where === 'end') return `${headWithin(points, keep)}…`;
   const head = Math.ceil(keep / 2);
-  return `${points.slice(0, head).join('')}…${points.slice(points.length - (keep - head)).join('')}`;
+  const tail = headWithin([...points].reverse(), keep - head);
+  return `${headWithin(points, head)}…${Array.from(tail).reverse().join('')}`;
 }
 
 /** The narrowest an elidable column gets before lines are cut instead. */

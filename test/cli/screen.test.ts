@@ -8,7 +8,7 @@ import { profileLine } from '../../src/cli/render/common.js';
 import { fittedSummaryText, topScreen } from '../../src/cli/render/inventory.js';
 import { cutLine, fitHeight, foldLine, screenLines } from '../../src/cli/render/screen.js';
 import { serveCommand } from '../../src/cli/serve.js';
-import { textWidth } from '../../src/cli/table.js';
+import { elide, table, textWidth } from '../../src/cli/table.js';
 import { watchCommand, watchScreen, watchStamp } from '../../src/cli/watch.js';
 import { buildInventory } from '../../src/inspect/inventory.js';
 import { summarize } from '../../src/inspect/summary.js';
@@ -387,5 +387,35 @@ describe('top: JSON asked for, and -n out of range', () => {
     const r = await cli(['top', '-n', '99999999']);
     expect(r.status).toBe(2);
     expect(r.stderr).toBe('bpfmem: --iterations "99999999": expected a whole number of frames from 1 to 9999999\n');
+  });
+});
+
+describe('wide characters (CJK, emoji) take two columns', () => {
+  it('are measured, cut and folded by the columns they take', () => {
+    expect(textWidth('中文')).toBe(4);
+    expect(textWidth('\u001b[1m中\u001b[0m✓→a')).toBe(5);
+    expect(textWidth('😀')).toBe(2);
+    expect(elide('中文名字abc', 5, 'end')).toBe('中文…');
+    expect(elide('中文名字', 5)).toBe('中…字');
+    expect(elide('中文名字', 4)).toBe('中…');
+    expect(cutLine('中文名字', 5)).toBe('中文…');
+    expect(cutLine('a中文', 3)).toBe('a…');
+    expect(foldLine('中文 名字', 4)).toEqual(['中文', '名字']);
+    for (const w of [1, 2, 3, 4, 5, 6, 7]) {
+      expect(textWidth(elide('中文名字abc', w, 'end')), `elide end ${w}`).toBeLessThanOrEqual(w);
+      expect(textWidth(elide('中文名字abc', w)), `elide middle ${w}`).toBeLessThanOrEqual(w);
+      expect(textWidth(cutLine('中文名字abc', w)), `cutLine ${w}`).toBeLessThanOrEqual(w);
+    }
+  });
+
+  it('keep a table\'s columns aligned on a terminal', () => {
+    const out = table([{ name: '数据库', n: '1' }, { name: 'ab', n: '22' }], [
+      { header: 'NAME', value: (r) => r.name },
+      { header: 'N', value: (r) => r.n, align: 'right' },
+    ]);
+    const lines = out.trimEnd().split('\n');
+    // Every line is as wide on screen: the second column ends in the same column.
+    expect(new Set(lines.map((l) => textWidth(l))).size).toBe(1);
+    expect(lines[1]).toBe('数据库   1');
   });
 });

@@ -1,11 +1,11 @@
-import { textWidth } from '../table.js';
+import { charWidth, textWidth } from '../table.js';
 
 /**
  * A frame of `top` and `watch` fitted to a terminal: no line wider than its columns (a wider one
  * wraps onto the next row and pushes the frame past the bottom), no more lines than its rows.
  * Only visible characters are dropped: bpfmem's colour sequences (SGR) are zero-width and kept
  * whole and in order, so a cut never splits one, and a style that the cut part would have closed
- * is closed as before. Widths are {@link textWidth}'s (code points).
+ * is closed as before. Widths are {@link textWidth}'s (a wide CJK character takes two columns).
  */
 
 // eslint-disable-next-line no-control-regex
@@ -41,13 +41,20 @@ export function cutLine(line: string, width: number): string {
   if (textWidth(line) <= width) return line;
   const keep = width - 1;
   let out = '';
+  // Columns used by what was kept; once a character does not fit, the ellipsis, then nothing.
   let n = 0;
+  let cut = false;
   for (const p of pieces(line)) {
     if (p.sgr) out += p.text;
-    else {
-      if (n < keep) out += p.text;
-      else if (n === keep && width > 0) out += '…';
-      n++;
+    else if (!cut) {
+      const w = charWidth(p.text.codePointAt(0) ?? 0);
+      if (n + w <= keep) {
+        out += p.text;
+        n += w;
+      } else {
+        if (width > 0) out += '…';
+        cut = true;
+      }
     }
   }
   return out;
@@ -85,7 +92,8 @@ export function foldLine(line: string, width: number): string[] {
       w++;
       continue;
     }
-    if (w + 1 > width) {
+    const cw = charWidth(p.text.codePointAt(0) ?? 0);
+    if (w + cw > width) {
       if (brk >= 0) {
         push(cur.slice(0, brk));
         cur = cur.slice(brk + 1);
@@ -98,7 +106,7 @@ export function foldLine(line: string, width: number): string[] {
       brk = -1;
     }
     cur += p.text;
-    w++;
+    w += cw;
   }
   push(cur);
   return out;
