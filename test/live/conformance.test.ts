@@ -70,6 +70,9 @@ describe.skipIf(!liveEnv.ok)('conformance of the model against the running kerne
   it('agrees with the kernel on every limit boundary', () => {
     const bounds = report.cases.filter((c) => c.kind === 'boundary');
     expect(bounds.length).toBeGreaterThanOrEqual(4);
+    // A CI log then says why: both sides, the bases and each probe (with the counters at an
+    // insert refusal).
+    for (const c of bounds.filter((x) => !x.largest.ok)) console.log(`boundary ${c.id}: ${JSON.stringify(c)}`);
     expect(bounds.filter((c) => !c.largest.ok).map((c) => c.id)).toEqual([]);
   });
 
