@@ -1,48 +1,4 @@
 /**
- * The errno values that BPF and cgroup operations return, by name. `ENOTSUPP` (524) is the
- * kernel-internal value that bpf() leaks to user space (include/linux/errno.h); it is not
- * `EOPNOTSUPP` (95).
- */
-export const ERRNO = Object.freeze({
-  EPERM: 1,
-  ENOENT: 2,
-  ESRCH: 3,
-  EBADF: 9,
-  EAGAIN: 11,
-  ENOMEM: 12,
-  EACCES: 13,
-  EFAULT: 14,
-  EBUSY: 16,
-  EEXIST: 17,
-  EINVAL: 22,
-  ENOSPC: 28,
-  ERANGE: 34,
-  EDEADLK: 35,
-  ETIMEDOUT: 110,
-  E2BIG: 7,
-  ENOBUFS: 105,
-  EOPNOTSUPP: 95,
-  EBADFD: 77,
-  ENOTSUPP: 524,
-} as const);
-
-/** An errno name. */
-export type Errno = keyof typeof ERRNO;
-
-/** Whether `name` is an errno name bpfmem knows. */
-export function isErrno(name: string): name is Errno {
-  return Object.hasOwn(ERRNO, name);
-}
-
-/** The errno name for a number, if bpfmem knows it. */
-export function errnoName(n: number): Errno | undefined {
-  for (const [name, value] of Object.entries(ERRNO)) {
-    if (value === n && isErrno(name)) return name;
-  }
-  return undefined;
-}
-
-/**
  * Every errno of Linux on x86-64, by name: the numbers of include/uapi/asm-generic/errno-base.h
  * and errno.h (x86-64 uses the generic numbering; 41 and 58 are unused), each with glibc's
  * strerror() text, and `ENOTSUPP` (524), the kernel-internal value bpf() leaks (see {@link ERRNO}).
@@ -181,6 +137,39 @@ export const LINUX_ERRNO = Object.freeze({
   EHWPOISON: [133, 'Memory page has hardware error'],
   ENOTSUPP: [524, 'Operation is not supported (kernel-internal, include/linux/errno.h)'],
 } as const satisfies Record<string, readonly [number, string]>);
+
+/** The errnos that BPF and cgroup operations return, which bpfmem's own results name. */
+const BPFMEM_ERRNOS = [
+  'EPERM', 'ENOENT', 'ESRCH', 'EBADF', 'EAGAIN', 'ENOMEM', 'EACCES', 'EFAULT', 'EBUSY', 'EEXIST', 'EINVAL',
+  'ENOSPC', 'ERANGE', 'EDEADLK', 'ETIMEDOUT', 'E2BIG', 'ENOBUFS', 'EOPNOTSUPP', 'EBADFD', 'ENOTSUPP',
+] as const;
+
+/** An errno name. */
+export type Errno = (typeof BPFMEM_ERRNOS)[number];
+
+/**
+ * The errno values that BPF and cgroup operations return, by name: those of {@link LINUX_ERRNO}.
+ * `ENOTSUPP` (524) is the kernel-internal value that bpf() leaks to user space
+ * (include/linux/errno.h); it is not `EOPNOTSUPP` (95).
+ */
+export const ERRNO: Readonly<Record<Errno, number>> = Object.freeze(
+  Object.fromEntries(BPFMEM_ERRNOS.map((name) => [name, LINUX_ERRNO[name][0]])) as Record<Errno, number>,
+);
+
+/** Whether `name` is an errno name bpfmem knows. */
+export function isErrno(name: string): name is Errno {
+  return Object.hasOwn(ERRNO, name);
+}
+
+/** The errno name for a number, if bpfmem knows it. */
+export function errnoName(n: number): Errno | undefined {
+  for (const [name, value] of Object.entries(ERRNO)) {
+    if (value === n && isErrno(name)) return name;
+  }
+  return undefined;
+}
+
+
 
 /** An errno name of Linux (x86-64). Every {@link Errno} is one. */
 export type LinuxErrno = keyof typeof LINUX_ERRNO;
