@@ -7,7 +7,7 @@ import type { CgroupLabel } from '../inspect/labels.js';
 import { formatVersion } from '../vocab/kernel-version.js';
 import { VERSION } from '../vocab/bpfmem-version.js';
 import type { WatchFrame } from '../watch/index.js';
-import { renderWatchMetrics } from './watch-metrics.js';
+import { FailureCounters, renderWatchMetrics } from './watch-metrics.js';
 
 export { largestMaps } from '../inspect/summary.js';
 
@@ -43,6 +43,8 @@ export class ScanMetrics {
     buckets: SCAN_BUCKETS,
     registers: [],
   });
+  /** Refused map updates by map type, errno and cgroup, carried from scan to scan (src/server/watch-metrics.ts). */
+  readonly failures = new FailureCounters();
 
   /** Counts one scan. */
   record(seconds: number, ok: boolean): void {
@@ -198,7 +200,7 @@ export async function renderSnapshotMetrics(s: MetricsSnapshot, scan: ScanMetric
     if (c.kernel !== undefined) kernel.set(labels, c.kernel);
   }
 
-  const text = (await registry.metrics()) + (await renderWatchMetrics(s.watch));
+  const text = (await registry.metrics()) + (await renderWatchMetrics(s.watch, scan.failures));
   return options.perMap > 0 ? `${text}\n${perMapFamilies(largestMaps(inv.maps, options.perMap))}\n` : text;
 }
 

@@ -1,5 +1,5 @@
 import { Counter, Gauge, Registry } from 'prom-client';
-import type { WatchFrame } from '../watch/index.js';
+import type { FailureRow, WatchFrame } from '../watch/index.js';
 
 /**
  * The metrics of `bpfmem watch` in `bpfmem serve` (docs/metrics.md, docs/watch.md), rendered
@@ -14,8 +14,12 @@ export const MAX_FAILURE_SERIES = 200;
 /** Maps with their own series in `bpfmem_map_update_failures_by_map_total`. */
 export const TOP_MAPS = 10;
 
-/** Renders the watch metrics of a frame (empty text for none). */
-export async function renderWatchMetrics(f: WatchFrame | undefined): Promise<string> {
+/**
+ * Renders the watch metrics of a frame (empty text for none). `counters` carries
+ * `bpfmem_map_update_failures_total` from one frame to the next (the server keeps one for its
+ * life); without it, the frame's counts alone.
+ */
+export async function renderWatchMetrics(f: WatchFrame | undefined, counters: FailureCounters = new FailureCounters()): Promise<string> {
   if (!f) return '';
   const registry = new Registry();
   const registers = [registry];
@@ -31,30 +35,14 @@ export async function renderWatchMetrics(f: WatchFrame | undefined): Promise<str
   new Gauge({ name: 'bpfmem_watch_hooks_armed', help: 'Hooks attached now: armed while a memory cgroup paying for maps of their types has little room left on its path (--arm-below), or always (--always, the memlock regime).', registers }).set(f.hooks.filter((h) => h.armed === true).length);
 
   // Refused updates by type, errno and payer: counters that only grow while serve runs.
+  counters.update(f.failures);
   const failures = new Counter({
     name: 'bpfmem_map_update_failures_total',
     help: 'Map updates the kernel refused since bpfmem serve started, by map type, errno and the memory cgroup charged for the map ("" when unknown).',
     labelNames: ['map_type', 'errno', 'cgroup'],
     registers,
   });
-  const sums = new Map<string, { map_type: string; errno: string; cgroup: string; n: number }>();
-  for (const r of f.failures) {
-    const labels = { map_type: r.map.type, errno: r.errno, cgroup: r.cgroup?.path ?? '' };
-    const key = JSON.stringify(labels);
-    const e = sums.get(key) ?? { ...labels, n: 0 };
-    e.n += r.count;
-    sums.set(key, e);
-  }
-  const ordered = [...sums.values()].sort((a, b) => b.n - a.n || (a.cgroup < b.cgroup ? -1 : 1));
-  const other = new Map<string, number>();
-  ordered.forEach((e, i) => {
-    if (i < MAX_FAILURE_SERIES) failures.inc({ map_type: e.map_type, errno: e.errno, cgroup: e.cgroup }, e.n);
-    else other.set(`${e.map_type}\0${e.errno}`, (other.get(`${e.map_type}\0${e.errno}`) ?? 0) + e.n);
-  });
-  for (const [k, n] of other) {
-    const [mapType = '', errno = ''] = k.split('\0');
-    failures.inc({ map_type: mapType, errno, cgroup: '_other' }, n);
-  }
+  for (const [labels, n] of counters.series()) failures.inc(labels, n);
   const byMap = new Counter({
     name: 'bpfmem_map_update_failures_by_map_total',
     help: `Refused updates of the ${TOP_MAPS} maps with the most, with their id and name.`,
@@ -65,7 +53,9 @@ export async function renderWatchMetrics(f: WatchFrame | undefined): Promise<str
   for (const r of f.failures) perMap.set(r.map.id, (perMap.get(r.map.id) ?? 0) + r.count);
   const top = new Set([...perMap].sort((a, b) => b[1] - a[1] || a[0] - b[0]).slice(0, TOP_MAPS).map(([id]) => id));
   for (const r of f.failures) {
-    if (top.has(r.map.id)) byMap.inc({ id: String(r.map.id), name: r.map.name, map_type: r.map.type, errno: r.errno, cgroup: r.cgroup?.path ?? '' }, r.count);
+    if (!top.has(r.map.id)) continue;
+    const m = counters.mapLabels(r);
+    byMap.inc({ id: String(r.map.id), name: m.name, map_type: m.type, errno: r.errno, cgroup: m.cgroup }, r.count);
   }
   new Counter({ name: 'bpfmem_map_update_failures_unattributed_total', help: 'Refused updates counted by a hook but not per map (the slot of its id was taken).', registers }).inc(f.unattributed);
   new Counter({ name: 'bpfmem_watch_events_dropped_total', help: 'Failure events the ring buffer had no room for (the counters still count them).', registers }).inc(f.dropped);
@@ -89,4 +79,86 @@ export async function renderWatchMetrics(f: WatchFrame | undefined): Promise<str
     if (p.forecast?.etaSeconds !== undefined) eta.set({ cgroup: p.path, limit_cgroup: p.forecast.limitCgroup ?? '' }, p.forecast.etaSeconds);
   }
   return registry.metrics();
+}
+
+/** The labels of `bpfmem_map_update_failures_total`. */
+interface FailureLabels {
+  readonly map_type: string;
+  readonly errno: string;
+  readonly cgroup: string;
+}
+
+/**
+ * `bpfmem_map_update_failures_total` across frames, so that each of its series only grows, as a
+ * counter must (Prometheus reads a decrease as a restart, and `increase()` then counts refusals
+ * that never happened: deploy/alerts.yml's BpfMapUpdatesRefused would fire).
+ *
+ * A frame gives each map's refusals since serve started under the labels the map has now; those
+ * change: a map that is gone has type `gone` and no cgroup, a removed cgroup's maps are charged to
+ * its parent, a cgroup that cannot be read is `""`. Summed per label set frame by frame, the
+ * refusals of such a map would leave its old series (which drops, when another map shares it) for
+ * a new one. Here each refusal stays under the labels it was first counted under: a frame adds
+ * to a label set only what a map's count grew by since the last frame, and a map that is gone
+ * keeps the type and cgroup it had. The label sets with series of their own are kept too, the
+ * first {@link MAX_FAILURE_SERIES} seen (the most refusals first within a frame); later ones are
+ * summed under `cgroup="_other"` for good, so that `_other` only grows as well.
+ */
+export class FailureCounters {
+  /** Per failure row (map, errno, hook table): its count at the last frame. */
+  readonly #rows = new Map<string, number>();
+  /** Per map: its type, name and cgroup as last seen on the machine. */
+  readonly #maps = new Map<number, { readonly type: string; readonly name: string; readonly cgroup: string }>();
+  /** Per label set (its JSON): refusals counted under it. */
+  readonly #totals = new Map<string, { readonly labels: FailureLabels; n: number }>();
+  /** Label sets with series of their own. */
+  readonly #own = new Set<string>();
+
+  /** The type, name and cgroup a row's map is counted under: its own, or as last seen when it is gone. */
+  mapLabels(r: FailureRow): { readonly type: string; readonly name: string; readonly cgroup: string } {
+    if (r.map.type === 'gone') return this.#maps.get(r.map.id) ?? { type: r.map.type, name: r.map.name, cgroup: r.cgroup?.path ?? '' };
+    return { type: r.map.type, name: r.map.name, cgroup: r.cgroup?.path ?? '' };
+  }
+
+  /** Adds what each row's count grew by since the last frame, under the labels its map has. */
+  update(rows: readonly FailureRow[]): void {
+    for (const r of rows) {
+      const m = this.mapLabels(r);
+      if (r.map.type !== 'gone') this.#maps.set(r.map.id, m);
+      const rowKey = `${r.map.id}/${r.errno}/${r.seenBy}`;
+      const grew = r.count - (this.#rows.get(rowKey) ?? 0);
+      this.#rows.set(rowKey, Math.max(r.count, this.#rows.get(rowKey) ?? 0));
+      if (grew <= 0) continue;
+      const labels: FailureLabels = { map_type: m.type, errno: r.errno, cgroup: m.cgroup };
+      const key = JSON.stringify(labels);
+      const t = this.#totals.get(key) ?? { labels, n: 0 };
+      t.n += grew;
+      this.#totals.set(key, t);
+    }
+  }
+
+  /** The series: label sets with their own, then `_other` per map type and errno. */
+  series(): [FailureLabels, number][] {
+    const fresh = [...this.#totals].filter(([key]) => !this.#own.has(key)).sort(([, a], [, b]) => b.n - a.n || (a.labels.cgroup < b.labels.cgroup ? -1 : 1));
+    for (const [key] of fresh) {
+      if (this.#own.size >= MAX_FAILURE_SERIES) break;
+      this.#own.add(key);
+    }
+    const out: [FailureLabels, number][] = [];
+    const other = new Map<string, [FailureLabels, number]>();
+    for (const [key, t] of this.#totals) {
+      if (this.#own.has(key)) {
+        out.push([t.labels, t.n]);
+        continue;
+      }
+      const k = `${t.labels.map_type}\0${t.labels.errno}`;
+      const o = other.get(k) ?? [{ map_type: t.labels.map_type, errno: t.labels.errno, cgroup: '_other' }, 0];
+      o[1] += t.n;
+      other.set(k, o);
+    }
+    return [...out.sort(([a], [b]) => order(a.cgroup, b.cgroup) || order(a.map_type, b.map_type) || order(a.errno, b.errno)), ...other.values()];
+  }
+}
+
+function order(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
 }

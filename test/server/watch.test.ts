@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { MAX_FAILURE_SERIES, renderWatchMetrics, TOP_MAPS } from '../../src/server/watch-metrics.js';
+import { FailureCounters, MAX_FAILURE_SERIES, renderWatchMetrics, TOP_MAPS } from '../../src/server/watch-metrics.js';
 import type { HookStatus } from '../../src/sys/trace/index.js';
 import { frameJson, summaryJson, type FailureRow, type WatchFrame } from '../../src/watch/index.js';
 import { cli } from '../cli/run.js';
@@ -110,6 +110,35 @@ describe('the watch metrics', () => {
     const total = fam.reduce((n, l) => n + Number(l.split(' ').at(-1)), 0);
     expect(total).toBe(rows.reduce((n, r) => n + r.count, 0));
     expect(series(text, 'bpfmem_map_update_failures_by_map_total')).toHaveLength(TOP_MAPS);
+  });
+
+  it('only grow from frame to frame: a gone map keeps its type and cgroup, a reparented map its first cgroup', async () => {
+    const counters = new FailureCounters();
+    const value = (text: string, labels: string): number => Number(series(text, 'bpfmem_map_update_failures_total').find((l) => l.includes(labels))?.split(' ').at(-1) ?? Number.NaN);
+    const first = await renderWatchMetrics(frame([row(7, 'ENOMEM', 10, '/pod-a'), row(8, 'ENOMEM', 5, '/pod-a')]), counters);
+    expect(value(first, 'cgroup="/pod-a"')).toBe(15);
+    // Map 7 is gone (its type and cgroup are no longer known); map 8's cgroup was removed and it is charged to the parent now.
+    const gone: FailureRow = { ...row(7, 'ENOMEM', 12, undefined), map: { id: 7, name: '', type: 'gone', holders: [] } };
+    const second = await renderWatchMetrics(frame([gone, row(8, 'ENOMEM', 6, '/')]), counters);
+    expect(value(second, 'cgroup="/pod-a"')).toBe(17);
+    expect(value(second, 'cgroup="/"}')).toBe(1);
+    expect(series(second, 'bpfmem_map_update_failures_total').some((l) => l.includes('map_type="gone"'))).toBe(false);
+    expect(series(second, 'bpfmem_map_update_failures_by_map_total')).toContain('bpfmem_map_update_failures_by_map_total{id="7",name="m7",map_type="hash",errno="ENOMEM",cgroup="/pod-a"} 12');
+    // A frame whose counts did not grow adds nothing.
+    const third = await renderWatchMetrics(frame([gone, row(8, 'ENOMEM', 6, '/')]), counters);
+    expect(series(third, 'bpfmem_map_update_failures_total')).toEqual(series(second, 'bpfmem_map_update_failures_total'));
+  });
+
+  it('keep the first label sets seen as their own; later ones go to cgroup="_other" for good, which only grows', async () => {
+    const counters = new FailureCounters();
+    const early = Array.from({ length: MAX_FAILURE_SERIES }, (_, i) => row(i + 1, 'ENOMEM', 1, `/pod-${i}`));
+    await renderWatchMetrics(frame(early), counters);
+    const late = row(10_000, 'ENOMEM', 500, '/late');
+    const text = await renderWatchMetrics(frame([...early, late]), counters);
+    const fam = series(text, 'bpfmem_map_update_failures_total');
+    expect(fam).toHaveLength(MAX_FAILURE_SERIES + 1);
+    expect(fam).toContain('bpfmem_map_update_failures_total{map_type="hash",errno="ENOMEM",cgroup="_other"} 500');
+    expect(fam.some((l) => l.includes('cgroup="/late"'))).toBe(false);
   });
 
   it('are the metrics docs/watch.md lists, no more, no fewer', async () => {
