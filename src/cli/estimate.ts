@@ -10,8 +10,8 @@ import { parseFill, parseSet, type FillOverride, type PlannedMap, type SetOverri
 import { dumpMaps, fit, runEstimate, type Fit } from '../estimate/run.js';
 import { estimateResultJson } from '../estimate/json.js';
 import { rawMapsOf, readDumpAs } from '../inspect/from-bpftool.js';
-import { makeProfile, PAGE_SIZES } from '../model/profile.js';
-import type { KernelProfile, Regime } from '../vocab/profile.js';
+import { ARCHES, makeProfile, PAGE_SIZES } from '../model/profile.js';
+import type { Arch, KernelProfile, Regime } from '../vocab/profile.js';
 import { formatBytes, parseSize } from '../vocab/units.js';
 import { formatVersion } from '../vocab/kernel-version.js';
 import { hostProfile, withCpus } from '../live/host-profile.js';
@@ -77,6 +77,7 @@ interface EstimateOptions {
   cpus?: number[];
   kernel?: string;
   pageSize?: number;
+  arch?: Arch;
   regime?: Regime;
   limit?: number;
   loader: string;
@@ -118,6 +119,7 @@ export function estimateCommand(ctx: CommandContext): Command {
     .addOption(new Option('--cpus <n[,n…]>', 'possible CPUs, or a list to compare (default: this machine\'s)').argParser(cpusList))
     .addOption(new Option('--kernel <version>', 'what-if: another kernel version (default: this kernel)'))
     .addOption(new Option('--page-size <bytes>', 'page size: 4096, 16384 or 65536 (default: this machine\'s)').argParser(pageSizeArg))
+    .addOption(new Option('--arch <arch>', "architecture: its smallest kmalloc size (default: this machine's)").choices(ARCHES))
     .addOption(new Option('--regime <regime>', 'accounting regime (default: the kernel\'s)').choices(['memcg', 'memlock', 'none']))
     .addOption(btfOption())
     .addOption(new Option('--limit <size>', 'a memory cgroup limit (memcg) or RLIMIT_MEMLOCK (memlock) to fit under'))
@@ -129,7 +131,7 @@ export function estimateCommand(ctx: CommandContext): Command {
       stdinOnce([...files, opts.fromBpftool], 'one object or for --from-bpftool');
       const objects: { path: string; obj: BpfObject }[] = [];
       for (const path of files) objects.push({ path: inputName(path), obj: await readBpfObjectFile(path, loader.generation, opts.specialFiles === true, '--special-files reads FIFOs and pipes') });
-      const host = hostProfile({ kernel: opts.kernel, btf: opts.btf, cpus: opts.cpus?.length === 1 ? opts.cpus[0] : undefined, cpuCounts: opts.cpus, pageSize: opts.pageSize, regime: opts.regime });
+      const host = hostProfile({ kernel: opts.kernel, btf: opts.btf, cpus: opts.cpus?.length === 1 ? opts.cpus[0] : undefined, cpuCounts: opts.cpus, pageSize: opts.pageSize, arch: opts.arch, regime: opts.regime });
       const profiles = (opts.cpus ?? [host.profile.possibleCpus]).map((n) => withCpus(host, n).profile);
       const first = profiles[0];
       if (!first) throw new BpfmemError('usage', '--cpus: give at least one count');
@@ -226,7 +228,7 @@ async function mapsOfDump(path: string, opts: EstimateOptions, target: KernelPro
   const machine = hostProfile({ pageSize: opts.pageSize }).profile;
   let kernel: KernelProfile | undefined;
   if (opts.dumpKernel !== undefined) {
-    const made = makeProfile({ version: opts.dumpKernel, cpus: machine.possibleCpus, pageSize: target.pageSize });
+    const made = makeProfile({ version: opts.dumpKernel, cpus: machine.possibleCpus, pageSize: target.pageSize, arch: target.arch });
     if (!made.ok) throw new BpfmemError('usage', `--dump-kernel ${quote(opts.dumpKernel)}: ${made.error}`);
     kernel = made.value;
   }

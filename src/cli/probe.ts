@@ -64,6 +64,8 @@ export function probeJson(r: ProbeReport): Record<string, unknown> {
       possible_cpus: m.possibleCpus ?? null,
       online_cpus: r.onlineCpus ?? null,
       page_size: m.pageSize ?? null,
+      arch: m.arch ?? null,
+      kmalloc_min_size: m.kmallocMinSize ?? null,
     },
     cgroup: m.memory.ok
       ? { version: m.memory.hierarchy.version, mount: m.memory.hierarchy.mountPoint, own: m.memory.hierarchy.ownPath, error: null }
@@ -122,7 +124,7 @@ export function probeText(r: ProbeReport, st: Style): string {
   const m = r.machine;
   const lines: string[] = [];
   const cpus = `${m.possibleCpus ?? '?'} possible CPUs${r.onlineCpus === undefined ? '' : `, ${r.onlineCpus} online`}`;
-  lines.push(`kernel ${m.release}, ${cpus}, ${m.pageSize === undefined ? '?' : formatBytes(m.pageSize).replace('.0 ', ' ')} pages`);
+  lines.push(`kernel ${m.release} ${m.arch ?? process.arch}, ${cpus}, ${m.pageSize === undefined ? '?' : formatBytes(m.pageSize).replace('.0 ', ' ')} pages`);
   lines.push(
     wrap(
       m.memory.ok
@@ -172,6 +174,16 @@ export function probeText(r: ProbeReport, st: Style): string {
       ),
     );
   }
+  lines.push(
+    wrap(
+      m.kmallocMinSize === undefined
+        ? `smallest kmalloc cache unknown (no /sys/kernel/slab): the model takes ${m.arch === 'arm64' ? "arm64's rule for the version" : '8 B'}`
+        : `smallest kmalloc cache ${m.kmallocMinSize} B: small allocations round up to it${m.arch === undefined ? ` (${process.arch}: an architecture the model does not know; it takes x86_64's struct sizes)` : ''}`,
+      80,
+      '',
+      '  ',
+    ),
+  );
   lines.push(`per-CPU maps are sized for ${m.possibleCpus ?? '?'} possible CPUs${r.onlineCpus !== undefined && r.onlineCpus !== m.possibleCpus ? `, not the ${r.onlineCpus} online` : ''}`);
   lines.push(
     wrap(

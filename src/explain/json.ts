@@ -28,6 +28,8 @@ export function explanationJson(e: Explanation, progNames: readonly string[] = [
       release: facts.profile.release,
       cpus: facts.profile.possibleCpus,
       page_size: facts.profile.pageSize,
+      arch: facts.profile.arch,
+      kmalloc_min_size: facts.profile.kmallocMinSize,
       cgroup: facts.profile.cgroupVersion,
       regime: facts.profile.regime,
       regime_reason: facts.regimeReason,

@@ -63,6 +63,8 @@ describe('the facts explain reads', () => {
       version: { major: 6, minor: 18, patch: 44 },
       possibleCpus: 2,
       pageSize: 4096,
+      arch: 'x86_64',
+      kmallocMinSize: 8,
       cmdline: undefined,
       memory: { ok: true, hierarchy: { version: 2, mountPoint: mnt, ownPath: '/', ownDir: mnt } },
       cgroupVersion: 2,

@@ -1,6 +1,6 @@
 import { fdinfoMemlock, modelKnowsMemlock } from '../model/maps/memlock.js';
 import { MAP_TYPES } from '../vocab/maptypes.js';
-import { makeProfile } from '../model/profile.js';
+import { makeProfile, profileInputOf } from '../model/profile.js';
 import { type KernelProfile } from '../vocab/profile.js';
 import { formatVersion } from '../vocab/kernel-version.js';
 import type { Result } from '../vocab/result.js';
@@ -134,7 +134,7 @@ export const DUMP_KERNELS: readonly string[] = ['7.2', '6.18', '6.16', '6.12', '
 export function dumpCandidates(first: readonly KernelProfile[], pageSize: number): KernelProfile[] {
   const out = [...first];
   for (const version of DUMP_KERNELS) {
-    const made = makeProfile({ version, cpus: 2, pageSize });
+    const made = makeProfile({ version, cpus: 2, pageSize, ...(first[0] && { arch: first[0].arch }) });
     if (made.ok && !out.some((p) => p.release === version)) out.push(made.value);
   }
   return out;
@@ -176,7 +176,7 @@ export function readDumpAs(maps: readonly RawMap[], name: string, r: DumpRequest
   const host = inferDumpHost(maps, r.kernel ? [r.kernel] : dumpCandidates(first, machine.pageSize));
   const cpus = r.cpus ?? (host.cpusFromDump ? host.profile.possibleCpus : machine.possibleCpus);
   const p = host.profile;
-  const made = makeProfile({ version: p.release, cpus, pageSize: p.pageSize, cgroup: p.cgroupVersion, regime: p.regime, structs: p.structs });
+  const made = makeProfile({ ...profileInputOf(p), cpus });
   if (!made.ok) return { ok: false, error: `${options.cpus} ${cpus}: ${made.error}` };
   const here = p.release === machine.release ? "this machine's, " : '';
   const kernelWhy = r.kernel

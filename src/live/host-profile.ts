@@ -1,11 +1,11 @@
 import type { Btf } from '../btf/index.js';
-import { DEFAULT_RELEASE, makeProfile } from '../model/profile.js';
+import { DEFAULT_RELEASE, makeProfile, profileInputOf } from '../model/profile.js';
 import { defaultStructSizesName } from '../model/structs.js';
 import { readBtfFileSync, vmlinuxBtf } from '../sys/bpf/index.js';
 import { structSizesFromBtf } from '../vocab/btf-sizes.js';
 import { BpfmemError } from '../vocab/errors.js';
 import { formatVersion } from '../vocab/kernel-version.js';
-import type { CgroupVersion, KernelProfile, ProfileBasis, Regime, StructSizes } from '../vocab/profile.js';
+import type { Arch, CgroupVersion, KernelProfile, ProfileBasis, Regime, StructSizes } from '../vocab/profile.js';
 import { formatBytes } from '../vocab/units.js';
 import { runningKernelSizes } from './kernel-sizes.js';
 import { readKernelFacts, type KernelFacts } from './kernel-facts.js';
@@ -28,6 +28,8 @@ export interface ProfileRequest {
   /** `--cpus 2,64,192`: the counts compared, for the line that says what the output describes. */
   readonly cpuCounts?: readonly number[] | undefined;
   readonly pageSize?: number | undefined;
+  /** `--arch`: another architecture (its `KMALLOC_MIN_SIZE`). */
+  readonly arch?: Arch | undefined;
   readonly regime?: Regime | undefined;
   readonly cgroup?: CgroupVersion | undefined;
 }
@@ -57,6 +59,10 @@ export function hostProfile(request: ProfileRequest = {}, facts: KernelFacts = r
   const version = request.kernel ?? (linux ? facts.release : DEFAULT_RELEASE);
   const pageSize = request.pageSize ?? facts.pageSize ?? 4096;
   const cpus = request.cpus ?? facts.possibleCpus ?? 2;
+  const arch = request.arch ?? facts.arch ?? 'x86_64';
+  // The machine's own slab caches say KMALLOC_MIN_SIZE for its kernel and arch; a what-if of
+  // either takes the rule for the version and arch.
+  const kmallocMinSize = !whatIfKernel && arch === facts.arch ? facts.kmallocMinSize : undefined;
   const cpusFrom: ProfileBasis['cpus'] = request.cpus !== undefined ? 'option' : facts.possibleCpus !== undefined ? 'machine' : 'default';
 
   let structs: Partial<StructSizes> = {};
@@ -77,6 +83,8 @@ export function hostProfile(request: ProfileRequest = {}, facts: KernelFacts = r
     version,
     cpus,
     pageSize,
+    arch,
+    ...(kmallocMinSize !== undefined && { kmallocMinSize }),
     cgroup: request.cgroup ?? facts.cgroupVersion,
     ...((request.regime ?? (whatIfKernel ? undefined : facts.regime)) !== undefined && { regime: request.regime ?? facts.regime }),
     structs,
@@ -92,6 +100,7 @@ export function hostProfile(request: ProfileRequest = {}, facts: KernelFacts = r
     differs(request.cpus, facts.possibleCpus) ||
     (request.cpuCounts ?? []).some((n) => differs(n, facts.possibleCpus)) ||
     differs(request.pageSize, facts.pageSize) ||
+    differs(request.arch, facts.arch) ||
     differs(request.regime, facts.regime) ||
     differs(request.cgroup, facts.cgroupVersion);
   const kernelPart = whatIfKernel ? `kernel ${formatVersion(made.version)}` : whatIf ? `this kernel (${facts.release})` : facts.release;
@@ -105,7 +114,8 @@ export function hostProfile(request: ProfileRequest = {}, facts: KernelFacts = r
     request.cpuCounts !== undefined && request.cpuCounts.length > 1
       ? `${request.cpuCounts.join(', ')} possible CPUs (compared)`
       : `${plural(cpus, 'possible CPU')}${whatIf && cpusFrom === 'machine' ? " (this machine's)" : ''}`;
-  const rest = `${formatBytes(pageSize).replace('.0 ', ' ')} pages, cgroup v${made.cgroupVersion}, regime ${made.regime}`;
+  const kmalloc = made.kmallocMinSize === 8 ? '' : ` (kmalloc from ${made.kmallocMinSize} B)`;
+  const rest = `${formatBytes(pageSize).replace('.0 ', ' ')} pages, ${made.arch}${kmalloc}, cgroup v${made.cgroupVersion}, regime ${made.regime}`;
   const head = whatIf ? 'what-if' : 'this kernel';
   const notLinux = linux ? '' : ` (this is no Linux kernel bpfmem can read: ${facts.release})`;
   const line = `${head}: ${kernelPart}${notLinux}, ${sizesPart}, ${cpusPart}, ${rest}`;
@@ -122,7 +132,7 @@ export function hostProfile(request: ProfileRequest = {}, facts: KernelFacts = r
 export function withCpus(host: HostProfile, cpus: number): HostProfile {
   const p = host.profile;
   if (cpus === p.possibleCpus) return host;
-  const made = makeProfile({ version: p.release, cpus, pageSize: p.pageSize, cgroup: p.cgroupVersion, regime: p.regime, structs: p.structs });
+  const made = makeProfile({ ...profileInputOf(p), cpus });
   if (!made.ok) throw new BpfmemError('usage', `--cpus ${cpus}: ${made.error}`);
   return { ...host, profile: made.value };
 }

@@ -3,9 +3,9 @@ import { release as osRelease } from 'node:os';
 import { DEFAULT_CGROUP_VERSION, defaultRegime } from '../model/profile.js';
 import { readMemoryHierarchySync, type MemoryHierarchyResult } from '../sys/cgroup/index.js';
 import { parseCmdline, type KernelCmdline } from '../sys/proc/index.js';
-import { readPageSize, readPossibleCpus } from '../sys/proc/index.js';
+import { readKmallocMinSize, readPageSize, readPossibleCpus } from '../sys/proc/index.js';
 import { atLeast, formatVersion, parseKernelVersion, type KernelVersion } from '../vocab/kernel-version.js';
-import type { CgroupVersion, Regime } from '../vocab/profile.js';
+import type { Arch, CgroupVersion, Regime } from '../vocab/profile.js';
 
 /**
  * The facts of the running kernel a profile is made of, read synchronously from a few small
@@ -53,6 +53,10 @@ export interface KernelFacts {
   readonly version: KernelVersion | undefined;
   readonly possibleCpus: number | undefined;
   readonly pageSize: number | undefined;
+  /** Undefined on an architecture the model does not know. */
+  readonly arch: Arch | undefined;
+  /** `KMALLOC_MIN_SIZE`, from the slab caches in sysfs (src/sys/proc/host.ts). */
+  readonly kmallocMinSize: number | undefined;
   readonly cmdline: KernelCmdline | undefined;
   readonly memory: MemoryHierarchyResult;
   readonly cgroupVersion: CgroupVersion;
@@ -66,6 +70,11 @@ function readTextSync(path: string): string | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** The model's name for a Node architecture, or undefined for one it does not know. */
+export function archOf(nodeArch: string): Arch | undefined {
+  return nodeArch === 'x64' ? 'x86_64' : nodeArch === 'arm64' ? 'arm64' : undefined;
 }
 
 /** Reads {@link KernelFacts}. Never throws: what cannot be read is undefined. */
@@ -87,6 +96,8 @@ export function readKernelFacts(): KernelFacts {
     version,
     possibleCpus: readPossibleCpus(),
     pageSize: readPageSize(),
+    arch: archOf(process.arch),
+    kmallocMinSize: readKmallocMinSize(),
     cmdline,
     memory,
     cgroupVersion,

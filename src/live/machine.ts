@@ -57,6 +57,8 @@ export function profileOfMachine(m: MachineDescription): KernelProfile {
     version: m.release,
     cpus: m.possibleCpus,
     pageSize: m.pageSize,
+    ...(m.arch !== undefined && { arch: m.arch }),
+    ...(m.kmallocMinSize !== undefined && { kmallocMinSize: m.kmallocMinSize }),
     cgroup: m.cgroupVersion,
     regime: m.regime,
   });

@@ -1,7 +1,7 @@
 import { err, ok, unwrap, type Result } from '../vocab/result.js';
 import { BpfmemError } from '../vocab/errors.js';
 import { describeValue, parseInteger } from '../vocab/fields.js';
-import type { CgroupVersion, Eras, KernelProfile, Regime, StructSizes } from '../vocab/profile.js';
+import type { Arch, CgroupVersion, Eras, KernelProfile, Regime, StructSizes } from '../vocab/profile.js';
 import { defaultStructSizes } from './structs.js';
 import { atLeast, formatVersion, parseKernelVersion, type KernelVersion } from '../vocab/kernel-version.js';
 
@@ -10,6 +10,10 @@ export interface ProfileInput {
   readonly version: string;
   readonly cpus?: number;
   readonly pageSize?: number;
+  /** Default: x86_64. */
+  readonly arch?: Arch;
+  /** `KMALLOC_MIN_SIZE` as read off a machine; default: the arch's for the version ({@link kmallocMinSizeFor}). */
+  readonly kmallocMinSize?: number;
   readonly cgroup?: CgroupVersion;
   readonly regime?: Regime;
   readonly structs?: Partial<StructSizes>;
@@ -27,6 +31,25 @@ export const DEFAULT_CGROUP_VERSION: CgroupVersion = 1;
 
 /** The page sizes of the architectures bpfmem knows (x86-64 and arm64 4 KiB; arm64 16 and 64 KiB; ppc64 64 KiB). */
 export const PAGE_SIZES: readonly number[] = [4096, 16384, 65536];
+
+/** The architectures the model knows. */
+export const ARCHES: readonly Arch[] = ['x86_64', 'arm64'];
+
+/** The values `KMALLOC_MIN_SIZE` can take (include/linux/slab.h: a power of two, at most 256). */
+export const KMALLOC_MIN_SIZES: readonly number[] = [8, 16, 32, 64, 128, 256];
+
+/**
+ * `KMALLOC_MIN_SIZE` of an architecture's kernel of `version`. x86-64 has no
+ * `ARCH_DMA_MINALIGN`, so 8. arm64 defines `ARCH_DMA_MINALIGN` 128, which include/linux/slab.h
+ * made `KMALLOC_MIN_SIZE` up to 6.4 (arch/arm64/include/asm/cache.h in 5.10 and 6.1). 6.5 ("mm,
+ * dma, arm64: Reduce ARCH_KMALLOC_MINALIGN to 8") set `ARCH_KMALLOC_MINALIGN` 8 and has arm64
+ * bounce unaligned DMA through swiotlb, which arch/arm64/mm/init.c then always sets up, so
+ * `__kmalloc_minalign()` (mm/slab_common.c) is 8 (read in 6.12's source). A kernel booted with
+ * `swiotlb=noforce` uses the cache line instead: the live profile reads the real size.
+ */
+export function kmallocMinSizeFor(arch: Arch, version: KernelVersion): number {
+  return arch === 'arm64' && !atLeast(version, 6, 5) ? 128 : 8;
+}
 
 /** The eras of a version. */
 export function erasFor(version: KernelVersion): Eras {
@@ -67,6 +90,12 @@ export function makeProfile(input: ProfileInput): Result<KernelProfile> {
   if (!PAGE_SIZES.includes(pageSize)) {
     return err(`page size ${pageSize} is not 4096, 16384 or 65536`);
   }
+  const arch = raw.arch ?? 'x86_64';
+  if (!ARCHES.includes(arch as Arch)) return err(`arch ${JSON.stringify(arch)} is not ${ARCHES.join(' or ')}`);
+  const kmallocMinSize = raw.kmallocMinSize ?? kmallocMinSizeFor(arch as Arch, version);
+  if (!KMALLOC_MIN_SIZES.includes(kmallocMinSize as number)) {
+    return err(`kmalloc minimum size ${JSON.stringify(kmallocMinSize)} is not one of ${KMALLOC_MIN_SIZES.join(', ')}`);
+  }
   const regime = input.regime ?? defaultRegime(version);
   if (!['memcg', 'memlock', 'none'].includes(regime)) return err(`regime ${JSON.stringify(regime)} is not memcg, memlock or none`);
   const cgroup = raw.cgroup ?? DEFAULT_CGROUP_VERSION;
@@ -87,11 +116,18 @@ export function makeProfile(input: ProfileInput): Result<KernelProfile> {
     version,
     possibleCpus: cpus,
     pageSize,
+    arch: arch as Arch,
+    kmallocMinSize: kmallocMinSize as number,
     cgroupVersion: cgroup,
     regime,
     eras: erasFor(version),
     structs: { ...defaults, ...input.structs },
   });
+}
+
+/** The input that makes `p` again; change a field to make a profile that differs in it alone. */
+export function profileInputOf(p: KernelProfile): ProfileInput & { readonly version: string } {
+  return { version: p.release, cpus: p.possibleCpus, pageSize: p.pageSize, arch: p.arch, kmallocMinSize: p.kmallocMinSize, cgroup: p.cgroupVersion, regime: p.regime, structs: p.structs };
 }
 
 /** Like {@link makeProfile} but throws on bad input; for code paths with known-good input. */

@@ -13,22 +13,29 @@ export const PAGE_ALLOC_COSTLY_ORDER = 3;
 export const PCPU_MIN_ALLOC_SIZE = 4;
 
 /**
- * The kmalloc size classes of SLUB with `KMALLOC_MIN_SIZE` 8 (include/linux/slab.h
- * `kmalloc_index()`): 8, 16, 32, 64, 96, 128, 192, then powers of two up to
- * `KMALLOC_MAX_CACHE_SIZE` = 2 pages. Larger requests go to the page allocator.
+ * The kmalloc size classes of SLUB (include/linux/slab.h `kmalloc_index()`): `KMALLOC_MIN_SIZE`
+ * (8 on x86-64), then 16, 32, 64, 96, 128, 192 and powers of two up to `KMALLOC_MAX_CACHE_SIZE`
+ * = 2 pages. Larger requests go to the page allocator. mm/slab_common.c
+ * `setup_kmalloc_cache_index_table()` sends 72–96 bytes to 128 when `KMALLOC_MIN_SIZE` is 64 or
+ * more, and 136–192 bytes to 256 when it is 128 or more (arm64 before 6.5); since 6.5
+ * `new_kmalloc_cache()` does the same for a minimum alignment known only at boot.
  */
-export function kmallocClasses(pageSize: number): readonly number[] {
-  const classes = [8, 16, 32, 64, 96, 128, 192];
-  for (let size = 256; size <= 2 * pageSize; size *= 2) classes.push(size);
+export function kmallocClasses(pageSize: number, minSize = 8): readonly number[] {
+  const classes: number[] = [];
+  for (let size = minSize; size <= 2 * pageSize; size *= 2) {
+    if (size === 128 && minSize <= 32) classes.push(96);
+    if (size === 256 && minSize <= 64) classes.push(192);
+    classes.push(size);
+  }
   return classes;
 }
 
 /** The slab object size a kmalloc of `size` bytes gets, or `undefined` above `KMALLOC_MAX_CACHE_SIZE`. */
-export function kmallocClass(size: number, pageSize: number): number | undefined {
-  if (size <= 8) return 8;
+export function kmallocClass(size: number, pageSize: number, minSize = 8): number | undefined {
+  if (size <= minSize) return minSize;
   if (size > 2 * pageSize) return undefined;
-  if (size <= 96 && size > 64) return 96;
-  if (size <= 192 && size > 128) return 192;
+  if (size <= 96 && size > 64 && minSize <= 32) return 96;
+  if (size <= 192 && size > 128 && minSize <= 64) return 192;
   return 2 ** Math.ceil(Math.log2(size));
 }
 
@@ -69,7 +76,7 @@ export type ChargeStat = 'slab' | 'percpu' | 'vmalloc' | 'kernel' | 'anon';
  * (`__kmalloc_large_node()` adds them to NR_SLAB_UNRECLAIMABLE_B).
  */
 export function kmallocCharge(size: number, profile: KernelProfile): Charge {
-  const cls = kmallocClass(size, profile.pageSize);
+  const cls = kmallocClass(size, profile.pageSize, profile.kmallocMinSize);
   if (cls === undefined) {
     return { unit: 'pages', amount: 2 ** getOrder(size, profile.pageSize), stat: 'slab' };
   }

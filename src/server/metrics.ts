@@ -107,12 +107,13 @@ export async function renderSnapshotMetrics(s: MetricsSnapshot, scan: ScanMetric
   );
   new Gauge({
     name: 'bpfmem_kernel_info',
-    help: 'The running kernel: release, version, how it charges BPF memory (regime memcg, memlock or none), cgroup version of the memory controller.',
-    labelNames: ['release', 'version', 'regime', 'cgroup_version'],
+    help: 'The running kernel: release, version, architecture, how it charges BPF memory (regime memcg, memlock or none), cgroup version of the memory controller.',
+    labelNames: ['release', 'version', 'arch', 'regime', 'cgroup_version'],
     registers,
-  }).set({ release: p.release, version: formatVersion(p.version), regime: p.regime, cgroup_version: String(p.cgroupVersion) }, 1);
+  }).set({ release: p.release, version: formatVersion(p.version), arch: p.arch, regime: p.regime, cgroup_version: String(p.cgroupVersion) }, 1);
   new Gauge({ name: 'bpfmem_kernel_possible_cpus', help: 'Possible CPUs (/sys/devices/system/cpu/possible): per-CPU maps allocate for each.', registers }).set(p.possibleCpus);
   new Gauge({ name: 'bpfmem_kernel_page_size_bytes', help: 'The page size.', registers }).set(p.pageSize);
+  new Gauge({ name: 'bpfmem_kernel_kmalloc_min_size_bytes', help: 'The smallest kmalloc cache (KMALLOC_MIN_SIZE): map elements and small allocations round up to it.', registers }).set(p.kmallocMinSize);
   new Gauge({
     name: 'bpfmem_charges_known',
     help: '1 when the memory cgroup each map is charged to was read (the map iterator ran), else 0.',

@@ -15,6 +15,8 @@ export function machineJson(m: MachineDescription): Record<string, unknown> {
     version: m.version ? formatVersion(m.version) : null,
     possible_cpus: m.possibleCpus ?? null,
     page_size: m.pageSize ?? null,
+    arch: m.arch ?? null,
+    kmalloc_min_size: m.kmallocMinSize ?? null,
     cgroup_version: m.cgroupVersion,
     memory_cgroup: m.memory.ok
       ? { ok: true, version: m.memory.hierarchy.version, mount_point: m.memory.hierarchy.mountPoint, own_path: m.memory.hierarchy.ownPath }

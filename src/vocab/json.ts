@@ -20,6 +20,8 @@ export function profileJson(p: KernelProfile): Record<string, unknown> {
     release: p.release,
     cpus: p.possibleCpus,
     page_size: p.pageSize,
+    arch: p.arch,
+    kmalloc_min_size: p.kmallocMinSize,
     cgroup: p.cgroupVersion,
     regime: p.regime,
     eras: {

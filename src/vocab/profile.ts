@@ -19,6 +19,12 @@ export type Regime = 'memcg' | 'memlock' | 'none';
 export type CgroupVersion = 1 | 2;
 
 /**
+ * The architectures whose accounting the model knows (Node's `x64` is `x86_64`). They differ in
+ * `KMALLOC_MIN_SIZE` (see {@link KernelProfile.kmallocMinSize}); struct sizes come from the BTF.
+ */
+export type Arch = 'x86_64' | 'arm64';
+
+/**
  * Kernel behaviours that changed between versions and change results. Each follows the
  * version; the regime is separate (a what-if such as "6.18 with the old memlock rule" keeps
  * the version's struct sizes).
@@ -75,6 +81,13 @@ export interface KernelProfile {
   /** `num_possible_cpus()`: per-CPU memory is allocated for every possible CPU. */
   readonly possibleCpus: number;
   readonly pageSize: number;
+  readonly arch: Arch;
+  /**
+   * `KMALLOC_MIN_SIZE`, the smallest kmalloc size class: 8 on x86-64, and on arm64 since 6.5;
+   * 128 (`ARCH_DMA_MINALIGN`) on arm64 before, where the 96- and 192-byte classes are not used
+   * either (src/model/slab.ts). A live profile reads it from the machine's slab caches.
+   */
+  readonly kmallocMinSize: number;
   readonly cgroupVersion: CgroupVersion;
   readonly regime: Regime;
   readonly eras: Eras;

@@ -119,6 +119,26 @@ describe('bpfmem estimate', () => {
     expect(text.stdout).toMatch(/^stats\s+percpu_array\s+13\.0 MiB\s+1\.1 GiB$/m);
   });
 
+  it('--arch arm64 on a kernel before 6.5 charges kmalloc from 128 bytes; a kernel since, as x86-64', async () => {
+    const map = ['--map', 'type=hash,key=8,value=24,max_entries=10000,flags=no_prealloc,name=h,elements=1000', '--cpus', '2', '--json'];
+    const charged = async (...args: string[]) => {
+      const run = await cli(['estimate', ...args, ...map]);
+      expect(run.status, run.stderr).toBe(0);
+      const out = JSON.parse(run.stdout) as EstimateJson & { profile: { arch: string; kmalloc_min_size: number; basis: { line: string } } };
+      return { out, charged: out.maps[0]?.charged ?? NaN };
+    };
+    const x86 = await charged('--kernel', '5.15', '--arch', 'x86_64');
+    const arm = await charged('--kernel', '5.15', '--arch', 'arm64');
+    expect(arm.out.profile).toMatchObject({ arch: 'arm64', kmalloc_min_size: 128 });
+    expect(arm.out.profile.basis.line).toContain('4 KiB pages, arm64 (kmalloc from 128 B), cgroup');
+    // 1,000 elements of 80 bytes: kmalloc-128 where x86-64 has kmalloc-96.
+    expect(arm.charged - x86.charged).toBe(1000 * 32);
+    expect((await charged('--kernel', '6.12', '--arch', 'arm64')).charged).toBe((await charged('--kernel', '6.12', '--arch', 'x86_64')).charged);
+    const bad = await cli(['estimate', '--arch', 'ppc64', ...map]);
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toMatch(/--arch.*ppc64.*x86_64, arm64/);
+  });
+
   it('--limit says whether the charge fits, and exits 1 when it does not', async () => {
     const map = ['--map', 'type=array,key=4,value=1024,max_entries=10000,name=big'];
     const fits = await cli([...['estimate', ...HOST], ...map, '--limit', '64Mi', '--json']);

@@ -196,6 +196,8 @@ function report(more: Partial<ProbeReport> = {}): ProbeReport {
       version: { major: 6, minor: 18, patch: 44 },
       possibleCpus: 2,
       pageSize: 4096,
+      arch: 'x86_64',
+      kmallocMinSize: 8,
       cmdline: { params: [], memory: { nobpf: false, nokmem: false, nosocket: false, options: [] }, cgroupDisable: [], cgroupNoV1: [] },
       memory: { ok: true, hierarchy: { version: 1, mountPoint: '/sys/fs/cgroup/memory', ownPath: '/process_api/c19', ownDir: '/sys/fs/cgroup/memory/process_api/c19' } },
       cgroupVersion: 1,

@@ -134,12 +134,14 @@ describe('the JSON API', () => {
     expect(r.status).toBe(200);
     const p = (await r.json()) as Record<string, unknown>;
     const m = await describeMachine();
-    expect(p).toMatchObject({ release: m.release, regime: m.regime, regime_reason: m.regimeReason, cgroup_version: m.cgroupVersion, possible_cpus: m.possibleCpus ?? null });
+    expect(p).toMatchObject({ release: m.release, regime: m.regime, regime_reason: m.regimeReason, cgroup_version: m.cgroupVersion, possible_cpus: m.possibleCpus ?? null, arch: m.arch ?? null, kmalloc_min_size: m.kmallocMinSize ?? null });
     expect(Object.keys(p)).toEqual([
       'release',
       'version',
       'possible_cpus',
       'page_size',
+      'arch',
+      'kmalloc_min_size',
       'cgroup_version',
       'memory_cgroup',
       'cmdline',

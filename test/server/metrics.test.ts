@@ -54,10 +54,11 @@ describe('/metrics over the fixture', () => {
   });
 
   it('names the kernel, the regime and the build', () => {
-    expect(samplesOf(e, 'bpfmem_kernel_info')).toEqual([{ name: 'bpfmem_kernel_info', labels: { release: '6.18', version: '6.18', regime: 'memcg', cgroup_version: '1' }, value: 1 }]);
+    expect(samplesOf(e, 'bpfmem_kernel_info')).toEqual([{ name: 'bpfmem_kernel_info', labels: { release: '6.18', version: '6.18', arch: 'x86_64', regime: 'memcg', cgroup_version: '1' }, value: 1 }]);
     expect(valueOf(e, 'bpfmem_build_info', { version: VERSION, nodejs_version: process.versions.node })).toBe(1);
     expect(valueOf(e, 'bpfmem_kernel_possible_cpus')).toBe(2);
     expect(valueOf(e, 'bpfmem_kernel_page_size_bytes')).toBe(4096);
+    expect(valueOf(e, 'bpfmem_kernel_kmalloc_min_size_bytes')).toBe(8);
     expect(valueOf(e, 'bpfmem_charges_known')).toBe(1);
     expect(valueOf(e, 'bpfmem_inventory_errors')).toBe(1);
   });

@@ -1,5 +1,8 @@
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { parseCpuList, parseKernelPageSize, readPageSize, readPossibleCpus } from './host.js';
+import { parseCpuList, parseKernelPageSize, readKmallocMinSize, readPageSize, readPossibleCpus } from './host.js';
 
 describe('parseCpuList', () => {
   it.each([
@@ -26,11 +29,30 @@ describe('parseKernelPageSize', () => {
   });
 });
 
+describe('readKmallocMinSize', () => {
+  it("is the smallest kmalloc-N cache of a slab directory, or undefined where there is none", () => {
+    const dir = mkdtempSync(join(tmpdir(), 'bpfmem-slab-'));
+    try {
+      // arm64 before 6.5: no kmalloc-8 to -96; kmalloc-cg-* and other caches do not count.
+      for (const name of ['kmalloc-cg-8', 'kmalloc-rcl-64', 'dentry', 'kmalloc-128', 'kmalloc-256', 'kmalloc-1k']) mkdirSync(join(dir, name));
+      expect(readKmallocMinSize(dir)).toBe(128);
+      mkdirSync(join(dir, 'kmalloc-64'));
+      expect(readKmallocMinSize(dir)).toBe(64);
+      expect(readKmallocMinSize(join(dir, 'absent'))).toBeUndefined();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('this machine', () => {
   it('has possible CPUs and a page size to read', () => {
     const cpus = readPossibleCpus();
     const page = readPageSize();
     expect(cpus).toBeGreaterThanOrEqual(1);
     expect([4096, 16384, 65536]).toContain(page);
+  });
+  it.runIf(process.arch === 'x64')('has 8-byte kmalloc, as every x86-64 kernel', () => {
+    expect(readKmallocMinSize()).toBe(8);
   });
 });

@@ -1,4 +1,4 @@
-import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, readSync } from 'node:fs';
 
 // These read a few bytes of procfs and sysfs, synchronously: the CLI reads them once at its
 // start, where loading node:fs/promises alone took longer than the reads (bench/estimate.ts).
@@ -51,4 +51,17 @@ export function readPageSize(path = '/proc/self/smaps'): number | undefined {
   } finally {
     if (fd !== undefined) closeSync(fd);
   }
+}
+
+/**
+ * `KMALLOC_MIN_SIZE` of this kernel: the smallest `kmalloc-N` cache SLUB publishes in sysfs
+ * (8 on x86-64; 128 on arm64 before 6.5; since 6.5 the minimum alignment chosen at boot, whose
+ * smaller caches are never created: mm/slab_common.c `new_kmalloc_cache()`). Undefined where
+ * the kernel has no SLUB sysfs (`CONFIG_SLUB_SYSFS=n`) or it cannot be read.
+ */
+export function readKmallocMinSize(dir = '/sys/kernel/slab'): number | undefined {
+  for (const size of [8, 16, 32, 64, 128, 256]) {
+    if (existsSync(`${dir}/kmalloc-${size}`)) return size;
+  }
+  return undefined;
 }

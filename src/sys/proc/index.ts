@@ -2,7 +2,7 @@
 export { type KernelCmdline, parseCmdline } from './cmdline.js';
 export { readFdinfo } from './fdinfo.js';
 export { countOpenFds } from './fd.js';
-export { readPageSize, readPossibleCpus } from './host.js';
+export { readKmallocMinSize, readPageSize, readPossibleCpus } from './host.js';
 export { attachSocketFilter, closeSocket, udpSocket } from './net.js';
 export { readLimits, readNumberFile, readProcCgroup, readStatus } from './procfs.js';
 export { getRlimitMemlock, setRlimitMemlock } from './rlimit.js';
