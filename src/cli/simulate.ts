@@ -2,10 +2,10 @@ import { escapeText } from './escape.js';
 import { Command, Option } from 'commander';
 import { BpfmemError } from '../vocab/errors.js';
 import type { Regime } from '../vocab/profile.js';
-import { formatScenarioError, parseScenario } from '../scenario/parse.js';
+import { formatScenarioError, parseScenario, type ParseOptions } from '../scenario/parse.js';
 import type { RunResult } from '../scenario/run.js';
 import { simulate as simulateScenario } from '../simulate/result-json.js';
-import { hostProfile } from '../live/host-profile.js';
+import { hostProfile, type HostProfile } from '../live/host-profile.js';
 import { btfOption } from './btf-option.js';
 import type { KnownSnapshot } from '../vocab/backend.js';
 import type { Scenario } from '../scenario/types.js';
@@ -16,9 +16,9 @@ import { json } from './render/common.js';
 import { bothText, runJson, runText } from './render/simulate.js';
 
 /** Reads and validates a scenario file, or throws the one-line error (exit 2). */
-export async function loadScenario(ctx: CommandContext, file: string): Promise<Scenario> {
+export async function loadScenario(ctx: CommandContext, file: string, options: ParseOptions = {}): Promise<Scenario> {
   const text = await readInput(ctx.io, file, 'scenario');
-  const parsed = parseScenario(text, inputName(file));
+  const parsed = parseScenario(text, inputName(file), options);
   if (!parsed.ok) throw new BpfmemError('input', formatScenarioError(parsed.error));
   return parsed.scenario;
 }
@@ -40,10 +40,13 @@ export function simulateCommand(ctx: CommandContext): Command {
     .addOption(btfOption())
     .addOption(jsonOption())
     .action(async (path: string, opts: { regime?: Regime | 'both'; btf?: string; json?: boolean }) => {
-      const scenario = await loadScenario(ctx, path);
+      // A scenario that names no kernel runs on this one (its CPUs and cgroup version decide what
+      // its steps may ask, so the parser asks too); --btf gives another kernel's struct sizes.
+      let machine: HostProfile | undefined;
+      const onHost = (): HostProfile => (machine ??= hostProfile({ btf: opts.btf }));
+      const scenario = await loadScenario(ctx, path, { host: () => onHost().profile });
       const file = inputName(path);
-      // A scenario that names no kernel runs on this one; --btf gives another kernel's struct sizes.
-      const host = scenario.kernel.version === undefined || opts.btf !== undefined ? hostProfile({ btf: opts.btf }) : undefined;
+      const host = scenario.kernel.version === undefined || opts.btf !== undefined ? onHost() : undefined;
       const btf = opts.btf === undefined ? undefined : await host?.kernelBtf();
       const simulate = (regime?: Regime): Promise<RunResult<KnownSnapshot>> => simulateScenario(scenario, regime, btf, host?.profile);
       const st = styleFor(ctx.io);

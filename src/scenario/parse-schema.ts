@@ -19,7 +19,7 @@ import {
   parseU32Size,
   type FieldParser,
 } from '../vocab/fields.js';
-import { PAGE_SIZES } from '../model/profile.js';
+import { ARCHES, PAGE_SIZES } from '../model/profile.js';
 import { SCENARIO_LIMITS, U32_MAX } from '../vocab/limits.js';
 import type { PathSegment } from './parse-yaml.js';
 import type { Result } from '../vocab/result.js';
@@ -121,6 +121,7 @@ export const KERNEL = mapping({
   page_size: optional(pageSize),
   regime: optional(picklist(['memcg', 'memlock', 'none'], 'memcg, memlock or none')),
   cgroup: optional(picklist([1, 2], '1 or 2 (the cgroup version)')),
+  arch: optional(picklist(ARCHES, `${ARCHES.join(' or ')} (the kernel's architecture)`)),
 });
 
 /** A value of `cgroups`: the limits of one cgroup. */

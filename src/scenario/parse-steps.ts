@@ -1,4 +1,3 @@
-import { DEFAULT_CGROUP_VERSION } from '../model/profile.js';
 import type { MapSpec } from '../vocab/map-spec.js';
 import type { ScenarioCgroup, ScenarioKernel, ScenarioTask, Step, UpdateContext } from './types.js';
 import { describeValue, didYouMean, quote } from '../vocab/fields.js';
@@ -16,6 +15,7 @@ import {
   type StepOpName,
 } from './parse-schema.js';
 import type { PathSegment } from './parse-yaml.js';
+import type { CgroupVersion } from '../vocab/profile.js';
 
 /**
  * The `steps` of a scenario file: each step's shape (parse-schema.ts), then, in file order,
@@ -24,12 +24,30 @@ import type { PathSegment } from './parse-yaml.js';
  * parser accepts refers to things that exist when it runs.
  */
 
+/**
+ * The kernel a scenario runs on, as far as the parser can know it: what its steps may ask of it
+ * (a CPU below its possible CPUs, `memory.high` on cgroup v2 only).
+ */
+export interface RunsOn {
+  readonly cpus: number;
+  readonly cgroup: CgroupVersion;
+  /** Where those come from, for messages: the file, the defaults of a named version, this machine, or the model's default kernel. */
+  readonly basis: 'file' | 'version' | 'host' | 'model';
+}
+
 /** What the steps start from: the sections above them, already validated. */
 export interface StepsContext {
   readonly kernel: ScenarioKernel;
+  /** What the steps may ask of the kernel they run on (its CPUs, its cgroup version). */
+  readonly runsOn: RunsOn;
   readonly cgroups: readonly ScenarioCgroup[];
   readonly tasks: readonly ScenarioTask[];
+  /** The values of `keys` of a mapping that YAML read as numbers or booleans, as written (`007`). */
+  readonly asWritten: (input: Readonly<Record<string, unknown>>, at: readonly PathSegment[], keys: readonly string[]) => Record<string, unknown>;
 }
+
+/** The arguments that name a task, map or program: a name written `007` or `1.50` is that text. */
+const NAME_KEYS = ['task', 'name', 'map', 'prog', 'context'] as const;
 
 const issue = (path: readonly PathSegment[], message: string): Err<SchemaIssue> => ({
   ok: false,
@@ -88,7 +106,7 @@ export function readSteps(input: unknown, ctx: StepsContext): Result<Step[], Sch
   const world = new World(ctx);
   const steps: Step[] = [];
   for (const [index, item] of input.entries()) {
-    const step = readStep(item, index, world, ctx.kernel);
+    const step = readStep(item, index, world, ctx);
     if (!step.ok) return step;
     steps.push(step.value);
   }
@@ -96,7 +114,7 @@ export function readSteps(input: unknown, ctx: StepsContext): Result<Step[], Sch
 }
 
 /** One step: `{ OP: { ...args } }`. */
-function readStep(item: unknown, index: number, world: World, kernel: ScenarioKernel): Result<Step, SchemaIssue> {
+function readStep(item: unknown, index: number, world: World, ctx: StepsContext): Result<Step, SchemaIssue> {
   const at: PathSegment[] = ['steps', index];
   if (!isMapping(item)) return issue(at, `expected a step such as { create_map: { ... } }; got ${describeValue(item)}`);
   const keys = Object.keys(item);
@@ -106,7 +124,9 @@ function readStep(item: unknown, index: number, world: World, kernel: ScenarioKe
     return issue(at, `a step has one operation; got ${keys.length} keys: ${keys.slice(0, 4).map(quote).join(', ')}`);
   }
   if (!isStepOp(op)) return issue([...at, op], `unknown operation${didYouMean(op, STEP_OPS)}; expected one of ${STEP_OPS.join(', ')}`);
-  return new StepReader(world, kernel, index, op).read(item[op]);
+  const args = item[op];
+  const input = isMapping(args) ? { ...args, ...ctx.asWritten(args, [...at, op], NAME_KEYS) } : args;
+  return new StepReader(world, ctx, index, op).read(input);
 }
 
 /** Reads the arguments of one step and checks them against the world. */
@@ -115,7 +135,7 @@ class StepReader {
 
   constructor(
     private readonly world: World,
-    private readonly kernel: ScenarioKernel,
+    private readonly ctx: StepsContext,
     private readonly index: number,
     private readonly op: StepOpName,
   ) {
@@ -330,20 +350,37 @@ class StepReader {
     return this.fail('context', `no task ${quote(context)} in tasks${hint}; a context is a task, softirq or irq`);
   }
 
+  /** A CPU the kernel has: below `kernel.cpus`, or the CPUs of the kernel the scenario runs on. */
   private cpu(cpu: number | undefined): Result<number, SchemaIssue> {
-    const cpus = this.kernel.cpus;
-    if (cpu !== undefined && cpus !== undefined && cpu >= cpus) {
-      return this.fail('cpu', `cpu ${cpu} is not a possible CPU: kernel.cpus is ${cpus} (CPUs 0 to ${cpus - 1})`);
+    const { cpus } = this.ctx.runsOn;
+    const basis = this.ctx.kernel.cpus !== undefined ? 'file' : this.ctx.runsOn.basis;
+    if (cpu !== undefined && cpu >= cpus) {
+      const range = `CPUs 0 to ${cpus - 1}`;
+      const why = {
+        file: `kernel.cpus is ${cpus} (${range})`,
+        version: `kernel ${this.ctx.kernel.version ?? ''} has ${cpus} possible CPUs (${range}): kernel.cpus is not given, and ${cpus} is the model's default`,
+        host: `this machine has ${cpus} possible CPUs (${range}) and the scenario runs on its kernel; set kernel.cpus for another count`,
+        model: `the model's default kernel has ${cpus} possible CPUs (${range}); set kernel.cpus for another count`,
+      }[basis];
+      return this.fail('cpu', `cpu ${cpu} is not a possible CPU: ${why}`);
     }
     return { ok: true, value: cpu ?? 0 };
   }
 
   /** `memory.high` exists on cgroup v2 only. */
   private high(high: number | undefined): Result<number | undefined, SchemaIssue> {
-    if (high !== undefined && (this.kernel.cgroup ?? DEFAULT_CGROUP_VERSION) === 1) return this.fail('high', highOnV1);
+    if (high !== undefined && this.ctx.runsOn.cgroup === 1) return this.fail('high', highOnV1(this.ctx.kernel, this.ctx.runsOn));
     return { ok: true, value: high };
   }
 }
 
-/** The message for `high` on a cgroup v1 kernel. */
-export const highOnV1 = 'memory.high exists only on cgroup v2 (set kernel.cgroup: 2; the default is 1)';
+/** The message for `high` on a cgroup v1 kernel, saying where v1 comes from. */
+export function highOnV1(kernel: ScenarioKernel, runsOn: RunsOn): string {
+  const where =
+    kernel.cgroup !== undefined
+      ? 'kernel.cgroup is 1'
+      : runsOn.basis === 'host'
+        ? "the scenario runs on this machine's kernel, whose memory controller is on cgroup v1; set kernel.cgroup: 2"
+        : 'set kernel.cgroup: 2; the default is 1';
+  return `memory.high exists only on cgroup v2 (${where})`;
+}

@@ -30,8 +30,11 @@ export interface YamlTree {
   readonly value: unknown;
   /** The 1-based line of the value at `path`, or of its nearest ancestor that exists. */
   lineOf(path: readonly PathSegment[]): number | undefined;
-  /** How a number at `path` was written (`6.10` is the number 6.1, but the kernel 6.10). */
-  numberSourceOf(path: readonly PathSegment[]): string | undefined;
+  /**
+   * How a number or boolean at `path` was written (`6.10` is the number 6.1, but the kernel
+   * 6.10; `007` is the number 7, but the name 007).
+   */
+  scalarSourceOf(path: readonly PathSegment[]): string | undefined;
 }
 
 /** Why the text is not a document bpfmem reads. */
@@ -129,7 +132,8 @@ function nearestLine(lines: ReadonlyMap<string, number>, path: readonly PathSegm
 /** Builds plain values from the document, in document order. */
 class Walker {
   private readonly lines = new Map<string, number>();
-  private readonly numberSources = new Map<string, string>();
+  /** How numbers and booleans were written, by path. */
+  private readonly scalarSources = new Map<string, string>();
   /** The latest node of each anchor name, as reached in document order. */
   private readonly anchors = new Map<string, YamlNode>();
   /** What each alias referred to where it stands in the document. */
@@ -142,11 +146,11 @@ class Walker {
 
   tree(value: unknown): YamlTree {
     const lines = this.lines;
-    const sources = this.numberSources;
+    const sources = this.scalarSources;
     return {
       value,
       lineOf: (path) => nearestLine(lines, path),
-      numberSourceOf: (path) => sources.get(keyOf(path)),
+      scalarSourceOf: (path) => sources.get(keyOf(path)),
     };
   }
 
@@ -180,7 +184,7 @@ class Walker {
     }
     if (isScalar(node)) {
       const v = node.value;
-      if (typeof v === 'number' && typeof node.source === 'string') this.numberSources.set(key, node.source);
+      if ((typeof v === 'number' || typeof v === 'boolean') && typeof node.source === 'string') this.scalarSources.set(key, node.source);
       if (v === null || typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') return v;
       return this.fail(path, line, `unsupported YAML value${node.tag ? ` (tag ${node.tag})` : ''}`);
     }
@@ -222,7 +226,11 @@ class Walker {
     return this.walk(target, path, depth, line, key);
   }
 
-  /** A mapping key as text: scalars only (`1` and `true` become "1" and "true"). */
+  /**
+   * A mapping key as text: scalars only. A number or boolean is the text it was written as
+   * (`1:` is "1", `1.50:` is "1.50", `007:` is "007"), so that a task named `1.50` is the task a
+   * step names `1.50`.
+   */
   private keyText(key: unknown, path: readonly PathSegment[], aliasLine: number | undefined): string {
     let node = key;
     if (isAlias(node)) {
@@ -232,7 +240,8 @@ class Walker {
     }
     if (isScalar(node) && aliasLine === undefined && node.anchor) this.anchors.set(node.anchor, node);
     const v: unknown = isScalar(node) ? node.value : undefined;
-    if (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') return String(v);
+    if (typeof v === 'string') return v;
+    if (typeof v === 'number' || typeof v === 'boolean') return isScalar(node) && typeof node.source === 'string' ? node.source : String(v);
     // YAML 1.1 makes `<<` a merge symbol even with merges off: keep it as the text it is.
     if (typeof v === 'symbol' && isScalar(node) && typeof node.source === 'string') return node.source;
     return this.fail(path, aliasLine ?? this.nodeLine(key), 'a mapping key is not text (a list, mapping or null as a key)');

@@ -83,8 +83,8 @@ describe('parseScenario: good files', () => {
     ['a bare number inside the mapping', 'kernel: { version: 6.10 }', { version: '6.10' }],
     [
       'every key of the mapping',
-      'kernel: { version: "5.10", cpus: 192, page_size: 64Ki, regime: memlock, cgroup: 1 }',
-      { version: '5.10', cpus: 192, pageSize: 65536, regime: 'memlock', cgroup: 1 },
+      'kernel: { version: "5.10", cpus: 192, page_size: 64Ki, regime: memlock, cgroup: 1, arch: arm64 }',
+      { version: '5.10', cpus: 192, pageSize: 65536, regime: 'memlock', cgroup: 1, arch: 'arm64' },
     ],
     ['a what-if regime on a new kernel', 'kernel: { version: "6.18", regime: none }', { version: '6.18', regime: 'none' }],
   ])('kernel: %s', (_, text, kernel) => {
@@ -228,7 +228,42 @@ steps:
 `);
     expect(s.steps.map((step) => step.op)).toEqual(['create_map', 'load_prog', 'close', 'close']);
   });
+
+  it('reads names that YAML would make numbers or booleans as written: task 007, map 1.50, a description of 42', () => {
+    const s = good(`
+description: 42
+tasks: { 007: {}, true: {} }
+steps:
+  - create_map: { task: 007, name: 1.50, type: array, key: 4, value: 4, max_entries: 1 }
+  - update: { map: 1.50, context: true }
+  - close: { map: 1.50 }
+`);
+    expect(s.description).toBe('42');
+    expect(s.tasks.map((t) => t.name)).toEqual(['007', 'true']);
+    expect(s.steps[0]).toMatchObject({ op: 'create_map', task: '007', name: '1.50' });
+    expect(s.steps[1]).toMatchObject({ op: 'update', map: '1.50', context: { task: 'true' } });
+  });
+
+  it('checks a step\'s cpu and memory.high against the machine the file runs on when it names no kernel version', () => {
+    const host = () => ({ release: '6.12.0', possibleCpus: 8, cgroupVersion: 2 as const });
+    const text = withMapNoKernel('  - update: { map: m, cpu: 7 }');
+    expect(parseScenario(text, SOURCE, { host }).ok).toBe(true);
+    const past = parseScenario(withMapNoKernel('  - update: { map: m, cpu: 8 }'), SOURCE, { host });
+    expect(past.ok ? '' : formatScenarioError(past.error)).toBe(
+      `${SOURCE}:4: steps[1].update.cpu: cpu 8 is not a possible CPU: this machine has 8 possible CPUs (CPUs 0 to 7) and the scenario runs on its kernel; set kernel.cpus for another count`,
+    );
+    expect(parseScenario(`cgroups: { /a: { high: 1Mi } }\n${withMapNoKernel('')}`, SOURCE, { host }).ok).toBe(true);
+    const v1 = parseScenario(`cgroups: { /a: { high: 1Mi } }\n${withMapNoKernel('')}`, SOURCE, { host: () => ({ ...host(), cgroupVersion: 1 as const }) });
+    expect(v1.ok ? '' : formatScenarioError(v1.error)).toMatch(/memory\.high exists only on cgroup v2 \(the scenario runs on this machine's kernel, whose memory controller is on cgroup v1; set kernel\.cgroup: 2\)$/);
+    // A file that names its kernel is not asked about the machine.
+    expect(parseScenario(`kernel: "6.18"\n${withMapNoKernel('')}`, SOURCE, { host: () => { throw new Error('asked'); } }).ok).toBe(true);
+  });
 });
+
+const withMapNoKernel = (steps: string): string => `tasks: { t: {} }
+steps:
+  - create_map: { task: t, name: m, type: hash, key: 4, value: 8, max_entries: 16 }
+${steps}`;
 
 /** Steps after a task `t` and a map `m`, to test one bad step. */
 const withMap = (steps: string): string => `
@@ -254,7 +289,7 @@ describe('parseScenario: bad files give one line with file, line, path and messa
     [
       'unknown kernel key',
       'kernel:\n  version: "6.18"\n  cpu: 4',
-      `${SOURCE}:3: kernel.cpu: unknown key (did you mean cpus?); expected one of version, cpus, page_size, regime, cgroup`,
+      `${SOURCE}:3: kernel.cpu: unknown key (did you mean cpus?); expected one of version, cpus, page_size, regime, cgroup, arch`,
     ],
     [
       'merge keys are not read',
@@ -267,7 +302,8 @@ describe('parseScenario: bad files give one line with file, line, path and messa
       'tasks: [a, b]',
       `${SOURCE}:1: tasks: expected a mapping of task name to { cgroup, uid, memlock, cap_ipc_lock }; got a list`,
     ],
-    ['a number where a name goes', withMap('  - update: { map: 5 }'), `${SOURCE}:5: steps[1].update.map: expected a name, got 5`],
+    ['a list where a name goes', withMap('  - update: { map: [m] }'), `${SOURCE}:5: steps[1].update.map: expected a name, got a list`],
+    ['a number where a name goes: the name as written', withMap('  - update: { map: 005 }'), `${SOURCE}:5: steps[1].update.map: no map "005" was created before this step`],
     ['text where a boolean goes', 'tasks: { t: { cap_ipc_lock: "yes" } }', `${SOURCE}:1: tasks.t.cap_ipc_lock: expected true or false, got "yes"`],
     ['a mapping where a count goes', withMap('  - delete: { map: m, count: { n: 1 } }'), `${SOURCE}:5: steps[1].delete.count: expected a count (a whole number up to 100000000), got a mapping`],
     ['an unknown regime', 'kernel: { version: "6.18", regime: memcgv2 }', `${SOURCE}:1: kernel.regime: expected memcg, memlock or none, got "memcgv2"`],

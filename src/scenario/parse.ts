@@ -1,12 +1,13 @@
-import { DEFAULT_CGROUP_VERSION, DEFAULT_RELEASE, makeProfile } from '../model/profile.js';
+import { DEFAULT_RELEASE, makeProfile } from '../model/profile.js';
 import { formatBytes } from '../vocab/units.js';
 import { describeValue, didYouMean, parseCgroupPath, parseRelease, parseTaskName, quote } from '../vocab/fields.js';
 import { parentOf } from '../vocab/cgroup-path.js';
 import { SCENARIO_LIMITS } from '../vocab/limits.js';
 import { CGROUP, FILE, KERNEL, TASK, isMapping, validate, type SchemaIssue } from './parse-schema.js';
-import { highOnV1, readSteps } from './parse-steps.js';
+import { highOnV1, readSteps, type RunsOn } from './parse-steps.js';
 import { readYaml, type PathSegment, type YamlTree } from './parse-yaml.js';
 import type { Scenario, ScenarioCgroup, ScenarioKernel, ScenarioTask } from './types.js';
+import type { KernelProfile } from '../vocab/profile.js';
 import type { Err, Result } from '../vocab/result.js';
 
 /**
@@ -28,6 +29,20 @@ export interface ScenarioError {
   readonly message: string;
 }
 
+/**
+ * What the parser may know of the machine the scenario will run on. A file that names no kernel
+ * version runs on the kernel of the machine that runs it (docs/scenarios.md, `kernel`): its
+ * possible CPUs and cgroup version decide whether a step's `cpu` exists and whether `high` is
+ * a file there.
+ */
+export interface ParseOptions {
+  /**
+   * This machine's kernel (`bpfmem simulate`: `hostProfile()`), asked only for a file that names
+   * no kernel version. Without it (a browser), such a file runs on the model's default kernel.
+   */
+  readonly host?: () => Pick<KernelProfile, 'release' | 'possibleCpus' | 'cgroupVersion'> | undefined;
+}
+
 /** The outcome of {@link parseScenario}. */
 export type ParseScenarioResult =
   | { readonly ok: true; readonly scenario: Scenario }
@@ -40,7 +55,7 @@ export type ParseScenarioResult =
  * @param text - the file's contents
  * @param source - the file's name, for messages and for {@link Scenario.source}
  */
-export function parseScenario(text: string, source: string): ParseScenarioResult {
+export function parseScenario(text: string, source: string, options: ParseOptions = {}): ParseScenarioResult {
   if (typeof text !== 'string') return { ok: false, error: { source, path: '', message: `expected the scenario's text (YAML or JSON), got ${describeValue(text)}` } };
   const size = utf8Length(text);
   if (size > SCENARIO_LIMITS.fileBytes) {
@@ -51,7 +66,7 @@ export function parseScenario(text: string, source: string): ParseScenarioResult
   const read = readYaml(text);
   if (!read.ok) return { ok: false, error: errorAt(source, read.error.path, read.error.line, read.error.message) };
   const { tree } = read;
-  const scenario = buildScenario(tree, source);
+  const scenario = buildScenario(tree, source, options);
   if (!scenario.ok) {
     const { path, message } = scenario.error;
     return { ok: false, error: errorAt(source, path, tree.lineOf(path), message) };
@@ -119,21 +134,29 @@ const issue = (path: readonly PathSegment[], message: string): Err<SchemaIssue> 
   error: { path, message },
 });
 
-function buildScenario(tree: YamlTree, source: string): Result<Scenario, SchemaIssue> {
+function buildScenario(tree: YamlTree, source: string, options: ParseOptions): Result<Scenario, SchemaIssue> {
   if (tree.value === null) {
     return issue([], 'the file has no scenario in it; expected a mapping with keys description, kernel, cgroups, tasks, steps');
   }
-  const file = validate(FILE, tree.value, []);
+  // A description written as a number or true is the text it was written as.
+  const top = isMapping(tree.value) ? { ...tree.value, ...asWrittenAt(tree, tree.value, [], ['description']) } : tree.value;
+  const file = validate(FILE, top, []);
   if (!file.ok) return file;
   const { description } = file.value;
 
-  const kernel = readKernel(file.value.kernel, tree);
+  const kernel = readKernel(file.value.kernel, tree, options);
   if (!kernel.ok) return kernel;
   const cgroups = readCgroups(file.value.cgroups, kernel.value);
   if (!cgroups.ok) return cgroups;
   const tasks = readTasks(file.value.tasks, cgroups.value);
   if (!tasks.ok) return tasks;
-  const steps = readSteps(file.value.steps, { kernel: kernel.value, cgroups: cgroups.value, tasks: tasks.value });
+  const steps = readSteps(file.value.steps, {
+    kernel: kernel.value.kernel,
+    runsOn: kernel.value.runsOn,
+    cgroups: cgroups.value,
+    tasks: tasks.value,
+    asWritten: (input, at, keys) => asWrittenAt(tree, input, at, keys),
+  });
   if (!steps.ok) return steps;
 
   return {
@@ -141,7 +164,7 @@ function buildScenario(tree: YamlTree, source: string): Result<Scenario, SchemaI
     value: {
       source,
       ...(description === undefined ? {} : { description: description.trim() }),
-      kernel: kernel.value,
+      kernel: kernel.value.kernel,
       cgroups: cgroups.value,
       tasks: tasks.value,
       steps: steps.value,
@@ -150,12 +173,26 @@ function buildScenario(tree: YamlTree, source: string): Result<Scenario, SchemaI
 }
 
 /**
+ * The values of `keys` in the mapping `input` at `at` that YAML read as a number or boolean, as
+ * the text they were written as: a name `007` or `1.50` is that name, not 7 or 1.5 (keys are
+ * read so too, parse-yaml.ts).
+ */
+function asWrittenAt(tree: YamlTree, input: Readonly<Record<string, unknown>>, at: readonly PathSegment[], keys: readonly string[]): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const key of keys) {
+    const value = Object.hasOwn(input, key) ? input[key] : undefined;
+    if (typeof value === 'number' || typeof value === 'boolean') out[key] = tree.scalarSourceOf([...at, key]) ?? String(value);
+  }
+  return out;
+}
+
+/**
  * `kernel`: a version, or a mapping. A version written as a bare number (`kernel: 6.10`) is read
  * as written, not as the number YAML makes of it (6.1).
  */
-function readKernel(input: unknown, tree: YamlTree): Result<ScenarioKernel, SchemaIssue> {
+function readKernel(input: unknown, tree: YamlTree, options: ParseOptions): Result<{ kernel: ScenarioKernel; runsOn: RunsOn }, SchemaIssue> {
   const asWritten = (value: unknown, path: readonly PathSegment[]): unknown =>
-    typeof value === 'number' ? (tree.numberSourceOf(path) ?? String(value)) : value;
+    typeof value === 'number' ? (tree.scalarSourceOf(path) ?? String(value)) : value;
 
   let kernel: ScenarioKernel;
   if (input === undefined) {
@@ -168,22 +205,33 @@ function readKernel(input: unknown, tree: YamlTree): Result<ScenarioKernel, Sche
     const withVersion = { ...input, ...('version' in input ? { version: asWritten(input['version'], ['kernel', 'version']) } : {}) };
     const k = validate(KERNEL, withVersion, ['kernel']);
     if (!k.ok) return k;
-    const { version, cpus, page_size: pageSize, regime, cgroup } = k.value;
+    const { version, cpus, page_size: pageSize, regime, cgroup, arch } = k.value;
     kernel = {
       ...(version === undefined ? {} : { version }),
       ...(cpus === undefined ? {} : { cpus }),
       ...(pageSize === undefined ? {} : { pageSize }),
       ...(regime === undefined ? {} : { regime }),
       ...(cgroup === undefined ? {} : { cgroup }),
+      ...(arch === undefined ? {} : { arch }),
     };
   } else {
-    const expected = 'expected a kernel version such as "6.18" or a mapping with keys version, cpus, page_size, regime, cgroup';
+    const expected = 'expected a kernel version such as "6.18" or a mapping with keys version, cpus, page_size, regime, cgroup, arch';
     return issue(['kernel'], `${expected}; got ${describeValue(input)}`);
   }
+  // Without a version the scenario runs on this machine's kernel (src/scenario/run.ts
+  // scenarioProfile), with what the file says laid over it; where there is none, on the model's.
+  const host = kernel.version === undefined ? options.host?.() : undefined;
   // The model's own rules on a profile (memcg needs 5.11+, …), with the file's line.
-  const profile = makeProfile({ ...kernel, version: kernel.version ?? DEFAULT_RELEASE });
+  const profile = makeProfile({
+    ...kernel,
+    version: kernel.version ?? host?.release ?? DEFAULT_RELEASE,
+    ...(kernel.cpus === undefined && host ? { cpus: host.possibleCpus } : {}),
+    ...(kernel.cgroup === undefined && host ? { cgroup: host.cgroupVersion } : {}),
+  });
   if (!profile.ok) return issue(['kernel'], profile.error);
-  return { ok: true, value: kernel };
+  const basis = kernel.version !== undefined ? 'version' : host ? 'host' : 'model';
+  const runsOn: RunsOn = { cpus: profile.value.possibleCpus, cgroup: profile.value.cgroupVersion, basis };
+  return { ok: true, value: { kernel, runsOn } };
 }
 
 /** Compares cgroup paths name by name, so that parents come before children. */
@@ -199,7 +247,7 @@ function compareCgroupPaths(a: string, b: string): number {
 }
 
 /** `cgroups`: path → limits. Parents not listed are implied, with no limit. */
-function readCgroups(input: unknown, kernel: ScenarioKernel): Result<ScenarioCgroup[], SchemaIssue> {
+function readCgroups(input: unknown, kernel: { kernel: ScenarioKernel; runsOn: RunsOn }): Result<ScenarioCgroup[], SchemaIssue> {
   if (input === undefined || input === null) return { ok: true, value: [] };
   if (!isMapping(input)) {
     return issue(['cgroups'], `expected a mapping of cgroup path to { max, high }; got ${describeValue(input)}`);
@@ -218,7 +266,7 @@ function readCgroups(input: unknown, kernel: ScenarioKernel): Result<ScenarioCgr
     const limits = validate(CGROUP, input[path] ?? {}, at);
     if (!limits.ok) return limits;
     const { max, high } = limits.value;
-    if (high !== undefined && (kernel.cgroup ?? DEFAULT_CGROUP_VERSION) === 1) return issue([...at, 'high'], highOnV1);
+    if (high !== undefined && kernel.runsOn.cgroup === 1) return issue([...at, 'high'], highOnV1(kernel.kernel, kernel.runsOn));
     byPath.set(path, { path, max: max ?? Infinity, high: high ?? Infinity });
   }
   for (const path of paths) {

@@ -47,14 +47,19 @@ export function scenarioProfile(scenario: Scenario, regime?: Regime, host?: Kern
   const cpus = k.cpus ?? (onHost ? host.possibleCpus : undefined);
   const pageSize = k.pageSize ?? (onHost ? host.pageSize : undefined);
   const cgroup = k.cgroup ?? (onHost ? host.cgroupVersion : undefined);
-  const chosen = regime ?? k.regime ?? (onHost && version === named ? host.regime : undefined);
+  const sameKernel = onHost && version === named;
+  const chosen = regime ?? k.regime ?? (sameKernel ? host.regime : undefined);
+  const arch = k.arch ?? (onHost ? host.arch : undefined);
   const p = makeProfile({
     version,
     ...(cpus === undefined ? {} : { cpus }),
     ...(pageSize === undefined ? {} : { pageSize }),
     ...(cgroup === undefined ? {} : { cgroup }),
     ...(chosen ? { regime: chosen } : {}),
-    ...(onHost && version === named ? { structs: host.structs } : {}),
+    ...(arch === undefined ? {} : { arch }),
+    // The machine's own smallest kmalloc cache, when the scenario runs on its very kernel and arch.
+    ...(sameKernel ? { structs: host.structs } : {}),
+    ...(sameKernel && arch === host.arch ? { kmallocMinSize: host.kmallocMinSize } : {}),
   });
   return p.ok ? p.value : `${scenario.source}: kernel: ${p.error}`;
 }

@@ -1,5 +1,5 @@
 import type { MapSpec } from '../vocab/map-spec.js';
-import type { CgroupVersion, Regime } from '../vocab/profile.js';
+import type { Arch, CgroupVersion, Regime } from '../vocab/profile.js';
 
 /**
  * A scenario: a kernel, a cgroup tree, tasks, and steps to run on a backend (the model or the
@@ -29,6 +29,8 @@ export interface ScenarioKernel {
   readonly pageSize?: number;
   readonly regime?: Regime;
   readonly cgroup?: CgroupVersion;
+  /** The architecture: its KMALLOC_MIN_SIZE (arm64 before 6.5 has no kmalloc cache below 128 B). */
+  readonly arch?: Arch;
 }
 
 /** A cgroup path: `/`, `/pods`, `/pods/agent`. Always absolute, no trailing slash. */

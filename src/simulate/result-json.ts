@@ -107,7 +107,7 @@ export type SimulateRegime = Regime | 'both';
  * @param source - the file's name, as messages and `source` show it
  */
 export async function simulateJsonText(text: string, source: string, regime?: SimulateRegime, host?: KernelProfile): Promise<string> {
-  const parsed = parseScenario(text, source);
+  const parsed = parseScenario(text, source, { host: () => host });
   if (!parsed.ok) throw new BpfmemError('input', formatScenarioError(parsed.error));
   const scenario = parsed.scenario;
   if (regime === 'both') {

@@ -101,6 +101,22 @@ steps:
     expect(failed[0]?.reason).toMatch(/^\/kubepods\/pod-agent\/agent is at 203\.4 MiB of 256\.0 MiB; creating map "ct" needs 88\.0 MiB$/);
   });
 
+  it('kernel.arch arm64 before 6.5: no kmalloc cache below 128 B, said in the first line, the same charge as estimate --arch', async () => {
+    const text = (arch: string): string =>
+      `kernel: { version: "5.15", arch: ${arch} }\ncgroups: { /a: {} }\ntasks: { t: { cgroup: /a } }\nsteps:\n  - create_map: { task: t, name: h, type: hash, key: 8, value: 24, max_entries: 10000, flags: no_prealloc }\n  - update: { map: h, count: 1000 }\n`;
+    const own = async (arch: string): Promise<string> => {
+      const run = await cli(['simulate', await scenarioFile(text(arch))]);
+      expect(run.status).toBe(0);
+      if (arch === 'arm64') expect(run.stdout.split('\n')[0]).toMatch(/: kernel 5\.15, 2 possible CPUs, 4 KiB pages, arm64 \(kmalloc from 128 B\), cgroup v1, regime memcg$/);
+      else expect(run.stdout.split('\n')[0]).not.toMatch(/x86_64|kmalloc/);
+      return run.stdout.split('\n').find((l) => l.startsWith('/a '))?.trim().split(/ {2,}/)[5] ?? '';
+    };
+    expect(await own('arm64')).toBe('390.4 KiB');
+    expect(await own('x86_64')).toBe('359.1 KiB');
+    const estimate = await cli(['estimate', '--map', 'type=hash,key=8,value=24,max_entries=10000,flags=no_prealloc,elements=1000', '--kernel', '5.15', '--arch', 'arm64', '--cpus', '2']);
+    expect(estimate.stdout).toContain('390.4 KiB');
+  });
+
   it('--btf takes struct sizes from a kernel\'s BTF: the same memlock as estimate --btf', async () => {
     const vmlinux = '/sys/kernel/btf/vmlinux';
     if (!existsSync(vmlinux)) {
@@ -142,8 +158,8 @@ steps:
     ['an unknown map type', 'tasks: { t: {} }\nsteps:\n  - create_map: { task: t, name: m, type: hashmap }', /unknown map type "hashmap"/],
     ['a missing task', 'steps:\n  - alloc: { task: ghost, bytes: 4Ki }', /:2: steps\[0\]\.alloc\.task: no task "ghost"/],
     ['an alias cycle', 'a: &x [*x]', /:1: /],
-    // Found when the step runs (the CPU count comes from the machine), not when the file is read.
-    ['a CPU past the kernel\'s', 'kernel: { version: "6.18" }\ntasks: { t: {} }\nsteps:\n  - create_map: { task: t, name: m, type: hash, key: 4, value: 4, max_entries: 8 }\n  - update: { map: m, cpu: 8191 }', /: steps\[1\]\.update: cpu: expected a whole number from 0 to \d+, got 8191\n$/],
+    ['a CPU past the kernel\'s', 'kernel: { version: "6.18" }\ntasks: { t: {} }\nsteps:\n  - create_map: { task: t, name: m, type: hash, key: 4, value: 4, max_entries: 8 }\n  - update: { map: m, cpu: 8191 }', /:5: steps\[1\]\.update\.cpu: cpu 8191 is not a possible CPU: kernel 6\.18 has 2 possible CPUs \(CPUs 0 to 1\): kernel\.cpus is not given, and 2 is the model's default\n$/],
+    ['a CPU past this machine\'s', 'tasks: { t: {} }\nsteps:\n  - create_map: { task: t, name: m, type: hash, key: 4, value: 4, max_entries: 8 }\n  - update: { map: m, cpu: 8191 }', /:4: steps\[1\]\.update\.cpu: cpu 8191 is not a possible CPU: this machine has \d+ possible CPUs \(CPUs 0 to \d+\) and the scenario runs on its kernel; set kernel\.cpus for another count\n$/],
     ['more inserts than the model simulates', 'kernel: { version: "6.18", cpus: 2 }\ntasks: { t: {} }\nsteps:\n  - create_map: { task: t, name: m, type: hash, key: 4, value: 8, max_entries: 30000000, flags: no_prealloc }\n  - update: { map: m, count: 20000000 }', /: steps\[1\]\.update: inserting 20000000 elements into map m: the model simulates inserts that allocate one by one, at most 16777216 in a run\n$/],
   ])('a scenario with %s fails with one line naming the file, line and key, exit 2', async (_what, text, message) => {
     const file = await scenarioFile(text);
