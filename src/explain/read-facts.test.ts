@@ -54,6 +54,11 @@ describe('the facts explain reads', () => {
     const gone = readTaskFacts(4243, proc);
     await expect(gone).rejects.toBeInstanceOf(BpfmemError);
     await expect(gone).rejects.toThrow('--pid 4243: no such process');
+    // A zombie's /proc/PID/cgroup names the root: it is refused, not explained as the root's.
+    mkdirSync(join(proc, '4244'));
+    writeFileSync(join(proc, '4244', 'status'), readProcFixture('self-status.txt').replace(/^State:.*$/m, 'State:\tZ (zombie)'));
+    writeFileSync(join(proc, '4244', 'limits'), readProcFixture('self-limits.txt'));
+    await expect(readTaskFacts(4244, proc)).rejects.toThrow('--pid 4244: process 4244 (node) has exited (Z (zombie)) and creates nothing; give a live process, or --cgroup');
   });
 
   it('builds the facts of a named cgroup with no task', async () => {

@@ -74,6 +74,12 @@ export async function readCgroupLevel(h: MemoryHierarchy, p: string): Promise<Cg
 export async function readTaskFacts(pid: number, procRoot = '/proc'): Promise<TaskFacts> {
   const [status, limits, openFds] = await Promise.all([readStatus(pid, procRoot), readLimits(pid, procRoot), countOpenFds(pid, procRoot)]);
   if (!status || !limits) throw new BpfmemError('input', `--pid ${pid}: no such process`);
+  // A zombie creates nothing, and on cgroup v1 its /proc/PID/cgroup names the root whatever cgroup
+  // it was in (kernel/cgroup/cgroup.c proc_cgroup_show: "On traditional hierarchies, all zombie
+  // tasks show up as belonging to the root cgroup"): its answer would be the root's, and wrong.
+  if (status.state !== undefined && /^[ZX]/.test(status.state)) {
+    throw new BpfmemError('input', `--pid ${pid}: process ${pid} (${status.name}) has exited (${status.state}) and creates nothing; give a live process, or --cgroup`);
+  }
   const nofile = limits.rows['Max open files'];
   return {
     pid,
