@@ -70,3 +70,27 @@ export function readStructOpsMaps(elf: ElfFile, btf: Btf | undefined, fixup: Dat
   }
   return out;
 }
+
+/**
+ * The kernel's value type of a struct_ops map (kernel/bpf/bpf_struct_ops.c: `struct
+ * bpf_struct_ops_<name>`) and the function pointers of `struct <name>` (`count_func_ptrs`).
+ */
+export function kernelStructOps(btf: Btf, typeName: string): { valueSize: number; funcs: number } | undefined {
+  const value = btf.findByName(`bpf_struct_ops_${typeName}`, 'struct');
+  const ops = btf.findByName(typeName, 'struct');
+  if (value?.kind !== 'struct' || ops?.kind !== 'struct') return undefined;
+  return { valueSize: value.size, funcs: ops.members.filter((m) => isFuncPtr(btf, m.type)).length };
+}
+
+/** The value type prefix of struct_ops maps in the kernel's BTF. */
+const VALUE_PREFIX = 'bpf_struct_ops_';
+
+/**
+ * The same from a live map's `btf_vmlinux_value_type_id` (struct bpf_map_info): the id of its
+ * `struct bpf_struct_ops_<name>` in the kernel's BTF. Undefined when the id names no such type.
+ */
+export function kernelStructOpsById(btf: Btf, valueTypeId: number): { valueSize: number; funcs: number } | undefined {
+  const value = btf.typeById(valueTypeId);
+  if (value?.kind !== 'struct' || !value.name.startsWith(VALUE_PREFIX)) return undefined;
+  return kernelStructOps(btf, value.name.slice(VALUE_PREFIX.length));
+}

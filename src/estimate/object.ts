@@ -1,5 +1,5 @@
 import type { Btf } from '../btf/index.js';
-import { isFuncPtr } from '../elf/btf-libbpf.js';
+import { kernelStructOps } from '../elf/struct-ops.js';
 import type { BpfObject, ObjectMap } from '../elf/index.js';
 import { BpfmemError } from '../vocab/errors.js';
 import { mapTypeById, type MapType } from '../vocab/maptypes.js';
@@ -127,15 +127,4 @@ export function adjustRingbufSize(size: number, pageSize: number): number {
     if (mul * pageSize > size) return mul * pageSize;
   }
   return size;
-}
-
-/**
- * The kernel's value type of a struct_ops map (kernel/bpf/bpf_struct_ops.c: `struct
- * bpf_struct_ops_<name>`) and the function pointers of `struct <name>` (`count_func_ptrs`).
- */
-function kernelStructOps(btf: Btf, typeName: string): { valueSize: number; funcs: number } | undefined {
-  const value = btf.findByName(`bpf_struct_ops_${typeName}`, 'struct');
-  const ops = btf.findByName(typeName, 'struct');
-  if (value?.kind !== 'struct' || ops?.kind !== 'struct') return undefined;
-  return { valueSize: value.size, funcs: ops.members.filter((m) => isFuncPtr(btf, m.type)).length };
 }

@@ -10,7 +10,9 @@ import { scanHolders, type Holder as SysHolder } from '../sys/iter/index.js';
 import { describeMachine, profileOfMachine, withRunningKernelBtf } from './machine.js';
 import { isUnavailable, MAP_RECORD, MapIterator, readCgroupIds } from '../sys/iter/index.js';
 import { decodeMapRecord, type MapCharge } from '../sys/iter/index.js';
-import { listMaps, progIds, readMap, readMapMemlock, readProg, type MapObject, type ProgObject } from '../sys/bpf/index.js';
+import { listMaps, progIds, readBtfFileSync, readMap, readMapMemlock, readProg, VMLINUX_BTF_PATH, type MapObject, type ProgObject } from '../sys/bpf/index.js';
+import { kernelStructOpsById } from '../elf/struct-ops.js';
+import { MAP_FLAGS } from '../vocab/flags.js';
 import { PinScanner } from '../sys/bpf/index.js';
 import { readProcCgroup } from '../sys/proc/index.js';
 import { specOf, type Holder, type InventoryInput, type RawCgroup, type RawMap, type RawProg } from '../vocab/inventory.js';
@@ -60,7 +62,7 @@ const MAX_NOTES = 5;
  */
 const CHECKS_PER_TYPE = 64;
 
-const layoutKey = (m: RawMap): string => `${m.type}/${m.keySize}/${m.valueSize}/${m.maxEntries}/${m.flags}/${m.mapExtra}`;
+const layoutKey = (m: RawMap): string => `${m.type}/${m.keySize}/${m.valueSize}/${m.maxEntries}/${m.flags}/${m.mapExtra}/${m.structOpsFuncs ?? ''}`;
 
 function rawMap(o: MapObject): RawMap {
   const i = o.info;
@@ -150,6 +152,8 @@ export class Collector {
   private readonly pins = new PinScanner();
   /** The programs of the last scan, by id, reused while they live. */
   private lastProgs = new Map<number, RawProg>();
+  /** struct_ops value type id (kernel BTF) → its function pointers; undefined: not a struct_ops value type. */
+  private readonly structOpsFuncs = new Map<number, number | undefined>();
 
   private constructor(
     readonly profile: KernelProfile,
@@ -289,7 +293,8 @@ export class Collector {
         return type === undefined || memlockDependsOnContents(type, info.mapFlags);
       });
       for (const o of listed) {
-        const m = this.checked1(rawMap(o));
+        const raw = rawMap(o);
+        const m = mapTypeById(raw.type) === 'struct_ops' ? this.withStructOps(raw, o) : this.checked1(raw);
         if (m) out.push(m);
       }
       return out;
@@ -385,6 +390,12 @@ export class Collector {
       const o = readMap(r.id, true); // map_extra is in the info only
       return o && { map: { ...rawMap(o), cgroupId }, reusable: true };
     }
+    if (type === 'struct_ops') {
+      // The kernel value type is in the info only (btf_vmlinux_value_type_id); a map's does not change.
+      const o = readMap(r.id, true);
+      const map = o && this.withStructOps({ ...rawMap(o), cgroupId }, o);
+      return map && { map, reusable: true };
+    }
     const contents = type !== undefined && memlockDependsOnContents(type, r.flags);
     if (type === undefined || (contents && r.elements === undefined)) {
       // A type bpfmem does not model, or contents the iterator did not count: fdinfo, every scan.
@@ -394,6 +405,38 @@ export class Collector {
     }
     const map = this.checked1(contents && r.elements !== undefined ? { ...base, elements: r.elements } : base);
     return map && { map, reusable: this.verdicts.get(layoutKey(map)) !== false };
+  }
+
+  /**
+   * A struct_ops map with the function pointers of its kernel struct, which its memory counts
+   * (src/model/maps/struct_ops.ts): read from the kernel's BTF by the map's
+   * `btf_vmlinux_value_type_id`, once per value type (the BTF is parsed then dropped: struct_ops
+   * maps are few, and serve should not hold 5 MB of types for them). A value type from a module's
+   * BTF (`BPF_F_VTYPE_BTF_OBJ_FD`), or one the kernel's BTF does not name, leaves the model
+   * without it: fdinfo's memlock, read map by map. Undefined when the map was freed meanwhile.
+   */
+  private withStructOps(m: RawMap, o: MapObject): RawMap | undefined {
+    const id = o.info.btfVmlinuxValueTypeId;
+    let funcs: number | undefined;
+    if (id !== 0 && (m.flags & MAP_FLAGS.vtype_btf_obj_fd) === 0) {
+      if (!this.structOpsFuncs.has(id)) {
+        let found: number | undefined;
+        try {
+          found = kernelStructOpsById(readBtfFileSync(VMLINUX_BTF_PATH), id)?.funcs;
+        } catch {
+          found = undefined; // no kernel BTF: fdinfo below
+        }
+        this.structOpsFuncs.set(id, found);
+      }
+      funcs = this.structOpsFuncs.get(id);
+    }
+    if (funcs === undefined) {
+      if (m.memlock !== undefined) return m;
+      const memlock = readMapMemlock(mapId(m.id));
+      if (memlock === null) return undefined;
+      return memlock === undefined ? m : { ...m, memlock };
+    }
+    return this.checked1({ ...m, structOpsFuncs: funcs });
   }
 
   /**

@@ -32,6 +32,11 @@ export interface RawMap {
   /** fdinfo `memlock` when it was read. */
   readonly memlock?: number;
   /**
+   * struct_ops maps: the function pointers of the kernel struct (`tcp_congestion_ops`: 13), which
+   * the map's memory counts; read from the kernel's BTF by its `btf_vmlinux_value_type_id`.
+   */
+  readonly structOpsFuncs?: number;
+  /**
    * The elements (devices, sockets) it holds, where they were counted (bpfmem's map iterator):
    * what the memory of a map whose memory follows its contents is computed from.
    */
@@ -95,6 +100,14 @@ export interface InventoryInput {
 export function specOf(m: RawMap): MapSpec | undefined {
   const type = mapTypeById(m.type);
   if (!type) return undefined;
-  return mapSpec({ type, keySize: m.keySize, valueSize: m.valueSize, maxEntries: m.maxEntries, flags: m.flags, mapExtra: m.mapExtra });
+  return mapSpec({
+    type,
+    keySize: m.keySize,
+    valueSize: m.valueSize,
+    maxEntries: m.maxEntries,
+    flags: m.flags,
+    mapExtra: m.mapExtra,
+    ...(m.structOpsFuncs === undefined ? {} : { structOpsFuncs: m.structOpsFuncs }),
+  });
 }
 

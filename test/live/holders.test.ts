@@ -300,7 +300,8 @@ describe.skipIf(!liveEnv.ok)('pins in a private bpffs (live)', () => {
 
   it('says when the depth bound cut the walk of a real bpffs', async () => {
     const scan = await scanPins({ maxDepth: 1 });
-    expect(scan.cut).toEqual([`${join(dir, 'x', 'y')}: deeper than 1 directories, not walked`]);
+    // Only this test's bpffs: the machine's own (/sys/fs/bpf) may hold deep directories too.
+    expect(scan.cut.filter((line) => line.startsWith(`${dir}/`))).toEqual([`${join(dir, 'x', 'y')}: deeper than 1 directories, not walked`]);
   });
 });
 

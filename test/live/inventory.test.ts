@@ -11,8 +11,14 @@ import { LiveBackend } from '../../src/live/backend.js';
 import { mapSpec } from '../../src/vocab/map-spec.js';
 import { readMemoryHierarchy } from '../../src/sys/cgroup/mount.js';
 import { assemble, exit, mov64Imm, R0 } from '../../src/asm/index.js';
-import { closeFd, listProgs, mapCreate, mapGetFdById, mapId, objPin, progLoad } from '../../src/sys/bpf/index.js';
+import { closeFd, findBtfTypeId, listProgs, mapCreate, mapGetFdById, mapId, objPin, progLoad } from '../../src/sys/bpf/index.js';
 import { cli } from '../cli/run.js';
+import { loadBtf } from './btf-fd.js';
+import { kernelStructOps } from '../../src/elf/struct-ops.js';
+import { fdinfoMemlock } from '../../src/model/maps/memlock.js';
+import { readKernelProfile } from '../../src/live/machine.js';
+import { parseFdinfo } from '../../src/sys/proc/fdinfo.js';
+import { vmlinuxBtf } from '../../src/sys/bpf/vmlinux.js';
 import { liveEnv } from './env.js';
 
 /**
@@ -149,6 +155,34 @@ describe.skipIf(!liveEnv.ok)('bpfmem maps on the running kernel: who pays', () =
       expect(out.errors.filter((e) => e.includes('model memlock differs'))).toEqual([]);
     } finally {
       for (const name of names) must(await b.close('map', name));
+    }
+  });
+
+  it('a struct_ops map: its functions come from the kernel BTF by its value type id, so the model has its memlock', async () => {
+    // Before, the inventory gave the model no function count for struct_ops maps: 208 bytes short
+    // of fdinfo for tcp_congestion_ops on 6.18 (13 links and 13 ksyms), said as a model bug.
+    const btf = await vmlinuxBtf();
+    const ops = kernelStructOps(btf, 'tcp_congestion_ops');
+    const vtype = findBtfTypeId(btf, 'bpf_struct_ops_tcp_congestion_ops', 'struct');
+    if (!ops || vtype === undefined) throw new Error('this kernel has no tcp_congestion_ops struct_ops in its BTF');
+    const btfFd = loadBtf();
+    let fd: number | undefined;
+    try {
+      fd = mapCreate({ type: 'struct_ops', keySize: 4, valueSize: ops.valueSize, maxEntries: 1, name: 'inv_struct_ops', btfVmlinuxValueTypeId: vtype, btfFd });
+      const read = parseFdinfo(readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8'));
+      if (!read.ok || read.value.kind !== 'map') throw new Error(`fdinfo of the struct_ops map: ${read.ok ? 'not a map' : read.error}`);
+      const fdinfo = read.value;
+      const out = await mapsJson();
+      const row = out.maps.find((m) => m.name === 'inv_struct_ops');
+      expect(row).toMatchObject({ type: 'struct_ops', bytes_memlock: fdinfo.memlock });
+      expect(out.errors.filter((e) => e.includes('model memlock differs'))).toEqual([]);
+      // The model's own memlock for the spec with those functions is the kernel's.
+      const profile = await readKernelProfile();
+      const spec = mapSpec({ type: 'struct_ops', keySize: 4, valueSize: ops.valueSize, maxEntries: 1, structOpsFuncs: ops.funcs });
+      expect(fdinfoMemlock(spec, 0, profile)).toBe(fdinfo.memlock);
+    } finally {
+      if (fd !== undefined) closeFd(fd);
+      closeFd(btfFd);
     }
   });
 

@@ -13,15 +13,15 @@ import { loaderByName } from '../../src/estimate/loaders.js';
 import { MAP_FLAGS } from '../../src/vocab/flags.js';
 import { MAP_TYPES, type MapType } from '../../src/vocab/maptypes.js';
 import type { KernelProfile } from '../../src/vocab/profile.js';
-import { encodeBtf, type Btf } from '../../src/btf/index.js';
-import { closeFd, findBtfTypeId, hasErrno, mapCreate, mapGetFdById, mapInfo, tryBpfSyscall, type MapInfo } from '../../src/sys/bpf/index.js';
-import { addressOf } from '../../src/sys/bpf/libc.js';
+import type { Btf } from '../../src/btf/index.js';
+import { closeFd, findBtfTypeId, hasErrno, mapCreate, mapGetFdById, mapInfo, type MapInfo } from '../../src/sys/bpf/index.js';
 import { vmlinuxBtf } from '../../src/sys/bpf/vmlinux.js';
 import { readKernelProfile } from '../../src/live/machine.js';
 import type { MapId } from '../../src/sys/bpf/types.js';
 import { parseFdinfo } from '../../src/sys/proc/fdinfo.js';
 import { buildFixture, FIXTURE_DIR, FIXTURES, toolchain } from '../fixtures/bpf/build.js';
 import { liveEnv } from './env.js';
+import { loadBtf } from './btf-fd.js';
 import { probeFeatures } from '../../src/live/probe.js';
 
 /*
@@ -94,23 +94,6 @@ function createOwn(specs: readonly ObjectSpec[], kernelBtf: Btf): LiveMap[] {
   } finally {
     for (const fd of fds) closeFd(fd);
   }
-}
-
-/**
- * BPF_BTF_LOAD of a BTF blob holding one `int`: btf 0 (pointer), btf_log_buf 8, btf_size 16,
- * btf_log_size 20, btf_log_level 24 (include/uapi/linux/bpf.h). Its fd.
- */
-function loadBtf(): number {
-  const encoded = encodeBtf([{ kind: 'int', name: 'int', size: 4, signed: true, char: false, bool: false, bitOffset: 0, bits: 32 }]);
-  const bytes = new Uint8Array(new ArrayBuffer(encoded.byteLength));
-  bytes.set(encoded);
-  const attr = new Uint8Array(new ArrayBuffer(32));
-  const view = new DataView(attr.buffer);
-  view.setBigUint64(0, addressOf(bytes), true);
-  view.setUint32(16, bytes.byteLength, true);
-  const r = tryBpfSyscall('BPF_BTF_LOAD', attr);
-  if (!r.ok) throw new Error(`BPF_BTF_LOAD: errno ${r.errno}`);
-  return r.value;
 }
 
 /** A map's info and fdinfo memlock, by its fd in this process. */
