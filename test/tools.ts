@@ -18,6 +18,7 @@ const PACKAGES: Readonly<Record<string, string>> = Object.assign(Object.create(n
   promtool: 'prometheus',
   'prometheus-node-exporter': 'prometheus-node-exporter',
   'qemu-system-x86_64': 'qemu-system-x86',
+  'qemu-system-aarch64': 'qemu-system-arm',
   busybox: 'busybox-static',
   cpio: 'cpio',
 });
