@@ -53,8 +53,8 @@ async function model(version: string, arch: string): Promise<{ kernel: number; s
 async function measure(): Promise<{ kernels: Measured[]; reason?: string; stderr: string }> {
   const missing = missingTool('qemu-system-aarch64') ?? missingTool('cpio');
   if (missing !== undefined) return { kernels: [], reason: missing, stderr: '' };
-  let stdout = '';
-  let stderr = '';
+  let stdout: string;
+  let stderr: string;
   try {
     ({ stdout, stderr } = await promisify(execFile)('bash', [SCRIPT], { encoding: 'utf8', timeout: 900_000 }));
   } catch (error) {
