@@ -31,15 +31,21 @@ export interface TableOptions {
 
 // eslint-disable-next-line no-control-regex
 const ANSI = /\u001b\[[0-9;]*m/g;
-/** Text in which every character takes one column: nothing from U+1100 on (the first wide block) and no surrogate. */
-const NARROW = /^[^\u1100-\uffff]*$/;
+/** Text in which every character takes one column: nothing from U+0300 on (the first combining marks; U+1100, the first wide block) and no surrogate. */
+const NARROW = /^[^\u0300-\uffff]*$/;
+/** Characters that take no column of their own: combining marks (`e` + U+0301 is `é`), enclosing marks, and format characters (U+200B, the joiner U+200D, U+FEFF). */
+const ZERO_WIDTH = /^[\p{Mn}\p{Me}\p{Cf}]$/u;
 
 /**
- * Columns a character takes on a terminal: 2 for East Asian Wide and Fullwidth characters (CJK,
- * Hangul, fullwidth forms, most emoji: Unicode's EastAsianWidth.txt, through get-east-asian-width),
- * else 1 (`✓` and `→` are one).
+ * Columns a character takes on a terminal: 0 for combining marks and format characters, which
+ * join the character before them; 2 for East Asian Wide and Fullwidth characters (CJK, Hangul,
+ * fullwidth forms, most emoji: Unicode's EastAsianWidth.txt, through get-east-asian-width); else
+ * 1 (`✓` and `→` are one). A grapheme of several wide code points (an emoji with a joiner) may
+ * take fewer columns than this counts: a cut falls early, never past the line.
  */
 export function charWidth(codePoint: number): number {
+  if (codePoint < 0x300) return 1;
+  if (ZERO_WIDTH.test(String.fromCodePoint(codePoint))) return 0;
   return codePoint < 0x1100 ? 1 : eastAsianWidth(codePoint);
 }
 

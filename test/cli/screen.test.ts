@@ -277,6 +277,13 @@ describe('cutLine, foldLine, fitHeight', () => {
     expect(cutLine('abcdef', 0)).toBe('');
     expect(cutLine('abcdef', 1)).toBe('…');
     expect(textWidth(cutLine('\ud83d\ude00'.repeat(5), 3))).toBe(3);
+    // Combining marks and zero-width characters take no column, and stay with their character.
+    expect(textWidth('e\u0301te\u0301')).toBe(3);
+    expect(textWidth('a\u200bb\ufeffc')).toBe(3);
+    expect(textWidth('\u0915\u094d\u0937')).toBe(2);
+    expect(cutLine('cafe\u0301s', 5)).toBe('cafe\u0301s');
+    expect(cutLine('e\u0301tude', 3)).toBe('e\u0301t…');
+    expect(elide('re\u0301sume\u0301-of-a-long-name', 8, 'end')).toBe('re\u0301sume\u0301-…');
   });
 
   it('foldLine breaks at spaces, a word longer than the line where the line ends', () => {
