@@ -81,6 +81,9 @@ export async function renderWatchMetrics(f: WatchFrame | undefined, counters: Fa
   return registry.metrics();
 }
 
+/** The `cgroup` label of the refusals summed past {@link MAX_FAILURE_SERIES} label sets. */
+const OTHER = '_other';
+
 /** The labels of `bpfmem_map_update_failures_total`. */
 interface FailureLabels {
   readonly map_type: string;
@@ -138,24 +141,32 @@ export class FailureCounters {
 
   /** The series: label sets with their own, then `_other` per map type and errno. */
   series(): [FailureLabels, number][] {
-    const fresh = [...this.#totals].filter(([key]) => !this.#own.has(key)).sort(([, a], [, b]) => b.n - a.n || (a.labels.cgroup < b.labels.cgroup ? -1 : 1));
+    const fresh = [...this.#totals].filter(([key, t]) => !this.#own.has(key) && t.labels.cgroup !== OTHER).sort(([, a], [, b]) => b.n - a.n || order(a.labels.cgroup, b.labels.cgroup));
     for (const [key] of fresh) {
       if (this.#own.size >= MAX_FAILURE_SERIES) break;
       this.#own.add(key);
     }
-    const out: [FailureLabels, number][] = [];
-    const other = new Map<string, [FailureLabels, number]>();
+    // The rest goes into `_other` for good, and its label sets are forgotten: what serve holds
+    // stays bounded however many cgroups come and go (a cgroup path starts with `/`, never `_`).
     for (const [key, t] of this.#totals) {
-      if (this.#own.has(key)) {
-        out.push([t.labels, t.n]);
-        continue;
-      }
-      const k = `${t.labels.map_type}\0${t.labels.errno}`;
-      const o = other.get(k) ?? [{ map_type: t.labels.map_type, errno: t.labels.errno, cgroup: '_other' }, 0];
-      o[1] += t.n;
-      other.set(k, o);
+      if (this.#own.has(key) || t.labels.cgroup === OTHER) continue;
+      const labels: FailureLabels = { map_type: t.labels.map_type, errno: t.labels.errno, cgroup: OTHER };
+      const otherKey = JSON.stringify(labels);
+      const o = this.#totals.get(otherKey) ?? { labels, n: 0 };
+      o.n += t.n;
+      this.#totals.set(otherKey, o);
+      this.#totals.delete(key);
     }
-    return [...out.sort(([a], [b]) => order(a.cgroup, b.cgroup) || order(a.map_type, b.map_type) || order(a.errno, b.errno)), ...other.values()];
+    const own: [FailureLabels, number][] = [];
+    const other: [FailureLabels, number][] = [];
+    for (const t of this.#totals.values()) (t.labels.cgroup === OTHER ? other : own).push([t.labels, t.n]);
+    const byLabels = ([a]: [FailureLabels, number], [b]: [FailureLabels, number]): number => order(a.cgroup, b.cgroup) || order(a.map_type, b.map_type) || order(a.errno, b.errno);
+    return [...own.sort(byLabels), ...other.sort(byLabels)];
+  }
+
+  /** Label sets held (own series and `_other` sums): bounded by {@link MAX_FAILURE_SERIES} and the types and errnos. */
+  get size(): number {
+    return this.#totals.size;
   }
 }
 

@@ -139,6 +139,11 @@ describe('the watch metrics', () => {
     expect(fam).toHaveLength(MAX_FAILURE_SERIES + 1);
     expect(fam).toContain('bpfmem_map_update_failures_total{map_type="hash",errno="ENOMEM",cgroup="_other"} 500');
     expect(fam.some((l) => l.includes('cgroup="/late"'))).toBe(false);
+    // Cgroups that come and go under churn: what the counters hold stays bounded, the sum exact.
+    for (let i = 0; i < 20; i++) await renderWatchMetrics(frame([...early, late, row(20_000 + i, 'ENOMEM', 7, `/churn-${i}`)]), counters);
+    expect(counters.size).toBe(MAX_FAILURE_SERIES + 1);
+    const last = series(await renderWatchMetrics(frame([...early, late]), counters), 'bpfmem_map_update_failures_total');
+    expect(last).toContain('bpfmem_map_update_failures_total{map_type="hash",errno="ENOMEM",cgroup="_other"} 640');
   });
 
   it('are the metrics docs/watch.md lists, no more, no fewer', async () => {
