@@ -77,9 +77,15 @@ const lab = await measure();
 if (lab.reason !== undefined) console.warn(`arm64 lab tests skipped: ${lab.reason}`);
 
 describe.skipIf(lab.reason !== undefined)('the arm64 lab', () => {
-  it('booted every series and measured it', () => {
-    expect(lab.stderr.split('\n').filter((l) => l !== '' && !l.includes(': fetching '))).toEqual([]);
-    expect(lab.kernels.map((k) => k.series)).toEqual(['5.10', '6.1', '6.12', '7']);
+  it('booted every series it could fetch, and measured it', () => {
+    const lines = lab.stderr.split('\n').filter((l) => l !== '' && !l.includes(': fetching '));
+    // A series the mirror no longer carries (and the cache lacks) is said, as the x86-64 lab does;
+    // a kernel that did not boot or measure is a failure.
+    const unavailable = lines.filter((l) => / could be had$| download \S+ failed$/.test(l));
+    if (unavailable.length > 0) console.warn(`arm64 lab: ${unavailable.join('; ')}`);
+    expect(lines.filter((l) => !unavailable.includes(l))).toEqual([]);
+    expect(lab.kernels.length).toBeGreaterThan(0);
+    for (const k of lab.kernels) expect(['5.10', '6.1', '6.12', '7']).toContain(k.series);
   });
 
   it.for(lab.kernels)('$release: the kmalloc caches are the model\'s, and so is the charge of 20,000 inserts', async (k) => {
