@@ -5,6 +5,7 @@ import type { ConformanceReport, GridResult } from '../conformance/report.js';
 import { BpfmemError } from '../vocab/errors.js';
 import { LiveBackend } from '../live/backend.js';
 import { probeFeatures } from '../live/probe.js';
+import { kernelStructOpsOf } from '../live/struct-ops.js';
 import { formatBytes } from '../vocab/units.js';
 import { SCENARIOS_DIR } from './demo.js';
 import { styleFor, type Style } from './io.js';
@@ -36,6 +37,7 @@ export function conformanceCommand(ctx: CommandContext): Command {
       const kernel = await LiveBackend.create({ prefix: 'conformance' });
       const scenarios = opts.scenarios ? await readScenarios(ctx) : [];
       const refusedTypes = await refusedMapTypes();
+      const structOps = await kernelStructOpsOf();
       const progress = ctx.io.isTTY && !opts.json;
       let report: ConformanceReport;
       try {
@@ -46,6 +48,7 @@ export function conformanceCommand(ctx: CommandContext): Command {
           scenarios,
           freshKernel: () => LiveBackend.create({ prefix: 'conformance', profile: kernel.profile }),
           refusedTypes,
+          ...(structOps ? { structOps } : {}),
           ...(progress
             ? {
                 onCase: (done: number, total: number, id: string) => {

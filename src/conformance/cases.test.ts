@@ -58,3 +58,24 @@ describe('grid cases of the 6.19 and 7.2 map types', () => {
     });
   });
 });
+
+describe('the struct_ops grid case', () => {
+  const ops = { type: 'tcp_congestion_ops', valueSize: 256, funcs: 13 };
+
+  it('is there only when the kernel BTF gave its type, with the value size and functions it gave', () => {
+    expect(gridCases(profile('6.18'), true).filter((g) => g.spec.type === 'struct_ops')).toEqual([]);
+    const cases = gridCases(profile('6.18'), true, ops).filter((g) => g.spec.type === 'struct_ops');
+    expect(cases.map((g) => [g.id, g.spec])).toEqual([
+      ['struct_ops tcp_congestion_ops v256 funcs13', { type: 'struct_ops', keySize: 4, valueSize: 256, maxEntries: 1, flags: 0, mapExtra: 0, structOpsFuncs: 13, structOpsType: 'tcp_congestion_ops' }],
+    ]);
+  });
+
+  it('agrees with the model standing in for the kernel on 5.10, 6.1 and 6.18', async () => {
+    for (const v of ['5.10', '6.1', '6.18']) {
+      const p = profile(v);
+      const report = await runConformance({ kernel: new ModelBackend(p), profile: p, quick: true, structOps: ops, sleep: () => Promise.resolve() });
+      const c = report.cases.find((x) => x.id.startsWith('struct_ops'));
+      expect(c, v).toMatchObject({ kind: 'grid', outcome: { ok: true }, memlock: { ok: true } });
+    }
+  });
+});

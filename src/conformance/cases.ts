@@ -38,7 +38,7 @@ export const NOT_IN_GRID: Readonly<Partial<Record<MapType, string>>> = {
   inode_storage: 'needs BTF key and value types',
   task_storage: 'needs BTF key and value types',
   cgrp_storage: 'needs BTF key and value types',
-  struct_ops: 'needs a kernel value type from vmlinux BTF',
+  struct_ops: 'only tcp_congestion_ops, and only where the kernel BTF has it (ConformanceSetup.structOps)',
   xskmap: 'created, but its entries need AF_XDP sockets',
 };
 
@@ -61,8 +61,19 @@ function c(spec: MapSpec, quick: boolean, inserts?: GridCase['inserts']): GridCa
   return { id: name(spec, extra), spec, quick, ...(inserts ? { inserts } : {}) };
 }
 
-/** Every grid case this kernel can run; `quick` picks a subset that still covers every type. */
-export function gridCases(profile: KernelProfile, quick: boolean): GridCase[] {
+/** A struct_ops type of the kernel under test (src/live/struct-ops.ts), for its grid case. */
+export interface GridStructOps {
+  readonly type: string;
+  readonly valueSize: number;
+  readonly funcs: number;
+}
+
+/**
+ * Every grid case this kernel can run; `quick` picks a subset that still covers every type.
+ * `structOps`: the kernel's tcp_congestion_ops, whose value size and function count only its
+ * BTF says; without it the grid has no struct_ops case.
+ */
+export function gridCases(profile: KernelProfile, quick: boolean, structOps?: GridStructOps): GridCase[] {
   const all: GridCase[] = [];
   const hashes = ['hash', 'percpu_hash', 'lru_hash', 'lru_percpu_hash'] as const;
   for (const type of hashes) {
@@ -150,6 +161,10 @@ export function gridCases(profile: KernelProfile, quick: boolean): GridCase[] {
   // insn_array (6.19+): one bpf_map_area_alloc(); updates write in place (zero values: orig_off 0).
   all.push(c(mapSpec({ type: 'insn_array', keySize: 4, valueSize: 16, maxEntries: 1 }), true));
   all.push(c(mapSpec({ type: 'insn_array', keySize: 4, valueSize: 16, maxEntries: 100_000 }), true, { count: 1000, context: 'task' }));
+  if (structOps) {
+    const spec = mapSpec({ type: 'struct_ops', keySize: 4, valueSize: structOps.valueSize, maxEntries: 1, structOpsFuncs: structOps.funcs, structOpsType: structOps.type });
+    all.push({ ...c(spec, true), id: `struct_ops ${structOps.type} v${structOps.valueSize} funcs${structOps.funcs}` });
+  }
   return all.filter((g) => mapTypeExists(g.spec.type, profile) && (!quick || g.quick));
 }
 

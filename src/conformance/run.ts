@@ -7,7 +7,7 @@ import type { KernelProfile } from '../vocab/profile.js';
 import { parseScenario } from '../scenario/parse.js';
 import { runScenarioSteps } from './scenario.js';
 import { caseTolerance, insertTolerance, tolerance } from './tolerance.js';
-import { boundaryCases, gridCases, type BoundaryCase, type GridCase } from './cases.js';
+import { boundaryCases, gridCases, type BoundaryCase, type GridCase, type GridStructOps } from './cases.js';
 import { summarize, type BoundaryResult, type CaseResult, type Compared, type ConformanceReport, type GridResult, type InsertRefusal, type RefusalCounters, type ScenarioResult } from './report.js';
 import { withKernel } from '../scenario/overrides.js';
 import { parentOf } from '../vocab/cgroup-path.js';
@@ -31,6 +31,8 @@ export interface ConformanceSetup {
    * not counted as the model's error.
    */
   readonly refusedTypes?: ReadonlyMap<string, string>;
+  /** The kernel's tcp_congestion_ops (src/live/struct-ops.ts): with it, the grid has a struct_ops case. */
+  readonly structOps?: GridStructOps;
 }
 
 const PROBER = '(prober)';
@@ -71,11 +73,11 @@ export async function runConformance(setup: ConformanceSetup): Promise<Conforman
   const kernel = setup.kernel;
   const sleep = setup.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
   const refused = setup.refusedTypes ?? new Map<string, string>();
-  const skipped = [...gridCases(profile, quick), ...boundaryCases(profile, quick)].flatMap((c) => {
+  const skipped = [...gridCases(profile, quick, setup.structOps), ...boundaryCases(profile, quick)].flatMap((c) => {
     const why = refused.get(c.spec.type);
     return why === undefined ? [] : [{ id: c.id, why }];
   });
-  const grid = gridCases(profile, quick).filter((g) => !refused.has(g.spec.type));
+  const grid = gridCases(profile, quick, setup.structOps).filter((g) => !refused.has(g.spec.type));
   const bounds = boundaryCases(profile, quick).filter((b) => !refused.has(b.spec.type));
   const scenarios = setup.scenarios ?? [];
   const total = grid.length + bounds.length + scenarios.length;

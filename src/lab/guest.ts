@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { runConformance } from '../conformance/run.js';
 import type { ConformanceReport } from '../conformance/report.js';
 import { LiveBackend } from '../live/backend.js';
+import { kernelStructOpsOf } from '../live/struct-ops.js';
 import type { KernelProfile } from '../vocab/profile.js';
 import { STRUCT_SIZES_6_18 } from '../model/structs.js';
 import { type StructSizes } from '../vocab/profile.js';
@@ -90,6 +91,7 @@ export async function runGuest(options: GuestOptions, onCase?: (done: number, to
   const profile = await readKernelProfile();
   const fresh = (): Promise<LiveBackend> => LiveBackend.create({ prefix: 'lab', profile });
   const kernel = await fresh();
+  const structOps = await kernelStructOpsOf();
   let conformance: ConformanceReport;
   try {
     conformance = await runConformance({
@@ -98,6 +100,7 @@ export async function runGuest(options: GuestOptions, onCase?: (done: number, to
       quick: options.quick,
       scenarios: options.scenarios ? await readScenarios() : [],
       freshKernel: fresh,
+      ...(structOps ? { structOps } : {}),
       ...(onCase ? { onCase } : {}),
     });
   } finally {

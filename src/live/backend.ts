@@ -23,6 +23,7 @@ import { CgroupFs, statsFlushOnlyByThreshold } from '../sys/cgroup/index.js';
 import type { CgroupCounters } from '../sys/cgroup/index.js';
 import { readKernelProfile } from './machine.js';
 import { readFdinfo } from '../sys/proc/index.js';
+import { findBtfTypeId, vmlinuxBtf } from '../sys/bpf/index.js';
 import { isClosing, track, untrack } from './cleanup.js';
 import { insertKind, UNSUPPORTED_INSERT } from './keys.js';
 import { LiveWorker } from './pool.js';
@@ -275,7 +276,13 @@ export class LiveBackend implements Backend {
     const task = this.tasks.get(taskName);
     if (!task) return { ok: false, errno: 'ESRCH', reason: `no task ${taskName}` };
     if (this.maps.has(name)) return { ok: false, errno: 'EEXIST', reason: `a map named ${name} is already open` };
-    const answer = await task.worker.request({ op: 'createMap', spec, name: kernelName(name) });
+    let vmlinuxValueTypeId: number | undefined;
+    if (spec.type === 'struct_ops' && spec.structOpsType !== undefined) {
+      // As libbpf's bpf_map__init_kern_struct_ops finds it: `struct bpf_struct_ops_<name>` in vmlinux BTF.
+      vmlinuxValueTypeId = findBtfTypeId(await vmlinuxBtf(), `bpf_struct_ops_${spec.structOpsType}`, 'struct');
+      if (vmlinuxValueTypeId === undefined) return { ok: false, errno: 'EINVAL', reason: `creating map "${name}": the kernel's BTF has no struct bpf_struct_ops_${spec.structOpsType}` };
+    }
+    const answer = await task.worker.request({ op: 'createMap', spec, name: kernelName(name), ...(vmlinuxValueTypeId === undefined ? {} : { vmlinuxValueTypeId }) });
     if (!answer.ok) return refusal(answer, `creating map "${name}"`);
     if (answer.value.kind !== 'map') return { ok: false, errno: 'EINVAL', reason: 'worker answered without a map' };
     task.opened.add(answer.value.id);

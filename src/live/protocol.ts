@@ -19,7 +19,7 @@ export type WorkerRequest =
    * `Infinity`: unlimited). Answers the RLIMIT_MEMLOCK now in force (-1 unchanged, -2 unlimited).
    */
   | { readonly op: 'credentials'; readonly memlock: number | null; readonly uid: number | null }
-  | { readonly op: 'createMap'; readonly spec: MapSpec; readonly name: string; readonly innerMapFd?: number }
+  | { readonly op: 'createMap'; readonly spec: MapSpec; readonly name: string; readonly innerMapFd?: number; readonly vmlinuxValueTypeId?: number }
   | { readonly op: 'openMap'; readonly id: number }
   | {
       readonly op: 'insert';

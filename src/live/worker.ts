@@ -4,7 +4,8 @@
  * task. This is its request handler; the process entry is src/bin/live-worker.ts.
  */
 import { createSocket } from 'node:dgram';
-import { mapCreate, mapDelete, mapGetFdById, mapId, mapInfo, mapLookup, mapUpdate, progInfo, progLoad, closeFd } from '../sys/bpf/index.js';
+import { btfLoad, mapCreate, mapDelete, mapGetFdById, mapId, mapInfo, mapLookup, mapUpdate, progInfo, progLoad, closeFd } from '../sys/bpf/index.js';
+import { encodeBtf } from '../btf/index.js';
 import { getRlimitMemlock, setRealUid, setRlimitMemlock } from '../sys/proc/index.js';
 import { attachSocketFilter, closeSocket, udpSocket } from '../sys/proc/index.js';
 import { noHugePages, setAffinity } from '../sys/proc/index.js';
@@ -66,6 +67,17 @@ function fdOf(id: number): number {
     maps.set(id, fd);
   }
   return fd;
+}
+
+/**
+ * A BTF object for struct_ops maps' btf_fd: one `int`, loaded once. BTF is not charged to a
+ * memory cgroup (kernel/bpf/btf.c allocates it without __GFP_ACCOUNT), so loading it inside a
+ * measured creation adds nothing.
+ */
+let structOpsBtfFd: number | undefined;
+function structOpsBtf(): number {
+  structOpsBtfFd ??= btfLoad(encodeBtf([{ kind: 'int', name: 'int', size: 4, signed: true, char: false, bool: false, bitOffset: 0, bits: 32 }]));
+  return structOpsBtfFd;
 }
 
 function valueFd(spec: MapSpec): number {
@@ -184,6 +196,7 @@ function handle(req: WorkerRequest): WorkerOk | WorkerError | Promise<WorkerOk |
           mapExtra: s.mapExtra,
           name: req.name,
           ...(s.type === 'hash_of_maps' || s.type === 'array_of_maps' ? { innerMapFd: valueFd(s) } : {}),
+          ...(req.vmlinuxValueTypeId === undefined ? {} : { btfVmlinuxValueTypeId: req.vmlinuxValueTypeId, btfFd: structOpsBtf() }),
         });
         const id = mapInfo(fd).id;
         maps.set(id, fd);

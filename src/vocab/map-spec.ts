@@ -17,6 +17,12 @@ export interface MapSpec {
    * `tcp_congestion_ops`); the kernel takes it from BTF.
    */
   readonly structOpsFuncs?: number;
+  /**
+   * struct_ops only: the kernel struct (`tcp_congestion_ops`), whose `bpf_struct_ops_<name>` a
+   * live backend finds in the kernel's BTF to create the map. The model needs only
+   * {@link structOpsFuncs} and the value size.
+   */
+  readonly structOpsType?: string;
 }
 
 /** A spec with defaults for what a person leaves out. */

@@ -418,3 +418,19 @@ export function progTestRun(progFd: number, data: Uint8Array, repeat: number): {
   const view = new DataView(attr.buffer);
   return { retval: view.getUint32(4, true), durationNs: view.getUint32(36, true) };
 }
+
+/**
+ * BPF_BTF_LOAD of an encoded BTF blob (src/btf encodeBtf): btf 0 (pointer), btf_log_buf 8,
+ * btf_size 16, btf_log_size 20, btf_log_level 24 (include/uapi/linux/bpf.h). Its fd. A struct_ops
+ * map wants one with its btf_vmlinux_value_type_id (kernel/bpf/syscall.c map_create reads
+ * btf_fd whenever a BTF type id is given), though its value type is the kernel's.
+ */
+export function btfLoad(blob: Uint8Array): number {
+  const bytes = new Uint8Array(new ArrayBuffer(blob.byteLength));
+  bytes.set(blob);
+  const attr = new Uint8Array(new ArrayBuffer(32));
+  const view = new DataView(attr.buffer);
+  view.setBigUint64(0, addressOf(bytes), true);
+  view.setUint32(16, bytes.byteLength, true);
+  return bpfSyscall('BPF_BTF_LOAD', attr, bytes);
+}
