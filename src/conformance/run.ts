@@ -443,6 +443,13 @@ async function boundaryCase(i: number, b: BoundaryCase, kernel: Backend, profile
   const base = Math.max(0, ...probes.map((p) => p.base + (p.taskGrowth ?? 0)));
   const m = modelLargest(b, base, profile);
   const model = b.grows === 'inserts' || m === 0 ? m : candidate(b, m);
+  // The probe task's own pages that came while the map filled took between none and all of them
+  // from the headroom: counted at the refusal, they may have come after the map had filled (its
+  // reply, its heap). The kernel's count may then be as high as the model's from the base alone.
+  // Measured in a CI run on this 6.18 host: base 12,288, 8,192 bytes of the task's own at the
+  // refusal, 3,054 inserts, where the model said 3,048 with them and 3,052 without.
+  const bare = b.grows === 'inserts' ? modelLargest(b, Math.max(0, ...probes.map((p) => p.base)), profile) : m;
+  const tol = b.grows === 'inserts' ? insertTolerance(b.spec, profile) : 0;
   return {
     kind: 'boundary',
     id: b.id,
@@ -454,7 +461,7 @@ async function boundaryCase(i: number, b: BoundaryCase, kernel: Backend, profile
       model,
       diff: largest - model,
       // Creations must be predicted exactly; inserts within what per-CPU object stocks hold.
-      ok: b.grows === 'inserts' ? Math.abs(largest - model) <= insertTolerance(b.spec, profile) : probes.every((p) => p.result === p.model),
+      ok: b.grows === 'inserts' ? largest >= model - tol && largest <= bare + tol : probes.every((p) => p.result === p.model),
     },
     base,
     probes,
