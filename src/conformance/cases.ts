@@ -1,3 +1,4 @@
+import type { KernelStructOps } from '../elf/struct-ops.js';
 import { MAP_FLAGS } from '../vocab/flags.js';
 import { mapTypeExists } from '../model/maps/index.js';
 import { mapSpec, type MapSpec } from '../vocab/map-spec.js';
@@ -61,19 +62,12 @@ function c(spec: MapSpec, quick: boolean, inserts?: GridCase['inserts']): GridCa
   return { id: name(spec, extra), spec, quick, ...(inserts ? { inserts } : {}) };
 }
 
-/** A struct_ops type of the kernel under test (src/live/struct-ops.ts), for its grid case. */
-export interface GridStructOps {
-  readonly type: string;
-  readonly valueSize: number;
-  readonly funcs: number;
-}
-
 /**
  * Every grid case this kernel can run; `quick` picks a subset that still covers every type.
  * `structOps`: the kernel's tcp_congestion_ops, whose value size and function count only its
  * BTF says; without it the grid has no struct_ops case.
  */
-export function gridCases(profile: KernelProfile, quick: boolean, structOps?: GridStructOps): GridCase[] {
+export function gridCases(profile: KernelProfile, quick: boolean, structOps?: KernelStructOps): GridCase[] {
   const all: GridCase[] = [];
   const hashes = ['hash', 'percpu_hash', 'lru_hash', 'lru_percpu_hash'] as const;
   for (const type of hashes) {

@@ -7,7 +7,8 @@ import type { KernelProfile } from '../vocab/profile.js';
 import { parseScenario } from '../scenario/parse.js';
 import { runScenarioSteps } from './scenario.js';
 import { caseTolerance, insertTolerance, tolerance } from './tolerance.js';
-import { boundaryCases, gridCases, type BoundaryCase, type GridCase, type GridStructOps } from './cases.js';
+import { boundaryCases, gridCases, type BoundaryCase, type GridCase } from './cases.js';
+import type { KernelStructOps } from '../elf/struct-ops.js';
 import { summarize, type BoundaryResult, type CaseResult, type Compared, type ConformanceReport, type GridResult, type InsertRefusal, type RefusalCounters, type ScenarioResult } from './report.js';
 import { withKernel } from '../scenario/overrides.js';
 import { parentOf } from '../vocab/cgroup-path.js';
@@ -32,7 +33,7 @@ export interface ConformanceSetup {
    */
   readonly refusedTypes?: ReadonlyMap<string, string>;
   /** The kernel's tcp_congestion_ops (src/live/struct-ops.ts): with it, the grid has a struct_ops case. */
-  readonly structOps?: GridStructOps;
+  readonly structOps?: KernelStructOps;
 }
 
 const PROBER = '(prober)';

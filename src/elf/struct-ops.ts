@@ -71,15 +71,25 @@ export function readStructOpsMaps(elf: ElfFile, btf: Btf | undefined, fixup: Dat
   return out;
 }
 
+/** A struct_ops type of a kernel: what a map of it is made of. */
+export interface KernelStructOps {
+  /** The kernel struct (`tcp_congestion_ops`). */
+  readonly type: string;
+  /** The size of its value type, `struct bpf_struct_ops_<type>`: the map's value_size. */
+  readonly valueSize: number;
+  /** Its function pointers (`count_func_ptrs`), which the map's memory counts. */
+  readonly funcs: number;
+}
+
 /**
  * The kernel's value type of a struct_ops map (kernel/bpf/bpf_struct_ops.c: `struct
  * bpf_struct_ops_<name>`) and the function pointers of `struct <name>` (`count_func_ptrs`).
  */
-export function kernelStructOps(btf: Btf, typeName: string): { valueSize: number; funcs: number } | undefined {
+export function kernelStructOps(btf: Btf, typeName: string): KernelStructOps | undefined {
   const value = btf.findByName(`bpf_struct_ops_${typeName}`, 'struct');
   const ops = btf.findByName(typeName, 'struct');
   if (value?.kind !== 'struct' || ops?.kind !== 'struct') return undefined;
-  return { valueSize: value.size, funcs: ops.members.filter((m) => isFuncPtr(btf, m.type)).length };
+  return { type: typeName, valueSize: value.size, funcs: ops.members.filter((m) => isFuncPtr(btf, m.type)).length };
 }
 
 /** The value type prefix of struct_ops maps in the kernel's BTF. */
@@ -89,7 +99,7 @@ const VALUE_PREFIX = 'bpf_struct_ops_';
  * The same from a live map's `btf_vmlinux_value_type_id` (struct bpf_map_info): the id of its
  * `struct bpf_struct_ops_<name>` in the kernel's BTF. Undefined when the id names no such type.
  */
-export function kernelStructOpsById(btf: Btf, valueTypeId: number): { valueSize: number; funcs: number } | undefined {
+export function kernelStructOpsById(btf: Btf, valueTypeId: number): KernelStructOps | undefined {
   const value = btf.typeById(valueTypeId);
   if (value?.kind !== 'struct' || !value.name.startsWith(VALUE_PREFIX)) return undefined;
   return kernelStructOps(btf, value.name.slice(VALUE_PREFIX.length));

@@ -4,8 +4,7 @@
  * task. This is its request handler; the process entry is src/bin/live-worker.ts.
  */
 import { createSocket } from 'node:dgram';
-import { btfLoad, mapCreate, mapDelete, mapGetFdById, mapId, mapInfo, mapLookup, mapUpdate, progInfo, progLoad, closeFd } from '../sys/bpf/index.js';
-import { encodeBtf } from '../btf/index.js';
+import { loadPlaceholderBtf, mapCreate, mapDelete, mapGetFdById, mapId, mapInfo, mapLookup, mapUpdate, progInfo, progLoad, closeFd } from '../sys/bpf/index.js';
 import { getRlimitMemlock, setRealUid, setRlimitMemlock } from '../sys/proc/index.js';
 import { attachSocketFilter, closeSocket, udpSocket } from '../sys/proc/index.js';
 import { noHugePages, setAffinity } from '../sys/proc/index.js';
@@ -69,14 +68,10 @@ function fdOf(id: number): number {
   return fd;
 }
 
-/**
- * A BTF object for struct_ops maps' btf_fd: one `int`, loaded once. BTF is not charged to a
- * memory cgroup (kernel/bpf/btf.c allocates it without __GFP_ACCOUNT), so loading it inside a
- * measured creation adds nothing.
- */
+/** The btf_fd of struct_ops maps, loaded once (uncharged: loading it in a measured creation adds nothing). */
 let structOpsBtfFd: number | undefined;
 function structOpsBtf(): number {
-  structOpsBtfFd ??= btfLoad(encodeBtf([{ kind: 'int', name: 'int', size: 4, signed: true, char: false, bool: false, bitOffset: 0, bits: 32 }]));
+  structOpsBtfFd ??= loadPlaceholderBtf();
   return structOpsBtfFd;
 }
 

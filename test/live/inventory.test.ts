@@ -11,9 +11,8 @@ import { LiveBackend } from '../../src/live/backend.js';
 import { mapSpec } from '../../src/vocab/map-spec.js';
 import { readMemoryHierarchy } from '../../src/sys/cgroup/mount.js';
 import { assemble, exit, mov64Imm, R0 } from '../../src/asm/index.js';
-import { closeFd, findBtfTypeId, listProgs, mapCreate, mapGetFdById, mapId, objPin, progLoad } from '../../src/sys/bpf/index.js';
+import { closeFd, findBtfTypeId, listProgs, loadPlaceholderBtf, mapCreate, mapGetFdById, mapId, objPin, progLoad } from '../../src/sys/bpf/index.js';
 import { cli } from '../cli/run.js';
-import { loadBtf } from './btf-fd.js';
 import { kernelStructOps } from '../../src/elf/struct-ops.js';
 import { fdinfoMemlock } from '../../src/model/maps/memlock.js';
 import { readKernelProfile } from '../../src/live/machine.js';
@@ -165,7 +164,7 @@ describe.skipIf(!liveEnv.ok)('bpfmem maps on the running kernel: who pays', () =
     const ops = kernelStructOps(btf, 'tcp_congestion_ops');
     const vtype = findBtfTypeId(btf, 'bpf_struct_ops_tcp_congestion_ops', 'struct');
     if (!ops || vtype === undefined) throw new Error('this kernel has no tcp_congestion_ops struct_ops in its BTF');
-    const btfFd = loadBtf();
+    const btfFd = loadPlaceholderBtf();
     let fd: number | undefined;
     try {
       fd = mapCreate({ type: 'struct_ops', keySize: 4, valueSize: ops.valueSize, maxEntries: 1, name: 'inv_struct_ops', btfVmlinuxValueTypeId: vtype, btfFd });

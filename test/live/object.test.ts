@@ -14,14 +14,13 @@ import { MAP_FLAGS } from '../../src/vocab/flags.js';
 import { MAP_TYPES, type MapType } from '../../src/vocab/maptypes.js';
 import type { KernelProfile } from '../../src/vocab/profile.js';
 import type { Btf } from '../../src/btf/index.js';
-import { closeFd, findBtfTypeId, hasErrno, mapCreate, mapGetFdById, mapInfo, type MapInfo } from '../../src/sys/bpf/index.js';
+import { closeFd, findBtfTypeId, hasErrno, loadPlaceholderBtf, mapCreate, mapGetFdById, mapInfo, type MapInfo } from '../../src/sys/bpf/index.js';
 import { vmlinuxBtf } from '../../src/sys/bpf/vmlinux.js';
 import { readKernelProfile } from '../../src/live/machine.js';
 import type { MapId } from '../../src/sys/bpf/types.js';
 import { parseFdinfo } from '../../src/sys/proc/fdinfo.js';
 import { buildFixture, FIXTURE_DIR, FIXTURES, toolchain } from '../fixtures/bpf/build.js';
 import { liveEnv } from './env.js';
-import { loadBtf } from './btf-fd.js';
 import { probeFeatures } from '../../src/live/probe.js';
 
 /*
@@ -72,7 +71,7 @@ function createOwn(specs: readonly ObjectSpec[], kernelBtf: Btf): LiveMap[] {
   try {
     // kernel/bpf/syscall.c: map_create wants a valid btf_fd with btf_vmlinux_value_type_id ("the
     // bpf_prog.o must have BTF to begin with"): a one-type BTF stands in for the object's.
-    const btfFd = specs.some((s) => s.spec.type === 'struct_ops') ? loadBtf() : undefined;
+    const btfFd = specs.some((s) => s.spec.type === 'struct_ops') ? loadPlaceholderBtf() : undefined;
     if (btfFd !== undefined) fds.push(btfFd);
     return specs.map((s) => {
       const structOps = s.spec.type === 'struct_ops' ? s.map.structOps?.typeName : undefined;

@@ -2,6 +2,7 @@ import { BpfmemError } from '../../vocab/errors.js';
 import { ERRNO } from '../../vocab/errno.js';
 import { MAP_TYPES, type MapType } from '../../vocab/maptypes.js';
 import { INSN_SIZE } from '../../asm/assemble.js';
+import { encodeBtf } from '../../btf/index.js';
 import {
   AttrBuffer,
   getFdByIdAttr,
@@ -425,7 +426,7 @@ export function progTestRun(progFd: number, data: Uint8Array, repeat: number): {
  * map wants one with its btf_vmlinux_value_type_id (kernel/bpf/syscall.c map_create reads
  * btf_fd whenever a BTF type id is given), though its value type is the kernel's.
  */
-export function btfLoad(blob: Uint8Array): number {
+function btfLoad(blob: Uint8Array): number {
   const bytes = new Uint8Array(new ArrayBuffer(blob.byteLength));
   bytes.set(blob);
   const attr = new Uint8Array(new ArrayBuffer(32));
@@ -433,4 +434,13 @@ export function btfLoad(blob: Uint8Array): number {
   view.setBigUint64(0, addressOf(bytes), true);
   view.setUint32(16, bytes.byteLength, true);
   return bpfSyscall('BPF_BTF_LOAD', attr, bytes);
+}
+
+/**
+ * A loaded BTF object holding one `int`: the btf_fd of a struct_ops map whose value type is the
+ * kernel's (what an object's own BTF is to libbpf). BTF is not charged to a memory cgroup
+ * (kernel/bpf/btf.c allocates it without __GFP_ACCOUNT). Its fd.
+ */
+export function loadPlaceholderBtf(): number {
+  return btfLoad(encodeBtf([{ kind: 'int', name: 'int', size: 4, signed: true, char: false, bool: false, bitOffset: 0, bits: 32 }]));
 }
