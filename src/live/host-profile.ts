@@ -5,7 +5,7 @@ import { readBtfFileSync, vmlinuxBtf } from '../sys/bpf/index.js';
 import { structSizesFromBtf } from '../vocab/btf-sizes.js';
 import { BpfmemError } from '../vocab/errors.js';
 import { formatVersion } from '../vocab/kernel-version.js';
-import type { Arch, CgroupVersion, KernelProfile, ProfileBasis, Regime, StructSizes } from '../vocab/profile.js';
+import { archText, type Arch, type CgroupVersion, type KernelProfile, type ProfileBasis, type Regime, type StructSizes } from '../vocab/profile.js';
 import { formatBytes } from '../vocab/units.js';
 import { runningKernelSizes } from './kernel-sizes.js';
 import { readKernelFacts, type KernelFacts } from './kernel-facts.js';
@@ -114,8 +114,7 @@ export function hostProfile(request: ProfileRequest = {}, facts: KernelFacts = r
     request.cpuCounts !== undefined && request.cpuCounts.length > 1
       ? `${request.cpuCounts.join(', ')} possible CPUs (compared)`
       : `${plural(cpus, 'possible CPU')}${whatIf && cpusFrom === 'machine' ? " (this machine's)" : ''}`;
-  const kmalloc = made.kmallocMinSize === 8 ? '' : ` (kmalloc from ${made.kmallocMinSize} B)`;
-  const rest = `${formatBytes(pageSize).replace('.0 ', ' ')} pages, ${made.arch}${kmalloc}, cgroup v${made.cgroupVersion}, regime ${made.regime}`;
+  const rest = `${formatBytes(pageSize).replace('.0 ', ' ')} pages, ${archText(made, true)}, cgroup v${made.cgroupVersion}, regime ${made.regime}`;
   const head = whatIf ? 'what-if' : 'this kernel';
   const notLinux = linux ? '' : ` (this is no Linux kernel bpfmem can read: ${facts.release})`;
   const line = `${head}: ${kernelPart}${notLinux}, ${sizesPart}, ${cpusPart}, ${rest}`;

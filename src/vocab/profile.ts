@@ -187,3 +187,13 @@ export interface ProfileBasis {
   /** Why the running kernel's BTF was not used, when it was not. */
   readonly note?: string;
 }
+
+/**
+ * The architecture as a profile line says it: `arm64 (kmalloc from 128 B)`, `x86_64`. Empty for
+ * x86-64 with its 8-byte kmalloc minimum unless `always`: lines that describe a what-if show the
+ * architecture only where it changes a number.
+ */
+export function archText(p: Pick<KernelProfile, 'arch' | 'kmallocMinSize'>, always = false): string {
+  if (!always && p.arch === 'x86_64' && p.kmallocMinSize === 8) return '';
+  return p.kmallocMinSize === 8 ? p.arch : `${p.arch} (kmalloc from ${p.kmallocMinSize} B)`;
+}

@@ -1,6 +1,6 @@
 import type { KnownCgroupState, KnownSnapshot } from '../../src/vocab/backend.js';
 import { labelOf } from '../../src/inspect/labels.js';
-import type { KernelProfile } from '../../src/vocab/profile.js';
+import { archText, type KernelProfile } from '../../src/vocab/profile.js';
 import { formatVersion } from '../../src/vocab/kernel-version.js';
 import type { StepResult } from '../../src/scenario/run.js';
 import { byId, byTag, h, replace } from './dom.js';
@@ -65,10 +65,10 @@ function runInWorker(request: Omit<SimRequest, 'id'>, onWorker: (w: Worker) => v
   });
 }
 
-/** `kernel 6.18 · 64 CPUs · 4 KiB pages · cgroup v1`; the architecture where it changes a number (`· arm64, kmalloc from 128 B`). */
+/** `kernel 6.18 · 64 CPUs · 4 KiB pages · cgroup v1`; the architecture where it changes a number (`· arm64 (kmalloc from 128 B)`). */
 const profileText = (p: KernelProfile): string =>
   `kernel ${formatVersion(p.version)} · ${plural(p.possibleCpus, 'CPU')} · ${bytes(p.pageSize)} pages` +
-  `${p.arch === 'x86_64' && p.kmallocMinSize === 8 ? '' : ` · ${p.arch}${p.kmallocMinSize === 8 ? '' : `, kmalloc from ${p.kmallocMinSize} B`}`} · cgroup v${p.cgroupVersion}`;
+  `${archText(p) && ` · ${archText(p)}`} · cgroup v${p.cgroupVersion}`;
 
 /** A step's outcome as a table cell: ✓ (and what is worth knowing), or ✗ errno and the reason. */
 function outcomeCell(r: StepResult | undefined, regime: PanelRegime): HTMLElement {

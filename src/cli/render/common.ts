@@ -1,5 +1,5 @@
 import { escapeText } from '../escape.js';
-import type { KernelProfile } from '../../vocab/profile.js';
+import { archText, type KernelProfile } from '../../vocab/profile.js';
 import { formatVersion } from '../../vocab/kernel-version.js';
 import { formatBytes } from '../../vocab/units.js';
 
@@ -8,8 +8,8 @@ import { formatBytes } from '../../vocab/units.js';
  * where it changes a number (`…, 4 KiB pages, arm64 (kmalloc from 128 B), cgroup v1, …`).
  */
 export function profileLine(p: KernelProfile): string {
-  const arch = p.arch === 'x86_64' && p.kmallocMinSize === 8 ? '' : `, ${p.arch}${p.kmallocMinSize === 8 ? '' : ` (kmalloc from ${p.kmallocMinSize} B)`}`;
-  return `kernel ${formatVersion(p.version)}, ${p.possibleCpus} possible CPU${p.possibleCpus === 1 ? '' : 's'}, ${formatBytes(p.pageSize).replace('.0 ', ' ')} pages${arch}, cgroup v${p.cgroupVersion}, regime ${p.regime}`;
+  const arch = archText(p);
+  return `kernel ${formatVersion(p.version)}, ${p.possibleCpus} possible CPU${p.possibleCpus === 1 ? '' : 's'}, ${formatBytes(p.pageSize).replace('.0 ', ' ')} pages${arch && `, ${arch}`}, cgroup v${p.cgroupVersion}, regime ${p.regime}`;
 }
 
 /** Bytes for a table cell: IEC units, `-` for nothing, `max` for no limit. */
