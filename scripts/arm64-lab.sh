@@ -43,8 +43,8 @@ declare -A PATTERN=(
   [6.1]='^linux-image-6\.1\.0-[0-9]+-cloud-arm64-unsigned$'
   [6.12]='^linux-image-6\.12\.[0-9]+\+deb[0-9]+-cloud-arm64-unsigned$'
   [7]='^linux-binary-7\.[0-9]+\.[0-9]+\+deb[0-9]+-cloud-arm64$'
-  [user]='^(busybox-static|bpftool|libc6|libcap2|libelf1|zlib1g)$'
 )
+# `user`: the guest's busybox and bpftool (userland() below).
 declare -A SUITES=(
   [5.10]='main:bullseye'
   [6.1]='main:bookworm main:bookworm-updates security:bookworm-security'
@@ -61,70 +61,15 @@ SERIES=("${ALL_SERIES[@]}")
 command -v qemu-system-aarch64 >/dev/null || { echo "arm64-lab.sh: qemu-system-aarch64 is not installed (Debian package qemu-system-arm)" >&2; exit 3; }
 command -v cpio >/dev/null || { echo "arm64-lab.sh: cpio is not installed (Debian package cpio)" >&2; exit 3; }
 
-# The mirror of this machine's sources (as scripts/kernel-lab.sh reads it).
-mirror() {
-  local kind="$1" uri
-  uri="$(cat /etc/apt/sources.list.d/*.sources 2>/dev/null | awk '/^URIs:/{print $2}' || true)"
-  uri+=$'\n'"$(cat /etc/apt/sources.list 2>/dev/null | awk '$1=="deb"{for(i=2;i<=NF;i++) if ($i ~ /^[a-z]+:\/\//) {print $i; break}}' || true)"
-  if [[ "$kind" == security ]]; then
-    uri="$(grep -E -- '-security/?$' <<<"$uri" | head -n 1 || true)"
-    echo "${uri:-http://deb.debian.org/debian-security}"
-  else
-    uri="$(grep -vE -- '-security/?$' <<<"$uri" | grep -E '/debian/?$' | head -n 1 || true)"
-    echo "${uri:-http://deb.debian.org/debian}"
-  fi
-}
-
-apt_of() {
-  local tool="$1" dir="$CACHE/apt/arm64-$2"
-  shift 2
-  "$tool" -o Dir::Etc::sourcelist="$dir/sources.list" -o Dir::Etc::sourceparts=- \
-    -o Dir::State::Lists="$dir/lists" -o Dir::Cache="$dir/cache" \
-    -o APT::Architecture=arm64 -o APT::Architectures::=arm64 "$@"
-}
-
-prepare() {
-  local key="$1" dir="$CACHE/apt/arm64-$1" entry kind suite keyring=/usr/share/keyrings/debian-archive-keyring.gpg
-  mkdir -p "$dir/lists/partial" "$dir/cache/archives/partial"
-  : >"$dir/sources.list.tmp"
-  for entry in ${SUITES[$key]}; do
-    kind="${entry%%:*}" suite="${entry#*:}"
-    echo "deb [arch=arm64 signed-by=$keyring] $(mirror "$kind") $suite main" >>"$dir/sources.list.tmp"
-  done
-  mv "$dir/sources.list.tmp" "$dir/sources.list"
-  if [[ -z "$(find "$dir/lists" -maxdepth 1 -name '*Packages*' -mmin -1440 2>/dev/null | head -n 1)" ]]; then
-    apt_of apt-get "$key" update -qq >/dev/null 2>&1 || true
-  fi
-}
-
-newest() {
-  apt_of apt-cache "$1" search --names-only "${PATTERN[$1]}" 2>/dev/null | awk '{print $1}' | grep -E "${PATTERN[$1]}" | sort -V | tail -n 1 || true
-}
-
-cached() {
-  local d names=""
-  for d in "$CACHE"/arm64/*/; do
-    [[ -f "$d/vmlinuz" ]] || continue
-    d="$(basename "$d")"
-    grep -qE "${PATTERN[$1]}" <<<"$d" && names+="$d"$'\n'
-  done
-  sort -V <<<"$names" | grep -v '^$' | tail -n 1 || true
-}
+APT_PREFIX="arm64-"
+APT_ARCH="arm64"
+KERNEL_STORE="$CACHE/arm64"
+# shellcheck source=scripts/lib/debian-kernels.sh
+source "$ROOT/scripts/lib/debian-kernels.sh"
 
 WORK="$(mktemp -d)"
 trap 'rm -rf "$WORK"' EXIT
 trap 'exit 130' INT TERM
-
-fetch_kernel() {
-  local series="$1" name="$2" dir="$CACHE/arm64/$2" tmp="$WORK/k-$2" image
-  mkdir -p "$tmp"
-  (cd "$tmp" && apt_of apt-get "$series" download -qq "$name" >/dev/null 2>&1) || return 1
-  dpkg -x "$tmp"/*.deb "$tmp/x" || return 1
-  image="$(ls "$tmp"/x/boot/vmlinuz-* "$tmp"/x/usr/lib/modules/*/vmlinuz 2>/dev/null | head -n 1 || true)"
-  [[ -n "$image" ]] || return 1
-  mkdir -p "$dir"
-  cp "$image" "$dir/vmlinuz.tmp" && mv "$dir/vmlinuz.tmp" "$dir/vmlinuz"
-}
 
 # The guest's userland: busybox, bpftool and the libraries it links, once.
 userland() {
@@ -183,7 +128,7 @@ for series in "${SERIES[@]}"; do
   name="$(newest "$series")"
   if [[ -n "$name" && ! -f "$CACHE/arm64/$name/vmlinuz" ]]; then
     echo "arm64-lab.sh: fetching $name" >&2
-    fetch_kernel "$series" "$name" || { echo "arm64-lab.sh: apt-get download $name failed" >&2; name=""; }
+    fetch "$series" "$name" || { echo "arm64-lab.sh: apt-get download $name failed" >&2; name=""; }
   fi
   [[ -n "$name" && -f "$CACHE/arm64/$name/vmlinuz" ]] || name="$(cached "$series")"
   if [[ -z "$name" ]]; then

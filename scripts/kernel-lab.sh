@@ -68,74 +68,11 @@ done
 SERIES=("${ALL_SERIES[@]}")
 [[ -n "$ONLY" ]] && read -r -a SERIES <<<"${ONLY//,/ }"
 
-# The mirror of this machine's sources (deb822 `URIs:` or one-line `deb URI`), else Debian's.
-mirror() {
-  local kind="$1" uri
-  uri="$(cat /etc/apt/sources.list.d/*.sources 2>/dev/null | awk '/^URIs:/{print $2}' || true)"
-  uri+=$'\n'"$(cat /etc/apt/sources.list 2>/dev/null | awk '$1=="deb"{for(i=2;i<=NF;i++) if ($i ~ /^[a-z]+:\/\//) {print $i; break}}' || true)"
-  if [[ "$kind" == security ]]; then
-    uri="$(grep -E -- '-security/?$' <<<"$uri" | head -n 1 || true)"
-    echo "${uri:-http://deb.debian.org/debian-security}"
-  else
-    uri="$(grep -vE -- '-security/?$' <<<"$uri" | grep -E '/debian/?$' | head -n 1 || true)"
-    echo "${uri:-http://deb.debian.org/debian}"
-  fi
-}
-
-# apt-get / apt-cache on the private state of a series.
-apt_of() {
-  local tool="$1" dir="$CACHE/apt/$2"
-  shift 2
-  "$tool" -o Dir::Etc::sourcelist="$dir/sources.list" -o Dir::Etc::sourceparts=- \
-    -o Dir::State::Lists="$dir/lists" -o Dir::Cache="$dir/cache" "$@"
-}
-
-# Writes the private sources list of a series and updates its lists when older than a day.
-prepare() {
-  local series="$1" dir="$CACHE/apt/$1" entry kind suite keyring=/usr/share/keyrings/debian-archive-keyring.gpg
-  mkdir -p "$dir/lists/partial" "$dir/cache/archives/partial"
-  : >"$dir/sources.list.tmp"
-  for entry in ${SUITES[$series]}; do
-    kind="${entry%%:*}" suite="${entry#*:}"
-    echo "deb [signed-by=$keyring] $(mirror "$kind") $suite main" >>"$dir/sources.list.tmp"
-  done
-  mv "$dir/sources.list.tmp" "$dir/sources.list"
-  if [[ -z "$(find "$dir/lists" -maxdepth 1 -name '*Packages*' -mmin -1440 2>/dev/null | head -n 1)" ]]; then
-    apt_of apt-get "$series" update -qq >/dev/null 2>&1 || true
-  fi
-}
-
-# The newest package of a series that its suites carry (sort -V).
-newest() {
-  apt_of apt-cache "$1" search --names-only "${PATTERN[$1]}" 2>/dev/null | awk '{print $1}' | grep -E "${PATTERN[$1]}" | sort -V | tail -n 1 || true
-}
-
-# The newest kernel of a series already in the cache (the suite moved on, or no network).
-cached() {
-  local d names=""
-  for d in "$CACHE"/kernels/*/; do
-    [[ -f "$d/vmlinuz" ]] || continue
-    d="$(basename "$d")"
-    grep -qE "${PATTERN[$1]}" <<<"$d" && names+="$d"$'\n'
-  done
-  sort -V <<<"$names" | grep -v '^$' | tail -n 1 || true
-}
-
-# Downloads one package by exact name and keeps its vmlinuz (boot/vmlinuz-* of linux-image-*,
-# usr/lib/modules/*/vmlinuz of sid's linux-binary-*).
-fetch() {
-  local series="$1" name="$2" dir="$CACHE/kernels/$2" tmp image
-  tmp="$(mktemp -d)"
-  # shellcheck disable=SC2064
-  trap "rm -rf '$tmp'" RETURN
-  (cd "$tmp" && apt_of apt-get "$series" download -qq "$name" >/dev/null 2>&1) || return 1
-  dpkg -x "$tmp"/*.deb "$tmp/x" || return 1
-  image="$(ls "$tmp"/x/boot/vmlinuz-* "$tmp"/x/usr/lib/modules/*/vmlinuz 2>/dev/null | head -n 1 || true)"
-  [[ -n "$image" ]] || return 1
-  mkdir -p "$dir"
-  cp "$image" "$dir/vmlinuz.tmp" && mv "$dir/vmlinuz.tmp" "$dir/vmlinuz"
-  echo "${SUITES[$series]}" >"$dir/suite"
-}
+APT_PREFIX=""
+APT_ARCH=""
+KERNEL_STORE="$CACHE/kernels"
+# shellcheck source=scripts/lib/debian-kernels.sh
+source "$ROOT/scripts/lib/debian-kernels.sh"
 
 mkdir -p "$CACHE/kernels" "$CACHE/apt" 2>/dev/null || { echo "kernel-lab.sh: cannot create $CACHE/kernels (set BPFMEM_LAB_CACHE)" >&2; exit 3; }
 
