@@ -17,6 +17,8 @@ async function main(): Promise<void> {
     const cmdline = readFileSync('/proc/cmdline', 'utf8');
     // `bpfmem.watch=1`: the watch check alone (src/lab/watch-check.ts, issue 16).
     if (wantsWatch(cmdline)) {
+      // A line of the guest's own: a panic after it is the check's, not a failed boot (src/lab/run.ts diedBeforeGuest).
+      process.stderr.write('bpfmem-lab: watch check\n');
       await write(encodeResult(JSON.stringify(await runWatchGuest({ benchRounds: benchRoundsOf(cmdline) }))));
       process.exitCode = 0;
       return;

@@ -5,7 +5,7 @@ import { BpfmemError } from '../vocab/errors.js';
 import { DATA, parseConsole } from './console.js';
 import { guestCmdline, type GuestOptions, type GuestResult } from './guest.js';
 import { buildInitramfs, type Initramfs } from './initramfs.js';
-import { boot } from './qemu.js';
+import { boot, type BootOptions, type BootResult } from './qemu.js';
 
 /**
  * The kernel lab from the host: build (or take from the cache) the initramfs, boot the kernel
@@ -97,6 +97,20 @@ export function diedBeforeGuest(console: string): boolean {
 /** How many times a boot that died before the guest started is tried. */
 const MAX_BOOTS = 2;
 
+/**
+ * Boots, and boots again (once) when the VM died before bpfmem's guest started
+ * ({@link diedBeforeGuest}): the boot judged, and the last lines of the failed one. Both labs (the
+ * conformance guest and the watch check) boot through here.
+ */
+export async function bootGuest(o: BootOptions): Promise<{ booted: BootResult; failedBoots: string[] }> {
+  const failedBoots: string[] = [];
+  for (;;) {
+    const booted = await boot(o);
+    if (!diedBeforeGuest(booted.console) || failedBoots.length + 1 >= MAX_BOOTS) return { booted, failedBoots };
+    failedBoots.push(lastLines(booted.console, 4));
+  }
+}
+
 /** Boots `vmlinuz` with bpfmem inside and returns what it proved. */
 export async function runLab(o: LabOptions): Promise<LabRun> {
   try {
@@ -111,21 +125,15 @@ export async function runLab(o: LabOptions): Promise<LabRun> {
   const t0 = Date.now();
   const image = await buildInitramfs({ projectRoot: o.projectRoot ?? PROJECT_ROOT }, o.cacheDir);
   const imageSeconds = (Date.now() - t0) / 1000;
-  const failedBoots: string[] = [];
-  let booted;
-  for (;;) {
-    booted = await boot({
-      vmlinuz: o.vmlinuz,
-      initrd: image.path,
-      append: guestCmdline(o),
-      cpus,
-      memoryMiB,
-      timeoutSeconds: o.timeoutSeconds,
-      ...(o.onOutput ? { onOutput: o.onOutput } : {}),
-    });
-    if (!diedBeforeGuest(booted.console) || failedBoots.length + 1 >= MAX_BOOTS) break;
-    failedBoots.push(lastLines(booted.console, 4));
-  }
+  const { booted, failedBoots } = await bootGuest({
+    vmlinuz: o.vmlinuz,
+    initrd: image.path,
+    append: guestCmdline(o),
+    cpus,
+    memoryMiB,
+    timeoutSeconds: o.timeoutSeconds,
+    ...(o.onOutput ? { onOutput: o.onOutput } : {}),
+  });
   const found = parseConsole(booted.console);
   if (found.kind === 'error') throw new BpfmemError('system', `the guest failed: ${found.message}`);
   if (found.kind === 'none') {

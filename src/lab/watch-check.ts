@@ -7,8 +7,7 @@ import { listProgs } from '../sys/bpf/index.js';
 import { BpfmemError } from '../vocab/errors.js';
 import { parseConsole } from './console.js';
 import { buildInitramfs } from './initramfs.js';
-import { boot } from './qemu.js';
-import { PROJECT_ROOT } from './run.js';
+import { bootGuest, PROJECT_ROOT } from './run.js';
 import type { CheckLine } from './checks.js';
 import { runWatchBench, type WatchBench } from '../watch/bench.js';
 import { WatchSession } from '../watch/session.js';
@@ -227,7 +226,7 @@ export interface WatchLabOptions {
 /** Boots `vmlinuz` with bpfmem inside and returns the guest's watch check. */
 export async function runWatchLab(o: WatchLabOptions): Promise<{ vmSeconds: number; guest: WatchGuestResult }> {
   const image = await buildInitramfs({ projectRoot: PROJECT_ROOT }, o.cacheDir);
-  const booted = await boot({
+  const { booted, failedBoots } = await bootGuest({
     vmlinuz: o.vmlinuz,
     initrd: image.path,
     append: `${WATCH_CMDLINE}${o.benchRounds === undefined ? '' : ` bpfmem.benchrounds=${o.benchRounds}`}`,
@@ -238,6 +237,9 @@ export async function runWatchLab(o: WatchLabOptions): Promise<{ vmSeconds: numb
   });
   const found = parseConsole(booted.console);
   if (found.kind === 'error') throw new BpfmemError('system', `the guest failed: ${found.message}`);
-  if (found.kind === 'none') throw new BpfmemError('system', `the guest printed no result${booted.timedOut ? ` within ${o.timeoutSeconds} s` : ''}: ${booted.console.slice(-400)}`);
+  if (found.kind === 'none') {
+    const before = failedBoots.length > 0 ? ` (after a boot that died before the guest started: ${failedBoots.join(' / ')})` : '';
+    throw new BpfmemError('system', `the guest printed no result${booted.timedOut ? ` within ${o.timeoutSeconds} s` : ''}${before}: ${booted.console.slice(-400)}`);
+  }
   return { vmSeconds: booted.seconds, guest: JSON.parse(found.payload) as WatchGuestResult };
 }
