@@ -60,13 +60,13 @@ describe('grid cases of the 6.19 and 7.2 map types', () => {
 });
 
 describe('the struct_ops grid case', () => {
-  const ops = { type: 'tcp_congestion_ops', valueSize: 256, funcs: 13 };
+  const ops = { type: 'tcp_congestion_ops', valueSize: 256, funcs: 13, members: 18 };
 
   it('is there only when the kernel BTF gave its type, with the value size and functions it gave', () => {
     expect(gridCases(profile('6.18'), true).filter((g) => g.spec.type === 'struct_ops')).toEqual([]);
     const cases = gridCases(profile('6.18'), true, ops).filter((g) => g.spec.type === 'struct_ops');
     expect(cases.map((g) => [g.id, g.spec])).toEqual([
-      ['struct_ops tcp_congestion_ops v256 funcs13', { type: 'struct_ops', keySize: 4, valueSize: 256, maxEntries: 1, flags: 0, mapExtra: 0, structOpsFuncs: 13, structOpsType: 'tcp_congestion_ops' }],
+      ['struct_ops tcp_congestion_ops v256 funcs13', { type: 'struct_ops', keySize: 4, valueSize: 256, maxEntries: 1, flags: 0, mapExtra: 0, structOpsFuncs: 13, structOpsMembers: 18, structOpsType: 'tcp_congestion_ops' }],
     ]);
   });
 

@@ -156,7 +156,15 @@ export function gridCases(profile: KernelProfile, quick: boolean, structOps?: Ke
   all.push(c(mapSpec({ type: 'insn_array', keySize: 4, valueSize: 16, maxEntries: 1 }), true));
   all.push(c(mapSpec({ type: 'insn_array', keySize: 4, valueSize: 16, maxEntries: 100_000 }), true, { count: 1000, context: 'task' }));
   if (structOps) {
-    const spec = mapSpec({ type: 'struct_ops', keySize: 4, valueSize: structOps.valueSize, maxEntries: 1, structOpsFuncs: structOps.funcs, structOpsType: structOps.type });
+    const spec = mapSpec({
+      type: 'struct_ops',
+      keySize: 4,
+      valueSize: structOps.valueSize,
+      maxEntries: 1,
+      structOpsFuncs: structOps.funcs,
+      structOpsMembers: structOps.members,
+      structOpsType: structOps.type,
+    });
     all.push({ ...c(spec, true), id: `struct_ops ${structOps.type} v${structOps.valueSize} funcs${structOps.funcs}` });
   }
   return all.filter((g) => mapTypeExists(g.spec.type, profile) && (!quick || g.quick));

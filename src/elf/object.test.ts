@@ -170,7 +170,7 @@ describe.skipIf(!toolchain.ok)('compiled fixtures, map by map', () => {
     const obj = parse('newer');
     expect(rows(obj.maps)).toEqual(NEWER.map(full));
     expect(obj.maps.map((m) => m.autocreate)).toEqual([true, true, true, true, true, false]);
-    expect(obj.maps.find((m) => m.name === 'linked_cc')?.structOps).toEqual({ typeName: 'tcp_congestion_ops', funcs: 3 });
+    expect(obj.maps.find((m) => m.name === 'linked_cc')?.structOps).toEqual({ typeName: 'tcp_congestion_ops', funcs: 3, members: 4 });
   });
 
   it('newer: libbpf 1.0 does not read __ulong, and says so in one line', () => {
@@ -188,7 +188,7 @@ describe.skipIf(!toolchain.ok)('compiled fixtures, map by map', () => {
     expect(maps.get('pinned_by_name')?.pinning).toBe('by_name');
     const outer = parse('map_in_map').maps.find((m) => m.name === 'outer_hash');
     expect(outer?.inner).toMatchObject({ name: 'outer_hash.inne', symbol: 'outer_hash.inner', type: MAP_TYPES.hash.id, keySize: 4, valueSize: 4, maxEntries: 32 });
-    expect(parse('struct_ops').maps[0]?.structOps).toEqual({ typeName: 'tcp_congestion_ops', funcs: 3 });
+    expect(parse('struct_ops').maps[0]?.structOps).toEqual({ typeName: 'tcp_congestion_ops', funcs: 3, members: 4 });
   });
 
   it.each([

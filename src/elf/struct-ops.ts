@@ -48,6 +48,7 @@ export function readStructOpsMaps(elf: ElfFile, btf: Btf | undefined, fixup: Dat
       const offset = offsets[i] ?? vi.offset;
       if (offset + t.value.size > data.byteLength) throw elf.error(`${where}: beyond the end of section ${quote(s.name)}`);
       const funcs = t.value.members.filter((m) => isFuncPtr(btf, m.type)).length;
+      const members = t.value.members.length;
       const loadTime = [`value type struct bpf_struct_ops_${t.value.name} comes from the kernel's BTF at load (bpf_map__init_kern_struct_ops)`];
       if (optional) loadTime.push(`not created unless the loader enables it (SEC("${s.name}"))`);
       out.push({
@@ -63,7 +64,7 @@ export function readStructOpsMaps(elf: ElfFile, btf: Btf | undefined, fixup: Dat
         mapExtra: 0,
         initialEntries: 0,
         autocreate: !optional,
-        structOps: { typeName: t.value.name, funcs },
+        structOps: { typeName: t.value.name, funcs, members },
         loadTime,
       });
     }
@@ -79,6 +80,8 @@ export interface KernelStructOps {
   readonly valueSize: number;
   /** Its function pointers (`count_func_ptrs`), which the map's memory counts. */
   readonly funcs: number;
+  /** All its members (`btf_type_vlen`), which kernels before 6.13 size the map's links by. */
+  readonly members: number;
 }
 
 /**
@@ -89,7 +92,12 @@ export function kernelStructOps(btf: Btf, typeName: string): KernelStructOps | u
   const value = btf.findByName(`bpf_struct_ops_${typeName}`, 'struct');
   const ops = btf.findByName(typeName, 'struct');
   if (value?.kind !== 'struct' || ops?.kind !== 'struct') return undefined;
-  return { type: typeName, valueSize: value.size, funcs: ops.members.filter((m) => isFuncPtr(btf, m.type)).length };
+  return {
+    type: typeName,
+    valueSize: value.size,
+    funcs: ops.members.filter((m) => isFuncPtr(btf, m.type)).length,
+    members: ops.members.length,
+  };
 }
 
 /** The value type prefix of struct_ops maps in the kernel's BTF. */

@@ -42,8 +42,8 @@ export interface ObjectMap {
   readonly initialEntries: number;
   /** False for maps libbpf does not create unless asked (`SEC("?.struct_ops")`). */
   readonly autocreate: boolean;
-  /** struct_ops: the struct the value implements, and how many function pointers the object's copy of it has. */
-  readonly structOps?: { readonly typeName: string; readonly funcs: number };
+  /** struct_ops: the struct the value implements, and how many function pointers and members the object's copy of it has. */
+  readonly structOps?: { readonly typeName: string; readonly funcs: number; readonly members: number };
   /** What the loader decides at load time, one phrase each, e.g. "max_entries 0: libbpf sets possible CPUs". */
   readonly loadTime: readonly string[];
 }

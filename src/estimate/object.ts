@@ -67,7 +67,7 @@ export function objectSpecs(obj: BpfObject, profile: KernelProfile, options: Obj
     if (type === undefined) throw new BpfmemError('input', `BPF object ${obj.source}: map "${map.symbol}": map type ${map.type} is not one bpfmem knows`);
     const notes = [...map.loadTime.filter((n) => !n.startsWith('max_entries'))];
     let { maxEntries, flags, valueSize } = map;
-    let structOpsFuncs: number | undefined;
+    let structOps: Pick<MapSpec, 'structOpsFuncs' | 'structOpsMembers'> = {};
     if (type === 'perf_event_array' && maxEntries === 0) {
       maxEntries = profile.possibleCpus;
       notes.push('max_entries 0: libbpf sets the number of possible CPUs (map_set_def_max_entries)');
@@ -91,12 +91,12 @@ export function objectSpecs(obj: BpfObject, profile: KernelProfile, options: Obj
       const kernel = options.kernelBtf ? kernelStructOps(options.kernelBtf, map.structOps.typeName) : undefined;
       if (kernel) {
         valueSize = kernel.valueSize;
-        structOpsFuncs = kernel.funcs;
+        structOps = { structOpsFuncs: kernel.funcs, structOpsMembers: kernel.members };
       } else {
         valueSize = roundUp(profile.structs.bpf_struct_ops_value + map.valueSize, CACHE_LINE);
-        structOpsFuncs = map.structOps.funcs;
+        structOps = { structOpsFuncs: map.structOps.funcs, structOpsMembers: map.structOps.members };
         notes.push(
-          `value size ${valueSize} and ${structOpsFuncs} functions estimated from the object's struct ${map.structOps.typeName}${options.kernelBtf ? ', which the kernel BTF given does not have' : ''}: the kernel's own may differ`,
+          `value size ${valueSize} and ${map.structOps.funcs} functions estimated from the object's struct ${map.structOps.typeName}${options.kernelBtf ? ', which the kernel BTF given does not have' : ''}: the kernel's own may differ`,
         );
       }
     }
@@ -107,7 +107,7 @@ export function objectSpecs(obj: BpfObject, profile: KernelProfile, options: Obj
       maxEntries,
       flags,
       mapExtra: map.mapExtra,
-      ...(structOpsFuncs === undefined ? {} : { structOpsFuncs }),
+      ...structOps,
     };
     out.push({ name: map.name, spec, elements: map.initialEntries, loadTime: notes, map });
   }

@@ -42,6 +42,11 @@ describe('parseMapSpec: good specs', () => {
       { name: 'map0', spec: { type: 'struct_ops', keySize: 4, valueSize: 256, maxEntries: 1, flags: 0, mapExtra: 0, structOpsFuncs: 13 } },
     ],
     [
+      'struct_ops_members',
+      'type=struct_ops,key=4,value=256,max_entries=1,struct_ops_funcs=13,struct_ops_members=18',
+      { name: 'map0', spec: { type: 'struct_ops', keySize: 4, valueSize: 256, maxEntries: 1, flags: 0, mapExtra: 0, structOpsFuncs: 13, structOpsMembers: 18 } },
+    ],
+    [
       'the largest u32 sizes (E2BIG is the model’s call)',
       'type=array,key=4294967295,value=4294967295,max_entries=4294967295',
       { name: 'map0', spec: { type: 'array', keySize: 2 ** 32 - 1, valueSize: 2 ** 32 - 1, maxEntries: 2 ** 32 - 1, flags: 0, mapExtra: 0 } },
@@ -60,7 +65,7 @@ describe('parseMapSpec: bad specs name the spec and the key', () => {
       `--map "type=btree": unknown map type "btree"; types are bpftool's names: hash, array, percpu_hash, lru_hash, ringbuf, lpm_trie, … (${MAP_TYPE_NAMES.length} in all)`,
     ],
     ['no type', 'key=4,value=4', '--map "key=4,value=4": type is missing (type=hash, type=array, …)'],
-    ['an unknown key', 'type=hash,kye=4', '--map "type=hash,kye=4": unknown key "kye" (did you mean key?); keys are type, key, value, max_entries, flags, map_extra, name, struct_ops_funcs, elements'],
+    ['an unknown key', 'type=hash,kye=4', '--map "type=hash,kye=4": unknown key "kye" (did you mean key?); keys are type, key, value, max_entries, flags, map_extra, name, struct_ops_funcs, struct_ops_members, elements'],
     ['a key given twice', 'type=hash,key=4,key_size=8', '--map "type=hash,key=4,key_size=8": key given twice'],
     ['a field without =', 'type=hash,4', '--map "type=hash,4": "4" is not key=value'],
     ['an empty field', 'type=hash,,key=4', '--map "type=hash,,key=4": empty field (a comma too many?)'],
@@ -87,6 +92,11 @@ describe('parseMapSpec: bad specs name the spec and the key', () => {
       'struct_ops_funcs on another type',
       'type=hash,struct_ops_funcs=2',
       '--map "type=hash,struct_ops_funcs=2": struct_ops_funcs: applies only to type struct_ops, not hash',
+    ],
+    [
+      'struct_ops_members on another type',
+      'type=array,struct_ops_members=18',
+      '--map "type=array,struct_ops_members=18": struct_ops_members: applies only to type struct_ops, not array',
     ],
     ['a name with a space', 'type=hash,name=my map', '--map "type=hash,name=my map": name: expected a name of 1–64 characters A–Z a–z 0–9 _ . : -, got "my map"'],
     ['a newline, escaped', 'type=ha\nsh', '--map "type=ha\\nsh": unknown map type "ha\\nsh" (did you mean hash?)'],

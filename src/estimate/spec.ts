@@ -35,7 +35,7 @@ export interface ParsedMapSpec {
 }
 
 /** Keys a spec takes, and the `union bpf_attr` names read as the same key. */
-const KEYS = ['type', 'key', 'value', 'max_entries', 'flags', 'map_extra', 'name', 'struct_ops_funcs', 'elements'] as const;
+const KEYS = ['type', 'key', 'value', 'max_entries', 'flags', 'map_extra', 'name', 'struct_ops_funcs', 'struct_ops_members', 'elements'] as const;
 type SpecKey = (typeof KEYS)[number];
 // A Map, not an object literal: `__proto__=`, `constructor=` or `toString=` would find
 // Object.prototype's members and pass as keys (issue 14).
@@ -101,6 +101,11 @@ export function parseMapSpec(text: string, defaultName: string): Result<ParsedMa
   if (funcs.value !== undefined && type.value !== 'struct_ops') {
     return fail(`struct_ops_funcs: applies only to type struct_ops, not ${type.value}`);
   }
+  const members = read<number | undefined>('struct_ops_members', (x) => parseInteger(x, 0, U32_MAX), undefined);
+  if (!members.ok) return fail(members.error);
+  if (members.value !== undefined && type.value !== 'struct_ops') {
+    return fail(`struct_ops_members: applies only to type struct_ops, not ${type.value}`);
+  }
   const name = read('name', parseSpecName, defaultName);
   if (!name.ok) return fail(name.error);
   const elements = read('elements', (x) => parseInteger(x, 0, U32_MAX), 0);
@@ -114,6 +119,7 @@ export function parseMapSpec(text: string, defaultName: string): Result<ParsedMa
     flags: flags.value,
     mapExtra: mapExtra.value,
     ...(funcs.value === undefined ? {} : { structOpsFuncs: funcs.value }),
+    ...(members.value === undefined ? {} : { structOpsMembers: members.value }),
   };
   return { ok: true, value: { name: name.value, spec, elements: elements.value, ...(values.has('name') && { kernelName: name.value }) } };
 }

@@ -11,7 +11,7 @@ import { describeMachine, profileOfMachine, withRunningKernelBtf } from './machi
 import { isUnavailable, MAP_RECORD, MapIterator, readCgroupIds } from '../sys/iter/index.js';
 import { decodeMapRecord, type MapCharge } from '../sys/iter/index.js';
 import { listMaps, progIds, readBtfFileSync, readMap, readMapMemlock, readProg, VMLINUX_BTF_PATH, type MapObject, type ProgObject } from '../sys/bpf/index.js';
-import { kernelStructOpsById } from '../elf/struct-ops.js';
+import { kernelStructOpsById, type KernelStructOps } from '../elf/struct-ops.js';
 import { MAP_FLAGS } from '../vocab/flags.js';
 import { PinScanner } from '../sys/bpf/index.js';
 import { readProcCgroup } from '../sys/proc/index.js';
@@ -62,7 +62,7 @@ const MAX_NOTES = 5;
  */
 const CHECKS_PER_TYPE = 64;
 
-const layoutKey = (m: RawMap): string => `${m.type}/${m.keySize}/${m.valueSize}/${m.maxEntries}/${m.flags}/${m.mapExtra}/${m.structOpsFuncs ?? ''}`;
+const layoutKey = (m: RawMap): string => `${m.type}/${m.keySize}/${m.valueSize}/${m.maxEntries}/${m.flags}/${m.mapExtra}/${m.structOpsFuncs ?? ''}/${m.structOpsMembers ?? ''}`;
 
 function rawMap(o: MapObject): RawMap {
   const i = o.info;
@@ -153,7 +153,7 @@ export class Collector {
   /** The programs of the last scan, by id, reused while they live. */
   private lastProgs = new Map<number, RawProg>();
   /** struct_ops value type id (kernel BTF) → its function pointers; undefined: not a struct_ops value type. */
-  private readonly structOpsFuncs = new Map<number, number | undefined>();
+  private readonly structOps = new Map<number, KernelStructOps | undefined>();
 
   private constructor(
     readonly profile: KernelProfile,
@@ -417,26 +417,26 @@ export class Collector {
    */
   private withStructOps(m: RawMap, o: MapObject): RawMap | undefined {
     const id = o.info.btfVmlinuxValueTypeId;
-    let funcs: number | undefined;
+    let ops: KernelStructOps | undefined;
     if (id !== 0 && (m.flags & MAP_FLAGS.vtype_btf_obj_fd) === 0) {
-      if (!this.structOpsFuncs.has(id)) {
-        let found: number | undefined;
+      if (!this.structOps.has(id)) {
+        let found: KernelStructOps | undefined;
         try {
-          found = kernelStructOpsById(readBtfFileSync(VMLINUX_BTF_PATH), id)?.funcs;
+          found = kernelStructOpsById(readBtfFileSync(VMLINUX_BTF_PATH), id);
         } catch {
           found = undefined; // no kernel BTF: fdinfo below
         }
-        this.structOpsFuncs.set(id, found);
+        this.structOps.set(id, found);
       }
-      funcs = this.structOpsFuncs.get(id);
+      ops = this.structOps.get(id);
     }
-    if (funcs === undefined) {
+    if (ops === undefined) {
       if (m.memlock !== undefined) return m;
       const memlock = readMapMemlock(mapId(m.id));
       if (memlock === null) return undefined;
       return memlock === undefined ? m : { ...m, memlock };
     }
-    return this.checked1({ ...m, structOpsFuncs: funcs });
+    return this.checked1({ ...m, structOpsFuncs: ops.funcs, structOpsMembers: ops.members });
   }
 
   /**

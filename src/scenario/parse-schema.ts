@@ -148,6 +148,7 @@ export const STEP_ARGS = {
     flags: optional(field(parseFlagsField)),
     map_extra: optional(field(parseMapExtra)),
     struct_ops_funcs: optional(field((x) => parseInteger(x, 0, U32_MAX))),
+    struct_ops_members: optional(field((x) => parseInteger(x, 0, U32_MAX))),
   }),
   update: mapping({ map: name, count: optional(count), context: optional(name), cpu: optional(cpu) }),
   delete: mapping({ map: name, count: optional(count), cpu: optional(cpu) }),

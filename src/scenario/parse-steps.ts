@@ -294,6 +294,9 @@ class StepReader {
     if (a.struct_ops_funcs !== undefined && a.type !== 'struct_ops') {
       return this.fail('struct_ops_funcs', `struct_ops_funcs applies only to type struct_ops, not ${a.type}`);
     }
+    if (a.struct_ops_members !== undefined && a.type !== 'struct_ops') {
+      return this.fail('struct_ops_members', `struct_ops_members applies only to type struct_ops, not ${a.type}`);
+    }
     const spec: MapSpec = {
       type: a.type,
       keySize: a.key ?? 0,
@@ -302,6 +305,7 @@ class StepReader {
       flags: a.flags ?? 0,
       mapExtra: a.map_extra ?? 0,
       ...(a.struct_ops_funcs === undefined ? {} : { structOpsFuncs: a.struct_ops_funcs }),
+      ...(a.struct_ops_members === undefined ? {} : { structOpsMembers: a.struct_ops_members }),
     };
     this.world.maps.set(a.name, { owner: a.task, createdBy: this.index });
     return { ok: true, value: { op: 'create_map', index: this.index, task: a.task, name: a.name, spec } };

@@ -165,10 +165,12 @@ tasks: { t: {} }
 steps:
   - create_map: { task: t, name: arena, type: arena, max_entries: 100, flags: mmapable, map_extra: "0x100000000" }
   - create_map: { task: t, name: cc, type: BPF_MAP_TYPE_STRUCT_OPS, key: 4, value: 256, max_entries: 1, struct_ops_funcs: 13 }
+  - create_map: { task: t, name: cc18, type: struct_ops, key: 4, value: 256, max_entries: 1, struct_ops_funcs: 13, struct_ops_members: 18 }
 `);
     expect(s.steps.map((step) => (step.op === 'create_map' ? step.spec : undefined))).toEqual([
       { type: 'arena', keySize: 0, valueSize: 0, maxEntries: 100, flags: MAP_FLAGS.mmapable, mapExtra: 2 ** 32 },
       { type: 'struct_ops', keySize: 4, valueSize: 256, maxEntries: 1, flags: 0, mapExtra: 0, structOpsFuncs: 13 },
+      { type: 'struct_ops', keySize: 4, valueSize: 256, maxEntries: 1, flags: 0, mapExtra: 0, structOpsFuncs: 13, structOpsMembers: 18 },
     ]);
   });
 
@@ -346,6 +348,11 @@ describe('parseScenario: bad files give one line with file, line, path and messa
       'struct_ops_funcs on another type',
       'tasks: { t: {} }\nsteps:\n  - create_map: { task: t, name: m, type: hash, struct_ops_funcs: 3 }',
       `${SOURCE}:3: steps[0].create_map.struct_ops_funcs: struct_ops_funcs applies only to type struct_ops, not hash`,
+    ],
+    [
+      'struct_ops_members on another type',
+      'tasks: { t: {} }\nsteps:\n  - create_map: { task: t, name: m, type: array, struct_ops_members: 3 }',
+      `${SOURCE}:3: steps[0].create_map.struct_ops_members: struct_ops_members applies only to type struct_ops, not array`,
     ],
     // Anchors and aliases.
     ['an alias inside its own anchor', 'steps: &s\n  - *s', `${SOURCE}:2: steps[0]: alias *s is inside its own anchor (a cycle)`],

@@ -36,6 +36,8 @@ export interface RawMap {
    * the map's memory counts; read from the kernel's BTF by its `btf_vmlinux_value_type_id`.
    */
   readonly structOpsFuncs?: number;
+  /** struct_ops maps: all members of the kernel struct (18), read with {@link structOpsFuncs}. */
+  readonly structOpsMembers?: number;
   /**
    * The elements (devices, sockets) it holds, where they were counted (bpfmem's map iterator):
    * what the memory of a map whose memory follows its contents is computed from.
@@ -108,6 +110,7 @@ export function specOf(m: RawMap): MapSpec | undefined {
     flags: m.flags,
     mapExtra: m.mapExtra,
     ...(m.structOpsFuncs === undefined ? {} : { structOpsFuncs: m.structOpsFuncs }),
+    ...(m.structOpsMembers === undefined ? {} : { structOpsMembers: m.structOpsMembers }),
   });
 }
 

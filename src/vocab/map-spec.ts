@@ -18,6 +18,12 @@ export interface MapSpec {
    */
   readonly structOpsFuncs?: number;
   /**
+   * struct_ops only: how many members the kernel struct has, functions and data (18 for
+   * `tcp_congestion_ops`), which kernels before 6.13 size the map's links by; the model takes
+   * {@link structOpsFuncs} where it is not given.
+   */
+  readonly structOpsMembers?: number;
+  /**
    * struct_ops only: the kernel struct (`tcp_congestion_ops`), whose `bpf_struct_ops_<name>` a
    * live backend finds in the kernel's BTF to create the map. The model needs only
    * {@link structOpsFuncs} and the value size.

@@ -71,4 +71,33 @@ describe('struct_ops creation (bpf_struct_ops_map_alloc())', () => {
       'ksyms area current 104',
     ]);
   });
+
+  it('before 6.13 (and 6.12.2) sizes the links by all members of the kernel struct, from then by its functions (821a3fa32bbe)', () => {
+    const withMembers = mapSpec({ ...tcp(), structOpsMembers: 18 });
+    const links = (version: string) =>
+      shown(mapTypeModel('struct_ops').createAllocs(withMembers, k(version))).filter((a) => a.startsWith('links') || a.startsWith('progs'));
+    expect(links('5.10')).toEqual(['progs area none 144']);
+    expect(links('6.8')).toEqual(['links area current 144']);
+    expect(links('6.12.1')).toEqual(['links area current 144']);
+    expect(links('6.12.2')).toEqual(['links area current 104']);
+    expect(links('6.18')).toEqual(['links area current 104']);
+  });
+
+  it('charges the kmalloc size of 18 links (192 B) where 13 (104 → 128 B) would be 64 B short', () => {
+    const charged = (spec: ReturnType<typeof tcp>, version: string) =>
+      mapTypeModel('struct_ops')
+        .createAllocs(spec, k(version))
+        .filter((a) => a.what === 'links')
+        .map((a) => a.size);
+    expect(charged(mapSpec({ ...tcp(), structOpsMembers: 18 }), '6.8')).toEqual([144]);
+    expect(charged(tcp(), '6.8')).toEqual([104]);
+  });
+});
+
+describe('struct_ops memlock precharge before 5.11 (bpf_map_charge_init of map_total_size)', () => {
+  it('counts a pointer per member of the kernel struct', () => {
+    // 576 + 4 + 18·8 = 724 → one page; the page count is what RLIMIT_MEMLOCK sees.
+    const legacy = (spec: ReturnType<typeof tcp>) => mapTypeModel('struct_ops').legacyCost(spec, k('5.10'));
+    expect(legacy(mapSpec({ ...tcp(), structOpsMembers: 18 })) - legacy(tcp())).toBe(5 * 8);
+  });
 });

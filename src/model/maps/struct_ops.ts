@@ -55,14 +55,21 @@ function imageAtCreation(profile: KernelProfile): boolean {
 
 /**
  * The function pointers of the kernel struct (`tcp_congestion_ops`: 13), as `count_func_ptrs()`
- * counts them for `st_map->funcs_cnt`; 0 when the spec lacks it. Before {@link hasKsyms} the
- * kernel sized `links` by `btf_type_vlen(t)`, all members of that struct (18 for
- * `tcp_congestion_ops`, with `name`, `owner`, `list`, `key`, `flags`): the spec has no member
- * count, so the model uses the functions there too and undercounts that allocation by
- * (members − functions) × 8 bytes before its kmalloc rounding (104 → 128 B where 144 → 192 B). [U]
+ * counts them for `st_map->funcs_cnt`; 0 when the spec lacks it.
  */
 function funcs(spec: MapSpec): number {
   return spec.structOpsFuncs ?? 0;
+}
+
+/**
+ * What the links (`progs` before 6.4) are sized by at creation: before {@link hasKsyms},
+ * `btf_type_vlen(t)`, all members of the kernel struct (18 for `tcp_congestion_ops`, with
+ * `name`, `owner`, `list`, `key` and `flags`); with it, `funcs_cnt` ("bpf: Create links for
+ * struct_ops maps' ksyms"). A spec without the member count falls back to the functions, which
+ * undercounts by (members − functions) × 8 bytes before the kmalloc rounding.
+ */
+function linkSlots(spec: MapSpec, profile: KernelProfile): number {
+  return hasKsyms(profile) ? funcs(spec) : (spec.structOpsMembers ?? funcs(spec));
 }
 
 /** `sizeof(*st_map) + vt->size - sizeof(struct bpf_struct_ops_value)`: the map with the kernel value. */
@@ -113,10 +120,10 @@ function memUsage(spec: MapSpec, _elements: number, profile: KernelProfile): num
  * sizeof(vt->size) + btf_type_vlen(t) * sizeof(struct bpf_prog *)` passed to
  * bpf_map_charge_init(), where `sizeof(vt->size)` is (sic) the 4 bytes of a u32, not the value
  * (d69ac27055a8, "bpf: Introduce BPF_MAP_TYPE_STRUCT_OPS"). `btf_type_vlen(t)` counts all members
- * of the kernel struct; the model has only its functions (see {@link funcs}) [U].
+ * of the kernel struct; see {@link linkSlots}.
  */
 function legacyCost(spec: MapSpec, profile: KernelProfile): number {
-  return stMapSize(spec, profile) + 4 + funcs(spec) * profile.structs.pointer;
+  return stMapSize(spec, profile) + 4 + linkSlots(spec, profile) * profile.structs.pointer;
 }
 
 /**
@@ -131,7 +138,7 @@ function createAllocs(spec: MapSpec, profile: KernelProfile): readonly Alloc[] {
   const out: Alloc[] = [
     alloc(profile, 'bpf_struct_ops_map + kvalue', 'area', 'current', stMapSize(spec, profile)),
     alloc(profile, 'uvalue', 'area', 'current', spec.valueSize),
-    alloc(profile, since(profile, 6, 4) ? 'links' : 'progs', 'area', 'current', n * ptr),
+    alloc(profile, since(profile, 6, 4) ? 'links' : 'progs', 'area', 'current', linkSlots(spec, profile) * ptr),
   ];
   if (hasKsyms(profile)) out.push(alloc(profile, 'ksyms', 'area', 'current', n * ptr));
   if (imageAtCreation(profile)) out.push(alloc(profile, 'trampoline image', 'pages', 'none', profile.pageSize));
