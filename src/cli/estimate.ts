@@ -3,6 +3,7 @@ import { quote } from '../vocab/fields.js';
 import { BpfmemError } from '../vocab/errors.js';
 import { unwrap, type Result } from '../vocab/result.js';
 import type { Estimate, MapEstimate, ProgEstimate } from '../estimate/maps.js';
+import { unchargedReasons, type UnchargedPart } from '../model/uncharged.js';
 import { readBpfObjectFile } from '../estimate/object-file.js';
 import { inputName } from '../sys/file/index.js';
 import { hasStructOps, type PlannedProg } from '../estimate/object-plan.js';
@@ -343,8 +344,10 @@ function estimateText(
   // Worth a word when it is a real share of the map, not the few bytes of a per-CPU counter.
   if (e.profile.regime === 'memcg' && e.total.uncharged > 0.1 * (e.total.charged + e.total.uncharged)) {
     out += st.dim(
-      `\nUNCHARGED: ${formatBytes(e.total.uncharged)} allocated at creation are charged to no memory cgroup:\n` +
-        `per-CPU memory made inside map_alloc() escapes memory.max on ${formatVersion(e.profile.version)} (charged to the creator on 5.11–5.19).\n`,
+      `\nUNCHARGED: ${formatBytes(e.total.uncharged)} allocated at creation are charged to no memory cgroup and escape memory.max:\n` +
+        unchargedReasons(unchargedOf(e), e.profile)
+          .map((line) => `${wrap(line, 80, '  ', '    ')}\n`)
+          .join(''),
     );
   }
   if (limit !== undefined) {
@@ -352,6 +355,11 @@ function estimateText(
     out += `\n${f.fits || f.regime === 'none' ? st.ok(fitText(f)) : st.bad(fitText(f))}\n`;
   }
   return out;
+}
+
+/** Every map's uncharged allocations. */
+function unchargedOf(e: Estimate): UnchargedPart[] {
+  return e.maps.flatMap((m) => (m.ok ? m.unchargedParts : []));
 }
 
 /** `--cpus 2,64,192`: each map's memory (charged + uncharged) per CPU count, side by side. */
@@ -390,7 +398,10 @@ function compareText(runs: readonly Estimate[], plans: readonly (readonly Planne
   const last = runs[runs.length - 1];
   if (last && last.profile.regime === 'memcg' && last.total.uncharged > 0.1 * (last.total.charged + last.total.uncharged)) {
     out += st.dim(
-      `\n${wrap(`Of ${formatBytes(last.total.charged + last.total.uncharged)} on ${last.profile.possibleCpus} CPUs, ${formatBytes(last.total.uncharged)} is per-CPU memory made at creation that no memory cgroup is charged for on ${formatVersion(p.version)}: it escapes memory.max, and a limit counts only the rest.`, 80, '')}\n`,
+      `\n${wrap(`Of ${formatBytes(last.total.charged + last.total.uncharged)} on ${last.profile.possibleCpus} CPUs, ${formatBytes(last.total.uncharged)} is memory made at creation that no memory cgroup is charged for on ${formatVersion(p.version)}: it escapes memory.max, and a limit counts only the rest.`, 80, '')}\n` +
+        unchargedReasons(unchargedOf(last), last.profile)
+          .map((line) => `${wrap(line, 80, '  ', '    ')}\n`)
+          .join(''),
     );
   }
   if (limit !== undefined) {

@@ -6,6 +6,7 @@ import type { MapSpec } from '../vocab/map-spec.js';
 import type { KernelProfile } from '../vocab/profile.js';
 import { atLeast } from '../vocab/kernel-version.js';
 import { kernelNameRefusal } from '../elf/names.js';
+import type { UnchargedPart } from '../model/uncharged.js';
 
 /** A map to estimate, by name, with how many entries are inserted after creation. */
 export interface NamedSpec {
@@ -34,6 +35,8 @@ export type MapEstimate =
       readonly charged: number;
       /** Bytes allocated at creation that no memory cgroup pays for. */
       readonly uncharged: number;
+      /** The same, allocation by allocation, with why nobody pays. */
+      readonly unchargedParts: readonly UnchargedPart[];
       /** max_entries as the kernel keeps it (rounded for no_common_lru). */
       readonly maxEntries: number;
     }
@@ -114,7 +117,8 @@ export function estimateMaps(specs: readonly NamedSpec[], profile: KernelProfile
       }
     }
     const state = kernel.mapState(id);
-    if (!state) throw new Error(`model lost map ${id}`);
+    const unchargedParts = kernel.mapUncharged(id);
+    if (!state || !unchargedParts) throw new Error(`model lost map ${id}`);
     kernel.close('map', id);
     maps.push({
       name,
@@ -124,6 +128,7 @@ export function estimateMaps(specs: readonly NamedSpec[], profile: KernelProfile
       memlock: state.memlock,
       charged: state.charged,
       uncharged: state.uncharged,
+      unchargedParts,
       maxEntries: state.maxEntries,
     });
     total.memlock += state.memlock;

@@ -24,7 +24,7 @@ export interface Need {
   readonly charged: number;
   /** fdinfo `memlock` of the maps and programs plus the extra bytes (the precharge in `memlock`). */
   readonly memlock: number;
-  /** Bytes allocated that no memory cgroup pays for (per-CPU memory made at creation, 6.0+). */
+  /** Bytes allocated that no memory cgroup pays for (made at creation: per-CPU memory on 6.0+, allocations without __GFP_ACCOUNT). */
   readonly uncharged: number;
   /** The extra bytes of the request. */
   readonly extra: number;

@@ -24,6 +24,7 @@ import type { KernelProfile } from '../vocab/profile.js';
 import { BPF_COMPLEXITY_LIMIT_INSNS, progAllocs, progMemlock } from './prog.js';
 import { areaTriesKmalloc, kmallocCharge, pagesCharge, percpuCharge, vmallocCharge, type Charge } from './slab.js';
 import { formatBytes } from '../vocab/units.js';
+import { unchargedReasons, type UnchargedPart } from './uncharged.js';
 import { parentOf, tasksInIt } from '../vocab/cgroup-path.js';
 import { atLeast } from '../vocab/kernel-version.js';
 import { cgroupArg, checkSpecArg, choiceArg, limitsArg, profileArg, wholeArg } from './guard.js';
@@ -91,6 +92,14 @@ export const MAX_SIMULATED_INSERTS = 2 ** 24;
 interface Piece {
   readonly receipt: Receipt;
   readonly bytes: number;
+  /** The allocation it is, and who was to pay for it. */
+  readonly what: string;
+  readonly payer: Alloc['payer'];
+}
+
+/** The pieces no memory cgroup was charged for. */
+function unchargedPieces(pieces: readonly Piece[]): UnchargedPart[] {
+  return pieces.filter((p) => !p.receipt.objcg).map((p) => ({ what: p.what, payer: p.payer, bytes: p.bytes }));
 }
 
 interface ModelMap {
@@ -522,11 +531,12 @@ export class ModelKernel {
       lockedPages,
       uid: task.uid,
     });
-    const escaped = pieces.filter((p) => !p.receipt.objcg).reduce((s, p) => s + p.bytes, 0);
+    const escaped = unchargedPieces(pieces);
+    const escapedBytes = escaped.reduce((s, p) => s + p.bytes, 0);
     const charged = pieces.reduce((s, p) => s + (p.receipt.objcg ? p.bytes : 0), 0);
     // Worth saying when it is a real share of the map (per-CPU values), not a per-CPU counter.
-    if (regime === 'memcg' && creatorObjcg && escaped > 0.1 * (escaped + charged)) {
-      return ok(`${formatBytes(escaped)} allocated at creation is charged to no cgroup (per-CPU memory made in map_alloc())`);
+    if (regime === 'memcg' && creatorObjcg && escapedBytes > 0.1 * (escapedBytes + charged)) {
+      return ok(`${formatBytes(escapedBytes)} allocated at creation is charged to no cgroup (${unchargedReasons(escaped, this.profile).join('; ')})`);
     }
     return ok();
   }
@@ -767,6 +777,12 @@ export class ModelKernel {
     return m && this.mapStateOf(m);
   }
 
+  /** What a map's creation allocated that no memory cgroup pays for, allocation by allocation. */
+  mapUncharged(name: string): readonly UnchargedPart[] | undefined {
+    const m = this.maps.get(name);
+    return m && unchargedPieces(m.pieces);
+  }
+
   /** One loaded program as {@link snapshot} shows it. */
   progState(name: string): KnownProgState | undefined {
     const p = this.progs.get(name);
@@ -882,7 +898,7 @@ export class ModelKernel {
       this.tree.charge(objcg, scale(charge, count), gfp, owner);
     const piece = (r: Receipt): { refused: false; pieces: Piece[] } => ({
       refused: false,
-      pieces: [{ receipt: r, bytes: chargeBytes(r.charge, page, r.objcg !== undefined) }],
+      pieces: [{ receipt: r, bytes: chargeBytes(r.charge, page, r.objcg !== undefined), what: alloc.what, payer: alloc.payer }],
     });
     const baseGfp: Gfp = 'kernel';
     switch (alloc.shape) {

@@ -134,7 +134,7 @@ export async function renderSnapshotMetrics(s: MetricsSnapshot, scan: ScanMetric
   typeGauge('bpfmem_maps', 'BPF maps, by map type.', 0);
   typeGauge('bpfmem_maps_memlock_bytes', 'fdinfo memlock of BPF maps (what the kernel reports per map), by map type.', 1);
   typeGauge('bpfmem_maps_charged_bytes', "The model's estimate of what memory cgroups are charged for BPF maps, by map type.", 2);
-  typeGauge('bpfmem_maps_uncharged_bytes', 'Bytes BPF maps allocated that no memory cgroup is charged for (per-CPU memory made at creation on 6.0+), by map type.', 3);
+  typeGauge('bpfmem_maps_uncharged_bytes', 'Bytes BPF maps allocated that no memory cgroup is charged for (made at creation: per-CPU memory on 6.0+, allocations without __GFP_ACCOUNT), by map type.', 3);
 
   const progTypes = new Map<string, number[]>();
   for (const q of inv.progs) add(progTypes, q.type, [1, q.memlock]);

@@ -106,6 +106,18 @@ describe('bpfmem estimate', () => {
     expect(run.stdout).toMatch(/^flows\s+hash\s+1000\s+79\.5 KiB/m);
   });
 
+  it('says what the uncharged bytes are and why nobody pays for them: per-CPU values made in map_alloc(), a struct_ops trampoline image', async () => {
+    const percpu = await cli(['estimate', '--kernel', '6.18', '--cpus', '64', '--map', 'type=percpu_hash,key=8,value=64,max_entries=10000']);
+    expect(percpu.stdout).toMatch(/^UNCHARGED: 39\.1 MiB allocated at creation are charged to no memory cgroup and escape memory\.max:$/m);
+    expect(percpu.stdout).toMatch(/^ {2}39\.1 MiB made inside map_alloc\(\) by the map's allocation helpers, which charge$/m);
+    expect(percpu.stdout).toMatch(/\(the creator on 5\.11–5\.19\): percpu values 39\.1 MiB/);
+    expect(percpu.stdout).toMatch(/without __GFP_ACCOUNT, charged to no cgroup on any kernel:\n {4}pcpu_freelist 1\.0 KiB, pcount 256 B$/m);
+    // Before 6.9 the trampoline image is made at creation: executable memory, not per-CPU.
+    const ops = await cli(['estimate', '--kernel', '6.1', '--cpus', '2', '--map', 'type=struct_ops,key=4,value=256,max_entries=1,struct_ops_funcs=13,struct_ops_members=18']);
+    expect(ops.stdout).toMatch(/without __GFP_ACCOUNT, charged to no cgroup on any kernel:\n {4}trampoline image 4\.0 KiB$/m);
+    expect(ops.stdout).not.toMatch(/per-CPU|map_alloc\(\) by/);
+  });
+
   it('--cpus 2,64,192 estimates each count: the same numbers as one --cpus at a time', async () => {
     const map = ['--map', 'type=percpu_array,key=4,value=64,max_entries=100000,name=stats', '--map', 'type=hash,key=8,value=8,max_entries=1000,name=h'];
     const all = JSON.parse((await cli(['estimate', '--kernel', '6.18', '--cpus', '2,64,192', '--json', ...map])).stdout) as { estimates: EstimateJson[] };

@@ -164,7 +164,7 @@ export function historyView(host: HTMLElement): HistoryView {
       const legendNames = names(paths);
       lines = [
         { id: 'charged', name: 'charged to cgroups', title: 'BPF bytes charged to memory cgroups', colour: COLOURS.charged, total: true, data: pts.map((p) => [p.at, p.charged]) },
-        { id: 'uncharged', name: 'charged to nobody', title: 'BPF bytes no memory cgroup pays for (per-CPU memory made at creation)', colour: COLOURS.uncharged, total: true, data: pts.map((p) => [p.at, p.uncharged]) },
+        { id: 'uncharged', name: 'charged to nobody', title: 'BPF bytes no memory cgroup pays for (made at creation: per-CPU memory, unaccounted allocations)', colour: COLOURS.uncharged, total: true, data: pts.map((p) => [p.at, p.uncharged]) },
         ...paths.map((path, i): Line => ({
           id: `cgroup:${path}`,
           name: legendNames.get(path) ?? path,
