@@ -3,7 +3,7 @@ import { escapeText } from './escape.js';
 
 /**
  * Plain column tables in the manner of kubectl and `bpftool map show`: a header row, columns
- * separated by two spaces, numbers right-aligned. Widths count code points, so styled cells
+ * separated by two spaces, numbers right-aligned. Widths are terminal columns ({@link textWidth}), so styled cells
  * must be styled after layout (`format` receives the padded cell). Every cell is escaped
  * ({@link escapeText}): a name from the machine cannot steer the terminal or split a row.
  *
@@ -37,11 +37,10 @@ const NARROW = /^[^\u0300-\uffff]*$/;
 const ZERO_WIDTH = /^[\p{Mn}\p{Me}\p{Cf}]$/u;
 
 /**
- * Columns a character takes on a terminal: 0 for combining marks and format characters, which
+ * Columns a code point takes on a terminal: 0 for combining marks and format characters, which
  * join the character before them; 2 for East Asian Wide and Fullwidth characters (CJK, Hangul,
  * fullwidth forms, most emoji: Unicode's EastAsianWidth.txt, through get-east-asian-width); else
- * 1 (`✓` and `→` are one). A grapheme of several wide code points (an emoji with a joiner) may
- * take fewer columns than this counts: a cut falls early, never past the line.
+ * 1 (`✓` and `→` are one).
  */
 export function charWidth(codePoint: number): number {
   if (codePoint < 0x300) return 1;
@@ -49,38 +48,60 @@ export function charWidth(codePoint: number): number {
   return codePoint < 0x1100 ? 1 : eastAsianWidth(codePoint);
 }
 
-/** Columns a string takes on a terminal ({@link charWidth} of each code point), colour codes left out. */
+let segmenter: Intl.Segmenter | undefined;
+
+/**
+ * The characters a reader sees in `s`: Unicode's extended grapheme clusters (UAX #29, through
+ * `Intl.Segmenter`), so that `e` + U+0301, a flag's two regional indicators and emoji joined by
+ * U+200D each stay one, and a cut never splits one.
+ */
+export function graphemes(s: string): string[] {
+  if (NARROW.test(s)) return s.split('');
+  segmenter ??= new Intl.Segmenter('en', { granularity: 'grapheme' });
+  return Array.from(segmenter.segment(s), (x) => x.segment);
+}
+
+/**
+ * Columns a grapheme takes: its code points' {@link charWidth}s, at most 2. A joined emoji
+ * (👩‍💻: two wide code points) or a flag is drawn as one wide character, a letter with its marks
+ * as one narrow one.
+ */
+export function graphemeWidth(g: string): number {
+  if (g.length === 1) return charWidth(g.charCodeAt(0));
+  let n = 0;
+  for (const ch of g) n += charWidth(ch.codePointAt(0) ?? 0);
+  return Math.min(2, n);
+}
+
+/** Columns a string takes on a terminal ({@link graphemeWidth} of each grapheme), colour codes left out. */
 export function textWidth(s: string): number {
   const plain = s.includes('\u001b') ? s.replace(ANSI, '') : s;
   if (NARROW.test(plain)) return plain.length;
   let n = 0;
-  for (const ch of plain) n += charWidth(ch.codePointAt(0) ?? 0);
+  for (const g of graphemes(plain)) n += graphemeWidth(g);
   return n;
 }
 
-/** The longest start of `points` that takes at most `w` columns. */
-function headWithin(points: readonly string[], w: number): string {
-  let out = '';
+/** How many of `units` (graphemes), from the first, fit in `w` columns. */
+function fitting(units: readonly string[], w: number): number {
   let used = 0;
-  for (const p of points) {
-    const cw = charWidth(p.codePointAt(0) ?? 0);
-    if (used + cw > w) break;
-    out += p;
-    used += cw;
+  for (let i = 0; i < units.length; i++) {
+    used += graphemeWidth(units[i] as string);
+    if (used > w) return i;
   }
-  return out;
+  return units.length;
 }
 
 /** `s` cut to `w` columns with `…` where the cut is: in the middle, or at the end. */
 export function elide(s: string, w: number, where: 'middle' | 'end' = 'middle'): string {
   if (textWidth(s) <= w) return s;
   if (w <= 1) return w === 1 ? '…' : '';
-  const points = Array.from(s);
+  const units = graphemes(s);
   const keep = w - 1;
-  if (where === 'end') return `${headWithin(points, keep)}…`;
+  if (where === 'end') return `${units.slice(0, fitting(units, keep)).join('')}…`;
   const head = Math.ceil(keep / 2);
-  const tail = headWithin([...points].reverse(), keep - head);
-  return `${headWithin(points, head)}…${Array.from(tail).reverse().join('')}`;
+  const tail = fitting([...units].reverse(), keep - head);
+  return `${units.slice(0, fitting(units, head)).join('')}…${units.slice(units.length - tail).join('')}`;
 }
 
 /** The narrowest an elidable column gets before lines are cut instead. */

@@ -1,4 +1,5 @@
 import type { Option } from 'commander';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { CommandContext } from '../../src/cli/context.js';
 import { durationArg, parseDurationArg } from '../../src/cli/context.js';
@@ -8,7 +9,7 @@ import { profileLine } from '../../src/cli/render/common.js';
 import { fittedSummaryText, topScreen } from '../../src/cli/render/inventory.js';
 import { cutLine, fitHeight, foldLine, screenLines } from '../../src/cli/render/screen.js';
 import { serveCommand } from '../../src/cli/serve.js';
-import { elide, table, textWidth } from '../../src/cli/table.js';
+import { elide, graphemes, table, textWidth } from '../../src/cli/table.js';
 import { watchCommand, watchScreen, watchStamp } from '../../src/cli/watch.js';
 import { buildInventory } from '../../src/inspect/inventory.js';
 import { summarize } from '../../src/inspect/summary.js';
@@ -413,6 +414,34 @@ describe('wide characters (CJK, emoji) take two columns', () => {
       expect(textWidth(elide('中文名字abc', w)), `elide middle ${w}`).toBeLessThanOrEqual(w);
       expect(textWidth(cutLine('中文名字abc', w)), `cutLine ${w}`).toBeLessThanOrEqual(w);
     }
+  });
+
+  it('count a grapheme of several code points as the one character a terminal draws, and never split one', () => {
+    const coder = '\u{1F469}\u200D\u{1F4BB}'; // 👩‍💻: woman, joiner, laptop
+    const flag = '\u{1F1E9}\u{1F1EA}'; // 🇩🇪: two regional indicators
+    expect(textWidth(coder)).toBe(2);
+    expect(textWidth(flag)).toBe(2);
+    expect(textWidth(`a${coder}b${flag}`)).toBe(6);
+    expect(cutLine(`${coder}${coder}${coder}`, 5)).toBe(`${coder}${coder}…`);
+    expect(elide(`${coder}-middle-${flag}`, 6)).toBe(`${coder}-…${flag}`);
+    expect(elide(`x${flag}${flag}${flag}`, 4, 'end')).toBe(`x${flag}…`);
+    expect(foldLine(`${coder} ${coder}`, 3)).toEqual([coder, coder]);
+  });
+
+  it('elide, cutLine and foldLine stay within the width and keep every grapheme whole, whatever the text', () => {
+    const unit = fc.constantFrom('a', ' ', '中', '\u0301', '\u200D', '\u{1F469}', '\u{1F4BB}', '\u{1F1E9}', '\u{1F1EA}', '\uFE0F', '\u0915', '\u094D', 'é');
+    fc.assert(
+      fc.property(fc.array(unit, { maxLength: 24 }), fc.integer({ min: 0, max: 12 }), (parts, w) => {
+        const s = parts.join('');
+        const whole = new Set(graphemes(s));
+        for (const out of [elide(s, w), elide(s, w, 'end'), cutLine(s, w)]) {
+          expect(textWidth(out)).toBeLessThanOrEqual(w);
+          for (const g of graphemes(out)) if (g !== '…') expect(whole.has(g), `${JSON.stringify(out)} splits a grapheme of ${JSON.stringify(s)}`).toBe(true);
+        }
+        if (w >= 2) for (const line of foldLine(s, w)) expect(textWidth(line)).toBeLessThanOrEqual(w);
+      }),
+      { numRuns: 500 },
+    );
   });
 
   it('keep a table\'s columns aligned on a terminal', () => {

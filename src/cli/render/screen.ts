@@ -1,4 +1,4 @@
-import { charWidth, textWidth } from '../table.js';
+import { graphemes, graphemeWidth, textWidth } from '../table.js';
 
 /**
  * A frame of `top` and `watch` fitted to a terminal: no line wider than its columns (a wider one
@@ -13,22 +13,22 @@ const SGR = /\u001b\[[0-9;]*m/y;
 // eslint-disable-next-line no-control-regex
 const SGR_ALL = /\u001b\[[0-9;]*m/g;
 
-/** The pieces of a line: each colour sequence, and each code point. */
+/** The pieces of a line: each colour sequence, and each grapheme ({@link graphemes}) between them. */
 function* pieces(line: string): Generator<{ readonly text: string; readonly sgr: boolean }> {
-  for (let i = 0; i < line.length; ) {
-    if (line.charCodeAt(i) === 0x1b) {
-      SGR.lastIndex = i;
-      const m = SGR.exec(line);
-      if (m) {
-        yield { text: m[0], sgr: true };
-        i += m[0].length;
-        continue;
-      }
-    }
-    const len = (line.codePointAt(i) ?? 0) > 0xffff ? 2 : 1;
-    yield { text: line.slice(i, i + len), sgr: false };
-    i += len;
+  let from = 0;
+  const text = function* (to: number): Generator<{ readonly text: string; readonly sgr: boolean }> {
+    if (to > from) for (const g of graphemes(line.slice(from, to))) yield { text: g, sgr: false };
+  };
+  for (let i = line.indexOf('\u001b'); i >= 0; i = line.indexOf('\u001b', i + 1)) {
+    SGR.lastIndex = i;
+    const m = SGR.exec(line);
+    if (!m) continue;
+    yield* text(i);
+    yield { text: m[0], sgr: true };
+    from = i + m[0].length;
+    i = from - 1;
   }
+  yield* text(line.length);
 }
 
 /** The colour sequences of `text`, in order, without its visible characters. */
@@ -47,7 +47,7 @@ export function cutLine(line: string, width: number): string {
   for (const p of pieces(line)) {
     if (p.sgr) out += p.text;
     else if (!cut) {
-      const w = charWidth(p.text.codePointAt(0) ?? 0);
+      const w = graphemeWidth(p.text);
       if (n + w <= keep) {
         out += p.text;
         n += w;
@@ -92,17 +92,18 @@ export function foldLine(line: string, width: number): string[] {
       w++;
       continue;
     }
-    const cw = charWidth(p.text.codePointAt(0) ?? 0);
-    if (w + cw > width) {
-      if (brk >= 0) {
-        push(cur.slice(0, brk));
-        cur = cur.slice(brk + 1);
-        w -= brkW + 1;
-      } else {
-        push(cur);
-        cur = '';
-        w = 0;
-      }
+    const cw = graphemeWidth(p.text);
+    if (w + cw > width && brk >= 0) {
+      push(cur.slice(0, brk));
+      cur = cur.slice(brk + 1);
+      w -= brkW + 1;
+      brk = -1;
+    }
+    // No space to break at, or what follows the last one is still too wide: break here.
+    if (w + cw > width && w > 0) {
+      push(cur);
+      cur = '';
+      w = 0;
       brk = -1;
     }
     cur += p.text;
