@@ -216,9 +216,10 @@ async function main(): Promise<void> {
         try {
           const first = await serve.scans(3);
           const after = await serve.scans(3 + WARM);
-          const perScan = ((after.seconds - first.seconds) / (after.scans - first.scans)) * 1000;
-          console.log(`  serve: rescan ${perScan.toFixed(1)} ms (mean of ${after.scans - first.scans}), RSS ${(after.rss / MiB).toFixed(1)} MiB`);
-          warms.push({ maps: size, ms: perScan, rss: after.rss, bpftool: row.bpftool });
+          const counted = after.scans - first.scans;
+          const perScan = counted > 0 ? ((after.seconds - first.seconds) / counted) * 1000 : undefined;
+          console.log(`  serve: ${perScan === undefined ? 'no rescan timed (WARM=0)' : `rescan ${perScan.toFixed(1)} ms (mean of ${counted})`}, RSS ${(after.rss / MiB).toFixed(1)} MiB`);
+          if (perScan !== undefined) warms.push({ maps: size, ms: perScan, rss: after.rss, bpftool: row.bpftool });
           if (i === 0) base = { maps: size, rss: after.rss };
           else if (i === SIZES.length - 1) {
             if (SOAK > 0) {
