@@ -15,7 +15,7 @@ import { styleFor } from './io.js';
 import { inputName } from '../sys/file/index.js';
 import { durationArg, jsonOption, type CommandContext } from './context.js';
 import { json } from './render/common.js';
-import { cgroupsText, cgroupsToShow, mapsText, progsText, summaryText, topScreen } from './render/inventory.js';
+import { cgroupsText, cgroupsToShow, listView, mapsText, progsText, summaryText, topScreen } from './render/inventory.js';
 import { cgroupsJson, progsJson, summaryJson, writeMapsJson } from '../inspect/json.js';
 
 /**
@@ -155,7 +155,7 @@ export function mapsCommand(ctx: CommandContext): Command {
       const shown = filterInventory(inv, filterOf(opts));
       const maps = sortMaps(shown.maps, opts.sort as MapSortKey);
       if (opts.json) writeMapsJson(inv, maps, ctx.io.stdout);
-      else ctx.io.stdout(mapsText(inv, maps, opts.wide ?? false, styleFor(ctx.io), ctx.io.terminalSize?.()?.columns));
+      else ctx.io.stdout(mapsText(inv, maps, listView(opts), styleFor(ctx.io), ctx.io.terminalSize?.()?.columns));
     });
 }
 
@@ -174,7 +174,7 @@ export function progsCommand(ctx: CommandContext): Command {
       const inv = await listedInventory(opts, 'progs');
       const shown = filterInventory(inv, filterOf(opts));
       const progs = sortProgs(shown.progs, opts.sort as ProgSortKey);
-      ctx.io.stdout(opts.json ? progsJson(inv, progs) : progsText(inv, progs, opts.wide ?? false, styleFor(ctx.io), ctx.io.terminalSize?.()?.columns));
+      ctx.io.stdout(opts.json ? progsJson(inv, progs) : progsText(inv, progs, listView(opts), styleFor(ctx.io), ctx.io.terminalSize?.()?.columns));
     });
 }
 

@@ -106,7 +106,7 @@ describe('names from the machine in text output', () => {
     fc.assert(
       fc.property(fc.array(hostileText(), { minLength: 1, maxLength: 6 }), (names) => {
         const inv = buildInventory(hostileInput(names));
-        const maps = mapsText(inv, inv.maps, true, PLAIN);
+        const maps = mapsText(inv, inv.maps, { wide: true, pins: true }, PLAIN);
         const cgroups = cgroupsText(inv, inv.cgroups, PLAIN);
         const summary = summaryText(inv, summarize(inv, 10), {}, PLAIN);
         for (const text of [maps, cgroups, summary]) expect(UNSAFE.test(text)).toBe(false);
@@ -303,12 +303,12 @@ describe('an 80x24 terminal (item 5)', () => {
   });
 
   it('maps, --wide maps, cgroups fit 80 columns', () => {
-    for (const text of [mapsText(inv, inv.maps, false, PLAIN, 80), mapsText(inv, inv.maps, true, PLAIN, 80), cgroupsText(inv, inv.cgroups, PLAIN, { maxWidth: 80 })]) {
+    for (const text of [mapsText(inv, inv.maps, { wide: false, pins: false }, PLAIN, 80), mapsText(inv, inv.maps, { wide: true, pins: true }, PLAIN, 80), cgroupsText(inv, inv.cgroups, PLAIN, { maxWidth: 80 })]) {
       expect(width(text)).toBeLessThanOrEqual(80);
       expect(text.split('\n').length).toBeGreaterThan(41);
     }
     // Numbers are not cut: every MEMLOCK and CHARGE cell is whole.
-    const maps = mapsText(inv, inv.maps, false, PLAIN, 80);
+    const maps = mapsText(inv, inv.maps, { wide: false, pins: false }, PLAIN, 80);
     expect(maps.split('\n').slice(1, 41).every((l) => /^\s*\d+\s+array\s+agent_map_\d+\s+[\d.]+ (B|KiB)\s+[\d.]+ (B|KiB)\s/.test(l))).toBe(true);
     // The two long columns share the room: the path keeps more than its first characters.
     expect(maps.split('\n')[1]).toMatch(/ \/kubepods…[^ ]+ {2}containerd-shim-r…$/);

@@ -125,6 +125,12 @@ describe('bpfmem maps --from-bpftool', () => {
     expect(run.stdout.replace(/\s+/g, ' ')).toContain("from test/fixtures/bpftool/map-show-pinned.json, read as kernel 6.18 (as given) with 2 possible CPUs (as its maps' memlock says)");
   });
 
+  it('--pins adds the pinned paths to the narrow table, as --wide does', async () => {
+    const header = async (...args: string[]) => (await cli(['maps', '--from-bpftool', `${FIX}/map-show-pinned.json`, ...CAPTURED, ...args])).stdout.split('\n')[0];
+    expect(await header('--pins')).toMatch(/^\s*ID\s+TYPE\s+NAME\s+MEMLOCK\s+CHARGE\s+CHARGED TO\s+HOLDERS\s+PINNED$/);
+    expect(await header()).toMatch(/^\s*ID\s+TYPE\s+NAME\s+MEMLOCK\s+CHARGE\s+CHARGED TO\s+HOLDERS$/);
+  });
+
   it('reads programs from `bpftool -j prog show`', async () => {
     const run = await cli(['progs', '--json', '--from-bpftool', `${FIX}/prog-show.json`, ...CAPTURED]);
     expect(run.status).toBe(0);

@@ -37,7 +37,19 @@ export function chargedToCell(c: ChargedTo): string {
   }
 }
 
-export function mapColumns(wide: boolean, st: Style): Column<MapEntry>[] {
+/** Which columns a listing shows: `--wide`'s sizes, flags and every holder; the pinned paths with `--pins` or `--wide`. */
+export interface ListView {
+  readonly wide: boolean;
+  readonly pins: boolean;
+}
+
+/** The view of `--wide` and `--pins` as given. */
+export const listView = (o: { readonly wide?: boolean | undefined; readonly pins?: boolean | undefined }): ListView => ({
+  wide: o.wide ?? false,
+  pins: (o.pins ?? false) || (o.wide ?? false),
+});
+
+export function mapColumns({ wide, pins }: ListView, st: Style): Column<MapEntry>[] {
   const cols: Column<MapEntry>[] = [
     { header: 'ID', value: (m) => String(m.id), align: 'right' },
     { header: 'TYPE', value: (m) => m.type },
@@ -62,11 +74,11 @@ export function mapColumns(wide: boolean, st: Style): Column<MapEntry>[] {
     },
     { header: 'HOLDERS', value: (m) => holdersCell(m.holders, wide ? 8 : 2), elide: 'end' },
   );
-  if (wide) cols.push({ header: 'PINNED', value: (m) => (m.pins.length ? m.pins.join(', ') : '-'), elide: 'middle' });
+  if (pins) cols.push({ header: 'PINNED', value: (m) => (m.pins.length ? m.pins.join(', ') : '-'), elide: 'middle' });
   return cols;
 }
 
-export function progColumns(wide: boolean): Column<ProgEntry>[] {
+export function progColumns({ wide, pins }: ListView): Column<ProgEntry>[] {
   const cols: Column<ProgEntry>[] = [
     { header: 'ID', value: (p) => String(p.id), align: 'right' },
     { header: 'TYPE', value: (p) => p.type },
@@ -78,7 +90,7 @@ export function progColumns(wide: boolean): Column<ProgEntry>[] {
     { header: 'MEMLOCK', value: (p) => bytes(p.memlock), align: 'right' },
     { header: 'HOLDERS', value: (p) => holdersCell(p.holders, wide ? 8 : 2), elide: 'end' },
   );
-  if (wide) cols.push({ header: 'PINNED', value: (p) => (p.pins.length ? p.pins.join(', ') : '-'), elide: 'middle' });
+  if (pins) cols.push({ header: 'PINNED', value: (p) => (p.pins.length ? p.pins.join(', ') : '-'), elide: 'middle' });
   return cols;
 }
 
@@ -92,7 +104,7 @@ function notes(inv: Inventory, st: Style, charges = true): string {
   return out.length ? `\n${out.join('\n')}\n` : '';
 }
 
-export function mapsText(inv: Inventory, maps: readonly MapEntry[], wide: boolean, st: Style, maxWidth?: number): string {
+export function mapsText(inv: Inventory, maps: readonly MapEntry[], view: ListView, st: Style, maxWidth?: number): string {
   if (maps.length === 0) return `no maps${inv.maps.length ? ' match' : ''}\n${notes(inv, st)}`;
   // Maps whose charge the model cannot give (CHARGE -) are counted apart, not as their memlock.
   const total = maps.reduce((s, m) => s + (m.charge ?? 0), 0);
@@ -103,10 +115,10 @@ export function mapsText(inv: Inventory, maps: readonly MapEntry[], wide: boolea
       ? `${count}, of a charge the model cannot give (CHARGE -)`
       : `${count}, ${formatBytes(total)} charged (model estimate from each map's layout and fdinfo)${unknown ? `; ${unknown} of a charge it cannot give (CHARGE -)` : ''}`,
   );
-  return `${table(maps, mapColumns(wide, st), { maxWidth })}${foot}\n${notes(inv, st)}`;
+  return `${table(maps, mapColumns(view, st), { maxWidth })}${foot}\n${notes(inv, st)}`;
 }
 
-export function progsText(inv: Inventory, progs: readonly ProgEntry[], wide: boolean, st: Style, maxWidth?: number): string {
+export function progsText(inv: Inventory, progs: readonly ProgEntry[], view: ListView, st: Style, maxWidth?: number): string {
   if (progs.length === 0) return `no programs${inv.progs.length ? ' match' : ''}\n${notes(inv, st, false)}`;
   const total = progs.reduce((s, p) => s + p.memlock, 0);
   const foot = st.dim(
@@ -116,7 +128,7 @@ export function progsText(inv: Inventory, progs: readonly ProgEntry[], wide: boo
       '',
     ),
   );
-  return `${table(progs, progColumns(wide), { maxWidth })}${foot}\n${notes(inv, st, false)}`;
+  return `${table(progs, progColumns(view), { maxWidth })}${foot}\n${notes(inv, st, false)}`;
 }
 
 /** `├─ name` prefixes for a sorted list of paths, drawn as a tree. */
