@@ -2,8 +2,8 @@ import { Command, Option } from 'commander';
 import { quote } from '../vocab/fields.js';
 import { BpfmemError } from '../vocab/errors.js';
 import { unwrap, type Result } from '../vocab/result.js';
-import type { Estimate, MapEstimate, ProgEstimate } from '../estimate/maps.js';
-import { unchargedReasons, type UnchargedPart } from '../model/uncharged.js';
+import { unchargedOf, type Estimate, type MapEstimate, type ProgEstimate } from '../estimate/maps.js';
+import { unchargedReasons } from '../model/uncharged.js';
 import { readBpfObjectFile } from '../estimate/object-file.js';
 import { inputName } from '../sys/file/index.js';
 import { hasStructOps, type PlannedProg } from '../estimate/object-plan.js';
@@ -355,11 +355,6 @@ function estimateText(
     out += `\n${f.fits || f.regime === 'none' ? st.ok(fitText(f)) : st.bad(fitText(f))}\n`;
   }
   return out;
-}
-
-/** Every map's uncharged allocations. */
-function unchargedOf(e: Estimate): UnchargedPart[] {
-  return e.maps.flatMap((m) => (m.ok ? m.unchargedParts : []));
 }
 
 /** `--cpus 2,64,192`: each map's memory (charged + uncharged) per CPU count, side by side. */

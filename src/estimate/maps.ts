@@ -68,6 +68,11 @@ export interface Estimate {
   readonly total: { readonly memlock: number; readonly charged: number; readonly uncharged: number };
 }
 
+/** Every estimated map's uncharged allocations. */
+export function unchargedOf(e: Estimate): UnchargedPart[] {
+  return e.maps.flatMap((m) => (m.ok ? m.unchargedParts : []));
+}
+
 const CGROUP = '/bpfmem-estimate';
 
 /** Inserts `elements` into a map the estimate made; a count past what the model simulates is the input's fault, named by the map's name. */

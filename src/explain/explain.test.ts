@@ -122,7 +122,7 @@ describe('explain: memory cgroups (memcg regime)', () => {
     const e = explain(facts(), request({ maps: [percpu] }));
     // 64 × 2 CPUs × 100000 values: on 6.18 none of it is charged.
     expect(e.need.uncharged).toBe(12_800_000);
-    expect(e.notes.join('\n')).toMatch(/12.2 MiB of per-CPU memory .* charged to no memory cgroup on 6.18/);
+    expect(e.notes.join('\n')).toMatch(/12\.2 MiB is allocated at creation but charged to no memory cgroup on 6\.18, .* 12\.2 MiB made inside map_alloc\(\) by the map's allocation helpers, .*: percpu values 12\.2 MiB$/m);
     const old = explain(facts({ profile: profile('5.15') }), request({ maps: [percpu] }));
     expect(old.need.uncharged).toBe(0);
     expect(old.verdict).toMatchObject({ kind: 'short', cgroup: '/a' });

@@ -6,6 +6,8 @@ import { causesOf, type Cause } from './causes.js';
 import type { ExplainFacts, ExplainRequest } from './facts.js';
 import { needOf, type Need } from './need.js';
 import { judge, maxFile, type LevelView, type Verdict } from './verdict.js';
+import { unchargedOf } from '../estimate/maps.js';
+import { unchargedReasons } from '../model/uncharged.js';
 
 /** What `explain` concludes. */
 export interface Explanation {
@@ -76,13 +78,14 @@ function notesOf(facts: ExplainFacts, request: ExplainRequest, need: Need, level
     notes.push('memory cgroups do not limit BPF on this kernel: maps and programs are not charged to them');
   }
   if (p.regime === 'none') notes.push('nothing BPF allocates is counted against a limit: no verdict on memory to give');
-  // Per-CPU memory made at creation escapes memory.max on 6.0+: say so where it is a real share or would change the verdict.
+  // Memory made at creation that no cgroup pays for (per-CPU memory on 6.0+, unaccounted
+  // allocations) escapes memory.max: say so where it is a real share or would change the verdict.
   if (p.regime === 'memcg' && need.uncharged > 0) {
     const total = need.charged + need.uncharged;
     const changes = verdict.kind === 'fits' && Number.isFinite(verdict.headroom) && need.uncharged > verdict.headroom;
     if (need.uncharged > 0.1 * total || changes) {
       notes.push(
-        `${formatBytes(need.uncharged)} of per-CPU memory (${p.possibleCpus} possible CPUs) is allocated at creation but charged to no memory cgroup on ${v}: it does not count against ${maxFile(p.cgroupVersion)}${changes ? ', and would not fit if it did' : ''}; the machine still needs it`,
+        `${formatBytes(need.uncharged)} is allocated at creation but charged to no memory cgroup on ${v}, so it does not count against ${maxFile(p.cgroupVersion)}${changes ? ' (it would not fit if it did)' : ''}; the machine still needs it. ${unchargedReasons(unchargedOf(need.estimate), p).join('; ')}`,
       );
     }
   }
