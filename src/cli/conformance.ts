@@ -171,6 +171,7 @@ export function reportText(r: ConformanceReport, st: Style): string {
   );
   const t = r.totals;
   out.push(`\nmemlock exact: ${t.memlockExact}/${t.memlockChecked} (${pct(t.memlockExact, t.memlockChecked)}); charges within tolerance: ${t.chargeOk}/${t.chargeChecked} (${pct(t.chargeOk, t.chargeChecked)})\n`);
+  if (r.chargesUnmeasured) out.push(st.dim(`${wrap(`charges: ${r.chargesUnmeasured}`, 80, '', '  ')}\n`));
   out.push(
     `creation outcomes the same: ${t.outcomesAgree}/${t.outcomesChecked} (${pct(t.outcomesAgree, t.outcomesChecked)})` +
       (k.regime === 'memlock' ? ', each case also one page under its RLIMIT_MEMLOCK (EPERM), as a fresh uid' : '') +
@@ -241,8 +242,8 @@ function gridExceptions(c: GridResult, d: (n: number) => string): string[] {
   if (ins) {
     if (!ins.applied.ok) lines.push(`  ${c.id}: inserts done: kernel ${ins.applied.kernel}, model ${ins.applied.model}`);
     if (!ins.memlock.ok) lines.push(`  ${c.id}: memlock after inserts: kernel ${ins.memlock.kernel}, model ${ins.memlock.model}`);
-    if (!ins.charge.ok) lines.push(`  ${c.id}: insert charge ${d(ins.charge.diff)} off the model (kernel ${formatBytes(ins.charge.kernel)})`);
-    if (!ins.bystander.ok) lines.push(`  ${c.id}: the sender's cgroup was charged ${d(ins.bystander.diff)} off the model`);
+    if (ins.charge && !ins.charge.ok) lines.push(`  ${c.id}: insert charge ${d(ins.charge.diff)} off the model (kernel ${formatBytes(ins.charge.kernel)})`);
+    if (ins.bystander && !ins.bystander.ok) lines.push(`  ${c.id}: the sender's cgroup was charged ${d(ins.bystander.diff)} off the model`);
   }
   return lines;
 }

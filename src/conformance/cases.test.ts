@@ -45,7 +45,7 @@ describe('grid cases of the 6.19 and 7.2 map types', () => {
       expect(c.outcome.ok).toBe(true);
       expect(c.memlock?.diff).toBe(0);
       expect(c.createCharge?.diff).toBe(0);
-      if (c.inserts) expect([c.inserts.applied.ok, c.inserts.memlock.ok, c.inserts.charge.diff]).toEqual([true, true, 0]);
+      if (c.inserts) expect([c.inserts.applied.ok, c.inserts.memlock.ok, c.inserts.charge?.diff]).toEqual([true, true, 0]);
     }
     // memlock after the inserts: the struct and elem_size per element (rhash), the whole area (insn_array).
     const memlock = Object.fromEntries(ours.map((c) => [c.id, c.inserts?.memlock.model ?? c.memlock?.model]));

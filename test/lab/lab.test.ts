@@ -75,7 +75,7 @@ describe.skipIf(lab.reason !== undefined)('the kernel lab', () => {
     const g = run.guest;
     const t = g.conformance.totals;
     console.log(
-      `${g.kernel.release}: memlock ${t.memlockExact}/${t.memlockChecked}, charges ${t.chargeOk}/${t.chargeChecked}, ` +
+      `${g.kernel.release}: memlock ${t.memlockExact}/${t.memlockChecked}, charges ${t.chargeOk}/${t.chargeChecked}${g.conformance.chargesUnmeasured ? ' (not shown by this kernel)' : ''}, ` +
         `boundaries ${t.boundaryAgree}/${t.boundaryChecked}, scenarios ${t.scenariosOk}/${t.scenariosChecked}, ` +
         `checks ${g.checks.filter((c) => c.ok).length}/${g.checks.length}; VM ${run.vmSeconds.toFixed(1)} s`,
     );
@@ -119,6 +119,9 @@ describe.skipIf(lab.reason !== undefined)('the kernel lab', () => {
     expect(t.memlockChecked).toBeGreaterThan(30);
     expect(t.memlockExact).toBe(t.memlockChecked);
     expect(t.chargeOk).toBe(t.chargeChecked);
+    // memory.stat shows `kernel` from 5.18: before, the grid's charges cannot be compared, and the report says so.
+    if (memlock) expect(g.conformance.chargesUnmeasured).toMatch(/from 5\.18/);
+    else expect([g.conformance.chargesUnmeasured, t.chargeChecked > 30]).toEqual([undefined, true]);
     expect(t.boundaryAgree).toBe(t.boundaryChecked);
     // Every creation's outcome; before 5.11 also one page under the case's RLIMIT_MEMLOCK.
     expect(t.outcomesChecked).toBeGreaterThan(memlock ? 2 * 20 : 20);
