@@ -1,6 +1,7 @@
 import { basisJson, profileJson } from '../vocab/json.js';
 import type { ProfileBasis } from '../vocab/profile.js';
 import type { Estimate, ProgEstimate } from './maps.js';
+import { sumUncharged, unchargedWhy } from '../model/uncharged.js';
 import type { PlannedProg } from './object-plan.js';
 import type { PlannedMap } from './plan.js';
 import type { EstimateResult, Fit } from './run.js';
@@ -17,7 +18,7 @@ const limitJson = (f: Fit): Record<string, unknown> => ({
 
 /**
  * One estimate: `{ profile, maps: [{ name, type, max_entries, elements, memlock, charged,
- * uncharged, origin, notes }], progs: [{ insns, memlock, charged[, name, section, origin, notes] }],
+ * uncharged, uncharged_by: [{ what, why, bytes }], origin, notes }], progs: [{ insns, memlock, charged[, name, section, origin, notes] }],
  * total }`.
  */
 export function estimateJson(
@@ -35,7 +36,17 @@ export function estimateJson(
         ? { origin: p.origin, ...(p.aliases.length ? { symbol: p.aliases[0] } : {}), sized_by: sizedBy(p, cpuBound[i] ?? false), decided: p.decided ?? {}, notes: p.notes }
         : {};
       return m.ok
-        ? { name: m.name, type: m.type, max_entries: m.maxEntries, elements: m.elements, memlock: m.memlock, charged: m.charged, uncharged: m.uncharged, ...extra }
+        ? {
+            name: m.name,
+            type: m.type,
+            max_entries: m.maxEntries,
+            elements: m.elements,
+            memlock: m.memlock,
+            charged: m.charged,
+            uncharged: m.uncharged,
+            uncharged_by: sumUncharged(m.unchargedParts).map((u) => ({ what: u.what, why: unchargedWhy(u.payer, e.profile), bytes: u.bytes })),
+            ...extra,
+          }
         : { name: m.name, type: m.type, errno: m.errno, reason: m.reason, ...extra };
     }),
     progs: e.progs.map((p, i) => {

@@ -118,6 +118,22 @@ describe('bpfmem estimate', () => {
     expect(ops.stdout).not.toMatch(/per-CPU|map_alloc\(\) by/);
   });
 
+  it('--json gives each map its uncharged bytes by allocation and why: a helper in map_alloc(), no __GFP_ACCOUNT, or the regime', async () => {
+    const by = async (kernel: string) => {
+      const run = await cli(['estimate', '--kernel', kernel, '--cpus', '2', '--json', '--map', 'type=percpu_hash,key=8,value=8,max_entries=100']);
+      const map = (JSON.parse(run.stdout) as { maps: { uncharged: number; uncharged_by: { what: string; why: string; bytes: number }[] }[] }).maps[0];
+      expect(map?.uncharged_by.reduce((s, u) => s + u.bytes, 0)).toBe(map?.uncharged);
+      return map?.uncharged_by;
+    };
+    expect(await by('6.1')).toEqual([
+      { what: 'percpu values', why: 'map_alloc_helper', bytes: 8 * 100 * 2 },
+      { what: 'map_locked', why: 'map_alloc_helper', bytes: 64 },
+      { what: 'pcpu_freelist', why: 'not_accounted', bytes: 32 },
+    ]);
+    // Before 5.11 nothing is charged to a memory cgroup: every allocation, for the same reason.
+    expect(new Set((await by('5.10'))?.map((u) => u.why))).toEqual(new Set(['regime']));
+  });
+
   it('--cpus 2,64,192 estimates each count: the same numbers as one --cpus at a time', async () => {
     const map = ['--map', 'type=percpu_array,key=4,value=64,max_entries=100000,name=stats', '--map', 'type=hash,key=8,value=8,max_entries=1000,name=h'];
     const all = JSON.parse((await cli(['estimate', '--kernel', '6.18', '--cpus', '2,64,192', '--json', ...map])).stdout) as { estimates: EstimateJson[] };
