@@ -780,7 +780,10 @@ export class ModelKernel {
   /** What a map's creation allocated that no memory cgroup pays for, allocation by allocation. */
   mapUncharged(name: string): readonly UnchargedPart[] | undefined {
     const m = this.maps.get(name);
-    return m && unchargedPieces(m.pieces);
+    if (!m) return undefined;
+    const { elements } = this.elementBytes(m);
+    // Elements are charged to the map's cgroup; a map without one (the memlock regime, a creator in the root) pays for none.
+    return [...unchargedPieces(m.pieces), ...(m.objcg || elements === 0 ? [] : [{ what: 'elements', payer: 'current' as const, bytes: elements }])];
   }
 
   /** One loaded program as {@link snapshot} shows it. */
@@ -1108,6 +1111,15 @@ export class ModelKernel {
     return { path: map.objcg.memcg.path, removed: false };
   }
 
+  /** The bytes of a map's elements and of the objects its allocators hold cached. */
+  private elementBytes(map: ModelMap): { elements: number } {
+    const accounted = map.objcg !== undefined;
+    const perElement = this.recipeBytes(map.element, accounted) * map.elements + this.recipeBytes(map.branch, accounted) * Math.max(0, map.elements - 1);
+    let cached = 0;
+    for (const sim of map.memAllocs) cached += sim.allocated * sim.objectBytes(accounted);
+    return { elements: perElement + cached };
+  }
+
   private mapBytes(map: ModelMap): { charged: number; uncharged: number } {
     let charged = 0;
     let uncharged = 0;
@@ -1115,12 +1127,9 @@ export class ModelKernel {
       if (p.receipt.objcg) charged += p.bytes;
       else uncharged += p.bytes;
     }
-    const accounted = map.objcg !== undefined;
-    const perElement = this.recipeBytes(map.element, accounted) * map.elements + this.recipeBytes(map.branch, accounted) * Math.max(0, map.elements - 1);
-    let cached = 0;
-    for (const sim of map.memAllocs) cached += sim.allocated * sim.objectBytes(accounted);
-    if (map.objcg) charged += perElement + cached;
-    else uncharged += perElement + cached;
+    const { elements } = this.elementBytes(map);
+    if (map.objcg) charged += elements;
+    else uncharged += elements;
     // The fds' struct files: charged to whoever holds them (nobody for a task in the root).
     for (const f of map.files.values()) {
       if (f.objcg) charged += chargeBytes(f.charge, this.profile.pageSize);

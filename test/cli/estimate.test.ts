@@ -130,8 +130,13 @@ describe('bpfmem estimate', () => {
       { what: 'map_locked', why: 'map_alloc_helper', bytes: 64 },
       { what: 'pcpu_freelist', why: 'not_accounted', bytes: 32 },
     ]);
-    // Before 5.11 nothing is charged to a memory cgroup: every allocation, for the same reason.
+    // Before 5.11 nothing is charged to a memory cgroup: every allocation, for the same reason,
+    // and the elements too.
     expect(new Set((await by('5.10'))?.map((u) => u.why))).toEqual(new Set(['regime']));
+    const run = await cli(['estimate', '--kernel', '5.10', '--cpus', '2', '--json', '--map', 'type=hash,key=8,value=8,max_entries=1000,flags=no_prealloc,elements=100']);
+    const map = (JSON.parse(run.stdout) as { maps: { uncharged: number; uncharged_by: { what: string; why: string; bytes: number }[] }[] }).maps[0];
+    expect(map?.uncharged_by.reduce((s, u) => s + u.bytes, 0)).toBe(map?.uncharged);
+    expect(map?.uncharged_by.find((u) => u.what === 'elements')).toMatchObject({ why: 'regime' });
   });
 
   it('--cpus 2,64,192 estimates each count: the same numbers as one --cpus at a time', async () => {
