@@ -23,6 +23,8 @@ async function main(): Promise<void> {
       process.exitCode = 0;
       return;
     }
+    // The guest's first line, at once: a boot that shows none in time is retried as hung (src/lab/run.ts bootGuest).
+    process.stderr.write('bpfmem-lab: conformance starting\n');
     const options = parseGuestOptions(cmdline);
     const started = Date.now();
     // A progress line per case, with the time so far, for a person watching the console.

@@ -20,6 +20,11 @@ export interface BootOptions {
   readonly memoryMiB: number;
   /** Kill the guest after this long. */
   readonly timeoutSeconds: number;
+  /**
+   * Kill the guest as stalled when its console has not shown `marker` (the guest program's first
+   * line) within `seconds`: a boot that hung, which would otherwise hold the whole timeout.
+   */
+  readonly start?: { readonly marker: string; readonly seconds: number };
   /** Each piece of console output as it comes (progress for people). */
   readonly onOutput?: (text: string) => void;
   /** The qemu program (default {@link QEMU} on PATH). */
@@ -34,6 +39,8 @@ export interface BootResult {
   readonly exit: number | string;
   /** Whether the time limit ended it. */
   readonly timedOut: boolean;
+  /** Whether it was killed for not starting the guest program in time ({@link BootOptions.start}). */
+  readonly stalled: boolean;
 }
 
 /** The console kept in memory: a run prints about 40 KB; a runaway guest must not fill memory. */
@@ -59,7 +66,7 @@ export function qemuArgs(o: Pick<BootOptions, 'vmlinuz' | 'initrd' | 'append' | 
 
 /** Runs the guest to its end (or the time limit). Throws a {@link BpfmemError} when qemu cannot start. */
 export function boot(o: BootOptions): Promise<BootResult> {
-  const started = Date.now();
+  const startedAt = Date.now();
   const program = o.qemu ?? QEMU;
   return new Promise((resolve, reject) => {
     const child = spawn(program, qemuArgs(o), { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -70,8 +77,22 @@ export function boot(o: BootOptions): Promise<BootResult> {
       const t = s + add;
       return t.length > MAX_CONSOLE ? t.slice(t.length - MAX_CONSOLE) : t;
     };
+    let stalled = false;
+    let started = o.start === undefined;
+    const startTimer =
+      o.start === undefined
+        ? undefined
+        : setTimeout(() => {
+            if (started) return;
+            stalled = true;
+            child.kill('SIGKILL');
+          }, o.start.seconds * 1000);
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
       out = keep(out, chunk);
+      if (!started && o.start !== undefined && out.includes(o.start.marker)) {
+        started = true;
+        clearTimeout(startTimer);
+      }
       o.onOutput?.(chunk);
     });
     child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
@@ -88,6 +109,7 @@ export function boot(o: BootOptions): Promise<BootResult> {
     process.once('exit', killGuest);
     child.once('error', (error: NodeJS.ErrnoException) => {
       clearTimeout(timer);
+      clearTimeout(startTimer);
       process.removeListener('exit', killGuest);
       reject(
         new BpfmemError(
@@ -98,15 +120,16 @@ export function boot(o: BootOptions): Promise<BootResult> {
     });
     child.once('close', (code, signal) => {
       clearTimeout(timer);
+      clearTimeout(startTimer);
       process.removeListener('exit', killGuest);
-      if (!timedOut && code !== 0 && !/BPFMEM-LAB/.test(out)) {
+      if (!timedOut && !stalled && code !== 0 && !/BPFMEM-LAB/.test(out)) {
         const why = err.trim().split('\n').pop() ?? '';
         if (why) {
           reject(new BpfmemError('system', `${program} failed (${signal ?? `status ${code ?? '?'}`}): ${why}`));
           return;
         }
       }
-      resolve({ console: out, seconds: (Date.now() - started) / 1000, exit: signal ?? code ?? -1, timedOut });
+      resolve({ console: out, seconds: (Date.now() - startedAt) / 1000, exit: signal ?? code ?? -1, timedOut, stalled });
     });
   });
 }

@@ -1,6 +1,9 @@
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { encodeResult } from './console.js';
-import { diedBeforeGuest } from './run.js';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { bootGuest, diedBeforeGuest } from './run.js';
 
 describe('a boot that died before the guest started', () => {
   // The console's end in the CI run where a 6.12 boot panicked under TCG, 2 s in.
@@ -22,5 +25,44 @@ describe('a boot that died before the guest started', () => {
 
   it('is not a console without a panic (a guest that hung or timed out)', () => {
     expect(diedBeforeGuest('SeaBIOS\r\n[    1.0] Run /init as init process\r\n')).toBe(false);
+  });
+});
+
+describe('bootGuest: a boot that hangs before the guest starts is tried once more', () => {
+  const dirs: string[] = [];
+  afterAll(() => {
+    for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  });
+  /** A stand-in for qemu: the first boot prints the firmware's banner and hangs, the next starts the guest. */
+  function fakeQemu(hangs: number): { program: string; boots: () => number } {
+    const dir = mkdtempSync(join(tmpdir(), 'bpfmem-fake-qemu-'));
+    dirs.push(dir);
+    const count = join(dir, 'boots');
+    writeFileSync(count, '');
+    const program = join(dir, 'qemu');
+    writeFileSync(
+      program,
+      `#!/bin/sh\necho x >> ${count}\nn=$(wc -l < ${count})\nif [ "$n" -le ${hangs} ]; then echo 'SeaBIOS'; exec sleep 30; fi\necho 'bpfmem-lab: conformance starting'\n`,
+      { mode: 0o755 },
+    );
+    return { program, boots: () => readFileSync(count, 'utf8').split('\n').filter(Boolean).length };
+  }
+  const options = (qemu: string) => ({ vmlinuz: '/k', initrd: '/i', cpus: 1, memoryMiB: 64, timeoutSeconds: 20, qemu, start: { marker: 'bpfmem-lab:', seconds: 1 } });
+
+  it('boots again when no guest line came in time, and says so', async () => {
+    const q = fakeQemu(1);
+    const { booted, failedBoots } = await bootGuest(options(q.program));
+    expect(q.boots()).toBe(2);
+    expect(booted).toMatchObject({ stalled: false, timedOut: false });
+    expect(booted.console).toContain('bpfmem-lab: conformance starting');
+    expect(failedBoots).toEqual([expect.stringMatching(/^no guest line within 1 s: SeaBIOS/)]);
+  });
+
+  it('gives up after the second hang, with the boot marked stalled', async () => {
+    const q = fakeQemu(5);
+    const { booted, failedBoots } = await bootGuest(options(q.program));
+    expect(q.boots()).toBe(2);
+    expect(booted.stalled).toBe(true);
+    expect(failedBoots).toHaveLength(1);
   });
 });

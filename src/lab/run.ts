@@ -94,20 +94,32 @@ export function diedBeforeGuest(console: string): boolean {
   return console.includes('Kernel panic - not syncing') && !console.includes('bpfmem-lab:') && !console.includes(DATA);
 }
 
-/** How many times a boot that died before the guest started is tried. */
+/** How many times a boot that died or hung before the guest started is tried. */
 const MAX_BOOTS = 2;
+
+/** The guest program's lines start with this (src/bin/lab-guest.ts prints one first thing). */
+const GUEST_LINE = 'bpfmem-lab:';
+
+/**
+ * How long a boot may take to start the guest program before it counts as hung. Under TCG the
+ * kernel and Node's start take 10–40 s here; a CI run on a slow day had a 7.2 guest print nothing
+ * after the firmware's banner for the whole 600 s of its timeout, at full CPU, and fail the lab.
+ */
+const START_SECONDS = 180;
 
 /**
  * Boots, and boots again (once) when the VM died before bpfmem's guest started
- * ({@link diedBeforeGuest}): the boot judged, and the last lines of the failed one. Both labs (the
+ * ({@link diedBeforeGuest}) or hung before it ({@link START_SECONDS}): the boot judged, and the
+ * last lines of the failed one. Both labs (the
  * conformance guest and the watch check) boot through here.
  */
 export async function bootGuest(o: BootOptions): Promise<{ booted: BootResult; failedBoots: string[] }> {
   const failedBoots: string[] = [];
   for (;;) {
-    const booted = await boot(o);
-    if (!diedBeforeGuest(booted.console) || failedBoots.length + 1 >= MAX_BOOTS) return { booted, failedBoots };
-    failedBoots.push(lastLines(booted.console, 4));
+    const start = o.start ?? { marker: GUEST_LINE, seconds: Math.min(START_SECONDS, o.timeoutSeconds) };
+    const booted = await boot({ ...o, start });
+    if (!(booted.stalled || diedBeforeGuest(booted.console)) || failedBoots.length + 1 >= MAX_BOOTS) return { booted, failedBoots };
+    failedBoots.push(booted.stalled ? `no guest line within ${start.seconds} s: ${lastLines(booted.console, 2) || '(nothing)'}` : lastLines(booted.console, 4));
   }
 }
 
@@ -138,6 +150,7 @@ export async function runLab(o: LabOptions): Promise<LabRun> {
   if (found.kind === 'error') throw new BpfmemError('system', `the guest failed: ${found.message}`);
   if (found.kind === 'none') {
     const tail = lastLines(booted.console, 4);
+    if (booted.stalled) throw new BpfmemError('system', `the guest did not start within ${START_SECONDS} s, in ${failedBoots.length + 1} boots; its console ended with: ${tail || '(nothing)'}`);
     if (booted.timedOut) throw new BpfmemError('system', `the guest did not finish within ${o.timeoutSeconds} s (--timeout); its console ended with: ${tail || '(nothing)'}`);
     throw new BpfmemError('system', `the guest printed no result (qemu ${typeof booted.exit === 'number' ? `status ${booted.exit}` : booted.exit}); its console ended with: ${tail || '(nothing)'}`);
   }

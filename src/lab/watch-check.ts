@@ -238,8 +238,9 @@ export async function runWatchLab(o: WatchLabOptions): Promise<{ vmSeconds: numb
   const found = parseConsole(booted.console);
   if (found.kind === 'error') throw new BpfmemError('system', `the guest failed: ${found.message}`);
   if (found.kind === 'none') {
-    const before = failedBoots.length > 0 ? ` (after a boot that died before the guest started: ${failedBoots.join(' / ')})` : '';
-    throw new BpfmemError('system', `the guest printed no result${booted.timedOut ? ` within ${o.timeoutSeconds} s` : ''}${before}: ${booted.console.slice(-400)}`);
+    const before = failedBoots.length > 0 ? ` (after a boot that died or hung before the guest started: ${failedBoots.join(' / ')})` : '';
+    const why = booted.stalled ? ', the guest did not start' : booted.timedOut ? ` within ${o.timeoutSeconds} s` : '';
+    throw new BpfmemError('system', `the guest printed no result${why}${before}: ${booted.console.slice(-400)}`);
   }
   return { vmSeconds: booted.seconds, guest: JSON.parse(found.payload) as WatchGuestResult };
 }
