@@ -344,7 +344,7 @@ function estimateText(
   // Worth a word when it is a real share of the map, not the few bytes of a per-CPU counter.
   if (e.profile.regime === 'memcg' && e.total.uncharged > 0.1 * (e.total.charged + e.total.uncharged)) {
     out += st.dim(
-      `\nUNCHARGED: ${formatBytes(e.total.uncharged)} allocated at creation are charged to no memory cgroup and escape memory.max:\n` +
+      `\n${wrap(`UNCHARGED: ${formatBytes(e.total.uncharged)} that no memory cgroup pays for; it escapes memory.max:`, 80, '')}\n` +
         unchargedReasons(unchargedOf(e), e.profile)
           .map((line) => `${wrap(line, 80, '  ', '    ')}\n`)
           .join(''),
