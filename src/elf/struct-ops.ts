@@ -47,8 +47,7 @@ export function readStructOpsMaps(elf: ElfFile, btf: Btf | undefined, fixup: Dat
       if (t.value.kind !== 'struct') throw elf.error(`${where}: ${t.value.name} is ${aKind(t.value.kind)}, not a struct`);
       const offset = offsets[i] ?? vi.offset;
       if (offset + t.value.size > data.byteLength) throw elf.error(`${where}: beyond the end of section ${quote(s.name)}`);
-      const funcs = t.value.members.filter((m) => isFuncPtr(btf, m.type)).length;
-      const members = t.value.members.length;
+      const { funcs, members } = opsCounts(btf, t.value);
       const loadTime = [`value type struct bpf_struct_ops_${t.value.name} comes from the kernel's BTF at load (bpf_map__init_kern_struct_ops)`];
       if (optional) loadTime.push(`not created unless the loader enables it (SEC("${s.name}"))`);
       out.push({
@@ -72,6 +71,11 @@ export function readStructOpsMaps(elf: ElfFile, btf: Btf | undefined, fixup: Dat
   return out;
 }
 
+/** A struct_ops struct's function pointers (`count_func_ptrs`) and all its members (`btf_type_vlen`). */
+function opsCounts(btf: Btf, struct: { readonly members: readonly { readonly type: number }[] }): Pick<KernelStructOps, 'funcs' | 'members'> {
+  return { funcs: struct.members.filter((m) => isFuncPtr(btf, m.type)).length, members: struct.members.length };
+}
+
 /** A struct_ops type of a kernel: what a map of it is made of. */
 export interface KernelStructOps {
   /** The kernel struct (`tcp_congestion_ops`). */
@@ -92,12 +96,7 @@ export function kernelStructOps(btf: Btf, typeName: string): KernelStructOps | u
   const value = btf.findByName(`bpf_struct_ops_${typeName}`, 'struct');
   const ops = btf.findByName(typeName, 'struct');
   if (value?.kind !== 'struct' || ops?.kind !== 'struct') return undefined;
-  return {
-    type: typeName,
-    valueSize: value.size,
-    funcs: ops.members.filter((m) => isFuncPtr(btf, m.type)).length,
-    members: ops.members.length,
-  };
+  return { type: typeName, valueSize: value.size, ...opsCounts(btf, ops) };
 }
 
 /** The value type prefix of struct_ops maps in the kernel's BTF. */

@@ -96,16 +96,16 @@ export function parseMapSpec(text: string, defaultName: string): Result<ParsedMa
   if (!flags.ok) return fail(flags.error);
   const mapExtra = read('map_extra', parseMapExtra, 0);
   if (!mapExtra.ok) return fail(mapExtra.error);
-  const funcs = read<number | undefined>('struct_ops_funcs', (x) => parseInteger(x, 0, U32_MAX), undefined);
+  // The struct_ops counts: whole numbers, given for struct_ops maps only.
+  const structOpsCount = (key: 'struct_ops_funcs' | 'struct_ops_members'): Result<number | undefined> => {
+    const n = read<number | undefined>(key, (x) => parseInteger(x, 0, U32_MAX), undefined);
+    if (n.ok && n.value !== undefined && type.value !== 'struct_ops') return { ok: false, error: `${key}: applies only to type struct_ops, not ${type.value}` };
+    return n;
+  };
+  const funcs = structOpsCount('struct_ops_funcs');
   if (!funcs.ok) return fail(funcs.error);
-  if (funcs.value !== undefined && type.value !== 'struct_ops') {
-    return fail(`struct_ops_funcs: applies only to type struct_ops, not ${type.value}`);
-  }
-  const members = read<number | undefined>('struct_ops_members', (x) => parseInteger(x, 0, U32_MAX), undefined);
+  const members = structOpsCount('struct_ops_members');
   if (!members.ok) return fail(members.error);
-  if (members.value !== undefined && type.value !== 'struct_ops') {
-    return fail(`struct_ops_members: applies only to type struct_ops, not ${type.value}`);
-  }
   const name = read('name', parseSpecName, defaultName);
   if (!name.ok) return fail(name.error);
   const elements = read('elements', (x) => parseInteger(x, 0, U32_MAX), 0);

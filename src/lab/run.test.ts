@@ -3,7 +3,7 @@ import { encodeResult } from './console.js';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { bootGuest, diedBeforeGuest } from './run.js';
+import { bootGuest, diedBeforeGuest, noResult } from './run.js';
 
 describe('a boot that died before the guest started', () => {
   // The console's end in the CI run where a 6.12 boot panicked under TCG, 2 s in.
@@ -64,5 +64,18 @@ describe('bootGuest: a boot that hangs before the guest starts is tried once mor
     expect(q.boots()).toBe(2);
     expect(booted.stalled).toBe(true);
     expect(failedBoots).toHaveLength(1);
+  });
+});
+
+describe('noResult: why a guest gave no result, for both labs', () => {
+  const booted = { console: 'SeaBIOS\r\nBooting from ROM...\r\n', seconds: 180, exit: 'SIGKILL', timedOut: false, stalled: true };
+  it('names the hang, the boot before it and the console', () => {
+    expect(noResult(booted, ['no guest line within 180 s: SeaBIOS'], 600).message).toBe(
+      'the guest did not start within 180 s, after a boot that died or hung before the guest started (no guest line within 180 s: SeaBIOS); its console ended with: SeaBIOS | Booting from ROM...',
+    );
+  });
+  it('a timeout and a qemu that ended are told apart', () => {
+    expect(noResult({ ...booted, stalled: false, timedOut: true }, [], 600).message).toMatch(/^the guest did not finish within 600 s \(--timeout\); /);
+    expect(noResult({ ...booted, stalled: false, exit: 1 }, [], 600).message).toMatch(/^the guest printed no result \(qemu status 1\); /);
   });
 });

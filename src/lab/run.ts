@@ -102,10 +102,29 @@ const GUEST_LINE = 'bpfmem-lab:';
 
 /**
  * How long a boot may take to start the guest program before it counts as hung. Under TCG the
- * kernel and Node's start take 10–40 s here; a CI run on a slow day had a 7.2 guest print nothing
+ * guest's first line came 7.6–8.6 s after qemu started (5.10, 6.1, 6.12 and 7.2, two VMs at a
+ * time, on a day this host started Node slowly); a CI run that day had a 7.2 guest print nothing
  * after the firmware's banner for the whole 600 s of its timeout, at full CPU, and fail the lab.
  */
 const START_SECONDS = 180;
+
+/** How long a boot with `timeoutSeconds` in all has to start the guest program. */
+const startSeconds = (timeoutSeconds: number): number => Math.min(START_SECONDS, timeoutSeconds);
+
+/**
+ * Why a guest printed no result, for both labs: it did not start (twice), ran out of time, or
+ * qemu ended; with the boots that died or hung before, and the console's last lines.
+ */
+export function noResult(booted: BootResult, failedBoots: readonly string[], timeoutSeconds: number): BpfmemError {
+  const tail = lastLines(booted.console, 4) || '(nothing)';
+  const why = booted.stalled
+    ? `the guest did not start within ${startSeconds(timeoutSeconds)} s`
+    : booted.timedOut
+      ? `the guest did not finish within ${timeoutSeconds} s (--timeout)`
+      : `the guest printed no result (qemu ${typeof booted.exit === 'number' ? `status ${booted.exit}` : booted.exit})`;
+  const before = failedBoots.length > 0 ? `, after a boot that died or hung before the guest started (${failedBoots.join(' / ')})` : '';
+  return new BpfmemError('system', `${why}${before}; its console ended with: ${tail}`);
+}
 
 /**
  * Boots, and boots again (once) when the VM died before bpfmem's guest started
@@ -116,7 +135,7 @@ const START_SECONDS = 180;
 export async function bootGuest(o: BootOptions): Promise<{ booted: BootResult; failedBoots: string[] }> {
   const failedBoots: string[] = [];
   for (;;) {
-    const start = o.start ?? { marker: GUEST_LINE, seconds: Math.min(START_SECONDS, o.timeoutSeconds) };
+    const start = o.start ?? { marker: GUEST_LINE, seconds: startSeconds(o.timeoutSeconds) };
     const booted = await boot({ ...o, start });
     if (!(booted.stalled || diedBeforeGuest(booted.console)) || failedBoots.length + 1 >= MAX_BOOTS) return { booted, failedBoots };
     failedBoots.push(booted.stalled ? `no guest line within ${start.seconds} s: ${lastLines(booted.console, 2) || '(nothing)'}` : lastLines(booted.console, 4));
@@ -148,12 +167,7 @@ export async function runLab(o: LabOptions): Promise<LabRun> {
   });
   const found = parseConsole(booted.console);
   if (found.kind === 'error') throw new BpfmemError('system', `the guest failed: ${found.message}`);
-  if (found.kind === 'none') {
-    const tail = lastLines(booted.console, 4);
-    if (booted.stalled) throw new BpfmemError('system', `the guest did not start within ${START_SECONDS} s, in ${failedBoots.length + 1} boots; its console ended with: ${tail || '(nothing)'}`);
-    if (booted.timedOut) throw new BpfmemError('system', `the guest did not finish within ${o.timeoutSeconds} s (--timeout); its console ended with: ${tail || '(nothing)'}`);
-    throw new BpfmemError('system', `the guest printed no result (qemu ${typeof booted.exit === 'number' ? `status ${booted.exit}` : booted.exit}); its console ended with: ${tail || '(nothing)'}`);
-  }
+  if (found.kind === 'none') throw noResult(booted, failedBoots, o.timeoutSeconds);
   return {
     vmlinuz: o.vmlinuz,
     vm: { emulator: 'qemu-system-x86_64', accel: 'tcg', cpus, memoryMiB },

@@ -7,7 +7,7 @@ import { listProgs } from '../sys/bpf/index.js';
 import { BpfmemError } from '../vocab/errors.js';
 import { parseConsole } from './console.js';
 import { buildInitramfs } from './initramfs.js';
-import { bootGuest, PROJECT_ROOT } from './run.js';
+import { bootGuest, noResult, PROJECT_ROOT } from './run.js';
 import type { CheckLine } from './checks.js';
 import { runWatchBench, type WatchBench } from '../watch/bench.js';
 import { WatchSession } from '../watch/session.js';
@@ -237,10 +237,6 @@ export async function runWatchLab(o: WatchLabOptions): Promise<{ vmSeconds: numb
   });
   const found = parseConsole(booted.console);
   if (found.kind === 'error') throw new BpfmemError('system', `the guest failed: ${found.message}`);
-  if (found.kind === 'none') {
-    const before = failedBoots.length > 0 ? ` (after a boot that died or hung before the guest started: ${failedBoots.join(' / ')})` : '';
-    const why = booted.stalled ? ', the guest did not start' : booted.timedOut ? ` within ${o.timeoutSeconds} s` : '';
-    throw new BpfmemError('system', `the guest printed no result${why}${before}: ${booted.console.slice(-400)}`);
-  }
+  if (found.kind === 'none') throw noResult(booted, failedBoots, o.timeoutSeconds);
   return { vmSeconds: booted.seconds, guest: JSON.parse(found.payload) as WatchGuestResult };
 }

@@ -152,7 +152,7 @@ export class Collector {
   private readonly pins = new PinScanner();
   /** The programs of the last scan, by id, reused while they live. */
   private lastProgs = new Map<number, RawProg>();
-  /** struct_ops value type id (kernel BTF) → its function pointers; undefined: not a struct_ops value type. */
+  /** struct_ops value type id (kernel BTF) → its struct's functions and members; undefined: not a struct_ops value type. */
   private readonly structOps = new Map<number, KernelStructOps | undefined>();
 
   private constructor(
@@ -408,7 +408,7 @@ export class Collector {
   }
 
   /**
-   * A struct_ops map with the function pointers of its kernel struct, which its memory counts
+   * A struct_ops map with the function pointers and members of its kernel struct, which its memory counts
    * (src/model/maps/struct_ops.ts): read from the kernel's BTF by the map's
    * `btf_vmlinux_value_type_id`, once per value type (the BTF is parsed then dropped: struct_ops
    * maps are few, and serve should not hold 5 MB of types for them). A value type from a module's

@@ -291,11 +291,8 @@ class StepReader {
     if (!task.ok) return task;
     const previous = this.world.maps.get(a.name);
     if (previous) return this.fail('name', `duplicate map name ${quote(a.name)} (steps[${previous.createdBy}] created it)`);
-    if (a.struct_ops_funcs !== undefined && a.type !== 'struct_ops') {
-      return this.fail('struct_ops_funcs', `struct_ops_funcs applies only to type struct_ops, not ${a.type}`);
-    }
-    if (a.struct_ops_members !== undefined && a.type !== 'struct_ops') {
-      return this.fail('struct_ops_members', `struct_ops_members applies only to type struct_ops, not ${a.type}`);
+    for (const key of ['struct_ops_funcs', 'struct_ops_members'] as const) {
+      if (a[key] !== undefined && a.type !== 'struct_ops') return this.fail(key, `${key} applies only to type struct_ops, not ${a.type}`);
     }
     const spec: MapSpec = {
       type: a.type,

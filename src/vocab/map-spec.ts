@@ -26,7 +26,7 @@ export interface MapSpec {
   /**
    * struct_ops only: the kernel struct (`tcp_congestion_ops`), whose `bpf_struct_ops_<name>` a
    * live backend finds in the kernel's BTF to create the map. The model needs only
-   * {@link structOpsFuncs} and the value size.
+   * {@link structOpsFuncs}, {@link structOpsMembers} and the value size.
    */
   readonly structOpsType?: string;
 }
