@@ -5,7 +5,7 @@
  * or one error line, and exits; init then powers the VM off.
  */
 import { readFileSync } from 'node:fs';
-import { encodeError, encodeResult } from '../lab/console.js';
+import { encodeError, encodeResult, progressLine, type GuestPhase } from '../lab/console.js';
 import { parseGuestOptions, runGuest } from '../lab/guest.js';
 import { benchRoundsOf, runWatchGuest, wantsWatch } from '../lab/watch-check.js';
 
@@ -27,10 +27,13 @@ async function main(): Promise<void> {
     process.stderr.write('bpfmem-lab: conformance starting\n');
     const options = parseGuestOptions(cmdline);
     const started = Date.now();
-    // A progress line per case, with the time so far, for a person watching the console.
-    const result = await runGuest(options, (done, total, id) => {
-      process.stderr.write(`bpfmem-lab: conformance ${done}/${total} ${((Date.now() - started) / 1000).toFixed(1)}s ${id}\n`);
-    });
+    // A progress line per case and per check, with the time so far, for a person watching the console.
+    const progress =
+      (phase: GuestPhase) =>
+      (done: number, total: number, id: string): void => {
+        process.stderr.write(progressLine(phase, done, total, (Date.now() - started) / 1000, id));
+      };
+    const result = await runGuest(options, progress('conformance'), progress('check'));
     await write(encodeResult(JSON.stringify(result)));
     process.exitCode = 0;
   } catch (error) {

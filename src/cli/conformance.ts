@@ -12,6 +12,7 @@ import { styleFor, type Style } from './io.js';
 import { jsonOption, type CommandContext } from './context.js';
 import { json, wrap } from './render/common.js';
 import { labCacheDir, runLab, type LabRun } from '../lab/run.js';
+import { parseProgress } from '../lab/console.js';
 import type { CheckResult } from '../lab/checks.js';
 import { table } from './table.js';
 
@@ -100,8 +101,8 @@ async function vmAction(ctx: CommandContext, o: { vmlinuz: string; quick: boolea
       ? {
           onOutput: (chunk: string) => {
             line += chunk;
-            for (const m of line.matchAll(/bpfmem-lab: conformance (\d+)\/(\d+)/g)) {
-              ctx.io.stderr(`\r${bar(Number(m[1]), Number(m[2]))} ${m[1] ?? ''}/${m[2] ?? ''} in the VM`.padEnd(79));
+            for (const p of parseProgress(line)) {
+              ctx.io.stderr(`\r${bar(p.done, p.total)} ${p.done}/${p.total}${p.phase === 'check' ? ' checks' : ''} in the VM`.padEnd(79));
             }
             line = line.slice(Math.max(0, line.lastIndexOf('\n')));
           },

@@ -439,8 +439,13 @@ export function iteratorCheck(s: Sides, iter: MapIterator | undefined, mountPoin
   });
 }
 
-/** Runs every check, each on a fresh kernel backend (made by `fresh`) and a fresh model. */
-export async function runChecks(profile: KernelProfile, fresh: () => Promise<LiveBackend>): Promise<CheckResult[]> {
+type Check = (s: Sides, iter: MapIterator | undefined, mountPoint: string) => Promise<CheckResult>;
+
+/**
+ * Runs every check, each on a fresh kernel backend (made by `fresh`) and a fresh model; `onCheck`
+ * hears of each before it starts (and once more, with `id` empty, when all are done).
+ */
+export async function runChecks(profile: KernelProfile, fresh: () => Promise<LiveBackend>, onCheck?: (done: number, total: number, id: string) => void): Promise<CheckResult[]> {
   const found = await readMemoryHierarchy();
   if (!found.ok) throw new Error(`no memory cgroup: ${found.reason}`);
   const opened = await MapIterator.open();
@@ -448,8 +453,12 @@ export async function runChecks(profile: KernelProfile, fresh: () => Promise<Liv
   const out: CheckResult[] = [];
   try {
     // Before 5.11 no memory cgroup pays for BPF: the memlock regime's twins of counters and reparent.
-    const checks = profile.regime === 'memlock' ? ([memlockBudgetCheck, memlockFreeCheck, iteratorCheck, estimateCheck] as const) : ([countersCheck, reparentCheck, iteratorCheck, inventoryCheck, estimateCheck] as const);
-    for (const check of checks) {
+    const checks: readonly (readonly [CheckResult['id'], Check])[] =
+      profile.regime === 'memlock'
+        ? [['memlock-budget', memlockBudgetCheck], ['memlock-free', memlockFreeCheck], ['iterator', iteratorCheck], ['estimate', estimateCheck]]
+        : [['counters', countersCheck], ['reparent', reparentCheck], ['iterator', iteratorCheck], ['inventory', inventoryCheck], ['estimate', estimateCheck]];
+    for (const [done, [id, check]] of checks.entries()) {
+      onCheck?.(done, checks.length, id);
       const kernel = await fresh();
       try {
         out.push(await check({ kernel, model: new ModelBackend(profile), tol: tolerance(profile).bytes, profile }, iter, found.hierarchy.mountPoint));
@@ -457,6 +466,7 @@ export async function runChecks(profile: KernelProfile, fresh: () => Promise<Liv
         await kernel.dispose();
       }
     }
+    onCheck?.(checks.length, checks.length, '');
   } finally {
     iter?.close();
   }

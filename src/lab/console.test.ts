@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { BpfmemError } from '../vocab/errors.js';
-import { encodeError, encodeResult, parseConsole } from './console.js';
+import { encodeError, encodeResult, parseConsole, parseProgress, progressLine } from './console.js';
 
 const payload = JSON.stringify({ version: 1, kernel: { release: '6.12.117+deb12-cloud-amd64' }, text: 'é ✓ '.repeat(50) });
 
@@ -64,5 +64,20 @@ describe('the serial console protocol', () => {
       }),
       { numRuns: 5000 },
     );
+  });
+
+  it('reads back the progress lines a guest prints, cases then checks, and not a line cut short', () => {
+    const console =
+      progressLine('conformance', 35, 36, 39.71, 'no-prealloc hash v1000 inserts under 8 MiB') +
+      '[   49.1] random: crng init done\r\n' +
+      progressLine('conformance', 36, 36, 40.7, '') +
+      progressLine('check', 0, 5, 41.02, 'counters') +
+      'bpfmem-lab: check 1/5';
+    expect(progressLine('check', 0, 5, 41.02, 'counters')).toBe('bpfmem-lab: check 0/5 41.0s counters\n');
+    expect(parseProgress(console)).toEqual([
+      { phase: 'conformance', done: 35, total: 36 },
+      { phase: 'conformance', done: 36, total: 36 },
+      { phase: 'check', done: 0, total: 5 },
+    ]);
   });
 });

@@ -36,6 +36,19 @@ export function encodeResult(payload: string): string {
   return out.join('');
 }
 
+/** What a guest is doing: the conformance cases, then the checks (src/lab/checks.ts). */
+export type GuestPhase = 'conformance' | 'check';
+
+/** A progress line of the guest: `bpfmem-lab: <phase> <done>/<total> <seconds>s <id>`, for people and the host's progress bar. */
+export function progressLine(phase: GuestPhase, done: number, total: number, seconds: number, id: string): string {
+  return `bpfmem-lab: ${phase} ${done}/${total} ${seconds.toFixed(1)}s ${id}\n`;
+}
+
+/** The progress lines in a piece of console output, in order. */
+export function parseProgress(text: string): { phase: GuestPhase; done: number; total: number }[] {
+  return [...text.matchAll(/bpfmem-lab: (conformance|check) (\d+)\/(\d+) /g)].map((m) => ({ phase: m[1] as GuestPhase, done: Number(m[2]), total: Number(m[3]) }));
+}
+
 /** The line a guest prints when it has no result: `BPFMEM-LAB-ERROR <message>`. */
 export function encodeError(message: string): string {
   return `${ERROR} ${message.replace(/[\r\n]+/g, ' ')}\n`;

@@ -86,7 +86,11 @@ function differing(profile: KernelProfile): Partial<StructSizes> {
 }
 
 /** Runs conformance and the checks on this kernel. */
-export async function runGuest(options: GuestOptions, onCase?: (done: number, total: number, id: string) => void): Promise<GuestResult> {
+export async function runGuest(
+  options: GuestOptions,
+  onCase?: (done: number, total: number, id: string) => void,
+  onCheck?: (done: number, total: number, id: string) => void,
+): Promise<GuestResult> {
   const started = Date.now();
   const profile = await readKernelProfile();
   const fresh = (): Promise<LiveBackend> => LiveBackend.create({ prefix: 'lab', profile });
@@ -106,7 +110,7 @@ export async function runGuest(options: GuestOptions, onCase?: (done: number, to
   } finally {
     await kernel.dispose();
   }
-  const checks = options.checks ? await runChecks(profile, fresh) : [];
+  const checks = options.checks ? await runChecks(profile, fresh, onCheck) : [];
   return {
     version: 1,
     kernel: {
