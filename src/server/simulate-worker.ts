@@ -23,6 +23,9 @@ export type SimulateAnswer =
   | { readonly ok: true; readonly body: string }
   | { readonly ok: false; readonly kind: 'input' | 'internal'; readonly message: string };
 
+/** What the worker posts: that it has loaded the model and starts the run, then its answer. */
+export type SimulateMessage = { readonly started: true } | SimulateAnswer;
+
 async function answer(job: SimulateJob): Promise<SimulateAnswer> {
   try {
     return { ok: true, body: await simulateJsonText(job.text, job.source, job.regime, job.host) };
@@ -32,4 +35,6 @@ async function answer(job: SimulateJob): Promise<SimulateAnswer> {
   }
 }
 
-parentPort?.postMessage(await answer(workerData as SimulateJob));
+// The modules are loaded: the run's time starts now (src/server/simulate.ts).
+parentPort?.postMessage({ started: true } satisfies SimulateMessage);
+parentPort?.postMessage(await answer(workerData as SimulateJob) satisfies SimulateMessage);

@@ -333,8 +333,10 @@ describe('slow and idle clients', () => {
     try {
       const socket = await openSocket(big.url);
       socket.write('GET /api/v1/maps HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept-Encoding: identity\r\n\r\n');
-      // Read nothing for a while (the server's writes stall on the full buffers), then all.
+      // Read nothing for a while once the answer has begun (the server's writes stall on the full
+      // buffers; building 17 MB can itself take seconds on a busy machine), then all.
       socket.pause();
+      while (socket.bytesRead === 0) await sleep(20);
       await sleep(2000);
       let text = '';
       socket.setEncoding('latin1');

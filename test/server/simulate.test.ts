@@ -122,7 +122,7 @@ describe('POST /api/v1/simulate', () => {
     expect(r.status).toBe(413);
   });
 
-  it('a run longer than its time (5 s by default, 1 s here) is stopped → 503; the server stays up', async () => {
+  it('a run longer than its time (5 s by default, 1 s here, from when its worker has started) is stopped → 503; the server stays up', async () => {
     const quick = await startServerWith({ port: 0, source: fixtureSource(fixtureInput()) }, { ...DEFAULT_SERVER_LIMITS, simulate: { ...DEFAULT_SERVER_LIMITS.simulate, timeoutMs: 1000 } });
     try {
       const r = await fetch(`${quick.url}/api/v1/simulate?name=forever.yaml`, { method: 'POST', body: FOREVER });
@@ -134,6 +134,20 @@ describe('POST /api/v1/simulate', () => {
       await quick.close();
     }
     expect(DEFAULT_SERVER_LIMITS.simulate.timeoutMs).toBe(5000);
+  });
+
+  it('a worker that cannot start within its own limit → 503 saying so, not that the scenario ran long', async () => {
+    // No worker thread starts and loads the model within a millisecond.
+    const busy = await startServerWith({ port: 0, source: fixtureSource(fixtureInput()) }, { ...DEFAULT_SERVER_LIMITS, simulate: { ...DEFAULT_SERVER_LIMITS.simulate, startTimeoutMs: 1 } });
+    try {
+      const r = await fetch(`${busy.url}/api/v1/simulate`, { method: 'POST', body: 'steps: []\n' });
+      expect(r.status).toBe(503);
+      expect(r.headers.get('retry-after')).toBe('5');
+      expect(((await r.json()) as { error: string }).error).toBe('the simulation could not start within 0.001 s (the server is busy); try again');
+      expect((await fetch(`${busy.url}/healthz`)).status).toBe(200);
+    } finally {
+      await busy.close();
+    }
   });
 });
 
