@@ -34,7 +34,7 @@ function check(spec: MapSpec, profile: KernelProfile): Failure | undefined {
         : undefined,
     () =>
       spec.maxEntries * profile.pageSize > SZ_4G
-        ? fail('E2BIG', `${spec.type}: ${spec.maxEntries} pages are more than 4 GiB (E2BIG)`)
+        ? fail('E2BIG', `${spec.type}: ${spec.maxEntries} pages are more than 4 GiB`)
         : undefined,
   );
 }

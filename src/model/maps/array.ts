@@ -60,11 +60,11 @@ function check(spec: MapSpec, profile: KernelProfile): Failure | undefined {
     () => {
       // "avoid overflow on round_up(map->value_size)": INT_MAX in 6.x; KMALLOC_MAX_SIZE in 5.x [U: version].
       const limit = since(profile, 6, 0) ? 2 ** 31 - 1 : kmallocMaxSize(profile);
-      return spec.valueSize > limit ? fail('E2BIG', `${t}: value_size ${spec.valueSize} is over ${limit} (E2BIG)`) : undefined;
+      return spec.valueSize > limit ? fail('E2BIG', `${t}: value_size ${spec.valueSize} is over ${limit}`) : undefined;
     },
     () =>
       isPercpu(spec) && hasPercpuValueSizeCheck(profile) && vs8(spec) > PCPU_MIN_UNIT_SIZE
-        ? fail('E2BIG', `${t}: value_size ${spec.valueSize} rounds to ${vs8(spec)} bytes per CPU, over the per-CPU limit of ${PCPU_MIN_UNIT_SIZE} (E2BIG)`)
+        ? fail('E2BIG', `${t}: value_size ${spec.valueSize} rounds to ${vs8(spec)} bytes per CPU, over the per-CPU limit of ${PCPU_MIN_UNIT_SIZE}`)
         : undefined,
   );
 }

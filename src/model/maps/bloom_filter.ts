@@ -47,7 +47,7 @@ function check(spec: MapSpec, profile: KernelProfile): Failure | undefined {
   return firstFailure(
     () =>
       spec.valueSize > kmallocMaxSize(profile)
-        ? fail('E2BIG', `${spec.type}: value_size ${spec.valueSize} is over ${kmallocMaxSize(profile)} (E2BIG)`)
+        ? fail('E2BIG', `${spec.type}: value_size ${spec.valueSize} is over ${kmallocMaxSize(profile)}`)
         : undefined,
     () => (spec.keySize !== 0 ? einval(spec, `key_size must be 0 (a bloom filter is keyless), not ${spec.keySize}`) : undefined),
     () => (spec.valueSize === 0 ? einval(spec, 'value_size must be non-zero') : undefined),

@@ -53,7 +53,7 @@ function check(spec: MapSpec, profile: KernelProfile): Failure | undefined {
         ? einval(spec, `key_size must be ${keys.join(' or ')} (struct bpf_cgroup_storage_key or a cgroup id), not ${spec.keySize}`)
         : undefined,
     () => (spec.valueSize === 0 ? einval(spec, 'value_size must be non-zero') : undefined),
-    () => (spec.valueSize > max ? fail('E2BIG', `${spec.type}: value_size ${spec.valueSize} is over ${max} (E2BIG)`) : undefined),
+    () => (spec.valueSize > max ? fail('E2BIG', `${spec.type}: value_size ${spec.valueSize} is over ${max}`) : undefined),
     () => checkFlags(spec, profile, CGROUP_STORAGE_FLAGS) ?? checkAccessFlags(spec),
     () =>
       spec.maxEntries !== 0

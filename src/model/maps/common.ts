@@ -164,7 +164,7 @@ export function checkFlags(
   const known = allowed.filter((f) => (mask & MAP_FLAGS[f]) !== 0);
   return fail(
     'EINVAL',
-    `${spec.type} does not take flag ${shown} (EINVAL) on ${profile.release}; it accepts ${known.length ? known.join(', ') : 'no flags'}`,
+    `${spec.type} does not take flag ${shown} on ${profile.release}; it accepts ${known.length ? known.join(', ') : 'no flags'}`,
   );
 }
 
@@ -174,14 +174,14 @@ export function checkFlags(
  */
 export function checkAccessFlags(spec: MapSpec): Failure | undefined {
   if (hasFlag(spec.flags, 'rdonly_prog') && hasFlag(spec.flags, 'wronly_prog')) {
-    return fail('EINVAL', `${spec.type}: rdonly_prog and wronly_prog together make no sense (EINVAL); pick one`);
+    return fail('EINVAL', `${spec.type}: rdonly_prog and wronly_prog together make no sense; pick one`);
   }
   return undefined;
 }
 
 /** `fail('EINVAL', …)` with the type name in front. */
 export function einval(spec: MapSpec, why: string): Failure {
-  return fail('EINVAL', `${spec.type}: ${why} (EINVAL)`);
+  return fail('EINVAL', `${spec.type}: ${why}`);
 }
 
 /** The first failure of a list of lazily evaluated checks. */
@@ -218,14 +218,14 @@ export function checkAllocatable(spec: MapSpec, allocs: readonly Alloc[], profil
     if (a.shape === 'percpu' && a.size > PCPU_MIN_UNIT_SIZE) {
       return fail(
         'ENOMEM',
-        `${spec.type}: ${a.what} needs ${a.size} bytes per CPU, more than the per-CPU allocator's ${PCPU_MIN_UNIT_SIZE}-byte limit (ENOMEM); use a value of at most ${PCPU_MIN_UNIT_SIZE} bytes`,
+        `${spec.type}: ${a.what} needs ${a.size} bytes per CPU, more than the per-CPU allocator's ${PCPU_MIN_UNIT_SIZE}-byte limit; use a value of at most ${PCPU_MIN_UNIT_SIZE} bytes`,
       );
     }
     if (a.shape === 'kmalloc' && a.size > kmallocMaxSize(profile)) {
-      return fail('ENOMEM', `${spec.type}: ${a.what} of ${a.size} bytes is larger than kmalloc can give (ENOMEM)`);
+      return fail('ENOMEM', `${spec.type}: ${a.what} of ${a.size} bytes is larger than kmalloc can give`);
     }
     if (a.size * (a.shape === 'pages' ? (a.count ?? 1) : 1) > VMALLOC_SIZE) {
-      return fail('ENOMEM', `${spec.type}: ${a.what} of ${a.size} bytes is larger than any vmalloc area (ENOMEM); make the map smaller`);
+      return fail('ENOMEM', `${spec.type}: ${a.what} of ${a.size} bytes is larger than any vmalloc area; make the map smaller`);
     }
   }
   return undefined;
@@ -240,7 +240,7 @@ export function checkLegacyCost(spec: MapSpec, cost: number, profile: KernelProf
   if (cost >= U32_MAX - profile.pageSize) {
     return fail(
       'E2BIG',
-      `${spec.type}: the memlock precharge of ${cost} bytes does not fit the kernel's 32-bit page count (E2BIG); make the map smaller`,
+      `${spec.type}: the memlock precharge of ${cost} bytes does not fit the kernel's 32-bit page count; make the map smaller`,
     );
   }
   return undefined;

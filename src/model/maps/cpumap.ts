@@ -54,7 +54,7 @@ function check(spec: MapSpec, profile: KernelProfile): Failure | undefined {
     () => checkFlags(spec, profile, CPUMAP_FLAGS),
     () =>
       spec.maxEntries > NR_CPUS
-        ? fail('E2BIG', `${spec.type}: max_entries ${spec.maxEntries} is over NR_CPUS (${NR_CPUS} assumed) (E2BIG)`)
+        ? fail('E2BIG', `${spec.type}: max_entries ${spec.maxEntries} is over NR_CPUS (${NR_CPUS} assumed)`)
         : undefined,
   );
 }

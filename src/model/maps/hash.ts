@@ -99,7 +99,7 @@ function check(spec: MapSpec, profile: KernelProfile): Failure | undefined {
     () => (!lru && percpuLru ? einval(spec, 'no_common_lru is for LRU maps only') : undefined),
     () =>
       lru && !isPrealloc(spec)
-        ? fail('ENOTSUPP', `${t} cannot be no_prealloc (ENOTSUPP): LRU maps are always preallocated`)
+        ? fail('ENOTSUPP', `${t} cannot be no_prealloc: LRU maps are always preallocated`)
         : undefined,
     () =>
       hasFlag(spec.flags, 'numa_node') && (percpu || percpuLru)
@@ -112,15 +112,15 @@ function check(spec: MapSpec, profile: KernelProfile): Failure | undefined {
     () => checkSizes(spec, profile),
     () =>
       percpu && hasPercpuValueSizeCheck(profile) && vs8(spec) > PCPU_MIN_UNIT_SIZE
-        ? fail('E2BIG', `${t}: value_size ${spec.valueSize} rounds to ${vs8(spec)} bytes per CPU, over the per-CPU limit of ${PCPU_MIN_UNIT_SIZE} (E2BIG)`)
+        ? fail('E2BIG', `${t}: value_size ${spec.valueSize} rounds to ${vs8(spec)} bytes per CPU, over the per-CPU limit of ${PCPU_MIN_UNIT_SIZE}`)
         : undefined,
     // htab_map_alloc(): `max_entries > 1UL << 31` (6.x; an overflow of n_buckets to 0 before),
     // then `n_buckets > U32_MAX / sizeof(struct bucket)`, both E2BIG.
     () => {
       const n = normalize(spec, profile);
-      if (n.maxEntries > 2 ** 31) return fail('E2BIG', `${t}: max_entries ${n.maxEntries} is over 2^31 (E2BIG)`);
+      if (n.maxEntries > 2 ** 31) return fail('E2BIG', `${t}: max_entries ${n.maxEntries} is over 2^31`);
       if (nBuckets(n) > Math.floor(U32_MAX / profile.structs.htab_bucket)) {
-        return fail('E2BIG', `${t}: ${nBuckets(n)} buckets of ${profile.structs.htab_bucket} bytes overflow 32 bits (E2BIG); use fewer max_entries`);
+        return fail('E2BIG', `${t}: ${nBuckets(n)} buckets of ${profile.structs.htab_bucket} bytes overflow 32 bits; use fewer max_entries`);
       }
       return undefined;
     },
@@ -133,15 +133,15 @@ function checkSizes(spec: MapSpec, profile: KernelProfile): Failure | undefined 
   if (since(profile, 5, 11)) {
     // "bpf: Lift hashtab key_size limit" (Florian Lehner, 5.11 [I]): key + value bounded together.
     if (spec.keySize + spec.valueSize >= kmax - profile.structs.htab_elem) {
-      return fail('E2BIG', `${spec.type}: key_size + value_size must be below ${kmax - profile.structs.htab_elem} bytes (E2BIG)`);
+      return fail('E2BIG', `${spec.type}: key_size + value_size must be below ${kmax - profile.structs.htab_elem} bytes`);
     }
     return undefined;
   }
   if (spec.keySize > MAX_BPF_STACK) {
-    return fail('E2BIG', `${spec.type}: key_size ${spec.keySize} is over the ${MAX_BPF_STACK}-byte BPF stack (E2BIG) on ${profile.release}`);
+    return fail('E2BIG', `${spec.type}: key_size ${spec.keySize} is over the ${MAX_BPF_STACK}-byte BPF stack on ${profile.release}`);
   }
   if (spec.valueSize >= kmax - MAX_BPF_STACK - profile.structs.htab_elem) {
-    return fail('E2BIG', `${spec.type}: value_size ${spec.valueSize} is too large for kmalloc (E2BIG)`);
+    return fail('E2BIG', `${spec.type}: value_size ${spec.valueSize} is too large for kmalloc`);
   }
   return undefined;
 }

@@ -72,7 +72,7 @@ describe('checkMapCreate refuses what the kernel refuses', () => {
     ['percpu_cgroup_storage value over 32 KiB', mapSpec({ type: 'percpu_cgroup_storage', keySize: 16, valueSize: 40_000 }), '6.18', 'E2BIG', /over 32768/],
     ['sk_storage without no_prealloc', mapSpec({ type: 'sk_storage', keySize: 4, valueSize: 64 }), '6.18', 'EINVAL', /no_prealloc is required/],
     ['task_storage value over the selem limit', mapSpec({ type: 'task_storage', keySize: 4, valueSize: 65_408, flags: F.no_prealloc }), '6.18', 'E2BIG', /over 65407/],
-    ['struct_ops without its BTF value type', mapSpec({ type: 'struct_ops', keySize: 4, valueSize: 256, maxEntries: 1 }), '6.18', 'EINVAL', /structOpsFuncs/],
+    ['struct_ops without its BTF value type', mapSpec({ type: 'struct_ops', keySize: 4, valueSize: 256, maxEntries: 1 }), '6.18', 'EINVAL', /struct_ops_funcs/],
     ['struct_ops max_entries 2', mapSpec({ type: 'struct_ops', keySize: 4, valueSize: 256, maxEntries: 2, structOpsFuncs: 13 }), '6.18', 'EINVAL', /max_entries must be 1/],
     ['arena without mmapable', mapSpec({ type: 'arena', maxEntries: 16 }), '6.18', 'EINVAL', /mmapable is required/],
     ['arena over 4 GiB', mapSpec({ type: 'arena', maxEntries: 2 ** 20 + 1, flags: F.mmapable }), '6.18', 'E2BIG', /4 GiB/],

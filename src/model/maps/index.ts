@@ -99,9 +99,9 @@ function takesMapExtra(type: MapType, profile: KernelProfile): boolean {
  */
 export function checkMapCreate(spec: MapSpec, profile: KernelProfile): Failure | undefined {
   const type: string = spec.type;
-  if (!isMapType(type)) return fail('EINVAL', `"${type}" is not a BPF map type (EINVAL)`);
+  if (!isMapType(type)) return fail('EINVAL', `"${type}" is not a BPF map type`);
   const exists = mapTypeExists(spec.type, profile);
-  const missing = `${spec.type} needs Linux ${MAP_TYPES[spec.type].since}; ${profile.release} does not have it (EINVAL)`;
+  const missing = `${spec.type} needs Linux ${MAP_TYPES[spec.type].since}; ${profile.release} does not have it`;
   let s = spec;
   if (hasFlag(s.flags, 'token_fd') && atLeast(profile.version, 6, 9)) {
     s = { ...s, flags: (s.flags & ~MAP_FLAGS.token_fd) >>> 0 };
@@ -110,12 +110,12 @@ export function checkMapCreate(spec: MapSpec, profile: KernelProfile): Failure |
     return fail(
       'EINVAL',
       exists
-        ? `${s.type} does not take map_extra (EINVAL): only bloom_filter (hash count), arena (address) and rhash (table size hint, 7.2+) do; set it to 0`
-        : `map_extra is refused before the type is looked up (EINVAL); and ${missing}`,
+        ? `${s.type} does not take map_extra: only bloom_filter (hash count), arena (address) and rhash (table size hint, 7.2+) do; set it to 0`
+        : `map_extra is refused before the type is looked up; and ${missing}`,
     );
   }
   if (hasFlag(s.flags, 'rdonly') && hasFlag(s.flags, 'wronly')) {
-    return fail('EINVAL', `${s.type}: rdonly and wronly together leave no access (EINVAL); pick one`);
+    return fail('EINVAL', `${s.type}: rdonly and wronly together leave no access; pick one`);
   }
   if (!exists) return fail('EINVAL', missing);
   return MODELS[s.type].check(s, profile);

@@ -107,7 +107,7 @@ function check(spec: MapSpec, profile: KernelProfile): Failure | undefined {
     () => (spec.maxEntries !== 0 ? einval(spec, `max_entries must be 0 (one value per owner), not ${spec.maxEntries}`) : undefined),
     () => (spec.keySize !== 4 ? einval(spec, `key_size must be 4 (an fd of the owner), not ${spec.keySize}`) : undefined),
     () => (spec.valueSize === 0 ? einval(spec, 'value_size must be non-zero') : undefined),
-    () => (spec.valueSize > max ? fail('E2BIG', `${spec.type}: value_size ${spec.valueSize} is over ${max} (E2BIG)`) : undefined),
+    () => (spec.valueSize > max ? fail('E2BIG', `${spec.type}: value_size ${spec.valueSize} is over ${max}`) : undefined),
   );
 }
 

@@ -22,7 +22,7 @@ function check(spec: MapSpec, profile: KernelProfile): Failure | undefined {
     () => checkFlags(spec, profile, QUEUE_STACK_FLAGS) ?? checkAccessFlags(spec),
     () =>
       spec.valueSize > kmallocMaxSize(profile)
-        ? fail('E2BIG', `${spec.type}: value_size ${spec.valueSize} is over ${kmallocMaxSize(profile)} (E2BIG)`)
+        ? fail('E2BIG', `${spec.type}: value_size ${spec.valueSize} is over ${kmallocMaxSize(profile)}`)
         : undefined,
   );
 }

@@ -96,11 +96,11 @@ function check(spec: MapSpec, profile: KernelProfile): Failure | undefined {
   return firstFailure(
     () => (!hasFlag(spec.flags, 'no_prealloc') ? einval(spec, 'needs no_prealloc: elements are always allocated on insert') : undefined),
     () => (hasFlag(spec.flags, 'zero_seed') ? einval(spec, 'zero_seed is not taken (rhashtable seeds its own hash)') : undefined),
-    () => (spec.keySize > U16_MAX ? fail('E2BIG', `${spec.type}: key_size ${spec.keySize} is over ${U16_MAX} (E2BIG)`) : undefined),
+    () => (spec.keySize > U16_MAX ? fail('E2BIG', `${spec.type}: key_size ${spec.keySize} is over ${U16_MAX}`) : undefined),
     () => (spec.mapExtra > U32_MAX ? einval(spec, 'the upper 32 bits of map_extra are reserved and must be zero') : undefined),
     () =>
       nelemHint(spec) > U16_MAX
-        ? fail('E2BIG', `${spec.type}: map_extra (the table size hint) ${nelemHint(spec)} is over ${U16_MAX} (E2BIG)`)
+        ? fail('E2BIG', `${spec.type}: map_extra (the table size hint) ${nelemHint(spec)} is over ${U16_MAX}`)
         : undefined,
     () =>
       nelemHint(spec) > spec.maxEntries
@@ -115,10 +115,10 @@ function check(spec: MapSpec, profile: KernelProfile): Failure | undefined {
         : undefined,
     () =>
       spec.keySize + spec.valueSize >= kmax - profile.structs.htab_elem
-        ? fail('E2BIG', `${spec.type}: key_size + value_size must be below ${kmax - profile.structs.htab_elem} bytes (E2BIG)`)
+        ? fail('E2BIG', `${spec.type}: key_size + value_size must be below ${kmax - profile.structs.htab_elem} bytes`)
         : undefined,
     // rhtab_map_alloc(): after its struct is allocated (and freed again).
-    () => (spec.maxEntries > 2 ** 31 ? fail('E2BIG', `${spec.type}: max_entries ${spec.maxEntries} is over 2^31 (E2BIG)`) : undefined),
+    () => (spec.maxEntries > 2 ** 31 ? fail('E2BIG', `${spec.type}: max_entries ${spec.maxEntries} is over 2^31`) : undefined),
   );
 }
 

@@ -74,7 +74,7 @@ function createAllocs(spec: MapSpec, profile: KernelProfile): readonly Alloc[] {
 function elements(spec: MapSpec): ElementModel | Failure {
   return fail(
     'ENOTSUPP',
-    `${spec.type} takes no inserts (ENOTSUPP): records are written by programs (bpf_ringbuf_reserve/output) or user space into the pages allocated at creation and reserve no new memory`,
+    `${spec.type} takes no inserts: records are written by programs (bpf_ringbuf_reserve/output) or user space into the pages allocated at creation and reserve no new memory`,
   );
 }
 

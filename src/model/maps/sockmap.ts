@@ -44,7 +44,7 @@ function sockhashCheck(spec: MapSpec, profile: KernelProfile): Failure | undefin
     () => checkFlags(spec, profile, SOCK_FLAGS),
     () =>
       spec.keySize > MAX_BPF_STACK
-        ? fail('E2BIG', `${spec.type}: key_size ${spec.keySize} is over the ${MAX_BPF_STACK}-byte BPF stack (E2BIG)`)
+        ? fail('E2BIG', `${spec.type}: key_size ${spec.keySize} is over the ${MAX_BPF_STACK}-byte BPF stack`)
         : undefined,
     () =>
       roundUpPow2(spec.maxEntries) > Math.floor(U32_MAX / profile.structs.bpf_shtab_bucket) || spec.maxEntries > 2 ** 31

@@ -50,7 +50,7 @@ function check(spec: MapSpec, profile: KernelProfile): Failure | undefined {
         ? einval(spec, `value_size ${spec.valueSize} holds more than kernel.perf_event_max_stack (${PERF_MAX_STACK_DEPTH} assumed) frames`)
         : undefined;
     },
-    () => (spec.maxEntries > 2 ** 31 ? fail('E2BIG', `${spec.type}: max_entries ${spec.maxEntries} is over 2^31 (E2BIG)`) : undefined),
+    () => (spec.maxEntries > 2 ** 31 ? fail('E2BIG', `${spec.type}: max_entries ${spec.maxEntries} is over 2^31`) : undefined),
   );
 }
 

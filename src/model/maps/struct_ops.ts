@@ -89,11 +89,11 @@ function check(spec: MapSpec, profile: KernelProfile): Failure | undefined {
     () => checkFlags(spec, profile, STRUCT_OPS_FLAGS),
     () =>
       spec.structOpsFuncs === undefined
-        ? einval(spec, 'the value type comes from BTF (btf_vmlinux_value_type_id); give structOpsFuncs, the number of function pointers of the kernel struct')
+        ? einval(spec, 'the value type comes from BTF (btf_vmlinux_value_type_id); give the number of function pointers of the kernel struct (struct_ops_funcs)')
         : undefined,
     () =>
       spec.valueSize < profile.structs.bpf_struct_ops_value
-        ? fail('EINVAL', `${spec.type}: value_size must be the size of the bpf_struct_ops_<name> value type, at least ${profile.structs.bpf_struct_ops_value} (EINVAL)`)
+        ? fail('EINVAL', `${spec.type}: value_size must be the size of the bpf_struct_ops_<name> value type, at least ${profile.structs.bpf_struct_ops_value}`)
         : undefined,
   );
 }
