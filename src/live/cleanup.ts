@@ -54,6 +54,14 @@ export async function disposeAll(): Promise<string[]> {
   return results.flatMap((r) => (r.status === 'rejected' ? [r.reason instanceof Error ? r.reason.message : String(r.reason)] : []));
 }
 
+/**
+ * Ends the closing state once {@link disposeAll} is done, for a process that goes on after a
+ * shutdown (a test of the signal path; a library user that stops serve and starts it again).
+ */
+export function reopen(): void {
+  closing = false;
+}
+
 /** How many live backends are open (for tests). */
 export function openCount(): number {
   return open.size;

@@ -1,10 +1,10 @@
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import type { Io } from '../../src/cli/io.js';
 import { runProgram } from '../../src/cli/main.js';
 import type { ServeLauncher, ServeRequest } from '../../src/cli/context.js';
 import { serveCommand } from '../../src/cli/serve.js';
 import { BpfmemError } from '../../src/vocab/errors.js';
-import { disposeAll, openCount } from '../../src/live/cleanup.js';
+import { disposeAll, isClosing, openCount, reopen } from '../../src/live/cleanup.js';
 import { fixtureSource, startServer } from '../../src/server/index.js';
 import { fixtureInput } from './fixture.js';
 import { until } from './helpers.js';
@@ -115,8 +115,13 @@ describe('bpfmem serve options', () => {
   });
 });
 
-// Last in this file: disposeAll() puts the process's cleanup registry in its closing state.
+// disposeAll() puts the process's cleanup registry in its closing state: reopened after, since
+// the unit files share their worker's modules (vitest.config.ts).
 describe('stopping', () => {
+  afterAll(() => {
+    reopen();
+  });
+
   it('serves until a signal disposes it, then closes the server and returns; on 0.0.0.0 it says so, with a warning', async () => {
     const p = program(fixtureLauncher([]));
     // --host 0 is 0.0.0.0 to the system: the line names what was bound, and a URL this machine reaches.
@@ -136,5 +141,8 @@ describe('stopping', () => {
     expect(await running).toBe(0);
     expect(openCount()).toBe(0);
     await expect(fetch(`${url}/healthz`)).rejects.toThrow();
+    expect(isClosing()).toBe(true);
+    reopen();
+    expect(isClosing()).toBe(false);
   });
 });
