@@ -397,11 +397,13 @@ describe('many connections at once', () => {
     try {
       const sockets = await Promise.all(Array.from({ length: 40 }, () => openSocket(bounded.url)));
       const closes = sockets.map((s) => closedByServer(s));
-      const closedCount = async (): Promise<number> => {
-        const settled = await Promise.all(closes.map((p) => Promise.race([p.then(() => 1), sleep(50).then(() => 0)])));
-        return settled.reduce((a: number, b) => a + b, 0);
-      };
-      expect(await closedCount()).toBe(20);
+      let closed = 0;
+      for (const p of closes) void p.then(() => closed++);
+      // The 20 over the bound are closed, however long a busy machine takes to say so; then, a
+      // moment later, still only those 20.
+      while (closed < 20) await sleep(20);
+      await sleep(100);
+      expect(closed).toBe(20);
       for (const s of sockets) s.destroy();
       await Promise.all(closes);
       await alive(bounded.url);
