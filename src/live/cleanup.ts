@@ -55,8 +55,8 @@ export async function disposeAll(): Promise<string[]> {
 }
 
 /**
- * Ends the closing state once {@link disposeAll} is done, for a process that goes on after a
- * shutdown (a test of the signal path; a library user that stops serve and starts it again).
+ * Ends the closing state once {@link disposeAll} is done, for a process that goes on after the
+ * shutdown: a test of the signal path, whose worker runs other test files after it.
  */
 export function reopen(): void {
   closing = false;
