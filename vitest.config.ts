@@ -9,8 +9,9 @@ import { defineConfig } from 'vitest/config';
  *   time. And a worker keeps the modules it loaded from one file to the next (`isolate: false`):
  *   no unit test mocks a module, stubs a global or leaves the environment changed, and the files
  *   pass in a shuffled order too (`--sequence.shuffle.files`). Measured here (2 CPUs, `time npx
- *   vitest run --project unit`, on one day): 266 s with 1 worker, 213 s with 2, 187–201 s with 3,
- *   144–148 s with 3 not isolated (its import time 18 s, against 52 s isolated).
+ *   vitest run --project unit`, on one day): 266 s with 1 worker, 213 s with 2, 187 s with 3,
+ *   141–148 s with 3 not isolated in three runs (vitest's import time 18–19 s, against 52 s
+ *   isolated).
  * - `live`: tests that measure the running kernel (test/live/) and the kernel lab's VMs
  *   (test/lab/). They share one kernel (per-CPU caches, the per-CPU allocator, charge stocks), so
  *   no file runs beside another, nor beside the unit group: no measurement sees another test's work.

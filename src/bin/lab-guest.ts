@@ -5,7 +5,7 @@
  * or one error line, and exits; init then powers the VM off.
  */
 import { readFileSync } from 'node:fs';
-import { encodeError, encodeResult, progressLine, type GuestPhase } from '../lab/console.js';
+import { encodeError, encodeResult, guestLine, progressLine, type GuestPhase } from '../lab/console.js';
 import { parseGuestOptions, runGuest } from '../lab/guest.js';
 import { benchRoundsOf, runWatchGuest, wantsWatch } from '../lab/watch-check.js';
 
@@ -18,13 +18,13 @@ async function main(): Promise<void> {
     // `bpfmem.watch=1`: the watch check alone (src/lab/watch-check.ts, issue 16).
     if (wantsWatch(cmdline)) {
       // A line of the guest's own: a panic after it is the check's, not a failed boot (src/lab/run.ts diedBeforeGuest).
-      process.stderr.write('bpfmem-lab: watch check\n');
+      process.stderr.write(guestLine('watch check'));
       await write(encodeResult(JSON.stringify(await runWatchGuest({ benchRounds: benchRoundsOf(cmdline) }))));
       process.exitCode = 0;
       return;
     }
     // The guest's first line, at once: a boot that shows none in time is retried as hung (src/lab/run.ts bootGuest).
-    process.stderr.write('bpfmem-lab: conformance starting\n');
+    process.stderr.write(guestLine('conformance starting'));
     const options = parseGuestOptions(cmdline);
     const started = Date.now();
     // A progress line per case and per check, with the time so far, for a person watching the console.

@@ -36,17 +36,28 @@ export function encodeResult(payload: string): string {
   return out.join('');
 }
 
+/**
+ * The start of each of the guest program's own lines (src/bin/lab-guest.ts prints one first
+ * thing, then its progress): what the host looks for to tell a started guest from a boot.
+ */
+export const GUEST_LINE = 'bpfmem-lab:';
+
+/** A line of the guest program's own, for people watching the console. */
+export function guestLine(text: string): string {
+  return `${GUEST_LINE} ${text}\n`;
+}
+
 /** What a guest is doing: the conformance cases, then the checks (src/lab/checks.ts). */
 export type GuestPhase = 'conformance' | 'check';
 
 /** A progress line of the guest: `bpfmem-lab: <phase> <done>/<total> <seconds>s <id>`, for people and the host's progress bar. */
 export function progressLine(phase: GuestPhase, done: number, total: number, seconds: number, id: string): string {
-  return `bpfmem-lab: ${phase} ${done}/${total} ${seconds.toFixed(1)}s ${id}\n`;
+  return guestLine(`${phase} ${done}/${total} ${seconds.toFixed(1)}s ${id}`);
 }
 
 /** The progress lines in a piece of console output, in order. */
 export function parseProgress(text: string): { phase: GuestPhase; done: number; total: number }[] {
-  return [...text.matchAll(/bpfmem-lab: (conformance|check) (\d+)\/(\d+) /g)].map((m) => ({ phase: m[1] as GuestPhase, done: Number(m[2]), total: Number(m[3]) }));
+  return [...text.matchAll(new RegExp(`${GUEST_LINE} (conformance|check) (\\d+)/(\\d+) `, 'g'))].map((m) => ({ phase: m[1] as GuestPhase, done: Number(m[2]), total: Number(m[3]) }));
 }
 
 /** The line a guest prints when it has no result: `BPFMEM-LAB-ERROR <message>`. */

@@ -2,7 +2,7 @@ import { constants } from 'node:fs';
 import { access, stat } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { BpfmemError } from '../vocab/errors.js';
-import { DATA, parseConsole } from './console.js';
+import { DATA, GUEST_LINE, parseConsole } from './console.js';
 import { guestCmdline, type GuestOptions, type GuestResult } from './guest.js';
 import { buildInitramfs, type Initramfs } from './initramfs.js';
 import { boot, type BootOptions, type BootResult } from './qemu.js';
@@ -91,14 +91,11 @@ export function parseGuestResult(payload: string): GuestResult {
  * again, once, and reports the failed boot.
  */
 export function diedBeforeGuest(console: string): boolean {
-  return console.includes('Kernel panic - not syncing') && !console.includes('bpfmem-lab:') && !console.includes(DATA);
+  return console.includes('Kernel panic - not syncing') && !console.includes(GUEST_LINE) && !console.includes(DATA);
 }
 
 /** How many times a boot that died or hung before the guest started is tried. */
 const MAX_BOOTS = 2;
-
-/** The guest program's lines start with this (src/bin/lab-guest.ts prints one first thing). */
-const GUEST_LINE = 'bpfmem-lab:';
 
 /**
  * How long a boot may take to start the guest program before it counts as hung. Under TCG the
