@@ -3,12 +3,12 @@ import { encodeBtf, type BtfTypeSpec } from '../btf/index.js';
 import { BpfmemError } from '../vocab/errors.js';
 import { fixtureBytes, toolchain } from '../../test/fixtures/bpf/build.js';
 import { writeElf, type ElfSpec, type SectionSpec, type SymbolSpec } from '../../test/fixtures/bpf/elf-writer.js';
-import { internalMapName, kernelName, kernelNameRefusal, objectName, parseBpfObject } from './index.js';
+import { internalMapName, kernelName, kernelNameRefusal, objectName, parseBpfObject, type ParseObjectOptions } from './index.js';
 
 /** The one-line input error parseBpfObject gives for `bytes`, or a failure if it gives none. */
-function errorOf(bytes: Uint8Array, source = 'x.o'): string {
+function errorOf(bytes: Uint8Array, source = 'x.o', options: ParseObjectOptions = {}): string {
   try {
-    parseBpfObject(bytes, source);
+    parseBpfObject(bytes, source, options);
   } catch (error) {
     expect(error).toBeInstanceOf(BpfmemError);
     const e = error as BpfmemError;
@@ -282,6 +282,68 @@ describe.skipIf(!toolchain.ok)('hostile input made from compiled objects', () =>
     const bytes = fixtureBytes('maps');
     const off = shoff(bytes);
     for (const cut of [off, off + 1, off + 64 * 3 + 7, bytes.byteLength - 1]) expect(errorOf(bytes.subarray(0, cut))).toMatch(/runs past the end|beyond the end/);
+  });
+});
+
+/**
+ * The relocations of a program's instructions, as libbpf records them at open
+ * (bpf_program__record_reloc); compiled objects are proven against Debian's libbpf and bpftool
+ * in test/live/object.test.ts.
+ */
+describe('relocations of program instructions', () => {
+  /** `BPF_LD_IMM64 r1, 0` (two slots), `BPF_MOV64_IMM r0, 0`, `BPF_EXIT`. */
+  const LOAD = [0x18, 0x01, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xb7, 0, 0, 0, 0, 0, 0, 0, 0x95, 0, 0, 0, 0, 0, 0, 0];
+
+  /**
+   * A program `prog` (of `progSize` bytes of `code`) in `socket` whose instruction at byte `at`
+   * is relocated against `v`, a variable in `section`.
+   */
+  function objectUsing(section: SectionSpec, options: { code?: readonly number[]; at?: number; progSize?: number; symbol?: Partial<SymbolSpec> } = {}): Uint8Array {
+    const code = new Uint8Array(options.code ?? LOAD);
+    const rel = new Uint8Array(16);
+    const view = new DataView(rel.buffer);
+    view.setBigUint64(0, BigInt(options.at ?? 0), true);
+    // Symbol 1 is `prog`, 2 is `v`; type R_BPF_64_64.
+    view.setBigUint64(8, (2n << 32n) | 1n, true);
+    return writeElf({
+      sections: [{ name: 'socket', flags: 6, data: code }, section, { name: '.relsocket', type: 9, data: rel, entsize: 16, info: 1 }],
+      symbols: [
+        { name: 'prog', section: 'socket', size: options.progSize ?? code.byteLength, type: 2 },
+        { name: 'v', section: section.name, size: 4, ...options.symbol },
+      ],
+    });
+  }
+  const OLD = { libbpf: '1.0' } as const;
+  const parses = (bytes: Uint8Array, options: ParseObjectOptions = {}): string[] => parseBpfObject(bytes, 'x.o', options).maps.map((m) => m.symbol);
+
+  it('takes a variable of .data, .rodata.*, .bss and .maps-style sections in every generation', () => {
+    expect(parses(objectUsing({ name: '.data', flags: 3, data: new Uint8Array(4) }))).toEqual(['.data']);
+    expect(parses(objectUsing({ name: '.rodata.cst', flags: 2, data: new Uint8Array(4) }), OLD)).toEqual(['.rodata.cst']);
+    expect(parses(objectUsing({ name: '.bss', type: 8, flags: 3, size: 4 }), OLD)).toEqual(['.bss']);
+  });
+
+  it('a variable of a .bss.* section: a map in libbpf 1.1+, refused by libbpf 1.0 (Debian 12\'s bpftool)', () => {
+    const bytes = objectUsing({ name: '.bss.hidden', type: 8, flags: 3, size: 4 });
+    expect(parses(bytes)).toEqual(['.bss.hidden']);
+    expect(errorOf(bytes, 'x.o', OLD)).toBe(
+      'x.o: program "prog", instruction 0: "v" is in section ".bss.hidden", of which libbpf before 1.1 makes no map (only of .bss); libbpf refuses to open such an object',
+    );
+  });
+
+  it.each([
+    ['a section of its own naming', { name: '.foo', flags: 3, data: new Uint8Array(4) }, {}, /"v" is in section "\.foo", of which libbpf makes no map \(variables belong in \.data, \.rodata, \.bss/],
+    ['an empty .bss', { name: '.bss', type: 8, flags: 3, size: 0 }, {}, /"v" is in section "\.bss", which is empty, so no map holds it/],
+    ['an undefined local symbol', { name: '.data', flags: 3, data: new Uint8Array(4) }, { symbol: { section: 0, bind: 0 } }, /"v" is in special section 0x0 \(a global variable left uninitialized\?\)/],
+    ['a relocation on a move', { name: '.data', flags: 3, data: new Uint8Array(4) }, { at: 16 }, /instruction 2: a relocation against "v" on opcode 0xb7, neither a call nor a 64-bit load/],
+    ['a relocation on a helper call', { name: '.data', flags: 3, data: new Uint8Array(4) }, { code: [0x85, 0, 0, 0, 1, 0, 0, 0, 0x95, 0, 0, 0, 0, 0, 0, 0] }, /instruction 0: a relocation against "v" on a helper call \("incorrect bpf_call opcode"\)/],
+  ] as const)('refuses, in both generations, %s', (_what, section, options, message) => {
+    const bytes = objectUsing(section, options);
+    expect(errorOf(bytes)).toMatch(message);
+    expect(errorOf(bytes, 'x.o', OLD)).toMatch(message);
+  });
+
+  it('skips a relocation outside every function, as libbpf does (an overridden weak function)', () => {
+    expect(parses(objectUsing({ name: '.foo', flags: 3, data: new Uint8Array(4) }, { at: 24, progSize: 16 }))).toEqual([]);
   });
 });
 

@@ -5,6 +5,7 @@ import { parseElf, quote, SHF, SHN_XINDEX, SHT, STB, STT, type ElfFile, type Elf
 import { progCode } from './subprogs.js';
 import { DatasecFixup } from './fixup.js';
 import { readLegacyMaps } from './legacy-maps.js';
+import { checkProgRelos } from './relos.js';
 import { objectName } from './names.js';
 import { readStructOpsMaps } from './struct-ops.js';
 import type { BpfObject, LibbpfGeneration, ObjectMap, ObjectProg } from './types.js';
@@ -58,6 +59,8 @@ export function parseBpfObject(bytes: Uint8Array, source: string, options: Parse
     ...readStructOpsMaps(elf, btf, fixup, libbpf),
   ];
   const { progs, subprogs } = readProgs(elf);
+  // bpf_object__collect_relos, after the maps and programs are known.
+  checkProgRelos(elf, elf.sections.filter((s) => s.type === SHT.rel && !ignored(s)), libbpf);
   return { name, source, maps, progs, subprogs };
 }
 

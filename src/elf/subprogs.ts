@@ -42,6 +42,23 @@ interface Fn {
 }
 
 /**
+ * `find_prog_by_sec_insn`: of functions sorted by start (clang's do not overlap), the one whose
+ * instructions, from its `start` to `end(fn)`, hold instruction `insn`.
+ */
+export function functionAt<T extends { readonly start: number }>(sorted: readonly T[], insn: number, end: (fn: T) => number): T | undefined {
+  let lo = 0;
+  let hi = sorted.length - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1;
+    const f = sorted[mid] as T;
+    if (insn < f.start) hi = mid - 1;
+    else if (insn >= end(f)) lo = mid + 1;
+    else return f;
+  }
+  return undefined;
+}
+
+/**
  * For each program (by symbol, `section` and offset given), what libbpf appends. Throws a
  * one-line input error for a call libbpf would refuse (a target outside `.text`, or inside no
  * subprogram).
@@ -107,20 +124,9 @@ export function progCode(elf: ElfFile, progs: readonly { readonly sym: ElfSymbol
     }
   };
   if (text) for (const fn of subList) scan(fn, text, fn.start * INSN);
-  /** `find_prog_by_sec_insn`: the subprogram whose instructions hold `insn`. */
+  // A call's target is the start of a subprogram, which holds it even if the symbol's size is 0.
   const sorted = [...subs.values()].sort((a, b) => a.start - b.start);
-  const find = (insn: number): Fn | undefined => {
-    let lo = 0;
-    let hi = sorted.length - 1;
-    while (lo <= hi) {
-      const mid = (lo + hi) >> 1;
-      const f = sorted[mid] as Fn;
-      if (insn < f.start) hi = mid - 1;
-      else if (insn >= f.start + Math.max(f.insns, 1)) lo = mid + 1;
-      else return f;
-    }
-    return undefined;
-  };
+  const find = (insn: number): Fn | undefined => functionAt(sorted, insn, (f) => f.start + Math.max(f.insns, 1));
   let work = 0;
   return progs.map(({ sym, section }) => {
     const main: Fn = { name: sym.name, start: sym.value / INSN, insns: Math.floor(sym.size / INSN), targets: [], helperCalls: 0, divMods: 0 };
