@@ -23,7 +23,8 @@
  *   size (bytes per map beyond the base: their difference over the maps between), then every
  *   10 s for SOAK seconds while a process makes and closes a map every 20 ms, with its V8 heap in
  *   use; the trend after the first hour (serve's history and forecast windows full) when the soak
- *   lasts 70 minutes or more, else over its second half.
+ *   lasts 70 minutes or more, else over its second half, and none when that spans less than 10
+ *   minutes.
  *
  * Needs root, bpftool, unshare(1) and `npm run build` (it runs dist/bin/bpfmem.js, as users do).
  * Run: `npm run bench:inventory` (SIZES=1000,10000,100000 RUNS=5 WARM=10 SOAK=120 PROGS=0 to
@@ -45,6 +46,8 @@ const SOAK = Number(process.env['SOAK'] ?? 120);
 const PROGS = Number(process.env['PROGS'] ?? 0);
 /** Seconds between the soak's samples. */
 const SOAK_EVERY = 10;
+/** Seconds of samples the soak's trend needs: over less, it extrapolates one scan's swing to an hour. */
+const MIN_TREND = 600;
 /** Seconds of serve's history and forecast windows (their default). */
 const WINDOW = 3600;
 
@@ -276,9 +279,13 @@ async function main(): Promise<void> {
     const range = (xs: number[]): string => `${(Math.min(...xs) / MiB).toFixed(1)}–${(Math.max(...xs) / MiB).toFixed(1)} MiB`;
     const tail = soak.samples.slice(soak.from);
     const over = soak.from * SOAK_EVERY >= WINDOW ? `after the first hour (${n(tail.length)} samples, serve's hour-long history full)` : 'over its second half';
+    // A slope over a few samples says nothing an hour away: one scan moves RSS by megabytes.
+    const span = (tail.length - 1) * SOAK_EVERY;
+    const trend = (perHour: number): string => (span >= MIN_TREND ? `, trend ${(perHour / MiB).toFixed(1)} MiB an hour` : '');
     lines.push(
-      `soak: ${SOAK} s under churn, RSS ${range(soak.samples.map((x) => x.rss))} (${range(tail.map((x) => x.rss))} ${over}), trend ${(soak.rssPerHour / MiB).toFixed(1)} MiB an hour; ` +
-        `V8 heap in use ${range(tail.map((x) => x.heap))}, trend ${(soak.heapPerHour / MiB).toFixed(1)} MiB an hour`,
+      `soak: ${SOAK} s under churn, RSS ${range(soak.samples.map((x) => x.rss))} (${range(tail.map((x) => x.rss))} ${over})${trend(soak.rssPerHour)}; ` +
+        `V8 heap in use ${range(tail.map((x) => x.heap))}${trend(soak.heapPerHour)}` +
+        (span >= MIN_TREND ? '' : ` (no trend: its samples span ${span} s, a trend needs ${MIN_TREND / 60} minutes)`),
     );
   }
   console.log(`\n${lines.join('\n')}`);
