@@ -24,7 +24,7 @@ import { LiveBackend } from '../src/live/backend.js';
 import { disposeAll } from '../src/live/cleanup.js';
 import { specFor } from './map-mix.js';
 import { formatDuration, parseDuration } from '../src/vocab/duration.js';
-import { liveSource, startServer } from '../src/server/index.js';
+import { watchedSource, startServer } from '../src/server/index.js';
 import { freePort } from '../test/free-port.js';
 
 const N = Number(process.env['N'] ?? 10_000);
@@ -160,7 +160,7 @@ function row(name: string, r: Result): string {
 /** The bpfmem side of a run: `--serve INTERVAL_MS per-map|aggregate`. */
 async function serveChild(): Promise<void> {
   const interval = Number(process.argv[3]);
-  const server = await startServer({ port: 0, source: await liveSource(), intervalMs: interval, perMapMetrics: process.argv[4] === 'per-map' ? Number.MAX_SAFE_INTEGER : 0 });
+  const server = await startServer({ port: 0, source: await watchedSource({ trace: false }), intervalMs: interval, perMapMetrics: process.argv[4] === 'per-map' ? Number.MAX_SAFE_INTEGER : 0 });
   process.stdout.write(`URL ${server.url}\n`);
   process.once('SIGTERM', () => {
     void server.close().finally(() => process.exit(0));

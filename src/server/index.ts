@@ -6,7 +6,7 @@ import { startServer, type RunningServer } from './server.js';
  * memory (docs/metrics.md). The server reads snapshots from a source in the background and
  * answers every request from the last one; it never changes the machine.
  */
-export { liveSource, watchedSource, fixtureSource, type InventorySource } from './source.js';
+export { watchedSource, fixtureSource, type InventorySource } from './source.js';
 export { startServer, type ServeOptions, type RunningServer } from './server.js';
 
 /** What `bpfmem serve` asks for (the CLI's `ServeRequest`). */

@@ -1,5 +1,4 @@
-import { Collector } from '../live/collect.js';
-import { buildInventory, InventoryBuilder, type Inventory } from '../inspect/inventory.js';
+import { buildInventory, type Inventory } from '../inspect/inventory.js';
 import { type InventoryInput } from '../vocab/inventory.js';
 import { WatchSession, type WatchFrame, type WatchOptions } from '../watch/index.js';
 import { releaseMemory } from '../sys/proc/index.js';
@@ -18,34 +17,15 @@ export interface InventorySource {
 }
 
 /**
- * This machine, read by a {@link Collector} that keeps its map iterator loaded between scans.
- * Needs root: rejects with the one-line `BpfmemError` of `Collector.open` otherwise.
- */
-export async function liveSource(): Promise<InventorySource> {
-  const collector = await Collector.open();
-  // Both keep what did not change since the last scan: a rescan makes objects only for what did.
-  const builder = new InventoryBuilder();
-  let closed = false;
-  return {
-    async read() {
-      if (closed) throw new Error('the live source is closed');
-      return { inventory: builder.build(await collector.collect()), regimeReason: collector.regimeReason };
-    },
-    close() {
-      closed = true;
-      collector.close();
-    },
-    afterScan: releaseMemory,
-  };
-}
-
-/**
- * This machine through `bpfmem watch`'s session (src/watch/): the inventory as {@link liveSource}
- * reads it, and at each scan the refused map updates its hooks counted and the paying cgroups'
- * forecast. Closing detaches the hooks.
+ * This machine through `bpfmem watch`'s session (src/watch/): at each scan everything a
+ * Collector (src/live/collect.ts) reads (pins too: serve's maps have their paths, and its summary leaves pinned
+ * maps out of the payer-not-holder warning as `bpfmem` does), the refused map updates its hooks
+ * counted, and the paying cgroups' forecast. The collector keeps its map iterator loaded between
+ * scans, and a rescan makes objects only for what changed. Needs root: rejects with the one-line
+ * `BpfmemError` of `Collector.open` otherwise. Closing detaches the hooks.
  */
 export async function watchedSource(options: Pick<WatchOptions, 'trace' | 'noTraceOption' | 'always' | 'armBelow'>): Promise<InventorySource> {
-  const session = await WatchSession.open(options);
+  const session = await WatchSession.open({ ...options, pins: true });
   let closed = false;
   return {
     async read() {

@@ -103,6 +103,11 @@ export interface WatchOptions {
   readonly armBelow?: number;
   /** Keep a cgroup armed this long after it was last near its limit (ms; default 60 s). */
   readonly holdMs?: number;
+  /**
+   * Look for every map's pinned paths at each frame (`serve`, whose JSON and summary have them);
+   * `bpfmem watch` shows none and does not.
+   */
+  readonly pins?: boolean;
 }
 
 export class WatchSession {
@@ -122,6 +127,7 @@ export class WatchSession {
     private readonly notAttempted: string | undefined,
     windowMs: number,
     private readonly arming: Arming,
+    private readonly pins: boolean,
   ) {
     this.#history = new ForecastHistory(windowMs);
   }
@@ -142,7 +148,7 @@ export class WatchSession {
         notAttempted = `the hooks could not be set up: ${error instanceof Error ? error.message : String(error)}`;
       }
     }
-    return new WatchSession(collector, watch, machine.memory.ok ? machine.memory.hierarchy : undefined, notAttempted, o.forecastWindowMs ?? 3_600_000, arming);
+    return new WatchSession(collector, watch, machine.memory.ok ? machine.memory.hierarchy : undefined, notAttempted, o.forecastWindowMs ?? 3_600_000, arming, o.pins === true);
   }
 
   get regimeReason(): string {
@@ -151,7 +157,7 @@ export class WatchSession {
 
   /** Reads everything once. */
   async frame(): Promise<{ inventory: Inventory; frame: WatchFrame }> {
-    const input = await this.collector.collect({ pins: false });
+    const input = await this.collector.collect({ pins: this.pins });
     const inventory = this.#builder.build({ ...input, progs: input.progs.filter((p) => !this.watch?.tracer.progIds.includes(p.id)) });
     const notes = [...inventory.errors];
     const sample = this.watch?.sample();

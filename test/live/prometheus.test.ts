@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { must } from '../../src/vocab/backend.js';
 import { LiveBackend } from '../../src/live/backend.js';
 import { mapSpec } from '../../src/vocab/map-spec.js';
-import { liveSource, startServer, type RunningServer } from '../../src/server/index.js';
+import { watchedSource, startServer, type RunningServer } from '../../src/server/index.js';
 import { readMemoryHierarchy } from '../../src/sys/cgroup/mount.js';
 import { until } from '../server/helpers.js';
 import { liveEnv } from './env.js';
@@ -57,7 +57,7 @@ describe.skipIf(skip !== undefined)('Prometheus scrapes bpfmem serve', () => {
     must(await b.createCgroup('/payer', { max: 128 * MiB, high: Number.POSITIVE_INFINITY }));
     must(await b.startTask('creator', { cgroup: '/payer', uid: 0 }));
     must(await b.createMap('creator', 'prom_probe', mapSpec({ type: 'percpu_array', keySize: 4, valueSize: 64, maxEntries: 1024 })));
-    server = await startServer({ port: 0, source: await liveSource(), intervalMs: 1000 });
+    server = await startServer({ port: 0, source: await watchedSource({ trace: false }), intervalMs: 1000 });
 
     dir = await mkdtemp(join(tmpdir(), 'bpfmem-prometheus-'));
     const target = new URL(server.url).host;

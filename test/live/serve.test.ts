@@ -1,12 +1,16 @@
-import { spawnSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { missingTool } from '../tools.js';
 import { readdir } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { must } from '../../src/vocab/backend.js';
 import { LiveBackend } from '../../src/live/backend.js';
 import { mapSpec } from '../../src/vocab/map-spec.js';
-import { liveSource, startServer, type RunningServer } from '../../src/server/index.js';
+import { serveLive, type RunningServer } from '../../src/server/index.js';
 import { listMaps } from '../../src/sys/bpf/objects.js';
+import { closeFd, mapGetFdById, mapId, objPin } from '../../src/sys/bpf/index.js';
 import { readMemoryHierarchy } from '../../src/sys/cgroup/mount.js';
 import { describeMachine } from '../../src/live/machine.js';
 import { parseExposition, samplesOf, valueOf } from '../server/exposition.js';
@@ -29,6 +33,7 @@ interface MapRow {
   charge: number | null;
   charged_to: { kind: string; path?: string };
   pids: { pid: number }[];
+  pinned: string[] | null;
 }
 
 if (!liveEnv.ok) console.warn(`live serve tests skipped: ${liveEnv.reason ?? ''}`);
@@ -54,7 +59,8 @@ describe.skipIf(!liveEnv.ok)('bpfmem serve on the running kernel', () => {
     must(await b.createCgroup('/payer', { max: 256 * MiB, high: Number.POSITIVE_INFINITY }));
     must(await b.startTask('creator', { cgroup: '/payer', uid: 0 }));
     must(await b.createMap('creator', 'serve_probe', mapSpec({ type: 'hash', keySize: 4, valueSize: 64, maxEntries: 2000 })));
-    server = await startServer({ port: 0, source: await liveSource(), intervalMs: 250, perMapMetrics: 1000 });
+    // As `bpfmem serve --no-watch` runs (this host refuses the hooks; test/live/watch.test.ts has them).
+    server = await serveLive({ host: '127.0.0.1', port: 0, intervalMs: 250, perMapMetrics: 1000, watch: false });
   }, 60_000);
 
   afterAll(async () => {
@@ -96,6 +102,28 @@ describe.skipIf(!liveEnv.ok)('bpfmem serve on the running kernel', () => {
     must(await b.createMap('creator', 'serve_later', mapSpec({ type: 'array', keySize: 4, valueSize: 8, maxEntries: 16 })));
     await until(async () => (await maps(`?cgroup=${encodeURIComponent(payer)}`)).some((m) => m.name === 'serve_later'), 'serve_later to be listed');
     await until(async () => valueOf(await scrape(), 'bpfmem_cgroup_maps', { cgroup: payer }) === 2, 'two maps in the payer series');
+  });
+
+  it('a pinned map has its path in /api/v1/maps after a rescan, as `bpfmem maps --pins` gives it', async () => {
+    const probe = (await maps(`?cgroup=${encodeURIComponent(payer)}`)).find((m) => m.name === 'serve_probe');
+    if (probe === undefined) throw new Error('serve_probe is not listed');
+    expect(probe.pinned).toEqual([]);
+    const dir = mkdtempSync(join(tmpdir(), 'bpfmem-serve-bpffs-'));
+    execFileSync('mount', ['-t', 'bpf', 'bpffs', dir]);
+    try {
+      const fd = mapGetFdById(mapId(probe.id));
+      try {
+        objPin(fd, join(dir, 'serve_probe'));
+      } finally {
+        closeFd(fd);
+      }
+      const path = join(dir, 'serve_probe');
+      await until(async () => (await maps(`?cgroup=${encodeURIComponent(payer)}`)).find((m) => m.name === 'serve_probe')?.pinned?.includes(path) === true, 'serve_probe to show its pin');
+    } finally {
+      rmSync(join(dir, 'serve_probe'), { force: true });
+      execFileSync('umount', [dir]);
+      rmdirSync(dir);
+    }
   });
 
   it('/api/v1/probe and /healthz describe this machine and its scans', async () => {
