@@ -153,6 +153,20 @@ export function refusalResponse(status: 400 | 405 | 408 | 413 | 431, message: st
   ].join('\r\n');
 }
 
+/** A refusal in the app's form (one line of JSON, its headers), closing the connection after it. */
+function refuse(request: IncomingMessage, response: ServerResponse, status: 400 | 405 | 417, message: string): void {
+  const body = `${JSON.stringify({ error: message })}\n`;
+  response.writeHead(status, {
+    'Content-Type': 'application/json; charset=utf-8',
+    'Content-Length': Buffer.byteLength(body),
+    'Cache-Control': 'no-store',
+    'X-Content-Type-Options': 'nosniff',
+    ...(status === 405 && { Allow: 'GET, HEAD, POST' }),
+    Connection: 'close',
+  });
+  response.end(request.method === 'HEAD' ? undefined : body);
+}
+
 /** node:http's errors with an answer of their own; any other is a malformed request (400). */
 const REFUSALS = new Map<string, [400 | 408 | 413 | 431, string]>([
   ['HPE_HEADER_OVERFLOW', [431, 'the request line and headers are larger than this server takes']],
@@ -209,10 +223,16 @@ export async function listen(fetch: Fetch, host: string, port: number, limits: L
       if (request.headers.host === undefined && request.httpVersion === '1.0') request.headers.host = hostHeader;
       // Two Host headers, or a target in absolute form (`GET http://other/…`, whose authority
       // would replace Host), ask of a proxy what this server is not: 400 (RFC 9112 §3.2, §3.2.2).
-      const refusal =
-        (request.headersDistinct['host']?.length ?? 0) > 1 ? 'more than one Host header' : !(request.url ?? '/').startsWith('/') ? 'a request target in absolute form is for a proxy; ask for /path' : undefined;
+      // Answered through `response`, not written to the socket: node:http sends answers in the
+      // order of the requests, so a pipelined request before this one still gets its own.
+      const url = request.url ?? '/';
+      if (url === '*') {
+        refuse(request, response, 405, `${request.method ?? 'OPTIONS'} *: this server answers GET, HEAD and POST on its paths`);
+        return;
+      }
+      const refusal = (request.headersDistinct['host']?.length ?? 0) > 1 ? 'more than one Host header' : !url.startsWith('/') ? 'a request target in absolute form is for a proxy; ask for /path' : undefined;
       if (refusal !== undefined) {
-        request.socket.end(refusalResponse(400, `bad request: ${refusal}`));
+        refuse(request, response, 400, `bad request: ${refusal}`);
         return;
       }
       guard.setBusy(request.socket, true);
@@ -235,9 +255,7 @@ export async function listen(fetch: Fetch, host: string, port: number, limits: L
   });
   // An `Expect` other than 100-continue (which node:http answers itself): 417, in the app's form.
   server.on('checkExpectation', (request: IncomingMessage, response: ServerResponse) => {
-    const body = `${JSON.stringify({ error: 'expectation failed: this server meets no Expect but 100-continue' })}\n`;
-    response.writeHead(417, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(body), 'Cache-Control': 'no-store', 'X-Content-Type-Options': 'nosniff', Connection: 'close' });
-    response.end(request.method === 'HEAD' ? undefined : body);
+    refuse(request, response, 417, 'expectation failed: this server meets no Expect but 100-continue');
   });
   // CONNECT asks for a tunnel, which this server never opens.
   server.on('connect', (request: { method?: string }, socket: Socket) => {

@@ -163,6 +163,23 @@ describe('wrong methods', () => {
     await alive(server.url);
   });
 
+  it('a refused request after a good one on the same connection: each gets its answer, in order (RFC 9112 §9.3.2)', async () => {
+    const good = 'GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n';
+    for (const bad of ['GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nHost: evil.example\r\n\r\n', 'GET http://evil.example/healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n']) {
+      const r = await rawRequest(server.url, good + bad);
+      expect([...r.text.matchAll(/^HTTP\/1\.1 (\d{3})/gm)].map((m) => m[1])).toEqual(['200', '400']);
+      expect(r.closedByServer).toBe(true);
+    }
+    await alive(server.url);
+  });
+
+  it('OPTIONS * (the asterisk form, RFC 9112 §3.2.4): 405 with what the server answers', async () => {
+    const r = await rawRequest(server.url, 'OPTIONS * HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n');
+    expect(r.status).toBe(405);
+    expect(r.text).toMatch(/\r\nAllow: GET, HEAD, POST\r\n/i);
+    expect(r.text.split('\r\n\r\n')[1]).toBe(`${JSON.stringify({ error: 'OPTIONS *: this server answers GET, HEAD and POST on its paths' })}\n`);
+  });
+
   it('an Expect it cannot meet: 417 in one line of JSON', async () => {
     const r = await rawRequest(server.url, 'GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nExpect: bogus\r\nConnection: close\r\n\r\n');
     expect(r.status).toBe(417);
