@@ -245,7 +245,7 @@ async function mapsOfDump(path: string, opts: EstimateOptions, target: KernelPro
 
 function fitText(f: Fit): string {
   const what = f.regime === 'memcg' ? 'memory cgroup limit' : f.regime === 'memlock' ? 'RLIMIT_MEMLOCK' : 'limit';
-  if (f.regime === 'none') return `${what} ${formatBytes(f.limit)}: nothing is charged in regime none`;
+  if (f.regime === 'none') return `${what} ${formatBytes(f.limit)}: regime none charges no BPF memory to a cgroup`;
   return f.fits
     ? `${what} ${formatBytes(f.limit)}: fits, ${formatBytes(f.headroom)} left`
     : `${what} ${formatBytes(f.limit)}: does not fit, needs ${formatBytes(-f.headroom)} more (${formatBytes(f.need)} in all)`;
