@@ -50,6 +50,14 @@ describe('the host profile: this machine unless a what-if says otherwise', () =>
     expect(hostProfile({ kernel: '5.10' }, FACTS, sizes).profile.regime).toBe('memlock');
   });
 
+  it('--kernel naming this kernel\'s own release (`--kernel $(uname -r)`) is this kernel, with its BTF sizes', () => {
+    const { profile, basis } = hostProfile({ kernel: '6.18.44-fc-v1272' }, FACTS, sizes);
+    expect(profile.structs.bpf_htab).toBe(896);
+    expect(basis.line).toBe(hostProfile({}, FACTS, sizes).basis.line);
+    // Another build of the same version is another kernel.
+    expect(hostProfile({ kernel: '6.18.44' }, FACTS, sizes).basis.kind).toBe('what-if');
+  });
+
   it('--cpus on this kernel is a what-if that keeps its BTF sizes; the CPUs it has anyway are not', () => {
     expect(hostProfile({ cpus: 192 }, FACTS, sizes).basis.line).toBe('what-if: this kernel (6.18.44-fc-v1272), sizes from its BTF, 192 possible CPUs, 4 KiB pages, x86_64, cgroup v1, regime memcg');
     expect(hostProfile({ cpus: 2 }, FACTS, sizes).basis.kind).toBe('this-kernel');

@@ -55,7 +55,8 @@ const plural = (n: number, one: string): string => `${n} ${one}${n === 1 ? '' : 
 export function hostProfile(request: ProfileRequest = {}, facts: KernelFacts = readKernelFacts(), kernelSizes = runningKernelSizes): HostProfile {
   // Not Linux, or a release bpfmem cannot read: the kernel bpfmem was calibrated on stands in.
   const linux = facts.version !== undefined;
-  const whatIfKernel = request.kernel !== undefined || !linux;
+  // `--kernel $(uname -r)` asks for this kernel: its BTF's sizes, not the version's defaults.
+  const whatIfKernel = (request.kernel !== undefined && !(linux && request.kernel === facts.release)) || !linux;
   const version = request.kernel ?? (linux ? facts.release : DEFAULT_RELEASE);
   const pageSize = request.pageSize ?? facts.pageSize ?? 4096;
   const cpus = request.cpus ?? facts.possibleCpus ?? 2;
@@ -71,6 +72,11 @@ export function hostProfile(request: ProfileRequest = {}, facts: KernelFacts = r
   const fileBtf = request.btf === undefined ? undefined : readBtfFileSync(request.btf);
   if (fileBtf) {
     structs = structSizesFromBtf(fileBtf, pageSize).sizes;
+    // Every kernel with BPF has `struct bpf_map`: a BTF without it (a module's, a BPF object's)
+    // gives none of the sizes, and the version's defaults would pass for the file's.
+    if (structs.bpf_map === undefined) {
+      throw new BpfmemError('input', `--btf ${request.btf ?? ''}: no struct bpf_map in this BTF, so none of the kernel's sizes: give a kernel's BTF (a copy of its /sys/kernel/btf/vmlinux), not a module's or a BPF object's`);
+    }
     sizesFrom = 'btf-file';
   } else if (!whatIfKernel) {
     const running = kernelSizes(pageSize);

@@ -3,6 +3,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { encodeBtf } from '../../src/btf/index.js';
 import { parseBpfObject } from '../../src/elf/index.js';
 import { estimateMaps } from '../../src/estimate/maps.js';
 import { objectSpecs } from '../../src/estimate/object.js';
@@ -390,6 +391,19 @@ describe.skipIf(!toolchain.ok)('bpfmem estimate FILE.o', () => {
     expect(btf.maps[0]?.notes?.join()).not.toMatch(/estimated from the object's struct/);
     // On this machine the kernel's own type gives the memlock measured live (test/live/object.test.ts).
     expect(btf.maps[0]).toMatchObject({ name: 'bpfmem_cc', memlock: 5264 });
+  });
+
+  it('--btf of a BTF without the kernel\'s structs (a BPF object\'s, a module\'s) is refused, not taken for the version\'s sizes', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'bpfmem-estimate-btf-'));
+    try {
+      const path = join(dir, 'object.btf');
+      writeFileSync(path, encodeBtf([{ kind: 'int', name: 'int', size: 4, signed: true, char: false, bool: false, bitOffset: 0, bits: 32 }]));
+      const run = await cli(['estimate', '--map', 'type=hash,key=4,value=8,max_entries=100', '--btf', path, '--kernel', '6.1']);
+      expect(run.stderr).toBe(`bpfmem: --btf ${path}: no struct bpf_map in this BTF, so none of the kernel's sizes: give a kernel's BTF (a copy of its /sys/kernel/btf/vmlinux), not a module's or a BPF object's\n`);
+      expect(run.status).toBe(2);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it.each<[string, () => string, RegExp]>([
