@@ -66,7 +66,14 @@ function mapping<const E extends v.ObjectEntries>(entries: E, top = false) {
         addIssue({ message: `${expected}; got ${shown(input)}` });
         return;
       }
-      for (const key of Object.keys(input)) {
+      const keys = Object.keys(input);
+      // No key a scenario has, and some key not even a typo of one (`password: …`, the `Name:`
+      // of /proc/self/status): not a scenario, and its keys, the file's content, are not repeated.
+      if (top && !keys.some((key) => known.includes(key)) && keys.some((key) => didYouMean(key, known) === '')) {
+        addIssue({ message: `not a scenario: none of its top-level keys is one of ${known.join(', ')}` });
+        return;
+      }
+      for (const key of keys) {
         if (known.includes(key)) continue;
         if (top && !/^[A-Za-z_][A-Za-z0-9_-]{0,39}$/.test(key)) {
           addIssue({ message: `not a scenario: a top-level key is not one of ${known.join(', ')}` });

@@ -429,7 +429,10 @@ describe('parseScenario: bad files give one line with file, line, path and messa
     ['a list at the top', '- kernel: "6.18"', `${SOURCE}:1: expected a mapping with keys description, kernel, cgroups, tasks, steps; got a list`],
     // Text that is no scenario is not repeated (`simulate /etc/shadow`, issue 14).
     ['a word at the top', 'hello', `${SOURCE}:1: expected a mapping with keys description, kernel, cgroups, tasks, steps; got a string`],
-    ['a line of /etc/shadow', 'root:$y$j9T$abc:19000:0:99999:7:::\n', `${SOURCE}:1: not a scenario: a top-level key is not one of description, kernel, cgroups, tasks, steps`],
+    ['a line of /etc/shadow', 'root:$y$j9T$abc:19000:0:99999:7:::\n', `${SOURCE}:1: not a scenario: none of its top-level keys is one of description, kernel, cgroups, tasks, steps`],
+    ['a secret in YAML', 'password: hunter2\n', `${SOURCE}:1: not a scenario: none of its top-level keys is one of description, kernel, cgroups, tasks, steps`],
+    ['/proc/self/status', 'Name:\tnode\nUmask:\t0022\nState:\tR (running)\nTgid:\t1\n', `${SOURCE}:1: not a scenario: none of its top-level keys is one of description, kernel, cgroups, tasks, steps`],
+    ['only a typo of a scenario key: still named', 'stpes: []\n', `${SOURCE}:1: stpes: unknown key (did you mean steps?); expected one of description, kernel, cgroups, tasks, steps`],
     ['an empty file', '# nothing but a comment\n', `${SOURCE}: the file has no scenario in it; expected a mapping with keys description, kernel, cgroups, tasks, steps`],
     ['a key that is a list', '[a]: 1', `${SOURCE}:1: a mapping key is not text (a list, mapping or null as a key)`],
     ['nesting too deep', `kernel: ${'['.repeat(70)}`, `${SOURCE}:1: nested deeper than 64 levels`],

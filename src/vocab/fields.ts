@@ -21,10 +21,12 @@ const bad = (message: string): Result<never> => err(message);
 /** Longest quoted text shown in a message, so that one line stays one readable line. */
 const QUOTE_MAX = 40;
 
+/** A string for a message cut at 40 characters, with `…` where it was cut. */
+export const cut = (text: string): string => (text.length > QUOTE_MAX ? `${text.slice(0, QUOTE_MAX)}…` : text);
+
 /** A string for a message: JSON-quoted (so control characters are escaped), cut at 40 characters. */
 export function quote(text: string): string {
-  const cut = text.length > QUOTE_MAX ? `${text.slice(0, QUOTE_MAX)}…` : text;
-  return JSON.stringify(cut);
+  return JSON.stringify(cut(text));
 }
 
 /** What came, for `…, got X`: `-5`, `"hsh"`, `true`, `null`, `a list`, `a mapping`. */

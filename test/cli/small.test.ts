@@ -82,6 +82,13 @@ describe('long arguments are cut in errors', () => {
     expect(run.stderr).toMatch(/^bpfmem: --cpus "1,2,3,[^"]*…": at most 16 counts to compare\n$/);
   });
 
+  it('a long unknown command', async () => {
+    const run = await cli(['x'.repeat(5000)]);
+    expect(run.status).toBe(2);
+    expect(run.stderr.length).toBeLessThan(300);
+    expect(run.stderr).toMatch(new RegExp(`^bpfmem: unknown command '${'x'.repeat(40)}…'; commands are maps, `));
+  });
+
   it('a long value commander refuses', async () => {
     const run = await cli(['maps', '--sort', 'x'.repeat(5000), ...DUMP]);
     expect(run.status).toBe(2);
