@@ -163,7 +163,13 @@ export function estimateCommand(ctx: CommandContext): Command {
         const st = styleFor(ctx.io);
         const lines = [host.basis.line, ...(objects.length ? [wrap(`loader: ${result.loader.description}`, 80, '', '  ')] : []), ...(dump ? [wrap(dump.line, 80, '', '  ')] : [])];
         const basis = lines.join('\n');
-        ctx.io.stdout(runs.length === 1 && runs[0] ? estimateText(runs[0], plans[0] ?? [], progs, limit, st, basis, result.progsMax[0] ?? []) : compareText(runs, plans, progs, limit, st, basis));
+        // On a terminal, the tables fit its width (docs/cli.md); into a pipe, rows are whole.
+        const maxWidth = ctx.io.terminalSize?.()?.columns;
+        ctx.io.stdout(
+          runs.length === 1 && runs[0]
+            ? estimateText(runs[0], plans[0] ?? [], progs, limit, st, basis, result.progsMax[0] ?? [], maxWidth)
+            : compareText(runs, plans, progs, limit, st, basis, maxWidth),
+        );
         for (const r of refusals) ctx.io.stdout(`${st.bad(`${r.probe.what}: refused by this kernel`)}: ${r.uses.join(', ')} cannot be created here (${r.probe.detail})\n`);
       }
       // The kernel would refuse one of them, or it does not fit: say so in the status too.
@@ -290,6 +296,7 @@ function estimateText(
   st: Style,
   basisLine: string,
   progsMax: readonly ProgEstimate[] = [],
+  maxWidth?: number,
 ): string {
   /** A program's memlock, or the range the verifier's rewrites may take it over. */
   const progMemlock = (p: ProgEstimate, i: number): string => {
@@ -303,7 +310,7 @@ function estimateText(
   out += table<Row>(
     [...rows.map((m, i) => ({ m, i })), undefined],
     [
-      { header: 'MAP', value: (r) => (r ? shownName(plan, r.i, r.m.name) : 'total') },
+      { header: 'MAP', value: (r) => (r ? shownName(plan, r.i, r.m.name) : 'total'), elide: 'end' },
       { header: 'TYPE', value: (r) => r?.m.type ?? '' },
       { header: 'MAX', value: (r) => (r?.m.ok ? String(r.m.maxEntries) : ''), align: 'right' },
       { header: 'MEMLOCK', value: (r) => (r ? (r.m.ok ? cellBytes(r.m.memlock) : r.m.errno) : cellBytes(e.total.memlock)), align: 'right' },
@@ -311,6 +318,7 @@ function estimateText(
       { header: 'UNCHARGED', value: (r) => (r ? (r.m.ok ? cellBytes(r.m.uncharged) : '') : cellBytes(e.total.uncharged)), align: 'right' },
       ...(notes.lines.length ? [{ header: 'NOTE', value: (r: Row) => (r ? notes.mark(r.i) : '') }] : []),
     ],
+    { maxWidth },
   );
   if (e.progs.length) {
     const named = progs.some((g) => g.name !== '');
@@ -320,12 +328,13 @@ function estimateText(
       table<ProgRow>(
         e.progs.map((p, i) => ({ p, i })),
         [
-          ...(named ? [{ header: 'PROGRAM', value: (r: ProgRow) => progs[r.i]?.name || '--prog' }] : []),
+          ...(named ? [{ header: 'PROGRAM', value: (r: ProgRow) => progs[r.i]?.name || '--prog', elide: 'end' as const }] : []),
           { header: named ? 'INSNS' : 'PROGRAM INSNS', value: (r) => String(r.p.insns), align: 'right' },
           { header: 'MEMLOCK', value: (r) => (r.p.ok ? progMemlock(r.p, r.i) : (r.p.errno ?? '')), align: 'right' },
           { header: 'CHARGED', value: (r) => (r.p.ok ? cellBytes(r.p.charged) : ''), align: 'right' },
           ...(named && progs.some((_g, i) => notes.progMark(i) !== '') ? [{ header: 'NOTE', value: (r: ProgRow) => notes.progMark(r.i) }] : []),
         ],
+        { maxWidth },
       );
   }
   if (progs.some((g) => g.name !== '')) {
@@ -358,7 +367,15 @@ function estimateText(
 }
 
 /** `--cpus 2,64,192`: each map's memory (charged + uncharged) per CPU count, side by side. */
-function compareText(runs: readonly Estimate[], plans: readonly (readonly PlannedMap[])[], progs: readonly PlannedProg[], limit: number | undefined, st: Style, basisLine: string): string {
+function compareText(
+  runs: readonly Estimate[],
+  plans: readonly (readonly PlannedMap[])[],
+  progs: readonly PlannedProg[],
+  limit: number | undefined,
+  st: Style,
+  basisLine: string,
+  maxWidth?: number,
+): string {
   const first = runs[0];
   if (!first) return '';
   const notes = numberNotes(plans, []);
@@ -383,11 +400,12 @@ function compareText(runs: readonly Estimate[], plans: readonly (readonly Planne
   out += table<Row>(
     [...first.maps.map((_m, i) => ({ prog: false, i })), ...first.progs.map((_p, i) => ({ prog: true, i })), undefined],
     [
-      { header: 'MAP', value: nameOf },
+      { header: 'MAP', value: nameOf, elide: 'end' },
       { header: 'TYPE', value: (r) => (r ? (r.prog ? 'program' : (first.maps[r.i]?.type ?? '')) : '') },
       ...runs.map((e) => ({ header: `${e.profile.possibleCpus} CPUS`, value: (r: Row) => cell(e, r), align: 'right' as const })),
       ...(notes.lines.length ? [{ header: 'NOTE', value: (r: Row) => (r && !r.prog ? notes.mark(r.i) : '') }] : []),
     ],
+    { maxWidth },
   );
   if (notes.lines.length) out += `\n${st.dim(notes.lines.join('\n'))}\n`;
   const last = runs[runs.length - 1];

@@ -10,7 +10,11 @@ import { objectSpecs } from '../../src/estimate/object.js';
 import { profileOf } from '../../src/model/profile.js';
 import { buildFixture, FIXTURES, toolchain } from '../fixtures/bpf/build.js';
 import { measuredElementRows, measuredMapRows, measuredProgRows } from '../fixtures/kernel-6.18/index.js';
-import { cli, specText } from './run.js';
+import { readFile } from 'node:fs/promises';
+import type { Io } from '../../src/cli/io.js';
+import { runCli } from '../../src/cli/main.js';
+import { textWidth } from '../../src/cli/table.js';
+import { cli, specText, type CliRun } from './run.js';
 
 /** The measured host: 6.18, 2 possible CPUs, 4 KiB pages (docs/kernel-facts.md §0). */
 const HOST = ['--kernel', '6.18.44-fc-v782', '--cpus', '2', '--page-size', '4096'];
@@ -625,5 +629,90 @@ describe.skipIf(!toolchain.ok)('bpfmem estimate: hostile input files', () => {
     child.kill('SIGTERM');
     // estimate holds nothing to clean up: the signal's default ends it (src/bin/cli.ts).
     expect(await ended).toEqual([null, 'SIGTERM']);
+  });
+});
+
+/**
+ * Runs `bpfmem ARGS` with its output on a terminal of `columns` (as `COLUMNS` or the terminal
+ * says): docs/cli.md, "on a terminal, tables fit its width".
+ */
+async function onTerminal(args: readonly string[], columns: number): Promise<CliRun> {
+  let stdout = '';
+  let stderr = '';
+  const io: Io = {
+    stdout: (t) => (stdout += t),
+    stderr: (t) => (stderr += t),
+    isTTY: true,
+    env: {},
+    readFile: (p) => readFile(p, 'utf8'),
+    terminalSize: () => ({ columns, rows: 24 }),
+  };
+  const status = await runCli(args, io);
+  return { status, stdout, stderr };
+}
+
+/** The lines of the table whose header begins with `header`: up to the blank line after it. */
+function tableLines(text: string, header: RegExp): string[] {
+  const lines = text.split('\n');
+  const start = lines.findIndex((l) => header.test(l));
+  expect(start, `no table ${String(header)} in\n${text}`).toBeGreaterThanOrEqual(0);
+  const end = lines.findIndex((l, i) => i > start && l === '');
+  return lines.slice(start, end < 0 ? undefined : end);
+}
+
+describe('bpfmem estimate on a terminal: the tables fit its width, as maps and cgroups do', () => {
+  const MAPS = ['--map', 'type=hash,key=4,value=8,max_entries=1000,name=flows', '--map', 'type=perf_event_array,key=4,value=4,max_entries=2,name=events', '--map', 'type=percpu_hash,key=8,value=64,max_entries=10000,name=per_cpu_stats'];
+
+  it('the maps table: the columns that fit whole, then …; into a pipe, every column as before', async () => {
+    const run = await onTerminal(['estimate', ...HOST, ...MAPS, '--prog', '100'], 50);
+    expect(run.status).toBe(0);
+    const maps = tableLines(run.stdout, /^MAP /);
+    expect(maps).toHaveLength(5);
+    for (const l of maps) expect(textWidth(l), l).toBeLessThanOrEqual(50);
+    expect(maps[0]).toMatch(/^MAP\s+TYPE\s+MAX\s+MEMLOCK\s+…$/);
+    // Numbers are never cut: a memlock is whole or not there.
+    expect(maps[1]).toMatch(/^flows\s+hash\s+1000\s+79\.5 KiB\s+…$/);
+    for (const l of tableLines(run.stdout, /^PROGRAM INSNS/)) expect(textWidth(l), l).toBeLessThanOrEqual(50);
+    const piped = await cli(['estimate', ...HOST, ...MAPS, '--prog', '100']);
+    expect(piped.stdout).toMatch(/^MAP\s+TYPE\s+MAX\s+MEMLOCK\s+CHARGED\s+UNCHARGED$/m);
+    expect(tableLines(piped.stdout, /^MAP /).some((l) => textWidth(l) > 50)).toBe(true);
+  });
+
+  it('--cpus 2,64,192: the comparison fits too', async () => {
+    const run = await onTerminal(['estimate', '--kernel', '6.18', '--cpus', '2,64,192', ...MAPS], 50);
+    expect(run.status).toBe(0);
+    const lines = tableLines(run.stdout, /^MAP /);
+    expect(lines).toHaveLength(5);
+    for (const l of lines) expect(textWidth(l), l).toBeLessThanOrEqual(50);
+    expect(lines[0]).toMatch(/^MAP\s+TYPE\s+2 CPUS {2}…$/);
+    expect(lines[3]).toMatch(/^per_cpu_sta…\s+percpu_hash\s+2\.1 MiB {2}…$/);
+  });
+
+  it('a map of a dump named with 10,000 characters: its name is elided with …, not a 10,000-column row', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'bpfmem-estimate-wide-'));
+    scratch.push(dir);
+    const dump = join(dir, 'long.json');
+    const name = `${'n'.repeat(9_999)}\u001b`;
+    writeFileSync(dump, JSON.stringify([{ id: 1, type: 'hash', name, flags: 0, bytes_key: 4, bytes_value: 8, max_entries: 16, bytes_memlock: 2320 }]));
+    const run = await onTerminal(['estimate', ...HOST, '--from-bpftool', dump], 50);
+    expect(run.stderr).toBe('');
+    expect(run.status).toBe(0);
+    const lines = tableLines(run.stdout, /^MAP /);
+    for (const l of lines) expect(textWidth(l), l).toBeLessThanOrEqual(50);
+    expect(lines[1]).toMatch(/^n{11}…\s+hash\s+16\s+2\.3 KiB/);
+    // What is not a table (the basis line, the notes) keeps to its own width, not the name's.
+    for (const l of run.stdout.split('\n')) expect(textWidth(l)).toBeLessThan(200);
+    // Into a pipe, the row is whole, its escape shown as one.
+    const piped = await cli(['estimate', ...HOST, '--from-bpftool', dump]);
+    expect(piped.stdout).toContain(`${'n'.repeat(9_999)}\\x1b  hash`);
+  });
+
+  it.skipIf(!toolchain.ok)('maps.bpf.o: its maps and programs tables fit 50 columns', async () => {
+    const run = await onTerminal(['estimate', buildFixture('maps'), ...HOST], 50);
+    expect(run.status).toBe(0);
+    const maps = tableLines(run.stdout, /^MAP /);
+    expect(maps.length).toBeGreaterThan(20);
+    for (const l of [...maps, ...tableLines(run.stdout, /^PROGRAM /)]) expect(textWidth(l), l).toBeLessThanOrEqual(50);
+    expect(run.stdout).toMatch(/^a_very_long…\s+hash\s/m);
   });
 });
