@@ -13,6 +13,7 @@ import { formatDuration } from '../vocab/duration.js';
 import { PROG_TYPES } from '../vocab/progtypes.js';
 import { styleFor } from './io.js';
 import { inputName } from '../sys/file/index.js';
+import { readStatus } from '../sys/proc/index.js';
 import { durationArg, jsonOption, type CommandContext } from './context.js';
 import { json } from './render/common.js';
 import { cgroupsText, cgroupsToShow, listView, mapsText, progsText, summaryText, topScreen } from './render/inventory.js';
@@ -84,10 +85,12 @@ function cpusArg(value: string): number {
  * when shown (`--pins`, `--wide`): opening every pinned object took 50 µs a pin here, seconds for
  * a node with 100,000 pinned maps, where `bpftool map show` looks for none without `-f`.
  */
-async function listedInventory(o: DumpOptions & { pins?: boolean; wide?: boolean; cgroup?: string }, kind: 'maps' | 'progs'): Promise<Inventory> {
+async function listedInventory(o: DumpOptions & { pins?: boolean; wide?: boolean; cgroup?: string; pid?: number }, kind: 'maps' | 'progs'): Promise<Inventory> {
   const { fromBpftool } = o;
   if (fromBpftool === undefined) {
     if (o.kernel !== undefined || o.cpus !== undefined) throw new BpfmemError('usage', '--kernel and --cpus describe a dump: give them with --from-bpftool FILE');
+    // `--pid 4000000` is a process that does not exist, not one that holds nothing (as --cgroup).
+    if (o.pid !== undefined && (await readStatus(o.pid)) === undefined) throw new BpfmemError('system', `--pid ${o.pid}: no such process on this machine`);
     return (await inventoryOf({ maps: kind === 'maps', progs: kind === 'progs', cgroups: false, pins: o.pins === true || o.wide === true }, o.cgroup)).inv;
   }
   // bpftool's output names no memory cgroup: a filter on one would match nothing, silently.

@@ -82,6 +82,12 @@ describe('long arguments are cut in errors', () => {
     expect(run.stderr).toMatch(/^bpfmem: --cpus "1,2,3,[^"]*…": at most 16 counts to compare\n$/);
   });
 
+  it.each([['maps'], ['progs']])('%s --pid of no process says so, exit 1, as --cgroup of no cgroup does', async (command) => {
+    const run = await cli([command, '--pid', '999999999']);
+    expect(run.stderr).toBe('bpfmem: --pid 999999999: no such process on this machine\n');
+    expect(run.status).toBe(1);
+  });
+
   it('a long unknown command', async () => {
     const run = await cli(['x'.repeat(5000)]);
     expect(run.status).toBe(2);
