@@ -50,6 +50,8 @@ export function simulateCommand(ctx: CommandContext): Command {
       const btf = opts.btf === undefined ? undefined : await host?.kernelBtf();
       const simulate = (regime?: Regime): Promise<RunResult<KnownSnapshot>> => simulateScenario(scenario, regime, btf, host?.profile);
       const st = styleFor(ctx.io);
+      // On a terminal, the tables fit its width (docs/cli.md); into a pipe, rows are whole.
+      const maxWidth = ctx.io.terminalSize?.()?.columns;
       // Under memcg, a scenario of a kernel before 5.11 runs as 5.11 (src/scenario/run.ts scenarioProfile): said, not only shown.
       const bumped = (run: RunResult<KnownSnapshot>): string =>
         !opts.json && scenario.kernel.version !== undefined && run.profile.release !== scenario.kernel.version && run.profile.regime === 'memcg'
@@ -61,11 +63,11 @@ export function simulateCommand(ctx: CommandContext): Command {
         ctx.io.stdout(
           opts.json
             ? json({ source: file, regime: 'both', runs: { memcg: runJson(memcg), memlock: runJson(memlock) } })
-            : bothText(memcg, memlock, file, st) + bumped(memcg),
+            : bothText(memcg, memlock, file, st, maxWidth) + bumped(memcg),
         );
         return;
       }
       const run = await simulate(opts.regime);
-      ctx.io.stdout(opts.json ? json({ source: file, ...runJson(run) }) : runText(run, file, st) + bumped(run));
+      ctx.io.stdout(opts.json ? json({ source: file, ...runJson(run) }) : runText(run, file, st, maxWidth) + bumped(run));
     });
 }

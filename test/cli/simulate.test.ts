@@ -2,8 +2,12 @@ import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { readFile } from 'node:fs/promises';
 import { afterAll, describe, expect, it } from 'vitest';
-import { cli } from './run.js';
+import type { Io } from '../../src/cli/io.js';
+import { runCli } from '../../src/cli/main.js';
+import { textWidth } from '../../src/cli/table.js';
+import { cli, type CliRun } from './run.js';
 
 const SCENARIOS = join(import.meta.dirname, '../../scenarios');
 
@@ -168,6 +172,65 @@ steps:
     expect(run.stderr.startsWith(`bpfmem: ${file}:`)).toBe(true);
     expect(run.stderr).toMatch(message);
     expect(run.stderr.trim().split('\n')).toHaveLength(1);
+  });
+});
+
+/** Runs `bpfmem ARGS` with its output on a terminal of `columns` (as `COLUMNS` or the terminal says). */
+async function onTerminal(args: readonly string[], columns: number): Promise<CliRun> {
+  let stdout = '';
+  let stderr = '';
+  const io: Io = {
+    stdout: (t) => (stdout += t),
+    stderr: (t) => (stderr += t),
+    isTTY: true,
+    // Plain text, whatever the test runner's own output is: the rows are matched as text.
+    env: { NO_COLOR: '1' },
+    readFile: (p) => readFile(p, 'utf8'),
+    terminalSize: () => ({ columns, rows: 24 }),
+  };
+  const status = await runCli(args, io);
+  return { status, stdout, stderr };
+}
+
+/** The lines of the table whose header begins with `header`: up to the blank line after it. */
+function tableLines(text: string, header: RegExp): string[] {
+  const lines = text.split('\n');
+  const start = lines.findIndex((l) => header.test(l));
+  expect(start, `no table ${String(header)} in\n${text}`).toBeGreaterThanOrEqual(0);
+  const end = lines.findIndex((l, i) => i > start && l === '');
+  return lines.slice(start, end < 0 ? undefined : end);
+}
+
+describe('bpfmem simulate on a terminal: the tables fit its width, as maps and cgroups do', () => {
+  const limit = join(SCENARIOS, 'limit.yaml');
+
+  it('one regime: the cgroups and maps tables, paths elided in their middle, the columns that fit whole, then …', async () => {
+    const run = await onTerminal(['simulate', limit], 40);
+    expect(run.status).toBe(0);
+    const cgroups = tableLines(run.stdout, /^CGROUP /);
+    expect(cgroups).toHaveLength(5);
+    const maps = tableLines(run.stdout, /^MAP /);
+    expect(maps).toHaveLength(3);
+    for (const l of [...cgroups, ...maps]) expect(textWidth(l), l).toBeLessThanOrEqual(40);
+    expect(cgroups[0]).toMatch(/^CGROUP\s+USAGE\s+MAX {2}…$/);
+    expect(cgroups[4]).toMatch(/^\/kubep…agent\s+247\.4 MiB\s+256\.0 MiB {2}…$/);
+    // Into a pipe, whole rows, as before.
+    const piped = await cli(['simulate', limit]);
+    expect(piped.stdout).toMatch(/^\/kubepods\/pod-agent\/agent\s+247\.4 MiB\s+256\.0 MiB\s+256\.0 MiB\s+18\s+55\.0 MiB\s+55\.4 MiB$/m);
+    expect(piped.stdout).toMatch(/^flows\s+hash\s+0\s+11\.0 MiB\s+11\.0 MiB\s+72 B\s+\/kubepods\/pod-agent\/agent$/m);
+  });
+
+  it('--regime both: the steps, cgroups, users and maps tables', async () => {
+    const run = await onTerminal(['simulate', limit, '--regime', 'both'], 50);
+    expect(run.status).toBe(0);
+    const steps = tableLines(run.stdout, /^# {2}STEP/);
+    expect(steps).toHaveLength(5);
+    const tables = [steps, tableLines(run.stdout, /^CGROUP /), tableLines(run.stdout, /^UID /), tableLines(run.stdout, /^MAP /)];
+    for (const l of tables.flat()) expect(textWidth(l), l).toBeLessThanOrEqual(50);
+    // A step's summary loses its end; its outcome under each regime stays.
+    expect(steps[3]).toMatch(/^2 {2}create ct \(lru_hash, .*…\s+✗ ENOMEM\s+✗ EPERM/);
+    const piped = await cli(['simulate', limit, '--regime', 'both']);
+    expect(piped.stdout).toMatch(/^2 {2}create ct \(lru_hash, 524288\) as agent\s+✗ ENOMEM\s+✗ EPERM$/m);
   });
 });
 

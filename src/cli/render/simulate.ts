@@ -30,37 +30,40 @@ function stepLines(steps: readonly StepResult[], st: Style): string {
   return out.join('\n') + '\n';
 }
 
-function cgroupTable(f: Snapshot): string {
+function cgroupTable(f: Snapshot, maxWidth: number | undefined): string {
   return table(f.cgroups, [
-    { header: 'CGROUP', value: (c) => c.path },
+    { header: 'CGROUP', value: (c) => c.path, elide: 'middle' },
     { header: 'USAGE', value: (c) => cellBytes(c.usage), align: 'right' },
     { header: 'MAX', value: (c) => cellBytes(c.max), align: 'right' },
     { header: 'PEAK', value: (c) => cellKnown(c.peak), align: 'right' },
     { header: 'FAILCNT', value: (c) => (c.failcnt === null ? '-' : String(c.failcnt)), align: 'right' },
     { header: 'BPF OWN', value: (c) => cellKnown(c.bpf), align: 'right' },
     { header: 'KERNEL', value: (c) => cellKnown(c.kernel), align: 'right' },
-  ]);
+  ], { maxWidth });
 }
 
-function mapTable(f: Snapshot): string {
+function mapTable(f: Snapshot, maxWidth: number | undefined): string {
   return table(f.maps, [
-    { header: 'MAP', value: (m) => m.name },
+    { header: 'MAP', value: (m) => m.name, elide: 'end' },
     { header: 'TYPE', value: (m) => m.type },
     { header: 'ELEMS', value: (m) => String(m.elements), align: 'right' },
     { header: 'MEMLOCK', value: (m) => cellBytes(m.memlock), align: 'right' },
     { header: 'CHARGED', value: (m) => cellKnown(m.charged), align: 'right' },
     { header: 'UNCHARGED', value: (m) => cellKnown(m.uncharged), align: 'right' },
-    { header: 'CHARGED TO', value: (m) => (m.chargedToKnown ? (m.chargedTo ?? '-') + (m.chargedToRemoved ? ' (removed)' : '') : '?') },
-  ]);
+    { header: 'CHARGED TO', value: (m) => (m.chargedToKnown ? (m.chargedTo ?? '-') + (m.chargedToRemoved ? ' (removed)' : '') : '?'), elide: 'middle' },
+  ], { maxWidth });
 }
 
-/** One run for people: the steps with their outcomes, then the final state. */
-export function runText(run: RunResult, source: string, st: Style): string {
+/**
+ * One run for people: the steps with their outcomes, then the final state. With `maxWidth` (a
+ * terminal's columns), the tables fit it: names and paths elided, columns left out whole.
+ */
+export function runText(run: RunResult, source: string, st: Style, maxWidth?: number): string {
   const f = run.final;
   const parts = [
     `${st.bold(escapeText(source))}: ${profileLine(run.profile)}\n`,
     stepLines(run.steps, st),
-    `\n${st.bold('cgroups')}\n${cgroupTable(f)}`,
+    `\n${st.bold('cgroups')}\n${cgroupTable(f, maxWidth)}`,
   ];
   const users = Object.entries(usersOf(f));
   if (run.regime === 'memlock' || users.some(([, u]) => u.locked_vm > 0)) {
@@ -68,24 +71,24 @@ export function runText(run: RunResult, source: string, st: Style): string {
     parts.push(table(users, [
       { header: 'UID', value: ([uid]) => uid, align: 'right' },
       { header: 'LOCKED_VM', value: ([, u]) => cellBytes(u.locked_vm), align: 'right' },
-    ]));
+    ], { maxWidth }));
   }
-  if (f.maps.length) parts.push(`\n${st.bold('maps')}\n${mapTable(f)}`);
+  if (f.maps.length) parts.push(`\n${st.bold('maps')}\n${mapTable(f, maxWidth)}`);
   if (f.progs.length) {
     parts.push(`\n${st.bold('programs')}\n`);
     parts.push(table(f.progs, [
-      { header: 'PROG', value: (p) => p.name },
+      { header: 'PROG', value: (p) => p.name, elide: 'end' },
       { header: 'INSNS', value: (p) => String(p.insns), align: 'right' },
       { header: 'MEMLOCK', value: (p) => cellBytes(p.memlock), align: 'right' },
       { header: 'CHARGED', value: (p) => cellKnown(p.charged), align: 'right' },
-      { header: 'CHARGED TO', value: (p) => p.chargedTo ?? '-' },
-    ]));
+      { header: 'CHARGED TO', value: (p) => p.chargedTo ?? '-', elide: 'middle' },
+    ], { maxWidth }));
   }
   return parts.join('');
 }
 
-/** Two runs of one scenario side by side: the same steps under memcg and under memlock. */
-export function bothText(memcg: RunResult, memlock: RunResult, source: string, st: Style): string {
+/** Two runs of one scenario side by side: the same steps under memcg and under memlock; `maxWidth` as for {@link runText}. */
+export function bothText(memcg: RunResult, memlock: RunResult, source: string, st: Style, maxWidth?: number): string {
   const parts = [
     `${st.bold(escapeText(source))}\n  memcg:   ${profileLine(memcg.profile)}\n  memlock: ${profileLine(memlock.profile)}\n\n`,
   ];
@@ -94,10 +97,10 @@ export function bothText(memcg: RunResult, memlock: RunResult, source: string, s
   parts.push(
     table(rows, [
       { header: '#', value: (r) => (r.a.index < 0 ? 'setup' : String(r.a.index)), align: 'right' },
-      { header: 'STEP', value: (r) => r.a.summary },
+      { header: 'STEP', value: (r) => r.a.summary, elide: 'end' },
       { header: 'MEMCG', value: (r) => res(r.a), format: (c, r) => (r.a.ok ? st.ok(c) : st.bad(c)) },
       { header: 'MEMLOCK', value: (r) => res(r.b), format: (c, r) => (r.b?.ok ? st.ok(c) : st.bad(c)) },
-    ]),
+    ], { maxWidth }),
   );
   const why: string[] = [];
   for (const r of rows) {
@@ -110,11 +113,11 @@ export function bothText(memcg: RunResult, memlock: RunResult, source: string, s
   parts.push(`\n${st.bold('cgroups')} (usage, the cgroup and below)\n`);
   parts.push(
     table(paths, [
-      { header: 'CGROUP', value: (p) => p },
+      { header: 'CGROUP', value: (p) => p, elide: 'middle' },
       { header: 'MAX', value: (p) => cellBytes(memcg.final.cgroups.find((c) => c.path === p)?.max ?? null), align: 'right' },
       { header: 'MEMCG', value: (p) => cellBytes(memcg.final.cgroups.find((c) => c.path === p)?.usage ?? 0), align: 'right' },
       { header: 'MEMLOCK', value: (p) => cellBytes(memlock.final.cgroups.find((c) => c.path === p)?.usage ?? 0), align: 'right' },
-    ]),
+    ], { maxWidth }),
   );
   const usersA = usersOf(memcg.final);
   const usersB = usersOf(memlock.final);
@@ -125,18 +128,18 @@ export function bothText(memcg: RunResult, memlock: RunResult, source: string, s
       { header: 'UID', value: (u) => u, align: 'right' },
       { header: 'MEMCG', value: (u) => cellBytes(usersA[u]?.locked_vm ?? 0), align: 'right' },
       { header: 'MEMLOCK', value: (u) => cellBytes(usersB[u]?.locked_vm ?? 0), align: 'right' },
-    ]),
+    ], { maxWidth }),
   );
   const names = [...new Set([...memcg.final.maps.map((m) => m.name), ...memlock.final.maps.map((m) => m.name)])];
   if (names.length) {
     parts.push(`\n${st.bold('maps')} (fdinfo memlock; who pays)\n`);
     parts.push(
       table(names, [
-        { header: 'MAP', value: (n) => n },
+        { header: 'MAP', value: (n) => n, elide: 'end' },
         { header: 'MEMCG MEMLOCK', value: (n) => memlockCell(memcg.final, n), align: 'right' },
-        { header: 'CHARGED TO', value: (n) => memcg.final.maps.find((m) => m.name === n)?.chargedTo ?? '-' },
+        { header: 'CHARGED TO', value: (n) => memcg.final.maps.find((m) => m.name === n)?.chargedTo ?? '-', elide: 'middle' },
         { header: 'MEMLOCK', value: (n) => memlockCell(memlock.final, n), align: 'right' },
-      ]),
+      ], { maxWidth }),
     );
   }
   return parts.join('');
