@@ -7,6 +7,8 @@ import { BpfmemError } from '../vocab/errors.js';
 import { cgroupsJson, mapsJson, progsJson, summaryJson } from '../inspect/json.js';
 import { json } from '../vocab/json.js';
 import { filterMaps, filterProgs, firstMaps, sortMaps, sortProgs } from '../inspect/query.js';
+import type { Inventory } from '../inspect/inventory.js';
+import { parentOf } from '../vocab/cgroup-path.js';
 import { quote } from '../vocab/fields.js';
 import type { SimulateRegime } from '../simulate/result-json.js';
 import type { MachineDescription } from '../live/machine.js';
@@ -71,6 +73,9 @@ function errorResponse(c: Context, status: 400 | 403 | 404 | 405 | 413 | 500 | 5
   return jsonText(c, errorBody(message), status, headers);
 }
 
+/** The 404 of a `?cgroup=` the snapshot has no memory cgroup of, in the words of `bpfmem maps --cgroup`. */
+const noSuchCgroup = (c: Context, cgroup: string | undefined): Response => errorResponse(c, 404, `cgroup=${quote(cgroup ?? '')}: no such memory cgroup on this machine`);
+
 /**
  * Whether the client takes gzip: `Accept-Encoding` names `gzip` (or `*`) with a weight above 0
  * (RFC 9110 §12.5.3: `gzip;q=0` refuses it).
@@ -123,6 +128,39 @@ async function cachedAnswer(c: Context, p: Published, key: string, make: () => s
   answer.gzip ??= compress(answer.bytes);
   const zipped = await answer.gzip;
   return c.body(zipped, 200, { ...headers, 'Content-Encoding': 'gzip', 'Content-Length': String(zipped.byteLength) });
+}
+
+/**
+ * The memory cgroups of a snapshot's tree, each with its ancestors: those whose counters were
+ * read and those maps are charged to. Null when the snapshot has no tree (no memory hierarchy
+ * was read), so nothing can be said of a path. Made once per scan, when first asked.
+ */
+const cgroupTrees = new WeakMap<Inventory, ReadonlySet<string> | null>();
+function cgroupTree(inv: Inventory): ReadonlySet<string> | null {
+  let tree = cgroupTrees.get(inv);
+  if (tree === undefined) {
+    const paths = new Set<string>();
+    // Up to the root, or to a path already added (its ancestors are then in too).
+    const add = (path: string): void => {
+      for (let p = path; !paths.has(p); p = parentOf(p)) paths.add(p);
+    };
+    for (const c of inv.cgroups) add(c.path);
+    for (const m of inv.maps) if (m.chargedTo.kind === 'cgroup') add(m.chargedTo.path);
+    tree = inv.cgroups.length === 0 ? null : paths;
+    cgroupTrees.set(inv, tree);
+  }
+  return tree;
+}
+
+/**
+ * Whether `?cgroup=` names a memory cgroup the snapshot does not have: `bpfmem maps --cgroup
+ * /typo` says so and fails rather than list nothing, and so does the API (404). A cgroup that
+ * exists but pays for nothing is an empty list; without a tree to look in, no path is refused.
+ */
+export function unknownCgroup(inv: Inventory, cgroup: string | undefined): boolean {
+  if (cgroup === undefined) return false;
+  const tree = cgroupTree(inv);
+  return tree !== null && !tree.has(cgroup);
 }
 
 /** The hostname of a Host header (`[::1]:9464` → `[::1]`), lower case. */
@@ -273,6 +311,7 @@ export function createApp(ctx: AppContext): Hono {
         if (p instanceof Response) return p;
         const q = mapQuery(c.req.queries());
         const inv = p.snapshot.inventory;
+        if (unknownCgroup(inv, q.filter.cgroup)) return noSuchCgroup(c, q.filter.cgroup);
         // Kept by what the query asks, so that parameters the API ignores (a cache-buster) do
         // not make the same answer again.
         return jsonAnswer(
@@ -295,6 +334,7 @@ export function createApp(ctx: AppContext): Hono {
         if (p instanceof Response) return p;
         const q = progQuery(c.req.queries());
         const inv = p.snapshot.inventory;
+        if (unknownCgroup(inv, q.filter.cgroup)) return noSuchCgroup(c, q.filter.cgroup);
         return jsonAnswer(c, p, `progs ${JSON.stringify(q)}`, () => progsJson(inv, sortProgs(filterProgs(inv.progs, q.filter), q.sort)), true);
       },
     },

@@ -4,7 +4,7 @@ import { cgroupsJson, mapsJson, progsJson, summaryJson } from '../../src/inspect
 import { json } from '../../src/vocab/json.js';
 import { filterMaps, filterProgs, sortMaps, sortProgs, type Filter, type MapSortKey, type ProgSortKey } from '../../src/inspect/query.js';
 import { summarize } from '../../src/inspect/summary.js';
-import { acceptsGzip, createApp } from '../../src/server/app.js';
+import { acceptsGzip, createApp, unknownCgroup } from '../../src/server/app.js';
 import { fixtureSource, startServer, type RunningServer } from '../../src/server/index.js';
 import { notBuiltPage } from '../../src/server/static.js';
 import { describeMachine } from '../../src/live/machine.js';
@@ -119,6 +119,43 @@ describe('the JSON API', () => {
     expect(body.trimEnd()).not.toContain('\n');
     const { error } = JSON.parse(body) as { error: string };
     expect(error.startsWith(start)).toBe(true);
+  });
+
+  it.each([
+    ['/api/v1/maps?cgroup=%2Fnonexistent', '/nonexistent'],
+    ['/api/v1/maps?cgroup=%2Fnonexistent%2F&sort=charge&limit=5', '/nonexistent'],
+    ['/api/v1/maps?cgroup=%2Fsystem.slice%2Fnope.service', '/system.slice/nope.service'],
+    ['/api/v1/progs?cgroup=%2Fnonexistent', '/nonexistent'],
+    ['/api/v1/progs?cgroup=%2Fkubepods%2Fbest', '/kubepods/best'],
+  ])('GET %s: a cgroup the tree does not have → 404 naming it, in the words of bpfmem maps --cgroup', async (path, cgroup) => {
+    const r = await get(path);
+    expect(r.status).toBe(404);
+    expect(r.headers.get('cache-control')).toBe('no-store');
+    expect(r.headers.get('x-content-type-options')).toBe('nosniff');
+    expect(await r.text()).toBe(`${JSON.stringify({ error: `cgroup=${JSON.stringify(cgroup)}: no such memory cgroup on this machine` })}\n`);
+  });
+
+  it.each(['/api/v1/maps', '/api/v1/progs'])('GET %s?cgroup= of a cgroup that exists but pays for nothing → 200, an empty list', async (path) => {
+    for (const cgroup of ['/idle', '/idle/']) {
+      const r = await get(`${path}?cgroup=${encodeURIComponent(cgroup)}`);
+      expect(r.status).toBe(200);
+      const doc = (await r.json()) as { maps?: unknown[]; progs?: unknown[] };
+      expect(doc.maps ?? doc.progs).toEqual([]);
+    }
+    // The root and the other cgroups of the tree, with maps or not, are 200 too.
+    for (const cgroup of ['/', '/system.slice', SERVICE, CONTAINER]) expect((await get(`${path}?cgroup=${encodeURIComponent(cgroup)}`)).status).toBe(200);
+  });
+
+  it('a cgroup is in the tree when its counters were read, when a map is charged to it, or above either; without a tree no path is refused', () => {
+    // A cgroup whose counters could not be read is still named by the maps charged to it.
+    const input = fixtureInput();
+    const partial = buildInventory({ ...input, cgroups: (input.cgroups ?? []).filter((c) => c.path !== CONTAINER && c.path !== POD) });
+    for (const known of [CONTAINER, POD, '/kubepods', '/']) expect(unknownCgroup(partial, known), known).toBe(false);
+    expect(unknownCgroup(partial, `${CONTAINER}/x`)).toBe(true);
+    expect(unknownCgroup(partial, undefined)).toBe(false);
+    // No memory hierarchy read: nothing can be said.
+    const none = buildInventory({ ...input, cgroups: [] });
+    expect(unknownCgroup(none, '/nonexistent')).toBe(false);
   });
 
   it('an overlong bad value is quoted shortened, the answer stays one line', async () => {
