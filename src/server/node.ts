@@ -194,13 +194,13 @@ const hostUrl = (host: string, port: number): string => `http://${hostPort(host.
 
 /** Listens on host:port (0: any free port). Rejects with a one-line `BpfmemError` when it cannot. */
 export async function listen(fetch: Fetch, host: string, port: number, limits: ListenLimits = DEFAULT_LISTEN_LIMITS): Promise<Listening> {
-  // A request hono's adapter cannot make a URL of (no Host, a backslash in the path) is
-  // answered 400 like any other bad request: one line of JSON.
+  // A request hono's adapter cannot make a URL of (no Host, a Host that is no host, a backslash
+  // in the path) is answered 400 like any other bad request: one line of JSON, the same headers.
   const handle = getRequestListener(fetch, {
     errorHandler: (error) =>
       new Response(`${JSON.stringify({ error: `bad request: ${error instanceof Error ? error.message : String(error)}` })}\n`, {
         status: 400,
-        headers: { 'Content-Type': 'application/json; charset=utf-8', Connection: 'close' },
+        headers: { 'Content-Type': 'application/json; charset=utf-8', 'Cache-Control': 'no-store', 'X-Content-Type-Options': 'nosniff', Connection: 'close' },
       }),
   });
   // The Host of a request that names none: the address bound, once it is.

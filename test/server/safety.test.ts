@@ -265,6 +265,22 @@ describe('Host names (DNS rebinding)', () => {
     expect(r.text).toContain('{"error":"bad request: Missing host header"}');
   });
 
+  it.each([
+    ['no Host', 'GET /healthz HTTP/1.1\r\nConnection: close\r\n\r\n', 'Missing host header'],
+    ['a Host that is no host', 'GET /healthz HTTP/1.1\r\nHost: [::1\r\nConnection: close\r\n\r\n', 'Invalid URL'],
+    ['a backslash in the path', 'GET /a\\b HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n', 'Backslash in request path'],
+  ])('the adapter\'s 400 (%s) has the headers of every other error', async (_what, request, why) => {
+    const r = await rawRequest(server.url, request);
+    expect(r.status).toBe(400);
+    const [head = '', body] = r.text.split('\r\n\r\n');
+    expect(body).toBe(`${JSON.stringify({ error: `bad request: ${why}` })}\n`);
+    expect(head).toMatch(/\r\ncontent-type: application\/json; charset=utf-8\r\n/i);
+    expect(head).toMatch(/\r\nx-content-type-options: nosniff\r\n/i);
+    expect(head).toMatch(/\r\ncache-control: no-store\r\n/i);
+    expect(r.closedByServer).toBe(true);
+    await alive(server.url);
+  });
+
   it.each(['127.1', '127.0.0.2'])('--host %s is loopback by the address it binds: the Host check holds, and it answers its own name', async (host) => {
     const odd = await startServer({ host, port: 0, source: fixtureSource(fixtureInput()) });
     try {
