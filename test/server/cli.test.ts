@@ -75,6 +75,16 @@ describe('bpfmem serve options', () => {
     [['--host', '[::1]:9100'], '--host "[::1]:9100": give the port with --port: --host [::1] --port 9100'],
     [['--host', '[127.0.0.1]'], '--host "[127.0.0.1]": expected an IPv6 address in the brackets, like [::1]'],
     [['--host', '999.1.1.1'], '--host "999.1.1.1": not an IPv4 address (each of its four numbers is 0 to 255)'],
+    [['--host', '[::1'], '--host "[::1": unbalanced brackets: write an IPv6 address as [::1] or ::1'],
+    [['--host', '::1]'], '--host "::1]": unbalanced brackets: write an IPv6 address as [::1] or ::1'],
+    [['--host', '[::1]x'], '--host "[::1]x": brackets go around a whole IPv6 address and nothing else, like [::1]'],
+    [['--host', 'x[::1]'], '--host "x[::1]": brackets go around a whole IPv6 address and nothing else, like [::1]'],
+    [['--host', '1::2::3'], '--host "1::2::3": not an IPv6 address (like ::1, :: or fe80::1%eth0)'],
+    [['--host', 'localhost:http'], '--host "localhost:http": not an IPv6 address'],
+    [['--host', 'a,b'], '--host "a,b": expected an address to listen on, like 127.0.0.1, 0.0.0.0 or ::, or a host name (letters, digits, - and _, between dots)'],
+    [['--host', 'host..example'], '--host "host..example": expected an address to listen on'],
+    [['--host', '-x'], '--host "-x": expected an address to listen on'],
+    [['--host', 'example.com%eth0'], '--host "example.com%eth0": expected an address to listen on'],
     [['--always', '--no-watch'], '--always keeps the watch\'s hooks attached: it has no use with --no-watch'],
   ])('%j → one line, a usage error (exit 2)', async (args, message) => {
     const p = program(fixtureLauncher([]));
@@ -83,11 +93,24 @@ describe('bpfmem serve options', () => {
     expect(p.stderr().split('\n')).toHaveLength(2);
   });
 
+  it('a malformed --host is refused before anything is opened: the server is never launched', async () => {
+    const seen: ServeRequest[] = [];
+    const p = program(fixtureLauncher(seen));
+    expect(await p.run(['serve', '--host', '[::1'])).toBe(2);
+    expect(p.stderr()).toBe('bpfmem: --host "[::1": unbalanced brackets: write an IPv6 address as [::1] or ::1\n');
+    expect(seen).toEqual([]);
+  });
+
   it.each([
     ['[::1]', '::1'],
     ['[::]', '::'],
     ['::1', '::1'],
+    ['[fe80::1%eth0]', 'fe80::1%eth0'],
+    ['::ffff:127.0.0.1', '::ffff:127.0.0.1'],
     ['localhost', 'localhost'],
+    ['node-7.example.', 'node-7.example.'],
+    ['my_host', 'my_host'],
+    ['127.1', '127.1'],
     ['0', '0'],
   ])('--host %s listens on %s', async (given, host) => {
     const seen: ServeRequest[] = [];
