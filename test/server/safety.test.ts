@@ -152,6 +152,23 @@ describe('wrong methods', () => {
     await alive(server.url);
   });
 
+  it.each(['PUT', 'DELETE', 'PATCH', 'OPTIONS', 'POST', 'TRACE', 'PROPFIND'])('%s of a path the server does not have → 404, as GET', async (method) => {
+    const r = await rawRequest(server.url, `${method} /nonexistent HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`);
+    expect(r.status).toBe(404);
+    expect(r.text).not.toMatch(/\r\nallow:/i);
+    expect((JSON.parse(r.text.split('\r\n\r\n')[1] ?? '') as { error: string }).error).toMatch(/^not found: "\/nonexistent"/);
+  });
+
+  it.each(['/metrics', '/nonexistent', '/api/v1/simulate'])('a method node:http does not know (FOO %s), or a lower-case one, is refused by its parser: 400, whatever the path', async (path) => {
+    for (const method of ['FOO', 'get']) {
+      const r = await rawRequest(server.url, `${method} ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n`);
+      expect(r.status).toBe(400);
+      expect(r.closedByServer).toBe(true);
+      expect(r.text.split('\r\n\r\n')[1]).toBe('{"error":"bad request: malformed (HPE_INVALID_METHOD)"}\n');
+    }
+    await alive(server.url);
+  });
+
   it.each([
     ['two Host headers', 'GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nHost: evil.example\r\nConnection: close\r\n\r\n', 'more than one Host header'],
     ['a target in absolute form', 'GET http://evil.example/healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n', 'a request target in absolute form is for a proxy; ask for /path'],
