@@ -368,6 +368,21 @@ describe('legacy memlock regime', () => {
   });
 });
 
+describe('a task frees only what it has', () => {
+  it('freeing more than it allocated frees what it had, and says so', () => {
+    const k = kernel();
+    must(k.createCgroup('/a', { max: INF, high: INF }));
+    must(k.startTask('t', { cgroup: '/a', uid: 0 }));
+    must(k.allocMemory('t', 1 * MiB));
+    const freed = k.allocMemory('t', -5 * MiB);
+    expect(freed).toEqual({ ok: true, detail: 't had only 1.0 MiB of its own memory to free' });
+    expect(k.snapshot().cgroups.find((c) => c.path === '/a')?.stat.anon).toBe(0);
+    // Freeing exactly what it has says nothing more.
+    must(k.allocMemory('t', 1 * MiB));
+    expect(k.allocMemory('t', -1 * MiB)).toEqual({ ok: true });
+  });
+});
+
 describe('freeing everything', () => {
   it('returns every counter to zero', () => {
     const k = kernel();

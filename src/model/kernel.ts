@@ -341,7 +341,8 @@ export class ModelKernel {
     const page = this.profile.pageSize;
     if (bytes < 0) {
       // Frees the most recent allocations first; a block freed in part keeps its first pages.
-      let pages = Math.ceil(-bytes / page);
+      const asked = Math.ceil(-bytes / page);
+      let pages = asked;
       while (pages > 0) {
         const block = task.anon.pop();
         if (!block) break;
@@ -355,6 +356,8 @@ export class ModelKernel {
         }
         pages -= take;
       }
+      // A task frees only what it has (munmap of a range with nothing mapped frees nothing).
+      if (pages > 0) return ok(`${task.name} had only ${formatBytes((asked - pages) * page)} of its own memory to free`);
       return ok();
     }
     const got = this.chargeAnon(task, Math.ceil(bytes / page));
