@@ -93,7 +93,8 @@ export function explainCommand(ctx: CommandContext, deps: ExplainDeps = { readFa
       const facts = await deps.readFacts(source);
       const kernelBtf = objects.some(({ obj }) => hasStructOps(obj)) ? await (deps.kernelBtf ?? machineBtf)() : undefined;
       const { explanation: e, progNames } = explainLoad(facts, { objects, maps, progs: opts.prog, need: opts.need ?? 0, errno: opts.errno, kernelBtf });
-      ctx.io.stdout(opts.json ? json(explanationJson(e, progNames)) : explanationText(e, styleFor(ctx.io), progNames));
+      // On a terminal, the tables fit its width (docs/cli.md); into a pipe, rows are whole.
+      ctx.io.stdout(opts.json ? json(explanationJson(e, progNames)) : explanationText(e, styleFor(ctx.io), progNames, ctx.io.terminalSize?.()?.columns));
       ctx.exit(exitStatusOf(e));
     });
 }
@@ -112,7 +113,7 @@ function headLine(e: Explanation): string {
   return `${who}; memory cgroup ${escapeText(where)}\n${facts.basis?.line ?? profileLine(facts.profile)}\n`;
 }
 
-function needText(e: Explanation, progNames: readonly string[]): string {
+function needText(e: Explanation, progNames: readonly string[], maxWidth: number | undefined): string {
   const { need } = e;
   const regime = e.facts.profile.regime;
   const what = regime === 'memcg' ? 'charged to the memory cgroup' : regime === 'memlock' ? 'precharged against RLIMIT_MEMLOCK' : 'counted against no limit';
@@ -128,17 +129,17 @@ function needText(e: Explanation, progNames: readonly string[]): string {
   ];
   if (rows.length > 0) {
     out += table(rows, [
-      { header: 'OBJECT', value: (r) => r.what },
+      { header: 'OBJECT', value: (r) => r.what, elide: 'end' },
       { header: 'TYPE', value: (r) => r.type },
       { header: 'MEMLOCK', value: (r) => r.memlock, align: 'right' },
       { header: 'CHARGED', value: (r) => r.charged, align: 'right' },
       { header: 'UNCHARGED', value: (r) => r.uncharged, align: 'right' },
-    ]);
+    ], { maxWidth });
   }
   return out;
 }
 
-function levelsText(e: Explanation, st: Style): string {
+function levelsText(e: Explanation, st: Style, maxWidth: number | undefined): string {
   if (e.levels.length === 0) return '';
   const file = maxFile(e.facts.profile.cgroupVersion);
   const stopper = e.verdict.kind === 'short' ? e.verdict.cgroup : undefined;
@@ -148,8 +149,9 @@ function levelsText(e: Explanation, st: Style): string {
       { header: file === 'memory.max' ? 'MAX' : 'LIMIT', value: (l) => show(l.max), align: 'right' },
       { header: 'FREE', value: (l) => (l.headroom === undefined || !Number.isFinite(l.headroom) ? '-' : formatBytes(Math.max(0, l.headroom))), align: 'right' },
       { header: 'SHORT', value: (l) => (l.short > 0 ? formatBytes(l.short) : ''), align: 'right', format: (cell, l) => (l.short > 0 && !l.reclaimCovers ? st.bad(cell) : cell) },
-      { header: 'CGROUP', value: (l) => (l.path === stopper ? `${l.path}  ← stops it` : l.path) },
-    ])}`
+      // Cut in its middle, a path keeps both ends, and `← stops it`.
+      { header: 'CGROUP', value: (l) => (l.path === stopper ? `${l.path}  ← stops it` : l.path), elide: 'middle' },
+    ], { maxWidth })}`
   );
 }
 
@@ -202,9 +204,9 @@ function causesText(e: Explanation, st: Style): string {
   return out;
 }
 
-/** The explanation for people. */
-export function explanationText(e: Explanation, st: Style, progNames: readonly string[] = []): string {
-  let out = headLine(e) + needText(e, progNames) + levelsText(e, st) + verdictText(e, st) + causesText(e, st);
+/** The explanation for people; with `maxWidth` (a terminal's columns), its tables fit it. */
+export function explanationText(e: Explanation, st: Style, progNames: readonly string[] = [], maxWidth?: number): string {
+  let out = headLine(e) + needText(e, progNames, maxWidth) + levelsText(e, st, maxWidth) + verdictText(e, st) + causesText(e, st);
   if (e.notes.length) out += `\n${st.dim(e.notes.map((n) => wrap(`- ${n}`, 80, '', '  ')).join('\n'))}\n`;
   return out;
 }
