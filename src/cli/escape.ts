@@ -10,7 +10,8 @@
  *
  * Escaped: C0 (U+0000–U+001F), DEL (U+007F), C1 (U+0080–U+009F: U+009B is a one-byte CSI
  * on terminals that take 8-bit controls), the bidi embeddings, overrides and isolates
- * (U+202A–U+202E, U+2066–U+2069), the marks U+200E, U+200F and U+061C, and lone surrogates
+ * (U+202A–U+202E, U+2066–U+2069), the marks U+200E, U+200F and U+061C, the line and
+ * paragraph separators U+2028 and U+2029 (a line break to some viewers), and lone surrogates
  * (they are no text and some terminals print them as garbage).
  */
 import { escapeText } from '../vocab/escape.js';
@@ -21,7 +22,7 @@ export { escapeText };
 // eslint-disable-next-line no-control-regex
 const OWN = /\u001b\[[0-9;]*m|\u001b\[H\u001b\[2J/y;
 // eslint-disable-next-line no-control-regex
-const ANY_BUT_NEWLINE = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]/;
+const ANY_BUT_NEWLINE = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]/;
 
 /**
  * A whole text rendering made safe for a terminal, the last step before it is written: every
@@ -46,7 +47,7 @@ export function terminalSafe(text: string): string {
         continue;
       }
     }
-    const unsafe = c < 0x20 || (c >= 0x7f && c <= 0x9f) || c === 0x061c || c === 0x200e || c === 0x200f || (c >= 0x202a && c <= 0x202e) || (c >= 0x2066 && c <= 0x2069);
+    const unsafe = c < 0x20 || (c >= 0x7f && c <= 0x9f) || c === 0x061c || c === 0x200e || c === 0x200f || c === 0x2028 || c === 0x2029 || (c >= 0x202a && c <= 0x202e) || (c >= 0x2066 && c <= 0x2069);
     let len = 1;
     let bad = unsafe;
     if (c >= 0xd800 && c <= 0xdbff) {

@@ -1,13 +1,14 @@
 /**
  * Text from the machine or a file, made safe to show: every character that could steer a
  * terminal or reorder what a reader sees (C0, DEL, C1, bidi embeddings, overrides, isolates and
- * marks, lone surrogates) shown as a visible escape (`\x1b`, `\n`, `\u202e`), as `ls -b` does.
+ * marks, the line and paragraph separators U+2028 and U+2029, lone surrogates) shown as a
+ * visible escape (`\x1b`, `\n`, `\u202e`), as `ls -b` does.
  * Pure: the CLI (src/cli/escape.ts, which documents the policy) and the dashboard use it alike.
  */
 // eslint-disable-next-line no-control-regex
-const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
+const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
 // eslint-disable-next-line no-control-regex
-const ANY_UNSAFE = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]/;
+const ANY_UNSAFE = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]/;
 
 const NAMED: Readonly<Record<string, string>> = Object.assign(Object.create(null) as Record<string, string>, { '\n': '\\n', '\t': '\\t', '\r': '\\r' });
 

@@ -24,7 +24,7 @@ const PLAIN: Style = { bold: (s) => s, dim: (s) => s, ok: (s) => s, bad: (s) => 
 
 /** Characters a terminal acts on, or that reorder text: none may reach it raw. */
 // eslint-disable-next-line no-control-regex
-const UNSAFE = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/;
+const UNSAFE = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/;
 
 /** Escape sequences an attacker would use: clear, title (OSC), colour, cursor, C1 CSI, bidi. */
 const ATTACKS = [
@@ -55,6 +55,7 @@ describe('escapeText and terminalSafe', () => {
   it('escapes each control character as a visible escape', () => {
     expect(escapeText('\u001b[2Jx\ny\tz\r')).toBe('\\x1b[2Jx\\ny\\tz\\r');
     expect(escapeText('\u009b\u007f\u202e')).toBe('\\u009b\\u007f\\u202e');
+    expect(escapeText('ls\u2028x\u2029')).toBe('ls\\u2028x\\u2029');
     expect(escapeText('\ud83d\ude00 ok')).toBe('\ud83d\ude00 ok');
     expect(escapeText('\ud800x')).toBe('\\ud800x');
     const plain = '/kubepods/burstable/pod1';
