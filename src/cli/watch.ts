@@ -137,6 +137,18 @@ export function watchScreen(stamp: string, f: WatchFrame, st: Style, size: Termi
   return joinLines(fitHeight(lines, rows, width, more));
 }
 
+/**
+ * The summary `--for` ends with: the last frame's whole-run counts after a title. With `width` (a
+ * terminal's columns) it fits the width as a frame does, but not the height (it is the last
+ * output, left on the screen): the tables are fitted, and every other line that is wider (what
+ * is traced or why nothing is, a note) is wrapped, not cut, since nothing comes to redraw it.
+ */
+export function watchSummaryText(f: WatchFrame, seconds: number, st: Style, width?: number): string {
+  const text = `${st.bold(`bpfmem watch: summary of ${formatDuration(seconds * 1000)} on kernel ${f.release}`)}\n${frameText(f, st, true, width)}`;
+  if (width === undefined) return text;
+  return joinLines(screenLines(text).flatMap((l) => foldLine(l, width)));
+}
+
 interface WatchCliOptions {
   interval: number;
   for?: number;
@@ -210,7 +222,7 @@ export function watchCommand(ctx: CommandContext): Command {
         if (last && opts.for !== undefined && !isStopped()) {
           const seconds = (Date.now() - started) / 1000;
           if (opts.json) ctx.io.stdout(`${JSON.stringify(summaryJson(last, seconds))}\n`);
-          else ctx.io.stdout(`${ctx.io.isTTY ? CLEAR : ''}${st.bold(`bpfmem watch: summary of ${formatDuration(seconds * 1000)} on kernel ${last.release}`)}\n${frameText(last, st, true, ctx.io.terminalSize?.()?.columns)}`);
+          else ctx.io.stdout(`${ctx.io.isTTY ? CLEAR : ''}${watchSummaryText(last, seconds, st, ctx.io.terminalSize?.()?.columns)}`);
         }
       } finally {
         untrack(handle);

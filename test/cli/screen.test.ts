@@ -10,7 +10,7 @@ import { fittedSummaryText, topScreen } from '../../src/cli/render/inventory.js'
 import { cutLine, fitHeight, foldLine, screenLines } from '../../src/cli/render/screen.js';
 import { serveCommand } from '../../src/cli/serve.js';
 import { elide, graphemes, table, textWidth } from '../../src/cli/table.js';
-import { watchCommand, watchScreen, watchStamp } from '../../src/cli/watch.js';
+import { watchCommand, watchScreen, watchStamp, watchSummaryText } from '../../src/cli/watch.js';
 import { buildInventory } from '../../src/inspect/inventory.js';
 import { summarize } from '../../src/inspect/summary.js';
 import { profileOf } from '../../src/model/profile.js';
@@ -253,6 +253,34 @@ describe('watch on a terminal', () => {
     const end = screen.findIndex((l) => l.startsWith('what is shown instead: '));
     expect(end).toBeGreaterThan(2);
     expect(screen.slice(1, end).join(' ')).toBe(`refused updates: not traced: ${REFUSED}`);
+  });
+});
+
+describe('watch --for: the summary it ends with, on a terminal', () => {
+  // eslint-disable-next-line no-control-regex
+  const plain = (text: string): string => text.replace(/\u001b\[[0-9;]*m/g, '');
+
+  it.each([30, 40, 50, 80])('%i columns: no line wider; the notice and the note wrapped whole, not cut; colours whole', (cols) => {
+    const text = watchSummaryText(refusedFrame(), 2.012, COLOUR, cols);
+    expect(widest(text)).toBeLessThanOrEqual(cols);
+    expect(coloursWhole(text)).toBe(true);
+    const { scrolled } = terminal(`${CLEAR}${text}`, cols, 100);
+    expect(scrolled).toBe(0);
+    // Folded at spaces, and a word wider than the terminal where the line ends: nothing left out.
+    const letters = (t: string): string => t.replace(/\s+/g, '');
+    const all = letters(plain(text));
+    expect(all).toContain(letters(`refused updates: not traced: ${REFUSED}`));
+    expect(all).toContain(letters('note: a note from the session that is long enough to be wider than a small terminal is'));
+    // The cgroups table is fitted as a frame's is: paths lose their middle, no row is folded.
+    const rows = screenLines(plain(text)).filter((l) => l.startsWith('/proce'));
+    expect(rows).toHaveLength(6);
+  });
+
+  it('into a pipe (no width): every line whole, as before', () => {
+    const text = watchSummaryText(refusedFrame(), 2.012, COLOUR);
+    expect(text.split('\n')[0]).toBe(COLOUR.bold('bpfmem watch: summary of 2s12ms on kernel 6.18.44-fc-v1300'));
+    expect(text).toContain(`${COLOUR.bold('refused updates: not traced')}: ${REFUSED}\n`);
+    expect(widest(text)).toBeGreaterThan(300);
   });
 });
 
