@@ -158,33 +158,45 @@ function levelsText(e: Explanation, st: Style, maxWidth: number | undefined): st
 function verdictText(e: Explanation, st: Style): string {
   const v = e.verdict;
   const file = maxFile(e.facts.profile.cgroupVersion);
-  let line: string;
+  // The verdict's first words are styled after wrapping: wrap() escapes what it is given, so a
+  // colour made before would be shown as text (`\x1b[32mfits`).
+  let head: string;
+  let style: (s: string) => string;
+  let rest: string;
   switch (v.kind) {
     case 'fits':
-      line = st.ok('fits')
-        + (v.limit === undefined
-          ? e.facts.profile.regime === 'memcg'
-            ? ': no memory cgroup on the way has a limit'
-            : ': no limit applies'
-          : v.limit === 'RLIMIT_MEMLOCK'
-            ? `: ${Number.isFinite(v.headroom) ? `${formatBytes(v.headroom)} of RLIMIT_MEMLOCK left` : 'RLIMIT_MEMLOCK is unlimited'}`
-            : `: ${formatBytes(v.headroom)} left under the ${file} of ${v.cgroup ?? ''}`)
+      head = 'fits';
+      style = st.ok;
+      rest = (v.limit === undefined
+        ? e.facts.profile.regime === 'memcg'
+          ? ': no memory cgroup on the way has a limit'
+          : ': no limit applies'
+        : v.limit === 'RLIMIT_MEMLOCK'
+          ? `: ${Number.isFinite(v.headroom) ? `${formatBytes(v.headroom)} of RLIMIT_MEMLOCK left` : 'RLIMIT_MEMLOCK is unlimited'}`
+          : `: ${formatBytes(v.headroom)} left under the ${file} of ${v.cgroup ?? ''}`)
         + (v.reclaim > 0 ? `, once the kernel reclaims ${formatBytes(v.reclaim)} of page cache` : '');
       break;
     case 'short':
-      line =
+      head = 'does not fit';
+      style = st.bad;
+      rest =
         v.limit === 'RLIMIT_MEMLOCK'
-          ? `${st.bad('does not fit')}: RLIMIT_MEMLOCK ${formatBytes(v.headroom)} is ${formatBytes(v.short)} short`
-          : `${st.bad('does not fit')}: ${formatBytes(v.short)} short under the ${file} of ${v.cgroup ?? ''} (${formatBytes(Math.max(0, v.headroom))} free)`;
+          ? `: RLIMIT_MEMLOCK ${formatBytes(v.headroom)} is ${formatBytes(v.short)} short`
+          : `: ${formatBytes(v.short)} short under the ${file} of ${v.cgroup ?? ''} (${formatBytes(Math.max(0, v.headroom))} free)`;
       break;
     case 'refused':
-      line = `${st.bad(`the kernel would refuse it with ${v.errno}`)}: ${v.reason}`;
+      head = `the kernel would refuse it with ${v.errno}`;
+      style = st.bad;
+      rest = `: ${v.reason}`;
       break;
     case 'unknown':
-      line = `${st.warn('cannot tell')}: ${v.reason}`;
+      head = 'cannot tell';
+      style = st.warn;
+      rest = `: ${v.reason}`;
       break;
   }
-  let out = `\n${wrap(line, 80, '')}\n`;
+  const wrapped = wrap(head + rest, 80, '');
+  let out = `\n${wrapped.startsWith(head) ? style(head) + wrapped.slice(head.length) : wrapped}\n`;
   for (const a of e.advice) out += `${wrap(a, 80, '  ', '    ')}\n`;
   return out;
 }

@@ -1,6 +1,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { explainCommand, type ExplainDeps } from '../../src/cli/explain.js';
+import { explainCommand, explanationText, type ExplainDeps } from '../../src/cli/explain.js';
+import { specMaps } from '../../src/estimate/run.js';
+import { explainLoad } from '../../src/explain/load.js';
 import { probeCommand } from '../../src/cli/probe.js';
 import type { CgroupLevel, ExplainFacts } from '../../src/explain/facts.js';
 import { makeProfile } from '../../src/model/profile.js';
@@ -283,6 +285,30 @@ describe('bpfmem explain on a terminal: the tables fit its width, as maps and cg
     const r = await onTerminal(args, 40, chain);
     for (const l of [...tableLines(r.stdout, /^\s*USAGE /), ...tableLines(r.stdout, /^OBJECT /)]) expect(textWidth(l), l).toBeLessThanOrEqual(40);
     expect(tableLines(r.stdout, /^OBJECT /)[1]).toMatch(/^big\s+array\s+8\.0 MiB {2}…$/);
+  });
+});
+
+describe('bpfmem explain in colour', () => {
+  const COLOUR = {
+    bold: (s: string) => `\u001b[1m${s}\u001b[22m`,
+    dim: (s: string) => `\u001b[2m${s}\u001b[22m`,
+    ok: (s: string) => `\u001b[32m${s}\u001b[39m`,
+    bad: (s: string) => `\u001b[31m${s}\u001b[39m`,
+    warn: (s: string) => `\u001b[33m${s}\u001b[39m`,
+  };
+  const text = (chain?: CgroupLevel[], maps: string[] = []): string => {
+    const { explanation, progNames } = explainLoad(facts(chain), { objects: [], maps: specMaps(maps), progs: [], need: MiB, errno: undefined, kernelBtf: undefined });
+    return explanationText(explanation, COLOUR, progNames);
+  };
+
+  it('the verdict is coloured, not its colour shown as text (\\x1b[32mfits)', () => {
+    const fits = text([level('/pods/agent', 10 * MiB), level('/', 900 * MiB)]);
+    expect(fits).toContain('\n\u001b[32mfits\u001b[39m: no memory cgroup on the way has a limit\n');
+    expect(fits).not.toContain('\\x1b');
+    const short = text(undefined, [ARRAY_8M]);
+    // eslint-disable-next-line no-control-regex
+    expect(short).toMatch(/\n\u001b\[31mdoes not fit\u001b\[39m: [\d.]+ MiB short under the memory\.limit_in_bytes of \/pods/);
+    expect(short).not.toContain('\\x1b');
   });
 });
 
