@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { escapeText, terminalSafe } from '../../src/cli/escape.js';
-import { cgroupsText, fittedSummaryText, mapsText, summaryText } from '../../src/cli/render/inventory.js';
+import { cgroupsText, fittedSummaryText, mapsText, progsText, summaryText } from '../../src/cli/render/inventory.js';
 import { elide, table, textWidth } from '../../src/cli/table.js';
 import type { Style } from '../../src/cli/io.js';
 import { buildInventory } from '../../src/inspect/inventory.js';
@@ -295,6 +295,16 @@ describe('an 80x24 terminal (item 5)', () => {
     expect(flat(cgroupsText({ ...inv, profile: { ...inv.profile, cgroupVersion: 1 } }, inv.cgroups, PLAIN))).toContain(note);
     expect(flat(cgroupsText({ ...inv, profile: { ...inv.profile, cgroupVersion: 2 } }, inv.cgroups, PLAIN))).not.toContain(note);
     expect(flat(cgroupsText({ ...inv, profile: { ...inv.profile, cgroupVersion: 1 } }, inv.cgroups.slice(1), PLAIN))).not.toContain(note);
+  });
+
+  it('maps, progs and cgroups say what they describe: this machine\'s kernel, or the dump', () => {
+    const machine = 'this machine: kernel 6.18, 2 possible CPUs, 4 KiB pages, cgroup v1, regime memcg';
+    for (const text of [mapsText(inv, inv.maps, { wide: false, pins: false }, PLAIN, 80), progsText(inv, [], { wide: false, pins: false }, PLAIN), cgroupsText(inv, inv.cgroups, PLAIN, { maxWidth: 80 })]) {
+      expect(text.split('\n')).toContain(machine);
+    }
+    const dump = mapsText({ ...inv, source: 'bpftool -j map show output dump.json' }, inv.maps, { wide: false, pins: false }, PLAIN, 80);
+    expect(dump).toContain('from bpftool -j map show output dump.json');
+    expect(dump).not.toContain('this machine');
   });
 
   it('without a size, nothing is cut (a pipe gets whole lines)', () => {

@@ -94,10 +94,10 @@ export function progColumns({ wide, pins }: ListView): Column<ProgEntry>[] {
   return cols;
 }
 
-/** The lines under a table: what could not be read, said once. */
+/** The lines under a table: what it describes (this machine, or a dump), and what could not be read, said once. */
 function notes(inv: Inventory, st: Style, charges = true): string {
   const out: string[] = [];
-  if (inv.source) out.push(st.dim(wrap(`from ${inv.source}`, 80, '')));
+  out.push(st.dim(wrap(inv.source ? `from ${inv.source}` : `this machine: ${profileLine(inv.profile)}`, 80, '')));
   if (charges && inv.chargesUnavailable) out.push(st.dim(wrap(`CHARGED TO is unknown (?): ${inv.chargesUnavailable}`, 80, '')));
   if (inv.statsAge) out.push(st.dim(wrap(`note: ${inv.statsAge}`, 80, '')));
   for (const e of inv.errors) out.push(st.dim(wrap(`note: ${e}`, 80, '')));
