@@ -50,6 +50,9 @@ export function simulateCommand(ctx: CommandContext): Command {
       const btf = opts.btf === undefined ? undefined : await host?.kernelBtf();
       const simulate = (regime?: Regime): Promise<RunResult<KnownSnapshot>> => simulateScenario(scenario, regime, btf, host?.profile);
       const st = styleFor(ctx.io);
+      // --btf replaces the sizes the model keeps for the kernel: the output says so (docs/cli.md).
+      const sizes = opts.btf === undefined ? undefined : `sizes from ${escapeText(opts.btf)}`;
+      const btfJson = opts.btf === undefined ? {} : { sizes_from: opts.btf };
       // On a terminal, the tables fit its width (docs/cli.md); into a pipe, rows are whole.
       const maxWidth = ctx.io.terminalSize?.()?.columns;
       // Under memcg, a scenario of a kernel before 5.11 runs as 5.11 (src/scenario/run.ts scenarioProfile): said, not only shown.
@@ -62,12 +65,12 @@ export function simulateCommand(ctx: CommandContext): Command {
         const memlock = await simulate('memlock');
         ctx.io.stdout(
           opts.json
-            ? json({ source: file, regime: 'both', runs: { memcg: runJson(memcg), memlock: runJson(memlock) } })
-            : bothText(memcg, memlock, file, st, maxWidth) + bumped(memcg),
+            ? json({ source: file, regime: 'both', ...btfJson, runs: { memcg: runJson(memcg), memlock: runJson(memlock) } })
+            : bothText(memcg, memlock, file, st, maxWidth, sizes) + bumped(memcg),
         );
         return;
       }
       const run = await simulate(opts.regime);
-      ctx.io.stdout(opts.json ? json({ source: file, ...runJson(run) }) : runText(run, file, st, maxWidth) + bumped(run));
+      ctx.io.stdout(opts.json ? json({ source: file, ...btfJson, ...runJson(run) }) : runText(run, file, st, maxWidth, sizes) + bumped(run));
     });
 }

@@ -138,6 +138,11 @@ steps:
     // (which test/cli/estimate.test.ts and the live tests tie to the kernel).
     expect(await memlockOf(['--btf', vmlinux])).toBe(estimated.maps[0]?.memlock);
     expect(await memlockOf([])).toBeGreaterThan(0);
+    // The output says the sizes are the file's, in text and JSON (and not without --btf).
+    const text = (await cli(['simulate', file, '--btf', vmlinux])).stdout.split('\n')[0];
+    expect(text).toMatch(/: kernel 6\.18, 2 possible CPUs, .*, sizes from \/sys\/kernel\/btf\/vmlinux$/);
+    expect((await cli(['simulate', file])).stdout.split('\n')[0]).not.toContain('sizes from');
+    expect(JSON.parse((await cli(['simulate', file, '--json', '--btf', vmlinux])).stdout)).toMatchObject({ sizes_from: vmlinux });
     const bad = await cli(['simulate', file, '--btf', 'package.json']);
     expect(bad.stderr).toMatch(/^bpfmem: BTF file package\.json: not BTF/);
     expect(bad.stderr.trim().split('\n')).toHaveLength(1);

@@ -58,10 +58,14 @@ function mapTable(f: Snapshot, maxWidth: number | undefined): string {
  * One run for people: the steps with their outcomes, then the final state. With `maxWidth` (a
  * terminal's columns), the tables fit it: names and paths elided, columns left out whole.
  */
-export function runText(run: RunResult, source: string, st: Style, maxWidth?: number): string {
+/**
+ * A scenario's run as text. `sizes`: where the struct sizes came from when an option chose them
+ * (`sizes from k.btf` for `--btf`), said on the first line with the rest of the profile.
+ */
+export function runText(run: RunResult, source: string, st: Style, maxWidth?: number, sizes?: string): string {
   const f = run.final;
   const parts = [
-    `${st.bold(escapeText(source))}: ${profileLine(run.profile)}\n`,
+    `${st.bold(escapeText(source))}: ${profileLine(run.profile)}${sizes === undefined ? '' : `, ${sizes}`}\n`,
     stepLines(run.steps, st),
     `\n${st.bold('cgroups')}\n${cgroupTable(f, maxWidth)}`,
   ];
@@ -88,9 +92,10 @@ export function runText(run: RunResult, source: string, st: Style, maxWidth?: nu
 }
 
 /** Two runs of one scenario side by side: the same steps under memcg and under memlock; `maxWidth` as for {@link runText}. */
-export function bothText(memcg: RunResult, memlock: RunResult, source: string, st: Style, maxWidth?: number): string {
+export function bothText(memcg: RunResult, memlock: RunResult, source: string, st: Style, maxWidth?: number, sizes?: string): string {
+  const s = sizes === undefined ? '' : `, ${sizes}`;
   const parts = [
-    `${st.bold(escapeText(source))}\n  memcg:   ${profileLine(memcg.profile)}\n  memlock: ${profileLine(memlock.profile)}\n\n`,
+    `${st.bold(escapeText(source))}\n  memcg:   ${profileLine(memcg.profile)}${s}\n  memlock: ${profileLine(memlock.profile)}${s}\n\n`,
   ];
   const rows = memcg.steps.map((s, i) => ({ a: s, b: memlock.steps[i] }));
   const res = (s: StepResult | undefined): string => (!s ? '' : s.ok ? '✓' : `✗ ${s.errno ?? ''}`);
