@@ -288,6 +288,16 @@ function shownName(plan: readonly PlannedMap[], i: number, name: string): string
   return plan.some((q, j) => j !== i && q.name === p.name) ? (p.aliases[0] ?? name) : name;
 }
 
+/**
+ * Whether the maps and programs come from more than one place (two objects, an object and
+ * `--map`): then every row says which (OBJECT), since two objects may hold maps of one name.
+ */
+function severalOrigins(plan: readonly PlannedMap[], progs: readonly PlannedProg[]): boolean {
+  // `--map` and `--prog` are both the command line: one origin.
+  const origin = (o: string): string => (o === '--map' || o === '--prog' ? '--' : o);
+  return new Set([...plan.map((p) => origin(p.origin)), ...progs.map((g) => origin(g.origin))]).size > 1;
+}
+
 function estimateText(
   e: Estimate,
   plan: readonly PlannedMap[],
@@ -305,11 +315,13 @@ function estimateText(
   };
   const rows = e.maps;
   const notes = numberNotes([plan], progs);
+  const several = severalOrigins(plan, progs);
   let out = `${basisLine}\n\n`;
   type Row = { m: MapEstimate; i: number } | undefined;
   out += table<Row>(
     [...rows.map((m, i) => ({ m, i })), undefined],
     [
+      ...(several ? [{ header: 'OBJECT', value: (r: Row) => (r ? (plan[r.i]?.origin ?? '') : ''), elide: 'middle' as const }] : []),
       { header: 'MAP', value: (r) => (r ? shownName(plan, r.i, r.m.name) : 'total'), elide: 'end' },
       { header: 'TYPE', value: (r) => r?.m.type ?? '' },
       { header: 'MAX', value: (r) => (r?.m.ok ? String(r.m.maxEntries) : ''), align: 'right' },
@@ -328,6 +340,7 @@ function estimateText(
       table<ProgRow>(
         e.progs.map((p, i) => ({ p, i })),
         [
+          ...(several ? [{ header: 'OBJECT', value: (r: ProgRow) => progs[r.i]?.origin ?? '', elide: 'middle' as const }] : []),
           ...(named ? [{ header: 'PROGRAM', value: (r: ProgRow) => progs[r.i]?.name || '--prog', elide: 'end' as const }] : []),
           { header: named ? 'INSNS' : 'PROGRAM INSNS', value: (r) => String(r.p.insns), align: 'right' },
           { header: 'MEMLOCK', value: (r) => (r.p.ok ? progMemlock(r.p, r.i) : (r.p.errno ?? '')), align: 'right' },
@@ -397,9 +410,12 @@ function compareText(
     if (!r.prog) return first.maps[r.i]?.name ?? '';
     return progs[r.i]?.name || `--prog ${first.progs[r.i]?.insns ?? ''}`;
   };
+  const plan = plans[0] ?? [];
+  const originOf = (r: Row): string => (!r ? '' : r.prog ? (progs[r.i]?.origin ?? '') : (plan[r.i]?.origin ?? ''));
   out += table<Row>(
     [...first.maps.map((_m, i) => ({ prog: false, i })), ...first.progs.map((_p, i) => ({ prog: true, i })), undefined],
     [
+      ...(severalOrigins(plan, progs) ? [{ header: 'OBJECT', value: originOf, elide: 'middle' as const }] : []),
       { header: 'MAP', value: nameOf, elide: 'end' },
       { header: 'TYPE', value: (r) => (r ? (r.prog ? 'program' : (first.maps[r.i]?.type ?? '')) : '') },
       ...runs.map((e) => ({ header: `${e.profile.possibleCpus} CPUS`, value: (r: Row) => cell(e, r), align: 'right' as const })),

@@ -294,6 +294,20 @@ interface ObjectJson extends EstimateJson {
 describe.skipIf(!toolchain.ok)('bpfmem estimate FILE.o', () => {
   const obj = (name: string): string => (toolchain.ok ? buildFixture(name) : '');
 
+  it('several objects: every row says which object it comes from (OBJECT), one object needs no such column', async () => {
+    const kernel = ['--kernel', '6.18', '--cpus', '2'];
+    const header = async (args: string[]): Promise<string[]> => (await cli(['estimate', ...args, ...kernel])).stdout.split('\n').filter((l) => /^(OBJECT|MAP|PROGRAM|INSNS)\b/.test(l));
+    expect((await header([obj('maps')]))[0]).toMatch(/^MAP /);
+    const two = (await cli(['estimate', obj('maps'), obj('global_data'), ...kernel])).stdout.split('\n');
+    expect(two.find((l) => l.startsWith('OBJECT'))).toMatch(/^OBJECT +MAP +TYPE/);
+    const row = (object: string, map: string): boolean => two.some((l) => l.startsWith(object) && new RegExp(`^ +${map.replace('.', '\\.')} `).test(l.slice(object.length)));
+    expect(row(obj('maps'), 'hash_map')).toBe(true);
+    expect(row(obj('global_data'), 'global_d.data')).toBe(true);
+    // An object and a --map spec are two origins too.
+    const mixed = (await cli(['estimate', obj('global_data'), '--map', 'type=hash,key=4,value=8,max_entries=10', ...kernel])).stdout.split('\n');
+    expect(mixed.some((l) => /^--map +map0 /.test(l))).toBe(true);
+  });
+
   it('maps.bpf.o: every map libbpf creates, with the memlock the kernel showed on the 6.18 host', async () => {
     const out = (await estimate([obj('maps')])) as ObjectJson;
     expect(Object.fromEntries(out.maps.map((m) => [m.name, m.memlock]))).toEqual(MAPS_MEASURED);
