@@ -11,7 +11,7 @@ import { hostProfile } from '../live/host-profile.js';
 import { didYouMean, oneOf, quote } from '../vocab/fields.js';
 import { formatDuration } from '../vocab/duration.js';
 import { PROG_TYPES } from '../vocab/progtypes.js';
-import { styleFor } from './io.js';
+import { redrawsInPlace, styleFor } from './io.js';
 import { inputName } from '../sys/file/index.js';
 import { readStatus } from '../sys/proc/index.js';
 import { durationArg, jsonOption, type CommandContext } from './context.js';
@@ -268,14 +268,14 @@ export function topCommand(ctx: CommandContext): Command {
         for (let frame = 1; ; frame++) {
           const inv = await summaryInventory(c, (input) => builder.build(input));
           const last = opts.iterations !== undefined && frame >= opts.iterations;
-          const stamp = st.dim(topStamp(new Date(), opts.interval, ctx.io.isTTY && !last));
+          const stamp = st.dim(topStamp(new Date(), opts.interval, redrawsInPlace(ctx.io) && !last));
           // On a terminal, each frame fits it as it is now (it may be resized): the header and
           // totals stay, long paths lose their middle, the tables their last rows, long lines their end.
           const size = ctx.io.terminalSize?.();
           const sctx = { regimeReason: c.regimeReason, width: size?.columns };
           const s = summarize(inv, 10);
           const screen = size ? topScreen(stamp, inv, s, sctx, st, size) : `${stamp}\n${summaryText(inv, s, sctx, st)}`;
-          ctx.io.stdout(ctx.io.isTTY ? `${CLEAR}${screen}` : `${frame > 1 ? '\n' : ''}${screen}`);
+          ctx.io.stdout(redrawsInPlace(ctx.io) ? `${CLEAR}${screen}` : `${frame > 1 ? '\n' : ''}${screen}`);
           if (last) break;
           // Its reader has gone (`bpfmem top | head`): nobody sees the next frame.
           if (ctx.io.stdoutClosed?.() === true) break;

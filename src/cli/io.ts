@@ -145,11 +145,19 @@ export interface Style {
   readonly warn: (s: string) => string;
 }
 
+/**
+ * Whether `top` and `watch` redraw their screen in place (home and clear): on a terminal that
+ * takes escape sequences, not `TERM=dumb`, where frames follow one another as into a pipe.
+ */
+export const redrawsInPlace = (io: Io): boolean => io.isTTY && io.env['TERM'] !== 'dumb';
+
 export function styleFor(io: Io): Style {
-  const color = io.isTTY && io.env['NO_COLOR'] === undefined && io.env['TERM'] !== 'dumb';
+  // no-color.org: NO_COLOR set to any text but the empty one.
+  const color = io.isTTY && (io.env['NO_COLOR'] ?? '') === '' && io.env['TERM'] !== 'dumb';
+  // The decision is the command's Io's, not process.stdout's, which Node would check again.
   const st =
     (fmt: Parameters<typeof styleText>[0]) =>
     (s: string): string =>
-      color ? styleText(fmt, s) : s;
+      color ? styleText(fmt, s, { validateStream: false }) : s;
   return { bold: st('bold'), dim: st('dim'), ok: st('green'), bad: st('red'), warn: st('yellow') };
 }

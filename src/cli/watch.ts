@@ -4,7 +4,7 @@ import { formatDuration } from '../vocab/duration.js';
 import { formatBytes } from '../vocab/units.js';
 import { describeArming } from '../watch/arming.js';
 import { WatchSession, frameJson, summaryJson, type FailureRow, type PayerRow, type WatchFrame } from '../watch/index.js';
-import { styleFor, type Style, type TerminalSize } from './io.js';
+import { redrawsInPlace, styleFor, type Style, type TerminalSize } from './io.js';
 import { durationArg, jsonOption, sizeArg, type CommandContext } from './context.js';
 import { table } from './table.js';
 import { cutLine, fitHeight, foldLine, joinLines, screenLines } from './render/screen.js';
@@ -201,11 +201,11 @@ export function watchCommand(ctx: CommandContext): Command {
           if (done) break;
           if (opts.json) ctx.io.stdout(`${JSON.stringify(frameJson(frame))}\n`);
           else {
-            const stamp = st.dim(watchStamp(frame, opts.interval, ctx.io.isTTY, opts.for === undefined ? undefined : Math.max(0, opts.for - (Date.now() - started))));
+            const stamp = st.dim(watchStamp(frame, opts.interval, redrawsInPlace(ctx.io), opts.for === undefined ? undefined : Math.max(0, opts.for - (Date.now() - started))));
             // On a terminal, each frame fits it as it is now (it may be resized).
             const size = ctx.io.terminalSize?.();
             const screen = size ? watchScreen(stamp, frame, st, size) : `${stamp}\n${frameText(frame, st)}`;
-            ctx.io.stdout(ctx.io.isTTY ? `${CLEAR}${screen}` : `${screen}\n`);
+            ctx.io.stdout(redrawsInPlace(ctx.io) ? `${CLEAR}${screen}` : `${screen}\n`);
           }
           // Its reader has gone (`bpfmem watch --json | head -1`): detach the hooks and end.
           if (ctx.io.stdoutClosed?.() === true) break;
@@ -222,7 +222,7 @@ export function watchCommand(ctx: CommandContext): Command {
         if (last && opts.for !== undefined && !isStopped()) {
           const seconds = (Date.now() - started) / 1000;
           if (opts.json) ctx.io.stdout(`${JSON.stringify(summaryJson(last, seconds))}\n`);
-          else ctx.io.stdout(`${ctx.io.isTTY ? CLEAR : ''}${watchSummaryText(last, seconds, st, ctx.io.terminalSize?.()?.columns)}`);
+          else ctx.io.stdout(`${redrawsInPlace(ctx.io) ? CLEAR : ''}${watchSummaryText(last, seconds, st, ctx.io.terminalSize?.()?.columns)}`);
         }
       } finally {
         untrack(handle);

@@ -657,7 +657,8 @@ async function onTerminal(args: readonly string[], columns: number): Promise<Cli
     stdout: (t) => (stdout += t),
     stderr: (t) => (stderr += t),
     isTTY: true,
-    env: {},
+    // Plain text: the rows are matched as text.
+    env: { NO_COLOR: '1' },
     readFile: (p) => readFile(p, 'utf8'),
     terminalSize: () => ({ columns, rows: 24 }),
   };

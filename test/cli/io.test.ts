@@ -3,7 +3,7 @@ import { closeSync, constants, mkdtempSync, openSync, readSync, rmSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { fdWriter } from '../../src/cli/io.js';
+import { fdWriter, redrawsInPlace, styleFor, type Io } from '../../src/cli/io.js';
 
 /*
  * The CLI's stdout writer (src/cli/io.ts) on a non-blocking pipe, the case where a write is cut
@@ -115,5 +115,31 @@ describe('fdWriter', () => {
     } finally {
       closeSync(rd);
     }
+  });
+});
+
+describe('colour and redrawing follow the terminal and the environment', () => {
+  const io = (env: Record<string, string>, isTTY = true): Io => ({
+    stdout: () => undefined,
+    stderr: () => undefined,
+    isTTY,
+    env,
+    readFile: () => Promise.reject(new Error('no file')),
+  });
+  const coloured = (i: Io): boolean => styleFor(i).bold('x') !== 'x';
+
+  it('colour on a terminal; not into a pipe, with NO_COLOR set to any text, or TERM=dumb', () => {
+    expect(coloured(io({}))).toBe(true);
+    expect(coloured(io({}, false))).toBe(false);
+    expect(coloured(io({ NO_COLOR: '1' }))).toBe(false);
+    expect(coloured(io({ TERM: 'dumb' }))).toBe(false);
+    // no-color.org: an empty NO_COLOR does not turn colour off.
+    expect(coloured(io({ NO_COLOR: '' }))).toBe(true);
+  });
+
+  it('top and watch redraw in place on a terminal, not on TERM=dumb (which shows the escape as text) or into a pipe', () => {
+    expect(redrawsInPlace(io({}))).toBe(true);
+    expect(redrawsInPlace(io({ TERM: 'dumb' }))).toBe(false);
+    expect(redrawsInPlace(io({}, false))).toBe(false);
   });
 });
