@@ -259,6 +259,16 @@ describe('a table wider than the terminal with nothing left to elide', () => {
   });
 });
 
+describe('a map name of 10,000 characters (a dump\'s)', () => {
+  it('loses its end on a terminal, and the columns after it stay', () => {
+    const inv = buildInventory(hostileInput(['n'.repeat(10_000)]));
+    const lines = mapsText(inv, inv.maps, { wide: false, pins: false }, PLAIN, 60).split('\n');
+    expect(lines[0]).toMatch(/^ID\s+TYPE\s+NAME\s+MEMLOCK\s+CHARGE\b/);
+    expect(lines[1]).toMatch(/^\s*1\s+array\s+n+…\s+[\d.]+ (B|KiB)\s/);
+    for (const l of lines.slice(0, 2)) expect(textWidth(l)).toBeLessThanOrEqual(60);
+  });
+});
+
 describe('an 80x24 terminal (item 5)', () => {
   /** Kubernetes-long cgroup paths, each paying for maps held by a process. */
   const k8s = (i: number): string =>

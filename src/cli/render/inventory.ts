@@ -53,7 +53,7 @@ export function mapColumns({ wide, pins }: ListView, st: Style): Column<MapEntry
   const cols: Column<MapEntry>[] = [
     { header: 'ID', value: (m) => String(m.id), align: 'right' },
     { header: 'TYPE', value: (m) => m.type },
-    { header: 'NAME', value: (m) => m.name || '-' },
+    { header: 'NAME', value: (m) => m.name || '-', elide: 'end' },
   ];
   if (wide) {
     cols.push(
@@ -82,7 +82,7 @@ export function progColumns({ wide, pins }: ListView): Column<ProgEntry>[] {
   const cols: Column<ProgEntry>[] = [
     { header: 'ID', value: (p) => String(p.id), align: 'right' },
     { header: 'TYPE', value: (p) => p.type },
-    { header: 'NAME', value: (p) => p.name || '-' },
+    { header: 'NAME', value: (p) => p.name || '-', elide: 'end' },
   ];
   if (wide) cols.push({ header: 'TAG', value: (p) => p.tag });
   cols.push(
@@ -274,7 +274,7 @@ export function summaryText(inv: Inventory, s: Summary, ctx: SummaryContext, st:
       table(s.largestMaps, [
         { header: 'ID', value: (m) => String(m.id), align: 'right' },
         { header: 'TYPE', value: (m) => m.type },
-        { header: 'NAME', value: (m) => m.name || '-' },
+        { header: 'NAME', value: (m) => m.name || '-', elide: 'end' },
         { header: 'CHARGE', value: (m) => bytes(m.charge ?? m.memlock), align: 'right' },
         { header: 'CHARGED TO', value: (m) => chargedToCell(m.chargedTo), elide: 'middle' },
         { header: 'HOLDERS', value: (m) => holdersCell(m.holders), elide: 'end' },
