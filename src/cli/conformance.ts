@@ -10,7 +10,7 @@ import { formatBytes } from '../vocab/units.js';
 import { SCENARIOS_DIR } from './demo.js';
 import { styleFor, type Style } from './io.js';
 import { jsonOption, type CommandContext } from './context.js';
-import { json, wrap } from './render/common.js';
+import { json, wrap, wrapStyled } from './render/common.js';
 import { labCacheDir, runLab, type LabRun } from '../lab/run.js';
 import { parseProgress } from '../lab/console.js';
 import type { CheckResult } from '../lab/checks.js';
@@ -138,8 +138,8 @@ export function vmText(run: LabRun, st: Style): string {
 function checkText(c: CheckResult, st: Style): string {
   const mark = (ok: boolean): string => (ok ? st.ok('✓') : st.bad('✗'));
   const lines = [`${mark(c.ok)} ${c.title}\n`];
-  for (const l of c.lines) lines.push(wrap(`${mark(l.ok)} ${l.what}: kernel ${l.kernel}, model ${l.model}`, 80, '    ', '      ') + '\n');
-  if (c.error !== undefined) lines.push(wrap(`${st.bad('error')}: ${c.error}`, 80, '    ', '      ') + '\n');
+  for (const l of c.lines) lines.push(wrapStyled(l.ok ? '✓' : '✗', l.ok ? st.ok : st.bad, ` ${l.what}: kernel ${l.kernel}, model ${l.model}`, 80, '    ', '      ') + '\n');
+  if (c.error !== undefined) lines.push(wrapStyled('error', st.bad, `: ${c.error}`, 80, '    ', '      ') + '\n');
   return lines.join('');
 }
 

@@ -20,7 +20,7 @@ import type { LinuxErrno } from '../vocab/errno.js';
 import { formatBytes, parseSize } from '../vocab/units.js';
 import { styleFor, type Style } from './io.js';
 import { jsonOption, stdinOnce, type CommandContext } from './context.js';
-import { json, profileLine, wrap } from './render/common.js';
+import { json, profileLine, wrap, wrapStyled } from './render/common.js';
 import { table } from './table.js';
 import { escapeText } from './escape.js';
 
@@ -158,8 +158,7 @@ function levelsText(e: Explanation, st: Style, maxWidth: number | undefined): st
 function verdictText(e: Explanation, st: Style): string {
   const v = e.verdict;
   const file = maxFile(e.facts.profile.cgroupVersion);
-  // The verdict's first words are styled after wrapping: wrap() escapes what it is given, so a
-  // colour made before would be shown as text (`\x1b[32mfits`).
+  // The verdict's first words are styled after wrapping (wrapStyled).
   let head: string;
   let style: (s: string) => string;
   let rest: string;
@@ -195,8 +194,7 @@ function verdictText(e: Explanation, st: Style): string {
       rest = `: ${v.reason}`;
       break;
   }
-  const wrapped = wrap(head + rest, 80, '');
-  let out = `\n${wrapped.startsWith(head) ? style(head) + wrapped.slice(head.length) : wrapped}\n`;
+  let out = `\n${wrapStyled(head, style, rest, 80, '')}\n`;
   for (const a of e.advice) out += `${wrap(a, 80, '  ', '    ')}\n`;
   return out;
 }

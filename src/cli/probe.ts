@@ -6,7 +6,7 @@ import { formatVersion } from '../vocab/kernel-version.js';
 import { runProbe, type ChargeProbe, type FeatureProbe, type LibraryProbe, type PrechargeProbe, type ProbeReport } from '../live/probe.js';
 import { styleFor, type Style } from './io.js';
 import { jsonOption, type CommandContext } from './context.js';
-import { json, wrap } from './render/common.js';
+import { json, wrap, wrapStyled } from './render/common.js';
 
 /** What `probe` runs; tests pass a report made by hand. */
 export interface ProbeDeps {
@@ -112,7 +112,7 @@ export function featureLines(features: readonly FeatureProbe[], st: Style): stri
   const lines: string[] = [];
   const allowed = features.filter((f) => f.state === 'ok').map((f) => f.what);
   for (const f of features) {
-    if (f.state === 'refused') lines.push(wrap(`${st.warn(`${f.what}: refused by this kernel`)} (${f.detail})`, 80, '', '  '));
+    if (f.state === 'refused') lines.push(wrapStyled(`${f.what}: refused by this kernel`, st.warn, ` (${f.detail})`, 80, '', '  '));
     else if (f.state !== 'ok') lines.push(wrap(`${f.what}: ${f.state === 'missing' ? 'not available' : 'cannot tell'} (${f.detail})`, 80, '', '  '));
   }
   if (allowed.length) lines.push(wrap(`allowed: ${allowed.join(', ')}`, 80, '', '  '));

@@ -3,7 +3,9 @@ import { closeSync, constants, mkdtempSync, openSync, readSync, rmSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { fdWriter, redrawsInPlace, styleFor, type Io } from '../../src/cli/io.js';
+import { fdWriter, redrawsInPlace, styleFor, type Io, type Style } from '../../src/cli/io.js';
+import { wrapStyled } from '../../src/cli/render/common.js';
+import { featureLines } from '../../src/cli/probe.js';
 
 /*
  * The CLI's stdout writer (src/cli/io.ts) on a non-blocking pipe, the case where a write is cut
@@ -141,5 +143,24 @@ describe('colour and redrawing follow the terminal and the environment', () => {
     expect(redrawsInPlace(io({}))).toBe(true);
     expect(redrawsInPlace(io({ TERM: 'dumb' }))).toBe(false);
     expect(redrawsInPlace(io({}, false))).toBe(false);
+  });
+});
+
+describe('a coloured word in wrapped text', () => {
+  // A colour as a terminal gets it: wrapping must not escape it into text (`\x1b[33m…`).
+  const yellow = (s: string): string => `\u001b[33m${s}\u001b[39m`;
+  const st: Style = { bold: yellow, dim: yellow, ok: yellow, bad: yellow, warn: yellow };
+
+  it('wrapStyled colours the head after wrapping, and escapes the rest as wrap does', () => {
+    expect(wrapStyled('fits', yellow, ': 1.0 MiB left', 80, '')).toBe('\u001b[33mfits\u001b[39m: 1.0 MiB left');
+    expect(wrapStyled('error', yellow, ': bad \u001b[2J', 80, '    ')).toBe('    \u001b[33merror\u001b[39m: bad \\x1b[2J');
+    const long = wrapStyled('✓', yellow, ` ${'word '.repeat(30)}`, 40, '    ', '      ').split('\n');
+    expect(long[0]?.startsWith('    \u001b[33m✓\u001b[39m word')).toBe(true);
+    expect(long.length).toBeGreaterThan(1);
+  });
+
+  it('probe: a feature the kernel refuses is coloured, not shown as \\x1b text', () => {
+    const [line] = featureLines([{ feature: 'arena', what: 'arena maps', state: 'refused', detail: 'EPERM' }], st);
+    expect(line).toBe('\u001b[33marena maps: refused by this kernel\u001b[39m (EPERM)');
   });
 });

@@ -35,6 +35,15 @@ const UNIT = /^(?:[KMGTPE]i)?B[.,;:)]*$/;
  * plain spaces, so `awk` and `cut` read the numbers (no no-break space). Every word is escaped
  * ({@link escapeText}): the text may hold names from the machine.
  */
+/**
+ * {@link wrap} of `head + text` with `head` styled (coloured) after wrapping: wrap escapes what it
+ * is given, so a colour made before would be shown as text (`\x1b[32mfits`).
+ */
+export function wrapStyled(head: string, style: (s: string) => string, text: string, width: number, first: string, rest = first): string {
+  const wrapped = wrap(head + text, width, first, rest);
+  return wrapped.startsWith(first + head) ? first + style(head) + wrapped.slice(first.length + head.length) : wrapped;
+}
+
 export function wrap(text: string, width: number, first: string, rest = first): string {
   const words: string[] = [];
   for (const raw of text.split(/[ \t\n]+/)) {
