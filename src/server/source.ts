@@ -18,11 +18,12 @@ export interface InventorySource {
 
 /**
  * This machine through `bpfmem watch`'s session (src/watch/): at each scan everything a
- * Collector (src/live/collect.ts) reads (pins too: serve's maps have their paths, and its summary leaves pinned
- * maps out of the payer-not-holder warning as `bpfmem` does), the refused map updates its hooks
- * counted, and the paying cgroups' forecast. The collector keeps its map iterator loaded between
- * scans, and a rescan makes objects only for what changed. Needs root: rejects with the one-line
- * `BpfmemError` of `Collector.open` otherwise. Closing detaches the hooks.
+ * Collector (src/live/collect.ts) reads, pins too (serve's maps have their paths, and its
+ * summary leaves pinned maps out of the payer-not-holder warning as `bpfmem` does); the refused
+ * map updates its hooks counted; and the paying cgroups' forecast. The collector keeps its map
+ * iterator loaded between scans, and a rescan makes objects only for what changed. Needs root:
+ * rejects with the one-line `BpfmemError` of `Collector.open` otherwise. Closing detaches the
+ * hooks.
  */
 export async function watchedSource(options: Pick<WatchOptions, 'trace' | 'noTraceOption' | 'always' | 'armBelow'>): Promise<InventorySource> {
   const session = await WatchSession.open({ ...options, pins: true });

@@ -57,10 +57,8 @@ function mapTable(f: Snapshot, maxWidth: number | undefined): string {
 /**
  * One run for people: the steps with their outcomes, then the final state. With `maxWidth` (a
  * terminal's columns), the tables fit it: names and paths elided, columns left out whole.
- */
-/**
- * A scenario's run as text. `sizes`: where the struct sizes came from when an option chose them
- * (`sizes from k.btf` for `--btf`), said on the first line with the rest of the profile.
+ * `sizes`: where the struct sizes came from when an option chose them (`sizes from k.btf` for
+ * `--btf`), said on the first line with the rest of the profile.
  */
 export function runText(run: RunResult, source: string, st: Style, maxWidth?: number, sizes?: string): string {
   const f = run.final;
