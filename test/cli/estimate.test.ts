@@ -10,11 +10,8 @@ import { objectSpecs } from '../../src/estimate/object.js';
 import { profileOf } from '../../src/model/profile.js';
 import { buildFixture, FIXTURES, toolchain } from '../fixtures/bpf/build.js';
 import { measuredElementRows, measuredMapRows, measuredProgRows } from '../fixtures/kernel-6.18/index.js';
-import { readFile } from 'node:fs/promises';
-import type { Io } from '../../src/cli/io.js';
-import { runCli } from '../../src/cli/main.js';
 import { textWidth } from '../../src/cli/table.js';
-import { cli, specText, type CliRun } from './run.js';
+import { cli, onTerminal, specText, tableLines } from './run.js';
 
 /** The measured host: 6.18, 2 possible CPUs, 4 KiB pages (docs/kernel-facts.md §0). */
 const HOST = ['--kernel', '6.18.44-fc-v782', '--cpus', '2', '--page-size', '4096'];
@@ -645,35 +642,6 @@ describe.skipIf(!toolchain.ok)('bpfmem estimate: hostile input files', () => {
     expect(await ended).toEqual([null, 'SIGTERM']);
   });
 });
-
-/**
- * Runs `bpfmem ARGS` with its output on a terminal of `columns` (as `COLUMNS` or the terminal
- * says): docs/cli.md, "on a terminal, tables fit its width".
- */
-async function onTerminal(args: readonly string[], columns: number): Promise<CliRun> {
-  let stdout = '';
-  let stderr = '';
-  const io: Io = {
-    stdout: (t) => (stdout += t),
-    stderr: (t) => (stderr += t),
-    isTTY: true,
-    // Plain text: the rows are matched as text.
-    env: { NO_COLOR: '1' },
-    readFile: (p) => readFile(p, 'utf8'),
-    terminalSize: () => ({ columns, rows: 24 }),
-  };
-  const status = await runCli(args, io);
-  return { status, stdout, stderr };
-}
-
-/** The lines of the table whose header begins with `header`: up to the blank line after it. */
-function tableLines(text: string, header: RegExp): string[] {
-  const lines = text.split('\n');
-  const start = lines.findIndex((l) => header.test(l));
-  expect(start, `no table ${String(header)} in\n${text}`).toBeGreaterThanOrEqual(0);
-  const end = lines.findIndex((l, i) => i > start && l === '');
-  return lines.slice(start, end < 0 ? undefined : end);
-}
 
 describe('bpfmem estimate on a terminal: the tables fit its width, as maps and cgroups do', () => {
   const MAPS = ['--map', 'type=hash,key=4,value=8,max_entries=1000,name=flows', '--map', 'type=perf_event_array,key=4,value=4,max_entries=2,name=events', '--map', 'type=percpu_hash,key=8,value=64,max_entries=10000,name=per_cpu_stats'];

@@ -9,10 +9,8 @@ import { makeProfile } from '../../src/model/profile.js';
 import type { FactsSource } from '../../src/explain/read-facts.js';
 import type { ProbeReport } from '../../src/live/probe.js';
 import { buildFixture, toolchain } from '../fixtures/bpf/build.js';
-import type { Io } from '../../src/cli/io.js';
-import { runProgram } from '../../src/cli/main.js';
 import { textWidth } from '../../src/cli/table.js';
-import { cli, type CliRun } from './run.js';
+import { cli, onTerminal, tableLines, type CliRun } from './run.js';
 
 const MiB = 1024 * 1024;
 const INF = Number.POSITIVE_INFINITY;
@@ -233,39 +231,18 @@ function report(more: Partial<ProbeReport> = {}): ProbeReport {
   };
 }
 
-/** `bpfmem ARGS` on hand-made facts, its output on a terminal of `columns` (as `COLUMNS` or the terminal says). */
-async function onTerminal(args: readonly string[], columns: number, chain: CgroupLevel[]): Promise<CliRun> {
-  let stdout = '';
-  let stderr = '';
-  const io: Io = {
-    stdout: (t) => (stdout += t),
-    stderr: (t) => (stderr += t),
-    isTTY: true,
-    // Plain text, whatever the test runner's own output is: the rows are matched as text.
-    env: { NO_COLOR: '1' },
-    readFile: () => Promise.reject(new Error('no file')),
-    terminalSize: () => ({ columns, rows: 24 }),
-  };
-  const status = await runProgram(args, io, (ctx) => Promise.resolve([explainCommand(ctx, { readFacts: () => Promise.resolve(facts(chain)) })]));
-  return { status, stdout, stderr };
-}
+/** `bpfmem ARGS` on hand-made facts, its output on a terminal of `columns`. */
+const explainOnTerminal = (args: readonly string[], columns: number, chain: CgroupLevel[]): Promise<CliRun> =>
+  onTerminal(args, columns, (ctx) => [explainCommand(ctx, { readFacts: () => Promise.resolve(facts(chain)) })]);
 
 describe('bpfmem explain on a terminal: the tables fit its width, as maps and cgroups do', () => {
   const pod = '/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod0f1c2d3e_1111_2222_3333_444455556666.slice';
   const container = `${pod}/cri-containerd-${'3a9d2c1b'.repeat(8)}.scope`;
   const chain = [level(container, 10 * MiB), level(pod, 60 * MiB, 64 * MiB, { failcnt: 7 }), level('/kubepods.slice', 900 * MiB), level('/', 900 * MiB)];
   const args = ['explain', '--map', ARRAY_8M, '--map', 'type=hash,key=4,value=8,max_entries=1000,name=flows', '--prog', '4096'];
-  /** The table whose header begins with `header`, to the blank line after it. */
-  const tableLines = (text: string, header: RegExp): string[] => {
-    const lines = text.split('\n');
-    const start = lines.findIndex((l) => header.test(l));
-    expect(start, `no table ${String(header)} in\n${text}`).toBeGreaterThanOrEqual(0);
-    const end = lines.findIndex((l, i) => i > start && l === '');
-    return lines.slice(start, end < 0 ? undefined : end);
-  };
 
   it('the cgroups on the way: paths lose their middle and keep `← stops it`; the objects fit too', async () => {
-    const r = await onTerminal(args, 60, chain);
+    const r = await explainOnTerminal(args, 60, chain);
     expect(r.status).toBe(1);
     const levels = tableLines(r.stdout, /^\s*USAGE /);
     expect(levels).toHaveLength(5);
@@ -282,7 +259,7 @@ describe('bpfmem explain on a terminal: the tables fit its width, as maps and cg
   });
 
   it('narrower: the columns that fit whole, then …', async () => {
-    const r = await onTerminal(args, 40, chain);
+    const r = await explainOnTerminal(args, 40, chain);
     for (const l of [...tableLines(r.stdout, /^\s*USAGE /), ...tableLines(r.stdout, /^OBJECT /)]) expect(textWidth(l), l).toBeLessThanOrEqual(40);
     expect(tableLines(r.stdout, /^OBJECT /)[1]).toMatch(/^big\s+array\s+8\.0 MiB {2}…$/);
   });

@@ -2,12 +2,9 @@ import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { readFile } from 'node:fs/promises';
 import { afterAll, describe, expect, it } from 'vitest';
-import type { Io } from '../../src/cli/io.js';
-import { runCli } from '../../src/cli/main.js';
 import { textWidth } from '../../src/cli/table.js';
-import { cli, type CliRun } from './run.js';
+import { cli, onTerminal, tableLines } from './run.js';
 
 const SCENARIOS = join(import.meta.dirname, '../../scenarios');
 
@@ -179,32 +176,6 @@ steps:
     expect(run.stderr.trim().split('\n')).toHaveLength(1);
   });
 });
-
-/** Runs `bpfmem ARGS` with its output on a terminal of `columns` (as `COLUMNS` or the terminal says). */
-async function onTerminal(args: readonly string[], columns: number): Promise<CliRun> {
-  let stdout = '';
-  let stderr = '';
-  const io: Io = {
-    stdout: (t) => (stdout += t),
-    stderr: (t) => (stderr += t),
-    isTTY: true,
-    // Plain text, whatever the test runner's own output is: the rows are matched as text.
-    env: { NO_COLOR: '1' },
-    readFile: (p) => readFile(p, 'utf8'),
-    terminalSize: () => ({ columns, rows: 24 }),
-  };
-  const status = await runCli(args, io);
-  return { status, stdout, stderr };
-}
-
-/** The lines of the table whose header begins with `header`: up to the blank line after it. */
-function tableLines(text: string, header: RegExp): string[] {
-  const lines = text.split('\n');
-  const start = lines.findIndex((l) => header.test(l));
-  expect(start, `no table ${String(header)} in\n${text}`).toBeGreaterThanOrEqual(0);
-  const end = lines.findIndex((l, i) => i > start && l === '');
-  return lines.slice(start, end < 0 ? undefined : end);
-}
 
 describe('bpfmem simulate on a terminal: the tables fit its width, as maps and cgroups do', () => {
   const limit = join(SCENARIOS, 'limit.yaml');
