@@ -1,6 +1,6 @@
 import type { Btf } from '../btf/index.js';
 import { alignOf, resolveSize } from './btf-libbpf.js';
-import { quote, SHF, SHN_UNDEF, SHT, STB, STT, type ElfFile, type ElfSection } from './elf.js';
+import { isExtern, quote, SHF, SHT, type ElfFile, type ElfSection } from './elf.js';
 import type { DatasecFixup } from './fixup.js';
 import { internalMapName } from './names.js';
 import { MAP_TYPES } from '../vocab/maptypes.js';
@@ -105,7 +105,7 @@ interface Kcfg {
  * (each needs a BTF VAR or FUNC of extern linkage in a `.kconfig` or `.ksyms` DATASEC).
  */
 export function readKconfigMap(elf: ElfFile, btf: Btf | undefined, fixup: DatasecFixup, objName: string, libbpf: LibbpfGeneration): ObjectMap | undefined {
-  const externs = elf.symbols().filter((s) => s.shndx === SHN_UNDEF && (s.bind === STB.global || s.bind === STB.weak) && s.type === STT.notype && s.name !== '');
+  const externs = elf.symbols().filter((s) => isExtern(s) && s.name !== '');
   if (externs.length === 0) return undefined;
   if (btf === undefined) throw elf.error(`extern ${quote(externs[0]?.name ?? '')} has no BTF: libbpf needs BTF to resolve externs`);
   const datasecOf = externDatasecs(btf);

@@ -204,6 +204,12 @@ function readString(table: Uint8Array, offset: number, fail: (problem: string) =
   return utf8.decode(table.subarray(offset, end));
 }
 
+/** A section of BPF code: non-empty PROGBITS with SHF_EXECINSTR, as libbpf sorts them (`SEC_TEXT`). */
+export const isCodeSection = (s: ElfSection): boolean => s.type === SHT.progbits && (s.flags & SHF.execinstr) !== 0 && s.size > 0;
+
+/** libbpf's `sym_is_extern`: a NOTYPE symbol, global or weak, in no section. */
+export const isExtern = (sym: ElfSymbol): boolean => sym.shndx === SHN_UNDEF && (sym.bind === STB.global || sym.bind === STB.weak) && sym.type === STT.notype;
+
 /** `"name"` for messages, control characters escaped. */
 export function quote(name: string): string {
   return JSON.stringify(name.length > 64 ? `${name.slice(0, 64)}…` : name);

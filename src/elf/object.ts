@@ -1,7 +1,7 @@
 import { parseBtf, type Btf } from '../btf/index.js';
 import { countInitSlots, readBtfMaps } from './btf-maps.js';
 import { readDataMaps, readKconfigMap } from './data-maps.js';
-import { parseElf, quote, SHF, SHN_XINDEX, SHT, STB, STT, type ElfFile, type ElfSection, type ElfSymbol } from './elf.js';
+import { isCodeSection, isExtern, parseElf, quote, SHF, SHN_XINDEX, SHT, STB, STT, type ElfFile, type ElfSection, type ElfSymbol } from './elf.js';
 import { progCode } from './subprogs.js';
 import { DatasecFixup } from './fixup.js';
 import { readLegacyMaps } from './legacy-maps.js';
@@ -143,7 +143,7 @@ function readBtf(elf: ElfFile): Btf | undefined {
 
 function needsBtf(elf: ElfFile): boolean {
   if (elf.sections.some((s) => s.name === '.maps' || /^\??\.struct_ops(\.link)?$/.test(s.name))) return true;
-  return elf.symbols().some((s) => s.shndx === 0 && (s.bind === STB.global || s.bind === STB.weak) && s.type === STT.notype && s.name !== '');
+  return elf.symbols().some((s) => isExtern(s) && s.name !== '');
 }
 
 /**
@@ -154,7 +154,7 @@ function needsBtf(elf: ElfFile): boolean {
 function readProgs(elf: ElfFile): { progs: ObjectProg[]; subprogs: number } {
   const code = new Map<number, ElfSection>();
   for (const s of elf.sections) {
-    if (s.type === SHT.progbits && (s.flags & SHF.execinstr) !== 0 && s.size > 0) code.set(s.index, s);
+    if (isCodeSection(s)) code.set(s.index, s);
   }
   const found: { sym: ElfSymbol; section: ElfSection }[] = [];
   let subprogs = 0;

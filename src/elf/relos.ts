@@ -1,5 +1,5 @@
 import { dataKind } from './data-maps.js';
-import { quote, SHF, SHN_UNDEF, SHT, STB, STT, type ElfFile, type ElfSection, type ElfSymbol } from './elf.js';
+import { isCodeSection, isExtern, quote, SHN_UNDEF, SHT, STB, STT, type ElfFile, type ElfSection, type ElfSymbol } from './elf.js';
 import { functionAt } from './subprogs.js';
 import type { LibbpfGeneration } from './types.js';
 
@@ -44,7 +44,7 @@ interface Fn {
  */
 export function checkProgRelos(elf: ElfFile, relSections: readonly ElfSection[], libbpf: LibbpfGeneration): void {
   const symbols = elf.symbols();
-  const text = elf.sections.find((s) => s.name === '.text' && isCode(s));
+  const text = elf.sections.find((s) => s.name === '.text' && isCodeSection(s));
   const fns = functionsByCodeSection(elf, symbols);
   for (const rel of relSections) {
     const target = elf.sections[rel.info];
@@ -77,11 +77,6 @@ export function checkProgRelos(elf: ElfFile, relSections: readonly ElfSection[],
   }
 }
 
-const isCode = (s: ElfSection): boolean => s.type === SHT.progbits && (s.flags & SHF.execinstr) !== 0 && s.size > 0;
-
-/** `sym_is_extern`: NOTYPE, global or weak, undefined. */
-const isExtern = (sym: ElfSymbol): boolean => sym.shndx === SHN_UNDEF && (sym.bind === STB.global || sym.bind === STB.weak) && sym.type === STT.notype;
-
 /** libbpf names a section symbol (a static function's or variable's relocation) by its section. */
 function symbolName(elf: ElfFile, sym: ElfSymbol): string {
   if (sym.type === STT.section && sym.name === '') return elf.sections[sym.shndx]?.name ?? '<?>';
@@ -91,7 +86,7 @@ function symbolName(elf: ElfFile, sym: ElfSymbol): string {
 /** The FUNC symbols of each code section, by start: libbpf's programs and subprograms. */
 function functionsByCodeSection(elf: ElfFile, symbols: readonly ElfSymbol[]): Map<number, Fn[]> {
   const out = new Map<number, Fn[]>();
-  for (const s of elf.sections) if (isCode(s)) out.set(s.index, []);
+  for (const s of elf.sections) if (isCodeSection(s)) out.set(s.index, []);
   for (const sym of symbols) {
     const fns = out.get(sym.shndx);
     if (fns === undefined || sym.type !== STT.func) continue;

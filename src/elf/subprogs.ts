@@ -1,4 +1,4 @@
-import { quote, SHF, SHT, STT, type ElfFile, type ElfSection, type ElfSymbol } from './elf.js';
+import { isCodeSection, quote, SHT, STT, type ElfFile, type ElfSection, type ElfSymbol } from './elf.js';
 
 /*
  * What libbpf appends to each program at load: the `.text` subprograms it calls, directly or
@@ -64,7 +64,7 @@ export function functionAt<T extends { readonly start: number }>(sorted: readonl
  * subprogram).
  */
 export function progCode(elf: ElfFile, progs: readonly { readonly sym: ElfSymbol; readonly section: ElfSection }[]): ProgCode[] {
-  const text = elf.sections.find((s) => s.name === '.text' && s.type === SHT.progbits && (s.flags & SHF.execinstr) !== 0 && s.size > 0);
+  const text = elf.sections.find((s) => s.name === '.text' && isCodeSection(s));
   const symbols = elf.symbols();
   // Subprograms: FUNC symbols of .text, by start instruction.
   const subs = new Map<number, Fn>();
