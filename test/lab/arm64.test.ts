@@ -2,7 +2,8 @@ import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { kmallocMinSizeFor } from '../../src/model/profile.js';
+import { tolerance } from '../../src/conformance/tolerance.js';
+import { kmallocMinSizeFor, profileOf } from '../../src/model/profile.js';
 import { kmallocClasses } from '../../src/model/slab.js';
 import { simulateJsonText } from '../../src/simulate/result-json.js';
 import { atLeast, parseKernelVersion } from '../../src/vocab/kernel-version.js';
@@ -21,8 +22,13 @@ import { missingTool } from '../tools.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const SCRIPT = `${ROOT}scripts/arm64-lab.sh`;
-/** A page: the counters are flushed per-CPU batches and the shell's own pages come and go. */
-const SLACK = 8192;
+/**
+ * The conformance tolerance of the guest (2 CPUs, 4 KiB pages): under a page of objcg stock a CPU
+ * and two pages for the creating task's file and fd table, 16 KiB. Two pages was too few: 6.1
+ * once measured /t's `kernel` 12,288 bytes over the model while its `slab` was 4,976 over (CI,
+ * 2026-12-07). Still far under the 640 KiB by which x86-64's numbers differ from arm64's.
+ */
+const SLACK = tolerance(profileOf({ version: '6.1', arch: 'arm64', cpus: 2, pageSize: 4096, cgroup: 2 })).bytes;
 
 /** The scenario the guest runs: the map made in /t by a task that then leaves, the inserts from the root. */
 const scenario = (version: string, arch: string): string => `kernel: { version: "${version}", arch: ${arch}, cpus: 2, cgroup: 2, page_size: 4Ki }
