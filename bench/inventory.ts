@@ -221,7 +221,7 @@ async function main(): Promise<void> {
           const after = await serve.scans(3 + WARM);
           const counted = after.scans - first.scans;
           const perScan = counted > 0 ? ((after.seconds - first.seconds) / counted) * 1000 : undefined;
-          console.log(`  serve: ${perScan === undefined ? 'no rescan timed (WARM=0)' : `rescan ${perScan.toFixed(1)} ms (mean of ${counted})`}, RSS ${(after.rss / MiB).toFixed(1)} MiB`);
+          console.log(`  serve: ${perScan === undefined ? 'no rescan timed (WARM=0)' : `rescan ${perScan.toFixed(1)} ms (mean of ${counted})`}, RSS ${(after.rss / MiB).toFixed(1)} MiB, V8 heap in use ${(after.heap / MiB).toFixed(1)} MiB`);
           if (perScan !== undefined) warms.push({ maps: size, ms: perScan, rss: after.rss, bpftool: row.bpftool });
           if (i === 0) base = { maps: size, rss: after.rss };
           else if (i === SIZES.length - 1) {

@@ -238,9 +238,10 @@ export function inputFromBpftool(maps: readonly BpftoolMap[], progs: readonly Bp
     insns: Math.floor((p.bytesXlated ?? 0) / 8),
     uid: p.uid ?? 0,
   }));
-  const pins = new Map<string, string[]>();
-  for (const m of maps) if (m.pinned.length) pins.set(`map:${m.id}`, [...m.pinned]);
-  for (const p of progs) if (p.pinned.length) pins.set(`prog:${p.id}`, [...p.pinned]);
+  const pins = {
+    maps: new Map(maps.filter((m) => m.pinned.length > 0).map((m) => [m.id, [...m.pinned]])),
+    progs: new Map(progs.filter((p) => p.pinned.length > 0).map((p) => [p.id, [...p.pinned]])),
+  };
   const errors = memlockMismatches(raw, profile);
   const noMemlock = raw.filter((m) => m.memlock === undefined).length;
   if (noMemlock) errors.push(`${noMemlock} map${noMemlock === 1 ? ' has' : 's have'} no bytes_memlock in ${source}: memlock is the model's for those`);

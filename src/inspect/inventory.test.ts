@@ -80,7 +80,7 @@ describe('buildInventory', () => {
       [12n, '/pods/b'],
     ]),
     holders: { maps: new Map([[1, [{ pid: 10, comm: 'agent', cgroup: '/pods/b' }]]]), progs: new Map([[7, [{ pid: 10, comm: 'agent' }]]]) },
-    pins: new Map([['map:2', ['/sys/fs/bpf/x']]]),
+    pins: { maps: new Map([[2, ['/sys/fs/bpf/x']]]), progs: new Map() },
     cgroups: [
       { path: '/', usage: 1 << 30, max: Number.POSITIVE_INFINITY, kernel: undefined },
       { path: '/pods', usage: 100 << 20, max: 200 << 20, kernel: undefined },

@@ -153,7 +153,7 @@ export class InventoryBuilder {
       return c;
     };
     const holders = input.holders?.maps;
-    const pins = pinsByMap(input.pins);
+    const pins = input.pins?.maps;
     const lastRaw = this.#lastRaw;
     const lastEntries = this.#lastEntries;
     const maps: MapEntry[] = new Array<MapEntry>(input.maps.length);
@@ -161,7 +161,7 @@ export class InventoryBuilder {
       const m = input.maps[i] as RawMap;
       const to = chargedTo(m);
       const held = holders?.get(m.id) ?? NONE;
-      const pinned = pins.get(m.id) ?? NONE;
+      const pinned = pins?.get(m.id) ?? NONE;
       // Maps come in id order from the machine: the last build's cursor follows.
       while (j < lastRaw.length && (lastRaw[j] as RawMap).id < m.id) j++;
       const old = lastRaw[j] === m ? lastEntries[j] : undefined;
@@ -190,8 +190,7 @@ export class InventoryBuilder {
     this.#lastRaw = input.maps;
     this.#lastEntries = maps;
     this.#payers = payers;
-    const progPins = new Map<number, readonly string[]>();
-    for (const [key, paths] of input.pins ?? []) if (key.startsWith('prog:')) progPins.set(Number(key.slice(5)), paths);
+    const progPins = input.pins?.progs;
     const progs: ProgEntry[] = input.progs.map((p) => ({
       id: p.id,
       name: p.name,
@@ -200,7 +199,7 @@ export class InventoryBuilder {
       insns: p.insns,
       memlock: p.memlock,
       holders: input.holders?.progs.get(p.id) ?? NONE,
-      pins: progPins.get(p.id) ?? NONE,
+      pins: progPins?.get(p.id) ?? NONE,
       chargedTo: { kind: 'unknown' },
     }));
     return {
@@ -253,13 +252,6 @@ function estimateOne(spec: MapSpec, elements: number, profile: KernelProfile): r
     if (error instanceof BpfmemError && error.code === 'input') return [];
     throw error;
   }
-}
-
-/** Pinned paths by map id (only pinned maps are looked at, not every map). */
-function pinsByMap(pins: InventoryInput['pins']): Map<number, readonly string[]> {
-  const out = new Map<number, readonly string[]>();
-  for (const [key, paths] of pins ?? []) if (key.startsWith('map:')) out.set(Number(key.slice(4)), paths);
-  return out;
 }
 
 /** Assembles an inventory from what was read, once (see {@link InventoryBuilder}). */

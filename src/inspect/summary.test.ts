@@ -31,7 +31,7 @@ const base = (maps: readonly number[], holderCgroup: (id: number) => string): In
 
 // Maps 1 and 2 are held from /pods/b but charged to /pods/a; 2 is pinned. Map 3 is held where it is charged.
 const input = base([1, 2, 3], (id) => (id === 3 ? '/pods/a' : '/pods/b'));
-const pins = new Map([['map:2', ['/sys/fs/bpf/two']]]);
+const pins = { maps: new Map([[2, ['/sys/fs/bpf/two']]]), progs: new Map<number, string[]>() };
 
 describe('payer-not-holder and the pins it needs', () => {
   it('with pins: the unpinned map held elsewhere is warned about, the pinned one is not', () => {

@@ -87,8 +87,8 @@ export interface InventoryInput {
   /** kernfs id → cgroup path (relative to the memory hierarchy's mount). */
   readonly cgroupPaths?: ReadonlyMap<bigint, string>;
   readonly holders?: { readonly maps: ReadonlyMap<number, readonly Holder[]>; readonly progs: ReadonlyMap<number, readonly Holder[]> };
-  /** `map:ID` / `prog:ID` → pinned paths. */
-  readonly pins?: ReadonlyMap<string, readonly string[]>;
+  /** Pinned paths by map id and by program id. */
+  readonly pins?: { readonly maps: ReadonlyMap<number, readonly string[]>; readonly progs: ReadonlyMap<number, readonly string[]> };
   readonly cgroups?: readonly RawCgroup[];
   /** What was read and how, when not this machine (`dump.json, read as kernel 6.18 with 4 CPUs`). */
   readonly source?: string;

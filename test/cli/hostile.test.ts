@@ -96,7 +96,7 @@ function hostileInput(names: readonly string[]): InventoryInput {
     charges: new Map(names.map((_n, i) => [i + 1, BigInt(100 + i)])),
     cgroupPaths: new Map<bigint, string>([[1n, '/'], ...paths.map((p, i): [bigint, string] => [BigInt(100 + i), p])]),
     holders: { maps: new Map(names.map((n, i) => [i + 1, [{ pid: 1000 + i, comm: n, cgroup: paths[i] ?? '/' }]])), progs: new Map() },
-    pins: new Map(names.map((n, i) => [`map:${i + 1}`, [`/sys/fs/bpf/${n}`]])),
+    pins: { maps: new Map(names.map((n, i) => [i + 1, [`/sys/fs/bpf/${n}`]])), progs: new Map() },
     cgroups: [{ path: '/', usage: 1 << 30, max: Number.POSITIVE_INFINITY, kernel: undefined }, ...paths.map((p) => ({ path: p, usage: 1 << 20, max: 1 << 21, kernel: undefined }))],
     errors: names.map((n) => `pins: /sys/fs/bpf/${n}: permission denied`),
   };

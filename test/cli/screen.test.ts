@@ -117,7 +117,7 @@ function inventory(maps = 13): ReturnType<typeof buildInventory> {
       [100n, path],
     ]),
     holders: { maps: new Map(), progs: new Map() },
-    pins: new Map(),
+    pins: { maps: new Map(), progs: new Map() },
     cgroups: [
       { path: '/', usage: 1 << 30, max: Number.POSITIVE_INFINITY, kernel: undefined },
       { path, usage: 18 << 20, max: Number.POSITIVE_INFINITY, kernel: undefined },

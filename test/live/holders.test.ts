@@ -290,9 +290,9 @@ describe.skipIf(!liveEnv.ok)('pins in a private bpffs (live)', () => {
     const scan = await scanPins();
     expect(scan.roots).toContain(dir);
     expect(scan).toMatchObject({ cut: [], errors: [] });
-    expect(scan.pins.get(`map:${mapInfo(map).id}`)).toEqual([join(dir, 'map-again'), join(dir, 'x', 'y', 'map')]);
-    expect(scan.pins.get(`prog:${progInfo(prog).id}`)).toEqual([join(dir, 'prog')]);
-    expect(scan.pins.get(`link:${linkId}`)).toEqual([join(dir, 'x', 'link')]);
+    expect(scan.pins.maps.get(mapInfo(map).id)).toEqual([join(dir, 'map-again'), join(dir, 'x', 'y', 'map')]);
+    expect(scan.pins.progs.get(progInfo(prog).id)).toEqual([join(dir, 'prog')]);
+    expect(scan.pins.links.get(linkId)).toEqual([join(dir, 'x', 'link')]);
     // Looking opened nothing it did not close.
     const bpfFds = (await listFdLinks('self')).filter((l) => l.target.startsWith('anon_inode:bpf'));
     expect(bpfFds.length).toBe(fds.length);

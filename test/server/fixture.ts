@@ -82,7 +82,7 @@ export function fixtureInput(extra = 0): InventoryInput {
       ]),
       progs: new Map([[50, [{ pid: 4242, comm: 'agent', cgroup: CONTAINER }]]]),
     },
-    pins: new Map([['map:11', ['/sys/fs/bpf/agent/counts']]]),
+    pins: { maps: new Map([[11, ['/sys/fs/bpf/agent/counts']]]), progs: new Map() },
     cgroups: [
       { path: '/', usage: 4096 * MiB, max: INF, kernel: undefined },
       { path: '/kubepods', usage: 900 * MiB, max: 2048 * MiB, kernel: 50 * MiB },

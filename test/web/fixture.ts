@@ -80,7 +80,7 @@ export const fixtureInput: InventoryInput = {
       [202, [{ pid: 900, comm: 'falco', cgroup: FALCO }]],
     ]),
   },
-  pins: new Map([['map:106', ['/sys/fs/bpf/old_flows']]]),
+  pins: { maps: new Map([[106, ['/sys/fs/bpf/old_flows']]]), progs: new Map() },
   cgroups,
 };
 

@@ -2,7 +2,7 @@ import { existsSync, mkdirSync, renameSync, utimesSync, mkdtempSync, readFileSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { findBpfMounts, PinScanner, walkPins, type PinIdentity } from './pins.js';
+import { findBpfMounts, PinScanner, walkPins, type PinIdentity, type PinScan } from './pins.js';
 
 /** mountinfo lines as the kernel prints them (proc(5)), with two bpffs views of one filesystem. */
 const MOUNTINFO = [
@@ -64,13 +64,18 @@ function byContent(path: string): PinIdentity {
   return { kind: kind as 'map' | 'prog' | 'link', id: Number(id) };
 }
 
+/** A scan's objects as `kind:id` and their paths: maps, then programs, then links. */
+const entries = (scan: PinScan): [string, readonly string[]][] =>
+  (['maps', 'progs', 'links'] as const).flatMap((k) => [...scan.pins[k]].map(([id, paths]): [string, readonly string[]] => [`${k.slice(0, -1)}:${id}`, paths]));
+const keys = (scan: PinScan): string[] => entries(scan).map(([k]) => k);
+
 describe('walkPins', () => {
   it('finds every file, sorted, depth first, with every path of an object', async () => {
     tree({ 'b/m': 'map:3', 'a/deep/p': 'prog:4', m2: 'map:3', l: 'link:5' });
     const scan = await walkPins([root], { identify: byContent });
-    expect([...scan.pins.entries()]).toEqual([
-      ['prog:4', [`${root}/a/deep/p`]],
+    expect(entries(scan)).toEqual([
       ['map:3', [`${root}/b/m`, `${root}/m2`]],
+      ['prog:4', [`${root}/a/deep/p`]],
       ['link:5', [`${root}/l`]],
     ]);
     expect(scan).toMatchObject({ roots: [root], cut: [], errors: [] });
@@ -81,20 +86,20 @@ describe('walkPins', () => {
     symlinkSync(join(root, 'real'), join(root, 'dirlink'));
     symlinkSync(join(root, 'real', 'm'), join(root, 'filelink'));
     const scan = await walkPins([root], { identify: byContent });
-    expect([...scan.pins.entries()]).toEqual([['map:1', [`${root}/real/m`]]]);
+    expect(entries(scan)).toEqual([['map:1', [`${root}/real/m`]]]);
   });
 
   it('says where the depth bound cut the walk', async () => {
     tree({ 'a/b/c/m': 'map:1', 'a/p': 'prog:2' });
     const scan = await walkPins([root], { identify: byContent, maxDepth: 2 });
-    expect([...scan.pins.keys()]).toEqual(['prog:2']);
+    expect(keys(scan)).toEqual(['prog:2']);
     expect(scan.cut).toEqual([`${root}/a/b/c: deeper than 2 directories, not walked`]);
   });
 
   it('says where the entry bound stopped the walk, across roots', async () => {
     tree({ 'one/a': 'map:1', 'one/b': 'map:2', 'two/c': 'map:3' });
     const scan = await walkPins([join(root, 'one'), join(root, 'two')], { identify: byContent, maxEntries: 2 });
-    expect([...scan.pins.keys()]).toEqual(['map:1', 'map:2']);
+    expect(keys(scan)).toEqual(['map:1', 'map:2']);
     expect(scan.cut).toEqual([`stopped after 2 entries, at ${root}/two/c`]);
   });
 
@@ -106,14 +111,14 @@ describe('walkPins', () => {
       return byContent(path);
     };
     const scan = await walkPins([root], { identify });
-    expect([...scan.pins.keys()]).toEqual(['map:9']);
+    expect(keys(scan)).toEqual(['map:9']);
     expect(scan.errors).toEqual([`${root}/b: EPERM`]);
   });
 
   it('records a root that is missing or not a directory, and walks the others', async () => {
     tree({ file: 'map:1', 'dir/m': 'map:2' });
     const scan = await walkPins([join(root, 'file'), join(root, 'missing'), join(root, 'dir')], { identify: byContent });
-    expect([...scan.pins.keys()]).toEqual(['map:2']);
+    expect(keys(scan)).toEqual(['map:2']);
     expect(scan.errors).toEqual([`${root}/file: not a directory`]);
   });
 });
@@ -139,9 +144,30 @@ describe('PinScanner', () => {
     settle(join(root, 'a'));
     const third = await scanner.walk([root]);
     expect(opened.slice(3)).toEqual([`${root}/a/m4`]);
-    expect([...third.pins.keys()]).toEqual(['map:1', 'map:2', 'map:4', 'prog:3']);
+    expect(keys(third)).toEqual(['map:1', 'map:2', 'map:4', 'prog:3']);
     // Lists of paths that did not change are the same arrays (an inventory reuses its entries).
-    expect(third.pins.get('map:1')).toBe(first.pins.get('map:1'));
+    expect(third.pins.maps.get(1)).toBe(first.pins.maps.get(1));
+  });
+
+  it('opens again a file that failed, when its directory is listed again; an unchanged directory says the failure again', async () => {
+    tree({ a: 'error', b: 'map:1' });
+    const opened: string[] = [];
+    const scanner = new PinScanner((path) => (opened.push(path), byContent(path)));
+    settle(root);
+    expect((await scanner.walk([root])).errors).toEqual([`${root}/a: EPERM`]);
+    expect((await scanner.walk([root])).errors).toEqual([`${root}/a: EPERM`]);
+    expect(opened).toEqual([`${root}/a`, `${root}/b`]);
+    writeFileSync(join(root, 'a'), 'map:2');
+    tree({ c: 'prog:3' });
+    settle(root);
+    const scan = await scanner.walk([root]);
+    expect(opened.slice(2)).toEqual([`${root}/a`, `${root}/c`]);
+    expect(entries(scan)).toEqual([
+      ['map:2', [`${root}/a`]],
+      ['map:1', [`${root}/b`]],
+      ['prog:3', [`${root}/c`]],
+    ]);
+    expect(scan.errors).toEqual([]);
   });
 
   it('opens a file again when its inode changed under the same name, and lists a directory changed within a second again', async () => {
@@ -155,6 +181,6 @@ describe('PinScanner', () => {
     renameSync(join(root, 'm.new'), join(root, 'm'));
     const scan = await scanner.walk([root]);
     expect(opened).toEqual([`${root}/m`, `${root}/m`]);
-    expect([...scan.pins.keys()]).toEqual(['map:7']);
+    expect(keys(scan)).toEqual(['map:7']);
   });
 });

@@ -27,9 +27,6 @@ import { ok, type Result } from '../../vocab/result.js';
 /** The kind of a pinned object (kernel/bpf/inode.c `enum bpf_type`). */
 export type PinKind = 'map' | 'prog' | 'link';
 
-/** A pinned object's key: `map:12`, `prog:7`, `link:3`. */
-export type PinKey = `${PinKind}:${number}`;
-
 /** What opening one bpffs file found. */
 export type PinIdentity =
   | { readonly kind: PinKind; readonly id: number }
@@ -72,10 +69,16 @@ export interface WalkPinsOptions extends WalkBounds {
   readonly identify?: (path: string) => PinIdentity;
 }
 
+/** Pinned paths by object id, of each kind; each object's paths in walk order (sorted names, depth first). */
+export interface PinsById {
+  readonly maps: ReadonlyMap<number, readonly string[]>;
+  readonly progs: ReadonlyMap<number, readonly string[]>;
+  readonly links: ReadonlyMap<number, readonly string[]>;
+}
+
 /** What a walk found. */
 export interface PinScan {
-  /** Paths of each pinned object, in walk order (sorted names, depth first). */
-  readonly pins: ReadonlyMap<PinKey, readonly string[]>;
+  readonly pins: PinsById;
   /** The directories walked (bpffs mount points, or the roots given). */
   readonly roots: readonly string[];
   /** Where a bound cut the walk, one line each; empty when the walk was complete. */
@@ -156,23 +159,43 @@ export function identifyPin(path: string): PinIdentity {
   }
 }
 
-/** A file of a directory as last seen: its inode and what it is (undefined until opened). */
-interface SeenFile {
-  readonly ino: number;
-  found: PinIdentity | undefined;
-}
-
-/** A directory as last listed. */
+/**
+ * A directory as last listed. A node with 100,000 pins keeps this between scans, so an entry
+ * costs its path string and 16 bytes of typed arrays, and no object, name or map entry of its
+ * own: those (an object for the file, one for what it is, its name, a `kind:id` key) held 336
+ * bytes a pin at 100,000 pins, and `serve`'s V8 heap in use fell from 74.6 to 58.1 MiB without
+ * them (docs/performance.md).
+ */
 interface SeenDir {
   readonly mtimeNs: bigint;
   readonly ctimeNs: bigint;
   readonly ino: bigint;
   /** When it was listed (its clock: CLOCK_REALTIME, as its times). */
   readonly listedNs: bigint;
-  /** Its entries in name order: files as found, directories by name. */
-  readonly files: ReadonlyMap<string, SeenFile>;
-  readonly dirs: readonly string[];
-  readonly names: readonly string[];
+  /** Its entries' paths (`dir/name`), in name order. */
+  readonly paths: readonly string[];
+  /** Per entry: {@link DIR}, {@link OTHER}, or a regular file's inode number. */
+  readonly kinds: Float64Array;
+  /** Per entry: what opening the file found ({@link packFound}); {@link UNOPENED} until then. */
+  readonly found: Float64Array;
+  /** Why a file could not be opened or identified, by entry index. */
+  readonly why: Map<number, string>;
+}
+
+/** {@link SeenDir.kinds} of a directory and of anything neither a directory nor a regular file. */
+const DIR = -1;
+const OTHER = -2;
+/** {@link SeenDir.found} of a file not opened yet, one that vanished, one that failed. */
+const UNOPENED = -1;
+const GONE = -2;
+const FAILED = -3;
+const KINDS: readonly PinKind[] = ['map', 'prog', 'link'];
+
+/** An object found as one number: its id times 4 plus its kind's index (ids are u32: exact in a double). */
+function packFound(found: PinIdentity): number {
+  if (found.kind === 'gone') return GONE;
+  if (found.kind === 'error') return FAILED;
+  return found.id * 4 + KINDS.indexOf(found.kind);
 }
 
 const yieldToLoop = (): Promise<void> =>
@@ -186,7 +209,8 @@ const yieldToLoop = (): Promise<void> =>
  */
 export class PinScanner {
   #dirs = new Map<string, SeenDir>();
-  #lists = new Map<PinKey, readonly string[]>();
+  /** The last walk's paths, whose arrays a walk gives again for an object whose paths did not change. */
+  #lists: PinsById = { maps: new Map(), progs: new Map(), links: new Map() };
   /** The last walk, its roots and bounds: the answer again when no directory changed since. */
   #last: { scan: PinScan; key: string } | undefined;
 
@@ -213,7 +237,7 @@ export class PinScanner {
     // or removed only in one of them, which changes its times).
     if (this.#last?.key === key && [...before].every(([dir, d]) => settled(dir, d))) return this.#last.scan;
     const seen = new Map<string, SeenDir>();
-    const pins = new Map<PinKey, string[]>();
+    const found = [new Map<number, string[]>(), new Map<number, string[]>(), new Map<number, string[]>()] as const;
     const cut: string[] = [];
     const errors: string[] = [];
     const progress = { entries: 0, opened: 0, stopped: false };
@@ -237,60 +261,70 @@ export class PinScanner {
       const listedNs = nowNs();
       const entries = attempt(dir, () => readdirSync(dir, { withFileTypes: true }));
       if (entries === undefined) return undefined;
-      const names = entries.map((e) => e.name).sort();
-      const kinds = new Map(entries.map((e) => [e.name, e.isDirectory() ? 'dir' : e.isFile() ? 'file' : 'other']));
-      const files = new Map<string, SeenFile>();
-      const dirs: string[] = [];
-      for (const name of names) {
-        const kind = kinds.get(name);
-        if (kind === 'dir') dirs.push(name);
-        else if (kind === 'file') {
-          const path = `${dir}/${name}`;
+      entries.sort((x, y) => (x.name < y.name ? -1 : x.name > y.name ? 1 : 0));
+      const paths: string[] = [];
+      const kinds: number[] = [];
+      for (const e of entries) {
+        const path = `${dir}/${e.name}`;
+        let kind = e.isDirectory() ? DIR : OTHER;
+        if (e.isFile()) {
           const ino = attempt(path, () => lstatSync(path).ino);
           if (ino === undefined) continue;
-          const was = old?.files.get(name);
-          files.set(name, was && was.ino === ino && was.found?.kind !== 'error' ? was : { ino, found: undefined });
+          kind = ino;
+        }
+        paths.push(path);
+        kinds.push(kind);
+      }
+      const d: SeenDir = { mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs, ino: st.ino, listedNs, paths, kinds: Float64Array.from(kinds), found: new Float64Array(paths.length).fill(UNOPENED), why: new Map() };
+      // What the last listing found, for the files still there with the same inode (a pin's
+      // inode is its object's for life); both listings are in name order. Failures are tried again.
+      if (old) {
+        for (let i = 0, j = 0; i < paths.length && j < old.paths.length; ) {
+          const p = paths[i] as string;
+          const q = old.paths[j] as string;
+          if (p < q) i++;
+          else if (p > q) j++;
+          else {
+            const f = old.found[j] as number;
+            if ((d.kinds[i] as number) >= 0 && d.kinds[i] === old.kinds[j] && f !== FAILED) d.found[i] = f;
+            i++;
+            j++;
+          }
         }
       }
-      return { mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs, ino: st.ino, listedNs, files, dirs, names };
+      return d;
     };
 
     const walk = async (dir: string, depth: number, dev: bigint): Promise<void> => {
       const d = list(dir);
       if (!d) return;
       seen.set(dir, d);
-      for (const name of d.names) {
+      for (let i = 0; i < d.paths.length; i++) {
+        const path = d.paths[i] as string;
         if (progress.stopped) return;
         if (++progress.entries > maxEntries) {
           progress.stopped = true;
-          cut.push(`stopped after ${maxEntries} entries, at ${dir}/${name}`);
+          cut.push(`stopped after ${maxEntries} entries, at ${path}`);
           return;
         }
-        const path = `${dir}/${name}`;
-        const file = d.files.get(name);
-        if (file) {
-          let found = file.found;
-          if (found === undefined) {
-            found = file.found = this.identify(path);
+        const kind = d.kinds[i] as number;
+        if (kind >= 0) {
+          let f = d.found[i] as number;
+          if (f === UNOPENED) {
+            const identity = this.identify(path);
+            f = d.found[i] = packFound(identity);
+            if (identity.kind === 'error') d.why.set(i, identity.why);
             if (++progress.opened % YIELD_EVERY === 0) await yieldToLoop();
           }
-          switch (found.kind) {
-            case 'gone':
-              break;
-            case 'error':
-              errors.push(found.why);
-              break;
-            case 'map':
-            case 'prog':
-            case 'link': {
-              const key: PinKey = `${found.kind}:${found.id}`;
-              const paths = pins.get(key);
-              if (paths === undefined) pins.set(key, [path]);
-              else paths.push(path);
-              break;
-            }
+          if (f === FAILED) errors.push(d.why.get(i) ?? `${path}: could not be identified`);
+          else if (f >= 0) {
+            const byId = found[f % 4] as (typeof found)[number];
+            const id = Math.floor(f / 4);
+            const paths = byId.get(id);
+            if (paths === undefined) byId.set(id, [path]);
+            else paths.push(path);
           }
-        } else if (d.dirs.includes(name)) {
+        } else if (kind === DIR) {
           const st = attempt(path, () => lstatSync(path, { bigint: true }));
           if (st === undefined) continue;
           if (st.dev !== dev) continue;
@@ -315,14 +349,18 @@ export class PinScanner {
       await walk(root.replace(/\/+$/, '') || '/', 0, st.dev);
     }
     this.#dirs = seen;
-    // A pin's list of paths is the same array as at the last walk when it did not change.
-    const lists = new Map<PinKey, readonly string[]>();
-    for (const [key, paths] of pins) {
-      const old = this.#lists.get(key);
-      lists.set(key, old !== undefined && old.length === paths.length && old.every((p, i) => p === paths[i]) ? old : paths);
-    }
-    this.#lists = lists;
-    const scan = { pins: lists, roots, cut, errors };
+    // An object's list of paths is the same array as at the last walk when it did not change.
+    const same = (byId: Map<number, string[]>, last: ReadonlyMap<number, readonly string[]>): ReadonlyMap<number, readonly string[]> => {
+      const out = new Map<number, readonly string[]>();
+      for (const [id, paths] of byId) {
+        const old = last.get(id);
+        out.set(id, old !== undefined && old.length === paths.length && old.every((p, i) => p === paths[i]) ? old : paths);
+      }
+      return out;
+    };
+    const last = this.#lists;
+    this.#lists = { maps: same(found[0], last.maps), progs: same(found[1], last.progs), links: same(found[2], last.links) };
+    const scan = { pins: this.#lists, roots, cut, errors };
     this.#last = { scan, key };
     return scan;
   }
