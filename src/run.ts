@@ -7,6 +7,20 @@ import { runCli } from './cli/main.js';
  * prom-client, node:http) loads only when `serve` runs: importing it cost every other command
  * about 60 ms (bench/estimate.ts).
  */
-export function runBpfmem(argv: readonly string[], io: Io): Promise<number> {
-  return runCli(argv, io, { serve: async (request) => (await import('./server/index.js')).serveLive(request) });
+export function runBpfmem(argv: readonly string[], io: Io, options: RunOptions = {}): Promise<number> {
+  return runCli(argv, io, {
+    serve: async (request) => {
+      options.beforeServe?.();
+      return (await import('./server/index.js')).serveLive(request);
+    },
+  });
+}
+
+export interface RunOptions {
+  /**
+   * Called by `bpfmem serve` once its options are checked, before it reads the machine: the
+   * process (src/bin/cli.ts) starts itself again tuned for serving (src/sys/proc/restart.ts).
+   * Runs inside another program (tests) pass nothing.
+   */
+  readonly beforeServe?: () => void;
 }

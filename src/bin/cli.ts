@@ -2,6 +2,8 @@
 import { runBpfmem } from '../run.js';
 import { processIo } from '../cli/io.js';
 import { disposeAll, onGuard } from '../live/cleanup.js';
+import { restartTunedForServing } from '../sys/proc/index.js';
+import { terminalSafe } from '../cli/escape.js';
 
 // A signal must not leave cgroups, hooks or workers behind: while this run holds any, SIGINT,
 // SIGTERM and SIGHUP (the terminal or ssh session closed) remove them, then end the process with
@@ -39,6 +41,12 @@ process.on('SIGUSR1', () => undefined);
 
 // The only place that ends the process (docs/architecture.md).
 // No top-level await: the bundle is CommonJS (scripts/bundle.mjs).
-void runBpfmem(process.argv.slice(2), processIo()).then((status) => {
+// `serve` starts this process again in place with its memory settings (src/sys/proc/restart.ts);
+// where that fails it serves as it is, and says why.
+const beforeServe = (): void => {
+  const why = restartTunedForServing();
+  if (why !== undefined) process.stderr.write(`bpfmem: serve: serving without its memory settings (V8's young generation, one malloc arena): ${terminalSafe(why)}\n`);
+};
+void runBpfmem(process.argv.slice(2), processIo(), { beforeServe }).then((status) => {
   process.exitCode = status;
 });

@@ -1,5 +1,5 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { readMemoryHierarchy } from '../../src/sys/cgroup/mount.js';
@@ -117,13 +117,18 @@ describe.skipIf(!liveEnv.ok)('ends of runs (live)', async () => {
     }
   }, 60_000);
 
-  it('serve: SIGUSR1 opens no inspector; SIGHUP (the session closed) ends it as SIGTERM does, status 129', async () => {
+  it('serve: started again in place with its memory settings; SIGUSR1 opens no inspector; SIGHUP (the session closed) ends it as SIGTERM does, status 129', async () => {
     const child = spawn(process.execPath, ['--import', 'tsx', BIN, 'serve', '--port', '0', '--interval', '1s'], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     const exited = new Promise<[number | null, NodeJS.Signals | null]>((resolve) => child.once('exit', (code, signal) => { resolve([code, signal]); }));
     try {
       await until(() => stderr.includes('serving http://'), 'serve to be serving', 30_000, 20);
+      // execve in place (src/sys/proc/restart.ts): the pid the caller knows runs the tuned node.
+      const cmdline = readFileSync(`/proc/${child.pid}/cmdline`, 'utf8').split('\0');
+      expect(cmdline.slice(0, 4)).toEqual([process.execPath, '--max-semi-space-size=4', '--import', 'tsx']);
+      expect(readFileSync(`/proc/${child.pid}/environ`, 'utf8').split('\0')).toContain('MALLOC_ARENA_MAX=1');
+      expect(stderr.match(/serving http:/g)).toHaveLength(1);
       child.kill('SIGUSR1');
       // Node's default for SIGUSR1 prints "Debugger listening on ws://127.0.0.1:9229/…" at once.
       await new Promise((r) => setTimeout(r, 500));

@@ -60,6 +60,13 @@ export interface Libc {
    * where the C library has no such function (musl).
    */
   mallocTrim(): number | undefined;
+  /** `fcntl(fd, cmd, arg)` with an int argument (F_GETFD, F_SETFD): the result, or -1 with errno set. */
+  fcntl(fd: number, cmd: number, arg: number): number;
+  /**
+   * `execve(path, argv, envp)`: replaces this process's image (the same pid, its open fds but
+   * those marked close-on-exec). Returns only when that failed: -1 with errno set.
+   */
+  execve(path: string, argv: readonly string[], env: readonly string[]): number;
 }
 
 /** Memory mapped from a file descriptor: a view of it, and the call that unmaps it. */
@@ -124,6 +131,9 @@ export function libc(): Libc {
   const prctl = lib.func('int prctl(int option, unsigned long arg2, unsigned long arg3, unsigned long arg4, unsigned long arg5)');
   const mmap = lib.func('void *mmap(void *addr, size_t length, int prot, int flags, int fd, long offset)');
   const munmap = lib.func('int munmap(void *addr, size_t length)');
+  // fcntl(2) is variadic in C: declared so, each call gives its argument's type.
+  const fcntl = lib.func('int fcntl(int fd, int cmd, ...)');
+  const execve = lib.func('int execve(const char *path, const char **argv, const char **envp)');
   let trim: ((pad: number) => unknown) | null | undefined;
   cached = {
     bpf: (cmd, attr, size) => int(syscall(nr, cmd, attr, size), 'syscall'),
@@ -152,6 +162,10 @@ export function libc(): Libc {
       }
       return trim === null ? undefined : int(trim(0), 'malloc_trim');
     },
+    fcntl: (fd, cmd, arg) => int(fcntl(fd, cmd, 'int', arg), 'fcntl'),
+    // koffi passes a JS array of strings as a C array of pointers to copies of them; execve
+    // wants each list ended by a null pointer.
+    execve: (path, argv, env) => int(execve(path, [...argv, null], [...env, null]), 'execve'),
     mmapShared: (fd, length, prot, offset) => {
       const ptr: unknown = mmap(null, length, prot, MAP_SHARED, fd, offset);
       if (ptr === null || koffi.address(ptr) === MAP_FAILED) return undefined;

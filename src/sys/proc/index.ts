@@ -10,3 +10,4 @@ export { setRealUid } from './cred.js';
 export { setAffinity } from './sched.js';
 export { errnoCode, parseSigned } from './text.js';
 export { noHugePages, releaseMemory, type Released } from './memory.js';
+export { restartTunedForServing } from './restart.js';
