@@ -133,6 +133,18 @@ export interface Listening {
 type Fetch = (request: Request) => Response | Promise<Response>;
 
 /**
+ * The headers of every answer refused before the app sees it: those of the app's own errors
+ * (src/server/app.ts), and the connection closed.
+ */
+const REFUSAL_HEADERS = {
+  'Content-Type': 'application/json; charset=utf-8',
+  'Cache-Control': 'no-store',
+  'X-Content-Type-Options': 'nosniff',
+  'Referrer-Policy': 'no-referrer',
+  Connection: 'close',
+} as const;
+
+/**
  * The raw answer to a request node:http refuses before the app sees it, in the app's form (one
  * line of JSON, the same headers), closing the connection. The statuses are node:http's own
  * (lib/_http_server.js `socketOnError`).
@@ -140,30 +152,14 @@ type Fetch = (request: Request) => Response | Promise<Response>;
 export function refusalResponse(status: 400 | 405 | 408 | 413 | 431, message: string): string {
   const reason = { 400: 'Bad Request', 405: 'Method Not Allowed', 408: 'Request Timeout', 413: 'Content Too Large', 431: 'Request Header Fields Too Large' }[status];
   const body = `${JSON.stringify({ error: message })}\n`;
-  return [
-    `HTTP/1.1 ${status} ${reason}`,
-    'Content-Type: application/json; charset=utf-8',
-    `Content-Length: ${Buffer.byteLength(body)}`,
-    'Cache-Control: no-store',
-    'X-Content-Type-Options: nosniff',
-    ...(status === 405 ? ['Allow: GET, HEAD, POST'] : []),
-    'Connection: close',
-    '',
-    body,
-  ].join('\r\n');
+  const headers = { ...REFUSAL_HEADERS, 'Content-Length': Buffer.byteLength(body), ...(status === 405 && { Allow: 'GET, HEAD, POST' }) };
+  return [`HTTP/1.1 ${status} ${reason}`, ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`), '', body].join('\r\n');
 }
 
 /** A refusal in the app's form (one line of JSON, its headers), closing the connection after it. */
 function refuse(request: IncomingMessage, response: ServerResponse, status: 400 | 405 | 417, message: string): void {
   const body = `${JSON.stringify({ error: message })}\n`;
-  response.writeHead(status, {
-    'Content-Type': 'application/json; charset=utf-8',
-    'Content-Length': Buffer.byteLength(body),
-    'Cache-Control': 'no-store',
-    'X-Content-Type-Options': 'nosniff',
-    ...(status === 405 && { Allow: 'GET, HEAD, POST' }),
-    Connection: 'close',
-  });
+  response.writeHead(status, { ...REFUSAL_HEADERS, 'Content-Length': Buffer.byteLength(body), ...(status === 405 && { Allow: 'GET, HEAD, POST' }) });
   response.end(request.method === 'HEAD' ? undefined : body);
 }
 
@@ -200,7 +196,7 @@ export async function listen(fetch: Fetch, host: string, port: number, limits: L
     errorHandler: (error) =>
       new Response(`${JSON.stringify({ error: `bad request: ${error instanceof Error ? error.message : String(error)}` })}\n`, {
         status: 400,
-        headers: { 'Content-Type': 'application/json; charset=utf-8', 'Cache-Control': 'no-store', 'X-Content-Type-Options': 'nosniff', Connection: 'close' },
+        headers: REFUSAL_HEADERS,
       }),
   });
   // The Host of a request that names none: the address bound, once it is.

@@ -227,6 +227,7 @@ describe('garbage and oversized requests', () => {
     expect(r.status).toBe(431);
     expect(r.text).toMatch(/\r\nContent-Type: application\/json; charset=utf-8\r\n/);
     expect(r.text).toMatch(/\r\nX-Content-Type-Options: nosniff\r\n/);
+    expect(r.text).toMatch(/\r\nReferrer-Policy: no-referrer\r\n/);
     expect(r.text.split('\r\n\r\n')[1]).toBe('{"error":"the request line and headers are larger than this server takes"}\n');
     await alive(server.url);
   });
@@ -236,6 +237,8 @@ describe('garbage and oversized requests', () => {
     expect(r.status).toBe(405);
     expect(r.closedByServer).toBe(true);
     expect(r.text).toContain('{"error":"CONNECT: method not allowed; this server answers GET, HEAD and POST"}');
+    expect(r.text).toMatch(/\r\nReferrer-Policy: no-referrer\r\n/i);
+    expect(r.text).toMatch(/\r\nAllow: GET, HEAD, POST\r\n/i);
     await alive(server.url);
   });
 
@@ -283,6 +286,7 @@ describe('Host names (DNS rebinding)', () => {
     expect(head).toMatch(/\r\ncontent-type: application\/json; charset=utf-8\r\n/i);
     expect(head).toMatch(/\r\nx-content-type-options: nosniff\r\n/i);
     expect(head).toMatch(/\r\ncache-control: no-store\r\n/i);
+    expect(head).toMatch(/\r\nreferrer-policy: no-referrer\r\n/i);
     expect(r.closedByServer).toBe(true);
     await alive(server.url);
   });
