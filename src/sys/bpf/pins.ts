@@ -350,13 +350,12 @@ export class PinScanner {
     }
     this.#dirs = seen;
     // An object's list of paths is the same array as at the last walk when it did not change.
-    const same = (byId: Map<number, string[]>, last: ReadonlyMap<number, readonly string[]>): ReadonlyMap<number, readonly string[]> => {
-      const out = new Map<number, readonly string[]>();
+    const same = (byId: Map<number, readonly string[]>, last: ReadonlyMap<number, readonly string[]>): ReadonlyMap<number, readonly string[]> => {
       for (const [id, paths] of byId) {
         const old = last.get(id);
-        out.set(id, old !== undefined && old.length === paths.length && old.every((p, i) => p === paths[i]) ? old : paths);
+        if (old !== undefined && old !== paths && old.length === paths.length && old.every((p, i) => p === paths[i])) byId.set(id, old);
       }
-      return out;
+      return byId;
     };
     const last = this.#lists;
     this.#lists = { maps: same(found[0], last.maps), progs: same(found[1], last.progs), links: same(found[2], last.links) };
