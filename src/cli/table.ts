@@ -82,11 +82,23 @@ export function textWidth(s: string): number {
   return n;
 }
 
-/** How many of `units` (graphemes), from the first, fit in `w` columns. */
+/** An escape that escapeText wrote (`\x1b`, `\u202e`, `\n`): cut whole or not at all. */
+const ESCAPE = /(\\(?:x[0-9a-f]{2}|u[0-9a-f]{4}|[ntr]))/;
+
+/** What a cut keeps or drops whole: graphemes, and each escape of {@link ESCAPE} as one. */
+function cutUnits(s: string): string[] {
+  if (!s.includes('\\')) return graphemes(s);
+  return s.split(ESCAPE).flatMap((part, i) => (i % 2 === 1 ? [part] : graphemes(part)));
+}
+
+/** Columns a unit of {@link cutUnits} takes. */
+const unitWidth = (u: string): number => (u.length > 1 && u.startsWith('\\') ? u.length : graphemeWidth(u));
+
+/** How many of `units` ({@link cutUnits}), from the first, fit in `w` columns. */
 function fitting(units: readonly string[], w: number): number {
   let used = 0;
   for (let i = 0; i < units.length; i++) {
-    used += graphemeWidth(units[i] as string);
+    used += unitWidth(units[i] as string);
     if (used > w) return i;
   }
   return units.length;
@@ -96,7 +108,7 @@ function fitting(units: readonly string[], w: number): number {
 export function elide(s: string, w: number, where: 'middle' | 'end' = 'middle'): string {
   if (textWidth(s) <= w) return s;
   if (w <= 1) return w === 1 ? '…' : '';
-  const units = graphemes(s);
+  const units = cutUnits(s);
   const keep = w - 1;
   if (where === 'end') return `${units.slice(0, fitting(units, keep)).join('')}…`;
   const head = Math.ceil(keep / 2);

@@ -219,6 +219,20 @@ describe('fitting the terminal (item 5)', () => {
     expect(elide('short', 30)).toBe('short');
   });
 
+  it('cuts an escape of a hostile name whole or not at all, and still fits', () => {
+    const name = escapeText('ab\u001b]0;owned\u0007\u202ecd');
+    expect(name).toBe('ab\\x1b]0;owned\\x07\\u202ecd');
+    for (let w = 2; w <= name.length; w++) {
+      for (const where of ['middle', 'end'] as const) {
+        const e = elide(name, w, where);
+        expect(textWidth(e)).toBeLessThanOrEqual(w);
+        // Every backslash left starts a whole escape.
+        expect(e.replace(/\\(x[0-9a-f]{2}|u[0-9a-f]{4})/g, '')).not.toContain('\\');
+      }
+    }
+    expect(elide(name, 10, 'end')).toBe('ab\\x1b]0;…');
+  });
+
   it('a table with a long path fits 80 columns; numbers are not cut', () => {
     const long = `/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod${'0f1c2d3e'.repeat(4)}.slice/cri-containerd-${'3a9d'.repeat(16)}.scope`;
     const text = table(
