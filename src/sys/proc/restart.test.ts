@@ -1,5 +1,6 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { RESTARTED, restartForServing, SEMI_SPACE_MIB } from './restart.js';
+import { RESTARTED, restartForServing, restartTunedForServing, SEMI_SPACE_MIB } from './restart.js';
 
 const start = { execPath: '/usr/bin/node', execArgv: ['--import', 'tsx'], argv: ['/usr/bin/node', '/opt/bpfmem/bpfmem.js', 'serve', '--port', '0'], env: { PATH: '/usr/bin', HOME: '/root' } };
 
@@ -30,5 +31,21 @@ describe('restartForServing', () => {
   it('leaves out variables that are unset, and passes odd values through as they are', () => {
     const r = restartForServing({ ...start, env: { GONE: undefined, ODD: 'a=b c\n' } });
     expect(r?.env).toEqual(['ODD=a=b c\n', `${RESTARTED}=1`, 'MALLOC_ARENA_MAX=1']);
+  });
+});
+
+describe('restartTunedForServing', () => {
+  /** The fd flags of stdin, stdout and stderr (fdinfo `flags`, O_CLOEXEC among them). */
+  const stdioFlags = (): string[] => [0, 1, 2].map((fd) => /^flags:\s*(\S+)$/m.exec(readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8'))?.[1] ?? '');
+
+  it('says why when execve fails, and leaves this process as it was (its stdio close-on-exec flags too)', () => {
+    const before = stdioFlags();
+    const why = restartTunedForServing({ ...start, execPath: '/nonexistent/node', env: {} });
+    expect(why).toBe('execve /nonexistent/node: ENOENT (No such file or directory)');
+    expect(stdioFlags()).toEqual(before);
+  });
+
+  it('does nothing, and says nothing, when there is nothing to do', () => {
+    expect(restartTunedForServing({ ...start, execPath: '/nonexistent/node', env: { [RESTARTED]: '1' } })).toBeUndefined();
   });
 });
