@@ -10,7 +10,7 @@ import { runCli } from './cli/main.js';
 export function runBpfmem(argv: readonly string[], io: Io, options: RunOptions = {}): Promise<number> {
   return runCli(argv, io, {
     serve: async (request) => {
-      options.beforeServe?.();
+      await options.beforeServe?.();
       return (await import('./server/index.js')).serveLive(request);
     },
   });
@@ -22,5 +22,5 @@ export interface RunOptions {
    * process (src/bin/cli.ts) starts itself again tuned for serving (src/sys/proc/restart.ts).
    * Runs inside another program (tests) pass nothing.
    */
-  readonly beforeServe?: () => void;
+  readonly beforeServe?: () => Promise<void>;
 }

@@ -2,7 +2,6 @@
 import { runBpfmem } from '../run.js';
 import { processIo } from '../cli/io.js';
 import { disposeAll, onGuard } from '../live/cleanup.js';
-import { restartTunedForServing } from '../sys/proc/index.js';
 import { terminalSafe } from '../cli/escape.js';
 
 // A signal must not leave cgroups, hooks or workers behind: while this run holds any, SIGINT,
@@ -42,8 +41,10 @@ process.on('SIGUSR1', () => undefined);
 // The only place that ends the process (docs/architecture.md).
 // No top-level await: the bundle is CommonJS (scripts/bundle.mjs).
 // `serve` starts this process again in place with its memory settings (src/sys/proc/restart.ts);
-// where that fails it serves as it is, and says why.
-const beforeServe = (): void => {
+// where that fails it serves as it is, and says why. Imported when serve runs: it loads koffi,
+// which no other command's start should pay for.
+const beforeServe = async (): Promise<void> => {
+  const { restartTunedForServing } = await import('../sys/proc/restart.js');
   const why = restartTunedForServing();
   if (why !== undefined) process.stderr.write(`bpfmem: serve: serving without its memory settings (V8's young generation, one malloc arena): ${terminalSafe(why)}\n`);
 };
