@@ -2,6 +2,7 @@ import { isIPv4, isIPv6 } from 'node:net';
 import { Command, Option } from 'commander';
 import { quote } from '../vocab/fields.js';
 import { BpfmemError } from '../vocab/errors.js';
+import { listenHost } from '../vocab/listen-host.js';
 import { track, untrack, type Disposable } from '../live/cleanup.js';
 import { formatDuration } from '../vocab/duration.js';
 import { durationArg, sizeArg, type CommandContext, type ServeLauncher } from './context.js';
@@ -21,36 +22,11 @@ function portArg(value: string): number {
   return Number(value);
 }
 
-/** A host name as /etc/hosts and DNS write one: labels of letters, digits, `-` and `_`, between dots. */
-const HOST_NAME = /^[A-Za-z0-9_](?:[A-Za-z0-9_-]*[A-Za-z0-9_])?(?:\.[A-Za-z0-9_](?:[A-Za-z0-9_-]*[A-Za-z0-9_])?)*\.?$/;
-
-/**
- * An address or name to listen on. `[::1]`, as URLs and the server's own line write it, is ::1; a
- * port belongs to --port; a dotted quad must be an IPv4 address, something with a colon an IPv6
- * one, and anything else a host name: else it would be looked up as a name, and fail late as "no
- * such host", after the machine was read.
- */
+/** An address or name to listen on (src/vocab/listen-host.ts, which the library's server checks with too). */
 function hostArg(value: string): string {
-  const usage = (why: string): BpfmemError => new BpfmemError('usage', `--host ${quote(value)}: ${why}`);
-  if (value.length === 0 || value.length > 253 || /[\s/]/.test(value)) throw usage('expected an address to listen on, like 127.0.0.1, 0.0.0.0 or ::');
-  const bracketed = /^\[(.*)\]$/.exec(value)?.[1];
-  if (bracketed !== undefined) {
-    if (isIPv6(bracketed)) return bracketed;
-    throw usage('expected an IPv6 address in the brackets, like [::1]');
-  }
-  const withPort = /^(\[.*\]|[^:]*):([0-9]+)$/.exec(value);
-  if (withPort && !isIPv6(value)) throw usage(`give the port with --port: --host ${withPort[1] ?? ''} --port ${withPort[2] ?? ''}`);
-  if (/[[\]]/.test(value)) {
-    const balanced = value.split('[').length === value.split(']').length;
-    throw usage(balanced ? 'brackets go around a whole IPv6 address and nothing else, like [::1]' : 'unbalanced brackets: write an IPv6 address as [::1] or ::1');
-  }
-  if (value.includes(':')) {
-    if (isIPv6(value)) return value;
-    throw usage('not an IPv6 address (like ::1, :: or fe80::1%eth0)');
-  }
-  if (/^[0-9.]+$/.test(value) && value.includes('.') && !isIPv4(value) && value.split('.').length === 4) throw usage('not an IPv4 address (each of its four numbers is 0 to 255)');
-  if (!HOST_NAME.test(value)) throw usage('expected an address to listen on, like 127.0.0.1, 0.0.0.0 or ::, or a host name (letters, digits, - and _, between dots)');
-  return value;
+  const host = listenHost(value, { isIPv4, isIPv6 });
+  if (!host.ok) throw new BpfmemError('usage', `--host ${quote(value)}: ${host.error}`);
+  return host.value;
 }
 
 interface ServeCliOptions {

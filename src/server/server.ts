@@ -1,6 +1,7 @@
-import { isIP, type AddressInfo } from 'node:net';
+import { isIP, isIPv4, isIPv6, type AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { BpfmemError } from '../vocab/errors.js';
+import { listenHost } from '../vocab/listen-host.js';
 import { describeMachine, type MachineDescription } from '../live/machine.js';
 import { createApp } from './app.js';
 import { DEFAULT_LISTEN_LIMITS, listen, type ListenLimits } from './node.js';
@@ -66,11 +67,13 @@ export function isLoopbackAddress(address: string): boolean {
 const asHostName = (host: string): string => (isIP(host) === 6 ? `[${host}]` : host).toLowerCase();
 
 function check(options: ServeOptions): { host: string; port: number; intervalMs: number; historySeconds: number } {
-  const host = options.host ?? '127.0.0.1';
+  const given = options.host ?? '127.0.0.1';
+  const listened = listenHost(given, { isIPv4, isIPv6 });
+  if (!listened.ok) throw new BpfmemError('usage', `host ${JSON.stringify(given)}: ${listened.error}`);
+  const host = listened.value;
   const port = options.port ?? 9464;
   const intervalMs = options.intervalMs ?? 15_000;
   const historySeconds = options.historySeconds ?? 3600;
-  if (host.length === 0 || host.length > 253 || /[\s/]/.test(host)) throw new BpfmemError('usage', `host ${JSON.stringify(host)}: expected an address or host name`);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new BpfmemError('usage', `port ${port}: expected a port from 0 to 65535`);
   if (!Number.isInteger(intervalMs) || intervalMs < 10 || intervalMs > 86_400_000) {
     throw new BpfmemError('usage', `interval ${intervalMs} ms: expected a whole number of milliseconds from 10 to 86,400,000 (a day)`);

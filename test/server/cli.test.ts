@@ -101,6 +101,20 @@ describe('bpfmem serve options', () => {
     expect(seen).toEqual([]);
   });
 
+  it('the library checks a host as the CLI does: refused in one line, the source closed and never read', async () => {
+    const calls: string[] = [];
+    const inner = fixtureSource(fixtureInput());
+    const source = {
+      read: () => (calls.push('read'), inner.read()),
+      close: () => {
+        calls.push('close');
+        inner.close();
+      },
+    };
+    await expect(startServer({ source, host: '[::1', port: 0 })).rejects.toThrow(new BpfmemError('usage', 'host "[::1": unbalanced brackets: write an IPv6 address as [::1] or ::1'));
+    expect(calls).toEqual(['close']);
+  });
+
   it.each([
     ['[::1]', '::1'],
     ['[::]', '::'],
