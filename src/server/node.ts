@@ -144,6 +144,13 @@ const REFUSAL_HEADERS = {
   Connection: 'close',
 } as const;
 
+/** {@link REFUSAL_HEADERS} of a refusal with this status and body. */
+const refusalHeaders = (status: number, body: string): Record<string, string | number> => ({
+  ...REFUSAL_HEADERS,
+  'Content-Length': Buffer.byteLength(body),
+  ...(status === 405 && { Allow: 'GET, HEAD, POST' }),
+});
+
 /**
  * The raw answer to a request node:http refuses before the app sees it, in the app's form (one
  * line of JSON, the same headers), closing the connection. The statuses are node:http's own
@@ -152,14 +159,13 @@ const REFUSAL_HEADERS = {
 export function refusalResponse(status: 400 | 405 | 408 | 413 | 431, message: string): string {
   const reason = { 400: 'Bad Request', 405: 'Method Not Allowed', 408: 'Request Timeout', 413: 'Content Too Large', 431: 'Request Header Fields Too Large' }[status];
   const body = `${JSON.stringify({ error: message })}\n`;
-  const headers = { ...REFUSAL_HEADERS, 'Content-Length': Buffer.byteLength(body), ...(status === 405 && { Allow: 'GET, HEAD, POST' }) };
-  return [`HTTP/1.1 ${status} ${reason}`, ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`), '', body].join('\r\n');
+  return [`HTTP/1.1 ${status} ${reason}`, ...Object.entries(refusalHeaders(status, body)).map(([k, v]) => `${k}: ${v}`), '', body].join('\r\n');
 }
 
 /** A refusal in the app's form (one line of JSON, its headers), closing the connection after it. */
 function refuse(request: IncomingMessage, response: ServerResponse, status: 400 | 405 | 417, message: string): void {
   const body = `${JSON.stringify({ error: message })}\n`;
-  response.writeHead(status, { ...REFUSAL_HEADERS, 'Content-Length': Buffer.byteLength(body), ...(status === 405 && { Allow: 'GET, HEAD, POST' }) });
+  response.writeHead(status, refusalHeaders(status, body));
   response.end(request.method === 'HEAD' ? undefined : body);
 }
 
