@@ -72,6 +72,12 @@ export interface RawCgroup {
   readonly kernel: number | undefined;
 }
 
+/** Pinned paths by map id and by program id (src/sys/bpf/pins.ts walks them). */
+export interface PinnedPaths {
+  readonly maps: ReadonlyMap<number, readonly string[]>;
+  readonly progs: ReadonlyMap<number, readonly string[]>;
+}
+
 /** Everything read from the machine (or a fixture) that an inventory is made of. */
 export interface InventoryInput {
   readonly profile: KernelProfile;
@@ -87,8 +93,7 @@ export interface InventoryInput {
   /** kernfs id → cgroup path (relative to the memory hierarchy's mount). */
   readonly cgroupPaths?: ReadonlyMap<bigint, string>;
   readonly holders?: { readonly maps: ReadonlyMap<number, readonly Holder[]>; readonly progs: ReadonlyMap<number, readonly Holder[]> };
-  /** Pinned paths by map id and by program id. */
-  readonly pins?: { readonly maps: ReadonlyMap<number, readonly string[]>; readonly progs: ReadonlyMap<number, readonly string[]> };
+  readonly pins?: PinnedPaths;
   readonly cgroups?: readonly RawCgroup[];
   /** What was read and how, when not this machine (`dump.json, read as kernel 6.18 with 4 CPUs`). */
   readonly source?: string;

@@ -9,6 +9,7 @@ import { parseFdLink } from '../proc/fd.js';
 import { parseFdinfo } from '../proc/fdinfo.js';
 import { errnoCode, isGone } from '../proc/text.js';
 import { ok, type Result } from '../../vocab/result.js';
+import type { PinnedPaths } from '../../vocab/inventory.js';
 
 /**
  * Pinned BPF objects: the files of every bpf filesystem (bpffs) mounted in this mount
@@ -69,10 +70,8 @@ export interface WalkPinsOptions extends WalkBounds {
   readonly identify?: (path: string) => PinIdentity;
 }
 
-/** Pinned paths by object id, of each kind; each object's paths in walk order (sorted names, depth first). */
-export interface PinsById {
-  readonly maps: ReadonlyMap<number, readonly string[]>;
-  readonly progs: ReadonlyMap<number, readonly string[]>;
+/** Pinned paths by object id, of each kind (an inventory's, and links); each object's paths in walk order (sorted names, depth first). */
+export interface PinsById extends PinnedPaths {
   readonly links: ReadonlyMap<number, readonly string[]>;
 }
 
@@ -237,7 +236,9 @@ export class PinScanner {
     // or removed only in one of them, which changes its times).
     if (this.#last?.key === key && [...before].every(([dir, d]) => settled(dir, d))) return this.#last.scan;
     const seen = new Map<string, SeenDir>();
-    const found = [new Map<number, string[]>(), new Map<number, string[]>(), new Map<number, string[]>()] as const;
+    // By kind, in KINDS's order (packFound's kind index).
+    const found = { maps: new Map<number, string[]>(), progs: new Map<number, string[]>(), links: new Map<number, string[]>() };
+    const byKind = [found.maps, found.progs, found.links] as const;
     const cut: string[] = [];
     const errors: string[] = [];
     const progress = { entries: 0, opened: 0, stopped: false };
@@ -318,7 +319,7 @@ export class PinScanner {
           }
           if (f === FAILED) errors.push(d.why.get(i) ?? `${path}: could not be identified`);
           else if (f >= 0) {
-            const byId = found[f % 4] as (typeof found)[number];
+            const byId = byKind[f % 4] as Map<number, string[]>;
             const id = Math.floor(f / 4);
             const paths = byId.get(id);
             if (paths === undefined) byId.set(id, [path]);
@@ -358,7 +359,7 @@ export class PinScanner {
       return byId;
     };
     const last = this.#lists;
-    this.#lists = { maps: same(found[0], last.maps), progs: same(found[1], last.progs), links: same(found[2], last.links) };
+    this.#lists = { maps: same(found.maps, last.maps), progs: same(found.progs, last.progs), links: same(found.links, last.links) };
     const scan = { pins: this.#lists, roots, cut, errors };
     this.#last = { scan, key };
     return scan;
