@@ -24,7 +24,7 @@ function portArg(value: string): number {
 
 /** An address or name to listen on (src/vocab/listen-host.ts, which the library's server checks with too). */
 function hostArg(value: string): string {
-  const host = listenHost(value, { isIPv4, isIPv6 });
+  const host = listenHost(value, { isIPv4, isIPv6 }, { givePortApart: (h, p) => `give the port with --port: --host ${h} --port ${p}` });
   if (!host.ok) throw new BpfmemError('usage', `--host ${quote(value)}: ${host.error}`);
   return host.value;
 }

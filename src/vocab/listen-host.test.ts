@@ -26,6 +26,8 @@ describe('listenHost', () => {
     expect(listenHost('[fe80::1%eth0]', ip)).toEqual({ ok: true, value: 'fe80::1%eth0' });
     expect(listenHost('0.0.0.0', ip)).toEqual({ ok: true, value: '0.0.0.0' });
     expect(listenHost('node-1.example.', ip)).toEqual({ ok: true, value: 'node-1.example.' });
-    expect(listenHost('[::1]:9464', ip)).toEqual({ ok: false, error: 'give the port with --port: --host [::1] --port 9464' });
+    expect(listenHost('[::1]:9464', ip)).toEqual({ ok: false, error: 'give the port apart: { host: "[::1]", port: 9464 }' });
+    const cli = { givePortApart: (h: string, p: string) => `--host ${h} --port ${p}` };
+    expect(listenHost('127.0.0.1:9100', ip, cli)).toEqual({ ok: false, error: '--host 127.0.0.1 --port 9100' });
   });
 });

@@ -113,6 +113,10 @@ describe('bpfmem serve options', () => {
     };
     await expect(startServer({ source, host: '[::1', port: 0 })).rejects.toThrow(new BpfmemError('usage', 'host "[::1": unbalanced brackets: write an IPv6 address as [::1] or ::1'));
     expect(calls).toEqual(['close']);
+    // The library's words for a port in the host are its own options', not the CLI's.
+    await expect(startServer({ source, host: '127.0.0.1:9100', port: 0 })).rejects.toThrow(
+      new BpfmemError('usage', 'host "127.0.0.1:9100": give the port apart: { host: "127.0.0.1", port: 9100 }'),
+    );
   });
 
   it.each([
