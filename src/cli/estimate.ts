@@ -91,7 +91,7 @@ export function estimateCommand(ctx: CommandContext): Command {
     .description('what a BPF object or maps cost: fdinfo memlock and the memcg charge, for any kernel and CPU count')
     .argument('[object.o...]', 'compiled BPF objects (clang -target bpf): every map libbpf creates from them, and their programs (- for standard input)')
     .addOption(
-      new Option('--map <spec>', 'a map: type=hash,key=4,value=8,max_entries=1000[,flags=no_prealloc+numa][,map_extra=N][,name=x][,elements=N: inserted after creation] (repeatable)')
+      new Option('--map <spec>', 'a map, like type=hash,key=4,value=8,max_entries=1000, and optionally ,flags=no_prealloc+numa ,map_extra=N ,name=x ,elements=N (inserted after creation) (repeatable)')
         .argParser(collect)
         .default([]),
     )

@@ -1,5 +1,5 @@
 import { COMMAND_NAMES, type CommandName } from './command-names.js';
-import { Command, CommanderError } from 'commander';
+import { Command, CommanderError, Help, type HelpConfiguration, type Option } from 'commander';
 import { BpfmemError, exitCodeOf } from '../vocab/errors.js';
 import { cut, didYouMean, quote } from '../vocab/fields.js';
 import type { Io } from './io.js';
@@ -149,6 +149,18 @@ export function runCli(argv: readonly string[], io: Io, faces: Faces = {}): Prom
  * up the program, its output and its exit statuses. Tests give commands whose machine is
  * replaced by hand-made facts.
  */
+/**
+ * How help is laid out, for the program and each command: 80 columns, commands in the order they
+ * were added, and no "(default: [])" after a repeatable option, whose empty list says nothing.
+ */
+const HELP: HelpConfiguration = {
+  helpWidth: 80,
+  sortSubcommands: false,
+  optionDescription(this: Help, option: Option): string {
+    return Help.prototype.optionDescription.call(this, option).replace(/ \(default: \[\]\)$/, '');
+  },
+};
+
 export async function runProgram(argv: readonly string[], io: Io, make: (ctx: CommandContext) => Promise<readonly Command[]>, faces: Faces = {}): Promise<number> {
   let status = 0;
   // Every byte a command prints passes the terminal check (src/cli/escape.ts): a name from the
@@ -173,7 +185,7 @@ export async function runProgram(argv: readonly string[], io: Io, make: (ctx: Co
     .showSuggestionAfterError(true)
     // `bpfmem maps --json`: options after a command are that command's (the bare summary has --json too).
     .enablePositionalOptions()
-    .configureHelp({ helpWidth: 80, sortSubcommands: false })
+    .configureHelp(HELP)
     .configureOutput({
       writeOut: (s) => {
         io.stdout(s);
@@ -205,7 +217,7 @@ export async function runProgram(argv: readonly string[], io: Io, make: (ctx: Co
       }
       await (await import('./inventory.js')).summaryAction(ctx, opts);
     });
-  for (const cmd of program.commands) cmd.exitOverride().configureOutput(program.configureOutput());
+  for (const cmd of program.commands) cmd.exitOverride().configureOutput(program.configureOutput()).configureHelp(HELP);
 
   // Cgroups that dead runs left and this run removed (src/live/stale.ts): one line, when it happens.
   onStaleRemoved((names) => {

@@ -33,6 +33,16 @@ describe('help', () => {
     expect(run.stderr).toBe("bpfmem: unknown option '--limt' (did you mean --limit?)\n");
   });
 
+  it('a repeatable option shows no "(default: [])", and help keeps to 80 columns but for words longer than a line', async () => {
+    for (const command of ['estimate', 'explain']) {
+      const run = await cli([command, '--help']);
+      expect(run.status).toBe(0);
+      expect(run.stdout).toContain('(repeatable');
+      expect(run.stdout).not.toContain('default: []');
+      for (const line of run.stdout.split('\n')) if (line.length > 80) expect(line.trim()).not.toContain(' ');
+    }
+  });
+
   it('bpfmem help help is bpfmem --help', async () => {
     const [help, flag] = await Promise.all([cli(['help', 'help']), cli(['--help'])]);
     expect(help.status).toBe(0);
