@@ -150,6 +150,24 @@ export function runCli(argv: readonly string[], io: Io, faces: Faces = {}): Prom
  * replaced by hand-made facts.
  */
 /**
+ * Commander's argument errors in the words bpfmem's own use (`--port "99999": expected …`), so
+ * that a wrong choice reads like a wrong number: `--sort "size": expected one of id, name, …`.
+ * Other messages pass as they are.
+ */
+export function inOurWords(said: string): string {
+  const choice = /^option '(-[^ ']+)[^']*' argument '(.*)' is invalid\. Allowed choices are (.*)\.$/s.exec(said);
+  if (choice) {
+    const [, option = '', value = '', choices = ''] = choice;
+    return `${option} ${quote(value)}: expected one of ${choices}${didYouMean(value, choices.split(', '))}`;
+  }
+  const missing = /^option '(-[^ ']+) (<[^>]+>)' argument missing$/.exec(said);
+  if (missing) return `${missing[1] ?? ''} needs a value: ${missing[1] ?? ''} ${missing[2] ?? ''}`;
+  const many = /^too many arguments for '([^']+)'\. Expected (\d+) arguments? but got (\d+)\.$/.exec(said);
+  if (many) return many[2] === '0' ? `${many[1] ?? ''} takes no arguments (got ${many[3] ?? ''})` : `${many[1] ?? ''} takes ${many[2] ?? ''} argument${many[2] === '1' ? '' : 's'} (got ${many[3] ?? ''})`;
+  return said;
+}
+
+/**
  * How help is laid out, for the program and each command: 80 columns, commands in the order they
  * were added, and no "(default: [])" after a repeatable option, whose empty list says nothing.
  */
@@ -197,11 +215,12 @@ export async function runProgram(argv: readonly string[], io: Io, make: (ctx: Co
       outputError: (s, write) => {
         // An argument commander quotes is cut as bpfmem's own errors cut it (a 2,000-entry list).
         // Its suggestion comes on a line of its own: part of the one line here.
-        const said = s
-          .replace(/^error: /, '')
-          .trim()
-          .replace(/\n\(Did you mean (.*)\?\)$/, ' (did you mean $1?)')
-          .replace(/'([^'\n]{40})[^'\n]+'/g, "'$1…'");
+        const said = inOurWords(
+          s
+            .replace(/^error: /, '')
+            .trim()
+            .replace(/\n\(Did you mean (.*)\?\)$/, ' (did you mean $1?)'),
+        ).replace(/'([^'\n]{40})[^'\n]+'/g, "'$1…'");
         write(`bpfmem: ${escapeText(said)}\n`);
       },
     })

@@ -149,7 +149,8 @@ steps:
   it.each([
     ['a missing file', ['simulate', '/nonexistent/x.yaml'], /^bpfmem: cannot read scenario \/nonexistent\/x\.yaml: no such file\n$/],
     ['no file', ['simulate'], /^bpfmem: missing required argument 'file'\n$/],
-    ['a bad regime', ['simulate', 'x.yaml', '--regime', 'rlimit'], /^bpfmem: option '--regime <regime>' argument 'rlimit' is invalid/],
+    ['two files', ['simulate', 'a.yaml', 'b.yaml'], /^bpfmem: simulate takes 1 argument \(got 2\)\n$/],
+    ['a bad regime', ['simulate', 'x.yaml', '--regime', 'rlimit'], /^bpfmem: --regime "rlimit": expected one of memcg, memlock, none, both\n$/],
   ])('%s is a usage error: one line, exit 2', async (_what, args, message) => {
     const run = await cli(args);
     expect(run.status).toBe(2);

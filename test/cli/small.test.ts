@@ -109,7 +109,13 @@ describe('long arguments are cut in errors', () => {
     const run = await cli(['maps', '--sort', 'x'.repeat(5000), ...DUMP]);
     expect(run.status).toBe(2);
     expect(run.stderr.length).toBeLessThan(300);
-    expect(run.stderr).toContain(`'${'x'.repeat(40)}…'`);
+    expect(run.stderr).toContain(`"${'x'.repeat(40)}…"`);
+  });
+
+  it('a long option commander does not know is cut in its own message', async () => {
+    const run = await cli(['maps', `--${'x'.repeat(5000)}`]);
+    expect(run.status).toBe(2);
+    expect(run.stderr).toBe(`bpfmem: unknown option '--${'x'.repeat(38)}…'\n`);
   });
 });
 
