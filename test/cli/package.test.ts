@@ -76,6 +76,17 @@ describe.skipIf(!built)('the library as a user imports it', () => {
     expect(JSON.parse(r.stdout)).toEqual({ made: true, steps: [true, true, false, true], memlock: true, error: 'function', cli: 'function' });
   });
 
+  it("the README's library example prints what the README says it prints", () => {
+    const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+    const example = /\*\*As a library\*\*[\s\S]*?```js\n([\s\S]*?)```[\s\S]*?```text\n([\s\S]*?)```/.exec(readme);
+    expect(example).not.toBeNull();
+    const [, code = '', printed = ''] = example ?? [];
+    expect(code).toContain("from 'bpfmem'");
+    const r = asUser(code);
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toBe(printed);
+  });
+
   it("the library's types compile in a TypeScript project without @types/node, every declaration checked", () => {
     const project = join(dir, 'types');
     mkdirSync(join(project, 'node_modules'), { recursive: true });
