@@ -48,7 +48,7 @@ export function demoCommand(ctx: CommandContext): Command {
         const scenario = await loadScenario(ctx, `${SCENARIOS_DIR}${chapter.file}`);
         const runs: RunResult<KnownSnapshot>[] = [];
         for (const run of chapter.runs) runs.push(await simulate(withKernel(scenario, run.kernel)));
-        const lesson = chapter.lesson(runs);
+        const lesson = chapter.lesson(runs, scenario);
         chapters.push({
           title: chapter.title,
           scenario: `scenarios/${chapter.file}`,
