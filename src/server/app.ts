@@ -36,8 +36,8 @@ export interface AppContext {
   readonly assets: Assets;
   readonly notBuilt: Asset;
   simulate(text: string, source: string, regime: SimulateRegime | undefined): Promise<SimulateOutcome>;
-  /** This machine's facts (read once, by the caller). */
-  machine(): Promise<MachineDescription>;
+  /** The facts of the machine the scans read (read once, by the caller); undefined for a fixture. */
+  readonly machine: (() => Promise<MachineDescription>) | undefined;
   /**
    * Host names requests may name in `Host` (lower case, without port), or undefined for any. A
    * server on a loopback address answers only loopback names, so that a web page whose name an
@@ -45,6 +45,12 @@ export interface AppContext {
    */
   readonly allowedHosts: ReadonlySet<string> | undefined;
 }
+
+/**
+ * How old the last good scan may be before `/healthz` says `stale` (503): three intervals, and
+ * never under a minute (a scan of 100,000 maps takes seconds, and a busy machine slows it).
+ */
+export const staleAfterSeconds = (intervalSeconds: number): number => Math.max(3 * intervalSeconds, 60);
 
 /** The largest scenario `POST /api/v1/simulate` takes. */
 export const SIMULATE_MAX_BODY = 256 * 1024;
@@ -276,10 +282,19 @@ export function createApp(ctx: AppContext): Hono {
       method: 'GET',
       handler: (c) => {
         const p = ctx.published();
-        const body = p
-          ? { status: 'ok', last_scan: p.snapshot.time.toISOString(), scan_seconds: p.scanSeconds, scans: p.scans, errors: p.errors }
-          : { status: 'starting', last_scan: null, scan_seconds: null, scans: 0, errors: 0 };
-        return jsonText(c, `${JSON.stringify(body)}\n`, p ? 200 : 503);
+        if (!p) return jsonText(c, `${JSON.stringify({ status: 'starting', last_scan: null, scan_seconds: null, scans: 0, errors: 0, last_error: null })}\n`, 503);
+        // A server whose scans keep failing serves an old snapshot: healthy no more once its last
+        // good scan is older than staleAfterSeconds(), so that a liveness probe restarts it.
+        const stale = Date.now() - p.snapshot.time.getTime() > staleAfterSeconds(ctx.intervalSeconds) * 1000;
+        const body = {
+          status: stale ? 'stale' : 'ok',
+          last_scan: p.snapshot.time.toISOString(),
+          scan_seconds: p.scanSeconds,
+          scans: p.scans,
+          errors: p.errors,
+          last_error: p.lastError ?? null,
+        };
+        return jsonText(c, `${JSON.stringify(body)}\n`, stale ? 503 : 200);
       },
     },
     {
@@ -351,7 +366,10 @@ export function createApp(ctx: AppContext): Hono {
     {
       path: '/api/v1/probe',
       method: 'GET',
-      handler: async (c) => jsonText(c, json(machineJson(await ctx.machine())), 200),
+      handler: async (c) => {
+        if (!ctx.machine) return errorResponse(c, 404, 'this server has no machine facts to give (it serves a fixture, not this machine)');
+        return jsonText(c, json(machineJson(await ctx.machine())), 200);
+      },
     },
     {
       // bpfmem watch's frame of the last scan (docs/watch.md): refused updates, hooks, forecast.

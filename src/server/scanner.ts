@@ -38,6 +38,8 @@ export interface Published {
   readonly errors: number;
   /** Wall time of the last scan (failed or not). */
   readonly scanSeconds: number;
+  /** Why the last scan failed, in one line; undefined when it did not. */
+  readonly lastError: string | undefined;
   /** Answers made from the snapshot on first request, by what they answer; kept with the snapshot. */
   readonly cache: Map<string, CachedAnswer>;
 }
@@ -155,6 +157,7 @@ export class Scanner {
       scans: this.scans,
       errors: this.errors,
       scanSeconds: seconds,
+      lastError: this.lastError,
       cache,
     };
   }

@@ -2,7 +2,7 @@ import { isIP, isIPv4, isIPv6, type AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { BpfmemError } from '../vocab/errors.js';
 import { listenHost } from '../vocab/listen-host.js';
-import { describeMachine, type MachineDescription } from '../live/machine.js';
+import type { MachineDescription } from '../live/machine.js';
 import { createApp } from './app.js';
 import { DEFAULT_LISTEN_LIMITS, listen, type ListenLimits } from './node.js';
 import { Scanner } from './scanner.js';
@@ -106,7 +106,14 @@ export async function startServerWith(options: ServeOptions, limits: ServerLimit
   const webRoot = options.webRoot ?? DEFAULT_WEB_ROOT;
   // A scenario that names no kernel runs on the kernel the server describes (its last scan's).
   const simulator = new Simulator(limits.simulate, () => scanner.published?.snapshot.inventory.profile);
+  // The machine's facts, read at the first /api/v1/probe and kept; a failed read is not kept.
   let machine: Promise<MachineDescription> | undefined;
+  const readMachine = source.machine?.bind(source);
+  const machineFacts = (read: () => Promise<MachineDescription>): Promise<MachineDescription> =>
+    (machine ??= read().catch((error: unknown) => {
+      machine = undefined;
+      throw error;
+    }));
   // Decided once the address is bound, before the first request.
   let allowedHosts: ReadonlySet<string> | undefined;
   const app = createApp({
@@ -115,7 +122,7 @@ export async function startServerWith(options: ServeOptions, limits: ServerLimit
     assets: await loadAssets(webRoot),
     notBuilt: notBuiltPage(webRoot),
     simulate: (text, name, regime) => simulator.run(text, name, regime),
-    machine: () => (machine ??= describeMachine()),
+    machine: readMachine && (() => machineFacts(readMachine)),
     get allowedHosts() {
       return allowedHosts;
     },

@@ -2,6 +2,7 @@ import { buildInventory, type Inventory } from '../inspect/inventory.js';
 import { type InventoryInput } from '../vocab/inventory.js';
 import { WatchSession, type WatchFrame, type WatchOptions } from '../watch/index.js';
 import { releaseMemory } from '../sys/proc/index.js';
+import { describeMachine, type MachineDescription } from '../live/machine.js';
 
 /** Where the server's snapshots come from: this machine, or a fixture. */
 export interface InventorySource {
@@ -14,6 +15,12 @@ export interface InventorySource {
    * machine's sources; a fixture has none to speak of).
    */
   afterScan?(): void;
+  /**
+   * The facts of the machine the inventory is read from, for `/api/v1/probe`: the machine's
+   * sources have them; a fixture (or a dump of another machine) describes no machine here, and
+   * the server answers 404 rather than give the facts of the host it runs on.
+   */
+  machine?(): Promise<MachineDescription>;
 }
 
 /**
@@ -39,6 +46,7 @@ export async function watchedSource(options: Pick<WatchOptions, 'trace' | 'noTra
       session.close();
     },
     afterScan: releaseMemory,
+    machine: describeMachine,
   };
 }
 

@@ -26,7 +26,8 @@ describe('the JSON API', () => {
   const get = (path: string): Promise<Response> => fetch(`${server.url}${path}`);
 
   beforeAll(async () => {
-    server = await startServer({ port: 0, source: fixtureSource(fixtureInput(), 'fixture reason') });
+    // The fixture with this machine's facts for /api/v1/probe, as the machine's own source has them.
+    server = await startServer({ port: 0, source: { ...fixtureSource(fixtureInput(), 'fixture reason'), machine: describeMachine } });
   });
   afterAll(async () => {
     await server.close();
@@ -36,8 +37,8 @@ describe('the JSON API', () => {
     const r = await get('/healthz');
     expect(r.status).toBe(200);
     const h = (await r.json()) as Record<string, unknown>;
-    expect(Object.keys(h)).toEqual(['status', 'last_scan', 'scan_seconds', 'scans', 'errors']);
-    expect(h).toMatchObject({ status: 'ok', scans: 1, errors: 0 });
+    expect(Object.keys(h)).toEqual(['status', 'last_scan', 'scan_seconds', 'scans', 'errors', 'last_error']);
+    expect(h).toMatchObject({ status: 'ok', scans: 1, errors: 0, last_error: null });
     expect(new Date(h['last_scan'] as string).toISOString()).toBe(h['last_scan']);
     expect(h['scan_seconds']).toBeGreaterThanOrEqual(0);
   });
@@ -166,6 +167,12 @@ describe('the JSON API', () => {
     expect(error).toContain('xxx…');
   });
 
+  it('GET /api/v1/probe of a source that describes no machine (a fixture) is 404, not the host\'s facts', async () => {
+    const r = await socketlessApp(() => undefined, 15).request('/api/v1/probe');
+    expect(r.status).toBe(404);
+    expect(await r.json()).toEqual({ error: 'this server has no machine facts to give (it serves a fixture, not this machine)' });
+  });
+
   it('GET /api/v1/probe: the machine facts', async () => {
     const r = await get('/api/v1/probe');
     expect(r.status).toBe(200);
@@ -256,7 +263,7 @@ const socketlessApp = (published: () => Published | undefined, intervalSeconds: 
     assets: new Map(),
     notBuilt: notBuiltPage('/nowhere'),
     simulate: () => Promise.resolve({ status: 200, body: '{}\n' }),
-    machine: describeMachine,
+    machine: undefined,
     allowedHosts: undefined,
   });
 
@@ -347,11 +354,31 @@ describe('after each scan', () => {
 });
 
 describe('the app without a socket', () => {
+  it('says stale (503) once the last good scan is older than three intervals, and at least a minute', async () => {
+    const scanner = new Scanner(fixtureSource(fixtureInput()), { intervalMs: 15_000, perMapMetrics: 0, historySeconds: 0 });
+    await scanner.start();
+    await scanner.close();
+    const good = scanner.published;
+    if (!good) throw new Error('no scan');
+    const failing = (ageSeconds: number): Published => ({ ...good, snapshot: { ...good.snapshot, time: new Date(Date.now() - ageSeconds * 1000) }, scans: 9, errors: 8, lastError: 'reading maps: EPERM' });
+    // 15 s a scan: three intervals are 45 s, under the minute.
+    const fresh = await socketlessApp(() => failing(50), 15).request('/healthz');
+    expect(fresh.status).toBe(200);
+    expect(await fresh.json()).toMatchObject({ status: 'ok', errors: 8, last_error: 'reading maps: EPERM' });
+    const old = await socketlessApp(() => failing(70), 15).request('/healthz');
+    expect(old.status).toBe(503);
+    expect(await old.json()).toMatchObject({ status: 'stale', scans: 9, errors: 8, last_error: 'reading maps: EPERM' });
+    // A minute a scan: stale after three.
+    expect((await socketlessApp(() => failing(170), 60).request('/healthz')).status).toBe(200);
+    expect((await socketlessApp(() => failing(190), 60).request('/healthz')).status).toBe(503);
+  });
+
+
   it('answers 503 before the first scan, for health and for data', async () => {
     const app = socketlessApp(() => undefined, 15);
     const h = await app.request('/healthz');
     expect(h.status).toBe(503);
-    expect(await h.json()).toEqual({ status: 'starting', last_scan: null, scan_seconds: null, scans: 0, errors: 0 });
+    expect(await h.json()).toEqual({ status: 'starting', last_scan: null, scan_seconds: null, scans: 0, errors: 0, last_error: null });
     for (const path of ['/metrics', '/api/v1/summary', '/api/v1/maps', '/api/v1/history']) {
       const r = await app.request(path);
       expect(r.status).toBe(503);

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { get as httpGet } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fixtureSource, startServer, type RunningServer } from '../../src/server/index.js';
+import { describeMachine } from '../../src/live/machine.js';
 import { DEFAULT_SERVER_LIMITS, startServerWith } from '../../src/server/server.js';
 import { fixtureInput } from './fixture.js';
 import { addressOf, closedByServer, openSocket, rawGet, rawRequest, sleep, until } from './helpers.js';
@@ -34,7 +35,7 @@ beforeAll(async () => {
   await writeFile(join(web, 'assets', 'app.js'), 'app\n');
   await writeFile(join(dir, 'package.json'), 'TOP SECRET\n');
   await writeFile(join(dir, 'secret'), 'TOP SECRET\n');
-  server = await startServer({ port: 0, source: fixtureSource(fixtureInput()), webRoot: web });
+  server = await startServer({ port: 0, source: { ...fixtureSource(fixtureInput()), machine: describeMachine }, webRoot: web });
 });
 afterAll(async () => {
   await server.close();
