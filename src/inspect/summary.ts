@@ -14,7 +14,7 @@ export interface Summary {
   readonly progs: number;
   /** fdinfo memlock of all maps and programs. */
   readonly memlock: number;
-  /** The model's estimate of what memory cgroups are charged for all maps. */
+  /** The model's estimate of what the kernel charges for all maps, whoever pays (fdinfo memlock for a type it does not model). */
   readonly charged: number;
   /** The model's estimate of map memory no cgroup is charged for (per-CPU memory on 6.0+). */
   readonly uncharged: number;
@@ -67,7 +67,7 @@ export function needsPins(inv: Inventory): boolean {
 /** Summarizes an inventory; `top` is how many cgroups and maps to list. */
 export function summarize(inv: Inventory, top = 5): Summary {
   const memlock = inv.maps.reduce((s, m) => s + m.memlock, 0) + inv.progs.reduce((s, p) => s + p.memlock, 0);
-  const charged = inv.maps.reduce((s, m) => s + (m.charge ?? 0), 0);
+  const charged = inv.maps.reduce((s, m) => s + (m.charge ?? m.memlock), 0);
   const uncharged = inv.maps.reduce((s, m) => s + (m.uncharged ?? 0), 0);
   const warnings: Warning[] = [];
   for (const c of inv.cgroups) {

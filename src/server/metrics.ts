@@ -31,7 +31,7 @@ const SCAN_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 3
 
 /** The counters and histogram of scans, kept for the life of a server. */
 export class ScanMetrics {
-  readonly scans = new Counter({ name: 'bpfmem_scans_total', help: 'Scans of the BPF objects started, failed ones included.', registers: [] });
+  readonly scans = new Counter({ name: 'bpfmem_scans_total', help: 'Scans of the BPF objects finished, failed ones included.', registers: [] });
   readonly errors = new Counter({
     name: 'bpfmem_scan_errors_total',
     help: 'Scans that failed as a whole (the last good snapshot is kept).',
@@ -125,7 +125,7 @@ export async function renderSnapshotMetrics(s: MetricsSnapshot, scan: ScanMetric
 
   // Per map type: count, fdinfo memlock, the model's charged and uncharged bytes.
   const byType = new Map<string, number[]>();
-  for (const m of inv.maps) add(byType, m.type, [1, m.memlock, m.charge ?? 0, m.uncharged ?? 0]);
+  for (const m of inv.maps) add(byType, m.type, [1, m.memlock, m.charge ?? m.memlock, m.uncharged ?? 0]);
   const types = [...byType].sort(([a], [b]) => byText(a, b));
   const typeGauge = (name: string, help: string, column: number): void => {
     const g = new Gauge({ name, help, labelNames: ['type'], registers });
@@ -133,7 +133,11 @@ export async function renderSnapshotMetrics(s: MetricsSnapshot, scan: ScanMetric
   };
   typeGauge('bpfmem_maps', 'BPF maps, by map type.', 0);
   typeGauge('bpfmem_maps_memlock_bytes', 'fdinfo memlock of BPF maps (what the kernel reports per map), by map type.', 1);
-  typeGauge('bpfmem_maps_charged_bytes', "The model's estimate of what memory cgroups are charged for BPF maps, by map type.", 2);
+  typeGauge(
+    'bpfmem_maps_charged_bytes',
+    "Estimated bytes the kernel charges for BPF maps, whoever pays (bpfmem_payer_maps_charged_bytes says who: maps made in the root cgroup are charged to nobody), by map type; fdinfo memlock for map types bpfmem does not model.",
+    2,
+  );
   typeGauge('bpfmem_maps_uncharged_bytes', 'Bytes BPF maps allocated that no memory cgroup is charged for (made at creation: per-CPU memory on 6.0+, allocations without __GFP_ACCOUNT), by map type.', 3);
 
   const progTypes = new Map<string, number[]>();

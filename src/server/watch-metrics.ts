@@ -30,7 +30,7 @@ export async function renderWatchMetrics(f: WatchFrame | undefined, counters: Fa
     registers,
   });
   for (const h of f.hooks) hooks.set({ function: h.fn, state: h.state }, 1);
-  new Gauge({ name: 'bpfmem_watch_tracing', help: '1 when refused map updates are traced (some hook is attached), else 0.', registers }).set(f.hooks.some((h) => h.state === 'attached') ? 1 : 0);
+  new Gauge({ name: 'bpfmem_watch_tracing', help: '1 when refused map updates can be traced here (some hook attached at start; bpfmem_watch_hooks_armed says how many are attached now), else 0.', registers }).set(f.hooks.some((h) => h.state === 'attached') ? 1 : 0);
   // Arming on headroom (src/watch/arming.ts): hooks work here (`attached` above) but are attached only while a paying cgroup is near a limit.
   new Gauge({ name: 'bpfmem_watch_hooks_armed', help: 'Hooks attached now: armed while a memory cgroup paying for maps of their types has little room left on its path (--arm-below), or always (--always, the memlock regime).', registers }).set(f.hooks.filter((h) => h.armed === true).length);
 
@@ -39,14 +39,14 @@ export async function renderWatchMetrics(f: WatchFrame | undefined, counters: Fa
   const failures = new Counter({
     name: 'bpfmem_map_update_failures_total',
     help: 'Map updates the kernel refused since bpfmem serve started, by map type, errno and the memory cgroup charged for the map ("" when unknown).',
-    labelNames: ['map_type', 'errno', 'cgroup'],
+    labelNames: ['type', 'errno', 'cgroup'],
     registers,
   });
   for (const [labels, n] of counters.series()) failures.inc(labels, n);
   const byMap = new Counter({
     name: 'bpfmem_map_update_failures_by_map_total',
-    help: `Refused updates of the ${TOP_MAPS} maps with the most, with their id and name.`,
-    labelNames: ['id', 'name', 'map_type', 'errno', 'cgroup'],
+    help: `Refused updates of the ${TOP_MAPS} maps with the most, with their id and name, each under the type and cgroup its first refusal was counted with.`,
+    labelNames: ['id', 'name', 'type', 'errno', 'cgroup'],
     registers,
   });
   const perMap = new Map<number, number>();
@@ -54,8 +54,8 @@ export async function renderWatchMetrics(f: WatchFrame | undefined, counters: Fa
   const top = new Set([...perMap].sort((a, b) => b[1] - a[1] || a[0] - b[0]).slice(0, TOP_MAPS).map(([id]) => id));
   for (const r of f.failures) {
     if (!top.has(r.map.id)) continue;
-    const m = counters.mapLabels(r);
-    byMap.inc({ id: String(r.map.id), name: m.name, map_type: m.type, errno: r.errno, cgroup: m.cgroup }, r.count);
+    const m = counters.firstLabels(r.map.id) ?? counters.mapLabels(r);
+    byMap.inc({ id: String(r.map.id), name: m.name, type: m.type, errno: r.errno, cgroup: m.cgroup }, r.count);
   }
   new Counter({ name: 'bpfmem_map_update_failures_unattributed_total', help: 'Refused updates counted by a hook but not per map (the slot of its id was taken).', registers }).inc(f.unattributed);
   new Counter({ name: 'bpfmem_watch_events_dropped_total', help: 'Failure events the ring buffer had no room for (the counters still count them).', registers }).inc(f.dropped);
@@ -86,7 +86,7 @@ const OTHER = '_other';
 
 /** The labels of `bpfmem_map_update_failures_total`. */
 interface FailureLabels {
-  readonly map_type: string;
+  readonly type: string;
   readonly errno: string;
   readonly cgroup: string;
 }
@@ -115,6 +115,13 @@ export class FailureCounters {
   readonly #totals = new Map<string, { readonly labels: FailureLabels; n: number }>();
   /** Label sets with series of their own. */
   readonly #own = new Set<string>();
+  /** Per map: the type, name and cgroup its first refusal was counted under (its per-map series keeps them). */
+  readonly #first = new Map<number, { readonly type: string; readonly name: string; readonly cgroup: string }>();
+
+  /** The labels map `id`'s first refusal was counted under; undefined before it has one. */
+  firstLabels(id: number): { readonly type: string; readonly name: string; readonly cgroup: string } | undefined {
+    return this.#first.get(id);
+  }
 
   /** The type, name and cgroup a row's map is counted under: its own, or as last seen when it is gone. */
   mapLabels(r: FailureRow): { readonly type: string; readonly name: string; readonly cgroup: string } {
@@ -131,7 +138,8 @@ export class FailureCounters {
       const grew = r.count - (this.#rows.get(rowKey) ?? 0);
       this.#rows.set(rowKey, Math.max(r.count, this.#rows.get(rowKey) ?? 0));
       if (grew <= 0) continue;
-      const labels: FailureLabels = { map_type: m.type, errno: r.errno, cgroup: m.cgroup };
+      if (!this.#first.has(r.map.id)) this.#first.set(r.map.id, m);
+      const labels: FailureLabels = { type: m.type, errno: r.errno, cgroup: m.cgroup };
       const key = JSON.stringify(labels);
       const t = this.#totals.get(key) ?? { labels, n: 0 };
       t.n += grew;
@@ -150,7 +158,7 @@ export class FailureCounters {
     // stays bounded however many cgroups come and go (a cgroup path starts with `/`, never `_`).
     for (const [key, t] of this.#totals) {
       if (this.#own.has(key) || t.labels.cgroup === OTHER) continue;
-      const labels: FailureLabels = { map_type: t.labels.map_type, errno: t.labels.errno, cgroup: OTHER };
+      const labels: FailureLabels = { type: t.labels.type, errno: t.labels.errno, cgroup: OTHER };
       const otherKey = JSON.stringify(labels);
       const o = this.#totals.get(otherKey) ?? { labels, n: 0 };
       o.n += t.n;
@@ -160,7 +168,7 @@ export class FailureCounters {
     const own: [FailureLabels, number][] = [];
     const other: [FailureLabels, number][] = [];
     for (const t of this.#totals.values()) (t.labels.cgroup === OTHER ? other : own).push([t.labels, t.n]);
-    const byLabels = ([a]: [FailureLabels, number], [b]: [FailureLabels, number]): number => order(a.cgroup, b.cgroup) || order(a.map_type, b.map_type) || order(a.errno, b.errno);
+    const byLabels = ([a]: [FailureLabels, number], [b]: [FailureLabels, number]): number => order(a.cgroup, b.cgroup) || order(a.type, b.type) || order(a.errno, b.errno);
     return [...own.sort(byLabels), ...other.sort(byLabels)];
   }
 

@@ -70,12 +70,15 @@ describe('/metrics over the fixture', () => {
       const maps = inv.maps.filter((m) => m.type === type);
       expect(valueOf(e, 'bpfmem_maps', { type })).toBe(maps.length);
       expect(valueOf(e, 'bpfmem_maps_memlock_bytes', { type })).toBe(sum(maps.map((m) => m.memlock)));
-      expect(valueOf(e, 'bpfmem_maps_charged_bytes', { type })).toBe(sum(maps.map((m) => m.charge ?? 0)));
+      // A type bpfmem does not model counts its memlock, as the payer and cgroup families do.
+      expect(valueOf(e, 'bpfmem_maps_charged_bytes', { type })).toBe(sum(maps.map((m) => m.charge ?? m.memlock)));
       expect(valueOf(e, 'bpfmem_maps_uncharged_bytes', { type })).toBe(sum(maps.map((m) => m.uncharged ?? 0)));
     }
     // The per-CPU array's memory made at creation is charged to nobody on 6.18.
     expect(valueOf(e, 'bpfmem_maps_uncharged_bytes', { type: 'percpu_array' })).toBeGreaterThan(500_000);
     expect(valueOf(e, 'bpfmem_maps', { type: 'unknown(new_thing)' })).toBe(1);
+    // Summed by type or by payer, the same bytes.
+    expect(sum(samplesOf(e, 'bpfmem_maps_charged_bytes').map((s) => s.value))).toBe(sum(samplesOf(e, 'bpfmem_payer_maps_charged_bytes').map((s) => s.value)));
   });
 
   it('programs by type', () => {

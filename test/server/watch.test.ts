@@ -84,10 +84,10 @@ describe('the watch metrics', () => {
   it('count refusals by map type, errno and cgroup, with the top maps by id and name', async () => {
     const text = await renderWatchMetrics(frame([row(7, 'ENOMEM', 300, '/pod-a'), row(8, 'ENOMEM', 5, '/pod-a'), row(9, 'E2BIG', 2, undefined, 'lru_hash')]));
     expect(series(text, 'bpfmem_map_update_failures_total').sort()).toEqual([
-      'bpfmem_map_update_failures_total{map_type="hash",errno="ENOMEM",cgroup="/pod-a"} 305',
-      'bpfmem_map_update_failures_total{map_type="lru_hash",errno="E2BIG",cgroup=""} 2',
+      'bpfmem_map_update_failures_total{type="hash",errno="ENOMEM",cgroup="/pod-a"} 305',
+      'bpfmem_map_update_failures_total{type="lru_hash",errno="E2BIG",cgroup=""} 2',
     ]);
-    expect(series(text, 'bpfmem_map_update_failures_by_map_total')).toContain('bpfmem_map_update_failures_by_map_total{id="7",name="m7",map_type="hash",errno="ENOMEM",cgroup="/pod-a"} 300');
+    expect(series(text, 'bpfmem_map_update_failures_by_map_total')).toContain('bpfmem_map_update_failures_by_map_total{id="7",name="m7",type="hash",errno="ENOMEM",cgroup="/pod-a"} 300');
     expect(series(text, 'bpfmem_map_update_failures_unattributed_total')).toEqual(['bpfmem_map_update_failures_unattributed_total 3']);
     expect(series(text, 'bpfmem_watch_tracing')).toEqual(['bpfmem_watch_tracing 1']);
     expect(series(text, 'bpfmem_watch_hooks')).toContain('bpfmem_watch_hooks{function="trie_update_elem",state="refused"} 1');
@@ -106,7 +106,7 @@ describe('the watch metrics', () => {
     const fam = series(text, 'bpfmem_map_update_failures_total');
     expect(fam).toHaveLength(MAX_FAILURE_SERIES + 1);
     const rest = rows.slice(MAX_FAILURE_SERIES).reduce((n, r) => n + r.count, 0);
-    expect(fam).toContain(`bpfmem_map_update_failures_total{map_type="hash",errno="ENOMEM",cgroup="_other"} ${rest}`);
+    expect(fam).toContain(`bpfmem_map_update_failures_total{type="hash",errno="ENOMEM",cgroup="_other"} ${rest}`);
     const total = fam.reduce((n, l) => n + Number(l.split(' ').at(-1)), 0);
     expect(total).toBe(rows.reduce((n, r) => n + r.count, 0));
     expect(series(text, 'bpfmem_map_update_failures_by_map_total')).toHaveLength(TOP_MAPS);
@@ -122,8 +122,11 @@ describe('the watch metrics', () => {
     const second = await renderWatchMetrics(frame([gone, row(8, 'ENOMEM', 6, '/')]), counters);
     expect(value(second, 'cgroup="/pod-a"')).toBe(17);
     expect(value(second, 'cgroup="/"}')).toBe(1);
-    expect(series(second, 'bpfmem_map_update_failures_total').some((l) => l.includes('map_type="gone"'))).toBe(false);
-    expect(series(second, 'bpfmem_map_update_failures_by_map_total')).toContain('bpfmem_map_update_failures_by_map_total{id="7",name="m7",map_type="hash",errno="ENOMEM",cgroup="/pod-a"} 12');
+    expect(series(second, 'bpfmem_map_update_failures_total').some((l) => l.includes('type="gone"'))).toBe(false);
+    expect(series(second, 'bpfmem_map_update_failures_by_map_total')).toContain('bpfmem_map_update_failures_by_map_total{id="7",name="m7",type="hash",errno="ENOMEM",cgroup="/pod-a"} 12');
+    // Map 8's own series stays under the cgroup of its first refusal: one series that grows, none that vanishes.
+    expect(series(second, 'bpfmem_map_update_failures_by_map_total')).toContain('bpfmem_map_update_failures_by_map_total{id="8",name="m8",type="hash",errno="ENOMEM",cgroup="/pod-a"} 6');
+    expect(series(second, 'bpfmem_map_update_failures_by_map_total').filter((l) => l.includes('id="8"'))).toHaveLength(1);
     // A frame whose counts did not grow adds nothing.
     const third = await renderWatchMetrics(frame([gone, row(8, 'ENOMEM', 6, '/')]), counters);
     expect(series(third, 'bpfmem_map_update_failures_total')).toEqual(series(second, 'bpfmem_map_update_failures_total'));
@@ -137,13 +140,13 @@ describe('the watch metrics', () => {
     const text = await renderWatchMetrics(frame([...early, late]), counters);
     const fam = series(text, 'bpfmem_map_update_failures_total');
     expect(fam).toHaveLength(MAX_FAILURE_SERIES + 1);
-    expect(fam).toContain('bpfmem_map_update_failures_total{map_type="hash",errno="ENOMEM",cgroup="_other"} 500');
+    expect(fam).toContain('bpfmem_map_update_failures_total{type="hash",errno="ENOMEM",cgroup="_other"} 500');
     expect(fam.some((l) => l.includes('cgroup="/late"'))).toBe(false);
     // Cgroups that come and go under churn: what the counters hold stays bounded, the sum exact.
     for (let i = 0; i < 20; i++) await renderWatchMetrics(frame([...early, late, row(20_000 + i, 'ENOMEM', 7, `/churn-${i}`)]), counters);
     expect(counters.size).toBe(MAX_FAILURE_SERIES + 1);
     const last = series(await renderWatchMetrics(frame([...early, late]), counters), 'bpfmem_map_update_failures_total');
-    expect(last).toContain('bpfmem_map_update_failures_total{map_type="hash",errno="ENOMEM",cgroup="_other"} 640');
+    expect(last).toContain('bpfmem_map_update_failures_total{type="hash",errno="ENOMEM",cgroup="_other"} 640');
   });
 
   it('are the metrics docs/watch.md lists, no more, no fewer', async () => {

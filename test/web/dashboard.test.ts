@@ -306,11 +306,11 @@ describe.skipIf(skip !== undefined)('the dashboard in Chromium', () => {
       return charts['history']!.getOption().series.map((s) => ({ name: s.name, id: s.id, data: s.data }));
     });
     expect(option.slice(0, 2).map((s) => [s.id, s.name])).toEqual([
-      ['charged', 'charged to cgroups'],
-      ['uncharged', 'charged to nobody'],
+      ['charged', 'charged'],
+      ['uncharged', 'uncharged'],
     ]);
     expect(option[0]!.data.at(-1)![1]).toBe(history.points.at(-1)!.charged);
-    // The top cgroups but the root, whose subtree is what "charged to cgroups" shows.
+    // The top cgroups but the root, whose subtree is nearly all of what "charged" shows.
     const cgroups = option.slice(2).map((s) => s.id);
     const top = new Set(history.points.flatMap((p) => p.cgroups.map((c) => c.path)).filter((p) => p !== '/'));
     expect(cgroups.sort()).toEqual([...top].map((p) => `cgroup:${p}`).sort());

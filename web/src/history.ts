@@ -157,14 +157,14 @@ export function historyView(host: HTMLElement): HistoryView {
     chart,
     show(doc) {
       const pts = doc.points.map((p) => ({ ...p, at: Date.parse(p.time) }));
-      // Every cgroup among the top at some scan, in the order of the last scan; `/` holds what
-      // "charged to cgroups" shows already.
+      // Every cgroup among the top at some scan, in the order of the last scan; `/` is left out:
+      // its subtree is nearly all of "charged" (all but maps charged to nobody or to a cgroup unknown).
       const paths: string[] = [];
       for (const p of [...pts].reverse()) for (const c of p.cgroups) if (c.path !== '/' && !paths.includes(c.path)) paths.push(c.path);
       const legendNames = names(paths);
       lines = [
-        { id: 'charged', name: 'charged to cgroups', title: 'BPF bytes charged to memory cgroups', colour: COLOURS.charged, total: true, data: pts.map((p) => [p.at, p.charged]) },
-        { id: 'uncharged', name: 'charged to nobody', title: 'BPF bytes no memory cgroup pays for (made at creation: per-CPU memory, unaccounted allocations)', colour: COLOURS.uncharged, total: true, data: pts.map((p) => [p.at, p.uncharged]) },
+        { id: 'charged', name: 'charged', title: 'BPF bytes the kernel charges for maps, whoever pays (maps made in the root cgroup: nobody)', colour: COLOURS.charged, total: true, data: pts.map((p) => [p.at, p.charged]) },
+        { id: 'uncharged', name: 'uncharged', title: 'BPF bytes no memory cgroup pays for (made at creation: per-CPU memory, unaccounted allocations)', colour: COLOURS.uncharged, total: true, data: pts.map((p) => [p.at, p.uncharged]) },
         ...paths.map((path, i): Line => ({
           id: `cgroup:${path}`,
           name: legendNames.get(path) ?? path,

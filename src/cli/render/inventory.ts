@@ -247,7 +247,7 @@ export function summaryText(inv: Inventory, s: Summary, ctx: SummaryContext, st:
     const perCpu = s.uncharged > 0 ? `; ${formatBytes(s.uncharged)} of map memory charged to no cgroup (made at creation: per-CPU, unaccounted)` : '';
     out.push(
       `${wrap(
-        `${s.maps} map${s.maps === 1 ? '' : 's'} and ${s.progs} program${s.progs === 1 ? '' : 's'}: ${formatBytes(s.memlock)} memlock (fdinfo); maps charged to memory cgroups ≈ ${formatBytes(s.charged)}${perCpu}.`,
+        `${s.maps} map${s.maps === 1 ? '' : 's'} and ${s.progs} program${s.progs === 1 ? '' : 's'}: ${formatBytes(s.memlock)} memlock (fdinfo); maps charged ≈ ${formatBytes(s.charged)}${perCpu}.`,
         W,
         '',
       )}\n\n`,
