@@ -201,7 +201,7 @@ export function cgroupsCommand(ctx: CommandContext): Command {
         inv = buildInventory((await collectCgroupsOnly(CGROUPS_WITHOUT_ROOT)).input);
       }
       const cgroups = cgroupsToShow(inv.cgroups, (opts.all ?? false) || (opts.json ?? false) || !bpf);
-      ctx.io.stdout(opts.json ? cgroupsJson(inv, cgroups) : cgroupsText(inv, cgroups, styleFor(ctx.io), { bpf, maxWidth: ctx.io.terminalSize?.()?.columns }));
+      ctx.io.stdout(opts.json ? cgroupsJson(inv, cgroups, bpf) : cgroupsText(inv, cgroups, styleFor(ctx.io), { bpf, maxWidth: ctx.io.terminalSize?.()?.columns }));
     });
 }
 

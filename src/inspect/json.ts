@@ -94,7 +94,11 @@ export function progJson(p: ProgEntry): Record<string, unknown> {
 /** A program's JSON in a listing, where pins may not have been looked for. */
 const progRowJson = (inv: Inventory, p: ProgEntry): Record<string, unknown> => (inv.pinsRead ? progJson(p) : { ...progJson(p), pinned: null });
 
-export function cgroupJson(c: CgroupEntry): Record<string, unknown> {
+/**
+ * A cgroup's JSON. `bpfKnown` false (the BPF objects could not be read: not root) makes its BPF
+ * fields null, unknown, as the text's `-` says, not 0.
+ */
+export function cgroupJson(c: CgroupEntry, bpfKnown = true): Record<string, unknown> {
   return {
     path: c.path,
     label: c.label.kind === 'other' ? null : c.label.text,
@@ -102,11 +106,11 @@ export function cgroupJson(c: CgroupEntry): Record<string, unknown> {
     max: Number.isFinite(c.max) ? c.max : null,
     headroom: Number.isFinite(c.headroom) ? c.headroom : null,
     kernel: c.kernel ?? null,
-    bpf_own: c.bpfOwn,
-    bpf_subtree: c.bpfSubtree,
-    objects_own: c.objectsOwn,
-    objects_subtree: c.objectsSubtree,
-    bpf_share: c.bpfShare,
+    bpf_own: bpfKnown ? c.bpfOwn : null,
+    bpf_subtree: bpfKnown ? c.bpfSubtree : null,
+    objects_own: bpfKnown ? c.objectsOwn : null,
+    objects_subtree: bpfKnown ? c.objectsSubtree : null,
+    bpf_share: bpfKnown ? c.bpfShare : null,
   };
 }
 
@@ -160,7 +164,8 @@ export function mapsJson(inv: Inventory, maps: readonly MapEntry[], matched?: nu
   return out;
 }
 export const progsJson = (inv: Inventory, progs: readonly ProgEntry[]): string => rowsJson(envelope(inv), 'progs', progs.map((p) => progRowJson(inv, p)));
-export const cgroupsJson = (inv: Inventory, cgroups: readonly CgroupEntry[]): string => rowsJson(envelope(inv), 'cgroups', cgroups.map(cgroupJson));
+export const cgroupsJson = (inv: Inventory, cgroups: readonly CgroupEntry[], bpfKnown = true): string =>
+  rowsJson(envelope(inv), 'cgroups', cgroups.map((c) => cgroupJson(c, bpfKnown)));
 
 export function summaryJson(inv: Inventory, s: Summary, ctx: { readonly regimeReason?: string }): Record<string, unknown> {
   return {
@@ -171,7 +176,7 @@ export function summaryJson(inv: Inventory, s: Summary, ctx: { readonly regimeRe
     memlock: s.memlock,
     charged: s.charged,
     uncharged: s.uncharged,
-    top_cgroups: s.topCgroups.map(cgroupJson),
+    top_cgroups: s.topCgroups.map((c) => cgroupJson(c)),
     largest_maps: s.largestMaps.map((m) => (inv.pinsRead ? mapJson(m) : { ...mapJson(m), pinned: null })),
     warnings: s.warnings,
   };

@@ -382,6 +382,18 @@ describe.skipIf(process.getuid?.() !== 0)('without root', () => {
     expect(lines.length).toBeGreaterThan(3);
     expect(r.stdout.replace(/\s+/g, ' ')).toContain('BPF OWN, BPF TREE, OBJECTS and BPF% are unknown (-): not root');
   });
+
+  it('bpfmem cgroups --json without root gives the BPF fields as null, unknown, not 0', () => {
+    const r = asNobody(['cgroups', '--json']);
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    const out = JSON.parse(r.stdout) as { cgroups: Record<string, unknown>[] };
+    expect(out.cgroups.length).toBeGreaterThan(1);
+    for (const c of out.cgroups) {
+      expect(c).toMatchObject({ bpf_own: null, bpf_subtree: null, objects_own: null, objects_subtree: null, bpf_share: null });
+      expect(typeof c['usage']).toBe('number');
+    }
+  });
 });
 
 describe.skipIf(!liveEnv.ok)('a cgroup that does not exist', () => {

@@ -22,7 +22,7 @@ function nodes(ns: readonly TreeNode[]): TreeNode[] {
 /** The fixture's cgroups as the API gives them. */
 function fixtureCgroups(): TreeCgroup[] {
   const inv = buildInventory(fixtureInput);
-  const doc = decode('cgroups', JSON.parse(JSON.stringify({ source: null, kernel: { version: '6.18', release: '6.18', cpus: 2, page_size: 4096, cgroup: 1, regime: 'memcg' }, charges_unavailable: null, errors: [], cgroups: inv.cgroups.map(cgroupJson) })), 'x');
+  const doc = decode('cgroups', JSON.parse(JSON.stringify({ source: null, kernel: { version: '6.18', release: '6.18', cpus: 2, page_size: 4096, cgroup: 1, regime: 'memcg' }, charges_unavailable: null, errors: [], cgroups: inv.cgroups.map((c) => cgroupJson(c)) })), 'x');
   if (!doc.ok) throw new Error(doc.message);
   return doc.value.cgroups.map(treeCgroup);
 }
