@@ -32,8 +32,10 @@ describe('parseBpftoolMaps on captured output', () => {
 
   it('reads pinned paths from -f output', () => {
     const pinned = parseBpftoolMaps(fixture('map-show-pinned.json'), 'x');
-    expect(pinned.map((m) => m.pinned.length)).toEqual([1, 1, 1, 1, 1, 0, 0]);
-    expect(pinned[0]?.pinned[0]).toMatch(/\/x$/);
+    expect(pinned.map((m) => m.pinned?.length)).toEqual([1, 1, 1, 1, 1, 0, 0]);
+    expect(pinned[0]?.pinned?.[0]).toMatch(/\/x$/);
+    // Without -f there is no pinned list: unknown, not "pinned nowhere".
+    expect(parseBpftoolMaps(fixture('map-show.json'), 'x').map((m) => m.pinned)).toEqual(Array(7).fill(undefined));
   });
 
   it('reads a single object (bpftool -j map show id N)', () => {
@@ -65,7 +67,7 @@ describe('parseBpftoolProgs on captured output', () => {
 
   it('reads -p, -f and a single object', () => {
     expect(parseBpftoolProgs(fixture('prog-show-pretty.json'), 'x')).toEqual(progs);
-    expect(parseBpftoolProgs(fixture('prog-show-pinned.json'), 'x').map((p) => p.pinned.length)).toEqual([1, 0, 0]);
+    expect(parseBpftoolProgs(fixture('prog-show-pinned.json'), 'x').map((p) => p.pinned?.length)).toEqual([1, 0, 0]);
     expect(parseBpftoolProgs(fixture('prog-show-one.json'), 'x')).toEqual([progs[0]]);
   });
 });

@@ -45,8 +45,11 @@ export interface BpftoolMap {
   /** Prog arrays: the type of the programs that may be tail-called (name, or number). */
   readonly ownerProgType: string | number | undefined;
   readonly ownerJited: boolean | undefined;
-  /** Paths in bpffs (`-f`); empty without `-f` or when not pinned. */
-  readonly pinned: readonly string[];
+  /**
+   * Paths in bpffs (`-f`): empty when not pinned; undefined where the dump has no `pinned` field
+   * (no `-f`, or nothing pinned anywhere: bpftool writes it only when its pin table is not empty).
+   */
+  readonly pinned: readonly string[] | undefined;
   /** Holding processes; empty where bpftool could not tell. */
   readonly pids: readonly BpftoolPid[];
 }
@@ -76,7 +79,8 @@ export interface BpftoolProg {
   readonly runTimeNs: number | undefined;
   readonly runCnt: number | undefined;
   readonly recursionMisses: number | undefined;
-  readonly pinned: readonly string[];
+  /** As {@link BpftoolMap.pinned}. */
+  readonly pinned: readonly string[] | undefined;
   readonly pids: readonly BpftoolPid[];
 }
 
@@ -177,7 +181,7 @@ function toMap(m: MapInput): BpftoolMap {
     btfId: m.btf_id,
     ownerProgType: m.owner_prog_type,
     ownerJited: m.owner_jited,
-    pinned: m.pinned ?? [],
+    pinned: m.pinned,
     pids: (m.pids ?? []).map(({ pid, comm }) => ({ pid, comm })),
   };
 }
@@ -204,7 +208,7 @@ function toProg(p: ProgInput): BpftoolProg {
     runTimeNs: p.run_time_ns,
     runCnt: p.run_cnt,
     recursionMisses: p.recursion_misses,
-    pinned: p.pinned ?? [],
+    pinned: p.pinned,
     pids: (p.pids ?? []).map(({ pid, comm }) => ({ pid, comm })),
   };
 }

@@ -238,10 +238,12 @@ export function inputFromBpftool(maps: readonly BpftoolMap[], progs: readonly Bp
     insns: Math.floor((p.bytesXlated ?? 0) / 8),
     uid: p.uid ?? 0,
   }));
-  const pins = {
-    maps: new Map(maps.filter((m) => m.pinned.length > 0).map((m) => [m.id, [...m.pinned]])),
-    progs: new Map(progs.filter((p) => p.pinned.length > 0).map((p) => [p.id, [...p.pinned]])),
-  };
+  // Pins are known where the dump lists them (`-f`: bpftool gives every object a `pinned` list
+  // then), and unknown (null in JSON, as a listing without --pins) where it does not.
+  const listed = maps.some((m) => m.pinned !== undefined) || progs.some((p) => p.pinned !== undefined);
+  const pinnedOf = <T extends { id: number; pinned: readonly string[] | undefined }>(objects: readonly T[]): Map<T['id'], string[]> =>
+    new Map(objects.flatMap((o) => (o.pinned !== undefined && o.pinned.length > 0 ? [[o.id, [...o.pinned]] as [T['id'], string[]]] : [])));
+  const pins = listed ? { maps: pinnedOf(maps), progs: pinnedOf(progs) } : undefined;
   const errors = memlockMismatches(raw, profile);
   const noMemlock = raw.filter((m) => m.memlock === undefined).length;
   if (noMemlock) errors.push(`${noMemlock} map${noMemlock === 1 ? ' has' : 's have'} no bytes_memlock in ${source}: memlock is the model's for those`);
@@ -254,7 +256,7 @@ export function inputFromBpftool(maps: readonly BpftoolMap[], progs: readonly Bp
       maps: new Map(maps.map((m) => [m.id as number, holdersOf(m.pids)])),
       progs: new Map(progs.map((p) => [p.id as number, holdersOf(p.pids)])),
     },
-    pins,
+    ...(pins && { pins }),
     errors,
   };
 }

@@ -91,7 +91,11 @@ describe('bpfmem maps --from-bpftool', () => {
     expect(text.stdout).toContain('\n1 map, of a charge the model cannot give (CHARGE -)\n');
     // A type the model does not know: its charge is not its memlock in the total.
     const mixed = await cli(['maps', '--from-bpftool', `${FIX}/map-show.json`, '--kernel', '4.19']);
-    expect(mixed.stdout).toMatch(/\n7 maps, 2\.7 KiB charged \(model estimate from each map's layout and fdinfo\); 1 of a charge it cannot give \(CHARGE -\)\n/);
+    // The line under the table, wrapped at 80 columns as the notes are.
+    expect(mixed.stdout.replace(/\n(?=\S)/g, ' ')).toContain("7 maps, 2.7 KiB charged (model estimate from each map's layout and fdinfo); the model cannot give the charge of 1 (CHARGE -)");
+    const foot = mixed.stdout.split('\n').filter((line) => line.startsWith('7 maps') || line.includes('(CHARGE -)'));
+    expect(foot).toHaveLength(2);
+    for (const line of foot) expect(line.length).toBeLessThanOrEqual(80);
   });
 
   it('keeps pins and holders from the dump', async () => {
@@ -129,6 +133,16 @@ describe('bpfmem maps --from-bpftool', () => {
     const header = async (...args: string[]) => (await cli(['maps', '--from-bpftool', `${FIX}/map-show-pinned.json`, ...CAPTURED, ...args])).stdout.split('\n')[0];
     expect(await header('--pins')).toMatch(/^\s*ID\s+TYPE\s+NAME\s+MEMLOCK\s+CHARGE\s+CHARGED TO\s+HOLDERS\s+PINNED$/);
     expect(await header()).toMatch(/^\s*ID\s+TYPE\s+NAME\s+MEMLOCK\s+CHARGE\s+CHARGED TO\s+HOLDERS$/);
+  });
+
+  it('a dump without -f lists no pins: unknown (null, ?), not "pinned nowhere"', async () => {
+    const json = await mapsJson(['--from-bpftool', `${FIX}/map-show.json`, ...CAPTURED]);
+    expect(json.maps.map((m) => m.pinned)).toEqual(Array(7).fill(null));
+    const text = await cli(['maps', '--from-bpftool', `${FIX}/map-show.json`, ...CAPTURED, '--pins']);
+    expect(text.stdout.split('\n')[1]).toMatch(/^12565\s+hash\s+x\s.*\s\?$/);
+    expect(text.stdout.replace(/\s+/g, ' ')).toContain('PINNED is unknown (?): the dump lists no pins');
+    const progs = await cli(['progs', '--json', '--from-bpftool', `${FIX}/prog-show.json`, ...CAPTURED]);
+    expect((JSON.parse(progs.stdout) as { progs: { pinned: unknown }[] }).progs.every((p) => p.pinned === null)).toBe(true);
   });
 
   it('reads programs from `bpftool -j prog show`', async () => {

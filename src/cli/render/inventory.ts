@@ -49,7 +49,10 @@ export const listView = (o: { readonly wide?: boolean | undefined; readonly pins
   pins: (o.pins ?? false) || (o.wide ?? false),
 });
 
-export function mapColumns({ wide, pins }: ListView, st: Style): Column<MapEntry>[] {
+/** A PINNED cell: the paths, `-` for none, `?` where pins were not listed (a dump without `-f`). */
+const pinsCell = (paths: readonly string[], known: boolean): string => (!known ? '?' : paths.length ? paths.join(', ') : '-');
+
+export function mapColumns({ wide, pins }: ListView, st: Style, pinsKnown = true): Column<MapEntry>[] {
   const cols: Column<MapEntry>[] = [
     { header: 'ID', value: (m) => String(m.id), align: 'right' },
     { header: 'TYPE', value: (m) => m.type },
@@ -74,11 +77,11 @@ export function mapColumns({ wide, pins }: ListView, st: Style): Column<MapEntry
     },
     { header: 'HOLDERS', value: (m) => holdersCell(m.holders, wide ? 8 : 2), elide: 'end' },
   );
-  if (pins) cols.push({ header: 'PINNED', value: (m) => (m.pins.length ? m.pins.join(', ') : '-'), elide: 'middle' });
+  if (pins) cols.push({ header: 'PINNED', value: (m) => pinsCell(m.pins, pinsKnown), elide: 'middle' });
   return cols;
 }
 
-export function progColumns({ wide, pins }: ListView): Column<ProgEntry>[] {
+export function progColumns({ wide, pins }: ListView, pinsKnown = true): Column<ProgEntry>[] {
   const cols: Column<ProgEntry>[] = [
     { header: 'ID', value: (p) => String(p.id), align: 'right' },
     { header: 'TYPE', value: (p) => p.type },
@@ -90,14 +93,15 @@ export function progColumns({ wide, pins }: ListView): Column<ProgEntry>[] {
     { header: 'MEMLOCK', value: (p) => bytes(p.memlock), align: 'right' },
     { header: 'HOLDERS', value: (p) => holdersCell(p.holders, wide ? 8 : 2), elide: 'end' },
   );
-  if (pins) cols.push({ header: 'PINNED', value: (p) => (p.pins.length ? p.pins.join(', ') : '-'), elide: 'middle' });
+  if (pins) cols.push({ header: 'PINNED', value: (p) => pinsCell(p.pins, pinsKnown), elide: 'middle' });
   return cols;
 }
 
 /** The lines under a table: what it describes (this machine, or a dump), and what could not be read, said once. */
-function notes(inv: Inventory, st: Style, charges = true): string {
+function notes(inv: Inventory, st: Style, charges = true, pinsShown = false): string {
   const out: string[] = [];
   out.push(st.dim(wrap(inv.source ? `from ${inv.source}` : `this machine: ${profileLine(inv.profile)}`, 80, '')));
+  if (pinsShown && !inv.pinsRead) out.push(st.dim(wrap('PINNED is unknown (?): the dump lists no pins (`bpftool -j map show -f` and `prog show -f` list them)', 80, '')));
   if (charges && inv.chargesUnavailable) out.push(st.dim(wrap(`CHARGED TO is unknown (?): ${inv.chargesUnavailable}`, 80, '')));
   if (inv.statsAge) out.push(st.dim(wrap(`note: ${inv.statsAge}`, 80, '')));
   for (const e of inv.errors) out.push(st.dim(wrap(`note: ${e}`, 80, '')));
@@ -111,11 +115,15 @@ export function mapsText(inv: Inventory, maps: readonly MapEntry[], view: ListVi
   const unknown = maps.filter((m) => m.charge === undefined).length;
   const count = `${maps.length} map${maps.length === 1 ? '' : 's'}`;
   const foot = st.dim(
-    unknown === maps.length
-      ? `${count}, of a charge the model cannot give (CHARGE -)`
-      : `${count}, ${formatBytes(total)} charged (model estimate from each map's layout and fdinfo)${unknown ? `; ${unknown} of a charge it cannot give (CHARGE -)` : ''}`,
+    wrap(
+      unknown === maps.length
+        ? `${count}, of a charge the model cannot give (CHARGE -)`
+        : `${count}, ${formatBytes(total)} charged (model estimate from each map's layout and fdinfo)${unknown ? `; the model cannot give the charge of ${unknown} (CHARGE -)` : ''}`,
+      80,
+      '',
+    ),
   );
-  return `${table(maps, mapColumns(view, st), { maxWidth })}${foot}\n${notes(inv, st)}`;
+  return `${table(maps, mapColumns(view, st, inv.pinsRead), { maxWidth })}${foot}\n${notes(inv, st, true, view.pins)}`;
 }
 
 export function progsText(inv: Inventory, progs: readonly ProgEntry[], view: ListView, st: Style, maxWidth?: number): string {
@@ -128,7 +136,7 @@ export function progsText(inv: Inventory, progs: readonly ProgEntry[], view: Lis
       '',
     ),
   );
-  return `${table(progs, progColumns(view), { maxWidth })}${foot}\n${notes(inv, st, false)}`;
+  return `${table(progs, progColumns(view, inv.pinsRead), { maxWidth })}${foot}\n${notes(inv, st, false, view.pins)}`;
 }
 
 /** `├─ name` prefixes for a sorted list of paths, drawn as a tree. */
