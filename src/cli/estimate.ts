@@ -317,17 +317,26 @@ function estimateText(
   const notes = numberNotes([plan], progs);
   const several = severalOrigins(plan, progs);
   let out = `${basisLine}\n\n`;
+  // The maps' own total under their table; with programs too, the whole total after theirs.
+  const mapsTotal = { memlock: 0, charged: 0, uncharged: 0 };
+  for (const m of rows) {
+    if (!m.ok) continue;
+    mapsTotal.memlock += m.memlock;
+    mapsTotal.charged += m.charged;
+    mapsTotal.uncharged += m.uncharged;
+  }
+  const totalLabel = e.progs.length ? 'maps' : 'total';
   type Row = { m: MapEstimate; i: number } | undefined;
-  out += table<Row>(
+  if (rows.length) out += table<Row>(
     [...rows.map((m, i) => ({ m, i })), undefined],
     [
       ...(several ? [{ header: 'OBJECT', value: (r: Row) => (r ? (plan[r.i]?.origin ?? '') : ''), elide: 'middle' as const }] : []),
-      { header: 'MAP', value: (r) => (r ? shownName(plan, r.i, r.m.name) : 'total'), elide: 'end' },
+      { header: 'MAP', value: (r) => (r ? shownName(plan, r.i, r.m.name) : totalLabel), elide: 'end' },
       { header: 'TYPE', value: (r) => r?.m.type ?? '' },
       { header: 'MAX', value: (r) => (r?.m.ok ? String(r.m.maxEntries) : ''), align: 'right' },
-      { header: 'MEMLOCK', value: (r) => (r ? (r.m.ok ? cellBytes(r.m.memlock) : r.m.errno) : cellBytes(e.total.memlock)), align: 'right' },
-      { header: 'CHARGED', value: (r) => (r ? (r.m.ok ? cellBytes(r.m.charged) : '') : cellBytes(e.total.charged)), align: 'right' },
-      { header: 'UNCHARGED', value: (r) => (r ? (r.m.ok ? cellBytes(r.m.uncharged) : '') : cellBytes(e.total.uncharged)), align: 'right' },
+      { header: 'MEMLOCK', value: (r) => (r ? (r.m.ok ? cellBytes(r.m.memlock) : r.m.errno) : cellBytes(mapsTotal.memlock)), align: 'right' },
+      { header: 'CHARGED', value: (r) => (r ? (r.m.ok ? cellBytes(r.m.charged) : '') : cellBytes(mapsTotal.charged)), align: 'right' },
+      { header: 'UNCHARGED', value: (r) => (r ? (r.m.ok ? cellBytes(r.m.uncharged) : '') : cellBytes(mapsTotal.uncharged)), align: 'right' },
       ...(notes.lines.length ? [{ header: 'NOTE', value: (r: Row) => (r ? notes.mark(r.i) : '') }] : []),
     ],
     { maxWidth },
@@ -336,7 +345,7 @@ function estimateText(
     const named = progs.some((g) => g.name !== '');
     type ProgRow = { readonly p: (typeof e.progs)[number]; readonly i: number };
     out +=
-      '\n' +
+      (rows.length ? '\n' : '') +
       table<ProgRow>(
         e.progs.map((p, i) => ({ p, i })),
         [
@@ -349,6 +358,7 @@ function estimateText(
         ],
         { maxWidth },
       );
+    if (rows.length) out += `\ntotal, maps and programs: ${formatBytes(e.total.memlock)} memlock, ${formatBytes(e.total.charged)} charged, ${formatBytes(e.total.uncharged)} uncharged\n`;
   }
   if (progs.some((g) => g.name !== '')) {
     out += st.dim(

@@ -87,6 +87,27 @@ describe('bpfmem estimate', () => {
     expect(a?.charged).toBe(b?.charged);
   });
 
+  it("the maps' row sums maps alone; with programs, a line after theirs sums both; programs alone have no map table", async () => {
+    const both = await cli(['estimate', ...HOST, '--map', 'type=hash,key=4,value=8,max_entries=100', '--prog', '4096']);
+    expect(both.status).toBe(0);
+    const map = /^map0 +hash +100 +(\S+ \S+) +(\S+ \S+) +(\S+ \S+)$/m.exec(both.stdout);
+    expect(map).not.toBeNull();
+    expect(both.stdout).toMatch(new RegExp(`^maps +${map?.[1] ?? ''} +${map?.[2] ?? ''} +${map?.[3] ?? ''}$`, 'm'));
+    expect(both.stdout).toMatch(/^total, maps and programs: 45\.3 KiB memlock, 50\.0 KiB charged, 64 B uncharged$/m);
+    // The JSON's total stays the whole: maps and programs.
+    const json = JSON.parse((await cli(['estimate', ...HOST, '--map', 'type=hash,key=4,value=8,max_entries=100', '--prog', '4096', '--json'])).stdout) as {
+      total: { memlock: number };
+      maps: { memlock: number }[];
+      progs: { memlock: number }[];
+    };
+    expect(json.total.memlock).toBe((json.maps[0]?.memlock ?? 0) + (json.progs[0]?.memlock ?? 0));
+    expect(json.progs[0]?.memlock).toBe(36 * 1024);
+    const alone = await cli(['estimate', ...HOST, '--prog', '4096']);
+    expect(alone.stdout).not.toMatch(/^MAP /m);
+    expect(alone.stdout).not.toMatch(/^total/m);
+    expect(alone.stdout).toMatch(/^PROGRAM INSNS +MEMLOCK +CHARGED$/m);
+  });
+
   it('reports a map the kernel refuses with its errno and exits 1', async () => {
     const run = await cli(['estimate', ...HOST, '--map', 'type=lru_hash,key=4,value=4,max_entries=10,flags=no_prealloc']);
     expect(run.status).toBe(1);
