@@ -9,6 +9,7 @@ import { inputName } from '../sys/file/index.js';
 import { hasStructOps, type PlannedProg } from '../estimate/object-plan.js';
 import { parseFill, parseSet, type FillOverride, type PlannedMap, type SetOverride } from '../estimate/plan.js';
 import { dumpMaps, fit, runEstimate, type Fit } from '../estimate/run.js';
+import { specOf } from '../vocab/inventory.js';
 import { estimateResultJson } from '../estimate/json.js';
 import { rawMapsOf, readDumpAs } from '../inspect/from-bpftool.js';
 import { ARCHES, makeProfile, PAGE_SIZES } from '../model/profile.js';
@@ -231,7 +232,16 @@ async function mapsOfDump(path: string, opts: EstimateOptions, target: KernelPro
   // The dump's reader (and its validation library) loads only for --from-bpftool.
   const { parseBpftoolMaps, readBpftoolFile } = await import('../inspect/bpftool.js');
   const name = inputName(path);
-  const raw = rawMapsOf(parseBpftoolMaps(await readBpftoolFile(path), name));
+  const all = rawMapsOf(parseBpftoolMaps(await readBpftoolFile(path), name));
+  // A map of a type bpfmem does not know (a newer kernel's) is left out and said, as `maps
+  // --from-bpftool` lists it with no charge: the others are estimated.
+  const raw = all.filter((m) => specOf(m) !== undefined);
+  const unknown = all.filter((m) => specOf(m) === undefined);
+  if (raw.length === 0 && unknown.length > 0) {
+    const types = [...new Set(unknown.map((m) => m.typeName ?? String(m.type)))].slice(0, 5).join(', ');
+    throw new BpfmemError('input', `${name}: ${unknown.length === 1 ? 'its one map is' : `all of its ${unknown.length} maps are`} of a type bpfmem does not know (${types})`);
+  }
+  const left = unknown.map((m) => `${m.name || `id${m.id}`} (${m.typeName ?? String(m.type)})`);
   const machine = hostProfile({ pageSize: opts.pageSize }).profile;
   let kernel: KernelProfile | undefined;
   if (opts.dumpKernel !== undefined) {
@@ -242,10 +252,18 @@ async function mapsOfDump(path: string, opts: EstimateOptions, target: KernelPro
   const read = readDumpAs(raw, name, { machine, kernel, also: target, cpus: opts.dumpCpus, options: { kernel: '--dump-kernel', cpus: '--dump-cpus' } });
   if (!read.ok) throw new BpfmemError('usage', read.error);
   const { profile, kernelBasis, cpusBasis, line } = read.value;
+  const leftOut = left.length ? `; left out, of a type bpfmem does not know: ${left.slice(0, 5).join(', ')}${left.length > 5 ? `, +${left.length - 5}` : ''}` : '';
   return {
     maps: dumpMaps(raw, name, profile),
-    line: `dump: ${line}`,
-    json: { source: name, kernel: profile.release, cpus: profile.possibleCpus, kernel_basis: kernelBasis, cpus_basis: cpusBasis },
+    line: `dump: ${line}${leftOut}`,
+    json: {
+      source: name,
+      kernel: profile.release,
+      cpus: profile.possibleCpus,
+      kernel_basis: kernelBasis,
+      cpus_basis: cpusBasis,
+      unknown_types: unknown.map((m) => ({ id: m.id, name: m.name, type: m.typeName ?? String(m.type) })),
+    },
   };
 }
 

@@ -108,6 +108,29 @@ describe('bpfmem estimate', () => {
     expect(alone.stdout).toMatch(/^PROGRAM INSNS +MEMLOCK +CHARGED$/m);
   });
 
+  it('--from-bpftool leaves out a map of a type bpfmem does not know, says so, and estimates the rest', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'bpfmem-estimate-dump-'));
+    try {
+      const map = (id: number, type: string, name: string) => ({ id, type, name, flags: 0, bytes_key: 4, bytes_value: 8, max_entries: 16, bytes_memlock: 2320 });
+      const mixed = join(dir, 'mixed.json');
+      writeFileSync(mixed, JSON.stringify([map(1, 'fancy_new_map', 'x'), map(2, 'hash', 'h')]));
+      const text = await cli(['estimate', ...HOST, '--from-bpftool', mixed]);
+      expect(text.status).toBe(0);
+      expect(text.stdout.replace(/\s+/g, ' ')).toContain('left out, of a type bpfmem does not know: x (fancy_new_map)');
+      expect(text.stdout).toMatch(/^h +hash +16 /m);
+      const json = JSON.parse((await cli(['estimate', ...HOST, '--from-bpftool', mixed, '--json'])).stdout) as { dump: { unknown_types: unknown }; maps: { name: string }[] };
+      expect(json.dump.unknown_types).toEqual([{ id: 1, name: 'x', type: 'fancy_new_map' }]);
+      expect(json.maps.map((m) => m.name)).toEqual(['h']);
+      const none = join(dir, 'none.json');
+      writeFileSync(none, JSON.stringify([map(1, 'fancy_new_map', 'x')]));
+      const refused = await cli(['estimate', ...HOST, '--from-bpftool', none]);
+      expect(refused.status).toBe(2);
+      expect(refused.stderr).toBe(`bpfmem: ${none}: its one map is of a type bpfmem does not know (fancy_new_map)\n`);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('reports a map the kernel refuses with its errno and exits 1', async () => {
     const run = await cli(['estimate', ...HOST, '--map', 'type=lru_hash,key=4,value=4,max_entries=10,flags=no_prealloc']);
     expect(run.status).toBe(1);
