@@ -65,14 +65,30 @@ async function inventoryOfDump(o: DumpOptions & { fromBpftool: string }, kind: '
     options: { kernel: '--kernel', cpus: '--cpus' },
   });
   if (!read.ok) throw new BpfmemError('usage', read.error);
-  return buildInventory({ ...inputFromBpftool(maps, progs, read.value.profile, name), source: read.value.line });
+  const { profile, kernelBasis, cpusBasis } = read.value;
+  // A program's memlock is the dump's own: the kernel and CPU count it is read as change nothing.
+  const line = kind === 'progs' ? `${name} (each program's memlock as the dump gives it)` : read.value.line;
+  const dump = { source: name, kernel: profile.release, cpus: profile.possibleCpus, kernelBasis, cpusBasis };
+  return buildInventory({ ...inputFromBpftool(maps, progs, profile, name), source: line, dump });
 }
 
 const dumpOptions = (cmd: Command, what: string): Command =>
   cmd
     .addOption(new Option('--from-bpftool <file>', `read \`bpftool -j ${what} show\` output instead of this machine (- for standard input)`))
-    .addOption(new Option('--kernel <version>', "with --from-bpftool: the kernel the dump came from (default: the one its maps' memlock fits, this machine's first)"))
-    .addOption(new Option('--cpus <n>', "with --from-bpftool: its possible CPUs (default: what its maps' memlock says, else this machine's)").argParser(cpusArg));
+    .addOption(
+      new Option(
+        '--kernel <version>',
+        what === 'map'
+          ? "with --from-bpftool: the kernel the dump came from (default: the one its maps' memlock fits, this machine's first)"
+          : "with --from-bpftool: the kernel the dump came from, for the JSON's kernel (a program's memlock is the dump's own; default: this machine's)",
+      ),
+    )
+    .addOption(
+      new Option(
+        '--cpus <n>',
+        what === 'map' ? "with --from-bpftool: its possible CPUs (default: what its maps' memlock says, else this machine's)" : "with --from-bpftool: its possible CPUs, for the JSON's kernel (default: this machine's)",
+      ).argParser(cpusArg),
+    );
 
 function cpusArg(value: string): number {
   if (!/^[1-9][0-9]{0,3}$/.test(value) || Number(value) > 8192) throw new BpfmemError('usage', `--cpus ${quote(value)}: expected a number of CPUs from 1 to 8192`);

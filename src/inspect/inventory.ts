@@ -3,7 +3,7 @@ import { BpfmemError } from '../vocab/errors.js';
 import type { MapSpec } from '../vocab/map-spec.js';
 import { elementsFromMemlock, fdinfoMemlock, memlockDependsOnContents } from '../model/maps/memlock.js';
 import { isMapType, type MapType } from '../vocab/maptypes.js';
-import { specOf, type Holder, type InventoryInput, type RawCgroup, type RawMap } from '../vocab/inventory.js';
+import { specOf, type DumpBasis, type Holder, type InventoryInput, type RawCgroup, type RawMap } from '../vocab/inventory.js';
 import type { KernelProfile } from '../vocab/profile.js';
 import { labelOf, type CgroupLabel } from './labels.js';
 import { parentOf } from '../vocab/cgroup-path.js';
@@ -81,6 +81,7 @@ export interface Inventory {
   readonly cgroups: readonly CgroupEntry[];
   readonly chargesUnavailable: string | undefined;
   readonly source: string | undefined;
+  readonly dump: DumpBasis | undefined;
   readonly errors: readonly string[];
   /** How fresh the cgroups' `memory.stat` is, where a read cannot make it exact (v2 on 6.16+). */
   readonly statsAge: string | undefined;
@@ -209,6 +210,7 @@ export class InventoryBuilder {
       cgroups: rollUp(input.cgroups ?? [], maps),
       chargesUnavailable: input.chargesUnavailable,
       source: input.source,
+      dump: input.dump,
       errors: input.errors ?? [],
       statsAge: input.statsAge,
       pinsRead: input.pins !== undefined,

@@ -116,7 +116,16 @@ export function cgroupJson(c: CgroupEntry, bpfKnown = true): Record<string, unkn
 
 /** The envelope every inventory JSON shares: the kernel, and what could not be read. */
 export function envelope(inv: Inventory): Record<string, unknown> {
-  return { source: inv.source ?? null, kernel: profileJson(inv.profile), charges_unavailable: inv.chargesUnavailable ?? null, stats_age: inv.statsAge ?? null, errors: inv.errors };
+  const d = inv.dump;
+  return {
+    source: inv.source ?? null,
+    // A dump's reading in fields, as `estimate --from-bpftool` gives it: `source` says it in words.
+    ...(d && { dump: { source: d.source, kernel: d.kernel, cpus: d.cpus, kernel_basis: d.kernelBasis, cpus_basis: d.cpusBasis } }),
+    kernel: profileJson(inv.profile),
+    charges_unavailable: inv.chargesUnavailable ?? null,
+    stats_age: inv.statsAge ?? null,
+    errors: inv.errors,
+  };
 }
 
 /**

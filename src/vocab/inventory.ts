@@ -79,6 +79,18 @@ export interface PinnedPaths {
 }
 
 /** Everything read from the machine (or a fixture) that an inventory is made of. */
+/** How a bpftool dump was read: its file, and the kernel and CPU count it was read as, and why. */
+export interface DumpBasis {
+  /** The file (`<stdin>` for `-`). */
+  readonly source: string;
+  readonly kernel: string;
+  readonly cpus: number;
+  /** Why that kernel: `memlock` (its maps' memlock fits it), `unchecked`, `unmatched`, `option`. */
+  readonly kernelBasis: string;
+  /** Why that CPU count: `memlock`, `option`, `machine`. */
+  readonly cpusBasis: string;
+}
+
 export interface InventoryInput {
   readonly profile: KernelProfile;
   readonly maps: readonly RawMap[];
@@ -97,6 +109,8 @@ export interface InventoryInput {
   readonly cgroups?: readonly RawCgroup[];
   /** What was read and how, when not this machine (`dump.json, read as kernel 6.18 with 4 CPUs`). */
   readonly source?: string;
+  /** A dump's file and the kernel and CPU count it was read as, and why (JSON's `dump`). */
+  readonly dump?: DumpBasis;
   /** What could not be read, one line each. */
   readonly errors?: readonly string[];
   /** How fresh the cgroups' `memory.stat` is, where a read cannot make it exact (v2 on 6.16+). */

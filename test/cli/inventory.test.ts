@@ -135,6 +135,15 @@ describe('bpfmem maps --from-bpftool', () => {
     expect(await header()).toMatch(/^\s*ID\s+TYPE\s+NAME\s+MEMLOCK\s+CHARGE\s+CHARGED TO\s+HOLDERS$/);
   });
 
+  it("JSON gives how the dump was read in fields (dump: { source, kernel, cpus, kernel_basis, cpus_basis }) beside source's words", async () => {
+    const json = JSON.parse((await cli(['maps', '--json', '--from-bpftool', `${FIX}/map-show.json`, ...CAPTURED])).stdout) as Record<string, unknown>;
+    expect(Object.keys(json).slice(0, 3)).toEqual(['source', 'dump', 'kernel']);
+    expect(json['dump']).toEqual({ source: `${FIX}/map-show.json`, kernel: '6.18', cpus: 2, kernel_basis: 'option', cpus_basis: 'memlock' });
+    const progs = await cli(['progs', '--from-bpftool', `${FIX}/prog-show.json`, ...CAPTURED]);
+    // Programs: the kernel a dump is read as changes nothing shown, and the line does not say it does.
+    expect(progs.stdout.replace(/\s+/g, ' ')).toContain(`from ${FIX}/prog-show.json (each program's memlock as the dump gives it)`);
+  });
+
   it('a dump without -f lists no pins: unknown (null, ?), not "pinned nowhere"', async () => {
     const json = await mapsJson(['--from-bpftool', `${FIX}/map-show.json`, ...CAPTURED]);
     expect(json.maps.map((m) => m.pinned)).toEqual(Array(7).fill(null));
