@@ -331,6 +331,11 @@ function estimateText(
     const max = progsMax[i];
     return max?.ok && max.memlock !== p.memlock ? `${cellBytes(p.memlock)}–${cellBytes(max.memlock)}` : cellBytes(p.memlock);
   };
+  /** A program's charge, a range where its memlock is one. */
+  const progCharged = (p: ProgEstimate, i: number): string => {
+    const max = progsMax[i];
+    return max?.ok && max.charged !== p.charged ? `${cellBytes(p.charged)}–${cellBytes(max.charged)}` : cellBytes(p.charged);
+  };
   const rows = e.maps;
   const notes = numberNotes([plan], progs);
   const several = severalOrigins(plan, progs);
@@ -371,7 +376,7 @@ function estimateText(
           ...(named ? [{ header: 'PROGRAM', value: (r: ProgRow) => progs[r.i]?.name || '--prog', elide: 'end' as const }] : []),
           { header: named ? 'INSNS' : 'PROGRAM INSNS', value: (r) => String(r.p.insns), align: 'right' },
           { header: 'MEMLOCK', value: (r) => (r.p.ok ? progMemlock(r.p, r.i) : (r.p.errno ?? '')), align: 'right' },
-          { header: 'CHARGED', value: (r) => (r.p.ok ? cellBytes(r.p.charged) : ''), align: 'right' },
+          { header: 'CHARGED', value: (r) => (r.p.ok ? progCharged(r.p, r.i) : ''), align: 'right' },
           ...(named && progs.some((_g, i) => notes.progMark(i) !== '') ? [{ header: 'NOTE', value: (r: ProgRow) => notes.progMark(r.i) }] : []),
         ],
         { maxWidth },

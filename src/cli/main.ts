@@ -73,7 +73,10 @@ export function normalizeArgs(argv: readonly string[]): string[] {
     if (a === '-o' || a === '--output' || joined) {
       const value = joined?.[1] || argv[++i];
       if (value !== 'json') {
-        throw new BpfmemError('usage', `${a === '--output' || a.startsWith('--output=') ? '--output' : '-o'} ${value === undefined ? 'needs a format' : `${quote(value)}: the one format is json`} (-o json is --json; text is the default)`);
+        const option = a === '--output' || a.startsWith('--output=') ? '--output' : '-o';
+        // kubectl's `-o wide` is bpfmem's --wide.
+        const why = value === undefined ? 'needs a format' : value === 'wide' ? `${quote(value)}: the one format is json; for more columns, --wide` : `${quote(value)}: the one format is json`;
+        throw new BpfmemError('usage', `${option} ${why} (-o json is --json; text is the default)`);
       }
       out.push('--json');
     } else out.push(a);

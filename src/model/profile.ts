@@ -107,8 +107,12 @@ export function makeProfile(input: ProfileInput): Result<KernelProfile> {
     if (!bytes.ok) return err(`struct ${name} size: ${bytes.error}`);
   }
   if (regime !== 'memlock' && !atLeast(version, 5, 11)) {
+    // `none` (cgroup.memory=nokmem or nobpf) is a way out of memcg accounting, which 5.10 and
+    // before do not have: BPF is precharged to RLIMIT_MEMLOCK there, whatever the cgroups.
     return err(
-      `kernel ${formatVersion(version)} has no memcg accounting of BPF (added in 5.11); its regime is memlock`,
+      regime === 'none'
+        ? `kernel ${formatVersion(version)} has no regime none: it precharges BPF to RLIMIT_MEMLOCK whatever the memory cgroups (memcg accounting, and with it none, came in 5.11); its regime is memlock`
+        : `kernel ${formatVersion(version)} has no memcg accounting of BPF (added in 5.11); its regime is memlock`,
     );
   }
   return ok({

@@ -81,6 +81,18 @@ describe('JSON as bpftool and kubectl ask for it', () => {
     expect(run.status).toBe(2);
     expect(run.stderr).toBe('bpfmem: -o "yaml": the one format is json (-o json is --json; text is the default)\n');
   });
+
+  it("kubectl's -o wide points at --wide", async () => {
+    const run = await cli(['maps', '-o', 'wide', ...DUMP]);
+    expect(run.status).toBe(2);
+    expect(run.stderr).toBe('bpfmem: -o "wide": the one format is json; for more columns, --wide (-o json is --json; text is the default)\n');
+  });
+
+  it('--regime none before 5.11 says why there is none, not that memcg is missing', async () => {
+    const run = await cli(['estimate', '--kernel', '5.10', '--regime', 'none', '--map', 'type=hash,key=4,value=8,max_entries=1']);
+    expect(run.status).toBe(2);
+    expect(run.stderr).toMatch(/^bpfmem: --kernel "5\.10": kernel 5\.10 has no regime none: it precharges BPF to RLIMIT_MEMLOCK whatever the memory cgroups .*; its regime is memlock\n$/);
+  });
 });
 
 describe('long arguments are cut in errors', () => {
