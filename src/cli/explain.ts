@@ -116,7 +116,16 @@ function headLine(e: Explanation): string {
 function needText(e: Explanation, progNames: readonly string[], maxWidth: number | undefined): string {
   const { need } = e;
   const regime = e.facts.profile.regime;
-  const what = regime === 'memcg' ? 'charged to the memory cgroup' : regime === 'memlock' ? 'precharged against RLIMIT_MEMLOCK' : 'counted against no limit';
+  // A task in the root memory cgroup is charged nothing (mm/memcontrol.c: no objcg for the root).
+  const inRoot = e.levels.length === 1 && e.levels[0]?.path === '/';
+  const what =
+    regime === 'memcg'
+      ? inRoot
+        ? 'charged to no cgroup (the root memory cgroup never is)'
+        : 'charged to the memory cgroup'
+      : regime === 'memlock'
+        ? 'precharged against RLIMIT_MEMLOCK'
+        : 'counted against no limit';
   let out = '';
   if (need.counted > 0 || need.refused.length === 0) {
     out += `\nneeds ${formatBytes(regime === 'none' ? need.charged : need.counted)} ${what}`;

@@ -133,6 +133,14 @@ describe('bpfmem explain on hand-made facts', () => {
     expect(j.causes).toEqual([]);
   });
 
+  it('a task in the root memory cgroup needs memory charged to no cgroup, and says so', async () => {
+    const r = await run(['explain', '--map', ARRAY_1M], { readFacts: () => Promise.resolve(facts([level('/', 900 * MiB)])) });
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/^needs \S+ \S+ charged to no cgroup \(the root memory cgroup never is\)$/m);
+    const child = await run(['explain', '--map', ARRAY_1M]);
+    expect(child.stdout).toMatch(/^needs \S+ \S+ charged to the memory cgroup$/m);
+  });
+
   it('fits: exit 0, with the room left', async () => {
     const r = await run(['explain', '--map', ARRAY_1M]);
     expect(r.status).toBe(0);
