@@ -1,5 +1,6 @@
 import type { Explanation } from './explain.js';
 import type { Verdict } from './verdict.js';
+import { profileJson } from '../vocab/json.js';
 
 /** The JSON of `bpfmem explain --json` (docs/explain.md). */
 
@@ -24,16 +25,8 @@ export function explanationJson(e: Explanation, progNames: readonly string[] = [
   const { facts, need } = e;
   const task = facts.task;
   return {
-    kernel: {
-      release: facts.profile.release,
-      cpus: facts.profile.possibleCpus,
-      page_size: facts.profile.pageSize,
-      arch: facts.profile.arch,
-      kmalloc_min_size: facts.profile.kmallocMinSize,
-      cgroup: facts.profile.cgroupVersion,
-      regime: facts.profile.regime,
-      regime_reason: facts.regimeReason,
-    },
+    // The profile as every command gives it, and why its regime.
+    kernel: { ...profileJson(facts.profile), regime_reason: facts.regimeReason },
     task: task
       ? { pid: task.pid, comm: orNull(task.comm), uid: orNull(task.uid), memlock: task.memlock ? { soft: task.memlock.soft, hard: task.memlock.hard } : null, cap_eff: hex(task.capEff) }
       : null,
