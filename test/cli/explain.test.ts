@@ -120,7 +120,10 @@ describe('bpfmem explain on hand-made facts', () => {
       need: { counted: number; maps: { name: string; charged: number }[] };
       task: { cap_eff: string; memlock: { soft: number } };
       causes: unknown[];
+      kernel: Record<string, unknown>;
     };
+    // The kernel as every command's JSON gives it, with the regime's reason.
+    expect(Object.keys(j.kernel)).toEqual(['version', 'release', 'cpus', 'page_size', 'arch', 'kmalloc_min_size', 'cgroup', 'regime', 'eras', 'regime_reason']);
     expect(j.verdict).toMatchObject({ kind: 'short', cgroup: '/pods' });
     expect(j.verdict.short).toBe(j.need.counted - 4 * MiB);
     expect(j.cgroups.map((c) => [c.path, c.max, c.headroom])).toEqual([
