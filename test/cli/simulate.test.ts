@@ -85,6 +85,9 @@ steps:
     expect(out.runs.memcg.users['1000']?.locked_vm).toBe(0);
     const text = await cli(['simulate', join(SCENARIOS, 'shared-budget.yaml'), '--regime', 'both']);
     expect(text.stdout).toMatch(/create stats \(lru_hash, 40000\) as exporter\s+✓\s+✗ EPERM/);
+    // The maps: a column per run, as the steps have, then who pays in the memcg run.
+    expect(text.stdout).toMatch(/^MAP +MEMCG +MEMLOCK +CHARGED TO$/m);
+    expect(text.stdout).toMatch(/^stats +\S+ MiB +- +\/system\/exporter$/m);
     // The scenario is 5.10's: the memcg run is 5.11's, and the text says so (the JSON's profile shows it).
     const note = "note: kernel 5.10 has no memcg accounting of BPF (added in 5.11): the memcg run is kernel 5.11's\n";
     expect(text.stdout.endsWith(note)).toBe(true);

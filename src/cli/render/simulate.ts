@@ -135,13 +135,14 @@ export function bothText(memcg: RunResult, memlock: RunResult, source: string, s
   );
   const names = [...new Set([...memcg.final.maps.map((m) => m.name), ...memlock.final.maps.map((m) => m.name)])];
   if (names.length) {
-    parts.push(`\n${st.bold('maps')} (fdinfo memlock; who pays)\n`);
+    // A column per run, as in the tables above; who pays is the memcg run's alone.
+    parts.push(`\n${st.bold('maps')} (fdinfo memlock in each run; the memory cgroup charged in the memcg run)\n`);
     parts.push(
       table(names, [
         { header: 'MAP', value: (n) => n, elide: 'end' },
-        { header: 'MEMCG MEMLOCK', value: (n) => memlockCell(memcg.final, n), align: 'right' },
-        { header: 'CHARGED TO', value: (n) => memcg.final.maps.find((m) => m.name === n)?.chargedTo ?? '-', elide: 'middle' },
+        { header: 'MEMCG', value: (n) => memlockCell(memcg.final, n), align: 'right' },
         { header: 'MEMLOCK', value: (n) => memlockCell(memlock.final, n), align: 'right' },
+        { header: 'CHARGED TO', value: (n) => memcg.final.maps.find((m) => m.name === n)?.chargedTo ?? '-', elide: 'middle' },
       ], { maxWidth }),
     );
   }
