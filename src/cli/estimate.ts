@@ -1,5 +1,5 @@
 import { Command, Option } from 'commander';
-import { quote } from '../vocab/fields.js';
+import { didYouMean, quote } from '../vocab/fields.js';
 import { BpfmemError } from '../vocab/errors.js';
 import { unwrap, type Result } from '../vocab/result.js';
 import { unchargedOf, type Estimate, type MapEstimate, type ProgEstimate } from '../estimate/maps.js';
@@ -30,6 +30,16 @@ import { cellBytes, json, wrap } from './render/common.js';
 import { table } from './table.js';
 
 const collect = (value: string, previous: string[]): string[] => [...previous, value];
+
+/** What `uname -m` and Debian call the architectures the model knows. */
+const ARCH_ALIASES: Readonly<Record<string, Arch>> = { aarch64: 'arm64', amd64: 'x86_64', 'x86-64': 'x86_64' };
+
+/** An architecture the model knows, by its kernel name or what `uname -m` or Debian prints. */
+function archArg(value: string): Arch {
+  const arch = (ARCHES as readonly string[]).includes(value) ? (value as Arch) : ARCH_ALIASES[value];
+  if (arch === undefined) throw new BpfmemError('usage', `--arch ${quote(value)}: expected one of ${ARCHES.join(', ')} (or aarch64, amd64)${didYouMean(value, ARCHES)}`);
+  return arch;
+}
 
 /** A page size the model knows; checked here, before anything is read or cached for it. */
 function pageSizeArg(value: string): number {
@@ -121,7 +131,7 @@ export function estimateCommand(ctx: CommandContext): Command {
     .addOption(new Option('--cpus <n[,n…]>', 'possible CPUs, or a list to compare (default: this machine\'s)').argParser(cpusList))
     .addOption(new Option('--kernel <version>', 'what-if: another kernel version (default: this kernel)'))
     .addOption(new Option('--page-size <bytes>', 'page size: 4096, 16384 or 65536 (default: this machine\'s)').argParser(pageSizeArg))
-    .addOption(new Option('--arch <arch>', "architecture: its smallest kmalloc size (default: this machine's)").choices(ARCHES))
+    .addOption(new Option('--arch <arch>', `architecture: its smallest kmalloc size: ${ARCHES.join(' or ')} (default: this machine's)`).argParser(archArg))
     .addOption(new Option('--regime <regime>', 'accounting regime (default: the kernel\'s)').choices(['memcg', 'memlock', 'none']))
     .addOption(btfOption())
     .addOption(new Option('--limit <size>', 'a memory cgroup limit (memcg) or RLIMIT_MEMLOCK (memlock) to fit under'))
