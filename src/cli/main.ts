@@ -1,7 +1,7 @@
 import { COMMAND_NAMES, type CommandName } from './command-names.js';
 import { Command, CommanderError, Help, type HelpConfiguration, type Option } from 'commander';
 import { BpfmemError, exitCodeOf } from '../vocab/errors.js';
-import { cut, didYouMean, quote } from '../vocab/fields.js';
+import { didYouMean, quote } from '../vocab/fields.js';
 import type { Io } from './io.js';
 import { jsonOption, type CommandContext, type Faces } from './context.js';
 import { VERSION } from '../vocab/bpfmem-version.js';
@@ -235,7 +235,7 @@ export async function runProgram(argv: readonly string[], io: Io, make: (ctx: Co
     .addOption(jsonOption())
     .action(async (command: string | undefined, opts: { json?: boolean }) => {
       if (command !== undefined) {
-        throw new BpfmemError('usage', `unknown command '${cut(command)}'${didYouMean(command, NAMES)}; commands are ${NAMES.join(', ')}`);
+        throw new BpfmemError('usage', `unknown command ${quote(command)}${didYouMean(command, NAMES)}; commands are ${NAMES.join(', ')}`);
       }
       await (await import('./inventory.js')).summaryAction(ctx, opts);
     });

@@ -114,7 +114,7 @@ describe.skipIf(!built)('the built CLI (dist/bin)', () => {
   it('an unknown command is one line naming the commands, with no command loaded', () => {
     const r = spawnSync(process.execPath, [BIN, 'estimat'], { encoding: 'utf8' });
     expect(r.status).toBe(2);
-    expect(r.stderr).toMatch(/^bpfmem: unknown command 'estimat' \(did you mean estimate\?\); commands are maps, .*conformance\n$/);
+    expect(r.stderr).toMatch(/^bpfmem: unknown command "estimat" \(did you mean estimate\?\); commands are maps, .*conformance\n$/);
   });
 
   it('Ctrl-C ends a long computation at once, by the signal itself (it holds nothing to clean up)', async () => {

@@ -250,6 +250,6 @@ describe('bpfmem', () => {
   it('an unknown command is a usage error with a suggestion', async () => {
     const run = await cli(['simulat']);
     expect(run.status).toBe(2);
-    expect(run.stderr).toMatch(/^bpfmem: unknown command 'simulat'/);
+    expect(run.stderr).toMatch(/^bpfmem: unknown command "simulat"/);
   });
 });

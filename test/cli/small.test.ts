@@ -114,7 +114,7 @@ describe('long arguments are cut in errors', () => {
     const run = await cli(['x'.repeat(5000)]);
     expect(run.status).toBe(2);
     expect(run.stderr.length).toBeLessThan(300);
-    expect(run.stderr).toMatch(new RegExp(`^bpfmem: unknown command '${'x'.repeat(40)}…'; commands are maps, `));
+    expect(run.stderr).toMatch(new RegExp(`^bpfmem: unknown command "${'x'.repeat(40)}…"; commands are maps, `));
   });
 
   it('a long value commander refuses', async () => {
