@@ -96,10 +96,14 @@ export function estimateMaps(specs: readonly NamedSpec[], profile: KernelProfile
   kernel.startTask('estimator', { cgroup: CGROUP, uid: 0, memlock: Number.POSITIVE_INFINITY });
   const maps: MapEstimate[] = [];
   const total = { memlock: 0, charged: 0, uncharged: 0 };
+  const ids = new Set<string>();
   specs.forEach(({ name, spec, elements = 0, kernelName }, i) => {
     wholeArg(`map ${name}: elements`, elements);
-    // Names need not be unique on the command line; the model's names must be.
-    const id = `${i}:${name}`;
+    // Names need not be unique on the command line; the model's names must be. Its reasons name
+    // the map by them (`map flows is full`): the name itself where it is the first of that name.
+    let id = name;
+    for (let k = i + 1; ids.has(id); k++) id = `${name} #${k}`;
+    ids.add(id);
     const created = kernel.createMap('estimator', id, spec);
     if (!created.ok) {
       maps.push({ name, type: spec.type, ok: false, errno: created.errno, reason: created.reason });

@@ -131,6 +131,12 @@ describe('bpfmem estimate', () => {
     }
   });
 
+  it('a map given more entries than it holds: E2BIG, the reason naming it as the user did (a second of one name numbered)', async () => {
+    const run = await cli(['estimate', ...HOST, '--map', 'type=hash,key=4,value=8,max_entries=1000,name=a', '--map', 'type=hash,key=4,value=8,max_entries=10,name=a,elements=20']);
+    expect(run.status).toBe(1);
+    expect(run.stdout).toMatch(/^a: E2BIG: inserting 20 entries: map a #2 is full: 10 elements \(max_entries\)$/m);
+  });
+
   it('reports a map the kernel refuses with its errno and exits 1', async () => {
     const run = await cli(['estimate', ...HOST, '--map', 'type=lru_hash,key=4,value=4,max_entries=10,flags=no_prealloc']);
     expect(run.status).toBe(1);
