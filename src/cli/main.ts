@@ -148,11 +148,6 @@ export function runCli(argv: readonly string[], io: Io, faces: Faces = {}): Prom
 }
 
 /**
- * {@link runCli} with the commands `make` gives for the run's context: the one place that sets
- * up the program, its output and its exit statuses. Tests give commands whose machine is
- * replaced by hand-made facts.
- */
-/**
  * Commander's argument errors in the words bpfmem's own use (`--port "99999": expected …`), so
  * that a wrong choice reads like a wrong number: `--sort "size": expected one of id, name, …`.
  * Other messages pass as they are.
@@ -182,6 +177,11 @@ const HELP: HelpConfiguration = {
   },
 };
 
+/**
+ * {@link runCli} with the commands `make` gives for the run's context: the one place that sets
+ * up the program, its output and its exit statuses. Tests give commands whose machine is
+ * replaced by hand-made facts.
+ */
 export async function runProgram(argv: readonly string[], io: Io, make: (ctx: CommandContext) => Promise<readonly Command[]>, faces: Faces = {}): Promise<number> {
   let status = 0;
   // Every byte a command prints passes the terminal check (src/cli/escape.ts): a name from the
