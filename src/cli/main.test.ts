@@ -1,0 +1,25 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { quote } from '../vocab/fields.js';
+import { inOurWords } from './main.js';
+
+describe("commander's argument errors in bpfmem's words", () => {
+  it('a refused choice names the option and the value as bpfmem quotes values, whatever the value', () => {
+    fc.assert(
+      fc.property(fc.string({ maxLength: 200, unit: 'binary' }), (value) => {
+        const said = inOurWords(`option '--sort <key>' argument '${value}' is invalid. Allowed choices are id, name, type.`);
+        expect(said).toBe(`--sort ${quote(value)}: expected one of id, name, type${said.endsWith('?)') ? said.slice(said.indexOf(' (did you mean')) : ''}`);
+        // No control character of the value comes through unquoted.
+        for (let i = 0; i < said.length; i++) expect(said.charCodeAt(i) < 0x20 || said.charCodeAt(i) === 0x7f).toBe(false);
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it('a missing value and extra arguments, and anything else as it came', () => {
+    expect(inOurWords("option '--sort <key>' argument missing")).toBe('--sort needs a value: --sort <key>');
+    expect(inOurWords("too many arguments for 'simulate'. Expected 1 argument but got 3.")).toBe('simulate takes 1 argument (got 3)');
+    expect(inOurWords("too many arguments for 'maps'. Expected 0 arguments but got 1.")).toBe('maps takes no arguments (got 1)');
+    expect(inOurWords("unknown option '--x'")).toBe("unknown option '--x'");
+  });
+});
