@@ -111,7 +111,12 @@ async function listedInventory(o: DumpOptions & { pins?: boolean; wide?: boolean
   }
   // bpftool's output names no memory cgroup: a filter on one would match nothing, silently.
   if (o.cgroup !== undefined) throw new BpfmemError('usage', '--cgroup: a bpftool dump names no memory cgroups; filter this machine (without --from-bpftool), or by --pid or --type');
-  return inventoryOfDump({ ...o, fromBpftool }, kind);
+  const inv = await inventoryOfDump({ ...o, fromBpftool }, kind);
+  // Likewise a dump with no `pids` anywhere (a bpftool built without them, or nothing held).
+  if (o.pid !== undefined && !inv.maps.some((m) => m.holders.length > 0) && !inv.progs.some((p) => p.holders.length > 0)) {
+    throw new BpfmemError('usage', `--pid: ${inputName(fromBpftool)} lists no holders (bpftool gives "pids" where its build can read them); filter by --type`);
+  }
+  return inv;
 }
 
 function pidArg(value: string): number {

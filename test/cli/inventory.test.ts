@@ -181,6 +181,7 @@ describe('bad input and arguments: one line, exit 2', () => {
     [['maps', '--cgroup', 'system.slice'], /^bpfmem: --cgroup "system.slice": expected a cgroup path from the hierarchy's root.*\n$/],
     [['maps', '--cgroup', '/a/../b'], /^bpfmem: --cgroup "\/a\/..\/b": expected a cgroup path.*\n$/],
     [['maps', '--from-bpftool', 'test/fixtures/bpftool/map-show.json', '--cgroup', '/x'], /^bpfmem: --cgroup: a bpftool dump names no memory cgroups; filter this machine \(without --from-bpftool\), or by --pid or --type\n$/],
+    [['maps', '--from-bpftool', 'test/fixtures/bpftool/map-show.json', '--pid', '1'], /^bpfmem: --pid: test\/fixtures\/bpftool\/map-show\.json lists no holders \(bpftool gives "pids" where its build can read them\); filter by --type\n$/],
     [['maps', '--sort', 'size'], /^bpfmem: --sort "size": expected one of id, name, type, memlock, charge, cgroup\n$/],
     [['maps', '--sort', 'memlok'], /^bpfmem: --sort "memlok": expected one of id, name, type, memlock, charge, cgroup \(did you mean memlock\?\)\n$/],
     [['maps', '--sort'], /^bpfmem: --sort needs a value: --sort <key>\n$/],
