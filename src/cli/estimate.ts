@@ -172,7 +172,8 @@ export function estimateCommand(ctx: CommandContext): Command {
         ctx.io.stdout(json({ ...out, ...(dump && { dump: dump.json }), ...(refusals.length && { refused_here: refusals.map(refusalJson) }) }));
       } else {
         const st = styleFor(ctx.io);
-        const lines = [host.basis.line, ...(objects.length ? [wrap(`loader: ${result.loader.description}`, 80, '', '  ')] : []), ...(dump ? [wrap(dump.line, 80, '', '  ')] : [])];
+        // The first line says what machine this describes; wrapped as the lines under it are.
+        const lines = [wrap(host.basis.line, 80, '', '  '), ...(objects.length ? [wrap(`loader: ${result.loader.description}`, 80, '', '  ')] : []), ...(dump ? [wrap(dump.line, 80, '', '  ')] : [])];
         const basis = lines.join('\n');
         // On a terminal, the tables fit its width (docs/cli.md); into a pipe, rows are whole.
         const maxWidth = ctx.io.terminalSize?.()?.columns;

@@ -110,7 +110,7 @@ function headLine(e: Explanation): string {
   const task = facts.task;
   const where = e.levels[0]?.path ?? facts.chainMissing ?? 'unknown';
   const who = task ? `process ${task.pid}${task.comm ? ` (${escapeText(task.comm)})` : ''}${task.uid === undefined ? '' : `, uid ${task.uid}`}` : 'no task';
-  return `${who}; memory cgroup ${escapeText(where)}\n${facts.basis?.line ?? profileLine(facts.profile)}\n`;
+  return `${who}; memory cgroup ${escapeText(where)}\n${wrap(facts.basis?.line ?? profileLine(facts.profile), 80, '', '  ')}\n`;
 }
 
 function needText(e: Explanation, progNames: readonly string[], maxWidth: number | undefined): string {
