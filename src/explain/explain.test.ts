@@ -55,6 +55,15 @@ function request(more: Partial<ExplainRequest> = {}): ExplainRequest {
 const causeOf = (e: Explanation, kind: string) => e.causes.filter((c) => c.kind === kind);
 
 describe('explain: memory cgroups (memcg regime)', () => {
+  it("says why a v1 root's usage can be below a child's, only where it is", () => {
+    const note = /^on cgroup v1 the root's USAGE is the kernel's estimate/;
+    const below = explain(facts({ chain: [level('/a', 3000 * MiB), level('/', 2048 * MiB)] }), request({ extraBytes: MiB }));
+    expect(below.notes.filter((n) => note.test(n))).toHaveLength(1);
+    expect(explain(facts(), request({ extraBytes: MiB })).notes.some((n) => note.test(n))).toBe(false);
+    const v2 = explain(facts({ profile: profile('6.18', 2), chain: [level('/a', 3000 * MiB), level('/', 2048 * MiB)] }), request({ extraBytes: MiB }));
+    expect(v2.notes.some((n) => note.test(n))).toBe(false);
+  });
+
   it('names the deepest cgroup without room, by how much, and what to change (v1)', () => {
     const e = explain(facts(), request({ maps: [arrayMap(3 * MiB)] }));
     const need = e.need.counted;
