@@ -246,8 +246,9 @@ async function mapsOfDump(path: string, opts: EstimateOptions, target: KernelPro
   const all = rawMapsOf(parseBpftoolMaps(await readBpftoolFile(path), name));
   // A map of a type bpfmem does not know (a newer kernel's) is left out and said, as `maps
   // --from-bpftool` lists it with no charge: the others are estimated.
-  const raw = all.filter((m) => specOf(m) !== undefined);
-  const unknown = all.filter((m) => specOf(m) === undefined);
+  const raw: typeof all = [];
+  const unknown: typeof all = [];
+  for (const m of all) (specOf(m) === undefined ? unknown : raw).push(m);
   if (raw.length === 0 && unknown.length > 0) {
     const types = [...new Set(unknown.map((m) => m.typeName ?? String(m.type)))].slice(0, 5).join(', ');
     throw new BpfmemError('input', `${name}: ${unknown.length === 1 ? 'its one map is' : `all of its ${unknown.length} maps are`} of a type bpfmem does not know (${types})`);
