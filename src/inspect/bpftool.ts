@@ -47,7 +47,8 @@ export interface BpftoolMap {
   readonly ownerJited: boolean | undefined;
   /**
    * Paths in bpffs (`-f`): empty when not pinned; undefined where the dump has no `pinned` field
-   * (no `-f`, or nothing pinned anywhere: bpftool writes it only when its pin table is not empty).
+   * (no `-f`, or nothing pinned anywhere: tools/bpf/bpftool/map.c show_map_close_json() writes it
+   * only `if (!hashmap__empty(map_table))`, and prog.c likewise).
    */
   readonly pinned: readonly string[] | undefined;
   /** Holding processes; empty where bpftool could not tell. */

@@ -193,6 +193,19 @@ describe('deploy/alerts.yml', () => {
     expect(named.length).toBe(3);
     for (const n of named) expect(served.has(n), n).toBe(true);
   });
+
+  it('groups and labels its alerts only by labels the metric has (and instance, which Prometheus adds)', async () => {
+    const text = await renderWatchMetrics(frame([row(7, 'ENOMEM', 3, '/pod-a')]));
+    const rules = readFileSync(`${ROOT}deploy/alerts.yml`, 'utf8');
+    const grouped = [...rules.matchAll(/by \(([^)]*)\) \((?:increase|rate)\((bpfmem_[a-z_]+)/g)];
+    expect(grouped.length).toBeGreaterThan(0);
+    for (const [, labels = '', metric = ''] of grouped) {
+      const line = text.split('\n').find((l) => l.startsWith(`${metric}{`)) ?? '';
+      const has = new Set([...line.matchAll(/([a-z_]+)="/g)].map((m) => m[1]));
+      for (const label of labels.split(',').map((l) => l.trim())) if (label !== 'instance') expect(has.has(label), `${metric} by ${label}`).toBe(true);
+    }
+    for (const [, label] of rules.matchAll(/\$labels\.([a-z_]+)/g)) expect(['instance', ...grouped.flatMap((g) => (g[1] ?? '').split(',').map((l) => l.trim())), 'cgroup', 'limit_cgroup']).toContain(label);
+  });
 });
 
 describe('bpfmem watch, bad options', () => {
