@@ -116,8 +116,8 @@ function headLine(e: Explanation): string {
 function needText(e: Explanation, progNames: readonly string[], maxWidth: number | undefined): string {
   const { need } = e;
   const regime = e.facts.profile.regime;
-  // A task in the root memory cgroup is charged nothing (mm/memcontrol.c: no objcg for the root).
-  const inRoot = e.levels.length === 1 && e.levels[0]?.path === '/';
+  // A task in the root memory cgroup (its chain starts there) is charged nothing (mm/memcontrol.c: no objcg for the root).
+  const inRoot = e.levels[0]?.path === '/';
   const what =
     regime === 'memcg'
       ? inRoot

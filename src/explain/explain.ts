@@ -1,3 +1,4 @@
+import { V1_ROOT_USAGE_NOTE } from '../vocab/cgroup-path.js';
 import type { Errno } from '../vocab/errno.js';
 import { formatBytes } from '../vocab/units.js';
 import { formatVersion } from '../vocab/kernel-version.js';
@@ -90,11 +91,8 @@ function notesOf(facts: ExplainFacts, request: ExplainRequest, need: Need, level
     }
   }
   if (p.regime === 'memcg' && levels[0]?.path === '/') notes.push('the task is in the root memory cgroup, which is never charged and has no limit');
-  // mm/memcontrol.c mem_cgroup_usage(): the v1 root's usage_in_bytes is global file and anon pages.
   const root = levels.find((l) => l.path === '/');
-  if (p.cgroupVersion === 1 && root?.usage !== undefined && levels.some((l) => l !== root && (l.usage ?? 0) > (root.usage ?? 0))) {
-    notes.push("on cgroup v1 the root's USAGE is the kernel's estimate from page cache and anonymous memory, without kernel memory (BPF among it): it can be below a child's");
-  }
+  if (p.cgroupVersion === 1 && root?.usage !== undefined && levels.some((l) => l !== root && (l.usage ?? 0) > (root.usage ?? 0))) notes.push(V1_ROOT_USAGE_NOTE);
   // Usage counts the per-CPU charge stock: up to MEMCG_CHARGE_BATCH pages per CPU charged ahead of use.
   const margin = p.eras.memcgChargeBatchPages * p.pageSize * p.possibleCpus;
   if (p.regime === 'memcg') {

@@ -22,3 +22,11 @@ export function ancestors(path: string): string[] {
 export function tasksInIt(tasks: readonly (number | string)[]): string {
   return tasks.length === 1 ? `task ${String(tasks[0])} is in it` : `tasks ${tasks.join(', ')} are in it`;
 }
+
+/**
+ * Why a cgroup v1 root's usage can be below a child's, as `cgroups` and `explain` say it:
+ * mm/memcontrol.c mem_cgroup_usage() gives the v1 root's usage_in_bytes from global file and
+ * anonymous pages, without kernel memory.
+ */
+export const V1_ROOT_USAGE_NOTE =
+  "on cgroup v1 the root's USAGE is the kernel's estimate from page cache and anonymous memory, without kernel memory (BPF among it): it can be below a child's";

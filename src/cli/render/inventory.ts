@@ -1,3 +1,4 @@
+import { V1_ROOT_USAGE_NOTE } from '../../vocab/cgroup-path.js';
 import { formatFlags } from '../../vocab/flags.js';
 import { formatBytes } from '../../vocab/units.js';
 import type { CgroupEntry, ChargedTo, Inventory, MapEntry, ProgEntry } from '../../inspect/inventory.js';
@@ -212,10 +213,7 @@ export function cgroupsText(inv: Inventory, cgroups: readonly CgroupEntry[], st:
   const foot = st.dim(
     wrap(
       'USAGE and LIMIT are the cgroup\'s own counters (hierarchical); HEADROOM is the least room left here or above; BPF is the model\'s estimate of the maps charged to the cgroup (OWN) and to it and below (TREE, OBJECTS).' +
-        // mm/memcontrol.c mem_cgroup_usage(): the v1 root's usage_in_bytes is global file and anon pages.
-        (inv.profile.cgroupVersion === 1 && cgroups.some((c) => c.path === '/')
-          ? " On cgroup v1 the root's USAGE is the kernel's estimate from page cache and anonymous memory, without kernel memory (BPF among it): it can be below a child's."
-          : ''),
+        (inv.profile.cgroupVersion === 1 && cgroups.some((c) => c.path === '/') ? ` O${V1_ROOT_USAGE_NOTE.slice(1)}.` : ''),
       80,
       '',
     ),
