@@ -4,11 +4,11 @@ import type { InventoryInput } from '../vocab/inventory.js';
 import { collectCgroupsOnly, Collector, NEEDS_ROOT, type CollectOptions } from '../live/collect.js';
 import { inputFromBpftool, rawMapsOf, readDumpAs } from '../inspect/from-bpftool.js';
 import { buildInventory, InventoryBuilder, type Inventory } from '../inspect/inventory.js';
-import { filterInventory, MAP_SORT_KEYS, PROG_SORT_KEYS, sortMaps, sortProgs, type Filter, type MapSortKey, type ProgSortKey } from '../inspect/query.js';
+import { filterInventory, typeFilterProblem, MAP_SORT_KEYS, PROG_SORT_KEYS, sortMaps, sortProgs, type Filter, type MapSortKey, type ProgSortKey } from '../inspect/query.js';
 import { needsPins, summarize } from '../inspect/summary.js';
 import { MAP_TYPE_NAMES } from '../vocab/maptypes.js';
 import { hostProfile } from '../live/host-profile.js';
-import { didYouMean, oneOf, quote } from '../vocab/fields.js';
+import { quote } from '../vocab/fields.js';
 import { formatDuration } from '../vocab/duration.js';
 import { PROG_TYPES } from '../vocab/progtypes.js';
 import { redrawsInPlace, styleFor } from './io.js';
@@ -133,10 +133,8 @@ function cgroupArg(value: string): string {
 
 function typeArg(names: readonly string[], what: string) {
   return (value: string): string => {
-    if (!names.includes(value)) {
-      const hint = didYouMean(value, names) || `; ${what} types are ${oneOf(names)}`;
-      throw new BpfmemError('usage', `--type ${quote(value)}: not a ${what} type${hint}`);
-    }
+    const problem = typeFilterProblem(value, names, what);
+    if (problem !== undefined) throw new BpfmemError('usage', `--type ${quote(value)}: ${problem}`);
     return value;
   };
 }

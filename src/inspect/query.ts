@@ -1,6 +1,7 @@
 import type { Inventory, MapEntry, ProgEntry } from './inventory.js';
 import type { Holder } from '../vocab/inventory.js';
 import { largestMaps } from './summary.js';
+import { didYouMean, oneOf } from '../vocab/fields.js';
 
 /**
  * Filters and orders of an inventory, as `bpfmem maps`/`progs` and the JSON API take them.
@@ -16,7 +17,10 @@ export interface Filter {
   readonly cgroup?: string;
   /** Objects this process holds an fd on. */
   readonly pid?: number;
-  /** Map or program type, as bpftool names it. */
+  /**
+   * Map or program type, as bpftool names it; or one bpfmem does not know as a listing shows it
+   * (`unknown(33)`), or `unknown` for all of those.
+   */
   readonly type?: string;
 }
 
@@ -31,12 +35,26 @@ export function isAtOrBelow(path: string, base: string): boolean {
   return b === '/' || path === b || path.startsWith(`${b}/`);
 }
 
+/** A type bpfmem does not know, as a listing shows it: the kernel's number or bpftool's name in a dump. */
+const UNKNOWN_TYPE = /^unknown\([a-z0-9_]{1,64}\)$/;
+
+/**
+ * Why `value` is not a type filter of `what` (`map`, `program`), or undefined when it is one:
+ * a name of `names`, a type shown as `unknown(…)`, or `unknown`.
+ */
+export function typeFilterProblem(value: string, names: readonly string[], what: string): string | undefined {
+  if (names.includes(value) || value === 'unknown' || UNKNOWN_TYPE.test(value)) return undefined;
+  return `not a ${what} type${didYouMean(value, names) || `; ${what} types are ${oneOf(names)} (and unknown(N), as a listing shows a type bpfmem does not know)`}`;
+}
+
+const typeMatches = (type: string, f: Filter): boolean => f.type === undefined || type === f.type || (f.type === 'unknown' && type.startsWith('unknown('));
+
 const heldBy = (holders: readonly Holder[], pid: number): boolean => holders.some((h) => h.pid === pid);
 
 export function filterMaps(maps: readonly MapEntry[], f: Filter): MapEntry[] {
   return maps.filter(
     (m) =>
-      (f.type === undefined || m.type === f.type) &&
+      typeMatches(m.type, f) &&
       (f.pid === undefined || heldBy(m.holders, f.pid)) &&
       (f.cgroup === undefined || (m.chargedTo.kind === 'cgroup' && isAtOrBelow(m.chargedTo.path, f.cgroup))),
   );
@@ -46,7 +64,7 @@ export function filterProgs(progs: readonly ProgEntry[], f: Filter): ProgEntry[]
   const { cgroup } = f;
   return progs.filter(
     (p) =>
-      (f.type === undefined || p.type === f.type) &&
+      typeMatches(p.type, f) &&
       (f.pid === undefined || heldBy(p.holders, f.pid)) &&
       (cgroup === undefined || p.holders.some((h) => h.cgroup !== undefined && isAtOrBelow(h.cgroup, cgroup))),
   );

@@ -1,5 +1,5 @@
 import { BpfmemError } from '../vocab/errors.js';
-import { MAP_SORT_KEYS, PROG_SORT_KEYS, type Filter, type MapSortKey, type ProgSortKey } from '../inspect/query.js';
+import { MAP_SORT_KEYS, PROG_SORT_KEYS, typeFilterProblem, type Filter, type MapSortKey, type ProgSortKey } from '../inspect/query.js';
 import { MAP_TYPE_NAMES } from '../vocab/maptypes.js';
 import { didYouMean, oneOf, quote } from '../vocab/fields.js';
 import { PROG_TYPES } from '../vocab/progtypes.js';
@@ -40,10 +40,8 @@ function pidParam(value: string): number {
 }
 
 function typeParam(value: string, names: readonly string[], what: string): string {
-  if (!names.includes(value)) {
-    const hint = didYouMean(value, names) || `; ${what} types are ${oneOf(names)}`;
-    throw new BpfmemError('usage', `type=${quote(value)}: not a ${what} type${hint}`);
-  }
+  const problem = typeFilterProblem(value, names, what);
+  if (problem !== undefined) throw new BpfmemError('usage', `type=${quote(value)}: ${problem}`);
   return value;
 }
 

@@ -120,6 +120,27 @@ describe('bpfmem maps --from-bpftool', () => {
     expect(charges).toEqual([...charges].sort((a, b) => b - a));
   });
 
+  it('--type selects a type bpfmem does not know as the listing shows it, or all such with `unknown`', async () => {
+    const path = dump(
+      'unknown-types.json',
+      JSON.stringify([
+        { id: 1, type: 'hash', name: 'known', flags: 0, bytes_key: 4, bytes_value: 8, max_entries: 16, bytes_memlock: 2320, frozen: 0 },
+        { id: 2, type: 'new_thing', name: 'future', flags: 0, bytes_key: 4, bytes_value: 8, max_entries: 16, bytes_memlock: 8192, frozen: 0 },
+        { id: 3, type: 47, name: 'numbered', flags: 0, bytes_key: 4, bytes_value: 8, max_entries: 16, bytes_memlock: 4096, frozen: 0 },
+      ]),
+    );
+    const all = await mapsJson(['--from-bpftool', path, ...CAPTURED]);
+    expect(all.maps.map((m) => [m.name, m.type])).toEqual([
+      ['known', 'hash'],
+      ['future', 'unknown(new_thing)'],
+      ['numbered', 'unknown(47)'],
+    ]);
+    const names = async (type: string): Promise<string[]> => (await mapsJson(['--from-bpftool', path, ...CAPTURED, '--type', type])).maps.map((m) => m.name);
+    expect(await names('unknown(new_thing)')).toEqual(['future']);
+    expect(await names('unknown(47)')).toEqual(['numbered']);
+    expect(await names('unknown')).toEqual(['future', 'numbered']);
+  });
+
   it('prints a table with a line saying how the dump was read', async () => {
     const run = await cli(['maps', '--from-bpftool', `${FIX}/map-show-pinned.json`, ...CAPTURED, '--wide']);
     expect(run.status).toBe(0);
@@ -174,7 +195,8 @@ describe('bad input and arguments: one line, exit 2', () => {
     [['maps', '--from-bpftool', `${FIX}/map-show.json`, '--kernel', '4.x'], /^bpfmem: --kernel "4.x": kernel version "4.x" is not like 6.18 or 5.10.0-28\n$/],
     [['maps', '--from-bpftool', `${FIX}/map-show.json`, '--cpus', '0'], /^bpfmem: --cpus "0": expected a number of CPUs from 1 to 8192\n$/],
     [['maps', '--cpus', '4'], /^bpfmem: --kernel and --cpus describe a dump: give them with --from-bpftool FILE\n$/],
-    [['maps', '--type', 'hashmap'], /^bpfmem: --type "hashmap": not a map type; map types are hash, array, [a-z_, ]*\barena\b[a-z_, ]*\n$/],
+    [['maps', '--type', 'hashmap'], /^bpfmem: --type "hashmap": not a map type; map types are hash, array, [a-z_, ]*\barena\b[a-z_, ]* \(and unknown\(N\), [^\n]*\)\n$/],
+    [['maps', '--type', 'unknown(x/y)'], /^bpfmem: --type "unknown\(x\/y\)": not a map type; map types are hash, [a-z_, ]*\(and unknown\(N\), as a listing shows a type bpfmem does not know\)\n$/],
     [['progs', '--type', 'xdpp'], /^bpfmem: --type "xdpp": not a program type \(did you mean xdp\?\)\n$/],
     [['maps', '--pid', '-3'], /^bpfmem: .*\n$/],
     [['maps', '--pid', 'abc'], /^bpfmem: --pid "abc": expected a process id \(a positive whole number\)\n$/],

@@ -79,6 +79,10 @@ describe('the JSON API', () => {
     expect(await names(`?cgroup=${encodeURIComponent(CONTAINER)}`)).toEqual(['flows']);
     expect(await names('?pid=777')).toEqual(['counts']);
     expect(await names(`?cgroup=${encodeURIComponent(SERVICE)}&sort=memlock`)).toEqual(['counts', 'future']);
+    // A type bpfmem does not know, as the listing and /metrics show it; or every such type.
+    expect(await names('?type=unknown(new_thing)')).toEqual(['future']);
+    expect(await names('?type=unknown')).toEqual(['future']);
+    expect(await names('?type=unknown(other)')).toEqual([]);
   });
 
   const progCases: [string, Filter, ProgSortKey][] = [
@@ -101,6 +105,7 @@ describe('the JSON API', () => {
   const bad: [string, string][] = [
     ['/api/v1/maps?type=hsh', 'type="hsh": not a map type (did you mean hash?)'],
     ['/api/v1/maps?type=nothing_like_it', 'type="nothing_like_it": not a map type; map types are '],
+    ['/api/v1/maps?type=unknown(a%20b)', 'type="unknown(a b)": not a map type; map types are '],
     ['/api/v1/maps?pid=abc', 'pid="abc": expected a process id (a positive whole number)'],
     ['/api/v1/maps?pid=0', 'pid="0": expected a process id'],
     ['/api/v1/maps?pid=99999999999', 'pid="99999999999": expected a process id'],
