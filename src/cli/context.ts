@@ -1,7 +1,7 @@
 import { Option } from 'commander';
 import { BpfmemError } from '../vocab/errors.js';
 import { quote } from '../vocab/fields.js';
-import { parseSize } from '../vocab/units.js';
+import { parseSize, SIZE_EXAMPLES } from '../vocab/units.js';
 import { formatDuration, parseDuration } from '../vocab/duration.js';
 import type { Io } from './io.js';
 import { STDIN_PATH } from '../sys/file/index.js';
@@ -76,7 +76,7 @@ export function stdinOnce(paths: readonly (string | undefined)[], which: string)
 export function sizeArg(flag: string) {
   return (value: string): number => {
     const n = parseSize(value);
-    if (n === undefined || n < 0 || n > 2 ** 40) throw new BpfmemError('usage', `${flag} ${quote(value)}: expected a size from 0 to 1TiB, like 64MiB or 512M`);
+    if (n === undefined || n < 0 || n > 2 ** 40) throw new BpfmemError('usage', `${flag} ${quote(value)}: expected a size from 0 to 1Ti, ${SIZE_EXAMPLES}`);
     return n;
   };
 }

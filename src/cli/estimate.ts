@@ -14,7 +14,7 @@ import { estimateResultJson } from '../estimate/json.js';
 import { rawMapsOf, readDumpAs } from '../inspect/from-bpftool.js';
 import { ARCHES, makeProfile, PAGE_SIZES } from '../model/profile.js';
 import type { Arch, KernelProfile, Regime } from '../vocab/profile.js';
-import { formatBytes, parseSize } from '../vocab/units.js';
+import { formatBytes, parseSize, SIZE_EXAMPLES } from '../vocab/units.js';
 import { formatVersion } from '../vocab/kernel-version.js';
 import { hostProfile, withCpus } from '../live/host-profile.js';
 import { featureOfSection, type BpfFeature } from '../elf/features.js';
@@ -73,7 +73,7 @@ function cpusList(value: string): number[] {
 
 function limitArg(value: string): number {
   const n = parseSize(value);
-  if (n === undefined || n < 1 || !Number.isFinite(n)) throw new BpfmemError('usage', `--limit ${quote(value)}: expected a size like 512Mi or 2G`);
+  if (n === undefined || n < 1 || !Number.isFinite(n)) throw new BpfmemError('usage', `--limit ${quote(value)}: expected a size ${SIZE_EXAMPLES}`);
   return n;
 }
 

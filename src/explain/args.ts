@@ -1,6 +1,6 @@
 import { BpfmemError } from '../vocab/errors.js';
 import { linuxErrnoByName, linuxErrnoByNumber, type LinuxErrno } from '../vocab/errno.js';
-import { parseSize } from '../vocab/units.js';
+import { parseSize, SIZE_EXAMPLES } from '../vocab/units.js';
 
 /**
  * Parsers of `bpfmem explain`'s arguments. Each returns the value or throws a one-line
@@ -61,7 +61,7 @@ export function parseCgroupArg(text: string): string {
 export function parseNeedArg(text: string): number {
   const n = parseSize(text);
   if (n === undefined || !Number.isFinite(n) || n < 1) {
-    throw new BpfmemError('usage', `--need ${quote(text)}: expected a size such as 4096, 64Ki, 8Mi or 1G`);
+    throw new BpfmemError('usage', `--need ${quote(text)}: expected a size ${SIZE_EXAMPLES}`);
   }
   return n;
 }

@@ -56,6 +56,9 @@ const SUFFIXES: Readonly<Record<string, number>> = {
 /** The kernel's "no limit" as cgroupfs writes it. */
 export const UNLIMITED = Number.POSITIVE_INFINITY;
 
+/** How an argument's error says what a size looks like: `--need "x": expected a size such as …`. */
+export const SIZE_EXAMPLES = 'such as 4096, 64Ki, 512Mi or 2G';
+
 /**
  * Parses a size: an integer number of bytes, or a string such as `4096`, `64Ki`, `8Mi`, `1.5Gi`,
  * `1G` (the kernel's and kubectl's reading: `G` is 2^30 in cgroupfs, so `K`/`M`/`G`/`T` are

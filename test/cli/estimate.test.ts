@@ -304,7 +304,7 @@ describe('bpfmem estimate', () => {
     [['estimate', '--map', 'type=hash', '--set', 'x.flags=4'], /^bpfmem: --set "x\.flags=4": only max_entries, value_size and key_size can be set/],
     [['estimate', '--map', 'type=hash,name=h', '--set', 'g.max_entries=4'], /^bpfmem: --set "g": no such map/],
     [['estimate', '--map', 'type=hash,name=h', '--fill', 'h=120%'], /^bpfmem: --fill "h=120%": at most 100%\n$/],
-    [['estimate', '--map', 'type=hash', '--limit', 'lots'], /^bpfmem: --limit "lots": expected a size like 512Mi or 2G\n$/],
+    [['estimate', '--map', 'type=hash', '--limit', 'lots'], /^bpfmem: --limit "lots": expected a size such as 4096, 64Ki, 512Mi or 2G\n$/],
     [['estimate', '--map', 'type=hash', '--cpus', '2,0'], /^bpfmem: --cpus "2,0": expected possible CPU counts/],
     [['estimate', '--map', 'type=lpm_trie,key=8,value=8,max_entries=1000000000,flags=no_prealloc,elements=1000000000,name=routes'], /^bpfmem: map routes: 1000000000 entries: more than the model simulates \(16777216 inserts that allocate, one by one\)\n$/],
     [['estimate', '--map', 'type=hash', '--page-size', '12345'], /^bpfmem: --page-size "12345": expected 4096, 16384 or 65536 \(4Ki, 16Ki, 64Ki\)\n$/],

@@ -12,7 +12,7 @@ describe('watch and serve --arm-below', () => {
     const r = await cli([command, '--arm-below', value]);
     expect(r.status).toBe(2);
     expect(r.stdout).toBe('');
-    expect(r.stderr).toBe(`bpfmem: --arm-below "${value}": expected a size from 0 to 1TiB, like 64MiB or 512M\n`);
+    expect(r.stderr).toBe(`bpfmem: --arm-below "${value}": expected a size from 0 to 1Ti, such as 4096, 64Ki, 512Mi or 2G\n`);
   });
 
   it.each(['watch', 'serve'])('%s --always with --arm-below: one line, status 2', async (command) => {
