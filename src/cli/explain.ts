@@ -226,6 +226,6 @@ function causesText(e: Explanation, st: Style): string {
 /** The explanation for people; with `maxWidth` (a terminal's columns), its tables fit it. */
 export function explanationText(e: Explanation, st: Style, progNames: readonly string[] = [], maxWidth?: number): string {
   let out = headLine(e) + needText(e, progNames, maxWidth) + levelsText(e, st, maxWidth) + verdictText(e, st) + causesText(e, st);
-  if (e.notes.length) out += `\n${st.dim(e.notes.map((n) => wrap(`- ${n}`, 80, '', '  ')).join('\n'))}\n`;
+  if (e.notes.length) out += `\n${st.dim(e.notes.map((n) => wrap(`- ${escapeText(n)}`, 80, '', '  ')).join('\n'))}\n`;
   return out;
 }

@@ -7,6 +7,7 @@ import { WatchSession, frameJson, summaryJson, type FailureRow, type PayerRow, t
 import { redrawsInPlace, styleFor, type Style, type TerminalSize } from './io.js';
 import { durationArg, jsonOption, sizeArg, type CommandContext } from './context.js';
 import { table } from './table.js';
+import { escapeText } from './escape.js';
 import { cutLine, fitHeight, foldLine, joinLines, screenLines } from './render/screen.js';
 
 /**
@@ -78,14 +79,14 @@ const counterCell = (n: number | undefined, d: number | undefined): string => (n
 function tracingText(f: WatchFrame, st: Style): string {
   const attached = f.hooks.filter((h) => h.state === 'attached');
   if (attached.length === 0) {
-    return `${st.bold('refused updates: not traced')}: ${f.refusedAll ?? 'no hook attached'}\nwhat is shown instead: the memory cgroups paying for BPF maps (failcnt / memory.events, usage against limits) and when each runs out\n`;
+    return `${st.bold('refused updates: not traced')}: ${escapeText(f.refusedAll ?? 'no hook attached')}\nwhat is shown instead: the memory cgroups paying for BPF maps (failcnt / memory.events, usage against limits) and when each runs out\n`;
   }
   const lines: string[] = [];
   if (f.arming) lines.push(st.bold(describeArming(f.arming, f.arming, formatBytes)));
   const armed = attached.filter((h) => h.armed === true);
   lines.push(`tracing: fexit works on ${attached.length} of ${f.hooks.length} functions; attached now: ${armed.length === 0 ? 'none' : armed.map((h) => h.fn).join(', ')}`);
-  for (const h of attached) if (h.armError !== undefined) lines.push(`  could not arm ${h.fn}: ${h.armError}`);
-  for (const h of f.hooks.filter((x) => x.state === 'refused' || x.state === 'absent')) lines.push(`  not attached: ${h.fn}: ${h.reason ?? h.state}`);
+  for (const h of attached) if (h.armError !== undefined) lines.push(`  could not arm ${h.fn}: ${escapeText(h.armError)}`);
+  for (const h of f.hooks.filter((x) => x.state === 'refused' || x.state === 'absent')) lines.push(`  not attached: ${h.fn}: ${escapeText(h.reason ?? h.state)}`);
   for (const b of f.blind) lines.push(`  cannot see: ${b}`);
   if (f.unattributed + f.dropped + f.recursionMisses > 0) {
     lines.push(`  not in a map's row: ${f.unattributed}; events dropped (ring full): ${f.dropped}; recursion misses: ${f.recursionMisses}`);
@@ -104,7 +105,8 @@ export function frameText(f: WatchFrame, st: Style, summary = false, maxWidth?: 
   if (!summary && f.events.length > 0) {
     parts.push(`\n${st.bold('LAST EVENTS')}\n${f.events.map((e) => `${e.time.toISOString().slice(11, 23)} map ${e.mapId} errno ${e.errno} cpu ${e.cpu} pid ${e.pid}`).join('\n')}\n`);
   }
-  for (const n of f.notes) parts.push(st.dim(`note: ${n}\n`));
+  // Notes quote paths and errors from the machine: escaped here, before the styling that bpfmem's own escapes are.
+  for (const n of f.notes) parts.push(st.dim(`note: ${escapeText(n)}\n`));
   return parts.join('');
 }
 

@@ -44,6 +44,14 @@ describe('arming on headroom (src/watch/arming.ts)', () => {
     expect(describeArming(d, { armed: 3, ready: 22 }, formatBytes)).toBe('hooks armed 3 of 22, for /pod-b (4.0 MiB left: lpm_trie, lru_hash)');
   });
 
+  it('escapes a cgroup path in its line: anyone who may create a cgroup names it', () => {
+    const hostile = '/pod\u001b[H\u001b[2Jx\u001b[41mRED';
+    const d = new Arming(opts).decide({ at: 0, regime: 'memcg', maps: [{ type: 'hash', cgroup: hostile }], cgroups: [{ path: hostile, headroom: MiB, failed: 0 }] });
+    const line = describeArming(d, { armed: 2, ready: 22 }, formatBytes);
+    expect(line).toBe('hooks armed 2 of 22, for /pod\\x1b[H\\x1b[2Jx\\x1b[41mRED (1.0 MiB left: hash)');
+    expect(line).not.toContain('\u001b');
+  });
+
   it('arms a cgroup whose failure counter moved, whatever its room', () => {
     const arming = new Arming(opts);
     const d = arming.decide(machine(0, { headroom: 900 * MiB, failed: 2 }, { headroom: Infinity }));

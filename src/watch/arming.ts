@@ -1,3 +1,4 @@
+import { escapeText } from '../vocab/escape.js';
 import type { HookSpec } from '../sys/trace/index.js';
 import type { MapType } from '../vocab/maptypes.js';
 import type { Regime } from '../vocab/profile.js';
@@ -127,12 +128,12 @@ export class Arming {
   }
 }
 
-/** One line for a person: what is armed and why. */
+/** One line for a person: what is armed and why (cgroup paths escaped: anyone who may create a cgroup names it). */
 export function describeArming(d: ArmingDecision, hooks: { armed: number; ready: number }, bytes: (n: number) => string): string {
   if (d.mode === 'always') return `hooks always attached (--always): ${hooks.armed} of ${hooks.ready}`;
   if (d.mode === 'memlock') return `hooks always attached: memlock regime (before 5.11 an update charges no limit, so there is no room to arm on): ${hooks.armed} of ${hooks.ready}`;
   if (d.cgroups.length === 0) return `hooks detached: no memory cgroup paying for BPF maps has less than ${bytes(d.armBelow)} of room on its path (--arm-below)`;
-  const parts = d.cgroups.slice(0, 3).map((c) => `${c.path} (${c.why === 'failed' ? 'its failure counter moved' : `${Number.isFinite(c.headroom) ? bytes(Math.max(0, c.headroom)) : 'no limit'} left${c.why === 'hold' ? ', held' : ''}`}: ${c.types.join(', ')})`);
+  const parts = d.cgroups.slice(0, 3).map((c) => `${escapeText(c.path)} (${c.why === 'failed' ? 'its failure counter moved' : `${Number.isFinite(c.headroom) ? bytes(Math.max(0, c.headroom)) : 'no limit'} left${c.why === 'hold' ? ', held' : ''}`}: ${c.types.join(', ')})`);
   const more = d.cgroups.length > 3 ? ` and ${d.cgroups.length - 3} more` : '';
   return `hooks armed ${hooks.armed} of ${hooks.ready}, for ${parts.join('; ')}${more}`;
 }

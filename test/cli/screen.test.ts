@@ -6,7 +6,7 @@ import { durationArg, parseDurationArg } from '../../src/cli/context.js';
 import { topCommand, topStamp } from '../../src/cli/inventory.js';
 import type { Io, Style } from '../../src/cli/io.js';
 import { profileLine } from '../../src/cli/render/common.js';
-import { fittedSummaryText, topScreen } from '../../src/cli/render/inventory.js';
+import { fittedSummaryText, mapsText, summaryText, topScreen } from '../../src/cli/render/inventory.js';
 import { cutLine, fitHeight, foldLine, screenLines } from '../../src/cli/render/screen.js';
 import { serveCommand } from '../../src/cli/serve.js';
 import { elide, graphemes, table, textWidth } from '../../src/cli/table.js';
@@ -156,6 +156,36 @@ describe('top on a terminal', () => {
     }
   });
 
+  it('text from the machine in its lines is escaped: a warning naming a cgroup, a note, a dump\'s name', () => {
+    const esc = '\u001b[H\u001b[2J\u001b[41m';
+    const hostile = `/pod${esc}`;
+    const input: InventoryInput = {
+      profile: profileOf({ version: '6.18', cpus: 2 }),
+      maps: [{ id: 1, type: MAP_TYPES.hash.id, name: 'm', keySize: 8, valueSize: 8, maxEntries: 100, flags: 0, mapExtra: 0 }],
+      progs: [],
+      charges: new Map([[1, 100n]]),
+      cgroupPaths: new Map<bigint, string>([
+        [1n, '/'],
+        [100n, hostile],
+      ]),
+      holders: { maps: new Map(), progs: new Map() },
+      pins: { maps: new Map(), progs: new Map() },
+      // Near its limit: the summary warns, naming it.
+      cgroups: [
+        { path: '/', usage: 1 << 30, max: Number.POSITIVE_INFINITY, kernel: undefined },
+        { path: hostile, usage: 99 << 20, max: 100 << 20, kernel: undefined },
+      ],
+      errors: [`cannot read ${hostile}/memory.stat`],
+    };
+    const inv = { ...buildInventory(input), source: `dump${esc}.json` };
+    const s = summarize(inv, 10);
+    expect(s.warnings.map((w) => w.text)).toContainEqual(expect.stringContaining(hostile));
+    for (const text of [summaryText(inv, s, { regimeReason: REGIME }, COLOUR), mapsText(inv, inv.maps, { wide: false, pins: false }, COLOUR)]) {
+      expect(coloursWhole(text)).toBe(true);
+      expect(text).toContain('\\x1b[H\\x1b[2J\\x1b[41m');
+    }
+  });
+
   it('80x24: the totals and the last line stay; the tables lose rows, said in a line', () => {
     const frame = topScreen(STAMP, inv, s, { regimeReason: REGIME }, COLOUR, { columns: 80, rows: 24 });
     const { screen } = terminal(`${CLEAR}${frame}`, 80, 24);
@@ -246,6 +276,21 @@ describe('watch on a terminal', () => {
     ]);
     expect(screen[8]).toMatch(/^… \d+ more lines \(a taller terminal, or …$/);
     expect(screen[9]).toBe('');
+  });
+
+  it('text from the machine in its lines is escaped: what is refused, a note, an armed cgroup', () => {
+    const esc = '\u001b[H\u001b[2J\u001b[41m';
+    const hostile: WatchFrame = {
+      ...f,
+      refusedAll: `refused${esc}`,
+      notes: [`/sys/fs/cgroup/memory/pod${esc}: gone`],
+    };
+    const frame = watchScreen('', hostile, COLOUR, { columns: 200, rows: 40 });
+    // COLOUR's own sequences aside, no ESC reaches the screen: each from the machine is shown as \x1b.
+    // eslint-disable-next-line no-control-regex
+    expect(frame.replace(/\u001b\[[0-9;]*m/g, '')).not.toContain('\u001b');
+    expect(frame).toContain('refused\\x1b[H\\x1b[2J\\x1b[41m');
+    expect(frame).toContain('pod\\x1b[H\\x1b[2J\\x1b[41m: gone');
   });
 
   it('80x24: the whole notice is on screen, wrapped', () => {

@@ -1,4 +1,5 @@
 import { V1_ROOT_USAGE_NOTE } from '../../vocab/cgroup-path.js';
+import { escapeText } from '../escape.js';
 import { formatFlags } from '../../vocab/flags.js';
 import { formatBytes } from '../../vocab/units.js';
 import type { CgroupEntry, ChargedTo, Inventory, MapEntry, ProgEntry } from '../../inspect/inventory.js';
@@ -101,11 +102,11 @@ export function progColumns({ wide, pins }: ListView, pinsKnown = true): Column<
 /** The lines under a table: what it describes (this machine, or a dump), and what could not be read, said once. */
 function notes(inv: Inventory, st: Style, charges = true, pinsShown = false): string {
   const out: string[] = [];
-  out.push(st.dim(wrap(inv.source ? `from ${inv.source}` : `this machine: ${profileLine(inv.profile)}`, 80, '')));
+  out.push(st.dim(wrap(inv.source ? `from ${escapeText(inv.source)}` : `this machine: ${profileLine(inv.profile)}`, 80, '')));
   if (pinsShown && !inv.pinsRead) out.push(st.dim(wrap('PINNED is unknown (?): the dump lists no pins (`bpftool -j map show -f` and `prog show -f` list them)', 80, '')));
   if (charges && inv.chargesUnavailable) out.push(st.dim(wrap(`CHARGED TO is unknown (?): ${inv.chargesUnavailable}`, 80, '')));
-  if (inv.statsAge) out.push(st.dim(wrap(`note: ${inv.statsAge}`, 80, '')));
-  for (const e of inv.errors) out.push(st.dim(wrap(`note: ${e}`, 80, '')));
+  if (inv.statsAge) out.push(st.dim(wrap(`note: ${escapeText(inv.statsAge)}`, 80, '')));
+  for (const e of inv.errors) out.push(st.dim(wrap(`note: ${escapeText(e)}`, 80, '')));
   return out.length ? `\n${out.join('\n')}\n` : '';
 }
 
@@ -290,10 +291,10 @@ export function summaryText(inv: Inventory, s: Summary, ctx: SummaryContext, st:
   }
   if (s.warnings.length) {
     out.push(st.bold('Worth acting on\n'));
-    for (const w of s.warnings) out.push(`${st.warn('!')} ${wrap(w.text, W - 2, '', '  ')}\n`);
+    for (const w of s.warnings) out.push(`${st.warn('!')} ${wrap(escapeText(w.text), W - 2, '', '  ')}\n`);
     out.push('\n');
   }
-  for (const e of inv.errors) out.push(st.dim(`${wrap(`note: ${e}`, W, '')}\n`));
+  for (const e of inv.errors) out.push(st.dim(`${wrap(`note: ${escapeText(e)}`, W, '')}\n`));
   out.push(st.dim('More: bpfmem maps | progs | cgroups | top  (--json for scripts; --help)\n'));
   return out.join('');
 }
