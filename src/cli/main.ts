@@ -153,13 +153,17 @@ export function runCli(argv: readonly string[], io: Io, faces: Faces = {}): Prom
  * Other messages pass as they are.
  */
 export function inOurWords(said: string): string {
-  const choice = /^option '(-[^ ']+)[^']*' argument '(.*)' is invalid\. Allowed choices are (.*)\.$/s.exec(said);
+  // An option as commander names it, `'-d, --interval <duration>'`: its long flag, and its value's name.
+  const flag = `'(?:-[^ ,']+, )?(--?[^ ']+)( <[^>]+>)?[^']*'`;
+  const choice = new RegExp(`^option ${flag} argument '(.*)' is invalid\\. Allowed choices are (.*)\\.$`, 's').exec(said);
   if (choice) {
-    const [, option = '', value = '', choices = ''] = choice;
+    const [, option = '', , value = '', choices = ''] = choice;
     return `${option} ${quote(value)}: expected one of ${choices}${didYouMean(value, choices.split(', '))}`;
   }
-  const missing = /^option '(-[^ ']+) (<[^>]+>)' argument missing$/.exec(said);
-  if (missing) return `${missing[1] ?? ''} needs a value: ${missing[1] ?? ''} ${missing[2] ?? ''}`;
+  const missing = new RegExp(`^option ${flag} argument missing$`).exec(said);
+  if (missing) return `${missing[1] ?? ''} needs a value: ${missing[1] ?? ''}${missing[2] ?? ''}`;
+  const conflict = new RegExp(`^option ${flag} cannot be used with option ${flag}$`).exec(said);
+  if (conflict) return `${conflict[1] ?? ''} and ${conflict[3] ?? ''} cannot be given together`;
   const many = /^too many arguments for '([^']+)'\. Expected (\d+) arguments? but got (\d+)\.$/.exec(said);
   if (many) return many[2] === '0' ? `${many[1] ?? ''} takes no arguments (got ${many[3] ?? ''})` : `${many[1] ?? ''} takes ${many[2] ?? ''} argument${many[2] === '1' ? '' : 's'} (got ${many[3] ?? ''})`;
   return said;

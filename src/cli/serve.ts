@@ -62,8 +62,11 @@ export function serveCommand(ctx: CommandContext, launch: ServeLauncher | undefi
     .option('--no-watch', 'do not hook map updates to count refused ones (bpfmem watch, docs/watch.md)')
     .addOption(new Option('--arm-below <size>', "hook a map type's updates while a cgroup paying for such a map has less room than this on its path").argParser(sizeArg('--arm-below')).default(64 * 1024 * 1024, '64MiB').conflicts('always'))
     .option('--always', 'keep the hooks attached whatever the room (every update of a hooked type pays for them)')
-    .action(async (opts: ServeCliOptions) => {
-      if (opts.always === true && !opts.watch) throw new BpfmemError('usage', "--always keeps the watch's hooks attached: it has no use with --no-watch");
+    .action(async (opts: ServeCliOptions, cmd: Command) => {
+      if (!opts.watch) {
+        const given = [opts.always === true && '--always', cmd.getOptionValueSource('armBelow') === 'cli' && '--arm-below'].filter((x) => x !== false);
+        if (given.length > 0) throw new BpfmemError('usage', `${given.join(' and ')} ${given.length === 1 ? 'is' : 'are'} about the watch's hooks: no use with --no-watch, which attaches none`);
+      }
       if (!launch) throw new BpfmemError('system', 'serve: this build of bpfmem has no server');
       const server = await launch({ host: opts.host, port: opts.port, intervalMs: opts.interval, perMapMetrics: opts.perMapMetrics === true ? PER_MAP_DEFAULT : (opts.perMapMetrics ?? 0), watch: opts.watch, ...(opts.always === true && { watchAlways: true }), ...(opts.armBelow !== undefined && { armBelow: opts.armBelow }) });
       // Runs until a signal disposes it (src/bin/bpfmem.ts) or a caller does.

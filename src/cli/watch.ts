@@ -1,5 +1,6 @@
 import { Command, Option } from 'commander';
 import { track, untrack, type Disposable } from '../live/cleanup.js';
+import { BpfmemError } from '../vocab/errors.js';
 import { formatDuration } from '../vocab/duration.js';
 import { formatBytes } from '../vocab/units.js';
 import { describeArming } from '../watch/arming.js';
@@ -171,7 +172,11 @@ export function watchCommand(ctx: CommandContext): Command {
     .addOption(new Option('--arm-below <size>', "attach a map type's hooks while a cgroup paying for such a map has less room than this on its path").argParser(sizeArg('--arm-below')).default(64 * 1024 * 1024, '64MiB').conflicts('always'))
     .option('--always', 'keep every hook attached, whatever the room (every update of a hooked type pays for it)')
     .addOption(jsonOption())
-    .action(async (opts: WatchCliOptions) => {
+    .action(async (opts: WatchCliOptions, cmd: Command) => {
+      if (!opts.trace) {
+        const given = [opts.always === true && '--always', opts.allHooks === true && '--all-hooks', cmd.getOptionValueSource('armBelow') === 'cli' && '--arm-below'].filter((x) => x !== false);
+        if (given.length > 0) throw new BpfmemError('usage', `${given.join(' and ')} ${given.length === 1 ? 'is' : 'are'} about the hooks: no use with --no-trace, which attaches none`);
+      }
       const st = styleFor(ctx.io);
       const session = await WatchSession.open({ trace: opts.trace, ...(opts.allHooks === true && { allHooks: true }), ...(opts.always === true && { always: true }), ...(opts.armBelow !== undefined && { armBelow: opts.armBelow }) });
       let stop: (() => void) | undefined;

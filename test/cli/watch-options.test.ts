@@ -18,6 +18,16 @@ describe('watch and serve --arm-below', () => {
   it.each(['watch', 'serve'])('%s --always with --arm-below: one line, status 2', async (command) => {
     const r = await cli([command, '--always', '--arm-below', '1MiB']);
     expect(r.status).toBe(2);
-    expect(r.stderr).toBe("bpfmem: option '--arm-below <size>' cannot be used with option '--always'\n");
+    expect(r.stderr).toBe('bpfmem: --arm-below and --always cannot be given together\n');
+  });
+
+  it.each([
+    [['watch', '--no-trace', '--always'], '--always is about the hooks: no use with --no-trace, which attaches none'],
+    [['watch', '--no-trace', '--all-hooks', '--arm-below', '1Mi'], '--all-hooks and --arm-below are about the hooks: no use with --no-trace, which attaches none'],
+    [['serve', '--no-watch', '--arm-below', '1Mi'], "--arm-below is about the watch's hooks: no use with --no-watch, which attaches none"],
+    [['watch', '-d'], '--interval needs a value: --interval <duration>'],
+  ])('bpfmem %j: one line, status 2, before anything is read or attached', async (args, message) => {
+    const r = await cli(args);
+    expect([r.status, r.stdout, r.stderr]).toEqual([2, '', `bpfmem: ${message}\n`]);
   });
 });

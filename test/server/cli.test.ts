@@ -85,7 +85,7 @@ describe('bpfmem serve options', () => {
     [['--host', 'host..example'], '--host "host..example": expected an address to listen on'],
     [['--host', '-x'], '--host "-x": expected an address to listen on'],
     [['--host', 'example.com%eth0'], '--host "example.com%eth0": expected an address to listen on'],
-    [['--always', '--no-watch'], '--always keeps the watch\'s hooks attached: it has no use with --no-watch'],
+    [['--always', '--no-watch'], "--always is about the watch's hooks: no use with --no-watch, which attaches none"],
   ])('%j → one line, a usage error (exit 2)', async (args, message) => {
     const p = program(fixtureLauncher([]));
     expect(await p.run(['serve', ...args])).toBe(2);
