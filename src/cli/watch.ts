@@ -25,9 +25,10 @@ const cellBytes = (n: number | undefined): string => (n === undefined || !Number
 /** Seconds as a person reads them (`42s`, `17m`, `3.2h`, `5.0d`). */
 export function formatEta(s: number | undefined): string {
   if (s === undefined || !Number.isFinite(s)) return '-';
-  if (s < 120) return `${Math.max(0, Math.round(s))}s`;
-  if (s < 7200) return `${Math.round(s / 60)}m`;
-  if (s < 172_800) return `${(s / 3600).toFixed(1)}h`;
+  // Each unit from where the one below would round to its end: 119.6 s is 2m, not 120s.
+  if (Math.round(s) < 120) return `${Math.max(0, Math.round(s))}s`;
+  if (Math.round(s / 60) < 120) return `${Math.round(s / 60)}m`;
+  if (Number((s / 3600).toFixed(1)) < 48) return `${(s / 3600).toFixed(1)}h`;
   return `${(s / 86_400).toFixed(1)}d`;
 }
 
@@ -197,18 +198,21 @@ export function watchCommand(ctx: CommandContext): Command {
         session.close();
         throw error;
       }
-      const started = Date.now();
+      // The monotonic clock: a step of the wall clock changes neither --for nor the cadence.
+      const started = performance.now();
+      const elapsed = (): number => performance.now() - started;
       try {
         let last: WatchFrame | undefined;
         for (;;) {
+          const frameStarted = performance.now();
           const { frame } = await session.frame();
           if (isStopped()) break;
           last = frame;
-          const done = opts.for !== undefined && Date.now() - started >= opts.for;
+          const done = opts.for !== undefined && elapsed() >= opts.for;
           if (done) break;
           if (opts.json) ctx.io.stdout(`${JSON.stringify(frameJson(frame))}\n`);
           else {
-            const stamp = st.dim(watchStamp(frame, opts.interval, redrawsInPlace(ctx.io), opts.for === undefined ? undefined : Math.max(0, opts.for - (Date.now() - started))));
+            const stamp = st.dim(watchStamp(frame, opts.interval, redrawsInPlace(ctx.io), opts.for === undefined ? undefined : Math.max(0, opts.for - elapsed())));
             // On a terminal, each frame fits it as it is now (it may be resized).
             const size = ctx.io.terminalSize?.();
             const screen = size ? watchScreen(stamp, frame, st, size) : `${stamp}\n${frameText(frame, st)}`;
@@ -216,7 +220,9 @@ export function watchCommand(ctx: CommandContext): Command {
           }
           // Its reader has gone (`bpfmem watch --json | head -1`): detach the hooks and end.
           if (ctx.io.stdoutClosed?.() === true) break;
-          const wait = opts.for === undefined ? opts.interval : Math.min(opts.interval, Math.max(0, opts.for - (Date.now() - started)));
+          // A frame every --interval, its own reading time included (as serve's scans are paced).
+          const next = Math.max(0, opts.interval - (performance.now() - frameStarted));
+          const wait = opts.for === undefined ? next : Math.min(next, Math.max(0, opts.for - elapsed()));
           await new Promise<void>((resolve) => {
             const t = setTimeout(resolve, wait);
             stop = () => {
@@ -227,7 +233,7 @@ export function watchCommand(ctx: CommandContext): Command {
           if (isStopped()) break;
         }
         if (last && opts.for !== undefined && !isStopped()) {
-          const seconds = (Date.now() - started) / 1000;
+          const seconds = elapsed() / 1000;
           if (opts.json) ctx.io.stdout(`${JSON.stringify(summaryJson(last, seconds))}\n`);
           else ctx.io.stdout(`${redrawsInPlace(ctx.io) ? CLEAR : ''}${watchSummaryText(last, seconds, st, ctx.io.terminalSize?.()?.columns)}`);
         }

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { cli } from './run.js';
+import { formatEta } from '../../src/cli/watch.js';
 
 /** `--arm-below` of watch and serve (src/watch/arming.ts): a bad size is one line and status 2, before anything is read or attached. */
 describe('watch and serve --arm-below', () => {
@@ -29,5 +30,23 @@ describe('watch and serve --arm-below', () => {
   ])('bpfmem %j: one line, status 2, before anything is read or attached', async (args, message) => {
     const r = await cli(args);
     expect([r.status, r.stdout, r.stderr]).toEqual([2, '', `bpfmem: ${message}\n`]);
+  });
+});
+
+describe('formatEta: each unit from where the one below rounds to its end', () => {
+  it.each([
+    [undefined, '-'],
+    [Infinity, '-'],
+    [-3, '0s'],
+    [42, '42s'],
+    [119.4, '119s'],
+    [119.6, '2m'],
+    [7169, '119m'],
+    [7199, '2.0h'],
+    [172_619, '47.9h'],
+    [172_799, '2.0d'],
+    [432_000, '5.0d'],
+  ])('%s s is %s', (s, text) => {
+    expect(formatEta(s)).toBe(text);
   });
 });
