@@ -1,4 +1,4 @@
-import { HOOKS, PROG_UPDATABLE, type HookStatus, type UpdatePath } from '../sys/trace/index.js';
+import { HOOKS, hookSees, PROG_UPDATABLE, type HookStatus, type UpdatePath } from '../sys/trace/index.js';
 import type { MapType } from '../vocab/maptypes.js';
 
 /**
@@ -24,7 +24,7 @@ export function coverage(hooks: readonly HookStatus[]): Coverage[] {
   for (const type of types) {
     for (const path of ['prog', 'sys'] as const) {
       if (path === 'prog' && !PROG_UPDATABLE.has(type)) continue;
-      const candidates = HOOKS.filter((h) => h.types.includes(type) && h.paths.includes(path));
+      const candidates = HOOKS.filter((h) => hookSees(h, type, path));
       const seen = candidates.find((h) => byFn.get(h.fn)?.state === 'attached');
       if (seen) {
         out.push({ type, path, by: seen.fn });

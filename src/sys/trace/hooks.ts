@@ -40,6 +40,8 @@ export interface HookSpec {
   readonly types: readonly MapType[];
   /** The paths on which they do. */
   readonly paths: readonly UpdatePath[];
+  /** Where bpf(2) reaches it for some of `types` only: those (the others' bpf(2) updates go around it). */
+  readonly sysTypes?: readonly MapType[];
   readonly table: HookTable;
   /** Which argument (0-based) points to the map, or to a struct that embeds it. */
   readonly mapArg: number;
@@ -97,11 +99,18 @@ export const HOOKS: readonly HookSpec[] = [
   hook('bpf_struct_ops_map_update_elem', 'stops', ['struct_ops'], ['sys']),
   // kernel/bpf/arraymap.c: every array update; arrays never fail for memory (E2BIG, EEXIST,
   // EINVAL only) and a hot array would pay the trampoline on each update: off by default.
-  hook('array_map_update_elem', 'array', ['array', 'percpu_array'], ['prog'], { byDefault: false }),
+  // bpf(2) reaches it for plain arrays (bpf_map_update_value's last branch, map->ops->map_update_elem);
+  // per-CPU arrays' bpf(2) updates go to bpf_percpu_array_update instead.
+  hook('array_map_update_elem', 'array', ['array', 'percpu_array'], ['prog', 'sys'], { byDefault: false, sysTypes: ['array'] }),
   hook('bpf_percpu_array_update', 'pcarr', ['percpu_array'], ['sys'], { byDefault: false }),
   // kernel/bpf/syscall.c (6.12+): every bpf() update and batch update of every type.
   hook('bpf_map_update_value', 'sysupd', [], ['sys'], { table: 'sys' }),
 ];
+
+/** Whether `spec` sees updates of `type` on `path`. */
+export function hookSees(spec: HookSpec, type: MapType, path: UpdatePath): boolean {
+  return spec.types.includes(type) && spec.paths.includes(path) && (path !== 'sys' || spec.sysTypes === undefined || spec.sysTypes.includes(type));
+}
 
 /** Map types a BPF program may update (kernel/bpf/verifier.c `check_map_func_compatibility`, 6.12). */
 export const PROG_UPDATABLE: ReadonlySet<MapType> = new Set<MapType>([
