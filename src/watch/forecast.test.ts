@@ -4,7 +4,7 @@ import { ModelBackend } from '../model/backend.js';
 import { profileOf } from '../model/profile.js';
 import { MAP_FLAGS } from '../vocab/flags.js';
 import { mapSpec } from '../vocab/map-spec.js';
-import { forecast, limitOnPath, slope, type ForecastPoint } from './forecast.js';
+import { forecast, ForecastHistory, limitOnPath, slope, type CgroupPoint, type ForecastPoint } from './forecast.js';
 
 const MiB = 1024 * 1024;
 const INF = Number.POSITIVE_INFINITY;
@@ -15,8 +15,12 @@ describe('slope', () => {
     expect(slope([[5, 10]])).toBe(0);
     expect(slope([[5, 10], [5, 20]])).toBe(0);
     expect(slope([[0, 0], [10, 100], [20, 200]])).toBeCloseTo(10, 12);
-    // A noisy middle point does not move a line through the ends much.
-    expect(slope([[0, 0], [10, 130], [20, 200]])).toBeCloseTo(10, 12);
+    // One noisy scan off the middle moves the line, by its noise times its distance from the
+    // mean time over the sum of squared distances: +30 at t = 3 of t = 0..10 (mean 5, sum 110)
+    // takes 60/110 off a slope of 10, and no more.
+    const line = Array.from({ length: 11 }, (_, t): [number, number] => [t, 10 * t + (t === 3 ? 30 : 0)]);
+    expect(slope(line)).toBeCloseTo(10 - 60 / 110, 12);
+    expect(Math.abs(slope(line) - 10)).toBeLessThan(0.6);
   });
 });
 
@@ -116,5 +120,48 @@ describe('the forecast on the model: a cgroup whose BPF grows at a known rate', 
       { at: 7_260_000, cgroups: [{ path: '/a', bpf: 1_000_001, usage: 0, max: 1e9 }] },
     ];
     expect(forecast(pts, 3_600_000)[0]?.ratePerSecond).toBe(0);
+  });
+});
+
+describe('ForecastHistory', () => {
+  it('holds one series per paying cgroup, not every cgroup of every frame', () => {
+    // 500 cgroups, 20 of them paying (each growing 1000 bytes a frame), 600 frames 2 s apart.
+    const idle: CgroupPoint[] = Array.from({ length: 480 }, (_, i) => ({ path: `/idle/c${i}`, bpf: 0, usage: 1000, max: INF }));
+    const h = new ForecastHistory();
+    for (let f = 0; f < 600; f++) {
+      const payers = Array.from({ length: 20 }, (_, i): CgroupPoint => ({ path: `/pay/c${i}`, bpf: 10_000 + f * 1000, usage: 1e6 + f * 1000, max: 1e9 }));
+      h.add({ at: f * 2000, cgroups: [{ path: '/pay', bpf: 0, usage: 3e7, max: 2e9 }, ...idle, ...payers] });
+    }
+    expect(h.held).toBe(20 * 600);
+    const fs = h.forecast();
+    expect(fs).toHaveLength(20);
+    for (const f of fs) {
+      expect(f.ratePerSecond).toBeCloseTo(500, 9);
+      expect(f.windowSeconds).toBe(1198);
+      // The room on the path: its own limit (1e9 - usage) is less than /pay's (2e9 - 3e7).
+      expect(f).toMatchObject({ headroom: 1e9 - (1e6 + 599 * 1000), limitCgroup: f.path });
+    }
+  });
+
+  it('covers the whole window at any interval: frames closer than window / maxPoints are thinned, the latest kept', () => {
+    // 100 ms frames for two hours: 72,000 frames, of which the last hour is kept in at most 10,002 points.
+    const h = new ForecastHistory(3_600_000, 10_000);
+    for (let f = 0; f <= 72_000; f++) h.add({ at: f * 100, cgroups: [{ path: '/a', bpf: 1e6 + f * 10, usage: 0, max: 1e12 }] });
+    const [a] = h.forecast();
+    expect(a?.windowSeconds).toBeGreaterThan(3599);
+    expect(a?.ratePerSecond).toBeCloseTo(100, 6);
+    expect(a?.bpf).toBe(1e6 + 72_000 * 10);
+    expect(h.held).toBeLessThanOrEqual(10_002);
+    expect(h.held).toBeGreaterThan(9000);
+  });
+
+  it('drops a series once its cgroup has not paid for a window, and forecasts only the last point\'s payers', () => {
+    const h = new ForecastHistory(60_000);
+    h.add({ at: 0, cgroups: [{ path: '/a', bpf: 10, usage: 0, max: INF }] });
+    h.add({ at: 30_000, cgroups: [{ path: '/a', bpf: 0, usage: 0, max: INF }, { path: '/b', bpf: 5, usage: 0, max: INF }] });
+    expect(h.held).toBe(3);
+    expect(h.forecast().map((f) => f.path)).toEqual(['/b']);
+    h.add({ at: 100_000, cgroups: [{ path: '/b', bpf: 5, usage: 0, max: INF }] });
+    expect(h.held).toBe(1);
   });
 });

@@ -47,21 +47,30 @@ export interface Forecast {
 
 /** The least-squares slope of (t seconds, y) pairs; 0 for fewer than two distinct times. */
 export function slope(points: readonly (readonly [number, number])[]): number {
-  const n = points.length;
+  return slopeOf(
+    points.map(([t]) => t),
+    points.map(([, y]) => y),
+  );
+}
+
+/** The least-squares slope of `y` over `t` (`t` taken from `t0`, for precision); 0 for fewer than two distinct times. */
+function slopeOf(t: readonly number[], y: readonly number[], t0 = 0): number {
+  const n = t.length;
   if (n < 2) return 0;
   let st = 0;
   let sy = 0;
-  for (const [t, y] of points) {
-    st += t;
-    sy += y;
+  for (let i = 0; i < n; i++) {
+    st += (t[i] ?? 0) - t0;
+    sy += y[i] ?? 0;
   }
   const mt = st / n;
   const my = sy / n;
   let num = 0;
   let den = 0;
-  for (const [t, y] of points) {
-    num += (t - mt) * (y - my);
-    den += (t - mt) * (t - mt);
+  for (let i = 0; i < n; i++) {
+    const dt = (t[i] ?? 0) - t0 - mt;
+    num += dt * ((y[i] ?? 0) - my);
+    den += dt * dt;
   }
   return den === 0 ? 0 : num / den;
 }
@@ -80,57 +89,120 @@ export function limitOnPath(cgroups: ReadonlyMap<string, CgroupPoint>, path: str
 
 /**
  * Forecasts for the cgroups of the last point that have BPF memory, from the points of the last
- * `windowMs` (oldest first).
+ * `windowMs` (oldest first): {@link ForecastHistory} fed every point, none thinned.
  */
 export function forecast(points: readonly ForecastPoint[], windowMs = 3_600_000): Forecast[] {
-  const last = points.at(-1);
-  if (!last) return [];
-  const recent = points.filter((p) => p.at >= last.at - windowMs);
-  const t0 = recent[0]?.at ?? last.at;
-  const now = new Map(last.cgroups.map((c) => [c.path, c]));
-  return last.cgroups
-    .filter((c) => c.bpf > 0)
-    .map((c) => {
-      const series: [number, number][] = [];
-      for (const p of recent) {
-        const x = p.cgroups.find((y) => y.path === c.path);
-        if (x) series.push([(p.at - t0) / 1000, x.bpf]);
-      }
-      const rate = slope(series);
-      const { headroom, cgroup } = limitOnPath(now, c.path);
-      const eta = rate > 0 && Number.isFinite(headroom) ? headroom / rate : undefined;
-      return {
-        path: c.path,
-        bpf: c.bpf,
-        ratePerSecond: rate,
-        windowSeconds: series.length < 2 ? 0 : (series.at(-1)?.[0] ?? 0) - (series[0]?.[0] ?? 0),
-        headroom,
-        limitCgroup: cgroup,
-        etaSeconds: eta,
-      };
-    })
-    .sort((a, b) => (a.etaSeconds ?? Infinity) - (b.etaSeconds ?? Infinity) || (a.path < b.path ? -1 : 1));
+  const h = new ForecastHistory(windowMs, Number.POSITIVE_INFINITY);
+  for (const p of points) h.add(p);
+  return h.forecast();
 }
 
-/** A bounded series of points, keeping the last `windowMs`. */
+/** One cgroup's BPF bytes over the window: times (ms) and bytes, oldest first. */
+interface Series {
+  t: number[];
+  y: number[];
+}
+
+/**
+ * The points of the last `windowMs`, kept per cgroup: one series of (time, BPF bytes) per
+ * cgroup that paid for BPF maps within the window, and the usage and limit of the last point's
+ * payers and their ancestors (the room on their paths). Not every cgroup of every point: a node
+ * has thousands of cgroups and a few paying ones, and a frame costs O(payers × points) here, its
+ * memory as much (plus one pass over the point's cgroups to find the payers).
+ *
+ * A series begins at the first point its cgroup pays (BPF bytes > 0) and takes a point at every
+ * point the cgroup is in afterwards (0 bytes too: a cgroup whose maps are gone shrinks); its
+ * points older than the window are dropped, and the series with them.
+ *
+ * Bound: at most `maxPoints + 2` points per series, over the whole window whatever the interval.
+ * Points closer together than `windowMs / maxPoints` (360 ms for an hour and the default 10,000)
+ * are thinned: while the last point is less than that after the one before it, a new point
+ * replaces it (the latest value is always the last point), so every gap but the last is at least
+ * that long.
+ */
 export class ForecastHistory {
-  #points: ForecastPoint[] = [];
+  readonly #series = new Map<string, Series>();
+  /** The last point's payers, and they and their ancestors by path. */
+  #payers: CgroupPoint[] = [];
+  #latest = new Map<string, CgroupPoint>();
+  readonly #spacing: number;
 
   constructor(
     private readonly windowMs = 3_600_000,
-    private readonly maxPoints = 10_000,
-  ) {}
-
-  add(p: ForecastPoint): void {
-    this.#points.push(p);
-    const oldest = p.at - this.windowMs;
-    let drop = 0;
-    while (drop < this.#points.length && (this.#points[drop]?.at ?? 0) < oldest) drop++;
-    drop = Math.max(drop, this.#points.length - this.maxPoints);
-    if (drop > 0) this.#points = this.#points.slice(drop);
+    maxPoints = 10_000,
+  ) {
+    this.#spacing = windowMs / maxPoints;
   }
 
+  add(p: ForecastPoint): void {
+    const all = new Map<string, CgroupPoint>();
+    for (const c of p.cgroups) all.set(c.path, c);
+    const payers: CgroupPoint[] = [];
+    const latest = new Map<string, CgroupPoint>();
+    for (const c of p.cgroups) {
+      if (c.bpf > 0) {
+        payers.push(c);
+        for (const a of ancestors(c.path)) {
+          if (latest.has(a)) break;
+          const x = all.get(a);
+          if (x) latest.set(a, x);
+        }
+      }
+      let s = this.#series.get(c.path);
+      if (!s) {
+        if (c.bpf <= 0) continue;
+        this.#series.set(c.path, (s = { t: [], y: [] }));
+      }
+      const n = s.t.length;
+      if (n >= 2 && (s.t[n - 1] ?? 0) - (s.t[n - 2] ?? 0) < this.#spacing) {
+        s.t[n - 1] = p.at;
+        s.y[n - 1] = c.bpf;
+      } else {
+        s.t.push(p.at);
+        s.y.push(c.bpf);
+      }
+    }
+    const oldest = p.at - this.windowMs;
+    for (const [path, s] of this.#series) {
+      let drop = 0;
+      while (drop < s.t.length && (s.t[drop] ?? 0) < oldest) drop++;
+      if (drop === s.t.length) this.#series.delete(path);
+      else if (drop > 0) {
+        s.t.splice(0, drop);
+        s.y.splice(0, drop);
+      }
+    }
+    this.#payers = payers;
+    this.#latest = latest;
+  }
+
+  /** Points held, over every series (at most `maxPoints + 2` each). */
+  get held(): number {
+    let n = 0;
+    for (const s of this.#series.values()) n += s.t.length;
+    return n;
+  }
+
+  /** The forecast of each cgroup paying at the last point, the soonest to run out first. */
   forecast(): Forecast[] {
-    return forecast(this.#points, this.windowMs);
+    return this.#payers
+      .map((c) => {
+        const s = this.#series.get(c.path) ?? { t: [], y: [] };
+        const t0 = s.t[0] ?? 0;
+        // Bytes per millisecond, per second.
+        const rate = slopeOf(s.t, s.y, t0) * 1000;
+        const { headroom, cgroup } = limitOnPath(this.#latest, c.path);
+        const eta = rate > 0 && Number.isFinite(headroom) ? headroom / rate : undefined;
+        return {
+          path: c.path,
+          bpf: c.bpf,
+          ratePerSecond: rate,
+          windowSeconds: s.t.length < 2 ? 0 : ((s.t.at(-1) ?? t0) - t0) / 1000,
+          headroom,
+          limitCgroup: cgroup,
+          etaSeconds: eta,
+        };
+      })
+      .sort((a, b) => (a.etaSeconds ?? Infinity) - (b.etaSeconds ?? Infinity) || (a.path < b.path ? -1 : 1));
   }
 }
