@@ -47,6 +47,9 @@ export class FailureWatch {
   /** Totals of maps whose slots were recycled (they are gone), kept so that counters never fall. */
   readonly #retired = new Map<number, { type: Map<BucketName, number>; sys: Map<BucketName, number> }>();
 
+  /** The ids of the tracer's own maps, read once (a map's id never changes). */
+  #mapIds: readonly number[] | undefined;
+
   private constructor(readonly tracer: UpdateTracer) {}
 
   /** Loads and attaches what this kernel allows; see {@link hooks} and {@link refusedAll}. */
@@ -80,6 +83,14 @@ export class FailureWatch {
     return this.tracer.armed;
   }
 
+  /**
+   * bpfmem's own objects, which listings leave out: the programs attached now and the tracer's
+   * maps (its slots, hook counters and event ring, charged to bpfmem's own memory cgroup).
+   */
+  get ownIds(): { readonly progs: readonly number[]; readonly maps: readonly number[] } {
+    return { progs: this.tracer.progIds, maps: (this.#mapIds ??= this.tracer.mapIds) };
+  }
+
   /** Attaches the hooks `want` says yes to, detaches the others (src/sys/trace UpdateTracer.arm). */
   arm(want: (spec: HookSpec) => boolean): { armed: string[]; disarmed: string[] } {
     return this.tracer.arm(want);
@@ -105,8 +116,10 @@ export class FailureWatch {
   }
 
   /**
-   * Frees the slots of maps no longer on the machine (`live`: the ids that are), keeping what
-   * they counted in the totals.
+   * Frees the slots of maps no longer on the machine, keeping what they counted in the totals.
+   * `live` must say yes to every map that may still exist: those the last scan listed, and those
+   * made since (ids above the highest a scan saw; src/watch/session.ts): a live map failing now
+   * loses what its hooks count between the read of its slot here and the slot's recycling.
    */
   forgetGone(live: { has(mapId: number): boolean }): void {
     const gone = new Set<number>();

@@ -6,6 +6,7 @@ import { MAP_FLAGS } from '../../vocab/flags.js';
 import {
   closeFd,
   mapCreate,
+  mapInfo,
   mapMmap,
   progInfo,
   progLoad,
@@ -298,6 +299,11 @@ export class UpdateTracer {
   /** Ids of the programs attached now (bpfmem's own: listings leave them out). */
   get progIds(): number[] {
     return this.#hooks.flatMap((h) => (h.progId === undefined || h.link === undefined ? [] : [h.progId]));
+  }
+
+  /** Ids of its own maps (slots, hook counters, events: bpfmem's own, which listings leave out); none once closed. */
+  get mapIds(): number[] {
+    return this.#closed ? [] : this.#maps.map((fd) => mapInfo(fd).id);
   }
 
   /** The claimed slots: failures per map and errno bucket since the tracer opened (or the slot was recycled). */
