@@ -684,10 +684,16 @@ export class ModelKernel {
     const em = map.elementModel;
     if (!em?.deletable) return refuse('EINVAL', `elements of ${map.spec.type} map ${name} cannot be deleted`, 0);
     const n = Math.min(count, map.elements);
-    for (let i = 0; i < n; i++) {
-      if (map.elements > 1) this.giveBack(map, map.branch, cpu);
-      this.giveBack(map, map.element, cpu);
-      map.elements--;
+    if (isEmpty(map.element) && isEmpty(map.branch)) {
+      // Preallocated: nothing to give back, only the count moves (as its inserts did), whatever n.
+      map.elements -= n;
+    } else {
+      // Elements that allocated were inserted one by one, so their deletes are bounded as those were.
+      for (let i = 0; i < n; i++) {
+        if (map.elements > 1) this.giveBack(map, map.branch, cpu);
+        this.giveBack(map, map.element, cpu);
+        map.elements--;
+      }
     }
     if (n < count) return refuse('ENOENT', `map ${name} had only ${n} elements to delete`, n);
     return ok(undefined, n);
