@@ -4,7 +4,6 @@ import { FailureWatch, type FailureSample } from '../live/watch.js';
 import { judge, needOf, type CgroupLevel, type Verdict } from '../explain/index.js';
 import { readCgroupChain, readCgroupLevel } from '../explain/read-facts.js';
 import { InventoryBuilder, type Inventory, type MapEntry } from '../inspect/inventory.js';
-import type { MemoryHierarchy } from '../sys/cgroup/index.js';
 import type { HookStatus } from '../sys/trace/index.js';
 import type { BucketName } from '../sys/trace/index.js';
 import type { Holder } from '../vocab/inventory.js';
@@ -110,6 +109,31 @@ export interface WatchOptions {
   readonly pins?: boolean;
 }
 
+/** A memory cgroup's levels as explain reads them (src/explain/read-facts.ts); throws for a cgroup that cannot be read. */
+export interface CgroupReader {
+  /** The cgroup and its ancestors up to the root, deepest first. */
+  chain(path: string): Promise<CgroupLevel[]>;
+  /** The cgroup alone. */
+  level(path: string): Promise<CgroupLevel>;
+}
+
+/**
+ * What a session reads the machine through: {@link WatchSession.open} makes the machine's (a
+ * Collector, the failure tracer, the cgroup files); {@link WatchSession.over} takes any (tests).
+ */
+export interface WatchParts {
+  readonly collector: Pick<Collector, 'profile' | 'regimeReason' | 'collect' | 'close'>;
+  /** The failure tracer; undefined when nothing is traced (then `notAttempted` says why). */
+  readonly watch: Pick<FailureWatch, 'hooks' | 'refusedAll' | 'attached' | 'arm' | 'sample' | 'forgetGone' | 'ownIds' | 'close'> | undefined;
+  /** Why tracing was not attempted or could not be set up; undefined when it was. */
+  readonly notAttempted: string | undefined;
+  /** The memory cgroups' files; undefined without a memory hierarchy. */
+  readonly cgroups: CgroupReader | undefined;
+}
+
+const armingOf = (o: WatchOptions): Arming =>
+  new Arming({ mode: o.always === true ? 'always' : 'headroom', armBelow: o.armBelow ?? DEFAULT_ARM_BELOW, holdMs: o.holdMs ?? DEFAULT_HOLD_MS });
+
 export class WatchSession {
   #previous = new Map<string, number>();
   #previousCg = new Map<string, { failcnt: number | undefined; maxEvents: number | undefined }>();
@@ -120,15 +144,21 @@ export class WatchSession {
   /** Keeps what did not change since the last frame: a rescan makes objects only for what did. */
   readonly #builder = new InventoryBuilder();
 
+  private readonly collector: WatchParts['collector'];
+  private readonly watch: WatchParts['watch'];
+  private readonly cgroups: CgroupReader | undefined;
+  private readonly notAttempted: string | undefined;
+
   private constructor(
-    private readonly collector: Collector,
-    private readonly watch: FailureWatch | undefined,
-    private readonly hierarchy: MemoryHierarchy | undefined,
-    private readonly notAttempted: string | undefined,
+    parts: WatchParts,
     windowMs: number,
     private readonly arming: Arming,
     private readonly pins: boolean,
   ) {
+    this.collector = parts.collector;
+    this.watch = parts.watch;
+    this.cgroups = parts.cgroups;
+    this.notAttempted = parts.notAttempted;
     this.#history = new ForecastHistory(windowMs);
   }
 
@@ -137,7 +167,7 @@ export class WatchSession {
     const [collector, machine] = await Promise.all([Collector.open(), describeMachine()]);
     let watch: FailureWatch | undefined;
     let notAttempted: string | undefined = o.trace === false ? `not asked for (${o.noTraceOption ?? '--no-trace'})` : undefined;
-    const arming = new Arming({ mode: o.always === true ? 'always' : 'headroom', armBelow: o.armBelow ?? DEFAULT_ARM_BELOW, holdMs: o.holdMs ?? DEFAULT_HOLD_MS });
+    const arming = armingOf(o);
     if (o.trace !== false) {
       // Until the first frame has read the cgroups, only what needs no room to arm on is attached.
       const initial = arming.decide({ at: Date.now(), regime: collector.profile.regime, maps: [], cgroups: [] });
@@ -148,7 +178,17 @@ export class WatchSession {
         notAttempted = `the hooks could not be set up: ${error instanceof Error ? error.message : String(error)}`;
       }
     }
-    return new WatchSession(collector, watch, machine.memory.ok ? machine.memory.hierarchy : undefined, notAttempted, o.forecastWindowMs ?? 3_600_000, arming, o.pins === true);
+    const h = machine.memory.ok ? machine.memory.hierarchy : undefined;
+    const cgroups = h && { chain: (path: string) => readCgroupChain(h, path), level: (path: string) => readCgroupLevel(h, path) };
+    return new WatchSession({ collector, watch, notAttempted, cgroups }, o.forecastWindowMs ?? 3_600_000, arming, o.pins === true);
+  }
+
+  /**
+   * A session over the given parts (a collector, a tracer, the cgroups' files), with the options
+   * of {@link open} that are not about opening them (the forecast window, arming, pins).
+   */
+  static over(parts: WatchParts, o: Pick<WatchOptions, 'forecastWindowMs' | 'always' | 'armBelow' | 'holdMs' | 'pins'> = {}): WatchSession {
+    return new WatchSession(parts, o.forecastWindowMs ?? 3_600_000, armingOf(o), o.pins === true);
   }
 
   get regimeReason(): string {
@@ -158,7 +198,8 @@ export class WatchSession {
   /** Reads everything once. */
   async frame(): Promise<{ inventory: Inventory; frame: WatchFrame }> {
     const input = await this.collector.collect({ pins: this.pins });
-    const inventory = this.#builder.build({ ...input, progs: input.progs.filter((p) => !this.watch?.tracer.progIds.includes(p.id)) });
+    const ownProgs = this.watch?.ownIds.progs ?? [];
+    const inventory = this.#builder.build({ ...input, progs: input.progs.filter((p) => !ownProgs.includes(p.id)) });
     const notes = [...inventory.errors];
     const sample = this.watch?.sample();
     this.#lastSample = sample;
@@ -174,17 +215,17 @@ export class WatchSession {
         return undefined;
       }
     };
-    const h = this.hierarchy;
+    const h = this.cgroups;
     const chains = new Map<string, CgroupLevel[]>();
     const chainOf = async (path: string): Promise<CgroupLevel[] | undefined> => {
       if (!h) return undefined;
-      const c = chains.get(path) ?? (await noting(() => readCgroupChain(h, path)));
+      const c = chains.get(path) ?? (await noting(() => h.chain(path)));
       if (c) chains.set(path, c);
       return c;
     };
     // A paying cgroup shows its own counters: its level alone, unless a failure read its chain.
     const levelOf = async (path: string): Promise<CgroupLevel | undefined> =>
-      !h ? undefined : (chains.get(path)?.[0] ?? (await noting(() => readCgroupLevel(h, path))));
+      !h ? undefined : (chains.get(path)?.[0] ?? (await noting(() => h.level(path))));
     const profile = inventory.profile;
     const need = needOf({ maps: [], progs: [], extraBytes: profile.pageSize, errno: undefined }, profile);
     const failures: FailureRow[] = [];
