@@ -118,6 +118,28 @@ describe('WatchSession.frame', () => {
     expect(rowsOf((await s.frame()).frame, 7)).toEqual([{ errno: 'ENOMEM', count: 25, recent: 0, seenBy: 'type', type: 'hash' }]);
   });
 
+  it("shows one row per map and errno, whose count never goes down: the larger of the type's hooks' count and bpf_map_update_value's", async () => {
+    const m = new Machine();
+    m.cgroup('/pod-a', { usage: MiB, max: 4 * MiB });
+    m.maps = [{ id: 7, cgroup: '/pod-a' }];
+    const s = WatchSession.over(m.parts());
+    // bpf(2) refusals while only bpf_map_update_value was attached, then one the type's hook saw.
+    m.count(7, 'sys', 'E2BIG', 300);
+    expect(rowsOf((await s.frame()).frame, 7)).toEqual([{ errno: 'E2BIG', count: 300, recent: 300, seenBy: 'syscall', type: 'hash' }]);
+    m.count(7, 'type', 'E2BIG', 1);
+    expect(rowsOf((await s.frame()).frame, 7)).toEqual([{ errno: 'E2BIG', count: 300, recent: 0, seenBy: 'syscall', type: 'hash' }]);
+    // The type's hooks overtake (programs' refusals too): their count, and the row stays one.
+    m.count(7, 'type', 'E2BIG', 450);
+    m.count(7, 'sys', 'E2BIG', 320);
+    expect(rowsOf((await s.frame()).frame, 7)).toEqual([{ errno: 'E2BIG', count: 450, recent: 150, seenBy: 'type', type: 'hash' }]);
+    // A refusal raised before the type's function (a frozen map: EPERM) only bpf_map_update_value sees: shown beside the type's rows.
+    m.count(7, 'sys', 'EPERM', 3);
+    const rows = rowsOf((await s.frame()).frame, 7);
+    expect(rows).toContainEqual({ errno: 'EPERM', count: 3, recent: 3, seenBy: 'syscall', type: 'hash' });
+    expect(rows).toContainEqual({ errno: 'E2BIG', count: 450, recent: 0, seenBy: 'type', type: 'hash' });
+    expect(rows).toHaveLength(2);
+  });
+
   it('carries names from the machine as they are, control characters and all (the terminal escapes them)', async () => {
     const evil = '/pod-\u001b[2J\u001b]0;owned\u0007\r\n\u0000x';
     const m = new Machine();

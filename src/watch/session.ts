@@ -25,11 +25,27 @@ import { isMapType, type MapType } from '../vocab/maptypes.js';
 export interface FailureRow {
   readonly map: { readonly id: number; readonly name: string; readonly type: string; readonly holders: readonly Holder[] };
   readonly errno: BucketName;
-  /** Since the watch began. */
+  /**
+   * Since the watch began: the larger of the two hooks' counts of this map and errno, the map
+   * type's own functions' and bpf_map_update_value's. The type's functions see every path
+   * (programs and bpf(2)) but only refusals raised in them, and only while their hook is attached;
+   * bpf_map_update_value (6.12+) sees bpf(2) alone, refusals raised before the type's function
+   * too (EINVAL, EFAULT, EPERM of a frozen map), and stays attached while any type is armed. With
+   * both attached, a bpf(2) refusal in the type's function is counted by both, and the two cannot
+   * be told apart: their sum would count it twice, either one alone would drop the other's
+   * refusals. The larger never counts one twice and, each count only growing, never goes down;
+   * it is a floor (refusals of programs the type's hook saw while bpf_map_update_value counted
+   * more are not added).
+   */
   readonly count: number;
   /** Since the last frame. */
   readonly recent: number;
-  /** `type`: seen by the map type's own functions (every path); `syscall`: by bpf_map_update_value (bpf(2) only), for types whose functions are not hooked. */
+  /**
+   * Whose count {@link count} is: `type`, the map type's own functions' (every path; they
+   * counted at least as many); `syscall`, bpf_map_update_value's (bpf(2) only), which counted more:
+   * the type's functions are not hooked here or were not attached then, or the refusals were
+   * raised before them. It may change from frame to frame; the count does not depend on it.
+   */
   readonly seenBy: 'type' | 'syscall';
   /** The cgroup charged for the map, with its counters now; undefined when unknown. */
   readonly cgroup: { readonly path: string; readonly usage: number | undefined; readonly limit: number; readonly headroom: number | undefined } | undefined;
@@ -232,10 +248,10 @@ export class WatchSession {
     for (const m of sample?.maps ?? []) {
       const entry = byId.get(m.mapId);
       const type = entry?.type ?? 'gone';
-      // A type whose own functions are hooked counts every path there; bpf_map_update_value's
-      // counts are then the same failures again (bpf(2) ones) and are shown only for types it alone sees.
-      const rows: [BucketName, number, 'type' | 'syscall'][] = [...m.byErrno].map(([e, n]) => [e, n, 'type']);
-      if (m.byErrno.size === 0) rows.push(...[...m.syscallByErrno].map(([e, n]): [BucketName, number, 'syscall'] => [e, n, 'syscall']));
+      // One row per errno, whichever hook saw it: the larger count (FailureRow's `count` says why).
+      const rows: [BucketName, number, 'type' | 'syscall'][] = [];
+      for (const [e, n] of m.byErrno) rows.push([e, Math.max(n, m.syscallByErrno.get(e) ?? 0), (m.syscallByErrno.get(e) ?? 0) > n ? 'syscall' : 'type']);
+      for (const [e, n] of m.syscallByErrno) if (!m.byErrno.has(e)) rows.push([e, n, 'syscall']);
       const charged = entry?.chargedTo.kind === 'cgroup' ? entry.chargedTo.path : undefined;
       const chain = charged === undefined ? undefined : await chainOf(charged);
       const level = chain?.[0];
@@ -243,7 +259,7 @@ export class WatchSession {
         ? judge({ profile, regimeReason: this.collector.regimeReason, task: undefined, chain, unprivilegedBpfDisabled: undefined, bpfJitLimit: undefined, bpfJitEnable: undefined }, need, undefined).verdict
         : undefined;
       for (const [errno, count, seenBy] of rows) {
-        const key = `${m.mapId}/${errno}/${seenBy}`;
+        const key = `${m.mapId}/${errno}`;
         failures.push({
           map: { id: m.mapId, name: entry?.name ?? '', type, holders: entry?.holders ?? [] },
           errno,
