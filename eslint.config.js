@@ -35,10 +35,27 @@ const SYS_INDEX = {
 const KOFFI = { group: ['koffi', 'koffi/*'], message: 'koffi (FFI) is imported only in src/sys/bpf/.' };
 
 /**
+ * What the model and scenarios may not reach for: the same input gives the same output, so no
+ * clock, no timer and no randomness (a time or a seed is a parameter).
+ */
+const DETERMINISTIC_GLOBALS = ['Date', 'performance', 'setTimeout', 'setInterval', 'setImmediate', 'queueMicrotask', 'crypto'].map((name) => ({
+  name,
+  message: 'the model is deterministic: take a time, a seed or a callback as a parameter.',
+}));
+const DETERMINISTIC_PROPERTIES = [
+  { object: 'Math', property: 'random', message: 'the model is deterministic: take a seed as a parameter.' },
+  ...['process', 'Buffer', 'Date', 'performance', 'setTimeout', 'setInterval', 'crypto', 'require'].map((property) => ({
+    object: 'globalThis',
+    property,
+    message: 'pure, deterministic code: take what you need as a parameter.',
+  })),
+];
+
+/**
  * One layer's rule: `no-restricted-imports` with the folders it may not import, and (for pure
  * layers) no Node built-ins and no `process`/`Buffer`.
  */
-function layer(/** @type {{ files: string[], ignores?: string[], forbid: string[], why: string, pure?: boolean, koffi?: boolean, throughSysIndex?: boolean }} */ spec) {
+function layer(/** @type {{ files: string[], ignores?: string[], forbid: string[], why: string, pure?: boolean, deterministic?: boolean, koffi?: boolean, throughSysIndex?: boolean }} */ spec) {
   const patterns = [{ group: folders(spec.forbid), message: spec.why }];
   if (spec.throughSysIndex) patterns.push(SYS_INDEX);
   if (spec.pure) patterns.push(NODE_PATTERN);
@@ -54,6 +71,7 @@ function layer(/** @type {{ files: string[], ignores?: string[], forbid: string[
           { name: 'process', message: 'pure code: take what you need as a parameter.' },
           { name: 'Buffer', message: 'pure code: use Uint8Array.' },
           { name: '__dirname', message: 'pure code has no file system.' },
+          ...(spec.deterministic ? DETERMINISTIC_GLOBALS : []),
         ],
       }),
     },
@@ -78,6 +96,7 @@ const layers = [
     forbid: ['sys', 'live', 'asm', 'elf', ...USE_CASES, ...FACES],
     why: 'src/model is pure: it may not depend on the kernel door, the live side, a use case or a face.',
     pure: true,
+    deterministic: true,
   }),
   ...[false, true].map((bpf) =>
     layer({
@@ -106,6 +125,7 @@ const layers = [
     forbid: ['sys', 'live', 'asm', 'elf', ...USE_CASES.filter((u) => u !== 'scenario'), ...FACES],
     why: "scenarios are pure (`bpfmem/scenario` runs in a browser): the model and the vocabulary only.",
     pure: true,
+    deterministic: true,
   }),
   layer({ files: ['src/cli/**/*.ts'], forbid: ['server', 'bin', 'web'], throughSysIndex: true, why: 'no face imports another face (src/bin wires them).' }),
   layer({ files: ['src/server/**/*.ts'], forbid: ['cli', 'bin', 'web'], throughSysIndex: true, why: 'no face imports another face (src/bin wires them).' }),
@@ -148,6 +168,15 @@ const exitOnlyInBin = {
   },
 };
 
+/** The model and scenarios: no randomness, and no global reached around the rules through globalThis (with process.exit's rule, which this replaces there). */
+const deterministic = {
+  files: ['src/model/**/*.ts', 'src/scenario/**/*.ts'],
+  ignores: ['src/**/*.test.ts'],
+  rules: {
+    'no-restricted-properties': ['error', ...exitOnlyInBin.rules['no-restricted-properties'].slice(1), ...DETERMINISTIC_PROPERTIES],
+  },
+};
+
 /** No import cycle between files (and so none between folders). */
 const noCycles = {
   files: ['src/**/*.ts', 'web/src/**/*.ts'],
@@ -185,6 +214,7 @@ export default tseslint.config(
   { files: ['eslint.config.js', 'scripts/**/*.mjs'], ...tseslint.configs.disableTypeChecked },
   ...layers,
   exitOnlyInBin,
+  deterministic,
   noDynamicBuiltinImport,
   noCycles,
   // Tests exercise a layer from outside: they may reach into any of it.

@@ -35,6 +35,13 @@ describe('the layers of src/', () => {
     ['src/model/maps/hash.ts', use('../../estimate/maps.js'), /src\/model is pure/],
     ['src/model/kernel.ts', use('../cli/main.js'), /src\/model is pure/],
     ['src/model/kernel.ts', 'export const b = Buffer.alloc(1);\n', /no-restricted-globals: Unexpected use of 'Buffer'/],
+    // The model and scenarios are deterministic: no clock, timer or randomness, not even through globalThis.
+    ['src/model/kernel.ts', 'export const t = Date.now();\n', /no-restricted-globals: Unexpected use of 'Date'\. the model is deterministic/],
+    ['src/scenario/run.ts', 'export const t = performance.now();\n', /no-restricted-globals: Unexpected use of 'performance'/],
+    ['src/model/slab.ts', 'export const r = Math.random();\n', /no-restricted-properties: 'Math\.random' is restricted/],
+    ['src/scenario/parse.ts', 'export const e = globalThis.process;\n', /no-restricted-properties: 'globalThis\.process' is restricted/],
+    ['src/model/kernel.ts', 'export const f = (): void => { setTimeout(() => undefined, 1); };\n', /Unexpected use of 'setTimeout'/],
+    ['src/model/kernel.ts', 'export const f = (): void => { process.exit(1); };\n', /no-restricted-globals: Unexpected use of 'process'/],
     // The kernel door knows nothing above it; koffi only in sys/bpf.
     ['src/sys/cgroup/cgroupfs.ts', use('../../model/profile.js'), /src\/sys is a dumb door/],
     ['src/sys/proc/procfs.ts', use('../../live/machine.js'), /src\/sys is a dumb door/],
