@@ -49,13 +49,16 @@ export async function renderWatchMetrics(f: WatchFrame | undefined, counters: Fa
     labelNames: ['id', 'name', 'type', 'errno', 'cgroup'],
     registers,
   });
+  // Each (map, errno) once, at the most it was ever counted: a map's series never goes down while it stays in the top.
+  const perErrno = new Map<string, FailureRow>();
+  for (const r of f.failures) perErrno.set(`${r.map.id}/${r.errno}`, r);
   const perMap = new Map<number, number>();
-  for (const r of f.failures) perMap.set(r.map.id, (perMap.get(r.map.id) ?? 0) + r.count);
+  for (const r of perErrno.values()) perMap.set(r.map.id, (perMap.get(r.map.id) ?? 0) + counters.counted(r));
   const top = new Set([...perMap].sort((a, b) => b[1] - a[1] || a[0] - b[0]).slice(0, TOP_MAPS).map(([id]) => id));
-  for (const r of f.failures) {
+  for (const r of perErrno.values()) {
     if (!top.has(r.map.id)) continue;
     const m = counters.firstLabels(r.map.id) ?? counters.mapLabels(r);
-    byMap.inc({ id: String(r.map.id), name: m.name, type: m.type, errno: r.errno, cgroup: m.cgroup }, r.count);
+    byMap.inc({ id: String(r.map.id), name: m.name, type: m.type, errno: r.errno, cgroup: m.cgroup }, counters.counted(r));
   }
   new Counter({ name: 'bpfmem_map_update_failures_unattributed_total', help: 'Refused updates counted by a hook but not per map (the slot of its id was taken).', registers }).inc(f.unattributed);
   new Counter({ name: 'bpfmem_watch_events_dropped_total', help: 'Failure events the ring buffer had no room for (the counters still count them).', registers }).inc(f.dropped);
@@ -107,7 +110,7 @@ interface FailureLabels {
  * summed under `cgroup="_other"` for good, so that `_other` only grows as well.
  */
 export class FailureCounters {
-  /** Per failure row (map, errno, hook table): its count at the last frame. */
+  /** Per map and errno: the most it was counted at any frame. */
   readonly #rows = new Map<string, number>();
   /** Per map: its type, name and cgroup as last seen on the machine. */
   readonly #maps = new Map<number, { readonly type: string; readonly name: string; readonly cgroup: string }>();
@@ -129,15 +132,29 @@ export class FailureCounters {
     return { type: r.map.type, name: r.map.name, cgroup: r.cgroup?.path ?? '' };
   }
 
-  /** Adds what each row's count grew by since the last frame, under the labels its map has. */
+  /** The most a row's map and errno was counted at any frame (0 before {@link update} saw it). */
+  counted(r: FailureRow): number {
+    return this.#rows.get(`${r.map.id}/${r.errno}`) ?? 0;
+  }
+
+  /**
+   * Adds what each map and errno's count grew by since the last frame, under the labels its map
+   * has. One count per map and errno, whichever hook's it is (`seenBy` may change between frames:
+   * src/watch/session.ts): the larger where a frame has two rows of one, and never less than
+   * it was, so that a count that fell is not counted again as it grows back.
+   */
   update(rows: readonly FailureRow[]): void {
+    const byKey = new Map<string, FailureRow>();
     for (const r of rows) {
+      const key = `${r.map.id}/${r.errno}`;
+      if (r.count > (byKey.get(key)?.count ?? -1)) byKey.set(key, r);
+    }
+    for (const [rowKey, r] of byKey) {
       const m = this.mapLabels(r);
       if (r.map.type !== 'gone') this.#maps.set(r.map.id, m);
-      const rowKey = `${r.map.id}/${r.errno}/${r.seenBy}`;
       const grew = r.count - (this.#rows.get(rowKey) ?? 0);
-      this.#rows.set(rowKey, Math.max(r.count, this.#rows.get(rowKey) ?? 0));
       if (grew <= 0) continue;
+      this.#rows.set(rowKey, r.count);
       if (!this.#first.has(r.map.id)) this.#first.set(r.map.id, m);
       const labels: FailureLabels = { type: m.type, errno: r.errno, cgroup: m.cgroup };
       const key = JSON.stringify(labels);

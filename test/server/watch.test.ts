@@ -132,6 +132,25 @@ describe('the watch metrics', () => {
     expect(series(third, 'bpfmem_map_update_failures_total')).toEqual(series(second, 'bpfmem_map_update_failures_total'));
   });
 
+  it("count each map and errno once, whichever hook's count its row shows: no series goes down or counts a refusal twice", async () => {
+    const counters = new FailureCounters();
+    const byMap = (text: string): string[] => series(text, 'bpfmem_map_update_failures_by_map_total');
+    const total = (text: string): string[] => series(text, 'bpfmem_map_update_failures_total');
+    const seen = (r: FailureRow, seenBy: FailureRow['seenBy']): FailureRow => ({ ...r, seenBy });
+    // 300 bpf(2) refusals seen by bpf_map_update_value alone, then the type's hook's first one:
+    // a frame that shows the type's row of 1 (or both rows) leaves both families where they were.
+    await renderWatchMetrics(frame([seen(row(7, 'E2BIG', 300, '/pod-a'), 'syscall')]), counters);
+    for (const rows of [[row(7, 'E2BIG', 1, '/pod-a')], [row(7, 'E2BIG', 1, '/pod-a'), seen(row(7, 'E2BIG', 300, '/pod-a'), 'syscall')]]) {
+      const text = await renderWatchMetrics(frame(rows), counters);
+      expect(total(text)).toEqual(['bpfmem_map_update_failures_total{type="hash",errno="E2BIG",cgroup="/pod-a"} 300']);
+      expect(byMap(text)).toEqual(['bpfmem_map_update_failures_by_map_total{id="7",name="m7",type="hash",errno="E2BIG",cgroup="/pod-a"} 300']);
+    }
+    // The count grows past it: by what it grew past 300, once.
+    const text = await renderWatchMetrics(frame([row(7, 'E2BIG', 450, '/pod-a')]), counters);
+    expect(total(text)).toEqual(['bpfmem_map_update_failures_total{type="hash",errno="E2BIG",cgroup="/pod-a"} 450']);
+    expect(byMap(text)).toEqual(['bpfmem_map_update_failures_by_map_total{id="7",name="m7",type="hash",errno="E2BIG",cgroup="/pod-a"} 450']);
+  });
+
   it('keep the first label sets seen as their own; later ones go to cgroup="_other" for good, which only grows', async () => {
     const counters = new FailureCounters();
     const early = Array.from({ length: MAX_FAILURE_SERIES }, (_, i) => row(i + 1, 'ENOMEM', 1, `/pod-${i}`));
