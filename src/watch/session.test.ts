@@ -140,6 +140,32 @@ describe('WatchSession.frame', () => {
     expect(rows).toHaveLength(2);
   });
 
+  it('leaves a map made after the scan out until a scan lists it (neither gone nor forgotten); a map the scan should have listed is gone', async () => {
+    const m = new Machine();
+    m.cgroup('/pod-a', { usage: MiB, max: 4 * MiB });
+    m.maps = [{ id: 5, cgroup: '/pod-a' }, { id: 7, cgroup: '/pod-a' }];
+    m.count(7, 'type', 'ENOMEM', 2);
+    m.count(6, 'type', 'ENOMEM', 4); // below the highest id scanned, not listed: deleted
+    m.count(9, 'type', 'ENOMEM', 8); // above it: made since the scan
+    const s = WatchSession.over(m.parts());
+    const a = (await s.frame()).frame;
+    expect(a.failures.map((r) => [r.map.id, r.map.type])).toEqual([
+      [6, 'gone'],
+      [7, 'hash'],
+    ]);
+    expect(m.forgotten).toEqual([6]);
+    // The next scan lists map 9: its row, under its own type, with every failure since the watch began as new.
+    m.maps.push({ id: 9, name: 'late', cgroup: '/pod-a' });
+    m.count(9, 'type', 'ENOMEM', 11);
+    expect(rowsOf((await s.frame()).frame, 9)).toEqual([{ errno: 'ENOMEM', count: 11, recent: 11, seenBy: 'type', type: 'hash' }]);
+    // Deleted again: the highest id scanned so far is 9, so now it is gone, its count kept.
+    m.maps = m.maps.filter((x) => x.id !== 9);
+    m.forgotten = [];
+    const c = (await s.frame()).frame;
+    expect(rowsOf(c, 9)).toEqual([{ errno: 'ENOMEM', count: 11, recent: 0, seenBy: 'type', type: 'gone' }]);
+    expect(m.forgotten).toEqual([6, 9]);
+  });
+
   it('carries names from the machine as they are, control characters and all (the terminal escapes them)', async () => {
     const evil = '/pod-\u001b[2J\u001b]0;owned\u0007\r\n\u0000x';
     const m = new Machine();

@@ -157,6 +157,8 @@ export class WatchSession {
   readonly #history: ForecastHistory;
   #bootNs: bigint | undefined;
   #lastSample: FailureSample | undefined;
+  /** The highest map id any scan listed (see {@link frame}). */
+  #scannedUpTo = 0;
   /** Keeps what did not change since the last frame: a rescan makes objects only for what did. */
   readonly #builder = new InventoryBuilder();
 
@@ -214,6 +216,7 @@ export class WatchSession {
   /** Reads everything once. */
   async frame(): Promise<{ inventory: Inventory; frame: WatchFrame }> {
     const input = await this.collector.collect({ pins: this.pins });
+    for (const m of input.maps) if (m.id > this.#scannedUpTo) this.#scannedUpTo = m.id;
     const ownProgs = this.watch?.ownIds.progs ?? [];
     const inventory = this.#builder.build({ ...input, progs: input.progs.filter((p) => !ownProgs.includes(p.id)) });
     const notes = [...inventory.errors];
@@ -221,7 +224,14 @@ export class WatchSession {
     this.#lastSample = sample;
     const byId = new Map<number, MapEntry>();
     for (const m of inventory.maps) byId.set(m.id, m);
-    this.watch?.forgetGone(byId);
+    // The maps are listed first and the counters read after holders and cgroups, hundreds of ms
+    // later: a map may be made and fail in between. Map ids are allocated increasing
+    // (kernel/bpf/syscall.c `bpf_map_alloc_id`: idr_alloc_cyclic, which wraps only past INT_MAX),
+    // so a map at or below the highest id a scan listed was made before that scan, and one this
+    // scan did not list is gone; above it, the map may be new: neither forgotten (its slot would
+    // be recycled while it fails) nor shown (its type unknown yet) until a scan lists it.
+    const made = (id: number): boolean => id > this.#scannedUpTo;
+    this.watch?.forgetGone({ has: (id) => byId.has(id) || made(id) });
     // A cgroup that cannot be read (gone since the scan) is a note of the frame, not its end.
     const noting = async <T>(read: () => Promise<T>): Promise<T | undefined> => {
       try {
@@ -247,6 +257,7 @@ export class WatchSession {
     const failures: FailureRow[] = [];
     for (const m of sample?.maps ?? []) {
       const entry = byId.get(m.mapId);
+      if (!entry && made(m.mapId)) continue;
       const type = entry?.type ?? 'gone';
       // One row per errno, whichever hook saw it: the larger count (FailureRow's `count` says why).
       const rows: [BucketName, number, 'type' | 'syscall'][] = [];
