@@ -166,6 +166,24 @@ describe('WatchSession.frame', () => {
     expect(m.forgotten).toEqual([6, 9]);
   });
 
+  it("leaves bpfmem's own maps out, as its programs: its cgroup pays for nothing and arms nothing", async () => {
+    const m = new Machine();
+    m.cgroup('/pod-a', { usage: MiB, max: 1024 * MiB });
+    m.cgroup('/bpfmem', { usage: MiB, max: 2 * MiB });
+    m.maps = [
+      { id: 7, cgroup: '/pod-a' },
+      { id: 100, name: 'bpfmem_wslots', type: MAP_TYPES.array.id, cgroup: '/bpfmem' },
+      { id: 101, name: 'bpfmem_whooks', type: MAP_TYPES.array.id, cgroup: '/bpfmem' },
+      { id: 102, name: 'bpfmem_wevents', type: MAP_TYPES.ringbuf.id, cgroup: '/bpfmem' },
+    ];
+    m.ownMaps = [100, 101, 102];
+    const { inventory, frame } = await WatchSession.over(m.parts()).frame();
+    expect(inventory.maps.map((x) => x.id)).toEqual([7]);
+    expect(frame.payers.map((p) => p.path)).toEqual(['/pod-a']);
+    expect(frame.arming?.cgroups.map((c) => c.path)).toEqual([]);
+    expect(frame.arming?.types).toEqual(new Set());
+  });
+
   it('carries names from the machine as they are, control characters and all (the terminal escapes them)', async () => {
     const evil = '/pod-\u001b[2J\u001b]0;owned\u0007\r\n\u0000x';
     const m = new Machine();

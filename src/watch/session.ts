@@ -217,8 +217,16 @@ export class WatchSession {
   async frame(): Promise<{ inventory: Inventory; frame: WatchFrame }> {
     const input = await this.collector.collect({ pins: this.pins });
     for (const m of input.maps) if (m.id > this.#scannedUpTo) this.#scannedUpTo = m.id;
-    const ownProgs = this.watch?.ownIds.progs ?? [];
-    const inventory = this.#builder.build({ ...input, progs: input.progs.filter((p) => !ownProgs.includes(p.id)) });
+    // bpfmem's own programs and maps (the tracer's counters and ring, charged to bpfmem's own
+    // cgroup) are no part of what it watches: left out, its cgroup neither pays nor arms.
+    const own = this.watch?.ownIds;
+    const ownMaps = new Set(own?.maps);
+    const ownProgs = new Set(own?.progs);
+    const inventory = this.#builder.build({
+      ...input,
+      maps: ownMaps.size === 0 ? input.maps : input.maps.filter((m) => !ownMaps.has(m.id)),
+      progs: ownProgs.size === 0 ? input.progs : input.progs.filter((p) => !ownProgs.has(p.id)),
+    });
     const notes = [...inventory.errors];
     const sample = this.watch?.sample();
     this.#lastSample = sample;
@@ -231,7 +239,7 @@ export class WatchSession {
     // scan did not list is gone; above it, the map may be new: neither forgotten (its slot would
     // be recycled while it fails) nor shown (its type unknown yet) until a scan lists it.
     const made = (id: number): boolean => id > this.#scannedUpTo;
-    this.watch?.forgetGone({ has: (id) => byId.has(id) || made(id) });
+    this.watch?.forgetGone({ has: (id) => byId.has(id) || ownMaps.has(id) || made(id) });
     // A cgroup that cannot be read (gone since the scan) is a note of the frame, not its end.
     const noting = async <T>(read: () => Promise<T>): Promise<T | undefined> => {
       try {
@@ -257,7 +265,7 @@ export class WatchSession {
     const failures: FailureRow[] = [];
     for (const m of sample?.maps ?? []) {
       const entry = byId.get(m.mapId);
-      if (!entry && made(m.mapId)) continue;
+      if (!entry && (made(m.mapId) || ownMaps.has(m.mapId))) continue;
       const type = entry?.type ?? 'gone';
       // One row per errno, whichever hook saw it: the larger count (FailureRow's `count` says why).
       const rows: [BucketName, number, 'type' | 'syscall'][] = [];
