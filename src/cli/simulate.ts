@@ -15,9 +15,21 @@ import { jsonOption, readInput, type CommandContext } from './context.js';
 import { json } from './render/common.js';
 import { bothText, runJson, runText } from './render/simulate.js';
 
-/** Reads and validates a scenario file, or throws the one-line error (exit 2). */
+/**
+ * Reads and validates a scenario file, or throws the one-line error (exit 2). A FIFO
+ * (`simulate <(cat s.yaml)`, a named pipe) is refused unread, as every command refuses one it
+ * was not asked to wait on; the message says the way simulate reads a pipe: standard input.
+ */
 export async function loadScenario(ctx: CommandContext, file: string, options: ParseOptions = {}): Promise<Scenario> {
-  const text = await readInput(ctx.io, file, 'scenario');
+  let text: string;
+  try {
+    text = await readInput(ctx.io, file, 'scenario');
+  } catch (error) {
+    if (error instanceof BpfmemError && error.message.endsWith(': is a FIFO, not a regular file')) {
+      throw new BpfmemError(error.code, `${error.message} (simulate reads a pipe as standard input: simulate -)`, { cause: error });
+    }
+    throw error;
+  }
   const parsed = parseScenario(text, inputName(file), options);
   if (!parsed.ok) throw new BpfmemError('input', formatScenarioError(parsed.error));
   return parsed.scenario;

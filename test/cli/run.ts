@@ -2,8 +2,7 @@ import type { Command } from 'commander';
 import { expect } from 'vitest';
 import type { CommandContext } from '../../src/cli/context.js';
 import { runCli, runProgram } from '../../src/cli/main.js';
-import type { Io } from '../../src/cli/io.js';
-import { readFile } from 'node:fs/promises';
+import { processIo, type Io } from '../../src/cli/io.js';
 import type { MapSpec } from '../../src/vocab/map-spec.js';
 
 /** What a CLI run printed and returned. */
@@ -14,8 +13,9 @@ export interface CliRun {
 }
 
 /**
- * Runs the CLI in this process, as `bpfmem ARGS` would run, with captured output. With
- * `commands`, the program has those instead of bpfmem's own (commands built with test facts).
+ * Runs the CLI in this process, as `bpfmem ARGS` would run, with captured output and the real
+ * file reader. With `commands`, the program has those instead of bpfmem's own (commands built
+ * with test facts).
  */
 export function cli(args: readonly string[], env: Record<string, string> = {}, commands?: (ctx: CommandContext) => readonly Command[]): Promise<CliRun> {
   return run(args, { isTTY: false, env }, commands);
@@ -29,6 +29,12 @@ export function onTerminal(args: readonly string[], columns: number, commands?: 
   return run(args, { isTTY: true, env: { NO_COLOR: '1' }, terminalSize: () => ({ columns, rows: 24 }) }, commands);
 }
 
+/**
+ * The file reader the CLI runs with (src/cli/io.ts `processIo`): bounded, regular files only,
+ * UTF-8 checked, `-` for standard input. Tests see the messages a person sees.
+ */
+const readFile = processIo().readFile;
+
 async function run(args: readonly string[], terminal: Pick<Io, 'isTTY' | 'env' | 'terminalSize'>, commands?: (ctx: CommandContext) => readonly Command[]): Promise<CliRun> {
   let stdout = '';
   let stderr = '';
@@ -36,7 +42,7 @@ async function run(args: readonly string[], terminal: Pick<Io, 'isTTY' | 'env' |
     stdout: (t) => (stdout += t),
     stderr: (t) => (stderr += t),
     ...terminal,
-    readFile: (p) => readFile(p, 'utf8'),
+    readFile,
   };
   const status = commands ? await runProgram(args, io, (ctx) => Promise.resolve(commands(ctx))) : await runCli(args, io);
   return { status, stdout, stderr };

@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -21,12 +22,21 @@ afterAll(async () => {
   await Promise.all(tempDirs.map((d) => rm(d, { recursive: true, force: true })));
 });
 
-async function scenarioFile(text: string): Promise<string> {
+async function scenarioFile(text: string | Uint8Array): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'bpfmem-test-'));
   tempDirs.push(dir);
   const file = join(dir, 'scenario.yaml');
   await writeFile(file, text);
   return file;
+}
+
+/** A FIFO no one writes to: a reader that opened it and waited would hang the test. */
+async function fifo(): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'bpfmem-test-'));
+  tempDirs.push(dir);
+  const path = join(dir, 'no-writer.yaml');
+  execFileSync('mkfifo', [path]);
+  return path;
 }
 
 describe('bpfmem simulate', () => {
@@ -150,7 +160,7 @@ steps:
   });
 
   it.each([
-    ['a missing file', ['simulate', '/nonexistent/x.yaml'], /^bpfmem: cannot read scenario \/nonexistent\/x\.yaml: no such file\n$/],
+    ['a missing file', ['simulate', '/nonexistent/x.yaml'], /^bpfmem: scenario \/nonexistent\/x\.yaml: cannot read \(no such file\)\n$/],
     ['no file', ['simulate'], /^bpfmem: missing required argument 'file'\n$/],
     ['two files', ['simulate', 'a.yaml', 'b.yaml'], /^bpfmem: simulate takes 1 argument \(got 2\)\n$/],
     ['a bad regime', ['simulate', 'x.yaml', '--regime', 'rlimit'], /^bpfmem: --regime "rlimit": expected one of memcg, memlock, none, both\n$/],
@@ -159,6 +169,19 @@ steps:
     expect(run.status).toBe(2);
     expect(run.stderr).toMatch(message);
     expect(run.stderr.trim().split('\n')).toHaveLength(1);
+    expect(run.stdout).toBe('');
+  });
+
+  it.each<[string, () => Promise<string>, (path: string) => string]>([
+    ['a FIFO', fifo, (p) => `scenario ${p}: is a FIFO, not a regular file (simulate reads a pipe as standard input: simulate -)`],
+    ['/dev/zero', () => Promise.resolve('/dev/zero'), (p) => `scenario ${p}: is a character device, not a regular file`],
+    ['a directory', () => Promise.resolve(SCENARIOS), (p) => `scenario ${p}: is a directory, not a regular file`],
+    ['bytes that are not UTF-8', () => scenarioFile(Buffer.from([0x74, 0x61, 0x73, 0x6b, 0x73, 0x3a, 0x20, 0xff, 0xfe, 0x0a])), (p) => `scenario ${p}: not UTF-8 text`],
+  ])('%s is refused by the bounded reader, at once: one line, exit 2', async (_what, make, message) => {
+    const path = await make();
+    const run = await cli(['simulate', path]);
+    expect(run.stderr).toBe(`bpfmem: ${message(path)}\n`);
+    expect(run.status).toBe(2);
     expect(run.stdout).toBe('');
   });
 
