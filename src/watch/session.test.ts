@@ -184,6 +184,35 @@ describe('WatchSession.frame', () => {
     expect(frame.arming?.types).toEqual(new Set());
   });
 
+  it("gives a paying cgroup's counters since the last frame and since the first, and starts them again for a re-created cgroup", async () => {
+    const m = new Machine();
+    m.cgroup('/svc', { usage: MiB, max: 1024 * MiB, failcnt: 10 });
+    m.maps = [{ id: 7, cgroup: '/svc' }];
+    const s = WatchSession.over(m.parts());
+    const counters = async () => {
+      const p = (await s.frame()).frame.payers.find((x) => x.path === '/svc');
+      return p && { failcnt: p.failcnt, recent: p.failcntRecent, run: p.failcntRun };
+    };
+    expect(await counters()).toEqual({ failcnt: 10, recent: undefined, run: 0 });
+    m.cgroup('/svc', { usage: MiB, max: 1024 * MiB, failcnt: 15 });
+    expect(await counters()).toEqual({ failcnt: 15, recent: 5, run: 5 });
+    // systemd restarts the service: a new cgroup at the same path, its failcnt from 0.
+    m.cgroup('/svc', { usage: MiB, max: 1024 * MiB, failcnt: 2 }, true);
+    expect(await counters()).toEqual({ failcnt: 2, recent: undefined, run: 0 });
+    m.cgroup('/svc', { usage: MiB, max: 1024 * MiB, failcnt: 4 });
+    expect(await counters()).toEqual({ failcnt: 4, recent: 2, run: 2 });
+    // Re-created again, its counter already past the old one by the next frame: its kernfs id says so.
+    m.cgroup('/svc', { usage: MiB, max: 1024 * MiB, failcnt: 9 }, true);
+    expect(await counters()).toEqual({ failcnt: 9, recent: undefined, run: 0 });
+    // A cgroup that stops paying is forgotten: when it pays again, it starts again.
+    const maps = m.maps;
+    m.maps = [];
+    expect(await counters()).toBeUndefined();
+    m.maps = maps;
+    m.cgroup('/svc', { usage: MiB, max: 1024 * MiB, failcnt: 12 });
+    expect(await counters()).toEqual({ failcnt: 12, recent: undefined, run: 0 });
+  });
+
   it('carries names from the machine as they are, control characters and all (the terminal escapes them)', async () => {
     const evil = '/pod-\u001b[2J\u001b]0;owned\u0007\r\n\u0000x';
     const m = new Machine();

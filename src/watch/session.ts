@@ -100,6 +100,19 @@ export interface WatchFrame {
   readonly notes: readonly string[];
 }
 
+/** A cgroup's failure counters: v1 `memory.failcnt`, v2 `memory.events.local` `max`. */
+interface Counters {
+  readonly failcnt: number | undefined;
+  readonly maxEvents: number | undefined;
+}
+
+/** A paying cgroup's kernfs id and counters at the last frame and when its run began. */
+interface CgroupCounters {
+  readonly id: string | undefined;
+  readonly last: Counters;
+  readonly first: Counters;
+}
+
 /** Events a frame carries (the rest are counted). */
 export const MAX_FRAME_EVENTS = 20;
 
@@ -152,8 +165,8 @@ const armingOf = (o: WatchOptions): Arming =>
 
 export class WatchSession {
   #previous = new Map<string, number>();
-  #previousCg = new Map<string, { failcnt: number | undefined; maxEvents: number | undefined }>();
-  readonly #firstCg = new Map<string, { failcnt: number | undefined; maxEvents: number | undefined }>();
+  /** Per cgroup paying at the last frame: its failure counters then and when it was first seen paying. */
+  #counters = new Map<string, CgroupCounters>();
   readonly #history: ForecastHistory;
   #bootNs: bigint | undefined;
   #lastSample: FailureSample | undefined;
@@ -300,31 +313,46 @@ export class WatchSession {
       cgroups: inventory.cgroups.map((c) => ({ path: c.path, bpf: c.bpfOwn, usage: c.usage, max: c.max })),
     });
     const forecasts = new Map(this.#history.forecast().map((f) => [f.path, f]));
+    // The kernfs id of each paying cgroup: a path whose id changed is a cgroup made anew there.
+    const kernfsId = new Map<string, string>();
+    for (const m of inventory.maps) if (m.chargedTo.kind === 'cgroup') kernfsId.set(m.chargedTo.path, m.chargedTo.id);
     const payers: PayerRow[] = [];
+    const counters = new Map<string, CgroupCounters>();
+    const since = (now: number | undefined, then: number | undefined): number | undefined => (now === undefined || then === undefined ? undefined : now - then);
     for (const c of inventory.cgroups.filter((x) => x.bpfOwn > 0)) {
       const level = await levelOf(c.path);
-      const prev = this.#previousCg.get(c.path);
-      const failcnt = level?.failcnt;
-      const maxEvents = level?.maxEvents;
-      const first = this.#firstCg.get(c.path) ?? { failcnt, maxEvents };
-      this.#firstCg.set(c.path, first);
-      const since = (now: number | undefined, then: number | undefined): number | undefined => (now === undefined || then === undefined ? undefined : now - then);
+      const now: Counters = { failcnt: level?.failcnt, maxEvents: level?.maxEvents };
+      const id = kernfsId.get(c.path);
+      // The counters only grow while their cgroup lives (mm/page_counter.c `failcnt`, mm/memcontrol.c
+      // `memcg_memory_event`): one below what it was, or another kernfs id at the path, is a cgroup
+      // made anew there (a restarted systemd service), whose counters start again: no change since
+      // the last frame is known, and the run starts now, as for a cgroup seen for the first time.
+      const before = this.#counters.get(c.path);
+      const fell = (k: keyof Counters): boolean => {
+        const n = now[k];
+        return n !== undefined && before !== undefined && (n < (before.last[k] ?? n) || n < (before.first[k] ?? n));
+      };
+      const same = before !== undefined && (before.id === undefined || id === undefined || before.id === id) && !fell('failcnt') && !fell('maxEvents');
+      const last = same ? before.last : undefined;
+      const first: Counters = { failcnt: (same ? before.first.failcnt : undefined) ?? now.failcnt, maxEvents: (same ? before.first.maxEvents : undefined) ?? now.maxEvents };
+      counters.set(c.path, { id: id ?? (same ? before.id : undefined), last: now, first });
       payers.push({
         path: c.path,
         bpf: c.bpfOwn,
         usage: c.usage,
         limit: c.max,
         headroom: Number.isFinite(c.headroom) ? c.headroom : undefined,
-        failcnt,
-        failcntRecent: since(failcnt, prev?.failcnt),
-        maxEvents,
-        maxEventsRecent: since(maxEvents, prev?.maxEvents),
-        failcntRun: since(failcnt, first.failcnt),
-        maxEventsRun: since(maxEvents, first.maxEvents),
+        failcnt: now.failcnt,
+        failcntRecent: since(now.failcnt, last?.failcnt),
+        maxEvents: now.maxEvents,
+        maxEventsRecent: since(now.maxEvents, last?.maxEvents),
+        failcntRun: since(now.failcnt, first.failcnt),
+        maxEventsRun: since(now.maxEvents, first.maxEvents),
         forecast: forecasts.get(c.path),
       });
-      this.#previousCg.set(c.path, { failcnt, maxEvents });
     }
+    // Only the cgroups paying now: one that stops paying is forgotten, and starts again if it pays again.
+    this.#counters = counters;
     payers.sort((a, b) => (a.forecast?.etaSeconds ?? Infinity) - (b.forecast?.etaSeconds ?? Infinity) || b.bpf - a.bpf);
 
     // Arming on headroom: attach the hooks of the map types charged to cgroups near a limit,
@@ -332,6 +360,7 @@ export class WatchSession {
     // was asked for; applied where hooks work.
     let arming: WatchFrame['arming'] | undefined;
     if (this.notAttempted === undefined) {
+      const payerOf = new Map(payers.map((p) => [p.path, p]));
       const decision = this.arming.decide({
         at,
         regime: profile.regime,
@@ -339,8 +368,8 @@ export class WatchSession {
         cgroups: inventory.cgroups
           .filter((c) => c.bpfOwn > 0)
           .map((c) => {
-            const p = payers.find((x) => x.path === c.path);
-            return { path: c.path, headroom: c.headroom, failed: Math.max(0, p?.failcntRecent ?? 0) + Math.max(0, p?.maxEventsRecent ?? 0) };
+            const p = payerOf.get(c.path);
+            return { path: c.path, headroom: c.headroom, failed: (p?.failcntRecent ?? 0) + (p?.maxEventsRecent ?? 0) };
           }),
       });
       const changed = this.watch?.attached === true ? this.watch.arm((spec) => hookArmed(spec, decision)) : { armed: [], disarmed: [] };
