@@ -11,10 +11,13 @@ const SCENARIOS = join(import.meta.dirname, '../../scenarios');
 
 interface RunJson {
   regime: string;
-  steps: { index: number; op: string; ok: boolean; errno?: string; reason?: string }[];
-  cgroups: Record<string, { usage: number; stock: number; kernel: number; max: number | null; failcnt: number; bpf: number }>;
+  steps: { index: number; op: string; ok: boolean; errno?: string; reason?: string; detail?: string; summary?: string; cgroup?: string; task?: string }[];
+  cgroups: Record<
+    string,
+    { usage: number; stock: number; kernel: number; max: number | null; failcnt: number; bpf: number; bpf_objects: Record<string, number>; dying_descendants: number }
+  >;
   users: Record<string, { locked_vm: number }>;
-  maps: Record<string, { memlock: number; charged_to: string | null }>;
+  maps: Record<string, { memlock: number; charged: number; charged_to: string | null; charged_to_removed: boolean }>;
 }
 
 const tempDirs: string[] = [];
@@ -62,9 +65,9 @@ describe('bpfmem simulate', () => {
     expect(out.maps).toEqual({});
   });
 
-  it('reports where a map is charged after its cgroup is removed', async () => {
-    const file = await scenarioFile(`
-kernel: { version: "6.18", cpus: 4 }
+  it('reports where a map is charged after its cgroup is removed: the parent since 6.0, the dying cgroup on 5.11–5.19', async () => {
+    const text = (version: string): string => `
+kernel: { version: "${version}", cpus: 4 }
 cgroups:
   /pods/agent: { max: 256Mi }
 tasks:
@@ -73,15 +76,27 @@ steps:
   - create_map: { task: agent, name: ct, type: lru_hash, key: 56, value: 56, max_entries: 65536 }
   - move_task: { task: agent, cgroup: /pods }
   - remove_cgroup: { cgroup: /pods/agent }
-`);
-    const [now, old] = await Promise.all([
-      cli(['simulate', file, '--json']),
-      cli(['simulate', file.replace('scenario.yaml', 'scenario.yaml'), '--json']),
-    ]);
-    const a = JSON.parse(now.stdout) as RunJson;
-    expect(a.maps['ct']?.charged_to).toBe('/pods');
-    expect(a.cgroups['/pods']?.bpf).toBeGreaterThan(65536 * (48 + 56 + 56));
-    expect(old.status).toBe(0);
+`;
+    const [now, old] = await Promise.all(['6.18', '5.15'].map(async (v) => cli(['simulate', await scenarioFile(text(v)), '--json'])));
+    for (const r of [now, old]) expect(r?.status).toBe(0);
+    const a = JSON.parse(now?.stdout ?? '') as RunJson;
+    const b = JSON.parse(old?.stdout ?? '') as RunJson;
+    // 6.18: the objcg is reparented; the map is charged to /pods, and nothing is left dying.
+    expect(a.maps['ct']).toMatchObject({ charged_to: '/pods', charged_to_removed: false });
+    expect(a.cgroups['/pods']).toMatchObject({ dying_descendants: 0 });
+    expect(a.steps[2]?.detail).toBe('charges of maps ct now go to /pods (objcg reparented)');
+    // 5.15: the map pins the removed cgroup (map->memcg), which stays as a dying descendant of
+    // /pods and /; the path is left out of cgroups, and its charges count in /pods's bpf_objects.
+    expect(b.maps['ct']).toMatchObject({ charged_to: '/pods/agent', charged_to_removed: true });
+    expect(Object.keys(b.cgroups)).toEqual(['/', '/pods']);
+    expect(b.cgroups['/']).toMatchObject({ dying_descendants: 1 });
+    expect(b.cgroups['/pods']).toMatchObject({ dying_descendants: 1 });
+    expect(b.steps[2]?.detail).toBe('/pods/agent stays as a dying memory cgroup: maps ct hold it (map->memcg); its charges now count in /pods');
+    // Either way /pods holds the map's bytes.
+    for (const r of [a, b]) {
+      expect(r.cgroups['/pods']?.bpf).toBeGreaterThan(65536 * (48 + 56 + 56));
+      expect(r.cgroups['/pods']?.bpf_objects).toEqual({ 'map:ct': r.maps['ct']?.charged });
+    }
   });
 
   it('--regime both runs memcg and memlock side by side', async () => {
