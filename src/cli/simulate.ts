@@ -67,10 +67,14 @@ export function simulateCommand(ctx: CommandContext): Command {
       const btfJson = opts.btf === undefined ? {} : { sizes_from: opts.btf };
       // On a terminal, the tables fit its width (docs/cli.md); into a pipe, rows are whole.
       const maxWidth = ctx.io.terminalSize?.()?.columns;
-      // Under memcg, a scenario of a kernel before 5.11 runs as 5.11 (src/scenario/run.ts scenarioProfile): said, not only shown.
+      // Under memcg or none, a scenario of a kernel before 5.11 runs as 5.11 (src/scenario/run.ts
+      // scenarioProfile): said, not only shown.
+      const asked = scenario.kernel.version ?? host?.profile.release;
+      const lacks = (regime: Regime): string =>
+        regime === 'memcg' ? 'memcg accounting of BPF (added in 5.11)' : 'regime none (before 5.11 BPF is precharged to RLIMIT_MEMLOCK, whatever the cgroups)';
       const bumped = (run: RunResult<KnownSnapshot>): string =>
-        !opts.json && scenario.kernel.version !== undefined && run.profile.release !== scenario.kernel.version && run.profile.regime === 'memcg'
-          ? st.dim(`note: kernel ${escapeText(scenario.kernel.version)} has no memcg accounting of BPF (added in 5.11): the memcg run is kernel ${run.profile.release}'s\n`)
+        !opts.json && asked !== undefined && run.profile.release !== asked && run.profile.regime !== 'memlock'
+          ? st.dim(`note: kernel ${escapeText(asked)} has no ${lacks(run.profile.regime)}: the ${run.profile.regime} run is kernel ${run.profile.release}'s\n`)
           : '';
       if (opts.regime === 'both') {
         const memcg = await simulate('memcg');

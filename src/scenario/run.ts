@@ -29,13 +29,19 @@ export interface RunResult<S extends Snapshot = Snapshot> {
   readonly final: S;
 }
 
+/** The first kernel that charges BPF to memory cgroups, and so the first with the regimes `memcg` and `none`. */
+export const FIRST_MEMCG_KERNEL = '5.11';
+
 /**
  * The profile a scenario runs with under a regime. A scenario that names its kernel runs on that
  * kernel (what it leaves out has the model's defaults); one that does not runs on `host`, the
  * kernel of the machine that runs it, with what the scenario does say (`cpus`, `regime`) laid
  * over it, or on the model's default kernel where there is no host (the browser). A regime the
- * kernel did not have is a what-if on the nearest kernel that did: `memcg` on a pre-5.11 kernel
- * runs as 5.11; `memlock` keeps the version (and its struct sizes) with the old precharge rule.
+ * kernel did not have is a what-if on the nearest kernel that did: `memcg` or `none` asked of a
+ * pre-5.11 kernel runs as 5.11 (both came with memcg accounting of BPF: before it, BPF is
+ * precharged to RLIMIT_MEMLOCK whatever the cgroups, and no boot option turns that off);
+ * `memlock` keeps the version (and its struct sizes) with the old precharge rule. A scenario
+ * whose own `kernel.regime` its kernel did not have is the file's mistake, said as one.
  */
 export function scenarioProfile(scenario: Scenario, regime?: Regime, host?: KernelProfile): KernelProfile | string {
   const k = scenario.kernel;
@@ -43,7 +49,7 @@ export function scenarioProfile(scenario: Scenario, regime?: Regime, host?: Kern
   const named = k.version ?? host?.release ?? DEFAULT_RELEASE;
   const asked = makeProfile({ version: named });
   if (!asked.ok) return `${scenario.source}: kernel: ${asked.error}`;
-  const version = regime === 'memcg' && !atLeast(asked.value.version, 5, 11) ? '5.11' : named;
+  const version = regime !== undefined && regime !== 'memlock' && !atLeast(asked.value.version, 5, 11) ? FIRST_MEMCG_KERNEL : named;
   const cpus = k.cpus ?? (onHost ? host.possibleCpus : undefined);
   const pageSize = k.pageSize ?? (onHost ? host.pageSize : undefined);
   const cgroup = k.cgroup ?? (onHost ? host.cgroupVersion : undefined);

@@ -126,6 +126,29 @@ steps:
     expect((out.runs.memcg as RunJson & { kernel: { version: string } }).kernel.version).toBe('5.11');
   });
 
+  it('--regime memcg or none on a kernel before 5.11 runs as 5.11, the first that has either, and says so', async () => {
+    const file = await scenarioFile(
+      'kernel: { version: "5.4", cpus: 2 }\ncgroups: { /a: { max: 64Mi } }\ntasks: { t: { cgroup: /a } }\nsteps:\n  - create_map: { task: t, name: h, type: hash, key: 4, value: 8, max_entries: 1000 }\n',
+    );
+    for (const regime of ['memcg', 'none']) {
+      const run = await cli(['simulate', file, '--regime', regime]);
+      expect(run.stderr).toBe('');
+      expect(run.status).toBe(0);
+      expect(run.stdout.split('\n')[0]).toBe(`${file}: kernel 5.11, 2 possible CPUs, 4 KiB pages, cgroup v1, regime ${regime}`);
+      const lacks = regime === 'memcg' ? 'memcg accounting of BPF (added in 5.11)' : 'regime none (before 5.11 BPF is precharged to RLIMIT_MEMLOCK, whatever the cgroups)';
+      expect(run.stdout.endsWith(`note: kernel 5.4 has no ${lacks}: the ${regime} run is kernel 5.11's\n`)).toBe(true);
+      const out = JSON.parse((await cli(['simulate', file, '--regime', regime, '--json'])).stdout) as RunJson & { kernel: { version: string; regime: string } };
+      expect(out.kernel).toMatchObject({ version: '5.11', regime });
+    }
+    // Under none nothing is charged for the map's memory; under memcg /a pays for it.
+    const charged = async (regime: string): Promise<number | undefined> => (JSON.parse((await cli(['simulate', file, '--regime', regime, '--json'])).stdout) as RunJson).maps['h']?.charged;
+    expect(await charged('memcg')).toBeGreaterThan(await charged('none') ?? Infinity);
+    // Its own regime, memlock, keeps the kernel and needs no note.
+    const own = await cli(['simulate', file]);
+    expect(own.stdout.split('\n')[0]).toMatch(/: kernel 5\.4, .*regime memlock$/);
+    expect(own.stdout).not.toContain('note:');
+  });
+
   it('names the full cgroup in an ENOMEM', async () => {
     const run = await cli(['simulate', join(SCENARIOS, 'limit.yaml'), '--json']);
     const out = JSON.parse(run.stdout) as RunJson;
