@@ -102,7 +102,7 @@ export function frameText(f: WatchFrame, st: Style, summary = false, maxWidth?: 
     tracingText(f, st),
     `\n${st.bold(summary ? 'REFUSED MAP UPDATES (the whole run)' : 'REFUSED MAP UPDATES')}\n${failuresText(f.failures, st, summary, maxWidth)}`,
   ];
-  if (f.failures.some((r) => r.seenBy === 'syscall')) parts.push(st.dim('* seen by bpf(2) only: updates of this type by BPF programs are not visible here\n'));
+  if (f.failures.some((r) => r.seenBy === 'syscall')) parts.push(st.dim('* counted by bpf_map_update_value (bpf(2)), which saw more than the type\'s own hooks: refusals by BPF programs may be missing\n'));
   parts.push(`\n${st.bold('MEMORY CGROUPS PAYING FOR BPF MAPS')}\n${payersText(f.payers, summary, maxWidth)}`);
   if (!summary && f.events.length > 0) {
     parts.push(`\n${st.bold('LAST EVENTS')}\n${f.events.map((e) => `${e.time.toISOString().slice(11, 23)} map ${e.mapId} errno ${e.errno} cpu ${e.cpu} pid ${e.pid}`).join('\n')}\n`);
