@@ -2,31 +2,31 @@ import { Command } from 'commander';
 import { fileURLToPath } from 'node:url';
 import { CHAPTERS } from '../demo/chapters.js';
 import { withKernel } from '../scenario/overrides.js';
-import type { RunResult, StepResult } from '../scenario/run.js';
+import type { RunResult } from '../scenario/run.js';
 import type { KnownSnapshot } from '../vocab/backend.js';
 import { styleFor, type Style } from './io.js';
 import { jsonOption, type CommandContext } from './context.js';
 import { json, wrap } from './render/common.js';
-import { runJson } from './render/simulate.js';
+import { joinSteps, runJson, stepCell, type StepRow } from './render/simulate.js';
 import { loadScenario, simulate } from './simulate.js';
 import { table } from './table.js';
 
 /** The package's `scenarios/` (beside `src/` and `dist/`). */
 export const SCENARIOS_DIR = fileURLToPath(new URL('../../scenarios/', import.meta.url));
 
-const cell = (s: StepResult | undefined): string => (!s ? '' : s.ok ? '✓' : `✗ ${s.errno ?? ''}`);
-
-function chapterText(n: number, title: string, file: string, description: string, labels: string[], runs: RunResult[], lesson: string, st: Style): string {
-  const first = runs[0];
-  if (!first) return '';
-  const rows = first.steps.map((s, i) => ({ s, all: runs.map((r) => r.steps[i]) }));
+/**
+ * One chapter for people: its title, its scenario, a row per step with its outcome in each run
+ * (joined on the step's index, src/cli/render/simulate.ts joinSteps), and its lesson.
+ */
+export function chapterText(n: number, title: string, file: string, description: string, labels: readonly string[], runs: readonly RunResult[], lesson: string, st: Style): string {
+  const rows = joinSteps(runs);
   const out = [`${st.bold(`${n}. ${title}`)}\n`, st.dim(`${wrap(`scenarios/${file}: ${description}`, 80, '   ')}\n\n`)];
   const t = table(rows, [
-    { header: 'STEP', value: (r) => r.s.summary },
+    { header: 'STEP', value: (r) => (r.step.index < 0 ? `setup: ${r.step.summary}` : r.step.summary) },
     ...labels.map((label, i) => ({
       header: label.toUpperCase(),
-      value: (r: (typeof rows)[number]) => cell(r.all[i]),
-      format: (c: string, r: (typeof rows)[number]) => (r.all[i]?.ok ? st.ok(c) : st.bad(c)),
+      value: (r: StepRow) => stepCell(r.runs[i]),
+      format: (c: string, r: StepRow) => (r.runs[i]?.ok ? st.ok(c) : st.bad(c)),
     })),
   ]);
   out.push(t.trimEnd().replace(/^/gm, '   ') + '\n');

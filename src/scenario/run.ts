@@ -5,7 +5,10 @@ import { DEFAULT_RELEASE, makeProfile } from '../model/profile.js';
 import { type KernelProfile, type Regime } from '../vocab/profile.js';
 import { formatBytes } from '../vocab/units.js';
 import { atLeast } from '../vocab/kernel-version.js';
-import type { Scenario, Step, StepOp } from './types.js';
+import type { CgroupPath, Scenario, Step, StepOp } from './types.js';
+
+/** What a setup result is about: a cgroup of the file's `cgroups`, or a task of its `tasks` (and the cgroup it starts in). */
+export type SetupTarget = { readonly cgroup: CgroupPath } | { readonly task: string; readonly cgroup: CgroupPath };
 
 /** How one step went. */
 export interface StepResult {
@@ -14,6 +17,8 @@ export interface StepResult {
   readonly op: StepOp | 'setup';
   /** What it did, in one short phrase (`create_map ct (lru_hash) as agent`). */
   readonly summary: string;
+  /** Setup only: which cgroup or task the model refused to set up (many setup results share the index -1). */
+  readonly target?: SetupTarget;
   readonly ok: boolean;
   readonly errno?: Errno;
   readonly reason?: string;
@@ -78,7 +83,7 @@ export async function runScenario<S extends Snapshot>(
   const steps: StepResult[] = [];
   for (const c of scenario.cgroups) {
     const o = await backend.createCgroup(c.path, { max: c.max, high: c.high });
-    if (!o.ok) steps.push(result(-1, 'setup', `create cgroup ${c.path}`, o));
+    if (!o.ok) steps.push({ ...result(-1, 'setup', `create cgroup ${c.path}`, o), target: { cgroup: c.path } });
   }
   for (const t of scenario.tasks) {
     const o = await backend.startTask(t.name, {
@@ -87,7 +92,7 @@ export async function runScenario<S extends Snapshot>(
       capIpcLock: t.capIpcLock,
       ...(t.memlock === undefined ? {} : { memlock: t.memlock }),
     });
-    if (!o.ok) steps.push(result(-1, 'setup', `start task ${t.name} in ${t.cgroup}`, o));
+    if (!o.ok) steps.push({ ...result(-1, 'setup', `start task ${t.name} in ${t.cgroup}`, o), target: { task: t.name, cgroup: t.cgroup } });
   }
   for (const step of scenario.steps) {
     steps.push(result(step.index, step.op, summarize(step), await located(scenario, step, () => runStep(step, backend))));

@@ -34,6 +34,8 @@ export function runJson(run: RunResult): Record<string, unknown> {
     steps: run.steps.map((s) => ({
       index: s.index,
       op: s.op,
+      // A setup result says what it set up: every one has the index -1.
+      ...(s.op === 'setup' ? { summary: s.summary, ...(s.target === undefined ? {} : { target: s.target }) } : {}),
       ok: s.ok,
       ...(s.errno === undefined ? {} : { errno: s.errno }),
       ...(s.reason === undefined ? {} : { reason: s.reason }),

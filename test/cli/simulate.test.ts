@@ -4,7 +4,16 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { chapterText } from '../../src/cli/demo.js';
+import type { Style } from '../../src/cli/io.js';
+import { bothText, runJson, runText } from '../../src/cli/render/simulate.js';
 import { textWidth } from '../../src/cli/table.js';
+import { ModelBackend } from '../../src/model/backend.js';
+import { profileOf } from '../../src/model/profile.js';
+import { runScenario } from '../../src/scenario/run.js';
+import type { Scenario } from '../../src/scenario/types.js';
+import { mapSpec } from '../../src/vocab/map-spec.js';
+import type { Regime } from '../../src/vocab/profile.js';
 import { cli, onTerminal, tableLines } from './run.js';
 
 const SCENARIOS = join(import.meta.dirname, '../../scenarios');
@@ -239,6 +248,64 @@ steps:
     expect(run.stderr.startsWith(`bpfmem: ${file}:`)).toBe(true);
     expect(run.stderr).toMatch(message);
     expect(run.stderr.trim().split('\n')).toHaveLength(1);
+  });
+});
+
+describe('setup the model refuses: what failed is named, and runs side by side are joined on the step', () => {
+  /**
+   * A scenario whose setup fails, built without the parser (which may refuse a file of it): the
+   * cgroup /x/y, whose parent /x is not listed, and on cgroup v2 a task in /a, which has the
+   * child /a/b ("no internal processes"); then one step.
+   */
+  const scenario: Scenario = {
+    source: 's.yaml',
+    kernel: { version: '6.18' },
+    cgroups: ['/a', '/a/b', '/x/y'].map((path) => ({ path, max: Infinity, high: Infinity })),
+    tasks: [
+      { name: 't', cgroup: '/a', uid: 0, capIpcLock: false },
+      { name: 'u', cgroup: '/a/b', uid: 0, capIpcLock: false },
+    ],
+    steps: [{ op: 'create_map', index: 0, task: 'u', name: 'm', spec: mapSpec({ type: 'hash', keySize: 4, valueSize: 4, maxEntries: 8 }) }],
+  };
+  const run = (cgroup: 1 | 2, regime: Regime) => runScenario(scenario, new ModelBackend(profileOf({ version: '6.18', cpus: 2, cgroup, regime })));
+  const plain: Style = { bold: (t) => t, dim: (t) => t, ok: (t) => t, bad: (t) => t, warn: (t) => t };
+  const cannotPut = 'EBUSY: cannot put t in /a: it has child';
+
+  it('the JSON step of a setup failure has its summary and target; the text says setup, never -1', async () => {
+    const r = await run(2, 'memcg');
+    expect(runJson(r)['steps']).toEqual([
+      { index: -1, op: 'setup', summary: 'create cgroup /x/y', target: { cgroup: '/x/y' }, ok: false, errno: 'ENOENT', reason: 'cannot create /x/y: its parent /x does not exist' },
+      { index: -1, op: 'setup', summary: 'start task t in /a', target: { task: 't', cgroup: '/a' }, ok: false, errno: 'EBUSY', reason: expect.stringMatching(/^cannot put t in \/a: it has child cgroups/) as unknown },
+      { index: 0, op: 'create_map', ok: true },
+    ]);
+    expect(runText(r, 's.yaml', plain)).toMatch(/^setup ✗ create cgroup \/x\/y\n.*\nsetup ✗ start task t in \/a\n/m);
+    const both = bothText(r, await run(2, 'memlock'), 's.yaml', plain);
+    expect(both).not.toMatch(/-1/);
+    expect(both).toContain(`\n  setup (start task t in /a) memcg: ${cannotPut}`);
+    expect(both).toContain(`\n  setup (start task t in /a) memlock: ${cannotPut}`);
+  });
+
+  it('--regime both and the demo: a setup failure in one run only shifts no step of the other', async () => {
+    // cgroup v1 has no "no internal processes": t starts there; /x/y fails in both.
+    const v2 = await run(2, 'memcg');
+    const v1 = await run(1, 'memlock');
+    const both = bothText(v2, v1, 's.yaml', plain);
+    expect(tableLines(both, /^ *# +STEP/).map((l) => l.trimEnd())).toEqual([
+      '    #  STEP                     MEMCG     MEMLOCK',
+      'setup  create cgroup /x/y       ✗ ENOENT  ✗ ENOENT',
+      'setup  start task t in /a       ✗ EBUSY',
+      '    0  create m (hash, 8) as u  ✓         ✓',
+    ]);
+    expect(both.match(/^ {2}setup \(start task t in \/a\)/gm)).toEqual(['  setup (start task t in /a)']);
+    // The other way round: the rows are the same, the runs' columns swapped.
+    expect(tableLines(bothText(v1, v2, 's.yaml', plain), /^ *# +STEP/).map((l) => l.trimEnd())[2]).toBe('setup  start task t in /a                 ✗ EBUSY');
+    const chapter = chapterText(1, 'title', 's.yaml', 'what it shows', ['v2', 'v1'], [v2, v1], 'lesson', plain);
+    expect(tableLines(chapter, /^ {3}STEP/).map((l) => l.trimEnd())).toEqual([
+      '   STEP                       V2        V1',
+      '   setup: create cgroup /x/y  ✗ ENOENT  ✗ ENOENT',
+      '   setup: start task t in /a  ✗ EBUSY',
+      '   create m (hash, 8) as u    ✓         ✓',
+    ]);
   });
 });
 

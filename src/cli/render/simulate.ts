@@ -17,6 +17,40 @@ const memlockCell = (s: Snapshot, name: string): string => {
 
 const mark = (s: StepResult, st: Style): string => (s.ok ? st.ok('✓') : st.bad('✗'));
 
+/** A step's outcome in a column of runs side by side: `✓`, `✗ ERRNO`, or empty where the run has no such step. */
+export const stepCell = (s: StepResult | undefined): string => (!s ? '' : s.ok ? '✓' : `✗ ${s.errno ?? ''}`);
+
+/** A step's number for people: its index in the file, or `setup` for the file's cgroups and tasks. */
+const stepLabel = (s: StepResult): string => (s.index < 0 ? 'setup' : String(s.index));
+
+/** Where a step's row is: its index, or for setup (every one at -1) what it set up. */
+const stepKey = (s: StepResult): string => (s.index < 0 ? `setup ${s.summary}` : String(s.index));
+
+/** One row of steps side by side: the step of each run, undefined where that run has none. */
+export interface StepRow {
+  /** The first run's step that has one: its label and summary head the row. */
+  readonly step: StepResult;
+  readonly runs: readonly (StepResult | undefined)[];
+}
+
+/**
+ * The steps of runs of one scenario side by side, joined on the step's index (setup results on
+ * what they set up), not on their position: a setup failure in one run only shifts every step
+ * after it. Setup first, then the steps in the file's order.
+ */
+export function joinSteps(runs: readonly RunResult[]): StepRow[] {
+  const rows = new Map<string, { step: StepResult; runs: (StepResult | undefined)[] }>();
+  runs.forEach((run, i) => {
+    for (const s of run.steps) {
+      const key = stepKey(s);
+      let row = rows.get(key);
+      if (!row) rows.set(key, (row = { step: s, runs: runs.map(() => undefined) }));
+      row.runs[i] = s;
+    }
+  });
+  return [...rows.values()].sort((a, b) => (a.step.index < 0 ? -1 : a.step.index) - (b.step.index < 0 ? -1 : b.step.index));
+}
+
 function stepLines(steps: readonly StepResult[], st: Style): string {
   const out: string[] = [];
   for (const s of steps) {
@@ -95,20 +129,26 @@ export function bothText(memcg: RunResult, memlock: RunResult, source: string, s
   const parts = [
     `${st.bold(escapeText(source))}\n  memcg:   ${profileLine(memcg.profile)}${s}\n  memlock: ${profileLine(memlock.profile)}${s}\n\n`,
   ];
-  const rows = memcg.steps.map((s, i) => ({ a: s, b: memlock.steps[i] }));
-  const res = (s: StepResult | undefined): string => (!s ? '' : s.ok ? '✓' : `✗ ${s.errno ?? ''}`);
+  const rows = joinSteps([memcg, memlock]);
+  const labels = ['memcg', 'memlock'];
   parts.push(
     table(rows, [
-      { header: '#', value: (r) => (r.a.index < 0 ? 'setup' : String(r.a.index)), align: 'right' },
-      { header: 'STEP', value: (r) => r.a.summary, elide: 'end' },
-      { header: 'MEMCG', value: (r) => res(r.a), format: (c, r) => (r.a.ok ? st.ok(c) : st.bad(c)) },
-      { header: 'MEMLOCK', value: (r) => res(r.b), format: (c, r) => (r.b?.ok ? st.ok(c) : st.bad(c)) },
+      { header: '#', value: (r) => stepLabel(r.step), align: 'right' },
+      { header: 'STEP', value: (r) => r.step.summary, elide: 'end' },
+      ...labels.map((label, i) => ({
+        header: label.toUpperCase(),
+        value: (r: StepRow) => stepCell(r.runs[i]),
+        format: (c: string, r: StepRow) => (r.runs[i]?.ok ? st.ok(c) : st.bad(c)),
+      })),
     ], { maxWidth }),
   );
   const why: string[] = [];
   for (const r of rows) {
-    if (!r.a.ok) why.push(wrap(`${r.a.index} memcg: ${r.a.errno ?? ''}: ${r.a.reason ?? ''}`, 80, '  ', '    '));
-    if (r.b && !r.b.ok) why.push(wrap(`${r.b.index} memlock: ${r.b.errno ?? ''}: ${r.b.reason ?? ''}`, 80, '  ', '    '));
+    r.runs.forEach((s, i) => {
+      // A setup failure names what it set up: the index (-1) would not.
+      const what = s && s.index < 0 ? `setup (${s.summary})` : r.step.index;
+      if (s && !s.ok) why.push(wrap(`${what} ${labels[i] ?? ''}: ${s.errno ?? ''}: ${s.reason ?? ''}`, 80, '  ', '    '));
+    });
   }
   if (why.length) parts.push(`\n${st.bold('why')}\n${why.join('\n')}\n`);
   const paths = memcg.final.cgroups.map((c) => c.path);
