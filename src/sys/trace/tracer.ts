@@ -106,6 +106,19 @@ interface Hook {
   armError: string | undefined;
 }
 
+/**
+ * The id of an attached hook's program, or undefined where it cannot be read: the id only names
+ * the program to listings (which leave bpfmem's own out), so a failed read must not leave an
+ * attached program untracked (an exception between attach and keeping the hook would).
+ */
+function progIdOf(prog: number): number | undefined {
+  try {
+    return progInfo(prog).id;
+  } catch {
+    return undefined;
+  }
+}
+
 export class UpdateTracer {
   readonly #maps: number[];
   readonly #hooks: Hook[];
@@ -221,7 +234,7 @@ export class UpdateTracer {
           continue;
         }
         h.prog = prog;
-        h.progId = progInfo(prog).id;
+        h.progId = progIdOf(prog);
         hooks.push(h);
         statuses.set(target.spec.fn, { ...status(target.spec, 'attached'), index });
         if (o.armed !== undefined && !o.armed(target.spec)) disarmHook(h);
@@ -281,7 +294,7 @@ export class UpdateTracer {
           prog = loadHook(h);
           h.link = rawTracepointOpen(prog);
           h.prog = prog;
-          h.progId = progInfo(prog).id;
+          h.progId = progIdOf(prog);
           h.armError = undefined;
           out.armed.push(h.target.spec.fn);
         } catch (error) {
