@@ -48,6 +48,30 @@ function field<T>(parse: FieldParser<T>) {
   );
 }
 
+/** The keys of a scenario file's top level, in the order docs/scenarios.md lists them. */
+export const TOP_KEYS = ['description', 'kernel', 'cgroups', 'tasks', 'steps'] as const;
+
+const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_-]{0,39}$/;
+
+/**
+ * Whether a file whose top-level mapping has these keys reads as a scenario: some key is one of
+ * {@link TOP_KEYS}, or every key is a typo of one (`stpes:`), to be named as one. Anything else
+ * (`password: …`, the `Name:` of /proc/self/status, a list, a word) may be any file at all, and
+ * its content is never repeated in an error (docs/cli.md; issue 14). No key at all (`{}`) is an
+ * empty scenario.
+ */
+export function readsAsScenario(keys: readonly string[] | undefined): boolean {
+  if (keys === undefined) return false;
+  const known: readonly string[] = TOP_KEYS;
+  return keys.some((key) => known.includes(key)) || keys.every((key) => IDENTIFIER.test(key) && didYouMean(key, known) !== '');
+}
+
+/** The error of a file that is not a scenario: what kind of file it is not, never what it says. */
+export function notAScenario(yaml?: 'not valid YAML' | 'unsupported YAML'): string {
+  const none = `none of its top-level keys is one of ${TOP_KEYS.join(', ')}`;
+  return `not a scenario: ${yaml === undefined ? none : `${yaml}, and ${none}`}`;
+}
+
 /**
  * A mapping with exactly these keys (valibot's strict object). Unknown keys are reported first,
  * with the closest known key, so that a typo reads as a typo rather than as a missing key.
@@ -67,15 +91,13 @@ function mapping<const E extends v.ObjectEntries>(entries: E, top = false) {
         return;
       }
       const keys = Object.keys(input);
-      // No key a scenario has, and some key not even a typo of one (`password: …`, the `Name:`
-      // of /proc/self/status): not a scenario, and its keys, the file's content, are not repeated.
-      if (top && !keys.some((key) => known.includes(key)) && keys.some((key) => didYouMean(key, known) === '')) {
-        addIssue({ message: `not a scenario: none of its top-level keys is one of ${known.join(', ')}` });
+      if (top && !readsAsScenario(keys)) {
+        addIssue({ message: notAScenario() });
         return;
       }
       for (const key of keys) {
         if (known.includes(key)) continue;
-        if (top && !/^[A-Za-z_][A-Za-z0-9_-]{0,39}$/.test(key)) {
+        if (top && !IDENTIFIER.test(key)) {
           addIssue({ message: `not a scenario: a top-level key is not one of ${known.join(', ')}` });
           return;
         }

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { MAP_FLAGS } from '../vocab/flags.js';
 import { formatPath, formatScenarioError, parseScenario, SCENARIO_LIMITS } from './parse.js';
+import { yamlMessage } from './parse-yaml.js';
 import type { Scenario } from './types.js';
 
 const SOURCE = 'scenarios/x.yaml';
@@ -359,8 +360,8 @@ describe('parseScenario: bad files give one line with file, line, path and messa
     ['an alias with no anchor', 'kernel: *k', `${SOURCE}:1: kernel: alias *k has no anchor &k before it`],
     [
       'an alias bomb',
-      ['a: &a [x, x, x, x, x, x, x, x, x, x]', ...'bcdef'.split('').map((c, i) => `${c}: &${c} [${Array(10).fill(`*${'abcdef'[i]}`).join(', ')}]`)].join('\n'),
-      `${SOURCE}:5: e[7][0][7][5][2]: aliases copy in more than 100000 values (an alias bomb?)`,
+      ['kernel: "6.18"', 'a: &a [x, x, x, x, x, x, x, x, x, x]', ...'bcdef'.split('').map((c, i) => `${c}: &${c} [${Array(10).fill(`*${'abcdef'[i]}`).join(', ')}]`)].join('\n'),
+      `${SOURCE}:6: e[7][0][7][5][2]: aliases copy in more than 100000 values (an alias bomb?)`,
     ],
     // Names that nothing defines.
     [
@@ -422,7 +423,8 @@ describe('parseScenario: bad files give one line with file, line, path and messa
     ['an operation with no arguments', withMap('  - close:'), `${SOURCE}:5: steps[1].close: expected a mapping with keys map, prog; got null`],
     ['a step that is a word', withMap('  - close'), `${SOURCE}:5: steps[1]: expected a step such as { create_map: { ... } }; got "close"`],
     // Not a scenario at all.
-    ['not YAML at all', '{{{ ::: ]]', `${SOURCE}:1: not valid YAML: Flow map in block collection must be sufficiently indented and end with a }`],
+    ['a scenario that is not YAML', 'tasks: {{{ ::: ]]', `${SOURCE}:1: not valid YAML: Flow map in block collection must be sufficiently indented and end with a }`],
+    ['not YAML at all', '{{{ ::: ]]', `${SOURCE}:1: not a scenario: not valid YAML, and none of its top-level keys is one of description, kernel, cgroups, tasks, steps`],
     ['tabs for indentation', 'tasks:\n\tt: {}', `${SOURCE}:2: not valid YAML: Tabs are not allowed as indentation`],
     ['two documents', 'kernel: "6.18"\n---\nkernel: "6.1"', `${SOURCE}:2: not valid YAML: more than one document (---) in the file`],
     ['an unknown tag', 'kernel: !version "6.18"', `${SOURCE}:1: unsupported YAML: Unresolved tag: !version`],
@@ -434,7 +436,8 @@ describe('parseScenario: bad files give one line with file, line, path and messa
     ['/proc/self/status', 'Name:\tnode\nUmask:\t0022\nState:\tR (running)\nTgid:\t1\n', `${SOURCE}:1: not a scenario: none of its top-level keys is one of description, kernel, cgroups, tasks, steps`],
     ['only a typo of a scenario key: still named', 'stpes: []\n', `${SOURCE}:1: stpes: unknown key (did you mean steps?); expected one of description, kernel, cgroups, tasks, steps`],
     ['an empty file', '# nothing but a comment\n', `${SOURCE}: the file has no scenario in it; expected a mapping with keys description, kernel, cgroups, tasks, steps`],
-    ['a key that is a list', '[a]: 1', `${SOURCE}:1: a mapping key is not text (a list, mapping or null as a key)`],
+    ['a key that is a list', 'tasks: { [a]: 1 }', `${SOURCE}:1: tasks: a mapping key is not text (a list, mapping or null as a key)`],
+    ['a top-level key that is a list: no scenario', '[a]: 1', `${SOURCE}:1: not a scenario: none of its top-level keys is one of description, kernel, cgroups, tasks, steps`],
     ['nesting too deep', `kernel: ${'['.repeat(70)}`, `${SOURCE}:1: nested deeper than 64 levels`],
   ])('%s', (_, text, line) => {
     expect(bad(text)).toBe(line);
@@ -448,6 +451,24 @@ describe('parseScenario: bad files give one line with file, line, path and messa
   it('refuses a file over 1 MiB, before reading it', () => {
     const text = `description: "${'x'.repeat(SCENARIO_LIMITS.fileBytes)}"`;
     expect(bad(text)).toBe(`${SOURCE}: the file has ${text.length} bytes; scenario files are limited to 1.0 MiB (1048576 bytes)`);
+  });
+
+  it('refuses deep nesting at the first level too many, before reading on: 1 MiB of [ or of - takes milliseconds', () => {
+    for (const open of ['[', '- ', '{a: ']) {
+      const text = open.repeat(Math.floor((SCENARIO_LIMITS.fileBytes - 10) / open.length));
+      const start = performance.now();
+      expect(bad(text)).toBe(`${SOURCE}:1: nested deeper than 64 levels`);
+      // It took 8 s and 950 MB for [ when the whole token tree was built first.
+      expect(performance.now() - start).toBeLessThan(1000);
+    }
+  });
+
+  it('refuses a %YAML directive of another version than 1.2: YAML 1.1 would read 010 as 8 and on as true', () => {
+    expect(bad('# a comment\n%YAML 1.1\n---\nkernel: "6.18"\ntasks: { t: { uid: 010 } }')).toBe(
+      `${SOURCE}:2: unsupported YAML: %YAML 1.1; a scenario is read as YAML 1.2 (the core schema): remove the directive`,
+    );
+    expect(bad('%YAML 1.3\n---\nkernel: "6.18"')).toBe(`${SOURCE}:1: unsupported YAML: Unsupported YAML version 1.3`);
+    expect(good('%YAML 1.2\n---\nkernel: "6.18"\ntasks: { t: { uid: 010 } }').tasks[0]?.uid).toBe(10);
   });
 
   it('counts the file in UTF-8 bytes', () => {
@@ -470,6 +491,42 @@ steps:
     expect(line.split('\n')).toHaveLength(1);
     const sep = bad('tasks:\n  "a\u2028b": {}');
     expect(sep).not.toMatch(/[\n\r\u2028\u2029]/);
+  });
+});
+
+describe('parseScenario: what a file says is never repeated unless it is a scenario, and then cut at 40 characters', () => {
+  const NOT_A_SCENARIO = 'not a scenario: none of its top-level keys is one of description, kernel, cgroups, tasks, steps';
+  const NOT_VALID = 'not a scenario: not valid YAML, and none of its top-level keys is one of description, kernel, cgroups, tasks, steps';
+  const UNSUPPORTED = 'not a scenario: unsupported YAML, and none of its top-level keys is one of description, kernel, cgroups, tasks, steps';
+  it.each([
+    ['an alias with no anchor', 'password: *hunter2\n', `${SOURCE}:1: ${NOT_A_SCENARIO}`],
+    ['an alias in a cycle', 'password: &hunter2\n  - *hunter2\n', `${SOURCE}:1: ${NOT_A_SCENARIO}`],
+    ['an unknown tag', 'password: !hunter2 x\n', `${SOURCE}:1: ${UNSUPPORTED}`],
+    ['a duplicate key', '{"AKIAIOSFODNN7EXAMPLE": 1, "AKIAIOSFODNN7EXAMPLE": 2}', `${SOURCE}:1: ${NOT_A_SCENARIO}`],
+    ['a bad block scalar header', 'password: |SECRETHUNTER2\n  x\n', `${SOURCE}:1: ${NOT_VALID}`],
+    ['an unknown directive', '%SECRETHUNTER2\n---\npassword: x\n', `${SOURCE}:1: ${UNSUPPORTED}`],
+    ['a text that is no YAML token', 'password: |SECRET HUNTER2\n', `${SOURCE}:1: ${NOT_VALID}`],
+    ['a second document', 'password: x\n---\nSECRETHUNTER2: y\n', `${SOURCE}:2: not a scenario: not valid YAML, and none of its top-level keys is one of description, kernel, cgroups, tasks, steps`],
+  ])('a file that is no scenario with %s: only that it is none', (_, text, line) => {
+    expect(bad(text)).toBe(line);
+    expect(bad(text)).not.toMatch(/hunter2|SECRET|AKIA/i);
+  });
+
+  it.each([
+    ['an alias name', `kernel: *${'a'.repeat(200_000)}`, `${SOURCE}:1: kernel: alias *${'a'.repeat(40)}… has no anchor &${'a'.repeat(40)}… before it`],
+    ['an alias name in a cycle', `steps: &${'s'.repeat(50)}\n  - *${'s'.repeat(50)}`, `${SOURCE}:2: steps[0]: alias *${'s'.repeat(40)}… is inside its own anchor (a cycle)`],
+    ['a tag', `kernel: !${'t'.repeat(100)} x`, `${SOURCE}:1: unsupported YAML: Unresolved tag: !${'t'.repeat(39)}…`],
+    ['a block scalar header', `description: |${'X'.repeat(100)}\n  x\n`, `${SOURCE}:1: not valid YAML: Block scalar header includes extra characters: |${'X'.repeat(39)}…`],
+    ['a directive', `%${'D'.repeat(100)}\n---\nkernel: "6.18"\n`, `${SOURCE}:1: unsupported YAML: Unknown directive %${'D'.repeat(39)}…`],
+    ['a duplicate key', `tasks: { ${'k'.repeat(100)}: {}, ${'k'.repeat(100)}: {} }`, `${SOURCE}:1: tasks["${'k'.repeat(40)}…"]: duplicate key (first on line 1)`],
+  ])('a scenario\'s own error quotes %s cut at 40 characters', (_, text, line) => {
+    expect(bad(text)).toBe(line);
+  });
+
+  it('keeps the first line of a message of the yaml package, cut, whatever it says', () => {
+    expect(yamlMessage(`Some new message: ${'x'.repeat(1000)}\nand a second line`)).toBe(`Some new message: ${'x'.repeat(102)}…`);
+    expect(yamlMessage(`The !${'x'.repeat(100)}! tag has no suffix`)).toBe(`The !${'x'.repeat(39)}… tag has no suffix`);
+    expect(yamlMessage('Tabs are not allowed as indentation')).toBe('Tabs are not allowed as indentation');
   });
 });
 

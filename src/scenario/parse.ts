@@ -3,7 +3,7 @@ import { formatBytes } from '../vocab/units.js';
 import { describeValue, didYouMean, parseCgroupPath, parseRelease, parseTaskName, quote } from '../vocab/fields.js';
 import { parentOf } from '../vocab/cgroup-path.js';
 import { SCENARIO_LIMITS } from '../vocab/limits.js';
-import { CGROUP, FILE, KERNEL, TASK, isMapping, validate, type SchemaIssue } from './parse-schema.js';
+import { CGROUP, FILE, KERNEL, TASK, isMapping, notAScenario, readsAsScenario, validate, type SchemaIssue } from './parse-schema.js';
 import { highOnV1, readSteps, type RunsOn } from './parse-steps.js';
 import { readYaml, type PathSegment, type YamlTree } from './parse-yaml.js';
 import type { Scenario, ScenarioCgroup, ScenarioKernel, ScenarioTask } from './types.js';
@@ -63,8 +63,13 @@ export function parseScenario(text: string, source: string, options: ParseOption
     const message = `the file has ${size} bytes; scenario files are limited to ${formatBytes(limit)} (${limit} bytes)`;
     return { ok: false, error: { source, path: '', message } };
   }
-  const read = readYaml(text);
-  if (!read.ok) return { ok: false, error: errorAt(source, read.error.path, read.error.line, read.error.message) };
+  const read = readYaml(text, (keys) => keys !== undefined && keys.length > 0 && readsAsScenario(keys));
+  if (!read.ok) {
+    const e = read.error;
+    // A file that is not a scenario: what it says is not repeated (docs/cli.md).
+    if (e.kind === 'foreign') return { ok: false, error: errorAt(source, [], e.line, notAScenario(e.yaml)) };
+    return { ok: false, error: errorAt(source, e.path, e.line, e.message) };
+  }
   const { tree } = read;
   const scenario = buildScenario(tree, source, options);
   if (!scenario.ok) {
