@@ -1,6 +1,7 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { MAP_FLAGS } from '../vocab/flags.js';
-import { formatPath, formatScenarioError, parseScenario, SCENARIO_LIMITS } from './parse.js';
+import { formatPath, formatScenarioError, parseScenario, SCENARIO_LIMITS, utf8Length } from './parse.js';
 import { yamlMessage } from './parse-yaml.js';
 import type { Scenario } from './types.js';
 
@@ -474,6 +475,18 @@ describe('parseScenario: bad files give one line with file, line, path and messa
   it('counts the file in UTF-8 bytes', () => {
     const text = `description: "${'é'.repeat(SCENARIO_LIMITS.fileBytes / 2)}"`;
     expect(bad(text)).toMatch(/the file has 10485\d\d bytes/);
+    // Over 1 MiB in UTF-16 units too: still its UTF-8 bytes, not its UTF-16 length.
+    expect(bad('é'.repeat(SCENARIO_LIMITS.fileBytes + 1))).toBe(`${SOURCE}: the file has ${2 * (SCENARIO_LIMITS.fileBytes + 1)} bytes; scenario files are limited to 1.0 MiB (1048576 bytes)`);
+    // A lone high surrogate is the 3 bytes of U+FFFD, and does not take the unit after it.
+    expect(bad('\ud800'.repeat(400_000))).toBe(`${SOURCE}: the file has 1200000 bytes; scenario files are limited to 1.0 MiB (1048576 bytes)`);
+  });
+
+  it('counts UTF-8 bytes as TextEncoder writes them, lone surrogates as U+FFFD', () => {
+    const encoder = new TextEncoder();
+    for (const text of ['', 'a', 'é', '€', '😀', '\ud800', '\udc00', '\ud800a', '\ud800é', '\ud800\ud800', '\udc00\ud800', 'x\ud83d\ude00y\ud83d']) {
+      expect(utf8Length(text), JSON.stringify(text)).toBe(encoder.encode(text).length);
+    }
+    fc.assert(fc.property(fc.string({ unit: 'binary', maxLength: 50 }), (text) => utf8Length(text) === encoder.encode(text).length));
   });
 
   it('points into an alias at the alias, where the value is used', () => {

@@ -116,16 +116,17 @@ function escapeControls(text: string): string {
   return out;
 }
 
-/** The UTF-8 size of a string, without an encoder (this module runs anywhere). */
-function utf8Length(text: string): number {
-  // UTF-8 never takes fewer bytes than UTF-16 code units, so long text is refused at once.
-  if (text.length > SCENARIO_LIMITS.fileBytes) return text.length;
+/**
+ * The UTF-8 size of a string, without an encoder (this module runs anywhere): a surrogate pair is
+ * 4 bytes, and a lone surrogate 3, as the U+FFFD that TextEncoder writes for it.
+ */
+export function utf8Length(text: string): number {
   let n = 0;
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
     if (c < 0x80) n += 1;
     else if (c < 0x800) n += 2;
-    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < text.length) {
+    else if (c >= 0xd800 && c <= 0xdbff && isLowSurrogate(text.charCodeAt(i + 1))) {
       n += 4;
       i++;
     } else n += 3;
@@ -133,6 +134,7 @@ function utf8Length(text: string): number {
   return n;
 }
 
+const isLowSurrogate = (c: number): boolean => c >= 0xdc00 && c <= 0xdfff;
 
 const issue = (path: readonly PathSegment[], message: string): Err<SchemaIssue> => ({
   ok: false,
