@@ -1,7 +1,7 @@
 import type { KnownMapState as MapState, KnownSnapshot as Snapshot } from '../vocab/backend.js';
 import type { KernelOverrides } from '../scenario/overrides.js';
-import type { RunResult } from '../scenario/run.js';
-import type { Scenario } from '../scenario/types.js';
+import type { RunResult, StepResult } from '../scenario/run.js';
+import type { Scenario, Step } from '../scenario/types.js';
 import { formatBytes } from '../vocab/units.js';
 
 /**
@@ -19,18 +19,40 @@ export interface Chapter {
   readonly lesson: (runs: readonly RunResult<Snapshot>[], scenario: Scenario) => string;
 }
 
-const map = (s: Snapshot, name: string): MapState | undefined => s.maps.find((m) => m.name === name);
-const cg = (s: Snapshot, path: string) => s.cgroups.find((c) => c.path === path);
-const fmt = (n: number | undefined): string => formatBytes(n ?? 0);
-const step = (r: RunResult<Snapshot> | undefined, i: number) => r?.steps.find((s) => s.index === i);
+/**
+ * What a lesson needs of its runs and scenario, found or thrown for: a lesson that cannot say
+ * one of its numbers (a map, a cgroup or a step missing, a refusal that did not happen) is a bug
+ * of the chapter or its scenario, never a `?` or a `0 B` printed as if the model had said it.
+ */
+function need<T>(value: T | undefined, what: string): T {
+  if (value === undefined) throw new Error(`demo: the lesson needs ${what}`);
+  return value;
+}
+const run = (runs: readonly RunResult<Snapshot>[], i: number, label: string): RunResult<Snapshot> => need(runs[i], `its ${label} run`);
+const map = (r: RunResult<Snapshot>, name: string): MapState => need(r.final.maps.find((m) => m.name === name), `map ${name} in the ${r.profile.release} run`);
+const cg = (r: RunResult<Snapshot>, path: string) => need(r.final.cgroups.find((c) => c.path === path), `cgroup ${path} in the ${r.profile.release} run`);
+const task = (scenario: Scenario, name: string) => need(scenario.tasks.find((t) => t.name === name), `task ${name} in ${scenario.source}`);
+/** The result of the file's `steps[index]` in a run. */
+const resultOf = (r: RunResult<Snapshot>, index: number): StepResult => need(r.steps.find((x) => x.index === index), `the result of steps[${index}] in the ${r.profile.release} run`);
+/** The first step of the scenario that `is`, as `what` names it, and its result in `r`. */
+function stepOf<S extends Step>(r: RunResult<Snapshot>, scenario: Scenario, what: string, is: (s: Step) => s is S): { step: S; result: StepResult } {
+  const step = need(scenario.steps.find(is), `a step ${what} in ${scenario.source}`);
+  return { step, result: resultOf(r, step.index) };
+}
+/** A step's refusal: its errno, or a throw when the step did not fail. */
+const refusal = (s: StepResult): string => need(s.ok ? undefined : s.errno, `steps[${s.index}] (${s.summary}) refused`);
+const createMap = (task?: string) => (s: Step): s is Extract<Step, { op: 'create_map' }> => s.op === 'create_map' && (task === undefined || s.task === task);
+const fmt = (n: number): string => formatBytes(n);
 const count = (n: number): string => n.toLocaleString('en-US');
 /** The elements a run's updates inserted: all of them, and those from softirq. */
-function inserted(r: RunResult<Snapshot> | undefined, scenario: Scenario): { all: number; softirq: number } {
+function inserted(r: RunResult<Snapshot>, scenario: Scenario): { all: number; softirq: number } {
   let all = 0;
   let softirq = 0;
   for (const s of scenario.steps) {
     if (s.op !== 'update') continue;
-    const applied = step(r, s.index)?.applied ?? 0;
+    const result = resultOf(r, s.index);
+    // A refusal before the first insert says no count; a success always does.
+    const applied = result.ok ? need(result.applied, `the count steps[${s.index}] inserted`) : (result.applied ?? 0);
     all += applied;
     if (s.context === 'softirq') softirq += applied;
   }
@@ -45,14 +67,15 @@ export const CHAPTERS: readonly Chapter[] = [
       { label: '5.10, memlock', kernel: { version: '5.10' } },
       { label: '6.18, memcg', kernel: { version: '6.18' } },
     ],
-    lesson: ([old, now], scenario) => {
-      const denied = step(old, 2);
-      const uid = scenario.tasks.find((t) => t.name === 'exporter')?.uid;
+    lesson: (runs, scenario) => {
+      const [old, now] = [run(runs, 0, '5.10'), run(runs, 1, '6.18')];
+      const denied = stepOf(old, scenario, "creating the exporter's map", createMap('exporter')).result;
+      const { uid } = task(scenario, 'exporter');
       return (
-        `On 5.10 the exporter's map is refused with ${denied?.errno ?? 'no error'}: uid ${uid ?? '?'}'s locked_vm is shared by both ` +
+        `On 5.10 the exporter's map is refused with ${refusal(denied)}: uid ${uid}'s locked_vm is shared by both ` +
         `services and the agent's maps hold most of it, though the exporter holds nothing. ` +
-        `On 6.18 each map is charged to its creator's cgroup (/system/agent: ${fmt(cg(now?.final ?? empty, '/system/agent')?.bpf)}, ` +
-        `/system/exporter: ${fmt(cg(now?.final ?? empty, '/system/exporter')?.bpf)}) and nobody's limit is shared.`
+        `On 6.18 each map is charged to its creator's cgroup (/system/agent: ${fmt(cg(now, '/system/agent').bpf)}, ` +
+        `/system/exporter: ${fmt(cg(now, '/system/exporter').bpf)}) and nobody's limit is shared.`
       );
     },
   },
@@ -63,12 +86,12 @@ export const CHAPTERS: readonly Chapter[] = [
       { label: '5.10, memlock', kernel: { version: '5.10' } },
       { label: '6.18, memcg', kernel: { version: '6.18' } },
     ],
-    lesson: ([old, now]) => {
-      const a = map(old?.final ?? empty, 'sessions');
-      const b = map(now?.final ?? empty, 'sessions');
+    lesson: (runs) => {
+      const a = map(run(runs, 0, '5.10'), 'sessions');
+      const b = map(run(runs, 1, '6.18'), 'sessions');
       return (
-        `For ${count(b?.elements ?? 0)} sessions, 5.10 precharged ${fmt(a?.memlock)} up front (room for every possible element). ` +
-        `6.18's fdinfo memlock says ${fmt(b?.memlock)}, but the cgroup is charged ${fmt(b?.charged)}: ` +
+        `For ${count(b.elements)} sessions, 5.10 precharged ${fmt(a.memlock)} up front (room for every possible element). ` +
+        `6.18's fdinfo memlock says ${fmt(b.memlock)}, but the cgroup is charged ${fmt(b.charged)}: ` +
         `each element takes a whole slab object of the next size class, plus per-CPU caches of spare objects.`
       );
     },
@@ -77,13 +100,14 @@ export const CHAPTERS: readonly Chapter[] = [
     title: 'Updates from softirq are charged to the map\'s cgroup',
     file: 'softirq.yaml',
     runs: [{ label: '6.18, memcg', kernel: {} }],
-    lesson: ([r], scenario) => {
-      const s = r?.final ?? empty;
+    lesson: (runs, scenario) => {
+      const r = run(runs, 0, '6.18');
       const n = inserted(r, scenario);
+      const web = cg(r, '/system/web');
       return (
-        `${count(n.all)} inserts, ${count(n.softirq)} of them from softirq while "web" ran: /system/agent holds ${fmt(cg(s, '/system/agent')?.bpf)} of BPF memory, ` +
-        `/system/web ${fmt(cg(s, '/system/web')?.bpf)}: the struct file of its own fd on the map, nothing of the elements ` +
-        `(its ${fmt(cg(s, '/system/web')?.stat.anon)} are its heap).`
+        `${count(n.all)} inserts, ${count(n.softirq)} of them from softirq while "web" ran: /system/agent holds ${fmt(cg(r, '/system/agent').bpf)} of BPF memory, ` +
+        `/system/web ${fmt(web.bpf)}: the struct file of its own fd on the map, nothing of the elements ` +
+        `(its ${fmt(web.stat.anon)} are its heap).`
       );
     },
   },
@@ -95,15 +119,18 @@ export const CHAPTERS: readonly Chapter[] = [
       { label: '6.18/192', kernel: { cpus: 192 } },
       { label: '5.15/192', kernel: { version: '5.15', cpus: 192 } },
     ],
-    lesson: ([two, many, old], scenario) => {
-      const a = map(two?.final ?? empty, 'hits');
-      const b = map(many?.final ?? empty, 'hits');
-      const failed = step(old, 0);
-      const limit = scenario.cgroups.find((c) => c.path === '/system/profiler')?.max;
+    lesson: (runs, scenario) => {
+      const [two, many, old] = [run(runs, 0, '6.18/2'), run(runs, 1, '6.18/192'), run(runs, 2, '5.15/192')];
+      // The scenario's per-CPU map, and the cgroup its creator runs in.
+      const { step: create, result: failed } = stepOf(old, scenario, 'creating a map', createMap());
+      const a = map(two, create.name);
+      const b = map(many, create.name);
+      const path = task(scenario, create.task).cgroup;
+      const limit = need(scenario.cgroups.find((c) => c.path === path), `cgroup ${path} in ${scenario.source}`).max;
       return (
-        `memlock is ${fmt(a?.memlock)} on ${two?.profile.possibleCpus ?? '?'} CPUs and ${fmt(b?.memlock)} on ${many?.profile.possibleCpus ?? '?'}. ` +
-        `On 6.18 the cgroup is charged only ${fmt(b?.charged)}; the other ${fmt(b?.uncharged)} of per-CPU values escape memory.max. ` +
-        `On 5.15 the creator paid for them: ${failed?.ok ? 'it fit' : `${failed?.errno ?? ''} under the ${fmt(limit)} limit`}.`
+        `memlock is ${fmt(a.memlock)} on ${two.profile.possibleCpus} CPUs and ${fmt(b.memlock)} on ${many.profile.possibleCpus}. ` +
+        `On 6.18 the cgroup is charged only ${fmt(b.charged)}; the other ${fmt(b.uncharged)} of per-CPU values escape memory.max. ` +
+        `On 5.15 the creator paid for them: ${failed.ok ? 'it fit' : `${refusal(failed)} under the ${fmt(limit)} limit`}.`
       );
     },
   },
@@ -111,9 +138,9 @@ export const CHAPTERS: readonly Chapter[] = [
     title: 'A cgroup limit stops a map, and says which limit',
     file: 'limit.yaml',
     runs: [{ label: '6.18, memcg', kernel: {} }],
-    lesson: ([r]) => {
-      const failed = r?.steps.find((s) => !s.ok);
-      return failed ? `${failed.errno ?? ''}: ${failed.reason ?? ''}` : 'every map fit';
+    lesson: (runs) => {
+      const failed = run(runs, 0, '6.18').steps.find((s) => !s.ok);
+      return failed ? `${refusal(failed)}: ${need(failed.reason, `the reason of steps[${failed.index}]`)}` : 'every map fit';
     },
   },
   {
@@ -123,12 +150,13 @@ export const CHAPTERS: readonly Chapter[] = [
       { label: '6.18 (objcg)', kernel: {} },
       { label: '5.15 (memcg pinned)', kernel: { version: '5.15' } },
     ],
-    lesson: ([now, old]) => {
-      const moved = step(now, 3);
-      const kept = step(old, 3);
-      return `6.18: ${moved?.detail ?? 'no detail'}. 5.15: ${kept?.detail ?? 'no detail'}.`;
+    lesson: (runs, scenario) => {
+      // What removing the cgroup did, as each kernel's model says it.
+      const removal = (r: RunResult<Snapshot>): string => {
+        const { result } = stepOf(r, scenario, 'removing a cgroup', (s): s is Extract<Step, { op: 'remove_cgroup' }> => s.op === 'remove_cgroup');
+        return need(result.detail, `what steps[${result.index}] (${result.summary}) did in the ${r.profile.release} run`);
+      };
+      return `6.18: ${removal(run(runs, 0, '6.18'))}. 5.15: ${removal(run(runs, 1, '5.15'))}.`;
     },
   },
 ];
-
-const empty: Snapshot = { cgroups: [], users: [], tasks: [], maps: [], progs: [] };

@@ -343,11 +343,32 @@ describe('bpfmem simulate on a terminal: the tables fit its width, as maps and c
 });
 
 describe('bpfmem demo', () => {
-  it('tells its six chapters from the scenarios, with numbers the model computed', async () => {
+  it('tells its six chapters from the scenarios: a row per step with each run\'s outcome, and the lesson --json gives', async () => {
     const run = await cli(['demo']);
     expect(run.status).toBe(0);
     expect(run.stderr).toBe('');
-    for (const n of [1, 2, 3, 4, 5, 6]) expect(run.stdout).toMatch(new RegExp(`^${n}\\. `, 'm'));
+    const out = JSON.parse((await cli(['demo', '--json'])).stdout) as { chapters: { title: string; scenario: string; lesson: string; runs: Record<string, RunJson> }[] };
+    const texts = run.stdout.split(/^(?=\d+\. )/m).slice(1);
+    expect(texts).toHaveLength(6);
+    texts.forEach((text, i) => {
+      const chapter = out.chapters[i];
+      expect(chapter).toBeDefined();
+      if (!chapter) return;
+      expect(text.startsWith(`${i + 1}. ${chapter.title}\n   ${chapter.scenario}: `)).toBe(true);
+      // The steps table: a column per run, a row per step of the file (none has a setup failure).
+      const labels = Object.keys(chapter.runs);
+      const rows = tableLines(text, /^ {3}STEP /);
+      expect(rows[0]?.trim().split(/ {2,}/)).toEqual(['STEP', ...labels.map((l) => l.toUpperCase())]);
+      for (const r of Object.values(chapter.runs)) expect(rows).toHaveLength(1 + r.steps.length);
+      // Each run's outcome of each step, in its column.
+      rows.slice(1).forEach((row, j) => {
+        const cells = row.trim().split(/ {2,}/).slice(1);
+        expect(cells).toEqual(Object.values(chapter.runs).map((r) => (r.steps[j]?.ok ? '✓' : `✗ ${r.steps[j]?.errno ?? ''}`)));
+      });
+      // The lesson, wrapped at 80 columns: the words --json gives.
+      const lesson = text.slice(text.indexOf('   → ')).split('\n\n')[0]?.split('\n').map((l) => l.trim()).join(' ');
+      expect(lesson).toBe(`→ ${chapter.lesson}`);
+    });
     expect(run.stdout).toMatch(/refused with EPERM/);
     expect(run.stdout).toMatch(/ENOMEM: \/kubepods\/pod-agent\/agent is at/);
     // People's output fits 80 columns.
