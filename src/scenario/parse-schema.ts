@@ -23,6 +23,7 @@ import { ARCHES, PAGE_SIZES } from '../model/profile.js';
 import { SCENARIO_LIMITS, U32_MAX } from '../vocab/limits.js';
 import type { PathSegment } from './parse-yaml.js';
 import type { Result } from '../vocab/result.js';
+import type { CgroupVersion } from '../vocab/profile.js';
 
 /**
  * The shapes of a scenario file, as valibot schemas: which keys each mapping takes, which are
@@ -128,6 +129,13 @@ const pageSize = field((x): Result<number> => {
   return { ok: false, error: `expected a page size of 4096, 16384 or 65536 (4Ki, 16Ki, 64Ki), got ${describeValue(x)}` };
 });
 
+/** The cgroup version, 1 or 2: a number, or text as `cpus` and `uid` are read (`"2"`). */
+const cgroupVersion = field((x): Result<CgroupVersion> => {
+  const n = parseInteger(x, 1, 2);
+  if (n.ok && (n.value === 1 || n.value === 2)) return { ok: true, value: n.value };
+  return { ok: false, error: `expected 1 or 2 (the cgroup version), got ${describeValue(x)}` };
+});
+
 const picklist = <const T extends readonly (string | number)[]>(options: T, hint: string) =>
   v.picklist(options, (issue) => `expected ${hint}, got ${describeValue(issue.input)}`);
 
@@ -149,7 +157,7 @@ export const KERNEL = mapping({
   cpus: optional(field((x) => parseInteger(x, 1, 8192))),
   page_size: optional(pageSize),
   regime: optional(picklist(['memcg', 'memlock', 'none'], 'memcg, memlock or none')),
-  cgroup: optional(picklist([1, 2], '1 or 2 (the cgroup version)')),
+  cgroup: optional(cgroupVersion),
   arch: optional(picklist(ARCHES, `${ARCHES.join(' or ')} (the kernel's architecture)`)),
 });
 

@@ -269,7 +269,10 @@ class Walker {
     }
     if (isScalar(node)) {
       const v = node.value;
-      if ((typeof v === 'number' || typeof v === 'boolean') && typeof node.source === 'string') this.scalarSources.set(key, node.source);
+      // `null` and `~` too: a name written so is that text (an empty value is nothing).
+      if ((typeof v === 'number' || typeof v === 'boolean' || v === null) && typeof node.source === 'string' && node.source !== '') {
+        this.scalarSources.set(key, node.source);
+      }
       if (v === null || typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') return v;
       return this.fail(path, line, `unsupported YAML value${node.tag ? ` (tag ${cut(node.tag)})` : ''}`);
     }
@@ -313,9 +316,9 @@ class Walker {
   }
 
   /**
-   * A mapping key as text: scalars only. A number or boolean is the text it was written as
-   * (`1:` is "1", `1.50:` is "1.50", `007:` is "007"), so that a task named `1.50` is the task a
-   * step names `1.50`.
+   * A mapping key as text: scalars only. A number, boolean or null is the text it was written as
+   * (`1:` is "1", `1.50:` is "1.50", `007:` is "007", `null:` is "null"), so that a task named
+   * `1.50` is the task a step names `1.50`.
    */
   private keyText(key: unknown, path: readonly PathSegment[], aliasLine: number | undefined): string {
     let node = key;
@@ -329,6 +332,8 @@ class Walker {
     if (typeof v === 'string') return v;
     const source = isScalar(node) && typeof node.source === 'string' ? node.source : undefined;
     if (typeof v === 'number' || typeof v === 'boolean') return source ?? String(v);
-    return this.fail(path, aliasLine ?? this.nodeLine(key), 'a mapping key is not text (a list, mapping or null as a key)');
+    if (v === null && source !== undefined && source !== '') return source;
+    if (v === null) return this.fail(path, aliasLine ?? this.nodeLine(key), 'a mapping key is empty');
+    return this.fail(path, aliasLine ?? this.nodeLine(key), 'a mapping key is not text (a list or a mapping as a key)');
   }
 }

@@ -248,6 +248,31 @@ steps:
     expect(s.steps[1]).toMatchObject({ op: 'update', map: '1.50', context: { task: 'true' } });
   });
 
+  it('reads a section with nothing after it, or null, as left out: kernel:, description:, description: null, kernel: ~', () => {
+    expect(good('description:\nkernel:\ncgroups:\ntasks:\nsteps:\n')).toEqual({ source: SOURCE, kernel: {}, cgroups: [], tasks: [], steps: [] });
+    expect(good('description: null\nkernel: ~\n')).toEqual({ source: SOURCE, kernel: {}, cgroups: [], tasks: [], steps: [] });
+  });
+
+  it('reads a name written null or ~ as written, as a key and as a value', () => {
+    const s = good(`
+tasks: { null: {}, NULL: {} }
+steps:
+  - create_map: { task: null, name: Null, type: array, key: 4, value: 4, max_entries: 1 }
+  - update: { map: Null, context: NULL }
+`);
+    expect(s.tasks.map((t) => t.name)).toEqual(['null', 'NULL']);
+    expect(s.steps[0]).toMatchObject({ task: 'null', name: 'Null' });
+    expect(s.steps[1]).toMatchObject({ map: 'Null', context: { task: 'NULL' } });
+    expect(bad('tasks: { ~: {} }')).toBe(`${SOURCE}:1: tasks["~"]: expected a task name of 1–64 characters A–Z a–z 0–9 _ . -, got "~"`);
+    expect(bad(withMap('  - update: { map: }'))).toBe(`${SOURCE}:5: steps[1].update.map: expected a name, got null`);
+  });
+
+  it('reads kernel.cgroup written as text, as cpus and uid are', () => {
+    expect(good('kernel: { version: "6.18", cgroup: "2", cpus: "4" }').kernel).toEqual({ version: '6.18', cgroup: 2, cpus: 4 });
+    expect(bad('kernel: { version: "6.18", cgroup: "3" }')).toBe(`${SOURCE}:1: kernel.cgroup: expected 1 or 2 (the cgroup version), got "3"`);
+    expect(bad('kernel: { version: "6.18", cgroup: 1.5 }')).toBe(`${SOURCE}:1: kernel.cgroup: expected 1 or 2 (the cgroup version), got 1.5`);
+  });
+
   it('checks a step\'s cpu and memory.high against the machine the file runs on when it names no kernel version', () => {
     const host = () => ({ release: '6.12.0', possibleCpus: 8, cgroupVersion: 2 as const });
     const text = withMapNoKernel('  - update: { map: m, cpu: 7 }');
@@ -437,7 +462,8 @@ describe('parseScenario: bad files give one line with file, line, path and messa
     ['/proc/self/status', 'Name:\tnode\nUmask:\t0022\nState:\tR (running)\nTgid:\t1\n', `${SOURCE}:1: not a scenario: none of its top-level keys is one of description, kernel, cgroups, tasks, steps`],
     ['only a typo of a scenario key: still named', 'stpes: []\n', `${SOURCE}:1: stpes: unknown key (did you mean steps?); expected one of description, kernel, cgroups, tasks, steps`],
     ['an empty file', '# nothing but a comment\n', `${SOURCE}: the file has no scenario in it; expected a mapping with keys description, kernel, cgroups, tasks, steps`],
-    ['a key that is a list', 'tasks: { [a]: 1 }', `${SOURCE}:1: tasks: a mapping key is not text (a list, mapping or null as a key)`],
+    ['a key that is a list', 'tasks: { [a]: 1 }', `${SOURCE}:1: tasks: a mapping key is not text (a list or a mapping as a key)`],
+    ['a key that is empty', 'tasks:\n  : {}', `${SOURCE}:2: tasks: a mapping key is empty`],
     ['a top-level key that is a list: no scenario', '[a]: 1', `${SOURCE}:1: not a scenario: none of its top-level keys is one of description, kernel, cgroups, tasks, steps`],
     ['nesting too deep', `kernel: ${'['.repeat(70)}`, `${SOURCE}:1: nested deeper than 64 levels`],
   ])('%s', (_, text, line) => {

@@ -3,7 +3,7 @@ import { formatBytes } from '../vocab/units.js';
 import { describeValue, didYouMean, parseCgroupPath, parseRelease, parseTaskName, quote } from '../vocab/fields.js';
 import { parentOf } from '../vocab/cgroup-path.js';
 import { SCENARIO_LIMITS } from '../vocab/limits.js';
-import { CGROUP, FILE, KERNEL, TASK, isMapping, notAScenario, readsAsScenario, validate, type SchemaIssue } from './parse-schema.js';
+import { CGROUP, FILE, KERNEL, TASK, isMapping, notAScenario, readsAsScenario, TOP_KEYS, validate, type SchemaIssue } from './parse-schema.js';
 import { highOnV1, readSteps, type RunsOn } from './parse-steps.js';
 import { readYaml, type PathSegment, type YamlTree } from './parse-yaml.js';
 import type { Scenario, ScenarioCgroup, ScenarioKernel, ScenarioTask } from './types.js';
@@ -145,8 +145,9 @@ function buildScenario(tree: YamlTree, source: string, options: ParseOptions): R
   if (tree.value === null) {
     return issue([], 'the file has no scenario in it; expected a mapping with keys description, kernel, cgroups, tasks, steps');
   }
-  // A description written as a number or true is the text it was written as.
-  const top = isMapping(tree.value) ? { ...tree.value, ...asWrittenAt(tree, tree.value, [], ['description']) } : tree.value;
+  // A description written as a number or true is the text it was written as; a section with
+  // nothing after it (`kernel:`, `description:`, `description: null`) is the same as none.
+  const top = isMapping(tree.value) ? withoutNulls({ ...tree.value, ...asWrittenAt(tree, tree.value, [], ['description'], false) }) : tree.value;
   const file = validate(FILE, top, []);
   if (!file.ok) return file;
   const { description } = file.value;
@@ -180,15 +181,36 @@ function buildScenario(tree: YamlTree, source: string, options: ParseOptions): R
 }
 
 /**
- * The values of `keys` in the mapping `input` at `at` that YAML read as a number or boolean, as
- * the text they were written as: a name `007` or `1.50` is that name, not 7 or 1.5 (keys are
- * read so too, parse-yaml.ts).
+ * The values of `keys` in the mapping `input` at `at` that YAML read as a number or boolean (and
+ * with `nulls`, as null), as the text they were written as: a name `007`, `1.50` or `null` is
+ * that name, not 7, 1.5 or nothing (keys are read so too, parse-yaml.ts). A key with nothing
+ * after it stays null.
  */
-function asWrittenAt(tree: YamlTree, input: Readonly<Record<string, unknown>>, at: readonly PathSegment[], keys: readonly string[]): Record<string, unknown> {
+function asWrittenAt(
+  tree: YamlTree,
+  input: Readonly<Record<string, unknown>>,
+  at: readonly PathSegment[],
+  keys: readonly string[],
+  nulls = true,
+): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const key of keys) {
     const value = Object.hasOwn(input, key) ? input[key] : undefined;
     if (typeof value === 'number' || typeof value === 'boolean') out[key] = tree.scalarSourceOf([...at, key]) ?? String(value);
+    else if (value === null && nulls) {
+      const written = tree.scalarSourceOf([...at, key]);
+      if (written !== undefined) out[key] = written;
+    }
+  }
+  return out;
+}
+
+/** The top level without its known sections that are null, which are as if left out. */
+function withoutNulls(top: Readonly<Record<string, unknown>>): Record<string, unknown> {
+  const out = Object.create(null) as Record<string, unknown>;
+  for (const [key, value] of Object.entries(top)) {
+    if (value === null && (TOP_KEYS as readonly string[]).includes(key)) continue;
+    out[key] = value;
   }
   return out;
 }
