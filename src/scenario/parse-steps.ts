@@ -65,35 +65,69 @@ interface BpfObject {
 /** The state the checks follow through the steps. */
 class World {
   readonly cgroups = new Set<string>(['/']);
-  /** Live child cgroups of each cgroup: rmdir of a cgroup with children fails (EBUSY). */
-  readonly children = new Map<string, number>();
   /** Task name → its cgroup now. */
   readonly tasks = new Map<string, string>();
   readonly maps = new Map<string, BpfObject>();
   readonly progs = new Map<string, BpfObject>();
+  /** Live child cgroups of each cgroup: rmdir of a cgroup with children fails (EBUSY). */
+  private readonly children = new Map<string, Set<string>>();
+  /** The tasks in each cgroup now: rmdir of a cgroup with tasks fails (EBUSY). */
+  private readonly members = new Map<string, Set<string>>();
 
   constructor(ctx: StepsContext) {
     for (const c of ctx.cgroups) this.addCgroup(c.path);
-    for (const t of ctx.tasks) this.tasks.set(t.name, t.cgroup);
+    for (const t of ctx.tasks) this.moveTask(t.name, t.cgroup);
   }
 
   addCgroup(path: string): void {
     this.cgroups.add(path);
-    const parent = parentOf(path);
-    this.children.set(parent, (this.children.get(parent) ?? 0) + 1);
+    setOf(this.children, parentOf(path)).add(path);
   }
 
   removeCgroup(path: string): void {
     this.cgroups.delete(path);
-    const parent = parentOf(path);
-    this.children.set(parent, (this.children.get(parent) ?? 1) - 1);
+    this.children.get(parentOf(path))?.delete(path);
   }
 
-  /** A task in `path`, if any (rmdir of a cgroup with tasks fails with EBUSY). */
-  taskIn(path: string): string | undefined {
-    for (const [name, cgroup] of this.tasks) if (cgroup === path) return name;
-    return undefined;
+  moveTask(name: string, cgroup: string): void {
+    const from = this.tasks.get(name);
+    if (from !== undefined) this.members.get(from)?.delete(name);
+    this.tasks.set(name, cgroup);
+    setOf(this.members, cgroup).add(name);
   }
+
+  /** A child cgroup of `path`, if any. */
+  childOf(path: string): string | undefined {
+    return first(this.children.get(path));
+  }
+
+  /** A task in `path`, if any. */
+  taskIn(path: string): string | undefined {
+    return first(this.members.get(path));
+  }
+}
+
+function setOf<K, V>(map: Map<K, Set<V>>, key: K): Set<V> {
+  let set = map.get(key);
+  if (set === undefined) map.set(key, (set = new Set()));
+  return set;
+}
+
+function first<T>(set: ReadonlySet<T> | undefined): T | undefined {
+  if (set) for (const item of set) return item;
+  return undefined;
+}
+
+/**
+ * cgroup v2's "no internal processes" rule (Documentation/admin-guide/cgroup-v2.rst): a cgroup
+ * other than the root that has child cgroups (with the memory controller, which bpfmem's
+ * cgroups all have) may hold no task. The kernel refuses the write to `cgroup.procs`, or to the
+ * parent's `cgroup.subtree_control`, with EBUSY; the model does as much (model/kernel.ts). Every
+ * message ends in this.
+ */
+export function noInternalProcesses(runsOn: RunsOn, kernel: ScenarioKernel): string {
+  const where = kernel.cgroup === undefined && runsOn.basis === 'host' ? "; the scenario runs on this machine's kernel, whose memory controller is on cgroup v2" : '';
+  return `cgroup v2 allows tasks only in cgroups without children ("no internal processes"; the kernel refuses with EBUSY)${where}`;
 }
 
 /** Reads `steps`. `input` is the raw value of the key (undefined when absent). */
@@ -211,7 +245,12 @@ class StepReader {
         if (!task.ok) return task;
         const cgroup = this.cgroup(a.value.cgroup, { root: true });
         if (!cgroup.ok) return cgroup;
-        this.world.tasks.set(a.value.task, a.value.cgroup);
+        const child = this.world.childOf(a.value.cgroup);
+        if (this.ctx.runsOn.cgroup === 2 && a.value.cgroup !== '/' && child !== undefined) {
+          const why = noInternalProcesses(this.ctx.runsOn, this.ctx.kernel);
+          return this.fail('cgroup', `cannot move task ${quote(a.value.task)} into ${a.value.cgroup}, which has the child cgroup ${child}: ${why}`);
+        }
+        this.world.moveTask(a.value.task, a.value.cgroup);
         return { ok: true, value: { op: 'move_task', index, task: a.value.task, cgroup: a.value.cgroup } };
       }
       case 'create_cgroup': {
@@ -225,6 +264,11 @@ class StepReader {
         if (!this.world.cgroups.has(parent)) {
           return this.fail('cgroup', `parent cgroup ${parent} does not exist at this step (create it first)`);
         }
+        const task = this.world.taskIn(parent);
+        if (this.ctx.runsOn.cgroup === 2 && parent !== '/' && task !== undefined) {
+          const why = noInternalProcesses(this.ctx.runsOn, this.ctx.kernel);
+          return this.fail('cgroup', `cannot create ${path}: its parent ${parent} has task ${quote(task)}, and ${why}`);
+        }
         const high = this.high(a.value.high);
         if (!high.ok) return high;
         this.world.addCgroup(path);
@@ -237,7 +281,7 @@ class StepReader {
         const path = a.value.cgroup;
         const cgroup = this.cgroup(path, { root: false });
         if (!cgroup.ok) return cgroup;
-        if ((this.world.children.get(path) ?? 0) > 0) {
+        if (this.world.childOf(path) !== undefined) {
           return this.fail('cgroup', `cgroup ${path} still has child cgroups (remove them first; rmdir fails with EBUSY)`);
         }
         const task = this.world.taskIn(path);

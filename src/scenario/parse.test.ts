@@ -3,6 +3,9 @@ import { describe, expect, it } from 'vitest';
 import { MAP_FLAGS } from '../vocab/flags.js';
 import { formatPath, formatScenarioError, parseScenario, SCENARIO_LIMITS, utf8Length } from './parse.js';
 import { yamlMessage } from './parse-yaml.js';
+import { runScenario } from './run.js';
+import { ModelBackend } from '../model/backend.js';
+import { makeProfile } from '../model/profile.js';
 import type { Scenario } from './types.js';
 
 const SOURCE = 'scenarios/x.yaml';
@@ -182,7 +185,7 @@ description: >
   A cgroup made, used, emptied, removed and made again.
 kernel: { version: "6.18", cgroup: 2 }
 cgroups: { /pods: {} }
-tasks: { t: { cgroup: /pods } }
+tasks: { t: {} }
 steps:
   - create_cgroup: { cgroup: /pods/a, max: 64Mi }
   - move_task: { task: t, cgroup: /pods/a }
@@ -530,6 +533,47 @@ steps:
     expect(line.split('\n')).toHaveLength(1);
     const sep = bad('tasks:\n  "a\u2028b": {}');
     expect(sep).not.toMatch(/[\n\r\u2028\u2029]/);
+  });
+});
+
+describe('parseScenario: cgroup v2 allows tasks only in cgroups without children ("no internal processes")', () => {
+  const WHY = 'cgroup v2 allows tasks only in cgroups without children ("no internal processes"; the kernel refuses with EBUSY)';
+  it.each([
+    ['a task started in a cgroup with a child', 'cgroups: { /a/b: {} }\ntasks: { t: { cgroup: /a } }', `${SOURCE}:3: tasks.t.cgroup: task "t" cannot start in /a, which has the child cgroup /a/b: ${WHY}`],
+    [
+      'a task moved into a cgroup with a child',
+      'cgroups: { /a/b: {} }\ntasks: { t: { cgroup: /a/b } }\nsteps:\n  - move_task: { task: t, cgroup: /a }',
+      `${SOURCE}:5: steps[0].move_task.cgroup: cannot move task "t" into /a, which has the child cgroup /a/b: ${WHY}`,
+    ],
+    [
+      'a cgroup created under one with a task',
+      'cgroups: { /a: {} }\ntasks: { t: { cgroup: /a } }\nsteps:\n  - create_cgroup: { cgroup: /a/b }',
+      `${SOURCE}:5: steps[0].create_cgroup.cgroup: cannot create /a/b: its parent /a has task "t", and ${WHY}`,
+    ],
+  ])('refuses %s on v2, as the model does (EBUSY), and not on v1', async (_, body, line) => {
+    expect(bad(`kernel: { version: "6.18", cgroup: 2 }\n${body}`)).toBe(line);
+    const v1 = good(`kernel: { version: "6.18", cgroup: 1 }\n${body}`);
+    const v2 = makeProfile({ version: '6.18', cgroup: 2 });
+    if (!v2.ok) throw new Error(v2.error);
+    const run = await runScenario(v1, new ModelBackend(v2.value));
+    expect(run.steps.filter((step) => !step.ok).map((step) => step.errno)).toEqual(['EBUSY']);
+  });
+
+  it('allows a task in the root, and in a cgroup once its children are gone; says where v2 comes from when the machine decides it', () => {
+    const s = good(`kernel: { version: "6.18", cgroup: 2 }
+cgroups: { /a/b: {} }
+tasks: { t: {}, u: { cgroup: /a/b } }
+steps:
+  - move_task: { task: u, cgroup: / }
+  - remove_cgroup: { cgroup: /a/b }
+  - move_task: { task: t, cgroup: /a }
+  - move_task: { task: t, cgroup: / }
+  - create_cgroup: { cgroup: /a/c }
+`);
+    expect(s.steps).toHaveLength(5);
+    const host = () => ({ release: '6.12.0', possibleCpus: 8, cgroupVersion: 2 as const });
+    const r = parseScenario('cgroups: { /a/b: {} }\ntasks: { t: { cgroup: /a } }', SOURCE, { host });
+    expect(r.ok ? '' : r.error.message).toMatch(/; the scenario runs on this machine's kernel, whose memory controller is on cgroup v2$/);
   });
 });
 

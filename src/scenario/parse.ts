@@ -4,7 +4,7 @@ import { describeValue, didYouMean, parseCgroupPath, parseRelease, parseTaskName
 import { parentOf } from '../vocab/cgroup-path.js';
 import { SCENARIO_LIMITS } from '../vocab/limits.js';
 import { CGROUP, FILE, KERNEL, TASK, isMapping, notAScenario, readsAsScenario, TOP_KEYS, validate, type SchemaIssue } from './parse-schema.js';
-import { highOnV1, readSteps, type RunsOn } from './parse-steps.js';
+import { highOnV1, noInternalProcesses, readSteps, type RunsOn } from './parse-steps.js';
 import { readYaml, type PathSegment, type YamlTree } from './parse-yaml.js';
 import type { Scenario, ScenarioCgroup, ScenarioKernel, ScenarioTask } from './types.js';
 import type { KernelProfile } from '../vocab/profile.js';
@@ -156,7 +156,7 @@ function buildScenario(tree: YamlTree, source: string, options: ParseOptions): R
   if (!kernel.ok) return kernel;
   const cgroups = readCgroups(file.value.cgroups, kernel.value);
   if (!cgroups.ok) return cgroups;
-  const tasks = readTasks(file.value.tasks, cgroups.value);
+  const tasks = readTasks(file.value.tasks, cgroups.value, kernel.value);
   if (!tasks.ok) return tasks;
   const steps = readSteps(file.value.steps, {
     kernel: kernel.value.kernel,
@@ -308,7 +308,7 @@ function readCgroups(input: unknown, kernel: { kernel: ScenarioKernel; runsOn: R
 }
 
 /** `tasks`: name → where it runs and its limits. */
-function readTasks(input: unknown, cgroups: readonly ScenarioCgroup[]): Result<ScenarioTask[], SchemaIssue> {
+function readTasks(input: unknown, cgroups: readonly ScenarioCgroup[], kernel: { kernel: ScenarioKernel; runsOn: RunsOn }): Result<ScenarioTask[], SchemaIssue> {
   if (input === undefined || input === null) return { ok: true, value: [] };
   if (!isMapping(input)) {
     return issue(['tasks'], `expected a mapping of task name to { cgroup, uid, memlock, cap_ipc_lock }; got ${describeValue(input)}`);
@@ -318,6 +318,9 @@ function readTasks(input: unknown, cgroups: readonly ScenarioCgroup[]): Result<S
     return issue(['tasks'], `${names.length} tasks; a scenario has at most ${SCENARIO_LIMITS.tasks}`);
   }
   const known = new Set(['/', ...cgroups.map((c) => c.path)]);
+  // A child of each cgroup that has one: on cgroup v2, no task may start in such a cgroup.
+  const childOf = new Map<string, string>();
+  for (const c of cgroups) if (!childOf.has(parentOf(c.path))) childOf.set(parentOf(c.path), c.path);
   const tasks: ScenarioTask[] = [];
   for (const name of names) {
     const at = ['tasks', name];
@@ -328,6 +331,11 @@ function readTasks(input: unknown, cgroups: readonly ScenarioCgroup[]): Result<S
     const { cgroup = '/', uid = 0, memlock, cap_ipc_lock: capIpcLock = false } = t.value;
     if (!known.has(cgroup)) {
       return issue([...at, 'cgroup'], `no cgroup ${cgroup} in cgroups${didYouMean(cgroup, [...known])}`);
+    }
+    const child = childOf.get(cgroup);
+    if (kernel.runsOn.cgroup === 2 && cgroup !== '/' && child !== undefined) {
+      const why = noInternalProcesses(kernel.runsOn, kernel.kernel);
+      return issue([...at, 'cgroup'], `task ${quote(name)} cannot start in ${cgroup}, which has the child cgroup ${child}: ${why}`);
     }
     tasks.push({ name, cgroup, uid, ...(memlock === undefined ? {} : { memlock }), capIpcLock });
   }
