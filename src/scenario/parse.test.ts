@@ -478,6 +478,14 @@ describe('parseScenario: bad files give one line with file, line, path and messa
     expect(bad(text)).toBe(`${SOURCE}:1: steps: 10001 steps; a scenario has at most 10000`);
   });
 
+  it('refuses more cgroups than 10000, the parents that paths imply included', () => {
+    const listed = (n: number, depth: number) => `cgroups:\n${Array.from({ length: n }, (_, i) => `  /${i}${'/a'.repeat(depth - 1)}:\n`).join('')}`;
+    expect(bad(listed(10_001, 1))).toBe(`${SOURCE}:1: cgroups: 10001 cgroups; a scenario has at most 10000, implied parents included`);
+    // 400 paths 26 levels deep: 10,400 cgroups (the audit's 10,000 paths 32 deep made 320,000).
+    expect(bad(listed(400, 26))).toBe(`${SOURCE}:1: cgroups: 400 cgroups and the parents they imply are more than 10000; a scenario has at most 10000, implied parents included`);
+    expect(good(listed(400, 25)).cgroups).toHaveLength(10_000);
+  });
+
   it('refuses a file over 1 MiB, before reading it', () => {
     const text = `description: "${'x'.repeat(SCENARIO_LIMITS.fileBytes)}"`;
     expect(bad(text)).toBe(`${SOURCE}: the file has ${text.length} bytes; scenario files are limited to 1.0 MiB (1048576 bytes)`);

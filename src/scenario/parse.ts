@@ -275,16 +275,19 @@ function compareCgroupPaths(a: string, b: string): number {
   return pa.length - pb.length;
 }
 
-/** `cgroups`: path → limits. Parents not listed are implied, with no limit. */
+/**
+ * `cgroups`: path → limits. Parents not listed are implied, with no limit, and count in the
+ * limit of {@link SCENARIO_LIMITS.cgroups}: 10,000 paths 32 levels deep would otherwise make
+ * 320,000 cgroups.
+ */
 function readCgroups(input: unknown, kernel: { kernel: ScenarioKernel; runsOn: RunsOn }): Result<ScenarioCgroup[], SchemaIssue> {
   if (input === undefined || input === null) return { ok: true, value: [] };
   if (!isMapping(input)) {
     return issue(['cgroups'], `expected a mapping of cgroup path to { max, high }; got ${describeValue(input)}`);
   }
   const paths = Object.keys(input);
-  if (paths.length > SCENARIO_LIMITS.cgroups) {
-    return issue(['cgroups'], `${paths.length} cgroups; a scenario lists at most ${SCENARIO_LIMITS.cgroups}`);
-  }
+  const limit = SCENARIO_LIMITS.cgroups;
+  if (paths.length > limit) return issue(['cgroups'], `${paths.length} cgroups; a scenario has at most ${limit}, implied parents included`);
   const byPath = new Map<string, ScenarioCgroup>();
   for (const path of paths) {
     const at = ['cgroups', path];
@@ -299,8 +302,11 @@ function readCgroups(input: unknown, kernel: { kernel: ScenarioKernel; runsOn: R
     byPath.set(path, { path, max: max ?? Infinity, high: high ?? Infinity });
   }
   for (const path of paths) {
-    for (let parent = parentOf(path); parent !== '/'; parent = parentOf(parent)) {
-      if (!byPath.has(parent)) byPath.set(parent, { path: parent, max: Infinity, high: Infinity });
+    for (let parent = parentOf(path); parent !== '/' && !byPath.has(parent); parent = parentOf(parent)) {
+      if (byPath.size === limit) {
+        return issue(['cgroups'], `${paths.length} cgroups and the parents they imply are more than ${limit}; a scenario has at most ${limit}, implied parents included`);
+      }
+      byPath.set(parent, { path: parent, max: Infinity, high: Infinity });
     }
   }
   const cgroups = [...byPath.values()].sort((a, b) => compareCgroupPaths(a.path, b.path));

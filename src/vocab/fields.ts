@@ -40,28 +40,42 @@ export function describeValue(input: unknown): string {
   return typeof input;
 }
 
-/** Edit distance (insertions, deletions, substitutions, adjacent swaps), capped inputs. */
-function editDistance(a: string, b: string): number {
-  const rows = a.length + 1;
-  const cols = b.length + 1;
-  const d: number[] = new Array<number>(rows * cols).fill(0);
-  const at = (i: number, j: number): number => d[i * cols + j] ?? 0;
-  for (let i = 0; i < rows; i++) d[i * cols] = i;
-  for (let j = 0; j < cols; j++) d[j] = j;
-  for (let i = 1; i < rows; i++) {
-    for (let j = 1; j < cols; j++) {
+/**
+ * Edit distance (insertions, deletions, substitutions, adjacent swaps) if it is at most `max`,
+ * else `max + 1`. Only cells within `max` of the diagonal are computed (a cell off it is more
+ * than `max` edits away), and a row with none within `max` ends the search: O(length × max).
+ */
+export function editDistance(a: string, b: string, max: number): number {
+  const over = max + 1;
+  const n = a.length;
+  const m = b.length;
+  if (Math.abs(n - m) > max) return over;
+  let before = new Int32Array(m + 1).fill(over);
+  let previous = new Int32Array(m + 1).fill(over);
+  let row = new Int32Array(m + 1);
+  for (let j = 0; j <= Math.min(m, max); j++) previous[j] = j;
+  for (let i = 1; i <= n; i++) {
+    row.fill(over);
+    if (i <= max) row[0] = i;
+    let least = row[0] ?? over;
+    for (let j = Math.max(1, i - max); j <= Math.min(m, i + max); j++) {
       const cost = a[i - 1] === b[j - 1] ? 0 : 1;
-      let v = Math.min(at(i - 1, j) + 1, at(i, j - 1) + 1, at(i - 1, j - 1) + cost);
-      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) v = Math.min(v, at(i - 2, j - 2) + 1);
-      d[i * cols + j] = v;
+      let v = Math.min((previous[j] ?? over) + 1, (row[j - 1] ?? over) + 1, (previous[j - 1] ?? over) + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) v = Math.min(v, (before[j - 2] ?? over) + 1);
+      row[j] = Math.min(v, over);
+      least = Math.min(least, v);
     }
+    if (least > max) return over;
+    [before, previous, row] = [previous, row, before];
   }
-  return at(a.length, b.length);
+  return Math.min(previous[m] ?? over, over);
 }
 
 /**
  * The candidate closest to `word` if it is close enough to be a typo (one edit for short
- * words, two for longer ones, and fewer than half the letters), else `undefined`.
+ * words, two for longer ones, and fewer than half the letters), else `undefined`. Only
+ * candidates whose length is within those edits of the word's are compared, so that a search
+ * among 10,000 cgroup paths of up to 4096 characters costs no more than among short ones.
  */
 export function closest(word: string, candidates: readonly string[]): string | undefined {
   if (word.length === 0 || word.length > 64) return undefined;
@@ -70,7 +84,9 @@ export function closest(word: string, candidates: readonly string[]): string | u
   let best: string | undefined;
   let bestDistance = limit + 1;
   for (const c of candidates) {
-    const dist = editDistance(w, c.toLowerCase());
+    // The edit distance is never less than the difference in length.
+    if (Math.abs(c.length - w.length) > limit) continue;
+    const dist = editDistance(w, c.toLowerCase(), limit);
     // Fewer edits than half the word: "/a" is not a typo of "/", nor "n" of "m".
     if (dist < bestDistance && dist * 2 < Math.max(w.length, c.length)) {
       best = c;
