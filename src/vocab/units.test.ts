@@ -15,14 +15,32 @@ describe('parseSize', () => {
     ['1.5Ki', 1536],
     ['256 MiB', 256 * 1024 * 1024],
     ['1MB', 1_000_000],
+    ['1KB', 1000],
+    ['1.5KB', 1500],
+    ['1.25Ki', 1280],
+    ['00.50Ki', 512],
+    ['1.000000000000000000000000000000000000000000000000', 1],
+    // 2^-40 TiB: forty decimals, one byte exactly.
+    ['0.0000000000009094947017729282379150390625Ti', 1],
+    ['9007199254740991', Number.MAX_SAFE_INTEGER],
     ['max', UNLIMITED],
+    ['unlimited', UNLIMITED],
+    ['infinity', UNLIMITED],
   ] as const)('%s is %d bytes', (input, expected) => {
     expect(parseSize(input)).toBe(expected);
   });
 
-  it.each([[-1], ['-5'], ['12Qi'], ['0.3'], [''], ['1e3'], [1.5], ['Mi']])('%s is not a size', (input) => {
+  it.each([[-1], ['-5'], ['12Qi'], ['0.3'], [''], ['1e3'], [1.5], ['Mi'], ['.5Ki'], ['1.5.1']])('%s is not a size', (input) => {
     expect(parseSize(input)).toBeUndefined();
   });
+
+  // A size must come to a whole number of bytes exactly, not within a rounding error.
+  it.each([['4.0000001'], ['0.0000001'], ['1.1Ki'], ['1.0001Ki'], ['0.1'], ['0.5'], ['0.00000000000090949470177292823791503906251Ti'], ['9007199254740992'], ['8192Ti'], ['1'.repeat(100_000)]])(
+    '%s is not a whole number of bytes below 2^53',
+    (input) => {
+      expect(parseSize(input)).toBeUndefined();
+    },
+  );
 });
 
 describe('formatBytes', () => {

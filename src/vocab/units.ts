@@ -62,8 +62,10 @@ export const SIZE_EXAMPLES = 'such as 4096, 64Ki, 512Mi or 2G';
 /**
  * Parses a size: an integer number of bytes, or a string such as `4096`, `64Ki`, `8Mi`, `1.5Gi`,
  * `1G` (the kernel's and kubectl's reading: `G` is 2^30 in cgroupfs, so `K`/`M`/`G`/`T` are
- * binary here; `kB`/`MB`/`GB` are decimal), or `max` / `unlimited` for no limit.
- * Returns `undefined` when the input is not a non-negative whole number of bytes.
+ * binary here; `k`/`kB`/`KB`/`MB`/`GB`/`TB` are decimal), or `max` / `unlimited` / `infinity`
+ * (cgroupfs's, ulimit's and systemd's words) for no limit. A fraction must come to a whole number
+ * of bytes exactly: `1.5Ki` is 1536, `1.1Ki` (1126.4) is no size, nor is `4.0000001`.
+ * Returns `undefined` when the input is not a non-negative whole number of bytes below 2^53.
  */
 export function parseSize(input: string | number): number | undefined {
   if (typeof input === 'number') {
@@ -72,18 +74,22 @@ export function parseSize(input: string | number): number | undefined {
   if (typeof input !== 'string') return undefined;
   const text = input.trim();
   if (text === 'max' || text === 'unlimited' || text === 'infinity') return UNLIMITED;
-  const m = /^(\d+(?:\.\d+)?)\s*([A-Za-z]*)$/.exec(text);
+  const m = /^(\d+)(?:\.(\d+))?\s*([A-Za-z]*)$/.exec(text);
   if (!m) return undefined;
-  const unit = m[2] ?? '';
+  const unit = m[3] ?? '';
   // Own keys only: `1constructor` must not find Object.prototype.constructor.
   const factor = Object.hasOwn(SUFFIXES, unit) ? SUFFIXES[unit] : undefined;
   if (factor === undefined) return undefined;
-  const value = Number(m[1]) * factor;
-  if (!Number.isFinite(value)) return undefined;
-  const rounded = Math.round(value);
-  // `1.5Ki` is fine (1536 bytes); `0.3` bytes is not a size.
-  if (Math.abs(rounded - value) > 1e-6 || !Number.isSafeInteger(rounded)) return undefined;
-  return rounded;
+  const whole = (m[1] ?? '').replace(/^0+(?=\d)/, '');
+  const fraction = (m[2] ?? '').replace(/0+$/, '');
+  // 17 digits are past 2^53 whatever the unit; a whole number of bytes has at most 40 decimals
+  // (10^d divides n × 2^40 only for d ≤ 40 when n does not end in 0). So BigInt stays small.
+  if (whole.length > 16 || fraction.length > 40) return undefined;
+  const scaled = BigInt(whole + fraction) * BigInt(factor);
+  const unitOfLast = 10n ** BigInt(fraction.length);
+  if (scaled % unitOfLast !== 0n) return undefined;
+  const bytes = scaled / unitOfLast;
+  return bytes <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(bytes) : undefined;
 }
 
 const IEC = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'] as const;
