@@ -1,6 +1,7 @@
 import type { MapSpec } from '../vocab/map-spec.js';
 import type { ScenarioCgroup, ScenarioKernel, ScenarioTask, Step, UpdateContext } from './types.js';
-import { describeValue, didYouMean, quote } from '../vocab/fields.js';
+import { describeValue, didYouMean, quote, SIZE_MAX } from '../vocab/fields.js';
+import { formatBytes } from '../vocab/units.js';
 import { parentOf } from '../vocab/cgroup-path.js';
 import { SCENARIO_LIMITS } from '../vocab/limits.js';
 import type { Err, Result } from '../vocab/result.js';
@@ -69,6 +70,8 @@ class World {
   readonly tasks = new Map<string, string>();
   readonly maps = new Map<string, BpfObject>();
   readonly progs = new Map<string, BpfObject>();
+  /** Bytes the alloc and mlock steps so far take, frees not taken off: at most {@link SIZE_MAX}. */
+  taken = 0;
   /** Live child cgroups of each cgroup: rmdir of a cgroup with children fails (EBUSY). */
   private readonly children = new Map<string, Set<string>>();
   /** The tasks in each cgroup now: rmdir of a cgroup with tasks fails (EBUSY). */
@@ -318,6 +321,10 @@ class StepReader {
         if (!a.ok) return a;
         const task = this.task(a.value.task);
         if (!task.ok) return task;
+        if (op === 'alloc') {
+          const taken = this.take(a.value.bytes);
+          if (!taken.ok) return taken;
+        }
         return { ok: true, value: { op, index, task: a.value.task, bytes: a.value.bytes } };
       }
       case 'mlock': {
@@ -325,6 +332,8 @@ class StepReader {
         if (!a.ok) return a;
         const task = this.task(a.value.task);
         if (!task.ok) return task;
+        const taken = this.take(a.value.bytes);
+        if (!taken.ok) return taken;
         return { ok: true, value: { op: 'mlock', index, task: a.value.task, bytes: a.value.bytes, via: a.value.via ?? 'mlock' } };
       }
     }
@@ -350,6 +359,21 @@ class StepReader {
     };
     this.world.maps.set(a.name, { owner: a.task, createdBy: this.index });
     return { ok: true, value: { op: 'create_map', index: this.index, task: a.task, name: a.name, spec } };
+  }
+
+  /**
+   * Memory an alloc or mlock step takes: all of them together at most {@link SIZE_MAX}, whatever
+   * free gives back (a task's locked memory is never given back), so that the model's totals
+   * in bytes stay exact.
+   */
+  private take(bytes: number): Result<number, SchemaIssue> {
+    const taken = this.world.taken + bytes;
+    if (taken > SIZE_MAX) {
+      const before = formatBytes(this.world.taken);
+      return this.fail('bytes', `the alloc and mlock steps before take ${before}, and with this one more than 2^50 bytes (1 PiB), the most they may take together (free does not count)`);
+    }
+    this.world.taken = taken;
+    return { ok: true, value: taken };
   }
 
   private task(name: string): Result<string, SchemaIssue> {

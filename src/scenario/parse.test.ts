@@ -486,6 +486,15 @@ describe('parseScenario: bad files give one line with file, line, path and messa
     expect(good(listed(400, 25)).cgroups).toHaveLength(10_000);
   });
 
+  it('refuses sizes over 2^50 and alloc and mlock steps that take more than 2^50 bytes together, so that totals stay exact', () => {
+    expect(bad('tasks: { t: { memlock: 9007199254740991 } }')).toBe(`${SOURCE}:1: tasks.t.memlock: expected a size up to 2^50 (1 PiB) or max, got 9007199254740991`);
+    const steps = (...lines: string[]) => `tasks: { t: { cap_ipc_lock: true } }\nsteps:\n${lines.map((l) => `  - ${l}\n`).join('')}`;
+    expect(good(steps('alloc: { task: t, bytes: 1000Ti }', 'free: { task: t, bytes: 1000Ti }', 'mlock: { task: t, bytes: 24Ti }')).steps).toHaveLength(3);
+    expect(bad(steps('alloc: { task: t, bytes: 1000Ti }', 'free: { task: t, bytes: 1000Ti }', 'mlock: { task: t, bytes: 24Ti }', 'alloc: { task: t, bytes: 1 }'))).toBe(
+      `${SOURCE}:6: steps[3].alloc.bytes: the alloc and mlock steps before take 1.0 PiB, and with this one more than 2^50 bytes (1 PiB), the most they may take together (free does not count)`,
+    );
+  });
+
   it('refuses a file over 1 MiB, before reading it', () => {
     const text = `description: "${'x'.repeat(SCENARIO_LIMITS.fileBytes)}"`;
     expect(bad(text)).toBe(`${SOURCE}: the file has ${text.length} bytes; scenario files are limited to 1.0 MiB (1048576 bytes)`);

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { closest, editDistance } from './fields.js';
+import { closest, editDistance, parseBytes, parseCount, parseLimit, parseU32Size, SIZE_MAX } from './fields.js';
 
 /** The whole table: the optimal string alignment distance, for comparison. */
 function fullDistance(a: string, b: string): number {
@@ -52,5 +52,25 @@ describe('closest', () => {
     expect(closest(`/${'x'.repeat(63)}`, [...long, `/${'x'.repeat(62)}y`])).toBe(`/${'x'.repeat(62)}y`);
     // The full table for each was 64 × 4,007 cells: seconds.
     expect(performance.now() - start).toBeLessThan(500);
+  });
+});
+
+describe('size fields', () => {
+  it('take sizes up to 2^50 bytes, so that no sum of 10,000 steps passes 2^53; u32 fields up to their u32', () => {
+    expect(parseBytes(SIZE_MAX)).toEqual({ ok: true, value: 2 ** 50 });
+    expect(parseBytes('1024Ti')).toEqual({ ok: true, value: 2 ** 50 });
+    expect(parseBytes(SIZE_MAX + 1)).toEqual({ ok: false, error: 'expected a size up to 2^50 (1 PiB), got 1125899906842625' });
+    expect(parseBytes(Number.MAX_SAFE_INTEGER)).toEqual({ ok: false, error: 'expected a size up to 2^50 (1 PiB), got 9007199254740991' });
+    expect(parseLimit('1025Ti')).toEqual({ ok: false, error: 'expected a size up to 2^50 (1 PiB) or max, got "1025Ti"' });
+    expect(parseLimit('infinity')).toEqual({ ok: true, value: Infinity });
+    expect(parseU32Size('4Gi')).toEqual({ ok: false, error: 'expected a size up to 4294967295 (a u32 in the kernel), got "4Gi"' });
+  });
+
+  it('take fractions that come to whole bytes exactly, and no other', () => {
+    expect(parseBytes('1.5Ki')).toEqual({ ok: true, value: 1536 });
+    expect(parseBytes('0.0000001')).toEqual({ ok: false, error: 'expected a size (bytes or 64Ki/8Mi), got "0.0000001"' });
+    expect(parseU32Size('4.0000001')).toEqual({ ok: false, error: 'expected a size (bytes or 64Ki/8Mi), got "4.0000001"' });
+    expect(parseCount('1.5Ki')).toEqual({ ok: true, value: 1536 });
+    expect(parseCount('1.1Ki')).toEqual({ ok: false, error: 'expected a count (a whole number up to 100000000), got "1.1Ki"' });
   });
 });

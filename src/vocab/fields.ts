@@ -108,17 +108,25 @@ export function oneOf(options: readonly string[]): string {
   return `${options.slice(0, -1).join(', ')} or ${options[options.length - 1] ?? ''}`;
 }
 
+/**
+ * The largest size a field takes: 2^50 bytes (1 PiB). A scenario has at most 10,000 steps, and
+ * the alloc and mlock steps together take at most this much (parse-steps.ts), so that no total
+ * the model keeps in bytes (a cgroup's usage, a task's locked memory) passes 2^53, where
+ * numbers stop being exact (`"mlocked": 30020995116051726000` was a sum of 2^53 − 1 sizes).
+ */
+export const SIZE_MAX = 2 ** 50;
+
 /** Options of a size field. */
 export interface SizeOptions {
   /** Whether `max` / `unlimited` (returned as `Infinity`) is allowed. */
   readonly unlimited?: boolean;
-  /** The largest finite value allowed, and the word for why (`u32`). */
+  /** The largest finite value allowed, below {@link SIZE_MAX}, and the word for why (`u32`). */
   readonly max?: { readonly value: number; readonly why: string };
 }
 
 /**
- * A size in bytes: an integer, or a string `parseSize` reads (`64Ki`, `8Mi`, `1.5Gi`), and with
- * `unlimited`, `max` / `unlimited` as `Infinity`.
+ * A size in bytes: an integer, or a string `parseSize` reads (`64Ki`, `8Mi`, `1.5Gi`), up to
+ * {@link SIZE_MAX}, and with `unlimited`, `max` / `unlimited` / `infinity` as `Infinity`.
  */
 export function parseSizeField(input: unknown, options: SizeOptions = {}): Result<number> {
   const expected = options.unlimited ? 'a size (bytes, 64Ki/8Mi or max)' : 'a size (bytes or 64Ki/8Mi)';
@@ -128,6 +136,9 @@ export function parseSizeField(input: unknown, options: SizeOptions = {}): Resul
   }
   if (options.max && Number.isFinite(n) && n > options.max.value) {
     return bad(`expected a size up to ${options.max.value} (${options.max.why}), got ${describeValue(input)}`);
+  }
+  if (Number.isFinite(n) && n > SIZE_MAX) {
+    return bad(`expected a size up to 2^50 (1 PiB)${options.unlimited ? ' or max' : ''}, got ${describeValue(input)}`);
   }
   return good(n);
 }
