@@ -113,6 +113,38 @@ steps:
     }
   });
 
+  it('a removed cgroup whose path a later step reuses: charged_to names the dying one on 5.15, the new cgroup holds none of the map (docs/cli.md)', async () => {
+    const text = (version: string): string => `
+kernel: { version: "${version}", cpus: 2 }
+cgroups:
+  /pods/agent: {}
+tasks:
+  agent: { cgroup: /pods/agent }
+steps:
+  - create_map: { task: agent, name: ct, type: hash, key: 8, value: 64, max_entries: 1000, flags: no_prealloc }
+  - update: { map: ct, count: 100 }
+  - move_task: { task: agent, cgroup: /pods }
+  - remove_cgroup: { cgroup: /pods/agent }
+  - create_cgroup: { cgroup: /pods/agent }
+  - move_task: { task: agent, cgroup: /pods/agent }
+  - update: { map: ct, count: 100 }
+  - load_prog: { task: agent, name: p, insns: 10 }
+`;
+    const runs = await Promise.all(['5.15', '6.18'].map(async (v) => JSON.parse((await cli(['simulate', await scenarioFile(text(v)), '--json'])).stdout) as RunJson));
+    const [old, now] = [runs[0], runs[1]];
+    // 5.15: the map names the removed /pods/agent; cgroups["/pods/agent"] is the new one, with
+    // only the program loaded there since; the map's bytes, the 100 elements inserted after the
+    // removal too, count in /pods.
+    expect(old?.maps['ct']).toMatchObject({ charged_to: '/pods/agent', charged_to_removed: true });
+    expect(old?.cgroups['/pods/agent']).toMatchObject({ bpf_objects: { 'prog:p': expect.any(Number) as unknown }, dying_descendants: 0 });
+    expect(old?.cgroups['/pods']).toMatchObject({ bpf_objects: { 'map:ct': old.maps['ct']?.charged }, dying_descendants: 1 });
+    expect(old?.steps[6]?.detail).toBe("charged to /pods/agent (removed), the map's cgroup (updates ran as task agent)");
+    // 6.18: the map's charges went to /pods at the removal, and stay there.
+    expect(now?.maps['ct']).toMatchObject({ charged_to: '/pods', charged_to_removed: false });
+    expect(now?.cgroups['/pods']).toMatchObject({ bpf_objects: { 'map:ct': now.maps['ct']?.charged }, dying_descendants: 0 });
+    expect(Object.keys(now?.cgroups['/pods/agent']?.bpf_objects ?? {})).toEqual(['prog:p']);
+  });
+
   it('--regime both runs memcg and memlock side by side', async () => {
     const run = await cli(['simulate', join(SCENARIOS, 'shared-budget.yaml'), '--regime', 'both', '--json']);
     expect(run.status).toBe(0);
