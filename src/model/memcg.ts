@@ -381,17 +381,29 @@ export class MemcgTree {
    * (an object of the root cgroup, or unaccounted memory) nobody is charged.
    */
   charge(objcg: ObjCgroup | undefined, charge: Charge, gfp: Gfp, owner: string, cpu = 0): Receipt | ChargeRefusal {
-    if (!objcg || objcg.memcg.isRoot) return { objcg: undefined, charge, owner };
+    if (!objcg) return { objcg: undefined, charge, owner };
     const memcg = objcg.memcg;
+    // An objcg reparented all the way to the root (its cgroup and those between removed):
+    // obj_cgroup_charge_pages() calls try_charge_memcg(), which, unlike try_charge(), does not
+    // skip the root (5.13, "mm: memcontrol: fix root_mem_cgroup charging"): the root's counter
+    // takes the pages, with no limit to refuse them, and release() gives them back. Skipping
+    // them here, as an object made in the root is, had release() take from the root what it
+    // never had: a map's elements inserted after its cgroup under the root was removed drove
+    // the root's counters below zero when freed.
+    const take = (pages: number, kmem: boolean): ChargeRefusal | undefined => {
+      if (!memcg.isRoot) return this.tryCharge(memcg, pages, gfp, kmem, cpu);
+      if (pages > 0) this.apply(memcg, pages, kmem ? pages : 0);
+      return undefined;
+    };
     if (charge.stat === 'anon') {
-      const refusal = this.tryCharge(memcg, charge.amount, gfp, false, cpu);
+      const refusal = take(charge.amount, false);
       if (refusal) return refusal;
       objcg.anonPages += charge.amount;
     } else {
       const bytes = objcg.bytes + chargeBytes(charge, this.pageSize);
       const need = Math.ceil(bytes / this.pageSize) - objcg.kmemPages;
       if (need > 0) {
-        const refusal = this.tryCharge(memcg, need, gfp, true, cpu);
+        const refusal = take(need, true);
         if (refusal) return refusal;
         objcg.kmemPages += need;
       }
