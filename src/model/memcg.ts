@@ -385,7 +385,8 @@ export class MemcgTree {
     const memcg = objcg.memcg;
     // An objcg reparented all the way to the root (its cgroup and those between removed):
     // obj_cgroup_charge_pages() calls try_charge_memcg(), which, unlike try_charge(), does not
-    // skip the root (5.13, "mm: memcontrol: fix root_mem_cgroup charging"): the root's counter
+    // skip the root (mm/memcontrol.c, 6.1 and later read; Muchun Song's "mm: memcontrol: fix
+    // root_mem_cgroup charging" of 2021 made it so): the root's counter
     // takes the pages, with no limit to refuse them, and release() gives them back. Skipping
     // them here, as an object made in the root is, had release() take from the root what it
     // never had: a map's elements inserted after its cgroup under the root was removed drove
