@@ -35,7 +35,7 @@ export interface RunResult<S extends Snapshot = Snapshot> {
 }
 
 /** The first kernel that charges BPF to memory cgroups, and so the first with the regimes `memcg` and `none`. */
-export const FIRST_MEMCG_KERNEL = '5.11';
+const FIRST_MEMCG_KERNEL = '5.11';
 
 /**
  * The profile a scenario runs with under a regime. A scenario that names its kernel runs on that

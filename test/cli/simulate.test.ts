@@ -130,19 +130,19 @@ steps:
   - update: { map: ct, count: 100 }
   - load_prog: { task: agent, name: p, insns: 10 }
 `;
-    const runs = await Promise.all(['5.15', '6.18'].map(async (v) => JSON.parse((await cli(['simulate', await scenarioFile(text(v)), '--json'])).stdout) as RunJson));
-    const [old, now] = [runs[0], runs[1]];
+    const json = async (v: string): Promise<RunJson> => JSON.parse((await cli(['simulate', await scenarioFile(text(v)), '--json'])).stdout) as RunJson;
+    const [old, now] = await Promise.all([json('5.15'), json('6.18')]);
     // 5.15: the map names the removed /pods/agent; cgroups["/pods/agent"] is the new one, with
     // only the program loaded there since; the map's bytes, the 100 elements inserted after the
     // removal too, count in /pods.
-    expect(old?.maps['ct']).toMatchObject({ charged_to: '/pods/agent', charged_to_removed: true });
-    expect(old?.cgroups['/pods/agent']).toMatchObject({ bpf_objects: { 'prog:p': expect.any(Number) as unknown }, dying_descendants: 0 });
-    expect(old?.cgroups['/pods']).toMatchObject({ bpf_objects: { 'map:ct': old.maps['ct']?.charged }, dying_descendants: 1 });
-    expect(old?.steps[6]?.detail).toBe("charged to /pods/agent (removed), the map's cgroup (updates ran as task agent)");
+    expect(old.maps['ct']).toMatchObject({ charged_to: '/pods/agent', charged_to_removed: true });
+    expect(old.cgroups['/pods/agent']).toMatchObject({ bpf_objects: { 'prog:p': expect.any(Number) as unknown }, dying_descendants: 0 });
+    expect(old.cgroups['/pods']).toMatchObject({ bpf_objects: { 'map:ct': old.maps['ct']?.charged }, dying_descendants: 1 });
+    expect(old.steps[6]?.detail).toBe("charged to /pods/agent (removed), the map's cgroup (updates ran as task agent)");
     // 6.18: the map's charges went to /pods at the removal, and stay there.
-    expect(now?.maps['ct']).toMatchObject({ charged_to: '/pods', charged_to_removed: false });
-    expect(now?.cgroups['/pods']).toMatchObject({ bpf_objects: { 'map:ct': now.maps['ct']?.charged }, dying_descendants: 0 });
-    expect(Object.keys(now?.cgroups['/pods/agent']?.bpf_objects ?? {})).toEqual(['prog:p']);
+    expect(now.maps['ct']).toMatchObject({ charged_to: '/pods', charged_to_removed: false });
+    expect(now.cgroups['/pods']).toMatchObject({ bpf_objects: { 'map:ct': now.maps['ct']?.charged }, dying_descendants: 0 });
+    expect(Object.keys(now.cgroups['/pods/agent']?.bpf_objects ?? {})).toEqual(['prog:p']);
   });
 
   it('--regime both runs memcg and memlock side by side', async () => {

@@ -34,9 +34,9 @@ export interface StepRow {
 }
 
 /**
- * The steps of runs of one scenario side by side, joined on the step's index (setup results on
- * what they set up), not on their position: a setup failure in one run only shifts every step
- * after it. Setup first, then the steps in the file's order.
+ * The steps of runs of one scenario side by side, joined on the step's index (setup results, all
+ * at -1, on what they set up), not on their position in each run, which a setup failure in one
+ * run alone shifts. Setup first, then the steps in the file's order.
  */
 export function joinSteps(runs: readonly RunResult[]): StepRow[] {
   const rows = new Map<string, { step: StepResult; runs: (StepResult | undefined)[] }>();
@@ -48,7 +48,8 @@ export function joinSteps(runs: readonly RunResult[]): StepRow[] {
       row.runs[i] = s;
     }
   });
-  return [...rows.values()].sort((a, b) => (a.step.index < 0 ? -1 : a.step.index) - (b.step.index < 0 ? -1 : b.step.index));
+  // Stable: setup rows (-1) keep the order the runs made them in.
+  return [...rows.values()].sort((a, b) => a.step.index - b.step.index);
 }
 
 function stepLines(steps: readonly StepResult[], st: Style): string {
