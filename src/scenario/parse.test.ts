@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { MAP_FLAGS } from '../vocab/flags.js';
@@ -627,6 +628,40 @@ describe('parseScenario: what a file says is never repeated unless it is a scena
     expect(yamlMessage(`Some new message: ${'x'.repeat(1000)}\nand a second line`)).toBe(`Some new message: ${'x'.repeat(102)}…`);
     expect(yamlMessage(`The !${'x'.repeat(100)}! tag has no suffix`)).toBe(`The !${'x'.repeat(39)}… tag has no suffix`);
     expect(yamlMessage('Tabs are not allowed as indentation')).toBe('Tabs are not allowed as indentation');
+  });
+});
+
+describe('the errors docs/scenarios.md shows', () => {
+  /** Each example line of its "Errors" block, and a file that gives it. */
+  const EXAMPLES: Record<string, string> = {
+    'scenarios/x.yaml:14: steps[3].create_map.max_entries: expected a size (bytes or 64Ki/8Mi), got -5':
+      'tasks: { t: {} }\nsteps:\n  - load_prog: { task: t, name: a, insns: 1 }\n  - load_prog: { task: t, name: b, insns: 1 }\n  - load_prog: { task: t, name: c, insns: 1 }\n  - create_map:\n      task: t\n      name: m\n      type: hash\n      key: 4\n      value: 8\n      flags: 0\n      map_extra: 0\n      max_entries: -5',
+    'scenarios/x.yaml:1: kernal: unknown key (did you mean kernel?); expected one of description, kernel, cgroups, tasks, steps': 'kernal: "6.18"',
+    'scenarios/x.yaml:5: steps[1].update.cnt: unknown key; expected one of map, count, context, cpu': withMap('  - update: { map: m, cnt: 3 }'),
+    'scenarios/x.yaml:3: steps[0].create_map.type: unknown map type "hsh" (did you mean hash?)': 'tasks: { t: {} }\nsteps:\n  - create_map: { task: t, name: m, type: hsh }',
+    'scenarios/x.yaml:3: steps[0].load_prog.insns: required key is missing': 'tasks: { t: {} }\nsteps:\n  - load_prog: { task: t, name: p }',
+    'scenarios/x.yaml:1: tasks.t.cap_ipc_lock: expected true or false, got "yes"': 'tasks: { t: { cap_ipc_lock: "yes" } }',
+    'scenarios/x.yaml:3: steps[0].create_map.task: no task "agnet" in tasks (did you mean agent?)': 'tasks: { agent: {} }\nsteps:\n  - create_map: { task: agnet, name: m, type: hash }',
+    'scenarios/x.yaml:6: steps[2].delete.map: map "m" was closed by steps[1]': withMap('  - close: { map: m }\n  - delete: { map: m }'),
+    'scenarios/x.yaml:5: steps[1].create_map.name: duplicate map name "m" (steps[0] created it)': withMap('  - create_map: { task: t, name: m, type: array }'),
+    'scenarios/x.yaml:3: tasks.t: duplicate key (first on line 2)': 'tasks:\n  t: {}\n  t: { uid: 1 }',
+    'scenarios/x.yaml:1: cgroups["/pods/../x"]: cgroup path "/pods/../x" contains ..': 'cgroups: { /pods/../x: {} }',
+    'scenarios/x.yaml:5: steps[1].move_task.cgroup: no cgroup /a exists at this step': 'cgroups: { /a: {} }\ntasks: { t: {} }\nsteps:\n  - remove_cgroup: { cgroup: /a }\n  - move_task: { task: t, cgroup: /a }',
+    'scenarios/x.yaml:4: steps[0].remove_cgroup.cgroup: cgroup /a still has task "t" (move it out first; rmdir fails with EBUSY)': 'cgroups: { /a: {} }\ntasks: { t: { cgroup: /a } }\nsteps:\n  - remove_cgroup: { cgroup: /a }',
+    'scenarios/x.yaml:1: kernel: kernel 5.4 has no memcg accounting of BPF (added in 5.11); its regime is memlock': 'kernel: { version: "5.4", regime: memcg }',
+    'scenarios/x.yaml:2: steps[0]: alias *s is inside its own anchor (a cycle)': 'steps: &s\n  - *s',
+    'scenarios/x.yaml:1: steps: 10001 steps; a scenario has at most 10000': `steps:\n${'  - close: { map: m }\n'.repeat(10_001)}`,
+    'scenarios/x.yaml:1: not valid YAML: Flow map in block collection must be sufficiently indented and end with a }': 'tasks: {{{ ::: ]]',
+    'scenarios/x.yaml:1: nested deeper than 64 levels': `kernel: ${'['.repeat(70)}`,
+    'scenarios/x.yaml: the file has 1048600 bytes; scenario files are limited to 1.0 MiB (1048576 bytes)': `description: "${'x'.repeat(1_048_600 - 16)}"\n`,
+  };
+
+  it('are what the parser says of some file, every one of them', () => {
+    const doc = readFileSync(new URL('../../docs/scenarios.md', import.meta.url), 'utf8');
+    const block = /## Errors[\s\S]*?```\n([\s\S]*?)```/.exec(doc)?.[1] ?? '';
+    const lines = block.split('\n').filter((line) => line !== '');
+    expect(lines).toEqual(Object.keys(EXAMPLES));
+    for (const [line, text] of Object.entries(EXAMPLES)) expect(bad(text)).toBe(line);
   });
 });
 
