@@ -383,6 +383,38 @@ describe('a task frees only what it has', () => {
   });
 });
 
+describe('a path made again and removed again is another cgroup', () => {
+  /** A map made by a task in /pods/ct, then /pods/ct removed: the task moved to /pods first. */
+  function madeAndRemoved(k: ModelKernel, map: string): string | undefined {
+    must(k.createCgroup('/pods/ct', { max: INF, high: INF }));
+    must(k.moveTask('t', '/pods/ct'));
+    must(k.createMap('t', map, array(64, 16)));
+    must(k.moveTask('t', '/pods'));
+    const r = k.removeCgroup('/pods/ct');
+    expect(r.ok).toBe(true);
+    return r.ok ? r.detail : undefined;
+  }
+
+  it('5.15: two dying cgroups of one path count twice, and the second removal names only its own map', () => {
+    const k = kernel({ version: '5.15' });
+    must(k.createCgroup('/pods', { max: INF, high: INF }));
+    must(k.startTask('t', { cgroup: '/pods', uid: 0 }));
+    expect(madeAndRemoved(k, 'first')).toMatch(/maps first hold it/);
+    expect(madeAndRemoved(k, 'second')).toMatch(/maps second hold it/);
+    const s = k.snapshot();
+    expect([cg(s, '/pods').dyingDescendants, cg(s, '/').dyingDescendants]).toEqual([2, 2]);
+  });
+
+  it('6.18: removing a parent names the maps reparented to it from a child removed before', () => {
+    const k = kernel();
+    must(k.createCgroup('/pods', { max: INF, high: INF }));
+    must(k.startTask('t', { cgroup: '/pods', uid: 0 }));
+    expect(madeAndRemoved(k, 'm')).toBe('charges of maps m now go to /pods (objcg reparented)');
+    must(k.moveTask('t', '/'));
+    expect(k.removeCgroup('/pods')).toEqual({ ok: true, detail: 'charges of maps m now go to / (objcg reparented)' });
+  });
+});
+
 describe('deletes from a preallocated map', () => {
   it('move only the count, whatever it is: 300 rounds of 100,000,000 inserts and deletes end where they began', () => {
     // One by one, each delete of 100,000,000 took half a second: a scenario of a few KB ran for half an hour.

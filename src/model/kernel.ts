@@ -112,6 +112,11 @@ interface ModelMap {
   /** The cgroup `map->memcg` pins (5.11–5.19) and whether it has been removed since. */
   readonly memcgPath: string;
   memcgRemoved: boolean;
+  /**
+   * Which removal made it dying (one number per rmdir): a path made again and removed again is
+   * another cgroup, so dying cgroups are told apart by this, not by their path.
+   */
+  dyingCgroup: number | undefined;
   readonly pieces: Piece[];
   readonly elementModel: ElementModel | undefined;
   readonly memAllocs: MemAllocSim[];
@@ -168,6 +173,8 @@ export class ModelKernel {
   private readonly progs = new Map<string, ModelProg>();
   private nextMapId = 1;
   private nextProgId = 1;
+  /** Numbers the removals that leave a dying cgroup behind (see ModelMap.dyingCgroup). */
+  private nextDyingCgroup = 1;
   /** Inserts simulated one by one so far (see {@link MAX_SIMULATED_INSERTS}). */
   private simulatedInserts = 0;
 
@@ -253,10 +260,18 @@ export class ModelKernel {
       return refuse('EBUSY', `cannot remove ${path}: it has child cgroups (${[...c.children.keys()].join(', ')})`);
     }
     const parentPath = parentOf(path);
-    const held = [...this.maps.values()].filter((m) => m.memcgPath === path);
+    // The maps charged to this cgroup: before 6.0 those whose map->memcg it is (not those of an
+    // earlier cgroup of the same path, removed before); from 6.0 those whose objcg points at it
+    // now (made in it, or in a child removed before it).
+    const memcgEra = this.profile.eras.mapCgroupRef === 'memcg';
+    const held = [...this.maps.values()].filter((m) => (memcgEra ? m.memcgPath === path && !m.memcgRemoved : m.objcg?.memcg === c));
     this.tree.remove(c);
-    if (this.profile.eras.mapCgroupRef === 'memcg') {
-      for (const m of held) m.memcgRemoved = true;
+    if (memcgEra) {
+      const dying = this.nextDyingCgroup++;
+      for (const m of held) {
+        m.memcgRemoved = true;
+        m.dyingCgroup = dying;
+      }
       if (held.length) {
         return ok(
           `${path} stays as a dying memory cgroup: maps ${held.map((m) => m.name).join(', ')} hold it (map->memcg); its charges now count in ${parentPath}`,
@@ -525,6 +540,7 @@ export class ModelKernel {
       objcg: mapObjcg,
       memcgPath: task.memcg.path,
       memcgRemoved: false,
+      dyingCgroup: undefined,
       pieces,
       elementModel,
       memAllocs,
@@ -806,8 +822,8 @@ export class ModelKernel {
     const page = this.profile.pageSize;
     const cgroups: KnownCgroupState[] = [];
     // Removed cgroups a map still pins (5.11–5.19 `map->memcg`), each counted once.
-    const dying = new Set<string>();
-    for (const m of this.maps.values()) if (m.memcgRemoved) dying.add(m.memcgPath);
+    const dying = new Map<number, string>();
+    for (const m of this.maps.values()) if (m.dyingCgroup !== undefined) dying.set(m.dyingCgroup, m.memcgPath);
     for (const c of this.tree.walk()) {
       const stat = this.tree.statTotal(c);
       let bpf = 0;
@@ -829,7 +845,7 @@ export class ModelKernel {
         stat: { slab: stat.slab, percpu: stat.percpu, vmalloc: stat.vmalloc, anon: stat.anon },
         bpf,
         bpfObjects,
-        dyingDescendants: [...dying].filter((p) => p.startsWith(c.path === '/' ? '/' : `${c.path}/`)).length,
+        dyingDescendants: [...dying.values()].filter((p) => p.startsWith(c.path === '/' ? '/' : `${c.path}/`)).length,
       });
     }
     const users: UserState[] = [...this.lockedVm]
