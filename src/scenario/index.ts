@@ -6,6 +6,6 @@
 export { parseScenario, formatScenarioError, SCENARIO_LIMITS } from './parse.js';
 export type { ScenarioError, ParseScenarioResult } from './parse.js';
 export { runScenario, scenarioProfile } from './run.js';
-export type { RunResult, StepResult } from './run.js';
+export type { RunResult, SetupTarget, StepResult } from './run.js';
 export type { Scenario, Step, ScenarioTask, ScenarioCgroup, ScenarioKernel } from './types.js';
 export { withKernel } from './overrides.js';
