@@ -67,6 +67,14 @@ export function readsAsScenario(keys: readonly string[] | undefined): boolean {
   return keys.some((key) => known.includes(key)) || keys.every((key) => IDENTIFIER.test(key) && didYouMean(key, known) !== '');
 }
 
+/** What kind of value the top of a file is, never what it says: `a string`, `a number`, `a list`. */
+function kindOf(input: unknown): string {
+  if (input === null || input === undefined) return 'null';
+  if (Array.isArray(input)) return 'a list';
+  if (typeof input === 'object') return 'a mapping';
+  return typeof input === 'boolean' ? 'a boolean' : `a ${typeof input}`;
+}
+
 /** The error of a file that is not a scenario: what kind of file it is not, never what it says. */
 export function notAScenario(yaml?: 'not valid YAML' | 'unsupported YAML'): string {
   const none = `none of its top-level keys is one of ${TOP_KEYS.join(', ')}`;
@@ -82,7 +90,7 @@ function mapping<const E extends v.ObjectEntries>(entries: E, top = false) {
   const expected = `expected a mapping with keys ${known.join(', ')}`;
   // The top of a file that may be no scenario at all (`simulate /etc/shadow`): its content is
   // never repeated, only what kind of value it is and keys that read as names (issue 14).
-  const shown = (input: unknown): string => (top && typeof input === 'string' ? 'a string' : describeValue(input));
+  const shown = (input: unknown): string => (top ? kindOf(input) : describeValue(input));
   return v.pipe(
     v.unknown(),
     v.rawCheck(({ dataset, addIssue }) => {

@@ -461,6 +461,8 @@ describe('parseScenario: bad files give one line with file, line, path and messa
     ['a list at the top', '- kernel: "6.18"', `${SOURCE}:1: expected a mapping with keys description, kernel, cgroups, tasks, steps; got a list`],
     // Text that is no scenario is not repeated (`simulate /etc/shadow`, issue 14).
     ['a word at the top', 'hello', `${SOURCE}:1: expected a mapping with keys description, kernel, cgroups, tasks, steps; got a string`],
+    ['a number at the top', '4711', `${SOURCE}:1: expected a mapping with keys description, kernel, cgroups, tasks, steps; got a number`],
+    ['a boolean at the top', 'true', `${SOURCE}:1: expected a mapping with keys description, kernel, cgroups, tasks, steps; got a boolean`],
     ['a line of /etc/shadow', 'root:$y$j9T$abc:19000:0:99999:7:::\n', `${SOURCE}:1: not a scenario: none of its top-level keys is one of description, kernel, cgroups, tasks, steps`],
     ['a secret in YAML', 'password: hunter2\n', `${SOURCE}:1: not a scenario: none of its top-level keys is one of description, kernel, cgroups, tasks, steps`],
     ['/proc/self/status', 'Name:\tnode\nUmask:\t0022\nState:\tR (running)\nTgid:\t1\n', `${SOURCE}:1: not a scenario: none of its top-level keys is one of description, kernel, cgroups, tasks, steps`],
