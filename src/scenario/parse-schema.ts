@@ -49,8 +49,17 @@ function field<T>(parse: FieldParser<T>) {
   );
 }
 
+/** The top level of a scenario file. Sections are read one by one, with their own schemas. */
+const FILE_ENTRIES = {
+  description: v.optional(field(parseAnyText)),
+  kernel: v.optional(v.unknown()),
+  cgroups: v.optional(v.unknown()),
+  tasks: v.optional(v.unknown()),
+  steps: v.optional(v.unknown()),
+};
+
 /** The keys of a scenario file's top level, in the order docs/scenarios.md lists them. */
-export const TOP_KEYS = ['description', 'kernel', 'cgroups', 'tasks', 'steps'] as const;
+export const TOP_KEYS: readonly string[] = Object.keys(FILE_ENTRIES);
 
 const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_-]{0,39}$/;
 
@@ -63,8 +72,7 @@ const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_-]{0,39}$/;
  */
 export function readsAsScenario(keys: readonly string[] | undefined): boolean {
   if (keys === undefined) return false;
-  const known: readonly string[] = TOP_KEYS;
-  return keys.some((key) => known.includes(key)) || keys.every((key) => IDENTIFIER.test(key) && didYouMean(key, known) !== '');
+  return keys.some((key) => TOP_KEYS.includes(key)) || keys.every((key) => IDENTIFIER.test(key) && didYouMean(key, TOP_KEYS) !== '');
 }
 
 /** What kind of value the top of a file is, never what it says: `a string`, `a number`, `a list`. */
@@ -147,17 +155,8 @@ const cgroupVersion = field((x): Result<CgroupVersion> => {
 const picklist = <const T extends readonly (string | number)[]>(options: T, hint: string) =>
   v.picklist(options, (issue) => `expected ${hint}, got ${describeValue(issue.input)}`);
 
-/** The top level of a scenario file. Sections are read one by one, with their own schemas. */
-export const FILE = mapping(
-  {
-    description: optional(field(parseAnyText)),
-    kernel: optional(v.unknown()),
-    cgroups: optional(v.unknown()),
-    tasks: optional(v.unknown()),
-    steps: optional(v.unknown()),
-  },
-  true,
-);
+/** The top level of a scenario file. */
+export const FILE = mapping(FILE_ENTRIES, true);
 
 /** `kernel` as a mapping (it may also be a bare version string). */
 export const KERNEL = mapping({

@@ -20,8 +20,9 @@ import { SCENARIO_LIMITS } from '../vocab/limits.js';
  * parser. The `yaml` package builds the document; this walks it instead of calling `toJS()` so
  * that it can refuse what `toJS()` would accept or choke on: nesting deeper than
  * {@link SCENARIO_LIMITS.depth} (checked as the parser reads the tokens, before the recursive
- * composer runs), alias cycles and alias bombs, duplicate keys after conversion to text (`1` and `"1"`),
- * keys that are not text, and tags the core schema does not know.
+ * composer runs), alias cycles and alias bombs, duplicate keys after conversion to text (`1`
+ * and `"1"`), keys that are not text, tags the core schema does not know, and YAML 1.1. What
+ * it reports of a file that is not the caller's says nothing of its content ({@link IsOurs}).
  */
 
 /** A step on the way to a value: a mapping key or a list index. */

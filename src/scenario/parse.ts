@@ -209,7 +209,7 @@ function asWrittenAt(
 function withoutNulls(top: Readonly<Record<string, unknown>>): Record<string, unknown> {
   const out = Object.create(null) as Record<string, unknown>;
   for (const [key, value] of Object.entries(top)) {
-    if (value === null && (TOP_KEYS as readonly string[]).includes(key)) continue;
+    if (value === null && TOP_KEYS.includes(key)) continue;
     out[key] = value;
   }
   return out;
