@@ -10,7 +10,7 @@ export const SCENARIO_LIMITS = {
   steps: 10_000,
   /** Entries of `tasks`. */
   tasks: 10_000,
-  /** Entries of `cgroups` (before implied parents are added). */
+  /** Cgroups: those listed in `cgroups` and the parents they imply. */
   cgroups: 10_000,
   /** Nesting of mappings and lists, aliases expanded. */
   depth: 64,
