@@ -104,9 +104,12 @@ function coloursWhole(text: string): boolean {
 
 const widest = (text: string): number => screenLines(text).reduce((w, l) => Math.max(w, textWidth(l)), 0);
 
-/** 13 maps, as `bpftool map create` made them in QA, charged to a container's long cgroup path. */
-function inventory(maps = 13): ReturnType<typeof buildInventory> {
-  const path = `/kubepods.slice/kubepods-burstable.slice/cri-containerd-${'3a9d2c1b'.repeat(6)}.scope`;
+/**
+ * 13 maps, as `bpftool map create` made them in QA, charged to a container's long cgroup path
+ * (or `o.path`, at `o.usage` of `o.max`), with the errors `o.errors`.
+ */
+function inventory(maps = 13, o: { path?: string; usage?: number; max?: number; errors?: string[] } = {}): ReturnType<typeof buildInventory> {
+  const path = o.path ?? `/kubepods.slice/kubepods-burstable.slice/cri-containerd-${'3a9d2c1b'.repeat(6)}.scope`;
   const input: InventoryInput = {
     profile: profileOf({ version: '6.18', cpus: 2 }),
     maps: Array.from({ length: maps }, (_, i) => ({ id: 4399246 + i, type: MAP_TYPES.hash.id, name: `qa_map_${i + 1}`, keySize: 8, valueSize: 8, maxEntries: 100, flags: 0, mapExtra: 0 })),
@@ -120,9 +123,9 @@ function inventory(maps = 13): ReturnType<typeof buildInventory> {
     pins: { maps: new Map(), progs: new Map() },
     cgroups: [
       { path: '/', usage: 1 << 30, max: Number.POSITIVE_INFINITY, kernel: undefined },
-      { path, usage: 18 << 20, max: Number.POSITIVE_INFINITY, kernel: undefined },
+      { path, usage: o.usage ?? 18 << 20, max: o.max ?? Number.POSITIVE_INFINITY, kernel: undefined },
     ],
-    errors: [],
+    errors: o.errors ?? [],
   };
   return buildInventory(input);
 }
@@ -159,25 +162,8 @@ describe('top on a terminal', () => {
   it('text from the machine in its lines is escaped: a warning naming a cgroup, a note, a dump\'s name', () => {
     const esc = '\u001b[H\u001b[2J\u001b[41m';
     const hostile = `/pod${esc}`;
-    const input: InventoryInput = {
-      profile: profileOf({ version: '6.18', cpus: 2 }),
-      maps: [{ id: 1, type: MAP_TYPES.hash.id, name: 'm', keySize: 8, valueSize: 8, maxEntries: 100, flags: 0, mapExtra: 0 }],
-      progs: [],
-      charges: new Map([[1, 100n]]),
-      cgroupPaths: new Map<bigint, string>([
-        [1n, '/'],
-        [100n, hostile],
-      ]),
-      holders: { maps: new Map(), progs: new Map() },
-      pins: { maps: new Map(), progs: new Map() },
-      // Near its limit: the summary warns, naming it.
-      cgroups: [
-        { path: '/', usage: 1 << 30, max: Number.POSITIVE_INFINITY, kernel: undefined },
-        { path: hostile, usage: 99 << 20, max: 100 << 20, kernel: undefined },
-      ],
-      errors: [`cannot read ${hostile}/memory.stat`],
-    };
-    const inv = { ...buildInventory(input), source: `dump${esc}.json` };
+    // Near its limit: the summary warns, naming it.
+    const inv = { ...inventory(1, { path: hostile, usage: 99 << 20, max: 100 << 20, errors: [`cannot read ${hostile}/memory.stat`] }), source: `dump${esc}.json` };
     const s = summarize(inv, 10);
     expect(s.warnings.map((w) => w.text)).toContainEqual(expect.stringContaining(hostile));
     for (const text of [summaryText(inv, s, { regimeReason: REGIME }, COLOUR), mapsText(inv, inv.maps, { wide: false, pins: false }, COLOUR)]) {
