@@ -52,9 +52,9 @@ export interface CommandContext {
 export const jsonOption = (): Option => new Option('-j, --json', 'print JSON (docs/cli.md); also -o json');
 
 /** Reads a file named on the command line, or says in one line why it cannot. */
-export async function readInput(io: Io, path: string, what: string): Promise<string> {
+export async function readInput(io: Io, path: string, what: string, fifoHint?: string): Promise<string> {
   try {
-    return await io.readFile(path, what);
+    return await io.readFile(path, what, fifoHint);
   } catch (error) {
     if (error instanceof BpfmemError) throw error;
     const code = (error as NodeJS.ErrnoException).code;

@@ -19,9 +19,10 @@ export interface Io {
   readonly env: Readonly<Record<string, string | undefined>>;
   /**
    * A text file a person names (a scenario), read whole, bounded and checked: `what` names it
-   * in a failure's one line (`scenario`). `-` is standard input.
+   * in a failure's one line (`scenario`); `fifoHint` is added to a refused FIFO's (see
+   * ReadInputOptions). `-` is standard input.
    */
-  readonly readFile: (path: string, what: string) => Promise<string>;
+  readonly readFile: (path: string, what: string, fifoHint?: string) => Promise<string>;
   /**
    * Whether stdout's reader has gone (EPIPE: `bpfmem top | head -1`): a command that runs until
    * stopped (`top`, `watch`) then ends, as `watch(1)` and `top -b` do.
@@ -61,7 +62,7 @@ export function processIo(): Io {
     stderr: fdWriter(2, () => process.stderr),
     isTTY: tty,
     env: process.env,
-    readFile: (p, what) => readInputText(p, { limit: INPUT_TEXT_LIMIT, what }),
+    readFile: (p, what, fifoHint) => readInputText(p, { limit: INPUT_TEXT_LIMIT, what, ...(fifoHint !== undefined && { fifoHint }) }),
     // Asked at each frame: a terminal may be resized while `top` runs.
     terminalSize: () => (tty ? sizeOf(process.env, { columns: process.stdout.columns, rows: process.stdout.rows }) : undefined),
   };

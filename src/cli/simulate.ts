@@ -21,15 +21,7 @@ import { bothText, runJson, runText } from './render/simulate.js';
  * was not asked to wait on; the message says the way simulate reads a pipe: standard input.
  */
 export async function loadScenario(ctx: CommandContext, file: string, options: ParseOptions = {}): Promise<Scenario> {
-  let text: string;
-  try {
-    text = await readInput(ctx.io, file, 'scenario');
-  } catch (error) {
-    if (error instanceof BpfmemError && error.message.endsWith(': is a FIFO, not a regular file')) {
-      throw new BpfmemError(error.code, `${error.message} (simulate reads a pipe as standard input: simulate -)`, { cause: error });
-    }
-    throw error;
-  }
+  const text = await readInput(ctx.io, file, 'scenario', 'simulate reads a pipe as standard input: simulate -');
   const parsed = parseScenario(text, inputName(file), options);
   if (!parsed.ok) throw new BpfmemError('input', formatScenarioError(parsed.error));
   return parsed.scenario;

@@ -16,16 +16,7 @@ const OBJECT_LIMIT = 256 * 1024 * 1024;
  * for a FIFO it refused (its option, or standard input), added to the message.
  */
 export async function readBpfObjectFile(path: string, libbpf: LibbpfGeneration = '1.1+', special = false, fifoHint?: string): Promise<BpfObject> {
-  let bytes: Uint8Array;
-  try {
-    bytes = await readInputFileAsync(path, { limit: OBJECT_LIMIT, what: 'BPF object', special });
-  } catch (error) {
-    // A FIFO (`<(cat prog.o)`, a named pipe) refused without `special`: say how the command reads one.
-    if (fifoHint !== undefined && error instanceof BpfmemError && error.message.endsWith(': is a FIFO, not a regular file')) {
-      throw new BpfmemError(error.code, `${error.message} (${fifoHint})`, { cause: error });
-    }
-    throw error;
-  }
+  const bytes = await readInputFileAsync(path, { limit: OBJECT_LIMIT, what: 'BPF object', special, ...(fifoHint !== undefined && { fifoHint }) });
   return parseObjectBytes(bytes, inputName(path), libbpf);
 }
 

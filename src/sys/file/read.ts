@@ -21,6 +21,11 @@ export interface ReadInputOptions {
   readonly what: string;
   /** Whose mistake a failure is: `input` (a file the user named, exit 2) or `system`. */
   readonly code?: ErrorCode;
+  /**
+   * What the command offers for a FIFO it refuses (`<(cat prog.o)`, a named pipe): its option,
+   * or standard input; added to the message.
+   */
+  readonly fifoHint?: string;
 }
 
 const KIND: readonly [(s: Stats) => boolean, string][] = [
@@ -84,7 +89,7 @@ export function readInputFile(path: string, options: ReadInputOptions): Uint8Arr
   try {
     const st = fstatSync(fd);
     const kind = KIND.find(([is]) => is(st));
-    if (kind) throw fail(`is ${kind[1]}, not a regular file`);
+    if (kind) throw fail(`is ${kind[1]}, not a regular file${st.isFIFO() && options.fifoHint !== undefined ? ` (${options.fifoHint})` : ''}`);
     if (st.size > options.limit) throw fail(`${sizeOver(st.size, options.limit)} bpfmem reads of a ${options.what}`);
     // Read to the end, whatever size fstat said (procfs, sysfs and cgroupfs files say 0 or a
     // page), one byte past the limit at most. The first buffer holds a file of the size fstat
